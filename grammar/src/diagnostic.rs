@@ -1,0 +1,287 @@
+//! Diagnostics as plain data, and the registry of stable codes.
+//!
+//! Every stage reports through [`Diagnostic`]; only the outermost layer (the
+//! CLI, the language server) renders them as text, JSON or LSP messages.
+
+use crate::{FileId, Span};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A labelled span. The primary label says what is wrong; secondary labels
+/// say where the conflicting facts came from.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Label {
+    pub file: FileId,
+    pub span: Span,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Diagnostic {
+    pub code: Code,
+    pub severity: Severity,
+    pub message: String,
+    pub primary: Label,
+    pub secondary: Vec<Label>,
+    /// Notes: the rule applied with its numbers, and `help:` hints.
+    pub notes: Vec<String>,
+}
+
+impl Diagnostic {
+    pub fn new(code: Code, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
+        Diagnostic {
+            severity: code.severity(),
+            code,
+            message: message.into(),
+            primary: Label { file, span, message: String::new() },
+            secondary: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+    pub fn with_label(mut self, message: impl Into<String>) -> Diagnostic {
+        self.primary.message = message.into();
+        self
+    }
+    pub fn with_secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
+        self.secondary.push(Label { file, span, message: message.into() });
+        self
+    }
+    pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
+        self.notes.push(note.into());
+        self
+    }
+    pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
+        self.notes.push(format!("help: {}", help.into()));
+        self
+    }
+}
+
+macro_rules! codes {
+    ($( $variant:ident = $code:literal, $sev:ident, $title:literal, $explain:literal; )*) => {
+        /// A stable diagnostic code. Codes are never reused or renumbered.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Code { $( $variant ),* }
+
+        impl Code {
+            pub const ALL: &'static [Code] = &[ $( Code::$variant ),* ];
+            pub fn as_str(self) -> &'static str {
+                match self { $( Code::$variant => $code ),* }
+            }
+            pub fn severity(self) -> Severity {
+                match self { $( Code::$variant => Severity::$sev ),* }
+            }
+            /// One line: what the code means.
+            pub fn title(self) -> &'static str {
+                match self { $( Code::$variant => $title ),* }
+            }
+            /// The long explanation printed by `nnc explain`.
+            pub fn explanation(self) -> &'static str {
+                match self { $( Code::$variant => $explain ),* }
+            }
+            pub fn parse(s: &str) -> Option<Code> {
+                let s = s.trim().to_ascii_uppercase();
+                Code::ALL.iter().copied().find(|c| c.as_str() == s)
+            }
+        }
+    };
+}
+
+codes! {
+    // ---- syntax
+    SyntaxError = "E0001", Error, "syntax error",
+"The file does not follow the grammar of the `.nn` language at this point.
+The message says what was expected, for example:
+
+    let h = x |> dense(64          // expected `)` to close the call
+
+Check for a missing operator, comma or keyword.";
+    Unclosed = "E0002", Error, "unclosed or mismatched delimiter",
+"A `(`, `[` or `{` was opened but never closed, or closed with the wrong
+delimiter. The secondary label shows where the construct was opened.
+
+    output y = dense(x, 10]        // `]` closes nothing; `(` still open";
+    InvalidLiteral = "E0003", Error, "invalid literal",
+"A number is out of range (integers must fit in 64 bits) or a string is not
+terminated on its line.";
+    InvalidSource = "E0004", Error, "source file is not valid UTF-8",
+"`.nn` files are UTF-8 text. The file contains bytes that are not valid UTF-8.";
+
+    // ---- names
+    UndefinedName = "E0101", Error, "undefined name",
+"A name is used that is not an input, a `let` binding, a parameter or a
+declared dim in scope. A close match is suggested when there is one.
+
+    input x: [N, 10]
+    output y = dense(xx, 5)        // `xx` is not defined; did you mean `x`?";
+    UndeclaredDim = "E0102", Error, "undeclared dim",
+"Tensor types may only use dims declared with `dim` at the top of the file,
+pattern dims of a block signature, or integer parameters of the model.
+
+    dim N
+    model M { input x: [N, T] }    // `T` is not declared: add `dim T`";
+    UnknownLayer = "E0103", Error, "unknown layer, block or function",
+"The called name is not a layer of the standard library (LANGUAGE.md §6),
+a block or model in scope, or a built-in tensor function.";
+    DuplicateDefinition = "E0104", Error, "defined twice",
+"Two declarations or bindings in the same scope have the same name.
+Model, block and dim names must be unique across a file and what it `use`s;
+within a body every input, `let` and output name must be unique.";
+    UseNotFound = "E0105", Error, "`use` target not found",
+"A `use \"file.nn\"` names a file that does not exist (paths are relative to
+the file that says `use`), or `use std.x` names a standard library module
+that does not exist.";
+    UseCycle = "E0106", Error, "`use` cycle",
+"Files `use` each other in a cycle. Move the shared declarations into a third
+file that both use.";
+    NotAModel = "E0107", Error, "not a model",
+"A `train` block names something as its model (in `model = …` or `over …`)
+that is not a model declared in the file or its `use`s.";
+    UndefinedNameInTrain = "E0108", Error, "unknown name in a train block",
+"Names in a `train` block resolve to its own `let`s, then to the arrays of
+its data source, then to the model's outputs and inputs. This name is none
+of those.";
+
+    // ---- arguments and options
+    UnknownOption = "E0201", Error, "unknown option",
+"A keyword argument names an option the layer or function does not have.
+The message lists the options it does have and suggests a close match.
+
+    conv2d(x, 16, kernal = 3)      // did you mean `kernel`?";
+    OptionOutOfRange = "E0202", Error, "option value out of range",
+"An option has a value outside its allowed range, for example a dropout rate
+outside [0, 1), a non-positive number of units, or a kernel size of 0.";
+    WrongArgumentType = "E0203", Error, "argument of the wrong kind",
+"An argument has the wrong kind of value: a tensor where a number is
+expected, a float where an integer is expected, an unknown mode word
+(`padding = sam`), or a layer value where a tensor is expected.";
+    MissingArgument = "E0204", Error, "missing argument",
+"A required argument of a layer, block, model or function is not given.
+
+    dense(x)                       // missing `units`";
+    TooManyArguments = "E0205", Error, "too many positional arguments",
+"A call passes more positional arguments than the callee accepts.";
+    DuplicateArgument = "E0206", Error, "argument given twice",
+"The same argument is given twice, positionally and by keyword or twice by
+keyword.";
+    NotCompileTime = "E0207", Error, "value not known at compile time",
+"Layer sizes, block parameters and `if` conditions must be known when the
+model is checked: integers, dims with values, or parameters.";
+
+    // ---- shapes
+    RankMismatch = "E0301", Error, "tensor has the wrong rank",
+"A layer expects a tensor of a certain rank (number of axes) and got another.
+`conv2d` takes [N, H, W, C]; `conv1d`, `lstm` and the other recurrent layers
+take [N, T, D]; `embedding` takes int[N, T].
+
+A frequent cause is a missing `flatten` before `dense`, or a missing
+channel axis on images ([N, 28, 28] instead of [N, 28, 28, 1]).";
+    AnnotationMismatch = "E0302", Error, "shape does not match its annotation",
+"A `let`, `output` or block return type annotation states a shape that is
+not the inferred one. The message names the first differing axis. Dims are
+compared after normalisation: `2*M` equals `M + M`.";
+    BroadcastMismatch = "E0303", Error, "shapes cannot be broadcast",
+"Elementwise arithmetic between tensors follows NumPy broadcasting: axes are
+aligned from the right and each pair must be equal or one of them 1.";
+    NonPositiveDim = "E0304", Error, "layer output would have a non-positive size",
+"A convolution or pooling produces an axis of size zero or less: the kernel
+(with dilation) is larger than the padded input. The note shows the formula
+with the numbers that were used. Use `padding = same`, a smaller kernel or
+stride, or fewer pooling layers.";
+    ElementCountMismatch = "E0305", Error, "reshape changes the number of elements",
+"`reshape` must keep the number of elements per batch element. The product
+of the target dims must equal the product of the input dims (at most one
+dim may be `-1`, inferred).";
+    AxisMismatch = "E0306", Error, "operands disagree on an axis",
+"Two tensors that must agree on an axis do not: `concat` needs equal sizes
+on every axis but the concatenation axis, attention needs equal feature
+sizes of query and key/value, and a recurrent `initial_state` must be
+[N, units].";
+    ElementTypeMismatch = "E0307", Error, "int versus float tensor",
+"A layer or loss needs float values and got an `int[…]` tensor, or needs
+indices (`int[…]`) and got floats. `embedding` and the labels of
+`cross_entropy` take int tensors; everything else takes floats.";
+    BlockUnification = "E0308", Error, "block call does not match the block's signature",
+"The dims in a block's signature are pattern variables bound at each call.
+The argument's shape could not be matched against the parameter type: a
+rank differs, a concrete dim differs, or one pattern dim would be bound to
+two different sizes. The secondary label points into the block.";
+    AxisOutOfRange = "E0309", Error, "axis out of range",
+"An `axis` argument or an index names an axis the tensor does not have.";
+    DimMismatch = "E0310", Error, "dims differ",
+"Two dims that must be equal are provably different, or cannot be shown
+equal (for example `N` against `M` when nothing relates them). The message
+states which.";
+    TupleArity = "E0311", Error, "wrong number of names in a tuple pattern",
+"`let (a, b, c) = …` must list exactly as many names as the value has parts.
+`lstm(…, state = true)` gives (output, h, c); `gru` and `simple_rnn` give
+(output, h); `bidirectional` of an LSTM gives (o, h_fwd, c_fwd, h_bwd, c_bwd).";
+    NotATensor = "E0312", Error, "expected a tensor",
+"A tensor was expected here and a number, a tuple or a layer value was found.
+Destructure tuples with `let (a, b) = …`.";
+    DivisionByZero = "E0313", Error, "division by zero in a dim expression",
+"A dim expression divides by zero.";
+
+    // ---- models, blocks, train
+    MissingOutput = "E0401", Error, "model has no output",
+"A model needs at least one `output`; a block needs a `return`.";
+    MissingTrainField = "E0402", Error, "train block is missing a required field",
+"A `train` block needs `data`, `loss` (or `step`s) and a model (`model = …` or
+`over` in its steps).";
+    UnknownTrainField = "E0403", Error, "unknown train block field",
+"Fields of a `train` block are model, data, loss, optimizer, batch, epochs,
+steps, validate, test, metrics, seed, early_stop, class_weight, checkpoint,
+keep_best, shuffle, init and stateful.";
+    DataInputMismatch = "E0404", Error, "data does not match the model's inputs",
+"Every input of the model must be fed by an array of the data source (or a
+`let` of the train block) with the same name; the message names the missing
+input or the array whose shape does not fit.";
+    LossArgumentMismatch = "E0405", Error, "loss or metric arguments disagree",
+"The two arguments of a loss or metric must have equal shapes after trailing
+1-axes are dropped ([N, 1] against [N] is fine). `cross_entropy(logits, labels)`
+takes logits [N, C] and int labels [N] (or one-hot [N, C]).";
+    UnknownFunction = "E0406", Error, "unknown loss, metric, optimizer or data source",
+"A `train` block field names something that is not a known loss, metric,
+optimizer, schedule or data source.";
+    ReturnOutsideBlock = "E0407", Error, "statement not allowed here",
+"`return` is only allowed in blocks, `input` and `output` only in models.";
+
+    // ---- warnings
+    UnusedBinding = "W0001", Warning, "unused binding",
+"A `let` binding or an input is never used. Prefix it with `_` to silence this.";
+    SoftmaxBeforeCrossEntropy = "W0002", Warning, "cross_entropy on a softmax output",
+"`cross_entropy(x, labels)` applies softmax itself (`from_logits = true`).
+Applying `softmax` first squashes the gradients; pass the logits, or say
+`from_logits = false`.";
+    UnusedOutput = "W0003", Warning, "model output not reachable from its inputs",
+"An output does not depend on any input of the model.";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_parse_back() {
+        let mut seen = std::collections::HashSet::new();
+        for &c in Code::ALL {
+            assert!(seen.insert(c.as_str()), "duplicate code {}", c.as_str());
+            assert_eq!(Code::parse(c.as_str()), Some(c));
+            assert_eq!(c.as_str().starts_with('W'), c.severity() == Severity::Warning);
+        }
+        assert_eq!(Code::parse("e0301"), Some(Code::RankMismatch));
+        assert_eq!(Code::parse("E9999"), None);
+    }
+}

@@ -1,0 +1,14 @@
+//! The front of nnc's pipeline: source text → [`ast::File`] plus diagnostics.
+//!
+//! Parsing never fails: [`parse`] always returns a tree (possibly missing the
+//! declarations that did not parse) and the syntax errors found, so editors
+//! and the checker can work on partial files.
+
+pub mod ast;
+pub mod diagnostic;
+mod parser;
+mod span;
+
+pub use diagnostic::{Code, Diagnostic, Label, Severity};
+pub use parser::parse;
+pub use span::{FileId, LineIndex, Span};

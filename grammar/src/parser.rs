@@ -1,0 +1,853 @@
+//! Source text → AST, with syntax errors in our own words.
+//!
+//! Three passes, each cheap:
+//! 1. a delimiter scan finds unclosed and mismatched brackets, so their
+//!    errors point at the opening bracket ("expected `)` to close the call
+//!    opened here") instead of wherever pest gave up;
+//! 2. pest parses the whole file; on success the AST is built directly;
+//! 3. on failure the file is cut at top-level declarations (a keyword at the
+//!    start of a line) and each piece is parsed on its own, so one typo does
+//!    not hide the rest of the file.
+
+use pest::Parser as _;
+use pest::iterators::Pair;
+
+use crate::ast::*;
+use crate::diagnostic::{Code, Diagnostic};
+use crate::{FileId, Span};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../nn.pest"]
+struct NnParser;
+
+/// Deeper nesting than this is rejected before parsing: it would only come
+/// from generated or corrupted input, and recursive descent needs stack.
+const MAX_NESTING: usize = 200;
+
+/// Parses `source`; never fails and never panics. Diagnostics carry `file`.
+pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
+    let mut diags = Vec::new();
+    let delimiter_errors = scan_delimiters(source, file);
+    let poisoned: Vec<Span> = delimiter_errors.iter().map(|d| d.primary.span).collect();
+    diags.extend(delimiter_errors);
+
+    if poisoned.is_empty() {
+        match NnParser::parse(Rule::file, source) {
+            Ok(mut pairs) => {
+                let mut b = Builder { src: source, base: 0, file, diags: &mut diags };
+                let file_pair = pairs.next();
+                let items = file_pair.map(|p| b.items(p)).unwrap_or_default();
+                return (File { items }, diags);
+            }
+            Err(_) => {} // fall through to per-declaration recovery
+        }
+    }
+
+    // Expected-token detail costs time, so it is only collected on this path.
+    pest::set_error_detail(true);
+    let mut items = Vec::new();
+    for (start, end) in split_items(source) {
+        let chunk = &source[start..end];
+        if chunk.trim().is_empty() {
+            continue;
+        }
+        let chunk_span = Span::new(start, end);
+        // A chunk that holds a delimiter error already has its diagnostic.
+        let has_delim_error = poisoned.iter().any(|s| chunk_span.contains(s.start as usize) && (s.start as usize) < end);
+        match NnParser::parse(Rule::lone_item, chunk) {
+            Ok(mut pairs) => {
+                let mut b = Builder { src: source, base: start, file, diags: &mut diags };
+                if let Some(p) = pairs.next() {
+                    items.extend(b.items(p));
+                }
+            }
+            Err(e) if !has_delim_error => diags.push(translate_error(e, source, start, file)),
+            Err(_) => {}
+        }
+    }
+    pest::set_error_detail(false);
+    (File { items }, diags)
+}
+
+/// Byte ranges of top-level declarations: cut before every line that starts
+/// (in column 0) with `use`, `dim`, `model`, `block`, `train`, or a `///` doc
+/// comment directly above one.
+fn split_items(source: &str) -> Vec<(usize, usize)> {
+    let mut starts = vec![0];
+    let mut offset = 0;
+    let mut doc_start: Option<usize> = None;
+    for line in source.split_inclusive('\n') {
+        if line.starts_with("///") {
+            doc_start.get_or_insert(offset);
+        } else {
+            let word: String = line.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if matches!(word.as_str(), "use" | "dim" | "model" | "block" | "train") && offset > 0 {
+                starts.push(doc_start.unwrap_or(offset));
+            }
+            doc_start = None;
+        }
+        offset += line.len();
+    }
+    starts.dedup();
+    let mut out = Vec::new();
+    for (i, &s) in starts.iter().enumerate() {
+        let e = starts.get(i + 1).copied().unwrap_or(source.len());
+        if s < e {
+            out.push((s, e));
+        }
+    }
+    out
+}
+
+fn opener_name(c: u8) -> &'static str {
+    match c {
+        b'(' => "the call or group",
+        b'[' => "the list or shape",
+        _ => "the block",
+    }
+}
+
+fn closer_of(c: u8) -> u8 {
+    match c {
+        b'(' => b')',
+        b'[' => b']',
+        _ => b'}',
+    }
+}
+
+/// Finds unbalanced brackets, skipping strings and comments.
+fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
+    let bytes = source.as_bytes();
+    let mut stack: Vec<(u8, usize)> = Vec::new();
+    let mut diags = Vec::new();
+    let mut too_deep_reported = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            c @ (b'(' | b'[' | b'{') => {
+                stack.push((c, i));
+                if stack.len() > MAX_NESTING && !too_deep_reported {
+                    too_deep_reported = true;
+                    diags.push(
+                        Diagnostic::new(Code::SyntaxError, file, Span::new(i, i + 1), "brackets nested too deeply")
+                            .with_label(format!("more than {MAX_NESTING} levels of nesting"))
+                            .with_help("split the expression with `let` bindings"),
+                    );
+                }
+            }
+            c @ (b')' | b']' | b'}') => match stack.pop() {
+                Some((open, _)) if closer_of(open) == c => {}
+                Some((open, at)) => {
+                    stack.push((open, at));
+                    if let Some(pos) = stack.iter().rposition(|(o, _)| closer_of(*o) == c) {
+                        // `c` closes an outer construct: everything opened since is unclosed.
+                        for &(inner, inner_at) in stack[pos + 1..].iter().rev() {
+                            let close = closer_of(inner) as char;
+                            diags.push(
+                                Diagnostic::new(
+                                    Code::Unclosed,
+                                    file,
+                                    Span::new(inner_at, inner_at + 1),
+                                    format!("expected `{close}` to close {} opened here", opener_name(inner)),
+                                )
+                                .with_label(format!("`{}` is never closed", inner as char))
+                                .with_secondary(
+                                    file,
+                                    Span::new(i, i + 1),
+                                    format!("`{}` found here, before the `{close}`", c as char),
+                                ),
+                            );
+                        }
+                        stack.truncate(pos);
+                    } else {
+                        diags.push(
+                            Diagnostic::new(
+                                Code::Unclosed,
+                                file,
+                                Span::new(i, i + 1),
+                                format!("mismatched `{}`: expected `{}`", c as char, closer_of(open) as char),
+                            )
+                            .with_label(format!("expected `{}` here", closer_of(open) as char))
+                            .with_secondary(file, Span::new(at, at + 1), format!("{} opened here", opener_name(open))),
+                        );
+                    }
+                }
+                None => diags.push(
+                    Diagnostic::new(Code::Unclosed, file, Span::new(i, i + 1), format!("unexpected `{}`", c as char))
+                        .with_label("this closes nothing that was opened"),
+                ),
+            },
+            _ => {}
+        }
+        i += 1;
+    }
+    for (open, at) in stack.into_iter().rev() {
+        let close = closer_of(open) as char;
+        diags.push(
+            Diagnostic::new(
+                Code::Unclosed,
+                file,
+                Span::new(at, at + 1),
+                format!("expected `{close}` to close {} opened here", opener_name(open)),
+            )
+            .with_label(format!("`{}` opened here is never closed", open as char))
+            .with_secondary(file, Span::new(source.len(), source.len()), format!("file ends before the `{close}`")),
+        );
+    }
+    diags
+}
+
+/// Our words for what pest expected.
+fn describe_rule(rule: Rule) -> Option<&'static str> {
+    Some(match rule {
+        Rule::ident | Rule::word => "a name",
+        Rule::expr | Rule::pipe_expr | Rule::cmp_expr | Rule::range_expr | Rule::add_expr | Rule::mul_expr
+        | Rule::unary | Rule::postfix | Rule::slice | Rule::slice_bound | Rule::arg => "an expression",
+        Rule::int | Rule::float => "a number",
+        Rule::string => "a string",
+        Rule::bool => "`true` or `false`",
+        Rule::call | Rule::pipe_stage => "a layer call",
+        Rule::list => "a list",
+        Rule::map | Rule::map_entry => "a map",
+        Rule::paren => "a parenthesised expression",
+        Rule::tensor_type | Rule::typed_literal | Rule::elem_type | Rule::scalar_type | Rule::tuple_type => "a type",
+        Rule::use_decl | Rule::dim_decl | Rule::model_decl | Rule::block_decl | Rule::train_decl => {
+            "a declaration (`use`, `dim`, `model`, `block` or `train`)"
+        }
+        Rule::input_stmt | Rule::let_stmt | Rule::output_stmt | Rule::return_stmt | Rule::if_stmt => {
+            "a statement (`input`, `let`, `output`, `return` or `if`)"
+        }
+        Rule::train_field => "a field (`name = value`)",
+        Rule::step_stmt => "a `step`",
+        Rule::EOI => "end of file",
+        Rule::cmp_op | Rule::add_op | Rule::mul_op => "an operator",
+        Rule::params | Rule::param => "parameters",
+        Rule::body => "`{`",
+        Rule::ret_type => "`->`",
+        Rule::pattern => "a name or `(a, b)`",
+        Rule::module_path => "a module path such as `std.blocks`",
+        Rule::kw_frozen => "`frozen`",
+        _ => return None,
+    })
+}
+
+fn translate_error(e: pest::error::Error<Rule>, source: &str, base: usize, file: FileId) -> Diagnostic {
+    let pos = match e.location {
+        pest::error::InputLocation::Pos(p) => p,
+        pest::error::InputLocation::Span((s, _)) => s,
+    } + base;
+    let pos = pos.min(source.len());
+    let mut expected: Vec<String> = Vec::new();
+    if let Some(attempts) = e.parse_attempts() {
+        for tok in attempts.expected_tokens() {
+            let token = tok.to_string();
+            if token == "BUILTIN_RULE" || token.contains("..") {
+                continue;
+            }
+            // Keyword fragments tried inside `ident` are noise.
+            if token.chars().all(|c| c.is_ascii_alphabetic()) && token.len() > 1 {
+                continue;
+            }
+            let s = format!("`{token}`");
+            if !expected.contains(&s) {
+                expected.push(s);
+            }
+        }
+    }
+    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
+        for r in positives {
+            if let Some(d) = describe_rule(*r) {
+                let d = d.to_string();
+                if !expected.contains(&d) {
+                    expected.push(d);
+                }
+            }
+        }
+    }
+    expected.retain(|s| s != "`\"`" && s != "`//`");
+    expected.truncate(6);
+    let found = describe_found(source, pos);
+    let message = match expected.len() {
+        0 => format!("unexpected {found}"),
+        1 => format!("expected {}, found {found}", expected[0]),
+        _ => {
+            let (last, rest) = expected.split_last().expect("len >= 2");
+            format!("expected {} or {last}, found {found}", rest.join(", "))
+        }
+    };
+    let end = next_char_end(source, pos);
+    let mut d = Diagnostic::new(Code::SyntaxError, file, Span::new(pos, end), message).with_label("unexpected here");
+    if found.contains("`=`") && expected.iter().any(|e| e.contains("`==`")) {
+        d = d.with_help("comparison is `==`");
+    }
+    d
+}
+
+fn next_char_end(source: &str, pos: usize) -> usize {
+    source[pos..].chars().next().map_or(pos, |c| pos + c.len_utf8())
+}
+
+fn describe_found(source: &str, pos: usize) -> String {
+    let rest = &source[pos..];
+    match rest.chars().next() {
+        None => "end of file".into(),
+        Some(c) if c.is_ascii_alphabetic() || c == '_' => {
+            let w: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            format!("`{w}`")
+        }
+        Some(c) if c.is_ascii_digit() => {
+            let w: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+            format!("`{w}`")
+        }
+        Some('\n') | Some('\r') => "end of line".into(),
+        Some(c) => format!("`{}`", c.escape_debug()),
+    }
+}
+
+/// Builds AST nodes from pest pairs. `base` is added to every pest offset
+/// (non-zero when a single declaration is re-parsed during recovery).
+struct Builder<'s, 'd> {
+    src: &'s str,
+    base: usize,
+    file: FileId,
+    diags: &'d mut Vec<Diagnostic>,
+}
+
+impl Builder<'_, '_> {
+    fn span(&self, p: &Pair<Rule>) -> Span {
+        let s = p.as_span();
+        Span::new(s.start() + self.base, s.end() + self.base)
+    }
+
+    fn ident(&self, p: Pair<Rule>) -> Ident {
+        Ident { name: p.as_str().to_string(), span: self.span(&p) }
+    }
+
+    /// The `///` lines directly above byte offset `at`.
+    fn doc_above(&self, at: usize) -> Option<String> {
+        let before = &self.src[..at];
+        let mut lines: Vec<&str> = Vec::new();
+        for line in before.lines().rev() {
+            let t = line.trim_start();
+            if let Some(doc) = t.strip_prefix("///") {
+                lines.push(doc.strip_prefix(' ').unwrap_or(doc));
+            } else if t.is_empty() && lines.is_empty() && before.ends_with('\n') && line.is_empty() {
+                // The line the declaration sits on starts here.
+                continue;
+            } else {
+                break;
+            }
+        }
+        if lines.is_empty() {
+            return None;
+        }
+        lines.reverse();
+        Some(lines.join("\n"))
+    }
+
+    fn items(&mut self, file: Pair<Rule>) -> Vec<Item> {
+        kids(file).filter_map(|p| self.item(p)).collect()
+    }
+
+    fn item(&mut self, p: Pair<Rule>) -> Option<Item> {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let mut inner = kids(p);
+        Some(match rule {
+            Rule::use_decl => {
+                let t = inner.next()?;
+                let target = match t.as_rule() {
+                    Rule::string => {
+                        let sp = self.span(&t);
+                        UseTarget::File { path: unquote(t.as_str()), span: sp }
+                    }
+                    _ => UseTarget::Module(kids(t).map(|i| self.ident(i)).collect()),
+                };
+                Item::Use(UseDecl { target, span })
+            }
+            Rule::dim_decl => {
+                let dims = inner
+                    .map(|d| {
+                        let mut di = kids(d);
+                        let name = di.next().map(|n| self.ident(n)).unwrap_or_else(|| self.missing_ident(span));
+                        let value = di.next().map(|e| self.expr(e));
+                        DimDef { name, value }
+                    })
+                    .collect();
+                Item::Dim(DimDecl { dims, span })
+            }
+            Rule::model_decl => {
+                let name = self.ident(inner.next()?);
+                let mut params = Vec::new();
+                let mut body = Vec::new();
+                for part in inner {
+                    match part.as_rule() {
+                        Rule::params => params = self.params(part),
+                        Rule::body => body = self.body(part),
+                        _ => {}
+                    }
+                }
+                let doc = self.doc_above(span.start as usize);
+                Item::Model(ModelDecl { name, params, body, doc, span })
+            }
+            Rule::block_decl => {
+                let name = self.ident(inner.next()?);
+                let mut params = Vec::new();
+                let mut body = Vec::new();
+                let mut ret = None;
+                for part in inner {
+                    match part.as_rule() {
+                        Rule::params => params = self.params(part),
+                        Rule::ret_type => ret = kids(part).next().map(|t| self.type_expr(t)),
+                        Rule::body => body = self.body(part),
+                        _ => {}
+                    }
+                }
+                let doc = self.doc_above(span.start as usize);
+                Item::Block(BlockDecl { name, params, ret, body, doc, span })
+            }
+            Rule::train_decl => {
+                let name = self.ident(inner.next()?);
+                let items = inner.filter_map(|p| self.train_item(p)).collect();
+                let doc = self.doc_above(span.start as usize);
+                Item::Train(TrainDecl { name, items, doc, span })
+            }
+            _ => return None,
+        })
+    }
+
+    fn missing_ident(&self, span: Span) -> Ident {
+        Ident { name: String::new(), span }
+    }
+
+    fn params(&mut self, p: Pair<Rule>) -> Vec<Param> {
+        kids(p)
+            .map(|param| {
+                let span = self.span(&param);
+                let mut name = None;
+                let mut ty = None;
+                let mut default = None;
+                for part in kids(param) {
+                    match part.as_rule() {
+                        Rule::ident => name = Some(self.ident(part)),
+                        Rule::expr => default = Some(self.expr(part)),
+                        _ => ty = Some(self.type_expr(part)),
+                    }
+                }
+                Param { name: name.unwrap_or_else(|| self.missing_ident(span)), ty, default, span }
+            })
+            .collect()
+    }
+
+    fn body(&mut self, p: Pair<Rule>) -> Vec<Stmt> {
+        kids(p).filter_map(|s| self.stmt(s)).collect()
+    }
+
+    fn stmt(&mut self, p: Pair<Rule>) -> Option<Stmt> {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let mut inner = kids(p);
+        Some(match rule {
+            Rule::input_stmt => {
+                let name = self.ident(inner.next()?);
+                let ty = self.type_expr(inner.next()?);
+                Stmt::Input { name, ty, span }
+            }
+            Rule::let_stmt => Stmt::Let(self.let_stmt(span, inner)?),
+            Rule::output_stmt => {
+                let name = self.ident(inner.next()?);
+                let mut ty = None;
+                let mut value = None;
+                for part in inner {
+                    match part.as_rule() {
+                        Rule::expr => value = Some(self.expr(part)),
+                        _ => ty = Some(self.type_expr(part)),
+                    }
+                }
+                Stmt::Output { name, ty, value, span }
+            }
+            Rule::return_stmt => Stmt::Return { value: self.expr(inner.next()?), span },
+            Rule::if_stmt => self.if_stmt(span, inner)?,
+            _ => return None,
+        })
+    }
+
+    fn if_stmt<'i>(&mut self, span: Span, mut inner: impl Iterator<Item = Pair<'i, Rule>>) -> Option<Stmt> {
+        let cond = self.expr(inner.next()?);
+        let then_body = self.body(inner.next()?);
+        let else_body = match inner.next() {
+            None => Vec::new(),
+            Some(e) if e.as_rule() == Rule::if_else => {
+                let nested = kids(e).next()?;
+                let nspan = self.span(&nested);
+                vec![self.if_stmt(nspan, kids(nested))?]
+            }
+            Some(b) => self.body(b),
+        };
+        Some(Stmt::If { cond, then_body, else_body, span })
+    }
+
+    fn let_stmt<'i>(&mut self, span: Span, mut inner: impl Iterator<Item = Pair<'i, Rule>>) -> Option<LetStmt> {
+        let pat = inner.next()?;
+        let pat_span = self.span(&pat);
+        let is_tuple = pat.as_str().trim_start().starts_with('(');
+        let idents: Vec<Ident> = kids(pat).map(|i| self.ident(i)).collect();
+        let pattern = if is_tuple {
+            Pattern::Tuple(idents, pat_span)
+        } else {
+            Pattern::Name(idents.into_iter().next()?)
+        };
+        let mut ty = None;
+        let mut value = None;
+        for part in inner {
+            match part.as_rule() {
+                Rule::expr => value = Some(self.expr(part)),
+                _ => ty = Some(self.type_expr(part)),
+            }
+        }
+        Some(LetStmt { pattern, ty, value: value?, span })
+    }
+
+    fn train_item(&mut self, p: Pair<Rule>) -> Option<TrainItem> {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        let mut inner = kids(p);
+        Some(match rule {
+            Rule::let_stmt => TrainItem::Let(self.let_stmt(span, inner)?),
+            Rule::train_field => {
+                let key = self.ident(inner.next()?);
+                let value = self.expr(inner.next()?);
+                TrainItem::Field { key, value }
+            }
+            Rule::step_stmt => {
+                let name = self.ident(inner.next()?);
+                let mut times = None;
+                let mut exprs = Vec::new();
+                let mut over = Vec::new();
+                for part in inner {
+                    match part.as_rule() {
+                        Rule::expr => exprs.push(self.expr(part)),
+                        Rule::ident_list => over = kids(part).map(|i| self.ident(i)).collect(),
+                        _ => {}
+                    }
+                }
+                // exprs: [times?, loss, optimizer]
+                if exprs.len() == 3 {
+                    times = Some(exprs.remove(0));
+                }
+                let mut it = exprs.into_iter();
+                let loss = it.next()?;
+                let optimizer = it.next()?;
+                TrainItem::Step(StepStmt { name, times, loss, over, optimizer, span })
+            }
+            _ => return None,
+        })
+    }
+
+    fn type_expr(&mut self, p: Pair<Rule>) -> TypeExpr {
+        let span = self.span(&p);
+        match p.as_rule() {
+            Rule::tensor_type | Rule::typed_literal => {
+                let mut elem = ElemType::Float;
+                let mut dims = Vec::new();
+                for part in kids(p) {
+                    match part.as_rule() {
+                        Rule::elem_type => {
+                            if part.as_str().starts_with("int") {
+                                elem = ElemType::Int;
+                            }
+                        }
+                        _ => dims.push(self.expr(part)),
+                    }
+                }
+                TypeExpr::Tensor { elem, dims, span }
+            }
+            Rule::scalar_type => {
+                let t = match p.as_str() {
+                    "int" => ScalarType::Int,
+                    "float" => ScalarType::Float,
+                    "bool" => ScalarType::Bool,
+                    _ => ScalarType::Mode,
+                };
+                TypeExpr::Scalar(t, span)
+            }
+            _ => TypeExpr::Tuple(kids(p).map(|t| self.type_expr(t)).collect(), span),
+        }
+    }
+
+    fn expr(&mut self, p: Pair<Rule>) -> Expr {
+        let span = self.span(&p);
+        let rule = p.as_rule();
+        match rule {
+            Rule::expr | Rule::slice_bound => match kids(p).next() {
+                Some(inner) => self.expr(inner),
+                None => Expr { kind: ExprKind::Tuple(Vec::new()), span },
+            },
+            Rule::pipe_expr => {
+                let mut inner = kids(p);
+                let Some(first) = inner.next() else { return error_expr(span) };
+                let mut acc = self.expr(first);
+                for stage in inner {
+                    let stage_span = self.span(&stage);
+                    let call = match kids(stage).next() {
+                        Some(c) if c.as_rule() == Rule::call => self.call(c),
+                        Some(id) => Call { callee: self.ident(id), args: Vec::new(), parens: false, span: stage_span },
+                        None => continue,
+                    };
+                    let sp = acc.span.to(stage_span);
+                    acc = Expr { kind: ExprKind::Pipe { input: Box::new(acc), stage: call }, span: sp };
+                }
+                acc
+            }
+            Rule::cmp_expr => {
+                let mut inner = kids(p);
+                let Some(first) = inner.next() else { return error_expr(span) };
+                let lhs = self.expr(first);
+                match (inner.next(), inner.next()) {
+                    (Some(op), Some(rhs)) => {
+                        let op = match op.as_str() {
+                            "==" => CmpOp::Eq,
+                            "!=" => CmpOp::Ne,
+                            "<=" => CmpOp::Le,
+                            ">=" => CmpOp::Ge,
+                            "<" => CmpOp::Lt,
+                            _ => CmpOp::Gt,
+                        };
+                        let rhs = self.expr(rhs);
+                        Expr { kind: ExprKind::Compare { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
+                    }
+                    _ => lhs,
+                }
+            }
+            Rule::range_expr => {
+                let mut inner = kids(p);
+                let Some(first) = inner.next() else { return error_expr(span) };
+                let start = self.expr(first);
+                match inner.next() {
+                    Some(end) => {
+                        let end = self.expr(end);
+                        Expr { kind: ExprKind::Range { start: Box::new(start), end: Box::new(end) }, span }
+                    }
+                    None => start,
+                }
+            }
+            Rule::add_expr | Rule::mul_expr => {
+                let mut inner = kids(p);
+                let Some(first) = inner.next() else { return error_expr(span) };
+                let mut acc = self.expr(first);
+                while let (Some(op), Some(rhs)) = (inner.next(), inner.next()) {
+                    let op = match op.as_str() {
+                        "+" => BinOp::Add,
+                        "-" => BinOp::Sub,
+                        "*" => BinOp::Mul,
+                        _ => BinOp::Div,
+                    };
+                    let rhs = self.expr(rhs);
+                    let sp = acc.span.to(rhs.span);
+                    acc = Expr { kind: ExprKind::Binary { op, lhs: Box::new(acc), rhs: Box::new(rhs) }, span: sp };
+                }
+                acc
+            }
+            Rule::unary => {
+                let mut negs = 0usize;
+                let mut frozen = false;
+                let mut operand = None;
+                for part in kids(p) {
+                    match part.as_rule() {
+                        Rule::neg => negs += 1,
+                        Rule::kw_frozen => frozen = true,
+                        _ => operand = Some(self.expr(part)),
+                    }
+                }
+                let Some(mut e) = operand else { return error_expr(span) };
+                // `--x` is `x`: fold repeated prefixes so no input builds a deep tree.
+                if negs % 2 == 1 {
+                    e = fold_negation(e, span);
+                }
+                if frozen {
+                    e = Expr { kind: ExprKind::Frozen(Box::new(e)), span };
+                }
+                e
+            }
+            Rule::postfix => {
+                let mut inner = kids(p);
+                let Some(first) = inner.next() else { return error_expr(span) };
+                let mut acc = self.expr(first);
+                for idx in inner {
+                    let isp = self.span(&idx);
+                    let indices = kids(idx).filter_map(|s| self.index_item(s)).collect();
+                    let sp = acc.span.to(isp);
+                    acc = Expr { kind: ExprKind::Index { base: Box::new(acc), indices }, span: sp };
+                }
+                acc
+            }
+            Rule::int => match p.as_str().parse::<i64>() {
+                Ok(v) => Expr { kind: ExprKind::Int(v), span },
+                Err(_) => {
+                    self.diags.push(
+                        Diagnostic::new(Code::InvalidLiteral, self.file, span, "integer literal too large")
+                            .with_label("does not fit in 64 bits"),
+                    );
+                    error_expr(span)
+                }
+            },
+            Rule::float => match p.as_str().parse::<f64>() {
+                Ok(v) if v.is_finite() => Expr { kind: ExprKind::Float(v), span },
+                _ => {
+                    self.diags.push(
+                        Diagnostic::new(Code::InvalidLiteral, self.file, span, "number literal out of range")
+                            .with_label("not a finite number"),
+                    );
+                    error_expr(span)
+                }
+            },
+            Rule::string => Expr { kind: ExprKind::Str(unquote(p.as_str())), span },
+            Rule::bool => Expr { kind: ExprKind::Bool(p.as_str() == "true"), span },
+            Rule::ident => Expr { kind: ExprKind::Name(self.ident(p)), span },
+            Rule::call => Expr { kind: ExprKind::Call(self.call(p)), span },
+            Rule::list => Expr { kind: ExprKind::List(kids(p).map(|e| self.expr(e)).collect()), span },
+            Rule::map => {
+                let entries = p
+                    .into_inner()
+                    .filter_map(|entry| {
+                        let mut it = kids(entry);
+                        let k = it.next()?;
+                        let v = it.next()?;
+                        let key = match k.as_rule() {
+                            Rule::ident => {
+                                let ksp = self.span(&k);
+                                Expr { kind: ExprKind::Name(self.ident(k)), span: ksp }
+                            }
+                            _ => self.expr(k),
+                        };
+                        Some((key, self.expr(v)))
+                    })
+                    .collect();
+                Expr { kind: ExprKind::Map(entries), span }
+            }
+            Rule::paren => {
+                let mut elems = Vec::new();
+                let mut trailing = false;
+                for part in kids(p) {
+                    match part.as_rule() {
+                        Rule::trailing_comma => trailing = true,
+                        _ => elems.push(self.expr(part)),
+                    }
+                }
+                if elems.len() == 1 && !trailing {
+                    let mut e = elems.pop().expect("one element");
+                    e.span = span; // keep the parentheses in the span
+                    e
+                } else {
+                    Expr { kind: ExprKind::Tuple(elems), span }
+                }
+            }
+            Rule::typed_literal => Expr { kind: ExprKind::TensorType(self.type_expr(p)), span },
+            _ => error_expr(span),
+        }
+    }
+
+    fn index_item(&mut self, p: Pair<Rule>) -> Option<IndexItem> {
+        let inner = kids(p).next()?;
+        match inner.as_rule() {
+            Rule::slice_range => {
+                let span = self.span(&inner);
+                let text = inner.as_str();
+                let colon = text.find(':').unwrap_or(0) + span.start as usize;
+                let mut start = None;
+                let mut end = None;
+                for b in kids(inner) {
+                    let e = self.expr(b);
+                    if (e.span.start as usize) < colon {
+                        start = Some(e);
+                    } else {
+                        end = Some(e);
+                    }
+                }
+                Some(IndexItem::Slice { start, end, span })
+            }
+            _ => Some(IndexItem::At(self.expr(inner))),
+        }
+    }
+
+    fn call(&mut self, p: Pair<Rule>) -> Call {
+        let span = self.span(&p);
+        let mut inner = kids(p);
+        let callee = match inner.next() {
+            Some(c) => self.ident(c),
+            None => self.missing_ident(span),
+        };
+        let args = inner
+            .filter_map(|arg| {
+                let a = kids(arg).next()?;
+                Some(match a.as_rule() {
+                    Rule::kwarg => {
+                        let mut kv = kids(a);
+                        let name = self.ident(kv.next()?);
+                        let value = self.expr(kv.next()?);
+                        Arg { name: Some(name), value }
+                    }
+                    _ => Arg { name: None, value: self.expr(a) },
+                })
+            })
+            .collect();
+        Call { callee, args, parens: true, span }
+    }
+}
+
+/// Children of a pair, without keyword tokens (they carry no information
+/// once the rule has matched). `frozen` is kept: it is an operator.
+fn kids(p: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
+    p.into_inner().filter(|c| !matches!(c.as_rule(),
+        Rule::kw_use | Rule::kw_dim | Rule::kw_model | Rule::kw_block | Rule::kw_train | Rule::kw_input
+        | Rule::kw_output | Rule::kw_let | Rule::kw_return | Rule::kw_step | Rule::kw_minimize | Rule::kw_over
+        | Rule::kw_with | Rule::kw_times | Rule::kw_if | Rule::kw_else))
+}
+
+fn fold_negation(e: Expr, span: Span) -> Expr {
+    match e.kind {
+        ExprKind::Int(v) => Expr { kind: ExprKind::Int(v.wrapping_neg()), span },
+        ExprKind::Float(v) => Expr { kind: ExprKind::Float(-v), span },
+        _ => Expr { kind: ExprKind::Neg(Box::new(e)), span },
+    }
+}
+
+fn error_expr(span: Span) -> Expr {
+    // An empty tuple stands in for a node that could not be built; the
+    // checker treats it as a value of no use without reporting again.
+    Expr { kind: ExprKind::Tuple(Vec::new()), span }
+}
+
+fn unquote(s: &str) -> String {
+    let inner = s.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(s);
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '\\' {
+            match chars.next() {
+                Some('n') => out.push('\n'),
+                Some('t') => out.push('\t'),
+                Some(other) => out.push(other),
+                None => {}
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,2 @@
+//! nnc's execution runtime (graph IR execution and training) lives here.
+//! See ARCHITECTURE.md for the planned pipeline stages.
