@@ -1,1 +1,211 @@
-fn main() {}
+//! The `nnc` command line: a thin shell over the compiler crates.
+
+mod render;
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use nnc_compiler::{Analysis, CheckOptions, FsLoader, analyse};
+use nnc_syntax::{Code, Diagnostic, FileId, Severity, Span};
+
+#[derive(Parser)]
+#[command(name = "nnc", version, about = "A language and compiler for neural-network definitions")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Parse and shape-check files: exit 0 when clean, 1 on errors, 2 on usage or I/O failure.
+    Check {
+        files: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        /// Override a model parameter: --set hidden=256
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+    /// Print each model's layers, output shapes and parameter counts.
+    Summary {
+        file: PathBuf,
+        /// Only this model.
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, value_enum, default_value = "human")]
+        format: Format,
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+    /// Explain a diagnostic code (e.g. `nnc explain E0304`); without a code, list them all.
+    Explain { code: Option<String> },
+}
+
+fn main() -> ExitCode {
+    // Deeply nested or very long generated models recurse deeply; give the
+    // work a large stack instead of risking an overflow.
+    let worker = std::thread::Builder::new().stack_size(512 << 20).spawn(|| run(Cli::parse()));
+    match worker.map(|h| h.join()) {
+        Ok(Ok(code)) => code,
+        _ => {
+            eprintln!("error: internal failure (please report this with the input file)");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn parse_sets(sets: &[String]) -> Result<Vec<(String, f64)>, String> {
+    sets.iter()
+        .map(|s| {
+            let (k, v) = s.split_once('=').ok_or_else(|| format!("--set expects NAME=VALUE, found `{s}`"))?;
+            let v: f64 = v.trim().parse().map_err(|_| format!("--set {k}: `{v}` is not a number"))?;
+            Ok((k.trim().to_string(), v))
+        })
+        .collect()
+}
+
+/// Reads and checks one file. I/O problems are returned as messages.
+fn analyse_file(path: &Path, options: &CheckOptions) -> Result<Analysis, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+    let name = path.display().to_string();
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok(analyse(&name, Some(path), text, &FsLoader, options)),
+        Err(e) => {
+            // Report invalid UTF-8 as a diagnostic on the lossy text.
+            let valid_up_to = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            let mut a = analyse(&name, Some(path), String::new(), &FsLoader, options);
+            a.program.files[0].text = text;
+            a.program.files[0].lines = nnc_syntax::LineIndex::new(&a.program.files[0].text);
+            let at = a.program.files[0].text.char_indices().nth(text_char_index(&a.program.files[0].text, valid_up_to)).map_or(0, |(i, _)| i);
+            let end = a.program.files[0].text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
+            a.result.diagnostics = vec![
+                Diagnostic::new(Code::InvalidSource, FileId(0), Span::new(at, end), "file is not valid UTF-8")
+                    .with_label(format!("invalid byte at offset {valid_up_to}")),
+            ];
+            Ok(a)
+        }
+    }
+}
+
+fn text_char_index(text: &str, byte: usize) -> usize {
+    text.char_indices().take_while(|(i, _)| *i < byte).count()
+}
+
+fn run(cli: Cli) -> ExitCode {
+    let color = std::io::stderr().is_terminal();
+    match cli.command {
+        Command::Check { files, format, set } => {
+            if files.is_empty() {
+                eprintln!("error: nnc check needs at least one FILE");
+                return ExitCode::from(2);
+            }
+            let options = match parse_sets(&set) {
+                Ok(o) => CheckOptions { overrides: o },
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let mut any_error = false;
+            let mut io_error = false;
+            let mut json_diags = Vec::new();
+            for path in &files {
+                match analyse_file(path, &options) {
+                    Ok(a) => {
+                        let diags = &a.result.diagnostics;
+                        any_error |= diags.iter().any(|d| d.severity == Severity::Error);
+                        match format {
+                            Format::Human => {
+                                eprint!("{}", render::human(&a.program, diags, color));
+                            }
+                            Format::Json => json_diags.extend(diags.iter().map(|d| render::diagnostic_json(&a.program, d))),
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("error: {e}");
+                        io_error = true;
+                    }
+                }
+            }
+            if format == Format::Json {
+                let doc = serde_json::json!({"version": 1, "diagnostics": json_diags});
+                let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+            }
+            if io_error {
+                ExitCode::from(2)
+            } else if any_error {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            }
+        }
+        Command::Summary { file, model, format, set } => {
+            let options = match parse_sets(&set) {
+                Ok(o) => CheckOptions { overrides: o },
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let a = match analyse_file(&file, &options) {
+                Ok(a) => a,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let diags = &a.result.diagnostics;
+            let has_errors = diags.iter().any(|d| d.severity == Severity::Error);
+            if !diags.is_empty() {
+                eprint!("{}", render::human(&a.program, diags, color));
+            }
+            let models: Vec<&nnc_compiler::ModelInfo> =
+                a.result.models.iter().filter(|m| m.file == FileId(0) && model.as_ref().is_none_or(|n| *n == m.name)).collect();
+            if let Some(n) = &model {
+                if models.is_empty() {
+                    let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
+                    eprintln!("error: no model `{n}` in {} (models: {})", file.display(), names.join(", "));
+                    return ExitCode::from(2);
+                }
+            }
+            match format {
+                Format::Human => {
+                    let text: Vec<String> = models.iter().map(|m| nnc_compiler::summary::render(m)).collect();
+                    print!("{}", text.join("\n"));
+                }
+                Format::Json => {
+                    println!("{}", serde_json::to_string_pretty(&render::summary_json(&models)).unwrap_or_default());
+                }
+            }
+            if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        Command::Explain { code } => match code {
+            None => {
+                for c in Code::ALL {
+                    println!("{}  {}", c.as_str(), c.title());
+                }
+                ExitCode::SUCCESS
+            }
+            Some(code) => match Code::parse(&code) {
+                Some(c) => {
+                    println!("{} ({}): {}\n", c.as_str(), c.severity().as_str(), c.title());
+                    println!("{}", c.explanation());
+                    ExitCode::SUCCESS
+                }
+                None => {
+                    eprintln!("error: unknown code `{code}`; `nnc explain` lists them");
+                    ExitCode::from(2)
+                }
+            },
+        },
+    }
+}

@@ -1,0 +1,27 @@
+//! nnc's middle: name resolution, symbolic dims, the layer table, the shape
+//! checker and model summaries.
+//!
+//! Pure: no IO besides what the caller's [`program::Loader`] provides.
+
+pub mod check;
+pub mod dims;
+pub mod layers;
+pub mod program;
+pub mod summary;
+pub mod types;
+
+pub use check::{CheckOptions, CheckResult, LayerRecord, ModelInfo, TypeHint, check};
+pub use program::{FsLoader, LoadError, Loader, Program};
+
+/// A loaded and checked program.
+pub struct Analysis {
+    pub program: Program,
+    pub result: CheckResult,
+}
+
+/// Loads `text` (and its `use`s through `loader`) and checks it.
+pub fn analyse(name: &str, path: Option<&std::path::Path>, text: String, loader: &dyn Loader, options: &CheckOptions) -> Analysis {
+    let program = program::load(name, path, text, loader);
+    let result = check::check(&program, options);
+    Analysis { program, result }
+}

@@ -258,6 +258,13 @@ optimizer, schedule or data source.";
     ReturnOutsideBlock = "E0407", Error, "statement not allowed here",
 "`return` is only allowed in blocks, `input` and `output` only in models.";
 
+    RecursiveCall = "E0408", Error, "recursive block or model",
+"A block (or model) calls itself, directly or through others. Networks are
+finite graphs: use `repeat(x, n, layer)` or write the layers out.";
+    InvalidDataSource = "E0409", Error, "invalid data source",
+"A data source is missing its file, names an option it does not have, or gives
+a column selector of the wrong kind.";
+
     // ---- warnings
     UnusedBinding = "W0001", Warning, "unused binding",
 "A `let` binding or an input is never used. Prefix it with `_` to silence this.";

@@ -1,0 +1,1010 @@
+//! Evaluating expressions to values: names, arithmetic with broadcasting,
+//! layer applications, block and model calls.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use nnc_syntax::ast::{self, BinOp, Call, CmpOp, ElemType, Expr, ExprKind, IndexItem, TypeExpr};
+use nnc_syntax::{Code, Diagnostic};
+
+use super::{Binding, BindingKind, Body, BodyKind, Checker, LayerRecord, empty_info};
+use crate::dims::{Dim, Equality};
+use crate::layers::{self, Apply, Family, LayerDef, Operands, bind_args};
+use crate::types::{LayerValue, Origin, TensorTy, Value};
+
+/// The initialisers of LANGUAGE.md §6.
+pub(crate) const INITIALISERS: &[&str] = &[
+    "zeros", "ones", "normal", "uniform", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "orthogonal", "load",
+];
+
+const MAX_REPEAT_DEPTH: usize = 64;
+
+impl<'p> Checker<'p> {
+    pub(crate) fn eval(&mut self, body: &mut Body, e: &'p Expr) -> Value {
+        self.eval_in(body, e, false)
+    }
+
+    /// `option`: the expression is an option value, where an unknown bare
+    /// word is a mode (`padding = same`) rather than an undefined name.
+    pub(crate) fn eval_in(&mut self, body: &mut Body, e: &'p Expr, option: bool) -> Value {
+        let origin = body.origin(e.span);
+        match &e.kind {
+            ExprKind::Int(v) => Value::Int(Dim::Known(*v)),
+            ExprKind::Float(v) => Value::Float(*v),
+            ExprKind::Str(s) => Value::Str(s.clone()),
+            ExprKind::Bool(b) => Value::Bool(*b),
+            ExprKind::Name(n) => self.eval_name(body, &n.name, origin, option),
+            ExprKind::Call(c) => self.eval_call(body, c, None),
+            ExprKind::Pipe { input, stage } => {
+                let v = self.eval(body, input);
+                let at = body.origin(input.span);
+                let out = self.eval_call(body, stage, Some((v, at)));
+                self.hint(body.origin(stage.span), &out, None);
+                out
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let l = self.eval(body, lhs);
+                let r = self.eval(body, rhs);
+                self.binary(body, *op, l, body.origin(lhs.span), r, body.origin(rhs.span), origin)
+            }
+            ExprKind::Compare { op, lhs, rhs } => {
+                let l = self.eval(body, lhs);
+                let r = self.eval(body, rhs);
+                compare(*op, &l, &r)
+            }
+            ExprKind::Neg(x) => match self.eval(body, x) {
+                Value::Int(d) => Value::Int(d.neg()),
+                Value::Float(f) => Value::Float(-f),
+                Value::Tensor(t) => Value::Tensor(t.at(origin)),
+                _ => Value::Unknown,
+            },
+            ExprKind::Range { start, end } => match (self.eval(body, start), self.eval(body, end)) {
+                (Value::Int(a), Value::Int(b)) => Value::Range(a, b),
+                _ => Value::Unknown,
+            },
+            ExprKind::List(xs) => Value::List(xs.iter().map(|x| self.eval_in(body, x, option)).collect()),
+            ExprKind::Map(entries) => Value::Map(
+                entries.iter().map(|(k, v)| (self.eval_in(body, k, true), self.eval_in(body, v, true))).collect(),
+            ),
+            ExprKind::Tuple(xs) => Value::Tuple(xs.iter().map(|x| self.eval(body, x)).collect()),
+            ExprKind::Index { base, indices } => {
+                let b = self.eval(body, base);
+                self.index(body, b, indices, origin)
+            }
+            ExprKind::Frozen(x) => {
+                let was = body.frozen;
+                body.frozen = true;
+                let v = self.eval(body, x);
+                body.frozen = was;
+                v
+            }
+            ExprKind::TensorType(ty) => self.eval_type(body, ty),
+        }
+    }
+
+    fn eval_name(&mut self, body: &mut Body, name: &str, origin: Origin, option: bool) -> Value {
+        if let Some(b) = body.scope.get(name) {
+            b.used.set(true);
+            return b.value.clone();
+        }
+        if let Some(d) = body.pattern_dims.get(name) {
+            return Value::Int(d.clone());
+        }
+        if body.file_dims_visible {
+            if let Some(d) = self.dims.get(name) {
+                return Value::Int(d.value.clone().unwrap_or_else(|| Dim::sym(name)));
+            }
+        }
+        if let Some(def) = layers::lookup(name) {
+            return Value::Layer(LayerValue { layer: def, args: Rc::new(Vec::new()), origin });
+        }
+        if option {
+            return Value::Mode(name.to_string());
+        }
+        self.undefined(body, name, origin);
+        Value::Unknown
+    }
+
+    /// Evaluates a dim expression in a type or shape; `None` after an error.
+    pub(crate) fn eval_dim(&mut self, body: &mut Body, e: &'p Expr) -> Option<Dim> {
+        let origin = body.origin(e.span);
+        match &e.kind {
+            ExprKind::Int(v) => Some(Dim::Known(*v)),
+            ExprKind::Name(n) => {
+                if let Some(b) = body.scope.get(&n.name) {
+                    b.used.set(true);
+                    return match &b.value {
+                        Value::Int(d) => Some(d.clone()),
+                        Value::Unknown => None,
+                        other => {
+                            let msg = format!("`{}` is {}, not a dim", n.name, other.kind_name());
+                            self.report(Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg).with_label("used as a dim here"));
+                            None
+                        }
+                    };
+                }
+                if let Some(d) = body.pattern_dims.get(&n.name) {
+                    return Some(d.clone());
+                }
+                if body.file_dims_visible {
+                    if let Some(d) = self.dims.get(&n.name) {
+                        return Some(d.value.clone().unwrap_or_else(|| Dim::sym(&n.name)));
+                    }
+                }
+                let mut candidates: Vec<&str> = body.pattern_dims.keys().map(String::as_str).collect();
+                if body.file_dims_visible {
+                    candidates.extend(self.dims.keys().map(String::as_str));
+                }
+                let suggestion = layers::suggest(&n.name, candidates);
+                let mut d = Diagnostic::new(Code::UndeclaredDim, origin.file, origin.span, format!("undeclared dim `{}`", n.name))
+                    .with_label("not declared");
+                d = match suggestion {
+                    Some(s) => d.with_help(format!("did you mean `{s}`?")),
+                    None => d.with_help(format!("declare it at the top of the file: `dim {}`", n.name)),
+                };
+                self.report(d);
+                None
+            }
+            ExprKind::Binary { op, lhs, rhs } => {
+                let (a, b) = (self.eval_dim(body, lhs)?, self.eval_dim(body, rhs)?);
+                self.dim_arith(*op, &a, &b, origin)
+            }
+            ExprKind::Neg(x) => Some(self.eval_dim(body, x)?.neg()),
+            ExprKind::Call(c) if c.callee.name == "ceil" && c.args.len() == 1 => {
+                if let ExprKind::Binary { op: BinOp::Div, lhs, rhs } = &c.args[0].value.kind {
+                    let (a, b) = (self.eval_dim(body, lhs)?, self.eval_dim(body, rhs)?);
+                    return match a.ceil_div(&b) {
+                        Ok(d) => Some(d),
+                        Err(_) => {
+                            self.division_by_zero(origin);
+                            None
+                        }
+                    };
+                }
+                self.eval_dim(body, &c.args[0].value)
+            }
+            _ => match self.eval(body, e) {
+                Value::Int(d) => Some(d),
+                Value::Unknown => None,
+                other => {
+                    let msg = format!("expected a dim, found {}", other.kind_name());
+                    self.report(Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg).with_label("not a dim"));
+                    None
+                }
+            },
+        }
+    }
+
+    fn division_by_zero(&mut self, origin: Origin) {
+        self.report(
+            Diagnostic::new(Code::DivisionByZero, origin.file, origin.span, "division by zero in a dim expression")
+                .with_label("the divisor is 0"),
+        );
+    }
+
+    fn dim_arith(&mut self, op: BinOp, a: &Dim, b: &Dim, origin: Origin) -> Option<Dim> {
+        Some(match op {
+            BinOp::Add => a.add(b),
+            BinOp::Sub => a.sub(b),
+            BinOp::Mul => a.mul(b),
+            BinOp::Div => match a.floor_div(b) {
+                Ok(d) => d,
+                Err(_) => {
+                    self.division_by_zero(origin);
+                    return None;
+                }
+            },
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn binary(&mut self, body: &Body, op: BinOp, l: Value, lo: Origin, r: Value, ro: Origin, origin: Origin) -> Value {
+        match (l, r) {
+            (Value::Unknown, _) | (_, Value::Unknown) => Value::Unknown,
+            (Value::Int(a), Value::Int(b)) => self.dim_arith(op, &a, &b, origin).map_or(Value::Unknown, Value::Int),
+            (a @ (Value::Int(_) | Value::Float(_)), b @ (Value::Int(_) | Value::Float(_))) => {
+                match (a.as_f64(), b.as_f64()) {
+                    (Some(x), Some(y)) => Value::Float(match op {
+                        BinOp::Add => x + y,
+                        BinOp::Sub => x - y,
+                        BinOp::Mul => x * y,
+                        BinOp::Div => x / y,
+                    }),
+                    _ => Value::Unknown,
+                }
+            }
+            (Value::Tensor(t), Value::Int(_) | Value::Float(_)) | (Value::Int(_) | Value::Float(_), Value::Tensor(t)) => {
+                let mut t = t.at(origin);
+                if op == BinOp::Div {
+                    t.elem = ElemType::Float;
+                }
+                Value::Tensor(t)
+            }
+            (Value::Tensor(a), Value::Tensor(b)) => self.broadcast(body, op, &a, lo, &b, ro, origin),
+            // A vector literal broadcasts over the last axis (LANGUAGE.md §10).
+            (Value::Tensor(t), Value::List(xs)) | (Value::List(xs), Value::Tensor(t)) => {
+                let v = TensorTy::float(vec![Dim::Known(xs.len() as i64)], origin);
+                self.broadcast(body, op, &t, lo, &v, ro, origin)
+            }
+            (a, b) => {
+                self.report(
+                    Diagnostic::new(
+                        Code::WrongArgumentType,
+                        origin.file,
+                        origin.span,
+                        format!("cannot apply `{}` to {} and {}", op.symbol(), a.kind_name(), b.kind_name()),
+                    )
+                    .with_label("unsupported operands"),
+                );
+                Value::Unknown
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn broadcast(&mut self, body: &Body, op: BinOp, a: &TensorTy, lo: Origin, b: &TensorTy, ro: Origin, origin: Origin) -> Value {
+        let rank = a.rank().max(b.rank());
+        let mut dims = Vec::with_capacity(rank);
+        let mut origins = Vec::with_capacity(rank);
+        for i in 0..rank {
+            let ai = (i + a.rank()).checked_sub(rank);
+            let bi = (i + b.rank()).checked_sub(rank);
+            let (da, db) = (ai.map(|k| &a.dims[k]), bi.map(|k| &b.dims[k]));
+            let pick = match (da, db) {
+                (Some(x), None) => (x.clone(), a.origin_of(ai.unwrap_or(0))),
+                (None, Some(y)) => (y.clone(), b.origin_of(bi.unwrap_or(0))),
+                (Some(x), Some(y)) => {
+                    let eq = x.compare(y);
+                    if eq == Equality::Equal || y.as_known() == Some(1) {
+                        (x.clone(), a.origin_of(ai.unwrap_or(0)))
+                    } else if x.as_known() == Some(1) || (eq == Equality::Unknown && body.generic) {
+                        (y.clone(), b.origin_of(bi.unwrap_or(0)))
+                    } else {
+                        let how = if eq == Equality::Different { "differ" } else { "cannot be shown equal" };
+                        let (ao, bo) = (a.origin_of(ai.unwrap_or(0)), b.origin_of(bi.unwrap_or(0)));
+                        let mut d = Diagnostic::new(
+                            Code::BroadcastMismatch,
+                            origin.file,
+                            origin.span,
+                            format!("cannot broadcast {a} {} {b}: axis {i} sizes {x} and {y} {how}", op.symbol()),
+                        )
+                        .with_label(format!("{a} {} {b}", op.symbol()))
+                        .with_secondary(lo.file, lo.span, format!("this is {a}"))
+                        .with_secondary(ro.file, ro.span, format!("this is {b}"));
+                        if ao != lo && ao.span != origin.span {
+                            d = d.with_secondary(ao.file, ao.span, format!("{x} comes from here"));
+                        }
+                        if bo != ro && bo.span != origin.span {
+                            d = d.with_secondary(bo.file, bo.span, format!("{y} comes from here"));
+                        }
+                        d = d.with_note("NumPy broadcasting: axes align from the right; each pair must be equal or 1");
+                        self.report(d);
+                        return Value::Unknown;
+                    }
+                }
+                (None, None) => unreachable!("i < rank"),
+            };
+            dims.push(pick.0);
+            origins.push(pick.1);
+        }
+        let elem = if a.elem == ElemType::Int && b.elem == ElemType::Int && op != BinOp::Div {
+            ElemType::Int
+        } else {
+            ElemType::Float
+        };
+        Value::Tensor(TensorTy { elem, dims, origins })
+    }
+
+    fn index(&mut self, body: &mut Body, base: Value, indices: &'p [IndexItem], origin: Origin) -> Value {
+        let t = match base {
+            Value::Tensor(t) => t,
+            Value::Unknown => return Value::Unknown,
+            Value::Tuple(parts) | Value::List(parts) => {
+                if let [IndexItem::At(e)] = indices {
+                    if let Value::Int(Dim::Known(i)) = self.eval(body, e) {
+                        let n = parts.len() as i64;
+                        let i = if i < 0 { i + n } else { i };
+                        if (0..n).contains(&i) {
+                            return parts[i as usize].clone();
+                        }
+                    }
+                }
+                self.report(
+                    Diagnostic::new(Code::AxisOutOfRange, origin.file, origin.span, "index out of range").with_label("no such element"),
+                );
+                return Value::Unknown;
+            }
+            other => {
+                self.report(
+                    Diagnostic::new(Code::NotATensor, origin.file, origin.span, format!("cannot index {}", other.kind_name()))
+                        .with_label("not a tensor"),
+                );
+                return Value::Unknown;
+            }
+        };
+        if indices.len() > t.rank() {
+            self.report(
+                Diagnostic::new(
+                    Code::AxisOutOfRange,
+                    origin.file,
+                    origin.span,
+                    format!("{} indices for a tensor of rank {} {t}", indices.len(), t.rank()),
+                )
+                .with_label("too many indices"),
+            );
+            return Value::Unknown;
+        }
+        let mut dims = Vec::new();
+        let mut origins = Vec::new();
+        for (axis, d) in t.dims.iter().enumerate() {
+            match indices.get(axis) {
+                None => {
+                    dims.push(d.clone());
+                    origins.push(t.origin_of(axis));
+                }
+                Some(IndexItem::At(e)) => {
+                    if let Value::Int(Dim::Known(i)) = self.eval(body, e) {
+                        if let Some(n) = d.as_known() {
+                            if i >= n || i < -n {
+                                self.report(
+                                    Diagnostic::new(Code::AxisOutOfRange, origin.file, body.origin(e.span).span, format!("index {i} out of range for axis {axis} of size {n}"))
+                                        .with_label("out of range"),
+                                );
+                                return Value::Unknown;
+                            }
+                        }
+                    }
+                }
+                Some(IndexItem::Slice { start, end, .. }) => {
+                    let norm = |c: &mut Self, b: &mut Body, x: &'p Option<Expr>, default: Dim| -> Option<Dim> {
+                        match x {
+                            None => Some(default),
+                            Some(e) => match c.eval(b, e) {
+                                Value::Int(v) if v.as_known().is_some_and(|k| k < 0) => Some(d.add(&v)),
+                                Value::Int(v) => Some(v),
+                                _ => None,
+                            },
+                        }
+                    };
+                    let s = norm(self, body, start, Dim::Known(0));
+                    let e = norm(self, body, end, d.clone());
+                    match (s, e) {
+                        (Some(s), Some(e)) => dims.push(e.sub(&s)),
+                        _ => return Value::Unknown,
+                    }
+                    origins.push(origin);
+                }
+            }
+        }
+        Value::Tensor(TensorTy { elem: t.elem, dims, origins })
+    }
+
+    /// A call: layer, block, model or tensor function. `piped` is the
+    /// left-hand side of `|>`, passed as the first argument.
+    pub(crate) fn eval_call(&mut self, body: &mut Body, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
+        let name = call.callee.name.as_str();
+        let origin = body.origin(call.span);
+        if let Some(b) = body.scope.get(name) {
+            b.used.set(true);
+            let kind = b.value.kind_name();
+            self.report(
+                Diagnostic::new(Code::UnknownLayer, origin.file, call.callee.span, format!("`{name}` is {kind}, not a layer"))
+                    .with_label("cannot be called"),
+            );
+            return Value::Unknown;
+        }
+        if let Some(&(block, file)) = self.block_decls.get(name) {
+            return self.call_block(body, block, file, call, piped);
+        }
+        if let Some(&(model, file)) = self.model_decls.get(name) {
+            return self.call_model(body, model, file, call, piped);
+        }
+        if let Some(def) = layers::lookup(name) {
+            return self.apply_layer(body, def, call, piped);
+        }
+        if body.kind == BodyKind::Train {
+            if let Some(v) = self.train_function(body, call, piped.clone()) {
+                return v;
+            }
+        }
+        let mut candidates: Vec<&str> = layers::LAYERS.iter().map(|l| l.name).collect();
+        candidates.extend(self.block_decls.keys().map(String::as_str));
+        candidates.extend(self.model_decls.keys().map(String::as_str));
+        if body.kind == BodyKind::Train {
+            candidates.extend(super::train::TRAIN_FUNCTIONS.iter().map(|f| f.name));
+        }
+        let mut d = Diagnostic::new(Code::UnknownLayer, origin.file, call.callee.span, format!("unknown layer or function `{name}`"))
+            .with_label("not a layer, block, model or function");
+        if let Some(s) = layers::suggest(name, candidates) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.report(d);
+        // Evaluate the arguments anyway: errors inside them are independent.
+        for a in &call.args {
+            self.eval_in(body, &a.value, a.name.is_some());
+        }
+        Value::Unknown
+    }
+
+    /// Evaluates an initialiser option (`init = normal(0.05)`) by name only.
+    fn eval_init(&mut self, body: &mut Body, e: &'p Expr) -> Value {
+        let (name, span) = match &e.kind {
+            ExprKind::Name(n) => (n.name.as_str(), n.span),
+            ExprKind::Call(c) => (c.callee.name.as_str(), c.callee.span),
+            ExprKind::Str(s) => (s.as_str(), e.span),
+            _ => ("", e.span),
+        };
+        if !INITIALISERS.contains(&name) {
+            let mut d = Diagnostic::new(Code::WrongArgumentType, body.file, span, format!("unknown initialiser `{name}`"))
+                .with_label("not an initialiser")
+                .with_note(format!("initialisers: {}", INITIALISERS.join(", ")));
+            if let Some(s) = layers::suggest(name, INITIALISERS.iter().copied()) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            self.report(d);
+            return Value::Unknown;
+        }
+        Value::Str(name.to_string())
+    }
+
+    /// Evaluates call arguments: `(name, value, origin)` in order.
+    fn eval_args(&mut self, body: &mut Body, call: &'p Call) -> Vec<(Option<String>, Value, Origin, &'p Expr)> {
+        call.args
+            .iter()
+            .map(|a| {
+                let key = a.name.as_ref().map(|n| n.name.clone());
+                let v = match key.as_deref() {
+                    Some("init" | "bias_init" | "recurrent_init") => self.eval_init(body, &a.value),
+                    Some(_) => self.eval_in(body, &a.value, true),
+                    None => self.eval(body, &a.value),
+                };
+                (key, v, body.origin(a.span()), &a.value)
+            })
+            .collect()
+    }
+
+    pub(crate) fn apply_layer(&mut self, body: &mut Body, def: &'static LayerDef, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
+        let origin = body.origin(call.span);
+        let mut args = self.eval_args(body, call);
+        // `name = "conv1"` names the parameters; it is not a layer option.
+        let mut explicit_name = None;
+        if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name")) {
+            let (_, v, o, _) = args.remove(i);
+            match v {
+                Value::Str(s) => explicit_name = Some(s),
+                other => self.report(
+                    Diagnostic::new(Code::WrongArgumentType, o.file, o.span, format!("`name` must be a string, found {}", other.kind_name()))
+                        .with_label("expected a string such as \"conv1\""),
+                ),
+            }
+        }
+        // Split off tensor operands.
+        let mut operands: Vec<(Value, Origin)> = Vec::new();
+        let has_pipe = piped.is_some();
+        if let Some(p) = piped {
+            operands.push(p);
+        }
+        let is_tensorish = |v: &Value| matches!(v, Value::Tensor(_) | Value::Unknown);
+        match def.operands {
+            Operands::None => {}
+            Operands::One => {
+                if operands.is_empty() {
+                    match args.iter().position(|(k, ..)| k.is_none()) {
+                        Some(i) if is_tensorish(&args[i].1) => {
+                            let (_, v, o, _) = args.remove(i);
+                            operands.push((v, o));
+                        }
+                        _ => return self.layer_value(body, def, args, origin),
+                    }
+                }
+            }
+            Operands::Variadic => {
+                while let Some(i) = args.iter().position(|(k, ..)| k.is_none()) {
+                    if !is_tensorish(&args[i].1) && !matches!(args[i].1, Value::Int(_) | Value::Float(_)) {
+                        break;
+                    }
+                    let (_, v, o, _) = args.remove(i);
+                    operands.push((v, o));
+                }
+                if operands.is_empty() {
+                    return self.layer_value(body, def, args, origin);
+                }
+            }
+        }
+        let _ = has_pipe;
+        let raw: Vec<(Option<String>, Value, Origin)> = args.iter().map(|(k, v, o, _)| (k.clone(), v.clone(), *o)).collect();
+        let bound = match bind_args(def, &raw) {
+            Ok(b) => b,
+            Err(issues) => {
+                for issue in issues {
+                    let d = self.arg_issue(def, issue, origin);
+                    self.report(d);
+                }
+                return Value::Unknown;
+            }
+        };
+        let mut tensors = Vec::new();
+        for (i, (v, o)) in operands.iter().enumerate() {
+            match v {
+                Value::Tensor(t) => tensors.push(t.clone()),
+                Value::Unknown => return Value::Unknown,
+                other => {
+                    self.report(
+                        Diagnostic::new(
+                            Code::NotATensor,
+                            o.file,
+                            o.span,
+                            format!("`{}` expects a tensor as operand {}, found {}", def.name, i + 1, other.kind_name()),
+                        )
+                        .with_label(format!("this is {other}"))
+                        .with_note(if matches!(other, Value::Tuple(_)) {
+                            "destructure tuples first: `let (o, h) = …`"
+                        } else {
+                            "layers take tensors; numbers go in options"
+                        }),
+                    );
+                    return Value::Unknown;
+                }
+            }
+        }
+        if bound.any_unknown() {
+            return Value::Unknown;
+        }
+        let mut apply = Apply { inputs: tensors, args: &bound, origin, params: Vec::new(), notes: Vec::new() };
+        let result = (def.rule)(&mut apply);
+        let out = match result {
+            Ok(v) => v,
+            Err(e) => {
+                let d = self.layer_error(def, e, &apply, &operands, origin);
+                self.report(d);
+                return Value::Unknown;
+            }
+        };
+        if def.family == Family::Layer {
+            let name = explicit_name.unwrap_or_else(|| self.auto_name(body, def.name));
+            let frozen = body.frozen;
+            let params = apply
+                .params
+                .into_iter()
+                .map(|mut p| {
+                    if frozen {
+                        p.trainable = false;
+                    }
+                    p
+                })
+                .collect();
+            body.layers.push(LayerRecord { name, layer: def.name, output: out.clone(), params, origin });
+        }
+        out
+    }
+
+    /// Keras-style automatic names: `dense`, `dense_1`, … per binding.
+    fn auto_name(&self, body: &mut Body, layer: &str) -> String {
+        let base = if body.kind == BodyKind::Block { body.prefix.clone() } else { join(&body.prefix, &body.binding) };
+        let key = format!("{base}\u{0}{layer}");
+        let n = body.counters.entry(key).or_insert(0);
+        let local = if *n == 0 { layer.to_string() } else { format!("{layer}_{n}") };
+        *n += 1;
+        join(&base, &local)
+    }
+
+    fn layer_value(&mut self, body: &mut Body, def: &'static LayerDef, args: Vec<(Option<String>, Value, Origin, &'p Expr)>, origin: Origin) -> Value {
+        let raw: Vec<(Option<String>, Value, Origin)> = args.into_iter().map(|(k, v, o, _)| (k, v, o)).collect();
+        if let Err(issues) = bind_args(def, &raw) {
+            for issue in issues {
+                let d = self.arg_issue(def, issue, origin);
+                self.report(d);
+            }
+            return Value::Unknown;
+        }
+        let _ = body;
+        Value::Layer(LayerValue { layer: def, args: Rc::new(raw), origin })
+    }
+
+    /// Binds a block's parameters at a call site and checks its body.
+    fn call_block(&mut self, body: &mut Body, b: &'p ast::BlockDecl, file: nnc_syntax::FileId, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
+        let origin = body.origin(call.span);
+        self.called_blocks.insert(b.name.name.clone());
+        if self.active.contains(&b.name.name) || self.active.len() > MAX_REPEAT_DEPTH {
+            self.report(
+                Diagnostic::new(Code::RecursiveCall, origin.file, call.callee.span, format!("block `{}` calls itself", b.name.name))
+                    .with_label("recursive call")
+                    .with_secondary(file, b.name.span, "block defined here"),
+            );
+            return Value::Unknown;
+        }
+        let mut args = self.eval_args(body, call);
+        let mut prefix_name = None;
+        if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name")) {
+            if let (_, Value::Str(s), ..) = args.remove(i) {
+                prefix_name = Some(s);
+            }
+        }
+        let mut given: Vec<(Option<String>, Value, Origin)> = Vec::new();
+        if let Some((v, o)) = piped {
+            given.push((None, v, o));
+        }
+        given.extend(args.into_iter().map(|(k, v, o, _)| (k, v, o)));
+        let Some(bound) = self.bind_params(&b.params, file, &given, origin, &format!("block `{}`", b.name.name)) else {
+            return Value::Unknown;
+        };
+
+        let mut inner = Body::new(file, BodyKind::Block);
+        inner.prefix = prefix_name.unwrap_or_else(|| {
+            let base = join(&body.prefix, &body.binding);
+            if base.is_empty() { b.name.name.clone() } else { base }
+        });
+        // Scalars first, so types may mention integer parameters (`[N, filters]`).
+        for (p, (v, _)) in b.params.iter().zip(&bound) {
+            if matches!(p.ty, Some(TypeExpr::Tensor { .. })) {
+                continue;
+            }
+            if let Value::Int(d) = v {
+                inner.pattern_dims.insert(p.name.name.clone(), d.clone());
+            }
+            inner.bind(&p.name.name, v.clone(), inner.origin(p.name.span), BindingKind::Param);
+        }
+        // Then unify tensor parameters, binding pattern dims.
+        let mut ok = true;
+        for (p, (v, at)) in b.params.iter().zip(&bound) {
+            let Some(ty @ TypeExpr::Tensor { .. }) = &p.ty else { continue };
+            match v {
+                Value::Tensor(t) => {
+                    if !self.unify(&mut inner, ty, t, *at, &b.name.name, &p.name.name) {
+                        ok = false;
+                    }
+                }
+                Value::Unknown => ok = false,
+                other => {
+                    self.report(
+                        Diagnostic::new(Code::NotATensor, at.file, at.span, format!("parameter `{}` of `{}` is a tensor, found {}", p.name.name, b.name.name, other.kind_name()))
+                            .with_label(format!("this is {other}"))
+                            .with_secondary(file, p.span, "declared here"),
+                    );
+                    ok = false;
+                }
+            }
+            inner.bind(&p.name.name, v.clone(), inner.origin(p.name.span), BindingKind::Param);
+        }
+        if !ok {
+            return Value::Unknown;
+        }
+        self.active.push(b.name.name.clone());
+        let was = self.record_hints;
+        self.record_hints = false;
+        let mut info = empty_info(b.name.name.clone(), file, b.span);
+        self.check_stmts(&mut inner, &b.body, &mut info, None);
+        let v = self.finish_block(&mut inner, b);
+        self.record_hints = was;
+        self.active.pop();
+        let frozen = body.frozen;
+        for mut l in inner.layers {
+            if frozen {
+                for p in &mut l.params {
+                    p.trainable = false;
+                }
+            }
+            body.layers.push(l);
+        }
+        match v {
+            Value::Tensor(t) => Value::Tensor(t.at(origin)),
+            other => other,
+        }
+    }
+
+    /// Matches an argument tensor against a block parameter type, binding
+    /// pattern dims. Reports E0308 and returns false on failure.
+    fn unify(&mut self, inner: &mut Body, ty: &'p TypeExpr, got: &TensorTy, at: Origin, block: &str, param: &str) -> bool {
+        let TypeExpr::Tensor { elem, dims, span } = ty else { return true };
+        let ty_origin = inner.origin(*span);
+        let fail = |c: &mut Self, msg: String, note: Option<String>| {
+            let mut d = Diagnostic::new(Code::BlockUnification, at.file, at.span, msg)
+                .with_label(format!("this is {got}"))
+                .with_secondary(ty_origin.file, ty_origin.span, format!("parameter `{param}` of `{block}` is declared here"));
+            if let Some(n) = note {
+                d = d.with_note(n);
+            }
+            c.report(d);
+            false
+        };
+        if dims.len() != got.rank() {
+            let want: Vec<String> = dims.iter().map(|d| self.source(inner.origin(d.span)).to_string()).collect();
+            return fail(
+                self,
+                format!("`{block}` expects `{param}` of rank {} [{}], found rank {} {got}", dims.len(), want.join(", "), got.rank()),
+                None,
+            );
+        }
+        if *elem != got.elem {
+            return fail(self, format!("`{block}` expects `{param}` as {} tensor, found {got}", super::elem_name(*elem)), None);
+        }
+        // Two passes: first bind lone names, then solve/compare expressions.
+        let mut bound_by: HashMap<String, (Dim, usize)> = HashMap::new();
+        for pass in 0..2 {
+            for (axis, de) in dims.iter().enumerate() {
+                let actual = &got.dims[axis];
+                if let ExprKind::Name(n) = &de.kind {
+                    let fixed = inner.scope.get(&n.name).map(|b: &Binding| b.value.clone());
+                    if let Some(Value::Int(d)) = fixed {
+                        if pass == 1 && !self.dims_agree(inner, &d, actual) {
+                            return fail(self, format!("`{block}` expects `{param}` axis {axis} to be {} = {d}, found {actual}", n.name), None);
+                        }
+                        continue;
+                    }
+                    if pass == 0 {
+                        match bound_by.get(&n.name) {
+                            Some((prev, prev_axis)) => {
+                                if !self.dims_agree(inner, prev, actual) {
+                                    return fail(
+                                        self,
+                                        format!("`{block}` needs `{}` to be both {prev} (axis {prev_axis}) and {actual} (axis {axis})", n.name),
+                                        Some(format!("`{}` is one pattern dim: every axis it names must have the same size", n.name)),
+                                    );
+                                }
+                            }
+                            None => {
+                                // Pattern dims from earlier parameters must agree too.
+                                if let Some(prev) = inner.pattern_dims.get(&n.name).cloned() {
+                                    if !self.dims_agree(inner, &prev, actual) {
+                                        return fail(
+                                            self,
+                                            format!("`{block}` needs `{}` = {prev} (from an earlier argument), found {actual} on axis {axis} of `{param}`", n.name),
+                                            Some(format!("`{}` is one pattern dim shared by the block's parameters", n.name)),
+                                        );
+                                    }
+                                } else {
+                                    inner.pattern_dims.insert(n.name.clone(), actual.clone());
+                                }
+                                bound_by.insert(n.name.clone(), (actual.clone(), axis));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if pass == 0 {
+                    continue;
+                }
+                // An expression such as `2*M` or `H / 2`: solve if linear in one unbound name.
+                let mut names = Vec::new();
+                super::collect_names(de, &mut names);
+                let unbound: Vec<String> = names
+                    .into_iter()
+                    .filter(|n| !inner.pattern_dims.contains_key(n) && !inner.scope.contains_key(n))
+                    .collect();
+                for n in &unbound {
+                    inner.pattern_dims.insert(n.clone(), Dim::sym(&format!("\u{1}{n}")));
+                }
+                let Some(pattern) = self.eval_dim(inner, de) else { return false };
+                if let [n] = unbound.as_slice() {
+                    let var = format!("\u{1}{n}");
+                    if let Some((_, c, rest)) = pattern.linear_in(&|s| s == var) {
+                        let diff = actual.sub(&rest);
+                        match diff.floor_div(&Dim::Known(c)) {
+                            Ok(sol) if sol.mul(&Dim::Known(c)).compare(&diff) == Equality::Equal => {
+                                inner.pattern_dims.insert(n.clone(), sol);
+                                continue;
+                            }
+                            _ => {
+                                return fail(self, format!("`{block}` expects `{param}` axis {axis} to be {}, found {actual}", self.source(inner.origin(de.span))), None);
+                            }
+                        }
+                    }
+                }
+                for n in &unbound {
+                    inner.pattern_dims.remove(n);
+                }
+                if !unbound.is_empty() {
+                    return fail(self, format!("cannot solve `{}` for axis {axis} of `{param}`", self.source(inner.origin(de.span))), Some("pattern dims must appear alone or linearly (`2*M + 1`) in block signatures".into()));
+                }
+                if !self.dims_agree(inner, &pattern, actual) {
+                    return fail(self, format!("`{block}` expects `{param}` axis {axis} to be {pattern}, found {actual}"), None);
+                }
+            }
+        }
+        true
+    }
+
+    fn dims_agree(&self, body: &Body, a: &Dim, b: &Dim) -> bool {
+        match a.compare(b) {
+            Equality::Equal => true,
+            Equality::Unknown => body.generic,
+            Equality::Different => false,
+        }
+    }
+
+    /// Binds call arguments (positional, then keyword) to declared
+    /// parameters, with defaults. Reports problems; `None` on failure.
+    pub(crate) fn bind_params(
+        &mut self,
+        params: &'p [ast::Param],
+        file: nnc_syntax::FileId,
+        given: &[(Option<String>, Value, Origin)],
+        origin: Origin,
+        what: &str,
+    ) -> Option<Vec<(Value, Origin)>> {
+        let mut slots: Vec<Option<(Value, Origin)>> = vec![None; params.len()];
+        let mut next = 0;
+        let mut ok = true;
+        for (k, v, o) in given {
+            let i = match k {
+                None => {
+                    while next < params.len() && slots[next].is_some() {
+                        next += 1;
+                    }
+                    if next >= params.len() {
+                        self.report(
+                            Diagnostic::new(Code::TooManyArguments, o.file, o.span, format!("{what} takes {} arguments", params.len()))
+                                .with_label("extra argument"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                    next
+                }
+                Some(k) => match params.iter().position(|p| p.name.name == *k) {
+                    Some(i) => i,
+                    None => {
+                        let mut d = Diagnostic::new(Code::UnknownOption, o.file, o.span, format!("{what} has no parameter `{k}`"))
+                            .with_label("unknown parameter")
+                            .with_note(format!(
+                                "parameters: {}",
+                                params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", ")
+                            ));
+                        if let Some(s) = layers::suggest(k, params.iter().map(|p| p.name.name.as_str())) {
+                            d = d.with_help(format!("did you mean `{s}`?"));
+                        }
+                        self.report(d);
+                        ok = false;
+                        continue;
+                    }
+                },
+            };
+            if slots[i].is_some() {
+                self.report(
+                    Diagnostic::new(Code::DuplicateArgument, o.file, o.span, format!("`{}` is given twice", params[i].name.name))
+                        .with_label("given again here"),
+                );
+                ok = false;
+                continue;
+            }
+            slots[i] = Some((v.clone(), *o));
+        }
+        let mut out = Vec::new();
+        for (p, slot) in params.iter().zip(slots) {
+            match slot {
+                Some(s) => out.push(s),
+                None => match &p.default {
+                    Some(e) => {
+                        let mut b = Body::new(file, BodyKind::Block);
+                        let v = self.eval_in(&mut b, e, true);
+                        out.push((v, Origin { file, span: p.span }));
+                    }
+                    None => {
+                        self.report(
+                            Diagnostic::new(Code::MissingArgument, origin.file, origin.span, format!("{what} is missing `{}`", p.name.name))
+                                .with_label(format!("`{}` not given", p.name.name))
+                                .with_secondary(file, p.span, "declared here"),
+                        );
+                        ok = false;
+                    }
+                },
+            }
+        }
+        ok.then_some(out)
+    }
+
+    /// A model used as a function (GAN steps): keywords naming inputs bind
+    /// tensors, keywords naming parameters set them.
+    fn call_model(&mut self, body: &mut Body, m: &'p ast::ModelDecl, file: nnc_syntax::FileId, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
+        let origin = body.origin(call.span);
+        let input_names: Vec<&str> = m
+            .body
+            .iter()
+            .filter_map(|s| match s {
+                ast::Stmt::Input { name, .. } => Some(name.name.as_str()),
+                _ => None,
+            })
+            .collect();
+        let args = self.eval_args(body, call);
+        let mut inputs: HashMap<String, (Value, Origin)> = HashMap::new();
+        let mut overrides = Vec::new();
+        let mut positional = piped.into_iter().collect::<Vec<_>>();
+        for (k, v, o, _) in args {
+            match k {
+                None => positional.push((v, o)),
+                Some(k) if input_names.contains(&k.as_str()) => {
+                    inputs.insert(k, (v, o));
+                }
+                Some(k) if m.params.iter().any(|p| p.name.name == k) => overrides.push((k, v)),
+                Some(k) => {
+                    let mut cands: Vec<&str> = input_names.clone();
+                    cands.extend(m.params.iter().map(|p| p.name.name.as_str()));
+                    let mut d = Diagnostic::new(Code::UnknownOption, o.file, o.span, format!("model `{}` has no input or parameter `{k}`", m.name.name))
+                        .with_label("unknown name");
+                    if let Some(s) = layers::suggest(&k, cands) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.report(d);
+                }
+            }
+        }
+        let free: Vec<&str> = input_names.iter().copied().filter(|n| !inputs.contains_key(*n)).collect();
+        for (n, p) in free.iter().zip(positional) {
+            inputs.insert(n.to_string(), p);
+        }
+        let Some(info) = self.check_model(m, file, &overrides, Some(&inputs)) else {
+            self.report(
+                Diagnostic::new(Code::RecursiveCall, origin.file, call.callee.span, format!("model `{}` calls itself", m.name.name))
+                    .with_label("recursive call"),
+            );
+            return Value::Unknown;
+        };
+        let frozen = body.frozen;
+        for mut l in info.layers {
+            l.name = format!("{}.{}", m.name.name, l.name);
+            if frozen {
+                for p in &mut l.params {
+                    p.trainable = false;
+                }
+            }
+            body.layers.push(l);
+        }
+        match info.outputs.len() {
+            1 => info.outputs.into_iter().next().map(|(_, v)| v).unwrap_or(Value::Unknown),
+            0 => Value::Unknown,
+            _ => Value::Tuple(info.outputs.into_iter().map(|(_, v)| v).collect()),
+        }
+    }
+}
+
+fn join(a: &str, b: &str) -> String {
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_string(),
+        (_, true) => a.to_string(),
+        _ => format!("{a}.{b}"),
+    }
+}
+
+fn compare(op: CmpOp, l: &Value, r: &Value) -> Value {
+    match (l, r) {
+        (Value::Int(a), Value::Int(b)) => {
+            let eq = a.compare(b);
+            match (op, eq, a.sub(b).as_known()) {
+                (CmpOp::Eq, Equality::Equal, _) | (CmpOp::Ne, Equality::Different, _) => Value::Bool(true),
+                (CmpOp::Eq, Equality::Different, _) | (CmpOp::Ne, Equality::Equal, _) => Value::Bool(false),
+                (_, _, Some(diff)) => Value::Bool(match op {
+                    CmpOp::Lt => diff < 0,
+                    CmpOp::Le => diff <= 0,
+                    CmpOp::Gt => diff > 0,
+                    CmpOp::Ge => diff >= 0,
+                    CmpOp::Eq => diff == 0,
+                    CmpOp::Ne => diff != 0,
+                }),
+                _ => Value::Unknown,
+            }
+        }
+        (Value::Bool(a), Value::Bool(b)) => match op {
+            CmpOp::Eq => Value::Bool(a == b),
+            CmpOp::Ne => Value::Bool(a != b),
+            _ => Value::Unknown,
+        },
+        (Value::Mode(a), Value::Mode(b)) => match op {
+            CmpOp::Eq => Value::Bool(a == b),
+            CmpOp::Ne => Value::Bool(a != b),
+            _ => Value::Unknown,
+        },
+        (a, b) if a.as_f64().is_some() && b.as_f64().is_some() => {
+            let (x, y) = (a.as_f64().unwrap_or(0.0), b.as_f64().unwrap_or(0.0));
+            Value::Bool(match op {
+                CmpOp::Lt => x < y,
+                CmpOp::Le => x <= y,
+                CmpOp::Gt => x > y,
+                CmpOp::Ge => x >= y,
+                CmpOp::Eq => x == y,
+                CmpOp::Ne => x != y,
+            })
+        }
+        (Value::Tensor(t), _) | (_, Value::Tensor(t)) => Value::Tensor(TensorTy { elem: ElemType::Int, ..t.clone() }),
+        _ => Value::Unknown,
+    }
+}

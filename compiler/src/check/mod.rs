@@ -1,0 +1,817 @@
+//! The static shape checker.
+//!
+//! Models are checked by abstract interpretation over [`Value`]s: every
+//! expression evaluates to a shape (or a number, a layer value, …). Blocks are
+//! instantiated at each call site with their pattern dims unified against the
+//! arguments; blocks nobody calls are checked once generically. A value that
+//! caused an error becomes [`Value::Unknown`], which never reports again, so
+//! one run finds every independent error.
+
+mod expr;
+mod report;
+pub mod train;
+
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+
+use nnc_syntax::ast::{self, BlockDecl, ElemType, Item, ModelDecl, Stmt, TypeExpr};
+use nnc_syntax::{Code, Diagnostic, FileId, Span};
+
+use crate::dims::{Dim, Equality};
+use crate::layers::ParamSpec;
+use crate::program::Program;
+use crate::types::{Origin, TensorTy, Value};
+
+/// Options of a check run.
+#[derive(Clone, Debug, Default)]
+pub struct CheckOptions {
+    /// `--set name=value` overrides of model parameters.
+    pub overrides: Vec<(String, f64)>,
+}
+
+/// One layer application, for summaries and hovers.
+#[derive(Clone, Debug)]
+pub struct LayerRecord {
+    /// Deterministic name (`features.conv2d_1`); parameters are `name.param`.
+    pub name: String,
+    pub layer: &'static str,
+    pub output: Value,
+    pub params: Vec<ParamSpec>,
+    pub origin: Origin,
+}
+
+/// What the checker learned about one model.
+#[derive(Clone, Debug)]
+pub struct ModelInfo {
+    pub name: String,
+    pub file: FileId,
+    pub span: Span,
+    pub doc: Option<String>,
+    pub inputs: Vec<(String, TensorTy)>,
+    pub outputs: Vec<(String, Value)>,
+    pub layers: Vec<LayerRecord>,
+}
+
+/// The inferred value of a binding or a pipe stage, for editors.
+#[derive(Clone, Debug)]
+pub struct TypeHint {
+    pub origin: Origin,
+    pub value: Value,
+    /// `let`/`output`/`input` name, or `None` for a pipe stage.
+    pub binding: Option<String>,
+}
+
+#[derive(Default)]
+pub struct CheckResult {
+    pub diagnostics: Vec<Diagnostic>,
+    pub models: Vec<ModelInfo>,
+    pub hints: Vec<TypeHint>,
+}
+
+/// Checks every declaration of a loaded program.
+pub fn check(program: &Program, options: &CheckOptions) -> CheckResult {
+    let mut c = Checker::new(program, options);
+    c.collect_items();
+    c.check_all();
+    let mut diagnostics = program.diagnostics.clone();
+    diagnostics.append(&mut c.diags);
+    diagnostics.sort_by_key(|d| (d.primary.file, d.primary.span.start, d.code));
+    CheckResult { diagnostics, models: c.models, hints: c.hints }
+}
+
+struct DimDef {
+    value: Option<Dim>,
+    origin: Origin,
+}
+
+pub(crate) struct Checker<'p> {
+    program: &'p Program,
+    options: &'p CheckOptions,
+    diags: Vec<Diagnostic>,
+    reported: HashSet<(Code, FileId, Span, String)>,
+    dims: HashMap<String, DimDef>,
+    models: Vec<ModelInfo>,
+    model_decls: HashMap<String, (&'p ModelDecl, FileId)>,
+    block_decls: HashMap<String, (&'p BlockDecl, FileId)>,
+    called_blocks: HashSet<String>,
+    /// Blocks and models being instantiated (recursion guard).
+    active: Vec<String>,
+    hints: Vec<TypeHint>,
+    /// Hints are recorded only while checking top-level declarations of
+    /// user files, not for each block instantiation.
+    record_hints: bool,
+}
+
+/// A name bound in a body.
+#[derive(Clone, Debug)]
+pub(crate) struct Binding {
+    pub value: Value,
+    pub origin: Origin,
+    pub used: Cell<bool>,
+    pub kind: BindingKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BindingKind {
+    Input,
+    Let,
+    Param,
+    Output,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BodyKind {
+    Model,
+    Block,
+    Train,
+}
+
+/// The state of one body being checked (a model, a block instantiation or a
+/// train block).
+pub(crate) struct Body {
+    pub file: FileId,
+    pub kind: BodyKind,
+    pub scope: HashMap<String, Binding>,
+    /// Dim names visible in types: file dims (models) or pattern dims (blocks).
+    pub pattern_dims: HashMap<String, Dim>,
+    /// Whether file-level dims are visible (not in blocks).
+    pub file_dims_visible: bool,
+    /// Name prefix for layers (`r.` inside a block called as `let r = …`).
+    pub prefix: String,
+    /// The binding being defined, for automatic layer names.
+    pub binding: String,
+    pub counters: HashMap<String, usize>,
+    pub layers: Vec<LayerRecord>,
+    /// Inside `frozen`: parameters created are not trainable.
+    pub frozen: bool,
+    /// A block checked without a call: dims that cannot be shown equal are accepted.
+    pub generic: bool,
+    pub returned: Option<(Value, Origin)>,
+}
+
+impl Body {
+    pub fn new(file: FileId, kind: BodyKind) -> Body {
+        Body {
+            file,
+            kind,
+            scope: HashMap::new(),
+            pattern_dims: HashMap::new(),
+            file_dims_visible: kind != BodyKind::Block,
+            prefix: String::new(),
+            binding: String::new(),
+            counters: HashMap::new(),
+            layers: Vec::new(),
+            frozen: false,
+            generic: false,
+            returned: None,
+        }
+    }
+    pub fn origin(&self, span: Span) -> Origin {
+        Origin { file: self.file, span }
+    }
+    pub fn bind(&mut self, name: &str, value: Value, origin: Origin, kind: BindingKind) {
+        self.scope.insert(name.to_string(), Binding { value, origin, used: Cell::new(false), kind });
+    }
+}
+
+impl<'p> Checker<'p> {
+    fn new(program: &'p Program, options: &'p CheckOptions) -> Checker<'p> {
+        Checker {
+            program,
+            options,
+            diags: Vec::new(),
+            reported: HashSet::new(),
+            dims: HashMap::new(),
+            models: Vec::new(),
+            model_decls: HashMap::new(),
+            block_decls: HashMap::new(),
+            called_blocks: HashSet::new(),
+            active: Vec::new(),
+            hints: Vec::new(),
+            record_hints: false,
+        }
+    }
+
+    pub(crate) fn report(&mut self, d: Diagnostic) {
+        let key = (d.code, d.primary.file, d.primary.span, d.message.clone());
+        if self.reported.insert(key) {
+            self.diags.push(d);
+        }
+    }
+
+    pub(crate) fn source(&self, o: Origin) -> &'p str {
+        let f = self.program.file(o.file);
+        f.text.get(o.span.range()).unwrap_or("")
+    }
+
+    /// Registers dims, models and blocks of every file, reporting duplicates.
+    fn collect_items(&mut self) {
+        let mut seen: HashMap<String, Origin> = HashMap::new();
+        let program = self.program;
+        for f in &program.files {
+            for item in &f.ast.items {
+                match item {
+                    Item::Dim(d) => {
+                        for def in &d.dims {
+                            let origin = Origin { file: f.id, span: def.name.span };
+                            let value = def.value.as_ref().map(|e| self.const_dim(e, f.id));
+                            if let Some(prev) = self.dims.get(&def.name.name) {
+                                // Repeating an identical `dim` is allowed (LANGUAGE.md §10).
+                                let same = match (&prev.value, &value) {
+                                    (None, None) => true,
+                                    (Some(a), Some(b)) => a == b,
+                                    _ => false,
+                                };
+                                if !same {
+                                    let prev_origin = prev.origin;
+                                    self.duplicate(&def.name.name, origin, prev_origin, "dim");
+                                }
+                                continue;
+                            }
+                            if let Some(&prev) = seen.get(&def.name.name) {
+                                self.duplicate(&def.name.name, origin, prev, "dim");
+                                continue;
+                            }
+                            self.dims.insert(def.name.name.clone(), DimDef { value, origin });
+                        }
+                    }
+                    Item::Model(m) => {
+                        let origin = Origin { file: f.id, span: m.name.span };
+                        if let Some(prev) = seen.insert(m.name.name.clone(), origin) {
+                            self.duplicate(&m.name.name, origin, prev, "model");
+                        } else {
+                            self.model_decls.insert(m.name.name.clone(), (m, f.id));
+                        }
+                    }
+                    Item::Block(b) => {
+                        let origin = Origin { file: f.id, span: b.name.span };
+                        if let Some(prev) = seen.insert(b.name.name.clone(), origin) {
+                            self.duplicate(&b.name.name, origin, prev, "block");
+                        } else {
+                            self.block_decls.insert(b.name.name.clone(), (b, f.id));
+                        }
+                    }
+                    Item::Train(_) | Item::Use(_) => {}
+                }
+            }
+        }
+    }
+
+    fn duplicate(&mut self, name: &str, origin: Origin, prev: Origin, what: &str) {
+        self.report(
+            Diagnostic::new(Code::DuplicateDefinition, origin.file, origin.span, format!("`{name}` is defined twice"))
+                .with_label(format!("second {what} named `{name}`"))
+                .with_secondary(prev.file, prev.span, "first defined here"),
+        );
+    }
+
+    /// A top-level `dim T = 35` value: an integer expression of literals and earlier dims.
+    fn const_dim(&mut self, e: &'p ast::Expr, file: FileId) -> Dim {
+        let mut body = Body::new(file, BodyKind::Model);
+        match self.eval_dim(&mut body, e) {
+            Some(d) => d,
+            None => Dim::Known(1),
+        }
+    }
+
+    fn check_all(&mut self) {
+        let program = self.program;
+        // Models and trains of user files; blocks are checked when called.
+        for f in &program.files {
+            self.record_hints = !f.is_std;
+            for item in &f.ast.items {
+                match item {
+                    Item::Model(m) if self.model_decls.get(&m.name.name).is_some_and(|(d, _)| std::ptr::eq(*d, m)) => {
+                        if let Some(info) = self.check_model(m, f.id, &[], None) {
+                            if !f.is_std {
+                                self.models.push(info);
+                            }
+                        }
+                    }
+                    Item::Train(t) if f.id == FileId(0) => self.check_train(t, f.id),
+                    _ => {}
+                }
+            }
+        }
+        // Blocks of user files that nothing called: check them generically.
+        for f in &program.files {
+            if f.is_std {
+                continue;
+            }
+            self.record_hints = true;
+            for item in &f.ast.items {
+                if let Item::Block(b) = item {
+                    if !self.called_blocks.contains(&b.name.name)
+                        && self.block_decls.get(&b.name.name).is_some_and(|(d, _)| std::ptr::eq(*d, b))
+                    {
+                        self.check_block_generic(b, f.id);
+                    }
+                }
+            }
+        }
+        self.record_hints = false;
+    }
+
+    pub(crate) fn hint(&mut self, origin: Origin, value: &Value, binding: Option<&str>) {
+        if self.record_hints {
+            self.hints.push(TypeHint { origin, value: value.clone(), binding: binding.map(str::to_string) });
+        }
+    }
+
+    /// Checks a model with parameter overrides and (for model calls) given
+    /// inputs. Returns what was learned, or `None` on recursion.
+    pub(crate) fn check_model(
+        &mut self,
+        m: &'p ModelDecl,
+        file: FileId,
+        overrides: &[(String, Value)],
+        inputs: Option<&HashMap<String, (Value, Origin)>>,
+    ) -> Option<ModelInfo> {
+        if self.active.contains(&m.name.name) {
+            return None;
+        }
+        self.active.push(m.name.name.clone());
+        let mut body = Body::new(file, BodyKind::Model);
+        for p in &m.params {
+            let origin = body.origin(p.name.span);
+            let cli = self.options.overrides.iter().find(|(k, _)| *k == p.name.name).map(|(_, v)| {
+                if v.fract() == 0.0 { Value::Int(Dim::Known(*v as i64)) } else { Value::Float(*v) }
+            });
+            let given = overrides.iter().find(|(k, _)| *k == p.name.name).map(|(_, v)| v.clone());
+            let value = match (given, cli, &p.default) {
+                (Some(v), _, _) | (None, Some(v), _) => v,
+                (None, None, Some(e)) => self.eval(&mut body, e),
+                (None, None, None) => {
+                    self.report(
+                        Diagnostic::new(Code::MissingArgument, file, p.span, format!("model parameter `{}` has no default", p.name.name))
+                            .with_label("give it a default: `name = value`"),
+                    );
+                    Value::Unknown
+                }
+            };
+            body.bind(&p.name.name, value, origin, BindingKind::Param);
+        }
+        let was_recording = self.record_hints;
+        if inputs.is_some() {
+            self.record_hints = false;
+        }
+        let saved_inputs = inputs.cloned();
+        let mut info = ModelInfo {
+            name: m.name.name.clone(),
+            file,
+            span: m.span,
+            doc: m.doc.clone(),
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            layers: Vec::new(),
+        };
+        self.check_stmts(&mut body, &m.body, &mut info, saved_inputs.as_ref());
+        if info.outputs.is_empty() && !m.body.is_empty() {
+            self.report(
+                Diagnostic::new(Code::MissingOutput, file, m.name.span, format!("model `{}` has no output", m.name.name))
+                    .with_label("declare at least one `output`"),
+            );
+        }
+        self.warn_unused(&body);
+        self.record_hints = was_recording;
+        info.layers = std::mem::take(&mut body.layers);
+        self.active.pop();
+        Some(info)
+    }
+
+    fn warn_unused(&mut self, body: &Body) {
+        if body.generic {
+            return;
+        }
+        let mut unused: Vec<(&String, &Binding)> = body
+            .scope
+            .iter()
+            .filter(|(n, b)| b.kind == BindingKind::Let && !b.used.get() && !n.starts_with('_'))
+            .collect();
+        unused.sort_by_key(|(_, b)| b.origin.span.start);
+        for (name, b) in unused {
+            self.report(
+                Diagnostic::new(Code::UnusedBinding, b.origin.file, b.origin.span, format!("`{name}` is never used"))
+                    .with_label("bound here")
+                    .with_help(format!("use it, or rename it to `_{name}`")),
+            );
+        }
+    }
+
+    /// Checks statements of a model or block body. `info` collects inputs
+    /// and outputs; `given` feeds inputs on a model call.
+    pub(crate) fn check_stmts(
+        &mut self,
+        body: &mut Body,
+        stmts: &'p [Stmt],
+        info: &mut ModelInfo,
+        given: Option<&HashMap<String, (Value, Origin)>>,
+    ) {
+        for stmt in stmts {
+            match stmt {
+                Stmt::Input { name, ty, span } => {
+                    if body.kind != BodyKind::Model {
+                        self.report(
+                            Diagnostic::new(Code::ReturnOutsideBlock, body.file, *span, "`input` is only allowed in models")
+                                .with_label("blocks take their tensors as parameters"),
+                        );
+                        continue;
+                    }
+                    let origin = body.origin(name.span);
+                    let declared = self.eval_type(body, ty);
+                    let value = match (given.and_then(|g| g.get(&name.name)), &declared) {
+                        (Some((v, at)), Value::Tensor(want)) => {
+                            self.unify_given(body, v, *at, want, ty, &name.name);
+                            declared.clone()
+                        }
+                        _ => declared.clone(),
+                    };
+                    if self.is_duplicate(body, &name.name, origin) {
+                        continue;
+                    }
+                    if let Value::Tensor(t) = &value {
+                        info.inputs.push((name.name.clone(), t.clone()));
+                    }
+                    self.hint(origin, &value, Some(&name.name));
+                    body.bind(&name.name, value, origin, BindingKind::Input);
+                }
+                Stmt::Let(l) => self.check_let(body, l),
+                Stmt::Output { name, ty, value, span } => {
+                    if body.kind != BodyKind::Model {
+                        self.report(
+                            Diagnostic::new(Code::ReturnOutsideBlock, body.file, *span, "`output` is only allowed in models")
+                                .with_label("a block ends with `return`"),
+                        );
+                        continue;
+                    }
+                    let origin = body.origin(name.span);
+                    let v = match value {
+                        Some(e) => {
+                            body.binding = name.name.clone();
+                            let v = self.eval(body, e);
+                            if self.is_duplicate(body, &name.name, origin) {
+                                continue;
+                            }
+                            body.bind(&name.name, v.clone(), origin, BindingKind::Output);
+                            v
+                        }
+                        None => match body.scope.get(&name.name) {
+                            Some(b) => {
+                                b.used.set(true);
+                                b.value.clone()
+                            }
+                            None => {
+                                self.undefined(body, &name.name, origin);
+                                Value::Unknown
+                            }
+                        },
+                    };
+                    if let Some(ty) = ty {
+                        let at = value.as_ref().map_or(origin, |e| body.origin(e.span));
+                        self.check_annotation(body, &v, at, ty);
+                    }
+                    self.hint(origin, &v, Some(&name.name));
+                    info.outputs.push((name.name.clone(), v));
+                }
+                Stmt::Return { value, span } => {
+                    if body.kind != BodyKind::Block {
+                        self.report(
+                            Diagnostic::new(Code::ReturnOutsideBlock, body.file, *span, "`return` is only allowed in blocks")
+                                .with_label("a model declares `output`s"),
+                        );
+                        continue;
+                    }
+                    body.binding = String::new();
+                    let v = self.eval(body, value);
+                    body.returned = Some((v, body.origin(value.span)));
+                }
+                Stmt::If { cond, then_body, else_body, .. } => {
+                    let c = self.eval(body, cond);
+                    match c {
+                        Value::Bool(true) => self.check_stmts(body, then_body, info, given),
+                        Value::Bool(false) => self.check_stmts(body, else_body, info, given),
+                        Value::Unknown if body.generic => {
+                            // Unknown in a generic check: both branches must make sense.
+                            self.check_stmts(body, then_body, info, given);
+                            let returned = body.returned.take();
+                            self.check_stmts(body, else_body, info, given);
+                            if body.returned.is_none() {
+                                body.returned = returned;
+                            }
+                        }
+                        Value::Unknown => {}
+                        other => {
+                            self.report(
+                                Diagnostic::new(Code::NotCompileTime, body.file, cond.span, "`if` needs a compile-time boolean")
+                                    .with_label(format!("this is {}", other.kind_name())),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn is_duplicate(&mut self, body: &Body, name: &str, origin: Origin) -> bool {
+        if let Some(prev) = body.scope.get(name) {
+            if prev.kind != BindingKind::Param || body.kind != BodyKind::Train {
+                let prev = prev.origin;
+                self.duplicate(name, origin, prev, "binding");
+                return true;
+            }
+        }
+        false
+    }
+
+    pub(crate) fn check_let(&mut self, body: &mut Body, l: &'p ast::LetStmt) {
+        let names = l.pattern.names();
+        body.binding = names.first().map(|n| n.name.clone()).unwrap_or_default();
+        let v = self.eval(body, &l.value);
+        let value_origin = body.origin(l.value.span);
+        if let Some(ty) = &l.ty {
+            self.check_annotation(body, &v, value_origin, ty);
+        }
+        match &l.pattern {
+            ast::Pattern::Name(n) => {
+                let origin = body.origin(n.span);
+                // A train block may rebind a data array (`let images = images / 255`).
+                let rebinding_data = body.kind == BodyKind::Train;
+                if !rebinding_data && self.is_duplicate(body, &n.name, origin) {
+                    return;
+                }
+                self.hint(origin, &v, Some(&n.name));
+                body.bind(&n.name, v, origin, BindingKind::Let);
+            }
+            ast::Pattern::Tuple(ns, span) => {
+                let parts = match v {
+                    Value::Tuple(parts) if parts.len() == ns.len() => parts,
+                    Value::Unknown => vec![Value::Unknown; ns.len()],
+                    other => {
+                        let found = match &other {
+                            Value::Tuple(p) => format!("a tuple of {}", p.len()),
+                            o => o.kind_name().to_string(),
+                        };
+                        self.report(
+                            Diagnostic::new(
+                                Code::TupleArity,
+                                body.file,
+                                *span,
+                                format!("expected {} names for {found}", match &other { Value::Tuple(p) => p.len(), _ => 1 }),
+                            )
+                            .with_label(format!("{} names here", ns.len()))
+                            .with_secondary(body.file, l.value.span, format!("this is {found}: {other}"))
+                            .with_note("lstm(…, state = true) gives (o, h, c); gru and simple_rnn give (o, h)"),
+                        );
+                        vec![Value::Unknown; ns.len()]
+                    }
+                };
+                for (n, part) in ns.iter().zip(parts) {
+                    let origin = body.origin(n.span);
+                    if self.is_duplicate(body, &n.name, origin) {
+                        continue;
+                    }
+                    self.hint(origin, &part, Some(&n.name));
+                    body.bind(&n.name, part, origin, BindingKind::Let);
+                }
+            }
+        }
+    }
+
+    pub(crate) fn undefined(&mut self, body: &Body, name: &str, origin: Origin) {
+        let mut candidates: Vec<&str> = body.scope.keys().map(String::as_str).collect();
+        if body.file_dims_visible {
+            candidates.extend(self.dims.keys().map(String::as_str));
+        }
+        let suggestion = crate::layers::suggest(name, candidates);
+        let mut d = Diagnostic::new(Code::UndefinedName, origin.file, origin.span, format!("cannot find `{name}` in this scope"))
+            .with_label("not defined");
+        if let Some(s) = suggestion {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.report(d);
+    }
+
+    /// Evaluates a type annotation to a tensor type (or tuple of them).
+    pub(crate) fn eval_type(&mut self, body: &mut Body, ty: &'p TypeExpr) -> Value {
+        match ty {
+            TypeExpr::Tensor { elem, dims, span } => {
+                let mut out = Vec::new();
+                let mut origins = Vec::new();
+                for d in dims {
+                    match self.eval_dim(body, d) {
+                        Some(v) => out.push(v),
+                        None => return Value::Unknown,
+                    }
+                    origins.push(body.origin(d.span));
+                }
+                let _ = span;
+                Value::Tensor(TensorTy { elem: *elem, dims: out, origins })
+            }
+            TypeExpr::Tuple(parts, _) => Value::Tuple(parts.iter().map(|p| self.eval_type(body, p)).collect()),
+            TypeExpr::Scalar(..) => Value::Unknown,
+        }
+    }
+
+    /// Proves an inferred value equals its annotation.
+    pub(crate) fn check_annotation(&mut self, body: &mut Body, v: &Value, at: Origin, ty: &'p TypeExpr) {
+        let want = self.eval_type(body, ty);
+        self.compare_to_type(body, v, at, &want, ty.span(), "annotation");
+    }
+
+    fn compare_to_type(&mut self, body: &Body, v: &Value, at: Origin, want: &Value, ty_span: Span, what: &str) {
+        match (v, want) {
+            (Value::Unknown, _) | (_, Value::Unknown) => {}
+            (Value::Tensor(got), Value::Tensor(want)) => {
+                if let Some(d) = self.tensor_mismatch(body, got, at, want, body.origin(ty_span), what) {
+                    self.report(d);
+                }
+            }
+            (Value::Tuple(gs), Value::Tuple(ws)) if gs.len() == ws.len() => {
+                for (g, w) in gs.iter().zip(ws) {
+                    self.compare_to_type(body, g, at, w, ty_span, what);
+                }
+            }
+            (got, want) => {
+                self.report(
+                    Diagnostic::new(Code::AnnotationMismatch, at.file, at.span, format!("expected {want}, found {}", got.kind_name()))
+                        .with_label(format!("this is {got}"))
+                        .with_secondary(body.file, ty_span, format!("the {what} says {want}")),
+                );
+            }
+        }
+    }
+
+    /// Compares an inferred tensor with an expected one; a diagnostic for the first difference.
+    pub(crate) fn tensor_mismatch(
+        &self,
+        body: &Body,
+        got: &TensorTy,
+        at: Origin,
+        want: &TensorTy,
+        want_origin: Origin,
+        what: &str,
+    ) -> Option<Diagnostic> {
+        if got.rank() != want.rank() {
+            let mut d = Diagnostic::new(
+                Code::AnnotationMismatch,
+                at.file,
+                at.span,
+                format!("expected a tensor of rank {} {want}, found rank {} {got}", want.rank(), got.rank()),
+            )
+            .with_label(format!("this is {got}"))
+            .with_secondary(want_origin.file, want_origin.span, format!("the {what} says {want}"));
+            if got.rank() > want.rank() && want.rank() == 2 {
+                d = d.with_help("`dense` applies to the last axis only: add `|> flatten` before it to get [N, features]");
+            }
+            return Some(d);
+        }
+        if got.elem != want.elem {
+            return Some(
+                Diagnostic::new(Code::ElementTypeMismatch, at.file, at.span, format!("expected {want}, found {got}"))
+                    .with_label(format!("this is {got}"))
+                    .with_secondary(want_origin.file, want_origin.span, format!("the {what} says {want}")),
+            );
+        }
+        for (axis, (g, w)) in got.dims.iter().zip(&want.dims).enumerate() {
+            let eq = g.compare(w);
+            if eq == Equality::Equal || (eq == Equality::Unknown && body.generic) {
+                continue;
+            }
+            let how = if eq == Equality::Different { "differs" } else { "cannot be shown equal" };
+            let mut d = Diagnostic::new(
+                Code::AnnotationMismatch,
+                at.file,
+                at.span,
+                format!("shape mismatch on axis {axis}: expected {w}, found {g} ({how})"),
+            )
+            .with_label(format!("this is {got}"))
+            .with_secondary(
+                want.origin_of(axis).file,
+                want.origin_of(axis).span,
+                format!("the {what} says {w}"),
+            );
+            let src = got.origin_of(axis);
+            if src != at && src.span != want.origin_of(axis).span && !src.span.is_empty() {
+                d = d.with_secondary(src.file, src.span, format!("{g} comes from here"));
+            }
+            if let (Some(c), Some(h), Some(wd)) = (
+                got.dims.get(1).and_then(Dim::as_known),
+                got.dims.get(2).and_then(Dim::as_known),
+                got.dims.get(3).and_then(Dim::as_known),
+            ) {
+                if got.rank() == 4 && (c == 1 || c == 3) && h == wd {
+                    d = d.with_help(format!(
+                        "{got} looks channels-first (NCHW); nnc is channels-last: declare [{}, {h}, {wd}, {c}]",
+                        got.dims[0]
+                    ));
+                }
+            }
+            let _ = self;
+            return Some(d);
+        }
+        None
+    }
+
+    /// On a model call, checks a given input tensor against the declared input type.
+    fn unify_given(&mut self, body: &Body, v: &Value, at: Origin, want: &TensorTy, ty: &TypeExpr, name: &str) {
+        if let Value::Tensor(got) = v {
+            if let Some(mut d) = self.tensor_mismatch(body, got, at, want, body.origin(ty.span()), &format!("input `{name}`")) {
+                d.code = if d.code == Code::AnnotationMismatch { Code::DataInputMismatch } else { d.code };
+                self.report(d);
+            }
+        }
+    }
+
+    /// Generic check of a block nobody calls: pattern dims stay symbolic.
+    fn check_block_generic(&mut self, b: &'p BlockDecl, file: FileId) {
+        let mut body = Body::new(file, BodyKind::Block);
+        body.generic = true;
+        for p in &b.params {
+            let origin = body.origin(p.name.span);
+            let v = match &p.ty {
+                Some(ty @ TypeExpr::Tensor { .. }) => {
+                    self.bind_pattern_names(&mut body, ty);
+                    self.eval_type(&mut body, ty)
+                }
+                Some(TypeExpr::Scalar(ast::ScalarType::Int, _)) => {
+                    let d = Dim::sym(&p.name.name);
+                    body.pattern_dims.insert(p.name.name.clone(), d.clone());
+                    Value::Int(d)
+                }
+                _ => match &p.default {
+                    Some(e) => self.eval(&mut body, e),
+                    None => Value::Unknown,
+                },
+            };
+            body.bind(&p.name.name, v, origin, BindingKind::Param);
+        }
+        self.active.push(b.name.name.clone());
+        let mut info = empty_info(b.name.name.clone(), file, b.span);
+        self.check_stmts(&mut body, &b.body, &mut info, None);
+        self.active.pop();
+        self.finish_block(&mut body, b);
+    }
+
+    /// Makes every name in a block parameter type a pattern dim.
+    pub(crate) fn bind_pattern_names(&mut self, body: &mut Body, ty: &'p TypeExpr) {
+        if let TypeExpr::Tensor { dims, .. } = ty {
+            for d in dims {
+                let mut names = Vec::new();
+                collect_names(d, &mut names);
+                for n in names {
+                    if !body.pattern_dims.contains_key(&n) && !body.scope.contains_key(&n) {
+                        body.pattern_dims.insert(n.clone(), Dim::sym(&n));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks a block's `return` against its declared return type.
+    pub(crate) fn finish_block(&mut self, body: &mut Body, b: &'p BlockDecl) -> Value {
+        let Some((v, at)) = body.returned.take() else {
+            self.report(
+                Diagnostic::new(Code::MissingOutput, body.file, b.name.span, format!("block `{}` has no `return`", b.name.name))
+                    .with_label("end the block with `return <expr>`"),
+            );
+            return Value::Unknown;
+        };
+        if let Some(ret) = &b.ret {
+            let want = self.eval_type(body, ret);
+            self.compare_to_type(body, &v, at, &want, ret.span(), "block's return type");
+        }
+        self.warn_unused(body);
+        v
+    }
+}
+
+pub(crate) fn empty_info(name: String, file: FileId, span: Span) -> ModelInfo {
+    ModelInfo { name, file, span, doc: None, inputs: Vec::new(), outputs: Vec::new(), layers: Vec::new() }
+}
+
+/// Names used in a dim expression (for pattern dims).
+pub(crate) fn collect_names(e: &ast::Expr, out: &mut Vec<String>) {
+    use ast::ExprKind as K;
+    match &e.kind {
+        K::Name(n) => out.push(n.name.clone()),
+        K::Binary { lhs, rhs, .. } => {
+            collect_names(lhs, out);
+            collect_names(rhs, out);
+        }
+        K::Neg(x) => collect_names(x, out),
+        K::Call(c) => {
+            for a in &c.args {
+                collect_names(&a.value, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Element type names for messages.
+pub(crate) fn elem_name(e: ElemType) -> &'static str {
+    match e {
+        ElemType::Float => "float",
+        ElemType::Int => "int",
+    }
+}

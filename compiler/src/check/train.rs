@@ -1,0 +1,510 @@
+//! Checking `train` blocks (LANGUAGE.md §7, §10): fields, data sources and
+//! how their arrays bind to the model's inputs, losses, metrics, optimizers.
+
+use std::collections::HashMap;
+
+use nnc_syntax::ast::{self, Call, ElemType, ExprKind, TrainDecl, TrainItem};
+use nnc_syntax::{Code, Diagnostic, FileId};
+
+use super::{BindingKind, Body, BodyKind, Checker};
+use crate::dims::{Dim, Equality};
+use crate::layers::suggest;
+use crate::types::{Origin, TensorTy, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FnKind {
+    Loss,
+    Metric,
+    Optimizer,
+    Schedule,
+    DataSource,
+    /// `split`, `early_stop`, `column`, `load`.
+    Helper,
+}
+
+/// A function usable only in `train` blocks.
+pub struct TrainFn {
+    pub name: &'static str,
+    pub kind: FnKind,
+    /// Keyword options it takes (positional arguments are checked by count).
+    pub options: &'static [&'static str],
+    /// How many positional arguments it takes at most.
+    pub positional: usize,
+    pub doc: &'static str,
+}
+
+macro_rules! tf {
+    ($name:literal, $kind:ident, $pos:expr, [$($o:literal),*], $doc:literal) => {
+        TrainFn { name: $name, kind: FnKind::$kind, options: &[$($o),*], positional: $pos, doc: $doc }
+    };
+}
+
+pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
+    tf!("mse", Loss, 2, ["weight"], "Mean squared error."),
+    tf!("l1", Loss, 2, ["weight"], "Mean absolute error."),
+    tf!("mae", Metric, 2, [], "Mean absolute error."),
+    tf!("cross_entropy", Loss, 2, ["from_logits", "weight"], "Softmax cross-entropy; labels int[…] or one-hot [… , C]."),
+    tf!("binary_cross_entropy", Loss, 2, ["from_logits", "weight"], "Binary cross-entropy of probabilities."),
+    tf!("bce_with_logits", Loss, 2, ["weight"], "Binary cross-entropy of logits."),
+    tf!("nll", Loss, 2, ["weight"], "Negative log-likelihood of log-probabilities."),
+    tf!("l2", Loss, 1, [], "Sum of squares of the parameters: l2(params)."),
+    tf!("accuracy", Metric, 2, ["threshold"], "Fraction of correct predictions."),
+    tf!("precision", Metric, 2, ["class", "threshold"], "Precision of one class."),
+    tf!("recall", Metric, 2, ["class", "threshold"], "Recall of one class."),
+    tf!("perplexity", Metric, 2, [], "exp of the cross-entropy."),
+    tf!("sgd", Optimizer, 1, ["lr", "momentum", "nesterov", "weight_decay", "clip_norm", "clip_value"], "Stochastic gradient descent."),
+    tf!("adam", Optimizer, 1, ["lr", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adam."),
+    tf!("adamax", Optimizer, 1, ["lr", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adamax."),
+    tf!("rmsprop", Optimizer, 1, ["lr", "rho", "momentum", "epsilon", "weight_decay", "clip_norm", "clip_value"], "RMSprop."),
+    tf!("adagrad", Optimizer, 1, ["lr", "initial_accumulator", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adagrad."),
+    tf!("adadelta", Optimizer, 1, ["lr", "rho", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adadelta."),
+    tf!("step_decay", Schedule, 1, ["lr", "every", "factor"], "lr · factor^(epoch / every)."),
+    tf!("exponential_decay", Schedule, 1, ["lr", "rate", "every"], "lr · rate^(step / every)."),
+    tf!("reduce_on_plateau", Schedule, 1, ["lr", "factor", "patience", "monitor"], "Reduce lr when a metric stops improving."),
+    tf!("csv", DataSource, 1, ["header", "delimiter", "normalize", "shuffle", "label"], "CSV/TSV table; other keywords name arrays by column selectors."),
+    tf!("idx", DataSource, 0, ["normalize", "shuffle"], "MNIST IDX files; keywords name arrays."),
+    tf!("npy", DataSource, 0, ["normalize", "shuffle"], ".npy files; keywords name arrays."),
+    tf!("npz", DataSource, 1, ["normalize", "shuffle"], "A .npz archive; its arrays are named inside."),
+    tf!("text", DataSource, 1, ["seq", "x", "y", "vocab", "lower", "shuffle"], "Character-level next-token pairs."),
+    tf!("sentences", DataSource, 1, ["tokens", "label", "vocab", "pad", "header", "shuffle"], "Word-level sentences with labels."),
+    tf!("synthetic", DataSource, 0, ["n", "classes", "shuffle"], "Random data of the declared shapes."),
+    tf!("split", Helper, 1, [], "Hold out a fraction of the training data for validation."),
+    tf!("early_stop", Helper, 0, ["patience", "monitor", "min_delta"], "Stop when the monitored value stops improving."),
+    tf!("column", Helper, 1, [], "A column of the data table (label expressions)."),
+    tf!("load", Helper, 1, ["prefix"], "Initialise parameters from a safetensors file."),
+];
+
+pub const TRAIN_FIELDS: &[&str] = &[
+    "model", "data", "loss", "optimizer", "batch", "epochs", "steps", "validate", "test", "metrics", "seed",
+    "early_stop", "class_weight", "checkpoint", "keep_best", "shuffle", "init", "stateful", "lr_schedule",
+];
+
+pub fn lookup_fn(name: &str) -> Option<&'static TrainFn> {
+    TRAIN_FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+impl<'p> Checker<'p> {
+    pub(crate) fn check_train(&mut self, t: &'p TrainDecl, file: FileId) {
+        let mut body = Body::new(file, BodyKind::Train);
+        let mut fields: HashMap<&str, &'p ast::Expr> = HashMap::new();
+        let mut field_spans: HashMap<&str, nnc_syntax::Span> = HashMap::new();
+        for item in &t.items {
+            if let TrainItem::Field { key, value } = item {
+                if !TRAIN_FIELDS.contains(&key.name.as_str()) {
+                    let mut d = Diagnostic::new(Code::UnknownTrainField, file, key.span, format!("unknown train field `{}`", key.name))
+                        .with_label("not a train block field")
+                        .with_note(format!("fields: {}", TRAIN_FIELDS.join(", ")));
+                    if let Some(s) = suggest(&key.name, TRAIN_FIELDS.iter().copied()) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.report(d);
+                    continue;
+                }
+                if let Some(prev) = field_spans.insert(key.name.as_str(), key.span) {
+                    self.report(
+                        Diagnostic::new(Code::DuplicateDefinition, file, key.span, format!("field `{}` is set twice", key.name))
+                            .with_label("set again here")
+                            .with_secondary(file, prev, "first set here"),
+                    );
+                    continue;
+                }
+                fields.insert(key.name.as_str(), value);
+            }
+        }
+        let steps: Vec<&ast::StepStmt> = t.items.iter().filter_map(|i| if let TrainItem::Step(s) = i { Some(s) } else { None }).collect();
+
+        // The model and its inputs/outputs.
+        let mut model_inputs: Vec<(String, TensorTy)> = Vec::new();
+        let mut model_info = None;
+        if let Some(e) = fields.get("model") {
+            match &e.kind {
+                ExprKind::Call(c) if self.model_decls.contains_key(&c.callee.name) => {
+                    let (m, mfile) = self.model_decls[&c.callee.name];
+                    let mut overrides = Vec::new();
+                    for a in &c.args {
+                        let v = self.eval_in(&mut body, &a.value, true);
+                        match &a.name {
+                            Some(n) if m.params.iter().any(|p| p.name.name == n.name) => overrides.push((n.name.clone(), v)),
+                            Some(n) => {
+                                let mut d = Diagnostic::new(Code::UnknownOption, file, n.span, format!("model `{}` has no parameter `{}`", m.name.name, n.name))
+                                    .with_label("unknown parameter");
+                                if let Some(s) = suggest(&n.name, m.params.iter().map(|p| p.name.name.as_str())) {
+                                    d = d.with_help(format!("did you mean `{s}`?"));
+                                }
+                                self.report(d);
+                            }
+                            None => self.report(
+                                Diagnostic::new(Code::TooManyArguments, file, a.value.span, "model parameters are set by name")
+                                    .with_label("write `name = value`"),
+                            ),
+                        }
+                    }
+                    let was = self.record_hints;
+                    self.record_hints = false;
+                    model_info = self.check_model(m, mfile, &overrides, None);
+                    self.record_hints = was;
+                }
+                ExprKind::Call(c) | ExprKind::Pipe { stage: c, .. } => self.not_a_model(&c.callee, file),
+                ExprKind::Name(n) => self.not_a_model(n, file),
+                _ => self.report(
+                    Diagnostic::new(Code::NotAModel, file, e.span, "`model` must name a model").with_label("expected `ModelName()`"),
+                ),
+            }
+        } else if steps.is_empty() {
+            self.report(
+                Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `model`", t.name.name))
+                    .with_label("add `model = YourModel()`"),
+            );
+        }
+        if let Some(info) = &model_info {
+            model_inputs = info.inputs.clone();
+            for (name, ty) in &info.inputs {
+                body.bind(name, Value::Tensor(ty.clone()), Origin { file: info.file, span: info.span }, BindingKind::Param);
+            }
+            for (name, v) in &info.outputs {
+                body.bind(name, v.clone(), Origin { file: info.file, span: info.span }, BindingKind::Param);
+            }
+        }
+
+        // Data arrays bind to the model's inputs.
+        match fields.get("data") {
+            Some(e) => self.check_data(&mut body, e, &model_inputs, model_info.is_some()),
+            None => self.report(
+                Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `data`", t.name.name))
+                    .with_label("add `data = csv(…)`, `idx(…)`, …"),
+            ),
+        }
+        for key in ["validate", "test"] {
+            if let Some(e) = fields.get(key) {
+                match &e.kind {
+                    ExprKind::Call(c) if c.callee.name == "split" => {
+                        let v = c.args.first().map(|a| self.eval(&mut body, &a.value));
+                        if !v.as_ref().and_then(Value::as_f64).is_some_and(|f| f > 0.0 && f < 1.0) {
+                            self.report(
+                                Diagnostic::new(Code::OptionOutOfRange, file, e.span, "`split` takes a fraction in (0, 1)")
+                                    .with_label("e.g. split(0.1)"),
+                            );
+                        }
+                    }
+                    _ => {
+                        let mut scratch = Body::new(file, BodyKind::Train);
+                        scratch.scope = body.scope.clone();
+                        self.check_data(&mut scratch, e, &model_inputs, false);
+                    }
+                }
+            }
+        }
+
+        // `let`s, in order, before the loss.
+        for item in &t.items {
+            if let TrainItem::Let(l) = item {
+                self.check_let(&mut body, l);
+            }
+        }
+        if let Some(e) = fields.get("loss") {
+            self.eval(&mut body, e);
+        } else if steps.is_empty() {
+            self.report(
+                Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `loss`", t.name.name))
+                    .with_label("add `loss = cross_entropy(logits, labels)` or `step`s"),
+            );
+        }
+        for key in ["optimizer", "early_stop", "lr_schedule"] {
+            if let Some(e) = fields.get(key) {
+                self.eval(&mut body, e);
+            }
+        }
+        if let Some(e) = fields.get("metrics") {
+            match &e.kind {
+                ExprKind::List(xs) => {
+                    for x in xs {
+                        self.eval(&mut body, x);
+                    }
+                }
+                _ => {
+                    self.eval(&mut body, e);
+                }
+            }
+        }
+        for key in ["batch", "epochs", "steps", "seed"] {
+            if let Some(e) = fields.get(key) {
+                let min = if key == "seed" { 0 } else { 1 };
+                match self.eval(&mut body, e) {
+                    Value::Int(Dim::Known(v)) if v >= min => {}
+                    Value::Unknown => {}
+                    other => self.report(
+                        Diagnostic::new(Code::OptionOutOfRange, file, e.span, format!("`{key}` must be an integer ≥ {min}, found {other}"))
+                            .with_label(format!("expected an integer ≥ {min}")),
+                    ),
+                }
+            }
+        }
+        if let Some(e) = fields.get("class_weight") {
+            self.eval_in(&mut body, e, true);
+        }
+        for s in steps {
+            for m in &s.over {
+                if !self.model_decls.contains_key(&m.name) {
+                    self.not_a_model(m, file);
+                }
+            }
+            if let Some(times) = &s.times {
+                if !matches!(self.eval(&mut body, times), Value::Int(Dim::Known(v)) if v >= 1) {
+                    self.report(
+                        Diagnostic::new(Code::OptionOutOfRange, file, times.span, "`times` must be an integer ≥ 1").with_label("here"),
+                    );
+                }
+            }
+            self.eval(&mut body, &s.loss);
+            self.eval(&mut body, &s.optimizer);
+        }
+    }
+
+    fn not_a_model(&mut self, name: &ast::Ident, file: FileId) {
+        let mut d = Diagnostic::new(Code::NotAModel, file, name.span, format!("`{}` is not a model", name.name))
+            .with_label("expected a model declared in this file or a `use`d one");
+        if let Some(s) = suggest(&name.name, self.model_decls.keys().map(String::as_str)) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.report(d);
+    }
+
+    /// Binds the arrays of a data source and checks that they feed every model input.
+    fn check_data(&mut self, body: &mut Body, e: &'p ast::Expr, inputs: &[(String, TensorTy)], require_all: bool) {
+        let file = body.file;
+        let ExprKind::Call(c) = &e.kind else {
+            self.report(
+                Diagnostic::new(Code::InvalidDataSource, file, e.span, "`data` must be a data source such as `csv(…)`")
+                    .with_label("not a data source"),
+            );
+            return;
+        };
+        let Some(f) = lookup_fn(&c.callee.name).filter(|f| f.kind == FnKind::DataSource) else {
+            let sources: Vec<&str> = TRAIN_FUNCTIONS.iter().filter(|f| f.kind == FnKind::DataSource).map(|f| f.name).collect();
+            let mut d = Diagnostic::new(Code::UnknownFunction, file, c.callee.span, format!("unknown data source `{}`", c.callee.name))
+                .with_label("not a data source")
+                .with_note(format!("data sources: {}", sources.join(", ")));
+            if let Some(s) = suggest(&c.callee.name, sources) {
+                d = d.with_help(format!("did you mean `{s}`?"));
+            }
+            self.report(d);
+            return;
+        };
+        // Which arrays does the source yield?
+        let mut arrays: Vec<(String, Origin)> = Vec::new();
+        let mut all_inputs = false;
+        match f.name {
+            "synthetic" | "npz" => all_inputs = true,
+            "text" => {
+                for (opt, default) in [("x", "tokens"), ("y", "next")] {
+                    let name = match c.keyword(opt).map(|a| &a.value.kind) {
+                        Some(ExprKind::Name(n)) => n.name.clone(),
+                        Some(ExprKind::Str(s)) => s.clone(),
+                        _ => default.to_string(),
+                    };
+                    arrays.push((name, body.origin(c.span)));
+                }
+            }
+            "sentences" => {
+                arrays.push(("tokens".into(), body.origin(c.span)));
+                arrays.push(("label".into(), body.origin(c.span)));
+            }
+            _ => {
+                for a in &c.args {
+                    if let Some(n) = &a.name {
+                        if !f.options.contains(&n.name.as_str()) {
+                            arrays.push((n.name.clone(), body.origin(n.span)));
+                        }
+                    }
+                }
+            }
+        }
+        if matches!(f.name, "csv" | "npz" | "text" | "sentences") && !matches!(c.args.first(), Some(a) if a.name.is_none() && matches!(a.value.kind, ExprKind::Str(_))) {
+            self.report(
+                Diagnostic::new(Code::InvalidDataSource, file, c.span, format!("`{}` needs a file name first", f.name))
+                    .with_label(format!("e.g. {}(\"data/file\", …)", f.name)),
+            );
+        }
+        // Bind arrays: those named like an input take its type.
+        for (name, origin) in &arrays {
+            let v = inputs.iter().find(|(n, _)| n == name).map_or(Value::Unknown, |(_, t)| Value::Tensor(t.clone()));
+            body.bind(name, v, *origin, BindingKind::Input);
+        }
+        if !require_all || all_inputs {
+            return;
+        }
+        let rebound: Vec<String> = Vec::new();
+        for (name, ty) in inputs {
+            let fed = arrays.iter().any(|(a, _)| a == name) || rebound.contains(name);
+            if !fed {
+                let mut d = Diagnostic::new(
+                    Code::DataInputMismatch,
+                    file,
+                    e.span,
+                    format!("model input `{name}` {ty} is not fed by the data source"),
+                )
+                .with_label(format!("yields {}", if arrays.is_empty() { "no named arrays".to_string() } else { arrays.iter().map(|(a, _)| format!("`{a}`")).collect::<Vec<_>>().join(", ") }));
+                if let Some(s) = suggest(name, arrays.iter().map(|(a, _)| a.as_str())) {
+                    d = d.with_help(format!("rename the array `{s}` to `{name}`"));
+                }
+                self.report(d);
+            }
+        }
+    }
+
+    /// Losses, metrics, optimizers, schedules and helpers inside `train`.
+    pub(crate) fn train_function(&mut self, body: &mut Body, call: &'p Call, piped: Option<(Value, Origin)>) -> Option<Value> {
+        let f = lookup_fn(&call.callee.name)?;
+        let file = body.file;
+        let mut positional: Vec<(Value, Origin, &'p ast::Expr)> = Vec::new();
+        if let Some((v, o)) = piped {
+            positional.push((v, o, &call.args.first()?.value));
+        }
+        for a in &call.args {
+            match &a.name {
+                Some(n) => {
+                    if !f.options.contains(&n.name.as_str()) {
+                        let mut d = Diagnostic::new(Code::UnknownOption, file, n.span, format!("`{}` has no option `{}`", f.name, n.name))
+                            .with_label("unknown option");
+                        if !f.options.is_empty() {
+                            d = d.with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
+                        }
+                        if let Some(s) = suggest(&n.name, f.options.iter().copied()) {
+                            d = d.with_help(format!("did you mean `{s}`?"));
+                        }
+                        self.report(d);
+                    } else if n.name == "lr" {
+                        self.eval_in(body, &a.value, true);
+                    } else {
+                        self.eval_in(body, &a.value, true);
+                    }
+                }
+                None => {
+                    let v = if f.kind == FnKind::DataSource { Value::Unknown } else { self.eval_in(body, &a.value, true) };
+                    positional.push((v, body.origin(a.value.span), &a.value));
+                }
+            }
+        }
+        if positional.len() > f.positional {
+            let extra = &positional[f.positional];
+            self.report(
+                Diagnostic::new(Code::TooManyArguments, extra.1.file, extra.1.span, format!("`{}` takes {} positional argument(s)", f.name, f.positional))
+                    .with_label("extra argument"),
+            );
+        }
+        match f.kind {
+            FnKind::Loss | FnKind::Metric if f.positional == 2 => {
+                if positional.len() < 2 {
+                    self.report(
+                        Diagnostic::new(Code::MissingArgument, file, call.span, format!("`{}` takes a prediction and a target", f.name))
+                            .with_label(format!("e.g. {}(logits, labels)", f.name)),
+                    );
+                    return Some(Value::Unknown);
+                }
+                self.check_loss_args(body, f, call, &positional[0], &positional[1]);
+                Some(Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span))))
+            }
+            FnKind::Loss => Some(Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span)))),
+            FnKind::Helper if f.name == "column" => Some(Value::Unknown),
+            _ => Some(Value::Mode(f.name.to_string())),
+        }
+    }
+
+    fn check_loss_args(&mut self, body: &Body, f: &TrainFn, call: &Call, pred: &(Value, Origin, &'p ast::Expr), target: &(Value, Origin, &'p ast::Expr)) {
+        let origin = body.origin(call.span);
+        let (Value::Tensor(p), tv) = (&pred.0, &target.0) else { return };
+        if p.elem != ElemType::Float {
+            self.report(
+                Diagnostic::new(Code::ElementTypeMismatch, pred.1.file, pred.1.span, format!("`{}` needs float predictions, found {p}", f.name))
+                    .with_label(format!("this is {p}")),
+            );
+            return;
+        }
+        if f.name == "cross_entropy" && is_softmax(pred.2, body, self) {
+            self.report(
+                Diagnostic::new(Code::SoftmaxBeforeCrossEntropy, pred.1.file, pred.1.span, "`cross_entropy` applies softmax itself")
+                    .with_label("this is already a softmax output")
+                    .with_help("pass the logits (drop the `softmax`), or write `from_logits = false`"),
+            );
+        }
+        let t = match tv {
+            Value::Tensor(t) => t,
+            Value::Int(_) | Value::Float(_) => return, // a number broadcasts
+            _ => return,
+        };
+        let class_labels = matches!(f.name, "cross_entropy" | "nll" | "perplexity" | "accuracy" | "precision" | "recall");
+        if class_labels && t.elem == ElemType::Int {
+            // Integer labels: the prediction has one more axis (classes).
+            let want = &p.dims[..p.rank().saturating_sub(1)];
+            let want_dims: Vec<Dim> = if matches!(f.name, "accuracy" | "precision" | "recall") && p.dims.last().and_then(Dim::as_known) == Some(1) {
+                drop_trailing_ones(&p.dims)
+            } else {
+                want.to_vec()
+            };
+            if !same_dims(&want_dims, &drop_trailing_ones(&t.dims)) {
+                self.report(
+                    Diagnostic::new(
+                        Code::LossArgumentMismatch,
+                        origin.file,
+                        origin.span,
+                        format!("`{}` with logits {p} needs int labels {}, found {t}", f.name, show_dims(&want_dims, ElemType::Int)),
+                    )
+                    .with_label("labels do not match the predictions")
+                    .with_secondary(pred.1.file, pred.1.span, format!("predictions {p}"))
+                    .with_secondary(target.1.file, target.1.span, format!("labels {t}"))
+                    .with_note("classes are on the last axis of the predictions; labels have the other axes"),
+                );
+            }
+            return;
+        }
+        if f.name == "cross_entropy" && t.elem == ElemType::Float && same_dims(&p.dims[..p.rank().saturating_sub(1)], &t.dims) {
+            self.report(
+                Diagnostic::new(Code::ElementTypeMismatch, target.1.file, target.1.span, format!("`cross_entropy` needs int labels, found float {t}"))
+                    .with_label("declare the labels as int[…]")
+                    .with_secondary(pred.1.file, pred.1.span, format!("logits {p}")),
+            );
+            return;
+        }
+        if !same_dims(&drop_trailing_ones(&p.dims), &drop_trailing_ones(&t.dims)) {
+            self.report(
+                Diagnostic::new(Code::LossArgumentMismatch, origin.file, origin.span, format!("`{}` compares {p} with {t}", f.name))
+                    .with_label("the arguments' shapes differ")
+                    .with_secondary(pred.1.file, pred.1.span, format!("this is {p}"))
+                    .with_secondary(target.1.file, target.1.span, format!("this is {t}"))
+                    .with_note("shapes must be equal after trailing 1-axes are dropped ([N, 1] against [N] is fine)"),
+            );
+        }
+    }
+}
+
+fn drop_trailing_ones(ds: &[Dim]) -> Vec<Dim> {
+    let mut v = ds.to_vec();
+    while v.last().and_then(Dim::as_known) == Some(1) {
+        v.pop();
+    }
+    v
+}
+
+fn same_dims(a: &[Dim], b: &[Dim]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.compare(y) == Equality::Equal)
+}
+
+fn show_dims(ds: &[Dim], elem: ElemType) -> String {
+    TensorTy::new(elem, ds.to_vec(), Origin::default()).to_string()
+}
+
+/// Whether an expression is (syntactically) a softmax output, directly or
+/// through a model output whose last layer is a softmax.
+fn is_softmax(e: &ast::Expr, body: &Body, c: &Checker) -> bool {
+    match &e.kind {
+        ExprKind::Call(call) | ExprKind::Pipe { stage: call, .. } => call.callee.name == "softmax",
+        ExprKind::Name(n) => {
+            let _ = body;
+            c.models.iter().chain(std::iter::empty()).any(|m| {
+                m.outputs.iter().any(|(o, _)| o == &n.name)
+                    && m.layers.iter().rev().find(|l| l.name == n.name || l.name.starts_with(&format!("{}.", n.name))).is_some_and(|l| l.layer == "softmax")
+            })
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,513 @@
+//! Symbolic dims in a canonical form.
+//!
+//! A dim is an integer polynomial over dim names with integer coefficients.
+//! Floor and ceiling division that cannot be simplified become opaque atoms
+//! whose operands are themselves canonical, so `2*M` and `M + M` are the same
+//! value and equality is structural. All arithmetic wraps instead of
+//! overflowing: adversarial input must never panic the checker.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::rc::Rc;
+
+/// An atom of a monomial: a dim name or an irreducible division.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Atom {
+    Sym(Rc<str>),
+    FloorDiv(Rc<Poly>, Rc<Poly>),
+    CeilDiv(Rc<Poly>, Rc<Poly>),
+}
+
+/// A product of atoms, sorted (the empty product is the constant 1).
+type Monomial = Vec<Atom>;
+
+/// Σ coefficient · monomial, sorted by monomial, no zero coefficients.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Poly {
+    terms: Vec<(Monomial, i64)>,
+}
+
+/// A dim: an integer when known, otherwise a canonical polynomial.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    Known(i64),
+    /// Never constant: constants are always `Known`.
+    Expr(Rc<Poly>),
+}
+
+/// What can be said about two dims.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Equality {
+    Equal,
+    /// Provably different (their difference is a non-zero constant).
+    Different,
+    /// Not provably equal nor different (`N` against `M`).
+    Unknown,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DivisionByZero;
+
+impl Poly {
+    fn constant(c: i64) -> Poly {
+        if c == 0 { Poly::default() } else { Poly { terms: vec![(Vec::new(), c)] } }
+    }
+
+    fn from_terms(map: BTreeMap<Monomial, i64>) -> Poly {
+        Poly { terms: map.into_iter().filter(|(_, c)| *c != 0).collect() }
+    }
+
+    fn as_const(&self) -> Option<i64> {
+        match self.terms.as_slice() {
+            [] => Some(0),
+            [(m, c)] if m.is_empty() => Some(*c),
+            _ => None,
+        }
+    }
+
+    fn add(&self, other: &Poly, sign: i64) -> Poly {
+        let mut map: BTreeMap<Monomial, i64> = self.terms.iter().cloned().collect();
+        for (m, c) in &other.terms {
+            let e = map.entry(m.clone()).or_insert(0);
+            *e = e.wrapping_add(c.wrapping_mul(sign));
+        }
+        Poly::from_terms(map)
+    }
+
+    fn mul(&self, other: &Poly) -> Poly {
+        let mut map: BTreeMap<Monomial, i64> = BTreeMap::new();
+        for (m1, c1) in &self.terms {
+            for (m2, c2) in &other.terms {
+                let mut m: Monomial = m1.iter().chain(m2.iter()).cloned().collect();
+                m.sort();
+                let e = map.entry(m).or_insert(0);
+                *e = e.wrapping_add(c1.wrapping_mul(*c2));
+            }
+        }
+        Poly::from_terms(map)
+    }
+}
+
+impl Dim {
+    pub fn sym(name: &str) -> Dim {
+        Dim::Expr(Rc::new(Poly { terms: vec![(vec![Atom::Sym(name.into())], 1)] }))
+    }
+
+    fn from_poly(p: Poly) -> Dim {
+        match p.as_const() {
+            Some(c) => Dim::Known(c),
+            None => Dim::Expr(Rc::new(p)),
+        }
+    }
+
+    fn poly(&self) -> Poly {
+        match self {
+            Dim::Known(c) => Poly::constant(*c),
+            Dim::Expr(p) => (**p).clone(),
+        }
+    }
+
+    pub fn as_known(&self) -> Option<i64> {
+        match self {
+            Dim::Known(c) => Some(*c),
+            Dim::Expr(_) => None,
+        }
+    }
+
+    /// The dim name if this dim is exactly one name (`N`, not `2*N`).
+    pub fn as_sym(&self) -> Option<&str> {
+        match self {
+            Dim::Expr(p) => match p.terms.as_slice() {
+                [(m, 1)] => match m.as_slice() {
+                    [Atom::Sym(s)] => Some(s),
+                    _ => None,
+                },
+                _ => None,
+            },
+            Dim::Known(_) => None,
+        }
+    }
+
+    pub fn add(&self, o: &Dim) -> Dim {
+        match (self, o) {
+            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.wrapping_add(*b)),
+            _ => Dim::from_poly(self.poly().add(&o.poly(), 1)),
+        }
+    }
+
+    pub fn sub(&self, o: &Dim) -> Dim {
+        match (self, o) {
+            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.wrapping_sub(*b)),
+            _ => Dim::from_poly(self.poly().add(&o.poly(), -1)),
+        }
+    }
+
+    pub fn mul(&self, o: &Dim) -> Dim {
+        match (self, o) {
+            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.wrapping_mul(*b)),
+            _ => Dim::from_poly(self.poly().mul(&o.poly())),
+        }
+    }
+
+    pub fn neg(&self) -> Dim {
+        Dim::Known(0).sub(self)
+    }
+
+    /// Floor division, simplified as far as it soundly goes:
+    /// `(d·Q + R) / d = Q + R / d` for a constant divisor `d`.
+    pub fn floor_div(&self, o: &Dim) -> Result<Dim, DivisionByZero> {
+        self.div(o, false)
+    }
+
+    pub fn ceil_div(&self, o: &Dim) -> Result<Dim, DivisionByZero> {
+        self.div(o, true)
+    }
+
+    fn div(&self, o: &Dim, ceil: bool) -> Result<Dim, DivisionByZero> {
+        if let (Dim::Known(a), Dim::Known(b)) = (self, o) {
+            if *b == 0 {
+                return Err(DivisionByZero);
+            }
+            let q = a.wrapping_div_euclid(*b);
+            let exact = a.wrapping_rem_euclid(*b) == 0;
+            // div_euclid rounds towards -inf for positive b; fix up negative divisors.
+            let floor = if *b > 0 { q } else { (*a as f64 / *b as f64).floor() as i64 };
+            return Ok(Dim::Known(if ceil && !exact { floor.wrapping_add(1) } else { floor }));
+        }
+        if let Dim::Known(1) = o {
+            return Ok(self.clone());
+        }
+        let num = self.poly();
+        if let Some(d) = o.as_known() {
+            if d == 0 {
+                return Err(DivisionByZero);
+            }
+            if d > 0 {
+                // Split each coefficient c = d·q + r with 0 ≤ r < d.
+                let mut quotient = BTreeMap::new();
+                let mut rest = BTreeMap::new();
+                for (m, c) in &num.terms {
+                    quotient.insert(m.clone(), c.div_euclid(d));
+                    rest.insert(m.clone(), c.rem_euclid(d));
+                }
+                let quotient = Poly::from_terms(quotient);
+                let rest = Poly::from_terms(rest);
+                let tail = match rest.as_const() {
+                    Some(r) => {
+                        let q = r.div_euclid(d);
+                        let exact = r.rem_euclid(d) == 0;
+                        Dim::Known(if ceil && !exact { q + 1 } else { q })
+                    }
+                    None => Dim::opaque(rest, Poly::constant(d), ceil),
+                };
+                return Ok(Dim::from_poly(quotient).add(&tail));
+            }
+        }
+        // Exact division by a single monomial: (6·N·T) / (2·N) = 3·T.
+        let den = o.poly();
+        if let [(dm, dc)] = den.terms.as_slice() {
+            if *dc > 0 {
+                let mut out = BTreeMap::new();
+                let exact = num.terms.iter().all(|(m, c)| {
+                    let Some(rest) = remove_sub_multiset(m, dm) else { return false };
+                    if c % dc != 0 {
+                        return false;
+                    }
+                    out.insert(rest, c / dc);
+                    true
+                });
+                if exact {
+                    return Ok(Dim::from_poly(Poly::from_terms(out)));
+                }
+            }
+        }
+        Ok(Dim::opaque(num, den, ceil))
+    }
+
+    fn opaque(num: Poly, den: Poly, ceil: bool) -> Dim {
+        let (n, d) = (Rc::new(num), Rc::new(den));
+        let atom = if ceil { Atom::CeilDiv(n, d) } else { Atom::FloorDiv(n, d) };
+        Dim::Expr(Rc::new(Poly { terms: vec![(vec![atom], 1)] }))
+    }
+
+    pub fn compare(&self, o: &Dim) -> Equality {
+        match self.sub(o) {
+            Dim::Known(0) => Equality::Equal,
+            Dim::Known(_) => Equality::Different,
+            Dim::Expr(_) => Equality::Unknown,
+        }
+    }
+
+    /// Replaces names by dims (`substitute(H ↦ 28)`), re-normalising.
+    pub fn substitute(&self, f: &dyn Fn(&str) -> Option<Dim>) -> Dim {
+        match self {
+            Dim::Known(_) => self.clone(),
+            Dim::Expr(p) => subst_poly(p, f),
+        }
+    }
+
+    /// Names that occur in this dim.
+    pub fn symbols(&self) -> Vec<Rc<str>> {
+        let mut out = Vec::new();
+        if let Dim::Expr(p) = self {
+            collect_syms(p, &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+
+    /// If this dim is `c·X + k` for one free name `X` (per `is_free`), returns
+    /// `(X, c, k)`: used to solve a block's pattern dim from a call site.
+    pub fn linear_in(&self, is_free: &dyn Fn(&str) -> bool) -> Option<(Rc<str>, i64, Dim)> {
+        let Dim::Expr(p) = self else { return None };
+        let mut found: Option<(Rc<str>, i64)> = None;
+        let mut rest = BTreeMap::new();
+        for (m, c) in &p.terms {
+            match m.as_slice() {
+                [Atom::Sym(s)] if is_free(s) => {
+                    if found.is_some() {
+                        return None;
+                    }
+                    found = Some((s.clone(), *c));
+                }
+                _ => {
+                    if m.iter().any(|a| atom_mentions(a, is_free)) {
+                        return None;
+                    }
+                    rest.insert(m.clone(), *c);
+                }
+            }
+        }
+        let (s, c) = found?;
+        Some((s, c, Dim::from_poly(Poly::from_terms(rest))))
+    }
+}
+
+/// `m` without the atoms of `sub` (as multisets), if `sub` divides `m`.
+fn remove_sub_multiset(m: &Monomial, sub: &Monomial) -> Option<Monomial> {
+    let mut rest = m.clone();
+    for a in sub {
+        let i = rest.iter().position(|x| x == a)?;
+        rest.remove(i);
+    }
+    Some(rest)
+}
+
+fn atom_mentions(a: &Atom, is_free: &dyn Fn(&str) -> bool) -> bool {
+    match a {
+        Atom::Sym(s) => is_free(s),
+        Atom::FloorDiv(n, d) | Atom::CeilDiv(n, d) => {
+            [n, d].iter().any(|p| p.terms.iter().any(|(m, _)| m.iter().any(|a| atom_mentions(a, is_free))))
+        }
+    }
+}
+
+fn collect_syms(p: &Poly, out: &mut Vec<Rc<str>>) {
+    for (m, _) in &p.terms {
+        for a in m {
+            match a {
+                Atom::Sym(s) => out.push(s.clone()),
+                Atom::FloorDiv(n, d) | Atom::CeilDiv(n, d) => {
+                    collect_syms(n, out);
+                    collect_syms(d, out);
+                }
+            }
+        }
+    }
+}
+
+fn subst_poly(p: &Poly, f: &dyn Fn(&str) -> Option<Dim>) -> Dim {
+    let mut acc = Dim::Known(0);
+    for (m, c) in &p.terms {
+        let mut term = Dim::Known(*c);
+        for a in m {
+            let v = match a {
+                Atom::Sym(s) => f(s).unwrap_or_else(|| Dim::sym(s)),
+                Atom::FloorDiv(n, d) | Atom::CeilDiv(n, d) => {
+                    let (n, d) = (subst_poly(n, f), subst_poly(d, f));
+                    let r = if matches!(a, Atom::CeilDiv(..)) { n.ceil_div(&d) } else { n.floor_div(&d) };
+                    // A substitution that makes a divisor zero keeps the division symbolic.
+                    r.unwrap_or_else(|_| Dim::opaque(n.poly(), d.poly(), matches!(a, Atom::CeilDiv(..))))
+                }
+            };
+            term = term.mul(&v);
+        }
+        acc = acc.add(&term);
+    }
+    acc
+}
+
+impl From<i64> for Dim {
+    fn from(v: i64) -> Dim {
+        Dim::Known(v)
+    }
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Dim::Known(c) => write!(f, "{c}"),
+            Dim::Expr(p) => write_poly(f, p),
+        }
+    }
+}
+
+fn write_atom(f: &mut fmt::Formatter<'_>, a: &Atom) -> fmt::Result {
+    match a {
+        Atom::Sym(s) => write!(f, "{s}"),
+        Atom::FloorDiv(n, d) => {
+            write_operand(f, n)?;
+            write!(f, " / ")?;
+            write_operand(f, d)
+        }
+        Atom::CeilDiv(n, d) => {
+            write!(f, "ceil(")?;
+            write_poly(f, n)?;
+            write!(f, " / ")?;
+            write_poly(f, d)?;
+            write!(f, ")")
+        }
+    }
+}
+
+fn write_operand(f: &mut fmt::Formatter<'_>, p: &Poly) -> fmt::Result {
+    let simple = p.terms.len() == 1 && p.terms[0].1 == 1 && p.terms[0].0.len() <= 1
+        && !matches!(p.terms[0].0.first(), Some(Atom::FloorDiv(..)))
+        || p.as_const().is_some_and(|c| c >= 0);
+    if simple {
+        write_poly(f, p)
+    } else {
+        write!(f, "(")?;
+        write_poly(f, p)?;
+        write!(f, ")")
+    }
+}
+
+fn write_poly(f: &mut fmt::Formatter<'_>, p: &Poly) -> fmt::Result {
+    if p.terms.is_empty() {
+        return write!(f, "0");
+    }
+    // Symbolic terms first (`H - 2`, not `-2 + H`).
+    let mut terms: Vec<&(Monomial, i64)> = p.terms.iter().filter(|(m, _)| !m.is_empty()).collect();
+    terms.extend(p.terms.iter().filter(|(m, _)| m.is_empty()));
+    for (i, (m, c)) in terms.iter().enumerate() {
+        let c = *c;
+        let mag = c.unsigned_abs();
+        if i == 0 {
+            if c < 0 {
+                write!(f, "-")?;
+            }
+        } else {
+            write!(f, "{}", if c < 0 { " - " } else { " + " })?;
+        }
+        if m.is_empty() {
+            write!(f, "{mag}")?;
+            continue;
+        }
+        if mag != 1 {
+            write!(f, "{mag}*")?;
+        }
+        for (j, a) in m.iter().enumerate() {
+            if j > 0 {
+                write!(f, "*")?;
+            }
+            let needs_parens = matches!(a, Atom::FloorDiv(..)) && (m.len() > 1 || mag != 1);
+            if needs_parens {
+                write!(f, "(")?;
+            }
+            write_atom(f, a)?;
+            if needs_parens {
+                write!(f, ")")?;
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(n: &str) -> Dim {
+        Dim::sym(n)
+    }
+    fn k(v: i64) -> Dim {
+        Dim::Known(v)
+    }
+
+    #[test]
+    fn canonical_form_identifies_equal_expressions() {
+        let m = s("M");
+        assert_eq!(k(2).mul(&m), m.add(&m));
+        assert_eq!(m.add(&s("N")), s("N").add(&m));
+        assert_eq!(m.mul(&s("N")).add(&k(1)), k(1).add(&s("N").mul(&m)));
+        assert_eq!(m.sub(&m), k(0));
+        assert_eq!(m.add(&k(3)).sub(&k(3)), m);
+    }
+
+    #[test]
+    fn floor_division_simplifies_soundly() {
+        let h = s("H");
+        // (2H + 4) / 2 = H + 2
+        assert_eq!(k(2).mul(&h).add(&k(4)).floor_div(&k(2)).unwrap(), h.add(&k(2)));
+        // (H - 5) / 1 + 1 = H - 4
+        assert_eq!(h.sub(&k(5)).floor_div(&k(1)).unwrap().add(&k(1)), h.sub(&k(4)));
+        // H / 2 stays opaque, but equal to itself written differently.
+        let a = h.floor_div(&k(2)).unwrap();
+        let b = h.add(&k(0)).floor_div(&k(2)).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(a.to_string(), "H / 2");
+        // (H + 3) / 2 = ((H + 1) / 2) + 1
+        assert_eq!(h.add(&k(3)).floor_div(&k(2)).unwrap(), h.add(&k(1)).floor_div(&k(2)).unwrap().add(&k(1)));
+        assert_eq!(k(-7).floor_div(&k(2)).unwrap(), k(-4));
+        assert_eq!(k(7).floor_div(&k(-2)).unwrap(), k(-4));
+        assert_eq!(k(7).ceil_div(&k(2)).unwrap(), k(4));
+        assert_eq!(k(8).ceil_div(&k(2)).unwrap(), k(4));
+        assert_eq!(h.floor_div(&k(0)), Err(DivisionByZero));
+        // Exact division by a monomial: 784·N / N = 784.
+        assert_eq!(k(784).mul(&s("N")).floor_div(&s("N")).unwrap(), k(784));
+        assert_eq!(k(6).mul(&s("N")).mul(&s("T")).floor_div(&k(2).mul(&s("N"))).unwrap(), k(3).mul(&s("T")));
+    }
+
+    #[test]
+    fn comparison_distinguishes_different_from_unknown() {
+        assert_eq!(s("M").compare(&s("M")), Equality::Equal);
+        assert_eq!(s("M").add(&k(1)).compare(&s("M")), Equality::Different);
+        assert_eq!(k(3).compare(&k(4)), Equality::Different);
+        assert_eq!(s("M").compare(&s("N")), Equality::Unknown);
+    }
+
+    #[test]
+    fn substitution_renormalises() {
+        let e = s("H").sub(&k(5)).floor_div(&k(2)).unwrap().add(&k(1));
+        let r = e.substitute(&|n| (n == "H").then_some(k(28)));
+        assert_eq!(r, k(12));
+        let c = s("H").ceil_div(&s("S")).unwrap();
+        assert_eq!(c.substitute(&|n| match n { "H" => Some(k(7)), "S" => Some(k(2)), _ => None }), k(4));
+    }
+
+    #[test]
+    fn solves_linear_patterns() {
+        let e = k(2).mul(&s("M")).add(&k(1));
+        let (x, c, rest) = e.linear_in(&|n| n == "M").unwrap();
+        assert_eq!((&*x, c, rest), ("M", 2, k(1)));
+        assert!(s("M").mul(&s("M")).linear_in(&|n| n == "M").is_none());
+    }
+
+    #[test]
+    fn display_is_readable() {
+        assert_eq!(k(2).mul(&s("M")).to_string(), "2*M");
+        assert_eq!(s("H").sub(&k(2)).to_string(), "H - 2");
+        assert_eq!(s("H").ceil_div(&k(2)).unwrap().to_string(), "ceil(H / 2)");
+        assert_eq!(s("N").mul(&s("T")).to_string(), "N*T");
+    }
+
+    #[test]
+    fn arithmetic_never_panics_on_overflow() {
+        let big = k(i64::MAX);
+        let _ = big.add(&big).mul(&big).sub(&k(i64::MIN));
+        let _ = k(i64::MIN).floor_div(&k(-1));
+        let _ = s("X").mul(&big).add(&s("X").mul(&big)).floor_div(&k(3));
+    }
+}

@@ -1,0 +1,340 @@
+//! Binding call arguments to a layer's declared options.
+
+use super::{ArgDef, ArgKind, Default, LayerDef, suggest};
+use crate::dims::Dim;
+use crate::types::{LayerValue, Origin, TensorTy, Value};
+
+/// A bound option value.
+#[derive(Clone, Debug)]
+pub enum ArgVal {
+    Int(Dim),
+    Pair(Dim, Dim),
+    Float(f64),
+    Bool(bool),
+    Mode(String),
+    Padding(Padding),
+    Layer(LayerValue),
+    /// `activation = none`
+    NoLayer,
+    Axes(Vec<i64>),
+    Tensor(TensorTy),
+    State(Vec<TensorTy>),
+    Shape(Vec<Dim>),
+    Init(String),
+    /// The argument's value was unknown (an earlier error); rules give up quietly.
+    Unknown,
+    /// An optional argument that was not given.
+    Absent,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Padding {
+    Valid,
+    Same,
+    Explicit(Dim, Dim),
+}
+
+/// Options bound by name, in the layer's declared order.
+#[derive(Clone, Debug, Default)]
+pub struct Args {
+    vals: Vec<(&'static str, ArgVal, Option<Origin>)>,
+}
+
+/// Why an argument could not be bound.
+#[derive(Clone, Debug)]
+pub enum ArgIssue {
+    Unknown { name: String, origin: Origin, suggestion: Option<&'static str> },
+    Missing { name: &'static str },
+    TooMany { origin: Origin, accepted: usize },
+    Duplicate { name: &'static str, origin: Origin },
+    WrongKind { name: &'static str, expected: String, found: &'static str, origin: Origin },
+    OutOfRange { name: &'static str, value: String, allowed: String, origin: Origin },
+    BadMode { name: &'static str, found: String, allowed: &'static [&'static str], origin: Origin },
+}
+
+impl Args {
+    pub fn get(&self, name: &str) -> &ArgVal {
+        self.vals.iter().find(|(n, ..)| *n == name).map_or(&ArgVal::Absent, |(_, v, _)| v)
+    }
+    pub fn origin(&self, name: &str) -> Option<Origin> {
+        self.vals.iter().find(|(n, ..)| *n == name).and_then(|(_, _, o)| *o)
+    }
+    /// True when some argument is unknown because of an earlier error.
+    pub fn any_unknown(&self) -> bool {
+        self.vals.iter().any(|(_, v, _)| matches!(v, ArgVal::Unknown))
+    }
+    pub fn int(&self, name: &str) -> Option<Dim> {
+        match self.get(name) {
+            ArgVal::Int(d) => Some(d.clone()),
+            _ => None,
+        }
+    }
+    pub fn pair(&self, name: &str) -> Option<(Dim, Dim)> {
+        match self.get(name) {
+            ArgVal::Int(d) => Some((d.clone(), d.clone())),
+            ArgVal::Pair(a, b) => Some((a.clone(), b.clone())),
+            _ => None,
+        }
+    }
+    pub fn float(&self, name: &str) -> Option<f64> {
+        match self.get(name) {
+            ArgVal::Float(f) => Some(*f),
+            _ => None,
+        }
+    }
+    pub fn bool(&self, name: &str) -> bool {
+        matches!(self.get(name), ArgVal::Bool(true))
+    }
+    pub fn mode(&self, name: &str) -> &str {
+        match self.get(name) {
+            ArgVal::Mode(m) => m,
+            _ => "",
+        }
+    }
+    pub fn padding(&self, name: &str) -> Padding {
+        match self.get(name) {
+            ArgVal::Padding(p) => p.clone(),
+            _ => Padding::Valid,
+        }
+    }
+    pub fn layer(&self, name: &str) -> Option<&LayerValue> {
+        match self.get(name) {
+            ArgVal::Layer(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+fn kind_expected(kind: ArgKind) -> String {
+    match kind {
+        ArgKind::Int { .. } => "an integer".into(),
+        ArgKind::IntOrPair { .. } => "an integer or `[h, w]`".into(),
+        ArgKind::Float { .. } => "a number".into(),
+        ArgKind::Bool => "`true` or `false`".into(),
+        ArgKind::Mode(words) => format!("one of {}", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")),
+        ArgKind::Padding => "`valid`, `same`, an integer or `[ph, pw]`".into(),
+        ArgKind::Layer => "a layer value such as `lstm(64)`".into(),
+        ArgKind::Activation => "`none` or a layer such as `relu`".into(),
+        ArgKind::Axis => "an axis (integer)".into(),
+        ArgKind::Axes => "an axis or a list of axes".into(),
+        ArgKind::Tensor => "a tensor".into(),
+        ArgKind::State => "a tensor or a tuple of tensors".into(),
+        ArgKind::Shape => "a shape such as `[N, 784]`".into(),
+        ArgKind::Init => "an initialiser".into(),
+    }
+}
+
+/// Binds `raw` (positional then keyword arguments, tensor operands already
+/// removed) to the options of `def`, filling defaults.
+pub fn bind_args(def: &LayerDef, raw: &[(Option<String>, Value, Origin)]) -> Result<Args, Vec<ArgIssue>> {
+    let mut issues = Vec::new();
+    let mut given: Vec<Option<(Value, Origin)>> = vec![None; def.args.len()];
+    let mut next_positional = 0;
+    for (name, value, origin) in raw {
+        let index = match name {
+            None => {
+                // Positional arguments fill required options, then the rest, in order.
+                if next_positional >= def.args.len() {
+                    issues.push(ArgIssue::TooMany { origin: *origin, accepted: def.args.len() });
+                    continue;
+                }
+                next_positional += 1;
+                next_positional - 1
+            }
+            Some(n) => match def.args.iter().position(|a| a.name == n) {
+                Some(i) => i,
+                None => {
+                    let suggestion = suggest(n, def.args.iter().map(|a| a.name));
+                    issues.push(ArgIssue::Unknown { name: n.clone(), origin: *origin, suggestion });
+                    continue;
+                }
+            },
+        };
+        if given[index].is_some() {
+            issues.push(ArgIssue::Duplicate { name: def.args[index].name, origin: *origin });
+            continue;
+        }
+        given[index] = Some((value.clone(), *origin));
+    }
+
+    let mut vals: Vec<(&'static str, ArgVal, Option<Origin>)> = Vec::with_capacity(def.args.len());
+    for (i, ad) in def.args.iter().enumerate() {
+        let val = match given[i].take() {
+            Some((v, origin)) => match convert(ad, &v, origin) {
+                Ok(val) => (val, Some(origin)),
+                Err(issue) => {
+                    issues.push(issue);
+                    (ArgVal::Unknown, Some(origin))
+                }
+            },
+            None => match ad.default {
+                Default::Required => {
+                    issues.push(ArgIssue::Missing { name: ad.name });
+                    (ArgVal::Unknown, None)
+                }
+                Default::Absent => (ArgVal::Absent, None),
+                Default::Int(v) => (ArgVal::Int(Dim::Known(v)), None),
+                Default::Float(v) => (ArgVal::Float(v), None),
+                Default::Bool(v) => (ArgVal::Bool(v), None),
+                Default::Mode(m) => (
+                    match ad.kind {
+                        ArgKind::Padding if m == "same" => ArgVal::Padding(Padding::Same),
+                        ArgKind::Padding => ArgVal::Padding(Padding::Valid),
+                        ArgKind::Activation => ArgVal::NoLayer,
+                        ArgKind::Init => ArgVal::Init(m.to_string()),
+                        _ => ArgVal::Mode(m.to_string()),
+                    },
+                    None,
+                ),
+                Default::SameAs(other) => {
+                    let v = vals.iter().find(|(n, ..)| *n == other).map_or(ArgVal::Unknown, |(_, v, _)| v.clone());
+                    (v, None)
+                }
+            },
+        };
+        vals.push((ad.name, val.0, val.1));
+    }
+    if issues.is_empty() { Ok(Args { vals }) } else { Err(issues) }
+}
+
+fn int_of(v: &Value) -> Option<Dim> {
+    match v {
+        Value::Int(d) => Some(d.clone()),
+        _ => None,
+    }
+}
+
+fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
+    if v.is_unknown() {
+        return Ok(ArgVal::Unknown);
+    }
+    let wrong = || ArgIssue::WrongKind { name: ad.name, expected: kind_expected(ad.kind), found: v.kind_name(), origin };
+    let check_min = |d: &Dim, min: i64| -> Result<(), ArgIssue> {
+        match d.as_known() {
+            Some(k) if k < min => Err(ArgIssue::OutOfRange {
+                name: ad.name,
+                value: k.to_string(),
+                allowed: format!("at least {min}"),
+                origin,
+            }),
+            _ => Ok(()),
+        }
+    };
+    Ok(match ad.kind {
+        ArgKind::Int { min } => {
+            let d = int_of(v).ok_or_else(wrong)?;
+            check_min(&d, min)?;
+            ArgVal::Int(d)
+        }
+        ArgKind::IntOrPair { min } => match v {
+            Value::Int(d) => {
+                check_min(d, min)?;
+                ArgVal::Int(d.clone())
+            }
+            Value::List(xs) if xs.len() == 2 => {
+                let (a, b) = (int_of(&xs[0]).ok_or_else(wrong)?, int_of(&xs[1]).ok_or_else(wrong)?);
+                check_min(&a, min)?;
+                check_min(&b, min)?;
+                ArgVal::Pair(a, b)
+            }
+            _ => return Err(wrong()),
+        },
+        ArgKind::Float { range } => {
+            let f = v.as_f64().ok_or_else(|| match v {
+                // A symbolic integer is fine where a number is expected.
+                Value::Int(_) => ArgIssue::WrongKind { name: ad.name, expected: "a known number".into(), found: "a symbolic dim", origin },
+                _ => wrong(),
+            })?;
+            if !range.contains(f) {
+                return Err(ArgIssue::OutOfRange { name: ad.name, value: format!("{f}"), allowed: range.describe(), origin });
+            }
+            ArgVal::Float(f)
+        }
+        ArgKind::Bool => match v {
+            Value::Bool(b) => ArgVal::Bool(*b),
+            _ => return Err(wrong()),
+        },
+        ArgKind::Mode(words) => {
+            let word = match v {
+                Value::Mode(m) => m.clone(),
+                Value::Layer(l) if l.args.is_empty() => l.layer.name.to_string(),
+                Value::Str(s) => s.clone(),
+                _ => return Err(wrong()),
+            };
+            if !words.contains(&word.as_str()) {
+                return Err(ArgIssue::BadMode { name: ad.name, found: word, allowed: words, origin });
+            }
+            ArgVal::Mode(word)
+        }
+        ArgKind::Padding => match v {
+            Value::Mode(m) if m == "valid" => ArgVal::Padding(Padding::Valid),
+            Value::Mode(m) if m == "same" => ArgVal::Padding(Padding::Same),
+            Value::Mode(m) => {
+                return Err(ArgIssue::BadMode { name: ad.name, found: m.clone(), allowed: &["valid", "same"], origin });
+            }
+            Value::Int(d) => {
+                check_min(d, 0)?;
+                ArgVal::Padding(Padding::Explicit(d.clone(), d.clone()))
+            }
+            Value::List(xs) if xs.len() == 2 => {
+                let (a, b) = (int_of(&xs[0]).ok_or_else(wrong)?, int_of(&xs[1]).ok_or_else(wrong)?);
+                check_min(&a, 0)?;
+                check_min(&b, 0)?;
+                ArgVal::Padding(Padding::Explicit(a, b))
+            }
+            _ => return Err(wrong()),
+        },
+        ArgKind::Layer => match v {
+            Value::Layer(l) => ArgVal::Layer(l.clone()),
+            _ => return Err(wrong()),
+        },
+        ArgKind::Activation => match v {
+            Value::Mode(m) if m == "none" => ArgVal::NoLayer,
+            Value::Layer(l) => ArgVal::Layer(l.clone()),
+            Value::Mode(m) => {
+                return Err(ArgIssue::BadMode {
+                    name: ad.name,
+                    found: m.clone(),
+                    allowed: &["none", "relu", "sigmoid", "tanh", "gelu", "elu", "softplus", "leaky_relu", "softmax"],
+                    origin,
+                });
+            }
+            _ => return Err(wrong()),
+        },
+        ArgKind::Axis => ArgVal::Axes(vec![int_of(v).and_then(|d| d.as_known()).ok_or_else(wrong)?]),
+        ArgKind::Axes => match v {
+            Value::Int(d) => ArgVal::Axes(vec![d.as_known().ok_or_else(wrong)?]),
+            Value::List(xs) => ArgVal::Axes(
+                xs.iter().map(|x| int_of(x).and_then(|d| d.as_known()).ok_or_else(wrong)).collect::<Result<_, _>>()?,
+            ),
+            _ => return Err(wrong()),
+        },
+        ArgKind::Tensor => match v {
+            Value::Tensor(t) => ArgVal::Tensor(t.clone()),
+            _ => return Err(wrong()),
+        },
+        ArgKind::State => match v {
+            Value::Tensor(t) => ArgVal::State(vec![t.clone()]),
+            Value::Tuple(xs) => {
+                if xs.iter().any(Value::is_unknown) {
+                    return Ok(ArgVal::Unknown);
+                }
+                ArgVal::State(xs.iter().map(|x| x.as_tensor().cloned().ok_or_else(wrong)).collect::<Result<_, _>>()?)
+            }
+            _ => return Err(wrong()),
+        },
+        ArgKind::Shape => match v {
+            Value::List(xs) => {
+                if xs.iter().any(Value::is_unknown) {
+                    return Ok(ArgVal::Unknown);
+                }
+                ArgVal::Shape(xs.iter().map(|x| int_of(x).ok_or_else(wrong)).collect::<Result<_, _>>()?)
+            }
+            _ => return Err(wrong()),
+        },
+        ArgKind::Init => match v {
+            Value::Str(s) | Value::Mode(s) => ArgVal::Init(s.clone()),
+            _ => return Err(wrong()),
+        },
+    })
+}

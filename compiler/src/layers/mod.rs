@@ -1,0 +1,271 @@
+//! The layer library: every layer described once.
+//!
+//! A [`LayerDef`] holds a layer's name, documentation, operands, options
+//! (with kinds, defaults and ranges) and its shape rule, which also declares
+//! the parameters. The checker, `nnc summary`, `nnc explain`, completion and
+//! hover all read this table; later stages (lowering, autodiff) add their
+//! part of the description here, not elsewhere.
+
+mod args;
+mod rules;
+
+pub use args::{ArgIssue, ArgVal, Args, bind_args};
+pub use rules::LAYERS;
+
+use nnc_syntax::ast::ElemType;
+
+use crate::dims::Dim;
+use crate::types::{LayerValue, Origin, TensorTy, Value};
+
+/// How a layer is used; the summary lists only `Layer`s.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// A network layer (shown in summaries, named, may own parameters).
+    Layer,
+    /// A tensor function such as `exp` or `one_hot` (no parameters).
+    Function,
+}
+
+/// How many tensor operands come before the options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Operands {
+    /// No tensor operand (`normal([N, 100])`).
+    None,
+    One,
+    /// `concat(a, b, …)`
+    Variadic,
+}
+
+/// What kind of value an option takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum ArgKind {
+    /// An integer (or symbolic dim) at least `min`.
+    Int { min: i64 },
+    /// An integer or `[h, w]`, each at least `min`.
+    IntOrPair { min: i64 },
+    Float { range: FloatRange },
+    Bool,
+    /// One of the given bare words.
+    Mode(&'static [&'static str]),
+    /// `valid | same | P | [PH, PW]`
+    Padding,
+    /// A layer value (`lstm(64, sequences = true)`).
+    Layer,
+    /// `none` or a layer value such as `relu`.
+    Activation,
+    /// An axis index, negative counting from the end.
+    Axis,
+    /// An axis or a list of axes.
+    Axes,
+    /// A tensor (`kv = enc`).
+    Tensor,
+    /// A tensor or a tuple of tensors (`initial_state = (h0, c0)`).
+    State,
+    /// A list of dims (`reshape(x, [N, -1])`, `normal([N, 100])`).
+    Shape,
+    /// An initialiser (`glorot_uniform`, `normal(0.05)`); checked by name.
+    Init,
+}
+
+/// An allowed float range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FloatRange {
+    pub min: f64,
+    pub max: f64,
+    pub min_inclusive: bool,
+    pub max_inclusive: bool,
+}
+
+impl FloatRange {
+    pub const ANY: FloatRange =
+        FloatRange { min: f64::NEG_INFINITY, max: f64::INFINITY, min_inclusive: true, max_inclusive: true };
+    pub const NON_NEGATIVE: FloatRange =
+        FloatRange { min: 0.0, max: f64::INFINITY, min_inclusive: true, max_inclusive: true };
+    pub const POSITIVE: FloatRange =
+        FloatRange { min: 0.0, max: f64::INFINITY, min_inclusive: false, max_inclusive: true };
+    /// `[0, 1)`: dropout rates.
+    pub const RATE: FloatRange = FloatRange { min: 0.0, max: 1.0, min_inclusive: true, max_inclusive: false };
+    /// `[0, 1]`: momentum-like factors.
+    pub const UNIT: FloatRange = FloatRange { min: 0.0, max: 1.0, min_inclusive: true, max_inclusive: true };
+
+    pub fn contains(&self, v: f64) -> bool {
+        let lo = if self.min_inclusive { v >= self.min } else { v > self.min };
+        let hi = if self.max_inclusive { v <= self.max } else { v < self.max };
+        lo && hi
+    }
+
+    pub fn describe(&self) -> String {
+        let lo = if self.min_inclusive { "[" } else { "(" };
+        let hi = if self.max_inclusive { "]" } else { ")" };
+        let fmt = |v: f64| if v.is_infinite() { if v > 0.0 { "∞".to_string() } else { "−∞".to_string() } } else { format!("{v}") };
+        format!("{lo}{}, {}{hi}", fmt(self.min), fmt(self.max))
+    }
+}
+
+/// An option's default.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    Required,
+    /// Absent unless given.
+    Absent,
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+    Mode(&'static str),
+    /// Defaults to another option's value (`stride = size`).
+    SameAs(&'static str),
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ArgDef {
+    pub name: &'static str,
+    pub kind: ArgKind,
+    pub default: Default,
+    pub doc: &'static str,
+}
+
+/// A parameter tensor declared by a layer. `name` is relative to the layer
+/// (`kernel`, `forward.bias`); the checker prefixes the layer's own name.
+#[derive(Clone, Debug)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<Dim>,
+    pub trainable: bool,
+    /// Default initialiser (LANGUAGE.md §6).
+    pub init: &'static str,
+}
+
+impl ParamSpec {
+    /// Number of scalars, when every dim is known.
+    pub fn count(&self) -> Option<i64> {
+        self.shape.iter().try_fold(1i64, |acc, d| d.as_known().map(|v| acc.wrapping_mul(v)))
+    }
+}
+
+/// A shape error found by a layer's rule. The checker turns it into a
+/// diagnostic with the call's span.
+#[derive(Clone, Debug)]
+pub enum LayerError {
+    /// Operand `operand` should have one of the ranks in `expected`.
+    Rank { operand: usize, expected: &'static str, found: TensorTy },
+    ElemType { operand: usize, expected: ElemType, found: TensorTy },
+    /// An output axis would be ≤ 0; `note` is the rule with numbers.
+    NonPositive { axis_name: &'static str, value: Dim, note: String },
+    /// Two operands disagree on an axis.
+    Axis { what: String, left: (Dim, Origin), right: (Dim, Origin), provably_different: bool },
+    ElementCount { from: Dim, to: Dim },
+    AxisOutOfRange { axis: i64, rank: usize },
+    /// An option's value is invalid given the operands (e.g. `T > max_len`).
+    Option { option: &'static str, message: String },
+    /// The operand should be a layer value of another kind.
+    WrongLayer { option: &'static str, expected: &'static str, found: &'static str },
+}
+
+/// What a rule returns.
+pub type RuleResult = Result<Value, LayerError>;
+
+/// The context a shape rule runs in.
+pub struct Apply<'a> {
+    pub inputs: Vec<TensorTy>,
+    pub args: &'a Args,
+    pub origin: Origin,
+    pub params: Vec<ParamSpec>,
+    /// Notes explaining how output dims were computed (for hover and errors).
+    pub notes: Vec<String>,
+}
+
+impl Apply<'_> {
+    pub fn param(&mut self, name: &str, shape: Vec<Dim>, init: &'static str) {
+        self.params.push(ParamSpec { name: name.to_string(), shape, trainable: true, init });
+    }
+    pub fn moving(&mut self, name: &str, shape: Vec<Dim>, init: &'static str) {
+        self.params.push(ParamSpec { name: name.to_string(), shape, trainable: false, init });
+    }
+    pub fn input(&self) -> &TensorTy {
+        &self.inputs[0]
+    }
+    /// Applies a layer value to a tensor, collecting its parameters under `prefix`.
+    pub fn sub_layer(&mut self, lv: &LayerValue, input: TensorTy, prefix: &str) -> RuleResult {
+        let args = match bind_args(lv.layer, &lv.args) {
+            Ok(a) => a,
+            // Issues were reported when the layer value was written.
+            Err(_) => return Ok(Value::Unknown),
+        };
+        let mut sub = Apply { inputs: vec![input], args: &args, origin: lv.origin, params: Vec::new(), notes: Vec::new() };
+        let out = (lv.layer.rule)(&mut sub)?;
+        for mut p in sub.params {
+            p.name = if prefix.is_empty() { p.name } else { format!("{prefix}.{}", p.name) };
+            self.params.push(p);
+        }
+        self.notes.extend(sub.notes);
+        Ok(out)
+    }
+}
+
+pub struct LayerDef {
+    pub name: &'static str,
+    /// One-line signature for completion and hover.
+    pub signature: &'static str,
+    pub doc: &'static str,
+    pub family: Family,
+    pub operands: Operands,
+    pub args: &'static [ArgDef],
+    pub rule: fn(&mut Apply) -> RuleResult,
+}
+
+impl std::fmt::Debug for LayerDef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "LayerDef({})", self.name)
+    }
+}
+
+impl LayerDef {
+    pub fn arg(&self, name: &str) -> Option<&ArgDef> {
+        self.args.iter().find(|a| a.name == name)
+    }
+    pub fn has_params(&self) -> bool {
+        self.args.iter().any(|a| a.name == "bias" || a.name == "init") || PARAMETERISED.contains(&self.name)
+    }
+}
+
+/// Layers that own parameters without a `bias` option.
+const PARAMETERISED: &[&str] = &[
+    "batch_norm", "layer_norm", "instance_norm", "embedding", "positional_embedding", "prelu", "bidirectional",
+    "multi_head_attention", "repeat",
+];
+
+/// Looks a layer or tensor function up by name.
+pub fn lookup(name: &str) -> Option<&'static LayerDef> {
+    LAYERS.iter().find(|l| l.name == name)
+}
+
+/// The closest known name within a small edit distance, for "did you mean".
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let mut best: Option<(&str, usize)> = None;
+    for c in candidates {
+        let d = edit_distance(name, c);
+        let limit = (name.len().max(c.len()) / 3).max(1);
+        if d <= limit && best.is_none_or(|(_, bd)| d < bd) {
+            best = Some((c, d));
+        }
+    }
+    best.map(|(c, _)| c)
+}
+
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for i in 1..=a.len() {
+        let mut cur = vec![i; b.len() + 1];
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            cur[j] = (prev[j] + 1).min(cur[j - 1] + 1).min(prev[j - 1] + cost);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! Loading a program: the root file and everything it `use`s.
+//!
+//! The compiler does no IO itself: file contents come through a [`Loader`]
+//! supplied by the caller (the CLI reads the disk, the language server its
+//! open buffers). The standard library is embedded in the binary.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use nnc_syntax::ast::{self, Item, UseTarget};
+use nnc_syntax::{Code, Diagnostic, FileId, LineIndex, Span};
+
+/// Why a file could not be read.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadError {
+    NotFound,
+    InvalidUtf8,
+    Io(String),
+}
+
+pub trait Loader {
+    fn load(&self, path: &Path) -> Result<String, LoadError>;
+}
+
+/// Reads files from disk.
+pub struct FsLoader;
+
+impl Loader for FsLoader {
+    fn load(&self, path: &Path) -> Result<String, LoadError> {
+        match std::fs::read(path) {
+            Ok(bytes) => String::from_utf8(bytes).map_err(|_| LoadError::InvalidUtf8),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LoadError::NotFound),
+            Err(e) => Err(LoadError::Io(e.to_string())),
+        }
+    }
+}
+
+/// The standard library modules, embedded (`use std.blocks`).
+pub const STDLIB: &[(&str, &str)] = &[("blocks", include_str!("../../stdlib/blocks.nn"))];
+
+pub struct SourceFile {
+    pub id: FileId,
+    /// The name shown in diagnostics (the path as given, or `std/blocks.nn`).
+    pub name: String,
+    pub path: Option<PathBuf>,
+    pub text: String,
+    pub ast: ast::File,
+    pub lines: LineIndex,
+    pub is_std: bool,
+}
+
+pub struct Program {
+    pub files: Vec<SourceFile>,
+    /// Syntax and loading diagnostics.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Program {
+    pub fn file(&self, id: FileId) -> &SourceFile {
+        &self.files[id.0 as usize]
+    }
+    pub fn root(&self) -> &SourceFile {
+        &self.files[0]
+    }
+}
+
+/// Parses `text` (the root file, named `name`, at `path` if on disk) and
+/// loads its `use`s transitively. Never fails: problems are diagnostics.
+pub fn load(name: &str, path: Option<&Path>, text: String, loader: &dyn Loader) -> Program {
+    let mut program = Program { files: Vec::new(), diagnostics: Vec::new() };
+    let mut by_key: HashMap<String, FileId> = HashMap::new();
+    let root = add_file(&mut program, name.to_string(), path.map(Path::to_path_buf), text, false);
+    by_key.insert(key_of(path, name), root);
+    // Depth-first over `use`s, with the current chain kept for cycle reports.
+    let mut chain = vec![root];
+    visit(&mut program, root, loader, &mut by_key, &mut chain);
+    program
+}
+
+fn key_of(path: Option<&Path>, name: &str) -> String {
+    match path {
+        Some(p) => std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf()).display().to_string(),
+        None => name.to_string(),
+    }
+}
+
+fn add_file(program: &mut Program, name: String, path: Option<PathBuf>, text: String, is_std: bool) -> FileId {
+    let id = FileId(program.files.len() as u32);
+    let (ast, diags) = nnc_syntax::parse(&text, id);
+    program.diagnostics.extend(diags);
+    let lines = LineIndex::new(&text);
+    program.files.push(SourceFile { id, name, path, text, ast, lines, is_std });
+    id
+}
+
+fn visit(
+    program: &mut Program,
+    file: FileId,
+    loader: &dyn Loader,
+    by_key: &mut HashMap<String, FileId>,
+    chain: &mut Vec<FileId>,
+) {
+    let uses: Vec<ast::UseDecl> = program.files[file.0 as usize]
+        .ast
+        .items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Use(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    for u in uses {
+        let (key, name, path, text, is_std, span) = match &u.target {
+            UseTarget::Module(parts) => {
+                let dotted: Vec<&str> = parts.iter().map(|p| p.name.as_str()).collect();
+                let module = match dotted.as_slice() {
+                    ["std", m] => STDLIB.iter().find(|(n, _)| n == m),
+                    _ => None,
+                };
+                let Some((m, src)) = module else {
+                    let known: Vec<String> = STDLIB.iter().map(|(n, _)| format!("std.{n}")).collect();
+                    program.diagnostics.push(
+                        Diagnostic::new(Code::UseNotFound, file, u.span, format!("no module `{}`", dotted.join(".")))
+                            .with_label("not a standard library module")
+                            .with_note(format!("the standard library has: {}", known.join(", "))),
+                    );
+                    continue;
+                };
+                (format!("std:{m}"), format!("std/{m}.nn"), None, Ok(src.to_string()), true, u.span)
+            }
+            UseTarget::File { path: rel, span } => {
+                let base = program.files[file.0 as usize].path.as_ref().and_then(|p| p.parent().map(Path::to_path_buf));
+                let full = base.map_or_else(|| PathBuf::from(rel), |b| b.join(rel));
+                let key = key_of(Some(&full), rel);
+                let text = if by_key.contains_key(&key) { Ok(String::new()) } else { loader.load(&full) };
+                (key, full.display().to_string(), Some(full), text, false, *span)
+            }
+        };
+        if let Some(&existing) = by_key.get(&key) {
+            if chain.contains(&existing) {
+                let cycle: Vec<String> = chain
+                    .iter()
+                    .skip_while(|f| **f != existing)
+                    .map(|f| program.files[f.0 as usize].name.clone())
+                    .chain(std::iter::once(name.clone()))
+                    .collect();
+                program.diagnostics.push(
+                    Diagnostic::new(Code::UseCycle, file, span, "`use` cycle")
+                        .with_label(format!("`{name}` is already being loaded"))
+                        .with_note(format!("cycle: {}", cycle.join(" → "))),
+                );
+            }
+            continue;
+        }
+        match text {
+            Ok(text) => {
+                let id = add_file(program, name, path, text, is_std);
+                by_key.insert(key, id);
+                chain.push(id);
+                visit(program, id, loader, by_key, chain);
+                chain.pop();
+            }
+            Err(e) => {
+                let (msg, label) = match e {
+                    LoadError::NotFound => (format!("cannot find `{name}`"), "no such file (paths are relative to this file)".to_string()),
+                    LoadError::InvalidUtf8 => (format!("`{name}` is not valid UTF-8"), "this file cannot be read as text".to_string()),
+                    LoadError::Io(err) => (format!("cannot read `{name}`"), err),
+                };
+                program.diagnostics.push(Diagnostic::new(Code::UseNotFound, file, span, msg).with_label(label));
+            }
+        }
+    }
+}
+
+/// A span covering nothing, at the start of a file.
+pub fn file_start() -> Span {
+    Span::new(0, 0)
+}

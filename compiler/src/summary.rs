@@ -1,0 +1,123 @@
+//! `nnc summary`: a Keras-like table of layers with output shapes and
+//! parameter counts, and its JSON form (LANGUAGE.md §8).
+
+use std::fmt::Write;
+
+use crate::check::ModelInfo;
+use crate::types::Value;
+
+/// Parameter totals of a model. `None` when some count is symbolic.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct Totals {
+    pub trainable: i64,
+    pub non_trainable: i64,
+    /// True when some parameter shape is symbolic and was not counted.
+    pub symbolic: bool,
+}
+
+impl Totals {
+    pub fn total(&self) -> i64 {
+        self.trainable + self.non_trainable
+    }
+}
+
+pub fn totals(model: &ModelInfo) -> Totals {
+    let mut t = Totals::default();
+    for l in &model.layers {
+        for p in &l.params {
+            match p.count() {
+                Some(c) if p.trainable => t.trainable += c,
+                Some(c) => t.non_trainable += c,
+                None => t.symbolic = true,
+            }
+        }
+    }
+    t
+}
+
+/// Parameter count of one layer, or its symbolic shape product as text.
+pub fn layer_params(l: &crate::check::LayerRecord) -> Result<i64, String> {
+    let mut total = 0i64;
+    for p in &l.params {
+        match p.count() {
+            Some(c) => total += c,
+            None => {
+                let dims: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
+                return Err(dims.join("·"));
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// `1234567` → `1,234,567`.
+pub fn thousands(n: i64) -> String {
+    let s = n.unsigned_abs().to_string();
+    let mut out = String::new();
+    for (i, ch) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(ch);
+    }
+    if n < 0 { format!("-{out}") } else { out }
+}
+
+fn shape_text(v: &Value) -> String {
+    v.to_string()
+}
+
+/// The human table.
+pub fn render(model: &ModelInfo) -> String {
+    let mut rows: Vec<[String; 4]> = Vec::new();
+    for (name, ty) in &model.inputs {
+        rows.push([name.clone(), "input".into(), ty.to_string(), "0".into()]);
+    }
+    for l in &model.layers {
+        let params = match layer_params(l) {
+            Ok(n) => thousands(n),
+            Err(sym) => sym,
+        };
+        rows.push([l.name.clone(), l.layer.to_string(), shape_text(&l.output), params]);
+    }
+    let headers = ["Layer (name)", "Type", "Output shape", "Params"];
+    let mut widths = headers.map(|h| h.chars().count());
+    for r in &rows {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line_width: usize = widths.iter().sum::<usize>() + 3 * 3;
+    let mut out = String::new();
+    let _ = writeln!(out, "Model: {}", model.name);
+    if let Some(doc) = &model.doc {
+        for l in doc.lines() {
+            let _ = writeln!(out, "  {l}");
+        }
+    }
+    let row = |out: &mut String, cells: [&str; 4]| {
+        let _ = writeln!(
+            out,
+            "{:<w0$}   {:<w1$}   {:<w2$}   {:>w3$}",
+            cells[0], cells[1], cells[2], cells[3],
+            w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3]
+        );
+    };
+    let _ = writeln!(out, "{}", "─".repeat(line_width));
+    row(&mut out, headers);
+    let _ = writeln!(out, "{}", "─".repeat(line_width));
+    for r in &rows {
+        row(&mut out, [&r[0], &r[1], &r[2], &r[3]]);
+    }
+    let _ = writeln!(out, "{}", "═".repeat(line_width));
+    let t = totals(model);
+    let suffix = if t.symbolic { " (plus symbolic shapes)" } else { "" };
+    let _ = writeln!(out, "Total params: {}{suffix}", thousands(t.total()));
+    let _ = writeln!(out, "Trainable params: {}", thousands(t.trainable));
+    let _ = writeln!(out, "Non-trainable params: {}", thousands(t.non_trainable));
+    let outputs: Vec<String> = model.outputs.iter().map(|(n, v)| format!("{n}: {v}")).collect();
+    if !outputs.is_empty() {
+        let _ = writeln!(out, "Outputs: {}", outputs.join(", "));
+    }
+    out
+}
