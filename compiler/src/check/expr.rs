@@ -384,7 +384,13 @@ impl<'p> Checker<'p> {
     pub(crate) fn eval_call(&mut self, body: &mut Body, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
         let name = call.callee.name.as_str();
         let origin = body.origin(call.span);
-        if let Some(b) = body.scope.get(name) {
+        let callable = self.block_decls.contains_key(name)
+            || self.model_decls.contains_key(name)
+            || layers::lookup(name).is_some()
+            || (body.kind == BodyKind::Train && super::train::lookup_fn(name).is_some());
+        // A binding shadows a layer only for plain names: `dropout(rate)` still
+        // calls the layer inside a block whose parameter is called `dropout`.
+        if let Some(b) = body.scope.get(name).filter(|_| !callable) {
             b.used.set(true);
             let kind = b.value.kind_name();
             self.report(

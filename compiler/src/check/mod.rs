@@ -50,6 +50,8 @@ pub struct ModelInfo {
     pub inputs: Vec<(String, TensorTy)>,
     pub outputs: Vec<(String, Value)>,
     pub layers: Vec<LayerRecord>,
+    /// Every input, `let` and output of the model body, in source order.
+    pub bindings: Vec<(String, Value)>,
 }
 
 /// The inferred value of a binding or a pipe stage, for editors.
@@ -364,8 +366,12 @@ impl<'p> Checker<'p> {
             inputs: Vec::new(),
             outputs: Vec::new(),
             layers: Vec::new(),
+            bindings: Vec::new(),
         };
         self.check_stmts(&mut body, &m.body, &mut info, saved_inputs.as_ref());
+        let mut bindings: Vec<(&String, &Binding)> = body.scope.iter().filter(|(_, b)| b.kind != BindingKind::Param).collect();
+        bindings.sort_by_key(|(_, b)| b.origin.span.start);
+        info.bindings = bindings.into_iter().map(|(n, b)| (n.clone(), b.value.clone())).collect();
         if info.outputs.is_empty() && !m.body.is_empty() {
             self.report(
                 Diagnostic::new(Code::MissingOutput, file, m.name.span, format!("model `{}` has no output", m.name.name))
@@ -786,7 +792,7 @@ impl<'p> Checker<'p> {
 }
 
 pub(crate) fn empty_info(name: String, file: FileId, span: Span) -> ModelInfo {
-    ModelInfo { name, file, span, doc: None, inputs: Vec::new(), outputs: Vec::new(), layers: Vec::new() }
+    ModelInfo { name, file, span, doc: None, inputs: Vec::new(), outputs: Vec::new(), layers: Vec::new(), bindings: Vec::new() }
 }
 
 /// Names used in a dim expression (for pattern dims).

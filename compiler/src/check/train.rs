@@ -116,12 +116,22 @@ impl<'p> Checker<'p> {
         // The model and its inputs/outputs.
         let mut model_inputs: Vec<(String, TensorTy)> = Vec::new();
         let mut model_info = None;
+        let mut fed_by_keyword: Vec<(String, &'p ast::Expr)> = Vec::new();
         if let Some(e) = fields.get("model") {
             match &e.kind {
                 ExprKind::Call(c) if self.model_decls.contains_key(&c.callee.name) => {
                     let (m, mfile) = self.model_decls[&c.callee.name];
                     let mut overrides = Vec::new();
+                    let input_names: Vec<&str> = m.body.iter().filter_map(|s| match s {
+                        ast::Stmt::Input { name, .. } => Some(name.name.as_str()),
+                        _ => None,
+                    }).collect();
                     for a in &c.args {
+                        if let Some(n) = a.name.as_ref().filter(|n| input_names.contains(&n.name.as_str())) {
+                            // Bound after the train block's `let`s (below).
+                            fed_by_keyword.push((n.name.clone(), &a.value));
+                            continue;
+                        }
                         let v = self.eval_in(&mut body, &a.value, true);
                         match &a.name {
                             Some(n) if m.params.iter().any(|p| p.name.name == n.name) => overrides.push((n.name.clone(), v)),
@@ -167,8 +177,9 @@ impl<'p> Checker<'p> {
         }
 
         // Data arrays bind to the model's inputs.
+        let mut arrays: Option<Vec<String>> = None;
         match fields.get("data") {
-            Some(e) => self.check_data(&mut body, e, &model_inputs, model_info.is_some()),
+            Some(e) => arrays = self.check_data(&mut body, e, &model_inputs),
             None => self.report(
                 Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `data`", t.name.name))
                     .with_label("add `data = csv(…)`, `idx(…)`, …"),
@@ -189,7 +200,7 @@ impl<'p> Checker<'p> {
                     _ => {
                         let mut scratch = Body::new(file, BodyKind::Train);
                         scratch.scope = body.scope.clone();
-                        self.check_data(&mut scratch, e, &model_inputs, false);
+                        self.check_data(&mut scratch, e, &model_inputs);
                     }
                 }
             }
@@ -199,6 +210,43 @@ impl<'p> Checker<'p> {
         for item in &t.items {
             if let TrainItem::Let(l) = item {
                 self.check_let(&mut body, l);
+            }
+        }
+        // Every model input is fed: by a data array, a `let`, or a keyword of the model call.
+        let mut fed: Vec<String> = Vec::new();
+        for (name, e) in &fed_by_keyword {
+            let v = self.eval(&mut body, e);
+            let at = body.origin(e.span);
+            if let (Value::Tensor(got), Some((_, want))) = (&v, model_inputs.iter().find(|(n, _)| n == name)) {
+                if let Some(mut d) = self.tensor_mismatch(&body, got, at, want, at, &format!("input `{name}`")) {
+                    d.code = Code::DataInputMismatch;
+                    self.report(d);
+                }
+            }
+            fed.push(name.clone());
+        }
+        if let (Some(arrays), Some(data)) = (&arrays, fields.get("data")) {
+            if model_info.is_some() {
+                for (name, ty) in &model_inputs {
+                    let is_let = body.scope.get(name).is_some_and(|b| b.kind == BindingKind::Let);
+                    if arrays.contains(name) || fed.contains(name) || is_let {
+                        continue;
+                    }
+                    let mut d = Diagnostic::new(
+                        Code::DataInputMismatch,
+                        file,
+                        data.span,
+                        format!("model input `{name}` {ty} is not fed by the data source"),
+                    )
+                    .with_label(format!(
+                        "yields {}",
+                        if arrays.is_empty() { "no named arrays".to_string() } else { arrays.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ") }
+                    ));
+                    if let Some(s) = suggest(name, arrays.iter().map(String::as_str)) {
+                        d = d.with_help(format!("rename the array `{s}` to `{name}`"));
+                    }
+                    self.report(d);
+                }
             }
         }
         if let Some(e) = fields.get("loss") {
@@ -270,14 +318,16 @@ impl<'p> Checker<'p> {
     }
 
     /// Binds the arrays of a data source and checks that they feed every model input.
-    fn check_data(&mut self, body: &mut Body, e: &'p ast::Expr, inputs: &[(String, TensorTy)], require_all: bool) {
+    /// Returns the array names, or `None` when the source yields every input
+    /// (`synthetic`, `npz`) or is invalid.
+    fn check_data(&mut self, body: &mut Body, e: &'p ast::Expr, inputs: &[(String, TensorTy)]) -> Option<Vec<String>> {
         let file = body.file;
         let ExprKind::Call(c) = &e.kind else {
             self.report(
                 Diagnostic::new(Code::InvalidDataSource, file, e.span, "`data` must be a data source such as `csv(…)`")
                     .with_label("not a data source"),
             );
-            return;
+            return None;
         };
         let Some(f) = lookup_fn(&c.callee.name).filter(|f| f.kind == FnKind::DataSource) else {
             let sources: Vec<&str> = TRAIN_FUNCTIONS.iter().filter(|f| f.kind == FnKind::DataSource).map(|f| f.name).collect();
@@ -288,7 +338,7 @@ impl<'p> Checker<'p> {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
             self.report(d);
-            return;
+            return None;
         };
         // Which arrays does the source yield?
         let mut arrays: Vec<(String, Origin)> = Vec::new();
@@ -330,26 +380,7 @@ impl<'p> Checker<'p> {
             let v = inputs.iter().find(|(n, _)| n == name).map_or(Value::Unknown, |(_, t)| Value::Tensor(t.clone()));
             body.bind(name, v, *origin, BindingKind::Input);
         }
-        if !require_all || all_inputs {
-            return;
-        }
-        let rebound: Vec<String> = Vec::new();
-        for (name, ty) in inputs {
-            let fed = arrays.iter().any(|(a, _)| a == name) || rebound.contains(name);
-            if !fed {
-                let mut d = Diagnostic::new(
-                    Code::DataInputMismatch,
-                    file,
-                    e.span,
-                    format!("model input `{name}` {ty} is not fed by the data source"),
-                )
-                .with_label(format!("yields {}", if arrays.is_empty() { "no named arrays".to_string() } else { arrays.iter().map(|(a, _)| format!("`{a}`")).collect::<Vec<_>>().join(", ") }));
-                if let Some(s) = suggest(name, arrays.iter().map(|(a, _)| a.as_str())) {
-                    d = d.with_help(format!("rename the array `{s}` to `{name}`"));
-                }
-                self.report(d);
-            }
-        }
+        if all_inputs { None } else { Some(arrays.into_iter().map(|(n, _)| n).collect()) }
     }
 
     /// Losses, metrics, optimizers, schedules and helpers inside `train`.
