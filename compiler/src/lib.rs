@@ -22,6 +22,6 @@ pub struct Analysis {
 /// Loads `text` (and its `use`s through `loader`) and checks it.
 pub fn analyse(name: &str, path: Option<&std::path::Path>, text: String, loader: &dyn Loader, options: &CheckOptions) -> Analysis {
     let program = program::load(name, path, text, loader);
-    let result = check::check(&program, options);
+    let result = check::check(&program, loader, options);
     Analysis { program, result }
 }

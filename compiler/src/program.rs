@@ -20,6 +20,11 @@ pub enum LoadError {
 
 pub trait Loader {
     fn load(&self, path: &Path) -> Result<String, LoadError>;
+    /// Whether a data file exists (checked for `train` data sources).
+    /// Loaders that cannot tell say yes, so nothing is reported.
+    fn exists(&self, _path: &Path) -> bool {
+        true
+    }
 }
 
 /// Reads files from disk.
@@ -32,6 +37,9 @@ impl Loader for FsLoader {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LoadError::NotFound),
             Err(e) => Err(LoadError::Io(e.to_string())),
         }
+    }
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
     }
 }
 

@@ -262,6 +262,8 @@ pub enum ExprKind {
     Frozen(Box<Expr>),
     /// `int[N, T]` in value position.
     TensorType(TypeExpr),
+    /// A node that failed to build (an invalid literal); already reported.
+    Error,
 }
 
 #[derive(Clone, Debug, PartialEq)]

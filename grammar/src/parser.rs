@@ -54,7 +54,7 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
         let chunk_span = Span::new(start, end);
         // A chunk that holds a delimiter error already has its diagnostic.
         let has_delim_error = poisoned.iter().any(|s| chunk_span.contains(s.start as usize) && (s.start as usize) < end);
-        match NnParser::parse(Rule::lone_item, chunk) {
+        match NnParser::parse(Rule::file, chunk) {
             Ok(mut pairs) => {
                 let mut b = Builder { src: source, base: start, file, diags: &mut diags };
                 if let Some(p) = pairs.next() {
@@ -131,9 +131,19 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
                 continue;
             }
             b'"' => {
+                let start = i;
                 i += 1;
                 while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
                     i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if i >= bytes.len() || bytes[i] != b'"' {
+                    let end = i.min(bytes.len());
+                    diags.push(
+                        Diagnostic::new(Code::InvalidLiteral, file, Span::new(start, end), "unterminated string")
+                            .with_label("this string is not closed on its line")
+                            .with_help("add the closing `\"`"),
+                    );
+                    continue;
                 }
             }
             c @ (b'(' | b'[' | b'{') => {
@@ -182,6 +192,8 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
                             .with_label(format!("expected `{}` here", closer_of(open) as char))
                             .with_secondary(file, Span::new(at, at + 1), format!("{} opened here", opener_name(open))),
                         );
+                        // Take the wrong closer as closing the construct, so one slip gives one error.
+                        stack.pop();
                     }
                 }
                 None => diags.push(
@@ -248,12 +260,22 @@ fn translate_error(e: pest::error::Error<Rule>, source: &str, base: usize, file:
         pest::error::InputLocation::Pos(p) => p,
         pest::error::InputLocation::Span((s, _)) => s,
     } + base;
-    let pos = pos.min(source.len());
+    let mut pos = pos.min(source.len());
     let mut expected: Vec<String> = Vec::new();
+    // pest reports where the outermost repetition stopped; the furthest
+    // position any rule reached is where the user's text went wrong.
+    let mut use_positives = true;
+    if let Some(attempts) = e.parse_attempts() {
+        let furthest = (attempts.max_position + base).min(source.len());
+        if furthest > pos {
+            pos = furthest;
+            use_positives = false;
+        }
+    }
     if let Some(attempts) = e.parse_attempts() {
         for tok in attempts.expected_tokens() {
             let token = tok.to_string();
-            if token == "BUILTIN_RULE" || token.contains("..") {
+            if token == "BUILTIN_RULE" || token.contains("..") || token.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').is_empty() {
                 continue;
             }
             // Keyword fragments tried inside `ident` are noise.
@@ -266,7 +288,7 @@ fn translate_error(e: pest::error::Error<Rule>, source: &str, base: usize, file:
             }
         }
     }
-    if let pest::error::ErrorVariant::ParsingError { positives, .. } = &e.variant {
+    if let (true, pest::error::ErrorVariant::ParsingError { positives, .. }) = (use_positives, &e.variant) {
         for r in positives {
             if let Some(d) = describe_rule(*r) {
                 let d = d.to_string();
@@ -276,8 +298,17 @@ fn translate_error(e: pest::error::Error<Rule>, source: &str, base: usize, file:
             }
         }
     }
-    expected.retain(|s| s != "`\"`" && s != "`//`");
-    expected.truncate(6);
+    expected.retain(|s| !matches!(s.as_str(), "`\"`" | "`//`" | "`_`"));
+    // What usually finishes the construct comes first: closers, separators, `=`.
+    let rank = |s: &String| match s.as_str() {
+        "`)`" | "`]`" | "`}`" => 0,
+        "`,`" => 1,
+        "`=`" | "`:`" => 2,
+        s if s.starts_with('`') => 4,
+        _ => 3,
+    };
+    expected.sort_by_key(rank);
+    expected.truncate(5);
     let found = describe_found(source, pos);
     let message = match expected.len() {
         0 => format!("unexpected {found}"),
@@ -825,9 +856,9 @@ fn fold_negation(e: Expr, span: Span) -> Expr {
 }
 
 fn error_expr(span: Span) -> Expr {
-    // An empty tuple stands in for a node that could not be built; the
-    // checker treats it as a value of no use without reporting again.
-    Expr { kind: ExprKind::Tuple(Vec::new()), span }
+    // Stands in for a node that could not be built (its error is reported);
+    // the checker gives it a value that never reports again.
+    Expr { kind: ExprKind::Error, span }
 }
 
 fn unquote(s: &str) -> String {

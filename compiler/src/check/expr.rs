@@ -55,7 +55,7 @@ impl<'p> Checker<'p> {
             ExprKind::Neg(x) => match self.eval(body, x) {
                 Value::Int(d) => Value::Int(d.neg()),
                 Value::Float(f) => Value::Float(-f),
-                Value::Tensor(t) => Value::Tensor(t.at(origin)),
+                Value::Tensor(t) => Value::Tensor(t),
                 _ => Value::Unknown,
             },
             ExprKind::Range { start, end } => match (self.eval(body, start), self.eval(body, end)) {
@@ -79,6 +79,7 @@ impl<'p> Checker<'p> {
                 v
             }
             ExprKind::TensorType(ty) => self.eval_type(body, ty),
+            ExprKind::Error => Value::Unknown,
         }
     }
 
@@ -214,7 +215,7 @@ impl<'p> Checker<'p> {
                 }
             }
             (Value::Tensor(t), Value::Int(_) | Value::Float(_)) | (Value::Int(_) | Value::Float(_), Value::Tensor(t)) => {
-                let mut t = t.at(origin);
+                let mut t = t;
                 if op == BinOp::Div {
                     t.elem = ElemType::Float;
                 }
@@ -262,8 +263,9 @@ impl<'p> Checker<'p> {
                     } else {
                         let how = if eq == Equality::Different { "differ" } else { "cannot be shown equal" };
                         let (ao, bo) = (a.origin_of(ai.unwrap_or(0)), b.origin_of(bi.unwrap_or(0)));
+                        let code = if eq == Equality::Different { Code::BroadcastMismatch } else { Code::DimMismatch };
                         let mut d = Diagnostic::new(
-                            Code::BroadcastMismatch,
+                            code,
                             origin.file,
                             origin.span,
                             format!("cannot broadcast {a} {} {b}: axis {i} sizes {x} and {y} {how}", op.symbol()),
@@ -419,7 +421,8 @@ impl<'p> Checker<'p> {
         if body.kind == BodyKind::Train {
             candidates.extend(super::train::TRAIN_FUNCTIONS.iter().map(|f| f.name));
         }
-        let mut d = Diagnostic::new(Code::UnknownLayer, origin.file, call.callee.span, format!("unknown layer or function `{name}`"))
+        let code = if body.kind == BodyKind::Train { Code::UnknownFunction } else { Code::UnknownLayer };
+        let mut d = Diagnostic::new(code, origin.file, call.callee.span, format!("unknown layer or function `{name}`"))
             .with_label("not a layer, block, model or function");
         if let Some(s) = layers::suggest(name, candidates) {
             d = d.with_help(format!("did you mean `{s}`?"));
@@ -490,7 +493,8 @@ impl<'p> Checker<'p> {
         if let Some(p) = piped {
             operands.push(p);
         }
-        let is_tensorish = |v: &Value| matches!(v, Value::Tensor(_) | Value::Unknown);
+        // A tuple in tensor position is an operand (reported as "expected a tensor").
+        let is_tensorish = |v: &Value| matches!(v, Value::Tensor(_) | Value::Unknown | Value::Tuple(_));
         match def.operands {
             Operands::None => {}
             Operands::One => {
@@ -506,7 +510,7 @@ impl<'p> Checker<'p> {
             }
             Operands::Variadic => {
                 while let Some(i) = args.iter().position(|(k, ..)| k.is_none()) {
-                    if !is_tensorish(&args[i].1) && !matches!(args[i].1, Value::Int(_) | Value::Float(_)) {
+                    if !is_tensorish(&args[i].1) {
                         break;
                     }
                     let (_, v, o, _) = args.remove(i);
@@ -533,7 +537,15 @@ impl<'p> Checker<'p> {
         for (i, (v, o)) in operands.iter().enumerate() {
             match v {
                 Value::Tensor(t) => tensors.push(t.clone()),
-                Value::Unknown => return Value::Unknown,
+                Value::Unknown => {
+                    // `reshape` to a fully known shape has that shape whatever it was given.
+                    if let (true, layers::ArgVal::Shape(dims)) = (def.name == "reshape", bound.get("shape")) {
+                        if dims.iter().all(|d| d.as_known() != Some(-1)) {
+                            return Value::Tensor(TensorTy::float(dims.clone(), origin));
+                        }
+                    }
+                    return Value::Unknown;
+                }
                 other => {
                     self.report(
                         Diagnostic::new(
@@ -556,6 +568,27 @@ impl<'p> Checker<'p> {
         if bound.any_unknown() {
             return Value::Unknown;
         }
+        if !body.generic {
+            for ad in def.args {
+                if !matches!(ad.kind, layers::ArgKind::Int { .. } | layers::ArgKind::IntOrPair { .. }) {
+                    continue;
+                }
+                let symbolic = match bound.get(ad.name) {
+                    layers::ArgVal::Int(d) => d.as_known().is_none().then(|| d.to_string()),
+                    layers::ArgVal::Pair(a, b) => (a.as_known().is_none() || b.as_known().is_none()).then(|| format!("[{a}, {b}]")),
+                    _ => None,
+                };
+                if let Some(v) = symbolic {
+                    let at = bound.origin(ad.name).unwrap_or(origin);
+                    self.report(
+                        Diagnostic::new(Code::NotCompileTime, at.file, at.span, format!("`{}` of `{}` must be known when the model is checked, found {v}", ad.name, def.name))
+                            .with_label("symbolic size")
+                            .with_help("give the dim a value (`dim M = 64`) or use a model parameter"),
+                    );
+                    return Value::Unknown;
+                }
+            }
+        }
         let mut apply = Apply { inputs: tensors, args: &bound, origin, params: Vec::new(), notes: Vec::new() };
         let result = (def.rule)(&mut apply);
         let out = match result {
@@ -566,6 +599,10 @@ impl<'p> Checker<'p> {
                 return Value::Unknown;
             }
         };
+        let helps: Vec<String> = apply.notes.iter().filter(|n| n.starts_with("help: ")).cloned().collect();
+        if !helps.is_empty() {
+            self.deferred_help.insert(origin, helps);
+        }
         if def.family == Family::Layer {
             let name = explicit_name.unwrap_or_else(|| self.auto_name(body, def.name));
             let frozen = body.frozen;

@@ -19,7 +19,7 @@ use nnc_syntax::{Code, Diagnostic, FileId, Span};
 
 use crate::dims::{Dim, Equality};
 use crate::layers::ParamSpec;
-use crate::program::Program;
+use crate::program::{Loader, Program};
 use crate::types::{Origin, TensorTy, Value};
 
 /// Options of a check run.
@@ -71,8 +71,9 @@ pub struct CheckResult {
 }
 
 /// Checks every declaration of a loaded program.
-pub fn check(program: &Program, options: &CheckOptions) -> CheckResult {
+pub fn check(program: &Program, loader: &dyn Loader, options: &CheckOptions) -> CheckResult {
     let mut c = Checker::new(program, options);
+    c.loader = Some(loader);
     c.collect_items();
     c.check_all();
     let mut diagnostics = program.diagnostics.clone();
@@ -102,6 +103,11 @@ pub(crate) struct Checker<'p> {
     /// Hints are recorded only while checking top-level declarations of
     /// user files, not for each block instantiation.
     record_hints: bool,
+    loader: Option<&'p dyn Loader>,
+    /// `help:` notes of layers that succeeded but looked suspicious (NCHW
+    /// input), keyed by the layer call: shown if a later error involves
+    /// a dim that call produced.
+    pub(crate) deferred_help: HashMap<Origin, Vec<String>>,
 }
 
 /// A name bound in a body.
@@ -149,6 +155,11 @@ pub(crate) struct Body {
     /// A block checked without a call: dims that cannot be shown equal are accepted.
     pub generic: bool,
     pub returned: Option<(Value, Origin)>,
+    /// Bindings whose value depends on an input (for W0003).
+    pub from_inputs: HashSet<String>,
+    /// Unknown names are silently unknown: the scope is incomplete because
+    /// of an error already reported (a train block whose model is invalid).
+    pub incomplete_scope: bool,
 }
 
 impl Body {
@@ -166,6 +177,16 @@ impl Body {
             frozen: false,
             generic: false,
             returned: None,
+            from_inputs: HashSet::new(),
+            incomplete_scope: false,
+        }
+    }
+    /// Records that `names` depend on an input if `e` mentions one that does.
+    fn track_inputs(&mut self, names: &[&str], e: &ast::Expr) {
+        let mut refs = Vec::new();
+        referenced_names(e, &mut refs);
+        if refs.iter().any(|r| self.from_inputs.contains(r)) {
+            self.from_inputs.extend(names.iter().map(|n| n.to_string()));
         }
     }
     pub fn origin(&self, span: Span) -> Origin {
@@ -191,6 +212,8 @@ impl<'p> Checker<'p> {
             active: Vec::new(),
             hints: Vec::new(),
             record_hints: false,
+            loader: None,
+            deferred_help: HashMap::new(),
         }
     }
 
@@ -372,7 +395,7 @@ impl<'p> Checker<'p> {
         let mut bindings: Vec<(&String, &Binding)> = body.scope.iter().filter(|(_, b)| b.kind != BindingKind::Param).collect();
         bindings.sort_by_key(|(_, b)| b.origin.span.start);
         info.bindings = bindings.into_iter().map(|(n, b)| (n.clone(), b.value.clone())).collect();
-        if info.outputs.is_empty() && !m.body.is_empty() {
+        if info.outputs.is_empty() {
             self.report(
                 Diagnostic::new(Code::MissingOutput, file, m.name.span, format!("model `{}` has no output", m.name.name))
                     .with_label("declare at least one `output`"),
@@ -439,6 +462,7 @@ impl<'p> Checker<'p> {
                         info.inputs.push((name.name.clone(), t.clone()));
                     }
                     self.hint(origin, &value, Some(&name.name));
+                    body.from_inputs.insert(name.name.clone());
                     body.bind(&name.name, value, origin, BindingKind::Input);
                 }
                 Stmt::Let(l) => self.check_let(body, l),
@@ -475,6 +499,17 @@ impl<'p> Checker<'p> {
                     if let Some(ty) = ty {
                         let at = value.as_ref().map_or(origin, |e| body.origin(e.span));
                         self.check_annotation(body, &v, at, ty);
+                    }
+                    match value {
+                        Some(e) => body.track_inputs(&[&name.name], e),
+                        None => {}
+                    }
+                    if !body.from_inputs.contains(&name.name) && !info.inputs.is_empty() && given.is_none() && !v.is_unknown() {
+                        self.report(
+                            Diagnostic::new(Code::UnusedOutput, body.file, name.span, format!("output `{}` does not depend on any input", name.name))
+                                .with_label("computed without the model's inputs")
+                                .with_note(format!("inputs: {}", info.inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "))),
+                        );
                     }
                     self.hint(origin, &v, Some(&name.name));
                     info.outputs.push((name.name.clone(), v));
@@ -534,6 +569,8 @@ impl<'p> Checker<'p> {
         body.binding = names.first().map(|n| n.name.clone()).unwrap_or_default();
         let v = self.eval(body, &l.value);
         let value_origin = body.origin(l.value.span);
+        let bound: Vec<&str> = names.iter().map(|n| n.name.as_str()).collect();
+        body.track_inputs(&bound, &l.value);
         if let Some(ty) = &l.ty {
             self.check_annotation(body, &v, value_origin, ty);
         }
@@ -549,6 +586,8 @@ impl<'p> Checker<'p> {
                 body.bind(&n.name, v, origin, BindingKind::Let);
             }
             ast::Pattern::Tuple(ns, span) => {
+                let joined: Vec<&str> = ns.iter().map(|n| n.name.as_str()).collect();
+                self.hint(body.origin(*span), &v, Some(&joined.join(", ")));
                 let parts = match v {
                     Value::Tuple(parts) if parts.len() == ns.len() => parts,
                     Value::Unknown => vec![Value::Unknown; ns.len()],
@@ -584,13 +623,20 @@ impl<'p> Checker<'p> {
     }
 
     pub(crate) fn undefined(&mut self, body: &Body, name: &str, origin: Origin) {
+        if body.incomplete_scope {
+            return;
+        }
         let mut candidates: Vec<&str> = body.scope.keys().map(String::as_str).collect();
         if body.file_dims_visible {
             candidates.extend(self.dims.keys().map(String::as_str));
         }
         let suggestion = crate::layers::suggest(name, candidates);
-        let mut d = Diagnostic::new(Code::UndefinedName, origin.file, origin.span, format!("cannot find `{name}` in this scope"))
-            .with_label("not defined");
+        let (code, label) = if body.kind == BodyKind::Train {
+            (Code::UndefinedNameInTrain, "not a `let` of this train block, a data array, or a model output or input")
+        } else {
+            (Code::UndefinedName, "not defined")
+        };
+        let mut d = Diagnostic::new(code, origin.file, origin.span, format!("cannot find `{name}` in this scope")).with_label(label);
         if let Some(s) = suggestion {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
@@ -696,21 +742,14 @@ impl<'p> Checker<'p> {
                 want.origin_of(axis).span,
                 format!("the {what} says {w}"),
             );
+            let mut helps: Vec<&String> = got.origins.iter().filter_map(|o| self.deferred_help.get(o)).flatten().collect();
+            helps.dedup();
+            for h in helps {
+                d.notes.push(h.clone());
+            }
             let src = got.origin_of(axis);
             if src != at && src.span != want.origin_of(axis).span && !src.span.is_empty() {
                 d = d.with_secondary(src.file, src.span, format!("{g} comes from here"));
-            }
-            if let (Some(c), Some(h), Some(wd)) = (
-                got.dims.get(1).and_then(Dim::as_known),
-                got.dims.get(2).and_then(Dim::as_known),
-                got.dims.get(3).and_then(Dim::as_known),
-            ) {
-                if got.rank() == 4 && (c == 1 || c == 3) && h == wd {
-                    d = d.with_help(format!(
-                        "{got} looks channels-first (NCHW); nnc is channels-last: declare [{}, {h}, {wd}, {c}]",
-                        got.dims[0]
-                    ));
-                }
             }
             let _ = self;
             return Some(d);
@@ -811,6 +850,32 @@ pub(crate) fn collect_names(e: &ast::Expr, out: &mut Vec<String>) {
             }
         }
         _ => {}
+    }
+}
+
+/// Every plain name an expression mentions (not callees).
+pub(crate) fn referenced_names(e: &ast::Expr, out: &mut Vec<String>) {
+    use ast::ExprKind as K;
+    match &e.kind {
+        K::Name(n) => out.push(n.name.clone()),
+        K::Call(c) => c.args.iter().for_each(|a| referenced_names(&a.value, out)),
+        K::Pipe { input, stage } => {
+            referenced_names(input, out);
+            stage.args.iter().for_each(|a| referenced_names(&a.value, out));
+        }
+        K::Binary { lhs, rhs, .. } | K::Compare { lhs, rhs, .. } => {
+            referenced_names(lhs, out);
+            referenced_names(rhs, out);
+        }
+        K::Range { start, end } => {
+            referenced_names(start, out);
+            referenced_names(end, out);
+        }
+        K::Neg(x) | K::Frozen(x) => referenced_names(x, out),
+        K::List(xs) | K::Tuple(xs) => xs.iter().for_each(|x| referenced_names(x, out)),
+        K::Map(kv) => kv.iter().for_each(|(_, v)| referenced_names(v, out)),
+        K::Index { base, .. } => referenced_names(base, out),
+        K::Int(_) | K::Float(_) | K::Str(_) | K::Bool(_) | K::TensorType(_) | K::Error => {}
     }
 }
 

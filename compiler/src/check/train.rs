@@ -61,7 +61,7 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     tf!("step_decay", Schedule, 1, ["lr", "every", "factor"], "lr · factor^(epoch / every)."),
     tf!("exponential_decay", Schedule, 1, ["lr", "rate", "every"], "lr · rate^(step / every)."),
     tf!("reduce_on_plateau", Schedule, 1, ["lr", "factor", "patience", "monitor"], "Reduce lr when a metric stops improving."),
-    tf!("csv", DataSource, 1, ["header", "delimiter", "normalize", "shuffle", "label"], "CSV/TSV table; other keywords name arrays by column selectors."),
+    tf!("csv", DataSource, 1, ["header", "delimiter", "normalize", "shuffle"], "CSV/TSV table; other keywords name arrays by column selectors."),
     tf!("idx", DataSource, 0, ["normalize", "shuffle"], "MNIST IDX files; keywords name arrays."),
     tf!("npy", DataSource, 0, ["normalize", "shuffle"], ".npy files; keywords name arrays."),
     tf!("npz", DataSource, 1, ["normalize", "shuffle"], "A .npz archive; its arrays are named inside."),
@@ -165,6 +165,9 @@ impl<'p> Checker<'p> {
                 Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `model`", t.name.name))
                     .with_label("add `model = YourModel()`"),
             );
+        }
+        if fields.contains_key("model") && model_info.is_none() {
+            body.incomplete_scope = true;
         }
         if let Some(info) = &model_info {
             model_inputs = info.inputs.clone();
@@ -340,6 +343,40 @@ impl<'p> Checker<'p> {
             self.report(d);
             return None;
         };
+        // Options: sources that name arrays by keyword take any other keyword.
+        let names_arrays = matches!(f.name, "csv" | "idx" | "npy");
+        for a in &c.args {
+            if let Some(n) = &a.name {
+                if !names_arrays && !f.options.contains(&n.name.as_str()) {
+                    let mut d = Diagnostic::new(Code::InvalidDataSource, file, n.span, format!("`{}` has no option `{}`", f.name, n.name))
+                        .with_label("unknown option")
+                        .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
+                    if let Some(s) = suggest(&n.name, f.options.iter().copied()) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.report(d);
+                }
+            }
+        }
+        // Files must exist, relative to the `.nn` file.
+        let files: Vec<(&String, nnc_syntax::Span)> = c
+            .args
+            .iter()
+            .filter(|a| a.name.is_none() || matches!(f.name, "idx" | "npy"))
+            .filter_map(|a| if let ExprKind::Str(s) = &a.value.kind { Some((s, a.value.span)) } else { None })
+            .collect();
+        if let (Some(loader), Some(dir)) = (self.loader, self.program.file(file).path.as_ref().and_then(|p| p.parent())) {
+            for (path, span) in files {
+                let full = dir.join(path);
+                if !loader.exists(&full) {
+                    self.report(
+                        Diagnostic::new(Code::InvalidDataSource, file, span, format!("data file `{path}` not found"))
+                            .with_label(format!("no file at {}", full.display()))
+                            .with_note("data paths are relative to the `.nn` file"),
+                    );
+                }
+            }
+        }
         // Which arrays does the source yield?
         let mut arrays: Vec<(String, Origin)> = Vec::new();
         let mut all_inputs = false;
@@ -411,7 +448,11 @@ impl<'p> Checker<'p> {
                     }
                 }
                 None => {
-                    let v = if f.kind == FnKind::DataSource { Value::Unknown } else { self.eval_in(body, &a.value, true) };
+                    let v = match f.kind {
+                        FnKind::DataSource => Value::Unknown,
+                        FnKind::Loss | FnKind::Metric => self.eval(body, &a.value),
+                        _ => self.eval_in(body, &a.value, true),
+                    };
                     positional.push((v, body.origin(a.value.span), &a.value));
                 }
             }

@@ -194,6 +194,12 @@ pub fn bind_args(def: &LayerDef, raw: &[(Option<String>, Value, Origin)]) -> Res
         };
         vals.push((ad.name, val.0, val.1));
     }
+    // A misspelt option (`kernal`) also leaves its real one missing: report the typo only.
+    let suggested: Vec<&'static str> = issues
+        .iter()
+        .filter_map(|i| if let ArgIssue::Unknown { suggestion: Some(s), .. } = i { Some(*s) } else { None })
+        .collect();
+    issues.retain(|i| !matches!(i, ArgIssue::Missing { name } if suggested.contains(name)));
     if issues.is_empty() { Ok(Args { vals }) } else { Err(issues) }
 }
 

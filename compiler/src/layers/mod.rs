@@ -245,7 +245,8 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     for c in candidates {
         let d = edit_distance(name, c);
         let limit = (name.len().max(c.len()) / 3).max(1);
-        if d <= limit && best.is_none_or(|(_, bd)| d < bd) {
+        // Ties go to the alphabetically first name, so output is deterministic.
+        if d <= limit && best.is_none_or(|(bc, bd)| d < bd || (d == bd && c < bc)) {
             best = Some((c, d));
         }
     }

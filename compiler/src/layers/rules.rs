@@ -306,7 +306,6 @@ fn checked_div(n: &Dim, d: &Dim) -> Result<Dim, LayerError> {
 
 fn positive(out: Dim, axis_name: &'static str, note: String, a: &mut Apply) -> Result<Dim, LayerError> {
     if out.as_known().is_some_and(|v| v <= 0) {
-        nchw_hint(a);
         return Err(LayerError::NonPositive { axis_name, value: out, note });
     }
     a.notes.push(note);
@@ -317,17 +316,17 @@ fn positive(out: Dim, axis_name: &'static str, note: String, a: &mut Apply) -> R
 
 fn elementwise(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 fn elementwise_any(a: &mut Apply) -> RuleResult {
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 fn along_axis(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
     axes_of(a, "axis", a.input().rank())?;
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 fn dense(a: &mut Apply) -> RuleResult {
@@ -347,7 +346,7 @@ fn prelu(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
     let c = a.input().dims.last().cloned().unwrap_or(Dim::Known(1));
     a.param("alpha", vec![c], "zeros");
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
@@ -355,6 +354,7 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
     let expected = if nd == 1 { "[N, T, C]" } else { "[N, H, W, C]" };
     need_rank(a, 0, &[nd + 2], expected)?;
     need_float(a, 0)?;
+    nchw_hint(a);
     let x = a.input().clone();
     let filters = a.args.int("filters").unwrap_or(Dim::Known(1));
     let kernel = a.args.pair("kernel").unwrap_or((Dim::Known(1), Dim::Known(1)));
@@ -428,6 +428,7 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
 
 fn pool(a: &mut Apply) -> RuleResult {
     need_rank(a, 0, &[3, 4], "[N, H, W, C] or [N, T, C]")?;
+    nchw_hint(a);
     let x = a.input().clone();
     let nd = x.rank() - 2;
     let layer = "pool";
@@ -556,7 +557,7 @@ fn batch_norm(a: &mut Apply) -> RuleResult {
     a.param("beta", vec![c.clone()], "zeros");
     a.moving("moving_mean", vec![c.clone()], "zeros");
     a.moving("moving_var", vec![c], "ones");
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 fn layer_norm(a: &mut Apply) -> RuleResult {
@@ -568,7 +569,7 @@ fn layer_norm(a: &mut Apply) -> RuleResult {
     let shape: Vec<Dim> = axes.iter().map(|&i| x.dims[i].clone()).collect();
     a.param("gamma", shape.clone(), "ones");
     a.param("beta", shape, "zeros");
-    Ok(Value::Tensor(x.at(a.origin)))
+    Ok(Value::Tensor(x))
 }
 
 fn instance_norm(a: &mut Apply) -> RuleResult {
@@ -579,7 +580,7 @@ fn instance_norm(a: &mut Apply) -> RuleResult {
         a.param("gamma", vec![c.clone()], "ones");
         a.param("beta", vec![c], "zeros");
     }
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 fn embedding(a: &mut Apply) -> RuleResult {
@@ -607,13 +608,13 @@ fn positional_embedding(a: &mut Apply) -> RuleResult {
         }
     }
     a.param("embeddings", vec![max_len, d], "uniform");
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 fn positional_encoding(a: &mut Apply) -> RuleResult {
     need_rank(a, 0, &[3], "[N, T, D]")?;
     need_float(a, 0)?;
-    Ok(Value::Tensor(a.input().clone().at(a.origin)))
+    Ok(Value::Tensor(a.input().clone()))
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]

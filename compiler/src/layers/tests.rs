@@ -1,0 +1,155 @@
+//! Unit tests of the layer table: parameter counts against Keras's numbers
+//! and shape rules on concrete inputs.
+
+use super::*;
+use crate::types::Origin;
+
+fn t(dims: &[i64]) -> TensorTy {
+    TensorTy::float(dims.iter().map(|&d| Dim::Known(d)).collect(), Origin::default())
+}
+
+fn int(v: i64) -> Value {
+    Value::Int(Dim::Known(v))
+}
+
+fn kw(name: &str, v: Value) -> (Option<String>, Value, Origin) {
+    (Some(name.to_string()), v, Origin::default())
+}
+
+fn pos(v: Value) -> (Option<String>, Value, Origin) {
+    (None, v, Origin::default())
+}
+
+/// Applies a layer; returns the output and the total parameter count.
+fn apply(layer: &str, inputs: Vec<TensorTy>, raw: Vec<(Option<String>, Value, Origin)>) -> (Value, i64) {
+    let def = lookup(layer).expect("layer exists");
+    let args = bind_args(def, &raw).expect("arguments bind");
+    let mut a = Apply { inputs, args: &args, origin: Origin::default(), params: Vec::new(), notes: Vec::new() };
+    let out = (def.rule)(&mut a).expect("rule succeeds");
+    let count = a.params.iter().map(|p| p.count().expect("known shape")).sum();
+    (out, count)
+}
+
+fn shape(v: &Value) -> String {
+    v.to_string()
+}
+
+#[test]
+fn recurrent_parameter_counts_match_keras() {
+    // LANGUAGE.md §6: LSTM D = 2, M = 3 has 72; GRU 54 (reset_after = false) and 63; SimpleRNN 18.
+    assert_eq!(apply("lstm", vec![t(&[1, 8, 2])], vec![pos(int(3))]).1, 72);
+    assert_eq!(apply("gru", vec![t(&[1, 8, 2])], vec![pos(int(3)), kw("reset_after", Value::Bool(false))]).1, 54);
+    assert_eq!(apply("gru", vec![t(&[1, 8, 2])], vec![pos(int(3))]).1, 63);
+    assert_eq!(apply("simple_rnn", vec![t(&[1, 8, 2])], vec![pos(int(3))]).1, 18);
+}
+
+#[test]
+fn recurrent_outputs_and_states() {
+    let (o, _) = apply("lstm", vec![t(&[4, 8, 2])], vec![pos(int(3)), kw("sequences", Value::Bool(true)), kw("state", Value::Bool(true))]);
+    assert_eq!(shape(&o), "([4, 8, 3], [4, 3], [4, 3])");
+    let (o, _) = apply("gru", vec![t(&[4, 8, 2])], vec![pos(int(3)), kw("state", Value::Bool(true))]);
+    assert_eq!(shape(&o), "([4, 3], [4, 3])");
+}
+
+#[test]
+fn bidirectional_doubles_parameters_and_concatenates() {
+    let inner = LayerValue {
+        layer: lookup("lstm").unwrap(),
+        args: std::rc::Rc::new(vec![pos(int(3)), kw("sequences", Value::Bool(true))]),
+        origin: Origin::default(),
+    };
+    let (o, n) = apply("bidirectional", vec![t(&[1, 8, 2])], vec![pos(Value::Layer(inner))]);
+    assert_eq!(n, 144);
+    assert_eq!(shape(&o), "[1, 8, 6]");
+}
+
+#[test]
+fn convolution_shapes_and_counts() {
+    // Seed 000: Conv2D(32, 2) on 1×28×28×3 → [1, 27, 27, 32], 416 parameters.
+    let (o, n) = apply("conv2d", vec![t(&[1, 28, 28, 3])], vec![pos(int(32)), pos(int(2))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 27, 27, 32]", 416));
+    // Seed 004: Conv2d(128 → 192, 3): 221,184 weights + 192 biases.
+    let (_, n) = apply("conv2d", vec![t(&[1, 28, 28, 128])], vec![pos(int(192)), pos(int(3))]);
+    assert_eq!(n, 221_184 + 192);
+    // Same padding with stride 2: ceil(7 / 2) = 4.
+    let (o, _) = apply("conv2d", vec![t(&[1, 7, 7, 1])], vec![pos(int(4)), pos(int(3)), kw("stride", int(2)), kw("padding", Value::Mode("same".into()))]);
+    assert_eq!(shape(&o), "[1, 4, 4, 4]");
+    // Dilation 2, padding 2 keeps 32: (32 + 4 − 2·2 − 1)/1 + 1.
+    let (o, _) = apply("conv2d", vec![t(&[1, 32, 32, 3])], vec![pos(int(8)), pos(int(3)), kw("dilation", int(2)), kw("padding", int(2))]);
+    assert_eq!(shape(&o), "[1, 32, 32, 8]");
+    // Transposed: (7 − 1)·2 + 3 = 15; kernel [3, 3, filters, C].
+    let (o, n) = apply("conv2d_transpose", vec![t(&[1, 7, 7, 4])], vec![pos(int(2)), pos(int(3)), kw("stride", int(2))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 15, 15, 2]", 3 * 3 * 2 * 4 + 2));
+    let (o, _) = apply("conv1d", vec![t(&[1, 100, 16])], vec![pos(int(8)), pos(int(5))]);
+    assert_eq!(shape(&o), "[1, 96, 8]");
+}
+
+#[test]
+fn kernel_larger_than_input_is_an_error_with_the_rule() {
+    let def = lookup("conv2d").unwrap();
+    let args = bind_args(def, &[pos(int(8)), pos(int(7))]).unwrap();
+    let mut a = Apply { inputs: vec![t(&[1, 5, 5, 1])], args: &args, origin: Origin::default(), params: Vec::new(), notes: Vec::new() };
+    match (def.rule)(&mut a) {
+        Err(LayerError::NonPositive { value, note, .. }) => {
+            assert_eq!(value, Dim::Known(-1));
+            assert_eq!(note, "conv2d height: (5 + 2·0 − 1·(7−1) − 1)/1 + 1 = -1");
+        }
+        other => panic!("expected NonPositive, got {other:?}"),
+    }
+}
+
+#[test]
+fn pools_norms_and_others() {
+    assert_eq!(shape(&apply("max_pool", vec![t(&[1, 28, 28, 16])], vec![]).0), "[1, 14, 14, 16]");
+    assert_eq!(shape(&apply("avg_pool", vec![t(&[1, 7, 7, 16])], vec![kw("padding", Value::Mode("same".into()))]).0), "[1, 4, 4, 16]");
+    assert_eq!(shape(&apply("max_pool", vec![t(&[1, 10, 4])], vec![pos(int(3)), kw("stride", int(1))]).0), "[1, 8, 4]");
+    let (_, n) = apply("batch_norm", vec![t(&[1, 4, 4, 16])], vec![]);
+    assert_eq!(n, 64);
+    assert_eq!(apply("layer_norm", vec![t(&[1, 10, 32])], vec![]).1, 64);
+    assert_eq!(apply("embedding", vec![TensorTy::new(nnc_syntax::ast::ElemType::Int, vec![Dim::Known(2), Dim::Known(5)], Origin::default())], vec![pos(int(100)), pos(int(8))]).1, 800);
+    assert_eq!(shape(&apply("flatten", vec![t(&[2, 7, 7, 32])], vec![]).0), "[2, 1568]");
+    assert_eq!(shape(&apply("global_avg_pool", vec![t(&[2, 7, 7, 32])], vec![]).0), "[2, 32]");
+    assert_eq!(shape(&apply("upsample", vec![t(&[2, 7, 7, 32])], vec![]).0), "[2, 14, 14, 32]");
+    let (o, n) = apply("dense", vec![t(&[2, 784])], vec![pos(int(500))]);
+    assert_eq!((shape(&o).as_str(), n), ("[2, 500]", 392_500));
+    let (_, n) = apply("dense", vec![t(&[2, 784])], vec![pos(int(500)), kw("bias", Value::Bool(false))]);
+    assert_eq!(n, 392_000);
+}
+
+#[test]
+fn attention_parameter_count_matches_keras() {
+    // Keras MultiHeadAttention(num_heads=2, key_dim=32) on D = 32: 4·(32·2·32) + 3·(2·32) + 32 = 8,416.
+    let (o, n) = apply("multi_head_attention", vec![t(&[1, 100, 32])], vec![pos(int(2)), pos(int(32))]);
+    assert_eq!(shape(&o), "[1, 100, 32]");
+    assert_eq!(n, 8_416);
+}
+
+#[test]
+fn options_are_validated() {
+    let def = lookup("dropout").unwrap();
+    let issues = bind_args(def, &[pos(Value::Float(1.5))]).unwrap_err();
+    assert!(matches!(issues[0], ArgIssue::OutOfRange { name: "rate", .. }));
+    let def = lookup("conv2d").unwrap();
+    let issues = bind_args(def, &[pos(int(16)), kw("kernal", int(3))]).unwrap_err();
+    assert_eq!(issues.len(), 1, "a typo does not also report the missing option: {issues:?}");
+    assert!(matches!(&issues[0], ArgIssue::Unknown { suggestion: Some("kernel"), .. }));
+    let issues = bind_args(def, &[pos(int(16)), pos(int(3)), kw("padding", Value::Mode("sam".into()))]).unwrap_err();
+    assert!(matches!(&issues[0], ArgIssue::BadMode { .. }));
+}
+
+#[test]
+fn every_layer_has_docs_and_a_signature() {
+    for l in LAYERS {
+        assert!(!l.doc.is_empty() && l.signature.starts_with(l.name), "{}", l.name);
+        for a in l.args {
+            assert!(!a.doc.is_empty(), "{}.{}", l.name, a.name);
+        }
+    }
+}
+
+#[test]
+fn suggestions_find_near_misses() {
+    assert_eq!(suggest("kernal", ["kernel", "stride"]), Some("kernel"));
+    assert_eq!(suggest("dens", ["dense", "relu"]), Some("dense"));
+    assert_eq!(suggest("xyz", ["kernel"]), None);
+}
