@@ -274,6 +274,10 @@ Applying `softmax` first squashes the gradients; pass the logits, or say
 `from_logits = false`.";
     UnusedOutput = "W0003", Warning, "model output not reachable from its inputs",
 "An output does not depend on any input of the model.";
+    DataFileMissing = "W0004", Warning, "data file not found",
+"A data source names a file that does not exist (paths are relative to the
+`.nn` file). `nnc check` only warns, since the data may be fetched later;
+`nnc run` cannot start without it.";
 }
 
 #[cfg(test)]

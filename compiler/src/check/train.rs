@@ -370,7 +370,7 @@ impl<'p> Checker<'p> {
                 let full = dir.join(path);
                 if !loader.exists(&full) {
                     self.report(
-                        Diagnostic::new(Code::InvalidDataSource, file, span, format!("data file `{path}` not found"))
+                        Diagnostic::new(Code::DataFileMissing, file, span, format!("data file `{path}` not found"))
                             .with_label(format!("no file at {}", full.display()))
                             .with_note("data paths are relative to the `.nn` file"),
                     );
