@@ -3,7 +3,8 @@
 //! Feeds the parser and checker random bytes and random mutations of every
 //! `.nn` file in the repository. A short run is part of `cargo test`; a long
 //! one is `NNC_FUZZ_SECONDS=600 cargo test --release --test fuzz -- --nocapture`.
-//! A crashing input is written to `target/fuzz-crash-*.nn`.
+//! A crashing input is written to `target/fuzz-crash-*.nn`; once fixed, it
+//! goes to `tests/fuzz_regressions/`, which every run replays.
 
 mod common;
 
@@ -113,6 +114,10 @@ fn front_end_never_panics() {
             }
         }
         assert!(corpus.len() > 50);
+        // Inputs that once crashed the front end are always replayed first.
+        for (i, p) in nn_files("tests/fuzz_regressions").iter().enumerate() {
+            run_one(&std::fs::read(p).expect("read regression"), usize::MAX - i);
+        }
         let budget = std::env::var("NNC_FUZZ_SECONDS").ok().and_then(|s| s.parse::<u64>().ok());
         let deadline = budget.map(|s| Instant::now() + Duration::from_secs(s));
         let seed = std::env::var("NNC_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(0x9E37_79B9_7F4A_7C15);

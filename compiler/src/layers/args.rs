@@ -173,6 +173,7 @@ pub fn bind_args(def: &LayerDef, raw: &[(Option<String>, Value, Origin)]) -> Res
                     (ArgVal::Unknown, None)
                 }
                 Default::Absent => (ArgVal::Absent, None),
+                Default::Int(v) if matches!(ad.kind, ArgKind::Axis | ArgKind::Axes) => (ArgVal::Axes(vec![v]), None),
                 Default::Int(v) => (ArgVal::Int(Dim::Known(v)), None),
                 Default::Float(v) => (ArgVal::Float(v), None),
                 Default::Bool(v) => (ArgVal::Bool(v), None),

@@ -252,7 +252,7 @@ fn norm_axis(axis: i64, rank: usize) -> Result<usize, LayerError> {
 fn axes_of(a: &Apply, name: &str, rank: usize) -> Result<Vec<usize>, LayerError> {
     match a.args.get(name) {
         ArgVal::Axes(xs) => xs.iter().map(|&x| norm_axis(x, rank)).collect(),
-        _ => Ok(vec![rank.saturating_sub(1)]),
+        _ => Ok(vec![norm_axis(-1, rank)?]),
     }
 }
 
