@@ -109,7 +109,7 @@ fn run(cli: Cli) -> ExitCode {
                 return ExitCode::from(2);
             }
             let options = match parse_sets(&set) {
-                Ok(o) => CheckOptions { overrides: o },
+                Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);
@@ -150,7 +150,7 @@ fn run(cli: Cli) -> ExitCode {
         }
         Command::Summary { file, model, format, set } => {
             let options = match parse_sets(&set) {
-                Ok(o) => CheckOptions { overrides: o },
+                Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
                 Err(e) => {
                     eprintln!("error: {e}");
                     return ExitCode::from(2);

@@ -5,6 +5,7 @@
 
 pub mod check;
 pub mod dims;
+pub mod graph;
 pub mod layers;
 pub mod program;
 pub mod summary;

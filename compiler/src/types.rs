@@ -22,6 +22,9 @@ pub struct TensorTy {
     pub elem: ElemType,
     pub dims: Vec<Dim>,
     pub origins: Vec<Origin>,
+    /// The typed-graph node that computes this tensor (none for types
+    /// written in annotations).
+    pub node: Option<crate::graph::TRef>,
 }
 
 impl PartialEq for TensorTy {
@@ -33,7 +36,7 @@ impl PartialEq for TensorTy {
 impl TensorTy {
     pub fn new(elem: ElemType, dims: Vec<Dim>, origin: Origin) -> TensorTy {
         let origins = vec![origin; dims.len()];
-        TensorTy { elem, dims, origins }
+        TensorTy { elem, dims, origins, node: None }
     }
     pub fn float(dims: Vec<Dim>, origin: Origin) -> TensorTy {
         TensorTy::new(ElemType::Float, dims, origin)
@@ -86,6 +89,23 @@ pub struct LayerValue {
 }
 
 /// A checked value.
+/// A value of a `train` block: optimizer, schedule, data source, … calls
+/// with their evaluated arguments, read by the training runtime.
+#[derive(Clone, Debug)]
+pub struct CallValue {
+    pub name: String,
+    pub args: Vec<(Option<String>, Value)>,
+}
+
+impl CallValue {
+    pub fn arg(&self, name: &str) -> Option<&Value> {
+        self.args.iter().find(|(k, _)| k.as_deref() == Some(name)).map(|(_, v)| v)
+    }
+    pub fn positional(&self, i: usize) -> Option<&Value> {
+        self.args.iter().filter(|(k, _)| k.is_none()).nth(i).map(|(_, v)| v)
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Value {
     Tensor(TensorTy),
@@ -102,6 +122,8 @@ pub enum Value {
     Map(Vec<(Value, Value)>),
     /// `a..b`
     Range(Dim, Dim),
+    /// A train-block function call (`adam(lr = 1e-3)`, `split(0.1)`, `column(1) > 0` as `>`).
+    Call(std::rc::Rc<CallValue>),
     /// The value of an expression that already produced an error, or whose
     /// type cannot be known statically. Using it never reports again.
     Unknown,
@@ -121,6 +143,7 @@ impl Value {
             Value::List(_) => "a list",
             Value::Map(_) => "a map",
             Value::Range(..) => "a range",
+            Value::Call(_) => "a call",
             Value::Unknown => "an unknown value",
         }
     }
@@ -175,6 +198,7 @@ impl fmt::Display for Value {
             }
             Value::Map(_) => write!(f, "{{…}}"),
             Value::Range(a, b) => write!(f, "{a}..{b}"),
+            Value::Call(c) => write!(f, "{}(…)", c.name),
             Value::Unknown => write!(f, "?"),
         }
     }

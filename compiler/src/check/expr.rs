@@ -9,6 +9,7 @@ use nnc_syntax::{Code, Diagnostic};
 
 use super::{Binding, BindingKind, Body, BodyKind, Checker, LayerRecord, empty_info};
 use crate::dims::{Dim, Equality};
+use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
 use crate::layers::{self, Apply, Family, LayerDef, Operands, bind_args};
 use crate::types::{LayerValue, Origin, TensorTy, Value};
 
@@ -45,7 +46,12 @@ impl<'p> Checker<'p> {
             ExprKind::Binary { op, lhs, rhs } => {
                 let l = self.eval(body, lhs);
                 let r = self.eval(body, rhs);
-                self.binary(body, *op, l, body.origin(lhs.span), r, body.origin(rhs.span), origin)
+                let (lo, ro) = (operand(&l), operand(&r));
+                let out = self.binary(body, *op, l, body.origin(lhs.span), r, body.origin(rhs.span), origin);
+                match (out, lo, ro) {
+                    (v @ Value::Tensor(_), Some(lhs), Some(rhs)) => self.graph.add(NodeKind::Binary { op: *op, lhs, rhs }, v, origin),
+                    (v, ..) => v,
+                }
             }
             ExprKind::Compare { op, lhs, rhs } => {
                 let l = self.eval(body, lhs);
@@ -55,7 +61,13 @@ impl<'p> Checker<'p> {
             ExprKind::Neg(x) => match self.eval(body, x) {
                 Value::Int(d) => Value::Int(d.neg()),
                 Value::Float(f) => Value::Float(-f),
-                Value::Tensor(t) => Value::Tensor(t),
+                Value::Tensor(t) => match t.node {
+                    Some(r) => {
+                        let kind = NodeKind::Binary { op: BinOp::Mul, lhs: Operand::Tensor(r), rhs: Operand::Scalar(-1.0) };
+                        self.graph.add(kind, Value::Tensor(t), origin)
+                    }
+                    None => Value::Tensor(t),
+                },
                 _ => Value::Unknown,
             },
             ExprKind::Range { start, end } => match (self.eval(body, start), self.eval(body, end)) {
@@ -294,7 +306,7 @@ impl<'p> Checker<'p> {
         } else {
             ElemType::Float
         };
-        Value::Tensor(TensorTy { elem, dims, origins })
+        Value::Tensor(TensorTy { elem, dims, origins, node: None })
     }
 
     fn index(&mut self, body: &mut Body, base: Value, indices: &'p [IndexItem], origin: Origin) -> Value {
@@ -338,14 +350,19 @@ impl<'p> Checker<'p> {
         }
         let mut dims = Vec::new();
         let mut origins = Vec::new();
+        let mut specs = Vec::new();
         for (axis, d) in t.dims.iter().enumerate() {
             match indices.get(axis) {
                 None => {
                     dims.push(d.clone());
                     origins.push(t.origin_of(axis));
+                    specs.push(IndexSpec::Full);
                 }
                 Some(IndexItem::At(e)) => {
-                    if let Value::Int(Dim::Known(i)) = self.eval(body, e) {
+                    let at = self.eval(body, e);
+                    if let Value::Int(Dim::Known(i)) = at {
+                        let n = d.as_known();
+                        specs.push(IndexSpec::At(if i < 0 { n.map_or(i, |n| n + i) } else { i }));
                         if let Some(n) = d.as_known() {
                             if i >= n || i < -n {
                                 self.report(
@@ -355,6 +372,14 @@ impl<'p> Checker<'p> {
                                 return Value::Unknown;
                             }
                         }
+                    } else if !at.is_unknown() {
+                        self.report(
+                            Diagnostic::new(Code::NotCompileTime, origin.file, body.origin(e.span).span, "an index must be a known integer")
+                                .with_label(format!("this is {}", at.kind_name())),
+                        );
+                        return Value::Unknown;
+                    } else {
+                        return Value::Unknown;
                     }
                 }
                 Some(IndexItem::Slice { start, end, .. }) => {
@@ -371,14 +396,24 @@ impl<'p> Checker<'p> {
                     let s = norm(self, body, start, Dim::Known(0));
                     let e = norm(self, body, end, d.clone());
                     match (s, e) {
-                        (Some(s), Some(e)) => dims.push(e.sub(&s)),
+                        (Some(s), Some(e)) => {
+                            specs.push(match (s.as_known(), e.as_known()) {
+                                (Some(a), Some(b)) => IndexSpec::Slice(a, b),
+                                _ => IndexSpec::Full,
+                            });
+                            dims.push(e.sub(&s));
+                        }
                         _ => return Value::Unknown,
                     }
                     origins.push(origin);
                 }
             }
         }
-        Value::Tensor(TensorTy { elem: t.elem, dims, origins })
+        let out = Value::Tensor(TensorTy { elem: t.elem, dims, origins, node: None });
+        match t.node {
+            Some(base) => self.graph.add(NodeKind::Index { base, items: specs }, out, origin),
+            None => out,
+        }
     }
 
     /// A call: layer, block, model or tensor function. `piped` is the
@@ -603,16 +638,25 @@ impl<'p> Checker<'p> {
         if !helps.is_empty() {
             self.deferred_help.insert(origin, helps);
         }
+        let frozen = body.frozen;
+        let name = if def.family == Family::Layer { explicit_name.unwrap_or_else(|| self.auto_name(body, def.name)) } else { def.name.to_string() };
+        let params: Vec<layers::ParamSpec> = apply
+            .params
+            .into_iter()
+            .map(|mut p| {
+                p.trainable &= !frozen;
+                p.name = format!("{name}.{}", p.name);
+                p
+            })
+            .collect();
+        let inputs: Vec<TRef> = operands.iter().filter_map(|(v, _)| v.as_tensor().and_then(|t| t.node)).collect();
+        let kind = NodeKind::Layer { def, args: Rc::new(bound.clone()), inputs, params: params.clone(), name: name.clone(), frozen };
+        let out = self.graph.add(kind, out, origin);
         if def.family == Family::Layer {
-            let name = explicit_name.unwrap_or_else(|| self.auto_name(body, def.name));
-            let frozen = body.frozen;
-            let params = apply
-                .params
+            let params = params
                 .into_iter()
                 .map(|mut p| {
-                    if frozen {
-                        p.trainable = false;
-                    }
+                    p.name = p.name[name.len() + 1..].to_string();
                     p
                 })
                 .collect();
@@ -673,6 +717,7 @@ impl<'p> Checker<'p> {
         };
 
         let mut inner = Body::new(file, BodyKind::Block);
+        inner.frozen = body.frozen;
         inner.prefix = prefix_name.unwrap_or_else(|| {
             let base = join(&body.prefix, &body.binding);
             if base.is_empty() { b.name.name.clone() } else { base }
@@ -1000,6 +1045,17 @@ impl<'p> Checker<'p> {
     }
 }
 
+/// A value as an arithmetic operand of the typed graph.
+fn operand(v: &Value) -> Option<Operand> {
+    match v {
+        Value::Tensor(t) => t.node.map(Operand::Tensor),
+        Value::Int(d) => d.as_known().map(|k| Operand::Scalar(k as f64)),
+        Value::Float(f) => Some(Operand::Scalar(*f)),
+        Value::List(xs) => xs.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>().map(Operand::Vector),
+        _ => None,
+    }
+}
+
 fn join(a: &str, b: &str) -> String {
     match (a.is_empty(), b.is_empty()) {
         (true, _) => b.to_string(),
@@ -1047,7 +1103,19 @@ fn compare(op: CmpOp, l: &Value, r: &Value) -> Value {
                 CmpOp::Ne => x != y,
             })
         }
-        (Value::Tensor(t), _) | (_, Value::Tensor(t)) => Value::Tensor(TensorTy { elem: ElemType::Int, ..t.clone() }),
+        (Value::Tensor(t), _) | (_, Value::Tensor(t)) => Value::Tensor(TensorTy { elem: ElemType::Int, node: None, ..t.clone() }),
+        // A data selector such as `column(1) > 0`, kept for the runtime.
+        (Value::Call(_), _) => {
+            let name = match op {
+                CmpOp::Eq => "==",
+                CmpOp::Ne => "!=",
+                CmpOp::Lt => "<",
+                CmpOp::Le => "<=",
+                CmpOp::Gt => ">",
+                CmpOp::Ge => ">=",
+            };
+            Value::Call(Rc::new(crate::types::CallValue { name: name.into(), args: vec![(None, l.clone()), (None, r.clone())] }))
+        }
         _ => Value::Unknown,
     }
 }

@@ -18,6 +18,7 @@ use nnc_syntax::ast::{self, BlockDecl, ElemType, Item, ModelDecl, Stmt, TypeExpr
 use nnc_syntax::{Code, Diagnostic, FileId, Span};
 
 use crate::dims::{Dim, Equality};
+use crate::graph::{Graph, NodeKind};
 use crate::layers::ParamSpec;
 use crate::program::{Loader, Program};
 use crate::types::{Origin, TensorTy, Value};
@@ -27,6 +28,9 @@ use crate::types::{Origin, TensorTy, Value};
 pub struct CheckOptions {
     /// `--set name=value` overrides of model parameters.
     pub overrides: Vec<(String, f64)>,
+    /// Types of data arrays known from loaded data (name, element type,
+    /// per-sample dims): arrays that feed no model input get these.
+    pub data_types: Vec<(String, ElemType, Vec<i64>)>,
 }
 
 /// One layer application, for summaries and hovers.
@@ -52,6 +56,8 @@ pub struct ModelInfo {
     pub layers: Vec<LayerRecord>,
     /// Every input, `let` and output of the model body, in source order.
     pub bindings: Vec<(String, Value)>,
+    /// The dataflow of the model (tensors in `inputs`/`outputs` refer to it).
+    pub graph: Graph,
 }
 
 /// The inferred value of a binding or a pipe stage, for editors.
@@ -68,6 +74,7 @@ pub struct CheckResult {
     pub diagnostics: Vec<Diagnostic>,
     pub models: Vec<ModelInfo>,
     pub hints: Vec<TypeHint>,
+    pub trains: Vec<train::TrainInfo>,
 }
 
 /// Checks every declaration of a loaded program.
@@ -79,7 +86,7 @@ pub fn check(program: &Program, loader: &dyn Loader, options: &CheckOptions) -> 
     let mut diagnostics = program.diagnostics.clone();
     diagnostics.append(&mut c.diags);
     diagnostics.sort_by_key(|d| (d.primary.file, d.primary.span.start, d.code));
-    CheckResult { diagnostics, models: c.models, hints: c.hints }
+    CheckResult { diagnostics, models: c.models, hints: c.hints, trains: c.trains }
 }
 
 struct DimDef {
@@ -108,6 +115,9 @@ pub(crate) struct Checker<'p> {
     /// input), keyed by the layer call: shown if a later error involves
     /// a dim that call produced.
     pub(crate) deferred_help: HashMap<Origin, Vec<String>>,
+    /// The typed graph of the model or train block being checked.
+    pub(crate) graph: Graph,
+    trains: Vec<train::TrainInfo>,
 }
 
 /// A name bound in a body.
@@ -214,6 +224,8 @@ impl<'p> Checker<'p> {
             record_hints: false,
             loader: None,
             deferred_help: HashMap::new(),
+            graph: Graph::default(),
+            trains: Vec::new(),
         }
     }
 
@@ -313,7 +325,10 @@ impl<'p> Checker<'p> {
                             }
                         }
                     }
-                    Item::Train(t) if f.id == FileId(0) => self.check_train(t, f.id),
+                    Item::Train(t) if f.id == FileId(0) => {
+                        let info = self.check_train(t, f.id);
+                        self.trains.push(info);
+                    }
                     _ => {}
                 }
             }
@@ -390,8 +405,15 @@ impl<'p> Checker<'p> {
             outputs: Vec::new(),
             layers: Vec::new(),
             bindings: Vec::new(),
+            graph: Graph::default(),
         };
+        // A top-level instantiation gets a graph of its own; a model called
+        // from a train block adds its nodes to the caller's graph.
+        let outer_graph = inputs.is_none().then(|| std::mem::take(&mut self.graph));
         self.check_stmts(&mut body, &m.body, &mut info, saved_inputs.as_ref());
+        if let Some(outer) = outer_graph {
+            info.graph = std::mem::replace(&mut self.graph, outer);
+        }
         let mut bindings: Vec<(&String, &Binding)> = body.scope.iter().filter(|(_, b)| b.kind != BindingKind::Param).collect();
         bindings.sort_by_key(|(_, b)| b.origin.span.start);
         info.bindings = bindings.into_iter().map(|(n, b)| (n.clone(), b.value.clone())).collect();
@@ -451,8 +473,13 @@ impl<'p> Checker<'p> {
                     let value = match (given.and_then(|g| g.get(&name.name)), &declared) {
                         (Some((v, at)), Value::Tensor(want)) => {
                             self.unify_given(body, v, *at, want, ty, &name.name);
-                            declared.clone()
+                            // The caller's tensor flows in (with its graph node).
+                            match v {
+                                Value::Tensor(_) => v.clone(),
+                                _ => declared.clone(),
+                            }
                         }
+                        (_, Value::Tensor(_)) => self.graph.add(NodeKind::Input { name: name.name.clone() }, declared.clone(), body.origin(name.span)),
                         _ => declared.clone(),
                     };
                     if self.is_duplicate(body, &name.name, origin) {
@@ -657,7 +684,7 @@ impl<'p> Checker<'p> {
                     origins.push(body.origin(d.span));
                 }
                 let _ = span;
-                Value::Tensor(TensorTy { elem: *elem, dims: out, origins })
+                Value::Tensor(TensorTy { elem: *elem, dims: out, origins, node: None })
             }
             TypeExpr::Tuple(parts, _) => Value::Tuple(parts.iter().map(|p| self.eval_type(body, p)).collect()),
             TypeExpr::Scalar(..) => Value::Unknown,
@@ -831,7 +858,7 @@ impl<'p> Checker<'p> {
 }
 
 pub(crate) fn empty_info(name: String, file: FileId, span: Span) -> ModelInfo {
-    ModelInfo { name, file, span, doc: None, inputs: Vec::new(), outputs: Vec::new(), layers: Vec::new(), bindings: Vec::new() }
+    ModelInfo { name, file, span, doc: None, inputs: Vec::new(), outputs: Vec::new(), layers: Vec::new(), bindings: Vec::new(), graph: Graph::default() }
 }
 
 /// Names used in a dim expression (for pattern dims).

@@ -7,6 +7,8 @@ use nnc_syntax::ast::{self, Call, ElemType, ExprKind, TrainDecl, TrainItem};
 use nnc_syntax::{Code, Diagnostic, FileId};
 
 use super::{BindingKind, Body, BodyKind, Checker};
+use crate::graph::{NodeKind, Operand, TRef};
+use crate::types::CallValue;
 use crate::dims::{Dim, Equality};
 use crate::layers::suggest;
 use crate::types::{Origin, TensorTy, Value};
@@ -83,9 +85,47 @@ pub fn lookup_fn(name: &str) -> Option<&'static TrainFn> {
     TRAIN_FUNCTIONS.iter().find(|f| f.name == name)
 }
 
+/// What the checker learned about a train block, for the training runtime.
+#[derive(Clone, Debug, Default)]
+pub struct TrainInfo {
+    pub name: String,
+    pub file: FileId,
+    pub span: nnc_syntax::Span,
+    pub model: Option<String>,
+    /// The model's graph followed by the train block's own nodes.
+    pub graph: crate::graph::Graph,
+    pub model_inputs: Vec<(String, TRef)>,
+    pub model_outputs: Vec<(String, TRef)>,
+    /// For each model input, the value that feeds it (a data array or a `let`).
+    pub feeds: Vec<(String, TRef)>,
+    pub data: Option<CallValue>,
+    pub loss: Option<TRef>,
+    pub metrics: Vec<(String, TRef)>,
+    /// Evaluated fields: optimizer, batch, epochs, steps, seed, validate, …
+    pub fields: Vec<(String, Value)>,
+    pub steps: Vec<StepInfo>,
+}
+
+impl TrainInfo {
+    pub fn field(&self, name: &str) -> Option<&Value> {
+        self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
+    }
+}
+
+/// `step name times k: minimize loss over M with optimizer`
+#[derive(Clone, Debug)]
+pub struct StepInfo {
+    pub name: String,
+    pub times: i64,
+    pub loss: Option<TRef>,
+    pub over: Vec<String>,
+    pub optimizer: Value,
+}
+
 impl<'p> Checker<'p> {
-    pub(crate) fn check_train(&mut self, t: &'p TrainDecl, file: FileId) {
+    pub(crate) fn check_train(&mut self, t: &'p TrainDecl, file: FileId) -> TrainInfo {
         let mut body = Body::new(file, BodyKind::Train);
+        let mut info = TrainInfo { name: t.name.name.clone(), file, span: t.span, ..TrainInfo::default() };
         let mut fields: HashMap<&str, &'p ast::Expr> = HashMap::new();
         let mut field_spans: HashMap<&str, nnc_syntax::Span> = HashMap::new();
         for item in &t.items {
@@ -113,7 +153,8 @@ impl<'p> Checker<'p> {
         }
         let steps: Vec<&ast::StepStmt> = t.items.iter().filter_map(|i| if let TrainItem::Step(s) = i { Some(s) } else { None }).collect();
 
-        // The model and its inputs/outputs.
+        // The model, checked afresh; the train block's graph continues its graph.
+        let saved_graph = std::mem::take(&mut self.graph);
         let mut model_inputs: Vec<(String, TensorTy)> = Vec::new();
         let mut model_info = None;
         let mut fed_by_keyword: Vec<(String, &'p ast::Expr)> = Vec::new();
@@ -122,10 +163,14 @@ impl<'p> Checker<'p> {
                 ExprKind::Call(c) if self.model_decls.contains_key(&c.callee.name) => {
                     let (m, mfile) = self.model_decls[&c.callee.name];
                     let mut overrides = Vec::new();
-                    let input_names: Vec<&str> = m.body.iter().filter_map(|s| match s {
-                        ast::Stmt::Input { name, .. } => Some(name.name.as_str()),
-                        _ => None,
-                    }).collect();
+                    let input_names: Vec<&str> = m
+                        .body
+                        .iter()
+                        .filter_map(|s| match s {
+                            ast::Stmt::Input { name, .. } => Some(name.name.as_str()),
+                            _ => None,
+                        })
+                        .collect();
                     for a in &c.args {
                         if let Some(n) = a.name.as_ref().filter(|n| input_names.contains(&n.name.as_str())) {
                             // Bound after the train block's `let`s (below).
@@ -153,6 +198,7 @@ impl<'p> Checker<'p> {
                     self.record_hints = false;
                     model_info = self.check_model(m, mfile, &overrides, None);
                     self.record_hints = was;
+                    info.model = Some(m.name.name.clone());
                 }
                 ExprKind::Call(c) | ExprKind::Pipe { stage: c, .. } => self.not_a_model(&c.callee, file),
                 ExprKind::Name(n) => self.not_a_model(n, file),
@@ -169,20 +215,26 @@ impl<'p> Checker<'p> {
         if fields.contains_key("model") && model_info.is_none() {
             body.incomplete_scope = true;
         }
-        if let Some(info) = &model_info {
-            model_inputs = info.inputs.clone();
-            for (name, ty) in &info.inputs {
-                body.bind(name, Value::Tensor(ty.clone()), Origin { file: info.file, span: info.span }, BindingKind::Param);
+        if let Some(m) = &model_info {
+            self.graph = m.graph.clone();
+            model_inputs = m.inputs.clone();
+            info.model_inputs = m.inputs.iter().filter_map(|(n, t)| t.node.map(|r| (n.clone(), r))).collect();
+            info.model_outputs = m.outputs.iter().filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r))).collect();
+            for (name, ty) in &m.inputs {
+                body.bind(name, Value::Tensor(ty.clone()), Origin { file: m.file, span: m.span }, BindingKind::Param);
             }
-            for (name, v) in &info.outputs {
-                body.bind(name, v.clone(), Origin { file: info.file, span: info.span }, BindingKind::Param);
+            for (name, v) in &m.outputs {
+                body.bind(name, v.clone(), Origin { file: m.file, span: m.span }, BindingKind::Param);
             }
         }
 
-        // Data arrays bind to the model's inputs.
+        // Data arrays, typed by the inputs they feed (or by the loaded data).
         let mut arrays: Option<Vec<String>> = None;
         match fields.get("data") {
-            Some(e) => arrays = self.check_data(&mut body, e, &model_inputs),
+            Some(e) => {
+                arrays = self.check_data(&mut body, e, &model_inputs, true);
+                info.data = self.eval_source(&mut body, e);
+            }
             None => self.report(
                 Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `data`", t.name.name))
                     .with_label("add `data = csv(…)`, `idx(…)`, …"),
@@ -190,7 +242,7 @@ impl<'p> Checker<'p> {
         }
         for key in ["validate", "test"] {
             if let Some(e) = fields.get(key) {
-                match &e.kind {
+                let v = match &e.kind {
                     ExprKind::Call(c) if c.callee.name == "split" => {
                         let v = c.args.first().map(|a| self.eval(&mut body, &a.value));
                         if !v.as_ref().and_then(Value::as_f64).is_some_and(|f| f > 0.0 && f < 1.0) {
@@ -199,13 +251,16 @@ impl<'p> Checker<'p> {
                                     .with_label("e.g. split(0.1)"),
                             );
                         }
+                        self.eval(&mut body, e)
                     }
                     _ => {
                         let mut scratch = Body::new(file, BodyKind::Train);
                         scratch.scope = body.scope.clone();
-                        self.check_data(&mut scratch, e, &model_inputs);
+                        self.check_data(&mut scratch, e, &model_inputs, false);
+                        self.eval_source(&mut scratch, e).map_or(Value::Unknown, |c| Value::Call(std::rc::Rc::new(c)))
                     }
-                }
+                };
+                info.fields.push((key.to_string(), v));
             }
         }
 
@@ -225,8 +280,22 @@ impl<'p> Checker<'p> {
                     d.code = Code::DataInputMismatch;
                     self.report(d);
                 }
+                if let Some(r) = got.node {
+                    info.feeds.push((name.clone(), r));
+                }
             }
             fed.push(name.clone());
+        }
+        for (name, _) in &model_inputs {
+            if fed.contains(name) {
+                continue;
+            }
+            if let Some(r) = body.scope.get(name).and_then(|b| b.value.as_tensor()).and_then(|t| t.node) {
+                // A data array or a train `let` of the input's name.
+                if !info.model_inputs.iter().any(|(_, m)| *m == r) {
+                    info.feeds.push((name.clone(), r));
+                }
+            }
         }
         if let (Some(arrays), Some(data)) = (&arrays, fields.get("data")) {
             if model_info.is_some() {
@@ -253,45 +322,54 @@ impl<'p> Checker<'p> {
             }
         }
         if let Some(e) = fields.get("loss") {
-            self.eval(&mut body, e);
+            info.loss = self.eval(&mut body, e).as_tensor().and_then(|t| t.node);
         } else if steps.is_empty() {
             self.report(
                 Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `loss`", t.name.name))
                     .with_label("add `loss = cross_entropy(logits, labels)` or `step`s"),
             );
         }
-        for key in ["optimizer", "early_stop", "lr_schedule"] {
+        for key in ["optimizer", "early_stop", "lr_schedule", "init"] {
             if let Some(e) = fields.get(key) {
-                self.eval(&mut body, e);
+                let v = self.eval(&mut body, e);
+                info.fields.push((key.to_string(), v));
             }
         }
         if let Some(e) = fields.get("metrics") {
-            match &e.kind {
-                ExprKind::List(xs) => {
-                    for x in xs {
-                        self.eval(&mut body, x);
-                    }
-                }
-                _ => {
-                    self.eval(&mut body, e);
+            let items: Vec<&'p ast::Expr> = match &e.kind {
+                ExprKind::List(xs) => xs.iter().collect(),
+                _ => vec![*e],
+            };
+            for x in items {
+                let label = match &x.kind {
+                    ExprKind::Call(c) => c.callee.name.clone(),
+                    _ => self.source(body.origin(x.span)).to_string(),
+                };
+                if let Some(r) = self.eval(&mut body, x).as_tensor().and_then(|t| t.node) {
+                    info.metrics.push((label, r));
                 }
             }
         }
         for key in ["batch", "epochs", "steps", "seed"] {
             if let Some(e) = fields.get(key) {
                 let min = if key == "seed" { 0 } else { 1 };
-                match self.eval(&mut body, e) {
-                    Value::Int(Dim::Known(v)) if v >= min => {}
+                let v = self.eval(&mut body, e);
+                match &v {
+                    Value::Int(Dim::Known(k)) if *k >= min => {}
                     Value::Unknown => {}
                     other => self.report(
                         Diagnostic::new(Code::OptionOutOfRange, file, e.span, format!("`{key}` must be an integer ≥ {min}, found {other}"))
                             .with_label(format!("expected an integer ≥ {min}")),
                     ),
                 }
+                info.fields.push((key.to_string(), v));
             }
         }
-        if let Some(e) = fields.get("class_weight") {
-            self.eval_in(&mut body, e, true);
+        for key in ["class_weight", "checkpoint", "keep_best", "shuffle", "stateful"] {
+            if let Some(e) = fields.get(key) {
+                let v = self.eval_in(&mut body, e, true);
+                info.fields.push((key.to_string(), v));
+            }
         }
         for s in steps {
             for m in &s.over {
@@ -299,16 +377,38 @@ impl<'p> Checker<'p> {
                     self.not_a_model(m, file);
                 }
             }
-            if let Some(times) = &s.times {
-                if !matches!(self.eval(&mut body, times), Value::Int(Dim::Known(v)) if v >= 1) {
-                    self.report(
-                        Diagnostic::new(Code::OptionOutOfRange, file, times.span, "`times` must be an integer ≥ 1").with_label("here"),
-                    );
+            let mut times = 1;
+            if let Some(e) = &s.times {
+                match self.eval(&mut body, e) {
+                    Value::Int(Dim::Known(v)) if v >= 1 => times = v,
+                    _ => self.report(Diagnostic::new(Code::OptionOutOfRange, file, e.span, "`times` must be an integer ≥ 1").with_label("here")),
                 }
             }
-            self.eval(&mut body, &s.loss);
-            self.eval(&mut body, &s.optimizer);
+            let loss = self.eval(&mut body, &s.loss).as_tensor().and_then(|t| t.node);
+            let optimizer = self.eval(&mut body, &s.optimizer);
+            info.steps.push(StepInfo { name: s.name.name.clone(), times, loss, over: s.over.iter().map(|i| i.name.clone()).collect(), optimizer });
         }
+        info.graph = std::mem::replace(&mut self.graph, saved_graph);
+        info
+    }
+
+    /// Evaluates a data source call's arguments for the runtime.
+    fn eval_source(&mut self, body: &mut Body, e: &'p ast::Expr) -> Option<CallValue> {
+        let ExprKind::Call(c) = &e.kind else { return None };
+        lookup_fn(&c.callee.name).filter(|f| f.kind == FnKind::DataSource)?;
+        let was = body.incomplete_scope;
+        body.incomplete_scope = true; // selectors such as `column(1) > 0` are not names
+        let args = c.args.iter().map(|a| (a.name.as_ref().map(|n| n.name.clone()), self.eval_in(body, &a.value, true))).collect();
+        body.incomplete_scope = was;
+        Some(CallValue { name: c.callee.name.clone(), args })
+    }
+
+    /// The type of a data array as loaded by the runtime (`CheckOptions::data_types`).
+    fn data_type(&self, name: &str, origin: Origin) -> Option<TensorTy> {
+        let (_, elem, dims) = self.options.data_types.iter().find(|(n, ..)| n == name)?;
+        let mut all = vec![Dim::sym("N")];
+        all.extend(dims.iter().map(|&d| Dim::Known(d)));
+        Some(TensorTy::new(*elem, all, origin))
     }
 
     fn not_a_model(&mut self, name: &ast::Ident, file: FileId) {
@@ -323,7 +423,7 @@ impl<'p> Checker<'p> {
     /// Binds the arrays of a data source and checks that they feed every model input.
     /// Returns the array names, or `None` when the source yields every input
     /// (`synthetic`, `npz`) or is invalid.
-    fn check_data(&mut self, body: &mut Body, e: &'p ast::Expr, inputs: &[(String, TensorTy)]) -> Option<Vec<String>> {
+    fn check_data(&mut self, body: &mut Body, e: &'p ast::Expr, inputs: &[(String, TensorTy)], main: bool) -> Option<Vec<String>> {
         let file = body.file;
         let ExprKind::Call(c) = &e.kind else {
             self.report(
@@ -412,9 +512,22 @@ impl<'p> Checker<'p> {
                     .with_label(format!("e.g. {}(\"data/file\", …)", f.name)),
             );
         }
-        // Bind arrays: those named like an input take its type.
+        // Bind arrays: those named like an input take its type; others the
+        // type of the loaded data when the runtime knows it.
         for (name, origin) in &arrays {
-            let v = inputs.iter().find(|(n, _)| n == name).map_or(Value::Unknown, |(_, t)| Value::Tensor(t.clone()));
+            let ty = inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.clone())
+                .or_else(|| self.data_type(name, *origin));
+            let v = match ty {
+                Some(mut t) if main => {
+                    t.node = None;
+                    self.graph.add(NodeKind::Data { name: name.clone() }, Value::Tensor(t), *origin)
+                }
+                Some(t) => Value::Tensor(t),
+                None => Value::Unknown,
+            };
             body.bind(name, v, *origin, BindingKind::Input);
         }
         if all_inputs { None } else { Some(arrays.into_iter().map(|(n, _)| n).collect()) }
@@ -425,6 +538,7 @@ impl<'p> Checker<'p> {
         let f = lookup_fn(&call.callee.name)?;
         let file = body.file;
         let mut positional: Vec<(Value, Origin, &'p ast::Expr)> = Vec::new();
+        let mut keywords: Vec<(String, Value)> = Vec::new();
         if let Some((v, o)) = piped {
             positional.push((v, o, &call.args.first()?.value));
         }
@@ -441,10 +555,9 @@ impl<'p> Checker<'p> {
                             d = d.with_help(format!("did you mean `{s}`?"));
                         }
                         self.report(d);
-                    } else if n.name == "lr" {
-                        self.eval_in(body, &a.value, true);
                     } else {
-                        self.eval_in(body, &a.value, true);
+                        let v = self.eval_in(body, &a.value, true);
+                        keywords.push((n.name.clone(), v));
                     }
                 }
                 None => {
@@ -473,24 +586,42 @@ impl<'p> Checker<'p> {
                     );
                     return Some(Value::Unknown);
                 }
-                self.check_loss_args(body, f, call, &positional[0], &positional[1]);
-                Some(Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span))))
+                if !self.check_loss_args(body, f, call, &positional[0], &positional[1]) {
+                    return Some(Value::Unknown);
+                }
+                let scalar = Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span)));
+                let pred = positional[0].0.as_tensor().and_then(|t| t.node);
+                let target = match &positional[1].0 {
+                    Value::Tensor(t) => t.node.map(Operand::Tensor),
+                    v => v.as_f64().map(Operand::Scalar),
+                };
+                match (pred, target) {
+                    (Some(pred), Some(target)) => {
+                        let kind = NodeKind::Objective { function: f.name, pred, target, options: keywords };
+                        Some(self.graph.add(kind, scalar, body.origin(call.span)))
+                    }
+                    _ => Some(scalar),
+                }
             }
-            FnKind::Loss => Some(Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span)))),
-            FnKind::Helper if f.name == "column" => Some(Value::Unknown),
-            _ => Some(Value::Mode(f.name.to_string())),
+            FnKind::Loss => Some(self.graph.add(NodeKind::L2, Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span))), body.origin(call.span))),
+            _ => {
+                let mut args: Vec<(Option<String>, Value)> = positional.into_iter().map(|(v, _, _)| (None, v)).collect();
+                args.extend(keywords.into_iter().map(|(k, v)| (Some(k), v)));
+                Some(Value::Call(std::rc::Rc::new(CallValue { name: f.name.to_string(), args })))
+            }
         }
     }
 
-    fn check_loss_args(&mut self, body: &Body, f: &TrainFn, call: &Call, pred: &(Value, Origin, &'p ast::Expr), target: &(Value, Origin, &'p ast::Expr)) {
+    /// Checks that a loss's prediction and target agree; false after an error.
+    fn check_loss_args(&mut self, body: &Body, f: &TrainFn, call: &Call, pred: &(Value, Origin, &'p ast::Expr), target: &(Value, Origin, &'p ast::Expr)) -> bool {
         let origin = body.origin(call.span);
-        let (Value::Tensor(p), tv) = (&pred.0, &target.0) else { return };
+        let (Value::Tensor(p), tv) = (&pred.0, &target.0) else { return false };
         if p.elem != ElemType::Float {
             self.report(
                 Diagnostic::new(Code::ElementTypeMismatch, pred.1.file, pred.1.span, format!("`{}` needs float predictions, found {p}", f.name))
                     .with_label(format!("this is {p}")),
             );
-            return;
+            return false;
         }
         if f.name == "cross_entropy" && is_softmax(pred.2, body, self) {
             self.report(
@@ -501,8 +632,8 @@ impl<'p> Checker<'p> {
         }
         let t = match tv {
             Value::Tensor(t) => t,
-            Value::Int(_) | Value::Float(_) => return, // a number broadcasts
-            _ => return,
+            Value::Int(_) | Value::Float(_) => return true, // a number broadcasts
+            _ => return false,
         };
         let class_labels = matches!(f.name, "cross_entropy" | "nll" | "perplexity" | "accuracy" | "precision" | "recall");
         if class_labels && t.elem == ElemType::Int {
@@ -526,8 +657,9 @@ impl<'p> Checker<'p> {
                     .with_secondary(target.1.file, target.1.span, format!("labels {t}"))
                     .with_note("classes are on the last axis of the predictions; labels have the other axes"),
                 );
+                return false;
             }
-            return;
+            return true;
         }
         if f.name == "cross_entropy" && t.elem == ElemType::Float && same_dims(&p.dims[..p.rank().saturating_sub(1)], &t.dims) {
             self.report(
@@ -535,7 +667,7 @@ impl<'p> Checker<'p> {
                     .with_label("declare the labels as int[…]")
                     .with_secondary(pred.1.file, pred.1.span, format!("logits {p}")),
             );
-            return;
+            return false;
         }
         if !same_dims(&drop_trailing_ones(&p.dims), &drop_trailing_ones(&t.dims)) {
             self.report(
@@ -545,7 +677,9 @@ impl<'p> Checker<'p> {
                     .with_secondary(target.1.file, target.1.span, format!("this is {t}"))
                     .with_note("shapes must be equal after trailing 1-axes are dropped ([N, 1] against [N] is fine)"),
             );
+            return false;
         }
+        true
     }
 }
 
