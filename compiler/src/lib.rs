@@ -6,6 +6,7 @@
 pub mod check;
 pub mod dims;
 pub mod graph;
+pub mod ir;
 pub mod layers;
 pub mod program;
 pub mod summary;

@@ -1,2 +1,4 @@
 //! nnc's execution runtime (graph IR execution and training) lives here.
 //! See ARCHITECTURE.md for the planned pipeline stages.
+
+pub mod exec;

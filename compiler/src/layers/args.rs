@@ -53,6 +53,12 @@ pub enum ArgIssue {
 }
 
 impl Args {
+    /// Overrides one option (lowering a layer value with `go_backwards`, …).
+    pub fn set(&mut self, name: &str, v: ArgVal) {
+        if let Some(slot) = self.vals.iter_mut().find(|(n, ..)| *n == name) {
+            slot.1 = v;
+        }
+    }
     pub fn get(&self, name: &str) -> &ArgVal {
         self.vals.iter().find(|(n, ..)| *n == name).map_or(&ArgVal::Absent, |(_, v, _)| v)
     }

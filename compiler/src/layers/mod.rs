@@ -7,9 +7,10 @@
 //! part of the description here, not elsewhere.
 
 mod args;
+pub mod lowering;
 mod rules;
 
-pub use args::{ArgIssue, ArgVal, Args, bind_args};
+pub use args::{ArgIssue, ArgVal, Args, Padding, bind_args};
 pub use rules::LAYERS;
 
 use nnc_syntax::ast::ElemType;
@@ -211,6 +212,8 @@ pub struct LayerDef {
     pub operands: Operands,
     pub args: &'static [ArgDef],
     pub rule: fn(&mut Apply) -> RuleResult,
+    /// Lowering to IR primitives (`lowering.rs`); backward comes from autodiff.
+    pub lower: lowering::LowerFn,
 }
 
 impl std::fmt::Debug for LayerDef {

@@ -4,6 +4,7 @@
 use nnc_syntax::ast::ElemType;
 
 use super::args::{ArgVal, Padding};
+use super::lowering;
 use super::{Apply, ArgDef, ArgKind, Default, Family, FloatRange, LayerDef, LayerError, Operands, RuleResult};
 use crate::dims::{Dim, Equality};
 use crate::types::{TensorTy, Value};
@@ -62,7 +63,7 @@ const POOL_OPTS: &[ArgDef] = &[
 const AXIS_OPT: &[ArgDef] = &[opt("axis", ArgKind::Axis, Default::Int(-1), "the axis to normalise over")];
 
 macro_rules! layer {
-    ($name:literal, $sig:literal, $doc:literal, $family:ident, $ops:ident, $args:expr, $rule:expr) => {
+    ($name:literal, $sig:literal, $doc:literal, $family:ident, $ops:ident, $args:expr, $rule:expr, $lower:expr) => {
         LayerDef {
             name: $name,
             signature: $sig,
@@ -71,6 +72,7 @@ macro_rules! layer {
             operands: Operands::$ops,
             args: $args,
             rule: $rule,
+            lower: $lower,
         }
     };
 }
@@ -78,20 +80,20 @@ macro_rules! layer {
 pub static LAYERS: &[LayerDef] = &[
     layer!("dense", "dense(x, units, bias = true, activation = none)",
         "Fully connected layer on the last axis: [..., D] → [..., units]. Parameters kernel [D, units], bias [units].",
-        Layer, One, with_kernel_opts![opt("units", INT1, Default::Required, "number of output features")], dense),
-    layer!("relu", "relu(x)", "max(0, x), elementwise.", Layer, One, &[], elementwise),
-    layer!("sigmoid", "sigmoid(x)", "1 / (1 + e^-x), elementwise.", Layer, One, &[], elementwise),
-    layer!("tanh", "tanh(x)", "Hyperbolic tangent, elementwise.", Layer, One, &[], elementwise),
-    layer!("gelu", "gelu(x)", "Gaussian error linear unit, elementwise.", Layer, One, &[], elementwise),
+        Layer, One, with_kernel_opts![opt("units", INT1, Default::Required, "number of output features")], dense, lowering::dense),
+    layer!("relu", "relu(x)", "max(0, x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
+    layer!("sigmoid", "sigmoid(x)", "1 / (1 + e^-x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
+    layer!("tanh", "tanh(x)", "Hyperbolic tangent, elementwise.", Layer, One, &[], elementwise, lowering::unary),
+    layer!("gelu", "gelu(x)", "Gaussian error linear unit, elementwise.", Layer, One, &[], elementwise, lowering::unary),
     layer!("elu", "elu(x, alpha = 1.0)", "x if x > 0 else alpha·(e^x − 1).", Layer, One,
-        &[opt("alpha", ANY_FLOAT, Default::Float(1.0), "slope of the negative part")], elementwise),
-    layer!("softplus", "softplus(x)", "log(1 + e^x), elementwise.", Layer, One, &[], elementwise),
+        &[opt("alpha", ANY_FLOAT, Default::Float(1.0), "slope of the negative part")], elementwise, lowering::elu),
+    layer!("softplus", "softplus(x)", "log(1 + e^x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
     layer!("leaky_relu", "leaky_relu(x, alpha = 0.3)", "x if x > 0 else alpha·x (Keras's default alpha 0.3).", Layer, One,
-        &[opt("alpha", NON_NEG, Default::Float(0.3), "slope of the negative part")], elementwise),
-    layer!("softmax", "softmax(x, axis = -1)", "Softmax along an axis.", Layer, One, AXIS_OPT, along_axis),
-    layer!("log_softmax", "log_softmax(x, axis = -1)", "Log of the softmax along an axis.", Layer, One, AXIS_OPT, along_axis),
+        &[opt("alpha", NON_NEG, Default::Float(0.3), "slope of the negative part")], elementwise, lowering::leaky_relu),
+    layer!("softmax", "softmax(x, axis = -1)", "Softmax along an axis.", Layer, One, AXIS_OPT, along_axis, lowering::softmax),
+    layer!("log_softmax", "log_softmax(x, axis = -1)", "Log of the softmax along an axis.", Layer, One, AXIS_OPT, along_axis, lowering::softmax),
     layer!("prelu", "prelu(x)", "Leaky ReLU with a learned slope per channel: alpha [C].", Layer, One,
-        &[opt("init", ArgKind::Init, Default::Mode("zeros"), "alpha initialiser")], prelu),
+        &[opt("init", ArgKind::Init, Default::Mode("zeros"), "alpha initialiser")], prelu, lowering::prelu),
     layer!("conv1d", "conv1d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
         "1-D convolution: [N, T, C] → [N, T', filters], T' = (T + 2P − Dl·(K−1) − 1)/S + 1. Parameters kernel [K, C, filters], bias [filters].",
         Layer, One, with_kernel_opts![
@@ -100,7 +102,7 @@ pub static LAYERS: &[LayerDef] = &[
             opt("stride", INT1, Default::Int(1), "stride"),
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P"),
             opt("dilation", INT1, Default::Int(1), "dilation"),
-        ], |a| conv(a, 1, false)),
+        ], |a| conv(a, 1, false), lowering::conv),
     layer!("conv2d", "conv2d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
         "2-D convolution, channels last: [N, H, W, C] → [N, H', W', filters], H' = (H + 2P − Dl·(K−1) − 1)/S + 1; with `same`, H' = ceil(H/S). Parameters kernel [KH, KW, C, filters], bias [filters].",
         Layer, One, with_kernel_opts![
@@ -109,7 +111,7 @@ pub static LAYERS: &[LayerDef] = &[
             opt("stride", PAIR1, Default::Int(1), "stride, an int or [sh, sw]"),
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
-        ], |a| conv(a, 2, false)),
+        ], |a| conv(a, 2, false), lowering::conv),
     layer!("conv2d_transpose", "conv2d_transpose(x, filters, kernel, stride = 1, padding = valid, output_padding = 0)",
         "Transposed 2-D convolution: H' = (H−1)·S − 2P + Dl·(K−1) + output_padding + 1; with `same`, H' = H·S. Parameters kernel [KH, KW, filters, C], bias [filters].",
         Layer, One, with_kernel_opts![
@@ -119,66 +121,66 @@ pub static LAYERS: &[LayerDef] = &[
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
             opt("output_padding", ArgKind::IntOrPair { min: 0 }, Default::Int(0), "extra size added to one side of the output"),
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
-        ], |a| conv(a, 2, true)),
+        ], |a| conv(a, 2, true), lowering::conv_transpose),
     layer!("max_pool", "max_pool(x, size = 2, stride = size, padding = valid)",
         "Max pooling over H, W of [N, H, W, C] (or T of [N, T, C]); valid: H' = (H − size)/S + 1, same: H' = ceil(H/S).",
-        Layer, One, POOL_OPTS, pool),
+        Layer, One, POOL_OPTS, pool, lowering::pool),
     layer!("avg_pool", "avg_pool(x, size = 2, stride = size, padding = valid)",
         "Average pooling over H, W of [N, H, W, C] (or T of [N, T, C]); integer padding is counted (PyTorch's default), `same` padding is not (Keras's).",
-        Layer, One, POOL_OPTS, pool),
-    layer!("global_avg_pool", "global_avg_pool(x)", "Mean over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].", Layer, One, &[], global_pool),
-    layer!("global_max_pool", "global_max_pool(x)", "Max over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].", Layer, One, &[], global_pool),
+        Layer, One, POOL_OPTS, pool, lowering::pool),
+    layer!("global_avg_pool", "global_avg_pool(x)", "Mean over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].", Layer, One, &[], global_pool, lowering::global_pool),
+    layer!("global_max_pool", "global_max_pool(x)", "Max over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].", Layer, One, &[], global_pool, lowering::global_pool),
     layer!("upsample", "upsample(x, size = 2)", "Nearest-neighbour upsampling: [N, H, W, C] → [N, s·H, s·W, C] (and [N, T, C] → [N, s·T, C]).", Layer, One,
-        &[opt("size", PAIR1, Default::Int(2), "factor, an int or [h, w]")], upsample),
-    layer!("flatten", "flatten(x)", "[N, a, b, …] → [N, a·b·…].", Layer, One, &[], flatten),
+        &[opt("size", PAIR1, Default::Int(2), "factor, an int or [h, w]")], upsample, lowering::upsample),
+    layer!("flatten", "flatten(x)", "[N, a, b, …] → [N, a·b·…].", Layer, One, &[], flatten, lowering::reshape),
     layer!("reshape", "reshape(x, [N, …])", "Reshape keeping the element count; at most one dim may be -1.", Layer, One,
-        &[opt("shape", ArgKind::Shape, Default::Required, "the target shape, batch axis included")], reshape),
+        &[opt("shape", ArgKind::Shape, Default::Required, "the target shape, batch axis included")], reshape, lowering::reshape),
     layer!("concat", "concat(a, b, …, axis = -1)", "Concatenation along an axis; all other axes must agree.", Layer, Variadic,
-        &[opt("axis", ArgKind::Axis, Default::Int(-1), "the concatenation axis")], concat),
+        &[opt("axis", ArgKind::Axis, Default::Int(-1), "the concatenation axis")], concat, lowering::concat),
     layer!("batch_norm", "batch_norm(x, momentum = 0.99, epsilon = 1e-3)",
         "Batch normalisation over all axes but the last. Parameters gamma [C], beta [C]; non-trainable moving_mean [C], moving_var [C]. moving = momentum·moving + (1 − momentum)·batch.",
         Layer, One, &[
             opt("momentum", ArgKind::Float { range: FloatRange::UNIT }, Default::Float(0.99), "moving-average momentum (Keras convention)"),
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
-        ], batch_norm),
+        ], batch_norm, lowering::batch_norm),
     layer!("layer_norm", "layer_norm(x, epsilon = 1e-3, axes = [-1])",
         "Layer normalisation over `axes`; gamma and beta have the shape of the normalised axes.", Layer, One, &[
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
             opt("axes", ArgKind::Axes, Default::Int(-1), "the normalised axes"),
-        ], layer_norm),
+        ], layer_norm, lowering::layer_norm),
     layer!("instance_norm", "instance_norm(x, affine = true, epsilon = 1e-3)",
         "Instance normalisation: statistics over the spatial axes per sample and channel; gamma, beta [C] when affine.", Layer, One, &[
             opt("affine", ArgKind::Bool, Default::Bool(true), "learn gamma and beta"),
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
-        ], instance_norm),
+        ], instance_norm, lowering::instance_norm),
     layer!("dropout", "dropout(x, rate)", "Zeroes a fraction `rate` of the inputs in training; identity in evaluation.", Layer, One,
-        &[opt("rate", RATE, Default::Required, "fraction of inputs dropped, in [0, 1)")], elementwise),
+        &[opt("rate", RATE, Default::Required, "fraction of inputs dropped, in [0, 1)")], elementwise, lowering::dropout),
     layer!("gaussian_noise", "gaussian_noise(x, stddev)", "Adds N(0, stddev²) noise in training; identity in evaluation.", Layer, One,
-        &[opt("stddev", NON_NEG, Default::Required, "standard deviation of the noise")], elementwise),
+        &[opt("stddev", NON_NEG, Default::Required, "standard deviation of the noise")], elementwise, lowering::gaussian_noise),
     layer!("embedding", "embedding(x, vocab, dim)", "Lookup table: int[N, T] → [N, T, dim]. Parameter embeddings [vocab, dim].", Layer, One, &[
             opt("vocab", INT1, Default::Required, "number of distinct indices"),
             opt("dim", INT1, Default::Required, "size of each vector"),
             opt("init", ArgKind::Init, Default::Mode("uniform"), "embeddings initialiser"),
-        ], embedding),
+        ], embedding, lowering::embedding),
     layer!("positional_embedding", "positional_embedding(x, max_len)", "Adds learned positions: [N, T, D] → [N, T, D], T ≤ max_len. Parameter embeddings [max_len, D].", Layer, One,
-        &[opt("max_len", INT1, Default::Required, "the longest sequence")], positional_embedding),
-    layer!("positional_encoding", "positional_encoding(x)", "Adds the fixed sinusoidal position encoding: [N, T, D] → [N, T, D]. No parameters.", Layer, One, &[], positional_encoding),
+        &[opt("max_len", INT1, Default::Required, "the longest sequence")], positional_embedding, lowering::positional_embedding),
+    layer!("positional_encoding", "positional_encoding(x)", "Adds the fixed sinusoidal position encoding: [N, T, D] → [N, T, D]. No parameters.", Layer, One, &[], positional_encoding, lowering::positional_encoding),
     layer!("simple_rnn", "simple_rnn(x, units, sequences = false, state = false)",
         "Fully connected recurrent layer: [N, T, D] → [N, M] (or [N, T, M] with sequences). Parameters kernel [D, M], recurrent_kernel [M, M], bias [M].",
-        Layer, One, recurrent_opts![], |a| recurrent(a, Cell::Simple)),
+        Layer, One, recurrent_opts![], |a| recurrent(a, Cell::Simple), lowering::recurrent),
     layer!("lstm", "lstm(x, units, sequences = false, state = false)",
         "Long short-term memory, gate order i, f, c, o: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h, c). Parameters kernel [D, 4M], recurrent_kernel [M, 4M], bias [4M].",
-        Layer, One, recurrent_opts![], |a| recurrent(a, Cell::Lstm)),
+        Layer, One, recurrent_opts![], |a| recurrent(a, Cell::Lstm), lowering::recurrent),
     layer!("gru", "gru(x, units, sequences = false, state = false, reset_after = true)",
         "Gated recurrent unit, gate order z, r, h: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h). Parameters kernel [D, 3M], recurrent_kernel [M, 3M], bias [2, 3M] ([3M] when reset_after = false).",
         Layer, One, recurrent_opts![opt("reset_after", ArgKind::Bool, Default::Bool(true), "apply the reset gate after the recurrent matmul (Keras/cuDNN convention)")],
-        |a| recurrent(a, Cell::Gru)),
+        |a| recurrent(a, Cell::Gru), lowering::recurrent),
     layer!("bidirectional", "bidirectional(x, rnn_layer, merge = concat)",
         "Runs a recurrent layer forwards and backwards: [N, T, 2M] with merge = concat. Parameters forward.*, backward.*.",
         Layer, One, &[
             opt("layer", ArgKind::Layer, Default::Required, "a recurrent layer value, e.g. lstm(64, sequences = true)"),
             opt("merge", ArgKind::Mode(&["concat", "sum", "mul", "ave"]), Default::Mode("concat"), "how the two directions are combined"),
-        ], bidirectional),
+        ], bidirectional, lowering::bidirectional),
     layer!("multi_head_attention", "multi_head_attention(q, heads, key_dim, kv = q, value_dim = key_dim, dropout = 0, causal = false)",
         "Multi-head attention: [N, T, D] → [N, T, D]. Parameters query/key/value.kernel [D, heads, key_dim] with biases [heads, key_dim], output.kernel [heads, value_dim, D], output.bias [D].",
         Layer, One, &[
@@ -188,38 +190,38 @@ pub static LAYERS: &[LayerDef] = &[
             opt("value_dim", INT1, Default::SameAs("key_dim"), "size of each head for values"),
             opt("dropout", RATE, Default::Float(0.0), "dropout on the attention weights"),
             opt("causal", ArgKind::Bool, Default::Bool(false), "mask future positions"),
-        ], attention),
+        ], attention, lowering::multi_head_attention),
     layer!("repeat", "repeat(x, n, layer_value)", "Applies n copies of a layer, each with its own parameters.", Layer, One, &[
             opt("n", ArgKind::Int { min: 0 }, Default::Required, "number of copies"),
             opt("layer", ArgKind::Layer, Default::Required, "the layer value to repeat"),
-        ], repeat),
+        ], repeat, lowering::repeat),
     // ---- tensor functions (no parameters, not listed in summaries)
     layer!("one_hot", "one_hot(x, depth)", "int[…] → […, depth] of zeros and ones.", Function, One,
-        &[opt("depth", INT1, Default::Required, "number of classes")], one_hot),
+        &[opt("depth", INT1, Default::Required, "number of classes")], one_hot, lowering::one_hot),
     layer!("clip", "clip(x, lo, hi)", "Clamps every element to [lo, hi].", Function, One,
-        &[opt("lo", ANY_FLOAT, Default::Required, "lower bound"), opt("hi", ANY_FLOAT, Default::Required, "upper bound")], elementwise),
-    layer!("exp", "exp(x)", "e^x, elementwise.", Function, One, &[], elementwise),
-    layer!("log", "log(x)", "Natural logarithm, elementwise.", Function, One, &[], elementwise),
-    layer!("sqrt", "sqrt(x)", "Square root, elementwise.", Function, One, &[], elementwise),
-    layer!("abs", "abs(x)", "Absolute value, elementwise.", Function, One, &[], elementwise_any),
+        &[opt("lo", ANY_FLOAT, Default::Required, "lower bound"), opt("hi", ANY_FLOAT, Default::Required, "upper bound")], elementwise, lowering::clip),
+    layer!("exp", "exp(x)", "e^x, elementwise.", Function, One, &[], elementwise, lowering::unary),
+    layer!("log", "log(x)", "Natural logarithm, elementwise.", Function, One, &[], elementwise, lowering::unary),
+    layer!("sqrt", "sqrt(x)", "Square root, elementwise.", Function, One, &[], elementwise, lowering::unary),
+    layer!("abs", "abs(x)", "Absolute value, elementwise.", Function, One, &[], elementwise_any, lowering::unary),
     layer!("mean", "mean(x, axis)", "Mean over an axis (or all axes).", Function, One, &[
             opt("axis", ArgKind::Axes, Default::Absent, "axis or axes to reduce (default: all)"),
             opt("keepdims", ArgKind::Bool, Default::Bool(false), "keep reduced axes with size 1"),
-        ], reduce),
+        ], reduce, lowering::reduce),
     layer!("sum", "sum(x, axis)", "Sum over an axis (or all axes).", Function, One, &[
             opt("axis", ArgKind::Axes, Default::Absent, "axis or axes to reduce (default: all)"),
             opt("keepdims", ArgKind::Bool, Default::Bool(false), "keep reduced axes with size 1"),
-        ], reduce),
+        ], reduce, lowering::reduce),
     layer!("normal", "normal(shape, std = 1)", "A fresh N(0, std²) tensor of the given shape, drawn at every step.", Function, None, &[
             opt("shape", ArgKind::Shape, Default::Required, "the shape, e.g. [N, 100]"),
             opt("std", NON_NEG, Default::Float(1.0), "standard deviation"),
             opt("mean", ANY_FLOAT, Default::Float(0.0), "mean"),
-        ], random),
+        ], random, lowering::random),
     layer!("uniform", "uniform(shape, lo = 0, hi = 1)", "A fresh U(lo, hi) tensor of the given shape, drawn at every step.", Function, None, &[
             opt("shape", ArgKind::Shape, Default::Required, "the shape, e.g. [N, 100]"),
             opt("lo", ANY_FLOAT, Default::Float(0.0), "lower bound"),
             opt("hi", ANY_FLOAT, Default::Float(1.0), "upper bound"),
-        ], random),
+        ], random, lowering::random),
 ];
 
 // ------------------------------------------------------------------ helpers

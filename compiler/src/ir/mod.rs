@@ -1,0 +1,426 @@
+//! The graph IR: a small set of primitive tensor operations with concrete
+//! shapes, the target of lowering and the input of autodiff, the reference
+//! executor and (later) the Cranelift JIT.
+//!
+//! A [`Func`] is a list of nodes in evaluation order; each node computes one
+//! tensor from earlier nodes. Shapes are concrete: lowering binds the batch
+//! dim `N`. `Display` prints a canonical text form (`nnc ir`).
+
+pub mod autodiff;
+pub mod lower;
+
+use std::fmt;
+
+pub type Id = u32;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DType {
+    F32,
+    /// Indices and labels.
+    I64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unary {
+    Neg,
+    Exp,
+    Log,
+    Sqrt,
+    Abs,
+    Relu,
+    Sigmoid,
+    Tanh,
+    /// tanh-free exact GELU: x·Φ(x).
+    Gelu,
+    /// Derivative of GELU, used by its gradient.
+    GeluGrad,
+    Softplus,
+    Square,
+    Recip,
+    /// 1 where x > 0 else 0 (masks for gradients).
+    Positive,
+    /// sign(x) (gradient of abs).
+    Sign,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Binary {
+    Add,
+    Sub,
+    Mul,
+    Div,
+    Max,
+    Min,
+    /// 1 where a > b else 0.
+    Greater,
+    /// 1 where a == b else 0.
+    Equal,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Reduce {
+    Sum,
+    Mean,
+    Max,
+}
+
+/// 2-D window geometry shared by convolution and pooling (NHWC).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    pub kernel: [usize; 2],
+    pub stride: [usize; 2],
+    pub dilation: [usize; 2],
+    /// Zero padding: top, left, bottom, right.
+    pub pad: [usize; 4],
+}
+
+impl Window {
+    /// Output size of a valid window over padded input.
+    pub fn out(&self, h: usize, w: usize) -> [usize; 2] {
+        let f = |n: usize, i: usize, lo: usize, hi: usize| {
+            let span = self.dilation[i] * (self.kernel[i] - 1) + 1;
+            (n + lo + hi).saturating_sub(span) / self.stride[i] + 1
+        };
+        [f(h, 0, self.pad[0], self.pad[2]), f(w, 1, self.pad[1], self.pad[3])]
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// A fed tensor (model input or data array).
+    Input(String),
+    /// Parameter number `i` of the function's parameter list.
+    Param(usize),
+    /// A constant filled with one value.
+    Fill(f64),
+    /// A constant tensor (e.g. the sinusoidal position table), row-major.
+    Constant(Vec<f32>),
+    Unary(Unary),
+    /// `x` with a constant: LeakyRelu/ELU etc. are lowered through these.
+    Binary(Binary),
+    /// `a^p` for a constant `p` (gradient of sqrt, …).
+    PowConst(f64),
+    /// ELU with alpha: x if x > 0 else alpha·(e^x − 1).
+    Elu(f64),
+    /// Leaky ReLU: x if x > 0 else alpha·x.
+    LeakyRelu(f64),
+    /// Matrix product on the last two axes; leading axes are batch axes.
+    MatMul { ta: bool, tb: bool },
+    Reduce { op: Reduce, axes: Vec<usize>, keep: bool },
+    /// Sums a broadcast result back to the shape of this node (gradient of broadcasting).
+    SumTo,
+    /// Broadcasts to the shape of this node.
+    BroadcastTo,
+    Reshape,
+    Transpose(Vec<usize>),
+    /// `[start, end)` along one axis.
+    Slice { axis: usize, start: usize, end: usize },
+    /// Zero padding along one axis (gradient of slice).
+    Pad { axis: usize, before: usize, after: usize },
+    Concat(usize),
+    /// Rows of a table (args: table [V, D], indices int[…]) → […, D].
+    Gather,
+    /// Gradient of gather: (dy […, D], indices) → [V, D].
+    ScatterAdd,
+    OneHot(usize),
+    Softmax(usize),
+    LogSoftmax(usize),
+    /// (x [N,H,W,C], k [KH,KW,C,F]) → [N,H',W',F].
+    Conv2d(Window),
+    /// (dy [N,H',W',F], k [KH,KW,C,F]) → dx [N,H,W,C] (shape of this node).
+    Conv2dInputGrad(Window),
+    /// (x [N,H,W,C], dy [N,H',W',F]) → dk [KH,KW,C,F].
+    Conv2dKernelGrad(Window),
+    MaxPool(Window),
+    /// (x, dy) → dx.
+    MaxPoolGrad(Window),
+    /// `count_pad`: divide by the full window (PyTorch) or by the valid cells (Keras `same`).
+    AvgPool { window: Window, count_pad: bool },
+    AvgPoolGrad { window: Window, count_pad: bool },
+    /// Nearest-neighbour upsampling by [sh, sw] on NHWC.
+    Upsample([usize; 2]),
+    /// Gradient of upsampling: sums each block.
+    UpsampleGrad([usize; 2]),
+    /// Random tensor, drawn at every run: uniform in [0, 1) or N(0, 1).
+    Random { normal: bool },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Node {
+    pub op: Op,
+    pub args: Vec<Id>,
+    pub shape: Vec<usize>,
+    pub dtype: DType,
+    /// The layer that produced this node (index into `Func::layers`), to
+    /// name it when a value goes non-finite.
+    pub layer: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ParamDecl {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub trainable: bool,
+    pub init: String,
+}
+
+/// A function of the IR: inputs and parameters in, named results out.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Func {
+    pub nodes: Vec<Node>,
+    pub params: Vec<ParamDecl>,
+    pub outputs: Vec<(String, Id)>,
+    /// Names of the layers nodes belong to.
+    pub layers: Vec<String>,
+    /// Batch-norm moving statistics to update after a training step:
+    /// (parameter index, batch statistic node, momentum).
+    pub moving_updates: Vec<(usize, Id, f64)>,
+    /// The layer new nodes are attributed to (see `current_layer` users).
+    pub current_layer: Option<u32>,
+}
+
+impl Func {
+    pub fn shape(&self, id: Id) -> &[usize] {
+        &self.nodes[id as usize].shape
+    }
+
+    pub fn push(&mut self, op: Op, args: Vec<Id>, shape: Vec<usize>, dtype: DType, layer: Option<u32>) -> Id {
+        self.nodes.push(Node { op, args, shape, dtype, layer });
+        (self.nodes.len() - 1) as Id
+    }
+
+    pub fn output(&self, name: &str) -> Option<Id> {
+        self.outputs.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
+    }
+}
+
+pub fn numel(shape: &[usize]) -> usize {
+    shape.iter().product()
+}
+
+/// NumPy broadcasting of two concrete shapes; `None` if incompatible.
+pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
+    let rank = a.len().max(b.len());
+    let mut out = vec![0; rank];
+    for i in 0..rank {
+        let x = if i + a.len() >= rank { a[i + a.len() - rank] } else { 1 };
+        let y = if i + b.len() >= rank { b[i + b.len() - rank] } else { 1 };
+        out[i] = match (x, y) {
+            _ if x == y => x,
+            (1, _) => y,
+            (_, 1) => x,
+            _ => return None,
+        };
+    }
+    Some(out)
+}
+
+impl fmt::Display for Op {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let w = |f: &mut fmt::Formatter<'_>, w: &Window| {
+            write!(f, "k={:?} s={:?} d={:?} p={:?}", w.kernel, w.stride, w.dilation, w.pad)
+        };
+        match self {
+            Op::Input(n) => write!(f, "input {n:?}"),
+            Op::Param(i) => write!(f, "param {i}"),
+            Op::Fill(v) => write!(f, "fill {v}"),
+            Op::Constant(v) => write!(f, "constant [{} values]", v.len()),
+            Op::Unary(u) => write!(f, "{}", format!("{u:?}").to_lowercase()),
+            Op::Binary(b) => write!(f, "{}", format!("{b:?}").to_lowercase()),
+            Op::PowConst(p) => write!(f, "pow {p}"),
+            Op::Elu(a) => write!(f, "elu {a}"),
+            Op::LeakyRelu(a) => write!(f, "leaky_relu {a}"),
+            Op::MatMul { ta, tb } => write!(f, "matmul{}{}", if *ta { " ta" } else { "" }, if *tb { " tb" } else { "" }),
+            Op::Reduce { op, axes, keep } => write!(f, "{} {axes:?}{}", format!("{op:?}").to_lowercase(), if *keep { " keep" } else { "" }),
+            Op::SumTo => write!(f, "sum_to"),
+            Op::BroadcastTo => write!(f, "broadcast_to"),
+            Op::Reshape => write!(f, "reshape"),
+            Op::Transpose(p) => write!(f, "transpose {p:?}"),
+            Op::Slice { axis, start, end } => write!(f, "slice axis={axis} {start}..{end}"),
+            Op::Pad { axis, before, after } => write!(f, "pad axis={axis} {before}+{after}"),
+            Op::Concat(a) => write!(f, "concat axis={a}"),
+            Op::Gather => write!(f, "gather"),
+            Op::ScatterAdd => write!(f, "scatter_add"),
+            Op::OneHot(d) => write!(f, "one_hot {d}"),
+            Op::Softmax(a) => write!(f, "softmax axis={a}"),
+            Op::LogSoftmax(a) => write!(f, "log_softmax axis={a}"),
+            Op::Conv2d(win) => {
+                write!(f, "conv2d ")?;
+                w(f, win)
+            }
+            Op::Conv2dInputGrad(win) => {
+                write!(f, "conv2d_input_grad ")?;
+                w(f, win)
+            }
+            Op::Conv2dKernelGrad(win) => {
+                write!(f, "conv2d_kernel_grad ")?;
+                w(f, win)
+            }
+            Op::MaxPool(win) => {
+                write!(f, "max_pool ")?;
+                w(f, win)
+            }
+            Op::MaxPoolGrad(win) => {
+                write!(f, "max_pool_grad ")?;
+                w(f, win)
+            }
+            Op::AvgPool { window, count_pad } => {
+                write!(f, "avg_pool{} ", if *count_pad { " count_pad" } else { "" })?;
+                w(f, window)
+            }
+            Op::AvgPoolGrad { window, count_pad } => {
+                write!(f, "avg_pool_grad{} ", if *count_pad { " count_pad" } else { "" })?;
+                w(f, window)
+            }
+            Op::Upsample(s) => write!(f, "upsample {s:?}"),
+            Op::UpsampleGrad(s) => write!(f, "upsample_grad {s:?}"),
+            Op::Random { normal } => write!(f, "random {}", if *normal { "normal" } else { "uniform" }),
+        }
+    }
+}
+
+impl fmt::Display for Func {
+    /// The canonical text form: one line per node, `%id: dtype[shape] = op args`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.params.iter().enumerate() {
+            writeln!(f, "param {i} {:?} {:?}{}", p.name, p.shape, if p.trainable { "" } else { " frozen" })?;
+        }
+        for (i, n) in self.nodes.iter().enumerate() {
+            let args: Vec<String> = n.args.iter().map(|a| format!("%{a}")).collect();
+            let dt = if n.dtype == DType::I64 { "i64" } else { "f32" };
+            write!(f, "%{i}: {dt}{:?} = {}", n.shape, n.op)?;
+            if !args.is_empty() {
+                write!(f, " {}", args.join(", "))?;
+            }
+            if let Some(l) = n.layer {
+                write!(f, "  ; {}", self.layers[l as usize])?;
+            }
+            writeln!(f)?;
+        }
+        for (name, id) in &self.outputs {
+            writeln!(f, "output {name:?} = %{id}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Shape-inferring constructors used by lowering and autodiff. Every node
+/// gets `self.current_layer` as its layer tag.
+impl Func {
+    fn tag(&self) -> Option<u32> {
+        self.current_layer
+    }
+    pub fn input(&mut self, name: &str, shape: Vec<usize>, dtype: DType) -> Id {
+        self.push(Op::Input(name.into()), vec![], shape, dtype, None)
+    }
+    pub fn fill(&mut self, v: f64, shape: Vec<usize>) -> Id {
+        let t = self.tag();
+        self.push(Op::Fill(v), vec![], shape, DType::F32, t)
+    }
+    pub fn scalar(&mut self, v: f64) -> Id {
+        self.fill(v, vec![])
+    }
+    pub fn unary(&mut self, u: Unary, x: Id) -> Id {
+        let (s, t) = (self.shape(x).to_vec(), self.tag());
+        self.push(Op::Unary(u), vec![x], s, DType::F32, t)
+    }
+    pub fn op1(&mut self, op: Op, x: Id) -> Id {
+        let (s, t) = (self.shape(x).to_vec(), self.tag());
+        self.push(op, vec![x], s, DType::F32, t)
+    }
+    /// Elementwise with broadcasting. Panics on incompatible shapes: lowering
+    /// only builds what the checker proved.
+    pub fn binary(&mut self, b: Binary, x: Id, y: Id) -> Id {
+        let s = broadcast_shapes(self.shape(x), self.shape(y))
+            .unwrap_or_else(|| panic!("IR broadcast of {:?} and {:?}", self.shape(x), self.shape(y)));
+        let t = self.tag();
+        self.push(Op::Binary(b), vec![x, y], s, DType::F32, t)
+    }
+    pub fn add(&mut self, x: Id, y: Id) -> Id {
+        self.binary(Binary::Add, x, y)
+    }
+    pub fn sub(&mut self, x: Id, y: Id) -> Id {
+        self.binary(Binary::Sub, x, y)
+    }
+    pub fn mul(&mut self, x: Id, y: Id) -> Id {
+        self.binary(Binary::Mul, x, y)
+    }
+    pub fn div(&mut self, x: Id, y: Id) -> Id {
+        self.binary(Binary::Div, x, y)
+    }
+    pub fn mul_scalar(&mut self, x: Id, v: f64) -> Id {
+        let c = self.scalar(v);
+        self.mul(x, c)
+    }
+    pub fn add_scalar(&mut self, x: Id, v: f64) -> Id {
+        let c = self.scalar(v);
+        self.add(x, c)
+    }
+    pub fn matmul(&mut self, a: Id, b: Id, ta: bool, tb: bool) -> Id {
+        let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
+        let r = sa.len();
+        let (m, k) = if ta { (sa[r - 1], sa[r - 2]) } else { (sa[r - 2], sa[r - 1]) };
+        let rb = sb.len();
+        let (k2, n) = if tb { (sb[rb - 1], sb[rb - 2]) } else { (sb[rb - 2], sb[rb - 1]) };
+        assert_eq!(k, k2, "IR matmul inner dims {sa:?} x {sb:?} (ta={ta}, tb={tb})");
+        let mut s = sa[..r - 2].to_vec();
+        s.extend([m, n]);
+        let t = self.tag();
+        self.push(Op::MatMul { ta, tb }, vec![a, b], s, DType::F32, t)
+    }
+    pub fn reduce(&mut self, op: Reduce, x: Id, axes: Vec<usize>, keep: bool) -> Id {
+        let s: Vec<usize> = self
+            .shape(x)
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &d)| if axes.contains(&i) { keep.then_some(1) } else { Some(d) })
+            .collect();
+        let t = self.tag();
+        self.push(Op::Reduce { op, axes, keep }, vec![x], s, DType::F32, t)
+    }
+    pub fn sum_to(&mut self, x: Id, shape: Vec<usize>) -> Id {
+        if self.shape(x) == shape.as_slice() {
+            return x;
+        }
+        let t = self.tag();
+        self.push(Op::SumTo, vec![x], shape, DType::F32, t)
+    }
+    pub fn broadcast_to(&mut self, x: Id, shape: Vec<usize>) -> Id {
+        if self.shape(x) == shape.as_slice() {
+            return x;
+        }
+        let t = self.tag();
+        self.push(Op::BroadcastTo, vec![x], shape, DType::F32, t)
+    }
+    pub fn reshape(&mut self, x: Id, shape: Vec<usize>) -> Id {
+        if self.shape(x) == shape.as_slice() {
+            return x;
+        }
+        assert_eq!(numel(self.shape(x)), numel(&shape), "IR reshape {:?} → {shape:?}", self.shape(x));
+        let (t, dt) = (self.tag(), self.nodes[x as usize].dtype);
+        self.push(Op::Reshape, vec![x], shape, dt, t)
+    }
+    pub fn transpose(&mut self, x: Id, perm: Vec<usize>) -> Id {
+        let s: Vec<usize> = perm.iter().map(|&p| self.shape(x)[p]).collect();
+        let t = self.tag();
+        self.push(Op::Transpose(perm), vec![x], s, DType::F32, t)
+    }
+    pub fn slice(&mut self, x: Id, axis: usize, start: usize, end: usize) -> Id {
+        let mut s = self.shape(x).to_vec();
+        if start == 0 && end == s[axis] {
+            return x;
+        }
+        s[axis] = end - start;
+        let (t, dt) = (self.tag(), self.nodes[x as usize].dtype);
+        self.push(Op::Slice { axis, start, end }, vec![x], s, dt, t)
+    }
+    pub fn concat(&mut self, xs: Vec<Id>, axis: usize) -> Id {
+        if xs.len() == 1 {
+            return xs[0];
+        }
+        let mut s = self.shape(xs[0]).to_vec();
+        s[axis] = xs.iter().map(|&x| self.shape(x)[axis]).sum();
+        let t = self.tag();
+        self.push(Op::Concat(axis), xs, s, DType::F32, t)
+    }
+}

@@ -1,0 +1,793 @@
+//! Lowering of each layer to IR primitives. The layer table (`rules.rs`)
+//! points every layer at one of these functions; gradients come from
+//! `ir::autodiff`, so a layer's backward pass is never written by hand.
+
+use super::args::{ArgVal, Args, Padding};
+use super::{Apply, bind_args};
+use crate::dims::Dim;
+use crate::ir::{Binary, DType, Func, Id, Op, Reduce, Unary, Window};
+use crate::types::{LayerValue, Origin, TensorTy, Value};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LowerError {
+    /// A construct the IR cannot express yet.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for LowerError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LowerError::Unsupported(s) => write!(f, "not supported by the runtime yet: {s}"),
+        }
+    }
+}
+
+pub type LowerFn = fn(&mut LowerCtx) -> Result<Vec<Id>, LowerError>;
+
+/// Everything a layer's lowering needs.
+pub struct LowerCtx<'a> {
+    pub f: &'a mut Func,
+    /// The layer's table name (`relu`, `lstm`, …).
+    pub layer: &'static str,
+    pub inputs: Vec<Id>,
+    pub args: &'a Args,
+    /// Parameter nodes by name relative to the layer (`kernel`, `forward.bias`).
+    pub params: Vec<(String, Id)>,
+    pub training: bool,
+    /// Inside `frozen`: batch norm uses its moving statistics.
+    pub frozen: bool,
+    /// Concrete shape of each output.
+    pub out_shapes: Vec<Vec<usize>>,
+    /// The IR node of a tensor given as an option (`kv = enc`, `initial_state`).
+    pub tensor_of: &'a dyn Fn(&TensorTy) -> Option<Id>,
+}
+
+impl LowerCtx<'_> {
+    fn param(&self, name: &str) -> Result<Id, LowerError> {
+        self.params
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| LowerError::Unsupported(format!("missing parameter `{name}` of `{}`", self.layer)))
+    }
+    fn has_param(&self, name: &str) -> bool {
+        self.params.iter().any(|(n, _)| n == name)
+    }
+    fn x(&self) -> Id {
+        self.inputs[0]
+    }
+    fn shape(&self, id: Id) -> Vec<usize> {
+        self.f.shape(id).to_vec()
+    }
+
+    /// Lowers a layer value applied to `input` with parameters under `prefix`.
+    fn sub(&mut self, lv: &LayerValue, input: Id, prefix: &str, overrides: &[(&str, ArgVal)]) -> Result<Vec<Id>, LowerError> {
+        let mut args = bind_args(lv.layer, &lv.args).map_err(|_| LowerError::Unsupported("invalid layer value".into()))?;
+        for (k, v) in overrides {
+            args.set(k, v.clone());
+        }
+        // Output shapes from the layer's own shape rule on the concrete input.
+        let in_ty = TensorTy::float(self.shape(input).iter().map(|&d| Dim::Known(d as i64)).collect(), Origin::default());
+        let mut apply = Apply { inputs: vec![in_ty], args: &args, origin: lv.origin, params: Vec::new(), notes: Vec::new() };
+        let out = (lv.layer.rule)(&mut apply).map_err(|e| LowerError::Unsupported(format!("{e:?}")))?;
+        let out_shapes = concrete_outputs(&out);
+        let params = apply
+            .params
+            .iter()
+            .map(|p| {
+                let full = if prefix.is_empty() { p.name.clone() } else { format!("{prefix}.{}", p.name) };
+                self.param(&full).map(|id| (p.name.clone(), id))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut ctx = LowerCtx {
+            f: self.f,
+            layer: lv.layer.name,
+            inputs: vec![input],
+            args: &args,
+            params,
+            training: self.training,
+            frozen: self.frozen,
+            out_shapes,
+            tensor_of: self.tensor_of,
+        };
+        (lv.layer.lower)(&mut ctx)
+    }
+
+    fn finish(&mut self, y: Id) -> Result<Vec<Id>, LowerError> {
+        match self.args.get("activation").clone() {
+            ArgVal::Layer(lv) => self.sub(&lv, y, "", &[]),
+            _ => Ok(vec![y]),
+        }
+    }
+}
+
+fn concrete_outputs(v: &Value) -> Vec<Vec<usize>> {
+    let one = |t: &TensorTy| t.dims.iter().map(|d| d.as_known().unwrap_or(1).max(0) as usize).collect();
+    match v {
+        Value::Tensor(t) => vec![one(t)],
+        Value::Tuple(parts) => parts.iter().filter_map(Value::as_tensor).map(one).collect(),
+        _ => vec![],
+    }
+}
+
+fn known(d: &Dim) -> usize {
+    d.as_known().unwrap_or(1).max(0) as usize
+}
+
+fn pair(a: &Args, name: &str, default: usize) -> [usize; 2] {
+    a.pair(name).map_or([default, default], |(x, y)| [known(&x), known(&y)])
+}
+
+/// TensorFlow's `same` padding: (before, after) for one axis.
+fn same_pads(input: usize, k: usize, s: usize, d: usize) -> (usize, usize) {
+    let out = input.div_ceil(s.max(1));
+    let span = d * (k - 1) + 1;
+    let total = ((out.saturating_sub(1)) * s + span).saturating_sub(input);
+    (total / 2, total - total / 2)
+}
+
+fn window(padding: &Padding, hw: [usize; 2], kernel: [usize; 2], stride: [usize; 2], dilation: [usize; 2]) -> Window {
+    let pad = match padding {
+        Padding::Valid => [0; 4],
+        Padding::Explicit(ph, pw) => {
+            let (ph, pw) = (known(ph), known(pw));
+            [ph, pw, ph, pw]
+        }
+        Padding::Same => {
+            let (t, b) = same_pads(hw[0], kernel[0], stride[0], dilation[0]);
+            let (l, r) = same_pads(hw[1], kernel[1], stride[1], dilation[1]);
+            [t, l, b, r]
+        }
+    };
+    Window { kernel, stride, dilation, pad }
+}
+
+fn bias_add(c: &mut LowerCtx, y: Id) -> Result<Id, LowerError> {
+    if c.has_param("bias") {
+        let b = c.param("bias")?;
+        Ok(c.f.add(y, b))
+    } else {
+        Ok(y)
+    }
+}
+
+// ------------------------------------------------------------------ layers
+
+pub fn dense(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let d = *xs.last().unwrap_or(&1);
+    let rows = xs[..xs.len().saturating_sub(1)].iter().product::<usize>();
+    let k = c.param("kernel")?;
+    let units = c.shape(k)[1];
+    let x2 = c.f.reshape(x, vec![rows, d]);
+    let y = c.f.matmul(x2, k, false, false);
+    let y = bias_add(c, y)?;
+    let mut out_shape = xs.clone();
+    if let Some(l) = out_shape.last_mut() {
+        *l = units;
+    }
+    let y = c.f.reshape(y, out_shape);
+    c.finish(y)
+}
+
+pub fn unary(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let u = match c.layer {
+        "relu" => Unary::Relu,
+        "sigmoid" => Unary::Sigmoid,
+        "tanh" => Unary::Tanh,
+        "gelu" => Unary::Gelu,
+        "softplus" => Unary::Softplus,
+        "exp" => Unary::Exp,
+        "log" => Unary::Log,
+        "sqrt" => Unary::Sqrt,
+        "abs" => Unary::Abs,
+        other => return Err(LowerError::Unsupported(other.into())),
+    };
+    Ok(vec![c.f.unary(u, c.x())])
+}
+
+pub fn elu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let a = c.args.float("alpha").unwrap_or(1.0);
+    Ok(vec![c.f.op1(Op::Elu(a), c.x())])
+}
+
+pub fn leaky_relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let a = c.args.float("alpha").unwrap_or(0.3);
+    Ok(vec![c.f.op1(Op::LeakyRelu(a), c.x())])
+}
+
+fn axis_of(c: &LowerCtx, name: &str, rank: usize) -> usize {
+    match c.args.get(name) {
+        ArgVal::Axes(a) if !a.is_empty() => {
+            let v = a[0];
+            if v < 0 { (v + rank as i64) as usize } else { v as usize }
+        }
+        _ => rank - 1,
+    }
+}
+
+pub fn softmax(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let rank = c.shape(c.x()).len();
+    let axis = axis_of(c, "axis", rank);
+    let op = if c.layer == "softmax" { Op::Softmax(axis) } else { Op::LogSoftmax(axis) };
+    Ok(vec![c.f.op1(op, c.x())])
+}
+
+pub fn prelu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    // max(x, 0) + alpha·min(x, 0)
+    let x = c.x();
+    let alpha = c.param("alpha")?;
+    let zero = c.f.scalar(0.0);
+    let pos = c.f.binary(Binary::Max, x, zero);
+    let neg = c.f.binary(Binary::Min, x, zero);
+    let scaled = c.f.mul(neg, alpha);
+    Ok(vec![c.f.add(pos, scaled)])
+}
+
+pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let k = c.param("kernel")?;
+    let ks = c.shape(k);
+    let one_d = xs.len() == 3;
+    // 1-D convolutions run as 2-D ones with height 1.
+    let (x4, k4) = if one_d {
+        let x4 = c.f.reshape(x, vec![xs[0], 1, xs[1], xs[2]]);
+        let k4 = c.f.reshape(k, vec![1, ks[0], ks[1], ks[2]]);
+        (x4, k4)
+    } else {
+        (x, k)
+    };
+    let (hw, kernel, stride, dilation) = if one_d {
+        ([1, xs[1]], [1, ks[0]], [1, pair(c.args, "stride", 1)[0]], [1, pair(c.args, "dilation", 1)[0]])
+    } else {
+        ([xs[1], xs[2]], [ks[0], ks[1]], pair(c.args, "stride", 1), pair(c.args, "dilation", 1))
+    };
+    let mut padding = c.args.padding("padding");
+    if one_d {
+        if let Padding::Explicit(_, p) = &padding {
+            padding = Padding::Explicit(Dim::Known(0), p.clone());
+        }
+    }
+    let w = window(&padding, hw, kernel, stride, dilation);
+    let out = c.out_shapes[0].clone();
+    let filters = *out.last().unwrap_or(&1);
+    let o4 = if one_d { vec![out[0], 1, out[1], filters] } else { out.clone() };
+    let t = c.f.current_layer;
+    let y = c.f.push(Op::Conv2d(w), vec![x4, k4], o4, DType::F32, t);
+    let y = bias_add(c, y)?;
+    let y = c.f.reshape(y, out);
+    c.finish(y)
+}
+
+pub fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let k = c.param("kernel")?; // [KH, KW, filters, C]
+    let ks = c.shape(k);
+    let out = c.out_shapes[0].clone();
+    let kernel = [ks[0], ks[1]];
+    let stride = pair(c.args, "stride", 1);
+    let dilation = pair(c.args, "dilation", 1);
+    // The forward convolution this is the input-gradient of maps `out` to `x`.
+    let w = match c.args.padding("padding") {
+        Padding::Same => window(&Padding::Same, [out[1], out[2]], kernel, stride, dilation),
+        Padding::Explicit(ph, pw) => {
+            let (ph, pw) = (known(&ph), known(&pw));
+            // Extra rows from output_padding go to the bottom/right.
+            let extra = [out[1] + 2 * ph - ((xs[1] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1), out[2] + 2 * pw - ((xs[2] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)];
+            Window { kernel, stride, dilation, pad: [ph, pw, ph + extra[0], pw + extra[1]] }
+        }
+        Padding::Valid => {
+            let extra = [out[1] - ((xs[1] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1), out[2] - ((xs[2] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)];
+            Window { kernel, stride, dilation, pad: [0, 0, extra[0], extra[1]] }
+        }
+    };
+    let t = c.f.current_layer;
+    let y = c.f.push(Op::Conv2dInputGrad(w), vec![x, k], out, DType::F32, t);
+    let y = bias_add(c, y)?;
+    c.finish(y)
+}
+
+pub fn pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let one_d = xs.len() == 3;
+    let size = pair(c.args, "size", 2);
+    let stride = match c.args.get("stride") {
+        ArgVal::Int(_) | ArgVal::Pair(..) => pair(c.args, "stride", 1),
+        _ => size,
+    };
+    let (x4, hw, kernel, stride) = if one_d {
+        (c.f.reshape(x, vec![xs[0], 1, xs[1], xs[2]]), [1, xs[1]], [1, size[0]], [1, stride[0]])
+    } else {
+        (x, [xs[1], xs[2]], size, stride)
+    };
+    let mut padding = c.args.padding("padding");
+    if one_d {
+        if let Padding::Explicit(_, p) = &padding {
+            padding = Padding::Explicit(Dim::Known(0), p.clone());
+        }
+    }
+    let w = window(&padding, hw, kernel, stride, [1, 1]);
+    let out = c.out_shapes[0].clone();
+    let o4 = if one_d { vec![out[0], 1, out[1], out[2]] } else { out.clone() };
+    let op = if c.layer == "max_pool" {
+        Op::MaxPool(w)
+    } else {
+        // Integer padding is counted (PyTorch); `same` padding is not (Keras).
+        Op::AvgPool { window: w, count_pad: matches!(padding, Padding::Explicit(..)) }
+    };
+    let t = c.f.current_layer;
+    let y = c.f.push(op, vec![x4], o4, DType::F32, t);
+    Ok(vec![c.f.reshape(y, out)])
+}
+
+pub fn global_pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let rank = c.shape(c.x()).len();
+    let axes: Vec<usize> = (1..rank - 1).collect();
+    let op = if c.layer == "global_max_pool" { Reduce::Max } else { Reduce::Mean };
+    Ok(vec![c.f.reduce(op, c.x(), axes, false)])
+}
+
+pub fn upsample(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let size = pair(c.args, "size", 2);
+    let out = c.out_shapes[0].clone();
+    let t = c.f.current_layer;
+    if xs.len() == 3 {
+        let x4 = c.f.reshape(x, vec![xs[0], 1, xs[1], xs[2]]);
+        let y = c.f.push(Op::Upsample([1, size[0]]), vec![x4], vec![out[0], 1, out[1], out[2]], DType::F32, t);
+        return Ok(vec![c.f.reshape(y, out)]);
+    }
+    Ok(vec![c.f.push(Op::Upsample(size), vec![x], out, DType::F32, t)])
+}
+
+pub fn reshape(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let out = c.out_shapes[0].clone();
+    Ok(vec![c.f.reshape(c.x(), out)])
+}
+
+pub fn concat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let rank = c.shape(c.x()).len();
+    let axis = axis_of(c, "axis", rank);
+    Ok(vec![c.f.concat(c.inputs.clone(), axis)])
+}
+
+/// Normalises `x` over `axes` with the given statistics.
+fn normalise(c: &mut LowerCtx, x: Id, mean: Id, var: Id, eps: f64) -> Id {
+    let centered = c.f.sub(x, mean);
+    let v = c.f.add_scalar(var, eps);
+    let sd = c.f.unary(Unary::Sqrt, v);
+    c.f.div(centered, sd)
+}
+
+fn moments(c: &mut LowerCtx, x: Id, axes: Vec<usize>, keep: bool) -> (Id, Id) {
+    let mean = c.f.reduce(Reduce::Mean, x, axes.clone(), keep);
+    let mk = if keep {
+        mean
+    } else {
+        let mut s = c.shape(x);
+        for &a in &axes {
+            s[a] = 1;
+        }
+        c.f.reshape(mean, s)
+    };
+    let d = c.f.sub(x, mk);
+    let sq = c.f.unary(Unary::Square, d);
+    let var = c.f.reduce(Reduce::Mean, sq, axes, keep);
+    (mean, var)
+}
+
+fn param_index(f: &Func, id: Id) -> Option<usize> {
+    match f.nodes[id as usize].op {
+        Op::Param(i) => Some(i),
+        _ => None,
+    }
+}
+
+pub fn batch_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let rank = c.shape(x).len();
+    let eps = c.args.float("epsilon").unwrap_or(1e-3);
+    let momentum = c.args.float("momentum").unwrap_or(0.99);
+    let (gamma, beta) = (c.param("gamma")?, c.param("beta")?);
+    let (mm, mv) = (c.param("moving_mean")?, c.param("moving_var")?);
+    let y = if c.training && !c.frozen {
+        let axes: Vec<usize> = (0..rank - 1).collect();
+        let (mean, var) = moments(c, x, axes, false);
+        if let (Some(im), Some(iv)) = (param_index(c.f, mm), param_index(c.f, mv)) {
+            c.f.moving_updates.push((im, mean, momentum));
+            c.f.moving_updates.push((iv, var, momentum));
+        }
+        normalise(c, x, mean, var, eps)
+    } else {
+        normalise(c, x, mm, mv, eps)
+    };
+    let scaled = c.f.mul(y, gamma);
+    Ok(vec![c.f.add(scaled, beta)])
+}
+
+pub fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let rank = xs.len();
+    let eps = c.args.float("epsilon").unwrap_or(1e-3);
+    let mut axes: Vec<usize> = match c.args.get("axes") {
+        ArgVal::Axes(a) => a.iter().map(|&v| if v < 0 { (v + rank as i64) as usize } else { v as usize }).collect(),
+        _ => vec![rank - 1],
+    };
+    axes.sort();
+    axes.dedup();
+    let (mean, var) = moments(c, x, axes.clone(), true);
+    let y = normalise(c, x, mean, var, eps);
+    // gamma/beta have the normalised axes' shape; align them for broadcasting.
+    let aligned: Vec<usize> = (0..rank).map(|i| if axes.contains(&i) { xs[i] } else { 1 }).collect();
+    let (g, b) = (c.param("gamma")?, c.param("beta")?);
+    let g = c.f.reshape(g, aligned.clone());
+    let b = c.f.reshape(b, aligned);
+    let scaled = c.f.mul(y, g);
+    Ok(vec![c.f.add(scaled, b)])
+}
+
+pub fn instance_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let rank = c.shape(x).len();
+    let eps = c.args.float("epsilon").unwrap_or(1e-3);
+    let (mean, var) = moments(c, x, (1..rank - 1).collect(), true);
+    let mut y = normalise(c, x, mean, var, eps);
+    if c.has_param("gamma") {
+        let g = c.param("gamma")?;
+        let b = c.param("beta")?;
+        y = c.f.mul(y, g);
+        y = c.f.add(y, b);
+    }
+    Ok(vec![y])
+}
+
+pub fn dropout(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let rate = c.args.float("rate").unwrap_or(0.0);
+    if !c.training || rate == 0.0 {
+        return Ok(vec![x]);
+    }
+    let t = c.f.current_layer;
+    let u = c.f.push(Op::Random { normal: false }, vec![], c.shape(x), DType::F32, t);
+    let r = c.f.scalar(rate);
+    let keep = c.f.binary(Binary::Greater, u, r);
+    let kept = c.f.mul(x, keep);
+    Ok(vec![c.f.mul_scalar(kept, 1.0 / (1.0 - rate))])
+}
+
+pub fn gaussian_noise(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let sd = c.args.float("stddev").unwrap_or(0.0);
+    if !c.training || sd == 0.0 {
+        return Ok(vec![x]);
+    }
+    let t = c.f.current_layer;
+    let n = c.f.push(Op::Random { normal: true }, vec![], c.shape(x), DType::F32, t);
+    let noise = c.f.mul_scalar(n, sd);
+    Ok(vec![c.f.add(x, noise)])
+}
+
+pub fn embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let table = c.param("embeddings")?;
+    let out = c.out_shapes[0].clone();
+    let t = c.f.current_layer;
+    Ok(vec![c.f.push(Op::Gather, vec![table, c.x()], out, DType::F32, t)])
+}
+
+pub fn positional_embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let t_len = c.shape(x)[1];
+    let table = c.param("embeddings")?;
+    let pos = c.f.slice(table, 0, 0, t_len);
+    Ok(vec![c.f.add(x, pos)])
+}
+
+pub fn positional_encoding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let (t_len, d) = (xs[1], xs[2]);
+    // Vaswani et al.: sin on even features, cos on odd, wavelengths 10000^(2i/d).
+    let mut table = Vec::with_capacity(t_len * d);
+    for p in 0..t_len {
+        for i in 0..d {
+            let angle = p as f64 / 10000f64.powf((2 * (i / 2)) as f64 / d as f64);
+            table.push(if i % 2 == 0 { angle.sin() } else { angle.cos() } as f32);
+        }
+    }
+    let t = c.f.current_layer;
+    let pe = c.f.push(Op::Constant(table), vec![], vec![t_len, d], DType::F32, t);
+    Ok(vec![c.f.add(x, pe)])
+}
+
+/// A recurrent layer, unrolled over time.
+pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let xs = c.shape(x);
+    let (n, t_len, d) = (xs[0], xs[1], xs[2]);
+    let k = c.param("kernel")?;
+    let rk = c.param("recurrent_kernel")?;
+    let m = c.shape(rk)[0];
+    let gates = c.shape(k)[1] / m.max(1);
+    let lstm = c.layer == "lstm";
+    let gru = c.layer == "gru";
+    let reset_after = gru && c.args.bool("reset_after");
+    let backwards = c.args.bool("go_backwards");
+    // Input projections for all steps at once: [N·T, D] × [D, gM].
+    let x2 = c.f.reshape(x, vec![n * t_len, d]);
+    let mut xw = c.f.matmul(x2, k, false, false);
+    let (mut in_bias, mut rec_bias) = (None, None);
+    if c.has_param("bias") {
+        let b = c.param("bias")?;
+        if reset_after {
+            let bi = c.f.slice(b, 0, 0, 1);
+            let br = c.f.slice(b, 0, 1, 2);
+            in_bias = Some(c.f.reshape(bi, vec![gates * m]));
+            rec_bias = Some(c.f.reshape(br, vec![gates * m]));
+        } else {
+            in_bias = Some(b);
+        }
+    }
+    if let Some(b) = in_bias {
+        xw = c.f.add(xw, b);
+    }
+    let xw = c.f.reshape(xw, vec![n, t_len, gates * m]);
+    let act = |c: &mut LowerCtx, v: Id| -> Result<Id, LowerError> {
+        match c.args.get("activation").clone() {
+            ArgVal::Layer(lv) => Ok(c.sub(&lv, v, "", &[])?[0]),
+            _ => Ok(c.f.unary(Unary::Tanh, v)),
+        }
+    };
+    let (mut h, mut cell) = match c.args.get("initial_state").clone() {
+        ArgVal::State(states) => {
+            let h = (c.tensor_of)(&states[0]).ok_or_else(|| LowerError::Unsupported("initial_state".into()))?;
+            let cs = if lstm { states.get(1).and_then(|s| (c.tensor_of)(s)) } else { None };
+            (h, cs)
+        }
+        _ => (c.f.fill(0.0, vec![n, m]), None),
+    };
+    if lstm && cell.is_none() {
+        cell = Some(c.f.fill(0.0, vec![n, m]));
+    }
+    let mut seq = Vec::with_capacity(t_len);
+    for step in 0..t_len {
+        let t = if backwards { t_len - 1 - step } else { step };
+        let xt = c.f.slice(xw, 1, t, t + 1);
+        let xt = c.f.reshape(xt, vec![n, gates * m]);
+        if gru && !reset_after {
+            // r applies before the recurrent product of the candidate.
+            let rk_zr = c.f.slice(rk, 1, 0, 2 * m);
+            let rk_h = c.f.slice(rk, 1, 2 * m, 3 * m);
+            let hz = c.f.matmul(h, rk_zr, false, false);
+            let xzr = c.f.slice(xt, 1, 0, 2 * m);
+            let zr_pre = c.f.add(xzr, hz);
+            let zr = c.f.unary(Unary::Sigmoid, zr_pre);
+            let z = c.f.slice(zr, 1, 0, m);
+            let r = c.f.slice(zr, 1, m, 2 * m);
+            let rh = c.f.mul(r, h);
+            let rec = c.f.matmul(rh, rk_h, false, false);
+            let xh = c.f.slice(xt, 1, 2 * m, 3 * m);
+            let cand_pre = c.f.add(xh, rec);
+            let cand = act(c, cand_pre)?;
+            h = gru_mix(c, z, h, cand);
+        } else {
+            let mut hr = c.f.matmul(h, rk, false, false);
+            if let Some(b) = rec_bias {
+                hr = c.f.add(hr, b);
+            }
+            if lstm {
+                let z = c.f.add(xt, hr);
+                let zi = c.f.slice(z, 1, 0, m);
+                let zf = c.f.slice(z, 1, m, 2 * m);
+                let zc = c.f.slice(z, 1, 2 * m, 3 * m);
+                let zo = c.f.slice(z, 1, 3 * m, 4 * m);
+                let i = c.f.unary(Unary::Sigmoid, zi);
+                let fg = c.f.unary(Unary::Sigmoid, zf);
+                let g = act(c, zc)?;
+                let o = c.f.unary(Unary::Sigmoid, zo);
+                let prev = cell.expect("lstm has a cell state");
+                let kept = c.f.mul(fg, prev);
+                let new = c.f.mul(i, g);
+                let cs = c.f.add(kept, new);
+                cell = Some(cs);
+                let tc = act(c, cs)?;
+                h = c.f.mul(o, tc);
+            } else if gru {
+                let xz = c.f.slice(xt, 1, 0, m);
+                let xr = c.f.slice(xt, 1, m, 2 * m);
+                let xh = c.f.slice(xt, 1, 2 * m, 3 * m);
+                let rz = c.f.slice(hr, 1, 0, m);
+                let rr = c.f.slice(hr, 1, m, 2 * m);
+                let rh = c.f.slice(hr, 1, 2 * m, 3 * m);
+                let zp = c.f.add(xz, rz);
+                let z = c.f.unary(Unary::Sigmoid, zp);
+                let rp = c.f.add(xr, rr);
+                let r = c.f.unary(Unary::Sigmoid, rp);
+                let rrh = c.f.mul(r, rh);
+                let cand_pre = c.f.add(xh, rrh);
+                let cand = act(c, cand_pre)?;
+                h = gru_mix(c, z, h, cand);
+            } else {
+                let pre = c.f.add(xt, hr);
+                h = act(c, pre)?;
+            }
+        }
+        seq.push(h);
+    }
+    let o = if c.args.bool("sequences") {
+        let parts: Vec<Id> = seq.iter().map(|&s| c.f.reshape(s, vec![n, 1, m])).collect();
+        c.f.concat(parts, 1)
+    } else {
+        h
+    };
+    let mut outs = vec![o];
+    if c.args.bool("state") {
+        outs.push(h);
+        if let Some(cs) = cell {
+            outs.push(cs);
+        }
+    }
+    Ok(outs)
+}
+
+/// h = z·h_prev + (1 − z)·candidate
+fn gru_mix(c: &mut LowerCtx, z: Id, h: Id, cand: Id) -> Id {
+    let zh = c.f.mul(z, h);
+    let one = c.f.scalar(1.0);
+    let nz = c.f.sub(one, z);
+    let nc = c.f.mul(nz, cand);
+    c.f.add(zh, nc)
+}
+
+pub fn bidirectional(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let ArgVal::Layer(lv) = c.args.get("layer").clone() else { return Err(LowerError::Unsupported("bidirectional without a layer".into())) };
+    let x = c.x();
+    let fwd = c.sub(&lv, x, "forward", &[])?;
+    let bwd = c.sub(&lv, x, "backward", &[("go_backwards", ArgVal::Bool(true))])?;
+    let inner_args = bind_args(lv.layer, &lv.args).map_err(|_| LowerError::Unsupported("invalid layer value".into()))?;
+    let mut b0 = bwd[0];
+    if inner_args.bool("sequences") {
+        // The backward half is re-aligned to forward time.
+        let bs = c.shape(b0);
+        let steps: Vec<Id> = (0..bs[1]).rev().map(|t| c.f.slice(b0, 1, t, t + 1)).collect();
+        b0 = c.f.concat(steps, 1);
+    }
+    let merged = match c.args.mode("merge") {
+        "sum" => c.f.add(fwd[0], b0),
+        "mul" => c.f.mul(fwd[0], b0),
+        "ave" => {
+            let s = c.f.add(fwd[0], b0);
+            c.f.mul_scalar(s, 0.5)
+        }
+        _ => {
+            let rank = c.shape(fwd[0]).len();
+            c.f.concat(vec![fwd[0], b0], rank - 1)
+        }
+    };
+    let mut outs = vec![merged];
+    outs.extend(fwd[1..].iter().copied());
+    outs.extend(bwd[1..].iter().copied());
+    Ok(outs)
+}
+
+pub fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let q_in = c.x();
+    let qs = c.shape(q_in);
+    let kv_in = match c.args.get("kv").clone() {
+        ArgVal::Tensor(t) => (c.tensor_of)(&t).ok_or_else(|| LowerError::Unsupported("kv".into()))?,
+        _ => q_in,
+    };
+    let ks = c.shape(kv_in);
+    let (n, t_len, d) = (qs[0], qs[1], qs[2]);
+    let (s_len, dk) = (ks[1], ks[2]);
+    let wq = c.param("query.kernel")?;
+    let heads = c.shape(wq)[1];
+    let key_dim = c.shape(wq)[2];
+    let value_dim = c.shape(c.param("value.kernel")?)[2];
+    let project = |c: &mut LowerCtx, x: Id, rows: usize, len: usize, din: usize, name: &str, hd: usize| -> Result<Id, LowerError> {
+        let w = c.param(&format!("{name}.kernel"))?;
+        let b = c.param(&format!("{name}.bias"))?;
+        let x2 = c.f.reshape(x, vec![rows * len, din]);
+        let w2 = c.f.reshape(w, vec![din, heads * hd]);
+        let y = c.f.matmul(x2, w2, false, false);
+        let b2 = c.f.reshape(b, vec![heads * hd]);
+        let y = c.f.add(y, b2);
+        let y = c.f.reshape(y, vec![rows, len, heads, hd]);
+        let y = c.f.transpose(y, vec![0, 2, 1, 3]);
+        Ok(c.f.reshape(y, vec![rows * heads, len, hd]))
+    };
+    let q = project(c, q_in, n, t_len, d, "query", key_dim)?;
+    let k = project(c, kv_in, n, s_len, dk, "key", key_dim)?;
+    let v = project(c, kv_in, n, s_len, dk, "value", value_dim)?;
+    let scores = c.f.matmul(q, k, false, true);
+    let mut scores = c.f.mul_scalar(scores, 1.0 / (key_dim as f64).sqrt());
+    if c.args.bool("causal") {
+        let mut mask = vec![0f32; t_len * s_len];
+        for i in 0..t_len {
+            for j in (i + 1)..s_len {
+                mask[i * s_len + j] = -1e9;
+            }
+        }
+        let t = c.f.current_layer;
+        let m = c.f.push(Op::Constant(mask), vec![], vec![t_len, s_len], DType::F32, t);
+        scores = c.f.add(scores, m);
+    }
+    let mut p = c.f.op1(Op::Softmax(2), scores);
+    let rate = c.args.float("dropout").unwrap_or(0.0);
+    if c.training && rate > 0.0 {
+        let t = c.f.current_layer;
+        let u = c.f.push(Op::Random { normal: false }, vec![], c.shape(p), DType::F32, t);
+        let r = c.f.scalar(rate);
+        let keep = c.f.binary(Binary::Greater, u, r);
+        let kept = c.f.mul(p, keep);
+        p = c.f.mul_scalar(kept, 1.0 / (1.0 - rate));
+    }
+    let o = c.f.matmul(p, v, false, false); // [N·h, T, v]
+    let o = c.f.reshape(o, vec![n, heads, t_len, value_dim]);
+    let o = c.f.transpose(o, vec![0, 2, 1, 3]);
+    let o = c.f.reshape(o, vec![n * t_len, heads * value_dim]);
+    let wo = c.param("output.kernel")?;
+    let wo = c.f.reshape(wo, vec![heads * value_dim, d]);
+    let y = c.f.matmul(o, wo, false, false);
+    let bo = c.param("output.bias")?;
+    let y = c.f.add(y, bo);
+    Ok(vec![c.f.reshape(y, vec![n, t_len, d])])
+}
+
+pub fn repeat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let ArgVal::Layer(lv) = c.args.get("layer").clone() else { return Err(LowerError::Unsupported("repeat without a layer".into())) };
+    let n = c.args.int("n").and_then(|d| d.as_known()).unwrap_or(0);
+    let mut x = c.x();
+    for i in 0..n {
+        x = c.sub(&lv, x, &i.to_string(), &[])?[0];
+    }
+    Ok(vec![x])
+}
+
+pub fn one_hot(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let depth = c.args.int("depth").map_or(1, |d| known(&d));
+    let out = c.out_shapes[0].clone();
+    let t = c.f.current_layer;
+    Ok(vec![c.f.push(Op::OneHot(depth), vec![c.x()], out, DType::F32, t)])
+}
+
+pub fn clip(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let lo = c.f.scalar(c.args.float("lo").unwrap_or(f64::NEG_INFINITY));
+    let hi = c.f.scalar(c.args.float("hi").unwrap_or(f64::INFINITY));
+    let a = c.f.binary(Binary::Max, c.x(), lo);
+    Ok(vec![c.f.binary(Binary::Min, a, hi)])
+}
+
+pub fn reduce(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x();
+    let rank = c.shape(x).len();
+    let axes: Vec<usize> = match c.args.get("axis") {
+        ArgVal::Axes(a) => a.iter().map(|&v| if v < 0 { (v + rank as i64) as usize } else { v as usize }).collect(),
+        _ => (0..rank).collect(),
+    };
+    let op = if c.layer == "mean" { Reduce::Mean } else { Reduce::Sum };
+    Ok(vec![c.f.reduce(op, x, axes, c.args.bool("keepdims"))])
+}
+
+pub fn random(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let out = c.out_shapes[0].clone();
+    let t = c.f.current_layer;
+    let normal = c.layer == "normal";
+    let r = c.f.push(Op::Random { normal }, vec![], out, DType::F32, t);
+    Ok(vec![if normal {
+        let sd = c.args.float("std").unwrap_or(1.0);
+        let mean = c.args.float("mean").unwrap_or(0.0);
+        let s = c.f.mul_scalar(r, sd);
+        c.f.add_scalar(s, mean)
+    } else {
+        let lo = c.args.float("lo").unwrap_or(0.0);
+        let hi = c.args.float("hi").unwrap_or(1.0);
+        let s = c.f.mul_scalar(r, hi - lo);
+        c.f.add_scalar(s, lo)
+    }])
+}

@@ -1,0 +1,751 @@
+//! The reference executor: runs an IR [`Func`] on ndarray tensors, in f32
+//! or f64. Plain and obviously correct — the oracle the JIT is checked
+//! against — with matrix products through ndarray's GEMM and convolutions as
+//! im2col + GEMM so that real models train in reasonable time.
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, ArrayView2, Axis, IxDyn, linalg::general_mat_mul};
+use nnc_compiler::ir::{Binary, DType, Func, Id, Op, Reduce, Unary, Window, numel};
+
+/// The float types the executor runs in.
+pub trait Real: ndarray::LinalgScalar + PartialOrd + Send + Sync + std::fmt::Debug + std::fmt::Display + 'static {
+    fn of(v: f64) -> Self;
+    fn f64(self) -> f64;
+    fn is_finite_(self) -> bool;
+}
+
+impl Real for f32 {
+    fn of(v: f64) -> Self {
+        v as f32
+    }
+    fn f64(self) -> f64 {
+        self as f64
+    }
+    fn is_finite_(self) -> bool {
+        self.is_finite()
+    }
+}
+
+impl Real for f64 {
+    fn of(v: f64) -> Self {
+        v
+    }
+    fn f64(self) -> f64 {
+        self
+    }
+    fn is_finite_(self) -> bool {
+        self.is_finite()
+    }
+}
+
+/// A runtime value: floats or integer indices.
+#[derive(Clone, Debug)]
+pub enum Tensor<T> {
+    F(ArrayD<T>),
+    I(ArrayD<i64>),
+}
+
+impl<T: Real> Tensor<T> {
+    pub fn float(&self) -> ArrayD<T> {
+        match self {
+            Tensor::F(a) => a.clone(),
+            Tensor::I(a) => a.mapv(|v| T::of(v as f64)),
+        }
+    }
+    fn f(&self) -> &ArrayD<T> {
+        match self {
+            Tensor::F(a) => a,
+            Tensor::I(_) => panic!("executor: expected a float tensor"),
+        }
+    }
+    fn ints(&self) -> Vec<i64> {
+        match self {
+            Tensor::I(a) => a.iter().copied().collect(),
+            Tensor::F(a) => a.iter().map(|v| v.f64().round() as i64).collect(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExecError {
+    MissingInput(String),
+    /// An input whose shape differs from the one the function was lowered for.
+    InputShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    /// An index outside a table (embedding, one-hot).
+    IndexOutOfRange { layer: Option<String>, index: i64, size: usize },
+    /// A value went NaN or infinite (only reported when checking is on).
+    NonFinite { node: Id, layer: Option<String> },
+}
+
+impl std::fmt::Display for ExecError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExecError::MissingInput(n) => write!(f, "no data for input `{n}`"),
+            ExecError::InputShape { name, expected, found } => write!(f, "input `{name}` has shape {found:?}, the model needs {expected:?}"),
+            ExecError::IndexOutOfRange { layer, index, size } => {
+                write!(f, "index {index} outside a table of {size} rows")?;
+                if let Some(l) = layer {
+                    write!(f, " in layer `{l}`")?;
+                }
+                Ok(())
+            }
+            ExecError::NonFinite { layer, .. } => match layer {
+                Some(l) => write!(f, "layer `{l}` produced a non-finite value"),
+                None => write!(f, "a non-finite value appeared"),
+            },
+        }
+    }
+}
+
+/// Runs `f`. `inputs` by name, `params` in `f.params` order, `uniform`
+/// draws from [0, 1) for random nodes. With `check_finite`, stops at the
+/// first node tagged with a layer whose output is not finite.
+pub fn run<T: Real>(
+    f: &Func,
+    inputs: &HashMap<String, Tensor<T>>,
+    params: &[ArrayD<T>],
+    uniform: &mut dyn FnMut() -> f64,
+    check_finite: bool,
+) -> Result<Vec<Tensor<T>>, ExecError> {
+    let mut vals: Vec<Tensor<T>> = Vec::with_capacity(f.nodes.len());
+    for (i, node) in f.nodes.iter().enumerate() {
+        let layer = || node.layer.map(|l| f.layers[l as usize].clone());
+        let arg = |k: usize| &vals[node.args[k] as usize];
+        let shape = IxDyn(&node.shape);
+        let v: Tensor<T> = match &node.op {
+            Op::Input(name) => {
+                let t = inputs.get(name).ok_or_else(|| ExecError::MissingInput(name.clone()))?;
+                let found = match t {
+                    Tensor::F(a) => a.shape().to_vec(),
+                    Tensor::I(a) => a.shape().to_vec(),
+                };
+                if found != node.shape {
+                    return Err(ExecError::InputShape { name: name.clone(), expected: node.shape.clone(), found });
+                }
+                match (t, node.dtype) {
+                    (Tensor::F(_), DType::I64) => Tensor::I(t.ints().into_iter().collect::<Vec<_>>().into_iter().collect::<ndarray::Array1<i64>>().into_shape_with_order(shape).expect("same count")),
+                    _ => t.clone(),
+                }
+            }
+            Op::Param(p) => Tensor::F(params[*p].clone()),
+            Op::Fill(v) => Tensor::F(ArrayD::from_elem(shape, T::of(*v))),
+            Op::Constant(data) => Tensor::F(ArrayD::from_shape_vec(shape, data.iter().map(|&x| T::of(x as f64)).collect()).expect("constant size")),
+            Op::Unary(u) => Tensor::F(arg(0).float().mapv(|x| unary(*u, x))),
+            Op::Elu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a * (x.f64().exp() - 1.0)) })),
+            Op::LeakyRelu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a) * x })),
+            Op::PowConst(p) => Tensor::F(arg(0).float().mapv(|x| T::of(x.f64().powf(*p)))),
+            Op::Binary(b) => Tensor::F(binary(*b, &arg(0).float(), &arg(1).float(), &node.shape)),
+            Op::MatMul { ta, tb } => Tensor::F(matmul(arg(0).f(), arg(1).f(), *ta, *tb, &node.shape)),
+            Op::Reduce { op, axes, .. } => Tensor::F(reduce(*op, arg(0).f(), axes, &node.shape)),
+            Op::SumTo => Tensor::F(sum_to(arg(0).f(), &node.shape)),
+            Op::BroadcastTo => Tensor::F(arg(0).f().broadcast(shape).expect("broadcastable").to_owned()),
+            Op::Reshape => match arg(0) {
+                Tensor::F(a) => Tensor::F(a.as_standard_layout().into_owned().into_shape_with_order(shape).expect("reshape count")),
+                Tensor::I(a) => Tensor::I(a.as_standard_layout().into_owned().into_shape_with_order(shape).expect("reshape count")),
+            },
+            Op::Transpose(perm) => Tensor::F(arg(0).f().clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned()),
+            Op::Slice { axis, start, end } => match arg(0) {
+                Tensor::F(a) => Tensor::F(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned()),
+                Tensor::I(a) => Tensor::I(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned()),
+            },
+            Op::Pad { axis, before, .. } => {
+                let mut out = ArrayD::zeros(shape);
+                let a = arg(0).f();
+                let len = a.shape()[*axis];
+                out.slice_axis_mut(Axis(*axis), (*before..before + len).into()).assign(a);
+                Tensor::F(out)
+            }
+            Op::Concat(axis) => {
+                let parts: Vec<ArrayD<T>> = node.args.iter().map(|&a| vals[a as usize].float()).collect();
+                let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+                Tensor::F(ndarray::concatenate(Axis(*axis), &views).expect("concat shapes"))
+            }
+            Op::Gather => {
+                let table = arg(0).f();
+                let idx = arg(1).ints();
+                let (rows, d) = (table.shape()[0], table.shape()[1]);
+                let t = table.as_standard_layout();
+                let ts = t.as_slice().expect("standard layout");
+                let mut out = Vec::with_capacity(idx.len() * d);
+                for &ix in &idx {
+                    if ix < 0 || ix as usize >= rows {
+                        return Err(ExecError::IndexOutOfRange { layer: layer(), index: ix, size: rows });
+                    }
+                    out.extend_from_slice(&ts[ix as usize * d..(ix as usize + 1) * d]);
+                }
+                Tensor::F(ArrayD::from_shape_vec(shape, out).expect("gather size"))
+            }
+            Op::ScatterAdd => {
+                let g = arg(0).f().as_standard_layout().into_owned();
+                let idx = arg(1).ints();
+                let d = node.shape[1];
+                let mut out = vec![T::zero(); numel(&node.shape)];
+                let gs = g.as_slice().expect("standard layout");
+                for (k, &ix) in idx.iter().enumerate() {
+                    let ix = ix.clamp(0, node.shape[0] as i64 - 1) as usize;
+                    for j in 0..d {
+                        out[ix * d + j] = out[ix * d + j] + gs[k * d + j];
+                    }
+                }
+                Tensor::F(ArrayD::from_shape_vec(shape, out).expect("scatter size"))
+            }
+            Op::OneHot(depth) => {
+                let idx = arg(0).ints();
+                let mut out = vec![T::zero(); idx.len() * depth];
+                for (k, &ix) in idx.iter().enumerate() {
+                    if ix < 0 || ix as usize >= *depth {
+                        return Err(ExecError::IndexOutOfRange { layer: layer(), index: ix, size: *depth });
+                    }
+                    out[k * depth + ix as usize] = T::one();
+                }
+                Tensor::F(ArrayD::from_shape_vec(shape, out).expect("one-hot size"))
+            }
+            Op::Softmax(axis) => Tensor::F(softmax(arg(0).f(), *axis, false)),
+            Op::LogSoftmax(axis) => Tensor::F(softmax(arg(0).f(), *axis, true)),
+            Op::Conv2d(w) => Tensor::F(conv2d(arg(0).f(), arg(1).f(), w, &node.shape)),
+            Op::Conv2dInputGrad(w) => Tensor::F(conv2d_input_grad(arg(0).f(), arg(1).f(), w, &node.shape)),
+            Op::Conv2dKernelGrad(w) => Tensor::F(conv2d_kernel_grad(arg(0).f(), arg(1).f(), w, &node.shape)),
+            Op::MaxPool(w) => Tensor::F(pool(arg(0).f(), w, &node.shape, PoolKind::Max)),
+            Op::AvgPool { window, count_pad } => Tensor::F(pool(arg(0).f(), window, &node.shape, PoolKind::Avg(*count_pad))),
+            Op::MaxPoolGrad(w) => Tensor::F(max_pool_grad(arg(0).f(), arg(1).f(), w)),
+            Op::AvgPoolGrad { window, count_pad } => Tensor::F(avg_pool_grad(arg(0).f(), window, *count_pad, &node.shape)),
+            Op::Upsample(s) => Tensor::F(upsample(arg(0).f(), *s, &node.shape)),
+            Op::UpsampleGrad(s) => Tensor::F(upsample_grad(arg(0).f(), *s, &node.shape)),
+            Op::Random { normal } => {
+                let n = numel(&node.shape);
+                let data: Vec<T> = (0..n)
+                    .map(|_| {
+                        if *normal {
+                            // Box–Muller.
+                            let u1 = uniform().max(1e-300);
+                            let u2 = uniform();
+                            T::of((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos())
+                        } else {
+                            T::of(uniform())
+                        }
+                    })
+                    .collect();
+                Tensor::F(ArrayD::from_shape_vec(shape, data).expect("random size"))
+            }
+        };
+        if check_finite && node.layer.is_some() {
+            if let Tensor::F(a) = &v {
+                if a.iter().any(|x| !x.is_finite_()) {
+                    return Err(ExecError::NonFinite { node: i as Id, layer: layer() });
+                }
+            }
+        }
+        vals.push(v);
+    }
+    Ok(vals)
+}
+
+fn unary<T: Real>(u: Unary, x: T) -> T {
+    let v = x.f64();
+    let r = match u {
+        Unary::Neg => -v,
+        Unary::Exp => v.exp(),
+        Unary::Log => v.ln(),
+        Unary::Sqrt => v.sqrt(),
+        Unary::Abs => v.abs(),
+        // NaN must propagate (training stops on it), so no f64::max here.
+        Unary::Relu => {
+            if v < 0.0 {
+                0.0
+            } else {
+                v
+            }
+        }
+        Unary::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+        Unary::Tanh => v.tanh(),
+        Unary::Gelu => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
+        Unary::GeluGrad => {
+            let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
+            let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
+            cdf + v * pdf
+        }
+        Unary::Softplus => {
+            if v > 30.0 {
+                v
+            } else {
+                v.exp().ln_1p()
+            }
+        }
+        Unary::Square => v * v,
+        Unary::Recip => 1.0 / v,
+        Unary::Positive => f64::from(v > 0.0),
+        Unary::Sign => {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+    };
+    T::of(r)
+}
+
+/// The error function: Taylor series near 0, continued fraction for erfc
+/// beyond 2.5 (better than 1e-12 relative error in f64; exact GELU needs it).
+fn erf(x: f64) -> f64 {
+    let a = x.abs();
+    let r = if a < 2.5 {
+        // Taylor series: erf(x) = 2/√π Σ (−1)^n x^(2n+1) / (n! (2n+1))
+        let mut term = a;
+        let mut sum = a;
+        let x2 = a * a;
+        for n in 1..60 {
+            term *= -x2 / n as f64;
+            let add = term / (2 * n + 1) as f64;
+            sum += add;
+            if add.abs() < 1e-17 * sum.abs() {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    } else {
+        // Continued fraction for erfc.
+        let mut f = 0.0;
+        for k in (1..60).rev() {
+            f = (k as f64 / 2.0) / (a + f);
+        }
+        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * (a + f))
+    };
+    if x < 0.0 { -r } else { r }
+}
+
+fn strides(shape: &[usize]) -> Vec<usize> {
+    let mut s = vec![1; shape.len()];
+    for i in (0..shape.len().saturating_sub(1)).rev() {
+        s[i] = s[i + 1] * shape[i + 1];
+    }
+    s
+}
+
+/// Strides of `shape` broadcast to `out` (0 on broadcast axes).
+fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
+    let own = strides(shape);
+    let off = out.len() - shape.len();
+    (0..out.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { own[i - off] }).collect()
+}
+
+fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
+    let op = |a: T, c: T| -> T {
+        match b {
+            Binary::Add => a + c,
+            Binary::Sub => a - c,
+            Binary::Mul => a * c,
+            Binary::Div => a / c,
+            // NaN propagates from either side.
+            Binary::Max => {
+                if a.f64().is_nan() || c.f64().is_nan() {
+                    T::of(f64::NAN)
+                } else if a >= c {
+                    a
+                } else {
+                    c
+                }
+            }
+            Binary::Min => {
+                if a.f64().is_nan() || c.f64().is_nan() {
+                    T::of(f64::NAN)
+                } else if a <= c {
+                    a
+                } else {
+                    c
+                }
+            }
+            Binary::Greater => T::of(f64::from(a > c)),
+            Binary::Equal => T::of(f64::from(a == c)),
+        }
+    };
+    let xs = x.as_standard_layout();
+    let ys = y.as_standard_layout();
+    let (xd, yd) = (xs.as_slice().expect("standard"), ys.as_slice().expect("standard"));
+    let n = numel(out);
+    let data: Vec<T> = if x.shape() == out && y.shape() == out {
+        xd.iter().zip(yd).map(|(&a, &c)| op(a, c)).collect()
+    } else if y.len() == 1 && x.shape() == out {
+        let c = yd[0];
+        xd.iter().map(|&a| op(a, c)).collect()
+    } else if x.len() == 1 && y.shape() == out {
+        let a = xd[0];
+        yd.iter().map(|&c| op(a, c)).collect()
+    } else {
+        let (sx, sy) = (broadcast_strides(x.shape(), out), broadcast_strides(y.shape(), out));
+        let mut idx = vec![0usize; out.len()];
+        let mut v = Vec::with_capacity(n);
+        let (mut ox, mut oy) = (0usize, 0usize);
+        for _ in 0..n {
+            v.push(op(xd[ox], yd[oy]));
+            // Odometer increment, keeping the two offsets in step.
+            for ax in (0..out.len()).rev() {
+                idx[ax] += 1;
+                ox += sx[ax];
+                oy += sy[ax];
+                if idx[ax] < out[ax] {
+                    break;
+                }
+                ox -= sx[ax] * idx[ax];
+                oy -= sy[ax] * idx[ax];
+                idx[ax] = 0;
+            }
+        }
+        v
+    };
+    ArrayD::from_shape_vec(IxDyn(out), data).expect("binary size")
+}
+
+fn matmul<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>, ta: bool, tb: bool, out: &[usize]) -> ArrayD<T> {
+    let (ra, rb) = (a.ndim(), b.ndim());
+    let batch: usize = out[..out.len() - 2].iter().product();
+    let (m, n) = (out[out.len() - 2], out[out.len() - 1]);
+    // Operands without batch axes are shared by every batch entry.
+    let lead = |r: usize| if r > 2 { batch } else { 1 };
+    let a3 = a.as_standard_layout().into_owned().into_shape_with_order((lead(ra), a.shape()[ra - 2], a.shape()[ra - 1])).expect("matmul a");
+    let b3 = b.as_standard_layout().into_owned().into_shape_with_order((lead(rb), b.shape()[rb - 2], b.shape()[rb - 1])).expect("matmul b");
+    let mut c = ndarray::Array3::<T>::zeros((batch.max(1), m, n));
+    for i in 0..batch.max(1) {
+        let ai = a3.index_axis(Axis(0), if a3.shape()[0] == 1 { 0 } else { i });
+        let bi = b3.index_axis(Axis(0), if b3.shape()[0] == 1 { 0 } else { i });
+        let av: ArrayView2<T> = if ta { ai.t() } else { ai.view() };
+        let bv: ArrayView2<T> = if tb { bi.t() } else { bi.view() };
+        general_mat_mul(T::one(), &av, &bv, T::zero(), &mut c.index_axis_mut(Axis(0), i));
+    }
+    c.into_shape_with_order(IxDyn(out)).expect("matmul out")
+}
+
+fn reduce<T: Real>(op: Reduce, x: &ArrayD<T>, axes: &[usize], out: &[usize]) -> ArrayD<T> {
+    let xs = x.as_standard_layout();
+    let data = xs.as_slice().expect("standard");
+    let shape = x.shape();
+    // Output strides over the kept axes (reduced axes contribute 0).
+    let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+    let kept_shape: Vec<usize> = kept.iter().map(|&a| shape[a]).collect();
+    let ks = strides(&kept_shape);
+    let mut ostride = vec![0usize; shape.len()];
+    for (j, &a) in kept.iter().enumerate() {
+        ostride[a] = ks[j];
+    }
+    let n_out = numel(&kept_shape).max(1);
+    let init = match op {
+        Reduce::Max => f64::NEG_INFINITY,
+        _ => 0.0,
+    };
+    let mut acc = vec![init; n_out];
+    let mut idx = vec![0usize; shape.len()];
+    let mut o = 0usize;
+    for &v in data {
+        let v = v.f64();
+        acc[o] = match op {
+            Reduce::Max => {
+                if v.is_nan() || acc[o].is_nan() {
+                    f64::NAN
+                } else {
+                    acc[o].max(v)
+                }
+            }
+            _ => acc[o] + v,
+        };
+        for ax in (0..shape.len()).rev() {
+            idx[ax] += 1;
+            o += ostride[ax];
+            if idx[ax] < shape[ax] {
+                break;
+            }
+            o -= ostride[ax] * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+    let count: usize = axes.iter().map(|&a| shape[a]).product::<usize>().max(1);
+    let vals: Vec<T> = acc.into_iter().map(|v| T::of(if op == Reduce::Mean { v / count as f64 } else { v })).collect();
+    ArrayD::from_shape_vec(IxDyn(out), vals).expect("reduce size")
+}
+
+/// Sums `x` down to `out` (the inverse of broadcasting).
+fn sum_to<T: Real>(x: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
+    let shape = x.shape();
+    let off = shape.len() - out.len();
+    let axes: Vec<usize> = (0..shape.len()).filter(|&i| i < off || (out[i - off] == 1 && shape[i] != 1)).collect();
+    let r = reduce(Reduce::Sum, x, &axes, &[numel(out)]);
+    r.into_shape_with_order(IxDyn(out)).expect("sum_to")
+}
+
+fn softmax<T: Real>(x: &ArrayD<T>, axis: usize, log: bool) -> ArrayD<T> {
+    let mut out = x.as_standard_layout().into_owned();
+    for mut lane in out.lanes_mut(Axis(axis)) {
+        let m = lane.iter().fold(f64::NEG_INFINITY, |m, v| if v.f64() > m || v.f64().is_nan() { v.f64() } else { m });
+        let sum: f64 = lane.iter().map(|v| (v.f64() - m).exp()).sum();
+        let lse = m + sum.ln();
+        for v in lane.iter_mut() {
+            *v = T::of(if log { v.f64() - lse } else { (v.f64() - lse).exp() });
+        }
+    }
+    out
+}
+
+/// im2col: [N·H'·W', KH·KW·C] patches of the padded input.
+fn im2col<T: Real>(x: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> Vec<T> {
+    let (n, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
+    let (kh, kw) = (w.kernel[0], w.kernel[1]);
+    let cols = kh * kw * c;
+    let mut out = vec![T::zero(); n * oh * ow * cols];
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                let row = ((b * oh + i) * ow + j) * cols;
+                for p in 0..kh {
+                    let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
+                    if y < 0 || y >= h as isize {
+                        continue;
+                    }
+                    for q in 0..kw {
+                        let xx = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
+                        if xx < 0 || xx >= wd as isize {
+                            continue;
+                        }
+                        let src = ((b * h + y as usize) * wd + xx as usize) * c;
+                        let dst = row + (p * kw + q) * c;
+                        out[dst..dst + c].copy_from_slice(&x[src..src + c]);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn col2im<T: Real>(cols: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> Vec<T> {
+    let (n, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
+    let (kh, kw) = (w.kernel[0], w.kernel[1]);
+    let ncol = kh * kw * c;
+    let mut out = vec![T::zero(); n * h * wd * c];
+    for b in 0..n {
+        for i in 0..oh {
+            for j in 0..ow {
+                let row = ((b * oh + i) * ow + j) * ncol;
+                for p in 0..kh {
+                    let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
+                    if y < 0 || y >= h as isize {
+                        continue;
+                    }
+                    for q in 0..kw {
+                        let xx = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
+                        if xx < 0 || xx >= wd as isize {
+                            continue;
+                        }
+                        let dst = ((b * h + y as usize) * wd + xx as usize) * c;
+                        let src = row + (p * kw + q) * c;
+                        for k in 0..c {
+                            out[dst + k] = out[dst + k] + cols[src + k];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn std_vec<T: Real>(a: &ArrayD<T>) -> Vec<T> {
+    a.as_standard_layout().iter().copied().collect()
+}
+
+fn gemm<T: Real>(a: &[T], b: &[T], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<T> {
+    let av = if ta { ArrayView2::from_shape((k, m), a).expect("gemm a").reversed_axes() } else { ArrayView2::from_shape((m, k), a).expect("gemm a") };
+    let bv = if tb { ArrayView2::from_shape((n, k), b).expect("gemm b").reversed_axes() } else { ArrayView2::from_shape((k, n), b).expect("gemm b") };
+    let mut c = ndarray::Array2::<T>::zeros((m, n));
+    general_mat_mul(T::one(), &av, &bv, T::zero(), &mut c);
+    c.into_raw_vec_and_offset().0
+}
+
+fn conv2d<T: Real>(x: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
+    let (oh, ow, f) = (out[1], out[2], out[3]);
+    let cols = im2col(&std_vec(x), x.shape(), w, oh, ow);
+    let kk = k.shape()[0] * k.shape()[1] * k.shape()[2];
+    let y = gemm(&cols, &std_vec(k), out[0] * oh * ow, kk, f, false, false);
+    ArrayD::from_shape_vec(IxDyn(out), y).expect("conv out")
+}
+
+fn conv2d_input_grad<T: Real>(dy: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
+    let (oh, ow, f) = (dy.shape()[1], dy.shape()[2], dy.shape()[3]);
+    let kk = k.shape()[0] * k.shape()[1] * k.shape()[2];
+    let dcols = gemm(&std_vec(dy), &std_vec(k), dy.shape()[0] * oh * ow, f, kk, false, true);
+    ArrayD::from_shape_vec(IxDyn(out), col2im(&dcols, out, w, oh, ow)).expect("conv input grad")
+}
+
+fn conv2d_kernel_grad<T: Real>(x: &ArrayD<T>, dy: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
+    let (oh, ow, f) = (dy.shape()[1], dy.shape()[2], dy.shape()[3]);
+    let cols = im2col(&std_vec(x), x.shape(), w, oh, ow);
+    let kk = out[0] * out[1] * out[2];
+    let rows = x.shape()[0] * oh * ow;
+    let dk = gemm(&cols, &std_vec(dy), kk, rows, f, true, false);
+    ArrayD::from_shape_vec(IxDyn(out), dk).expect("conv kernel grad")
+}
+
+#[derive(Clone, Copy)]
+enum PoolKind {
+    Max,
+    Avg(bool),
+}
+
+/// Visits the valid input cells of window (i, j): f(input offset).
+fn window_cells(xs: &[usize], w: &Window, b: usize, i: usize, j: usize, mut f: impl FnMut(usize)) -> usize {
+    let (h, wd, c) = (xs[1], xs[2], xs[3]);
+    let mut count = 0;
+    for p in 0..w.kernel[0] {
+        let y = (i * w.stride[0] + p) as isize - w.pad[0] as isize;
+        if y < 0 || y >= h as isize {
+            continue;
+        }
+        for q in 0..w.kernel[1] {
+            let x = (j * w.stride[1] + q) as isize - w.pad[1] as isize;
+            if x < 0 || x >= wd as isize {
+                continue;
+            }
+            count += 1;
+            f(((b * h + y as usize) * wd + x as usize) * c);
+        }
+    }
+    count
+}
+
+fn pool<T: Real>(x: &ArrayD<T>, w: &Window, out: &[usize], kind: PoolKind) -> ArrayD<T> {
+    let xd = std_vec(x);
+    let xs = x.shape();
+    let c = xs[3];
+    let mut o = vec![T::zero(); numel(out)];
+    for b in 0..out[0] {
+        for i in 0..out[1] {
+            for j in 0..out[2] {
+                let base = ((b * out[1] + i) * out[2] + j) * c;
+                let mut acc = vec![match kind {
+                    PoolKind::Max => f64::NEG_INFINITY,
+                    PoolKind::Avg(_) => 0.0,
+                }; c];
+                let n = window_cells(xs, w, b, i, j, |off| {
+                    for k in 0..c {
+                        let v = xd[off + k].f64();
+                        acc[k] = match kind {
+                            PoolKind::Max => {
+                                if v.is_nan() || v > acc[k] {
+                                    v
+                                } else {
+                                    acc[k]
+                                }
+                            }
+                            PoolKind::Avg(_) => acc[k] + v,
+                        };
+                    }
+                });
+                let div = match kind {
+                    PoolKind::Avg(true) => (w.kernel[0] * w.kernel[1]) as f64,
+                    PoolKind::Avg(false) => n.max(1) as f64,
+                    PoolKind::Max => 1.0,
+                };
+                for k in 0..c {
+                    o[base + k] = T::of(acc[k] / div);
+                }
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(out), o).expect("pool out")
+}
+
+fn max_pool_grad<T: Real>(x: &ArrayD<T>, dy: &ArrayD<T>, w: &Window) -> ArrayD<T> {
+    let xd = std_vec(x);
+    let gd = std_vec(dy);
+    let xs = x.shape();
+    let os = dy.shape();
+    let c = xs[3];
+    let mut dx = vec![T::zero(); xd.len()];
+    for b in 0..os[0] {
+        for i in 0..os[1] {
+            for j in 0..os[2] {
+                let base = ((b * os[1] + i) * os[2] + j) * c;
+                let mut best: Vec<Option<(usize, f64)>> = vec![None; c];
+                window_cells(xs, w, b, i, j, |off| {
+                    for k in 0..c {
+                        let v = xd[off + k].f64();
+                        if best[k].is_none_or(|(_, bv)| v > bv) {
+                            best[k] = Some((off + k, v));
+                        }
+                    }
+                });
+                for k in 0..c {
+                    if let Some((at, _)) = best[k] {
+                        dx[at] = dx[at] + gd[base + k];
+                    }
+                }
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(xs), dx).expect("max pool grad")
+}
+
+fn avg_pool_grad<T: Real>(dy: &ArrayD<T>, w: &Window, count_pad: bool, xshape: &[usize]) -> ArrayD<T> {
+    let gd = std_vec(dy);
+    let os = dy.shape();
+    let c = xshape[3];
+    let mut dx = vec![T::zero(); numel(xshape)];
+    for b in 0..os[0] {
+        for i in 0..os[1] {
+            for j in 0..os[2] {
+                let base = ((b * os[1] + i) * os[2] + j) * c;
+                let mut cells = Vec::new();
+                let n = window_cells(xshape, w, b, i, j, |off| cells.push(off));
+                let div = if count_pad { (w.kernel[0] * w.kernel[1]) as f64 } else { n.max(1) as f64 };
+                for off in cells {
+                    for k in 0..c {
+                        dx[off + k] = dx[off + k] + T::of(gd[base + k].f64() / div);
+                    }
+                }
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(xshape), dx).expect("avg pool grad")
+}
+
+fn upsample<T: Real>(x: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
+    let xd = std_vec(x);
+    let xs = x.shape();
+    let c = xs[3];
+    let mut o = vec![T::zero(); numel(out)];
+    for b in 0..out[0] {
+        for i in 0..out[1] {
+            for j in 0..out[2] {
+                let src = ((b * xs[1] + i / s[0]) * xs[2] + j / s[1]) * c;
+                let dst = ((b * out[1] + i) * out[2] + j) * c;
+                o[dst..dst + c].copy_from_slice(&xd[src..src + c]);
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(out), o).expect("upsample")
+}
+
+fn upsample_grad<T: Real>(g: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
+    let gd = std_vec(g);
+    let gs = g.shape();
+    let c = out[3];
+    let mut o = vec![T::zero(); numel(out)];
+    for b in 0..gs[0] {
+        for i in 0..gs[1] {
+            for j in 0..gs[2] {
+                let src = ((b * gs[1] + i) * gs[2] + j) * c;
+                let dst = ((b * out[1] + i / s[0]) * out[2] + j / s[1]) * c;
+                for k in 0..c {
+                    o[dst + k] = o[dst + k] + gd[src + k];
+                }
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(out), o).expect("upsample grad")
+}
+
+/// Node values by id, for callers that only need some.
+pub fn pick<T: Clone>(vals: &[Tensor<T>], ids: &[Id]) -> Vec<Tensor<T>> {
+    ids.iter().map(|&i| vals[i as usize].clone()).collect()
+}

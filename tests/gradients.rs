@@ -1,0 +1,272 @@
+//! Gradient checks: for every layer of LANGUAGE.md §6 and every loss, the
+//! gradients autodiff produces (run by the reference executor in f64) agree
+//! with central finite differences.
+
+mod common;
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, IxDyn};
+use nnc_compiler::graph::TRef;
+use nnc_compiler::ir::{self, DType, Func, Id, Op, autodiff, lower::LowerOptions};
+use nnc_compiler::{CheckOptions, LoadError, Loader, analyse};
+use nnc_runtime::exec::{self, Tensor};
+
+struct NoFiles;
+impl Loader for NoFiles {
+    fn load(&self, _: &std::path::Path) -> Result<String, LoadError> {
+        Err(LoadError::NotFound)
+    }
+}
+
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self) -> f64 {
+        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((self.0 >> 11) as f64) / (1u64 << 53) as f64
+    }
+}
+
+/// Lowers `src`'s first model (or train block's loss) and returns the
+/// function with a scalar objective as its last output.
+fn build(src: &str, n: i64, training: bool) -> Func {
+    let a = analyse("grad.nn", None, src.to_string(), &NoFiles, &CheckOptions::default());
+    let errors: Vec<_> = a.result.diagnostics.iter().filter(|d| d.severity == nnc_syntax::Severity::Error).collect();
+    assert!(errors.is_empty(), "{src}\n{errors:#?}");
+    let opts = LowerOptions { dims: vec![("N".into(), n)], training, class_weights: None };
+    if let Some(t) = a.result.trains.first() {
+        let subst: HashMap<u32, TRef> = t
+            .feeds
+            .iter()
+            .filter_map(|(name, r)| t.model_inputs.iter().find(|(m, _)| m == name).map(|(_, inp)| (inp.node, *r)))
+            .collect();
+        let loss = t.loss.expect("train block has a loss");
+        return ir::lower::lower(&t.graph, &[("loss".into(), loss)], &subst, &opts).expect("lowers");
+    }
+    let m = &a.result.models[0];
+    let roots: Vec<(String, TRef)> = m
+        .outputs
+        .iter()
+        .flat_map(|(name, v)| match v {
+            nnc_compiler::types::Value::Tensor(t) => vec![(name.clone(), t.node.expect("node"))],
+            nnc_compiler::types::Value::Tuple(ts) => ts.iter().enumerate().map(|(i, p)| (format!("{name}.{i}"), p.as_tensor().unwrap().node.unwrap())).collect(),
+            _ => vec![],
+        })
+        .collect();
+    let mut f = ir::lower::lower(&m.graph, &roots, &HashMap::new(), &opts).expect("lowers");
+    // Objective: Σ_outputs Σ w ⊙ y with fixed pseudo-random weights.
+    let mut rng = Lcg(7);
+    let mut total = f.scalar(0.0);
+    for (_, y) in f.outputs.clone() {
+        let shape = f.shape(y).to_vec();
+        let w: Vec<f32> = (0..ir::numel(&shape)).map(|_| (rng.next() * 2.0 - 1.0) as f32).collect();
+        let wc = f.push(Op::Constant(w), vec![], shape.clone(), DType::F32, None);
+        let p = f.mul(y, wc);
+        let s = f.reduce(ir::Reduce::Sum, p, (0..shape.len()).collect(), false);
+        total = f.add(total, s);
+    }
+    f.outputs = vec![("loss".into(), total)];
+    f
+}
+
+fn random_inputs(f: &Func, rng: &mut Lcg, int_range: i64) -> HashMap<String, Tensor<f64>> {
+    let mut m = HashMap::new();
+    for n in &f.nodes {
+        if let Op::Input(name) = &n.op {
+            let count = ir::numel(&n.shape);
+            let t = match n.dtype {
+                DType::F32 => Tensor::F(ArrayD::from_shape_vec(IxDyn(&n.shape), (0..count).map(|_| rng.next() * 2.0 - 1.0).collect()).unwrap()),
+                DType::I64 => Tensor::I(ArrayD::from_shape_vec(IxDyn(&n.shape), (0..count).map(|_| (rng.next() * int_range as f64) as i64).collect()).unwrap()),
+            };
+            m.insert(name.clone(), t);
+        }
+    }
+    m
+}
+
+fn check(src: &str) {
+    check_with(src, 3, false, 4);
+}
+
+fn check_with(src: &str, n: i64, training: bool, int_range: i64) {
+    let mut f = build(src, n, training);
+    let loss = f.outputs.last().unwrap().1;
+    let wrt: Vec<Id> = f
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.op, Op::Param(_)) || (matches!(n.op, Op::Input(_)) && n.dtype == DType::F32))
+        .map(|(i, _)| i as Id)
+        .collect();
+    let grads = autodiff::grad(&mut f, loss, &wrt);
+    let mut rng = Lcg(42);
+    let inputs = random_inputs(&f, &mut rng, int_range);
+    let params: Vec<ArrayD<f64>> = f
+        .params
+        .iter()
+        .map(|p| {
+            let c = ir::numel(&p.shape);
+            // Moving variances must stay positive.
+            let v: Vec<f64> = (0..c).map(|_| if p.name.ends_with("moving_var") { 0.5 + rng.next() } else { rng.next() - 0.5 }).collect();
+            ArrayD::from_shape_vec(IxDyn(&p.shape), v).unwrap()
+        })
+        .collect();
+    let no_random = &mut || 0.5;
+    let eval = |inputs: &HashMap<String, Tensor<f64>>, params: &[ArrayD<f64>]| -> f64 {
+        let v = exec::run(&f, inputs, params, &mut || 0.5, false).expect("runs");
+        v[loss as usize].float().iter().sum()
+    };
+    let vals = exec::run(&f, &inputs, &params, no_random, false).expect("runs");
+    let mut worst = 0.0f64;
+    let mut report = String::new();
+    for (k, &w) in wrt.iter().enumerate() {
+        let g = vals[grads[k] as usize].float();
+        let node = &f.nodes[w as usize];
+        let count = ir::numel(&node.shape);
+        let picks: Vec<usize> = if count <= 12 { (0..count).collect() } else { (0..12).map(|i| (i * 7919 + 13) % count).collect() };
+        for idx in picks {
+            let h = 1e-6;
+            let (plus, minus) = match &node.op {
+                Op::Param(p) => {
+                    let mut pp = params.clone();
+                    pp[*p].as_slice_mut().unwrap()[idx] += h;
+                    let a = eval(&inputs, &pp);
+                    pp[*p].as_slice_mut().unwrap()[idx] -= 2.0 * h;
+                    (a, eval(&inputs, &pp))
+                }
+                Op::Input(name) => {
+                    let mut ii = inputs.clone();
+                    let Tensor::F(arr) = ii.get_mut(name).unwrap() else { unreachable!() };
+                    arr.as_slice_mut().unwrap()[idx] += h;
+                    let a = eval(&ii, &params);
+                    let Tensor::F(arr) = ii.get_mut(name).unwrap() else { unreachable!() };
+                    arr.as_slice_mut().unwrap()[idx] -= 2.0 * h;
+                    (a, eval(&ii, &params))
+                }
+                _ => unreachable!(),
+            };
+            let numeric = (plus - minus) / (2.0 * h);
+            let analytic = g.as_slice().map(|s| s[idx]).unwrap_or_else(|| g.iter().nth(idx).copied().unwrap());
+            let err = (numeric - analytic).abs() / (1.0 + numeric.abs().max(analytic.abs()));
+            if err > worst {
+                worst = err;
+                report = format!("{} [{idx}]: numeric {numeric}, autodiff {analytic}", match &node.op {
+                    Op::Param(p) => f.params[*p].name.clone(),
+                    Op::Input(n) => n.clone(),
+                    _ => String::new(),
+                });
+            }
+        }
+    }
+    assert!(worst < 1e-6, "gradient mismatch (relative error {worst:e}) at {report}\n{src}");
+}
+
+fn model(input: &str, body: &str) -> String {
+    format!("dim N\nmodel M {{\n    input x: {input}\n    output y = {body}\n}}\n")
+}
+
+#[test]
+fn dense_and_activations() {
+    check(&model("[N, 4]", "dense(x, 3)"));
+    check(&model("[N, 2, 4]", "dense(x, 3, activation = tanh)"));
+    check(&model("[N, 4]", "dense(x, 3, bias = false)"));
+    for act in ["relu", "sigmoid", "tanh", "gelu", "elu", "softplus", "leaky_relu", "softmax", "log_softmax", "prelu", "exp", "abs"] {
+        check(&model("[N, 5]", &format!("x |> dense(5) |> {act}")));
+    }
+    check(&model("[N, 3, 5]", "softmax(x, axis = 1)"));
+    check(&model("[N, 5]", "x |> dense(4) |> elu(alpha = 0.5)"));
+    check(&model("[N, 5]", "sqrt(exp(x)) + log(exp(x) + 1)"));
+    check(&model("[N, 5]", "clip(x, -0.5, 0.5)"));
+}
+
+#[test]
+fn convolutions() {
+    check(&model("[N, 6, 6, 2]", "conv2d(x, 3, 3)"));
+    check(&model("[N, 7, 7, 2]", "conv2d(x, 3, 3, stride = 2, padding = same)"));
+    check(&model("[N, 7, 6, 2]", "conv2d(x, 2, [3, 2], dilation = 2, padding = 1)"));
+    check(&model("[N, 8, 3]", "conv1d(x, 4, 3, stride = 2)"));
+    check(&model("[N, 8, 3]", "conv1d(x, 2, 3, padding = same)"));
+    check(&model("[N, 3, 3, 2]", "conv2d_transpose(x, 3, 3)"));
+    check(&model("[N, 3, 3, 2]", "conv2d_transpose(x, 2, 3, stride = 2, padding = same)"));
+    check(&model("[N, 3, 3, 2]", "conv2d_transpose(x, 2, 3, stride = 2, output_padding = 1)"));
+}
+
+#[test]
+fn pooling_and_reshaping() {
+    check(&model("[N, 6, 6, 2]", "max_pool(x, 2)"));
+    check(&model("[N, 7, 7, 2]", "max_pool(x, 3, stride = 2, padding = same)"));
+    check(&model("[N, 8, 3]", "max_pool(x, 2)"));
+    check(&model("[N, 6, 6, 2]", "avg_pool(x, 2)"));
+    check(&model("[N, 5, 5, 2]", "avg_pool(x, 2, padding = same)"));
+    check(&model("[N, 5, 5, 2]", "avg_pool(x, 3, stride = 2, padding = 1)"));
+    check(&model("[N, 4, 4, 2]", "global_avg_pool(x) + global_max_pool(x)"));
+    check(&model("[N, 5, 3]", "global_avg_pool(x)"));
+    check(&model("[N, 3, 3, 2]", "upsample(x, 2)"));
+    check(&model("[N, 4, 3]", "upsample(x, 2)"));
+    check(&model("[N, 3, 4, 2]", "flatten(x) |> dense(2)"));
+    check(&model("[N, 3, 4]", "reshape(x, [N, 2, 6])"));
+    check(&model("[N, 3, 4]", "concat(x, x * 2, axis = 1)"));
+    check(&model("[N, 3, 4]", "x[:, -1] + x[:, 0]"));
+    check(&model("[N, 3, 4]", "mean(x, 1) + sum(x, axis = 2)[:, 0:1]"));
+}
+
+#[test]
+fn normalisation() {
+    check_with(&model("[N, 3, 3, 2]", "batch_norm(x)"), 4, true, 4);
+    check_with(&model("[N, 3, 3, 2]", "batch_norm(x)"), 4, false, 4);
+    check(&model("[N, 3, 4]", "layer_norm(x)"));
+    check(&model("[N, 3, 4]", "layer_norm(x, axes = [1, 2])"));
+    check(&model("[N, 3, 3, 2]", "instance_norm(x)"));
+    check(&model("[N, 5]", "dropout(x, 0.5) |> gaussian_noise(0.1)"));
+}
+
+#[test]
+fn embeddings_and_positions() {
+    let src = "dim N\nmodel M {\n    input t: int[N, 4]\n    output y = embedding(t, 6, 3) |> positional_embedding(8) |> positional_encoding\n}\n";
+    check_with(src, 3, false, 6);
+    check_with("dim N\nmodel M {\n    input t: int[N, 4]\n    output y = one_hot(t, 5) |> dense(2)\n}\n", 3, false, 5);
+}
+
+#[test]
+fn recurrent_layers() {
+    check(&model("[N, 4, 3]", "simple_rnn(x, 2)"));
+    check(&model("[N, 4, 3]", "lstm(x, 2, sequences = true)"));
+    check(&model("[N, 4, 3]", "lstm(x, 2, state = true)"));
+    check(&model("[N, 4, 3]", "gru(x, 2, sequences = true)"));
+    check(&model("[N, 4, 3]", "gru(x, 2, reset_after = false)"));
+    check(&model("[N, 4, 3]", "gru(x, 2, go_backwards = true)"));
+    check(&model("[N, 4, 3]", "bidirectional(x, lstm(2, sequences = true))"));
+    check(&model("[N, 4, 3]", "bidirectional(x, gru(2), merge = sum)"));
+    check("dim N\nmodel M {\n    input x: [N, 4, 3]\n    input h0: [N, 2]\n    output y = simple_rnn(x, 2, initial_state = h0)\n}\n");
+}
+
+#[test]
+fn attention_and_repeat() {
+    check(&model("[N, 4, 6]", "multi_head_attention(x, 2, 3)"));
+    check(&model("[N, 4, 6]", "multi_head_attention(x, heads = 2, key_dim = 2, value_dim = 3, causal = true)"));
+    check("dim N\nmodel M {\n    input x: [N, 4, 6]\n    input e: [N, 5, 3]\n    output y = multi_head_attention(x, 2, 3, kv = e)\n}\n");
+    check(&model("[N, 4]", "repeat(x, 3, dense(4, activation = relu))"));
+}
+
+fn train_src(model_body: &str, loss: &str) -> String {
+    format!(
+        "dim N\nmodel M {{\n    input x: [N, 4]\n    input labels: int[N]\n    input target: [N, 3]\n{model_body}\n}}\ntrain t {{\n    model = M()\n    data = synthetic(n = 10)\n    loss = {loss}\n}}\n"
+    )
+}
+
+#[test]
+fn losses() {
+    let body = "    output logits = dense(x, 3)\n    output p = sigmoid(logits)\n    output lp = log_softmax(logits)";
+    for loss in [
+        "cross_entropy(logits, labels)",
+        "cross_entropy(logits, target)",
+        "mse(logits, target)",
+        "l1(logits, target)",
+        "binary_cross_entropy(p, target)",
+        "bce_with_logits(logits, target)",
+        "nll(lp, labels)",
+        "mse(logits, target) + 0.01 * l2(params)",
+    ] {
+        check_with(&train_src(body, loss), 4, true, 3);
+    }
+}
