@@ -2,3 +2,4 @@
 //! See ARCHITECTURE.md for the planned pipeline stages.
 
 pub mod exec;
+pub mod train;

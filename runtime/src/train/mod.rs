@@ -1,0 +1,431 @@
+//! The training loop: lowers a checked train block for each batch size,
+//! differentiates it, and runs epochs of optimizer steps with validation,
+//! metrics, early stopping and a non-finite check that names the layer.
+
+pub mod init;
+pub mod optim;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use ndarray::{ArrayD, Axis, IxDyn};
+use nnc_compiler::check::train::TrainInfo;
+use nnc_compiler::graph::TRef;
+use nnc_compiler::ir::{self, Func, Id, Op, autodiff, lower::LowerOptions};
+use nnc_compiler::layers::lowering::LowerError;
+
+use crate::exec::{self, ExecError, Tensor};
+use init::SplitMix;
+
+/// Named arrays whose first axis indexes samples.
+#[derive(Clone, Debug, Default)]
+pub struct Dataset {
+    pub arrays: BTreeMap<String, Tensor<f32>>,
+}
+
+impl Dataset {
+    pub fn len(&self) -> usize {
+        self.arrays.values().next().map_or(0, |t| match t {
+            Tensor::F(a) => a.shape()[0],
+            Tensor::I(a) => a.shape()[0],
+        })
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The rows `idx` of every array.
+    pub fn take(&self, idx: &[usize]) -> Dataset {
+        let arrays = self
+            .arrays
+            .iter()
+            .map(|(k, t)| {
+                let t = match t {
+                    Tensor::F(a) => Tensor::F(a.select(Axis(0), idx)),
+                    Tensor::I(a) => Tensor::I(a.select(Axis(0), idx)),
+                };
+                (k.clone(), t)
+            })
+            .collect();
+        Dataset { arrays }
+    }
+}
+
+/// Training settings, from the train block and the command line.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub batch: usize,
+    pub epochs: usize,
+    pub seed: u64,
+    pub shuffle: bool,
+    pub optimizer: optim::Spec,
+    pub class_weights: Option<Vec<f64>>,
+    /// (patience, monitor name: `val_loss`, `loss`, `val_accuracy`, …)
+    pub early_stop: Option<(usize, String)>,
+}
+
+/// Parameters by name, created on first use from the IR's declarations.
+#[derive(Clone, Debug, Default)]
+pub struct Params {
+    pub values: BTreeMap<String, ArrayD<f32>>,
+    pub trainable: BTreeMap<String, bool>,
+}
+
+impl Params {
+    /// Initialises every parameter `f` declares that is not present yet.
+    pub fn ensure(&mut self, f: &Func, rng: &mut SplitMix) -> Result<(), TrainError> {
+        for p in &f.params {
+            self.trainable.insert(p.name.clone(), p.trainable);
+            if let Some(existing) = self.values.get(&p.name) {
+                if existing.shape() != p.shape.as_slice() {
+                    return Err(TrainError::ParamShape { name: p.name.clone(), expected: p.shape.clone(), found: existing.shape().to_vec() });
+                }
+                continue;
+            }
+            let v = init::init(&p.init, &p.shape, rng).map_err(|e| TrainError::Initialiser(e.0))?;
+            self.values.insert(p.name.clone(), v);
+        }
+        Ok(())
+    }
+    fn list(&self, f: &Func) -> Vec<ArrayD<f32>> {
+        f.params.iter().map(|p| self.values[&p.name].clone()).collect()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TrainError {
+    Lower(LowerError),
+    Exec(ExecError),
+    /// The loss (or a layer) went NaN/∞ at this step.
+    NonFinite { epoch: usize, step: usize, layer: Option<String> },
+    Initialiser(String),
+    ParamShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    NoLoss,
+    EmptyData,
+    /// A form `nnc run` does not train yet.
+    Unsupported(String),
+}
+
+impl std::fmt::Display for TrainError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrainError::Lower(e) => write!(f, "{e}"),
+            TrainError::Exec(e) => write!(f, "{e}"),
+            TrainError::NonFinite { epoch, step, layer } => {
+                write!(f, "the loss became non-finite at epoch {}, step {}", epoch + 1, step + 1)?;
+                match layer {
+                    Some(l) => write!(f, ": layer `{l}` is the first to produce NaN or ∞"),
+                    None => write!(f, " (no layer output is non-finite: the loss itself overflowed)"),
+                }
+            }
+            TrainError::Initialiser(n) => write!(f, "unknown initialiser `{n}`"),
+            TrainError::ParamShape { name, expected, found } => {
+                write!(f, "parameter `{name}` has shape {found:?} in the checkpoint, the model needs {expected:?}")
+            }
+            TrainError::NoLoss => write!(f, "the train block has no loss"),
+            TrainError::EmptyData => write!(f, "the training data is empty"),
+            TrainError::Unsupported(s) => write!(f, "{s}"),
+        }
+    }
+}
+
+impl From<LowerError> for TrainError {
+    fn from(e: LowerError) -> Self {
+        TrainError::Lower(e)
+    }
+}
+
+impl From<ExecError> for TrainError {
+    fn from(e: ExecError) -> Self {
+        TrainError::Exec(e)
+    }
+}
+
+/// A compiled step for one batch size.
+struct Compiled {
+    f: Func,
+    loss: Id,
+    metrics: Vec<Id>,
+    /// (parameter index in `f.params`, gradient node) for trainable parameters.
+    grads: Vec<(usize, Id)>,
+}
+
+/// Progress reports for the user interface.
+pub enum Event<'a> {
+    Step { epoch: usize, step: usize, steps: usize, loss: f64, samples_per_sec: f64 },
+    Epoch(&'a EpochRecord),
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub loss: f64,
+    pub metrics: Vec<(String, f64)>,
+    pub val_loss: Option<f64>,
+    pub val_metrics: Vec<(String, f64)>,
+    pub seconds: f64,
+}
+
+impl EpochRecord {
+    pub fn value(&self, name: &str) -> Option<f64> {
+        match name {
+            "loss" => Some(self.loss),
+            "val_loss" => self.val_loss,
+            n if n.starts_with("val_") => self.val_metrics.iter().find(|(k, _)| k == &n[4..]).map(|(_, v)| *v),
+            n => self.metrics.iter().find(|(k, _)| k == n).map(|(_, v)| *v),
+        }
+    }
+}
+
+/// A checked train block made runnable.
+pub struct Trainer<'a> {
+    pub info: &'a TrainInfo,
+    subst: HashMap<u32, TRef>,
+    roots: Vec<(String, TRef)>,
+    train_cache: HashMap<usize, Compiled>,
+    eval_cache: HashMap<usize, Compiled>,
+    class_weights: Option<Vec<f64>>,
+    dims: Vec<(String, i64)>,
+}
+
+impl<'a> Trainer<'a> {
+    /// `dims`: values of symbolic dims other than N (e.g. a text vocabulary `V`).
+    pub fn new(info: &'a TrainInfo, class_weights: Option<Vec<f64>>, dims: Vec<(String, i64)>) -> Result<Trainer<'a>, TrainError> {
+        if !info.steps.is_empty() {
+            return Err(TrainError::Unsupported("alternating `step`s (GANs) are checked but not trained by `nnc run` yet".into()));
+        }
+        let loss = info.loss.ok_or(TrainError::NoLoss)?;
+        let subst = info
+            .feeds
+            .iter()
+            .filter_map(|(name, r)| info.model_inputs.iter().find(|(m, _)| m == name).map(|(_, inp)| (inp.node, *r)))
+            .collect();
+        let mut roots = vec![("loss".to_string(), loss)];
+        roots.extend(info.metrics.iter().cloned());
+        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims })
+    }
+
+    pub fn metric_names(&self) -> Vec<String> {
+        self.info.metrics.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    fn compile(&self, n: usize, training: bool) -> Result<Compiled, TrainError> {
+        let mut dims = vec![("N".to_string(), n as i64)];
+        dims.extend(self.dims.iter().cloned());
+        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone() };
+        let mut f = ir::lower::lower(&self.info.graph, &self.roots, &self.subst, &opts)?;
+        let loss = f.outputs[0].1;
+        let metrics = f.outputs[1..].iter().map(|(_, id)| *id).collect();
+        let mut grads = Vec::new();
+        if training {
+            let wrt: Vec<(usize, Id)> = f
+                .nodes
+                .iter()
+                .enumerate()
+                .filter_map(|(i, node)| match node.op {
+                    Op::Param(p) if f.params[p].trainable => Some((p, i as Id)),
+                    _ => None,
+                })
+                .collect();
+            let ids: Vec<Id> = wrt.iter().map(|(_, id)| *id).collect();
+            let g = autodiff::grad(&mut f, loss, &ids);
+            grads = wrt.iter().map(|(p, _)| *p).zip(g).collect();
+        }
+        Ok(Compiled { f, loss, metrics, grads })
+    }
+
+    /// The IR of one training step (for `nnc ir`).
+    pub fn ir(&self, n: usize, training: bool) -> Result<Func, TrainError> {
+        Ok(self.compile(n, training)?.f)
+    }
+
+    /// Creates any missing parameters (seeded).
+    pub fn init_params(&mut self, params: &mut Params, batch: usize, seed: u64) -> Result<(), TrainError> {
+        let c = self.compiled(batch, false)?;
+        params.ensure(&c.f, &mut SplitMix(seed ^ 0x5EED))
+    }
+
+    fn compiled(&mut self, n: usize, training: bool) -> Result<&Compiled, TrainError> {
+        let cache = if training { &self.train_cache } else { &self.eval_cache };
+        if !cache.contains_key(&n) {
+            let c = self.compile(n, training)?;
+            let cache = if training { &mut self.train_cache } else { &mut self.eval_cache };
+            cache.insert(n, c);
+        }
+        let cache = if training { &self.train_cache } else { &self.eval_cache };
+        Ok(&cache[&n])
+    }
+
+    fn feed(f: &Func, batch: &Dataset) -> Result<HashMap<String, Tensor<f32>>, TrainError> {
+        let mut m = HashMap::new();
+        for node in &f.nodes {
+            if let Op::Input(name) = &node.op {
+                let t = batch.arrays.get(name).ok_or_else(|| TrainError::Exec(ExecError::MissingInput(name.clone())))?;
+                m.insert(name.clone(), t.clone());
+            }
+        }
+        Ok(m)
+    }
+
+    /// Mean loss and metrics over a data set, in evaluation mode.
+    pub fn evaluate(&mut self, params: &Params, data: &Dataset, batch: usize) -> Result<(f64, Vec<f64>), TrainError> {
+        let n = data.len();
+        if n == 0 {
+            return Err(TrainError::EmptyData);
+        }
+        let mut totals = vec![0.0; 1 + self.info.metrics.len()];
+        let mut never = || 0.5;
+        for start in (0..n).step_by(batch.max(1)) {
+            let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
+            let part = data.take(&idx);
+            let c = self.compiled(idx.len(), false)?;
+            let inputs = Self::feed(&c.f, &part)?;
+            let vals = exec::run(&c.f, &inputs, &params.list(&c.f), &mut never, false)?;
+            let w = idx.len() as f64 / n as f64;
+            totals[0] += scalar(&vals[c.loss as usize]) * w;
+            for (k, &m) in c.metrics.iter().enumerate() {
+                totals[k + 1] += scalar(&vals[m as usize]) * w;
+            }
+        }
+        Ok((totals[0], totals[1..].to_vec()))
+    }
+
+    /// Runs the epochs. `params` must be initialised. Returns one record per epoch.
+    pub fn fit(
+        &mut self,
+        params: &mut Params,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        cfg: &Config,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<EpochRecord>, TrainError> {
+        let n = train.len();
+        if n == 0 {
+            return Err(TrainError::EmptyData);
+        }
+        let names: Vec<String> = self.metric_names();
+        let mut opt = optim::Optimizer::new(cfg.optimizer.clone());
+        let mut rng = SplitMix(cfg.seed);
+        let mut history = Vec::new();
+        let mut best: Option<f64> = None;
+        let mut bad = 0usize;
+        let steps_per_epoch = n.div_ceil(cfg.batch.max(1));
+        for epoch in 0..cfg.epochs {
+            let started = Instant::now();
+            let mut idx: Vec<usize> = (0..n).collect();
+            if cfg.shuffle {
+                // Fisher–Yates with a per-epoch stream: reproducible for a seed.
+                let mut r = SplitMix(cfg.seed.wrapping_mul(31).wrapping_add(epoch as u64 + 1));
+                for i in (1..n).rev() {
+                    let j = (r.next_u64() % (i as u64 + 1)) as usize;
+                    idx.swap(i, j);
+                }
+            }
+            let mut sums = vec![0.0; 1 + names.len()];
+            for (step, chunk) in idx.chunks(cfg.batch.max(1)).enumerate() {
+                let t0 = Instant::now();
+                let part = train.take(chunk);
+                let c = self.compiled(chunk.len(), true)?;
+                let inputs = Self::feed(&c.f, &part)?;
+                let plist = params.list(&c.f);
+                let mut uniform = || rng.uniform();
+                let vals = exec::run(&c.f, &inputs, &plist, &mut uniform, false)?;
+                let loss = scalar(&vals[c.loss as usize]);
+                if !loss.is_finite() {
+                    // Re-run with checking on to name the first non-finite layer.
+                    let mut again = || 0.5;
+                    let layer = match exec::run(&c.f, &inputs, &plist, &mut again, true) {
+                        Err(ExecError::NonFinite { layer, .. }) => layer,
+                        _ => None,
+                    };
+                    return Err(TrainError::NonFinite { epoch, step, layer });
+                }
+                sums[0] += loss;
+                for (k, &m) in c.metrics.iter().enumerate() {
+                    sums[k + 1] += scalar(&vals[m as usize]);
+                }
+                // Optimizer update of the trainable parameters.
+                let names: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
+                let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| vals[g as usize].float()).collect();
+                let decay: Vec<bool> = names.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
+                let moving: Vec<(String, ArrayD<f32>, f64)> =
+                    c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), vals[*id as usize].float(), *m)).collect();
+                drop(vals);
+                let mut taken: Vec<ArrayD<f32>> = names.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
+                {
+                    let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
+                    opt.step(&names, &mut refs, &mut grads, &decay, epoch);
+                }
+                for (name, v) in names.iter().zip(taken) {
+                    params.values.insert(name.clone(), v);
+                }
+                for (name, batch_stat, m) in moving {
+                    if let Some(mv) = params.values.get_mut(&name) {
+                        let m = m as f32;
+                        ndarray::Zip::from(mv).and(&batch_stat).for_each(|v, &b| *v = m * *v + (1.0 - m) * b);
+                    }
+                }
+                let secs = t0.elapsed().as_secs_f64().max(1e-9);
+                on_event(Event::Step { epoch, step, steps: steps_per_epoch, loss, samples_per_sec: chunk.len() as f64 / secs });
+            }
+            let batches = steps_per_epoch as f64;
+            let mut rec = EpochRecord {
+                epoch,
+                loss: sums[0] / batches,
+                metrics: names.iter().cloned().zip(sums[1..].iter().map(|s| s / batches)).collect(),
+                ..EpochRecord::default()
+            };
+            if let Some(v) = validation.filter(|v| !v.is_empty()) {
+                let (vl, vm) = self.evaluate(params, v, cfg.batch)?;
+                rec.val_loss = Some(vl);
+                rec.val_metrics = names.iter().cloned().zip(vm).collect();
+            }
+            rec.seconds = started.elapsed().as_secs_f64();
+            on_event(Event::Epoch(&rec));
+            opt.end_epoch(rec.val_loss.unwrap_or(rec.loss));
+            let stop = if let Some((patience, monitor)) = &cfg.early_stop {
+                let v = rec.value(monitor).unwrap_or(rec.loss);
+                // Accuracy-like monitors improve upwards.
+                let v = if monitor.contains("acc") || monitor.contains("precision") || monitor.contains("recall") { -v } else { v };
+                if best.is_none_or(|b| v < b) {
+                    best = Some(v);
+                    bad = 0;
+                    false
+                } else {
+                    bad += 1;
+                    bad > *patience
+                }
+            } else {
+                false
+            };
+            history.push(rec);
+            if stop {
+                break;
+            }
+        }
+        Ok(history)
+    }
+
+    /// Runs the model forward in evaluation mode for `outputs`.
+    pub fn predict(info: &TrainInfo, params: &Params, inputs: &Dataset, outputs: &[(String, TRef)], dims: &[(String, i64)]) -> Result<Vec<ArrayD<f32>>, TrainError> {
+        let n = inputs.len();
+        let mut all_dims = vec![("N".to_string(), n as i64)];
+        all_dims.extend(dims.iter().cloned());
+        let f = ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, training: false, class_weights: None })?;
+        let feeds = Self::feed(&f, inputs)?;
+        let mut never = || 0.5;
+        let vals = exec::run(&f, &feeds, &params.list(&f), &mut never, false)?;
+        Ok(f.outputs.iter().map(|(_, id)| vals[*id as usize].float()).collect())
+    }
+}
+
+fn scalar(t: &Tensor<f32>) -> f64 {
+    match t {
+        Tensor::F(a) => a.iter().next().map_or(f64::NAN, |v| *v as f64),
+        Tensor::I(a) => a.iter().next().map_or(f64::NAN, |v| *v as f64),
+    }
+}
+
+/// A float tensor from raw values (helper for loaders and tests).
+pub fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor<f32> {
+    Tensor::F(ArrayD::from_shape_vec(IxDyn(shape), data).expect("tensor size"))
+}

@@ -1,0 +1,251 @@
+//! Optimizers with the exact update rules Keras 3 documents, plus weight
+//! decay, gradient clipping and learning-rate schedules (LANGUAGE.md §10).
+
+use ndarray::{ArrayD, Zip};
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    Sgd { momentum: f64, nesterov: bool },
+    Adam { beta1: f64, beta2: f64, epsilon: f64 },
+    Adamax { beta1: f64, beta2: f64, epsilon: f64 },
+    RmsProp { rho: f64, momentum: f64, epsilon: f64 },
+    Adagrad { initial_accumulator: f64, epsilon: f64 },
+    Adadelta { rho: f64, epsilon: f64 },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Schedule {
+    Constant,
+    /// lr · factor^⌊epoch / every⌋
+    StepDecay { every: usize, factor: f64 },
+    /// lr · rate^(step / every)
+    ExponentialDecay { rate: f64, every: usize },
+    /// lr · factor after `patience` epochs without improvement of the monitored value.
+    ReduceOnPlateau { factor: f64, patience: usize },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Spec {
+    pub kind: Kind,
+    pub lr: f64,
+    pub schedule: Schedule,
+    pub weight_decay: f64,
+    pub clip_norm: Option<f64>,
+    pub clip_value: Option<f64>,
+}
+
+impl Spec {
+    pub fn name(&self) -> &'static str {
+        match self.kind {
+            Kind::Sgd { .. } => "sgd",
+            Kind::Adam { .. } => "adam",
+            Kind::Adamax { .. } => "adamax",
+            Kind::RmsProp { .. } => "rmsprop",
+            Kind::Adagrad { .. } => "adagrad",
+            Kind::Adadelta { .. } => "adadelta",
+        }
+    }
+}
+
+/// Optimizer state for a list of parameters.
+pub struct Optimizer {
+    pub spec: Spec,
+    /// Updates done so far (Adam's t).
+    pub iterations: u64,
+    /// Up to two slots per parameter name (moments, accumulators).
+    slots: std::collections::HashMap<String, [Option<ArrayD<f32>>; 2]>,
+    /// The schedule's current multiplier (plateau reductions).
+    plateau_scale: f64,
+    best: f64,
+    bad_epochs: usize,
+}
+
+impl Optimizer {
+    pub fn new(spec: Spec) -> Optimizer {
+        Optimizer { spec, iterations: 0, slots: Default::default(), plateau_scale: 1.0, best: f64::INFINITY, bad_epochs: 0 }
+    }
+
+    /// The learning rate for `epoch` (0-based) at the current iteration.
+    pub fn lr(&self, epoch: usize) -> f64 {
+        let lr = self.spec.lr;
+        match self.spec.schedule {
+            Schedule::Constant => lr,
+            Schedule::StepDecay { every, factor } => lr * factor.powi((epoch / every.max(1)) as i32),
+            Schedule::ExponentialDecay { rate, every } => lr * rate.powf(self.iterations as f64 / every.max(1) as f64),
+            Schedule::ReduceOnPlateau { .. } => lr * self.plateau_scale,
+        }
+    }
+
+    /// Called after each epoch with the monitored value (plateau schedules).
+    pub fn end_epoch(&mut self, monitored: f64) {
+        if let Schedule::ReduceOnPlateau { factor, patience } = self.spec.schedule {
+            if monitored < self.best - 1e-12 {
+                self.best = monitored;
+                self.bad_epochs = 0;
+            } else {
+                self.bad_epochs += 1;
+                if self.bad_epochs > patience {
+                    self.plateau_scale *= factor;
+                    self.bad_epochs = 0;
+                }
+            }
+        }
+    }
+
+    /// One update. `decay[i]` says whether weight decay applies to parameter
+    /// i (kernels and embeddings only). Gradients are modified in place by
+    /// decay and clipping.
+    pub fn step(&mut self, names: &[String], params: &mut [&mut ArrayD<f32>], grads: &mut [ArrayD<f32>], decay: &[bool], epoch: usize) {
+        let wd = self.spec.weight_decay;
+        if wd != 0.0 {
+            for ((g, p), d) in grads.iter_mut().zip(params.iter()).zip(decay) {
+                if *d {
+                    Zip::from(g).and(&**p).for_each(|g, &w| *g += wd as f32 * w);
+                }
+            }
+        }
+        if let Some(c) = self.spec.clip_value {
+            for g in grads.iter_mut() {
+                g.mapv_inplace(|v| v.clamp(-c as f32, c as f32));
+            }
+        }
+        if let Some(c) = self.spec.clip_norm {
+            let norm = grads.iter().map(|g| g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()).sum::<f64>().sqrt();
+            if norm > c {
+                let s = (c / norm) as f32;
+                for g in grads.iter_mut() {
+                    g.mapv_inplace(|v| v * s);
+                }
+            }
+        }
+        let lr = self.lr(epoch);
+        self.iterations += 1;
+        let t = self.iterations as f64;
+        for (i, (p, g)) in params.iter_mut().zip(grads.iter()).enumerate() {
+            let slots = self.slots.entry(names[i].clone()).or_insert([None, None]);
+            let zeros = || ArrayD::<f32>::zeros(g.raw_dim());
+            match self.spec.kind {
+                Kind::Sgd { momentum, nesterov } => {
+                    if momentum == 0.0 {
+                        Zip::from(&mut **p).and(g).for_each(|w, &g| *w -= (lr as f32) * g);
+                    } else {
+                        let v = slots[0].get_or_insert_with(zeros);
+                        let (m, lr) = (momentum as f32, lr as f32);
+                        Zip::from(&mut **p).and(v).and(g).for_each(|w, v, &g| {
+                            *v = m * *v - lr * g;
+                            *w += if nesterov { m * *v - lr * g } else { *v };
+                        });
+                    }
+                }
+                Kind::Adam { beta1, beta2, epsilon } => {
+                    let alpha = (lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t))) as f32;
+                    let (b1, b2, eps) = (beta1 as f32, beta2 as f32, epsilon as f32);
+                    let m = slots[0].get_or_insert_with(zeros);
+                    Zip::from(&mut *m).and(g).for_each(|m, &g| *m += (1.0 - b1) * (g - *m));
+                    let v = slots[1].get_or_insert_with(zeros);
+                    Zip::from(&mut *v).and(g).for_each(|v, &g| *v += (1.0 - b2) * (g * g - *v));
+                    let (m, v) = (slots[0].as_ref().expect("m"), slots[1].as_ref().expect("v"));
+                    Zip::from(&mut **p).and(m).and(v).for_each(|w, &m, &v| *w -= alpha * m / (v.sqrt() + eps));
+                }
+                Kind::Adamax { beta1, beta2, epsilon } => {
+                    let (b1, b2, eps) = (beta1 as f32, beta2 as f32, epsilon as f32);
+                    let step = (lr / (1.0 - beta1.powf(t))) as f32;
+                    let m = slots[0].get_or_insert_with(zeros);
+                    Zip::from(&mut *m).and(g).for_each(|m, &g| *m += (1.0 - b1) * (g - *m));
+                    let u = slots[1].get_or_insert_with(zeros);
+                    Zip::from(&mut *u).and(g).for_each(|u, &g| *u = (b2 * *u).max(g.abs()));
+                    let (m, u) = (slots[0].as_ref().expect("m"), slots[1].as_ref().expect("u"));
+                    Zip::from(&mut **p).and(m).and(u).for_each(|w, &m, &u| *w -= step * m / (u + eps));
+                }
+                Kind::RmsProp { rho, momentum, epsilon } => {
+                    let (rho, eps, lr) = (rho as f32, epsilon as f32, lr as f32);
+                    let v = slots[0].get_or_insert_with(zeros);
+                    Zip::from(&mut *v).and(g).for_each(|v, &g| *v = rho * *v + (1.0 - rho) * g * g);
+                    let v = slots[0].as_ref().expect("v").clone();
+                    if momentum > 0.0 {
+                        let mo = momentum as f32;
+                        let m = slots[1].get_or_insert_with(zeros);
+                        Zip::from(&mut **p).and(m).and(&v).and(g).for_each(|w, m, &v, &g| {
+                            *m = mo * *m + lr * g / (v + eps).sqrt();
+                            *w -= *m;
+                        });
+                    } else {
+                        Zip::from(&mut **p).and(&v).and(g).for_each(|w, &v, &g| *w -= lr * g / (v + eps).sqrt());
+                    }
+                }
+                Kind::Adagrad { initial_accumulator, epsilon } => {
+                    let (eps, lr) = (epsilon as f32, lr as f32);
+                    let acc = slots[0].get_or_insert_with(|| ArrayD::from_elem(g.raw_dim(), initial_accumulator as f32));
+                    Zip::from(&mut *acc).and(g).for_each(|a, &g| *a += g * g);
+                    let acc = slots[0].as_ref().expect("acc");
+                    Zip::from(&mut **p).and(acc).and(g).for_each(|w, &a, &g| *w -= lr * g / (a + eps).sqrt());
+                }
+                Kind::Adadelta { rho, epsilon } => {
+                    let (rho, eps, lr) = (rho as f32, epsilon as f32, lr as f32);
+                    let ag = slots[0].get_or_insert_with(zeros);
+                    Zip::from(&mut *ag).and(g).for_each(|a, &g| *a = rho * *a + (1.0 - rho) * g * g);
+                    let ag = slots[0].as_ref().expect("acc_grad").clone();
+                    let ad = slots[1].get_or_insert_with(zeros);
+                    Zip::from(&mut **p).and(&mut *ad).and(&ag).and(g).for_each(|w, d, &a, &g| {
+                        let delta = (*d + eps).sqrt() / (a + eps).sqrt() * g;
+                        *d = rho * *d + (1.0 - rho) * delta * delta;
+                        *w -= lr * delta;
+                    });
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::arr1;
+
+    fn spec(kind: Kind, lr: f64) -> Spec {
+        Spec { kind, lr, schedule: Schedule::Constant, weight_decay: 0.0, clip_norm: None, clip_value: None }
+    }
+
+    fn one_step(kind: Kind, lr: f64, w: f32, g: f32, steps: usize) -> f32 {
+        let mut p = arr1(&[w]).into_dyn();
+        let mut o = Optimizer::new(spec(kind, lr));
+        for _ in 0..steps {
+            let mut grads = vec![arr1(&[g]).into_dyn()];
+            o.step(&["w".into()], &mut [&mut p], &mut grads, &[false], 0);
+        }
+        p[[0]]
+    }
+
+    #[test]
+    fn sgd_and_momentum_follow_keras() {
+        assert!((one_step(Kind::Sgd { momentum: 0.0, nesterov: false }, 0.1, 1.0, 2.0, 1) - 0.8).abs() < 1e-7);
+        // v1 = −0.2, w = 0.8; v2 = 0.9·(−0.2) − 0.2 = −0.38, w = 0.42
+        assert!((one_step(Kind::Sgd { momentum: 0.9, nesterov: false }, 0.1, 1.0, 2.0, 2) - 0.42).abs() < 1e-6);
+        // Nesterov: w += m·v − lr·g: step 1: 1 + 0.9·(−0.2) − 0.2 = 0.62
+        assert!((one_step(Kind::Sgd { momentum: 0.9, nesterov: true }, 0.1, 1.0, 2.0, 1) - 0.62).abs() < 1e-6);
+    }
+
+    #[test]
+    fn adam_first_step_is_lr_times_sign() {
+        let w = one_step(Kind::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, 1e-3, 1.0, 0.5, 1);
+        assert!((w - (1.0 - 1e-3)).abs() < 1e-6, "{w}");
+    }
+
+    #[test]
+    fn adagrad_uses_initial_accumulator() {
+        // acc = 0.1 + 4 = 4.1; w = 1 − 0.1·2/√4.1
+        let w = one_step(Kind::Adagrad { initial_accumulator: 0.1, epsilon: 1e-7 }, 0.1, 1.0, 2.0, 1);
+        assert!((w as f64 - (1.0 - 0.2 / 4.1f64.sqrt())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn clipping_and_schedules() {
+        let mut o = Optimizer::new(Spec { clip_norm: Some(1.0), ..spec(Kind::Sgd { momentum: 0.0, nesterov: false }, 1.0) });
+        let mut p = arr1(&[0.0f32, 0.0]).into_dyn();
+        let mut g = vec![arr1(&[3.0f32, 4.0]).into_dyn()];
+        o.step(&["w".into()], &mut [&mut p], &mut g, &[false], 0);
+        assert!((p[[0]] + 0.6).abs() < 1e-6 && (p[[1]] + 0.8).abs() < 1e-6);
+        let o = Optimizer::new(Spec { schedule: Schedule::StepDecay { every: 10, factor: 0.5 }, ..spec(Kind::Sgd { momentum: 0.0, nesterov: false }, 0.1) });
+        assert!((o.lr(25) - 0.025).abs() < 1e-12);
+    }
+}
