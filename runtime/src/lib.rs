@@ -3,3 +3,5 @@
 
 pub mod exec;
 pub mod train;
+pub mod checkpoint;
+pub mod data;
