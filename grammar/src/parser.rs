@@ -368,7 +368,8 @@ impl Builder<'_, '_> {
 
     /// The `///` lines directly above byte offset `at`.
     fn doc_above(&self, at: usize) -> Option<String> {
-        let before = &self.src[..at];
+        // An indented declaration still owns the doc comment above it.
+        let before = self.src[..at].trim_end_matches([' ', '\t']);
         let mut lines: Vec<&str> = Vec::new();
         for line in before.lines().rev() {
             let t = line.trim_start();

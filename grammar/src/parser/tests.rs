@@ -151,3 +151,12 @@ fn deep_nesting_is_rejected_not_overflowed() {
     let diags = parse_err(&src);
     assert!(diags.iter().any(|d| d.message.contains("nested too deeply")));
 }
+
+#[test]
+fn doc_comments_attach_to_indented_declarations() {
+    let file = parse_ok("/// Doc.\n  model M { input x: [N] output y = x }\n");
+    match &file.items[0] {
+        Item::Model(m) => assert_eq!(m.doc.as_deref(), Some("Doc.")),
+        other => panic!("{other:?}"),
+    }
+}
