@@ -1,6 +1,7 @@
 //! The `nnc` command line: a thin shell over the compiler crates.
 
 mod render;
+mod run;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,55 @@ enum Command {
     },
     /// Explain a diagnostic code (e.g. `nnc explain E0304`); without a code, list them all.
     Explain { code: Option<String> },
+    /// Train: run a `train` block of FILE with a progress bar and per-epoch metrics.
+    Run {
+        file: PathBuf,
+        /// The train block to run (default: the first).
+        #[arg(long)]
+        train: Option<String>,
+        #[arg(long)]
+        epochs: Option<usize>,
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// Start from the weights of a safetensors checkpoint.
+        #[arg(long, value_name = "W")]
+        init: Option<PathBuf>,
+        /// Save the weights (atomically) after every epoch.
+        #[arg(long, value_name = "W")]
+        save: Option<PathBuf>,
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Directory for history.csv and history.svg (default runs/<train>).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Inference: run a model's first output on `.npy` inputs.
+    Predict {
+        file: PathBuf,
+        #[arg(long)]
+        model: Option<String>,
+        #[arg(long, value_name = "W")]
+        weights: PathBuf,
+        /// name=path.npy, once per input.
+        #[arg(long = "input", value_name = "NAME=X.npy")]
+        inputs: Vec<String>,
+        #[arg(long, value_name = "OUT.npy")]
+        output: PathBuf,
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+    },
+    /// Print the graph IR (canonical text) of a train step or a model.
+    Ir {
+        file: PathBuf,
+        #[arg(long)]
+        train: Option<String>,
+        /// Batch size to bind N to.
+        #[arg(long, default_value = "2")]
+        batch: usize,
+        /// Include the backward pass (gradients).
+        #[arg(long)]
+        backward: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -73,7 +123,7 @@ fn parse_sets(sets: &[String]) -> Result<Vec<(String, f64)>, String> {
 }
 
 /// Reads and checks one file. I/O problems are returned as messages.
-fn analyse_file(path: &Path, options: &CheckOptions) -> Result<Analysis, String> {
+pub(crate) fn analyse_file(path: &Path, options: &CheckOptions) -> Result<Analysis, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
     let name = path.display().to_string();
     match String::from_utf8(bytes) {
@@ -92,6 +142,43 @@ fn analyse_file(path: &Path, options: &CheckOptions) -> Result<Analysis, String>
                     .with_label(format!("invalid byte at offset {valid_up_to}")),
             ];
             Ok(a)
+        }
+    }
+}
+
+/// Checks a file for `run`/`predict`/`ir`: diagnostics are printed; `None`
+/// when there are errors (or the file cannot be read).
+fn checked(file: &Path, set: &[String], color: bool) -> Option<Analysis> {
+    let options = match parse_sets(set) {
+        Ok(o) => run::options(o),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    let a = match analyse_file(file, &options) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return None;
+        }
+    };
+    let diags = &a.result.diagnostics;
+    if !diags.is_empty() {
+        eprint!("{}", render::human(&a.program, diags, color));
+    }
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return None;
+    }
+    Some(a)
+}
+
+fn finish(r: Result<(), run::Failure>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("error: {}", f.message);
+            ExitCode::from(if f.usage { 2 } else { 1 })
         }
     }
 }
@@ -187,6 +274,36 @@ fn run(cli: Cli) -> ExitCode {
                 }
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
+        }
+        Command::Run { file, train, epochs, set, init, save, seed, out } => {
+            let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
+            let options = run::options(parse_sets(&set).unwrap_or_default());
+            let args = run::RunArgs { train, epochs, seed, init, save, out };
+            finish(run::run(&file, &a, &options, &args))
+        }
+        Command::Predict { file, model, weights, inputs, output, set } => {
+            let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
+            let mut pairs = Vec::new();
+            for i in &inputs {
+                match i.split_once('=') {
+                    Some((k, v)) => pairs.push((k.to_string(), PathBuf::from(v))),
+                    None => {
+                        eprintln!("error: --input expects NAME=path.npy, found `{i}`");
+                        return ExitCode::from(2);
+                    }
+                }
+            }
+            finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output))
+        }
+        Command::Ir { file, train, batch, backward } => {
+            let Some(a) = checked(&file, &[], color) else { return ExitCode::from(1) };
+            match run::ir(&a, train.as_deref(), batch.max(1), backward) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(f) => finish(Err(f)),
+            }
         }
         Command::Explain { code } => match code {
             None => {

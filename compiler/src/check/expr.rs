@@ -75,8 +75,18 @@ impl<'p> Checker<'p> {
                 _ => Value::Unknown,
             },
             ExprKind::List(xs) => Value::List(xs.iter().map(|x| self.eval_in(body, x, option)).collect()),
+            // Bare-word keys are labels (`{x: zscore}`), never looked up.
             ExprKind::Map(entries) => Value::Map(
-                entries.iter().map(|(k, v)| (self.eval_in(body, k, true), self.eval_in(body, v, true))).collect(),
+                entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let key = match &k.kind {
+                            ExprKind::Name(n) => Value::Mode(n.name.clone()),
+                            _ => self.eval_in(body, k, true),
+                        };
+                        (key, self.eval_in(body, v, true))
+                    })
+                    .collect(),
             ),
             ExprKind::Tuple(xs) => Value::Tuple(xs.iter().map(|x| self.eval(body, x)).collect()),
             ExprKind::Index { base, indices } => {

@@ -36,28 +36,42 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
     };
     let shape_of = |t: &TensorTy| -> Result<Vec<usize>, LowerError> { t.dims.iter().map(concrete).collect() };
 
-    // Which nodes are needed.
-    let n = graph.nodes.len();
-    let mut needed = vec![false; n];
-    let mut stack: Vec<u32> = roots.iter().map(|(_, r)| r.node).collect();
-    while let Some(id) = stack.pop() {
-        if needed[id as usize] {
-            continue;
+    // Evaluation order: operands first. Substituted inputs depend on their
+    // feeds, which come later in the graph (train-block nodes follow the
+    // model's), so order by an iterative depth-first post-order.
+    let mut order = Vec::new();
+    let mut state = vec![0u8; graph.nodes.len()]; // 0 new, 1 open, 2 done
+    for (_, r) in roots {
+        let mut stack = vec![(r.node, false)];
+        while let Some((id, expanded)) = stack.pop() {
+            let i = id as usize;
+            if expanded {
+                state[i] = 2;
+                order.push(i);
+                continue;
+            }
+            if state[i] != 0 {
+                continue;
+            }
+            state[i] = 1;
+            stack.push((id, true));
+            let mut next = deps(&graph.nodes[i].kind);
+            if let Some(s) = substitute.get(&id) {
+                next.push(s.node);
+            }
+            for d in next.into_iter().rev() {
+                if state[d as usize] == 0 {
+                    stack.push((d, false));
+                }
+            }
         }
-        needed[id as usize] = true;
-        if let Some(s) = substitute.get(&id) {
-            stack.push(s.node);
-        }
-        stack.extend(deps(&graph.nodes[id as usize].kind));
     }
 
     let mut f = Func::default();
     let mut ids: HashMap<TRef, Id> = HashMap::new();
     let mut params: HashMap<String, Id> = HashMap::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
-        if !needed[i] {
-            continue;
-        }
+    for i in order {
+        let node = &graph.nodes[i];
         let here = |o: u16| TRef { node: i as u32, output: o };
         f.current_layer = None;
         match &node.kind {

@@ -185,6 +185,8 @@ pub struct Trainer<'a> {
     eval_cache: HashMap<usize, Compiled>,
     class_weights: Option<Vec<f64>>,
     dims: Vec<(String, i64)>,
+    /// Kept across `fit` calls so moments survive epoch-by-epoch training.
+    opt: Option<optim::Optimizer>,
 }
 
 impl<'a> Trainer<'a> {
@@ -201,7 +203,7 @@ impl<'a> Trainer<'a> {
             .collect();
         let mut roots = vec![("loss".to_string(), loss)];
         roots.extend(info.metrics.iter().cloned());
-        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims })
+        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None })
     }
 
     pub fn metric_names(&self) -> Vec<String> {
@@ -289,27 +291,46 @@ impl<'a> Trainer<'a> {
         Ok((totals[0], totals[1..].to_vec()))
     }
 
-    /// Runs the epochs. `params` must be initialised. Returns one record per epoch.
+    /// Runs `cfg.epochs` epochs numbered from `first_epoch` (schedules and
+    /// shuffling depend on the global epoch). `params` must be initialised.
+    /// Returns one record per epoch.
     pub fn fit(
         &mut self,
         params: &mut Params,
         train: &Dataset,
         validation: Option<&Dataset>,
         cfg: &Config,
+        first_epoch: usize,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<EpochRecord>, TrainError> {
+        if train.is_empty() {
+            return Err(TrainError::EmptyData);
+        }
+        let mut opt = self.opt.take().unwrap_or_else(|| optim::Optimizer::new(cfg.optimizer.clone()));
+        let result = self.epochs(params, train, validation, cfg, first_epoch, &mut opt, on_event);
+        self.opt = Some(opt);
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn epochs(
+        &mut self,
+        params: &mut Params,
+        train: &Dataset,
+        validation: Option<&Dataset>,
+        cfg: &Config,
+        first_epoch: usize,
+        opt: &mut optim::Optimizer,
         on_event: &mut dyn FnMut(Event),
     ) -> Result<Vec<EpochRecord>, TrainError> {
         let n = train.len();
-        if n == 0 {
-            return Err(TrainError::EmptyData);
-        }
         let names: Vec<String> = self.metric_names();
-        let mut opt = optim::Optimizer::new(cfg.optimizer.clone());
-        let mut rng = SplitMix(cfg.seed);
+        let mut rng = SplitMix(cfg.seed ^ (first_epoch as u64).wrapping_mul(0x9E37_79B9));
         let mut history = Vec::new();
         let mut best: Option<f64> = None;
         let mut bad = 0usize;
         let steps_per_epoch = n.div_ceil(cfg.batch.max(1));
-        for epoch in 0..cfg.epochs {
+        for epoch in first_epoch..first_epoch + cfg.epochs {
             let started = Instant::now();
             let mut idx: Vec<usize> = (0..n).collect();
             if cfg.shuffle {
@@ -344,18 +365,18 @@ impl<'a> Trainer<'a> {
                     sums[k + 1] += scalar(&vals[m as usize]);
                 }
                 // Optimizer update of the trainable parameters.
-                let names: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
+                let pnames: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
                 let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| vals[g as usize].float()).collect();
-                let decay: Vec<bool> = names.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
+                let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
                 let moving: Vec<(String, ArrayD<f32>, f64)> =
                     c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), vals[*id as usize].float(), *m)).collect();
                 drop(vals);
-                let mut taken: Vec<ArrayD<f32>> = names.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
+                let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
                 {
                     let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
-                    opt.step(&names, &mut refs, &mut grads, &decay, epoch);
+                    opt.step(&pnames, &mut refs, &mut grads, &decay, epoch);
                 }
-                for (name, v) in names.iter().zip(taken) {
+                for (name, v) in pnames.iter().zip(taken) {
                     params.values.insert(name.clone(), v);
                 }
                 for (name, batch_stat, m) in moving {

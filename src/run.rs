@@ -1,0 +1,504 @@
+//! `nnc run`, `nnc predict` and `nnc ir`: the edge between the checked
+//! program, the data on disk and the training runtime.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use nnc_compiler::check::train::TrainInfo;
+use nnc_compiler::graph::{NodeKind, TRef};
+use nnc_compiler::types::{CallValue, Value};
+use nnc_compiler::{Analysis, CheckOptions};
+use nnc_runtime::data::{self, InputSpec};
+use nnc_runtime::exec::Tensor;
+use nnc_runtime::train::optim::{Kind, Schedule, Spec};
+use nnc_runtime::train::{Config, Dataset, EpochRecord, Event, Params, Trainer};
+
+/// A failure reported to the user as one message (exit code 1 unless usage).
+pub struct Failure {
+    pub message: String,
+    pub usage: bool,
+}
+
+impl Failure {
+    fn new(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), usage: false }
+    }
+    fn usage(message: impl Into<String>) -> Failure {
+        Failure { message: message.into(), usage: true }
+    }
+}
+
+pub struct RunArgs {
+    pub train: Option<String>,
+    pub epochs: Option<usize>,
+    pub seed: Option<u64>,
+    pub init: Option<PathBuf>,
+    pub save: Option<PathBuf>,
+    pub out: Option<PathBuf>,
+}
+
+fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
+    let trains = &a.result.trains;
+    match name {
+        Some(n) => trains.iter().find(|t| t.name == n).ok_or_else(|| {
+            let names: Vec<&str> = trains.iter().map(|t| t.name.as_str()).collect();
+            Failure::usage(format!("no train block `{n}` (train blocks: {})", names.join(", ")))
+        }),
+        None => trains.first().ok_or_else(|| Failure::usage("the file has no train block")),
+    }
+}
+
+fn int_field(info: &TrainInfo, name: &str) -> Option<i64> {
+    match info.field(name) {
+        Some(Value::Int(d)) => d.as_known(),
+        _ => None,
+    }
+}
+
+fn num(c: &CallValue, name: &str, default: f64) -> f64 {
+    c.arg(name).and_then(Value::as_f64).unwrap_or(default)
+}
+
+/// The optimizer of a train block (`adam(lr = 1e-3)`, schedules in `lr`).
+fn optimizer(v: Option<&Value>) -> Result<Spec, Failure> {
+    let default_call = CallValue { name: "sgd".into(), args: vec![] };
+    let c = match v {
+        Some(Value::Call(c)) => c.as_ref(),
+        None => &default_call,
+        Some(other) => return Err(Failure::new(format!("`optimizer` must be a call such as adam(lr = 1e-3), found {other}"))),
+    };
+    let default_lr = if c.name == "sgd" { 0.01 } else { 1e-3 };
+    let (lr, schedule) = match c.arg("lr").or_else(|| c.positional(0)) {
+        Some(Value::Call(s)) => {
+            let base = s.positional(0).and_then(Value::as_f64).unwrap_or_else(|| num(s, "lr", default_lr));
+            let schedule = match s.name.as_str() {
+                "step_decay" => Schedule::StepDecay { every: num(s, "every", 10.0) as usize, factor: num(s, "factor", 0.5) },
+                "exponential_decay" => Schedule::ExponentialDecay { rate: num(s, "rate", 0.96), every: num(s, "every", 1000.0) as usize },
+                "reduce_on_plateau" => Schedule::ReduceOnPlateau { factor: num(s, "factor", 0.1), patience: num(s, "patience", 10.0) as usize },
+                other => return Err(Failure::new(format!("`{other}` is not a learning-rate schedule"))),
+            };
+            (base, schedule)
+        }
+        Some(v) => (v.as_f64().unwrap_or(default_lr), Schedule::Constant),
+        None => (default_lr, Schedule::Constant),
+    };
+    let eps = num(c, "epsilon", 1e-7);
+    let kind = match c.name.as_str() {
+        "sgd" => Kind::Sgd { momentum: num(c, "momentum", 0.0), nesterov: matches!(c.arg("nesterov"), Some(Value::Bool(true))) },
+        "adam" => Kind::Adam { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
+        "adamax" => Kind::Adamax { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
+        "rmsprop" => Kind::RmsProp { rho: num(c, "rho", 0.9), momentum: num(c, "momentum", 0.0), epsilon: eps },
+        "adagrad" => Kind::Adagrad { initial_accumulator: num(c, "initial_accumulator", 0.1), epsilon: eps },
+        "adadelta" => Kind::Adadelta { rho: num(c, "rho", 0.95), epsilon: eps },
+        other => return Err(Failure::new(format!("`{other}` is not an optimizer"))),
+    };
+    Ok(Spec {
+        kind,
+        lr,
+        schedule,
+        weight_decay: num(c, "weight_decay", 0.0),
+        clip_norm: c.arg("clip_norm").and_then(Value::as_f64),
+        clip_value: c.arg("clip_value").and_then(Value::as_f64),
+    })
+}
+
+/// Per-sample shapes of the data arrays the train block's graph reads.
+fn input_specs(info: &TrainInfo) -> Result<Vec<InputSpec>, Failure> {
+    let mut specs = Vec::new();
+    for node in &info.graph.nodes {
+        if let NodeKind::Data { name } = &node.kind {
+            let t = &node.outputs[0];
+            let mut shape = Vec::new();
+            for d in t.dims.iter().skip(1) {
+                match d.as_known() {
+                    Some(v) if v >= 0 => shape.push(v as usize),
+                    // A dim the data decides (a vocabulary): not constrained here.
+                    _ => shape.push(0),
+                }
+            }
+            specs.push(InputSpec { name: name.clone(), shape, int: t.elem == nnc_syntax::ast::ElemType::Int });
+        }
+    }
+    // Specs with data-decided dims are only used for naming, not reshaping.
+    specs.retain(|s| !s.shape.contains(&0));
+    Ok(specs)
+}
+
+fn base_dir(path: &Path) -> PathBuf {
+    path.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// Splits off validation rows (seeded shuffle), and applies z-scoring with
+/// training statistics. Returns (train, validation, normalisation metadata).
+fn prepare(
+    info: &TrainInfo,
+    loaded: data::Loaded,
+    val_loaded: Option<data::Loaded>,
+    seed: u64,
+) -> Result<(Dataset, Option<Dataset>, BTreeMap<String, String>), Failure> {
+    let all = loaded.data;
+    let n = all.len();
+    let (train_rows, val_rows): (Vec<usize>, Vec<usize>) = match info.field("validate") {
+        Some(Value::Call(c)) if c.name == "split" => {
+            let frac = c.positional(0).and_then(Value::as_f64).unwrap_or(0.1);
+            let mut idx: Vec<usize> = (0..n).collect();
+            let mut r = nnc_runtime::train::init::SplitMix(seed ^ 0x5917);
+            for i in (1..n).rev() {
+                let j = (r.next_u64() % (i as u64 + 1)) as usize;
+                idx.swap(i, j);
+            }
+            let nv = ((n as f64) * frac).round() as usize;
+            let (v, t) = idx.split_at(nv.min(n));
+            (t.to_vec(), v.to_vec())
+        }
+        _ => ((0..n).collect(), Vec::new()),
+    };
+    let mut meta = BTreeMap::new();
+    let mut train = all.take(&train_rows);
+    let mut val = if !val_rows.is_empty() { Some(all.take(&val_rows)) } else { val_loaded.map(|l| l.data) };
+    for name in &loaded.normalize {
+        let Some(t) = all.arrays.get(name) else { continue };
+        let (mean, std) = data::zscore_stats(t, &train_rows);
+        train.arrays.insert(name.clone(), data::apply_zscore(&train.arrays[name], &mean, &std));
+        if let Some(v) = val.as_mut() {
+            if let Some(vt) = v.arrays.get(name).cloned() {
+                v.arrays.insert(name.clone(), data::apply_zscore(&vt, &mean, &std));
+            }
+        }
+        meta.insert(format!("zscore.{name}"), serde_json::json!({"mean": mean, "std": std}).to_string());
+    }
+    Ok((train, val, meta))
+}
+
+fn class_weights(info: &TrainInfo, train: &Dataset) -> Option<Vec<f64>> {
+    match info.field("class_weight")? {
+        Value::Map(entries) => {
+            let pairs: Vec<(usize, f64)> = entries.iter().filter_map(|(k, v)| Some((k.as_f64()? as usize, v.as_f64()?))).collect();
+            let len = pairs.iter().map(|(k, _)| k + 1).max()?;
+            let mut w = vec![1.0; len];
+            for (k, v) in pairs {
+                w[k] = v;
+            }
+            Some(w)
+        }
+        Value::Mode(m) if m == "balanced" => {
+            // n / (k · countₖ) over the integer label array.
+            let labels = train.arrays.values().find_map(|t| if let Tensor::I(a) = t { if a.ndim() == 1 { Some(a.clone()) } else { None } } else { None })?;
+            let k = (labels.iter().copied().max()? + 1) as usize;
+            let mut counts = vec![0usize; k];
+            for &l in labels.iter() {
+                counts[l.max(0) as usize] += 1;
+            }
+            let n = labels.len() as f64;
+            Some(counts.iter().map(|&c| if c == 0 { 1.0 } else { n / (k as f64 * c as f64) }).collect())
+        }
+        _ => None,
+    }
+}
+
+fn early_stop(info: &TrainInfo) -> Option<(usize, String)> {
+    match info.field("early_stop")? {
+        Value::Call(c) => {
+            let monitor = match c.arg("monitor") {
+                Some(Value::Mode(m) | Value::Str(m)) => m.clone(),
+                _ => "val_loss".into(),
+            };
+            Some((num(c, "patience", 3.0) as usize, monitor))
+        }
+        _ => None,
+    }
+}
+
+fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<data::Loaded, Failure> {
+    match v {
+        Value::Call(c) => data::load(c, &base_dir(file), specs, seed).map_err(|e| Failure::new(e.to_string())),
+        other => Err(Failure::new(format!("not a data source: {other}"))),
+    }
+}
+
+/// `nnc run`. `options` are the check options the analysis `a` used; when
+/// the data yields arrays the model does not type (targets that are no
+/// model input, GAN images), the file is checked again knowing their shapes.
+pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) -> Result<(), Failure> {
+    let first = pick_train(a, args.train.as_deref())?;
+    let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
+    let specs = input_specs(first)?;
+    let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
+    let loaded = data::load(&data_call, &base_dir(file), &specs, seed).map_err(|e| Failure::new(e.to_string()))?;
+    let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
+        .data
+        .arrays
+        .iter()
+        .filter(|(n, _)| !typed.contains(n))
+        .map(|(n, t)| {
+            let (elem, shape) = match t {
+                Tensor::F(a) => (nnc_syntax::ast::ElemType::Float, a.shape()[1..].to_vec()),
+                Tensor::I(a) => (nnc_syntax::ast::ElemType::Int, a.shape()[1..].to_vec()),
+            };
+            (n.clone(), elem, shape.into_iter().map(|d| d as i64).collect())
+        })
+        .collect();
+    let rechecked;
+    let info = if untyped.is_empty() {
+        first
+    } else {
+        let mut opts = options.clone();
+        opts.data_types = untyped;
+        rechecked = crate::analyse_file(file, &opts).map_err(Failure::new)?;
+        if let Some(d) = rechecked.result.diagnostics.iter().find(|d| d.severity == nnc_syntax::Severity::Error) {
+            return Err(Failure::new(format!("with the data's shapes: {}", d.message)));
+        }
+        pick_train(&rechecked, args.train.as_deref())?
+    };
+    let dims = loaded.dims.clone();
+    let val_loaded = match info.field("validate") {
+        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &specs, seed)?),
+        _ => None,
+    };
+    let test_loaded = match info.field("test") {
+        Some(v @ Value::Call(_)) => Some(load_source(v, file, &specs, seed)?),
+        _ => None,
+    };
+    let (train, val, meta) = prepare(info, loaded, val_loaded, seed)?;
+    let cfg = Config {
+        batch: int_field(info, "batch").unwrap_or(32).max(1) as usize,
+        epochs: args.epochs.or_else(|| int_field(info, "epochs").map(|e| e as usize)).unwrap_or(1),
+        seed,
+        shuffle: !matches!(info.field("shuffle"), Some(Value::Bool(false))),
+        optimizer: optimizer(info.field("optimizer"))?,
+        class_weights: class_weights(info, &train),
+        early_stop: early_stop(info),
+    };
+    let mut trainer = Trainer::new(info, cfg.class_weights.clone(), dims).map_err(|e| Failure::new(e.to_string()))?;
+    let mut params = Params::default();
+    if let Some(init) = &args.init {
+        let (tensors, _) = nnc_runtime::checkpoint::load(init).map_err(|e| Failure::new(e.to_string()))?;
+        params.values = tensors;
+    }
+    trainer.init_params(&mut params, cfg.batch.min(train.len().max(1)), seed).map_err(|e| Failure::new(e.to_string()))?;
+    let total: usize = params.values.values().map(|v| v.len()).sum();
+    println!(
+        "training `{}`{}: {} samples ({} validation), {} parameters, batch {}, {} epochs, {} lr {}",
+        info.name,
+        info.model.as_ref().map(|m| format!(" of model {m}")).unwrap_or_default(),
+        train.len(),
+        val.as_ref().map_or(0, Dataset::len),
+        total,
+        cfg.batch,
+        cfg.epochs,
+        cfg.optimizer.name(),
+        cfg.optimizer.lr
+    );
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let epochs = cfg.epochs;
+    let mut last_draw = Instant::now();
+    let mut on_event = |e: Event| match e {
+        Event::Step { epoch, step, steps, loss, samples_per_sec } => {
+            if tty && (last_draw.elapsed().as_millis() > 100 || step + 1 == steps) {
+                last_draw = Instant::now();
+                let done = (epoch * steps + step + 1) as f64;
+                let all = (epochs * steps) as f64;
+                let eta = started.elapsed().as_secs_f64() / done * (all - done);
+                let width = 24;
+                let filled = ((step + 1) * width) / steps.max(1);
+                eprint!(
+                    "\r\x1b[2Kepoch {}/{} [{}{}] {}/{} loss {:.4} {:.0} samples/s ETA {:.0}s",
+                    epoch + 1,
+                    epochs,
+                    "=".repeat(filled),
+                    " ".repeat(width - filled),
+                    step + 1,
+                    steps,
+                    loss,
+                    samples_per_sec,
+                    eta
+                );
+            }
+        }
+        Event::Epoch(rec) => {
+            if tty {
+                eprint!("\r\x1b[2K");
+            }
+            println!("{}", epoch_line(rec, epochs));
+            let _ = std::io::stdout().flush();
+        }
+    };
+    // Epochs run one at a time so the weights are saved after each (a later
+    // failure keeps the last good checkpoint) and early stopping sees history.
+    let mut history: Vec<EpochRecord> = Vec::new();
+    let mut cfg_one = cfg.clone();
+    cfg_one.epochs = 1;
+    let mut result = Ok(());
+    for epoch in 0..cfg.epochs {
+        let mut events = |e: Event| match e {
+            Event::Epoch(r) => {
+                let mut r = r.clone();
+                r.epoch = epoch;
+                on_event(Event::Epoch(&r));
+            }
+            Event::Step { step, steps, loss, samples_per_sec, .. } => on_event(Event::Step { epoch, step, steps, loss, samples_per_sec }),
+        };
+        match trainer.fit(&mut params, &train, val.as_ref(), &cfg_one, epoch, &mut events) {
+            Ok(mut recs) => {
+                for r in &mut recs {
+                    r.epoch = epoch;
+                }
+                history.extend(recs);
+            }
+            Err(e) => {
+                result = Err(Failure::new(e.to_string()));
+                break;
+            }
+        }
+        if let Some(path) = &args.save {
+            let mut m = meta.clone();
+            m.insert("train".into(), info.name.clone());
+            m.insert("epoch".into(), (epoch + 1).to_string());
+            nnc_runtime::checkpoint::save(path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
+        }
+        if stop_early(&cfg, &history) {
+            println!("early stop: `{}` has not improved for {} epochs", cfg.early_stop.as_ref().map_or("", |e| e.1.as_str()), cfg.early_stop.as_ref().map_or(0, |e| e.0));
+            break;
+        }
+    }
+    drop(on_event);
+    if !history.is_empty() {
+        write_history(&out_dir, &history, &trainer.metric_names())?;
+        println!("history: {}, plot: {}", out_dir.join("history.csv").display(), out_dir.join("history.svg").display());
+    }
+    result?;
+    if let Some(t) = test_loaded {
+        let (tl, tm) = trainer.evaluate(&params, &t.data, cfg.batch).map_err(|e| Failure::new(e.to_string()))?;
+        let ms: Vec<String> = trainer.metric_names().iter().zip(tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
+        println!("test: loss {tl:.4} {}", ms.join(" "));
+    }
+    if let Some(path) = &args.save {
+        println!("saved {}", path.display());
+    }
+    Ok(())
+}
+
+fn stop_early(cfg: &Config, history: &[EpochRecord]) -> bool {
+    let Some((patience, monitor)) = &cfg.early_stop else { return false };
+    let up = monitor.contains("acc") || monitor.contains("precision") || monitor.contains("recall");
+    let vals: Vec<f64> = history.iter().map(|r| r.value(monitor).unwrap_or(r.loss)).map(|v| if up { -v } else { v }).collect();
+    let Some(best_at) = vals.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i) else { return false };
+    vals.len() - 1 - best_at > *patience
+}
+
+fn epoch_line(rec: &EpochRecord, epochs: usize) -> String {
+    let mut s = format!("epoch {}/{}: loss {:.4}", rec.epoch + 1, epochs, rec.loss);
+    for (n, v) in &rec.metrics {
+        s.push_str(&format!(" {n} {v:.4}"));
+    }
+    if let Some(vl) = rec.val_loss {
+        s.push_str(&format!(" - val_loss {vl:.4}"));
+        for (n, v) in &rec.val_metrics {
+            s.push_str(&format!(" val_{n} {v:.4}"));
+        }
+    }
+    s.push_str(&format!(" ({:.1} s)", rec.seconds));
+    s
+}
+
+/// history.csv and an SVG plot of every series.
+fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    let mut columns: Vec<String> = vec!["loss".into()];
+    columns.extend(metrics.iter().cloned());
+    if history.iter().any(|r| r.val_loss.is_some()) {
+        columns.push("val_loss".into());
+        columns.extend(metrics.iter().map(|m| format!("val_{m}")));
+    }
+    let mut csv = format!("epoch,{},seconds\n", columns.join(","));
+    for r in history {
+        let vals: Vec<String> = columns.iter().map(|c| r.value(c).map_or(String::new(), |v| format!("{v}"))).collect();
+        csv.push_str(&format!("{},{},{:.3}\n", r.epoch + 1, vals.join(","), r.seconds));
+    }
+    std::fs::write(dir.join("history.csv"), csv).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    std::fs::write(dir.join("history.svg"), plot(history, &columns)).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    Ok(())
+}
+
+/// A small line chart: one panel per series kind (loss, each metric).
+fn plot(history: &[EpochRecord], columns: &[String]) -> String {
+    let (w, h, pad) = (640.0, 360.0, 48.0);
+    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+    let series: Vec<(&String, Vec<f64>)> = columns.iter().map(|c| (c, history.iter().filter_map(|r| r.value(c)).collect::<Vec<f64>>())).filter(|(_, v)| !v.is_empty()).collect();
+    let all: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).collect();
+    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
+    let n = history.len().max(2) as f64;
+    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
+    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
+    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
+    svg.push_str(&format!("<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n", h - pad, w - pad, h - pad));
+    svg.push_str(&format!("<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n", h - pad));
+    svg.push_str(&format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", w / 2.0, h - 12.0));
+    svg.push_str(&format!("<text x=\"4\" y=\"{}\">{hi:.3}</text><text x=\"4\" y=\"{}\">{lo:.3}</text>\n", pad, h - pad));
+    for (k, (name, vals)) in series.iter().enumerate() {
+        let c = colors[k % colors.len()];
+        let pts: Vec<String> = vals.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v))).collect();
+        svg.push_str(&format!("<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n", pts.join(" ")));
+        svg.push_str(&format!("<text x=\"{}\" y=\"{}\" fill=\"{c}\">{name}</text>\n", w - pad - 90.0, pad + 14.0 * k as f64));
+    }
+    svg.push_str("</svg>\n");
+    svg
+}
+
+/// `nnc predict`: runs a model's outputs on `.npy` inputs with saved weights.
+pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(String, PathBuf)], output: &Path) -> Result<(), Failure> {
+    let m = match model {
+        Some(n) => a.result.models.iter().find(|m| m.name == n).ok_or_else(|| Failure::usage(format!("no model `{n}`")))?,
+        None => a.result.models.first().ok_or_else(|| Failure::usage("the file has no model"))?,
+    };
+    let (tensors, meta) = nnc_runtime::checkpoint::load(weights).map_err(|e| Failure::new(e.to_string()))?;
+    let mut ds = Dataset::default();
+    for (name, path) in inputs {
+        let bytes = std::fs::read(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let mut t = data::parse_npy(&bytes, path).map_err(|e| Failure::new(e.to_string()))?;
+        if let Some(stats) = meta.get(&format!("zscore.{name}")) {
+            let v: serde_json::Value = serde_json::from_str(stats).unwrap_or_default();
+            let f = |k: &str| -> Vec<f32> { v[k].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect()).unwrap_or_default() };
+            t = data::apply_zscore(&t, &f("mean"), &f("std"));
+        }
+        let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| Failure::usage(format!("model `{}` has no input `{name}`", m.name)))?;
+        if declared.1.elem == nnc_syntax::ast::ElemType::Int {
+            t = Tensor::I(t.float().mapv(|v| v as i64));
+        }
+        ds.arrays.insert(name.clone(), t);
+    }
+    let (out_name, out) = m.outputs.first().ok_or_else(|| Failure::new("the model has no output"))?;
+    let root: TRef = out.as_tensor().and_then(|t| t.node).ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
+    let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
+    let params = Params { values: tensors, trainable: BTreeMap::new() };
+    let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &[]).map_err(|e| Failure::new(e.to_string()))?;
+    data::write_npy(output, &outs[0]).map_err(|e| Failure::new(format!("{}: {e}", output.display())))?;
+    println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
+    Ok(())
+}
+
+/// `nnc ir`: the canonical IR text of a train block's step (forward and,
+/// with `backward`, the gradients) or of a model's forward pass.
+pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool) -> Result<String, Failure> {
+    if let Ok(info) = pick_train(a, train) {
+        let t = Trainer::new(info, None, vec![]).map_err(|e| Failure::new(e.to_string()))?;
+        let f = t.ir(batch, backward).map_err(|e| Failure::new(e.to_string()))?;
+        return Ok(f.to_string());
+    }
+    let m = a.result.models.first().ok_or_else(|| Failure::usage("the file has no model or train block"))?;
+    let roots: Vec<(String, TRef)> = m.outputs.iter().filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r))).collect();
+    let opts = nnc_compiler::ir::lower::LowerOptions { dims: vec![("N".into(), batch as i64)], training: false, class_weights: None };
+    let f = nnc_compiler::ir::lower::lower(&m.graph, &roots, &Default::default(), &opts).map_err(|e| Failure::new(e.to_string()))?;
+    Ok(f.to_string())
+}
+
+/// Check options with `--set` overrides.
+pub fn options(overrides: Vec<(String, f64)>) -> CheckOptions {
+    CheckOptions { overrides, ..CheckOptions::default() }
+}
