@@ -380,6 +380,11 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     if let Some(path) = &args.save {
         println!("saved {}", path.display());
     }
+    if std::env::var_os("NNC_PROFILE").is_some() {
+        for (op, secs) in nnc_runtime::exec::profile_report().iter().take(15) {
+            eprintln!("{op:>20} {secs:8.3} s");
+        }
+    }
     Ok(())
 }
 

@@ -53,6 +53,13 @@ impl<T: Real> Tensor<T> {
             Tensor::I(a) => a.mapv(|v| T::of(v as f64)),
         }
     }
+    /// A float view without copying (integers are converted).
+    fn fv(&self) -> std::borrow::Cow<'_, ArrayD<T>> {
+        match self {
+            Tensor::F(a) => std::borrow::Cow::Borrowed(a),
+            Tensor::I(a) => std::borrow::Cow::Owned(a.mapv(|v| T::of(v as f64))),
+        }
+    }
     fn f(&self) -> &ArrayD<T> {
         match self {
             Tensor::F(a) => a,
@@ -109,7 +116,9 @@ pub fn run<T: Real>(
     check_finite: bool,
 ) -> Result<Vec<Tensor<T>>, ExecError> {
     let mut vals: Vec<Tensor<T>> = Vec::with_capacity(f.nodes.len());
+    let profile = std::env::var_os("NNC_PROFILE").is_some();
     for (i, node) in f.nodes.iter().enumerate() {
+        let t0 = profile.then(std::time::Instant::now);
         let layer = || node.layer.map(|l| f.layers[l as usize].clone());
         let arg = |k: usize| &vals[node.args[k] as usize];
         let shape = IxDyn(&node.shape);
@@ -131,11 +140,11 @@ pub fn run<T: Real>(
             Op::Param(p) => Tensor::F(params[*p].clone()),
             Op::Fill(v) => Tensor::F(ArrayD::from_elem(shape, T::of(*v))),
             Op::Constant(data) => Tensor::F(ArrayD::from_shape_vec(shape, data.iter().map(|&x| T::of(x as f64)).collect()).expect("constant size")),
-            Op::Unary(u) => Tensor::F(arg(0).float().mapv(|x| unary(*u, x))),
+            Op::Unary(u) => Tensor::F(unary_map(*u, &arg(0).fv())),
             Op::Elu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a * (x.f64().exp() - 1.0)) })),
             Op::LeakyRelu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a) * x })),
             Op::PowConst(p) => Tensor::F(arg(0).float().mapv(|x| T::of(x.f64().powf(*p)))),
-            Op::Binary(b) => Tensor::F(binary(*b, &arg(0).float(), &arg(1).float(), &node.shape)),
+            Op::Binary(b) => Tensor::F(binary(*b, &arg(0).fv(), &arg(1).fv(), &node.shape)),
             Op::MatMul { ta, tb } => Tensor::F(matmul(arg(0).f(), arg(1).f(), *ta, *tb, &node.shape)),
             Op::Reduce { op, axes, .. } => Tensor::F(reduce(*op, arg(0).f(), axes, &node.shape)),
             Op::SumTo => Tensor::F(sum_to(arg(0).f(), &node.shape)),
@@ -236,9 +245,26 @@ pub fn run<T: Real>(
                 }
             }
         }
+        if let Some(t0) = t0 {
+            let name = format!("{}", node.op);
+            let key = name.split_whitespace().next().unwrap_or("").to_string();
+            PROFILE.with(|p| *p.borrow_mut().entry(key).or_insert(0.0) += t0.elapsed().as_secs_f64());
+        }
         vals.push(v);
     }
     Ok(vals)
+}
+
+thread_local! {
+    /// Seconds per op kind, when `NNC_PROFILE` is set (see `profile_report`).
+    static PROFILE: std::cell::RefCell<std::collections::BTreeMap<String, f64>> = Default::default();
+}
+
+/// Time spent per op kind so far (with `NNC_PROFILE` set), slowest first.
+pub fn profile_report() -> Vec<(String, f64)> {
+    let mut v: Vec<(String, f64)> = PROFILE.with(|p| p.borrow().iter().map(|(k, v)| (k.clone(), *v)).collect());
+    v.sort_by(|a, b| b.1.total_cmp(&a.1));
+    v
 }
 
 fn unary<T: Real>(u: Unary, x: T) -> T {
@@ -333,35 +359,21 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
 }
 
 fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
-    let op = |a: T, c: T| -> T {
-        match b {
-            Binary::Add => a + c,
-            Binary::Sub => a - c,
-            Binary::Mul => a * c,
-            Binary::Div => a / c,
-            // NaN propagates from either side.
-            Binary::Max => {
-                if a.f64().is_nan() || c.f64().is_nan() {
-                    T::of(f64::NAN)
-                } else if a >= c {
-                    a
-                } else {
-                    c
-                }
-            }
-            Binary::Min => {
-                if a.f64().is_nan() || c.f64().is_nan() {
-                    T::of(f64::NAN)
-                } else if a <= c {
-                    a
-                } else {
-                    c
-                }
-            }
-            Binary::Greater => T::of(f64::from(a > c)),
-            Binary::Equal => T::of(f64::from(a == c)),
-        }
-    };
+    // Dispatch once, so each loop body is a single monomorphic operation.
+    match b {
+        Binary::Add => zip_with(x, y, out, |a, c| a + c),
+        Binary::Sub => zip_with(x, y, out, |a, c| a - c),
+        Binary::Mul => zip_with(x, y, out, |a, c| a * c),
+        Binary::Div => zip_with(x, y, out, |a, c| a / c),
+        // NaN propagates from either side (comparisons with NaN are false).
+        Binary::Max => zip_with(x, y, out, |a, c| if a != a || c != c { a + c } else if a >= c { a } else { c }),
+        Binary::Min => zip_with(x, y, out, |a, c| if a != a || c != c { a + c } else if a <= c { a } else { c }),
+        Binary::Greater => zip_with(x, y, out, |a, c| if a > c { T::one() } else { T::zero() }),
+        Binary::Equal => zip_with(x, y, out, |a, c| if a == c { T::one() } else { T::zero() }),
+    }
+}
+
+fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T, T) -> T) -> ArrayD<T> {
     let xs = x.as_standard_layout();
     let ys = y.as_standard_layout();
     let (xd, yd) = (xs.as_slice().expect("standard"), ys.as_slice().expect("standard"));
@@ -374,6 +386,10 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
     } else if x.len() == 1 && y.shape() == out {
         let a = xd[0];
         yd.iter().map(|&c| op(a, c)).collect()
+    } else if y.shape() == &out[out.len() - y.ndim()..] && x.shape() == out && y.len() > 0 {
+        // A trailing-aligned operand (bias, per-channel scale): repeat it.
+        let m = y.len();
+        xd.iter().enumerate().map(|(i, &a)| op(a, yd[i % m])).collect()
     } else {
         let (sx, sy) = (broadcast_strides(x.shape(), out), broadcast_strides(y.shape(), out));
         let mut idx = vec![0usize; out.len()];
@@ -397,6 +413,17 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
         v
     };
     ArrayD::from_shape_vec(IxDyn(out), data).expect("binary size")
+}
+
+fn unary_map<T: Real>(u: Unary, x: &ArrayD<T>) -> ArrayD<T> {
+    match u {
+        Unary::Neg => x.mapv(|v| T::zero() - v),
+        Unary::Square => x.mapv(|v| v * v),
+        // NaN must propagate (training stops on it), so no `max` here.
+        Unary::Relu => x.mapv(|v| if v < T::zero() { T::zero() } else { v }),
+        Unary::Positive => x.mapv(|v| if v > T::zero() { T::one() } else { T::zero() }),
+        _ => x.mapv(|v| unary(u, v)),
+    }
 }
 
 fn matmul<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>, ta: bool, tb: bool, out: &[usize]) -> ArrayD<T> {

@@ -1,0 +1,166 @@
+//! Training end to end through `nnc run` on the shipped real data: stated
+//! accuracies, the least-squares optimum, reproducibility, non-finite
+//! detection, checkpoints that survive a kill.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::*;
+
+fn run(args: &[&str], out: &Path) -> (bool, String, String) {
+    let o = Command::new(nnc_bin()).current_dir(root()).arg("run").args(args).arg("--out").arg(out).output().unwrap();
+    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nnc-train-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+/// The last row of history.csv as (column, value) pairs.
+fn last_epoch(dir: &Path) -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(dir.join("history.csv")).expect("history.csv");
+    let mut lines = text.lines();
+    let header: Vec<String> = lines.next().unwrap().split(',').map(str::to_string).collect();
+    let last = lines.last().expect("an epoch");
+    header.into_iter().zip(last.split(',').map(|v| v.parse().unwrap_or(f64::NAN))).collect()
+}
+
+fn value(row: &[(String, f64)], name: &str) -> f64 {
+    row.iter().find(|(k, _)| k == name).map(|(_, v)| *v).unwrap_or_else(|| panic!("no column {name} in {row:?}"))
+}
+
+#[test]
+fn mlp_on_uci_digits_reaches_96_percent() {
+    let out = tmp("digits");
+    let (ok, stdout, stderr) = run(&["examples/digits_mlp.nn"], &out);
+    assert!(ok, "{stdout}\n{stderr}");
+    let acc = value(&last_epoch(&out), "val_accuracy");
+    assert!(acc >= 0.96, "validation accuracy {acc}\n{stdout}");
+    assert!(out.join("history.svg").exists());
+}
+
+#[test]
+fn fish_regression_reaches_the_least_squares_loss() {
+    // Closed form on the z-scored table: solve the normal equations.
+    let text = std::fs::read_to_string(root().join("data/fish.csv")).unwrap();
+    let rows: Vec<[f64; 3]> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let c: Vec<f64> = l.split(',').skip(1).map(|v| v.parse().unwrap()).collect();
+            [c[4], c[5], c[0]] // Height, Width, Weight
+        })
+        .collect();
+    let n = rows.len() as f64;
+    let z = |j: usize| {
+        let m = rows.iter().map(|r| r[j]).sum::<f64>() / n;
+        let s = (rows.iter().map(|r| (r[j] - m).powi(2)).sum::<f64>() / n).sqrt();
+        rows.iter().map(|r| (r[j] - m) / s).collect::<Vec<f64>>()
+    };
+    let (h, w, y) = (z(0), z(1), z(2));
+    // Centered data: no intercept needed; 2×2 normal equations.
+    let (shh, sww, shw) = (h.iter().map(|a| a * a).sum::<f64>(), w.iter().map(|a| a * a).sum::<f64>(), h.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>());
+    let (shy, swy) = (h.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>(), w.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>());
+    let det = shh * sww - shw * shw;
+    let (bh, bw) = ((shy * sww - swy * shw) / det, (swy * shh - shy * shw) / det);
+    let optimum = h.iter().zip(&w).zip(&y).map(|((a, b), t)| (t - bh * a - bw * b).powi(2)).sum::<f64>() / n;
+
+    let out = tmp("fish");
+    let (ok, stdout, stderr) = run(&["tests/training/fish_ols.nn"], &out);
+    assert!(ok, "{stdout}\n{stderr}");
+    let loss = value(&last_epoch(&out), "loss");
+    assert!((loss - optimum).abs() < 1e-3, "trained loss {loss}, least squares {optimum}");
+}
+
+#[test]
+fn one_seed_reproduces_a_run_bit_for_bit() {
+    let (a, b) = (tmp("seed-a"), tmp("seed-b"));
+    assert!(run(&["examples/digits_mlp.nn", "--epochs", "3", "--seed", "7"], &a).0);
+    assert!(run(&["examples/digits_mlp.nn", "--epochs", "3", "--seed", "7"], &b).0);
+    let strip = |p: &Path| -> Vec<String> {
+        // Every column but the wall-clock time.
+        std::fs::read_to_string(p.join("history.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+    };
+    assert_eq!(strip(&a), strip(&b));
+    let c = tmp("seed-c");
+    assert!(run(&["examples/digits_mlp.nn", "--epochs", "3", "--seed", "8"], &c).0);
+    assert_ne!(strip(&a), strip(&c), "a different seed gives a different run");
+}
+
+#[test]
+fn divergence_names_the_step_and_the_layer() {
+    let out = tmp("nan");
+    let ckpt = out.join("w.safetensors");
+    let (ok, stdout, stderr) = run(&["tests/training/diverges.nn", "--save", ckpt.to_str().unwrap()], &out);
+    assert!(!ok, "training should fail\n{stdout}");
+    assert!(stderr.contains("non-finite") && stderr.contains("step") && stderr.contains("layer `"), "{stderr}");
+}
+
+#[test]
+fn checkpoints_round_trip_through_predict() {
+    let out = tmp("predict");
+    let ckpt = out.join("digits.safetensors");
+    let (ok, stdout, stderr) = run(&["examples/digits_mlp.nn", "--epochs", "2", "--save", ckpt.to_str().unwrap()], &out);
+    assert!(ok, "{stdout}{stderr}");
+    // Eight rows of pixels (raw 0–16 values scaled like the train block).
+    let text = {
+        use std::io::Read;
+        let raw = std::fs::read(root().join("data/digits.csv.gz")).unwrap();
+        let mut s = String::new();
+        flate2::read::GzDecoder::new(&raw[..]).read_to_string(&mut s).unwrap();
+        s
+    };
+    let mut pixels = Vec::new();
+    for line in text.lines().take(8) {
+        pixels.extend(line.split(',').take(64).map(|v| v.parse::<f32>().unwrap() / 16.0));
+    }
+    let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8, 64]), pixels).unwrap();
+    let input = out.join("x.npy");
+    nnc_runtime::data::write_npy(&input, &a).unwrap();
+    let pred = out.join("y.npy");
+    let o = Command::new(nnc_bin())
+        .current_dir(root())
+        .args(["predict", "examples/digits_mlp.nn", "--weights"])
+        .arg(&ckpt)
+        .arg("--input")
+        .arg(format!("pixels={}", input.display()))
+        .arg("--output")
+        .arg(&pred)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let y = nnc_runtime::data::parse_npy(&std::fs::read(&pred).unwrap(), &pred).unwrap().float();
+    assert_eq!(y.shape(), &[8, 10]);
+}
+
+#[test]
+fn a_killed_save_leaves_the_previous_checkpoint_readable() {
+    let out = tmp("kill");
+    std::fs::create_dir_all(&out).unwrap();
+    let ckpt = out.join("w.safetensors");
+    // A first good checkpoint.
+    assert!(run(&["examples/digits_mlp.nn", "--epochs", "1", "--save", ckpt.to_str().unwrap()], &out).0);
+    let before = nnc_runtime::checkpoint::load(&ckpt).expect("first checkpoint loads").0;
+    // Kill a longer run at several points, mostly while it is saving.
+    for delay_ms in [5u64, 20, 40, 80, 150] {
+        let mut child = Command::new(nnc_bin())
+            .current_dir(root())
+            .args(["run", "examples/digits_mlp.nn", "--epochs", "50", "--save"])
+            .arg(&ckpt)
+            .arg("--out")
+            .arg(&out)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        let (after, _) = nnc_runtime::checkpoint::load(&ckpt).expect("checkpoint still readable after SIGKILL");
+        assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
+    }
+}
