@@ -164,3 +164,13 @@ fn a_killed_save_leaves_the_previous_checkpoint_readable() {
         assert_eq!(after.keys().collect::<Vec<_>>(), before.keys().collect::<Vec<_>>());
     }
 }
+
+#[test]
+fn workshop_convnet_on_real_mnist_reaches_95_percent() {
+    // The README's main command: five epochs on 4,000 training digits.
+    let out = tmp("convnet");
+    let (ok, stdout, stderr) = run(&["examples/workshop_convnet.nn"], &out);
+    assert!(ok, "{stdout}\n{stderr}");
+    let acc = value(&last_epoch(&out), "val_accuracy");
+    assert!(acc >= 0.95, "validation accuracy {acc}\n{stdout}");
+}
