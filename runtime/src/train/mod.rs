@@ -237,7 +237,13 @@ impl<'a> Trainer<'a> {
 
     /// The IR of one training step (for `nnc ir`).
     pub fn ir(&self, n: usize, training: bool) -> Result<Func, TrainError> {
-        Ok(self.compile(n, training)?.f)
+        let c = self.compile(n, training)?;
+        let mut f = c.f;
+        for (p, g) in c.grads {
+            let name = format!("grad {}", f.params[p].name);
+            f.outputs.push((name, g));
+        }
+        Ok(f)
     }
 
     /// Creates any missing parameters (seeded).
