@@ -84,6 +84,19 @@ pub struct ModelDecl {
     pub span: Span,
 }
 
+impl ModelDecl {
+    /// Names of the model's `input`s, in order.
+    pub fn input_names(&self) -> Vec<&str> {
+        self.body
+            .iter()
+            .filter_map(|s| match s {
+                Stmt::Input { name, .. } => Some(name.name.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct BlockDecl {
     pub name: Ident,

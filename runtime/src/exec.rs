@@ -514,12 +514,14 @@ fn softmax<T: Real>(x: &ArrayD<T>, axis: usize, log: bool) -> ArrayD<T> {
     out
 }
 
-/// im2col: [N·H'·W', KH·KW·C] patches of the padded input.
-fn im2col<T: Real>(x: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> Vec<T> {
+/// Visits every (patch row, input pixel) pair of a convolution: `f(col,
+/// src)` where `col` indexes the im2col matrix [N·H'·W', KH·KW·C] and `src`
+/// the NHWC input, both at channel 0 (the `c` channels follow contiguously).
+/// Padding cells are skipped.
+fn for_each_tap(xs: &[usize], w: &Window, oh: usize, ow: usize, mut f: impl FnMut(usize, usize)) {
     let (n, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
     let (kh, kw) = (w.kernel[0], w.kernel[1]);
     let cols = kh * kw * c;
-    let mut out = vec![T::zero(); n * oh * ow * cols];
     for b in 0..n {
         for i in 0..oh {
             for j in 0..ow {
@@ -530,50 +532,35 @@ fn im2col<T: Real>(x: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> V
                         continue;
                     }
                     for q in 0..kw {
-                        let xx = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
-                        if xx < 0 || xx >= wd as isize {
+                        let x = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
+                        if x < 0 || x >= wd as isize {
                             continue;
                         }
-                        let src = ((b * h + y as usize) * wd + xx as usize) * c;
-                        let dst = row + (p * kw + q) * c;
-                        out[dst..dst + c].copy_from_slice(&x[src..src + c]);
+                        f(row + (p * kw + q) * c, ((b * h + y as usize) * wd + x as usize) * c);
                     }
                 }
             }
         }
     }
+}
+
+/// im2col: the patches of the padded input as rows.
+fn im2col<T: Real>(x: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> Vec<T> {
+    let c = xs[3];
+    let mut out = vec![T::zero(); xs[0] * oh * ow * w.kernel[0] * w.kernel[1] * c];
+    for_each_tap(xs, w, oh, ow, |col, src| out[col..col + c].copy_from_slice(&x[src..src + c]));
     out
 }
 
+/// col2im: the adjoint of im2col (overlapping taps accumulate).
 fn col2im<T: Real>(cols: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> Vec<T> {
-    let (n, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
-    let (kh, kw) = (w.kernel[0], w.kernel[1]);
-    let ncol = kh * kw * c;
-    let mut out = vec![T::zero(); n * h * wd * c];
-    for b in 0..n {
-        for i in 0..oh {
-            for j in 0..ow {
-                let row = ((b * oh + i) * ow + j) * ncol;
-                for p in 0..kh {
-                    let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
-                    if y < 0 || y >= h as isize {
-                        continue;
-                    }
-                    for q in 0..kw {
-                        let xx = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
-                        if xx < 0 || xx >= wd as isize {
-                            continue;
-                        }
-                        let dst = ((b * h + y as usize) * wd + xx as usize) * c;
-                        let src = row + (p * kw + q) * c;
-                        for k in 0..c {
-                            out[dst + k] = out[dst + k] + cols[src + k];
-                        }
-                    }
-                }
-            }
+    let c = xs[3];
+    let mut out = vec![T::zero(); numel(xs)];
+    for_each_tap(xs, w, oh, ow, |col, dst| {
+        for k in 0..c {
+            out[dst + k] = out[dst + k] + cols[col + k];
         }
-    }
+    });
     out
 }
 

@@ -13,8 +13,8 @@ use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
 use crate::layers::{self, Apply, Family, LayerDef, Operands, bind_args};
 use crate::types::{LayerValue, Origin, TensorTy, Value};
 
-/// The initialisers of LANGUAGE.md §6.
-pub(crate) const INITIALISERS: &[&str] = &[
+/// The initialisers of LANGUAGE.md §6 (also offered by completion).
+pub const INITIALISERS: &[&str] = &[
     "zeros", "ones", "normal", "uniform", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "orthogonal", "load",
 ];
 
@@ -995,14 +995,7 @@ impl<'p> Checker<'p> {
     /// tensors, keywords naming parameters set them.
     fn call_model(&mut self, body: &mut Body, m: &'p ast::ModelDecl, file: nnc_syntax::FileId, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
         let origin = body.origin(call.span);
-        let input_names: Vec<&str> = m
-            .body
-            .iter()
-            .filter_map(|s| match s {
-                ast::Stmt::Input { name, .. } => Some(name.name.as_str()),
-                _ => None,
-            })
-            .collect();
+        let input_names: Vec<&str> = m.input_names();
         let args = self.eval_args(body, call);
         let mut inputs: HashMap<String, (Value, Origin)> = HashMap::new();
         let mut overrides = Vec::new();

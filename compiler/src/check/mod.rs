@@ -11,6 +11,8 @@ mod expr;
 mod report;
 pub mod train;
 
+pub use expr::INITIALISERS;
+
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 

@@ -163,14 +163,7 @@ impl<'p> Checker<'p> {
                 ExprKind::Call(c) if self.model_decls.contains_key(&c.callee.name) => {
                     let (m, mfile) = self.model_decls[&c.callee.name];
                     let mut overrides = Vec::new();
-                    let input_names: Vec<&str> = m
-                        .body
-                        .iter()
-                        .filter_map(|s| match s {
-                            ast::Stmt::Input { name, .. } => Some(name.name.as_str()),
-                            _ => None,
-                        })
-                        .collect();
+                    let input_names: Vec<&str> = m.input_names();
                     for a in &c.args {
                         if let Some(n) = a.name.as_ref().filter(|n| input_names.contains(&n.name.as_str())) {
                             // Bound after the train block's `let`s (below).
