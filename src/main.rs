@@ -1,5 +1,6 @@
 //! The `nnc` command line: a thin shell over the compiler crates.
 
+mod fmt;
 mod render;
 mod run;
 
@@ -48,6 +49,14 @@ enum Command {
     },
     /// Explain a diagnostic code (e.g. `nnc explain E0304`); without a code, list them all.
     Explain { code: Option<String> },
+    /// Language server on stdio (LSP), for editors.
+    Lsp,
+    /// Format files in place in the canonical layout; `--check` only lists files that would change.
+    Fmt {
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        check: bool,
+    },
     /// Train: run a `train` block of FILE with a progress bar and per-epoch metrics.
     Run {
         file: PathBuf,
@@ -305,6 +314,15 @@ fn run(cli: Cli) -> ExitCode {
                 Err(f) => finish(Err(f)),
             }
         }
+        Command::Lsp => match nnc_lsp::run_stdio() {
+            Ok(nnc_lsp::Exit::Clean) => ExitCode::SUCCESS,
+            Ok(nnc_lsp::Exit::Abrupt) => ExitCode::from(1),
+            Err(e) => {
+                eprintln!("error: nnc lsp: {e}");
+                ExitCode::from(1)
+            }
+        },
+        Command::Fmt { files, check } => fmt::run(&files, check),
         Command::Explain { code } => match code {
             None => {
                 for c in Code::ALL {

@@ -618,7 +618,9 @@ impl<'p> Checker<'p> {
                 if !matches!(ad.kind, layers::ArgKind::Int { .. } | layers::ArgKind::IntOrPair { .. }) {
                     continue;
                 }
+                let data_bound = |d: &Dim| d.symbols().iter().all(|s| self.data_bound_dims.contains(&**s));
                 let symbolic = match bound.get(ad.name) {
+                    layers::ArgVal::Int(d) if data_bound(d) => None,
                     layers::ArgVal::Int(d) => d.as_known().is_none().then(|| d.to_string()),
                     layers::ArgVal::Pair(a, b) => (a.as_known().is_none() || b.as_known().is_none()).then(|| format!("[{a}, {b}]")),
                     _ => None,

@@ -119,6 +119,8 @@ pub(crate) struct Checker<'p> {
     pub(crate) deferred_help: HashMap<Origin, Vec<String>>,
     /// The typed graph of the model or train block being checked.
     pub(crate) graph: Graph,
+    /// Unbound dims a data source decides at run time (`text` binds `V`).
+    pub(crate) data_bound_dims: HashSet<String>,
     trains: Vec<train::TrainInfo>,
 }
 
@@ -228,6 +230,7 @@ impl<'p> Checker<'p> {
             deferred_help: HashMap::new(),
             graph: Graph::default(),
             trains: Vec::new(),
+            data_bound_dims: HashSet::new(),
         }
     }
 
@@ -290,10 +293,21 @@ impl<'p> Checker<'p> {
                             self.block_decls.insert(b.name.name.clone(), (b, f.id));
                         }
                     }
-                    Item::Train(_) | Item::Use(_) => {}
+                    Item::Train(t) => {
+                        // `text(…)` and `sentences(…)` bind an unbound `dim V` to the vocabulary size.
+                        let binds_vocab = t.items.iter().any(|i| {
+                            matches!(i, ast::TrainItem::Field { key, value } if key.name == "data"
+                                && matches!(&value.kind, ast::ExprKind::Call(c) if matches!(c.callee.name.as_str(), "text" | "sentences")))
+                        });
+                        if binds_vocab {
+                            self.data_bound_dims.insert("V".to_string());
+                        }
+                    }
+                    Item::Use(_) => {}
                 }
             }
         }
+        self.data_bound_dims.retain(|d| self.dims.get(d).is_some_and(|def| def.value.is_none()));
     }
 
     fn duplicate(&mut self, name: &str, origin: Origin, prev: Origin, what: &str) {

@@ -1,0 +1,29 @@
+//! `nnc lsp`: a language server for `.nn` files over stdio, built on the
+//! `lsp-server` and `lsp-types` crates.
+//!
+//! Diagnostics (with related locations and a link to the code's
+//! explanation), hover (inferred shapes, layer docs and parameters, doc
+//! comments), inlay hints (shapes after `let`s and `|>` stages), go to
+//! definition, find references, document symbols, completion (layers, their
+//! options and mode words) and formatting. Documents are synchronised in full.
+
+mod completion;
+mod convert;
+mod hover;
+mod inlay;
+mod nav;
+mod server;
+mod state;
+mod support;
+mod transport;
+mod uri;
+mod walk;
+
+pub use server::{Exit, ServeError, Server};
+
+/// Serves LSP on stdin/stdout until `exit` or the end of input.
+pub fn run_stdio() -> Result<Exit, ServeError> {
+    let rx = transport::spawn_reader(std::io::BufReader::new(std::io::stdin()));
+    let stdout = std::io::stdout();
+    Server::new(stdout.lock()).serve(rx)
+}
