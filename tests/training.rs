@@ -174,3 +174,26 @@ fn workshop_convnet_on_real_mnist_reaches_95_percent() {
     let acc = value(&last_epoch(&out), "val_accuracy");
     assert!(acc >= 0.95, "validation accuracy {acc}\n{stdout}");
 }
+
+/// Unigram entropy (nats) of the lower-cased characters of the shipped text.
+fn alice_unigram_entropy() -> f64 {
+    let text = std::fs::read_to_string(root().join("data/alice.txt")).unwrap().to_lowercase();
+    let mut counts = std::collections::HashMap::new();
+    for ch in text.chars() {
+        *counts.entry(ch).or_insert(0usize) += 1;
+    }
+    let n = text.chars().count() as f64;
+    -counts.values().map(|&c| c as f64 / n * (c as f64 / n).ln()).sum::<f64>()
+}
+
+#[test]
+fn char_gru_and_lstm_beat_the_unigram_entropy_of_alice() {
+    let entropy = alice_unigram_entropy();
+    for cell in ["gru", "lstm"] {
+        let out = tmp(&format!("alice-{cell}"));
+        let (ok, stdout, stderr) = run(&[&format!("tests/training/alice_{cell}.nn")], &out);
+        assert!(ok, "{stdout}\n{stderr}");
+        let val = value(&last_epoch(&out), "val_loss");
+        assert!(val < entropy, "{cell}: validation loss {val} is not below the unigram entropy {entropy}\n{stdout}");
+    }
+}

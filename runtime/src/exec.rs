@@ -115,6 +115,36 @@ pub fn run<T: Real>(
     uniform: &mut dyn FnMut() -> f64,
     check_finite: bool,
 ) -> Result<Vec<Tensor<T>>, ExecError> {
+    let all: Vec<Id> = (0..f.nodes.len() as Id).collect();
+    run_keeping(f, inputs, params, uniform, check_finite, &all)
+}
+
+/// Like [`run`], but frees each intermediate value after its last use;
+/// only the nodes in `keep` hold their values in the result (the others
+/// are empty), which keeps memory flat for long unrolled graphs.
+pub fn run_keeping<T: Real>(
+    f: &Func,
+    inputs: &HashMap<String, Tensor<T>>,
+    params: &[ArrayD<T>],
+    uniform: &mut dyn FnMut() -> f64,
+    check_finite: bool,
+    keep: &[Id],
+) -> Result<Vec<Tensor<T>>, ExecError> {
+    let mut last_use: Vec<usize> = (0..f.nodes.len()).collect();
+    for (i, n) in f.nodes.iter().enumerate() {
+        for &a in &n.args {
+            last_use[a as usize] = i;
+        }
+    }
+    for &k in keep {
+        last_use[k as usize] = usize::MAX;
+    }
+    let mut dying: Vec<Vec<Id>> = vec![Vec::new(); f.nodes.len()];
+    for (i, &l) in last_use.iter().enumerate() {
+        if l != usize::MAX {
+            dying[l].push(i as Id);
+        }
+    }
     let mut vals: Vec<Tensor<T>> = Vec::with_capacity(f.nodes.len());
     let profile = std::env::var_os("NNC_PROFILE").is_some();
     for (i, node) in f.nodes.iter().enumerate() {
@@ -251,6 +281,9 @@ pub fn run<T: Real>(
             PROFILE.with(|p| *p.borrow_mut().entry(key).or_insert(0.0) += t0.elapsed().as_secs_f64());
         }
         vals.push(v);
+        for &d in &dying[i] {
+            vals[d as usize] = Tensor::F(ArrayD::zeros(IxDyn(&[0])));
+        }
     }
     Ok(vals)
 }

@@ -5,3 +5,5 @@ pub mod exec;
 pub mod train;
 pub mod checkpoint;
 pub mod data;
+pub mod io;
+pub mod rng;

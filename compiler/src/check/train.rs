@@ -334,10 +334,20 @@ impl<'p> Checker<'p> {
                 _ => vec![*e],
             };
             for x in items {
-                let label = match &x.kind {
-                    ExprKind::Call(c) => c.callee.name.clone(),
+                // Names must be unique (history columns): `recall(…, class = 0)` is `recall_0`.
+                let mut label = match &x.kind {
+                    ExprKind::Call(c) => match c.keyword("class").map(|a| &a.value.kind) {
+                        Some(ExprKind::Int(k)) => format!("{}_{k}", c.callee.name),
+                        _ => c.callee.name.clone(),
+                    },
                     _ => self.source(body.origin(x.span)).to_string(),
                 };
+                let base = label.clone();
+                let mut k = 2;
+                while info.metrics.iter().any(|(n, _)| *n == label) {
+                    label = format!("{base}_{k}");
+                    k += 1;
+                }
                 if let Some(r) = self.eval(&mut body, x).as_tensor().and_then(|t| t.node) {
                     info.metrics.push((label, r));
                 }

@@ -287,7 +287,9 @@ impl<'a> Trainer<'a> {
             let part = data.take(&idx);
             let c = self.compiled(idx.len(), false)?;
             let inputs = Self::feed(&c.f, &part)?;
-            let vals = exec::run(&c.f, &inputs, &params.list(&c.f), &mut never, false)?;
+            let mut keep = vec![c.loss];
+            keep.extend(&c.metrics);
+            let vals = exec::run_keeping(&c.f, &inputs, &params.list(&c.f), &mut never, false, &keep)?;
             let w = idx.len() as f64 / n as f64;
             totals[0] += scalar(&vals[c.loss as usize]) * w;
             for (k, &m) in c.metrics.iter().enumerate() {
@@ -355,7 +357,11 @@ impl<'a> Trainer<'a> {
                 let inputs = Self::feed(&c.f, &part)?;
                 let plist = params.list(&c.f);
                 let mut uniform = || rng.uniform();
-                let vals = exec::run(&c.f, &inputs, &plist, &mut uniform, false)?;
+                let mut keep: Vec<Id> = vec![c.loss];
+                keep.extend(&c.metrics);
+                keep.extend(c.grads.iter().map(|(_, g)| *g));
+                keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
+                let vals = exec::run_keeping(&c.f, &inputs, &plist, &mut uniform, false, &keep)?;
                 let loss = scalar(&vals[c.loss as usize]);
                 if !loss.is_finite() {
                     // Re-run with checking on to name the first non-finite layer.
