@@ -285,7 +285,10 @@ impl<W: Write> Server<W> {
                 }
             }
         }
-        let gone: Vec<lsp::Uri> = self.elsewhere.keys().filter(|u| !now.contains_key(*u)).cloned().collect();
+        // Files no longer used by anything lose their diagnostics; an open
+        // document publishes its own (just above), which must not be cleared.
+        let gone: Vec<lsp::Uri> =
+            self.elsewhere.keys().filter(|u| !now.contains_key(*u) && !self.state.docs.contains_key(*u)).cloned().collect();
         for u in gone {
             self.publish_for(u, Vec::new(), None)?;
         }
