@@ -12,7 +12,7 @@ use nnc_compiler::types::{CallValue, Value};
 use nnc_compiler::{Analysis, CheckOptions};
 use nnc_runtime::data::{self, InputSpec};
 use nnc_runtime::exec::Tensor;
-use nnc_runtime::train::optim::{Kind, Schedule, Spec};
+use nnc_runtime::train::optim::Spec;
 use nnc_runtime::train::{Config, Dataset, EpochRecord, Event, Params, Trainer};
 
 /// A failure reported to the user as one message (exit code 1 unless usage).
@@ -59,49 +59,6 @@ fn int_field(info: &TrainInfo, name: &str) -> Option<i64> {
 
 fn num(c: &CallValue, name: &str, default: f64) -> f64 {
     c.arg(name).and_then(Value::as_f64).unwrap_or(default)
-}
-
-/// The optimizer of a train block (`adam(lr = 1e-3)`, schedules in `lr`).
-fn optimizer(v: Option<&Value>) -> Result<Spec, Failure> {
-    let default_call = CallValue { name: "sgd".into(), args: vec![] };
-    let c = match v {
-        Some(Value::Call(c)) => c.as_ref(),
-        None => &default_call,
-        Some(other) => return Err(Failure::new(format!("`optimizer` must be a call such as adam(lr = 1e-3), found {other}"))),
-    };
-    let default_lr = if c.name == "sgd" { 0.01 } else { 1e-3 };
-    let (lr, schedule) = match c.arg("lr").or_else(|| c.positional(0)) {
-        Some(Value::Call(s)) => {
-            let base = s.positional(0).and_then(Value::as_f64).unwrap_or_else(|| num(s, "lr", default_lr));
-            let schedule = match s.name.as_str() {
-                "step_decay" => Schedule::StepDecay { every: num(s, "every", 10.0) as usize, factor: num(s, "factor", 0.5) },
-                "exponential_decay" => Schedule::ExponentialDecay { rate: num(s, "rate", 0.96), every: num(s, "every", 1000.0) as usize },
-                "reduce_on_plateau" => Schedule::ReduceOnPlateau { factor: num(s, "factor", 0.1), patience: num(s, "patience", 10.0) as usize },
-                other => return Err(Failure::new(format!("`{other}` is not a learning-rate schedule"))),
-            };
-            (base, schedule)
-        }
-        Some(v) => (v.as_f64().unwrap_or(default_lr), Schedule::Constant),
-        None => (default_lr, Schedule::Constant),
-    };
-    let eps = num(c, "epsilon", 1e-7);
-    let kind = match c.name.as_str() {
-        "sgd" => Kind::Sgd { momentum: num(c, "momentum", 0.0), nesterov: matches!(c.arg("nesterov"), Some(Value::Bool(true))) },
-        "adam" => Kind::Adam { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
-        "adamax" => Kind::Adamax { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
-        "rmsprop" => Kind::RmsProp { rho: num(c, "rho", 0.9), momentum: num(c, "momentum", 0.0), epsilon: eps },
-        "adagrad" => Kind::Adagrad { initial_accumulator: num(c, "initial_accumulator", 0.1), epsilon: eps },
-        "adadelta" => Kind::Adadelta { rho: num(c, "rho", 0.95), epsilon: eps },
-        other => return Err(Failure::new(format!("`{other}` is not an optimizer"))),
-    };
-    Ok(Spec {
-        kind,
-        lr,
-        schedule,
-        weight_decay: num(c, "weight_decay", 0.0),
-        clip_norm: c.arg("clip_norm").and_then(Value::as_f64),
-        clip_value: c.arg("clip_value").and_then(Value::as_f64),
-    })
 }
 
 /// Per-sample shapes of the data arrays the train block's graph reads.
@@ -268,7 +225,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         epochs: args.epochs.or_else(|| int_field(info, "epochs").map(|e| e as usize)).unwrap_or(1),
         seed,
         shuffle: !matches!(info.field("shuffle"), Some(Value::Bool(false))),
-        optimizer: optimizer(info.field("optimizer"))?,
+        optimizer: Spec::from_value(info.field("optimizer")).map_err(Failure::new)?,
         class_weights: class_weights(info, &train),
         early_stop: early_stop(info),
     };
@@ -277,6 +234,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     if let Some(init) = &args.init {
         let (tensors, _) = nnc_runtime::checkpoint::load(init).map_err(|e| Failure::new(e.to_string()))?;
         params.values = tensors;
+    }
+    if !info.steps.is_empty() {
+        return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta);
     }
     trainer.init_params(&mut params, cfg.batch.min(train.len().max(1)), seed).map_err(|e| Failure::new(e.to_string()))?;
     let total: usize = params.values.values().map(|v| v.len()).sum();
@@ -384,6 +344,34 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         for (op, secs) in nnc_runtime::exec::profile_report().iter().take(15) {
             eprintln!("{op:>20} {secs:8.3} s");
         }
+    }
+    Ok(())
+}
+
+/// Alternating steps (GANs): `steps = n` iterations, or `--epochs` passes.
+fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train: &Dataset, cfg: &Config, args: &RunArgs, meta: &BTreeMap<String, String>) -> Result<(), Failure> {
+    let per_pass = train.len().div_ceil(cfg.batch.max(1)).max(1);
+    let iterations = match (args.epochs, int_field(info, "steps")) {
+        (Some(e), _) => e * per_pass,
+        (None, Some(s)) => s.max(1) as usize,
+        (None, None) => cfg.epochs * per_pass,
+    };
+    let steps: Vec<String> = info.steps.iter().map(|s| format!("{} (×{}, over {})", s.name, s.times, s.over.join(", "))).collect();
+    println!("training `{}` with alternating steps {}: {} samples, batch {}, {iterations} iterations", info.name, steps.join(", "), train.len(), cfg.batch);
+    let passes = iterations.div_ceil(per_pass);
+    let mut on_event = |e: Event| {
+        if let Event::Epoch(rec) = e {
+            println!("{}", epoch_line(rec, passes));
+        }
+    };
+    let history = trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
+    write_history(&out_dir, &history, &trainer.metric_names())?;
+    if let Some(path) = &args.save {
+        let mut m = meta.clone();
+        m.insert("train".into(), info.name.clone());
+        nnc_runtime::checkpoint::save(path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
+        println!("saved {}", path.display());
     }
     Ok(())
 }
@@ -498,7 +486,7 @@ pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool) -> Re
     }
     let m = a.result.models.first().ok_or_else(|| Failure::usage("the file has no model or train block"))?;
     let roots: Vec<(String, TRef)> = m.outputs.iter().filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r))).collect();
-    let opts = nnc_compiler::ir::lower::LowerOptions { dims: vec![("N".into(), batch as i64)], training: false, class_weights: None };
+    let opts = nnc_compiler::ir::lower::LowerOptions { dims: vec![("N".into(), batch as i64)], ..Default::default() };
     let f = nnc_compiler::ir::lower::lower(&m.graph, &roots, &Default::default(), &opts).map_err(|e| Failure::new(e.to_string()))?;
     Ok(f.to_string())
 }

@@ -33,7 +33,7 @@ fn build(src: &str, n: i64, training: bool) -> Func {
     let a = analyse("grad.nn", None, src.to_string(), &NoFiles, &CheckOptions::default());
     let errors: Vec<_> = a.result.diagnostics.iter().filter(|d| d.severity == nnc_syntax::Severity::Error).collect();
     assert!(errors.is_empty(), "{src}\n{errors:#?}");
-    let opts = LowerOptions { dims: vec![("N".into(), n)], training, class_weights: None };
+    let opts = LowerOptions { dims: vec![("N".into(), n)], training, ..LowerOptions::default() };
     if let Some(t) = a.result.trains.first() {
         let subst: HashMap<u32, TRef> = t
             .feeds

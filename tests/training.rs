@@ -197,3 +197,18 @@ fn char_gru_and_lstm_beat_the_unigram_entropy_of_alice() {
         assert!(val < entropy, "{cell}: validation loss {val} is not below the unigram entropy {entropy}\n{stdout}");
     }
 }
+
+#[test]
+fn gan_runs_its_alternating_steps() {
+    let out = tmp("gan");
+    let ckpt = out.join("gan.safetensors");
+    let (ok, stdout, stderr) = run(&["tests/training/gan_small.nn", "--save", ckpt.to_str().unwrap()], &out);
+    assert!(ok, "{stdout}\n{stderr}");
+    let row = last_epoch(&out);
+    let (d, g) = (value(&row, "discriminator_loss"), value(&row, "generator_loss"));
+    assert!(d.is_finite() && g.is_finite() && d > 0.0 && g > 0.0, "{row:?}");
+    // One checkpoint holds both models, prefixed by model name, shared by both calls.
+    let (w, _) = nnc_runtime::checkpoint::load(&ckpt).unwrap();
+    assert!(w.keys().any(|k| k.starts_with("Generator.")) && w.keys().any(|k| k.starts_with("Discriminator.")), "{:?}", w.keys());
+    assert_eq!(w.keys().filter(|k| k.starts_with("Discriminator.") && k.ends_with("kernel")).count(), 2, "{:?}", w.keys());
+}

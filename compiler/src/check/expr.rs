@@ -1025,6 +1025,7 @@ impl<'p> Checker<'p> {
         for (n, p) in free.iter().zip(positional) {
             inputs.insert(n.to_string(), p);
         }
+        let first_node = self.graph.nodes.len();
         let Some(info) = self.check_model(m, file, &overrides, Some(&inputs)) else {
             self.report(
                 Diagnostic::new(Code::RecursiveCall, origin.file, call.callee.span, format!("model `{}` calls itself", m.name.name))
@@ -1032,6 +1033,16 @@ impl<'p> Checker<'p> {
             );
             return Value::Unknown;
         };
+        // Parameters of a called model live under its name, shared by every
+        // call (`Discriminator(real)` and `Discriminator(fake)` are one network).
+        for node in &mut self.graph.nodes[first_node..] {
+            if let NodeKind::Layer { params, name, .. } = &mut node.kind {
+                *name = format!("{}.{name}", m.name.name);
+                for p in params.iter_mut() {
+                    p.name = format!("{}.{}", m.name.name, p.name);
+                }
+            }
+        }
         let frozen = body.frozen;
         for mut l in info.layers {
             l.name = format!("{}.{}", m.name.name, l.name);

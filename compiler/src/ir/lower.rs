@@ -21,6 +21,9 @@ pub struct LowerOptions {
     pub training: bool,
     /// Loss weight of each class (`class_weight`), indexed by label.
     pub class_weights: Option<Vec<f64>>,
+    /// Layers whose names start with one of these run in inference mode
+    /// (models outside a step's `over`).
+    pub inference_prefixes: Vec<String>,
 }
 
 /// Lowers the nodes needed for `roots` (named results). `substitute` maps a
@@ -113,7 +116,7 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
                     inputs: in_ids,
                     args,
                     params: pids,
-                    training: opts.training,
+                    training: opts.training && !opts.inference_prefixes.iter().any(|p| name.starts_with(p.as_str())),
                     frozen: *frozen,
                     out_shapes,
                     tensor_of: &tensor_of,

@@ -192,10 +192,12 @@ pub struct Trainer<'a> {
 impl<'a> Trainer<'a> {
     /// `dims`: values of symbolic dims other than N (e.g. a text vocabulary `V`).
     pub fn new(info: &'a TrainInfo, class_weights: Option<Vec<f64>>, dims: Vec<(String, i64)>) -> Result<Trainer<'a>, TrainError> {
-        if !info.steps.is_empty() {
-            return Err(TrainError::Unsupported("alternating `step`s (GANs) are checked but not trained by `nnc run` yet".into()));
-        }
-        let loss = info.loss.ok_or(TrainError::NoLoss)?;
+        let loss = match (info.loss, info.steps.first()) {
+            (Some(l), _) => l,
+            // Alternating steps: the first step's loss stands for the block in `ir`.
+            (None, Some(s)) => s.loss.ok_or(TrainError::NoLoss)?,
+            (None, None) => return Err(TrainError::NoLoss),
+        };
         let subst = info
             .feeds
             .iter()
@@ -207,13 +209,16 @@ impl<'a> Trainer<'a> {
     }
 
     pub fn metric_names(&self) -> Vec<String> {
+        if !self.info.steps.is_empty() {
+            return self.info.steps.iter().map(|s| format!("{}_loss", s.name)).collect();
+        }
         self.info.metrics.iter().map(|(n, _)| n.clone()).collect()
     }
 
     fn compile(&self, n: usize, training: bool) -> Result<Compiled, TrainError> {
         let mut dims = vec![("N".to_string(), n as i64)];
         dims.extend(self.dims.iter().cloned());
-        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone() };
+        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone(), ..LowerOptions::default() };
         let mut f = ir::lower::lower(&self.info.graph, &self.roots, &self.subst, &opts)?;
         let loss = f.outputs[0].1;
         let metrics = f.outputs[1..].iter().map(|(_, id)| *id).collect();
@@ -438,12 +443,131 @@ impl<'a> Trainer<'a> {
         Ok(history)
     }
 
+    /// Alternating steps (`step d: minimize … over D with …`, GANs): each
+    /// iteration runs every step `times` times on a fresh batch; a step
+    /// updates only the parameters of the models it is `over`, the other
+    /// models run in inference mode. One record per pass over the data (or
+    /// at the end).
+    pub fn fit_steps(&mut self, params: &mut Params, train: &Dataset, cfg: &Config, iterations: usize, on_event: &mut dyn FnMut(Event)) -> Result<Vec<EpochRecord>, TrainError> {
+        let n = train.len();
+        if n == 0 {
+            return Err(TrainError::EmptyData);
+        }
+        let models: Vec<String> = self.info.steps.iter().flat_map(|s| s.over.iter().cloned()).collect();
+        let mut compiled: Vec<HashMap<usize, Compiled>> = self.info.steps.iter().map(|_| HashMap::new()).collect();
+        let mut opts: Vec<optim::Optimizer> = Vec::new();
+        for s in &self.info.steps {
+            let spec = optim::Spec::from_value(Some(&s.optimizer)).map_err(TrainError::Unsupported)?;
+            opts.push(optim::Optimizer::new(spec));
+        }
+        let mut rng = SplitMix(cfg.seed);
+        let batch = cfg.batch.max(1).min(n);
+        let per_pass = n.div_ceil(batch).max(1);
+        let mut order: Vec<usize> = Vec::new();
+        let mut cursor = 0;
+        let mut history = Vec::new();
+        let mut sums = vec![0.0; self.info.steps.len()];
+        let mut counts = vec![0usize; self.info.steps.len()];
+        let mut started = Instant::now();
+        for it in 0..iterations {
+            for (k, step) in self.info.steps.iter().enumerate() {
+                for _ in 0..step.times.max(1) {
+                    if cursor + batch > order.len() {
+                        order = (0..n).collect();
+                        for i in (1..n).rev() {
+                            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+                            order.swap(i, j);
+                        }
+                        cursor = 0;
+                    }
+                    let rows: Vec<usize> = order[cursor..cursor + batch].to_vec();
+                    cursor += batch;
+                    let part = train.take(&rows);
+                    if !compiled[k].contains_key(&batch) {
+                        let loss = step.loss.ok_or(TrainError::NoLoss)?;
+                        let mut dims = vec![("N".to_string(), batch as i64)];
+                        dims.extend(self.dims.iter().cloned());
+                        let others: Vec<String> = models.iter().filter(|m| !step.over.contains(m)).map(|m| format!("{m}.")).collect();
+                        let lo = LowerOptions { dims, training: true, inference_prefixes: others, ..LowerOptions::default() };
+                        let mut f = ir::lower::lower(&self.info.graph, &[("loss".into(), loss)], &self.subst, &lo)?;
+                        let over: Vec<String> = step.over.iter().map(|m| format!("{m}.")).collect();
+                        let wrt: Vec<(usize, Id)> = f
+                            .nodes
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(i, node)| match node.op {
+                                Op::Param(p) if f.params[p].trainable && over.iter().any(|o| f.params[p].name.starts_with(o.as_str())) => Some((p, i as Id)),
+                                _ => None,
+                            })
+                            .collect();
+                        let ids: Vec<Id> = wrt.iter().map(|(_, id)| *id).collect();
+                        let lid = f.outputs[0].1;
+                        let g = autodiff::grad(&mut f, lid, &ids);
+                        let grads = wrt.iter().map(|(p, _)| *p).zip(g).collect();
+                        compiled[k].insert(batch, Compiled { f, loss: lid, metrics: vec![], grads });
+                    }
+                    let c = &compiled[k][&batch];
+                    params.ensure(&c.f, &mut SplitMix(cfg.seed ^ 0x5EED ^ k as u64))?;
+                    let inputs = Self::feed(&c.f, &part)?;
+                    let plist = params.list(&c.f);
+                    let mut keep: Vec<Id> = vec![c.loss];
+                    keep.extend(c.grads.iter().map(|(_, g)| *g));
+                    keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
+                    let mut uniform = || rng.uniform();
+                    let vals = exec::run_keeping(&c.f, &inputs, &plist, &mut uniform, false, &keep)?;
+                    let loss = scalar(&vals[c.loss as usize]);
+                    if !loss.is_finite() {
+                        let mut again = || 0.5;
+                        let layer = match exec::run(&c.f, &inputs, &plist, &mut again, true) {
+                            Err(ExecError::NonFinite { layer, .. }) => layer,
+                            _ => None,
+                        };
+                        return Err(TrainError::NonFinite { epoch: it / per_pass, step: it, layer });
+                    }
+                    sums[k] += loss;
+                    counts[k] += 1;
+                    let pnames: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
+                    let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| vals[g as usize].float()).collect();
+                    let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
+                    let moving: Vec<(String, ArrayD<f32>, f64)> =
+                        c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), vals[*id as usize].float(), *m)).collect();
+                    let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
+                    {
+                        let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
+                        opts[k].step(&pnames, &mut refs, &mut grads, &decay, it / per_pass);
+                    }
+                    for (name, v) in pnames.iter().zip(taken) {
+                        params.values.insert(name.clone(), v);
+                    }
+                    for (name, stat, m) in moving {
+                        if let Some(mv) = params.values.get_mut(&name) {
+                            let m = m as f32;
+                            ndarray::Zip::from(mv).and(&stat).for_each(|v, &b| *v = m * *v + (1.0 - m) * b);
+                        }
+                    }
+                    on_event(Event::Step { epoch: it / per_pass, step: it % per_pass, steps: per_pass, loss, samples_per_sec: 0.0 });
+                }
+            }
+            if (it + 1) % per_pass == 0 || it + 1 == iterations {
+                let names: Vec<String> = self.info.steps.iter().map(|s| format!("{}_loss", s.name)).collect();
+                let metrics: Vec<(String, f64)> = names.into_iter().zip(sums.iter().zip(&counts).map(|(s, &c)| s / c.max(1) as f64)).collect();
+                let rec = EpochRecord { epoch: it / per_pass, loss: metrics.first().map_or(0.0, |m| m.1), metrics, seconds: started.elapsed().as_secs_f64(), ..EpochRecord::default() };
+                on_event(Event::Epoch(&rec));
+                history.push(rec);
+                sums.iter_mut().for_each(|s| *s = 0.0);
+                counts.iter_mut().for_each(|c| *c = 0);
+                started = Instant::now();
+            }
+        }
+        Ok(history)
+    }
+
     /// Runs the model forward in evaluation mode for `outputs`.
     pub fn predict(info: &TrainInfo, params: &Params, inputs: &Dataset, outputs: &[(String, TRef)], dims: &[(String, i64)]) -> Result<Vec<ArrayD<f32>>, TrainError> {
         let n = inputs.len();
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
-        let f = ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, training: false, class_weights: None })?;
+        let f = ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, ..LowerOptions::default() })?;
         let feeds = Self::feed(&f, inputs)?;
         let mut never = || 0.5;
         let vals = exec::run(&f, &feeds, &params.list(&f), &mut never, false)?;

@@ -2,6 +2,7 @@
 //! decay, gradient clipping and learning-rate schedules (LANGUAGE.md §10).
 
 use ndarray::{ArrayD, Zip};
+use nnc_compiler::types::{CallValue, Value};
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
@@ -34,7 +35,54 @@ pub struct Spec {
     pub clip_value: Option<f64>,
 }
 
+fn num(c: &CallValue, name: &str, default: f64) -> f64 {
+    c.arg(name).and_then(Value::as_f64).unwrap_or(default)
+}
+
 impl Spec {
+    /// The optimizer a train block names (`adam(lr = 1e-3)`, schedules in `lr`).
+    pub fn from_value(v: Option<&Value>) -> Result<Spec, String> {
+        let default_call = CallValue { name: "sgd".into(), args: vec![] };
+        let c = match v {
+            Some(Value::Call(c)) => c.as_ref(),
+            None => &default_call,
+            Some(other) => return Err(format!("`optimizer` must be a call such as adam(lr = 1e-3), found {other}")),
+        };
+        let default_lr = if c.name == "sgd" { 0.01 } else { 1e-3 };
+        let (lr, schedule) = match c.arg("lr").or_else(|| c.positional(0)) {
+            Some(Value::Call(s)) => {
+                let base = s.positional(0).and_then(Value::as_f64).unwrap_or_else(|| num(s, "lr", default_lr));
+                let schedule = match s.name.as_str() {
+                    "step_decay" => Schedule::StepDecay { every: num(s, "every", 10.0) as usize, factor: num(s, "factor", 0.5) },
+                    "exponential_decay" => Schedule::ExponentialDecay { rate: num(s, "rate", 0.96), every: num(s, "every", 1000.0) as usize },
+                    "reduce_on_plateau" => Schedule::ReduceOnPlateau { factor: num(s, "factor", 0.1), patience: num(s, "patience", 10.0) as usize },
+                    other => return Err(format!("`{other}` is not a learning-rate schedule")),
+                };
+                (base, schedule)
+            }
+            Some(v) => (v.as_f64().unwrap_or(default_lr), Schedule::Constant),
+            None => (default_lr, Schedule::Constant),
+        };
+        let eps = num(c, "epsilon", 1e-7);
+        let kind = match c.name.as_str() {
+            "sgd" => Kind::Sgd { momentum: num(c, "momentum", 0.0), nesterov: matches!(c.arg("nesterov"), Some(Value::Bool(true))) },
+            "adam" => Kind::Adam { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
+            "adamax" => Kind::Adamax { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
+            "rmsprop" => Kind::RmsProp { rho: num(c, "rho", 0.9), momentum: num(c, "momentum", 0.0), epsilon: eps },
+            "adagrad" => Kind::Adagrad { initial_accumulator: num(c, "initial_accumulator", 0.1), epsilon: eps },
+            "adadelta" => Kind::Adadelta { rho: num(c, "rho", 0.95), epsilon: eps },
+            other => return Err(format!("`{other}` is not an optimizer")),
+        };
+        Ok(Spec {
+            kind,
+            lr,
+            schedule,
+            weight_decay: num(c, "weight_decay", 0.0),
+            clip_norm: c.arg("clip_norm").and_then(Value::as_f64),
+            clip_value: c.arg("clip_value").and_then(Value::as_f64),
+        })
+    }
+
     pub fn name(&self) -> &'static str {
         match self.kind {
             Kind::Sgd { .. } => "sgd",
