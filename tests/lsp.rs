@@ -240,6 +240,12 @@ fn standard_library_definitions_open_a_copy_of_the_embedded_module() {
     let copy = std::fs::read_to_string(target.trim_start_matches("file://")).expect("materialised stdlib");
     let line = def["range"]["start"]["line"].as_u64().expect("line") as usize;
     assert!(copy.lines().nth(line).is_some_and(|l| l.starts_with("block residual(")), "{def}");
+    // Hover on a block call: the block's signature and docs, the value, the parameters it creates.
+    let h = hover_text(&mut c, &doc, position_of(&text, "residual(mixed", 1));
+    assert!(h.contains("block residual(x: [N, H, W, C], filters: int"), "{h}");
+    assert!(h.contains("ResNet basic block"), "{h}");
+    assert!(h.contains("→ `[N, 4, 4, 64]`"), "{h}");
+    assert!(h.contains("**`reduced.*`**: 7 layers, 78,528 parameters"), "{h}");
     assert_eq!(c.shutdown(), Some(0));
 }
 

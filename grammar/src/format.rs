@@ -365,11 +365,9 @@ fn layout(src: &str, tokens: &[Token]) -> String {
             if i > 0 && space_between(src, prev2.as_ref(), prev.as_ref(), t, stack.last()) {
                 text.push(' ');
             }
-            if i == 1 {
-                if let Some(id) = field_train {
-                    // The key was written; the rest of the line starts at `=`.
-                    field = Some((std::mem::take(&mut text).trim_end().to_string(), id));
-                }
+            if let (1, Some(id)) = (i, field_train) {
+                // The key was written; the rest of the line starts at `=`.
+                field = Some((std::mem::take(&mut text).trim_end().to_string(), id));
             }
             text.push_str(tt);
             match tt {
@@ -486,7 +484,7 @@ fn space_between(src: &str, prev2: Option<&Token>, prev: Option<&Token>, next: &
     }
     if n == "(" {
         // A call `f(…)` versus `let (a, b)`, `frozen (…)`, `= (a, b)`.
-        return !(prev.kind == TokenKind::Word && !is_keyword(p));
+        return prev.kind != TokenKind::Word || is_keyword(p);
     }
     if n == "[" {
         return !(is_index_base(src, prev) || matches!(p, "int" | "float"));

@@ -73,11 +73,10 @@ pub fn context(text: &str, offset: usize) -> Context {
                 }
             }
             "=" => {
-                if let Some(o) = stack.last_mut() {
-                    if o.bracket == "(" && i == o.arg_start + 1 && toks[o.arg_start].kind == TokenKind::Word {
+                if let Some(o) = stack.last_mut()
+                    && o.bracket == "(" && i == o.arg_start + 1 && toks[o.arg_start].kind == TokenKind::Word {
                         o.given.push(toks[o.arg_start].text(src).to_string());
                     }
-                }
             }
             _ => {}
         }

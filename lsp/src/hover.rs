@@ -44,18 +44,20 @@ pub fn hover(analysis: &Analysis, index: &Index, offset: usize) -> Option<(Strin
             let _ = write!(md, "\n\n→ `{v}`");
         }
         md.push_str(&params_markdown(analysis, root, offset, call.span));
+        if user_def.is_some_and(|d| index.defs[d].kind == DefKind::Block) {
+            md.push_str(&block_call_params(analysis, call, offset));
+        }
         return Some((md, call.callee.span));
     }
 
     // On a keyword argument of a layer call: the option's documentation.
-    if let Some(site) = calls.last() {
-        if let Some(arg) = site.call.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.span.contains(offset))) {
+    if let Some(site) = calls.last()
+        && let Some(arg) = site.call.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.span.contains(offset))) {
             let name = arg.name.as_ref().map(|n| n.name.as_str()).unwrap_or_default();
             if let Some(opt) = layers::lookup(&site.call.callee.name).and_then(|l| l.arg(name)) {
                 return Some((option_markdown(&site.call.callee.name, opt), arg.name.as_ref().map_or(arg.span(), |n| n.span)));
             }
         }
-    }
 
     // On a name: what it refers to.
     if let Some(o) = occurrence {
@@ -64,8 +66,8 @@ pub fn hover(analysis: &Analysis, index: &Index, offset: usize) -> Option<(Strin
 
     // On a `use`: the file it loads.
     for item in &file.items {
-        if let Item::Use(u) = item {
-            if u.span.contains(offset) {
+        if let Item::Use(u) = item
+            && u.span.contains(offset) {
                 let link = index.use_at(root, offset)?;
                 let f = analysis.program.file(link.target);
                 let what = match &u.target {
@@ -74,7 +76,6 @@ pub fn hover(analysis: &Analysis, index: &Index, offset: usize) -> Option<(Strin
                 };
                 return Some((format!("{what} `{}`", f.name), u.span));
             }
-        }
     }
 
     // Elsewhere inside a pipe stage or call (its arguments): the stage's value.
@@ -96,13 +97,45 @@ fn first_line(s: &str) -> &str {
 /// The value a call computes: the hint of a pipe stage, or the output of
 /// the layer applied there.
 fn site_value(analysis: &Analysis, hints: &HashMap<(FileId, Span), &Value>, span: Span, piped: bool) -> Option<String> {
-    if piped {
-        if let Some(v) = hints.get(&(FileId(0), span)) {
+    if piped
+        && let Some(v) = hints.get(&(FileId(0), span)) {
             return known(v);
         }
+    let rec = analysis.result.models.iter().flat_map(|m| &m.layers).find(|l| l.origin.file == FileId(0) && l.origin.span == span);
+    match rec {
+        Some(r) => known(&r.output),
+        // A block or model call records no layer of its own at the call: the
+        // binding it is the whole value of has the type.
+        None => binding_of_value(&analysis.program.file(FileId(0)).ast, span).and_then(|n| hints.get(&(FileId(0), n))).and_then(|v| known(v)),
     }
-    let rec = analysis.result.models.iter().flat_map(|m| &m.layers).find(|l| l.origin.file == FileId(0) && l.origin.span == span)?;
-    known(&rec.output)
+}
+
+/// The name bound to exactly the expression at `span` (`let r = …`, `output y = …`).
+fn binding_of_value(file: &nnc_syntax::ast::File, span: Span) -> Option<Span> {
+    use nnc_syntax::ast::{Pattern, Stmt, TrainItem};
+    fn stmts(list: &[Stmt], span: Span) -> Option<Span> {
+        list.iter().find_map(|s| match s {
+            Stmt::Let(l) if l.value.span == span => match &l.pattern {
+                Pattern::Name(n) => Some(n.span),
+                Pattern::Tuple(_, p) => Some(*p),
+            },
+            Stmt::Output { name, value: Some(v), .. } if v.span == span => Some(name.span),
+            Stmt::If { then_body, else_body, .. } => stmts(then_body, span).or_else(|| stmts(else_body, span)),
+            _ => None,
+        })
+    }
+    file.items.iter().filter(|i| i.span().contains(span.start as usize)).find_map(|i| match i {
+        Item::Model(m) => stmts(&m.body, span),
+        Item::Block(b) => stmts(&b.body, span),
+        Item::Train(t) => t.items.iter().find_map(|it| match it {
+            TrainItem::Let(l) if l.value.span == span => match &l.pattern {
+                Pattern::Name(n) => Some(n.span),
+                Pattern::Tuple(_, p) => Some(*p),
+            },
+            _ => None,
+        }),
+        _ => None,
+    })
 }
 
 fn known(v: &Value) -> Option<String> {
@@ -145,6 +178,32 @@ fn params_markdown(analysis: &Analysis, file: FileId, offset: usize, within: Spa
         let _ = write!(md, "\n\n…and {} more instantiations", records.len() - SHOWN);
     }
     md
+}
+
+/// The parameters a block call creates: its layers are named under the
+/// call's `name = "…"` or the binding it is the value of (`r.conv2d`, …).
+fn block_call_params(analysis: &Analysis, call: &nnc_syntax::ast::Call, offset: usize) -> String {
+    let file = &analysis.program.file(FileId(0)).ast;
+    let prefix = match call.keyword("name").map(|a| &a.value.kind) {
+        Some(nnc_syntax::ast::ExprKind::Str(s)) => s.clone(),
+        _ => match binding_of_value(file, call.span) {
+            Some(span) => source(analysis, FileId(0), span).to_string(),
+            None => return String::new(), // a stage of a longer chain: its layers share a prefix with the others
+        },
+    };
+    let Some(model) = analysis.result.models.iter().find(|m| m.file == FileId(0) && m.span.contains(offset)) else { return String::new() };
+    let layers: Vec<&LayerRecord> = model.layers.iter().filter(|l| l.name.starts_with(&format!("{prefix}."))).collect();
+    if layers.is_empty() {
+        return String::new();
+    }
+    let mut total = 0i64;
+    for l in &layers {
+        match summary::layer_params(l) {
+            Ok(n) => total += n,
+            Err(_) => return format!("\n\n{} layers under `{prefix}.`", layers.len()),
+        }
+    }
+    format!("\n\n**`{prefix}.*`**: {} layers, {} parameters", layers.len(), summary::thousands(total))
 }
 
 pub fn layer_markdown(layer: &LayerDef) -> String {
@@ -247,11 +306,10 @@ fn def_markdown(analysis: &Analysis, index: &Index, def: usize, hints: &HashMap<
         }
         DefKind::Train => {
             let mut md = format!("```nn\ntrain {}\n```", d.name);
-            if let Some(Item::Train(t)) = decl() {
-                if let Some(doc) = &t.doc {
+            if let Some(Item::Train(t)) = decl()
+                && let Some(doc) = &t.doc {
                     let _ = write!(md, "\n{doc}");
                 }
-            }
             md
         }
         DefKind::Dim => format!("```nn\ndim {}\n```", dim_text(text(d.decl), &d.name)),

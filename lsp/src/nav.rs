@@ -361,14 +361,13 @@ impl<'p> Builder<'p> {
         match t {
             TypeExpr::Tensor { dims, .. } => {
                 for d in dims {
-                    if let ExprKind::Name(n) = &d.kind {
-                        if self.lookup(scope, &n.name).is_none() {
+                    if let ExprKind::Name(n) = &d.kind
+                        && self.lookup(scope, &n.name).is_none() {
                             if let Some(id) = self.def(n, DefKind::PatternDim, file, n.span, owner) {
                                 scope.pattern.get_or_insert_with(Vec::new).push((n.name.clone(), id));
                             }
                             continue;
                         }
-                    }
                     self.expr(file, d, scope);
                 }
             }
@@ -532,20 +531,17 @@ impl<'p> Builder<'p> {
         let mut scope = Scope::default();
         // Data arrays: keywords of the `data` source that are not its options.
         for item in &t.items {
-            if let TrainItem::Field { key, value } = item {
-                if key.name == "data" {
-                    if let ExprKind::Call(c) = &value.kind {
+            if let TrainItem::Field { key, value } = item
+                && key.name == "data"
+                    && let ExprKind::Call(c) = &value.kind {
                         let options = lookup_fn(&c.callee.name).map_or(&[][..], |f| f.options);
                         for a in &c.args {
-                            if let Some(n) = a.name.as_ref().filter(|n| !options.contains(&n.name.as_str())) {
-                                if let Some(id) = self.def(n, DefKind::DataArray, file, a.span(), owner) {
+                            if let Some(n) = a.name.as_ref().filter(|n| !options.contains(&n.name.as_str()))
+                                && let Some(id) = self.def(n, DefKind::DataArray, file, a.span(), owner) {
                                     scope.fallback.push((n.name.clone(), id));
                                 }
-                            }
                         }
                     }
-                }
-            }
         }
         // Then the model's outputs and inputs (`model = M()`, or the models of `over`).
         let mut models: Vec<usize> = Vec::new();

@@ -112,11 +112,10 @@ pub fn normalise(path: &Path) -> PathBuf {
 /// when it exists on disk (symlinks resolved).
 pub fn keys(path: &Path) -> Vec<PathBuf> {
     let mut v = vec![normalise(path)];
-    if let Ok(c) = std::fs::canonicalize(path) {
-        if !v.contains(&c) {
+    if let Ok(c) = std::fs::canonicalize(path)
+        && !v.contains(&c) {
             v.push(c);
         }
-    }
     v
 }
 
