@@ -241,9 +241,9 @@ mod tests {
                 .unwrap();
             // Wait until the child has completed at least one save, then kill
             // it somewhere inside a later one.
-            // (The test harness prints its own lines first.)
+            // (The test harness prints its own text around the marker.)
             let out = std::io::BufReader::new(child.stdout.take().unwrap());
-            let saved = std::io::BufRead::lines(out).map_while(Result::ok).any(|l| l == "saved");
+            let saved = std::io::BufRead::lines(out).map_while(Result::ok).any(|l| l.contains(SAVED_MARKER));
             assert!(saved, "the child process never saved");
             std::thread::sleep(std::time::Duration::from_millis(rng.below(40) + 1));
             child.kill().unwrap(); // SIGKILL on Unix: no destructor, no cleanup runs.
@@ -256,6 +256,7 @@ mod tests {
     }
 
     const CHILD_ENV: &str = "NNC_TEST_CHECKPOINT_CHILD";
+    const SAVED_MARKER: &str = "nnc-checkpoint-child-saved";
 
     fn child_saves_forever(path: &Path) -> ! {
         let mut out = std::io::stdout();
@@ -263,7 +264,7 @@ mod tests {
             let t = vec![("w".to_string(), ArrayD::from_elem(IxDyn(&[1 << 20]), k as f32))];
             save_checkpoint(path, &t, &meta(&k.to_string())).unwrap();
             if k == 1 {
-                out.write_all(b"saved\n").unwrap();
+                writeln!(out, "{SAVED_MARKER}").unwrap();
                 out.flush().unwrap();
             }
         }
