@@ -10,7 +10,7 @@ use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::{NodeKind, TRef};
 use nnc_compiler::types::{CallValue, Value};
 use nnc_compiler::{Analysis, CheckOptions};
-use nnc_runtime::data::{self, InputSpec};
+use nnc_runtime::sources::{self as data, InputSpec};
 use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::optim::Spec;
 use nnc_runtime::train::{Config, Dataset, EpochRecord, Event, Params, Trainer};

@@ -109,6 +109,22 @@ fn example_summaries_match_snapshots() {
 }
 
 #[test]
+fn parameter_names_are_unique_in_every_model() {
+    for path in nn_files("examples") {
+        let a = analyse_path(&path);
+        for m in &a.result.models {
+            let mut seen = std::collections::HashSet::new();
+            for l in &m.layers {
+                for p in &l.params {
+                    let full = format!("{}.{}", l.name, p.name);
+                    assert!(seen.insert(full.clone()), "{}: {} names `{full}` twice", path.display(), m.name);
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn stdlib_checks_clean() {
     for path in nn_files("stdlib") {
         let a = analyse_path(&path);

@@ -609,27 +609,61 @@ fn gemm<T: Real>(a: &[T], b: &[T], m: usize, k: usize, n: usize, ta: bool, tb: b
     c.into_raw_vec_and_offset().0
 }
 
+/// Samples per im2col chunk: the patch matrix of a chunk stays under about
+/// 64 MB however large the batch or image (VGG's first layers at batch 256
+/// would otherwise need tens of GB).
+fn chunk_samples(per_sample_cols: usize) -> usize {
+    ((16 << 20) / per_sample_cols.max(1)).max(1)
+}
+
 fn conv2d<T: Real>(x: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
-    let (oh, ow, f) = (out[1], out[2], out[3]);
-    let cols = im2col(&std_vec(x), x.shape(), w, oh, ow);
+    let (n, oh, ow, f) = (out[0], out[1], out[2], out[3]);
+    let xs = x.shape().to_vec();
+    let per_in: usize = xs[1..].iter().product();
     let kk = k.shape()[0] * k.shape()[1] * k.shape()[2];
-    let y = gemm(&cols, &std_vec(k), out[0] * oh * ow, kk, f, false, false);
+    let (xd, kd) = (std_vec(x), std_vec(k));
+    let mut y = Vec::with_capacity(numel(out));
+    let step = chunk_samples(oh * ow * kk);
+    for b0 in (0..n).step_by(step) {
+        let b1 = (b0 + step).min(n);
+        let sub = [b1 - b0, xs[1], xs[2], xs[3]];
+        let cols = im2col(&xd[b0 * per_in..b1 * per_in], &sub, w, oh, ow);
+        y.extend(gemm(&cols, &kd, (b1 - b0) * oh * ow, kk, f, false, false));
+    }
     ArrayD::from_shape_vec(IxDyn(out), y).expect("conv out")
 }
 
 fn conv2d_input_grad<T: Real>(dy: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
-    let (oh, ow, f) = (dy.shape()[1], dy.shape()[2], dy.shape()[3]);
+    let (n, oh, ow, f) = (dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]);
     let kk = k.shape()[0] * k.shape()[1] * k.shape()[2];
-    let dcols = gemm(&std_vec(dy), &std_vec(k), dy.shape()[0] * oh * ow, f, kk, false, true);
-    ArrayD::from_shape_vec(IxDyn(out), col2im(&dcols, out, w, oh, ow)).expect("conv input grad")
+    let (dd, kd) = (std_vec(dy), std_vec(k));
+    let per_out = oh * ow * f;
+    let mut dx = Vec::with_capacity(numel(out));
+    let step = chunk_samples(oh * ow * kk);
+    for b0 in (0..n).step_by(step) {
+        let b1 = (b0 + step).min(n);
+        let dcols = gemm(&dd[b0 * per_out..b1 * per_out], &kd, (b1 - b0) * oh * ow, f, kk, false, true);
+        dx.extend(col2im(&dcols, &[b1 - b0, out[1], out[2], out[3]], w, oh, ow));
+    }
+    ArrayD::from_shape_vec(IxDyn(out), dx).expect("conv input grad")
 }
 
 fn conv2d_kernel_grad<T: Real>(x: &ArrayD<T>, dy: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
-    let (oh, ow, f) = (dy.shape()[1], dy.shape()[2], dy.shape()[3]);
-    let cols = im2col(&std_vec(x), x.shape(), w, oh, ow);
+    let (n, oh, ow, f) = (dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]);
+    let xs = x.shape().to_vec();
+    let per_in: usize = xs[1..].iter().product();
     let kk = out[0] * out[1] * out[2];
-    let rows = x.shape()[0] * oh * ow;
-    let dk = gemm(&cols, &std_vec(dy), kk, rows, f, true, false);
+    let (xd, dd) = (std_vec(x), std_vec(dy));
+    let mut dk = vec![T::zero(); kk * f];
+    let step = chunk_samples(oh * ow * kk);
+    for b0 in (0..n).step_by(step) {
+        let b1 = (b0 + step).min(n);
+        let cols = im2col(&xd[b0 * per_in..b1 * per_in], &[b1 - b0, xs[1], xs[2], xs[3]], w, oh, ow);
+        let part = gemm(&cols, &dd[b0 * oh * ow * f..b1 * oh * ow * f], kk, (b1 - b0) * oh * ow, f, true, false);
+        for (a, b) in dk.iter_mut().zip(part) {
+            *a = *a + b;
+        }
+    }
     ArrayD::from_shape_vec(IxDyn(out), dk).expect("conv kernel grad")
 }
 

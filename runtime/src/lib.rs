@@ -1,9 +1,7 @@
 //! nnc's execution runtime (graph IR execution and training) lives here.
 //! See ARCHITECTURE.md for the planned pipeline stages.
 
-pub mod exec;
-pub mod train;
 pub mod checkpoint;
-pub mod data;
-pub mod io;
-pub mod rng;
+pub mod exec;
+pub mod sources;
+pub mod train;

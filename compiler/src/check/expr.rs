@@ -730,10 +730,13 @@ impl<'p> Checker<'p> {
 
         let mut inner = Body::new(file, BodyKind::Block);
         inner.frozen = body.frozen;
-        inner.prefix = prefix_name.unwrap_or_else(|| {
-            let base = join(&body.prefix, &body.binding);
-            if base.is_empty() { b.name.name.clone() } else { base }
-        });
+        // `name = "…"` sets the prefix; otherwise the block is numbered like a
+        // layer within the binding (`y.residual`, `y.residual_1`), so two
+        // calls never share parameter names.
+        inner.prefix = match prefix_name {
+            Some(p) => p,
+            None => self.auto_name(body, &b.name.name),
+        };
         // Scalars first, so types may mention integer parameters (`[N, filters]`).
         for (p, (v, _)) in b.params.iter().zip(&bound) {
             if matches!(p.ty, Some(TypeExpr::Tensor { .. })) {

@@ -484,7 +484,11 @@ impl<'p> Checker<'p> {
         let mut arrays: Vec<(String, Origin)> = Vec::new();
         let mut all_inputs = false;
         match f.name {
-            "synthetic" | "npz" => all_inputs = true,
+            // These yield an array for every model input.
+            "synthetic" | "npz" => {
+                all_inputs = true;
+                arrays.extend(inputs.iter().map(|(n, _)| (n.clone(), body.origin(c.span))));
+            }
             "text" => {
                 for (opt, default) in [("x", "tokens"), ("y", "next")] {
                     let name = match c.keyword(opt).map(|a| &a.value.kind) {

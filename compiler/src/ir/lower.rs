@@ -95,6 +95,11 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
                 let mut pids = Vec::new();
                 for p in specs {
                     let id = match params.get(&p.name) {
+                        // The same name is the same parameter (a model called twice);
+                        // a different shape under one name is a naming clash.
+                        Some(&id) if f.shape(id) != p.shape.iter().map(concrete).collect::<Result<Vec<_>, _>>()?.as_slice() => {
+                            return Err(LowerError::Unsupported(format!("two parameters are named `{}` with different shapes; give one of the layers a `name`", p.name)));
+                        }
                         Some(&id) => id,
                         None => {
                             let shape: Vec<usize> = p.shape.iter().map(concrete).collect::<Result<_, _>>()?;
