@@ -359,48 +359,15 @@ impl<'a> Trainer<'a> {
                 let t0 = Instant::now();
                 let part = train.take(chunk);
                 let c = self.compiled(chunk.len(), true)?;
-                let inputs = Self::feed(&c.f, &part)?;
-                let plist = params.list(&c.f);
                 let mut uniform = || rng.uniform();
-                let mut keep: Vec<Id> = vec![c.loss];
-                keep.extend(&c.metrics);
-                keep.extend(c.grads.iter().map(|(_, g)| *g));
-                keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
-                let vals = exec::run_keeping(&c.f, &inputs, &plist, &mut uniform, false, &keep)?;
-                let loss = scalar(&vals[c.loss as usize]);
-                if !loss.is_finite() {
-                    // Re-run with checking on to name the first non-finite layer.
-                    let mut again = || 0.5;
-                    let layer = match exec::run(&c.f, &inputs, &plist, &mut again, true) {
-                        Err(ExecError::NonFinite { layer, .. }) => layer,
-                        _ => None,
-                    };
-                    return Err(TrainError::NonFinite { epoch, step, layer });
-                }
+                let out = apply_step(c, params, &part, opt, epoch, &mut uniform).map_err(|e| match e {
+                    TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch, step, layer },
+                    other => other,
+                })?;
+                let loss = out.loss;
                 sums[0] += loss;
-                for (k, &m) in c.metrics.iter().enumerate() {
-                    sums[k + 1] += scalar(&vals[m as usize]);
-                }
-                // Optimizer update of the trainable parameters.
-                let pnames: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
-                let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| vals[g as usize].float()).collect();
-                let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
-                let moving: Vec<(String, ArrayD<f32>, f64)> =
-                    c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), vals[*id as usize].float(), *m)).collect();
-                drop(vals);
-                let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
-                {
-                    let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
-                    opt.step(&pnames, &mut refs, &mut grads, &decay, epoch);
-                }
-                for (name, v) in pnames.iter().zip(taken) {
-                    params.values.insert(name.clone(), v);
-                }
-                for (name, batch_stat, m) in moving {
-                    if let Some(mv) = params.values.get_mut(&name) {
-                        let m = m as f32;
-                        ndarray::Zip::from(mv).and(&batch_stat).for_each(|v, &b| *v = m * *v + (1.0 - m) * b);
-                    }
+                for (k, m) in out.metrics.iter().enumerate() {
+                    sums[k + 1] += m;
                 }
                 let secs = t0.elapsed().as_secs_f64().max(1e-9);
                 on_event(Event::Step { epoch, step, steps: steps_per_epoch, loss, samples_per_sec: chunk.len() as f64 / secs });
@@ -508,43 +475,14 @@ impl<'a> Trainer<'a> {
                     }
                     let c = &compiled[k][&batch];
                     params.ensure(&c.f, &mut SplitMix(cfg.seed ^ 0x5EED ^ k as u64))?;
-                    let inputs = Self::feed(&c.f, &part)?;
-                    let plist = params.list(&c.f);
-                    let mut keep: Vec<Id> = vec![c.loss];
-                    keep.extend(c.grads.iter().map(|(_, g)| *g));
-                    keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
                     let mut uniform = || rng.uniform();
-                    let vals = exec::run_keeping(&c.f, &inputs, &plist, &mut uniform, false, &keep)?;
-                    let loss = scalar(&vals[c.loss as usize]);
-                    if !loss.is_finite() {
-                        let mut again = || 0.5;
-                        let layer = match exec::run(&c.f, &inputs, &plist, &mut again, true) {
-                            Err(ExecError::NonFinite { layer, .. }) => layer,
-                            _ => None,
-                        };
-                        return Err(TrainError::NonFinite { epoch: it / per_pass, step: it, layer });
-                    }
+                    let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform).map_err(|e| match e {
+                        TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch: it / per_pass, step: it, layer },
+                        other => other,
+                    })?;
+                    let loss = out.loss;
                     sums[k] += loss;
                     counts[k] += 1;
-                    let pnames: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
-                    let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| vals[g as usize].float()).collect();
-                    let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
-                    let moving: Vec<(String, ArrayD<f32>, f64)> =
-                        c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), vals[*id as usize].float(), *m)).collect();
-                    let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
-                    {
-                        let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
-                        opts[k].step(&pnames, &mut refs, &mut grads, &decay, it / per_pass);
-                    }
-                    for (name, v) in pnames.iter().zip(taken) {
-                        params.values.insert(name.clone(), v);
-                    }
-                    for (name, stat, m) in moving {
-                        if let Some(mv) = params.values.get_mut(&name) {
-                            let m = m as f32;
-                            ndarray::Zip::from(mv).and(&stat).for_each(|v, &b| *v = m * *v + (1.0 - m) * b);
-                        }
-                    }
                     on_event(Event::Step { epoch: it / per_pass, step: it % per_pass, steps: per_pass, loss, samples_per_sec: 0.0 });
                 }
             }
@@ -562,6 +500,14 @@ impl<'a> Trainer<'a> {
         Ok(history)
     }
 
+    /// One training step on `batch` with `opt` (for oracle comparisons):
+    /// returns the loss and the gradients; `params` are updated.
+    pub fn step(&mut self, params: &mut Params, batch: &Dataset, opt: &mut optim::Optimizer) -> Result<StepOutput, TrainError> {
+        let c = self.compiled(batch.len(), true)?;
+        let mut never = || 0.5;
+        apply_step(c, params, batch, opt, 0, &mut never)
+    }
+
     /// Runs the model forward in evaluation mode for `outputs`.
     pub fn predict(info: &TrainInfo, params: &Params, inputs: &Dataset, outputs: &[(String, TRef)], dims: &[(String, i64)]) -> Result<Vec<ArrayD<f32>>, TrainError> {
         let n = inputs.len();
@@ -573,6 +519,67 @@ impl<'a> Trainer<'a> {
         let vals = exec::run(&f, &feeds, &params.list(&f), &mut never, false)?;
         Ok(f.outputs.iter().map(|(_, id)| vals[*id as usize].float()).collect())
     }
+}
+
+/// What one optimizer step saw.
+pub struct StepOutput {
+    pub loss: f64,
+    pub metrics: Vec<f64>,
+    /// Gradients by parameter name (before decay and clipping).
+    pub grads: Vec<(String, ArrayD<f32>)>,
+}
+
+/// Runs one compiled training step on `batch`: forward, backward, the
+/// optimizer update and batch norm's moving statistics. A non-finite loss
+/// re-runs with checking to name the first non-finite layer.
+fn apply_step(
+    c: &Compiled,
+    params: &mut Params,
+    batch: &Dataset,
+    opt: &mut optim::Optimizer,
+    epoch: usize,
+    uniform: &mut dyn FnMut() -> f64,
+) -> Result<StepOutput, TrainError> {
+    let inputs = Trainer::feed(&c.f, batch)?;
+    let plist = params.list(&c.f);
+    let mut keep: Vec<Id> = vec![c.loss];
+    keep.extend(&c.metrics);
+    keep.extend(c.grads.iter().map(|(_, g)| *g));
+    keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
+    let vals = exec::run_keeping(&c.f, &inputs, &plist, uniform, false, &keep)?;
+    let loss = scalar(&vals[c.loss as usize]);
+    if !loss.is_finite() {
+        let mut again = || 0.5;
+        let layer = match exec::run(&c.f, &inputs, &plist, &mut again, true) {
+            Err(ExecError::NonFinite { layer, .. }) => layer,
+            _ => None,
+        };
+        return Err(TrainError::NonFinite { epoch, step: 0, layer });
+    }
+    let metrics = c.metrics.iter().map(|&m| scalar(&vals[m as usize])).collect();
+    let pnames: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
+    let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| vals[g as usize].float()).collect();
+    let raw: Vec<(String, ArrayD<f32>)> = pnames.iter().cloned().zip(grads.iter().cloned()).collect();
+    // Weight decay applies to kernels and embeddings only (LANGUAGE.md §10).
+    let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
+    let moving: Vec<(String, ArrayD<f32>, f64)> =
+        c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), vals[*id as usize].float(), *m)).collect();
+    drop(vals);
+    let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
+    {
+        let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
+        opt.step(&pnames, &mut refs, &mut grads, &decay, epoch);
+    }
+    for (name, v) in pnames.iter().zip(taken) {
+        params.values.insert(name.clone(), v);
+    }
+    for (name, stat, m) in moving {
+        if let Some(mv) = params.values.get_mut(&name) {
+            let m = m as f32;
+            ndarray::Zip::from(mv).and(&stat).for_each(|v, &b| *v = m * *v + (1.0 - m) * b);
+        }
+    }
+    Ok(StepOutput { loss, metrics, grads: raw })
 }
 
 fn scalar(t: &Tensor<f32>) -> f64 {
