@@ -78,6 +78,13 @@ enum Command {
         /// Directory for history.csv and history.svg (default runs/<train>).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Instead of training: run K steps on the first K batches in file
+        /// order and write the weights, batches, losses and gradients to
+        /// `--dump DIR` (for comparisons with other frameworks).
+        #[arg(long, value_name = "K", requires = "dump")]
+        dump_steps: Option<usize>,
+        #[arg(long, value_name = "DIR")]
+        dump: Option<PathBuf>,
     },
     /// Inference: run a model's first output on `.npy` inputs.
     Predict {
@@ -284,10 +291,10 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, set, init, save, seed, out } => {
+        Command::Run { file, train, epochs, set, init, save, seed, out, dump_steps, dump } => {
             let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
-            let args = run::RunArgs { train, epochs, seed, init, save, out };
+            let args = run::RunArgs { train, epochs, seed, init, save, out, dump: dump.zip(dump_steps) };
             finish(run::run(&file, &a, &options, &args))
         }
         Command::Predict { file, model, weights, inputs, output, set } => {

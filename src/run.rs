@@ -37,6 +37,8 @@ pub struct RunArgs {
     pub init: Option<PathBuf>,
     pub save: Option<PathBuf>,
     pub out: Option<PathBuf>,
+    /// (directory, steps): dump single steps instead of training.
+    pub dump: Option<(PathBuf, usize)>,
 }
 
 fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
@@ -239,6 +241,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta);
     }
     trainer.init_params(&mut params, cfg.batch.min(train.len().max(1)), seed).map_err(|e| Failure::new(e.to_string()))?;
+    if let Some((dir, steps)) = &args.dump {
+        return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
+    }
     let total: usize = params.values.values().map(|v| v.len()).sum();
     println!(
         "training `{}`{}: {} samples ({} validation), {} parameters, batch {}, {} epochs, {} lr {}",
@@ -345,6 +350,34 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             eprintln!("{op:>20} {secs:8.3} s");
         }
     }
+    Ok(())
+}
+
+/// `--dump-steps K --dump DIR`: K optimizer steps on the first K batches
+/// (file order, before any validation split), writing `init.safetensors`,
+/// and per step `batch_i`, `grads_i`, `after_i` (safetensors) and
+/// `step_i.json` with the loss.
+fn dump_steps(trainer: &mut Trainer, params: &mut Params, all: &Dataset, cfg: &Config, dir: &Path, steps: usize) -> Result<(), Failure> {
+    let io = |e: nnc_runtime::checkpoint::CheckpointError| Failure::new(e.to_string());
+    let none = BTreeMap::new();
+    nnc_runtime::checkpoint::save(&dir.join("init.safetensors"), &params.values, &none).map_err(io)?;
+    let mut opt = nnc_runtime::train::optim::Optimizer::new(cfg.optimizer.clone());
+    for i in 0..steps {
+        let rows: Vec<usize> = (i * cfg.batch..((i + 1) * cfg.batch).min(all.len())).collect();
+        if rows.is_empty() {
+            break;
+        }
+        let batch = all.take(&rows);
+        let arrays: BTreeMap<String, _> = batch.arrays.iter().map(|(k, t)| (k.clone(), t.float())).collect();
+        nnc_runtime::checkpoint::save(&dir.join(format!("batch_{i}.safetensors")), &arrays, &none).map_err(io)?;
+        let out = trainer.step(params, &batch, &mut opt).map_err(|e| Failure::new(e.to_string()))?;
+        let grads: BTreeMap<String, _> = out.grads.into_iter().collect();
+        nnc_runtime::checkpoint::save(&dir.join(format!("grads_{i}.safetensors")), &grads, &none).map_err(io)?;
+        nnc_runtime::checkpoint::save(&dir.join(format!("after_{i}.safetensors")), &params.values, &none).map_err(io)?;
+        std::fs::write(dir.join(format!("step_{i}.json")), serde_json::json!({"loss": out.loss}).to_string())
+            .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    }
+    println!("dumped {steps} steps to {}", dir.display());
     Ok(())
 }
 

@@ -1,0 +1,260 @@
+#!/usr/bin/env python3
+"""Independent oracle: nnc's training steps against Keras 3 (JAX backend).
+
+For each case, `nnc run --dump-steps K --dump DIR` writes nnc's initial
+weights, the batches, its losses, gradients and updated weights. This script
+builds the same model in Keras, loads nnc's initial weights, runs the same
+steps with the same optimizer and compares loss, every gradient and every
+updated weight to 1e-4 relative. Test-only: Keras is never a dependency of nnc.
+
+Usage: python3 tests/oracle/oracle.py path/to/nnc
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import jax  # noqa: E402
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+
+
+def load_file(path):
+    """Reads a safetensors file (the format is 8 bytes of header length,
+    a JSON header, raw little-endian data) without the safetensors package."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8:8 + n])
+    body = data[8 + n:]
+    dtypes = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+    out = {}
+    for name, meta in header.items():
+        if name == "__metadata__":
+            continue
+        s, e = meta["data_offsets"]
+        out[name] = np.frombuffer(body[s:e], dtype=dtypes[meta["dtype"]]).reshape(meta["shape"])
+    return out
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DIGITS = os.path.join(ROOT, "data", "digits.csv.gz")
+TOL = 1e-4
+
+MLP = """
+dim N
+model Mlp {{
+    input pixels: [N, 64]
+    input label: int[N]
+    output logits = pixels |> dense(16, activation = relu, name = "d1") |> dense(10, name = "d2")
+}}
+train t {{
+    model     = Mlp()
+    data      = csv("{data}", pixels = 0..64, label = 64, header = false)
+    let pixels = pixels / 16
+    loss      = cross_entropy(logits, label)
+    optimizer = {opt}
+    batch     = 32
+}}
+"""
+
+CONVNET = """
+dim N
+model ConvNet {{
+    input pixels: [N, 8, 8, 1]
+    input label: int[N]
+    output logits = pixels
+        |> conv2d(4, kernel = 3, padding = same, bias = false, name = "c1") |> batch_norm(name = "bn1") |> relu |> max_pool(2)
+        |> flatten |> dense(10, name = "d1")
+}}
+train t {{
+    model     = ConvNet()
+    data      = csv("{data}", pixels = 0..64, label = 64, header = false)
+    let pixels = pixels / 16
+    loss      = cross_entropy(logits, label)
+    optimizer = {opt}
+    batch     = 32
+}}
+"""
+
+RNN = """
+dim N
+model Rnn {{
+    input rows: [N, 8, 8]
+    input label: int[N]
+    output logits = rows |> {cell} |> dense(10, name = "d1")
+}}
+train t {{
+    model     = Rnn()
+    data      = csv("{data}", rows = 0..64, label = 64, header = false)
+    let rows = rows / 16
+    loss      = cross_entropy(logits, label)
+    optimizer = {opt}
+    batch     = 32
+}}
+"""
+
+
+def keras_mlp():
+    return keras.Sequential([
+        keras.Input((64,)),
+        keras.layers.Dense(16, activation="relu", name="d1"),
+        keras.layers.Dense(10, name="d2"),
+    ]), {"d1": ["d1.kernel", "d1.bias"], "d2": ["d2.kernel", "d2.bias"]}
+
+
+def keras_convnet():
+    return keras.Sequential([
+        keras.Input((8, 8, 1)),
+        # No bias before batch norm: its gradient is zero up to rounding,
+        # which Adam would amplify into noise on both sides.
+        keras.layers.Conv2D(4, 3, padding="same", use_bias=False, name="c1"),
+        keras.layers.BatchNormalization(name="bn1"),
+        keras.layers.ReLU(),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(10, name="d1"),
+    ]), {
+        "c1": ["c1.kernel"],
+        "bn1": ["bn1.gamma", "bn1.beta", "bn1.moving_mean", "bn1.moving_var"],
+        "d1": ["d1.kernel", "d1.bias"],
+    }
+
+
+def keras_rnn(kind):
+    def build():
+        if kind == "lstm":
+            layer, names = keras.layers.LSTM(6, name="r"), ["r.kernel", "r.recurrent_kernel", "r.bias"]
+        elif kind == "gru":
+            layer, names = keras.layers.GRU(6, name="r"), ["r.kernel", "r.recurrent_kernel", "r.bias"]
+        elif kind == "gru_v1":
+            layer, names = keras.layers.GRU(6, reset_after=False, name="r"), ["r.kernel", "r.recurrent_kernel", "r.bias"]
+        else:
+            layer = keras.layers.Bidirectional(keras.layers.LSTM(6), name="r")
+            names = [f"r.{d}.{w}" for d in ("forward", "backward") for w in ("kernel", "recurrent_kernel", "bias")]
+        return keras.Sequential([keras.Input((8, 8)), layer, keras.layers.Dense(10, name="d1")]), {
+            "r": names, "d1": ["d1.kernel", "d1.bias"]}
+    return build
+
+
+CELLS = {
+    "lstm": 'lstm(6, name = "r")',
+    "gru": 'gru(6, name = "r")',
+    "gru_v1": 'gru(6, reset_after = false, name = "r")',
+    "bilstm": 'bidirectional(lstm(6), name = "r")',
+}
+
+OPTIMIZERS = {
+    "sgd": ("sgd(lr = 0.1, momentum = 0.9)", lambda: keras.optimizers.SGD(0.1, momentum=0.9)),
+    "nesterov": ("sgd(lr = 0.1, momentum = 0.9, nesterov = true)", lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True)),
+    "adam": ("adam(lr = 1e-2)", lambda: keras.optimizers.Adam(1e-2)),
+    "adamax": ("adamax(lr = 1e-2)", lambda: keras.optimizers.Adamax(1e-2)),
+    "rmsprop": ("rmsprop(lr = 1e-2)", lambda: keras.optimizers.RMSprop(1e-2)),
+    "adagrad": ("adagrad(lr = 1e-1)", lambda: keras.optimizers.Adagrad(1e-1)),
+    "adadelta": ("adadelta(lr = 1.0)", lambda: keras.optimizers.Adadelta(1.0)),
+}
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-6))
+
+
+def run_case(nnc, name, source, builder, make_opt, steps, inputs):
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "case.nn")
+        with open(path, "w") as f:
+            f.write(source)
+        dump = os.path.join(tmp, "dump")
+        r = subprocess.run([nnc, "run", path, "--dump-steps", str(steps), "--dump", dump, "--seed", "3"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            return [f"{name}: nnc failed: {r.stderr.strip()}"]
+        init = load_file(os.path.join(dump, "init.safetensors"))
+        model, names = builder()
+        for layer in model.layers:
+            if layer.name in names:
+                layer.set_weights([init[n] for n in names[layer.name]])
+        opt = make_opt()
+        tv = [v.value for v in model.trainable_variables]
+        ntv = [v.value for v in model.non_trainable_variables]
+        loss_obj = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+        opt.build(model.trainable_variables)
+        errors = []
+        trainable_names = []
+        for layer in model.layers:
+            for w in layer.trainable_weights:
+                trainable_names.append(w)
+        for i in range(steps):
+            batch = load_file(os.path.join(dump, f"batch_{i}.safetensors"))
+            x = batch[inputs].astype(np.float32) / 16.0  # the train blocks' `let … / 16`
+            y = batch["label"].astype(np.int32)
+            if inputs == "pixels" and len(model.inputs[0].shape) == 4:
+                x = x.reshape((-1, 8, 8, 1))
+
+            def loss_fn(tv, ntv):
+                out, new_ntv = model.stateless_call(tv, ntv, x, training=True)
+                return loss_obj(y, out), new_ntv
+
+            (loss, new_ntv), grads = jax.value_and_grad(loss_fn, has_aux=True)(tv, ntv)
+            with open(os.path.join(dump, f"step_{i}.json")) as f:
+                nnc_loss = json.load(f)["loss"]
+            if abs(nnc_loss - float(loss)) > TOL * max(1.0, abs(float(loss))):
+                errors.append(f"{name} step {i}: loss nnc {nnc_loss} keras {float(loss)}")
+            nnc_grads = load_file(os.path.join(dump, f"grads_{i}.safetensors"))
+            flat_names = [n for layer in model.layers if layer.name in names
+                          for n, w in zip(names[layer.name], layer.weights) if w.trainable]
+            for n, g in zip(flat_names, grads):
+                e = rel(nnc_grads[n], g)
+                if e > TOL:
+                    errors.append(f"{name} step {i}: gradient {n} differs by {e:.2e}")
+            tv, opt_vars = opt.stateless_apply([v.value for v in opt.variables], grads, tv)
+            for var, value in zip(opt.variables, opt_vars):
+                var.assign(value)
+            ntv = new_ntv
+            after = load_file(os.path.join(dump, f"after_{i}.safetensors"))
+            for n, w in zip(flat_names, tv):
+                e = rel(after[n], w)
+                if e > TOL:
+                    errors.append(f"{name} step {i}: updated {n} differs by {e:.2e}")
+            ntv_names = [n for layer in model.layers if layer.name in names
+                         for n, w in zip(names[layer.name], layer.weights) if not w.trainable]
+            for n, w in zip(ntv_names, ntv):
+                e = rel(after[n], w)
+                if e > TOL:
+                    errors.append(f"{name} step {i}: moving statistic {n} differs by {e:.2e}")
+        return errors
+
+
+def main():
+    nnc = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "target", "release", "nnc")
+    cases = []
+    for key, (opt_src, make_opt) in OPTIMIZERS.items():
+        cases.append((f"mlp/{key}", MLP.format(data=DIGITS, opt=opt_src), keras_mlp, make_opt, 3, "pixels"))
+    cases.append(("convnet+batch_norm/adam", CONVNET.format(data=DIGITS, opt=OPTIMIZERS["adam"][0]), keras_convnet,
+                  OPTIMIZERS["adam"][1], 2, "pixels"))
+    for cell, src in CELLS.items():
+        cases.append((f"{cell}/adam", RNN.format(data=DIGITS, opt=OPTIMIZERS["adam"][0], cell=src), keras_rnn(cell),
+                      OPTIMIZERS["adam"][1], 1, "rows"))
+    failures = []
+    passed = 0
+    for case in cases:
+        errs = run_case(nnc, *case)
+        if errs:
+            failures.extend(errs)
+            print(f"FAIL {case[0]}")
+            for e in errs[:6]:
+                print(f"    {e}")
+        else:
+            passed += 1
+            print(f"ok   {case[0]}")
+    print(f"{passed} passed, {len(cases) - passed} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
