@@ -142,6 +142,9 @@ fn hover_inlay_hints_completion_and_navigation_on_the_workshop_convnet() {
     // A model named in a train block.
     let def = c.request("textDocument/definition", at(&doc, position_of(&text, "ConvNet()", 2)));
     assert_eq!(def["range"]["start"], position_of(&text, "ConvNet(classes", 0));
+    // A dim in a type.
+    let def = c.request("textDocument/definition", at(&doc, position_of(&text, "[N, 28, 28, 1]", 1)));
+    assert_eq!(def["range"]["start"], position_of(&text, "N\n\n///", 0));
     // Names in a train block: the model's outputs, the data arrays.
     let def = c.request("textDocument/definition", at(&doc, position_of(&text, "cross_entropy(logits", 15)));
     assert_eq!(def["range"]["start"], position_of(&text, "logits = dense", 0));

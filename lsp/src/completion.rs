@@ -272,7 +272,9 @@ fn values(analysis: &Analysis, index: &Index, offset: usize, in_train: bool, out
     let root = FileId(0);
     // The declaration around the cursor owns the bindings in scope.
     let owner = index.defs.iter().position(|d| d.file == root && d.owner.is_none() && d.decl.contains(offset));
-    for (i, d) in index.defs.iter().enumerate() {
+    // Labels already offered: a model of thousands of lets must not cost a quadratic scan.
+    let mut seen: std::collections::HashSet<String> = out.iter().map(|o| o.label.clone()).collect();
+    for d in &index.defs {
         let visible = match d.kind {
             DefKind::Dim => true,
             DefKind::Param | DefKind::Input | DefKind::Let | DefKind::Output | DefKind::DataArray | DefKind::PatternDim => {
@@ -280,10 +282,9 @@ fn values(analysis: &Analysis, index: &Index, offset: usize, in_train: bool, out
             }
             _ => false,
         };
-        if !visible || out.iter().any(|o| o.label == d.name) {
+        if !visible || !seen.insert(d.name.clone()) {
             continue;
         }
-        let _ = i;
         let kind = if matches!(d.kind, DefKind::Dim | DefKind::PatternDim) { lsp::CompletionItemKind::CONSTANT } else { lsp::CompletionItemKind::VARIABLE };
         let ty = hints.get(&(d.file, d.span)).map(|v| format!("{} {}: {v}", d.kind.describe(), d.name));
         out.push(item(&d.name, kind, Some(ty.unwrap_or_else(|| d.kind.describe().to_string())), None));
