@@ -2,6 +2,9 @@
 //! See ARCHITECTURE.md for the planned pipeline stages.
 
 pub mod checkpoint;
+pub mod data;
 pub mod exec;
+pub mod io;
+pub mod rng;
 pub mod sources;
 pub mod train;
