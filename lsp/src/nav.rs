@@ -603,3 +603,76 @@ impl<'p> Builder<'p> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nnc_compiler::{CheckOptions, LoadError, Loader, analyse};
+
+    struct NoFiles;
+    impl Loader for NoFiles {
+        fn load(&self, _: &std::path::Path) -> Result<String, LoadError> {
+            Err(LoadError::NotFound)
+        }
+    }
+
+    /// The definition the name at the `n`-th occurrence of `needle` refers to, as `kind name@line`.
+    fn resolve(src: &str, needle: &str, n: usize) -> String {
+        let a = analyse("t.nn", None, src.to_string(), &NoFiles, &CheckOptions::default());
+        let index = Index::build(&a.program);
+        let at = src.match_indices(needle).nth(n).unwrap_or_else(|| panic!("no {needle} #{n}")).0;
+        let Some(o) = index.at(FileId(0), at) else { return "nothing".into() };
+        let d = &index.defs[o.def];
+        let line = src[..d.span.start as usize].matches('\n').count();
+        format!("{} {}@{line}", d.kind.describe(), d.name)
+    }
+
+    const SRC: &str = "dim N, D = 4
+block proj(x: [N, C], k: int) -> [N, k] {
+    let y = dense(x, k)
+    return y
+}
+model Gen(latent = 8) {
+    input noise: [N, latent]
+    let h = proj(noise, D)
+    output image = h
+}
+model Disc {
+    input image: [N, D]
+    output p = dense(image, 1)
+}
+train gan {
+    data = csv(\"f.csv\", pixels = 0..4, header = false)
+    let real = pixels / 255
+    let pixels = real
+    let fake = Gen(noise = normal([N, 8]))
+    step d: minimize mse(Disc(real), 1) over Disc with adam(lr = 1e-3)
+}
+";
+
+    #[test]
+    fn resolves_like_the_checker() {
+        // Pattern dims of a block are its own; the file's `N` is not visible there.
+        assert_eq!(resolve(SRC, "N", 1), "pattern dim N@1");
+        assert_eq!(resolve(SRC, "C]", 0), "pattern dim C@1");
+        assert_eq!(resolve(SRC, "k]", 0), "parameter k@1");
+        assert_eq!(resolve(SRC, "y\n", 0), "let y@2");
+        // Models see file dims and their parameters in types.
+        assert_eq!(resolve(SRC, "N, latent", 0), "dim N@0");
+        assert_eq!(resolve(SRC, "latent]", 0), "parameter latent@5");
+        assert_eq!(resolve(SRC, "proj(noise", 0), "block proj@1");
+        assert_eq!(resolve(SRC, "D)", 0), "dim D@0");
+        // `output image = h` and the model's own `image`.
+        assert_eq!(resolve(SRC, "h\n}", 0), "let h@7");
+        assert_eq!(resolve(SRC, "image, 1", 0), "input image@11");
+        // Train blocks: data arrays, then lets in order, model inputs by keyword, models by name.
+        assert_eq!(resolve(SRC, "pixels / 255", 0), "data array pixels@15");
+        assert_eq!(resolve(SRC, "real\n", 0), "let real@16");
+        assert_eq!(resolve(SRC, "noise = normal", 0), "input noise@6");
+        assert_eq!(resolve(SRC, "Disc(real)", 0), "model Disc@10");
+        assert_eq!(resolve(SRC, "Disc with", 0), "model Disc@10");
+        // Layers and options are not user definitions.
+        assert_eq!(resolve(SRC, "dense(x", 0), "nothing");
+        assert_eq!(resolve(SRC, "header", 0), "nothing");
+    }
+}

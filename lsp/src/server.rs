@@ -185,6 +185,9 @@ impl<W: Write> Server<W> {
                 let p: lsp::DocumentFormattingParams = params(req.params)?;
                 self.formatting(&p.text_document.uri)
             }
+            // Lets the tests check that a panicking handler becomes an error answer.
+            #[cfg(test)]
+            "nnc/testPanic" => panic!("a deliberate test panic"),
             other => Err(Failure::new(ErrorCode::MethodNotFound, format!("unknown method `{other}`"))),
         }
     }
@@ -531,5 +534,73 @@ fn internal_error(why: &str) -> lsp::Diagnostic {
         source: Some("nnc".into()),
         message: format!("internal error: the checker failed on this file ({why}); please report it"),
         ..lsp::Diagnostic::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[derive(Clone, Default)]
+    struct Shared(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().map_err(|_| io::Error::other("poisoned"))?.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn request(id: i32, method: &str, params: Json) -> Incoming {
+        Incoming::Message(Message::Request(Request { id: id.into(), method: method.into(), params }))
+    }
+
+    fn notification(method: &str, params: Json) -> Incoming {
+        Incoming::Message(Message::Notification(Notification { method: method.into(), params }))
+    }
+
+    /// The JSON bodies written, in order.
+    fn bodies(out: &Shared) -> Vec<Json> {
+        let bytes = out.0.lock().expect("lock").clone();
+        let text = String::from_utf8(bytes).expect("utf-8");
+        text.split("Content-Length: ")
+            .filter(|s| !s.is_empty())
+            .map(|s| serde_json::from_str(s.split_once("\r\n\r\n").expect("frame").1).expect("json"))
+            .collect()
+    }
+
+    #[test]
+    fn a_panicking_handler_is_an_internal_error_and_serving_goes_on() {
+        let out = Shared::default();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let hover = serde_json::json!({"textDocument": {"uri": "file:///a.nn"}, "position": {"line": 0, "character": 0}});
+        for m in [
+            request(1, "textDocument/hover", hover.clone()),
+            request(2, "initialize", serde_json::json!({"capabilities": {}})),
+            notification("initialized", serde_json::json!({})),
+            request(3, "nnc/testPanic", Json::Null),
+            request(4, "textDocument/hover", hover),
+            request(5, "shutdown", Json::Null),
+            request(6, "textDocument/hover", Json::Null),
+            notification("exit", Json::Null),
+        ] {
+            tx.send(m).expect("send");
+        }
+        let exit = Server::new(out.clone()).serve(rx).expect("serve");
+        assert_eq!(exit, Exit::Clean);
+        let got = bodies(&out);
+        let by_id = |id: i32| got.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no answer to {id}: {got:?}"));
+        assert_eq!(by_id(1)["error"]["code"], ErrorCode::ServerNotInitialized as i32);
+        assert!(by_id(2)["result"]["capabilities"]["hoverProvider"].as_bool().unwrap_or(false));
+        assert_eq!(by_id(3)["error"]["code"], ErrorCode::InternalError as i32);
+        assert!(by_id(3)["error"]["message"].as_str().is_some_and(|m| m.contains("deliberate")));
+        assert_eq!(by_id(4)["result"], Json::Null);
+        assert_eq!(by_id(5)["result"], Json::Null);
+        assert_eq!(by_id(6)["error"]["code"], ErrorCode::InvalidRequest as i32);
     }
 }
