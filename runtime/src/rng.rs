@@ -121,8 +121,11 @@ mod tests {
         assert_eq!(splitmix64(&mut x), 0xE220_A839_7B1D_CDAF);
         let mut r = Rng::new(42);
         let first: Vec<u64> = (0..3).map(|_| r.next_u64()).collect();
-        let mut again = Rng::new(42);
-        assert_eq!(first, (0..3).map(|_| again.next_u64()).collect::<Vec<_>>());
+        assert_eq!(first, [0x1578_0b2e_0c2e_c716, 0x6104_d986_6d11_3a7e, 0xae17_5332_39e4_99a1]);
+        let mut r = Rng::new(42);
+        let normals: Vec<u32> = (0..3).map(|_| r.normal_f32().to_bits()).collect();
+        assert_eq!(normals, [0xbe9b_454c, 0x3e93_b142, 0x3fac_0206]);
+        assert_eq!(r.uniform_f32().to_bits(), 0x3f7d_e6dc);
         assert_ne!(Rng::new(42).next_u64(), Rng::new(43).next_u64());
     }
 

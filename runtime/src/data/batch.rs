@@ -66,6 +66,8 @@ mod tests {
         assert!(split(10, f64::NAN, 0).1.is_empty());
         assert_eq!(split(10, 7.0, 0).1.len(), 10);
         assert_eq!(split(0, 0.5, 0), (vec![], vec![]));
+        // Pinned: a change here changes every seeded run's validation rows.
+        assert_eq!(split(10, 0.3, 1), (vec![0, 2, 4, 6, 7, 8, 9], vec![1, 3, 5]));
     }
 
     #[test]
@@ -84,6 +86,7 @@ mod tests {
         assert_eq!(batches(&idx, 0, false, 0, 0).len(), 10);
         assert_eq!(batches(&[], 4, true, 0, 0), Vec::<Vec<usize>>::new());
         assert_eq!(batches(&idx, 100, false, 0, 0), vec![idx.clone()]);
+        assert_eq!(batches(&(0..7).collect::<Vec<_>>(), 3, true, 1, 0), vec![vec![2, 0, 5], vec![4, 6, 1], vec![3]]);
     }
 
     #[test]

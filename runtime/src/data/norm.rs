@@ -102,7 +102,7 @@ impl ZScore {
 /// A `[samples, features]` view of a float array.
 fn as_rows(a: &ArrayD<f32>) -> ndarray::Array2<f32> {
     let rows = if a.ndim() == 0 { 1 } else { a.shape()[0] };
-    let per = if rows == 0 { a.shape().iter().skip(1).product() } else { a.len() / rows };
+    let per = a.len().checked_div(rows).unwrap_or_else(|| a.shape().iter().skip(1).product());
     let std = a.as_standard_layout();
     std.to_owned().into_shape_with_order((rows, per)).expect("rows × features").into_dimensionality::<Ix2>().expect("2-D")
 }

@@ -11,7 +11,7 @@ use super::{Array, DataError, Dataset};
 /// become f32. `origin` describes where the array came from
 /// ("data/digits.csv.gz: columns 0..63") for the error messages.
 pub fn fit_to_input(ds: &mut Dataset, name: &str, shape: &[usize], int: bool, origin: &str) -> Result<(), DataError> {
-    let Some(array) = ds.arrays.remove(name) else {
+    let Some(array) = ds.arrays.get(name) else {
         let available: Vec<String> = ds.arrays.keys().cloned().collect();
         return Err(DataError::MissingArray {
             origin: origin.to_string(),
@@ -20,45 +20,33 @@ pub fn fit_to_input(ds: &mut Dataset, name: &str, shape: &[usize], int: bool, or
             available,
         });
     };
-    match fit(array, name, shape, int, origin) {
-        Ok(a) => {
-            ds.arrays.insert(name.to_string(), a);
-            Ok(())
-        }
-        Err((a, e)) => {
-            // Leave the dataset as it was.
-            ds.arrays.insert(name.to_string(), a);
-            Err(e)
-        }
-    }
-}
-
-fn fit(array: Array, name: &str, shape: &[usize], int: bool, origin: &str) -> Result<Array, (Array, DataError)> {
-    let rows = array.samples();
+    // Check everything before taking the array out, so that an error leaves
+    // the dataset as it was.
     let want: Option<usize> = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let have = if array.shape().is_empty() { 1 } else { array.per_sample() };
     if want != Some(have) {
-        let e = DataError::Shape { origin: origin.to_string(), array: name.to_string(), values: have, shape: shape.to_vec() };
-        return Err((array, e));
+        return Err(DataError::Shape { origin: origin.to_string(), array: name.to_string(), values: have, shape: shape.to_vec() });
     }
-    let mut full = vec![rows];
+    if let (Array::F32(a), true) = (array, int) {
+        // i64 holds every integral f32 below 2⁶³.
+        if let Some((i, &v)) = a.iter().enumerate().find(|(_, v)| !(v.fract() == 0.0 && v.abs() < 9.2e18)) {
+            return Err(DataError::NotInteger { origin: origin.to_string(), array: name.to_string(), sample: i / have.max(1), value: v as f64 });
+        }
+    }
+    let array = ds.arrays.remove(name).expect("looked up above");
+    let mut full = vec![array.samples()];
     full.extend_from_slice(shape);
     let full = IxDyn(&full);
     // `into_shape_with_order` reads in logical (C) order, which is the order
     // of the selected columns and of `.npy`/IDX files.
-    Ok(match (array, int) {
+    let fitted = match (array, int) {
         (Array::I64(a), true) => Array::I64(reshape(a, full)),
         (Array::I64(a), false) => Array::F32(reshape(a.mapv(|v| v as f32), full)),
         (Array::F32(a), false) => Array::F32(reshape(a, full)),
-        (Array::F32(a), true) => {
-            let per = have.max(1);
-            if let Some((i, &v)) = a.iter().enumerate().find(|(_, v)| !(v.fract() == 0.0 && v.abs() < 9.2e18)) {
-                let e = DataError::NotInteger { origin: origin.to_string(), array: name.to_string(), sample: i / per, value: v as f64 };
-                return Err((Array::F32(a), e));
-            }
-            Array::I64(reshape(a.mapv(|v| v as i64), full))
-        }
-    })
+        (Array::F32(a), true) => Array::I64(reshape(a.mapv(|v| v as i64), full)),
+    };
+    ds.arrays.insert(name.to_string(), fitted);
+    Ok(())
 }
 
 fn reshape<T: Clone>(a: ArrayD<T>, shape: IxDyn) -> ArrayD<T> {

@@ -348,7 +348,7 @@ impl Loaded {
 pub fn load(spec: &SourceSpec, base_dir: &Path) -> Result<Loaded, DataError> {
     let loaded = match spec {
         SourceSpec::Csv(c) => super::csv::load(c, base_dir)?,
-        SourceSpec::Idx { arrays } => per_file(arrays, base_dir, "idx", |p| super::idx::read_idx(p))?,
+        SourceSpec::Idx { arrays } => per_file(arrays, base_dir, "idx", super::idx::read_idx)?,
         SourceSpec::Npy { arrays } => per_file(arrays, base_dir, "npy", |p| Ok(npy_array(crate::io::read_npy(p)?)))?,
         SourceSpec::Npz { path, arrays } => npz(&base_dir.join(path), arrays)?,
         SourceSpec::Text(t) => super::text::load_text(t, base_dir)?,

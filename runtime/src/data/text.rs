@@ -145,7 +145,7 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
     }
     let mut by_freq: Vec<(&str, usize)> = counts.into_iter().collect();
     // BTreeMap order is alphabetical and the sort is stable: ties stay alphabetical.
-    by_freq.sort_by(|a, b| b.1.cmp(&a.1));
+    by_freq.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
     by_freq.truncate(spec.vocab - 2);
     let mut tokens = vec![PAD.to_string(), OOV.to_string()];
     tokens.extend(by_freq.iter().map(|(w, _)| w.to_string()));

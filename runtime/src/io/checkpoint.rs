@@ -178,7 +178,7 @@ mod tests {
         // padded with spaces.
         let header = r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[4,6]},"c":{"dtype":"I64","shape":[1],"data_offsets":[6,14]},"__metadata__":{"format":"pt"}}"#;
         let mut h = header.as_bytes().to_vec();
-        while h.len() % 8 != 0 {
+        while !h.len().is_multiple_of(8) {
             h.push(b' ');
         }
         let mut b = (h.len() as u64).to_le_bytes().to_vec();

@@ -395,7 +395,7 @@ mod tests {
         // `np.save(f, np.arange(6, dtype='<f8').reshape(2, 3))` with NumPy's
         // exact header (version 1.0, padded to 128 bytes).
         let mut header = "{'descr': '<f8', 'fortran_order': False, 'shape': (2, 3), }".to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');
@@ -467,6 +467,25 @@ mod tests {
             b.extend((0..n).map(|_| rng.below(256) as u8));
             let _ = parse_npy(&b, p());
         }
+    }
+
+    fn testdata(name: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(name)
+    }
+
+    #[test]
+    fn numpy_written_files() {
+        let x = ArrayD::from_shape_vec(IxDyn(&[2, 3, 4]), (0..24).map(|v| v as f32 / 8.0).collect()).unwrap();
+        assert_eq!(read_npy(&testdata("f4_c.npy")).unwrap(), NpyArray::F32(x.clone()));
+        // Our writer produces NumPy's bytes exactly.
+        assert_eq!(to_npy_bytes(&x), std::fs::read(testdata("f4_c.npy")).unwrap());
+        let f = ndarray::arr2(&[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]).into_dyn();
+        assert_eq!(read_npy(&testdata("f8_fortran.npy")).unwrap(), NpyArray::F64(f));
+        assert_eq!(read_npy(&testdata("i4_be.npy")).unwrap(), NpyArray::I32(ndarray::arr2(&[[1, -2], [300_000, 4]]).into_dyn()));
+        assert_eq!(read_npy(&testdata("u1.npy")).unwrap(), NpyArray::U8(ndarray::arr1(&[0, 7, 255]).into_dyn()));
+        assert_eq!(read_npy(&testdata("b1.npy")).unwrap(), NpyArray::U8(ndarray::arr1(&[1, 0, 1]).into_dyn()));
+        assert_eq!(read_npy(&testdata("f2.npy")).unwrap(), NpyArray::F32(ndarray::arr1(&[1.5, -0.25, 65504.0]).into_dyn()));
+        assert_eq!(read_npy(&testdata("scalar.npy")).unwrap(), NpyArray::F32(ArrayD::from_elem(IxDyn(&[]), 2.5)));
     }
 
     #[test]

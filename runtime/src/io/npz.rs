@@ -292,6 +292,21 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn numpy_written_archives() {
+        // `np.savez` (stored, zip64 entries) and `np.savez_compressed` (deflate).
+        let x = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[2, 3, 4]), (0..24).map(|v| v as f32 / 8.0).collect()).unwrap();
+        for file in ["stored.npz", "deflated.npz"] {
+            let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(file);
+            let arrays = read_npz(&path).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(
+                arrays,
+                vec![("x".to_string(), NpyArray::F32(x.clone())), ("labels".to_string(), NpyArray::I64(ndarray::arr1(&[3, -1, 7]).into_dyn()))],
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
     fn the_zip_tool_agrees() {
         // An archive written by Info-ZIP's `zip` (deflate), when it is installed.
         let dir = TempDir::new("npz-zip");
