@@ -436,6 +436,28 @@ mod tests {
     }
 
     #[test]
+    fn mutated_tables_never_panic() {
+        let dir = TempDir::new("csv-fuzz");
+        let good = std::fs::read(root().join("data/fish.csv")).unwrap();
+        let mut rng = crate::rng::Rng::new(17);
+        let bytes = [b',', b'"', b'\n', b'\t', b'x', b'1', b'.', b' ', 0xff, b'-'];
+        for round in 0..150 {
+            let mut b = good[..400 + rng.below(600) as usize].to_vec();
+            for _ in 0..1 + rng.below(6) {
+                let i = rng.below(b.len() as u64) as usize;
+                b[i] = bytes[rng.below(bytes.len() as u64) as usize];
+            }
+            let name = format!("f{round}.csv");
+            std::fs::write(dir.path().join(&name), &b).unwrap();
+            let spec = csv(&name)
+                .array("x", Selector::List(vec![Selector::Name("Height".into()), Selector::Index(6)]))
+                .array("g", Selector::Glob("Len*".into()))
+                .array("l", Selector::Label(LabelExpr::compare(Column::Index(1), Cmp::Ge, 100.0)));
+            let _ = load_source(&SourceSpec::Csv(spec), dir.path());
+        }
+    }
+
+    #[test]
     fn headers_delimiters_and_line_ends() {
         let dir = TempDir::new("csv2");
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();

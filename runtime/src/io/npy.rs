@@ -391,6 +391,18 @@ mod tests {
     }
 
     #[test]
+    fn version_2_headers_for_huge_headers() {
+        // 22,000 axes of length 1 make a header longer than version 1.0's
+        // 65,535-byte limit.
+        let a = ArrayD::from_elem(IxDyn(&vec![1; 22_000]), 3.5f32);
+        let b = to_npy_bytes(&a);
+        assert_eq!(&b[6..8], &[2, 0]);
+        let hlen = u32::from_le_bytes(b[8..12].try_into().unwrap()) as usize;
+        assert!(hlen > 65_535 && (12 + hlen).is_multiple_of(64));
+        assert_eq!(parse_npy(&b, p()).unwrap(), NpyArray::F32(a));
+    }
+
+    #[test]
     fn reads_numpy_files_byte_for_byte() {
         // `np.save(f, np.arange(6, dtype='<f8').reshape(2, 3))` with NumPy's
         // exact header (version 1.0, padded to 128 bytes).
