@@ -10,7 +10,7 @@ use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::{NodeKind, TRef};
 use nnc_compiler::types::{CallValue, Value};
 use nnc_compiler::{Analysis, CheckOptions};
-use nnc_runtime::sources::{self as data, InputSpec};
+use nnc_runtime::data::{self, from_call::InputShape as InputSpec};
 use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::optim::Spec;
 use nnc_runtime::train::{Config, Dataset, EpochRecord, Event, Params, Trainer};
@@ -85,6 +85,34 @@ fn input_specs(info: &TrainInfo) -> Result<Vec<InputSpec>, Failure> {
     Ok(specs)
 }
 
+/// A loaded data source in the training runtime's types.
+struct Loaded {
+    data: Dataset,
+    /// Dims the data decides (`V` of `text`).
+    dims: Vec<(String, i64)>,
+    normalize: Vec<String>,
+}
+
+fn to_tensor(a: data::Array) -> Tensor<f32> {
+    match a {
+        data::Array::F32(a) => Tensor::F(a),
+        data::Array::I64(a) => Tensor::I(a),
+    }
+}
+
+fn to_array(t: &Tensor<f32>) -> data::Array {
+    match t {
+        Tensor::F(a) => data::Array::F32(a.clone()),
+        Tensor::I(a) => data::Array::I64(a.clone()),
+    }
+}
+
+fn load_call(call: &CallValue, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
+    let c = data::from_call::load_call(call, &base_dir(file), specs, seed).map_err(|e| Failure::new(e.to_string()))?;
+    let arrays = c.loaded.dataset.arrays.into_iter().map(|(k, v)| (k, to_tensor(v))).collect();
+    Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize })
+}
+
 fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
@@ -93,8 +121,8 @@ fn base_dir(path: &Path) -> PathBuf {
 /// training statistics. Returns (train, validation, normalisation metadata).
 fn prepare(
     info: &TrainInfo,
-    loaded: data::Loaded,
-    val_loaded: Option<data::Loaded>,
+    loaded: Loaded,
+    val_loaded: Option<Loaded>,
     seed: u64,
 ) -> Result<(Dataset, Option<Dataset>, BTreeMap<String, String>), Failure> {
     let all = loaded.data;
@@ -119,14 +147,19 @@ fn prepare(
     let mut val = if !val_rows.is_empty() { Some(all.take(&val_rows)) } else { val_loaded.map(|l| l.data) };
     for name in &loaded.normalize {
         let Some(t) = all.arrays.get(name) else { continue };
-        let (mean, std) = data::zscore_stats(t, &train_rows);
-        train.arrays.insert(name.clone(), data::apply_zscore(&train.arrays[name], &mean, &std));
-        if let Some(v) = val.as_mut() {
-            if let Some(vt) = v.arrays.get(name).cloned() {
-                v.arrays.insert(name.clone(), data::apply_zscore(&vt, &mean, &std));
+        let z = data::ZScore::fit(name, &to_array(t), &train_rows).map_err(|e| Failure::new(e.to_string()))?;
+        let apply = |ds: &mut Dataset| -> Result<(), Failure> {
+            if let Some(t) = ds.arrays.get(name) {
+                let a = z.apply(name, &to_array(t)).map_err(|e| Failure::new(e.to_string()))?;
+                ds.arrays.insert(name.clone(), to_tensor(a));
             }
+            Ok(())
+        };
+        apply(&mut train)?;
+        if let Some(v) = val.as_mut() {
+            apply(v)?;
         }
-        meta.insert(format!("zscore.{name}"), serde_json::json!({"mean": mean, "std": std}).to_string());
+        meta.insert(format!("zscore.{name}"), z.to_json());
     }
     Ok((train, val, meta))
 }
@@ -170,9 +203,9 @@ fn early_stop(info: &TrainInfo) -> Option<(usize, String)> {
     }
 }
 
-fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<data::Loaded, Failure> {
+fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
     match v {
-        Value::Call(c) => data::load(c, &base_dir(file), specs, seed).map_err(|e| Failure::new(e.to_string())),
+        Value::Call(c) => load_call(c, file, specs, seed),
         other => Err(Failure::new(format!("not a data source: {other}"))),
     }
 }
@@ -185,7 +218,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
     let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
-    let loaded = data::load(&data_call, &base_dir(file), &specs, seed).map_err(|e| Failure::new(e.to_string()))?;
+    let loaded = load_call(&data_call, file, &specs, seed)?;
     let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
         .data
@@ -486,12 +519,11 @@ pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(Str
     let (tensors, meta) = nnc_runtime::checkpoint::load(weights).map_err(|e| Failure::new(e.to_string()))?;
     let mut ds = Dataset::default();
     for (name, path) in inputs {
-        let bytes = std::fs::read(path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
-        let mut t = data::parse_npy(&bytes, path).map_err(|e| Failure::new(e.to_string()))?;
+        let read = nnc_runtime::io::read_npy(path).map_err(|e| Failure::new(e.to_string()))?;
+        let mut t = Tensor::F(read.to_f32());
         if let Some(stats) = meta.get(&format!("zscore.{name}")) {
-            let v: serde_json::Value = serde_json::from_str(stats).unwrap_or_default();
-            let f = |k: &str| -> Vec<f32> { v[k].as_array().map(|a| a.iter().filter_map(|x| x.as_f64()).map(|x| x as f32).collect()).unwrap_or_default() };
-            t = data::apply_zscore(&t, &f("mean"), &f("std"));
+            let z = data::ZScore::from_json(name, stats).map_err(|e| Failure::new(e.to_string()))?;
+            t = to_tensor(z.apply(name, &to_array(&t)).map_err(|e| Failure::new(e.to_string()))?);
         }
         let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| Failure::usage(format!("model `{}` has no input `{name}`", m.name)))?;
         if declared.1.elem == nnc_syntax::ast::ElemType::Int {
@@ -504,7 +536,7 @@ pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(Str
     let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
     let params = Params { values: tensors, trainable: BTreeMap::new() };
     let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &[]).map_err(|e| Failure::new(e.to_string()))?;
-    data::write_npy(output, &outs[0]).map_err(|e| Failure::new(format!("{}: {e}", output.display())))?;
+    nnc_runtime::io::write_npy(output, &outs[0]).map_err(|e| Failure::new(e.to_string()))?;
     println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
     Ok(())
 }

@@ -120,7 +120,7 @@ fn checkpoints_round_trip_through_predict() {
     }
     let a = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8, 64]), pixels).unwrap();
     let input = out.join("x.npy");
-    nnc_runtime::sources::write_npy(&input, &a).unwrap();
+    nnc_runtime::io::write_npy(&input, &a).unwrap();
     let pred = out.join("y.npy");
     let o = Command::new(nnc_bin())
         .current_dir(root())
@@ -133,7 +133,7 @@ fn checkpoints_round_trip_through_predict() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let y = nnc_runtime::sources::parse_npy(&std::fs::read(&pred).unwrap(), &pred).unwrap().float();
+    let y = nnc_runtime::io::read_npy(&pred).unwrap().to_f32();
     assert_eq!(y.shape(), &[8, 10]);
 }
 

@@ -6,5 +6,4 @@ pub mod data;
 pub mod exec;
 pub mod io;
 pub mod rng;
-pub mod sources;
 pub mod train;
