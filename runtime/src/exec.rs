@@ -790,39 +790,37 @@ fn avg_pool_grad<T: Real>(dy: &ArrayD<T>, w: &Window, count_pad: bool, xshape: &
     ArrayD::from_shape_vec(IxDyn(xshape), dx).expect("avg pool grad")
 }
 
-fn upsample<T: Real>(x: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
-    let xd = std_vec(x);
-    let xs = x.shape();
-    let c = xs[3];
-    let mut o = vec![T::zero(); numel(out)];
-    for b in 0..out[0] {
-        for i in 0..out[1] {
-            for j in 0..out[2] {
-                let src = ((b * xs[1] + i / s[0]) * xs[2] + j / s[1]) * c;
-                let dst = ((b * out[1] + i) * out[2] + j) * c;
-                o[dst..dst + c].copy_from_slice(&xd[src..src + c]);
+/// Visits every pixel of an upsampled NHWC image `big` with the pixel of
+/// `small` it copies (nearest neighbour): `f(big offset, small offset)`.
+fn for_each_upsampled(big: &[usize], small: &[usize], s: [usize; 2], mut f: impl FnMut(usize, usize)) {
+    let c = big[3];
+    for b in 0..big[0] {
+        for i in 0..big[1] {
+            for j in 0..big[2] {
+                f(((b * big[1] + i) * big[2] + j) * c, ((b * small[1] + i / s[0]) * small[2] + j / s[1]) * c);
             }
         }
     }
+}
+
+fn upsample<T: Real>(x: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
+    let xd = std_vec(x);
+    let c = out[3];
+    let mut o = vec![T::zero(); numel(out)];
+    for_each_upsampled(out, x.shape(), s, |dst, src| o[dst..dst + c].copy_from_slice(&xd[src..src + c]));
     ArrayD::from_shape_vec(IxDyn(out), o).expect("upsample")
 }
 
+/// The adjoint of upsampling: each small pixel sums the pixels copied from it.
 fn upsample_grad<T: Real>(g: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
     let gd = std_vec(g);
-    let gs = g.shape();
     let c = out[3];
     let mut o = vec![T::zero(); numel(out)];
-    for b in 0..gs[0] {
-        for i in 0..gs[1] {
-            for j in 0..gs[2] {
-                let src = ((b * gs[1] + i) * gs[2] + j) * c;
-                let dst = ((b * out[1] + i / s[0]) * out[2] + j / s[1]) * c;
-                for k in 0..c {
-                    o[dst + k] = o[dst + k] + gd[src + k];
-                }
-            }
+    for_each_upsampled(g.shape(), out, s, |src, dst| {
+        for k in 0..c {
+            o[dst + k] = o[dst + k] + gd[src + k];
         }
-    }
+    });
     ArrayD::from_shape_vec(IxDyn(out), o).expect("upsample grad")
 }
 
