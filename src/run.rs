@@ -329,6 +329,14 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     // Epochs run one at a time so the weights are saved after each (a later
     // failure keeps the last good checkpoint) and early stopping sees history.
     let mut history: Vec<EpochRecord> = Vec::new();
+    let pattern = match info.field("checkpoint") {
+        Some(Value::Str(p)) => Some(p.clone()),
+        _ => None,
+    };
+    let keep_best = match info.field("keep_best") {
+        Some(Value::Mode(m) | Value::Str(m)) => Some(m.clone()),
+        _ => None,
+    };
     let mut cfg_one = cfg.clone();
     cfg_one.epochs = 1;
     let mut result = Ok(());
@@ -353,11 +361,21 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
                 break;
             }
         }
-        if let Some(path) = &args.save {
-            let mut m = meta.clone();
-            m.insert("train".into(), info.name.clone());
-            m.insert("epoch".into(), (epoch + 1).to_string());
+        // `keep_best = val_loss`: checkpoints are written only when the monitored value improves.
+        let improved = match &keep_best {
+            Some(monitor) => is_best(&history, monitor),
+            None => true,
+        };
+        let mut m = meta.clone();
+        m.insert("train".into(), info.name.clone());
+        m.insert("epoch".into(), (epoch + 1).to_string());
+        if let (Some(path), true) = (&args.save, improved) {
             nnc_runtime::checkpoint::save(path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
+        }
+        if let (Some(pattern), true) = (&pattern, improved) {
+            // `checkpoint = "runs/{train}/epoch_{epoch}.safetensors"`, relative to the working directory.
+            let path = PathBuf::from(pattern.replace("{train}", &info.name).replace("{epoch}", &(epoch + 1).to_string()));
+            nnc_runtime::checkpoint::save(&path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
         }
         if stop_early(&cfg, &history) {
             println!("early stop: `{}` has not improved for {} epochs", cfg.early_stop.as_ref().map_or("", |e| e.1.as_str()), cfg.early_stop.as_ref().map_or(0, |e| e.0));
@@ -440,6 +458,16 @@ fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train
         println!("saved {}", path.display());
     }
     Ok(())
+}
+
+/// Whether the last epoch has the best value of `monitor` so far.
+fn is_best(history: &[EpochRecord], monitor: &str) -> bool {
+    let up = monitor.contains("acc") || monitor.contains("precision") || monitor.contains("recall");
+    let vals: Vec<f64> = history.iter().map(|r| r.value(monitor).unwrap_or(r.loss)).map(|v| if up { -v } else { v }).collect();
+    match vals.split_last() {
+        Some((last, rest)) => rest.iter().all(|v| last < v),
+        None => false,
+    }
 }
 
 fn stop_early(cfg: &Config, history: &[EpochRecord]) -> bool {

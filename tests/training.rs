@@ -212,3 +212,24 @@ fn gan_runs_its_alternating_steps() {
     assert!(w.keys().any(|k| k.starts_with("Generator.")) && w.keys().any(|k| k.starts_with("Discriminator.")), "{:?}", w.keys());
     assert_eq!(w.keys().filter(|k| k.starts_with("Discriminator.") && k.ends_with("kernel")).count(), 2, "{:?}", w.keys());
 }
+
+#[test]
+fn checkpoint_patterns_write_one_file_per_epoch() {
+    let out = tmp("pattern");
+    std::fs::create_dir_all(&out).unwrap();
+    let o = Command::new(nnc_bin())
+        .current_dir(&out)
+        .arg("run")
+        .arg(root().join("tests/training/checkpoints.nn"))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for epoch in 1..=3 {
+        let p = out.join(format!("digits_epoch_{epoch}.safetensors"));
+        let (w, meta) = nnc_runtime::checkpoint::load(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        assert!(!w.is_empty());
+        assert_eq!(meta.get("epoch").map(String::as_str), Some(epoch.to_string().as_str()));
+    }
+}
