@@ -363,7 +363,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         }
         // `keep_best = val_loss`: checkpoints are written only when the monitored value improves.
         let improved = match &keep_best {
-            Some(monitor) => is_best(&history, monitor),
+            Some(monitor) => nnc_runtime::train::is_best(&history, monitor),
             None => true,
         };
         let mut m = meta.clone();
@@ -377,7 +377,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             let path = PathBuf::from(pattern.replace("{train}", &info.name).replace("{epoch}", &(epoch + 1).to_string()));
             nnc_runtime::checkpoint::save(&path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
         }
-        if stop_early(&cfg, &history) {
+        if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
             println!("early stop: `{}` has not improved for {} epochs", cfg.early_stop.as_ref().map_or("", |e| e.1.as_str()), cfg.early_stop.as_ref().map_or(0, |e| e.0));
             break;
         }
@@ -458,24 +458,6 @@ fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train
         println!("saved {}", path.display());
     }
     Ok(())
-}
-
-/// Whether the last epoch has the best value of `monitor` so far.
-fn is_best(history: &[EpochRecord], monitor: &str) -> bool {
-    let up = monitor.contains("acc") || monitor.contains("precision") || monitor.contains("recall");
-    let vals: Vec<f64> = history.iter().map(|r| r.value(monitor).unwrap_or(r.loss)).map(|v| if up { -v } else { v }).collect();
-    match vals.split_last() {
-        Some((last, rest)) => rest.iter().all(|v| last < v),
-        None => false,
-    }
-}
-
-fn stop_early(cfg: &Config, history: &[EpochRecord]) -> bool {
-    let Some((patience, monitor)) = &cfg.early_stop else { return false };
-    let up = monitor.contains("acc") || monitor.contains("precision") || monitor.contains("recall");
-    let vals: Vec<f64> = history.iter().map(|r| r.value(monitor).unwrap_or(r.loss)).map(|v| if up { -v } else { v }).collect();
-    let Some(best_at) = vals.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i) else { return false };
-    vals.len() - 1 - best_at > *patience
 }
 
 fn epoch_line(rec: &EpochRecord, epochs: usize) -> String {

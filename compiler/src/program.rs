@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use nnc_syntax::ast::{self, Item, UseTarget};
-use nnc_syntax::{Code, Diagnostic, FileId, LineIndex, Span};
+use nnc_syntax::{Code, Diagnostic, FileId, LineIndex};
 
 /// Why a file could not be read.
 #[derive(Clone, Debug, PartialEq)]
@@ -178,9 +178,4 @@ fn visit(
             }
         }
     }
-}
-
-/// A span covering nothing, at the start of a file.
-pub fn file_start() -> Span {
-    Span::new(0, 0)
 }

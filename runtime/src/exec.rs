@@ -824,7 +824,3 @@ fn upsample_grad<T: Real>(g: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD
     ArrayD::from_shape_vec(IxDyn(out), o).expect("upsample grad")
 }
 
-/// Node values by id, for callers that only need some.
-pub fn pick<T: Clone>(vals: &[Tensor<T>], ids: &[Id]) -> Vec<Tensor<T>> {
-    ids.iter().map(|&i| vals[i as usize].clone()).collect()
-}

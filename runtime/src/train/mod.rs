@@ -8,7 +8,7 @@ pub mod optim;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use ndarray::{ArrayD, Axis, IxDyn};
+use ndarray::{ArrayD, Axis};
 use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::TRef;
 use nnc_compiler::ir::{self, Func, Id, Op, autodiff, lower::LowerOptions};
@@ -216,10 +216,24 @@ impl<'a> Trainer<'a> {
     }
 
     fn compile(&self, n: usize, training: bool) -> Result<Compiled, TrainError> {
+        self.compile_roots(&self.roots, n, training, Vec::new(), &|_| true)
+    }
+
+    /// Lowers `roots` (the loss first, then metrics) for batch size `n` and,
+    /// when training, appends the gradients of the trainable parameters
+    /// `learns` accepts. Layers under `inference` prefixes run in inference mode.
+    fn compile_roots(
+        &self,
+        roots: &[(String, TRef)],
+        n: usize,
+        training: bool,
+        inference: Vec<String>,
+        learns: &dyn Fn(&str) -> bool,
+    ) -> Result<Compiled, TrainError> {
         let mut dims = vec![("N".to_string(), n as i64)];
         dims.extend(self.dims.iter().cloned());
-        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone(), ..LowerOptions::default() };
-        let mut f = ir::lower::lower(&self.info.graph, &self.roots, &self.subst, &opts)?;
+        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone(), inference_prefixes: inference };
+        let mut f = ir::lower::lower(&self.info.graph, roots, &self.subst, &opts)?;
         let loss = f.outputs[0].1;
         let metrics = f.outputs[1..].iter().map(|(_, id)| *id).collect();
         let mut grads = Vec::new();
@@ -229,7 +243,7 @@ impl<'a> Trainer<'a> {
                 .iter()
                 .enumerate()
                 .filter_map(|(i, node)| match node.op {
-                    Op::Param(p) if f.params[p].trainable => Some((p, i as Id)),
+                    Op::Param(p) if f.params[p].trainable && learns(&f.params[p].name) => Some((p, i as Id)),
                     _ => None,
                 })
                 .collect();
@@ -340,8 +354,6 @@ impl<'a> Trainer<'a> {
         let names: Vec<String> = self.metric_names();
         let mut rng = SplitMix(cfg.seed ^ (first_epoch as u64).wrapping_mul(0x9E37_79B9));
         let mut history = Vec::new();
-        let mut best: Option<f64> = None;
-        let mut bad = 0usize;
         let steps_per_epoch = n.div_ceil(cfg.batch.max(1));
         for epoch in first_epoch..first_epoch + cfg.epochs {
             let started = Instant::now();
@@ -387,22 +399,8 @@ impl<'a> Trainer<'a> {
             rec.seconds = started.elapsed().as_secs_f64();
             on_event(Event::Epoch(&rec));
             opt.end_epoch(rec.val_loss.unwrap_or(rec.loss));
-            let stop = if let Some((patience, monitor)) = &cfg.early_stop {
-                let v = rec.value(monitor).unwrap_or(rec.loss);
-                // Accuracy-like monitors improve upwards.
-                let v = if monitor.contains("acc") || monitor.contains("precision") || monitor.contains("recall") { -v } else { v };
-                if best.is_none_or(|b| v < b) {
-                    best = Some(v);
-                    bad = 0;
-                    false
-                } else {
-                    bad += 1;
-                    bad > *patience
-                }
-            } else {
-                false
-            };
             history.push(rec);
+            let stop = cfg.early_stop.as_ref().is_some_and(|(patience, monitor)| should_stop(&history, *patience, monitor));
             if stop {
                 break;
             }
@@ -452,26 +450,11 @@ impl<'a> Trainer<'a> {
                     let part = train.take(&rows);
                     if !compiled[k].contains_key(&batch) {
                         let loss = step.loss.ok_or(TrainError::NoLoss)?;
-                        let mut dims = vec![("N".to_string(), batch as i64)];
-                        dims.extend(self.dims.iter().cloned());
                         let others: Vec<String> = models.iter().filter(|m| !step.over.contains(m)).map(|m| format!("{m}.")).collect();
-                        let lo = LowerOptions { dims, training: true, inference_prefixes: others, ..LowerOptions::default() };
-                        let mut f = ir::lower::lower(&self.info.graph, &[("loss".into(), loss)], &self.subst, &lo)?;
                         let over: Vec<String> = step.over.iter().map(|m| format!("{m}.")).collect();
-                        let wrt: Vec<(usize, Id)> = f
-                            .nodes
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(i, node)| match node.op {
-                                Op::Param(p) if f.params[p].trainable && over.iter().any(|o| f.params[p].name.starts_with(o.as_str())) => Some((p, i as Id)),
-                                _ => None,
-                            })
-                            .collect();
-                        let ids: Vec<Id> = wrt.iter().map(|(_, id)| *id).collect();
-                        let lid = f.outputs[0].1;
-                        let g = autodiff::grad(&mut f, lid, &ids);
-                        let grads = wrt.iter().map(|(p, _)| *p).zip(g).collect();
-                        compiled[k].insert(batch, Compiled { f, loss: lid, metrics: vec![], grads });
+                        let learns = |name: &str| over.iter().any(|o| name.starts_with(o.as_str()));
+                        let c = self.compile_roots(&[("loss".into(), loss)], batch, true, others, &learns)?;
+                        compiled[k].insert(batch, c);
                     }
                     let c = &compiled[k][&batch];
                     params.ensure(&c.f, &mut SplitMix(cfg.seed ^ 0x5EED ^ k as u64))?;
@@ -518,6 +501,30 @@ impl<'a> Trainer<'a> {
         let mut never = || 0.5;
         let vals = exec::run(&f, &feeds, &params.list(&f), &mut never, false)?;
         Ok(f.outputs.iter().map(|(_, id)| vals[*id as usize].float()).collect())
+    }
+}
+
+/// The monitored value of each epoch, negated for monitors that improve
+/// upwards (accuracy, precision, recall), so smaller is always better.
+fn monitored(history: &[EpochRecord], monitor: &str) -> Vec<f64> {
+    let up = monitor.contains("acc") || monitor.contains("precision") || monitor.contains("recall");
+    history.iter().map(|r| r.value(monitor).unwrap_or(r.loss)).map(|v| if up { -v } else { v }).collect()
+}
+
+/// Whether the last epoch is the best so far (`keep_best`).
+pub fn is_best(history: &[EpochRecord], monitor: &str) -> bool {
+    match monitored(history, monitor).split_last() {
+        Some((last, rest)) => rest.iter().all(|v| last < v),
+        None => false,
+    }
+}
+
+/// Early stopping: more than `patience` epochs since the best one.
+pub fn should_stop(history: &[EpochRecord], patience: usize, monitor: &str) -> bool {
+    let vals = monitored(history, monitor);
+    match vals.iter().enumerate().min_by(|a, b| a.1.total_cmp(b.1)) {
+        Some((best_at, _)) => vals.len() - 1 - best_at > patience,
+        None => false,
     }
 }
 
@@ -587,9 +594,4 @@ fn scalar(t: &Tensor<f32>) -> f64 {
         Tensor::F(a) => a.iter().next().map_or(f64::NAN, |v| *v as f64),
         Tensor::I(a) => a.iter().next().map_or(f64::NAN, |v| *v as f64),
     }
-}
-
-/// A float tensor from raw values (helper for loaders and tests).
-pub fn tensor(shape: &[usize], data: Vec<f32>) -> Tensor<f32> {
-    Tensor::F(ArrayD::from_shape_vec(IxDyn(shape), data).expect("tensor size"))
 }
