@@ -300,51 +300,30 @@ pub fn profile_report() -> Vec<(String, f64)> {
     v
 }
 
-fn unary<T: Real>(u: Unary, x: T) -> T {
-    let v = x.f64();
-    let r = match u {
-        Unary::Neg => -v,
-        Unary::Exp => v.exp(),
-        Unary::Log => v.ln(),
-        Unary::Sqrt => v.sqrt(),
-        Unary::Abs => v.abs(),
+/// The scalar function of a unary op, chosen once per node (not per element).
+fn unary_fn(u: Unary) -> fn(f64) -> f64 {
+    match u {
+        Unary::Neg => |v| -v,
+        Unary::Exp => f64::exp,
+        Unary::Log => f64::ln,
+        Unary::Sqrt => f64::sqrt,
+        Unary::Abs => f64::abs,
         // NaN must propagate (training stops on it), so no f64::max here.
-        Unary::Relu => {
-            if v < 0.0 {
-                0.0
-            } else {
-                v
-            }
-        }
-        Unary::Sigmoid => 1.0 / (1.0 + (-v).exp()),
-        Unary::Tanh => v.tanh(),
-        Unary::Gelu => 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
-        Unary::GeluGrad => {
+        Unary::Relu => |v| if v < 0.0 { 0.0 } else { v },
+        Unary::Sigmoid => |v| 1.0 / (1.0 + (-v).exp()),
+        Unary::Tanh => f64::tanh,
+        Unary::Gelu => |v| 0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2)),
+        Unary::GeluGrad => |v| {
             let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
             let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();
             cdf + v * pdf
-        }
-        Unary::Softplus => {
-            if v > 30.0 {
-                v
-            } else {
-                v.exp().ln_1p()
-            }
-        }
-        Unary::Square => v * v,
-        Unary::Recip => 1.0 / v,
-        Unary::Positive => f64::from(v > 0.0),
-        Unary::Sign => {
-            if v > 0.0 {
-                1.0
-            } else if v < 0.0 {
-                -1.0
-            } else {
-                0.0
-            }
-        }
-    };
-    T::of(r)
+        },
+        Unary::Softplus => |v| if v > 30.0 { v } else { v.exp().ln_1p() },
+        Unary::Square => |v| v * v,
+        Unary::Recip => |v| 1.0 / v,
+        Unary::Positive => |v| f64::from(v > 0.0),
+        Unary::Sign => |v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 },
+    }
 }
 
 /// The error function: Taylor series near 0, continued fraction for erfc
@@ -455,7 +434,10 @@ fn unary_map<T: Real>(u: Unary, x: &ArrayD<T>) -> ArrayD<T> {
         // NaN must propagate (training stops on it), so no `max` here.
         Unary::Relu => x.mapv(|v| if v < T::zero() { T::zero() } else { v }),
         Unary::Positive => x.mapv(|v| if v > T::zero() { T::one() } else { T::zero() }),
-        _ => x.mapv(|v| unary(u, v)),
+        _ => {
+            let f = unary_fn(u);
+            x.mapv(|v| T::of(f(v.f64())))
+        }
     }
 }
 
