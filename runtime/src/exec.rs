@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::{ArrayD, ArrayView2, Axis, IxDyn, linalg::general_mat_mul};
+use ndarray::{ArrayD, ArrayView2, Axis, IxDyn};
 use nnc_compiler::ir::{Binary, DType, Func, Id, Op, Reduce, Unary, Window, numel};
 
 /// The float types the executor runs in.
@@ -13,6 +13,11 @@ pub trait Real: ndarray::LinalgScalar + PartialOrd + Send + Sync + std::fmt::Deb
     fn of(v: f64) -> Self;
     fn f64(self) -> f64;
     fn is_finite_(self) -> bool;
+    /// A faster exact-enough kernel for `u`, where this type has one (f32's
+    /// `crate::math`); `None` falls back to f64 libm.
+    fn fast_unary(_u: Unary, _xs: &[Self]) -> Option<Vec<Self>> {
+        None
+    }
 }
 
 impl Real for f32 {
@@ -24,6 +29,14 @@ impl Real for f32 {
     }
     fn is_finite_(self) -> bool {
         self.is_finite()
+    }
+    fn fast_unary(u: Unary, xs: &[f32]) -> Option<Vec<f32>> {
+        match u {
+            Unary::Exp => Some(crate::math::exp(xs)),
+            Unary::Sigmoid => Some(crate::math::sigmoid(xs)),
+            Unary::Tanh => Some(crate::math::tanh(xs)),
+            _ => None,
+        }
     }
 }
 
@@ -149,6 +162,11 @@ pub fn run_keeping<T: Real>(
     let profile = std::env::var_os("NNC_PROFILE").is_some();
     for (i, node) in f.nodes.iter().enumerate() {
         let t0 = profile.then(std::time::Instant::now);
+        // A reshape of a value used for the last time takes its buffer instead of copying it.
+        let moved = match node.op {
+            Op::Reshape if last_use[node.args[0] as usize] == i => Some(std::mem::replace(&mut vals[node.args[0] as usize], Tensor::F(ArrayD::zeros(IxDyn(&[0]))))),
+            _ => None,
+        };
         let layer = || node.layer.map(|l| f.layers[l as usize].clone());
         let arg = |k: usize| &vals[node.args[k] as usize];
         let shape = IxDyn(&node.shape);
@@ -179,9 +197,9 @@ pub fn run_keeping<T: Real>(
             Op::Reduce { op, axes, .. } => Tensor::F(reduce(*op, arg(0).f(), axes, &node.shape)),
             Op::SumTo => Tensor::F(sum_to(arg(0).f(), &node.shape)),
             Op::BroadcastTo => Tensor::F(arg(0).f().broadcast(shape).expect("broadcastable").to_owned()),
-            Op::Reshape => match arg(0) {
-                Tensor::F(a) => Tensor::F(a.as_standard_layout().into_owned().into_shape_with_order(shape).expect("reshape count")),
-                Tensor::I(a) => Tensor::I(a.as_standard_layout().into_owned().into_shape_with_order(shape).expect("reshape count")),
+            Op::Reshape => match moved.unwrap_or_else(|| arg(0).clone()) {
+                Tensor::F(a) => Tensor::F(standard(a).into_shape_with_order(shape).expect("reshape count")),
+                Tensor::I(a) => Tensor::I(standard(a).into_shape_with_order(shape).expect("reshape count")),
             },
             Op::Transpose(perm) => Tensor::F(arg(0).f().clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned()),
             Op::Slice { axis, start, end } => match arg(0) {
@@ -427,6 +445,11 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
     ArrayD::from_shape_vec(IxDyn(out), data).expect("binary size")
 }
 
+/// `a` in row-major order, copied only if it is not already.
+fn standard<E: Clone>(a: ArrayD<E>) -> ArrayD<E> {
+    if a.is_standard_layout() { a } else { a.as_standard_layout().into_owned() }
+}
+
 fn unary_map<T: Real>(u: Unary, x: &ArrayD<T>) -> ArrayD<T> {
     match u {
         Unary::Neg => x.mapv(|v| T::zero() - v),
@@ -435,6 +458,9 @@ fn unary_map<T: Real>(u: Unary, x: &ArrayD<T>) -> ArrayD<T> {
         Unary::Relu => x.mapv(|v| if v < T::zero() { T::zero() } else { v }),
         Unary::Positive => x.mapv(|v| if v > T::zero() { T::one() } else { T::zero() }),
         _ => {
+            if let Some(data) = x.as_slice().and_then(|xs| T::fast_unary(u, xs)) {
+                return ArrayD::from_shape_vec(x.raw_dim(), data).expect("same size");
+            }
             let f = unary_fn(u);
             x.mapv(|v| T::of(f(v.f64())))
         }
@@ -447,15 +473,16 @@ fn matmul<T: Real>(a: &ArrayD<T>, b: &ArrayD<T>, ta: bool, tb: bool, out: &[usiz
     let (m, n) = (out[out.len() - 2], out[out.len() - 1]);
     // Operands without batch axes are shared by every batch entry.
     let lead = |r: usize| if r > 2 { batch } else { 1 };
-    let a3 = a.as_standard_layout().into_owned().into_shape_with_order((lead(ra), a.shape()[ra - 2], a.shape()[ra - 1])).expect("matmul a");
-    let b3 = b.as_standard_layout().into_owned().into_shape_with_order((lead(rb), b.shape()[rb - 2], b.shape()[rb - 1])).expect("matmul b");
+    let (a, b) = (a.as_standard_layout(), b.as_standard_layout());
+    let a3 = a.view().into_shape_with_order((lead(ra), a.shape()[ra - 2], a.shape()[ra - 1])).expect("matmul a");
+    let b3 = b.view().into_shape_with_order((lead(rb), b.shape()[rb - 2], b.shape()[rb - 1])).expect("matmul b");
     let mut c = ndarray::Array3::<T>::zeros((batch.max(1), m, n));
     for i in 0..batch.max(1) {
         let ai = a3.index_axis(Axis(0), if a3.shape()[0] == 1 { 0 } else { i });
         let bi = b3.index_axis(Axis(0), if b3.shape()[0] == 1 { 0 } else { i });
-        let av: ArrayView2<T> = if ta { ai.t() } else { ai.view() };
-        let bv: ArrayView2<T> = if tb { bi.t() } else { bi.view() };
-        general_mat_mul(T::one(), &av, &bv, T::zero(), &mut c.index_axis_mut(Axis(0), i));
+        let av: ArrayView2<T> = if ta { ai.reversed_axes() } else { ai };
+        let bv: ArrayView2<T> = if tb { bi.reversed_axes() } else { bi };
+        crate::gemm::matmul_into(av, bv, c.index_axis_mut(Axis(0), i));
     }
     c.into_shape_with_order(IxDyn(out)).expect("matmul out")
 }
@@ -587,7 +614,7 @@ fn gemm<T: Real>(a: &[T], b: &[T], m: usize, k: usize, n: usize, ta: bool, tb: b
     let av = if ta { ArrayView2::from_shape((k, m), a).expect("gemm a").reversed_axes() } else { ArrayView2::from_shape((m, k), a).expect("gemm a") };
     let bv = if tb { ArrayView2::from_shape((n, k), b).expect("gemm b").reversed_axes() } else { ArrayView2::from_shape((k, n), b).expect("gemm b") };
     let mut c = ndarray::Array2::<T>::zeros((m, n));
-    general_mat_mul(T::one(), &av, &bv, T::zero(), &mut c);
+    crate::gemm::matmul_into(av, bv, c.view_mut());
     c.into_raw_vec_and_offset().0
 }
 

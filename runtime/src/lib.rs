@@ -4,6 +4,8 @@
 pub mod checkpoint;
 pub mod data;
 pub mod exec;
+pub mod gemm;
 pub mod io;
+pub mod math;
 pub mod rng;
 pub mod train;

@@ -22,29 +22,41 @@ pub fn grad(f: &mut Func, loss: Id, wrt: &[Id]) -> Vec<Id> {
             depends[i] = true;
         }
     }
+    let mut pending: HashMap<Id, Pending> = HashMap::new();
     let mut grads: HashMap<Id, Id> = HashMap::new();
     f.current_layer = None;
     let one = f.fill(1.0, f.shape(loss).to_vec());
     grads.insert(loss, one);
     for i in (0..n).rev() {
         let id = i as Id;
+        // Every consumer of `id` comes later, so its contributions are complete.
+        if let Some(p) = pending.remove(&id) {
+            f.current_layer = f.nodes[i].layer;
+            let g = p.materialize(f, id);
+            grads.insert(id, g);
+        }
         let Some(&g) = grads.get(&id) else { continue };
         if !depends[i] {
             continue;
         }
         f.current_layer = f.nodes[i].layer;
         let node = f.nodes[i].clone();
+        if let Op::Slice { axis, start, end } = node.op {
+            // Kept as a piece: the pieces of one tensor (time steps, gates)
+            // are joined by one concat instead of padding each to full size.
+            let x = node.args[0];
+            if depends[x as usize] && f.nodes[x as usize].dtype == DType::F32 {
+                pending.entry(x).or_default().pieces.push(Piece { axis, start, end, grad: g });
+            }
+            continue;
+        }
         let contributions = rule(f, id, &node, g);
         for (arg, dg) in contributions {
             if !depends[arg as usize] || f.nodes[arg as usize].dtype != DType::F32 {
                 continue;
             }
             let dg = f.sum_to(dg, f.shape(arg).to_vec());
-            let acc = match grads.get(&arg) {
-                Some(&prev) => f.add(prev, dg),
-                None => dg,
-            };
-            grads.insert(arg, acc);
+            pending.entry(arg).or_default().full.push(dg);
         }
     }
     f.current_layer = None;
@@ -57,6 +69,68 @@ pub fn grad(f: &mut Func, loss: Id, wrt: &[Id]) -> Vec<Id> {
             }
         })
         .collect()
+}
+
+/// The gradient of a slice `[start, end)` along `axis` of a node.
+struct Piece {
+    axis: usize,
+    start: usize,
+    end: usize,
+    grad: Id,
+}
+
+/// Gradient contributions to one node, summed once all are known.
+#[derive(Default)]
+struct Pending {
+    /// Contributions of the node's full shape.
+    full: Vec<Id>,
+    /// Contributions to slices of it.
+    pieces: Vec<Piece>,
+}
+
+impl Pending {
+    fn materialize(mut self, f: &mut Func, x: Id) -> Id {
+        let shape = f.shape(x).to_vec();
+        let mut terms = std::mem::take(&mut self.full);
+        let mut axes: Vec<usize> = self.pieces.iter().map(|p| p.axis).collect();
+        axes.sort_unstable();
+        axes.dedup();
+        for axis in axes {
+            let mut pieces: Vec<&Piece> = self.pieces.iter().filter(|p| p.axis == axis).collect();
+            pieces.sort_by_key(|p| (p.start, p.end));
+            let disjoint = pieces.windows(2).all(|w| w[0].end <= w[1].start);
+            if !disjoint {
+                for p in pieces {
+                    let d = f.push(Op::Pad { axis, before: p.start, after: shape[axis] - p.end }, vec![p.grad], shape.clone(), DType::F32, f.current_layer);
+                    terms.push(d);
+                }
+                continue;
+            }
+            let mut parts = Vec::new();
+            let mut at = 0;
+            let zeros = |f: &mut Func, len: usize| {
+                let mut s = shape.clone();
+                s[axis] = len;
+                f.fill(0.0, s)
+            };
+            for p in pieces {
+                if p.start > at {
+                    parts.push(zeros(f, p.start - at));
+                }
+                parts.push(p.grad);
+                at = p.end;
+            }
+            if at < shape[axis] {
+                parts.push(zeros(f, shape[axis] - at));
+            }
+            terms.push(if parts.len() == 1 { parts[0] } else { f.concat(parts, axis) });
+        }
+        let mut acc = terms[0];
+        for &t in &terms[1..] {
+            acc = f.add(acc, t);
+        }
+        acc
+    }
 }
 
 /// The gradient contributions of one node to its arguments.
@@ -225,15 +299,8 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
             }
             vec![(a(0), f.transpose(g, inv))]
         }
-        Op::Slice { axis, start, end } => {
-            let x = a(0);
-            let full = f.shape(x)[*axis];
-            let mut s = f.shape(x).to_vec();
-            s[*axis] = full;
-            let t = f.current_layer;
-            let d = f.push(Op::Pad { axis: *axis, before: *start, after: full - end }, vec![g], s, DType::F32, t);
-            vec![(x, d)]
-        }
+        // `grad` accumulates slice gradients itself (see `Piece`).
+        Op::Slice { .. } => vec![],
         Op::Pad { axis, before, .. } => {
             let x = a(0);
             let len = f.shape(x)[*axis];

@@ -405,7 +405,13 @@ pub fn objective(
                     let same = f.binary(Binary::Equal, p, tt);
                     return Ok(mean_all(f, same));
                 }
-                (p, tt)
+                if option_f64(options, "class") == Some(0.0) {
+                    // Class 0 of a single probability: positives are those at or below the threshold.
+                    let one = f.scalar(1.0);
+                    (f.sub(one, p), f.sub(one, tt))
+                } else {
+                    (p, tt)
+                }
             };
             let both = f.mul(pred_pos, true_pos);
             let r = f.shape(both).len();
