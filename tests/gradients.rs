@@ -89,7 +89,12 @@ fn check(src: &str) {
 }
 
 fn check_with(src: &str, n: i64, training: bool, int_range: i64) {
-    let mut f = build(src, n, training);
+    check_func(build(src, n, training), src, int_range);
+}
+
+/// Finite differences against autodiff for every parameter and float input
+/// of `f`, whose last output is the objective (`what` names it in failures).
+fn check_func(mut f: Func, what: &str, int_range: i64) {
     let loss = f.outputs.last().unwrap().1;
     let wrt: Vec<Id> = f
         .nodes
@@ -158,7 +163,7 @@ fn check_with(src: &str, n: i64, training: bool, int_range: i64) {
             }
         }
     }
-    assert!(worst < 1e-6, "gradient mismatch (relative error {worst:e}) at {report}\n{src}");
+    assert!(worst < 1e-6, "gradient mismatch (relative error {worst:e}) at {report}\n{what}");
 }
 
 fn model(input: &str, body: &str) -> String {
@@ -269,4 +274,27 @@ fn losses() {
     ] {
         check_with(&train_src(body, loss), 4, true, 3);
     }
+}
+
+/// Autodiff joins the gradients of slices of one tensor (time steps, gates)
+/// with a concat; overlapping slices, gaps, slices along two axes and a
+/// use of the whole tensor must still sum correctly.
+#[test]
+fn slices_with_gaps_overlaps_and_two_axes() {
+    let mut f = Func::default();
+    let x = f.input("x", vec![4, 7], DType::F32);
+    let parts = [(1, 0, 2), (1, 1, 3), (1, 5, 7), (0, 2, 3), (1, 3, 4)];
+    let mut total = f.scalar(0.0);
+    for (k, &(axis, start, end)) in parts.iter().enumerate() {
+        let s = f.slice(x, axis, start, end);
+        let sq = f.unary(ir::Unary::Square, s);
+        let w = f.mul_scalar(sq, 1.0 + k as f64);
+        let r = f.reduce(ir::Reduce::Sum, w, vec![0, 1], false);
+        total = f.add(total, r);
+    }
+    let whole = f.unary(ir::Unary::Tanh, x);
+    let r = f.reduce(ir::Reduce::Sum, whole, vec![0, 1], false);
+    total = f.add(total, r);
+    f.outputs = vec![("loss".into(), total)];
+    check_func(f, "slices of x [4, 7]", 1);
 }

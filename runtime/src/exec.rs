@@ -160,6 +160,8 @@ pub fn run_keeping<T: Real>(
     }
     let mut vals: Vec<Tensor<T>> = Vec::with_capacity(f.nodes.len());
     let profile = std::env::var_os("NNC_PROFILE").is_some();
+    // `NNC_PROFILE=shapes` also splits each op kind by argument shapes.
+    let by_shape = std::env::var_os("NNC_PROFILE").is_some_and(|v| v == "shapes");
     for (i, node) in f.nodes.iter().enumerate() {
         let t0 = profile.then(std::time::Instant::now);
         // A reshape of a value used for the last time takes its buffer instead of copying it.
@@ -295,7 +297,12 @@ pub fn run_keeping<T: Real>(
         }
         if let Some(t0) = t0 {
             let name = format!("{}", node.op);
-            let key = name.split_whitespace().next().unwrap_or("").to_string();
+            let mut key = name.split_whitespace().next().unwrap_or("").to_string();
+            if by_shape {
+                for &a in &node.args {
+                    key.push_str(&format!(" {:?}", f.nodes[a as usize].shape));
+                }
+            }
             PROFILE.with(|p| *p.borrow_mut().entry(key).or_insert(0.0) += t0.elapsed().as_secs_f64());
         }
         vals.push(v);
@@ -419,7 +426,11 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
     } else if y.shape() == &out[out.len() - y.ndim()..] && x.shape() == out && y.len() > 0 {
         // A trailing-aligned operand (bias, per-channel scale): repeat it.
         let m = y.len();
-        xd.iter().enumerate().map(|(i, &a)| op(a, yd[i % m])).collect()
+        let mut v = Vec::with_capacity(n);
+        for row in xd.chunks_exact(m) {
+            v.extend(row.iter().zip(yd).map(|(&a, &c)| op(a, c)));
+        }
+        v
     } else {
         let (sx, sy) = (broadcast_strides(x.shape(), out), broadcast_strides(y.shape(), out));
         let mut idx = vec![0usize; out.len()];
@@ -500,6 +511,16 @@ fn reduce<T: Real>(op: Reduce, x: &ArrayD<T>, axes: &[usize], out: &[usize]) -> 
         ostride[a] = ks[j];
     }
     let n_out = numel(&kept_shape).max(1);
+    if op == Reduce::Sum && axes.iter().enumerate().all(|(i, &a)| a == i) {
+        // Sum over leading axes (bias and batch gradients): whole rows at a time.
+        let mut acc = vec![0f64; n_out];
+        for row in data.chunks_exact(n_out) {
+            for (a, &v) in acc.iter_mut().zip(row) {
+                *a += v.f64();
+            }
+        }
+        return ArrayD::from_shape_vec(IxDyn(out), acc.into_iter().map(T::of).collect()).expect("reduce size");
+    }
     let init = match op {
         Reduce::Max => f64::NEG_INFINITY,
         _ => 0.0,

@@ -21,7 +21,8 @@ const EXP_LO: f32 = -87.336_55;
 #[inline(always)]
 fn exp1(x: f32) -> f32 {
     let x = x.clamp(EXP_LO, EXP_HI);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
     let r = x - n * LN2_HI - n * LN2_LO;
     let p = 1.987_569_1e-4_f32;
     let p = p * r + 1.398_199_9e-3;
@@ -30,9 +31,11 @@ fn exp1(x: f32) -> f32 {
     let p = p * r + 1.666_666_5e-1;
     let p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    // 2^n by building the exponent bits; n is in [−126, 128) after clamping.
-    // Two halves so that n = 128 (x near 88.7) does not overflow the bits.
-    let n = n as i32;
+    // 2^n by building exponent bits. The integer n sits in the low mantissa
+    // bits of t (that is what adding ROUND did), so no float→int conversion
+    // is needed; it is in [−126, 128] after clamping, and two halves keep
+    // n = 128 from overflowing the bits.
+    let n = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let h = n >> 1;
     let s1 = f32::from_bits(((h + 127) as u32) << 23);
     let s2 = f32::from_bits(((n - h + 127) as u32) << 23);
