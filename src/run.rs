@@ -107,8 +107,19 @@ fn to_array(t: &Tensor<f32>) -> data::Array {
     }
 }
 
-fn load_call(call: &CallValue, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
-    let c = data::from_call::load_call(call, &base_dir(file), specs, seed).map_err(|e| Failure::new(e.to_string()))?;
+/// The fraction `validate = split(f)` holds out, if the block splits its data.
+fn held_out(info: &TrainInfo) -> Option<f64> {
+    match info.field("validate") {
+        Some(Value::Call(c)) if c.name == "split" => Some(c.positional(0).and_then(Value::as_f64).unwrap_or(0.1)),
+        _ => None,
+    }
+}
+
+/// Loads a data call. `held_out`: see [`data::from_call::load_call`]; it must
+/// be the fraction [`prepare`] splits off with the same seed, so that both
+/// agree on which rows are training rows.
+fn load_call(call: &CallValue, file: &Path, specs: &[InputSpec], seed: u64, held_out: Option<f64>) -> Result<Loaded, Failure> {
+    let c = data::from_call::load_call(call, &base_dir(file), specs, seed, held_out).map_err(|e| Failure::new(e.to_string()))?;
     let arrays = c.loaded.dataset.arrays.into_iter().map(|(k, v)| (k, to_tensor(v))).collect();
     Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize })
 }
@@ -117,8 +128,9 @@ fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// Splits off validation rows (seeded shuffle), and applies z-scoring with
-/// training statistics. Returns (train, validation, normalisation metadata).
+/// Splits off validation rows ([`data::split`], seeded), and applies
+/// z-scoring with training statistics. Returns (train, validation,
+/// normalisation metadata).
 fn prepare(
     info: &TrainInfo,
     loaded: Loaded,
@@ -127,20 +139,9 @@ fn prepare(
 ) -> Result<(Dataset, Option<Dataset>, BTreeMap<String, String>), Failure> {
     let all = loaded.data;
     let n = all.len();
-    let (train_rows, val_rows): (Vec<usize>, Vec<usize>) = match info.field("validate") {
-        Some(Value::Call(c)) if c.name == "split" => {
-            let frac = c.positional(0).and_then(Value::as_f64).unwrap_or(0.1);
-            let mut idx: Vec<usize> = (0..n).collect();
-            let mut r = nnc_runtime::train::init::SplitMix(seed ^ 0x5917);
-            for i in (1..n).rev() {
-                let j = (r.next_u64() % (i as u64 + 1)) as usize;
-                idx.swap(i, j);
-            }
-            let nv = ((n as f64) * frac).round() as usize;
-            let (v, t) = idx.split_at(nv.min(n));
-            (t.to_vec(), v.to_vec())
-        }
-        _ => ((0..n).collect(), Vec::new()),
+    let (train_rows, val_rows) = match held_out(info) {
+        Some(fraction) => data::split(n, fraction, seed),
+        None => ((0..n).collect(), Vec::new()),
     };
     let mut meta = BTreeMap::new();
     let mut train = all.take(&train_rows);
@@ -203,9 +204,60 @@ fn early_stop(info: &TrainInfo) -> Option<(usize, String)> {
     }
 }
 
+/// The checkpoint a run starts from: `--init W` (names as they are), else
+/// the block's `init = load("file", prefix = "p")`. Checkpoints are what
+/// runs produce, so like `checkpoint = "…"` and `--save` the file is
+/// relative to the working directory (data files, shipped with the `.nn`
+/// file, are relative to it).
+fn init_source(info: &TrainInfo, args: &RunArgs) -> Result<Option<(PathBuf, String)>, Failure> {
+    if let Some(w) = &args.init {
+        return Ok(Some((w.clone(), String::new())));
+    }
+    let usage = |found: &dyn std::fmt::Display| Failure::new(format!("`init` must be load(\"file.safetensors\", prefix = \"…\"), found {found}"));
+    match info.field("init") {
+        None => Ok(None),
+        Some(Value::Call(c)) if c.name == "load" => {
+            let path = match c.positional(0) {
+                Some(Value::Str(s)) => PathBuf::from(s),
+                Some(other) => return Err(usage(&format!("the file name {other}"))),
+                None => return Err(usage(&"no file name")),
+            };
+            let prefix = match c.arg("prefix") {
+                None => String::new(),
+                Some(Value::Str(p)) => p.clone(),
+                Some(other) => return Err(usage(&format!("the prefix {other}"))),
+            };
+            Ok(Some((path, prefix)))
+        }
+        Some(other) => Err(usage(other)),
+    }
+}
+
+/// Loads the tensors of `path` that match the block's parameters (see
+/// [`nnc_runtime::checkpoint::plan_init`]) into `params` and says what it did.
+fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, prefix: &str) -> Result<(), Failure> {
+    let decls = trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))?;
+    let shapes: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
+    let (values, plan) = nnc_runtime::checkpoint::load_init(path, &shapes, prefix).map_err(|e| Failure::new(e.to_string()))?;
+    params.values.extend(values);
+    let mut line = format!("init: loaded {} tensors from {}", plan.pairs.len(), path.display());
+    if let Some((t, p)) = plan.pairs.first().filter(|(t, p)| t != p) {
+        line.push_str(&format!(" (prefix \"{prefix}\": `{t}` → `{p}`, …)"));
+    }
+    if !plan.fresh.is_empty() {
+        line.push_str(&format!("; {} parameters initialised as declared", plan.fresh.len()));
+    }
+    if !plan.unused.is_empty() {
+        line.push_str(&format!("; {} tensors of the file unused", plan.unused.len()));
+    }
+    println!("{line}");
+    Ok(())
+}
+
 fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
     match v {
-        Value::Call(c) => load_call(c, file, specs, seed),
+        // A separate validation or test source: nothing of it is held out.
+        Value::Call(c) => load_call(c, file, specs, seed, None),
         other => Err(Failure::new(format!("not a data source: {other}"))),
     }
 }
@@ -218,7 +270,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
     let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
-    let loaded = load_call(&data_call, file, &specs, seed)?;
+    let loaded = load_call(&data_call, file, &specs, seed, held_out(first))?;
     let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
         .data
@@ -266,14 +318,14 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     };
     let mut trainer = Trainer::new(info, cfg.class_weights.clone(), dims).map_err(|e| Failure::new(e.to_string()))?;
     let mut params = Params::default();
-    if let Some(init) = &args.init {
-        let (tensors, _) = nnc_runtime::checkpoint::load(init).map_err(|e| Failure::new(e.to_string()))?;
-        params.values = tensors;
+    let first_batch = cfg.batch.min(train.len().max(1));
+    if let Some((path, prefix)) = init_source(info, args)? {
+        load_init(&trainer, &mut params, first_batch, &path, &prefix)?;
     }
+    trainer.init_params(&mut params, first_batch, seed).map_err(|e| Failure::new(e.to_string()))?;
     if !info.steps.is_empty() {
         return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta);
     }
-    trainer.init_params(&mut params, cfg.batch.min(train.len().max(1)), seed).map_err(|e| Failure::new(e.to_string()))?;
     if let Some((dir, steps)) = &args.dump {
         return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
     }
@@ -397,7 +449,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         println!("saved {}", path.display());
     }
     if std::env::var_os("NNC_PROFILE").is_some() {
-        for (op, secs) in nnc_runtime::exec::profile_report().iter().take(15) {
+        for (op, secs) in nnc_runtime::exec::profile_report().iter().take(if std::env::var_os("NNC_PROFILE").is_some_and(|v| v == "shapes") { 40 } else { 15 }) {
             eprintln!("{op:>20} {secs:8.3} s");
         }
     }

@@ -34,6 +34,16 @@ impl Rng {
         Rng { s, spare: None }
     }
 
+    /// A generator for the thing called `name` (a parameter) under a
+    /// stream: [`Rng::derive`] with the name hashed (FNV-1a, fixed forever
+    /// unlike `std`'s hasher). A parameter's initial value then depends on
+    /// the seed and its name only, not on which other parameters exist or
+    /// were loaded from a checkpoint.
+    pub fn derive_named(seed: u64, stream: u64, name: &str) -> Rng {
+        let hash = name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3));
+        Rng::derive(seed, stream ^ hash)
+    }
+
     /// An independent generator for a sub-task (an epoch, a layer, a data
     /// source), derived from a seed and a stream number. Deriving instead of
     /// continuing one stream keeps, say, epoch 3's shuffle the same whether
@@ -97,6 +107,28 @@ impl Rng {
         let theta = std::f64::consts::TAU * u2;
         self.spare = Some(((r * theta.sin()) as f32).to_bits());
         (r * theta.cos()) as f32
+    }
+
+    /// Standard normal in f64 by Box–Muller, for initialisers (which draw
+    /// in f64 and round once to f32). Uses one value of each pair: the
+    /// spare slot belongs to [`Rng::normal_f32`], and initialisation is not
+    /// hot enough to be worth a second one.
+    pub fn normal_f64(&mut self) -> f64 {
+        // 1 − u lies in (0, 1], so the logarithm is finite.
+        let u1 = 1.0 - self.uniform_f64();
+        let u2 = self.uniform_f64();
+        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+    }
+
+    /// Standard normal redrawn until it lies within two standard deviations
+    /// (Keras's `truncated_normal`).
+    pub fn truncated_normal_f64(&mut self) -> f64 {
+        loop {
+            let v = self.normal_f64();
+            if v.abs() <= 2.0 {
+                return v;
+            }
+        }
     }
 
     /// Fisher–Yates shuffle in place.
@@ -176,6 +208,30 @@ mod tests {
         let mut sorted = a.clone();
         sorted.sort();
         assert_eq!(sorted, (0..100).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn f64_normals_and_truncation() {
+        let mut r = Rng::new(11);
+        let n = 100_000;
+        let z: Vec<f64> = (0..n).map(|_| r.normal_f64()).collect();
+        let m = z.iter().sum::<f64>() / n as f64;
+        let var = z.iter().map(|v| (v - m) * (v - m)).sum::<f64>() / n as f64;
+        assert!(m.abs() < 0.01 && (var - 1.0).abs() < 0.02, "mean {m} var {var}");
+        let t: Vec<f64> = (0..n).map(|_| r.truncated_normal_f64()).collect();
+        assert!(t.iter().all(|v| v.abs() <= 2.0));
+        // The variance of a standard normal truncated at ±2 is 0.7737.
+        let tv = t.iter().map(|v| v * v).sum::<f64>() / n as f64;
+        assert!((tv - 0.7737).abs() < 0.01, "{tv}");
+    }
+
+    #[test]
+    fn named_streams_depend_on_the_name_only() {
+        assert_eq!(Rng::derive_named(3, 1, "h.dense.kernel"), Rng::derive_named(3, 1, "h.dense.kernel"));
+        assert_ne!(Rng::derive_named(3, 1, "h.dense.kernel").next_u64(), Rng::derive_named(3, 1, "h.dense.bias").next_u64());
+        assert_ne!(Rng::derive_named(3, 1, "a").next_u64(), Rng::derive_named(4, 1, "a").next_u64());
+        // Pinned: FNV-1a of "" is its offset basis.
+        assert_eq!(Rng::derive_named(3, 1, ""), Rng::derive(3, 1 ^ 0xCBF2_9CE4_8422_2325));
     }
 
     #[test]

@@ -1,39 +1,9 @@
-//! Parameter initialisers with Keras's fan rules (LANGUAGE.md §6).
+//! Parameter initialisers with Keras's fan rules (LANGUAGE.md §6), drawing
+//! from the runtime's one generator, [`Rng`].
 
 use ndarray::{Array2, ArrayD, IxDyn};
 
-/// A deterministic generator for initialisation and random nodes
-/// (SplitMix64: tiny, fast, and identical on every platform).
-#[derive(Clone, Debug)]
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1).
-    pub fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-    pub fn normal(&mut self) -> f64 {
-        let u1 = self.uniform().max(1e-300);
-        let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
-    }
-    /// Normal truncated to two standard deviations (Keras's truncated normal).
-    pub fn truncated_normal(&mut self) -> f64 {
-        loop {
-            let v = self.normal();
-            if v.abs() <= 2.0 {
-                return v;
-            }
-        }
-    }
-}
+use crate::rng::Rng;
 
 /// Keras's fans: the last two axes are (in, out); leading axes form the
 /// receptive field (convolution kernels, attention's [D, heads, key_dim]).
@@ -53,7 +23,7 @@ pub fn fans(shape: &[usize]) -> (f64, f64) {
 pub struct UnknownInitialiser(pub String);
 
 /// Initialises a parameter by initialiser name (`glorot_uniform`, `zeros`, …).
-pub fn init(name: &str, shape: &[usize], rng: &mut SplitMix) -> Result<ArrayD<f32>, UnknownInitialiser> {
+pub fn init(name: &str, shape: &[usize], rng: &mut Rng) -> Result<ArrayD<f32>, UnknownInitialiser> {
     let n: usize = shape.iter().product();
     let (fan_in, fan_out) = fans(shape);
     let data: Vec<f64> = match name {
@@ -61,23 +31,23 @@ pub fn init(name: &str, shape: &[usize], rng: &mut SplitMix) -> Result<ArrayD<f3
         "ones" => vec![1.0; n],
         "glorot_uniform" => {
             let limit = (6.0 / (fan_in + fan_out)).sqrt();
-            (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * limit).collect()
+            (0..n).map(|_| (rng.uniform_f64() * 2.0 - 1.0) * limit).collect()
         }
         "he_uniform" => {
             let limit = (6.0 / fan_in).sqrt();
-            (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * limit).collect()
+            (0..n).map(|_| (rng.uniform_f64() * 2.0 - 1.0) * limit).collect()
         }
         // Keras's variance-scaling normals are truncated at 2σ, corrected by 0.8796.
         "glorot_normal" => {
             let sd = (2.0 / (fan_in + fan_out)).sqrt() / 0.879_625_661_034_239_8;
-            (0..n).map(|_| rng.truncated_normal() * sd).collect()
+            (0..n).map(|_| rng.truncated_normal_f64() * sd).collect()
         }
         "he_normal" => {
             let sd = (2.0 / fan_in).sqrt() / 0.879_625_661_034_239_8;
-            (0..n).map(|_| rng.truncated_normal() * sd).collect()
+            (0..n).map(|_| rng.truncated_normal_f64() * sd).collect()
         }
-        "normal" => (0..n).map(|_| rng.normal() * 0.05).collect(),
-        "uniform" => (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * 0.05).collect(),
+        "normal" => (0..n).map(|_| rng.normal_f64() * 0.05).collect(),
+        "uniform" => (0..n).map(|_| (rng.uniform_f64() * 2.0 - 1.0) * 0.05).collect(),
         "orthogonal" => orthogonal(shape, rng),
         other => return Err(UnknownInitialiser(other.to_string())),
     };
@@ -86,12 +56,12 @@ pub fn init(name: &str, shape: &[usize], rng: &mut SplitMix) -> Result<ArrayD<f3
 
 /// An orthogonal matrix (rows × cols flattened from the shape), by
 /// Gram–Schmidt on a Gaussian matrix.
-fn orthogonal(shape: &[usize], rng: &mut SplitMix) -> Vec<f64> {
+fn orthogonal(shape: &[usize], rng: &mut Rng) -> Vec<f64> {
     let cols = *shape.last().unwrap_or(&1);
     let rows: usize = shape.iter().product::<usize>() / cols.max(1);
     // Orthonormalise along the longer side.
     let (r, c) = if rows < cols { (cols, rows) } else { (rows, cols) };
-    let mut a = Array2::<f64>::from_shape_fn((r, c), |_| rng.normal());
+    let mut a = Array2::<f64>::from_shape_fn((r, c), |_| rng.normal_f64());
     for j in 0..c {
         for k in 0..j {
             let dot: f64 = (0..r).map(|i| a[[i, j]] * a[[i, k]]).sum();
@@ -114,7 +84,7 @@ mod tests {
 
     #[test]
     fn glorot_uniform_respects_the_limit() {
-        let mut rng = SplitMix(1);
+        let mut rng = Rng::new(1);
         let w = init("glorot_uniform", &[100, 50], &mut rng).unwrap();
         let limit = (6.0f32 / 150.0).sqrt();
         assert!(w.iter().all(|v| v.abs() <= limit));
@@ -123,7 +93,7 @@ mod tests {
 
     #[test]
     fn orthogonal_columns_are_orthonormal() {
-        let mut rng = SplitMix(3);
+        let mut rng = Rng::new(3);
         let w = init("orthogonal", &[6, 6], &mut rng).unwrap();
         let m = w.into_shape_with_order((6, 6)).unwrap();
         let g = m.t().dot(&m);
@@ -143,6 +113,6 @@ mod tests {
 
     #[test]
     fn unknown_initialisers_are_errors() {
-        assert!(init("glorot", &[2, 2], &mut SplitMix(0)).is_err());
+        assert!(init("glorot", &[2, 2], &mut Rng::new(0)).is_err());
     }
 }

@@ -11,11 +11,19 @@ use std::time::Instant;
 use ndarray::{ArrayD, Axis};
 use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::TRef;
-use nnc_compiler::ir::{self, Func, Id, Op, autodiff, lower::LowerOptions};
+use nnc_compiler::ir::{self, Func, Id, Op, ParamDecl, autodiff, lower::LowerOptions};
 use nnc_compiler::layers::lowering::LowerError;
 
 use crate::exec::{self, ExecError, Tensor};
-use init::SplitMix;
+use crate::rng::Rng;
+
+/// Streams of the run's seed (see [`Rng::derive`]) for the trainer's random
+/// choices; the data layer owns the split and shuffle streams. Separate
+/// streams keep, say, the initial weights the same whether or not dropout
+/// is added to a model.
+const INIT_STREAM: u64 = 0x1A17_0000_0000;
+/// Dropout masks and random draws (`normal([N, 100])`), per epoch.
+const DRAW_STREAM: u64 = 0xD4A3_0000_0000;
 
 /// Named arrays whose first axis indexes samples.
 #[derive(Clone, Debug, Default)]
@@ -71,9 +79,10 @@ pub struct Params {
 }
 
 impl Params {
-    /// Initialises every parameter `f` declares that is not present yet.
-    pub fn ensure(&mut self, f: &Func, rng: &mut SplitMix) -> Result<(), TrainError> {
-        for p in &f.params {
+    /// Initialises every parameter of `decls` that is not present yet, each
+    /// from its own stream of `seed` (named after the parameter).
+    pub fn ensure(&mut self, decls: &[ParamDecl], seed: u64) -> Result<(), TrainError> {
+        for p in decls {
             self.trainable.insert(p.name.clone(), p.trainable);
             if let Some(existing) = self.values.get(&p.name) {
                 if existing.shape() != p.shape.as_slice() {
@@ -81,7 +90,8 @@ impl Params {
                 }
                 continue;
             }
-            let v = init::init(&p.init, &p.shape, rng).map_err(|e| TrainError::Initialiser(e.0))?;
+            let mut rng = Rng::derive_named(seed, INIT_STREAM, &p.name);
+            let v = init::init(&p.init, &p.shape, &mut rng).map_err(|e| TrainError::Initialiser(e.0))?;
             self.values.insert(p.name.clone(), v);
         }
         Ok(())
@@ -265,10 +275,17 @@ impl<'a> Trainer<'a> {
         Ok(f)
     }
 
+    /// Every parameter the block declares: those of its loss, metrics and
+    /// (for alternating steps) every step's loss, lowered for `batch` rows.
+    pub fn declared_params(&self, batch: usize) -> Result<Vec<ParamDecl>, TrainError> {
+        let mut roots = self.roots.clone();
+        roots.extend(self.info.steps.iter().filter_map(|s| Some((s.name.clone(), s.loss?))));
+        Ok(self.compile_roots(&roots, batch, false, Vec::new(), &|_| true)?.f.params)
+    }
+
     /// Creates any missing parameters (seeded).
-    pub fn init_params(&mut self, params: &mut Params, batch: usize, seed: u64) -> Result<(), TrainError> {
-        let c = self.compiled(batch, false)?;
-        params.ensure(&c.f, &mut SplitMix(seed ^ 0x5EED))
+    pub fn init_params(&self, params: &mut Params, batch: usize, seed: u64) -> Result<(), TrainError> {
+        params.ensure(&self.declared_params(batch)?, seed)
     }
 
     fn compiled(&mut self, n: usize, training: bool) -> Result<&Compiled, TrainError> {
@@ -352,26 +369,21 @@ impl<'a> Trainer<'a> {
     ) -> Result<Vec<EpochRecord>, TrainError> {
         let n = train.len();
         let names: Vec<String> = self.metric_names();
-        let mut rng = SplitMix(cfg.seed ^ (first_epoch as u64).wrapping_mul(0x9E37_79B9));
         let mut history = Vec::new();
-        let steps_per_epoch = n.div_ceil(cfg.batch.max(1));
+        let all: Vec<usize> = (0..n).collect();
         for epoch in first_epoch..first_epoch + cfg.epochs {
             let started = Instant::now();
-            let mut idx: Vec<usize> = (0..n).collect();
-            if cfg.shuffle {
-                // Fisher–Yates with a per-epoch stream: reproducible for a seed.
-                let mut r = SplitMix(cfg.seed.wrapping_mul(31).wrapping_add(epoch as u64 + 1));
-                for i in (1..n).rev() {
-                    let j = (r.next_u64() % (i as u64 + 1)) as usize;
-                    idx.swap(i, j);
-                }
-            }
+            // Per-epoch streams: epoch k shuffles and drops out the same way
+            // whether or not epochs before it ran in this process.
+            let batches = crate::data::batches(&all, cfg.batch, cfg.shuffle, cfg.seed, epoch);
+            let steps_per_epoch = batches.len();
+            let mut rng = Rng::derive(cfg.seed, DRAW_STREAM + epoch as u64);
             let mut sums = vec![0.0; 1 + names.len()];
-            for (step, chunk) in idx.chunks(cfg.batch.max(1)).enumerate() {
+            for (step, chunk) in batches.iter().enumerate() {
                 let t0 = Instant::now();
                 let part = train.take(chunk);
                 let c = self.compiled(chunk.len(), true)?;
-                let mut uniform = || rng.uniform();
+                let mut uniform = || rng.uniform_f64();
                 let out = apply_step(c, params, &part, opt, epoch, &mut uniform).map_err(|e| match e {
                     TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch, step, layer },
                     other => other,
@@ -384,11 +396,11 @@ impl<'a> Trainer<'a> {
                 let secs = t0.elapsed().as_secs_f64().max(1e-9);
                 on_event(Event::Step { epoch, step, steps: steps_per_epoch, loss, samples_per_sec: chunk.len() as f64 / secs });
             }
-            let batches = steps_per_epoch as f64;
+            let steps = steps_per_epoch as f64;
             let mut rec = EpochRecord {
                 epoch,
-                loss: sums[0] / batches,
-                metrics: names.iter().cloned().zip(sums[1..].iter().map(|s| s / batches)).collect(),
+                loss: sums[0] / steps,
+                metrics: names.iter().cloned().zip(sums[1..].iter().map(|s| s / steps)).collect(),
                 ..EpochRecord::default()
             };
             if let Some(v) = validation.filter(|v| !v.is_empty()) {
@@ -425,11 +437,14 @@ impl<'a> Trainer<'a> {
             let spec = optim::Spec::from_value(Some(&s.optimizer)).map_err(TrainError::Unsupported)?;
             opts.push(optim::Optimizer::new(spec));
         }
-        let mut rng = SplitMix(cfg.seed);
+        let mut rng = Rng::derive(cfg.seed, DRAW_STREAM);
         let batch = cfg.batch.max(1).min(n);
         let per_pass = n.div_ceil(batch).max(1);
-        let mut order: Vec<usize> = Vec::new();
-        let mut cursor = 0;
+        let all: Vec<usize> = (0..n).collect();
+        // Full batches of the current pass over the data, next one last; a
+        // pass's partial batch is skipped (every step sees `batch` rows).
+        let mut queue: Vec<Vec<usize>> = Vec::new();
+        let mut pass = 0;
         let mut history = Vec::new();
         let mut sums = vec![0.0; self.info.steps.len()];
         let mut counts = vec![0usize; self.info.steps.len()];
@@ -437,16 +452,16 @@ impl<'a> Trainer<'a> {
         for it in 0..iterations {
             for (k, step) in self.info.steps.iter().enumerate() {
                 for _ in 0..step.times.max(1) {
-                    if cursor + batch > order.len() {
-                        order = (0..n).collect();
-                        for i in (1..n).rev() {
-                            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
-                            order.swap(i, j);
+                    let rows = match queue.pop() {
+                        Some(rows) => rows,
+                        None => {
+                            queue = crate::data::batches(&all, batch, cfg.shuffle, cfg.seed, pass);
+                            queue.retain(|b| b.len() == batch);
+                            queue.reverse();
+                            pass += 1;
+                            queue.pop().expect("batch ≤ n gives a full batch")
                         }
-                        cursor = 0;
-                    }
-                    let rows: Vec<usize> = order[cursor..cursor + batch].to_vec();
-                    cursor += batch;
+                    };
                     let part = train.take(&rows);
                     if !compiled[k].contains_key(&batch) {
                         let loss = step.loss.ok_or(TrainError::NoLoss)?;
@@ -457,8 +472,8 @@ impl<'a> Trainer<'a> {
                         compiled[k].insert(batch, c);
                     }
                     let c = &compiled[k][&batch];
-                    params.ensure(&c.f, &mut SplitMix(cfg.seed ^ 0x5EED ^ k as u64))?;
-                    let mut uniform = || rng.uniform();
+                    params.ensure(&c.f.params, cfg.seed)?;
+                    let mut uniform = || rng.uniform_f64();
                     let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform).map_err(|e| match e {
                         TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch: it / per_pass, step: it, layer },
                         other => other,
