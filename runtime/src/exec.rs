@@ -198,7 +198,15 @@ pub fn run_keeping<T: Real>(
             Op::MatMul { ta, tb } => Tensor::F(matmul(arg(0).f(), arg(1).f(), *ta, *tb, &node.shape)),
             Op::Reduce { op, axes, .. } => Tensor::F(reduce(*op, arg(0).f(), axes, &node.shape)),
             Op::SumTo => Tensor::F(sum_to(arg(0).f(), &node.shape)),
-            Op::BroadcastTo => Tensor::F(arg(0).f().broadcast(shape).expect("broadcastable").to_owned()),
+            Op::BroadcastTo => {
+                let x = arg(0).f();
+                Tensor::F(match x.as_slice() {
+                    Some(xs) if trailing(x.shape(), &node.shape) && !xs.is_empty() => {
+                        ArrayD::from_shape_vec(shape, xs.iter().copied().cycle().take(numel(&node.shape)).collect()).expect("broadcast size")
+                    }
+                    _ => x.broadcast(shape).expect("broadcastable").to_owned(),
+                })
+            }
             Op::Reshape => match moved.unwrap_or_else(|| arg(0).clone()) {
                 Tensor::F(a) => Tensor::F(standard(a).into_shape_with_order(shape).expect("reshape count")),
                 Tensor::I(a) => Tensor::I(standard(a).into_shape_with_order(shape).expect("reshape count")),
@@ -410,6 +418,14 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
     }
 }
 
+/// Whether `small` broadcasts to `out` by repeating it whole: its shape,
+/// without leading 1-axes, is a suffix of `out` (biases, per-channel scales).
+fn trailing(small: &[usize], out: &[usize]) -> bool {
+    let lead = small.iter().take_while(|&&d| d == 1).count();
+    let s = &small[lead..];
+    s.len() <= out.len() && s == &out[out.len() - s.len()..]
+}
+
 fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T, T) -> T) -> ArrayD<T> {
     let xs = x.as_standard_layout();
     let ys = y.as_standard_layout();
@@ -423,12 +439,19 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
     } else if x.len() == 1 && y.shape() == out {
         let a = xd[0];
         yd.iter().map(|&c| op(a, c)).collect()
-    } else if y.shape() == &out[out.len() - y.ndim()..] && x.shape() == out && y.len() > 0 {
+    } else if x.shape() == out && y.len() > 0 && trailing(y.shape(), out) {
         // A trailing-aligned operand (bias, per-channel scale): repeat it.
         let m = y.len();
         let mut v = Vec::with_capacity(n);
         for row in xd.chunks_exact(m) {
             v.extend(row.iter().zip(yd).map(|(&a, &c)| op(a, c)));
+        }
+        v
+    } else if y.shape() == out && x.len() > 0 && trailing(x.shape(), out) {
+        let m = x.len();
+        let mut v = Vec::with_capacity(n);
+        for row in yd.chunks_exact(m) {
+            v.extend(xd.iter().zip(row).map(|(&a, &c)| op(a, c)));
         }
         v
     } else {
@@ -511,15 +534,16 @@ fn reduce<T: Real>(op: Reduce, x: &ArrayD<T>, axes: &[usize], out: &[usize]) -> 
         ostride[a] = ks[j];
     }
     let n_out = numel(&kept_shape).max(1);
-    if op == Reduce::Sum && axes.iter().enumerate().all(|(i, &a)| a == i) {
-        // Sum over leading axes (bias and batch gradients): whole rows at a time.
+    if op != Reduce::Max && axes.iter().enumerate().all(|(i, &a)| a == i) {
+        // Over leading axes (bias gradients, batch statistics): whole rows at a time.
         let mut acc = vec![0f64; n_out];
         for row in data.chunks_exact(n_out) {
             for (a, &v) in acc.iter_mut().zip(row) {
                 *a += v.f64();
             }
         }
-        return ArrayD::from_shape_vec(IxDyn(out), acc.into_iter().map(T::of).collect()).expect("reduce size");
+        let count = (data.len() / n_out).max(1) as f64;
+        return ArrayD::from_shape_vec(IxDyn(out), acc.into_iter().map(|v| T::of(if op == Reduce::Mean { v / count } else { v })).collect()).expect("reduce size");
     }
     let init = match op {
         Reduce::Max => f64::NEG_INFINITY,
@@ -577,29 +601,41 @@ fn softmax<T: Real>(x: &ArrayD<T>, axis: usize, log: bool) -> ArrayD<T> {
     out
 }
 
-/// Visits every (patch row, input pixel) pair of a convolution: `f(col,
-/// src)` where `col` indexes the im2col matrix [N·H'·W', KH·KW·C] and `src`
-/// the NHWC input, both at channel 0 (the `c` channels follow contiguously).
-/// Padding cells are skipped.
-fn for_each_tap(xs: &[usize], w: &Window, oh: usize, ow: usize, mut f: impl FnMut(usize, usize)) {
+/// Visits the (patch row, input pixel) runs of a convolution: `f(col, src,
+/// len)` where `col` indexes the im2col matrix [N·H'·W', KH·KW·C] and `src`
+/// the NHWC input, and `len` values are contiguous in both (the in-bounds
+/// taps of one kernel row when the dilation is 1: their pixels are
+/// neighbours; otherwise one tap's `c` channels). Padding cells are skipped.
+fn for_each_tap(xs: &[usize], w: &Window, oh: usize, ow: usize, mut f: impl FnMut(usize, usize, usize)) {
     let (n, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
     let (kh, kw) = (w.kernel[0], w.kernel[1]);
     let cols = kh * kw * c;
+    let dense = w.dilation[1] == 1;
     for b in 0..n {
         for i in 0..oh {
             for j in 0..ow {
                 let row = ((b * oh + i) * ow + j) * cols;
+                let x_of = |q: usize| (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
                 for p in 0..kh {
                     let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
                     if y < 0 || y >= h as isize {
                         continue;
                     }
-                    for q in 0..kw {
-                        let x = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
-                        if x < 0 || x >= wd as isize {
-                            continue;
+                    let pixel = |x: isize| ((b * h + y as usize) * wd + x as usize) * c;
+                    if dense {
+                        // x grows with q: the in-bounds taps are one range.
+                        let q0 = (0..kw).find(|&q| x_of(q) >= 0).unwrap_or(kw);
+                        let q1 = (q0..kw).find(|&q| x_of(q) >= wd as isize).unwrap_or(kw);
+                        if q0 < q1 {
+                            f(row + (p * kw + q0) * c, pixel(x_of(q0)), (q1 - q0) * c);
                         }
-                        f(row + (p * kw + q) * c, ((b * h + y as usize) * wd + x as usize) * c);
+                        continue;
+                    }
+                    for q in 0..kw {
+                        let x = x_of(q);
+                        if x >= 0 && x < wd as isize {
+                            f(row + (p * kw + q) * c, pixel(x), c);
+                        }
                     }
                 }
             }
@@ -611,17 +647,16 @@ fn for_each_tap(xs: &[usize], w: &Window, oh: usize, ow: usize, mut f: impl FnMu
 fn im2col<T: Real>(x: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> Vec<T> {
     let c = xs[3];
     let mut out = vec![T::zero(); xs[0] * oh * ow * w.kernel[0] * w.kernel[1] * c];
-    for_each_tap(xs, w, oh, ow, |col, src| out[col..col + c].copy_from_slice(&x[src..src + c]));
+    for_each_tap(xs, w, oh, ow, |col, src, len| out[col..col + len].copy_from_slice(&x[src..src + len]));
     out
 }
 
 /// col2im: the adjoint of im2col (overlapping taps accumulate).
 fn col2im<T: Real>(cols: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -> Vec<T> {
-    let c = xs[3];
     let mut out = vec![T::zero(); numel(xs)];
-    for_each_tap(xs, w, oh, ow, |col, dst| {
-        for k in 0..c {
-            out[dst + k] = out[dst + k] + cols[col + k];
+    for_each_tap(xs, w, oh, ow, |col, dst, len| {
+        for (o, &v) in out[dst..dst + len].iter_mut().zip(&cols[col..col + len]) {
+            *o = *o + v;
         }
     });
     out
@@ -725,18 +760,21 @@ fn window_cells(xs: &[usize], w: &Window, b: usize, i: usize, j: usize, mut f: i
 }
 
 fn pool<T: Real>(x: &ArrayD<T>, w: &Window, out: &[usize], kind: PoolKind) -> ArrayD<T> {
-    let xd = std_vec(x);
+    let xl = x.as_standard_layout();
+    let xd = xl.as_slice().expect("standard layout");
     let xs = x.shape();
     let c = xs[3];
     let mut o = vec![T::zero(); numel(out)];
+    let start = match kind {
+        PoolKind::Max => f64::NEG_INFINITY,
+        PoolKind::Avg(_) => 0.0,
+    };
+    let mut acc = vec![start; c];
     for b in 0..out[0] {
         for i in 0..out[1] {
             for j in 0..out[2] {
                 let base = ((b * out[1] + i) * out[2] + j) * c;
-                let mut acc = vec![match kind {
-                    PoolKind::Max => f64::NEG_INFINITY,
-                    PoolKind::Avg(_) => 0.0,
-                }; c];
+                acc.fill(start);
                 let n = window_cells(xs, w, b, i, j, |off| {
                     for k in 0..c {
                         let v = xd[off + k].f64();
@@ -767,17 +805,18 @@ fn pool<T: Real>(x: &ArrayD<T>, w: &Window, out: &[usize], kind: PoolKind) -> Ar
 }
 
 fn max_pool_grad<T: Real>(x: &ArrayD<T>, dy: &ArrayD<T>, w: &Window) -> ArrayD<T> {
-    let xd = std_vec(x);
-    let gd = std_vec(dy);
+    let (xl, gl) = (x.as_standard_layout(), dy.as_standard_layout());
+    let (xd, gd) = (xl.as_slice().expect("standard layout"), gl.as_slice().expect("standard layout"));
     let xs = x.shape();
     let os = dy.shape();
     let c = xs[3];
     let mut dx = vec![T::zero(); xd.len()];
+    let mut best: Vec<Option<(usize, f64)>> = vec![None; c];
     for b in 0..os[0] {
         for i in 0..os[1] {
             for j in 0..os[2] {
                 let base = ((b * os[1] + i) * os[2] + j) * c;
-                let mut best: Vec<Option<(usize, f64)>> = vec![None; c];
+                best.fill(None);
                 window_cells(xs, w, b, i, j, |off| {
                     for k in 0..c {
                         let v = xd[off + k].f64();

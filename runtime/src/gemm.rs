@@ -3,9 +3,9 @@
 //! transposed operands cost nothing.
 //!
 //! Why not ndarray's `general_mat_mul`: matrixmultiply reaches 1.2–2× less
-//! on the shapes nnc produces and packs B on every call, which dominates the
-//! small per-time-step products of recurrent layers
-//! (`../shared/notes/backend-measurements.md` §5).
+//! on most shapes nnc produces (`../shared/notes/backend-measurements.md`
+//! §5; on an AVX2-only machine the two are closer) and has no AVX-512 path
+//! without a feature ndarray turns off.
 
 use ndarray::{ArrayView2, ArrayViewMut2, Axis};
 
@@ -28,56 +28,34 @@ pub fn matmul_into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayView
         c.fill(T::zero());
         return;
     }
-    // gemm with `Parallelism::Rayon` does not scale for short-wide shapes
-    // with the AVX-512 kernels; two halves on one thread each do.
-    if m * n * k >= SPLIT_WORK && rayon::current_num_threads() > 1 {
-        if m >= n && m >= 2 {
-            let (a0, a1) = a.split_at(Axis(0), m / 2);
-            let (c0, c1) = c.split_at(Axis(0), m / 2);
-            rayon::join(|| matmul_into(a0, b, c0), || matmul_into(a1, b, c1));
-            return;
-        }
-        if n >= 2 {
-            let (b0, b1) = b.split_at(Axis(1), n / 2);
-            let (c0, c1) = c.split_at(Axis(1), n / 2);
-            rayon::join(|| matmul_into(a, b0, c0), || matmul_into(a, b1, c1));
-            return;
-        }
+    // gemm's own `Parallelism::Rayon` does not scale on the short-wide
+    // shapes of a training step; two halves, one per core, do. One split
+    // only: the machines nnc targets have few cores, and each further split
+    // repacks the shared operand.
+    if m * n * k < SPLIT_WORK || rayon::current_num_threads() < 2 {
+        call(a, b, c);
+    } else if k >= 4 * m.max(n) {
+        // A long reduction into a small output (dW = Xᵀ·dY over N·T rows,
+        // a convolution's kernel gradient): split k and add the halves.
+        let h = k / 2;
+        let (a0, a1) = a.split_at(Axis(1), h);
+        let (b0, b1) = b.split_at(Axis(0), h);
+        let mut other = ndarray::Array2::<T>::zeros((m, n));
+        rayon::join(|| call(a0, b0, c.view_mut()), || call(a1, b1, other.view_mut()));
+        c.zip_mut_with(&other, |x, &y| *x = *x + y);
+    } else if m >= n {
+        let (a0, a1) = a.split_at(Axis(0), m / 2);
+        let (c0, c1) = c.split_at(Axis(0), m / 2);
+        rayon::join(|| call(a0, b, c0), || call(a1, b, c1));
+    } else {
+        let (b0, b1) = b.split_at(Axis(1), n / 2);
+        let (c0, c1) = c.split_at(Axis(1), n / 2);
+        rayon::join(|| call(a, b0, c0), || call(a, b1, c1));
     }
-    if k >= LONG_K && k >= 4 * m.max(n) {
-        long_reduction(a, b, c);
-        return;
-    }
-    call(a, b, c, false);
 }
 
-/// Reductions at least this long (and 4× longer than the output is wide)
-/// are "long": the dW = Xᵀ·dY of a layer applied over N·T rows.
-const LONG_K: usize = 1024;
-
-/// gemm 0.19 runs at a third of matrixmultiply's speed on long reductions
-/// with a small output (measured 22 against 61–70 GFLOP/s for
-/// 100×7500·7500×400 on this machine: it does not pack the long operand).
-/// matrixmultiply on two halves of k, one per thread, summed.
-fn long_reduction<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>) {
-    let k = a.dim().1;
-    if rayon::current_num_threads() < 2 {
-        ndarray::linalg::general_mat_mul(T::one(), &a, &b, T::zero(), &mut c);
-        return;
-    }
-    let h = k / 2;
-    let (a0, a1) = a.split_at(Axis(1), h);
-    let (b0, b1) = b.split_at(Axis(0), h);
-    let mut other = ndarray::Array2::<T>::zeros(c.raw_dim());
-    rayon::join(
-        || ndarray::linalg::general_mat_mul(T::one(), &a0, &b0, T::zero(), &mut c),
-        || ndarray::linalg::general_mat_mul(T::one(), &a1, &b1, T::zero(), &mut other),
-    );
-    c.zip_mut_with(&other, |x, &y| *x = *x + y);
-}
-
-/// One `gemm::gemm` call: `c = a·b`, or `c += a·b` with `accumulate`.
-fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>, accumulate: bool) {
+/// One single-threaded `gemm::gemm` call: `c = a·b`.
+fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>) {
     let (m, k) = a.dim();
     let n = b.dim().1;
     let (sa, sb) = (a.strides(), b.strides());
@@ -94,7 +72,7 @@ fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>, ac
             c.as_mut_ptr(),
             sc[1],
             sc[0],
-            accumulate,
+            false,
             a.as_ptr(),
             sa[1],
             sa[0],
