@@ -662,8 +662,12 @@ fn col2im<T: Real>(cols: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -
     out
 }
 
-fn std_vec<T: Real>(a: &ArrayD<T>) -> Vec<T> {
-    a.as_standard_layout().iter().copied().collect()
+/// `a`'s elements in row-major order, borrowed when `a` already is.
+fn std_vec<T: Real>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
+    match a.as_slice() {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(a.as_standard_layout().iter().copied().collect()),
+    }
 }
 
 fn gemm<T: Real>(a: &[T], b: &[T], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<T> {
