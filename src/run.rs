@@ -10,7 +10,7 @@ use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::{NodeKind, TRef};
 use nnc_compiler::types::{CallValue, Value};
 use nnc_compiler::{Analysis, CheckOptions};
-use nnc_runtime::data::{self, from_call::InputShape as InputSpec};
+use nnc_runtime::data::{self, VocabRows, from_call::InputShape as InputSpec};
 use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::optim::Spec;
 use nnc_runtime::train::{Config, Dataset, EpochRecord, Event, Params, Trainer};
@@ -107,19 +107,24 @@ fn to_array(t: &Tensor<f32>) -> data::Array {
     }
 }
 
-/// The fraction `validate = split(f)` holds out, if the block splits its data.
-fn held_out(info: &TrainInfo) -> Option<f64> {
-    match info.field("validate") {
-        Some(Value::Call(c)) if c.name == "split" => Some(c.positional(0).and_then(Value::as_f64).unwrap_or(0.1)),
-        _ => None,
-    }
+/// How the block's data is split into training and validation rows: by
+/// `validate = split(f)`, seeded random rows, or with `stateful = true` the
+/// last rows, so that the training rows stay one stream for the states.
+/// The loader (vocabularies) and [`prepare`] both split by this value.
+fn split_rows(info: &TrainInfo, seed: u64) -> Result<VocabRows, Failure> {
+    let stateful = nnc_runtime::train::stateful(info).map_err(|e| Failure::new(e.to_string()))?;
+    Ok(match info.field("validate") {
+        Some(Value::Call(c)) if c.name == "split" => {
+            let validate = c.positional(0).and_then(Value::as_f64).unwrap_or(0.1);
+            if stateful { VocabRows::Leading { validate } } else { VocabRows::Train { validate, seed } }
+        }
+        _ => VocabRows::All,
+    })
 }
 
-/// Loads a data call. `held_out`: see [`data::from_call::load_call`]; it must
-/// be the fraction [`prepare`] splits off with the same seed, so that both
-/// agree on which rows are training rows.
-fn load_call(call: &CallValue, file: &Path, specs: &[InputSpec], seed: u64, held_out: Option<f64>) -> Result<Loaded, Failure> {
-    let c = data::from_call::load_call(call, &base_dir(file), specs, seed, held_out).map_err(|e| Failure::new(e.to_string()))?;
+/// Loads a data call; `rows`: see [`data::from_call::load_call`].
+fn load_call(call: &CallValue, file: &Path, specs: &[InputSpec], seed: u64, rows: &VocabRows) -> Result<Loaded, Failure> {
+    let c = data::from_call::load_call(call, &base_dir(file), specs, seed, rows).map_err(|e| Failure::new(e.to_string()))?;
     let arrays = c.loaded.dataset.arrays.into_iter().map(|(k, v)| (k, to_tensor(v))).collect();
     Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize })
 }
@@ -128,9 +133,8 @@ fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
-/// Splits off validation rows ([`data::split`], seeded), and applies
-/// z-scoring with training statistics. Returns (train, validation,
-/// normalisation metadata).
+/// Splits off validation rows ([`split_rows`]), and applies z-scoring with
+/// training statistics. Returns (train, validation, normalisation metadata).
 fn prepare(
     info: &TrainInfo,
     loaded: Loaded,
@@ -139,10 +143,7 @@ fn prepare(
 ) -> Result<(Dataset, Option<Dataset>, BTreeMap<String, String>), Failure> {
     let all = loaded.data;
     let n = all.len();
-    let (train_rows, val_rows) = match held_out(info) {
-        Some(fraction) => data::split(n, fraction, seed),
-        None => ((0..n).collect(), Vec::new()),
-    };
+    let (train_rows, val_rows) = split_rows(info, seed)?.split(n);
     let mut meta = BTreeMap::new();
     let mut train = all.take(&train_rows);
     let mut val = if !val_rows.is_empty() { Some(all.take(&val_rows)) } else { val_loaded.map(|l| l.data) };
@@ -257,7 +258,7 @@ fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, 
 fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
     match v {
         // A separate validation or test source: nothing of it is held out.
-        Value::Call(c) => load_call(c, file, specs, seed, None),
+        Value::Call(c) => load_call(c, file, specs, seed, &VocabRows::All),
         other => Err(Failure::new(format!("not a data source: {other}"))),
     }
 }
@@ -270,7 +271,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
     let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
-    let loaded = load_call(&data_call, file, &specs, seed, held_out(first))?;
+    let loaded = load_call(&data_call, file, &specs, seed, &split_rows(first, seed)?)?;
     let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
         .data

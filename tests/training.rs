@@ -278,3 +278,67 @@ fn init_load_starts_a_bigger_model_from_a_pretrained_encoder() {
     assert!(!ok && stderr.contains("missing.safetensors: cannot read"), "{stderr}");
     assert!(!stderr.contains("internal failure"), "{stderr}");
 }
+
+/// The train block `name` of `tests/training/stateful.nn`.
+fn stateful_block(name: &str) -> nnc_compiler::check::train::TrainInfo {
+    let a = analyse_path(&root().join("tests/training/stateful.nn"));
+    assert!(a.result.diagnostics.iter().all(|d| d.severity != nnc_syntax::Severity::Error), "{:?}", a.result.diagnostics);
+    a.result.trains.into_iter().find(|b| b.name == name).unwrap()
+}
+
+#[test]
+fn stateful_batches_carry_the_lstm_state_into_the_next_batch() {
+    use nnc_runtime::exec::Tensor;
+    use nnc_runtime::train::{Config, Dataset, Params, Trainer, optim::Spec};
+    let dataset = |x: Vec<f32>, y: Vec<f32>, t: usize| {
+        let n = y.len();
+        let mut d = Dataset::default();
+        d.arrays.insert("x".into(), Tensor::F(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n, t, 1]), x).unwrap()));
+        d.arrays.insert("y".into(), Tensor::F(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[n, 1]), y).unwrap()));
+        d
+    };
+    // Four rows of T = 4 steps; with batch 2 the streams are rows 0 → 1 and 2 → 3.
+    let rows: Vec<Vec<f32>> = (0..4).map(|r| (0..4).map(|t| ((r * 4 + t) as f32 * 0.7).sin()).collect()).collect();
+    let y = vec![0.5, -0.25, 1.0, 0.75];
+    let data = dataset(rows.concat(), y.clone(), 4);
+    let (carry, fresh, joined) = (stateful_block("carry"), stateful_block("fresh"), stateful_block("joined"));
+    let mut trainer = Trainer::new(&carry, None, vec![]).unwrap();
+    let mut params = Params::default();
+    trainer.init_params(&mut params, 2, 1).unwrap();
+    let (carried, _) = trainer.evaluate(&params, &data, 2).unwrap();
+    // The same by hand: batch 1 from zero states, batch 2 as windows of 2T.
+    let first = dataset([rows[0].clone(), rows[2].clone()].concat(), vec![y[0], y[2]], 4);
+    let streams = dataset(rows.concat(), vec![y[1], y[3]], 8);
+    let (l1, _) = Trainer::new(&fresh, None, vec![]).unwrap().evaluate(&params, &first, 2).unwrap();
+    let (l2, _) = Trainer::new(&joined, None, vec![]).unwrap().evaluate(&params, &streams, 2).unwrap();
+    assert!((carried - (l1 + l2) / 2.0).abs() < 1e-6, "stateful {carried}, by hand {}", (l1 + l2) / 2.0);
+    let second = dataset([rows[1].clone(), rows[3].clone()].concat(), vec![y[1], y[3]], 4);
+    let (restarted, _) = Trainer::new(&fresh, None, vec![]).unwrap().evaluate(&params, &second, 2).unwrap();
+    assert!((restarted - l2).abs() > 1e-4, "the carried state must matter: {restarted} vs {l2}");
+    // Training (lr = 0 keeps the weights): every epoch starts from zero states.
+    let cfg = Config {
+        batch: 2,
+        epochs: 2,
+        seed: 1,
+        shuffle: true,
+        optimizer: Spec::from_value(carry.field("optimizer")).unwrap(),
+        class_weights: None,
+        early_stop: None,
+    };
+    let history = trainer.fit(&mut params, &data, None, &cfg, 0, &mut |_| {}).unwrap();
+    for epoch in &history {
+        assert!((epoch.loss - carried).abs() < 1e-6, "epoch loss {} against {carried}", epoch.loss);
+    }
+}
+
+#[test]
+fn stateful_char_lstm_holds_out_the_end_of_the_book_and_learns() {
+    let out = tmp("alice-stateful");
+    let (ok, stdout, stderr) = run(&["tests/training/alice_stateful.nn", "--epochs", "2"], &out);
+    assert!(ok, "{stdout}\n{stderr}");
+    // 4,125 windows of 35 characters: the last 413 are the validation rows.
+    assert!(stdout.contains("3712 samples (413 validation)"), "{stdout}");
+    let val = value(&last_epoch(&out), "val_loss");
+    let entropy = alice_unigram_entropy();
+    assert!(val < entropy, "validation loss {val} is not below the unigram entropy {entropy}\n{stdout}");
+}

@@ -24,6 +24,9 @@ pub struct LowerOptions {
     /// Layers whose names start with one of these run in inference mode
     /// (models outside a step's `over`).
     pub inference_prefixes: Vec<String>,
+    /// `stateful = true`: recurrent layers without an `initial_state` take
+    /// it from an input and report their final state (see `Func::states`).
+    pub stateful: bool,
 }
 
 /// Lowers the nodes needed for `roots` (named results). `substitute` maps a
@@ -123,6 +126,7 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
                     params: pids,
                     training: opts.training && !opts.inference_prefixes.iter().any(|p| name.starts_with(p.as_str())),
                     frozen: *frozen,
+                    stateful: opts.stateful,
                     out_shapes,
                     tensor_of: &tensor_of,
                 };

@@ -175,6 +175,9 @@ pub struct Func {
     /// Batch-norm moving statistics to update after a training step:
     /// (parameter index, batch statistic node, momentum).
     pub moving_updates: Vec<(usize, Id, f64)>,
+    /// Recurrent states carried into the next batch (`stateful = true`):
+    /// (name of the `Input` that takes the initial state, final state node).
+    pub states: Vec<(String, Id)>,
     /// The layer new nodes are attributed to (see `current_layer` users).
     pub current_layer: Option<u32>,
 }
@@ -299,6 +302,9 @@ impl fmt::Display for Func {
         }
         for (name, id) in &self.outputs {
             writeln!(f, "output {name:?} = %{id}")?;
+        }
+        for (name, id) in &self.states {
+            writeln!(f, "state {name:?} = %{id}")?;
         }
         Ok(())
     }

@@ -36,6 +36,8 @@ pub struct LowerCtx<'a> {
     pub training: bool,
     /// Inside `frozen`: batch norm uses its moving statistics.
     pub frozen: bool,
+    /// Recurrent layers carry their state between batches (`LowerOptions::stateful`).
+    pub stateful: bool,
     /// Concrete shape of each output.
     pub out_shapes: Vec<Vec<usize>>,
     /// The IR node of a tensor given as an option (`kv = enc`, `initial_state`).
@@ -87,6 +89,7 @@ impl LowerCtx<'_> {
             params,
             training: self.training,
             frozen: self.frozen,
+            stateful: self.stateful,
             out_shapes,
             tensor_of: self.tensor_of,
         };
@@ -543,16 +546,27 @@ pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
             _ => Ok(c.f.unary(Unary::Tanh, v)),
         }
     };
+    // Stateful: the states enter as inputs named after the cell's parameters
+    // (unique, and the same for every batch size) and leave in `f.states`.
+    let carried = match c.args.get("initial_state") {
+        ArgVal::State(_) => None,
+        _ if c.stateful => Some(state_name(c, k)?),
+        _ => None,
+    };
+    let zeros_or_carried = |c: &mut LowerCtx, which: &str| match &carried {
+        Some(base) => c.f.input(&format!("{base}.{which}"), vec![n, m], DType::F32),
+        None => c.f.fill(0.0, vec![n, m]),
+    };
     let (mut h, mut cell) = match c.args.get("initial_state").clone() {
         ArgVal::State(states) => {
             let h = (c.tensor_of)(&states[0]).ok_or_else(|| LowerError::Unsupported("initial_state".into()))?;
             let cs = if lstm { states.get(1).and_then(|s| (c.tensor_of)(s)) } else { None };
             (h, cs)
         }
-        _ => (c.f.fill(0.0, vec![n, m]), None),
+        _ => (zeros_or_carried(c, "state_h"), None),
     };
     if lstm && cell.is_none() {
-        cell = Some(c.f.fill(0.0, vec![n, m]));
+        cell = Some(zeros_or_carried(c, "state_c"));
     }
     let mut seq = Vec::with_capacity(t_len);
     for step in 0..t_len {
@@ -625,6 +639,12 @@ pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     } else {
         h
     };
+    if let Some(base) = carried {
+        c.f.states.push((format!("{base}.state_h"), h));
+        if let Some(cs) = cell {
+            c.f.states.push((format!("{base}.state_c"), cs));
+        }
+    }
     let mut outs = vec![o];
     if c.args.bool("state") {
         outs.push(h);
@@ -633,6 +653,19 @@ pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         }
     }
     Ok(outs)
+}
+
+/// The name under which a stateful recurrent cell's states are carried: its
+/// kernel's parameter name without `.kernel` (`h.lstm`, `h.bidirectional.forward`).
+fn state_name(c: &LowerCtx, kernel: Id) -> Result<String, LowerError> {
+    let Op::Param(p) = c.f.nodes[kernel as usize].op else { return Err(LowerError::Unsupported("a recurrent kernel that is not a parameter".into())) };
+    let name = &c.f.params[p].name;
+    let base = name.strip_suffix(".kernel").unwrap_or(name).to_string();
+    if c.f.states.iter().any(|(s, _)| s.starts_with(&format!("{base}.state_"))) {
+        // One state per cell: a layer applied twice would need two.
+        return Err(LowerError::Unsupported(format!("`stateful = true` with the recurrent layer `{base}` applied more than once")));
+    }
+    Ok(base)
 }
 
 /// h = z·h_prev + (1 − z)·candidate

@@ -9,14 +9,19 @@ use crate::rng::Rng;
 const SPLIT_STREAM: u64 = 0x5917;
 const EPOCH_STREAM: u64 = 0xE90C_0000_0000;
 
-/// Splits `0..len` into (training, validation) indices, each in file order.
-/// The validation part is `len − floor(len · (1 − fraction))` rows chosen
-/// by a seeded shuffle (Keras's count for `validation_split`); `fraction`
-/// is clamped to [0, 1] and NaN counts as 0.
-pub fn split(len: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+/// How many of `len` rows `fraction` holds out: `len − floor(len · (1 −
+/// fraction))` (Keras's count for `validation_split`); `fraction` is
+/// clamped to [0, 1] and NaN counts as 0.
+fn held_out(len: usize, fraction: f64) -> usize {
     let f = if fraction.is_nan() { 0.0 } else { fraction.clamp(0.0, 1.0) };
     let n_train = ((len as f64) * (1.0 - f)).floor() as usize;
-    let n_val = len - n_train.min(len);
+    len - n_train.min(len)
+}
+
+/// Splits `0..len` into (training, validation) indices, each in file order.
+/// The validation part is [`held_out`] rows chosen by a seeded shuffle.
+pub fn split(len: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
+    let n_val = held_out(len, fraction);
     let mut idx: Vec<usize> = (0..len).collect();
     Rng::derive(seed, SPLIT_STREAM).shuffle(&mut idx);
     let (val, train) = idx.split_at(n_val);
@@ -24,6 +29,14 @@ pub fn split(len: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     train.sort_unstable();
     val.sort_unstable();
     (train, val)
+}
+
+/// Splits `0..len` like [`split`] but holds out the last rows (as Keras's
+/// `validation_split` does), so a stream of consecutive rows stays one
+/// stream on each side (`stateful = true`).
+pub fn split_tail(len: usize, fraction: f64) -> (Vec<usize>, Vec<usize>) {
+    let n_train = len - held_out(len, fraction);
+    ((0..n_train).collect(), (n_train..len).collect())
 }
 
 /// The batches of one epoch: `indices` (shuffled with a stream of `seed`
@@ -68,6 +81,9 @@ mod tests {
         assert_eq!(split(0, 0.5, 0), (vec![], vec![]));
         // Pinned: a change here changes every seeded run's validation rows.
         assert_eq!(split(10, 0.3, 1), (vec![0, 2, 4, 6, 7, 8, 9], vec![1, 3, 5]));
+        assert_eq!(split_tail(10, 0.3), ((0..7).collect(), vec![7, 8, 9]));
+        assert_eq!(split_tail(158, 0.3).1.len(), 48);
+        assert_eq!(split_tail(3, f64::NAN), ((0..3).collect(), vec![]));
     }
 
     #[test]

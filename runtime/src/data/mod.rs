@@ -35,7 +35,7 @@ use ndarray::{ArrayD, Axis};
 
 use crate::io::IoError;
 
-pub use batch::{batches, split, take};
+pub use batch::{batches, split, split_tail, take};
 pub use norm::{ZScore, apply_zscore, zscore};
 pub use shape::fit_to_input;
 pub use source::{

@@ -242,6 +242,21 @@ pub enum VocabRows {
     /// in validation rows stay out of the vocabulary, as they would for a
     /// model trained on the training rows alone.
     Train { validate: f64, seed: u64 },
+    /// The training rows of `split_tail(rows, validate)`: the leading ones.
+    Leading { validate: f64 },
+}
+
+impl VocabRows {
+    /// The (training, validation) rows of `n` this describes. `nnc run`
+    /// splits its data with the same value, so both agree on which rows
+    /// are training rows.
+    pub fn split(&self, n: usize) -> (Vec<usize>, Vec<usize>) {
+        match *self {
+            VocabRows::All => ((0..n).collect(), Vec::new()),
+            VocabRows::Train { validate, seed } => super::split(n, validate, seed),
+            VocabRows::Leading { validate } => super::split_tail(n, validate),
+        }
+    }
 }
 
 /// `sentences(file, tokens = 2, label = column(1) > 0, vocab = V, pad = pre)`.

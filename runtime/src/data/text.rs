@@ -8,7 +8,7 @@ use std::path::Path;
 use ndarray::{ArrayD, IxDyn};
 
 use super::csv::{Columns, detect_delimiter, number, read_text, split_line};
-use super::source::{Loaded, Pad, SentencesSpec, TextSpec, VocabRows, Vocabulary};
+use super::source::{Loaded, Pad, SentencesSpec, TextSpec, Vocabulary};
 use super::{Array, DataError};
 
 const PAD: &str = "<pad>";
@@ -133,10 +133,7 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
     if n == 0 {
         return Err(DataError::Empty { path, what: "no sentences".into() });
     }
-    let vocab_rows: Vec<usize> = match spec.vocab_rows {
-        VocabRows::All => (0..n).collect(),
-        VocabRows::Train { validate, seed } => super::split(n, validate, seed).0,
-    };
+    let vocab_rows = spec.vocab_rows.split(n).0;
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     for &r in &vocab_rows {
         for w in &sentences[r] {
@@ -187,6 +184,7 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
 mod tests {
     use super::super::source::{Cmp, Column, LabelExpr, SourceSpec, load};
     use super::super::testutil::root;
+    use super::super::source::VocabRows;
     use super::*;
     use crate::io::testutil::{TempDir, gzip};
 

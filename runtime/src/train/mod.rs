@@ -13,6 +13,7 @@ use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::TRef;
 use nnc_compiler::ir::{self, Func, Id, Op, ParamDecl, autodiff, lower::LowerOptions};
 use nnc_compiler::layers::lowering::LowerError;
+use nnc_compiler::types::Value;
 
 use crate::exec::{self, ExecError, Tensor};
 use crate::rng::Rng;
@@ -150,6 +151,21 @@ impl From<ExecError> for TrainError {
     }
 }
 
+/// Recurrent states carried from one batch to the next (`stateful = true`),
+/// by the name of the input that takes them (see `Func::states`). Empty at
+/// the start of every epoch and of every evaluation: states start at zero.
+#[derive(Default)]
+struct States(HashMap<String, ArrayD<f32>>);
+
+impl States {
+    /// Keeps the final states `f` computed in `vals` for the next batch.
+    fn update(&mut self, f: &Func, vals: &[Tensor<f32>]) {
+        for (name, id) in &f.states {
+            self.0.insert(name.clone(), vals[*id as usize].float());
+        }
+    }
+}
+
 /// A compiled step for one batch size.
 struct Compiled {
     f: Func,
@@ -197,6 +213,9 @@ pub struct Trainer<'a> {
     dims: Vec<(String, i64)>,
     /// Kept across `fit` calls so moments survive epoch-by-epoch training.
     opt: Option<optim::Optimizer>,
+    /// `stateful = true`: recurrent layers carry their final states into
+    /// the next batch, and batches follow [`stream_batches`].
+    stateful: bool,
 }
 
 impl<'a> Trainer<'a> {
@@ -215,7 +234,8 @@ impl<'a> Trainer<'a> {
             .collect();
         let mut roots = vec![("loss".to_string(), loss)];
         roots.extend(info.metrics.iter().cloned());
-        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None })
+        let stateful = stateful(info)?;
+        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None, stateful })
     }
 
     pub fn metric_names(&self) -> Vec<String> {
@@ -242,7 +262,7 @@ impl<'a> Trainer<'a> {
     ) -> Result<Compiled, TrainError> {
         let mut dims = vec![("N".to_string(), n as i64)];
         dims.extend(self.dims.iter().cloned());
-        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone(), inference_prefixes: inference };
+        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone(), inference_prefixes: inference, stateful: self.stateful };
         let mut f = ir::lower::lower(&self.info.graph, roots, &self.subst, &opts)?;
         let loss = f.outputs[0].1;
         let metrics = f.outputs[1..].iter().map(|(_, id)| *id).collect();
@@ -299,15 +319,35 @@ impl<'a> Trainer<'a> {
         Ok(&cache[&n])
     }
 
-    fn feed(f: &Func, batch: &Dataset) -> Result<HashMap<String, Tensor<f32>>, TrainError> {
+    /// The inputs of `f`: data arrays from `batch`, recurrent states from
+    /// `states` (zeros when there is none yet, or when the batch size changed).
+    fn feed(f: &Func, batch: &Dataset, states: &States) -> Result<HashMap<String, Tensor<f32>>, TrainError> {
         let mut m = HashMap::new();
         for node in &f.nodes {
             if let Op::Input(name) = &node.op {
-                let t = batch.arrays.get(name).ok_or_else(|| TrainError::Exec(ExecError::MissingInput(name.clone())))?;
-                m.insert(name.clone(), t.clone());
+                let t = match batch.arrays.get(name) {
+                    Some(t) => t.clone(),
+                    None if f.states.iter().any(|(s, _)| s == name) => match states.0.get(name) {
+                        Some(v) if v.shape() == node.shape.as_slice() => Tensor::F(v.clone()),
+                        _ => Tensor::F(ArrayD::zeros(node.shape.clone())),
+                    },
+                    None => return Err(TrainError::Exec(ExecError::MissingInput(name.clone()))),
+                };
+                m.insert(name.clone(), t);
             }
         }
         Ok(m)
+    }
+
+    /// The batches of one pass over `n` rows: a stateful block's streams,
+    /// else [`crate::data::batches`] (shuffled with the epoch's stream when
+    /// `shuffle`).
+    fn batches(&self, n: usize, batch: usize, shuffle: bool, seed: u64, epoch: usize) -> Vec<Vec<usize>> {
+        if self.stateful {
+            return stream_batches(n, batch);
+        }
+        let all: Vec<usize> = (0..n).collect();
+        crate::data::batches(&all, batch, shuffle, seed, epoch)
     }
 
     /// Mean loss and metrics over a data set, in evaluation mode.
@@ -318,15 +358,19 @@ impl<'a> Trainer<'a> {
         }
         let mut totals = vec![0.0; 1 + self.info.metrics.len()];
         let mut never = || 0.5;
-        for start in (0..n).step_by(batch.max(1)) {
-            let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
-            let part = data.take(&idx);
+        let mut states = States::default();
+        let batches = self.batches(n, batch, false, 0, 0);
+        let used: usize = batches.iter().map(Vec::len).sum();
+        for idx in &batches {
+            let part = data.take(idx);
             let c = self.compiled(idx.len(), false)?;
-            let inputs = Self::feed(&c.f, &part)?;
+            let inputs = Self::feed(&c.f, &part, &states)?;
             let mut keep = vec![c.loss];
             keep.extend(&c.metrics);
+            keep.extend(c.f.states.iter().map(|(_, id)| *id));
             let vals = exec::run_keeping(&c.f, &inputs, &params.list(&c.f), &mut never, false, &keep)?;
-            let w = idx.len() as f64 / n as f64;
+            states.update(&c.f, &vals);
+            let w = idx.len() as f64 / used as f64;
             totals[0] += scalar(&vals[c.loss as usize]) * w;
             for (k, &m) in c.metrics.iter().enumerate() {
                 totals[k + 1] += scalar(&vals[m as usize]) * w;
@@ -370,21 +414,21 @@ impl<'a> Trainer<'a> {
         let n = train.len();
         let names: Vec<String> = self.metric_names();
         let mut history = Vec::new();
-        let all: Vec<usize> = (0..n).collect();
         for epoch in first_epoch..first_epoch + cfg.epochs {
             let started = Instant::now();
             // Per-epoch streams: epoch k shuffles and drops out the same way
             // whether or not epochs before it ran in this process.
-            let batches = crate::data::batches(&all, cfg.batch, cfg.shuffle, cfg.seed, epoch);
+            let batches = self.batches(n, cfg.batch, cfg.shuffle, cfg.seed, epoch);
             let steps_per_epoch = batches.len();
             let mut rng = Rng::derive(cfg.seed, DRAW_STREAM + epoch as u64);
+            let mut states = States::default();
             let mut sums = vec![0.0; 1 + names.len()];
             for (step, chunk) in batches.iter().enumerate() {
                 let t0 = Instant::now();
                 let part = train.take(chunk);
                 let c = self.compiled(chunk.len(), true)?;
                 let mut uniform = || rng.uniform_f64();
-                let out = apply_step(c, params, &part, opt, epoch, &mut uniform).map_err(|e| match e {
+                let out = apply_step(c, params, &part, opt, epoch, &mut uniform, &mut states).map_err(|e| match e {
                     TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch, step, layer },
                     other => other,
                 })?;
@@ -474,7 +518,7 @@ impl<'a> Trainer<'a> {
                     let c = &compiled[k][&batch];
                     params.ensure(&c.f.params, cfg.seed)?;
                     let mut uniform = || rng.uniform_f64();
-                    let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform).map_err(|e| match e {
+                    let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform, &mut States::default()).map_err(|e| match e {
                         TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch: it / per_pass, step: it, layer },
                         other => other,
                     })?;
@@ -503,7 +547,7 @@ impl<'a> Trainer<'a> {
     pub fn step(&mut self, params: &mut Params, batch: &Dataset, opt: &mut optim::Optimizer) -> Result<StepOutput, TrainError> {
         let c = self.compiled(batch.len(), true)?;
         let mut never = || 0.5;
-        apply_step(c, params, batch, opt, 0, &mut never)
+        apply_step(c, params, batch, opt, 0, &mut never, &mut States::default())
     }
 
     /// Runs the model forward in evaluation mode for `outputs`.
@@ -512,11 +556,24 @@ impl<'a> Trainer<'a> {
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
         let f = ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, ..LowerOptions::default() })?;
-        let feeds = Self::feed(&f, inputs)?;
+        let feeds = Self::feed(&f, inputs, &States::default())?;
         let mut never = || 0.5;
         let vals = exec::run(&f, &feeds, &params.list(&f), &mut never, false)?;
         Ok(f.outputs.iter().map(|(_, id)| vals[*id as usize].float()).collect())
     }
+}
+
+/// The block's `stateful = true | false` (default false).
+pub fn stateful(info: &TrainInfo) -> Result<bool, TrainError> {
+    let on = match info.field("stateful") {
+        None | Some(Value::Bool(false)) => false,
+        Some(Value::Bool(true)) => true,
+        Some(other) => return Err(TrainError::Unsupported(format!("`stateful` must be true or false, found {other}"))),
+    };
+    if on && !info.steps.is_empty() {
+        return Err(TrainError::Unsupported("`stateful = true` is not supported with alternating steps".into()));
+    }
+    Ok(on)
 }
 
 /// The monitored value of each epoch, negated for monitors that improve
@@ -552,8 +609,9 @@ pub struct StepOutput {
 }
 
 /// Runs one compiled training step on `batch`: forward, backward, the
-/// optimizer update and batch norm's moving statistics. A non-finite loss
-/// re-runs with checking to name the first non-finite layer.
+/// optimizer update, batch norm's moving statistics and the recurrent
+/// states carried to the next batch. A non-finite loss re-runs with
+/// checking to name the first non-finite layer.
 fn apply_step(
     c: &Compiled,
     params: &mut Params,
@@ -561,14 +619,18 @@ fn apply_step(
     opt: &mut optim::Optimizer,
     epoch: usize,
     uniform: &mut dyn FnMut() -> f64,
+    states: &mut States,
 ) -> Result<StepOutput, TrainError> {
-    let inputs = Trainer::feed(&c.f, batch)?;
+    let inputs = Trainer::feed(&c.f, batch, states)?;
     let plist = params.list(&c.f);
     let mut keep: Vec<Id> = vec![c.loss];
     keep.extend(&c.metrics);
     keep.extend(c.grads.iter().map(|(_, g)| *g));
     keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
+    keep.extend(c.f.states.iter().map(|(_, id)| *id));
     let vals = exec::run_keeping(&c.f, &inputs, &plist, uniform, false, &keep)?;
+    // Inputs carry no gradient, so the states pass on without one.
+    states.update(&c.f, &vals);
     let loss = scalar(&vals[c.loss as usize]);
     if !loss.is_finite() {
         let mut again = || 0.5;
@@ -604,9 +666,33 @@ fn apply_step(
     Ok(StepOutput { loss, metrics, grads: raw })
 }
 
+/// Stateful batches: with `S = n / b` steps, row `i` of batch `s` is row
+/// `i·S + s`, so batch `s + 1` continues each row of batch `s` when
+/// consecutive rows continue each other (the windows of `text(…)`). Every
+/// batch has `b = min(batch, n)` rows; the last `n − S·b` rows are left out.
+fn stream_batches(n: usize, batch: usize) -> Vec<Vec<usize>> {
+    let b = batch.clamp(1, n.max(1));
+    let steps = n / b;
+    (0..steps).map(|s| (0..b).map(|i| i * steps + s).collect()).collect()
+}
+
 fn scalar(t: &Tensor<f32>) -> f64 {
     match t {
         Tensor::F(a) => a.iter().next().map_or(f64::NAN, |v| *v as f64),
         Tensor::I(a) => a.iter().next().map_or(f64::NAN, |v| *v as f64),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_batches_continue_each_row() {
+        // 10 rows, batch 3: 3 steps, row 9 left out.
+        assert_eq!(stream_batches(10, 3), vec![vec![0, 3, 6], vec![1, 4, 7], vec![2, 5, 8]]);
+        assert_eq!(stream_batches(4, 8), vec![vec![0, 1, 2, 3]]);
+        assert_eq!(stream_batches(6, 1), (0..6).map(|i| vec![i]).collect::<Vec<_>>());
+        assert!(stream_batches(0, 4).is_empty());
     }
 }
