@@ -458,7 +458,8 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
 }
 
 /// `--dump-steps K --dump DIR`: K optimizer steps on the first K batches
-/// (file order, before any validation split), writing `init.safetensors`,
+/// of the training rows (file order), writing `init.safetensors` (the
+/// weights the first step starts from, after `init = load(…)`),
 /// and per step `batch_i`, `grads_i`, `after_i` (safetensors) and
 /// `step_i.json` with the loss.
 fn dump_steps(trainer: &mut Trainer, params: &mut Params, all: &Dataset, cfg: &Config, dir: &Path, steps: usize) -> Result<(), Failure> {
