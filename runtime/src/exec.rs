@@ -426,6 +426,13 @@ fn trailing(small: &[usize], out: &[usize]) -> bool {
     s.len() <= out.len() && s == &out[out.len() - s.len()..]
 }
 
+/// Whether `small` is `out` with its last axis 1 (and that axis is not
+/// empty in `out`): one value per row of `out`.
+fn row_scalars(small: &[usize], out: &[usize]) -> bool {
+    let r = out.len();
+    r > 0 && small.len() == r && small[r - 1] == 1 && out[r - 1] > 0 && small[..r - 1] == out[..r - 1]
+}
+
 fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T, T) -> T) -> ArrayD<T> {
     let xs = x.as_standard_layout();
     let ys = y.as_standard_layout();
@@ -445,6 +452,21 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
         let mut v = Vec::with_capacity(n);
         for row in xd.chunks_exact(m) {
             v.extend(row.iter().zip(yd).map(|(&a, &c)| op(a, c)));
+        }
+        v
+    } else if x.shape() == out && row_scalars(y.shape(), out) {
+        // One value per row (layer norm, softmax statistics): [.., 1] against [.., D].
+        let d = out[out.len() - 1];
+        let mut v = Vec::with_capacity(n);
+        for (row, &c) in xd.chunks_exact(d).zip(yd) {
+            v.extend(row.iter().map(|&a| op(a, c)));
+        }
+        v
+    } else if y.shape() == out && row_scalars(x.shape(), out) {
+        let d = out[out.len() - 1];
+        let mut v = Vec::with_capacity(n);
+        for (row, &a) in yd.chunks_exact(d).zip(xd) {
+            v.extend(row.iter().map(|&c| op(a, c)));
         }
         v
     } else if y.shape() == out && x.len() > 0 && trailing(x.shape(), out) {
@@ -590,6 +612,33 @@ fn sum_to<T: Real>(x: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
 
 fn softmax<T: Real>(x: &ArrayD<T>, axis: usize, log: bool) -> ArrayD<T> {
     let mut out = x.as_standard_layout().into_owned();
+    if axis + 1 == x.ndim() && x.shape()[axis] > 0 {
+        // The usual case, classes on the last axis: contiguous rows, and the
+        // exponentials through the type's fast kernel when it has one.
+        let d = x.shape()[axis];
+        let data = out.as_slice_mut().expect("standard layout");
+        let mut shifted = vec![T::zero(); d];
+        for row in data.chunks_exact_mut(d) {
+            let m = row.iter().fold(T::of(f64::NEG_INFINITY), |m, &v| if v > m || v != v { v } else { m });
+            for (s, &v) in shifted.iter_mut().zip(row.iter()) {
+                *s = v - m;
+            }
+            let e = T::fast_unary(Unary::Exp, &shifted).unwrap_or_else(|| shifted.iter().map(|v| T::of(v.f64().exp())).collect());
+            let sum: f64 = e.iter().map(|v| v.f64()).sum();
+            if log {
+                let ls = T::of(sum.ln());
+                for (o, &s) in row.iter_mut().zip(&shifted) {
+                    *o = s - ls;
+                }
+            } else {
+                let inv = 1.0 / sum;
+                for (o, &v) in row.iter_mut().zip(&e) {
+                    *o = T::of(v.f64() * inv);
+                }
+            }
+        }
+        return out;
+    }
     for mut lane in out.lanes_mut(Axis(axis)) {
         let m = lane.iter().fold(f64::NEG_INFINITY, |m, v| if v.f64() > m || v.f64().is_nan() { v.f64() } else { m });
         let sum: f64 = lane.iter().map(|v| (v.f64() - m).exp()).sum();
