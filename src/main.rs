@@ -116,6 +116,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // `nnc run … | head`: when the reader goes away, stop quietly as other
+    // command-line tools do, instead of panicking on the failed write. Rust
+    // ignores SIGPIPE by default; restore the default action.
+    #[cfg(unix)]
+    // SAFETY: called before any other thread exists; SIG_DFL is a valid handler.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     // Deeply nested or very long generated models recurse deeply; give the
     // work a large stack instead of risking an overflow.
     let worker = std::thread::Builder::new().stack_size(512 << 20).spawn(|| run(Cli::parse()));

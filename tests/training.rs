@@ -209,6 +209,40 @@ fn char_gru_and_lstm_beat_the_unigram_entropy_of_alice() {
     }
 }
 
+/// Seed 002's stacked LSTM and Bi-LSTM on the movie-review sentences (the
+/// label is the sign of the score): one epoch beats 70% validation accuracy.
+/// The epoch's seconds are printed, not asserted (speed lives in
+/// `cargo bench --bench train_step`).
+#[test]
+fn stacked_lstm_and_bilstm_beat_70_percent_on_movie_reviews() {
+    for model in ["lstm", "bilstm"] {
+        let out = tmp(&format!("reviews-{model}"));
+        let (ok, stdout, stderr) = run(&[&format!("tests/training/reviews_{model}.nn")], &out);
+        assert!(ok, "{stdout}\n{stderr}");
+        let row = last_epoch(&out);
+        let acc = value(&row, "val_accuracy");
+        eprintln!("reviews {model}: val_accuracy {acc:.4} after one epoch of {:.1} s", value(&row, "seconds"));
+        assert!(acc > 0.70, "{model}: validation accuracy {acc}\n{stdout}");
+    }
+}
+
+/// BCE of always answering the mean image of data/mnist_5k.csv.gz (pixels
+/// / 255): what an autoencoder that learned nothing per digit scores.
+const MEAN_IMAGE_BCE: f64 = 0.2636;
+
+/// Seed 002's convolutional and denoising autoencoders on the MNIST digits:
+/// two epochs bring the validation reconstruction loss below the mean image's.
+#[test]
+fn convolutional_and_denoising_autoencoders_train_on_the_digits() {
+    for train in ["conv_ae", "denoising_ae"] {
+        let out = tmp(train);
+        let (ok, stdout, stderr) = run(&["tests/training/autoencoders.nn", "--train", train], &out);
+        assert!(ok, "{stdout}\n{stderr}");
+        let val = value(&last_epoch(&out), "val_loss");
+        assert!(val < MEAN_IMAGE_BCE, "{train}: validation loss {val} is not below the mean image's {MEAN_IMAGE_BCE}\n{stdout}");
+    }
+}
+
 #[test]
 fn gan_runs_its_alternating_steps() {
     let out = tmp("gan");
@@ -341,4 +375,30 @@ fn stateful_char_lstm_holds_out_the_end_of_the_book_and_learns() {
     let val = value(&last_epoch(&out), "val_loss");
     let entropy = alice_unigram_entropy();
     assert!(val < entropy, "validation loss {val} is not below the unigram entropy {entropy}\n{stdout}");
+}
+
+/// `nnc run … | head -1`: the reader goes away after one line; nnc stops
+/// like other command-line tools (SIGPIPE), without an internal failure.
+#[cfg(unix)]
+#[test]
+fn a_closed_stdout_stops_the_run_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Stdio;
+    let out = tmp("pipe");
+    let mut child = Command::new(nnc_bin())
+        .current_dir(root())
+        .args(["run", "examples/digits_mlp.nn", "--out"])
+        .arg(&out)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("training"), "{first}");
+    let o = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!stderr.contains("internal failure") && !stderr.contains("panicked"), "{stderr}");
+    assert!(o.status.success() || o.status.signal() == Some(13), "{:?}\n{stderr}", o.status);
 }

@@ -25,6 +25,11 @@ use crate::rng::Rng;
 const INIT_STREAM: u64 = 0x1A17_0000_0000;
 /// Dropout masks and random draws (`normal([N, 100])`), per epoch.
 const DRAW_STREAM: u64 = 0xD4A3_0000_0000;
+/// Random draws during evaluation. Dropout and noise layers are off there,
+/// so only a train block's own draws remain (the noisy inputs of a
+/// denoising autoencoder): they are data, drawn the same for every
+/// evaluation so that validation losses of different epochs compare.
+const EVAL_STREAM: u64 = 0xE7A1_0000_0000;
 
 /// Named arrays whose first axis indexes samples.
 #[derive(Clone, Debug, Default)]
@@ -357,7 +362,8 @@ impl<'a> Trainer<'a> {
             return Err(TrainError::EmptyData);
         }
         let mut totals = vec![0.0; 1 + self.info.metrics.len()];
-        let mut never = || 0.5;
+        let mut rng = Rng::derive(0, EVAL_STREAM);
+        let mut uniform = || rng.uniform_f64();
         let mut states = States::default();
         let batches = self.batches(n, batch, false, 0, 0);
         let used: usize = batches.iter().map(Vec::len).sum();
@@ -368,7 +374,7 @@ impl<'a> Trainer<'a> {
             let mut keep = vec![c.loss];
             keep.extend(&c.metrics);
             keep.extend(c.f.states.iter().map(|(_, id)| *id));
-            let vals = exec::run_keeping(&c.f, &inputs, &params.list(&c.f), &mut never, false, &keep)?;
+            let vals = exec::run_keeping(&c.f, &inputs, &params.list(&c.f), &mut uniform, false, &keep)?;
             states.update(&c.f, &vals);
             let w = idx.len() as f64 / used as f64;
             totals[0] += scalar(&vals[c.loss as usize]) * w;
