@@ -65,6 +65,9 @@ enum Command {
         train: Option<String>,
         #[arg(long)]
         epochs: Option<usize>,
+        /// At most K batches per epoch (a quick end-to-end run).
+        #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+        steps: Option<u64>,
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
         /// Start from the weights of a safetensors checkpoint.
@@ -299,10 +302,10 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, set, init, save, seed, out, dump_steps, dump } => {
+        Command::Run { file, train, epochs, steps, set, init, save, seed, out, dump_steps, dump } => {
             let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
-            let args = run::RunArgs { train, epochs, seed, init, save, out, dump: dump.zip(dump_steps) };
+            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, out, dump: dump.zip(dump_steps) };
             finish(run::run(&file, &a, &options, &args))
         }
         Command::Predict { file, model, weights, inputs, output, set } => {

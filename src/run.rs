@@ -33,6 +33,8 @@ impl Failure {
 pub struct RunArgs {
     pub train: Option<String>,
     pub epochs: Option<usize>,
+    /// At most this many batches per epoch.
+    pub steps: Option<usize>,
     pub seed: Option<u64>,
     pub init: Option<PathBuf>,
     pub save: Option<PathBuf>,
@@ -316,6 +318,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         optimizer: Spec::from_value(info.field("optimizer")).map_err(Failure::new)?,
         class_weights: class_weights(info, &train),
         early_stop: early_stop(info),
+        max_steps: args.steps,
     };
     let mut trainer = Trainer::new(info, cfg.class_weights.clone(), dims).map_err(|e| Failure::new(e.to_string()))?;
     let mut params = Params::default();
@@ -486,9 +489,11 @@ fn dump_steps(trainer: &mut Trainer, params: &mut Params, all: &Dataset, cfg: &C
     Ok(())
 }
 
-/// Alternating steps (GANs): `steps = n` iterations, or `--epochs` passes.
+/// Alternating steps (GANs): `steps = n` iterations, or `--epochs` passes
+/// (of at most `--steps` iterations each).
 fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train: &Dataset, cfg: &Config, args: &RunArgs, meta: &BTreeMap<String, String>) -> Result<(), Failure> {
-    let per_pass = train.len().div_ceil(cfg.batch.max(1)).max(1);
+    // `--steps K` caps a pass (an "epoch" of the history) at K iterations.
+    let per_pass = train.len().div_ceil(cfg.batch.max(1)).max(1).min(args.steps.unwrap_or(usize::MAX));
     let iterations = match (args.epochs, int_field(info, "steps")) {
         (Some(e), _) => e * per_pass,
         (None, Some(s)) => s.max(1) as usize,

@@ -358,6 +358,7 @@ fn stateful_batches_carry_the_lstm_state_into_the_next_batch() {
         optimizer: Spec::from_value(carry.field("optimizer")).unwrap(),
         class_weights: None,
         early_stop: None,
+        max_steps: None,
     };
     let history = trainer.fit(&mut params, &data, None, &cfg, 0, &mut |_| {}).unwrap();
     for epoch in &history {

@@ -75,6 +75,9 @@ pub struct Config {
     pub class_weights: Option<Vec<f64>>,
     /// (patience, monitor name: `val_loss`, `loss`, `val_accuracy`, …)
     pub early_stop: Option<(usize, String)>,
+    /// At most this many batches per epoch (`nnc run --steps K`: a quick
+    /// end-to-end run of a model whose data would take long).
+    pub max_steps: Option<usize>,
 }
 
 /// Parameters by name, created on first use from the IR's declarations.
@@ -424,7 +427,8 @@ impl<'a> Trainer<'a> {
             let started = Instant::now();
             // Per-epoch streams: epoch k shuffles and drops out the same way
             // whether or not epochs before it ran in this process.
-            let batches = self.batches(n, cfg.batch, cfg.shuffle, cfg.seed, epoch);
+            let mut batches = self.batches(n, cfg.batch, cfg.shuffle, cfg.seed, epoch);
+            batches.truncate(cfg.max_steps.unwrap_or(usize::MAX));
             let steps_per_epoch = batches.len();
             let mut rng = Rng::derive(cfg.seed, DRAW_STREAM + epoch as u64);
             let mut states = States::default();
@@ -489,7 +493,7 @@ impl<'a> Trainer<'a> {
         }
         let mut rng = Rng::derive(cfg.seed, DRAW_STREAM);
         let batch = cfg.batch.max(1).min(n);
-        let per_pass = n.div_ceil(batch).max(1);
+        let per_pass = n.div_ceil(batch).max(1).min(cfg.max_steps.unwrap_or(usize::MAX));
         let all: Vec<usize> = (0..n).collect();
         // Full batches of the current pass over the data, next one last; a
         // pass's partial batch is skipped (every step sees `batch` rows).
