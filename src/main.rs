@@ -76,6 +76,10 @@ enum Command {
         /// Save the weights (atomically) after every epoch.
         #[arg(long, value_name = "W")]
         save: Option<PathBuf>,
+        /// Continue the run saved in checkpoint W (weights, optimizer state, epoch) up to the
+        /// train block's epochs; saves back to W unless --save says otherwise.
+        #[arg(long, value_name = "W", conflicts_with = "init")]
+        resume: Option<PathBuf>,
         #[arg(long)]
         seed: Option<u64>,
         /// Directory for history.csv and history.svg (default runs/<train>).
@@ -302,10 +306,10 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, steps, set, init, save, seed, out, dump_steps, dump } => {
+        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump } => {
             let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
-            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, out, dump: dump.zip(dump_steps) };
+            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, resume, out, dump: dump.zip(dump_steps) };
             finish(run::run(&file, &a, &options, &args))
         }
         Command::Predict { file, model, weights, inputs, output, set } => {

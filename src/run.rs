@@ -38,6 +38,8 @@ pub struct RunArgs {
     pub seed: Option<u64>,
     pub init: Option<PathBuf>,
     pub save: Option<PathBuf>,
+    /// Continue from this checkpoint (and save back to it unless `save`).
+    pub resume: Option<PathBuf>,
     pub out: Option<PathBuf>,
     /// (directory, steps): dump single steps instead of training.
     pub dump: Option<(PathBuf, usize)>,
@@ -257,6 +259,34 @@ fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, 
     Ok(())
 }
 
+/// `--resume W`: the weights and optimizer state of a checkpoint `nnc run`
+/// saved for this train block. Returns the number of epochs already done.
+/// Every parameter must be in the file with its shape: resuming another
+/// model's run is an error, not a partial initialisation (that is `--init`).
+fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &TrainInfo, batch: usize, path: &Path) -> Result<usize, Failure> {
+    let fail = |why: String| Failure::new(format!("cannot resume from {}: {why}", path.display()));
+    if !info.steps.is_empty() {
+        return Err(fail("`--resume` continues epochs; this train block alternates steps (use --init)".into()));
+    }
+    let (mut weights, slots, meta) = nnc_runtime::checkpoint::load_training(path).map_err(|e| Failure::new(e.to_string()))?;
+    match meta.get("train") {
+        Some(t) if *t == info.name => {}
+        Some(t) => return Err(fail(format!("it was saved by train block `{t}`, not `{}`", info.name))),
+        None => return Err(fail("it has no `train` metadata (it was not saved by `nnc run`)".into())),
+    }
+    let epoch = meta.get("epoch").and_then(|e| e.parse::<usize>().ok()).ok_or_else(|| fail("it has no epoch count".into()))?;
+    for p in trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))? {
+        let v = weights.remove(&p.name).ok_or_else(|| fail(format!("it has no tensor `{}`", p.name)))?;
+        if v.shape() != p.shape.as_slice() {
+            return Err(fail(format!("tensor `{}` has shape {:?}, the model's parameter has {:?}", p.name, v.shape(), p.shape)));
+        }
+        params.values.insert(p.name, v);
+    }
+    trainer.optimizer(&cfg.optimizer).restore(slots, &meta).map_err(fail)?;
+    println!("resume: {} after epoch {epoch}", path.display());
+    Ok(epoch)
+}
+
 fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
     match v {
         // A separate validation or test source: nothing of it is held out.
@@ -326,6 +356,10 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     if let Some((path, prefix)) = init_source(info, args)? {
         load_init(&trainer, &mut params, first_batch, &path, &prefix)?;
     }
+    let start_epoch = match &args.resume {
+        Some(path) => resume(&mut trainer, &mut params, &cfg, info, first_batch, path)?,
+        None => 0,
+    };
     trainer.init_params(&mut params, first_batch, seed).map_err(|e| Failure::new(e.to_string()))?;
     if !info.steps.is_empty() {
         return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta);
@@ -396,7 +430,11 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let mut cfg_one = cfg.clone();
     cfg_one.epochs = 1;
     let mut result = Ok(());
-    for epoch in 0..cfg.epochs {
+    let save = args.save.as_ref().or(args.resume.as_ref());
+    if start_epoch >= cfg.epochs {
+        println!("the checkpoint has trained {start_epoch} of {} epochs already: nothing to do", cfg.epochs);
+    }
+    for epoch in start_epoch..cfg.epochs {
         let mut events = |e: Event| match e {
             Event::Epoch(r) => {
                 let mut r = r.clone();
@@ -425,13 +463,16 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         let mut m = meta.clone();
         m.insert("train".into(), info.name.clone());
         m.insert("epoch".into(), (epoch + 1).to_string());
-        if let (Some(path), true) = (&args.save, improved) {
-            nnc_runtime::checkpoint::save(path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
+        // With the optimizer's state, so that `--resume` continues exactly.
+        let (slots, opt_meta) = trainer.optimizer(&cfg.optimizer).state();
+        m.extend(opt_meta);
+        let write = |path: &Path| nnc_runtime::checkpoint::save_training(path, &params.values, &slots, &m).map_err(|e| Failure::new(e.to_string()));
+        if let (Some(path), true) = (save, improved) {
+            write(path)?;
         }
         if let (Some(pattern), true) = (&pattern, improved) {
             // `checkpoint = "runs/{train}/epoch_{epoch}.safetensors"`, relative to the working directory.
-            let path = PathBuf::from(pattern.replace("{train}", &info.name).replace("{epoch}", &(epoch + 1).to_string()));
-            nnc_runtime::checkpoint::save(&path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
+            write(&PathBuf::from(pattern.replace("{train}", &info.name).replace("{epoch}", &(epoch + 1).to_string())))?;
         }
         if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
             println!("early stop: `{}` has not improved for {} epochs", cfg.early_stop.as_ref().map_or("", |e| e.1.as_str()), cfg.early_stop.as_ref().map_or(0, |e| e.0));
@@ -449,7 +490,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         let ms: Vec<String> = trainer.metric_names().iter().zip(tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
         println!("test: loss {tl:.4} {}", ms.join(" "));
     }
-    if let Some(path) = &args.save {
+    if let Some(path) = save {
         println!("saved {}", path.display());
     }
     if std::env::var_os("NNC_PROFILE").is_some() {

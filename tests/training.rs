@@ -403,3 +403,30 @@ fn a_closed_stdout_stops_the_run_quietly() {
     assert!(!stderr.contains("internal failure") && !stderr.contains("panicked"), "{stderr}");
     assert!(o.status.success() || o.status.signal() == Some(13), "{:?}\n{stderr}", o.status);
 }
+
+/// `--resume`: two epochs, then two more from the checkpoint, end with the
+/// same weights and optimizer state, bit for bit, as four epochs in one run
+/// (shuffles and draws are per-epoch streams; Adam's moments travel in the
+/// checkpoint). Resuming another train block's checkpoint is an error.
+#[test]
+fn a_resumed_run_continues_exactly() {
+    let dir = tmp("resume");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (whole, half) = (dir.join("whole.safetensors"), dir.join("half.safetensors"));
+    let s = |p: &Path| p.display().to_string();
+    let (ok, out, err) = run(&["examples/digits_mlp.nn", "--epochs", "4", "--save", &s(&whole)], &dir.join("a"));
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = run(&["examples/digits_mlp.nn", "--epochs", "2", "--save", &s(&half)], &dir.join("b"));
+    assert!(ok, "{out}\n{err}");
+    let (ok, out, err) = run(&["examples/digits_mlp.nn", "--epochs", "4", "--resume", &s(&half)], &dir.join("c"));
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("resume:") && out.contains("epoch 3/4") && !out.contains("epoch 1/4"), "{out}");
+    let a = nnc_runtime::checkpoint::load_training(&whole).unwrap();
+    let b = nnc_runtime::checkpoint::load_training(&half).unwrap();
+    assert!(!a.1.is_empty(), "the checkpoint carries Adam's moments");
+    assert_eq!(a.0, b.0, "weights");
+    assert_eq!(a.1, b.1, "optimizer slots");
+    assert_eq!(a.2, b.2, "metadata");
+    let (ok, _, err) = run(&["examples/fish_regression.nn", "--resume", &s(&half)], &dir.join("d"));
+    assert!(!ok && err.contains("saved by train block `digits`, not `fish`"), "{err}");
+}

@@ -16,10 +16,49 @@ pub fn save(path: &Path, tensors: &BTreeMap<String, ArrayD<f32>>, metadata: &BTr
 
 pub type Loaded = (BTreeMap<String, ArrayD<f32>>, BTreeMap<String, String>);
 
-/// Loads a checkpoint as a map from parameter name to tensor.
+/// Optimizer slots are stored as `@optimizer/<slot>/<parameter>`. No
+/// parameter name starts with `@`, so they never collide with weights, and
+/// [`load`] (predict, `--init`, `init = load(…)`) skips them.
+const OPTIMIZER: &str = "@optimizer/";
+
+/// Loads a checkpoint's weights as a map from parameter name to tensor.
 pub fn load(path: &Path) -> Result<Loaded, CheckpointError> {
     let (list, meta) = crate::io::load_checkpoint(path)?;
-    Ok((list.into_iter().collect(), meta))
+    Ok((list.into_iter().filter(|(k, _)| !k.starts_with('@')).collect(), meta))
+}
+
+/// Optimizer slot tensors: (slot index, parameter name, value).
+pub type OptimizerSlots = Vec<(usize, String, ArrayD<f32>)>;
+
+/// Saves weights together with the optimizer's state, in one atomic file
+/// (a checkpoint `nnc run --resume` continues from).
+pub fn save_training(
+    path: &Path,
+    weights: &BTreeMap<String, ArrayD<f32>>,
+    slots: &OptimizerSlots,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), CheckpointError> {
+    let mut list: Vec<(String, ArrayD<f32>)> = weights.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    list.extend(slots.iter().map(|(k, name, v)| (format!("{OPTIMIZER}{k}/{name}"), v.clone())));
+    crate::io::save_checkpoint(path, &list, metadata)
+}
+
+/// Loads weights, optimizer slots and metadata.
+pub fn load_training(path: &Path) -> Result<(BTreeMap<String, ArrayD<f32>>, OptimizerSlots, BTreeMap<String, String>), CheckpointError> {
+    let (list, meta) = crate::io::load_checkpoint(path)?;
+    let (mut weights, mut slots) = (BTreeMap::new(), Vec::new());
+    for (name, v) in list {
+        match name.strip_prefix(OPTIMIZER).and_then(|rest| rest.split_once('/')) {
+            Some((k, param)) => match k.parse::<usize>() {
+                Ok(k) => slots.push((k, param.to_string(), v)),
+                Err(_) => return Err(CheckpointError::format(path, "safetensors", format!("`{name}` is not an optimizer slot"))),
+            },
+            None => {
+                weights.insert(name, v);
+            }
+        }
+    }
+    Ok((weights, slots, meta))
 }
 
 /// Why `init = load(…)` (or `--init`) could not initialise a run.

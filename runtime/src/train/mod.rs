@@ -358,6 +358,13 @@ impl<'a> Trainer<'a> {
         crate::data::batches(&all, batch, shuffle, seed, epoch)
     }
 
+    /// The optimizer `fit` continues with (created from `spec` on first
+    /// use): its moments carry over from one `fit` call to the next, and a
+    /// resumed run restores them from its checkpoint.
+    pub fn optimizer(&mut self, spec: &optim::Spec) -> &mut optim::Optimizer {
+        self.opt.get_or_insert_with(|| optim::Optimizer::new(spec.clone()))
+    }
+
     /// Mean loss and metrics over a data set, in evaluation mode.
     pub fn evaluate(&mut self, params: &Params, data: &Dataset, batch: usize) -> Result<(f64, Vec<f64>), TrainError> {
         let n = data.len();

@@ -1,6 +1,8 @@
 //! Optimizers with the exact update rules Keras 3 documents, plus weight
 //! decay, gradient clipping and learning-rate schedules (LANGUAGE.md §10).
 
+use std::collections::BTreeMap;
+
 use ndarray::{ArrayD, Zip};
 use nnc_compiler::types::{CallValue, Value};
 
@@ -122,6 +124,51 @@ impl Optimizer {
             Schedule::ExponentialDecay { rate, every } => lr * rate.powf(self.iterations as f64 / every.max(1) as f64),
             Schedule::ReduceOnPlateau { .. } => lr * self.plateau_scale,
         }
+    }
+
+    /// The state a resumed run needs besides the weights: the slot tensors
+    /// as (slot index, parameter name, value), and the counters as strings
+    /// (checkpoint metadata).
+    pub fn state(&self) -> (Vec<(usize, String, ArrayD<f32>)>, BTreeMap<String, String>) {
+        let mut tensors = Vec::new();
+        for (name, slots) in &self.slots {
+            for (k, slot) in slots.iter().enumerate() {
+                if let Some(v) = slot {
+                    tensors.push((k, name.clone(), v.clone()));
+                }
+            }
+        }
+        tensors.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let mut meta = BTreeMap::new();
+        meta.insert("optimizer".into(), self.spec.name().to_string());
+        meta.insert("optimizer.iterations".into(), self.iterations.to_string());
+        meta.insert("optimizer.plateau_scale".into(), format!("{:e}", self.plateau_scale));
+        meta.insert("optimizer.best".into(), format!("{:e}", self.best));
+        meta.insert("optimizer.bad_epochs".into(), self.bad_epochs.to_string());
+        (tensors, meta)
+    }
+
+    /// Restores what [`Optimizer::state`] saved. The optimizer must be the
+    /// same kind (its slots mean different things otherwise).
+    pub fn restore(&mut self, tensors: Vec<(usize, String, ArrayD<f32>)>, meta: &BTreeMap<String, String>) -> Result<(), String> {
+        match meta.get("optimizer") {
+            Some(kind) if kind == self.spec.name() => {}
+            Some(kind) => return Err(format!("the checkpoint's optimizer state is {kind}'s, the train block uses {}", self.spec.name())),
+            None => return Err("the checkpoint has no optimizer state (it was not saved by `nnc run`)".into()),
+        }
+        let num = |k: &str| meta.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| format!("the checkpoint's `{k}` is missing or not a number"));
+        self.iterations = num("optimizer.iterations")? as u64;
+        self.plateau_scale = num("optimizer.plateau_scale")?;
+        self.best = num("optimizer.best")?;
+        self.bad_epochs = num("optimizer.bad_epochs")? as usize;
+        self.slots.clear();
+        for (k, name, v) in tensors {
+            if k > 1 {
+                return Err(format!("optimizer slot {k} of `{name}` does not exist"));
+            }
+            self.slots.entry(name).or_insert([None, None])[k] = Some(v);
+        }
+        Ok(())
     }
 
     /// Called after each epoch with the monitored value (plateau schedules).
