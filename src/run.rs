@@ -418,7 +418,10 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     };
     // Epochs run one at a time so the weights are saved after each (a later
     // failure keeps the last good checkpoint) and early stopping sees history.
-    let mut history: Vec<EpochRecord> = Vec::new();
+    // A resumed run continues the history of the run it resumes (when that
+    // run wrote to the same directory), so the CSV, the plot, early stopping
+    // and `keep_best` see every epoch.
+    let mut history: Vec<EpochRecord> = if start_epoch > 0 { read_history(&out_dir, start_epoch, &trainer.metric_names()) } else { Vec::new() };
     let pattern = match info.field("checkpoint") {
         Some(Value::Str(p)) => Some(p.clone()),
         _ => None,
@@ -576,6 +579,26 @@ fn epoch_line(rec: &EpochRecord, epochs: usize) -> String {
 }
 
 /// history.csv and an SVG plot of every series.
+/// The first `epochs` rows of `dir/history.csv` as written by
+/// [`write_history`]; empty when there is no such file or it does not hold
+/// those epochs with these metrics.
+fn read_history(dir: &Path, epochs: usize, metrics: &[String]) -> Vec<EpochRecord> {
+    let Ok(text) = std::fs::read_to_string(dir.join("history.csv")) else { return Vec::new() };
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+    let col = |row: &[&str], name: &str| header.iter().position(|h| *h == name).and_then(|i| row.get(i)?.parse::<f64>().ok());
+    let mut out = Vec::new();
+    for line in lines.take(epochs) {
+        let row: Vec<&str> = line.split(',').collect();
+        let (Some(epoch), Some(loss)) = (col(&row, "epoch").and_then(|e| (e as usize).checked_sub(1)), col(&row, "loss")) else { return Vec::new() };
+        let Some(values) = metrics.iter().map(|m| col(&row, m).map(|v| (m.clone(), v))).collect::<Option<Vec<_>>>() else { return Vec::new() };
+        let val_loss = col(&row, "val_loss");
+        let val_metrics = if val_loss.is_some() { metrics.iter().filter_map(|m| Some((m.clone(), col(&row, &format!("val_{m}"))?))).collect() } else { Vec::new() };
+        out.push(EpochRecord { epoch, loss, metrics: values, val_loss, val_metrics, seconds: col(&row, "seconds").unwrap_or(0.0) });
+    }
+    if out.len() == epochs && out.iter().enumerate().all(|(i, r)| r.epoch == i) { out } else { Vec::new() }
+}
+
 fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     let mut columns: Vec<String> = vec!["loss".into()];

@@ -418,9 +418,12 @@ fn a_resumed_run_continues_exactly() {
     assert!(ok, "{out}\n{err}");
     let (ok, out, err) = run(&["examples/digits_mlp.nn", "--epochs", "2", "--save", &s(&half)], &dir.join("b"));
     assert!(ok, "{out}\n{err}");
-    let (ok, out, err) = run(&["examples/digits_mlp.nn", "--epochs", "4", "--resume", &s(&half)], &dir.join("c"));
+    let (ok, out, err) = run(&["examples/digits_mlp.nn", "--epochs", "4", "--resume", &s(&half)], &dir.join("b"));
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("resume:") && out.contains("epoch 3/4") && !out.contains("epoch 1/4"), "{out}");
+    // The history of the resumed run continues the first run's.
+    let epochs: Vec<String> = std::fs::read_to_string(dir.join("b/history.csv")).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    assert_eq!(epochs, ["1", "2", "3", "4"]);
     let a = nnc_runtime::checkpoint::load_training(&whole).unwrap();
     let b = nnc_runtime::checkpoint::load_training(&half).unwrap();
     assert!(!a.1.is_empty(), "the checkpoint carries Adam's moments");
