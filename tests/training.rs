@@ -433,3 +433,27 @@ fn a_resumed_run_continues_exactly() {
     let (ok, _, err) = run(&["examples/fish_regression.nn", "--resume", &s(&half)], &dir.join("d"));
     assert!(!ok && err.contains("saved by train block `digits`, not `fish`"), "{err}");
 }
+
+/// Validation precision and recall count over the whole set: with the
+/// positives split unevenly between batches, the mean of per-batch ratios
+/// would differ (recall here: batch means (1/1 + 1/3)/2 = 2/3, exact 2/4).
+#[test]
+fn ratio_metrics_count_over_the_whole_set() {
+    use nnc_runtime::exec::Tensor;
+    use nnc_runtime::train::{Dataset, Params, Trainer};
+    let a = analyse_path(&root().join("tests/training/ratio_metrics.nn"));
+    let info = a.result.trains.into_iter().find(|b| b.name == "ratios").unwrap();
+    // Batch 1: one positive, found. Batch 2: three positives, one found; one false positive.
+    let p = [0.9f32, 0.1, 0.2, 0.1, 0.9, 0.2, 0.3, 0.8];
+    let label = [1i64, 0, 0, 0, 1, 1, 1, 0];
+    let mut d = Dataset::default();
+    d.arrays.insert("p".into(), Tensor::F(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8, 1]), p.to_vec()).unwrap()));
+    d.arrays.insert("label".into(), Tensor::I(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8]), label.to_vec()).unwrap()));
+    let mut trainer = Trainer::new(&info, None, vec![]).unwrap();
+    let params = Params::default();
+    let (_, m) = trainer.evaluate(&params, &d, 4).unwrap();
+    // recall = TP / positives = 2/4; precision = TP / predicted positives = 2/3; accuracy = 5/8.
+    assert!((m[0] - 0.5).abs() < 1e-9, "recall {}", m[0]);
+    assert!((m[1] - 2.0 / 3.0).abs() < 1e-6, "precision {}", m[1]);
+    assert!((m[2] - 5.0 / 8.0).abs() < 1e-9, "accuracy {}", m[2]);
+}

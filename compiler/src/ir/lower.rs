@@ -424,7 +424,9 @@ pub fn objective(
             let denom = f.reduce(Reduce::Sum, denom_src, (0..r).collect(), false);
             let eps = f.scalar(1e-7);
             let d = f.binary(Binary::Max, denom, eps);
-            f.div(tp, d)
+            let ratio = f.div(tp, d);
+            f.ratios.push((ratio, tp, denom));
+            ratio
         }
         other => return Err(LowerError::Unsupported(format!("objective `{other}`"))),
     })

@@ -178,6 +178,10 @@ pub struct Func {
     /// Recurrent states carried into the next batch (`stateful = true`):
     /// (name of the `Input` that takes the initial state, final state node).
     pub states: Vec<(String, Id)>,
+    /// Metrics that are ratios of counts (precision, recall): (value node,
+    /// numerator, denominator). Over a whole data set the exact value is the
+    /// ratio of the summed parts, not the mean of per-batch ratios.
+    pub ratios: Vec<(Id, Id, Id)>,
     /// The layer new nodes are attributed to (see `current_layer` users).
     pub current_layer: Option<u32>,
 }

@@ -372,6 +372,8 @@ impl<'a> Trainer<'a> {
             return Err(TrainError::EmptyData);
         }
         let mut totals = vec![0.0; 1 + self.info.metrics.len()];
+        // (numerator, denominator) sums of ratio metrics (precision, recall).
+        let mut parts = vec![(0.0, 0.0); self.info.metrics.len()];
         let mut rng = Rng::derive(0, EVAL_STREAM);
         let mut uniform = || rng.uniform_f64();
         let mut states = States::default();
@@ -383,13 +385,25 @@ impl<'a> Trainer<'a> {
             let inputs = Self::feed(&c.f, &part, &states)?;
             let mut keep = vec![c.loss];
             keep.extend(&c.metrics);
+            keep.extend(c.f.ratios.iter().flat_map(|&(_, num, den)| [num, den]));
             keep.extend(c.f.states.iter().map(|(_, id)| *id));
             let vals = exec::run_keeping(&c.f, &inputs, &params.list(&c.f), &mut uniform, false, &keep)?;
             states.update(&c.f, &vals);
             let w = idx.len() as f64 / used as f64;
             totals[0] += scalar(&vals[c.loss as usize]) * w;
             for (k, &m) in c.metrics.iter().enumerate() {
-                totals[k + 1] += scalar(&vals[m as usize]) * w;
+                match c.f.ratios.iter().find(|r| r.0 == m) {
+                    Some(&(_, num, den)) => {
+                        parts[k].0 += scalar(&vals[num as usize]);
+                        parts[k].1 += scalar(&vals[den as usize]);
+                    }
+                    None => totals[k + 1] += scalar(&vals[m as usize]) * w,
+                }
+            }
+        }
+        for (k, (num, den)) in parts.iter().enumerate() {
+            if *den > 0.0 || *num > 0.0 {
+                totals[k + 1] = num / den.max(1e-7);
             }
         }
         Ok((totals[0], totals[1..].to_vec()))
