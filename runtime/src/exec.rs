@@ -183,10 +183,21 @@ pub fn run_keeping<T: Real>(
         }
         let t0 = profile.then(std::time::Instant::now);
         // A reshape of a value used for the last time takes its buffer instead of copying it.
+        let take = |vals: &mut Vec<Tensor<T>>, a: Id| std::mem::replace(&mut vals[a as usize], Tensor::F(ArrayD::zeros(IxDyn(&[0]))));
         let moved = match node.op {
-            Op::Reshape if last_use[node.args[0] as usize] == i => Some(std::mem::replace(&mut vals[node.args[0] as usize], Tensor::F(ArrayD::zeros(IxDyn(&[0]))))),
+            Op::Reshape if last_use[node.args[0] as usize] == i => Some(take(&mut vals, node.args[0])),
             _ => None,
         };
+        // A binary op whose full-size float operand dies here writes into that
+        // operand's buffer (no allocation, one pass over memory fewer).
+        let in_place = match node.op {
+            Op::Binary(_) if node.args[0] != node.args[1] => (0..2).find(|&k| {
+                let a = node.args[k];
+                last_use[a as usize] == i && f.nodes[a as usize].shape == node.shape && matches!(vals[a as usize], Tensor::F(_))
+            }),
+            _ => None,
+        }
+        .map(|k| (k, take(&mut vals, node.args[k])));
         let layer = || node.layer.map(|l| f.layers[l as usize].clone());
         let arg = |k: usize| &vals[node.args[k] as usize];
         let shape = IxDyn(&node.shape);
@@ -212,7 +223,19 @@ pub fn run_keeping<T: Real>(
             Op::Elu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a * (x.f64().exp() - 1.0)) })),
             Op::LeakyRelu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a) * x })),
             Op::PowConst(p) => Tensor::F(arg(0).float().mapv(|x| T::of(x.f64().powf(*p)))),
-            Op::Binary(b) => Tensor::F(binary(*b, &arg(0).fv(), &arg(1).fv(), &node.shape)),
+            Op::Binary(b) => match in_place {
+                Some((k, Tensor::F(mut own))) => {
+                    let other = arg(1 - k).fv();
+                    match binary_into(*b, &mut own, &other, k == 0) {
+                        true => Tensor::F(own),
+                        false => {
+                            let (x, y) = if k == 0 { (&own, &*other) } else { (&*other, &own) };
+                            Tensor::F(binary(*b, x, y, &node.shape))
+                        }
+                    }
+                }
+                _ => Tensor::F(binary(*b, &arg(0).fv(), &arg(1).fv(), &node.shape)),
+            },
             Op::MatMul { ta, tb } => Tensor::F(matmul(arg(0).f(), arg(1).f(), *ta, *tb, &node.shape)),
             Op::Reduce { op, axes, .. } => Tensor::F(reduce(*op, arg(0).f(), axes, &node.shape)),
             Op::SumTo => Tensor::F(sum_to(arg(0).f(), &node.shape)),
@@ -419,6 +442,39 @@ fn broadcast_strides(shape: &[usize], out: &[usize]) -> Vec<usize> {
     let own = strides(shape);
     let off = out.len() - shape.len();
     (0..out.len()).map(|i| if i < off || shape[i - off] == 1 { 0 } else { own[i - off] }).collect()
+}
+
+/// `own = own ∘ other` (or `other ∘ own` when `!own_left`) in place, for
+/// `other` of the same shape, a single value, or a trailing broadcast.
+/// Returns false (leaving `own` untouched) for any other broadcast.
+fn binary_into<T: Real>(b: Binary, own: &mut ArrayD<T>, other: &ArrayD<T>, own_left: bool) -> bool {
+    match b {
+        Binary::Add => update(own, other, own_left, |a, c| a + c),
+        Binary::Sub => update(own, other, own_left, |a, c| a - c),
+        Binary::Mul => update(own, other, own_left, |a, c| a * c),
+        Binary::Div => update(own, other, own_left, |a, c| a / c),
+        // The others are rare in hot loops; `binary` handles them.
+        _ => false,
+    }
+}
+
+fn update<T: Real>(own: &mut ArrayD<T>, other: &ArrayD<T>, own_left: bool, op: impl Fn(T, T) -> T) -> bool {
+    let os = other.as_standard_layout();
+    let (Some(od), true) = (os.as_slice(), own.is_standard_layout()) else { return false };
+    let m = od.len();
+    if own.is_empty() || m == 0 {
+        return own.shape() == other.shape();
+    }
+    if !(own.shape() == other.shape() || m == 1 || trailing(other.shape(), own.shape())) {
+        return false;
+    }
+    let data = own.as_slice_mut().expect("standard layout");
+    for row in data.chunks_exact_mut(m) {
+        for (a, &c) in row.iter_mut().zip(od) {
+            *a = if own_left { op(*a, c) } else { op(c, *a) };
+        }
+    }
+    true
 }
 
 fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
