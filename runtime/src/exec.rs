@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use ndarray::{ArrayD, ArrayView2, Axis, IxDyn};
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn};
 use nnc_compiler::ir::{Binary, DType, Func, Id, Op, Reduce, Unary, Window, numel};
 
 /// The float types the executor runs in.
@@ -309,17 +309,10 @@ pub fn run_keeping<T: Real>(
                 }
                 Tensor::F(ArrayD::from_shape_vec(shape, out).expect("one-hot size"))
             }
-            Op::Softmax(axis) => Tensor::F(softmax(arg(0).f(), *axis, false)),
-            Op::LogSoftmax(axis) => Tensor::F(softmax(arg(0).f(), *axis, true)),
-            Op::Conv2d(w) => Tensor::F(conv2d(arg(0).f(), arg(1).f(), w, &node.shape)),
-            Op::Conv2dInputGrad(w) => Tensor::F(conv2d_input_grad(arg(0).f(), arg(1).f(), w, &node.shape)),
-            Op::Conv2dKernelGrad(w) => Tensor::F(conv2d_kernel_grad(arg(0).f(), arg(1).f(), w, &node.shape)),
-            Op::MaxPool(w) => Tensor::F(pool(arg(0).f(), w, &node.shape, PoolKind::Max)),
-            Op::AvgPool { window, count_pad } => Tensor::F(pool(arg(0).f(), window, &node.shape, PoolKind::Avg(*count_pad))),
-            Op::MaxPoolGrad(w) => Tensor::F(max_pool_grad(arg(0).f(), arg(1).f(), w)),
-            Op::AvgPoolGrad { window, count_pad } => Tensor::F(avg_pool_grad(arg(0).f(), window, *count_pad, &node.shape)),
-            Op::Upsample(s) => Tensor::F(upsample(arg(0).f(), *s, &node.shape)),
-            Op::UpsampleGrad(s) => Tensor::F(upsample_grad(arg(0).f(), *s, &node.shape)),
+                        Op::Softmax(_) | Op::LogSoftmax(_) | Op::Conv2d(_) | Op::Conv2dInputGrad(_) | Op::Conv2dKernelGrad(_) | Op::MaxPool(_) | Op::AvgPool { .. } | Op::MaxPoolGrad(_) | Op::AvgPoolGrad { .. } | Op::Upsample(_) | Op::UpsampleGrad(_) => {
+                let views: Vec<ArrayViewD<T>> = node.args.iter().map(|&a| vals[a as usize].f().view()).collect();
+                Tensor::F(library_op(node, &views).expect("window op"))
+            }
             Op::Random { normal } => {
                 let n = numel(&node.shape);
                 let data: Vec<T> = (0..n)
@@ -360,6 +353,32 @@ pub fn run_keeping<T: Real>(
         }
     }
     Ok(vals)
+}
+
+/// The ops computed by a library routine on operand views: softmax and
+/// the window ops (convolutions, pooling, upsampling). The compiled
+/// backend calls the same routines; `None` for any other op.
+pub fn library_op<T: Real>(node: &nnc_compiler::ir::Node, args: &[ArrayViewD<T>]) -> Option<ArrayD<T>> {
+    let out = &node.shape;
+    Some(match &node.op {
+        Op::Softmax(axis) => softmax(&args[0], *axis, false),
+        Op::LogSoftmax(axis) => softmax(&args[0], *axis, true),
+        Op::Conv2d(w) => conv2d(&args[0], &args[1], w, out),
+        Op::Conv2dInputGrad(w) => conv2d_input_grad(&args[0], &args[1], w, out),
+        Op::Conv2dKernelGrad(w) => conv2d_kernel_grad(&args[0], &args[1], w, out),
+        Op::MaxPool(w) => pool(&args[0], w, out, PoolKind::Max),
+        Op::AvgPool { window, count_pad } => pool(&args[0], window, out, PoolKind::Avg(*count_pad)),
+        Op::MaxPoolGrad(w) => max_pool_grad(&args[0], &args[1], w),
+        Op::AvgPoolGrad { window, count_pad } => avg_pool_grad(&args[0], window, *count_pad, out),
+        Op::Upsample(s) => upsample(&args[0], *s, out),
+        Op::UpsampleGrad(s) => upsample_grad(&args[0], *s, out),
+        _ => return None,
+    })
+}
+
+/// Adds `seconds` to the profile entry `key` (with `NNC_PROFILE` set).
+pub fn profile_add(key: &str, seconds: f64) {
+    PROFILE.with(|p| *p.borrow_mut().entry(key.to_string()).or_insert(0.0) += seconds);
 }
 
 thread_local! {
@@ -684,7 +703,7 @@ fn sum_to<T: Real>(x: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
     r.into_shape_with_order(IxDyn(out)).expect("sum_to")
 }
 
-fn softmax<T: Real>(x: &ArrayD<T>, axis: usize, log: bool) -> ArrayD<T> {
+fn softmax<T: Real>(x: &ArrayViewD<T>, axis: usize, log: bool) -> ArrayD<T> {
     let mut out = x.as_standard_layout().into_owned();
     if axis + 1 == x.ndim() && x.shape()[axis] > 0 {
         // The usual case, classes on the last axis: contiguous rows, and the
@@ -786,8 +805,8 @@ fn col2im<T: Real>(cols: &[T], xs: &[usize], w: &Window, oh: usize, ow: usize) -
 }
 
 /// `a`'s elements in row-major order, borrowed when `a` already is.
-fn std_vec<T: Real>(a: &ArrayD<T>) -> std::borrow::Cow<'_, [T]> {
-    match a.as_slice() {
+fn std_vec<'a, T: Real>(a: &ArrayViewD<'a, T>) -> std::borrow::Cow<'a, [T]> {
+    match a.to_slice() {
         Some(s) => std::borrow::Cow::Borrowed(s),
         None => std::borrow::Cow::Owned(a.as_standard_layout().iter().copied().collect()),
     }
@@ -810,7 +829,7 @@ fn chunk_samples(per_sample_cols: usize) -> usize {
     ((2 << 20) / per_sample_cols.max(1)).max(1)
 }
 
-fn conv2d<T: Real>(x: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
+fn conv2d<T: Real>(x: &ArrayViewD<T>, k: &ArrayViewD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
     let (n, oh, ow, f) = (out[0], out[1], out[2], out[3]);
     let xs = x.shape().to_vec();
     let per_in: usize = xs[1..].iter().product();
@@ -827,7 +846,7 @@ fn conv2d<T: Real>(x: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[usize]) -> A
     ArrayD::from_shape_vec(IxDyn(out), y).expect("conv out")
 }
 
-fn conv2d_input_grad<T: Real>(dy: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
+fn conv2d_input_grad<T: Real>(dy: &ArrayViewD<T>, k: &ArrayViewD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
     let (n, oh, ow, f) = (dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]);
     let kk = k.shape()[0] * k.shape()[1] * k.shape()[2];
     let (dd, kd) = (std_vec(dy), std_vec(k));
@@ -842,7 +861,7 @@ fn conv2d_input_grad<T: Real>(dy: &ArrayD<T>, k: &ArrayD<T>, w: &Window, out: &[
     ArrayD::from_shape_vec(IxDyn(out), dx).expect("conv input grad")
 }
 
-fn conv2d_kernel_grad<T: Real>(x: &ArrayD<T>, dy: &ArrayD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
+fn conv2d_kernel_grad<T: Real>(x: &ArrayViewD<T>, dy: &ArrayViewD<T>, w: &Window, out: &[usize]) -> ArrayD<T> {
     let (n, oh, ow, f) = (dy.shape()[0], dy.shape()[1], dy.shape()[2], dy.shape()[3]);
     let xs = x.shape().to_vec();
     let per_in: usize = xs[1..].iter().product();
@@ -888,7 +907,7 @@ fn window_cells(xs: &[usize], w: &Window, b: usize, i: usize, j: usize, mut f: i
     count
 }
 
-fn pool<T: Real>(x: &ArrayD<T>, w: &Window, out: &[usize], kind: PoolKind) -> ArrayD<T> {
+fn pool<T: Real>(x: &ArrayViewD<T>, w: &Window, out: &[usize], kind: PoolKind) -> ArrayD<T> {
     let xl = x.as_standard_layout();
     let xd = xl.as_slice().expect("standard layout");
     let xs = x.shape();
@@ -933,7 +952,7 @@ fn pool<T: Real>(x: &ArrayD<T>, w: &Window, out: &[usize], kind: PoolKind) -> Ar
     ArrayD::from_shape_vec(IxDyn(out), o).expect("pool out")
 }
 
-fn max_pool_grad<T: Real>(x: &ArrayD<T>, dy: &ArrayD<T>, w: &Window) -> ArrayD<T> {
+fn max_pool_grad<T: Real>(x: &ArrayViewD<T>, dy: &ArrayViewD<T>, w: &Window) -> ArrayD<T> {
     let (xl, gl) = (x.as_standard_layout(), dy.as_standard_layout());
     let (xd, gd) = (xl.as_slice().expect("standard layout"), gl.as_slice().expect("standard layout"));
     let xs = x.shape();
@@ -965,7 +984,7 @@ fn max_pool_grad<T: Real>(x: &ArrayD<T>, dy: &ArrayD<T>, w: &Window) -> ArrayD<T
     ArrayD::from_shape_vec(IxDyn(xs), dx).expect("max pool grad")
 }
 
-fn avg_pool_grad<T: Real>(dy: &ArrayD<T>, w: &Window, count_pad: bool, xshape: &[usize]) -> ArrayD<T> {
+fn avg_pool_grad<T: Real>(dy: &ArrayViewD<T>, w: &Window, count_pad: bool, xshape: &[usize]) -> ArrayD<T> {
     let gd = std_vec(dy);
     let os = dy.shape();
     let c = xshape[3];
@@ -1001,7 +1020,7 @@ fn for_each_upsampled(big: &[usize], small: &[usize], s: [usize; 2], mut f: impl
     }
 }
 
-fn upsample<T: Real>(x: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
+fn upsample<T: Real>(x: &ArrayViewD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
     let xd = std_vec(x);
     let c = out[3];
     let mut o = vec![T::zero(); numel(out)];
@@ -1010,7 +1029,7 @@ fn upsample<T: Real>(x: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
 }
 
 /// The adjoint of upsampling: each small pixel sums the pixels copied from it.
-fn upsample_grad<T: Real>(g: &ArrayD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
+fn upsample_grad<T: Real>(g: &ArrayViewD<T>, s: [usize; 2], out: &[usize]) -> ArrayD<T> {
     let gd = std_vec(g);
     let c = out[3];
     let mut o = vec![T::zero(); numel(out)];

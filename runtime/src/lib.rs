@@ -7,5 +7,6 @@ pub mod exec;
 pub mod gemm;
 pub mod io;
 pub mod math;
+pub mod program;
 pub mod rng;
 pub mod train;

@@ -8,7 +8,7 @@ pub mod optim;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use ndarray::{ArrayD, Axis};
+use ndarray::{ArrayD, Axis, IxDyn};
 use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::TRef;
 use nnc_compiler::ir::{self, Func, Id, Op, ParamDecl, autodiff, lower::LowerOptions};
@@ -16,6 +16,8 @@ use nnc_compiler::layers::lowering::LowerError;
 use nnc_compiler::types::Value;
 
 use crate::exec::{self, ExecError, Tensor};
+use crate::program::Program;
+use nnc_jit::Jit;
 use crate::rng::Rng;
 
 /// Streams of the run's seed (see [`Rng::derive`]) for the trainer's random
@@ -181,6 +183,84 @@ struct Compiled {
     metrics: Vec<Id>,
     /// (parameter index in `f.params`, gradient node) for trainable parameters.
     grads: Vec<(usize, Id)>,
+    backend: Backend,
+    /// The compiled program, built on the first run for the values it keeps.
+    engine: Option<Engine>,
+}
+
+/// Which executor runs the steps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// Fused Cranelift kernels and library routines on a memory plan.
+    #[default]
+    Jit,
+    /// The reference executor, op by op (the oracle).
+    Reference,
+}
+
+impl Backend {
+    pub fn parse(s: &str) -> Option<Backend> {
+        match s {
+            "jit" => Some(Backend::Jit),
+            "reference" => Some(Backend::Reference),
+            _ => None,
+        }
+    }
+
+    /// `NNC_BACKEND=reference|jit`, for tools that run `nnc` without flags
+    /// (benchmark harnesses); jit otherwise.
+    pub fn from_env() -> Backend {
+        std::env::var("NNC_BACKEND").ok().and_then(|v| Backend::parse(&v)).unwrap_or_default()
+    }
+}
+
+struct Engine {
+    // Declared before `jit`: the program's kernels live in the JIT's module.
+    program: Program,
+    jit: Jit,
+    keep: Vec<Id>,
+}
+
+/// Compile statistics of the programs built so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CompileStats {
+    pub seconds: f64,
+    pub kernels: usize,
+    pub library_ops: usize,
+    pub arena_bytes: usize,
+}
+
+impl Compiled {
+    /// Runs the function for `keep`: the values of `keep` in a vector indexed
+    /// by node (other entries empty), as the reference executor returns them.
+    fn run(&mut self, inputs: &HashMap<String, Tensor<f32>>, params: &Params, uniform: &mut dyn FnMut() -> f64, keep: &[Id]) -> Result<Vec<Tensor<f32>>, TrainError> {
+        let plist: Vec<&ArrayD<f32>> = self.f.params.iter().map(|p| &params.values[&p.name]).collect();
+        if self.backend == Backend::Reference {
+            let owned: Vec<ArrayD<f32>> = plist.iter().map(|p| (*p).clone()).collect();
+            return Ok(exec::run_keeping(&self.f, inputs, &owned, uniform, false, keep)?);
+        }
+        if self.engine.as_ref().is_none_or(|e| e.keep != keep) {
+            let mut jit = Jit::new().map_err(|e| TrainError::Unsupported(e.to_string()))?;
+            let t = Instant::now();
+            let program = Program::build(&self.f, keep, &mut jit).map_err(|e| TrainError::Unsupported(e.to_string()))?;
+            jit.compile_seconds = t.elapsed().as_secs_f64();
+            self.engine = Some(Engine { program, jit, keep: keep.to_vec() });
+        }
+        let engine = self.engine.as_mut().expect("built above");
+        engine.program.run(inputs, &plist, uniform)?;
+        let mut vals: Vec<Tensor<f32>> = (0..self.f.nodes.len()).map(|_| Tensor::F(ArrayD::zeros(IxDyn(&[0])))).collect();
+        for &k in keep {
+            vals[k as usize] = engine.program.tensor(k, &plist);
+        }
+        Ok(vals)
+    }
+
+    fn stats(&self) -> CompileStats {
+        match &self.engine {
+            Some(e) => CompileStats { seconds: e.jit.compile_seconds, kernels: e.program.kernels, library_ops: e.program.library_ops, arena_bytes: e.program.arena_bytes },
+            None => CompileStats::default(),
+        }
+    }
 }
 
 /// Progress reports for the user interface.
@@ -224,6 +304,9 @@ pub struct Trainer<'a> {
     /// `stateful = true`: recurrent layers carry their final states into
     /// the next batch, and batches follow [`stream_batches`].
     stateful: bool,
+    /// The executor of compiled steps (jit unless `NNC_BACKEND` or the
+    /// caller says otherwise).
+    pub backend: Backend,
 }
 
 impl<'a> Trainer<'a> {
@@ -243,7 +326,7 @@ impl<'a> Trainer<'a> {
         let mut roots = vec![("loss".to_string(), loss)];
         roots.extend(info.metrics.iter().cloned());
         let stateful = stateful(info)?;
-        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None, stateful })
+        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None, stateful, backend: Backend::from_env() })
     }
 
     pub fn metric_names(&self) -> Vec<String> {
@@ -289,7 +372,7 @@ impl<'a> Trainer<'a> {
             let g = autodiff::grad(&mut f, loss, &ids);
             grads = wrt.iter().map(|(p, _)| *p).zip(g).collect();
         }
-        Ok(Compiled { f, loss, metrics, grads })
+        Ok(Compiled { f, loss, metrics, grads, backend: self.backend, engine: None })
     }
 
     /// The IR of one training step (for `nnc ir`).
@@ -316,15 +399,28 @@ impl<'a> Trainer<'a> {
         params.ensure(&self.declared_params(batch)?, seed)
     }
 
-    fn compiled(&mut self, n: usize, training: bool) -> Result<&Compiled, TrainError> {
+    fn compiled(&mut self, n: usize, training: bool) -> Result<&mut Compiled, TrainError> {
         let cache = if training { &self.train_cache } else { &self.eval_cache };
         if !cache.contains_key(&n) {
             let c = self.compile(n, training)?;
             let cache = if training { &mut self.train_cache } else { &mut self.eval_cache };
             cache.insert(n, c);
         }
-        let cache = if training { &self.train_cache } else { &self.eval_cache };
-        Ok(&cache[&n])
+        let cache = if training { &mut self.train_cache } else { &mut self.eval_cache };
+        Ok(cache.get_mut(&n).expect("inserted above"))
+    }
+
+    /// What compiling the training programs built so far cost and holds.
+    pub fn compile_stats(&self) -> CompileStats {
+        let mut total = CompileStats::default();
+        for c in self.train_cache.values().chain(self.eval_cache.values()) {
+            let s = c.stats();
+            total.seconds += s.seconds;
+            total.kernels += s.kernels;
+            total.library_ops += s.library_ops;
+            total.arena_bytes = total.arena_bytes.max(s.arena_bytes);
+        }
+        total
     }
 
     /// The inputs of `f`: data arrays from `batch`, recurrent states from
@@ -387,7 +483,7 @@ impl<'a> Trainer<'a> {
             keep.extend(&c.metrics);
             keep.extend(c.f.ratios.iter().flat_map(|&(_, num, den)| [num, den]));
             keep.extend(c.f.states.iter().map(|(_, id)| *id));
-            let vals = exec::run_keeping(&c.f, &inputs, &params.list(&c.f), &mut uniform, false, &keep)?;
+            let vals = c.run(&inputs, params, &mut uniform, &keep)?;
             states.update(&c.f, &vals);
             let w = idx.len() as f64 / used as f64;
             totals[0] += scalar(&vals[c.loss as usize]) * w;
@@ -546,7 +642,7 @@ impl<'a> Trainer<'a> {
                         let c = self.compile_roots(&[("loss".into(), loss)], batch, true, others, &learns)?;
                         compiled[k].insert(batch, c);
                     }
-                    let c = &compiled[k][&batch];
+                    let c = compiled[k].get_mut(&batch).expect("inserted above");
                     params.ensure(&c.f.params, cfg.seed)?;
                     let mut uniform = || rng.uniform_f64();
                     let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform, &mut States::default()).map_err(|e| match e {
@@ -589,8 +685,10 @@ impl<'a> Trainer<'a> {
         let f = ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, ..LowerOptions::default() })?;
         let feeds = Self::feed(&f, inputs, &States::default())?;
         let mut never = || 0.5;
-        let vals = exec::run(&f, &feeds, &params.list(&f), &mut never, false)?;
-        Ok(f.outputs.iter().map(|(_, id)| vals[*id as usize].float()).collect())
+        let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
+        let mut c = Compiled { f, loss: 0, metrics: vec![], grads: vec![], backend: Backend::from_env(), engine: None };
+        let vals = c.run(&feeds, params, &mut never, &keep)?;
+        Ok(keep.iter().map(|id| vals[*id as usize].float()).collect())
     }
 }
 
@@ -644,7 +742,7 @@ pub struct StepOutput {
 /// states carried to the next batch. A non-finite loss re-runs with
 /// checking to name the first non-finite layer.
 fn apply_step(
-    c: &Compiled,
+    c: &mut Compiled,
     params: &mut Params,
     batch: &Dataset,
     opt: &mut optim::Optimizer,
@@ -653,18 +751,18 @@ fn apply_step(
     states: &mut States,
 ) -> Result<StepOutput, TrainError> {
     let inputs = Trainer::feed(&c.f, batch, states)?;
-    let plist = params.list(&c.f);
     let mut keep: Vec<Id> = vec![c.loss];
     keep.extend(&c.metrics);
     keep.extend(c.grads.iter().map(|(_, g)| *g));
     keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
     keep.extend(c.f.states.iter().map(|(_, id)| *id));
-    let vals = exec::run_keeping(&c.f, &inputs, &plist, uniform, false, &keep)?;
+    let vals = c.run(&inputs, params, uniform, &keep)?;
     // Inputs carry no gradient, so the states pass on without one.
     states.update(&c.f, &vals);
     let loss = scalar(&vals[c.loss as usize]);
     if !loss.is_finite() {
         let mut again = || 0.5;
+        let plist = params.list(&c.f);
         let layer = match exec::run(&c.f, &inputs, &plist, &mut again, true) {
             Err(ExecError::NonFinite { layer, .. }) => layer,
             _ => None,

@@ -1,0 +1,532 @@
+//! Cranelift code generation for fused elementwise kernels.
+//!
+//! Every kernel has the signature `fn(ptrs: *const *mut f32, begin: i64, end: i64)`.
+//! `ptrs` holds, in order, each input's data pointer (followed by its row
+//! table for [`Access::Rows`]) and each output's data pointer. A flat kernel
+//! computes elements `[begin, end)`; a row kernel computes rows
+//! `[begin, end)` of `cols` elements each — so the runtime can split the
+//! work across threads.
+//!
+//! Loops run over f32x4 vectors with a scalar tail (Cranelift 0.135 cannot
+//! express wider vectors). Loads and stores use `notrap` but not `aligned`:
+//! tensor data is only 4-byte aligned. Multiplications and additions are
+//! never contracted into `fma`: without the host's FMA they would become
+//! libm calls, and separate roundings keep results closest to the
+//! reference executor.
+
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::types::{F32, F32X4, I32, I32X4, I64};
+use cranelift_codegen::ir::{AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, Type, UserFuncName, Value};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{FuncId, Linkage, Module, default_libcall_names};
+use nnc_compiler::ir::{Binary, Unary};
+
+use crate::fuse::{Access, Expr, Kernel};
+use crate::scalar;
+
+/// A compiled kernel (see the module docs for the calling convention).
+pub type KernelFn = unsafe extern "C" fn(ptrs: *const *mut f32, begin: i64, end: i64);
+
+#[derive(Debug)]
+pub struct CodegenError(pub String);
+
+impl std::fmt::Display for CodegenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "kernel compilation failed: {}", self.0)
+    }
+}
+
+/// Rust functions the generated code calls for the rarer transcendental ops
+/// (the hot ones — exp, sigmoid, tanh — are inline polynomials).
+const CALLEES: [(&str, *const u8, usize); 5] = [
+    ("nnc_log", scalar::log as *const u8, 1),
+    ("nnc_gelu", scalar::gelu as *const u8, 1),
+    ("nnc_gelu_grad", scalar::gelu_grad as *const u8, 1),
+    ("nnc_softplus", scalar::softplus as *const u8, 1),
+    ("nnc_pow", scalar::pow as *const u8, 2),
+];
+
+/// One JIT module: compiles kernels and owns their code for as long as it lives.
+pub struct Codegen {
+    module: JITModule,
+    callees: Vec<FuncId>,
+    fctx: FunctionBuilderContext,
+    count: u32,
+}
+
+// SAFETY: the module is only used through `&mut self`; the code it owns is
+// immutable once finalized and callable from any thread.
+unsafe impl Send for Codegen {}
+
+impl Codegen {
+    pub fn new() -> Result<Codegen, CodegenError> {
+        let err = |e: &dyn std::fmt::Display| CodegenError(e.to_string());
+        let mut flags = settings::builder();
+        flags.set("opt_level", "speed").map_err(|e| err(&e))?;
+        flags.set("use_colocated_libcalls", "false").map_err(|e| err(&e))?;
+        flags.set("is_pic", "false").map_err(|e| err(&e))?;
+        // The verifier costs ~40 % of compile time; debug builds (tests) keep it.
+        flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(|e| err(&e))?;
+        let isa = cranelift_native::builder().map_err(|e| err(&e))?.finish(settings::Flags::new(flags)).map_err(|e| err(&e))?;
+        let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
+        for (name, ptr, _) in CALLEES {
+            jb.symbol(name, ptr);
+        }
+        let mut module = JITModule::new(jb);
+        let mut callees = Vec::new();
+        for (name, _, arity) in CALLEES {
+            let mut sig = module.make_signature();
+            for _ in 0..arity {
+                sig.params.push(AbiParam::new(F32));
+            }
+            sig.returns.push(AbiParam::new(F32));
+            callees.push(module.declare_function(name, Linkage::Import, &sig).map_err(|e| err(&e))?);
+        }
+        Ok(Codegen { module, callees, fctx: FunctionBuilderContext::new(), count: 0 })
+    }
+
+    /// Compiles `kernel` into callable code.
+    pub fn compile(&mut self, kernel: &Kernel) -> Result<KernelFn, CodegenError> {
+        let err = |e: &dyn std::fmt::Display| CodegenError(e.to_string());
+        let ptr = self.module.target_config().pointer_type();
+        let mut sig = self.module.make_signature();
+        sig.params.extend([AbiParam::new(ptr), AbiParam::new(I64), AbiParam::new(I64)]);
+        self.count += 1;
+        let name = format!("kernel{}", self.count);
+        let id = self.module.declare_function(&name, Linkage::Export, &sig).map_err(|e| err(&e))?;
+        let mut ctx = self.module.make_context();
+        ctx.func.signature = sig;
+        ctx.func.name = UserFuncName::user(0, id.as_u32());
+        {
+            let mut b = FunctionBuilder::new(&mut ctx.func, &mut self.fctx);
+            let refs: Vec<FuncRef> = self.callees.iter().map(|&c| self.module.declare_func_in_func(c, b.func)).collect();
+            Emitter { b: &mut b, refs, kernel }.function();
+            b.seal_all_blocks();
+            b.finalize(self.module.target_config());
+        }
+        self.module.define_function(id, &mut ctx).map_err(|e| err(&e))?;
+        self.module.clear_context(&mut ctx);
+        self.module.finalize_definitions().map_err(|e| err(&e))?;
+        let code = self.module.get_finalized_function(id);
+        // SAFETY: `code` was compiled above with exactly this signature, and
+        // the module that owns it lives as long as `self` (never freed early).
+        Ok(unsafe { std::mem::transmute::<*const u8, KernelFn>(code) })
+    }
+}
+
+fn mem() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+struct Emitter<'a, 'b> {
+    b: &'a mut FunctionBuilder<'b>,
+    refs: Vec<FuncRef>,
+    kernel: &'a Kernel,
+}
+
+/// Where an input is read from inside the current row or run.
+#[derive(Clone, Copy)]
+enum Src {
+    /// Contiguous: element `c` at `base + 4c`.
+    Base(Value),
+    /// One scalar for the row (or the whole kernel).
+    Value(Value),
+}
+
+impl Emitter<'_, '_> {
+    fn function(&mut self) {
+        let k = self.kernel;
+        let entry = self.b.create_block();
+        self.b.append_block_params_for_function_params(entry);
+        self.b.switch_to_block(entry);
+        let [ptrs, begin, end] = self.b.block_params(entry).try_into().expect("three params");
+        // Unpack the pointer array.
+        let mut slot = 0;
+        let mut load_ptr = |b: &mut FunctionBuilder| {
+            let p = b.ins().load(I64, mem(), ptrs, (slot * 8) as i32);
+            slot += 1;
+            p
+        };
+        let mut inputs = Vec::new();
+        for (_, a) in &k.inputs {
+            let data = load_ptr(self.b);
+            let table = matches!(a, Access::Rows { .. }).then(|| load_ptr(self.b));
+            inputs.push((data, table));
+        }
+        let outputs: Vec<Value> = k.outputs.iter().map(|_| load_ptr(self.b)).collect();
+        // Kernel-wide scalars are read once.
+        let scalars: Vec<Option<Value>> = k
+            .inputs
+            .iter()
+            .zip(&inputs)
+            .map(|((_, a), (data, _))| matches!(a, Access::Scalar).then(|| self.b.ins().load(F32, mem(), *data, 0)))
+            .collect();
+        let exit = self.b.create_block();
+        if k.is_flat() {
+            // One run over elements [begin, end): Full inputs at base + 4i.
+            let srcs = |b: &mut FunctionBuilder, i: Value| -> (Vec<Src>, Vec<Value>) {
+                let off = b.ins().ishl_imm_u(i, 2);
+                let ins = inputs
+                    .iter()
+                    .zip(&scalars)
+                    .map(|((data, _), s)| match s {
+                        Some(v) => Src::Value(*v),
+                        None => Src::Base(b.ins().iadd(*data, off)),
+                    })
+                    .collect();
+                let outs = outputs.iter().map(|o| b.ins().iadd(*o, off)).collect();
+                (ins, outs)
+            };
+            self.run(begin, end, exit, &srcs, None);
+        } else {
+            // Rows [begin, end), each of `cols` elements.
+            let cols = k.cols as i64;
+            let row = self.b.create_block();
+            self.b.append_block_param(row, I64);
+            let nonempty = self.b.ins().icmp(IntCC::SignedLessThan, begin, end);
+            self.b.ins().brif(nonempty, row, &[BlockArg::Value(begin)], exit, &[]);
+            self.b.switch_to_block(row);
+            let r = self.b.block_params(row)[0];
+            let full_off = self.b.ins().imul_imm_s(r, cols * 4);
+            let mut row_srcs = Vec::new();
+            for (((_, a), (data, table)), s) in k.inputs.iter().zip(&inputs).zip(&scalars) {
+                row_srcs.push(match (a, table) {
+                    (Access::Scalar, _) => Src::Value(s.expect("scalar input")),
+                    (Access::Full, _) => Src::Base(self.b.ins().iadd(*data, full_off)),
+                    (Access::Rows { inner, .. }, Some(t)) => {
+                        let at = self.b.ins().ishl_imm_u(r, 2);
+                        let at = self.b.ins().iadd(*t, at);
+                        let off = self.b.ins().uload32(mem(), at, 0);
+                        let off = self.b.ins().ishl_imm_u(off, 2);
+                        let base = self.b.ins().iadd(*data, off);
+                        if *inner { Src::Base(base) } else { Src::Value(self.b.ins().load(F32, mem(), base, 0)) }
+                    }
+                    (Access::Rows { .. }, None) => unreachable!("row access without a table"),
+                });
+            }
+            let row_outs: Vec<Value> = outputs.iter().map(|o| self.b.ins().iadd(*o, full_off)).collect();
+            let next_row = self.b.create_block();
+            let zero = self.b.ins().iconst(I64, 0);
+            let ncols = self.b.ins().iconst(I64, cols);
+            let srcs = |b: &mut FunctionBuilder, c: Value| -> (Vec<Src>, Vec<Value>) {
+                let off = b.ins().ishl_imm_u(c, 2);
+                let ins = row_srcs
+                    .iter()
+                    .map(|s| match s {
+                        Src::Base(p) => Src::Base(b.ins().iadd(*p, off)),
+                        v => *v,
+                    })
+                    .collect();
+                let outs = row_outs.iter().map(|o| b.ins().iadd(*o, off)).collect();
+                (ins, outs)
+            };
+            self.run(zero, ncols, next_row, &srcs, Some(k.cols));
+            self.b.switch_to_block(next_row);
+            let r1 = self.b.ins().iadd_imm_s(r, 1);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, r1, end);
+            self.b.ins().brif(more, row, &[BlockArg::Value(r1)], exit, &[]);
+        }
+        self.b.switch_to_block(exit);
+        self.b.ins().return_(&[]);
+    }
+
+    /// Emits the loops over `[from, to)`: f32x4 steps, then a scalar tail;
+    /// jumps to `done` at the end. `srcs(i)` gives the input sources and
+    /// output addresses at element `i`. With a known length the loops that
+    /// cannot run are left out.
+    fn run(&mut self, from: Value, to: Value, done: cranelift_codegen::ir::Block, srcs: &dyn Fn(&mut FunctionBuilder, Value) -> (Vec<Src>, Vec<Value>), len: Option<usize>) {
+        let vec_end = {
+            let n = self.b.ins().isub(to, from);
+            let n4 = self.b.ins().band_imm_s(n, !3);
+            self.b.ins().iadd(from, n4)
+        };
+        let (has_vec, has_tail) = match len {
+            Some(n) => (n >= 4, n % 4 != 0),
+            None => (true, true),
+        };
+        let tail_head = self.b.create_block();
+        self.b.append_block_param(tail_head, I64);
+        if has_vec {
+            let body = self.b.create_block();
+            self.b.append_block_param(body, I64);
+            let go = self.b.ins().icmp(IntCC::SignedLessThan, from, vec_end);
+            self.b.ins().brif(go, body, &[BlockArg::Value(from)], tail_head, &[BlockArg::Value(from)]);
+            self.b.switch_to_block(body);
+            let i = self.b.block_params(body)[0];
+            let (ins, outs) = srcs(self.b, i);
+            self.element(F32X4, &ins, &outs);
+            let i4 = self.b.ins().iadd_imm_s(i, 4);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, i4, vec_end);
+            self.b.ins().brif(more, body, &[BlockArg::Value(i4)], tail_head, &[BlockArg::Value(i4)]);
+        } else {
+            self.b.ins().jump(tail_head, &[BlockArg::Value(from)]);
+        }
+        self.b.switch_to_block(tail_head);
+        let t = self.b.block_params(tail_head)[0];
+        if has_tail {
+            let tail = self.b.create_block();
+            self.b.append_block_param(tail, I64);
+            let go = self.b.ins().icmp(IntCC::SignedLessThan, t, to);
+            self.b.ins().brif(go, tail, &[BlockArg::Value(t)], done, &[]);
+            self.b.switch_to_block(tail);
+            let i = self.b.block_params(tail)[0];
+            let (ins, outs) = srcs(self.b, i);
+            self.element(F32, &ins, &outs);
+            let i1 = self.b.ins().iadd_imm_s(i, 1);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, i1, to);
+            self.b.ins().brif(more, tail, &[BlockArg::Value(i1)], done, &[]);
+        } else {
+            self.b.ins().jump(done, &[]);
+        }
+    }
+
+    /// The body at one position, as `ty` (F32 or F32X4), stored to `outs`.
+    fn element(&mut self, ty: Type, ins: &[Src], outs: &[Value]) {
+        let mut vals: Vec<Value> = Vec::with_capacity(self.kernel.body.len());
+        for e in &self.kernel.body {
+            let v = match *e {
+                Expr::Load(k) => match ins[k as usize] {
+                    Src::Base(p) => self.b.ins().load(ty, mem(), p, 0),
+                    Src::Value(v) => self.splat(ty, v),
+                },
+                Expr::Const(c) => self.cst(ty, c),
+                Expr::Unary(u, a) => self.unary(ty, u, vals[a as usize]),
+                Expr::Binary(op, x, y) => self.binary(ty, op, vals[x as usize], vals[y as usize]),
+                Expr::Pow(p, a) => {
+                    let pv = self.cst(ty, p);
+                    self.call(ty, 4, &[vals[a as usize], pv])
+                }
+                Expr::Elu(alpha, a) => {
+                    let x = vals[a as usize];
+                    let e = self.exp(ty, x);
+                    let one = self.cst(ty, 1.0);
+                    let em1 = self.b.ins().fsub(e, one);
+                    let al = self.cst(ty, alpha);
+                    let neg = self.b.ins().fmul(al, em1);
+                    let zero = self.cst(ty, 0.0);
+                    let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                    self.select(ty, pos, x, neg)
+                }
+                Expr::LeakyRelu(alpha, a) => {
+                    let x = vals[a as usize];
+                    let al = self.cst(ty, alpha);
+                    let neg = self.b.ins().fmul(al, x);
+                    let zero = self.cst(ty, 0.0);
+                    let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                    self.select(ty, pos, x, neg)
+                }
+            };
+            vals.push(v);
+        }
+        for ((_, b), &p) in self.kernel.outputs.iter().zip(outs) {
+            self.b.ins().store(mem(), vals[*b as usize], p, 0);
+        }
+    }
+
+    fn splat(&mut self, ty: Type, v: Value) -> Value {
+        if ty.is_vector() { self.b.ins().splat(ty, v) } else { v }
+    }
+
+    fn cst(&mut self, ty: Type, c: f32) -> Value {
+        let v = self.b.ins().f32const(c);
+        self.splat(ty, v)
+    }
+
+    fn icst(&mut self, ty: Type, c: i32) -> Value {
+        let v = self.b.ins().iconst(I32, c as i64);
+        if ty.is_vector() { self.b.ins().splat(I32X4, v) } else { v }
+    }
+
+    fn int_ty(ty: Type) -> Type {
+        if ty.is_vector() { I32X4 } else { I32 }
+    }
+
+    fn to_int(&mut self, ty: Type, v: Value) -> Value {
+        let flags = MemFlagsData::new().with_endianness(Endianness::Little);
+        self.b.ins().bitcast(Self::int_ty(ty), flags, v)
+    }
+
+    fn to_float(&mut self, ty: Type, v: Value) -> Value {
+        let flags = MemFlagsData::new().with_endianness(Endianness::Little);
+        self.b.ins().bitcast(ty, flags, v)
+    }
+
+    /// `cond ? a : b` for a comparison result of `ty`'s shape.
+    fn select(&mut self, ty: Type, cond: Value, a: Value, b: Value) -> Value {
+        if ty.is_vector() {
+            let mask = self.to_float(ty, cond);
+            self.b.ins().bitselect(mask, a, b)
+        } else {
+            self.b.ins().select(cond, a, b)
+        }
+    }
+
+    /// 1.0 where `cond` holds, else 0.0.
+    fn indicator(&mut self, ty: Type, cond: Value) -> Value {
+        let one = self.cst(ty, 1.0);
+        let zero = self.cst(ty, 0.0);
+        self.select(ty, cond, one, zero)
+    }
+
+    /// A per-lane call of callee `k`.
+    fn call(&mut self, ty: Type, k: usize, args: &[Value]) -> Value {
+        let f = self.refs[k];
+        if !ty.is_vector() {
+            let c = self.b.ins().call(f, args);
+            return self.b.inst_results(c)[0];
+        }
+        let mut out = self.cst(ty, 0.0);
+        for lane in 0..4u8 {
+            let lane_args: Vec<Value> = args.iter().map(|&a| self.b.ins().extractlane(a, lane)).collect();
+            let c = self.b.ins().call(f, &lane_args);
+            let r = self.b.inst_results(c)[0];
+            out = self.b.ins().insertlane(out, r, lane);
+        }
+        out
+    }
+
+    /// `max(lo, x)` as one `maxps`: NaN in `x` propagates.
+    fn max_with(&mut self, ty: Type, x: Value, lo: Value) -> Value {
+        let c = self.b.ins().fcmp(FloatCC::LessThan, x, lo);
+        self.select(ty, c, lo, x)
+    }
+
+    fn min_with(&mut self, ty: Type, x: Value, hi: Value) -> Value {
+        let c = self.b.ins().fcmp(FloatCC::LessThan, hi, x);
+        self.select(ty, c, hi, x)
+    }
+
+    /// e^x, the scheme of `runtime/src/math.rs` (Cephes `expf`, within 2 ulp
+    /// on [−87, 88]; NaN propagates through the clamps).
+    fn exp(&mut self, ty: Type, x: Value) -> Value {
+        let (lo, hi) = (self.cst(ty, scalar::EXP_LO), self.cst(ty, scalar::EXP_HI));
+        let x = self.max_with(ty, x, lo);
+        let x = self.min_with(ty, x, hi);
+        let (log2e, round) = (self.cst(ty, std::f32::consts::LOG2_E), self.cst(ty, scalar::ROUND));
+        let t = self.b.ins().fmul(x, log2e);
+        let t = self.b.ins().fadd(t, round);
+        let n = self.b.ins().fsub(t, round);
+        let (hi_c, lo_c) = (self.cst(ty, scalar::LN2_HI), self.cst(ty, scalar::LN2_LO));
+        let nh = self.b.ins().fmul(n, hi_c);
+        let r = self.b.ins().fsub(x, nh);
+        let nl = self.b.ins().fmul(n, lo_c);
+        let r = self.b.ins().fsub(r, nl);
+        let mut p = self.cst(ty, scalar::EXP_POLY[0]);
+        for &c in &scalar::EXP_POLY[1..] {
+            let pr = self.b.ins().fmul(p, r);
+            let cv = self.cst(ty, c);
+            p = self.b.ins().fadd(pr, cv);
+        }
+        let rr = self.b.ins().fmul(r, r);
+        let e = self.b.ins().fmul(p, rr);
+        let e = self.b.ins().fadd(e, r);
+        let one = self.cst(ty, 1.0);
+        let e = self.b.ins().fadd(e, one);
+        // 2^n in two halves (n = 128 would overflow the exponent bits).
+        let tb = self.to_int(ty, t);
+        let rb = self.icst(ty, scalar::ROUND.to_bits() as i32);
+        let n = self.b.ins().isub(tb, rb);
+        let h = self.b.ins().sshr_imm_u(n, 1);
+        let bias = self.icst(ty, 127);
+        let hb = self.b.ins().iadd(h, bias);
+        let s1 = self.b.ins().ishl_imm_u(hb, 23);
+        let s1 = self.to_float(ty, s1);
+        let nh = self.b.ins().isub(n, h);
+        let nhb = self.b.ins().iadd(nh, bias);
+        let s2 = self.b.ins().ishl_imm_u(nhb, 23);
+        let s2 = self.to_float(ty, s2);
+        let e = self.b.ins().fmul(e, s1);
+        self.b.ins().fmul(e, s2)
+    }
+
+    fn unary(&mut self, ty: Type, u: Unary, x: Value) -> Value {
+        match u {
+            Unary::Neg => self.b.ins().fneg(x),
+            Unary::Abs => self.b.ins().fabs(x),
+            Unary::Sqrt => self.b.ins().sqrt(x),
+            Unary::Square => self.b.ins().fmul(x, x),
+            Unary::Recip => {
+                let one = self.cst(ty, 1.0);
+                self.b.ins().fdiv(one, x)
+            }
+            Unary::Exp => self.exp(ty, x),
+            Unary::Relu => {
+                let zero = self.cst(ty, 0.0);
+                self.max_with(ty, x, zero)
+            }
+            Unary::Sigmoid => {
+                let nx = self.b.ins().fneg(x);
+                let e = self.exp(ty, nx);
+                let one = self.cst(ty, 1.0);
+                let d = self.b.ins().fadd(one, e);
+                self.b.ins().fdiv(one, d)
+            }
+            Unary::Tanh => {
+                // 1 − 2/(e^2x + 1), and the odd series to x⁹ below |x| < 0.1
+                // where that formula cancels (as `runtime/src/math.rs`).
+                let x2 = self.b.ins().fadd(x, x);
+                let e = self.exp(ty, x2);
+                let one = self.cst(ty, 1.0);
+                let two = self.cst(ty, 2.0);
+                let d = self.b.ins().fadd(e, one);
+                let q = self.b.ins().fdiv(two, d);
+                let far = self.b.ins().fsub(one, q);
+                let sq = self.b.ins().fmul(x, x);
+                let mut s = self.cst(ty, 62.0 / 2835.0);
+                for c in [-17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0, 1.0] {
+                    let m = self.b.ins().fmul(s, sq);
+                    let cv = self.cst(ty, c);
+                    s = self.b.ins().fadd(m, cv);
+                }
+                let series = self.b.ins().fmul(x, s);
+                let ax = self.b.ins().fabs(x);
+                let small = self.cst(ty, 0.1);
+                let near = self.b.ins().fcmp(FloatCC::LessThan, ax, small);
+                self.select(ty, near, series, far)
+            }
+            Unary::Positive => {
+                let zero = self.cst(ty, 0.0);
+                let c = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                self.indicator(ty, c)
+            }
+            Unary::Sign => {
+                let zero = self.cst(ty, 0.0);
+                let gt = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                let lt = self.b.ins().fcmp(FloatCC::LessThan, x, zero);
+                let p = self.indicator(ty, gt);
+                let n = self.indicator(ty, lt);
+                self.b.ins().fsub(p, n)
+            }
+            Unary::Log => self.call(ty, 0, &[x]),
+            Unary::Gelu => self.call(ty, 1, &[x]),
+            Unary::GeluGrad => self.call(ty, 2, &[x]),
+            Unary::Softplus => self.call(ty, 3, &[x]),
+        }
+    }
+
+    fn binary(&mut self, ty: Type, op: Binary, x: Value, y: Value) -> Value {
+        match op {
+            Binary::Add => self.b.ins().fadd(x, y),
+            Binary::Sub => self.b.ins().fsub(x, y),
+            Binary::Mul => self.b.ins().fmul(x, y),
+            Binary::Div => self.b.ins().fdiv(x, y),
+            Binary::Max | Binary::Min => {
+                // NaN on either side propagates (the reference adds the two).
+                let m = if op == Binary::Max { self.max_with(ty, x, y) } else { self.min_with(ty, x, y) };
+                let uno = self.b.ins().fcmp(FloatCC::Unordered, x, y);
+                let sum = self.b.ins().fadd(x, y);
+                self.select(ty, uno, sum, m)
+            }
+            Binary::Greater => {
+                let c = self.b.ins().fcmp(FloatCC::GreaterThan, x, y);
+                self.indicator(ty, c)
+            }
+            Binary::Equal => {
+                let c = self.b.ins().fcmp(FloatCC::Equal, x, y);
+                self.indicator(ty, c)
+            }
+        }
+    }
+}

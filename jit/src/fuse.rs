@@ -1,0 +1,458 @@
+//! Fusion: partitions the live nodes of an IR [`Func`] into the steps a
+//! compiled program runs, in order: fused elementwise [`Kernel`]s and
+//! library ops (matrix products, convolutions, reductions, data movement).
+//!
+//! Rules (ARCHITECTURE.md, "Fusion"):
+//! - Elementwise ops (unary, binary, the constant-parameter activations and
+//!   `broadcast_to`) over one iteration shape form a kernel. A node joins the
+//!   kernel of one of its operands when that kernel computes the same shape
+//!   and is still *open*; other operands become kernel inputs, read with
+//!   their broadcast pattern ([`Access`]).
+//! - A kernel closes as soon as any node outside it reads one of its values:
+//!   it runs where its last member stands, so nothing may read it earlier.
+//!   This keeps the steps in a valid order without reordering the graph.
+//! - `fill` constants are folded into the kernels that read them; `reshape`
+//!   is a view of its operand's storage and never a step.
+//! - A member's value is stored only when something outside the kernel reads
+//!   it (or the caller keeps it); the rest live in registers.
+
+use std::fmt;
+
+use nnc_compiler::ir::{Binary, Func, Id, Op, Unary, numel};
+
+/// Most operations in one kernel: beyond this the vector registers spill
+/// and compile time grows for nothing.
+const MAX_BODY: usize = 48;
+/// Most distinct inputs of one kernel.
+const MAX_INPUTS: usize = 12;
+
+/// How a kernel reads one input over its iteration space `[rows, cols]`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Access {
+    /// The input has the iteration shape: element `r·cols + c`.
+    Full,
+    /// One value for every element.
+    Scalar,
+    /// Row `r` starts at element `table[r]` of the input; along a row the
+    /// input is contiguous (`inner`) or one repeated value.
+    Rows { table: Vec<u32>, inner: bool },
+}
+
+impl Access {
+    fn tag(&self) -> &'static str {
+        match self {
+            Access::Full => "full",
+            Access::Scalar => "scalar",
+            Access::Rows { inner: true, .. } => "rows",
+            Access::Rows { inner: false, .. } => "row-scalar",
+        }
+    }
+}
+
+/// One operation of a kernel body, over earlier body values.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Expr {
+    /// The kernel's input number `k`.
+    Load(u32),
+    Const(f32),
+    Unary(Unary, u32),
+    Binary(Binary, u32, u32),
+    Pow(f32, u32),
+    Elu(f32, u32),
+    LeakyRelu(f32, u32),
+}
+
+/// A fused elementwise kernel over the iteration space `[rows, cols]`
+/// (`cols` is the last axis of the shape; `rows` the product of the rest).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Kernel {
+    pub rows: usize,
+    pub cols: usize,
+    /// External operands and how they are read.
+    pub inputs: Vec<(Id, Access)>,
+    pub body: Vec<Expr>,
+    /// Values stored for readers outside the kernel: (node, body index).
+    pub outputs: Vec<(Id, u32)>,
+    /// The IR nodes computed by this kernel, in order.
+    pub members: Vec<Id>,
+}
+
+impl Kernel {
+    pub fn len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether every input is read element by element or as one value, so the
+    /// kernel can treat its iteration space as one flat run.
+    pub fn is_flat(&self) -> bool {
+        self.inputs.iter().all(|(_, a)| matches!(a, Access::Full | Access::Scalar))
+    }
+
+    /// What the generated code depends on (not the row tables, which are
+    /// passed at run time): equal signatures share one compiled function.
+    pub fn signature(&self) -> String {
+        use std::fmt::Write;
+        let mut s = String::new();
+        if self.is_flat() {
+            let _ = write!(s, "flat");
+        } else {
+            let _ = write!(s, "cols={}", self.cols);
+        }
+        for (_, a) in &self.inputs {
+            let _ = write!(s, " {}", a.tag());
+        }
+        let _ = write!(s, " |");
+        for e in &self.body {
+            let _ = write!(s, " {e:?}");
+        }
+        let _ = write!(s, " ->");
+        for (_, b) in &self.outputs {
+            let _ = write!(s, " {b}");
+        }
+        s
+    }
+}
+
+/// A step of a compiled program.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    Kernel(Kernel),
+    /// One IR node computed by a runtime library routine.
+    Library(Id),
+}
+
+/// The partition of a function's live nodes into steps.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Plan {
+    pub steps: Vec<Step>,
+    /// Nodes that `keep` depends on.
+    pub live: Vec<bool>,
+}
+
+/// Whether `op` is computed inside kernels.
+fn is_elementwise(op: &Op) -> bool {
+    matches!(op, Op::Unary(_) | Op::Binary(_) | Op::PowConst(_) | Op::Elu(_) | Op::LeakyRelu(_) | Op::BroadcastTo)
+}
+
+/// Nodes whose values `keep` depends on.
+pub fn live_nodes(f: &Func, keep: &[Id]) -> Vec<bool> {
+    let mut live = vec![false; f.nodes.len()];
+    for &k in keep {
+        live[k as usize] = true;
+    }
+    for i in (0..f.nodes.len()).rev() {
+        if live[i] {
+            for &a in &f.nodes[i].args {
+                live[a as usize] = true;
+            }
+        }
+    }
+    live
+}
+
+/// The broadcast pattern of an operand of shape `arg` in the iteration
+/// shape `out` (NumPy alignment of trailing axes).
+pub fn access(arg: &[usize], out: &[usize]) -> Access {
+    let n = numel(arg);
+    if arg == out {
+        return Access::Full;
+    }
+    if n == 1 {
+        return Access::Scalar;
+    }
+    let rank = out.len();
+    // The operand's strides in the output's axes (0 where broadcast).
+    let own = {
+        let mut s = vec![0usize; arg.len()];
+        let mut acc = 1;
+        for i in (0..arg.len()).rev() {
+            s[i] = if arg[i] == 1 { 0 } else { acc };
+            acc *= arg[i];
+        }
+        s
+    };
+    let stride = |axis: usize| -> usize {
+        let off = rank - arg.len();
+        if axis < off { 0 } else { own[axis - off] }
+    };
+    let cols = out.last().copied().unwrap_or(1);
+    let inner = stride(rank.saturating_sub(1)) != 0 && rank > 0;
+    let rows = numel(out) / cols.max(1);
+    let mut table = Vec::with_capacity(rows);
+    let mut idx = vec![0usize; rank.saturating_sub(1)];
+    let mut off = 0usize;
+    for _ in 0..rows {
+        table.push(off as u32);
+        for ax in (0..idx.len()).rev() {
+            idx[ax] += 1;
+            off += stride(ax);
+            if idx[ax] < out[ax] {
+                break;
+            }
+            off -= stride(ax) * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+    Access::Rows { table, inner }
+}
+
+struct Open {
+    step: usize,
+    /// Node → body index, for members.
+    shape: Vec<usize>,
+    closed: bool,
+}
+
+/// Partitions the nodes `keep` depends on into steps.
+pub fn plan(f: &Func, keep: &[Id]) -> Plan {
+    let live = live_nodes(f, keep);
+    let n = f.nodes.len();
+    // Which kernel (index into `open`) computes each node.
+    let mut kernel_of: Vec<Option<usize>> = vec![None; n];
+    let mut body_of: Vec<u32> = vec![0; n];
+    let mut open: Vec<Open> = Vec::new();
+    let mut steps: Vec<Step> = Vec::new();
+    // Where each step runs: its (last) member's position in the graph.
+    let mut at: Vec<usize> = Vec::new();
+    let is_fill = |id: Id| matches!(f.nodes[id as usize].op, Op::Fill(_));
+    for i in 0..n {
+        if !live[i] {
+            continue;
+        }
+        let node = &f.nodes[i];
+        let id = i as Id;
+        if matches!(node.op, Op::Reshape) || matches!(node.op, Op::Fill(_)) {
+            // Views and constants are not steps (a fill read by a library op
+            // is materialised by the runtime from the node itself). A view's
+            // readers come later, so it closes the kernel it views.
+            close_readers(&node.args, &kernel_of, &mut open, None);
+            continue;
+        }
+        if !is_elementwise(&node.op) || node.dtype != nnc_compiler::ir::DType::F32 {
+            close_readers(&node.args, &kernel_of, &mut open, None);
+            steps.push(Step::Library(id));
+            at.push(i);
+            continue;
+        }
+        // Join the open kernel of an operand that computes this shape.
+        let join = node.args.iter().filter_map(|&a| kernel_of[a as usize]).find(|&k| {
+            let o = &open[k];
+            let Step::Kernel(kern) = &steps[o.step] else { return false };
+            !o.closed && o.shape == node.shape && kern.body.len() + 1 + node.args.len() <= MAX_BODY
+                && kern.inputs.len() + node.args.len() <= MAX_INPUTS
+        });
+        close_readers(&node.args, &kernel_of, &mut open, join);
+        let k = match join {
+            Some(k) => k,
+            None => {
+                let cols = node.shape.last().copied().unwrap_or(1);
+                let kern = Kernel {
+                    rows: numel(&node.shape) / cols.max(1),
+                    cols,
+                    inputs: vec![],
+                    body: vec![],
+                    outputs: vec![],
+                    members: vec![],
+                };
+                // Zero-size shapes have nothing to compute; cols ≥ 1 keeps the
+                // row arithmetic simple.
+                let kern = if kern.cols == 0 { Kernel { rows: 0, cols: 1, ..kern } } else { kern };
+                steps.push(Step::Kernel(kern));
+                at.push(i);
+                open.push(Open { step: steps.len() - 1, shape: node.shape.clone(), closed: false });
+                open.len() - 1
+            }
+        };
+        let Step::Kernel(kern) = &mut steps[open[k].step] else { unreachable!("kernel step") };
+        // Operands: members of this kernel, folded constants, or inputs.
+        let operand = |a: Id, kern: &mut Kernel| -> u32 {
+            if kernel_of[a as usize] == Some(k) {
+                return body_of[a as usize];
+            }
+            if is_fill(a) {
+                let Op::Fill(v) = f.nodes[a as usize].op else { unreachable!() };
+                kern.body.push(Expr::Const(v as f32));
+                return (kern.body.len() - 1) as u32;
+            }
+            let pos = match kern.inputs.iter().position(|(x, _)| *x == a) {
+                Some(p) => p,
+                None => {
+                    kern.inputs.push((a, access(f.shape(a), &node.shape)));
+                    kern.inputs.len() - 1
+                }
+            };
+            // One load per input: reuse it if the body already has it.
+            if let Some(b) = kern.body.iter().position(|e| *e == Expr::Load(pos as u32)) {
+                return b as u32;
+            }
+            kern.body.push(Expr::Load(pos as u32));
+            (kern.body.len() - 1) as u32
+        };
+        let a0 = operand(node.args[0], kern);
+        let expr = match &node.op {
+            Op::Unary(u) => Expr::Unary(*u, a0),
+            Op::Binary(b) => {
+                let a1 = operand(node.args[1], kern);
+                Expr::Binary(*b, a0, a1)
+            }
+            Op::PowConst(p) => Expr::Pow(*p as f32, a0),
+            Op::Elu(a) => Expr::Elu(*a as f32, a0),
+            Op::LeakyRelu(a) => Expr::LeakyRelu(*a as f32, a0),
+            // A copy: the operand's access pattern does the broadcasting.
+            Op::BroadcastTo => {
+                kernel_of[i] = Some(k);
+                body_of[i] = a0;
+                kern.members.push(id);
+                at[open[k].step] = i;
+                continue;
+            }
+            _ => unreachable!("elementwise op"),
+        };
+        kern.body.push(expr);
+        at[open[k].step] = i;
+        kernel_of[i] = Some(k);
+        body_of[i] = (kern.body.len() - 1) as u32;
+        kern.members.push(id);
+    }
+    // Outputs: members read outside their kernel or kept.
+    let mut read_outside = vec![false; n];
+    for &k in keep {
+        read_outside[k as usize] = true;
+    }
+    for (i, node) in f.nodes.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        for &a in &node.args {
+            if kernel_of[a as usize].is_some() && kernel_of[a as usize] != kernel_of[i] {
+                read_outside[a as usize] = true;
+            }
+        }
+    }
+    for step in &mut steps {
+        if let Step::Kernel(kern) = step {
+            for &m in &kern.members {
+                if read_outside[m as usize] {
+                    kern.outputs.push((m, body_of[m as usize]));
+                }
+            }
+        }
+    }
+    // A kernel runs where its last member stands: its operands are ready
+    // there, and its readers (which closed it) all come later.
+    let mut order: Vec<usize> = (0..steps.len()).collect();
+    order.sort_by_key(|&s| at[s]);
+    let mut steps: Vec<Step> = order.into_iter().map(|s| std::mem::replace(&mut steps[s], Step::Library(0))).collect();
+    // Kernels with no stored value (every reader gone) are dropped.
+    steps.retain(|s| !matches!(s, Step::Kernel(k) if k.outputs.is_empty()));
+    Plan { steps, live }
+}
+
+/// Closes the open kernels that computed any of `args`, except `keep`.
+fn close_readers(args: &[Id], kernel_of: &[Option<usize>], open: &mut [Open], keep: Option<usize>) {
+    for &a in args {
+        if let Some(k) = kernel_of[a as usize] {
+            if Some(k) != keep {
+                open[k].closed = true;
+            }
+        }
+    }
+}
+
+impl fmt::Display for Expr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let lower = |x: &dyn fmt::Debug| format!("{x:?}").to_lowercase();
+        match self {
+            Expr::Load(k) => write!(f, "load in{k}"),
+            Expr::Const(v) => write!(f, "const {v}"),
+            Expr::Unary(u, a) => write!(f, "{} v{a}", lower(u)),
+            Expr::Binary(b, x, y) => write!(f, "{} v{x}, v{y}", lower(b)),
+            Expr::Pow(p, a) => write!(f, "pow {p} v{a}"),
+            Expr::Elu(p, a) => write!(f, "elu {p} v{a}"),
+            Expr::LeakyRelu(p, a) => write!(f, "leaky_relu {p} v{a}"),
+        }
+    }
+}
+
+/// The canonical text of a plan (`nnc ir --fused`): each kernel with its
+/// iteration space, inputs, body and stored outputs; each library op as
+/// its IR node.
+pub fn display(f: &Func, plan: &Plan) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    for (k, step) in plan.steps.iter().enumerate() {
+        match step {
+            Step::Library(id) => {
+                let node = &f.nodes[*id as usize];
+                let args: Vec<String> = node.args.iter().map(|a| format!("%{a}")).collect();
+                let _ = writeln!(s, "step {k}: %{id}: {:?} = lib {} {}", node.shape, node.op, args.join(", "));
+            }
+            Step::Kernel(kern) => {
+                let space = if kern.is_flat() { format!("[{}] flat", kern.len()) } else { format!("[{}, {}]", kern.rows, kern.cols) };
+                let _ = writeln!(s, "step {k}: kernel {space}");
+                for (j, (id, a)) in kern.inputs.iter().enumerate() {
+                    let _ = writeln!(s, "    in{j} = %{id} {}", a.tag());
+                }
+                for (j, e) in kern.body.iter().enumerate() {
+                    let _ = writeln!(s, "    v{j} = {e}");
+                }
+                for (id, b) in &kern.outputs {
+                    let _ = writeln!(s, "    %{id} = v{b}");
+                }
+            }
+        }
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nnc_compiler::ir::DType;
+
+    fn func() -> Func {
+        let mut f = Func::default();
+        let x = f.push(Op::Input("x".into()), vec![], vec![4, 3], DType::F32, None);
+        let b = f.push(Op::Input("b".into()), vec![], vec![3], DType::F32, None);
+        let s = f.push(Op::Binary(Binary::Add), vec![x, b], vec![4, 3], DType::F32, None);
+        let r = f.push(Op::Unary(Unary::Relu), vec![s], vec![4, 3], DType::F32, None);
+        let m = f.push(Op::Reduce { op: nnc_compiler::ir::Reduce::Sum, axes: vec![0], keep: false }, vec![r], vec![3], DType::F32, None);
+        let g = f.push(Op::Unary(Unary::Positive), vec![s], vec![4, 3], DType::F32, None);
+        let _ = (m, g);
+        f
+    }
+
+    #[test]
+    fn bias_and_activation_fuse_and_a_late_reader_closes_the_kernel() {
+        let f = func();
+        let p = plan(&f, &[4, 5]);
+        assert_eq!(p.steps.len(), 3, "{}", display(&f, &p));
+        let Step::Kernel(k) = &p.steps[0] else { panic!() };
+        assert_eq!(k.members, vec![2, 3]);
+        // %2 is read by the later kernel, %3 by the reduction.
+        assert_eq!(k.outputs.iter().map(|o| o.0).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(k.inputs[1].1, Access::Rows { table: vec![0, 0, 0, 0], inner: true });
+        assert!(matches!(p.steps[1], Step::Library(4)));
+        assert!(matches!(&p.steps[2], Step::Kernel(k) if k.members == vec![5]));
+    }
+
+    #[test]
+    fn access_patterns() {
+        assert_eq!(access(&[2, 3], &[2, 3]), Access::Full);
+        assert_eq!(access(&[1], &[2, 3]), Access::Scalar);
+        assert_eq!(access(&[2, 1], &[2, 3]), Access::Rows { table: vec![0, 1], inner: false });
+        assert_eq!(access(&[2, 1, 3], &[2, 2, 3]), Access::Rows { table: vec![0, 0, 3, 3], inner: true });
+        assert_eq!(access(&[2, 1], &[2, 2, 3]), Access::Rows { table: vec![0, 1, 0, 1], inner: false });
+    }
+
+    #[test]
+    fn dead_nodes_are_not_computed() {
+        let f = func();
+        let p = plan(&f, &[4]);
+        assert!(p.steps.iter().all(|s| !matches!(s, Step::Kernel(k) if k.members.contains(&5))));
+    }
+}

@@ -1,0 +1,48 @@
+//! nnc's kernels: the stage between the graph IR and the runtime.
+//!
+//! [`fuse::plan`] partitions a function's nodes into steps — fused
+//! elementwise kernels and library ops — and [`Jit`] compiles the kernels
+//! with Cranelift, once per distinct signature. The runtime
+//! (`nnc-runtime`'s `program` module) plans memory and runs the steps.
+
+pub mod codegen;
+pub mod fuse;
+pub mod scalar;
+
+use std::collections::HashMap;
+
+pub use codegen::{CodegenError, KernelFn};
+pub use fuse::{Access, Expr, Kernel, Plan, Step};
+
+/// Compiles kernels, sharing one function among kernels with equal
+/// signatures (the time steps of an unrolled recurrence, the same layer in
+/// forward and evaluation programs).
+pub struct Jit {
+    codegen: codegen::Codegen,
+    cache: HashMap<String, KernelFn>,
+    /// Seconds spent compiling so far.
+    pub compile_seconds: f64,
+}
+
+impl Jit {
+    pub fn new() -> Result<Jit, CodegenError> {
+        Ok(Jit { codegen: codegen::Codegen::new()?, cache: HashMap::new(), compile_seconds: 0.0 })
+    }
+
+    pub fn kernel(&mut self, k: &Kernel) -> Result<KernelFn, CodegenError> {
+        let sig = k.signature();
+        if let Some(f) = self.cache.get(&sig) {
+            return Ok(*f);
+        }
+        let t = std::time::Instant::now();
+        let f = self.codegen.compile(k)?;
+        self.compile_seconds += t.elapsed().as_secs_f64();
+        self.cache.insert(sig, f);
+        Ok(f)
+    }
+
+    /// Distinct kernels compiled so far.
+    pub fn compiled(&self) -> usize {
+        self.cache.len()
+    }
+}

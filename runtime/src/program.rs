@@ -1,0 +1,711 @@
+//! The compiled backend: runs a function as the steps of a fusion plan —
+//! Cranelift kernels and library routines — on a static memory plan.
+//!
+//! The memory plan gives every stored value a *slot*, assigned once when the
+//! program is built by walking the steps in order: a value takes a free slot
+//! of about its size (or a new one) and gives it back after its last reader;
+//! an elementwise kernel may write an output into the slot of a full-size
+//! operand that dies at that kernel. Slots are allocated once, so a step
+//! allocates only inside the library routines that still build temporaries
+//! (convolutions' patch matrices). Parameters are read in place; `fill` and
+//! constant nodes live in their own never-reused buffers; `reshape` is a view.
+//!
+//! All values are f32: integer inputs (labels, token ids) are converted on
+//! the way in, which is exact below 2²⁴ — larger values are refused.
+
+use std::collections::HashMap;
+
+use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
+use nnc_compiler::ir::{DType, Func, Id, Op, Reduce, numel};
+use nnc_jit::{Access, Jit, Kernel, KernelFn, Plan, Step};
+
+use crate::exec::{self, ExecError, Tensor};
+
+/// Kernels below this many elements run on one thread (a rayon hand-off
+/// costs a few microseconds).
+const PARALLEL_ELEMENTS: usize = 1 << 16;
+/// Integers above this lose precision in f32.
+const EXACT_INT: f64 = 16_777_216.0;
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Storage {
+    /// Not computed (dead, or only inside a kernel).
+    None,
+    Slot(usize),
+    Param(usize),
+    Const(usize),
+}
+
+/// A step with what it needs at run time.
+enum Exec {
+    Kernel { kernel: Kernel, code: KernelFn },
+    Library { node: Id, aux: Aux },
+}
+
+/// Precomputed index tables of library ops.
+enum Aux {
+    None,
+    /// Reductions: output offset of each input row, whether the last axis
+    /// is kept, the number of reduced elements per output.
+    Reduce { table: Vec<u32>, inner: bool, count: usize, op: Reduce },
+    /// Transpose: input offset of each output row and the input stride
+    /// along the output's last axis.
+    Transpose { table: Vec<u32>, stride: usize },
+}
+
+pub struct Program {
+    f: Func,
+    steps: Vec<Exec>,
+    storage: Vec<Storage>,
+    slots: Vec<Vec<f32>>,
+    consts: Vec<Vec<f32>>,
+    /// Scratch for reductions (f64 accumulators) and kernel pointers.
+    acc: Vec<f64>,
+    ptrs: Vec<*mut f32>,
+    /// Bytes of all slots: the arena's peak.
+    pub arena_bytes: usize,
+    /// Distinct kernels and library ops, for reports.
+    pub kernels: usize,
+    pub library_ops: usize,
+}
+
+// SAFETY: the raw pointers in `ptrs` are scratch, rewritten before every
+// kernel call from buffers the program owns or borrows for that call.
+unsafe impl Send for Program {}
+
+#[derive(Debug)]
+pub enum BuildError {
+    Codegen(String),
+}
+
+impl std::fmt::Display for BuildError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            BuildError::Codegen(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+/// Follows reshapes to the node that owns the storage.
+fn root(f: &Func, mut id: Id) -> Id {
+    while matches!(f.nodes[id as usize].op, Op::Reshape) {
+        id = f.nodes[id as usize].args[0];
+    }
+    id
+}
+
+impl Program {
+    /// Plans, compiles and lays out `f` for computing `keep`.
+    pub fn build(f: &Func, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
+        let plan = nnc_jit::fuse::plan(f, keep);
+        Self::from_plan(f, plan, keep, jit)
+    }
+
+    fn from_plan(f: &Func, plan: Plan, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
+        let n = f.nodes.len();
+        let mut storage = vec![Storage::None; n];
+        let mut consts = Vec::new();
+        for (i, node) in f.nodes.iter().enumerate() {
+            if !plan.live[i] {
+                continue;
+            }
+            match &node.op {
+                Op::Param(p) => storage[i] = Storage::Param(*p),
+                Op::Fill(v) => {
+                    consts.push(vec![*v as f32; numel(&node.shape)]);
+                    storage[i] = Storage::Const(consts.len() - 1);
+                }
+                Op::Constant(data) => {
+                    consts.push(data.clone());
+                    storage[i] = Storage::Const(consts.len() - 1);
+                }
+                _ => {}
+            }
+        }
+        // Reads and writes of each step, on storage roots.
+        let reads: Vec<Vec<Id>> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Kernel(k) => k.inputs.iter().map(|(id, _)| root(f, *id)).collect(),
+                Step::Library(id) => f.nodes[*id as usize].args.iter().map(|&a| root(f, a)).collect(),
+            })
+            .collect();
+        let writes: Vec<Vec<Id>> = plan
+            .steps
+            .iter()
+            .map(|s| match s {
+                Step::Kernel(k) => k.outputs.iter().map(|(id, _)| *id).collect(),
+                Step::Library(id) => vec![*id],
+            })
+            .collect();
+        // The last step that reads each root (None: never read).
+        let mut last: Vec<Option<usize>> = vec![None; n];
+        for (s, r) in reads.iter().enumerate() {
+            for &id in r {
+                last[id as usize] = Some(s);
+            }
+        }
+        for &k in keep {
+            last[root(f, k) as usize] = Some(usize::MAX);
+        }
+        // Slots by liveness: (capacity, slot) of free slots.
+        let mut caps: Vec<usize> = Vec::new();
+        let mut free: Vec<usize> = Vec::new();
+        for (s, step) in plan.steps.iter().enumerate() {
+            let mut reused_inputs: Vec<Id> = Vec::new();
+            for &w in &writes[s] {
+                if storage[w as usize] != Storage::None {
+                    continue; // params and constants keep their own storage
+                }
+                let need = numel(&f.nodes[w as usize].shape).max(1);
+                // In place: a full-size kernel operand that dies here.
+                let in_place = match step {
+                    Step::Kernel(k) => k.inputs.iter().find_map(|(id, a)| {
+                        let r = root(f, *id);
+                        let only = reads[s].iter().filter(|&&x| x == r).count() == 1;
+                        let Storage::Slot(slot) = storage[r as usize] else { return None };
+                        (*a == Access::Full && only && last[r as usize] == Some(s) && !reused_inputs.contains(&r) && caps[slot] >= need)
+                            .then_some((r, slot))
+                    }),
+                    Step::Library(_) => None,
+                };
+                let slot = match in_place {
+                    Some((r, slot)) => {
+                        reused_inputs.push(r);
+                        slot
+                    }
+                    None => {
+                        let fits = |sl: usize| caps[sl] >= need && caps[sl] <= 2 * need + 1024;
+                        let fit = (0..free.len()).filter(|&j| fits(free[j])).min_by_key(|&j| caps[free[j]]);
+                        match fit {
+                            Some(j) => free.swap_remove(j),
+                            None => {
+                                caps.push(need);
+                                caps.len() - 1
+                            }
+                        }
+                    }
+                };
+                storage[w as usize] = Storage::Slot(slot);
+            }
+            // Values whose last reader is this step give their slots back
+            // (unless an output took them in place); so do outputs nobody reads.
+            let mut dying: Vec<Id> = reads[s].iter().copied().filter(|&r| last[r as usize] == Some(s) && !reused_inputs.contains(&r)).collect();
+            dying.extend(writes[s].iter().copied().filter(|&w| last[w as usize].is_none()));
+            dying.sort_unstable();
+            dying.dedup();
+            for d in dying {
+                if let Storage::Slot(slot) = storage[d as usize] {
+                    if !free.contains(&slot) {
+                        free.push(slot);
+                    }
+                }
+            }
+        }
+        // Views share their root's storage.
+        for i in 0..n {
+            if plan.live[i] && matches!(f.nodes[i].op, Op::Reshape) {
+                storage[i] = storage[root(f, i as Id) as usize];
+            }
+        }
+        let slots: Vec<Vec<f32>> = caps.iter().map(|&c| vec![0.0; c]).collect();
+        let arena_bytes = caps.iter().sum::<usize>() * 4;
+        let mut steps = Vec::new();
+        let (mut kernels, mut library_ops) = (0, 0);
+        for step in plan.steps {
+            steps.push(match step {
+                Step::Kernel(kernel) => {
+                    kernels += 1;
+                    let code = jit.kernel(&kernel).map_err(|e| BuildError::Codegen(e.to_string()))?;
+                    Exec::Kernel { kernel, code }
+                }
+                Step::Library(id) => {
+                    library_ops += 1;
+                    Exec::Library { node: id, aux: aux(f, id) }
+                }
+            });
+        }
+        Ok(Program { f: f.clone(), steps, storage, slots, consts, acc: Vec::new(), ptrs: Vec::new(), arena_bytes, kernels, library_ops })
+    }
+
+    /// The value of a node computed by the last [`Program::run`] (kept nodes
+    /// only; others may have been overwritten).
+    pub fn value<'a>(&'a self, id: Id, params: &'a [&'a ArrayD<f32>]) -> &'a [f32] {
+        let n = numel(&self.f.nodes[id as usize].shape);
+        match self.storage[id as usize] {
+            Storage::Slot(s) => &self.slots[s][..n],
+            Storage::Param(p) => params[p].as_slice().expect("standard layout parameter"),
+            Storage::Const(c) => &self.consts[c][..n],
+            Storage::None => &[],
+        }
+    }
+
+    /// The kept values of the last run as tensors (the reference executor's form).
+    pub fn tensor(&self, id: Id, params: &[&ArrayD<f32>]) -> Tensor<f32> {
+        let shape = IxDyn(&self.f.nodes[id as usize].shape);
+        Tensor::F(ArrayD::from_shape_vec(shape, self.value(id, params).to_vec()).expect("kept value size"))
+    }
+
+    /// Runs every step. `params` in `f.params` order (standard layout).
+    pub fn run(&mut self, inputs: &HashMap<String, Tensor<f32>>, params: &[&ArrayD<f32>], uniform: &mut dyn FnMut() -> f64) -> Result<(), ExecError> {
+        flush_denormals();
+        let profile = std::env::var_os("NNC_PROFILE").is_some();
+        for s in 0..self.steps.len() {
+            let t0 = profile.then(std::time::Instant::now);
+            match &self.steps[s] {
+                Exec::Kernel { code, .. } => {
+                    let code = *code;
+                    self.run_kernel_step(s, code, params);
+                }
+                Exec::Library { node, .. } => {
+                    let node = *node;
+                    self.run_library(s, node, inputs, params, uniform)?;
+                }
+            }
+            if let Some(t0) = t0 {
+                let key = match &self.steps[s] {
+                    Exec::Kernel { .. } => "kernel (fused)".to_string(),
+                    Exec::Library { node, .. } => {
+                        let op = format!("{}", self.f.nodes[*node as usize].op);
+                        op.split_whitespace().next().unwrap_or("").to_string()
+                    }
+                };
+                exec::profile_add(&key, t0.elapsed().as_secs_f64());
+            }
+        }
+        Ok(())
+    }
+
+    fn ptr(&mut self, id: Id, params: &[&ArrayD<f32>]) -> *mut f32 {
+        match self.storage[id as usize] {
+            Storage::Slot(s) => self.slots[s].as_mut_ptr(),
+            // Read-only: generated code never stores through input pointers.
+            Storage::Param(p) => params[p].as_slice().expect("standard layout parameter").as_ptr() as *mut f32,
+            Storage::Const(c) => self.consts[c].as_mut_ptr(),
+            Storage::None => std::ptr::null_mut(),
+        }
+    }
+
+    fn run_kernel_step(&mut self, s: usize, code: KernelFn, params: &[&ArrayD<f32>]) {
+        let Exec::Kernel { kernel, .. } = &self.steps[s] else { unreachable!() };
+        let mut ptrs = std::mem::take(&mut self.ptrs);
+        ptrs.clear();
+        let inputs: Vec<(Id, *const u32)> = kernel
+            .inputs
+            .iter()
+            .map(|(id, a)| (*id, match a {
+                Access::Rows { table, .. } => table.as_ptr(),
+                _ => std::ptr::null(),
+            }))
+            .collect();
+        let outputs: Vec<Id> = kernel.outputs.iter().map(|(id, _)| *id).collect();
+        let (flat, rows, len) = (kernel.is_flat(), kernel.rows, kernel.len());
+        for (id, table) in inputs {
+            let p = self.ptr(id, params);
+            ptrs.push(p);
+            if !table.is_null() {
+                ptrs.push(table as *mut f32);
+            }
+        }
+        for id in outputs {
+            let p = self.ptr(id, params);
+            ptrs.push(p);
+        }
+        let total = if flat { len } else { rows };
+        // SAFETY: every pointer addresses a buffer of at least the kernel's
+        // iteration size for its access (slots were sized by the memory plan
+        // from the same shapes; row tables hold `rows` entries whose offsets
+        // stay inside their operand, by `fuse::access`). Outputs are
+        // distinct slots, or an operand that only this kernel reads at the
+        // same index. The buffers outlive the call.
+        let shared = SendPtr(ptrs.as_ptr());
+        let call = move |b: usize, e: usize| {
+            let p = shared;
+            unsafe { code(p.0, b as i64, e as i64) }
+        };
+        if len >= PARALLEL_ELEMENTS && total >= 2 && rayon::current_num_threads() > 1 {
+            let mid = if flat { (total / 2) & !3 } else { total / 2 };
+            rayon::join(
+                || call(0, mid),
+                || {
+                    flush_denormals();
+                    let p = shared;
+                    // SAFETY: as above; the halves write disjoint ranges.
+                    unsafe { code(p.0, mid as i64, total as i64) }
+                },
+            );
+        } else {
+            call(0, total);
+        }
+        self.ptrs = ptrs;
+    }
+
+    fn run_library(&mut self, s: usize, node: Id, inputs: &HashMap<String, Tensor<f32>>, params: &[&ArrayD<f32>], uniform: &mut dyn FnMut() -> f64) -> Result<(), ExecError> {
+        let f = &self.f;
+        let nd = &f.nodes[node as usize];
+        let Storage::Slot(out_slot) = self.storage[node as usize] else {
+            return Ok(()); // params and constants
+        };
+        let mut out = std::mem::take(&mut self.slots[out_slot]);
+        let mut acc = std::mem::take(&mut self.acc);
+        let result = {
+            let this = &*self;
+            let arg = |k: usize| this.value(nd.args[k], params);
+            let out = &mut out[..numel(&nd.shape)];
+            let layer = || nd.layer.map(|l| f.layers[l as usize].clone());
+            match (&nd.op, &this.steps[s]) {
+                (Op::Input(name), _) => feed(name, nd, inputs, out),
+                (Op::MatMul { ta, tb }, _) => {
+                    matmul(arg(0), f.shape(nd.args[0]), arg(1), f.shape(nd.args[1]), *ta, *tb, &nd.shape, out);
+                    Ok(())
+                }
+                (Op::Reduce { .. } | Op::SumTo, Exec::Library { aux: Aux::Reduce { table, inner, count, op }, .. }) => {
+                    reduce(arg(0), *f.shape(nd.args[0]).last().unwrap_or(&1), table, *inner, *count, *op, &mut acc, out);
+                    Ok(())
+                }
+                (Op::Transpose(_), Exec::Library { aux: Aux::Transpose { table, stride }, .. }) => {
+                    let x = arg(0);
+                    let cols = *nd.shape.last().unwrap_or(&1);
+                    for (r, row) in out.chunks_exact_mut(cols.max(1)).enumerate() {
+                        let base = table[r] as usize;
+                        for (c, o) in row.iter_mut().enumerate() {
+                            *o = x[base + c * stride];
+                        }
+                    }
+                    Ok(())
+                }
+                (Op::Slice { axis, start, end }, _) => {
+                    let xs = f.shape(nd.args[0]);
+                    let inner: usize = xs[axis + 1..].iter().product();
+                    let (len, full) = ((end - start) * inner, xs[*axis] * inner);
+                    let x = arg(0);
+                    for (o, chunk) in out.chunks_exact_mut(len.max(1)).enumerate() {
+                        chunk.copy_from_slice(&x[o * full + start * inner..o * full + start * inner + len]);
+                    }
+                    Ok(())
+                }
+                (Op::Pad { axis, before, .. }, _) => {
+                    let xs = f.shape(nd.args[0]);
+                    let inner: usize = xs[axis + 1..].iter().product();
+                    let (len, full) = (xs[*axis] * inner, nd.shape[*axis] * inner);
+                    out.fill(0.0);
+                    let x = arg(0);
+                    for (o, chunk) in x.chunks_exact(len.max(1)).enumerate() {
+                        out[o * full + before * inner..o * full + before * inner + len].copy_from_slice(chunk);
+                    }
+                    Ok(())
+                }
+                (Op::Concat(axis), _) => {
+                    let inner: usize = nd.shape[axis + 1..].iter().product();
+                    let outer: usize = nd.shape[..*axis].iter().product();
+                    let full = nd.shape[*axis] * inner;
+                    let mut at = 0;
+                    for &a in &nd.args {
+                        let len = f.shape(a)[*axis] * inner;
+                        let x = this.value(a, params);
+                        for o in 0..outer {
+                            out[o * full + at..o * full + at + len].copy_from_slice(&x[o * len..(o + 1) * len]);
+                        }
+                        at += len;
+                    }
+                    Ok(())
+                }
+                (Op::Gather, _) => {
+                    let (table, idx) = (arg(0), arg(1));
+                    let (rows, d) = (f.shape(nd.args[0])[0], f.shape(nd.args[0])[1]);
+                    let mut res = Ok(());
+                    for (k, &ix) in idx.iter().enumerate() {
+                        let i = ix as i64;
+                        if i < 0 || i as usize >= rows {
+                            res = Err(ExecError::IndexOutOfRange { layer: layer(), index: i, size: rows });
+                            break;
+                        }
+                        out[k * d..(k + 1) * d].copy_from_slice(&table[i as usize * d..(i as usize + 1) * d]);
+                    }
+                    res
+                }
+                (Op::ScatterAdd, _) => {
+                    let (g, idx) = (arg(0), arg(1));
+                    let (v, d) = (nd.shape[0], nd.shape[1]);
+                    out.fill(0.0);
+                    for (k, &ix) in idx.iter().enumerate() {
+                        let i = (ix as i64).clamp(0, v as i64 - 1) as usize;
+                        for (o, &x) in out[i * d..(i + 1) * d].iter_mut().zip(&g[k * d..(k + 1) * d]) {
+                            *o += x;
+                        }
+                    }
+                    Ok(())
+                }
+                (Op::OneHot(depth), _) => {
+                    out.fill(0.0);
+                    let mut res = Ok(());
+                    for (k, &ix) in arg(0).iter().enumerate() {
+                        let i = ix as i64;
+                        if i < 0 || i as usize >= *depth {
+                            res = Err(ExecError::IndexOutOfRange { layer: layer(), index: i, size: *depth });
+                            break;
+                        }
+                        out[k * depth + i as usize] = 1.0;
+                    }
+                    res
+                }
+                (Op::Softmax(axis) | Op::LogSoftmax(axis), _) if axis + 1 == nd.shape.len() && nd.shape[*axis] > 0 => {
+                    softmax_rows(arg(0), nd.shape[*axis], matches!(nd.op, Op::LogSoftmax(_)), out);
+                    Ok(())
+                }
+                (Op::Random { normal }, _) => {
+                    for o in out.iter_mut() {
+                        *o = if *normal {
+                            let u1 = uniform().max(1e-300);
+                            let u2 = uniform();
+                            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+                        } else {
+                            uniform() as f32
+                        };
+                    }
+                    Ok(())
+                }
+                _ => {
+                    // Window ops and rare forms: the reference routine on views.
+                    let views: Vec<ArrayViewD<f32>> =
+                        nd.args.iter().map(|&a| ArrayViewD::from_shape(IxDyn(f.shape(a)), this.value(a, params)).expect("operand size")).collect();
+                    match exec::library_op(nd, &views) {
+                        Some(v) => {
+                            for (o, x) in out.iter_mut().zip(v.iter()) {
+                                *o = *x;
+                            }
+                            Ok(())
+                        }
+                        None => single_node(f, node, &views, uniform, out),
+                    }
+                }
+            }
+        };
+        self.slots[out_slot] = out;
+        self.acc = acc;
+        result
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SendPtr(*const *mut f32);
+// SAFETY: the pointer array is only read, while the caller keeps it alive.
+unsafe impl Send for SendPtr {}
+unsafe impl Sync for SendPtr {}
+
+/// Sets flush-to-zero and denormals-are-zero on this thread: denormal
+/// operands (sigmoid of very negative inputs) slow SSE arithmetic ~20×.
+pub fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: reading and writing MXCSR only changes how this thread rounds
+    // denormals; every x86-64 CPU has SSE.
+    unsafe {
+        let mut csr: u32 = 0;
+        std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack));
+        if csr & 0x8040 != 0x8040 {
+            csr |= 0x8040;
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack));
+        }
+    }
+}
+
+fn feed(name: &str, nd: &nnc_compiler::ir::Node, inputs: &HashMap<String, Tensor<f32>>, out: &mut [f32]) -> Result<(), ExecError> {
+    let t = inputs.get(name).ok_or_else(|| ExecError::MissingInput(name.to_string()))?;
+    let found = match t {
+        Tensor::F(a) => a.shape().to_vec(),
+        Tensor::I(a) => a.shape().to_vec(),
+    };
+    if found != nd.shape {
+        return Err(ExecError::InputShape { name: name.to_string(), expected: nd.shape.clone(), found });
+    }
+    match t {
+        Tensor::F(a) => {
+            let ints = nd.dtype == DType::I64;
+            for (o, &v) in out.iter_mut().zip(a.iter()) {
+                *o = if ints { v.round() } else { v };
+            }
+        }
+        Tensor::I(a) => {
+            for (o, &v) in out.iter_mut().zip(a.iter()) {
+                if (v as f64).abs() >= EXACT_INT {
+                    return Err(ExecError::IndexOutOfRange { layer: Some(format!("input `{name}` (the compiled backend holds integers below 2^24)")), index: v, size: EXACT_INT as usize });
+                }
+                *o = v as f32;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Matrix product on the last two axes with the reference's batching:
+/// an operand without batch axes is shared by every batch entry.
+#[allow(clippy::too_many_arguments)]
+fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize], ta: bool, tb: bool, out_shape: &[usize], out: &mut [f32]) {
+    let r = out_shape.len();
+    let (m, n) = (out_shape[r - 2], out_shape[r - 1]);
+    let batch: usize = out_shape[..r - 2].iter().product::<usize>().max(1);
+    let (ar, ac) = (ash[ash.len() - 2], ash[ash.len() - 1]);
+    let (br, bc) = (bsh[bsh.len() - 2], bsh[bsh.len() - 1]);
+    let (a_batched, b_batched) = (ash.len() > 2, bsh.len() > 2);
+    for i in 0..batch {
+        let ai = if a_batched { &a[i * ar * ac..(i + 1) * ar * ac] } else { a };
+        let bi = if b_batched { &b[i * br * bc..(i + 1) * br * bc] } else { b };
+        let av = ArrayView2::from_shape((ar, ac), ai).expect("matmul a");
+        let bv = ArrayView2::from_shape((br, bc), bi).expect("matmul b");
+        let av = if ta { av.reversed_axes() } else { av };
+        let bv = if tb { bv.reversed_axes() } else { bv };
+        let cv = ArrayViewMut2::from_shape((m, n), &mut out[i * m * n..(i + 1) * m * n]).expect("matmul out");
+        crate::gemm::matmul_into(av, bv, cv);
+    }
+}
+
+/// The index table of a reduction or transpose.
+fn aux(f: &Func, id: Id) -> Aux {
+    let nd = &f.nodes[id as usize];
+    match &nd.op {
+        Op::Reduce { op, axes, .. } => reduce_aux(f.shape(nd.args[0]), axes, *op),
+        Op::SumTo => {
+            let shape = f.shape(nd.args[0]);
+            let out = &nd.shape;
+            let off = shape.len() - out.len();
+            let axes: Vec<usize> = (0..shape.len()).filter(|&i| i < off || (out[i - off] == 1 && shape[i] != 1)).collect();
+            reduce_aux(shape, &axes, Reduce::Sum)
+        }
+        Op::Transpose(perm) => {
+            let xs = f.shape(nd.args[0]);
+            let mut xstr = vec![1usize; xs.len()];
+            for i in (0..xs.len().saturating_sub(1)).rev() {
+                xstr[i] = xstr[i + 1] * xs[i + 1];
+            }
+            let out_strides: Vec<usize> = perm.iter().map(|&p| xstr[p]).collect();
+            let (table, _) = row_table(&nd.shape, &out_strides);
+            Aux::Transpose { table, stride: *out_strides.last().unwrap_or(&1) }
+        }
+        _ => Aux::None,
+    }
+}
+
+/// For an iteration shape and the strides (in some buffer) of its axes:
+/// the offset of each row (all axes but the last) and the last axis's stride.
+fn row_table(shape: &[usize], strides: &[usize]) -> (Vec<u32>, usize) {
+    let rank = shape.len();
+    if rank == 0 {
+        return (vec![0], 0);
+    }
+    let rows: usize = shape[..rank - 1].iter().product();
+    let mut table = Vec::with_capacity(rows);
+    let mut idx = vec![0usize; rank - 1];
+    let mut off = 0usize;
+    for _ in 0..rows {
+        table.push(off as u32);
+        for ax in (0..rank - 1).rev() {
+            idx[ax] += 1;
+            off += strides[ax];
+            if idx[ax] < shape[ax] {
+                break;
+            }
+            off -= strides[ax] * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+    (table, strides[rank - 1])
+}
+
+fn reduce_aux(shape: &[usize], axes: &[usize], op: Reduce) -> Aux {
+    let kept: Vec<usize> = (0..shape.len()).filter(|a| !axes.contains(a)).collect();
+    let mut ostride = vec![0usize; shape.len()];
+    let mut acc = 1;
+    for &a in kept.iter().rev() {
+        ostride[a] = acc;
+        acc *= shape[a];
+    }
+    let count = axes.iter().map(|&a| shape[a]).product::<usize>().max(1);
+    let shape = if shape.is_empty() { vec![1] } else { shape.to_vec() };
+    if ostride.is_empty() {
+        ostride.push(0);
+    }
+    let (table, inner) = row_table(&shape, &ostride);
+    Aux::Reduce { table, inner: inner != 0, count, op }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn reduce(x: &[f32], cols: usize, table: &[u32], inner: bool, count: usize, op: Reduce, acc: &mut Vec<f64>, out: &mut [f32]) {
+    let init = if op == Reduce::Max { f64::NEG_INFINITY } else { 0.0 };
+    acc.clear();
+    acc.resize(out.len(), init);
+    let cols = cols.max(1);
+    for (r, row) in x.chunks_exact(cols).enumerate() {
+        let o = table[r] as usize;
+        match (op, inner) {
+            (Reduce::Max, true) => {
+                for (a, &v) in acc[o..o + cols].iter_mut().zip(row) {
+                    *a = max_nan(*a, v as f64);
+                }
+            }
+            (Reduce::Max, false) => acc[o] = row.iter().fold(acc[o], |m, &v| max_nan(m, v as f64)),
+            (_, true) => {
+                for (a, &v) in acc[o..o + cols].iter_mut().zip(row) {
+                    *a += v as f64;
+                }
+            }
+            (_, false) => acc[o] += row.iter().map(|&v| v as f64).sum::<f64>(),
+        }
+    }
+    let scale = if op == Reduce::Mean { 1.0 / count as f64 } else { 1.0 };
+    for (o, a) in out.iter_mut().zip(acc.iter()) {
+        *o = (a * scale) as f32;
+    }
+}
+
+fn max_nan(a: f64, v: f64) -> f64 {
+    if v.is_nan() || a.is_nan() { f64::NAN } else { a.max(v) }
+}
+
+fn softmax_rows(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
+    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m });
+        let mut sum = 0f64;
+        for (oi, &v) in o.iter_mut().zip(row) {
+            *oi = v - m;
+        }
+        let e = crate::math::exp(o);
+        for &v in &e {
+            sum += v as f64;
+        }
+        if log {
+            let ls = sum.ln() as f32;
+            for oi in o.iter_mut() {
+                *oi -= ls;
+            }
+        } else {
+            let inv = 1.0 / sum;
+            for (oi, &v) in o.iter_mut().zip(&e) {
+                *oi = (v as f64 * inv) as f32;
+            }
+        }
+    }
+}
+
+/// Any other op: the reference executor on a one-node function.
+fn single_node(f: &Func, id: Id, views: &[ArrayViewD<f32>], uniform: &mut dyn FnMut() -> f64, out: &mut [f32]) -> Result<(), ExecError> {
+    let nd = &f.nodes[id as usize];
+    let mut g = Func { layers: f.layers.clone(), ..Func::default() };
+    let mut feeds = HashMap::new();
+    let mut args = Vec::new();
+    for (k, (v, &a)) in views.iter().zip(&nd.args).enumerate() {
+        let name = format!("arg{k}");
+        args.push(g.push(Op::Input(name.clone()), vec![], f.shape(a).to_vec(), f.nodes[a as usize].dtype, None));
+        let t = match f.nodes[a as usize].dtype {
+            DType::F32 => Tensor::F(v.to_owned()),
+            DType::I64 => Tensor::I(v.mapv(|x| x as i64)),
+        };
+        feeds.insert(name, t);
+    }
+    let r = g.push(nd.op.clone(), args, nd.shape.clone(), nd.dtype, nd.layer);
+    let vals = exec::run_keeping(&g, &feeds, &[], uniform, false, &[r])?;
+    for (o, x) in out.iter_mut().zip(vals[r as usize].float().iter()) {
+        *o = *x;
+    }
+    Ok(())
+}
