@@ -92,6 +92,9 @@ enum Command {
         dump_steps: Option<usize>,
         #[arg(long, value_name = "DIR")]
         dump: Option<PathBuf>,
+        /// The executor: fused Cranelift kernels (jit), or the op-by-op reference executor that is its oracle.
+        #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
+        backend: BackendArg,
     },
     /// Inference: run a model's first output on `.npy` inputs.
     Predict {
@@ -107,6 +110,8 @@ enum Command {
         output: PathBuf,
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
+        backend: BackendArg,
     },
     /// Print the graph IR (canonical text) of a train step or a model.
     Ir {
@@ -119,7 +124,35 @@ enum Command {
         /// Include the backward pass (gradients).
         #[arg(long)]
         backward: bool,
+        /// Print the compiled program instead: fused kernels and library ops, in run order.
+        #[arg(long)]
+        fused: bool,
     },
+}
+
+/// `--backend`: jit (default, or `NNC_BACKEND`) or reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum BackendArg {
+    Jit,
+    Reference,
+}
+
+impl BackendArg {
+    fn from_env() -> BackendArg {
+        match nnc_runtime::train::Backend::from_env() {
+            nnc_runtime::train::Backend::Jit => BackendArg::Jit,
+            nnc_runtime::train::Backend::Reference => BackendArg::Reference,
+        }
+    }
+}
+
+impl From<BackendArg> for nnc_runtime::train::Backend {
+    fn from(b: BackendArg) -> Self {
+        match b {
+            BackendArg::Jit => nnc_runtime::train::Backend::Jit,
+            BackendArg::Reference => nnc_runtime::train::Backend::Reference,
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -306,13 +339,13 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump } => {
+        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend } => {
             let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
-            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, resume, out, dump: dump.zip(dump_steps) };
+            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, resume, out, dump: dump.zip(dump_steps), backend: backend.into() };
             finish(run::run(&file, &a, &options, &args))
         }
-        Command::Predict { file, model, weights, inputs, output, set } => {
+        Command::Predict { file, model, weights, inputs, output, set, backend } => {
             let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
             let mut pairs = Vec::new();
             for i in &inputs {
@@ -324,11 +357,11 @@ fn run(cli: Cli) -> ExitCode {
                     }
                 }
             }
-            finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output))
+            finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into()))
         }
-        Command::Ir { file, train, batch, backward } => {
+        Command::Ir { file, train, batch, backward, fused } => {
             let Some(a) = checked(&file, &[], color) else { return ExitCode::from(1) };
-            match run::ir(&a, train.as_deref(), batch.max(1), backward) {
+            match run::ir(&a, train.as_deref(), batch.max(1), backward, fused) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS

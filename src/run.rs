@@ -13,7 +13,7 @@ use nnc_compiler::{Analysis, CheckOptions};
 use nnc_runtime::data::{self, VocabRows, from_call::InputShape as InputSpec};
 use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::optim::Spec;
-use nnc_runtime::train::{Config, Dataset, EpochRecord, Event, Params, Trainer};
+use nnc_runtime::train::{Backend, Config, Dataset, EpochRecord, Event, Params, Trainer};
 
 /// A failure reported to the user as one message (exit code 1 unless usage).
 pub struct Failure {
@@ -43,6 +43,7 @@ pub struct RunArgs {
     pub out: Option<PathBuf>,
     /// (directory, steps): dump single steps instead of training.
     pub dump: Option<(PathBuf, usize)>,
+    pub backend: Backend,
 }
 
 fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
@@ -351,6 +352,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         max_steps: args.steps,
     };
     let mut trainer = Trainer::new(info, cfg.class_weights.clone(), dims).map_err(|e| Failure::new(e.to_string()))?;
+    trainer.backend = args.backend;
     let mut params = Params::default();
     let first_batch = cfg.batch.min(train.len().max(1));
     if let Some((path, prefix)) = init_source(info, args)? {
@@ -483,6 +485,16 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         }
     }
     drop(on_event);
+    if trainer.backend == Backend::Jit {
+        let s = trainer.compile_stats();
+        println!(
+            "compiled: {} kernels and {} library ops in {:.0} ms, arena {:.1} MB",
+            s.kernels,
+            s.library_ops,
+            s.seconds * 1e3,
+            s.arena_bytes as f64 / 1e6
+        );
+    }
     if !history.is_empty() {
         write_history(&out_dir, &history, &trainer.metric_names())?;
         println!("history: {}, plot: {}", out_dir.join("history.csv").display(), out_dir.join("history.svg").display());
@@ -644,7 +656,7 @@ fn plot(history: &[EpochRecord], columns: &[String]) -> String {
 }
 
 /// `nnc predict`: runs a model's outputs on `.npy` inputs with saved weights.
-pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(String, PathBuf)], output: &Path) -> Result<(), Failure> {
+pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(String, PathBuf)], output: &Path, backend: Backend) -> Result<(), Failure> {
     let m = match model {
         Some(n) => a.result.models.iter().find(|m| m.name == n).ok_or_else(|| Failure::usage(format!("no model `{n}`")))?,
         None => a.result.models.first().ok_or_else(|| Failure::usage("the file has no model"))?,
@@ -668,7 +680,7 @@ pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(Str
     let root: TRef = out.as_tensor().and_then(|t| t.node).ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
     let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
     let params = Params { values: tensors, trainable: BTreeMap::new() };
-    let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &[]).map_err(|e| Failure::new(e.to_string()))?;
+    let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend).map_err(|e| Failure::new(e.to_string()))?;
     nnc_runtime::io::write_npy(output, &outs[0]).map_err(|e| Failure::new(e.to_string()))?;
     println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
     Ok(())
@@ -676,17 +688,29 @@ pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(Str
 
 /// `nnc ir`: the canonical IR text of a train block's step (forward and,
 /// with `backward`, the gradients) or of a model's forward pass.
-pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool) -> Result<String, Failure> {
+pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool, fused: bool) -> Result<String, Failure> {
+    let text = |f: nnc_compiler::ir::Func| {
+        if !fused {
+            return f.to_string();
+        }
+        let keep: Vec<nnc_compiler::ir::Id> = f.outputs.iter().map(|(_, id)| *id).collect();
+        let plan = nnc_jit::fuse::plan(&f, &keep);
+        let mut s = nnc_jit::fuse::display(&f, &plan);
+        for (name, id) in &f.outputs {
+            s.push_str(&format!("output {name:?} = %{id}\n"));
+        }
+        s
+    };
     if let Ok(info) = pick_train(a, train) {
         let t = Trainer::new(info, None, vec![]).map_err(|e| Failure::new(e.to_string()))?;
         let f = t.ir(batch, backward).map_err(|e| Failure::new(e.to_string()))?;
-        return Ok(f.to_string());
+        return Ok(text(f));
     }
     let m = a.result.models.first().ok_or_else(|| Failure::usage("the file has no model or train block"))?;
     let roots: Vec<(String, TRef)> = m.outputs.iter().filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r))).collect();
     let opts = nnc_compiler::ir::lower::LowerOptions { dims: vec![("N".into(), batch as i64)], ..Default::default() };
     let f = nnc_compiler::ir::lower::lower(&m.graph, &roots, &Default::default(), &opts).map_err(|e| Failure::new(e.to_string()))?;
-    Ok(f.to_string())
+    Ok(text(f))
 }
 
 /// Check options with `--set` overrides.

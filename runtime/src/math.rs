@@ -68,6 +68,16 @@ pub fn exp(xs: &[f32]) -> Vec<f32> {
     xs.iter().map(|&x| keep_nan(x, exp1(x))).collect()
 }
 
+/// `xs[i] = e^xs[i]` in place; returns the sum of the results in f64.
+pub fn exp_in_place_sum(xs: &mut [f32]) -> f64 {
+    let mut sum = 0f64;
+    for x in xs.iter_mut() {
+        *x = keep_nan(*x, exp1(*x));
+        sum += *x as f64;
+    }
+    sum
+}
+
 pub fn sigmoid(xs: &[f32]) -> Vec<f32> {
     xs.iter().map(|&x| keep_nan(x, sigmoid1(x))).collect()
 }

@@ -277,40 +277,19 @@ impl Program {
         Ok(())
     }
 
-    fn ptr(&mut self, id: Id, params: &[&ArrayD<f32>]) -> *mut f32 {
-        match self.storage[id as usize] {
-            Storage::Slot(s) => self.slots[s].as_mut_ptr(),
-            // Read-only: generated code never stores through input pointers.
-            Storage::Param(p) => params[p].as_slice().expect("standard layout parameter").as_ptr() as *mut f32,
-            Storage::Const(c) => self.consts[c].as_mut_ptr(),
-            Storage::None => std::ptr::null_mut(),
-        }
-    }
-
     fn run_kernel_step(&mut self, s: usize, code: KernelFn, params: &[&ArrayD<f32>]) {
         let Exec::Kernel { kernel, .. } = &self.steps[s] else { unreachable!() };
         let mut ptrs = std::mem::take(&mut self.ptrs);
         ptrs.clear();
-        let inputs: Vec<(Id, *const u32)> = kernel
-            .inputs
-            .iter()
-            .map(|(id, a)| (*id, match a {
-                Access::Rows { table, .. } => table.as_ptr(),
-                _ => std::ptr::null(),
-            }))
-            .collect();
-        let outputs: Vec<Id> = kernel.outputs.iter().map(|(id, _)| *id).collect();
         let (flat, rows, len) = (kernel.is_flat(), kernel.rows, kernel.len());
-        for (id, table) in inputs {
-            let p = self.ptr(id, params);
-            ptrs.push(p);
-            if !table.is_null() {
-                ptrs.push(table as *mut f32);
+        for (id, a) in &kernel.inputs {
+            ptrs.push(ptr(&self.storage, &mut self.slots, &mut self.consts, *id, params));
+            if let Access::Rows { table, .. } = a {
+                ptrs.push(table.as_ptr() as *mut f32);
             }
         }
-        for id in outputs {
-            let p = self.ptr(id, params);
-            ptrs.push(p);
+        for (id, _) in &kernel.outputs {
+            ptrs.push(ptr(&self.storage, &mut self.slots, &mut self.consts, *id, params));
         }
         let total = if flat { len } else { rows };
         // SAFETY: every pointer addresses a buffer of at least the kernel's
@@ -454,6 +433,14 @@ impl Program {
                     softmax_rows(arg(0), nd.shape[*axis], matches!(nd.op, Op::LogSoftmax(_)), out);
                     Ok(())
                 }
+                (Op::MaxPool(w), _) => {
+                    max_pool(arg(0), f.shape(nd.args[0]), w, &nd.shape, None, out);
+                    Ok(())
+                }
+                (Op::MaxPoolGrad(w), _) => {
+                    max_pool(arg(0), f.shape(nd.args[0]), w, f.shape(nd.args[1]), Some(arg(1)), out);
+                    Ok(())
+                }
                 (Op::Random { normal }, _) => {
                     for o in out.iter_mut() {
                         *o = if *normal {
@@ -485,6 +472,17 @@ impl Program {
         self.slots[out_slot] = out;
         self.acc = acc;
         result
+    }
+}
+
+/// The data pointer of a node's storage.
+fn ptr(storage: &[Storage], slots: &mut [Vec<f32>], consts: &mut [Vec<f32>], id: Id, params: &[&ArrayD<f32>]) -> *mut f32 {
+    match storage[id as usize] {
+        Storage::Slot(s) => slots[s].as_mut_ptr(),
+        // Read-only: generated code never stores through input pointers.
+        Storage::Param(p) => params[p].as_slice().expect("standard layout parameter").as_ptr() as *mut f32,
+        Storage::Const(c) => consts[c].as_mut_ptr(),
+        Storage::None => std::ptr::null_mut(),
     }
 }
 
@@ -548,6 +546,22 @@ fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize], ta: bool, tb: bool
     let (ar, ac) = (ash[ash.len() - 2], ash[ash.len() - 1]);
     let (br, bc) = (bsh[bsh.len() - 2], bsh[bsh.len() - 1]);
     let (a_batched, b_batched) = (ash.len() > 2, bsh.len() > 2);
+    // Many small products (attention heads): half the batch per thread.
+    if batch >= 2 && batch * m * n * ar * ac.min(br) >= 1 << 20 && rayon::current_num_threads() > 1 {
+        let h = batch / 2;
+        let (o0, o1) = out.split_at_mut(h * m * n);
+        fn part(x: &[f32], batched: bool, size: usize, lo: usize, hi: usize) -> &[f32] {
+            if batched { &x[lo * size..hi * size] } else { x }
+        }
+        // Each half as a rank-3 product of its own batch.
+        let sh = |s: &[usize], b: usize| -> Vec<usize> { if s.len() > 2 { vec![b, s[s.len() - 2], s[s.len() - 1]] } else { s.to_vec() } };
+        let (a0, a1) = (part(a, a_batched, ar * ac, 0, h), part(a, a_batched, ar * ac, h, batch));
+        let (b0, b1) = (part(b, b_batched, br * bc, 0, h), part(b, b_batched, br * bc, h, batch));
+        let (as0, as1, bs0, bs1) = (sh(ash, h), sh(ash, batch - h), sh(bsh, h), sh(bsh, batch - h));
+        let (os0, os1) = (vec![h, m, n], vec![batch - h, m, n]);
+        rayon::join(|| matmul(a0, &as0, b0, &bs0, ta, tb, &os0, o0), || matmul(a1, &as1, b1, &bs1, ta, tb, &os1, o1));
+        return;
+    }
     for i in 0..batch {
         let ai = if a_batched { &a[i * ar * ac..(i + 1) * ar * ac] } else { a };
         let bi = if b_batched { &b[i * br * bc..(i + 1) * br * bc] } else { b };
@@ -662,26 +676,103 @@ fn max_nan(a: f64, v: f64) -> f64 {
     if v.is_nan() || a.is_nan() { f64::NAN } else { a.max(v) }
 }
 
+/// Softmax (or log-softmax) over rows of `d`, split over two threads for
+/// big inputs (attention weights).
 fn softmax_rows(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
+    if x.len() >= PARALLEL_ELEMENTS && rayon::current_num_threads() > 1 {
+        let half = (x.len() / d / 2) * d;
+        let (x0, x1) = x.split_at(half);
+        let (o0, o1) = out.split_at_mut(half);
+        rayon::join(|| softmax_rows_serial(x0, d, log, o0), || softmax_rows_serial(x1, d, log, o1));
+    } else {
+        softmax_rows_serial(x, d, log, out);
+    }
+}
+
+fn softmax_rows_serial(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
         let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m });
-        let mut sum = 0f64;
-        for (oi, &v) in o.iter_mut().zip(row) {
-            *oi = v - m;
-        }
-        let e = crate::math::exp(o);
-        for &v in &e {
-            sum += v as f64;
-        }
         if log {
-            let ls = sum.ln() as f32;
-            for oi in o.iter_mut() {
-                *oi -= ls;
+            // log softmax = (x − m) − ln Σ e^(x − m); `o` holds e^(x − m) first.
+            for (oi, &v) in o.iter_mut().zip(row) {
+                *oi = v - m;
+            }
+            let ls = crate::math::exp_in_place_sum(o).ln() as f32;
+            for (oi, &v) in o.iter_mut().zip(row) {
+                *oi = (v - m) - ls;
             }
         } else {
-            let inv = 1.0 / sum;
-            for (oi, &v) in o.iter_mut().zip(&e) {
-                *oi = (v as f64 * inv) as f32;
+            for (oi, &v) in o.iter_mut().zip(row) {
+                *oi = v - m;
+            }
+            let inv = 1.0 / crate::math::exp_in_place_sum(o);
+            for oi in o.iter_mut() {
+                *oi = (*oi as f64 * inv) as f32;
+            }
+        }
+    }
+}
+
+/// Max pooling (NHWC): the first largest value of each window and channel;
+/// NaN wins. With `grad`, adds `dy` to the cell that won instead.
+fn max_pool(x: &[f32], xs: &[usize], w: &nnc_compiler::ir::Window, os: &[usize], dy: Option<&[f32]>, out: &mut [f32]) {
+    let (h, wd, c) = (xs[1], xs[2], xs[3]);
+    if dy.is_some() {
+        out.fill(0.0);
+    }
+    let mut best_at = vec![0usize; c];
+    let mut best = vec![0f32; c];
+    for b in 0..os[0] {
+        for i in 0..os[1] {
+            for j in 0..os[2] {
+                let base = ((b * os[1] + i) * os[2] + j) * c;
+                let mut first = true;
+                for p in 0..w.kernel[0] {
+                    let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
+                    if y < 0 || y >= h as isize {
+                        continue;
+                    }
+                    for q in 0..w.kernel[1] {
+                        let xx = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
+                        if xx < 0 || xx >= wd as isize {
+                            continue;
+                        }
+                        let off = ((b * h + y as usize) * wd + xx as usize) * c;
+                        let cell = &x[off..off + c];
+                        if first {
+                            best.copy_from_slice(cell);
+                            for (k, a) in best_at.iter_mut().enumerate() {
+                                *a = off + k;
+                            }
+                            first = false;
+                            continue;
+                        }
+                        for k in 0..c {
+                            let v = cell[k];
+                            // NaN sticks once seen; otherwise strictly larger wins.
+                            if (v > best[k] || v.is_nan()) && !best[k].is_nan() {
+                                best[k] = v;
+                                best_at[k] = off + k;
+                            }
+                        }
+                    }
+                }
+                match dy {
+                    None => {
+                        let o = &mut out[base..base + c];
+                        if first {
+                            o.fill(f32::NEG_INFINITY);
+                        } else {
+                            o.copy_from_slice(&best);
+                        }
+                    }
+                    Some(g) if !first => {
+                        for k in 0..c {
+                            out[best_at[k]] += g[base + k];
+                        }
+                    }
+                    Some(_) => {}
+                }
             }
         }
     }

@@ -678,7 +678,14 @@ impl<'a> Trainer<'a> {
     }
 
     /// Runs the model forward in evaluation mode for `outputs`.
-    pub fn predict(info: &TrainInfo, params: &Params, inputs: &Dataset, outputs: &[(String, TRef)], dims: &[(String, i64)]) -> Result<Vec<ArrayD<f32>>, TrainError> {
+    pub fn predict(
+        info: &TrainInfo,
+        params: &Params,
+        inputs: &Dataset,
+        outputs: &[(String, TRef)],
+        dims: &[(String, i64)],
+        backend: Backend,
+    ) -> Result<Vec<ArrayD<f32>>, TrainError> {
         let n = inputs.len();
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
@@ -686,7 +693,7 @@ impl<'a> Trainer<'a> {
         let feeds = Self::feed(&f, inputs, &States::default())?;
         let mut never = || 0.5;
         let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
-        let mut c = Compiled { f, loss: 0, metrics: vec![], grads: vec![], backend: Backend::from_env(), engine: None };
+        let mut c = Compiled { f, loss: 0, metrics: vec![], grads: vec![], backend, engine: None };
         let vals = c.run(&feeds, params, &mut never, &keep)?;
         Ok(keep.iter().map(|id| vals[*id as usize].float()).collect())
     }
