@@ -488,8 +488,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     if trainer.backend == Backend::Jit {
         let s = trainer.compile_stats();
         println!(
-            "compiled: {} kernels and {} library ops in {:.0} ms, arena {:.1} MB",
+            "compiled: {} fused kernels ({} distinct) and {} library ops in {:.0} ms, arena {:.1} MB",
             s.kernels,
+            s.distinct_kernels,
             s.library_ops,
             s.seconds * 1e3,
             s.arena_bytes as f64 / 1e6

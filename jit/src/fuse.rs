@@ -278,10 +278,11 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
                 kern.body.push(Expr::Const(v as f32));
                 return (kern.body.len() - 1) as u32;
             }
-            let pos = match kern.inputs.iter().position(|(x, _)| *x == a) {
+            let input = sliced(f, a, &node.shape).unwrap_or_else(|| (a, access(f.shape(a), &node.shape)));
+            let pos = match kern.inputs.iter().position(|x| *x == input) {
                 Some(p) => p,
                 None => {
-                    kern.inputs.push((a, access(f.shape(a), &node.shape)));
+                    kern.inputs.push(input);
                     kern.inputs.len() - 1
                 }
             };
@@ -347,9 +348,64 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
     let mut order: Vec<usize> = (0..steps.len()).collect();
     order.sort_by_key(|&s| at[s]);
     let mut steps: Vec<Step> = order.into_iter().map(|s| std::mem::replace(&mut steps[s], Step::Library(0))).collect();
-    // Kernels with no stored value (every reader gone) are dropped.
+    // Kernels with no stored value (every reader gone) are dropped, and so
+    // are slices that every reader folded into its access.
     steps.retain(|s| !matches!(s, Step::Kernel(k) if k.outputs.is_empty()));
+    let mut read = vec![false; n];
+    for &k in keep {
+        read[k as usize] = true;
+    }
+    for step in &steps {
+        let args: Vec<Id> = match step {
+            Step::Kernel(k) => k.inputs.iter().map(|(id, _)| *id).collect(),
+            Step::Library(id) => f.nodes[*id as usize].args.clone(),
+        };
+        for mut a in args {
+            read[a as usize] = true;
+            while matches!(f.nodes[a as usize].op, Op::Reshape) {
+                a = f.nodes[a as usize].args[0];
+                read[a as usize] = true;
+            }
+        }
+    }
+    steps.retain(|s| !matches!(s, Step::Library(id) if matches!(f.nodes[*id as usize].op, Op::Slice { .. }) && !read[*id as usize]));
     Plan { steps, live }
+}
+
+/// A slice read whole by an elementwise node becomes a row access into the
+/// sliced tensor (the gates of a recurrent cell are slices of one product):
+/// no copy is made.
+fn sliced(f: &Func, a: Id, out: &[usize]) -> Option<(Id, Access)> {
+    let node = &f.nodes[a as usize];
+    let Op::Slice { axis, start, .. } = node.op else { return None };
+    if node.shape != out || out.is_empty() {
+        return None;
+    }
+    let src = node.args[0];
+    let xs = f.shape(src);
+    let mut strides = vec![1usize; xs.len()];
+    for i in (0..xs.len() - 1).rev() {
+        strides[i] = strides[i + 1] * xs[i + 1];
+    }
+    let rank = out.len();
+    let rows = numel(out) / out[rank - 1].max(1);
+    let mut table = Vec::with_capacity(rows);
+    let mut idx = vec![0usize; rank - 1];
+    let base = start * strides[axis];
+    let mut off = 0usize;
+    for _ in 0..rows {
+        table.push((base + off) as u32);
+        for ax in (0..rank - 1).rev() {
+            idx[ax] += 1;
+            off += strides[ax];
+            if idx[ax] < out[ax] {
+                break;
+            }
+            off -= strides[ax] * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+    Some((src, Access::Rows { table, inner: true }))
 }
 
 /// Closes the open kernels that computed any of `args`, except `keep`.

@@ -225,7 +225,9 @@ struct Engine {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CompileStats {
     pub seconds: f64,
+    /// Kernel steps, and how many distinct functions they share.
     pub kernels: usize,
+    pub distinct_kernels: usize,
     pub library_ops: usize,
     pub arena_bytes: usize,
 }
@@ -257,7 +259,7 @@ impl Compiled {
 
     fn stats(&self) -> CompileStats {
         match &self.engine {
-            Some(e) => CompileStats { seconds: e.jit.compile_seconds, kernels: e.program.kernels, library_ops: e.program.library_ops, arena_bytes: e.program.arena_bytes },
+            Some(e) => CompileStats { seconds: e.jit.compile_seconds, kernels: e.program.kernels, distinct_kernels: e.jit.compiled(), library_ops: e.program.library_ops, arena_bytes: e.program.arena_bytes },
             None => CompileStats::default(),
         }
     }
@@ -417,6 +419,7 @@ impl<'a> Trainer<'a> {
             let s = c.stats();
             total.seconds += s.seconds;
             total.kernels += s.kernels;
+            total.distinct_kernels += s.distinct_kernels;
             total.library_ops += s.library_ops;
             total.arena_bytes = total.arena_bytes.max(s.arena_bytes);
         }
