@@ -25,6 +25,14 @@ fn ir_text_matches_snapshots() {
         if let Some(d) = snapshot(&path.with_extension("ir"), &text) {
             failures.push(d);
         }
+        // The compiled program of the same function (`nnc ir --fused`).
+        let o = cmd.arg("--fused").output().unwrap();
+        assert!(o.status.success(), "{}: {}", rel.display(), String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout).to_string();
+        assert!(text.contains("kernel"), "{text}");
+        if let Some(d) = snapshot(&path.with_extension("fused"), &text) {
+            failures.push(d);
+        }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -530,3 +530,200 @@ impl Emitter<'_, '_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Generated kernels against a scalar evaluation of the same body:
+    //! random chains over random broadcasts, with NaN, ±∞ and zeros among
+    //! the inputs, on row shapes with and without a scalar tail.
+    use super::*;
+    use crate::fuse::{Access, Expr, Kernel};
+
+    /// A small deterministic generator (xorshift), so failures reproduce.
+    struct Gen(u64);
+    impl Gen {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn value(&mut self) -> f32 {
+            match self.below(20) {
+                0 => f32::NAN,
+                1 => f32::INFINITY,
+                2 => f32::NEG_INFINITY,
+                3 => 0.0,
+                _ => (self.below(2001) as f32 - 1000.0) / 100.0,
+            }
+        }
+    }
+
+    const UNARY: [Unary; 15] = [
+        Unary::Neg,
+        Unary::Exp,
+        Unary::Log,
+        Unary::Sqrt,
+        Unary::Abs,
+        Unary::Relu,
+        Unary::Sigmoid,
+        Unary::Tanh,
+        Unary::Gelu,
+        Unary::GeluGrad,
+        Unary::Softplus,
+        Unary::Square,
+        Unary::Recip,
+        Unary::Positive,
+        Unary::Sign,
+    ];
+    const BINARY: [Binary; 8] = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::Max, Binary::Min, Binary::Greater, Binary::Equal];
+
+    /// The reference executor's scalar semantics, in f64.
+    fn unary(u: Unary, v: f64) -> f64 {
+        match u {
+            Unary::Neg => -v,
+            // Clamped like the reference's f32 exp: e^88.72 stays finite.
+            Unary::Exp => if v.is_nan() { v } else { v.clamp(scalar::EXP_LO as f64, scalar::EXP_HI as f64).exp() },
+            Unary::Log => v.ln(),
+            Unary::Sqrt => v.sqrt(),
+            Unary::Abs => v.abs(),
+            Unary::Relu => if v < 0.0 { 0.0 } else { v },
+            Unary::Sigmoid => 1.0 / (1.0 + (-v).exp()),
+            Unary::Tanh => v.tanh(),
+            Unary::Gelu => scalar::gelu(v as f32) as f64,
+            Unary::GeluGrad => scalar::gelu_grad(v as f32) as f64,
+            Unary::Softplus => scalar::softplus(v as f32) as f64,
+            Unary::Square => v * v,
+            Unary::Recip => 1.0 / v,
+            Unary::Positive => f64::from(v > 0.0),
+            Unary::Sign => if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 },
+        }
+    }
+
+    fn binary(b: Binary, a: f64, c: f64) -> f64 {
+        match b {
+            Binary::Add => a + c,
+            Binary::Sub => a - c,
+            Binary::Mul => a * c,
+            Binary::Div => a / c,
+            Binary::Max => if a.is_nan() || c.is_nan() { a + c } else { a.max(c) },
+            Binary::Min => if a.is_nan() || c.is_nan() { a + c } else { a.min(c) },
+            Binary::Greater => f64::from(a > c),
+            Binary::Equal => f64::from(a == c),
+        }
+    }
+
+    /// Whether `got` (f32 kernel) matches `want` (f64 of the f32-rounded
+    /// inputs of the last op): NaN where NaN, infinities equal, otherwise
+    /// close relative to the magnitude.
+    fn close(got: f32, want: f64) -> bool {
+        if want.is_nan() {
+            return got.is_nan();
+        }
+        if want.is_infinite() || want.abs() > 3.0e38 {
+            return got.is_infinite() && got.signum() as f64 == want.signum() || (got as f64 - want).abs() <= 1e-5 * want.abs();
+        }
+        (got as f64 - want).abs() <= 2e-6 * want.abs().max(1e-30) + 1e-37
+    }
+
+    #[test]
+    fn random_chains_match_scalar_evaluation() {
+        let mut g = Gen(0x9e37_79b9_7f4a_7c15);
+        let mut cg = Codegen::new().expect("host ISA");
+        for case in 0..300 {
+            let (rows, cols) = ([1, 3, 5][g.below(3)], [1, 3, 4, 7, 9][g.below(5)]);
+            let n = rows * cols;
+            // Inputs: full, scalar, row-broadcast ([rows, 1]) or column-broadcast ([cols]).
+            let mut inputs = Vec::new();
+            let mut data: Vec<Vec<f32>> = Vec::new();
+            for _ in 0..1 + g.below(3) {
+                let (access, len) = match g.below(4) {
+                    0 => (Access::Scalar, 1),
+                    1 => (Access::Rows { table: (0..rows as u32).collect(), inner: false }, rows),
+                    2 => (Access::Rows { table: vec![0; rows], inner: true }, cols),
+                    _ => (Access::Full, n),
+                };
+                data.push((0..len).map(|_| g.value()).collect());
+                inputs.push((inputs.len() as u32, access));
+            }
+            let mut body: Vec<Expr> = (0..inputs.len() as u32).map(Expr::Load).collect();
+            for _ in 0..1 + g.below(6) {
+                let a = g.below(body.len()) as u32;
+                let e = match g.below(5) {
+                    0 | 1 => Expr::Unary(UNARY[g.below(UNARY.len())], a),
+                    2 | 3 => Expr::Binary(BINARY[g.below(BINARY.len())], a, g.below(body.len()) as u32),
+                    _ => match g.below(3) {
+                        0 => Expr::Const(g.value()),
+                        1 => Expr::LeakyRelu(0.2, a),
+                        _ => Expr::Elu(1.0, a),
+                    },
+                };
+                body.push(e);
+            }
+            let last = (body.len() - 1) as u32;
+            let kernel = Kernel { rows, cols, inputs, body: body.clone(), outputs: vec![(0, last)], members: vec![] };
+            let code = cg.compile(&kernel).expect("compiles");
+            let mut out = vec![0f32; n];
+            let mut ptrs: Vec<*mut f32> = Vec::new();
+            for ((_, a), d) in kernel.inputs.iter().zip(&mut data) {
+                ptrs.push(d.as_mut_ptr());
+                if let Access::Rows { table, .. } = a {
+                    ptrs.push(table.as_ptr() as *mut f32);
+                }
+            }
+            ptrs.push(out.as_mut_ptr());
+            let total = if kernel.is_flat() { n } else { rows };
+            // SAFETY: every buffer has the length its access reads.
+            unsafe { code(ptrs.as_ptr(), 0, total as i64) };
+            for r in 0..rows {
+                for c in 0..cols {
+                    // Evaluate in f32 steps (each op rounded), the last op in f64.
+                    let mut vals: Vec<f32> = Vec::new();
+                    let mut want = 0f64;
+                    for (j, e) in body.iter().enumerate() {
+                        let v = match *e {
+                            Expr::Load(k) => {
+                                let d = &data[k as usize];
+                                (match &kernel.inputs[k as usize].1 {
+                                    Access::Full => d[r * cols + c],
+                                    Access::Scalar => d[0],
+                                    Access::Rows { inner: false, .. } => d[r],
+                                    Access::Rows { inner: true, .. } => d[c],
+                                }) as f64
+                            }
+                            Expr::Const(v) => v as f64,
+                            Expr::Unary(u, a) => unary(u, vals[a as usize] as f64),
+                            Expr::Binary(b, x, y) => binary(b, vals[x as usize] as f64, vals[y as usize] as f64),
+                            Expr::LeakyRelu(al, a) => {
+                                let x = vals[a as usize] as f64;
+                                if x > 0.0 { x } else { al as f64 * x }
+                            }
+                            Expr::Elu(al, a) => {
+                                let x = vals[a as usize] as f64;
+                                if x > 0.0 { x } else { al as f64 * (x.exp() - 1.0) }
+                            }
+                            Expr::Pow(p, a) => (vals[a as usize] as f64).powf(p as f64),
+                        };
+                        if j + 1 == body.len() {
+                            want = v;
+                        }
+                        vals.push(v as f32);
+                    }
+                    let got = out[r * cols + c];
+                    // Earlier ops' roundings can differ by an ulp, and an ulp in
+                    // the input of exp/div near overflow or of a comparison
+                    // flips results: compare the last op on the kernel's own
+                    // f32 intermediate chain only when the chain is short.
+                    if body.len() - kernel.inputs.len() == 1 {
+                        assert!(close(got, want), "case {case}: {body:?} at ({r}, {c}): kernel {got}, scalar {want}, inputs {data:?}");
+                    } else if want.is_nan() != got.is_nan() && !vals.iter().any(|v| v.abs() > 1e30 || *v == 0.0) {
+                        panic!("case {case}: {body:?} at ({r}, {c}): kernel {got}, scalar {want}");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -445,7 +445,8 @@ pub fn display(f: &Func, plan: &Plan) -> String {
             Step::Library(id) => {
                 let node = &f.nodes[*id as usize];
                 let args: Vec<String> = node.args.iter().map(|a| format!("%{a}")).collect();
-                let _ = writeln!(s, "step {k}: %{id}: {:?} = lib {} {}", node.shape, node.op, args.join(", "));
+                let args = if args.is_empty() { String::new() } else { format!(" {}", args.join(", ")) };
+                let _ = writeln!(s, "step {k}: %{id}: {:?} = lib {}{args}", node.shape, node.op);
             }
             Step::Kernel(kern) => {
                 let space = if kern.is_flat() { format!("[{}] flat", kern.len()) } else { format!("[{}, {}]", kern.rows, kern.cols) };
@@ -486,14 +487,15 @@ mod tests {
     fn bias_and_activation_fuse_and_a_late_reader_closes_the_kernel() {
         let f = func();
         let p = plan(&f, &[4, 5]);
-        assert_eq!(p.steps.len(), 3, "{}", display(&f, &p));
-        let Step::Kernel(k) = &p.steps[0] else { panic!() };
+        // Two inputs, the fused bias + relu, the reduction, the late reader.
+        assert_eq!(p.steps.len(), 5, "{}", display(&f, &p));
+        let Step::Kernel(k) = &p.steps[2] else { panic!() };
         assert_eq!(k.members, vec![2, 3]);
         // %2 is read by the later kernel, %3 by the reduction.
         assert_eq!(k.outputs.iter().map(|o| o.0).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!(k.inputs[1].1, Access::Rows { table: vec![0, 0, 0, 0], inner: true });
-        assert!(matches!(p.steps[1], Step::Library(4)));
-        assert!(matches!(&p.steps[2], Step::Kernel(k) if k.members == vec![5]));
+        assert!(matches!(p.steps[3], Step::Library(4)));
+        assert!(matches!(&p.steps[4], Step::Kernel(k) if k.members == vec![5]));
     }
 
     #[test]
