@@ -18,7 +18,16 @@ use common::*;
 
 fn train(file: &Path, train: &str, backend: &str, dir: &Path, dump: bool) -> Result<String, String> {
     let mut cmd = Command::new(nnc_bin());
-    cmd.current_dir(root()).arg("run").arg(file).args(["--train", train, "--epochs", "1", "--steps", "3", "--backend", backend]);
+    cmd.current_dir(root()).arg("run").arg(file).args([
+        "--train",
+        train,
+        "--epochs",
+        "1",
+        "--steps",
+        "3",
+        "--backend",
+        backend,
+    ]);
     if dump {
         cmd.args(["--dump-steps", "1", "--dump"]).arg(dir);
     } else {
@@ -36,11 +45,12 @@ fn losses(history: &str) -> Vec<f64> {
     let mut lines = history.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let cols: Vec<usize> = header.iter().enumerate().filter(|(_, h)| h.ends_with("loss")).map(|(i, _)| i).collect();
-    lines.flat_map(|l| {
-        let row: Vec<&str> = l.split(',').collect();
-        cols.iter().filter_map(|&i| row.get(i)?.parse::<f64>().ok()).collect::<Vec<_>>()
-    })
-    .collect()
+    lines
+        .flat_map(|l| {
+            let row: Vec<&str> = l.split(',').collect();
+            cols.iter().filter_map(|&i| row.get(i)?.parse::<f64>().ok()).collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 #[test]
@@ -58,7 +68,10 @@ fn jit_and_reference_agree_on_every_train_block() {
             match (train(&file, name, "jit", &jd, false), train(&file, name, "reference", &rd, false)) {
                 (Ok(j), Ok(r)) => {
                     let (lj, lr) = (losses(&j), losses(&r));
-                    if lj.is_empty() || lj.len() != lr.len() || lj.iter().zip(&lr).any(|(a, b)| (a - b).abs() > 1e-3 * b.abs().max(1e-3)) {
+                    if lj.is_empty()
+                        || lj.len() != lr.len()
+                        || lj.iter().zip(&lr).any(|(a, b)| (a - b).abs() > 1e-3 * b.abs().max(1e-3))
+                    {
                         failures.push(format!("{shown} {name}: 3-step losses differ: jit {lj:?}, reference {lr:?}"));
                     }
                 }
@@ -99,7 +112,9 @@ fn jit_and_reference_agree_on_every_train_block() {
                 let diff = norm(&mut a.iter().zip(b.iter()).map(|(&x, &y)| x as f64 - y as f64));
                 let rel = diff / (norm(&mut b.iter().map(|&v| v as f64)) + floor + 1e-30);
                 if a.shape() != b.shape() || !(rel <= 1e-4) {
-                    failures.push(format!("{shown} {name}: gradient of `{pname}` differs by {rel:.2e} (relative, in norm)"));
+                    failures.push(format!(
+                        "{shown} {name}: gradient of `{pname}` differs by {rel:.2e} (relative, in norm)"
+                    ));
                 }
             }
         }

@@ -16,7 +16,9 @@
 
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::types::{F32, F32X4, I32, I32X4, I64};
-use cranelift_codegen::ir::{AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, Type, UserFuncName, Value};
+use cranelift_codegen::ir::{
+    AbiParam, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, Type, UserFuncName, Value,
+};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -69,7 +71,10 @@ impl Codegen {
         flags.set("is_pic", "false").map_err(|e| err(&e))?;
         // The verifier costs ~40 % of compile time; debug builds (tests) keep it.
         flags.set("enable_verifier", if cfg!(debug_assertions) { "true" } else { "false" }).map_err(|e| err(&e))?;
-        let isa = cranelift_native::builder().map_err(|e| err(&e))?.finish(settings::Flags::new(flags)).map_err(|e| err(&e))?;
+        let isa = cranelift_native::builder()
+            .map_err(|e| err(&e))?
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| err(&e))?;
         let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
         for (name, ptr, _) in CALLEES {
             jb.symbol(name, ptr);
@@ -101,7 +106,8 @@ impl Codegen {
         ctx.func.name = UserFuncName::user(0, id.as_u32());
         {
             let mut b = FunctionBuilder::new(&mut ctx.func, &mut self.fctx);
-            let refs: Vec<FuncRef> = self.callees.iter().map(|&c| self.module.declare_func_in_func(c, b.func)).collect();
+            let refs: Vec<FuncRef> =
+                self.callees.iter().map(|&c| self.module.declare_func_in_func(c, b.func)).collect();
             Emitter { b: &mut b, refs, kernel }.function();
             b.seal_all_blocks();
             b.finalize(self.module.target_config());
@@ -236,7 +242,14 @@ impl Emitter<'_, '_> {
     /// jumps to `done` at the end. `srcs(i)` gives the input sources and
     /// output addresses at element `i`. With a known length the loops that
     /// cannot run are left out.
-    fn run(&mut self, from: Value, to: Value, done: cranelift_codegen::ir::Block, srcs: &dyn Fn(&mut FunctionBuilder, Value) -> (Vec<Src>, Vec<Value>), len: Option<usize>) {
+    fn run(
+        &mut self,
+        from: Value,
+        to: Value,
+        done: cranelift_codegen::ir::Block,
+        srcs: &dyn Fn(&mut FunctionBuilder, Value) -> (Vec<Src>, Vec<Value>),
+        len: Option<usize>,
+    ) {
         let vec_end = {
             let n = self.b.ins().isub(to, from);
             let n4 = self.b.ins().band_imm_s(n, !3);
@@ -579,18 +592,31 @@ mod tests {
         Unary::Positive,
         Unary::Sign,
     ];
-    const BINARY: [Binary; 8] = [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::Max, Binary::Min, Binary::Greater, Binary::Equal];
+    const BINARY: [Binary; 8] =
+        [Binary::Add, Binary::Sub, Binary::Mul, Binary::Div, Binary::Max, Binary::Min, Binary::Greater, Binary::Equal];
 
     /// The reference executor's scalar semantics, in f64.
     fn unary(u: Unary, v: f64) -> f64 {
         match u {
             Unary::Neg => -v,
             // Clamped like the reference's f32 exp: e^88.72 stays finite.
-            Unary::Exp => if v.is_nan() { v } else { v.clamp(scalar::EXP_LO as f64, scalar::EXP_HI as f64).exp() },
+            Unary::Exp => {
+                if v.is_nan() {
+                    v
+                } else {
+                    v.clamp(scalar::EXP_LO as f64, scalar::EXP_HI as f64).exp()
+                }
+            }
             Unary::Log => v.ln(),
             Unary::Sqrt => v.sqrt(),
             Unary::Abs => v.abs(),
-            Unary::Relu => if v < 0.0 { 0.0 } else { v },
+            Unary::Relu => {
+                if v < 0.0 {
+                    0.0
+                } else {
+                    v
+                }
+            }
             Unary::Sigmoid => 1.0 / (1.0 + (-v).exp()),
             Unary::Tanh => v.tanh(),
             Unary::Gelu => scalar::gelu(v as f32) as f64,
@@ -599,7 +625,15 @@ mod tests {
             Unary::Square => v * v,
             Unary::Recip => 1.0 / v,
             Unary::Positive => f64::from(v > 0.0),
-            Unary::Sign => if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 },
+            Unary::Sign => {
+                if v > 0.0 {
+                    1.0
+                } else if v < 0.0 {
+                    -1.0
+                } else {
+                    0.0
+                }
+            }
         }
     }
 
@@ -609,8 +643,20 @@ mod tests {
             Binary::Sub => a - c,
             Binary::Mul => a * c,
             Binary::Div => a / c,
-            Binary::Max => if a.is_nan() || c.is_nan() { a + c } else { a.max(c) },
-            Binary::Min => if a.is_nan() || c.is_nan() { a + c } else { a.min(c) },
+            Binary::Max => {
+                if a.is_nan() || c.is_nan() {
+                    a + c
+                } else {
+                    a.max(c)
+                }
+            }
+            Binary::Min => {
+                if a.is_nan() || c.is_nan() {
+                    a + c
+                } else {
+                    a.min(c)
+                }
+            }
             Binary::Greater => f64::from(a > c),
             Binary::Equal => f64::from(a == c),
         }
@@ -624,7 +670,8 @@ mod tests {
             return got.is_nan();
         }
         if want.is_infinite() || want.abs() > 3.0e38 {
-            return got.is_infinite() && got.signum() as f64 == want.signum() || (got as f64 - want).abs() <= 1e-5 * want.abs();
+            return got.is_infinite() && got.signum() as f64 == want.signum()
+                || (got as f64 - want).abs() <= 1e-5 * want.abs();
         }
         (got as f64 - want).abs() <= 2e-6 * want.abs().max(1e-30) + 1e-37
     }
@@ -718,7 +765,10 @@ mod tests {
                     // flips results: compare the last op on the kernel's own
                     // f32 intermediate chain only when the chain is short.
                     if body.len() - kernel.inputs.len() == 1 {
-                        assert!(close(got, want), "case {case}: {body:?} at ({r}, {c}): kernel {got}, scalar {want}, inputs {data:?}");
+                        assert!(
+                            close(got, want),
+                            "case {case}: {body:?} at ({r}, {c}): kernel {got}, scalar {want}, inputs {data:?}"
+                        );
                     } else if want.is_nan() != got.is_nan() && !vals.iter().any(|v| v.abs() > 1e30 || *v == 0.0) {
                         panic!("case {case}: {body:?} at ({r}, {c}): kernel {got}, scalar {want}");
                     }

@@ -242,7 +242,9 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
         let join = node.args.iter().filter_map(|&a| kernel_of[a as usize]).find(|&k| {
             let o = &open[k];
             let Step::Kernel(kern) = &steps[o.step] else { return false };
-            !o.closed && o.shape == node.shape && kern.body.len() + 1 + node.args.len() <= MAX_BODY
+            !o.closed
+                && o.shape == node.shape
+                && kern.body.len() + 1 + node.args.len() <= MAX_BODY
                 && kern.inputs.len() + node.args.len() <= MAX_INPUTS
         });
         close_readers(&node.args, &kernel_of, &mut open, join);
@@ -449,7 +451,11 @@ pub fn display(f: &Func, plan: &Plan) -> String {
                 let _ = writeln!(s, "step {k}: %{id}: {:?} = lib {}{args}", node.shape, node.op);
             }
             Step::Kernel(kern) => {
-                let space = if kern.is_flat() { format!("[{}] flat", kern.len()) } else { format!("[{}, {}]", kern.rows, kern.cols) };
+                let space = if kern.is_flat() {
+                    format!("[{}] flat", kern.len())
+                } else {
+                    format!("[{}, {}]", kern.rows, kern.cols)
+                };
                 let _ = writeln!(s, "step {k}: kernel {space}");
                 for (j, (id, a)) in kern.inputs.iter().enumerate() {
                     let _ = writeln!(s, "    in{j} = %{id} {}", a.tag());
@@ -477,7 +483,13 @@ mod tests {
         let b = f.push(Op::Input("b".into()), vec![], vec![3], DType::F32, None);
         let s = f.push(Op::Binary(Binary::Add), vec![x, b], vec![4, 3], DType::F32, None);
         let r = f.push(Op::Unary(Unary::Relu), vec![s], vec![4, 3], DType::F32, None);
-        let m = f.push(Op::Reduce { op: nnc_compiler::ir::Reduce::Sum, axes: vec![0], keep: false }, vec![r], vec![3], DType::F32, None);
+        let m = f.push(
+            Op::Reduce { op: nnc_compiler::ir::Reduce::Sum, axes: vec![0], keep: false },
+            vec![r],
+            vec![3],
+            DType::F32,
+            None,
+        );
         let g = f.push(Op::Unary(Unary::Positive), vec![s], vec![4, 3], DType::F32, None);
         let _ = (m, g);
         f

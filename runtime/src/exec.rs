@@ -748,7 +748,7 @@ fn softmax<T: Real>(x: &ArrayViewD<T>, axis: usize, log: bool) -> ArrayD<T> {
 /// the NHWC input, and `len` values are contiguous in both (the in-bounds
 /// taps of one kernel row when the dilation is 1: their pixels are
 /// neighbours; otherwise one tap's `c` channels). Padding cells are skipped.
-fn for_each_tap(xs: &[usize], w: &Window, oh: usize, ow: usize, mut f: impl FnMut(usize, usize, usize)) {
+pub(crate) fn for_each_tap(xs: &[usize], w: &Window, oh: usize, ow: usize, mut f: impl FnMut(usize, usize, usize)) {
     let (n, h, wd, c) = (xs[0], xs[1], xs[2], xs[3]);
     let (kh, kw) = (w.kernel[0], w.kernel[1]);
     let cols = kh * kw * c;

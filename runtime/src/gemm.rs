@@ -19,8 +19,10 @@ const SPLIT_WORK: usize = 1 << 20;
 pub fn matmul_into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>) {
     let (m, k) = a.dim();
     let n = b.dim().1;
-    debug_assert_eq!(b.dim().0, k);
-    debug_assert_eq!(c.dim(), (m, n));
+    // Real checks, not debug ones: the product below writes through raw
+    // pointers, so a shape mismatch would corrupt memory.
+    assert_eq!(b.dim().0, k, "matrix product: inner dimensions differ");
+    assert_eq!(c.dim(), (m, n), "matrix product: output shape");
     if m == 0 || n == 0 {
         return;
     }
@@ -33,7 +35,7 @@ pub fn matmul_into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayView
     // only: the machines nnc targets have few cores, and each further split
     // repacks the shared operand.
     if m * n * k < SPLIT_WORK || rayon::current_num_threads() < 2 {
-        call(a, b, c);
+        call(a, b, c, false);
     } else if k >= 4 * m.max(n) {
         // A long reduction into a small output (dW = Xᵀ·dY over N·T rows,
         // a convolution's kernel gradient): split k and add the halves.
@@ -41,21 +43,38 @@ pub fn matmul_into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayView
         let (a0, a1) = a.split_at(Axis(1), h);
         let (b0, b1) = b.split_at(Axis(0), h);
         let mut other = ndarray::Array2::<T>::zeros((m, n));
-        rayon::join(|| call(a0, b0, c.view_mut()), || call(a1, b1, other.view_mut()));
+        rayon::join(|| call(a0, b0, c.view_mut(), false), || call(a1, b1, other.view_mut(), false));
         c.zip_mut_with(&other, |x, &y| *x = *x + y);
     } else if m >= n {
         let (a0, a1) = a.split_at(Axis(0), m / 2);
         let (c0, c1) = c.split_at(Axis(0), m / 2);
-        rayon::join(|| call(a0, b, c0), || call(a1, b, c1));
+        rayon::join(|| call(a0, b, c0, false), || call(a1, b, c1, false));
     } else {
         let (b0, b1) = b.split_at(Axis(1), n / 2);
         let (c0, c1) = c.split_at(Axis(1), n / 2);
-        rayon::join(|| call(a, b0, c0), || call(a, b1, c1));
+        rayon::join(|| call(a, b0, c0, false), || call(a, b1, c1, false));
     }
 }
 
-/// One single-threaded `gemm::gemm` call: `c = a·b`.
-fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>) {
+/// `c = a·b`, or `c += a·b` with `accumulate`, on the calling thread only
+/// (for callers that split the work across threads themselves).
+pub fn matmul_serial<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>, accumulate: bool) {
+    assert_eq!(b.dim().0, a.dim().1, "matrix product: inner dimensions differ");
+    assert_eq!(c.dim(), (a.dim().0, b.dim().1), "matrix product: output shape");
+    if c.is_empty() {
+        return;
+    }
+    if a.dim().1 == 0 {
+        if !accumulate {
+            c.fill(T::zero());
+        }
+        return;
+    }
+    call(a, b, c, accumulate);
+}
+
+/// One single-threaded `gemm::gemm` call: `c = a·b` (`c += a·b` with `accumulate`).
+fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>, accumulate: bool) {
     let (m, k) = a.dim();
     let n = b.dim().1;
     let (sa, sb) = (a.strides(), b.strides());
@@ -63,7 +82,8 @@ fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>) {
     // SAFETY: the pointers come from live views of the stated dimensions and
     // strides (ndarray guarantees every index within them is in bounds); `c`
     // is borrowed mutably and cannot alias `a` or `b`. With `read_dst =
-    // false`, `c`'s contents are not read and `alpha` is ignored.
+    // false`, `c`'s contents are not read and `alpha` is ignored; with it,
+    // `c = 1·c + 1·a·b`.
     unsafe {
         gemm::gemm(
             m,
@@ -72,7 +92,7 @@ fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>) {
             c.as_mut_ptr(),
             sc[1],
             sc[0],
-            false,
+            accumulate,
             a.as_ptr(),
             sa[1],
             sa[0],

@@ -6,6 +6,7 @@ pub mod data;
 pub mod exec;
 pub mod gemm;
 pub mod io;
+pub mod library;
 pub mod math;
 pub mod program;
 pub mod rng;

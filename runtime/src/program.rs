@@ -15,15 +15,13 @@
 
 use std::collections::HashMap;
 
-use ndarray::{ArrayD, ArrayView2, ArrayViewD, ArrayViewMut2, IxDyn};
+use ndarray::{ArrayD, ArrayViewD, IxDyn};
 use nnc_compiler::ir::{DType, Func, Id, Op, Reduce, numel};
 use nnc_jit::{Access, Jit, Kernel, KernelFn, Plan, Step};
 
 use crate::exec::{self, ExecError, Tensor};
+use crate::library::{self, PARALLEL_ELEMENTS};
 
-/// Kernels below this many elements run on one thread (a rayon hand-off
-/// costs a few microseconds).
-const PARALLEL_ELEMENTS: usize = 1 << 16;
 /// Integers above this lose precision in f32.
 const EXACT_INT: f64 = 16_777_216.0;
 
@@ -47,10 +45,20 @@ enum Aux {
     None,
     /// Reductions: output offset of each input row, whether the last axis
     /// is kept, the number of reduced elements per output.
-    Reduce { table: Vec<u32>, inner: bool, count: usize, op: Reduce },
+    Reduce {
+        table: Vec<u32>,
+        inner: bool,
+        count: usize,
+        op: Reduce,
+    },
     /// Transpose: input offset of each output row and the input stride
     /// along the output's last axis.
-    Transpose { table: Vec<u32>, stride: usize },
+    Transpose {
+        table: Vec<u32>,
+        stride: usize,
+    },
+    /// Convolutions: patch buffers kept across runs.
+    Conv(library::ConvScratch),
 }
 
 pub struct Program {
@@ -164,8 +172,14 @@ impl Program {
                     Step::Kernel(k) => k.inputs.iter().find_map(|(id, a)| {
                         let r = root(f, *id);
                         let only = reads[s].iter().filter(|&&x| x == r).count() == 1;
-                        let Storage::Slot(slot) = storage[r as usize] else { return None };
-                        (*a == Access::Full && only && last[r as usize] == Some(s) && !reused_inputs.contains(&r) && caps[slot] >= need)
+                        let Storage::Slot(slot) = storage[r as usize] else {
+                            return None;
+                        };
+                        (*a == Access::Full
+                            && only
+                            && last[r as usize] == Some(s)
+                            && !reused_inputs.contains(&r)
+                            && caps[slot] >= need)
                             .then_some((r, slot))
                     }),
                     Step::Library(_) => None,
@@ -191,7 +205,11 @@ impl Program {
             }
             // Values whose last reader is this step give their slots back
             // (unless an output took them in place); so do outputs nobody reads.
-            let mut dying: Vec<Id> = reads[s].iter().copied().filter(|&r| last[r as usize] == Some(s) && !reused_inputs.contains(&r)).collect();
+            let mut dying: Vec<Id> = reads[s]
+                .iter()
+                .copied()
+                .filter(|&r| last[r as usize] == Some(s) && !reused_inputs.contains(&r))
+                .collect();
             dying.extend(writes[s].iter().copied().filter(|&w| last[w as usize].is_none()));
             dying.sort_unstable();
             dying.dedup();
@@ -226,7 +244,18 @@ impl Program {
                 }
             });
         }
-        Ok(Program { f: f.clone(), steps, storage, slots, consts, acc: Vec::new(), ptrs: Vec::new(), arena_bytes, kernels, library_ops })
+        Ok(Program {
+            f: f.clone(),
+            steps,
+            storage,
+            slots,
+            consts,
+            acc: Vec::new(),
+            ptrs: Vec::new(),
+            arena_bytes,
+            kernels,
+            library_ops,
+        })
     }
 
     /// The value of a node computed by the last [`Program::run`] (kept nodes
@@ -248,7 +277,12 @@ impl Program {
     }
 
     /// Runs every step. `params` in `f.params` order (standard layout).
-    pub fn run(&mut self, inputs: &HashMap<String, Tensor<f32>>, params: &[&ArrayD<f32>], uniform: &mut dyn FnMut() -> f64) -> Result<(), ExecError> {
+    pub fn run(
+        &mut self,
+        inputs: &HashMap<String, Tensor<f32>>,
+        params: &[&ArrayD<f32>],
+        uniform: &mut dyn FnMut() -> f64,
+    ) -> Result<(), ExecError> {
         flush_denormals();
         let profile = std::env::var_os("NNC_PROFILE").is_some();
         for s in 0..self.steps.len() {
@@ -320,7 +354,14 @@ impl Program {
         self.ptrs = ptrs;
     }
 
-    fn run_library(&mut self, s: usize, node: Id, inputs: &HashMap<String, Tensor<f32>>, params: &[&ArrayD<f32>], uniform: &mut dyn FnMut() -> f64) -> Result<(), ExecError> {
+    fn run_library(
+        &mut self,
+        s: usize,
+        node: Id,
+        inputs: &HashMap<String, Tensor<f32>>,
+        params: &[&ArrayD<f32>],
+        uniform: &mut dyn FnMut() -> f64,
+    ) -> Result<(), ExecError> {
         let f = &self.f;
         let nd = &f.nodes[node as usize];
         let Storage::Slot(out_slot) = self.storage[node as usize] else {
@@ -328,28 +369,39 @@ impl Program {
         };
         let mut out = std::mem::take(&mut self.slots[out_slot]);
         let mut acc = std::mem::take(&mut self.acc);
+        let Exec::Library { aux, .. } = &mut self.steps[s] else { unreachable!("library step") };
+        let mut aux = std::mem::replace(aux, Aux::None);
         let result = {
             let this = &*self;
             let arg = |k: usize| this.value(nd.args[k], params);
             let out = &mut out[..numel(&nd.shape)];
             let layer = || nd.layer.map(|l| f.layers[l as usize].clone());
-            match (&nd.op, &this.steps[s]) {
+            match (&nd.op, &mut aux) {
                 (Op::Input(name), _) => feed(name, nd, inputs, out),
                 (Op::MatMul { ta, tb }, _) => {
-                    matmul(arg(0), f.shape(nd.args[0]), arg(1), f.shape(nd.args[1]), *ta, *tb, &nd.shape, out);
+                    library::matmul(arg(0), f.shape(nd.args[0]), arg(1), f.shape(nd.args[1]), *ta, *tb, &nd.shape, out);
                     Ok(())
                 }
-                (Op::Reduce { .. } | Op::SumTo, Exec::Library { aux: Aux::Reduce { table, inner, count, op }, .. }) => {
-                    reduce(arg(0), *f.shape(nd.args[0]).last().unwrap_or(&1), table, *inner, *count, *op, &mut acc, out);
+                (Op::Reduce { .. } | Op::SumTo, Aux::Reduce { table, inner, count, op }) => {
+                    library::reduce(
+                        arg(0),
+                        *f.shape(nd.args[0]).last().unwrap_or(&1),
+                        table,
+                        *inner,
+                        *count,
+                        *op,
+                        &mut acc,
+                        out,
+                    );
                     Ok(())
                 }
-                (Op::Transpose(_), Exec::Library { aux: Aux::Transpose { table, stride }, .. }) => {
+                (Op::Transpose(_), Aux::Transpose { table, stride }) => {
                     let x = arg(0);
                     let cols = *nd.shape.last().unwrap_or(&1);
                     for (r, row) in out.chunks_exact_mut(cols.max(1)).enumerate() {
                         let base = table[r] as usize;
                         for (c, o) in row.iter_mut().enumerate() {
-                            *o = x[base + c * stride];
+                            *o = x[base + c * *stride];
                         }
                     }
                     Ok(())
@@ -430,15 +482,30 @@ impl Program {
                     res
                 }
                 (Op::Softmax(axis) | Op::LogSoftmax(axis), _) if axis + 1 == nd.shape.len() && nd.shape[*axis] > 0 => {
-                    softmax_rows(arg(0), nd.shape[*axis], matches!(nd.op, Op::LogSoftmax(_)), out);
+                    library::softmax_rows(arg(0), nd.shape[*axis], matches!(nd.op, Op::LogSoftmax(_)), out);
+                    Ok(())
+                }
+                (Op::Conv2d(w), Aux::Conv(scratch)) => {
+                    let g = library::ConvShape { x: f.shape(nd.args[0]), out: &nd.shape, window: w };
+                    library::conv2d(arg(0), arg(1), g, scratch, out);
+                    Ok(())
+                }
+                (Op::Conv2dInputGrad(w), Aux::Conv(scratch)) => {
+                    let g = library::ConvShape { x: &nd.shape, out: f.shape(nd.args[0]), window: w };
+                    library::conv2d_input_grad(arg(0), arg(1), g, scratch, out);
+                    Ok(())
+                }
+                (Op::Conv2dKernelGrad(w), Aux::Conv(scratch)) => {
+                    let g = library::ConvShape { x: f.shape(nd.args[0]), out: f.shape(nd.args[1]), window: w };
+                    library::conv2d_kernel_grad(arg(0), arg(1), g, scratch, out);
                     Ok(())
                 }
                 (Op::MaxPool(w), _) => {
-                    max_pool(arg(0), f.shape(nd.args[0]), w, &nd.shape, None, out);
+                    library::max_pool(arg(0), f.shape(nd.args[0]), w, &nd.shape, None, out);
                     Ok(())
                 }
                 (Op::MaxPoolGrad(w), _) => {
-                    max_pool(arg(0), f.shape(nd.args[0]), w, f.shape(nd.args[1]), Some(arg(1)), out);
+                    library::max_pool(arg(0), f.shape(nd.args[0]), w, f.shape(nd.args[1]), Some(arg(1)), out);
                     Ok(())
                 }
                 (Op::Random { normal }, _) => {
@@ -455,8 +522,13 @@ impl Program {
                 }
                 _ => {
                     // Window ops and rare forms: the reference routine on views.
-                    let views: Vec<ArrayViewD<f32>> =
-                        nd.args.iter().map(|&a| ArrayViewD::from_shape(IxDyn(f.shape(a)), this.value(a, params)).expect("operand size")).collect();
+                    let views: Vec<ArrayViewD<f32>> = nd
+                        .args
+                        .iter()
+                        .map(|&a| {
+                            ArrayViewD::from_shape(IxDyn(f.shape(a)), this.value(a, params)).expect("operand size")
+                        })
+                        .collect();
                     match exec::library_op(nd, &views) {
                         Some(v) => {
                             for (o, x) in out.iter_mut().zip(v.iter()) {
@@ -471,12 +543,21 @@ impl Program {
         };
         self.slots[out_slot] = out;
         self.acc = acc;
+        if let Exec::Library { aux: slot, .. } = &mut self.steps[s] {
+            *slot = aux;
+        }
         result
     }
 }
 
 /// The data pointer of a node's storage.
-fn ptr(storage: &[Storage], slots: &mut [Vec<f32>], consts: &mut [Vec<f32>], id: Id, params: &[&ArrayD<f32>]) -> *mut f32 {
+fn ptr(
+    storage: &[Storage],
+    slots: &mut [Vec<f32>],
+    consts: &mut [Vec<f32>],
+    id: Id,
+    params: &[&ArrayD<f32>],
+) -> *mut f32 {
     match storage[id as usize] {
         Storage::Slot(s) => slots[s].as_mut_ptr(),
         // Read-only: generated code never stores through input pointers.
@@ -508,7 +589,12 @@ pub fn flush_denormals() {
     }
 }
 
-fn feed(name: &str, nd: &nnc_compiler::ir::Node, inputs: &HashMap<String, Tensor<f32>>, out: &mut [f32]) -> Result<(), ExecError> {
+fn feed(
+    name: &str,
+    nd: &nnc_compiler::ir::Node,
+    inputs: &HashMap<String, Tensor<f32>>,
+    out: &mut [f32],
+) -> Result<(), ExecError> {
     let t = inputs.get(name).ok_or_else(|| ExecError::MissingInput(name.to_string()))?;
     let found = match t {
         Tensor::F(a) => a.shape().to_vec(),
@@ -527,51 +613,17 @@ fn feed(name: &str, nd: &nnc_compiler::ir::Node, inputs: &HashMap<String, Tensor
         Tensor::I(a) => {
             for (o, &v) in out.iter_mut().zip(a.iter()) {
                 if (v as f64).abs() >= EXACT_INT {
-                    return Err(ExecError::IndexOutOfRange { layer: Some(format!("input `{name}` (the compiled backend holds integers below 2^24)")), index: v, size: EXACT_INT as usize });
+                    return Err(ExecError::IndexOutOfRange {
+                        layer: Some(format!("input `{name}` (the compiled backend holds integers below 2^24)")),
+                        index: v,
+                        size: EXACT_INT as usize,
+                    });
                 }
                 *o = v as f32;
             }
         }
     }
     Ok(())
-}
-
-/// Matrix product on the last two axes with the reference's batching:
-/// an operand without batch axes is shared by every batch entry.
-#[allow(clippy::too_many_arguments)]
-fn matmul(a: &[f32], ash: &[usize], b: &[f32], bsh: &[usize], ta: bool, tb: bool, out_shape: &[usize], out: &mut [f32]) {
-    let r = out_shape.len();
-    let (m, n) = (out_shape[r - 2], out_shape[r - 1]);
-    let batch: usize = out_shape[..r - 2].iter().product::<usize>().max(1);
-    let (ar, ac) = (ash[ash.len() - 2], ash[ash.len() - 1]);
-    let (br, bc) = (bsh[bsh.len() - 2], bsh[bsh.len() - 1]);
-    let (a_batched, b_batched) = (ash.len() > 2, bsh.len() > 2);
-    // Many small products (attention heads): half the batch per thread.
-    if batch >= 2 && batch * m * n * ar * ac.min(br) >= 1 << 20 && rayon::current_num_threads() > 1 {
-        let h = batch / 2;
-        let (o0, o1) = out.split_at_mut(h * m * n);
-        fn part(x: &[f32], batched: bool, size: usize, lo: usize, hi: usize) -> &[f32] {
-            if batched { &x[lo * size..hi * size] } else { x }
-        }
-        // Each half as a rank-3 product of its own batch.
-        let sh = |s: &[usize], b: usize| -> Vec<usize> { if s.len() > 2 { vec![b, s[s.len() - 2], s[s.len() - 1]] } else { s.to_vec() } };
-        let (a0, a1) = (part(a, a_batched, ar * ac, 0, h), part(a, a_batched, ar * ac, h, batch));
-        let (b0, b1) = (part(b, b_batched, br * bc, 0, h), part(b, b_batched, br * bc, h, batch));
-        let (as0, as1, bs0, bs1) = (sh(ash, h), sh(ash, batch - h), sh(bsh, h), sh(bsh, batch - h));
-        let (os0, os1) = (vec![h, m, n], vec![batch - h, m, n]);
-        rayon::join(|| matmul(a0, &as0, b0, &bs0, ta, tb, &os0, o0), || matmul(a1, &as1, b1, &bs1, ta, tb, &os1, o1));
-        return;
-    }
-    for i in 0..batch {
-        let ai = if a_batched { &a[i * ar * ac..(i + 1) * ar * ac] } else { a };
-        let bi = if b_batched { &b[i * br * bc..(i + 1) * br * bc] } else { b };
-        let av = ArrayView2::from_shape((ar, ac), ai).expect("matmul a");
-        let bv = ArrayView2::from_shape((br, bc), bi).expect("matmul b");
-        let av = if ta { av.reversed_axes() } else { av };
-        let bv = if tb { bv.reversed_axes() } else { bv };
-        let cv = ArrayViewMut2::from_shape((m, n), &mut out[i * m * n..(i + 1) * m * n]).expect("matmul out");
-        crate::gemm::matmul_into(av, bv, cv);
-    }
 }
 
 /// The index table of a reduction or transpose.
@@ -583,7 +635,8 @@ fn aux(f: &Func, id: Id) -> Aux {
             let shape = f.shape(nd.args[0]);
             let out = &nd.shape;
             let off = shape.len() - out.len();
-            let axes: Vec<usize> = (0..shape.len()).filter(|&i| i < off || (out[i - off] == 1 && shape[i] != 1)).collect();
+            let axes: Vec<usize> =
+                (0..shape.len()).filter(|&i| i < off || (out[i - off] == 1 && shape[i] != 1)).collect();
             reduce_aux(shape, &axes, Reduce::Sum)
         }
         Op::Transpose(perm) => {
@@ -596,6 +649,7 @@ fn aux(f: &Func, id: Id) -> Aux {
             let (table, _) = row_table(&nd.shape, &out_strides);
             Aux::Transpose { table, stride: *out_strides.last().unwrap_or(&1) }
         }
+        Op::Conv2d(_) | Op::Conv2dInputGrad(_) | Op::Conv2dKernelGrad(_) => Aux::Conv(library::ConvScratch::default()),
         _ => Aux::None,
     }
 }
@@ -643,143 +697,14 @@ fn reduce_aux(shape: &[usize], axes: &[usize], op: Reduce) -> Aux {
     Aux::Reduce { table, inner: inner != 0, count, op }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn reduce(x: &[f32], cols: usize, table: &[u32], inner: bool, count: usize, op: Reduce, acc: &mut Vec<f64>, out: &mut [f32]) {
-    let init = if op == Reduce::Max { f64::NEG_INFINITY } else { 0.0 };
-    acc.clear();
-    acc.resize(out.len(), init);
-    let cols = cols.max(1);
-    for (r, row) in x.chunks_exact(cols).enumerate() {
-        let o = table[r] as usize;
-        match (op, inner) {
-            (Reduce::Max, true) => {
-                for (a, &v) in acc[o..o + cols].iter_mut().zip(row) {
-                    *a = max_nan(*a, v as f64);
-                }
-            }
-            (Reduce::Max, false) => acc[o] = row.iter().fold(acc[o], |m, &v| max_nan(m, v as f64)),
-            (_, true) => {
-                for (a, &v) in acc[o..o + cols].iter_mut().zip(row) {
-                    *a += v as f64;
-                }
-            }
-            (_, false) => acc[o] += row.iter().map(|&v| v as f64).sum::<f64>(),
-        }
-    }
-    let scale = if op == Reduce::Mean { 1.0 / count as f64 } else { 1.0 };
-    for (o, a) in out.iter_mut().zip(acc.iter()) {
-        *o = (a * scale) as f32;
-    }
-}
-
-fn max_nan(a: f64, v: f64) -> f64 {
-    if v.is_nan() || a.is_nan() { f64::NAN } else { a.max(v) }
-}
-
-/// Softmax (or log-softmax) over rows of `d`, split over two threads for
-/// big inputs (attention weights).
-fn softmax_rows(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
-    if x.len() >= PARALLEL_ELEMENTS && rayon::current_num_threads() > 1 {
-        let half = (x.len() / d / 2) * d;
-        let (x0, x1) = x.split_at(half);
-        let (o0, o1) = out.split_at_mut(half);
-        rayon::join(|| softmax_rows_serial(x0, d, log, o0), || softmax_rows_serial(x1, d, log, o1));
-    } else {
-        softmax_rows_serial(x, d, log, out);
-    }
-}
-
-fn softmax_rows_serial(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
-    for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m });
-        if log {
-            // log softmax = (x − m) − ln Σ e^(x − m); `o` holds e^(x − m) first.
-            for (oi, &v) in o.iter_mut().zip(row) {
-                *oi = v - m;
-            }
-            let ls = crate::math::exp_in_place_sum(o).ln() as f32;
-            for (oi, &v) in o.iter_mut().zip(row) {
-                *oi = (v - m) - ls;
-            }
-        } else {
-            for (oi, &v) in o.iter_mut().zip(row) {
-                *oi = v - m;
-            }
-            let inv = 1.0 / crate::math::exp_in_place_sum(o);
-            for oi in o.iter_mut() {
-                *oi = (*oi as f64 * inv) as f32;
-            }
-        }
-    }
-}
-
-/// Max pooling (NHWC): the first largest value of each window and channel;
-/// NaN wins. With `grad`, adds `dy` to the cell that won instead.
-fn max_pool(x: &[f32], xs: &[usize], w: &nnc_compiler::ir::Window, os: &[usize], dy: Option<&[f32]>, out: &mut [f32]) {
-    let (h, wd, c) = (xs[1], xs[2], xs[3]);
-    if dy.is_some() {
-        out.fill(0.0);
-    }
-    let mut best_at = vec![0usize; c];
-    let mut best = vec![0f32; c];
-    for b in 0..os[0] {
-        for i in 0..os[1] {
-            for j in 0..os[2] {
-                let base = ((b * os[1] + i) * os[2] + j) * c;
-                let mut first = true;
-                for p in 0..w.kernel[0] {
-                    let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
-                    if y < 0 || y >= h as isize {
-                        continue;
-                    }
-                    for q in 0..w.kernel[1] {
-                        let xx = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
-                        if xx < 0 || xx >= wd as isize {
-                            continue;
-                        }
-                        let off = ((b * h + y as usize) * wd + xx as usize) * c;
-                        let cell = &x[off..off + c];
-                        if first {
-                            best.copy_from_slice(cell);
-                            for (k, a) in best_at.iter_mut().enumerate() {
-                                *a = off + k;
-                            }
-                            first = false;
-                            continue;
-                        }
-                        for k in 0..c {
-                            let v = cell[k];
-                            // NaN sticks once seen; otherwise strictly larger wins.
-                            if (v > best[k] || v.is_nan()) && !best[k].is_nan() {
-                                best[k] = v;
-                                best_at[k] = off + k;
-                            }
-                        }
-                    }
-                }
-                match dy {
-                    None => {
-                        let o = &mut out[base..base + c];
-                        if first {
-                            o.fill(f32::NEG_INFINITY);
-                        } else {
-                            o.copy_from_slice(&best);
-                        }
-                    }
-                    Some(g) if !first => {
-                        for k in 0..c {
-                            out[best_at[k]] += g[base + k];
-                        }
-                    }
-                    Some(_) => {}
-                }
-            }
-        }
-    }
-}
-
 /// Any other op: the reference executor on a one-node function.
-fn single_node(f: &Func, id: Id, views: &[ArrayViewD<f32>], uniform: &mut dyn FnMut() -> f64, out: &mut [f32]) -> Result<(), ExecError> {
+fn single_node(
+    f: &Func,
+    id: Id,
+    views: &[ArrayViewD<f32>],
+    uniform: &mut dyn FnMut() -> f64,
+    out: &mut [f32],
+) -> Result<(), ExecError> {
     let nd = &f.nodes[id as usize];
     let mut g = Func { layers: f.layers.clone(), ..Func::default() };
     let mut feeds = HashMap::new();
