@@ -4,7 +4,9 @@
 //!
 //! `cargo bench --bench train_step` prints one row per model: nnc's median
 //! ms/step over the second and later epochs (the first includes compiling
-//! the step), PyTorch's, and the ratio (< 1 means nnc is faster). The PyTorch
+//! the step) on the compiled backend and on the reference executor, their
+//! ratio (the JIT's speed-up), PyTorch's, and nnc/PyTorch (< 1 means nnc
+//! is faster). The PyTorch
 //! column was measured on the project's reference machine (2 cores of an
 //! AVX-512 Xeon); compare ratios only when both ran on the same kind of
 //! machine. Not a test: timings never fail CI.
@@ -92,29 +94,35 @@ fn main() {
     let only = std::env::var("NNC_BENCH_ONLY").ok();
     let dir = std::env::temp_dir().join(format!("nnc-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    println!("{:<48} {:>10} {:>10} {:>8}", "model", "nnc ms", "torch ms", "ratio");
+    println!("{:<40} {:>9} {:>9} {:>8} {:>9} {:>8}", "model", "jit ms", "ref ms", "speedup", "torch ms", "jit/torch");
     for (name, torch_ms, batch, n, src) in models(&root.join("examples")) {
         if only.as_deref().is_some_and(|o| !name.contains(o)) {
             continue;
         }
         let file = dir.join("bench.nn");
         std::fs::write(&file, src).expect("write model");
-        let out = dir.join("out");
-        let o = Command::new(nnc).arg("run").arg(&file).arg("--out").arg(&out).output().expect("run nnc");
-        if !o.status.success() {
-            println!("{name:<48} failed: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
-            continue;
+        let mut ms = Vec::new();
+        for backend in ["jit", "reference"] {
+            let out = dir.join("out");
+            let o = Command::new(nnc).arg("run").arg(&file).args(["--backend", backend, "--out"]).arg(&out).output().expect("run nnc");
+            if !o.status.success() {
+                println!("{name:<40} {backend} failed: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
+                break;
+            }
+            let history = std::fs::read_to_string(out.join("history.csv")).expect("history.csv");
+            let mut lines = history.lines();
+            let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
+            let col = header.iter().position(|h| *h == "seconds").expect("a seconds column");
+            let steps = n.div_ceil(batch) as f64;
+            let mut per_step: Vec<f64> =
+                lines.skip(1).filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok()).map(|s| s * 1000.0 / steps).collect();
+            per_step.sort_by(f64::total_cmp);
+            let Some(&median) = per_step.get(per_step.len() / 2) else { break };
+            ms.push(median);
         }
-        let history = std::fs::read_to_string(out.join("history.csv")).expect("history.csv");
-        let mut lines = history.lines();
-        let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-        let col = header.iter().position(|h| *h == "seconds").expect("a seconds column");
-        let steps = n.div_ceil(batch) as f64;
-        let mut per_step: Vec<f64> =
-            lines.skip(1).filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok()).map(|s| s * 1000.0 / steps).collect();
-        per_step.sort_by(f64::total_cmp);
-        let Some(&median) = per_step.get(per_step.len() / 2) else { continue };
-        println!("{name:<48} {median:>10.2} {torch_ms:>10.2} {:>8.2}", median / torch_ms);
+        if let [jit, reference] = ms[..] {
+            println!("{name:<40} {jit:>9.2} {reference:>9.2} {:>7.2}x {torch_ms:>9.2} {:>8.2}", reference / jit, jit / torch_ms);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

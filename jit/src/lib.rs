@@ -1,12 +1,13 @@
 //! nnc's kernels: the stage between the graph IR and the runtime.
 //!
-//! [`fuse::plan`] partitions a function's nodes into steps — fused
+//! [`rewrite::rewrite`] simplifies the IR algebraically, [`fuse::plan`] partitions a function's nodes into steps — fused
 //! elementwise kernels and library ops — and [`Jit`] compiles the kernels
 //! with Cranelift, once per distinct signature. The runtime
 //! (`nnc-runtime`'s `program` module) plans memory and runs the steps.
 
 pub mod codegen;
 pub mod fuse;
+pub mod rewrite;
 pub mod scalar;
 
 use std::collections::HashMap;

@@ -62,7 +62,9 @@ enum Aux {
 }
 
 pub struct Program {
+    /// The function after rewrites; `map` takes the caller's node ids to it.
     f: Func,
+    map: Vec<Id>,
     steps: Vec<Exec>,
     storage: Vec<Storage>,
     slots: Vec<Vec<f32>>,
@@ -105,11 +107,13 @@ fn root(f: &Func, mut id: Id) -> Id {
 impl Program {
     /// Plans, compiles and lays out `f` for computing `keep`.
     pub fn build(f: &Func, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
-        let plan = nnc_jit::fuse::plan(f, keep);
-        Self::from_plan(f, plan, keep, jit)
+        let rewritten = nnc_jit::rewrite::rewrite(f, keep);
+        let keep: Vec<Id> = keep.iter().map(|&k| rewritten.map[k as usize]).collect();
+        let plan = nnc_jit::fuse::plan(&rewritten.func, &keep);
+        Self::from_plan(&rewritten.func, rewritten.map, plan, &keep, jit)
     }
 
-    fn from_plan(f: &Func, plan: Plan, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
+    fn from_plan(f: &Func, map: Vec<Id>, plan: Plan, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
         let n = f.nodes.len();
         let mut storage = vec![Storage::None; n];
         let mut consts = Vec::new();
@@ -246,6 +250,7 @@ impl Program {
         }
         Ok(Program {
             f: f.clone(),
+            map,
             steps,
             storage,
             slots,
@@ -261,6 +266,11 @@ impl Program {
     /// The value of a node computed by the last [`Program::run`] (kept nodes
     /// only; others may have been overwritten).
     pub fn value<'a>(&'a self, id: Id, params: &'a [&'a ArrayD<f32>]) -> &'a [f32] {
+        self.own_value(self.map[id as usize], params)
+    }
+
+    /// A value by this program's own (rewritten) node id.
+    fn own_value<'a>(&'a self, id: Id, params: &'a [&'a ArrayD<f32>]) -> &'a [f32] {
         let n = numel(&self.f.nodes[id as usize].shape);
         match self.storage[id as usize] {
             Storage::Slot(s) => &self.slots[s][..n],
@@ -272,7 +282,7 @@ impl Program {
 
     /// The kept values of the last run as tensors (the reference executor's form).
     pub fn tensor(&self, id: Id, params: &[&ArrayD<f32>]) -> Tensor<f32> {
-        let shape = IxDyn(&self.f.nodes[id as usize].shape);
+        let shape = IxDyn(&self.f.nodes[self.map[id as usize] as usize].shape);
         Tensor::F(ArrayD::from_shape_vec(shape, self.value(id, params).to_vec()).expect("kept value size"))
     }
 
@@ -373,7 +383,7 @@ impl Program {
         let mut aux = std::mem::replace(aux, Aux::None);
         let result = {
             let this = &*self;
-            let arg = |k: usize| this.value(nd.args[k], params);
+            let arg = |k: usize| this.own_value(nd.args[k], params);
             let out = &mut out[..numel(&nd.shape)];
             let layer = || nd.layer.map(|l| f.layers[l as usize].clone());
             match (&nd.op, &mut aux) {
@@ -434,7 +444,7 @@ impl Program {
                     let mut at = 0;
                     for &a in &nd.args {
                         let len = f.shape(a)[*axis] * inner;
-                        let x = this.value(a, params);
+                        let x = this.own_value(a, params);
                         for o in 0..outer {
                             out[o * full + at..o * full + at + len].copy_from_slice(&x[o * len..(o + 1) * len]);
                         }
@@ -526,7 +536,7 @@ impl Program {
                         .args
                         .iter()
                         .map(|&a| {
-                            ArrayViewD::from_shape(IxDyn(f.shape(a)), this.value(a, params)).expect("operand size")
+                            ArrayViewD::from_shape(IxDyn(f.shape(a)), this.own_value(a, params)).expect("operand size")
                         })
                         .collect();
                     match exec::library_op(nd, &views) {

@@ -558,7 +558,7 @@ impl<'a> Trainer<'a> {
                 let part = train.take(chunk);
                 let c = self.compiled(chunk.len(), true)?;
                 let mut uniform = || rng.uniform_f64();
-                let out = apply_step(c, params, &part, opt, epoch, &mut uniform, &mut states).map_err(|e| match e {
+                let out = apply_step(c, params, &part, opt, epoch, &mut uniform, &mut states, false).map_err(|e| match e {
                     TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch, step, layer },
                     other => other,
                 })?;
@@ -648,7 +648,7 @@ impl<'a> Trainer<'a> {
                     let c = compiled[k].get_mut(&batch).expect("inserted above");
                     params.ensure(&c.f.params, cfg.seed)?;
                     let mut uniform = || rng.uniform_f64();
-                    let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform, &mut States::default()).map_err(|e| match e {
+                    let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform, &mut States::default(), false).map_err(|e| match e {
                         TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch: it / per_pass, step: it, layer },
                         other => other,
                     })?;
@@ -677,7 +677,7 @@ impl<'a> Trainer<'a> {
     pub fn step(&mut self, params: &mut Params, batch: &Dataset, opt: &mut optim::Optimizer) -> Result<StepOutput, TrainError> {
         let c = self.compiled(batch.len(), true)?;
         let mut never = || 0.5;
-        apply_step(c, params, batch, opt, 0, &mut never, &mut States::default())
+        apply_step(c, params, batch, opt, 0, &mut never, &mut States::default(), true)
     }
 
     /// Runs the model forward in evaluation mode for `outputs`.
@@ -743,7 +743,8 @@ pub fn should_stop(history: &[EpochRecord], patience: usize, monitor: &str) -> b
 pub struct StepOutput {
     pub loss: f64,
     pub metrics: Vec<f64>,
-    /// Gradients by parameter name (before decay and clipping).
+    /// Gradients by parameter name (before decay and clipping), for
+    /// [`Trainer::step`] only: training loops leave it empty.
     pub grads: Vec<(String, ArrayD<f32>)>,
 }
 
@@ -759,6 +760,7 @@ fn apply_step(
     epoch: usize,
     uniform: &mut dyn FnMut() -> f64,
     states: &mut States,
+    keep_grads: bool,
 ) -> Result<StepOutput, TrainError> {
     let inputs = Trainer::feed(&c.f, batch, states)?;
     let mut keep: Vec<Id> = vec![c.loss];
@@ -781,12 +783,17 @@ fn apply_step(
     }
     let metrics = c.metrics.iter().map(|&m| scalar(&vals[m as usize])).collect();
     let pnames: Vec<String> = c.grads.iter().map(|&(p, _)| c.f.params[p].name.clone()).collect();
-    let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| vals[g as usize].float()).collect();
-    let raw: Vec<(String, ArrayD<f32>)> = pnames.iter().cloned().zip(grads.iter().cloned()).collect();
+    let mut vals = vals;
+    let mut take = |id: Id| match std::mem::replace(&mut vals[id as usize], Tensor::F(ArrayD::zeros(IxDyn(&[0])))) {
+        Tensor::F(a) => a,
+        t => t.float(),
+    };
+    let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| take(g)).collect();
+    // Copies for callers that look at the gradients (oracle comparisons).
+    let raw: Vec<(String, ArrayD<f32>)> = if keep_grads { pnames.iter().cloned().zip(grads.iter().cloned()).collect() } else { Vec::new() };
     // Weight decay applies to kernels and embeddings only (LANGUAGE.md §10).
     let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
-    let moving: Vec<(String, ArrayD<f32>, f64)> =
-        c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), vals[*id as usize].float(), *m)).collect();
+    let moving: Vec<(String, ArrayD<f32>, f64)> = c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), take(*id), *m)).collect();
     drop(vals);
     let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
     {
