@@ -77,9 +77,30 @@ pub(crate) fn reduce(
     out: &mut [f32],
 ) {
     let init = if op == Reduce::Max { f64::NEG_INFINITY } else { 0.0 };
-    acc.clear();
-    acc.resize(out.len(), init);
     let cols = cols.max(1);
+    let rows = x.len() / cols;
+    acc.clear();
+    acc.resize(2 * out.len(), init);
+    let (a0, a1) = acc.split_at_mut(out.len());
+    // Large inputs: two halves of the rows, each into its own accumulators.
+    if x.len() >= 4 * PARALLEL_ELEMENTS && rows >= 2 && two_threads() {
+        let h = rows / 2;
+        let (x0, x1) = x.split_at(h * cols);
+        rayon::join(|| accumulate(x0, cols, &table[..h], inner, op, a0), || accumulate(x1, cols, &table[h..], inner, op, a1));
+        for (a, &b) in a0.iter_mut().zip(a1.iter()) {
+            *a = if op == Reduce::Max { max_nan(*a, b) } else { *a + b };
+        }
+    } else {
+        accumulate(x, cols, table, inner, op, a0);
+    }
+    let scale = if op == Reduce::Mean { 1.0 / count as f64 } else { 1.0 };
+    for (o, a) in out.iter_mut().zip(a0.iter()) {
+        *o = (a * scale) as f32;
+    }
+}
+
+/// Adds (or maxes) each row of `x` into `acc` at its table offset.
+fn accumulate(x: &[f32], cols: usize, table: &[u32], inner: bool, op: Reduce, acc: &mut [f64]) {
     for (r, row) in x.chunks_exact(cols).enumerate() {
         let o = table[r] as usize;
         match (op, inner) {
@@ -96,10 +117,6 @@ pub(crate) fn reduce(
             }
             (_, false) => acc[o] += row.iter().map(|&v| v as f64).sum::<f64>(),
         }
-    }
-    let scale = if op == Reduce::Mean { 1.0 / count as f64 } else { 1.0 };
-    for (o, a) in out.iter_mut().zip(acc.iter()) {
-        *o = (a * scale) as f32;
     }
 }
 

@@ -347,7 +347,11 @@ impl Program {
             let p = shared;
             unsafe { code(p.0, b as i64, e as i64) }
         };
-        if len >= PARALLEL_ELEMENTS && total >= 2 && rayon::current_num_threads() > 1 {
+        // Split by work, not size: a recurrent cell's kernel (exp, divisions,
+        // a dozen outputs) pays for the hand-off at a quarter of the elements
+        // a plain bias add needs.
+        let work = len * kernel.body.len().max(4) / 4;
+        if work >= PARALLEL_ELEMENTS && total >= 2 && rayon::current_num_threads() > 1 {
             let mid = if flat { (total / 2) & !3 } else { total / 2 };
             rayon::join(
                 || call(0, mid),
@@ -614,6 +618,9 @@ fn feed(
         return Err(ExecError::InputShape { name: name.to_string(), expected: nd.shape.clone(), found });
     }
     match t {
+        Tensor::F(a) if nd.dtype == DType::F32 && a.as_slice().is_some() => {
+            out.copy_from_slice(a.as_slice().expect("checked"));
+        }
         Tensor::F(a) => {
             let ints = nd.dtype == DType::I64;
             for (o, &v) in out.iter_mut().zip(a.iter()) {

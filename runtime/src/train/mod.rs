@@ -250,10 +250,12 @@ impl Compiled {
         }
         let engine = self.engine.as_mut().expect("built above");
         engine.program.run(inputs, &plist, uniform)?;
+        let t0 = Instant::now();
         let mut vals: Vec<Tensor<f32>> = (0..self.f.nodes.len()).map(|_| Tensor::F(ArrayD::zeros(IxDyn(&[0])))).collect();
         for &k in keep {
             vals[k as usize] = engine.program.tensor(k, &plist);
         }
+        profile("outputs", t0);
         Ok(vals)
     }
 
@@ -762,7 +764,9 @@ fn apply_step(
     states: &mut States,
     keep_grads: bool,
 ) -> Result<StepOutput, TrainError> {
+    let t0 = Instant::now();
     let inputs = Trainer::feed(&c.f, batch, states)?;
+    profile("feed", t0);
     let mut keep: Vec<Id> = vec![c.loss];
     keep.extend(&c.metrics);
     keep.extend(c.grads.iter().map(|(_, g)| *g));
@@ -798,7 +802,9 @@ fn apply_step(
     let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
     {
         let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
+        let t0 = Instant::now();
         opt.step(&pnames, &mut refs, &mut grads, &decay, epoch);
+        profile("optimizer", t0);
     }
     for (name, v) in pnames.iter().zip(taken) {
         params.values.insert(name.clone(), v);
@@ -820,6 +826,13 @@ fn stream_batches(n: usize, batch: usize) -> Vec<Vec<usize>> {
     let b = batch.clamp(1, n.max(1));
     let steps = n / b;
     (0..steps).map(|s| (0..b).map(|i| i * steps + s).collect()).collect()
+}
+
+/// Adds the time since `t0` to the `NNC_PROFILE` report under `key`.
+fn profile(key: &str, t0: Instant) {
+    if std::env::var_os("NNC_PROFILE").is_some() {
+        exec::profile_add(key, t0.elapsed().as_secs_f64());
+    }
 }
 
 fn scalar(t: &Tensor<f32>) -> f64 {

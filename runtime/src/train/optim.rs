@@ -235,12 +235,18 @@ impl Optimizer {
                 Kind::Adam { beta1, beta2, epsilon } => {
                     let alpha = (lr * (1.0 - beta2.powf(t)).sqrt() / (1.0 - beta1.powf(t))) as f32;
                     let (b1, b2, eps) = (beta1 as f32, beta2 as f32, epsilon as f32);
-                    let m = slots[0].get_or_insert_with(zeros);
-                    Zip::from(&mut *m).and(g).for_each(|m, &g| *m += (1.0 - b1) * (g - *m));
-                    let v = slots[1].get_or_insert_with(zeros);
-                    Zip::from(&mut *v).and(g).for_each(|v, &g| *v += (1.0 - b2) * (g * g - *v));
-                    let (m, v) = (slots[0].as_ref().expect("m"), slots[1].as_ref().expect("v"));
-                    Zip::from(&mut **p).and(m).and(v).for_each(|w, &m, &v| *w -= alpha * m / (v.sqrt() + eps));
+                    let [m, v] = slots;
+                    let (m, v) = (m.get_or_insert_with(zeros), v.get_or_insert_with(zeros));
+                    let update = |w: &mut f32, m: &mut f32, v: &mut f32, g: f32| {
+                        *m += (1.0 - b1) * (g - *m);
+                        *v += (1.0 - b2) * (g * g - *v);
+                        *w -= alpha * *m / (v.sqrt() + eps);
+                    };
+                    match (p.as_slice_mut(), m.as_slice_mut(), v.as_slice_mut(), g.as_slice()) {
+                        // One pass over the four arrays, in two halves on two threads when large.
+                        (Some(w), Some(m), Some(v), Some(g)) => in_halves(w, m, v, g, &update),
+                        _ => Zip::from(&mut **p).and(m).and(v).and(g).for_each(|w, m, v, &g| update(w, m, v, g)),
+                    }
                 }
                 Kind::Adamax { beta1, beta2, epsilon } => {
                     let (b1, b2, eps) = (beta1 as f32, beta2 as f32, epsilon as f32);
@@ -289,6 +295,29 @@ impl Optimizer {
                 }
             }
         }
+    }
+}
+
+/// Elements below which an update stays on one thread.
+const PARALLEL_UPDATE: usize = 1 << 16;
+
+/// Applies `f` to every element of four equally long slices, split in two
+/// halves over rayon when they are long.
+fn in_halves(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], f: &(impl Fn(&mut f32, &mut f32, &mut f32, f32) + Sync)) {
+    let serial = |w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
+        for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
+            f(w, m, v, g);
+        }
+    };
+    if w.len() >= PARALLEL_UPDATE && rayon::current_num_threads() > 1 {
+        let h = w.len() / 2;
+        let (w0, w1) = w.split_at_mut(h);
+        let (m0, m1) = m.split_at_mut(h);
+        let (v0, v1) = v.split_at_mut(h);
+        let (g0, g1) = g.split_at(h);
+        rayon::join(|| serial(w0, m0, v0, g0), || serial(w1, m1, v1, g1));
+    } else {
+        serial(w, m, v, g);
     }
 }
 
