@@ -218,6 +218,8 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
     let mut steps: Vec<Step> = Vec::new();
     // Where each step runs: its (last) member's position in the graph.
     let mut at: Vec<usize> = Vec::new();
+    // The most recent kernel of each iteration shape.
+    let mut latest: std::collections::HashMap<Vec<usize>, usize> = std::collections::HashMap::new();
     let is_fill = |id: Id| matches!(f.nodes[id as usize].op, Op::Fill(_));
     for i in 0..n {
         if !live[i] {
@@ -238,15 +240,39 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
             at.push(i);
             continue;
         }
-        // Join the open kernel of an operand that computes this shape.
-        let join = node.args.iter().filter_map(|&a| kernel_of[a as usize]).find(|&k| {
+        // Join the open kernel of an operand that computes this shape, and
+        // merge the other operands' open kernels of that shape into it: open
+        // kernels have no readers yet, so running them together where the
+        // later one stands is always legal. With no such operand, join the
+        // latest open kernel of the shape (a horizontal fusion: independent
+        // chains of one recurrent step become one loop).
+        let room = |kern: &Kernel, extra_body: usize, extra_inputs: usize| {
+            kern.body.len() + extra_body + 1 + node.args.len() <= MAX_BODY
+                && kern.inputs.len() + extra_inputs + node.args.len() <= MAX_INPUTS
+        };
+        let usable = |k: usize, open: &[Open], steps: &[Step]| {
             let o = &open[k];
-            let Step::Kernel(kern) = &steps[o.step] else { return false };
-            !o.closed
-                && o.shape == node.shape
-                && kern.body.len() + 1 + node.args.len() <= MAX_BODY
-                && kern.inputs.len() + node.args.len() <= MAX_INPUTS
-        });
+            matches!(&steps[o.step], Step::Kernel(kern) if !o.closed && o.shape == node.shape && room(kern, 0, 0))
+        };
+        let mut join = node.args.iter().filter_map(|&a| kernel_of[a as usize]).find(|&k| usable(k, &open, &steps));
+        if let Some(k) = join {
+            for &a in &node.args {
+                let Some(other) = kernel_of[a as usize] else { continue };
+                if other == k || !usable(other, &open, &steps) {
+                    continue;
+                }
+                let (Step::Kernel(dst), Step::Kernel(src)) = (&steps[open[k].step], &steps[open[other].step]) else {
+                    continue;
+                };
+                if room(dst, src.body.len(), src.inputs.len()) {
+                    merge(&mut steps, &mut open, &mut at, &mut kernel_of, &mut body_of, other, k);
+                }
+            }
+        } else if let Some(&k) = latest.get(&node.shape) {
+            if usable(k, &open, &steps) {
+                join = Some(k);
+            }
+        }
         close_readers(&node.args, &kernel_of, &mut open, join);
         let k = match join {
             Some(k) => k,
@@ -266,6 +292,7 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
                 steps.push(Step::Kernel(kern));
                 at.push(i);
                 open.push(Open { step: steps.len() - 1, shape: node.shape.clone(), closed: false });
+                latest.insert(node.shape.clone(), open.len() - 1);
                 open.len() - 1
             }
         };
@@ -408,6 +435,52 @@ fn sliced(f: &Func, a: Id, out: &[usize]) -> Option<(Id, Access)> {
         }
     }
     Some((src, Access::Rows { table, inner: true }))
+}
+
+/// Moves open kernel `src` into open kernel `dst` (same iteration shape).
+fn merge(
+    steps: &mut [Step],
+    open: &mut [Open],
+    at: &mut [usize],
+    kernel_of: &mut [Option<usize>],
+    body_of: &mut [u32],
+    src: usize,
+    dst: usize,
+) {
+    let empty = Kernel { rows: 0, cols: 1, inputs: vec![], body: vec![], outputs: vec![], members: vec![] };
+    let Step::Kernel(from) = std::mem::replace(&mut steps[open[src].step], Step::Kernel(empty)) else { return };
+    let Step::Kernel(into) = &mut steps[open[dst].step] else { return };
+    let offset = into.body.len() as u32;
+    let inputs: Vec<u32> = from
+        .inputs
+        .into_iter()
+        .map(|input| match into.inputs.iter().position(|x| *x == input) {
+            Some(p) => p as u32,
+            None => {
+                into.inputs.push(input);
+                (into.inputs.len() - 1) as u32
+            }
+        })
+        .collect();
+    for e in from.body {
+        into.body.push(match e {
+            Expr::Load(j) => Expr::Load(inputs[j as usize]),
+            Expr::Const(c) => Expr::Const(c),
+            Expr::Unary(u, a) => Expr::Unary(u, a + offset),
+            Expr::Binary(b, x, y) => Expr::Binary(b, x + offset, y + offset),
+            Expr::Pow(p, a) => Expr::Pow(p, a + offset),
+            Expr::Elu(p, a) => Expr::Elu(p, a + offset),
+            Expr::LeakyRelu(p, a) => Expr::LeakyRelu(p, a + offset),
+        });
+    }
+    for m in from.members {
+        kernel_of[m as usize] = Some(dst);
+        body_of[m as usize] += offset;
+        into.members.push(m);
+    }
+    at[open[dst].step] = at[open[dst].step].max(at[open[src].step]);
+    // The emptied kernel stores nothing and is dropped at the end.
+    open[src].closed = true;
 }
 
 /// Closes the open kernels that computed any of `args`, except `keep`.

@@ -86,7 +86,10 @@ pub(crate) fn reduce(
     if x.len() >= 4 * PARALLEL_ELEMENTS && rows >= 2 && two_threads() {
         let h = rows / 2;
         let (x0, x1) = x.split_at(h * cols);
-        rayon::join(|| accumulate(x0, cols, &table[..h], inner, op, a0), || accumulate(x1, cols, &table[h..], inner, op, a1));
+        rayon::join(
+            || accumulate(x0, cols, &table[..h], inner, op, a0),
+            || accumulate(x1, cols, &table[h..], inner, op, a1),
+        );
         for (a, &b) in a0.iter_mut().zip(a1.iter()) {
             *a = if op == Reduce::Max { max_nan(*a, b) } else { *a + b };
         }
