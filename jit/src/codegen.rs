@@ -56,6 +56,8 @@ pub struct Codegen {
     callees: Vec<FuncId>,
     fctx: FunctionBuilderContext,
     count: u32,
+    /// Whether the host has FMA (used inside polynomials only).
+    fma: bool,
 }
 
 // SAFETY: the module is only used through `&mut self`; the code it owns is
@@ -75,6 +77,9 @@ impl Codegen {
             .map_err(|e| err(&e))?
             .finish(settings::Flags::new(flags))
             .map_err(|e| err(&e))?;
+        // Fused multiply-add only where the host has it: without it Cranelift
+        // lowers `fma` to libm calls.
+        let fma = isa.isa_flags().iter().any(|v| v.name == "has_fma" && v.as_bool() == Some(true));
         let mut jb = JITBuilder::with_isa(isa, default_libcall_names());
         for (name, ptr, _) in CALLEES {
             jb.symbol(name, ptr);
@@ -89,7 +94,7 @@ impl Codegen {
             sig.returns.push(AbiParam::new(F32));
             callees.push(module.declare_function(name, Linkage::Import, &sig).map_err(|e| err(&e))?);
         }
-        Ok(Codegen { module, callees, fctx: FunctionBuilderContext::new(), count: 0 })
+        Ok(Codegen { module, callees, fctx: FunctionBuilderContext::new(), count: 0, fma })
     }
 
     /// Compiles `kernel` into callable code.
@@ -108,11 +113,19 @@ impl Codegen {
             let mut b = FunctionBuilder::new(&mut ctx.func, &mut self.fctx);
             let refs: Vec<FuncRef> =
                 self.callees.iter().map(|&c| self.module.declare_func_in_func(c, b.func)).collect();
-            Emitter { b: &mut b, refs, kernel }.function();
+            Emitter { b: &mut b, refs, kernel, fma: self.fma }.function();
             b.seal_all_blocks();
             b.finalize(self.module.target_config());
         }
+        // `NNC_JIT_DISASM=1` prints each kernel's machine code (for tuning).
+        let disasm = std::env::var_os("NNC_JIT_DISASM").is_some();
+        ctx.set_disasm(disasm);
         self.module.define_function(id, &mut ctx).map_err(|e| err(&e))?;
+        if disasm {
+            if let Some(code) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+                eprintln!("{}\n{code}", kernel.signature());
+            }
+        }
         self.module.clear_context(&mut ctx);
         self.module.finalize_definitions().map_err(|e| err(&e))?;
         let code = self.module.get_finalized_function(id);
@@ -130,6 +143,7 @@ struct Emitter<'a, 'b> {
     b: &'a mut FunctionBuilder<'b>,
     refs: Vec<FuncRef>,
     kernel: &'a Kernel,
+    fma: bool,
 }
 
 /// Where an input is read from inside the current row or run.
@@ -238,10 +252,14 @@ impl Emitter<'_, '_> {
         self.b.ins().return_(&[]);
     }
 
-    /// Emits the loops over `[from, to)`: f32x4 steps, then a scalar tail;
-    /// jumps to `done` at the end. `srcs(i)` gives the input sources and
-    /// output addresses at element `i`. With a known length the loops that
-    /// cannot run are left out.
+    /// Emits the loops over `[from, to)`: two f32x4 vectors per step, then
+    /// one vector, then a scalar tail; jumps to `done` at the end.
+    /// `srcs(i)` gives the input sources and output addresses at element `i`.
+    /// With a known length the loops that cannot run are left out.
+    ///
+    /// Two interleaved vectors per step: a cell's chain of polynomials
+    /// (sigmoid → tanh) is latency-bound, and the out-of-order window holds
+    /// about one iteration; two independent chains run side by side.
     fn run(
         &mut self,
         from: Value,
@@ -250,31 +268,50 @@ impl Emitter<'_, '_> {
         srcs: &dyn Fn(&mut FunctionBuilder, Value) -> (Vec<Src>, Vec<Value>),
         len: Option<usize>,
     ) {
-        let vec_end = {
-            let n = self.b.ins().isub(to, from);
-            let n4 = self.b.ins().band_imm_s(n, !3);
-            self.b.ins().iadd(from, n4)
+        let n = self.b.ins().isub(to, from);
+        let n8 = self.b.ins().band_imm_s(n, !7);
+        let pair_end = self.b.ins().iadd(from, n8);
+        let n4 = self.b.ins().band_imm_s(n, !3);
+        let vec_end = self.b.ins().iadd(from, n4);
+        let (has_pairs, has_single, has_tail) = match len {
+            Some(n) => (n >= 8, n % 8 >= 4, n % 4 != 0),
+            None => (true, true, true),
         };
-        let (has_vec, has_tail) = match len {
-            Some(n) => (n >= 4, n % 4 != 0),
-            None => (true, true),
-        };
-        let tail_head = self.b.create_block();
-        self.b.append_block_param(tail_head, I64);
-        if has_vec {
+        // Pairs of vectors.
+        let single_head = self.b.create_block();
+        self.b.append_block_param(single_head, I64);
+        if has_pairs {
             let body = self.b.create_block();
             self.b.append_block_param(body, I64);
-            let go = self.b.ins().icmp(IntCC::SignedLessThan, from, vec_end);
-            self.b.ins().brif(go, body, &[BlockArg::Value(from)], tail_head, &[BlockArg::Value(from)]);
+            let go = self.b.ins().icmp(IntCC::SignedLessThan, from, pair_end);
+            self.b.ins().brif(go, body, &[BlockArg::Value(from)], single_head, &[BlockArg::Value(from)]);
             self.b.switch_to_block(body);
             let i = self.b.block_params(body)[0];
-            let (ins, outs) = srcs(self.b, i);
-            self.element(F32X4, &ins, &outs);
             let i4 = self.b.ins().iadd_imm_s(i, 4);
-            let more = self.b.ins().icmp(IntCC::SignedLessThan, i4, vec_end);
-            self.b.ins().brif(more, body, &[BlockArg::Value(i4)], tail_head, &[BlockArg::Value(i4)]);
+            let copies = [srcs(self.b, i), srcs(self.b, i4)];
+            self.element(F32X4, &copies);
+            let i8 = self.b.ins().iadd_imm_s(i, 8);
+            let more = self.b.ins().icmp(IntCC::SignedLessThan, i8, pair_end);
+            self.b.ins().brif(more, body, &[BlockArg::Value(i8)], single_head, &[BlockArg::Value(i8)]);
         } else {
-            self.b.ins().jump(tail_head, &[BlockArg::Value(from)]);
+            self.b.ins().jump(single_head, &[BlockArg::Value(from)]);
+        }
+        // At most one more vector.
+        self.b.switch_to_block(single_head);
+        let s = self.b.block_params(single_head)[0];
+        let tail_head = self.b.create_block();
+        self.b.append_block_param(tail_head, I64);
+        if has_single {
+            let body = self.b.create_block();
+            let go = self.b.ins().icmp(IntCC::SignedLessThan, s, vec_end);
+            self.b.ins().brif(go, body, &[], tail_head, &[BlockArg::Value(s)]);
+            self.b.switch_to_block(body);
+            let copies = [srcs(self.b, s)];
+            self.element(F32X4, &copies);
+            let s4 = self.b.ins().iadd_imm_s(s, 4);
+            self.b.ins().jump(tail_head, &[BlockArg::Value(s4)]);
+        } else {
+            self.b.ins().jump(tail_head, &[BlockArg::Value(s)]);
         }
         self.b.switch_to_block(tail_head);
         let t = self.b.block_params(tail_head)[0];
@@ -285,8 +322,8 @@ impl Emitter<'_, '_> {
             self.b.ins().brif(go, tail, &[BlockArg::Value(t)], done, &[]);
             self.b.switch_to_block(tail);
             let i = self.b.block_params(tail)[0];
-            let (ins, outs) = srcs(self.b, i);
-            self.element(F32, &ins, &outs);
+            let copies = [srcs(self.b, i)];
+            self.element(F32, &copies);
             let i1 = self.b.ins().iadd_imm_s(i, 1);
             let more = self.b.ins().icmp(IntCC::SignedLessThan, i1, to);
             self.b.ins().brif(more, tail, &[BlockArg::Value(i1)], done, &[]);
@@ -295,46 +332,56 @@ impl Emitter<'_, '_> {
         }
     }
 
-    /// The body at one position, as `ty` (F32 or F32X4), stored to `outs`.
-    fn element(&mut self, ty: Type, ins: &[Src], outs: &[Value]) {
-        let mut vals: Vec<Value> = Vec::with_capacity(self.kernel.body.len());
+    /// The body at one or more positions (`copies`: input sources and output
+    /// addresses of each), as `ty` (F32 or F32X4). Copies are emitted op by op
+    /// and stored output by output, so their chains interleave.
+    fn element(&mut self, ty: Type, copies: &[(Vec<Src>, Vec<Value>)]) {
+        let mut vals: Vec<Vec<Value>> = vec![Vec::with_capacity(self.kernel.body.len()); copies.len()];
         for e in &self.kernel.body {
-            let v = match *e {
-                Expr::Load(k) => match ins[k as usize] {
-                    Src::Base(p) => self.b.ins().load(ty, mem(), p, 0),
-                    Src::Value(v) => self.splat(ty, v),
-                },
-                Expr::Const(c) => self.cst(ty, c),
-                Expr::Unary(u, a) => self.unary(ty, u, vals[a as usize]),
-                Expr::Binary(op, x, y) => self.binary(ty, op, vals[x as usize], vals[y as usize]),
-                Expr::Pow(p, a) => {
-                    let pv = self.cst(ty, p);
-                    self.call(ty, 4, &[vals[a as usize], pv])
-                }
-                Expr::Elu(alpha, a) => {
-                    let x = vals[a as usize];
-                    let e = self.exp(ty, x);
-                    let one = self.cst(ty, 1.0);
-                    let em1 = self.b.ins().fsub(e, one);
-                    let al = self.cst(ty, alpha);
-                    let neg = self.b.ins().fmul(al, em1);
-                    let zero = self.cst(ty, 0.0);
-                    let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
-                    self.select(ty, pos, x, neg)
-                }
-                Expr::LeakyRelu(alpha, a) => {
-                    let x = vals[a as usize];
-                    let al = self.cst(ty, alpha);
-                    let neg = self.b.ins().fmul(al, x);
-                    let zero = self.cst(ty, 0.0);
-                    let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
-                    self.select(ty, pos, x, neg)
-                }
-            };
-            vals.push(v);
+            for (vals, (ins, _)) in vals.iter_mut().zip(copies) {
+                let v = self.expr(ty, *e, ins, vals);
+                vals.push(v);
+            }
         }
-        for ((_, b), &p) in self.kernel.outputs.iter().zip(outs) {
-            self.b.ins().store(mem(), vals[*b as usize], p, 0);
+        for (o, (_, b)) in self.kernel.outputs.iter().enumerate() {
+            for (vals, (_, outs)) in vals.iter().zip(copies) {
+                self.b.ins().store(mem(), vals[*b as usize], outs[o], 0);
+            }
+        }
+    }
+
+    fn expr(&mut self, ty: Type, e: Expr, ins: &[Src], vals: &[Value]) -> Value {
+        match e {
+            Expr::Load(k) => match ins[k as usize] {
+                Src::Base(p) => self.b.ins().load(ty, mem(), p, 0),
+                Src::Value(v) => self.splat(ty, v),
+            },
+            Expr::Const(c) => self.cst(ty, c),
+            Expr::Unary(u, a) => self.unary(ty, u, vals[a as usize]),
+            Expr::Binary(op, x, y) => self.binary(ty, op, vals[x as usize], vals[y as usize]),
+            Expr::Pow(p, a) => {
+                let pv = self.cst(ty, p);
+                self.call(ty, 4, &[vals[a as usize], pv])
+            }
+            Expr::Elu(alpha, a) => {
+                let x = vals[a as usize];
+                let e = self.exp(ty, x);
+                let one = self.cst(ty, 1.0);
+                let em1 = self.b.ins().fsub(e, one);
+                let al = self.cst(ty, alpha);
+                let neg = self.b.ins().fmul(al, em1);
+                let zero = self.cst(ty, 0.0);
+                let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                self.select(ty, pos, x, neg)
+            }
+            Expr::LeakyRelu(alpha, a) => {
+                let x = vals[a as usize];
+                let al = self.cst(ty, alpha);
+                let neg = self.b.ins().fmul(al, x);
+                let zero = self.cst(ty, 0.0);
+                let pos = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);
+                self.select(ty, pos, x, neg)
+            }
         }
     }
 
@@ -400,6 +447,17 @@ impl Emitter<'_, '_> {
         out
     }
 
+    /// `a·b + c`: one `fma` where the host has it (inside polynomials, whose
+    /// error bound allows either rounding), else a multiply and an add.
+    fn mul_add(&mut self, a: Value, b: Value, c: Value) -> Value {
+        if self.fma {
+            self.b.ins().fma(a, b, c)
+        } else {
+            let m = self.b.ins().fmul(a, b);
+            self.b.ins().fadd(m, c)
+        }
+    }
+
     /// `max(lo, x)` as one `maxps`: NaN in `x` propagates.
     fn max_with(&mut self, ty: Type, x: Value, lo: Value) -> Value {
         let c = self.b.ins().fcmp(FloatCC::LessThan, x, lo);
@@ -411,38 +469,39 @@ impl Emitter<'_, '_> {
         self.select(ty, c, hi, x)
     }
 
-    /// e^x, the scheme of `runtime/src/math.rs` (Cephes `expf`, within 2 ulp
-    /// on [−87, 88]; NaN propagates through the clamps).
-    fn exp(&mut self, ty: Type, x: Value) -> Value {
+    /// The pieces of e^x (Cephes `expf`, the scheme of `runtime/src/math.rs`):
+    /// `e^x = (1 + q)·2ⁿ` with `q = e^r − 1` for the reduced argument; `2ⁿ`
+    /// as one factor (`halves = false`: n = 128 gives +∞, which sigmoid and
+    /// tanh absorb) or two (`s₁·s₂`, exact up to n = 128). `x` is clamped to
+    /// [−87.3, 88.7]; NaN propagates through the clamps.
+    fn exp_parts(&mut self, ty: Type, x: Value, halves: bool) -> (Value, Value, Option<Value>) {
         let (lo, hi) = (self.cst(ty, scalar::EXP_LO), self.cst(ty, scalar::EXP_HI));
         let x = self.max_with(ty, x, lo);
         let x = self.min_with(ty, x, hi);
         let (log2e, round) = (self.cst(ty, std::f32::consts::LOG2_E), self.cst(ty, scalar::ROUND));
-        let t = self.b.ins().fmul(x, log2e);
-        let t = self.b.ins().fadd(t, round);
+        let t = self.mul_add(x, log2e, round);
         let n = self.b.ins().fsub(t, round);
-        let (hi_c, lo_c) = (self.cst(ty, scalar::LN2_HI), self.cst(ty, scalar::LN2_LO));
-        let nh = self.b.ins().fmul(n, hi_c);
-        let r = self.b.ins().fsub(x, nh);
-        let nl = self.b.ins().fmul(n, lo_c);
-        let r = self.b.ins().fsub(r, nl);
+        let (hi_c, lo_c) = (self.cst(ty, -scalar::LN2_HI), self.cst(ty, -scalar::LN2_LO));
+        let r = self.mul_add(n, hi_c, x);
+        let r = self.mul_add(n, lo_c, r);
         let mut p = self.cst(ty, scalar::EXP_POLY[0]);
         for &c in &scalar::EXP_POLY[1..] {
-            let pr = self.b.ins().fmul(p, r);
             let cv = self.cst(ty, c);
-            p = self.b.ins().fadd(pr, cv);
+            p = self.mul_add(p, r, cv);
         }
         let rr = self.b.ins().fmul(r, r);
-        let e = self.b.ins().fmul(p, rr);
-        let e = self.b.ins().fadd(e, r);
-        let one = self.cst(ty, 1.0);
-        let e = self.b.ins().fadd(e, one);
-        // 2^n in two halves (n = 128 would overflow the exponent bits).
+        let q = self.mul_add(p, rr, r);
         let tb = self.to_int(ty, t);
         let rb = self.icst(ty, scalar::ROUND.to_bits() as i32);
         let n = self.b.ins().isub(tb, rb);
-        let h = self.b.ins().sshr_imm_u(n, 1);
         let bias = self.icst(ty, 127);
+        if !halves {
+            let nb = self.b.ins().iadd(n, bias);
+            let s = self.b.ins().ishl_imm_u(nb, 23);
+            let s = self.to_float(ty, s);
+            return (q, s, None);
+        }
+        let h = self.b.ins().sshr_imm_u(n, 1);
         let hb = self.b.ins().iadd(h, bias);
         let s1 = self.b.ins().ishl_imm_u(hb, 23);
         let s1 = self.to_float(ty, s1);
@@ -450,8 +509,36 @@ impl Emitter<'_, '_> {
         let nhb = self.b.ins().iadd(nh, bias);
         let s2 = self.b.ins().ishl_imm_u(nhb, 23);
         let s2 = self.to_float(ty, s2);
+        (q, s1, Some(s2))
+    }
+
+    /// e^x within 2 ulp on [−87, 88] (the error bound `math.rs` tests).
+    fn exp(&mut self, ty: Type, x: Value) -> Value {
+        let (q, s1, s2) = self.exp_parts(ty, x, true);
+        let one = self.cst(ty, 1.0);
+        let e = self.b.ins().fadd(q, one);
         let e = self.b.ins().fmul(e, s1);
-        self.b.ins().fmul(e, s2)
+        match s2 {
+            Some(s2) => self.b.ins().fmul(e, s2),
+            None => e,
+        }
+    }
+
+    /// tanh x = E/(E + 2) with E = e^2x − 1 = q·2ⁿ + (2ⁿ − 1): no cancellation
+    /// near 0 (there n = 0 and E = q), so no series is needed. 2x is clamped
+    /// to ±40, where tanh is ±1 in f32 and 2ⁿ stays finite.
+    fn tanh(&mut self, ty: Type, x: Value) -> Value {
+        let x2 = self.b.ins().fadd(x, x);
+        let (lo, hi) = (self.cst(ty, -40.0), self.cst(ty, 40.0));
+        let x2 = self.max_with(ty, x2, lo);
+        let x2 = self.min_with(ty, x2, hi);
+        let (q, scale, _) = self.exp_parts(ty, x2, false);
+        let one = self.cst(ty, 1.0);
+        let sm1 = self.b.ins().fsub(scale, one);
+        let e = self.mul_add(q, scale, sm1);
+        let two = self.cst(ty, 2.0);
+        let d = self.b.ins().fadd(e, two);
+        self.b.ins().fdiv(e, d)
     }
 
     fn unary(&mut self, ty: Type, u: Unary, x: Value) -> Value {
@@ -470,35 +557,16 @@ impl Emitter<'_, '_> {
                 self.max_with(ty, x, zero)
             }
             Unary::Sigmoid => {
-                let nx = self.b.ins().fneg(x);
-                let e = self.exp(ty, nx);
+                // 1/(1 + e^−x); e^−x = +∞ (one-factor 2ⁿ at n = 128) gives 0.
+                let zero = self.cst(ty, 0.0);
+                let nx = self.b.ins().fsub(zero, x);
+                let (q, scale, _) = self.exp_parts(ty, nx, false);
                 let one = self.cst(ty, 1.0);
+                let e = self.mul_add(q, scale, scale);
                 let d = self.b.ins().fadd(one, e);
                 self.b.ins().fdiv(one, d)
             }
-            Unary::Tanh => {
-                // 1 − 2/(e^2x + 1), and the odd series to x⁹ below |x| < 0.1
-                // where that formula cancels (as `runtime/src/math.rs`).
-                let x2 = self.b.ins().fadd(x, x);
-                let e = self.exp(ty, x2);
-                let one = self.cst(ty, 1.0);
-                let two = self.cst(ty, 2.0);
-                let d = self.b.ins().fadd(e, one);
-                let q = self.b.ins().fdiv(two, d);
-                let far = self.b.ins().fsub(one, q);
-                let sq = self.b.ins().fmul(x, x);
-                let mut s = self.cst(ty, 62.0 / 2835.0);
-                for c in [-17.0 / 315.0, 2.0 / 15.0, -1.0 / 3.0, 1.0] {
-                    let m = self.b.ins().fmul(s, sq);
-                    let cv = self.cst(ty, c);
-                    s = self.b.ins().fadd(m, cv);
-                }
-                let series = self.b.ins().fmul(x, s);
-                let ax = self.b.ins().fabs(x);
-                let small = self.cst(ty, 0.1);
-                let near = self.b.ins().fcmp(FloatCC::LessThan, ax, small);
-                self.select(ty, near, series, far)
-            }
+            Unary::Tanh => self.tanh(ty, x),
             Unary::Positive => {
                 let zero = self.cst(ty, 0.0);
                 let c = self.b.ins().fcmp(FloatCC::GreaterThan, x, zero);

@@ -118,9 +118,46 @@ fn accumulate(x: &[f32], cols: usize, table: &[u32], inner: bool, op: Reduce, ac
                     *a += v as f64;
                 }
             }
-            (_, false) => acc[o] += row.iter().map(|&v| v as f64).sum::<f64>(),
+            (_, false) => acc[o] += sum(row),
         }
     }
+}
+
+/// The sum of `xs`: eight f32 lanes over blocks of 1024 (the loop
+/// vectorises), the blocks added in f64 (precision of long rows).
+pub(crate) fn sum(xs: &[f32]) -> f64 {
+    let mut total = 0f64;
+    for block in xs.chunks(1024) {
+        let mut lanes = [0f32; 8];
+        let mut chunks = block.chunks_exact(8);
+        for c in &mut chunks {
+            for (l, &v) in lanes.iter_mut().zip(c) {
+                *l += v;
+            }
+        }
+        total +=
+            lanes.iter().map(|&v| v as f64).sum::<f64>() + chunks.remainder().iter().map(|&v| v as f64).sum::<f64>();
+    }
+    total
+}
+
+/// The largest value of a row, NaN if any (eight lanes: the loop vectorises).
+fn row_max(xs: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut nan = false;
+    let mut chunks = xs.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            nan |= v.is_nan();
+            *l = if v > *l { v } else { *l };
+        }
+    }
+    let mut m = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for &v in chunks.remainder() {
+        nan |= v.is_nan();
+        m = if v > m { v } else { m };
+    }
+    if nan { f32::NAN } else { m }
 }
 
 fn max_nan(a: f64, v: f64) -> f64 {
@@ -142,25 +179,50 @@ pub(crate) fn softmax_rows(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
 
 fn softmax_rows_serial(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
     for (row, o) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
-        let m = row.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m || v.is_nan() { v } else { m });
+        let m = row_max(row);
+        for (oi, &v) in o.iter_mut().zip(row) {
+            *oi = v - m;
+        }
+        let total = crate::math::exp_in_place_sum(o);
         if log {
-            // log softmax = (x − m) − ln Σ e^(x − m); `o` holds e^(x − m) first.
-            for (oi, &v) in o.iter_mut().zip(row) {
-                *oi = v - m;
-            }
-            let ls = crate::math::exp_in_place_sum(o).ln() as f32;
+            // log softmax = (x − m) − ln Σ e^(x − m).
+            let ls = total.ln() as f32;
             for (oi, &v) in o.iter_mut().zip(row) {
                 *oi = (v - m) - ls;
             }
         } else {
-            for (oi, &v) in o.iter_mut().zip(row) {
-                *oi = v - m;
-            }
-            let inv = 1.0 / crate::math::exp_in_place_sum(o);
+            let inv = (1.0 / total) as f32;
             for oi in o.iter_mut() {
-                *oi = (*oi as f64 * inv) as f32;
+                *oi *= inv;
             }
         }
+    }
+}
+
+/// `out`'s rows of `cols` from `x`: row `r` starts at `table[r]` and steps
+/// by `stride` (a transpose); contiguous rows are copied whole. Large
+/// copies split in two over rayon.
+pub(crate) fn gather_rows(x: &[f32], table: &[u32], stride: usize, cols: usize, out: &mut [f32]) {
+    let cols = cols.max(1);
+    let run = |rows: &[u32], out: &mut [f32]| {
+        for (&base, row) in rows.iter().zip(out.chunks_exact_mut(cols)) {
+            let base = base as usize;
+            if stride == 1 {
+                row.copy_from_slice(&x[base..base + cols]);
+            } else {
+                for (c, o) in row.iter_mut().enumerate() {
+                    *o = x[base + c * stride];
+                }
+            }
+        }
+    };
+    let rows = out.len() / cols;
+    if out.len() >= 4 * PARALLEL_ELEMENTS && rows >= 2 && two_threads() {
+        let h = rows / 2;
+        let (o0, o1) = out.split_at_mut(h * cols);
+        rayon::join(|| run(&table[..h], o0), || run(&table[h..rows], o1));
+    } else {
+        run(&table[..rows], out);
     }
 }
 

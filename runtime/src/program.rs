@@ -295,6 +295,8 @@ impl Program {
     ) -> Result<(), ExecError> {
         flush_denormals();
         let profile = std::env::var_os("NNC_PROFILE").is_some();
+        // `NNC_PROFILE=shapes` splits kernels by iteration space and size.
+        let by_shape = std::env::var_os("NNC_PROFILE").is_some_and(|v| v == "shapes");
         for s in 0..self.steps.len() {
             let t0 = profile.then(std::time::Instant::now);
             match &self.steps[s] {
@@ -309,6 +311,16 @@ impl Program {
             }
             if let Some(t0) = t0 {
                 let key = match &self.steps[s] {
+                    Exec::Kernel { kernel, .. } if by_shape => {
+                        format!(
+                            "kernel [{}, {}] {} ops {} in {} out",
+                            kernel.rows,
+                            kernel.cols,
+                            kernel.body.len(),
+                            kernel.inputs.len(),
+                            kernel.outputs.len()
+                        )
+                    }
                     Exec::Kernel { .. } => "kernel (fused)".to_string(),
                     Exec::Library { node, .. } => {
                         let op = format!("{}", self.f.nodes[*node as usize].op);
@@ -410,14 +422,7 @@ impl Program {
                     Ok(())
                 }
                 (Op::Transpose(_), Aux::Transpose { table, stride }) => {
-                    let x = arg(0);
-                    let cols = *nd.shape.last().unwrap_or(&1);
-                    for (r, row) in out.chunks_exact_mut(cols.max(1)).enumerate() {
-                        let base = table[r] as usize;
-                        for (c, o) in row.iter_mut().enumerate() {
-                            *o = x[base + c * *stride];
-                        }
-                    }
+                    library::gather_rows(arg(0), table, *stride, *nd.shape.last().unwrap_or(&1), out);
                     Ok(())
                 }
                 (Op::Slice { axis, start, end }, _) => {
