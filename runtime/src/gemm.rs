@@ -73,10 +73,26 @@ pub fn matmul_serial<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayVi
     call(a, b, c, accumulate);
 }
 
+/// `gemm::gemm` calls made so far.
+pub static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    static IN_GEMM: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread is inside a `gemm` crate call. The crate allocates
+/// its packing buffers per call (its API takes no caller buffer): the only
+/// allocations of a compiled steady-state step (`tests/planned_memory.rs`).
+pub fn inside_gemm() -> bool {
+    IN_GEMM.try_with(std::cell::Cell::get).unwrap_or(false)
+}
+
 /// One single-threaded `gemm::gemm` call: `c = a·b` (`c += a·b` with `accumulate`).
 fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>, accumulate: bool) {
     let (m, k) = a.dim();
     let n = b.dim().1;
+    CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    IN_GEMM.with(|f| f.set(true));
     let (sa, sb) = (a.strides(), b.strides());
     let sc = [c.strides()[0], c.strides()[1]];
     // SAFETY: the pointers come from live views of the stated dimensions and
@@ -107,6 +123,7 @@ fn call<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayViewMut2<T>, ac
             gemm::Parallelism::None,
         );
     }
+    IN_GEMM.with(|f| f.set(false));
 }
 
 #[cfg(test)]

@@ -226,6 +226,30 @@ pub(crate) fn gather_rows(x: &[f32], table: &[u32], stride: usize, cols: usize, 
     }
 }
 
+/// Concatenation: each output row of `full` elements is the parts' rows
+/// (`len` elements each) side by side. Rows split in two over rayon when large.
+pub(crate) fn concat(parts: &[(&[f32], usize)], full: usize, out: &mut [f32]) {
+    let full = full.max(1);
+    let run = |first: usize, out: &mut [f32]| {
+        for (o, row) in out.chunks_exact_mut(full).enumerate() {
+            let o = first + o;
+            let mut at = 0;
+            for &(x, len) in parts {
+                row[at..at + len].copy_from_slice(&x[o * len..(o + 1) * len]);
+                at += len;
+            }
+        }
+    };
+    let rows = out.len() / full;
+    if out.len() >= 4 * PARALLEL_ELEMENTS && rows >= 2 && two_threads() {
+        let h = rows / 2;
+        let (o0, o1) = out.split_at_mut(h * full);
+        rayon::join(|| run(0, o0), || run(h, o1));
+    } else {
+        run(0, out);
+    }
+}
+
 /// Splits samples `[0, n)` in two halves over rayon when the work is large,
 /// calling `f(first, last)` for each range.
 fn by_samples(n: usize, elements: usize, f: impl Fn(usize, usize) + Sync) {
@@ -277,12 +301,15 @@ fn window_cells(xs: &[usize], w: &Window, b: usize, i: usize, j: usize, mut f: i
 /// gradient goes to the first cell holding the largest value. `dy` selects
 /// the gradient (`out` is then dx, shaped like `x`).
 pub(crate) fn max_pool(x: &[f32], xs: &[usize], w: &Window, os: &[usize], dy: Option<&[f32]>, out: &mut [f32]) {
+    if let Some(g) = dy {
+        if tiles(w) {
+            return max_pool_grad_tiled(x, xs, w, os, g, out);
+        }
+    }
     let c = xs[3];
     let (per_in, per_out) = (xs[1] * xs[2] * c, os[1] * os[2] * c);
     let shared = Shared::new(out);
     by_samples(os[0], x.len(), |b0, b1| {
-        let mut best = vec![0f32; c];
-        let mut at = vec![0usize; c];
         for b in b0..b1 {
             // SAFETY: sample `b`'s rows of the output, disjoint across threads.
             let o = unsafe {
@@ -298,35 +325,103 @@ pub(crate) fn max_pool(x: &[f32], xs: &[usize], w: &Window, os: &[usize], dy: Op
             for i in 0..os[1] {
                 for j in 0..os[2] {
                     let base = ((b * os[1] + i) * os[2] + j) * c;
-                    let mut first = true;
-                    window_cells(xs, w, b, i, j, |off| {
-                        let cell = &x[off..off + c];
-                        if first {
-                            best.copy_from_slice(cell);
-                            at.iter_mut().enumerate().for_each(|(k, a)| *a = off + k);
-                            first = false;
-                        } else if dy.is_none() {
-                            for (m, &v) in best.iter_mut().zip(cell) {
-                                *m = if v > *m || v.is_nan() { v } else { *m };
-                            }
-                        } else {
-                            for k in 0..c {
-                                if cell[k] > best[k] {
-                                    best[k] = cell[k];
-                                    at[k] = off + k;
+                    // Channels in blocks held on the stack (no allocation).
+                    for c0 in (0..c).step_by(CHANNEL_BLOCK) {
+                        let cb = (c - c0).min(CHANNEL_BLOCK);
+                        let mut best = [0f32; CHANNEL_BLOCK];
+                        let mut at = [0usize; CHANNEL_BLOCK];
+                        let (best, at) = (&mut best[..cb], &mut at[..cb]);
+                        let mut first = true;
+                        window_cells(xs, w, b, i, j, |off| {
+                            let off = off + c0;
+                            let cell = &x[off..off + cb];
+                            if first {
+                                best.copy_from_slice(cell);
+                                at.iter_mut().enumerate().for_each(|(k, a)| *a = off + k);
+                                first = false;
+                            } else if dy.is_none() {
+                                for (m, &v) in best.iter_mut().zip(cell) {
+                                    *m = if v > *m || v.is_nan() { v } else { *m };
+                                }
+                            } else {
+                                for k in 0..cb {
+                                    if cell[k] > best[k] {
+                                        best[k] = cell[k];
+                                        at[k] = off + k;
+                                    }
                                 }
                             }
+                        });
+                        let ob = base - b * per_out + c0;
+                        match dy {
+                            None if first => o[ob..ob + cb].fill(f32::NEG_INFINITY),
+                            None => o[ob..ob + cb].copy_from_slice(best),
+                            Some(g) if !first => {
+                                for k in 0..cb {
+                                    o[at[k] - b * per_in] += g[base + c0 + k];
+                                }
+                            }
+                            Some(_) => {}
                         }
-                    });
-                    match dy {
-                        None if first => o[base - b * per_out..base - b * per_out + c].fill(f32::NEG_INFINITY),
-                        None => o[base - b * per_out..base - b * per_out + c].copy_from_slice(&best),
-                        Some(g) if !first => {
-                            for k in 0..c {
-                                o[at[k] - b * per_in] += g[base + k];
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// Channels handled at once by pooling (stack buffers of this size).
+const CHANNEL_BLOCK: usize = 64;
+
+/// Whether windows tile the input: stride = kernel, no padding or dilation
+/// (`max_pool(2)`): each input cell is in at most one window.
+fn tiles(w: &Window) -> bool {
+    w.stride == w.kernel && w.dilation == [1, 1] && w.pad == [0, 0, 0, 0]
+}
+
+/// The gradient of max pooling over tiling windows, branch-free over the
+/// channels: the winning cell's index per channel (first strictly largest,
+/// as the reference), then each cell takes `dy` where it won and 0 elsewhere.
+fn max_pool_grad_tiled(x: &[f32], xs: &[usize], w: &Window, os: &[usize], g: &[f32], out: &mut [f32]) {
+    let (h, wd, c) = (xs[1], xs[2], xs[3]);
+    let (kh, kw) = (w.kernel[0], w.kernel[1]);
+    let per_in = h * wd * c;
+    let shared = Shared::new(out);
+    by_samples(os[0], x.len(), |b0, b1| {
+        for b in b0..b1 {
+            // SAFETY: sample `b` of dx, disjoint across threads.
+            let dx = unsafe { shared.range(b * per_in, (b + 1) * per_in) };
+            // Cells past the last whole window get no gradient.
+            if h % kh != 0 || wd % kw != 0 {
+                dx.fill(0.0);
+            }
+            let xb = &x[b * per_in..(b + 1) * per_in];
+            let cell = |i: usize, j: usize, q: usize| ((i * kh + q / kw) * wd + j * kw + q % kw) * c;
+            for i in 0..os[1] {
+                for j in 0..os[2] {
+                    let gb = ((b * os[1] + i) * os[2] + j) * c;
+                    for c0 in (0..c).step_by(CHANNEL_BLOCK) {
+                        let cb = (c - c0).min(CHANNEL_BLOCK);
+                        let mut best = [0f32; CHANNEL_BLOCK];
+                        let mut win = [0f32; CHANNEL_BLOCK];
+                        let (best, win) = (&mut best[..cb], &mut win[..cb]);
+                        let at0 = cell(i, j, 0) + c0;
+                        best.copy_from_slice(&xb[at0..at0 + cb]);
+                        for q in 1..kh * kw {
+                            let at = cell(i, j, q) + c0;
+                            for ((m, k), &v) in best.iter_mut().zip(win.iter_mut()).zip(&xb[at..at + cb]) {
+                                let more = v > *m;
+                                *m = if more { v } else { *m };
+                                *k = if more { q as f32 } else { *k };
                             }
                         }
-                        Some(_) => {}
+                        let gr = &g[gb + c0..gb + c0 + cb];
+                        for q in 0..kh * kw {
+                            let at = cell(i, j, q) + c0;
+                            for ((d, &k), &gv) in dx[at..at + cb].iter_mut().zip(win.iter()).zip(gr) {
+                                *d = if k == q as f32 { gv } else { 0.0 };
+                            }
+                        }
                     }
                 }
             }

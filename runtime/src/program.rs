@@ -448,17 +448,9 @@ impl Program {
                 }
                 (Op::Concat(axis), _) => {
                     let inner: usize = nd.shape[axis + 1..].iter().product();
-                    let outer: usize = nd.shape[..*axis].iter().product();
-                    let full = nd.shape[*axis] * inner;
-                    let mut at = 0;
-                    for &a in &nd.args {
-                        let len = f.shape(a)[*axis] * inner;
-                        let x = this.own_value(a, params);
-                        for o in 0..outer {
-                            out[o * full + at..o * full + at + len].copy_from_slice(&x[o * len..(o + 1) * len]);
-                        }
-                        at += len;
-                    }
+                    let parts: Vec<(&[f32], usize)> =
+                        nd.args.iter().map(|&a| (this.own_value(a, params), f.shape(a)[*axis] * inner)).collect();
+                    library::concat(&parts, nd.shape[*axis] * inner, out);
                     Ok(())
                 }
                 (Op::Gather, _) => {
@@ -616,11 +608,15 @@ fn feed(
 ) -> Result<(), ExecError> {
     let t = inputs.get(name).ok_or_else(|| ExecError::MissingInput(name.to_string()))?;
     let found = match t {
-        Tensor::F(a) => a.shape().to_vec(),
-        Tensor::I(a) => a.shape().to_vec(),
+        Tensor::F(a) => a.shape(),
+        Tensor::I(a) => a.shape(),
     };
-    if found != nd.shape {
-        return Err(ExecError::InputShape { name: name.to_string(), expected: nd.shape.clone(), found });
+    if found != nd.shape.as_slice() {
+        return Err(ExecError::InputShape {
+            name: name.to_string(),
+            expected: nd.shape.clone(),
+            found: found.to_vec(),
+        });
     }
     match t {
         Tensor::F(a) if nd.dtype == DType::F32 && a.as_slice().is_some() => {
