@@ -403,23 +403,28 @@ fn max_pool_grad_tiled(x: &[f32], xs: &[usize], w: &Window, os: &[usize], g: &[f
                     for c0 in (0..c).step_by(CHANNEL_BLOCK) {
                         let cb = (c - c0).min(CHANNEL_BLOCK);
                         let mut best = [0f32; CHANNEL_BLOCK];
-                        let mut win = [0f32; CHANNEL_BLOCK];
-                        let (best, win) = (&mut best[..cb], &mut win[..cb]);
+                        let mut taken = [0f32; CHANNEL_BLOCK];
+                        let (best, taken) = (&mut best[..cb], &mut taken[..cb]);
                         let at0 = cell(i, j, 0) + c0;
                         best.copy_from_slice(&xb[at0..at0 + cb]);
+                        // Two branch-free passes that vectorise: the window's
+                        // largest value, then the first cell holding it takes
+                        // the gradient (as the reference's first strictly
+                        // larger cell does).
                         for q in 1..kh * kw {
                             let at = cell(i, j, q) + c0;
-                            for ((m, k), &v) in best.iter_mut().zip(win.iter_mut()).zip(&xb[at..at + cb]) {
-                                let more = v > *m;
-                                *m = if more { v } else { *m };
-                                *k = if more { q as f32 } else { *k };
+                            for (m, &v) in best.iter_mut().zip(&xb[at..at + cb]) {
+                                *m = if v > *m { v } else { *m };
                             }
                         }
                         let gr = &g[gb + c0..gb + c0 + cb];
                         for q in 0..kh * kw {
                             let at = cell(i, j, q) + c0;
-                            for ((d, &k), &gv) in dx[at..at + cb].iter_mut().zip(win.iter()).zip(gr) {
-                                *d = if k == q as f32 { gv } else { 0.0 };
+                            let (xq, dq) = (&xb[at..at + cb], &mut dx[at..at + cb]);
+                            for k in 0..cb {
+                                let first = f32::from(xq[k] == best[k]) * (1.0 - taken[k]);
+                                dq[k] = gr[k] * first;
+                                taken[k] += first;
                             }
                         }
                     }
