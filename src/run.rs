@@ -694,6 +694,9 @@ pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool, fused
         if !fused {
             return f.to_string();
         }
+        // As the compiled backend builds it: rewrites, then fusion.
+        let keep: Vec<nnc_compiler::ir::Id> = f.outputs.iter().map(|(_, id)| *id).collect();
+        let f = nnc_jit::rewrite::rewrite(&f, &keep).func;
         let keep: Vec<nnc_compiler::ir::Id> = f.outputs.iter().map(|(_, id)| *id).collect();
         let plan = nnc_jit::fuse::plan(&f, &keep);
         let mut s = nnc_jit::fuse::display(&f, &plan);

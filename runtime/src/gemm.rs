@@ -34,7 +34,7 @@ pub fn matmul_into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayView
     // shapes of a training step; two halves, one per core, do. One split
     // only: the machines nnc targets have few cores, and each further split
     // repacks the shared operand.
-    if m * n * k < SPLIT_WORK || rayon::current_num_threads() < 2 {
+    if m * n * k < SPLIT_WORK || !crate::pair::parallel() {
         call(a, b, c, false);
     } else if k >= 4 * m.max(n) {
         // A long reduction into a small output (dW = Xᵀ·dY over N·T rows,
@@ -43,16 +43,16 @@ pub fn matmul_into<T: Real>(a: ArrayView2<T>, b: ArrayView2<T>, mut c: ArrayView
         let (a0, a1) = a.split_at(Axis(1), h);
         let (b0, b1) = b.split_at(Axis(0), h);
         let mut other = ndarray::Array2::<T>::zeros((m, n));
-        rayon::join(|| call(a0, b0, c.view_mut(), false), || call(a1, b1, other.view_mut(), false));
+        crate::pair::join(|| call(a0, b0, c.view_mut(), false), || call(a1, b1, other.view_mut(), false));
         c.zip_mut_with(&other, |x, &y| *x = *x + y);
     } else if m >= n {
         let (a0, a1) = a.split_at(Axis(0), m / 2);
         let (c0, c1) = c.split_at(Axis(0), m / 2);
-        rayon::join(|| call(a0, b, c0, false), || call(a1, b, c1, false));
+        crate::pair::join(|| call(a0, b, c0, false), || call(a1, b, c1, false));
     } else {
         let (b0, b1) = b.split_at(Axis(1), n / 2);
         let (c0, c1) = c.split_at(Axis(1), n / 2);
-        rayon::join(|| call(a, b0, c0, false), || call(a, b1, c1, false));
+        crate::pair::join(|| call(a, b0, c0, false), || call(a, b1, c1, false));
     }
 }
 

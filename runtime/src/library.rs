@@ -2,7 +2,7 @@
 //! into a slice of the memory plan. Matrix products go to the `gemm` crate;
 //! convolutions are im2col + GEMM on patch buffers kept across steps;
 //! pooling, reductions and softmax are direct loops. Work splits in two over
-//! rayon where a step is large enough to pay for the hand-off.
+//! two threads (`crate::pair`) where a step is large enough to pay for the hand-off.
 
 use ndarray::{ArrayView2, ArrayViewMut2};
 use nnc_compiler::ir::{Reduce, Window};
@@ -13,7 +13,7 @@ use crate::gemm::matmul_serial;
 pub(crate) const PARALLEL_ELEMENTS: usize = 1 << 16;
 
 fn two_threads() -> bool {
-    rayon::current_num_threads() > 1
+    crate::pair::parallel()
 }
 
 /// Matrix product on the last two axes with the reference's batching:
@@ -36,7 +36,7 @@ pub(crate) fn matmul(
     let (br, bc) = (bsh[bsh.len() - 2], bsh[bsh.len() - 1]);
     let (a_batched, b_batched) = (ash.len() > 2, bsh.len() > 2);
     // Many small products (attention heads): half the batch per thread.
-    if batch >= 2 && batch * m * n * ar * ac.min(br) >= 1 << 20 && rayon::current_num_threads() > 1 {
+    if batch >= 2 && batch * m * n * ar * ac.min(br) >= 1 << 20 && crate::pair::parallel() {
         let h = batch / 2;
         let (o0, o1) = out.split_at_mut(h * m * n);
         fn part(x: &[f32], batched: bool, size: usize, lo: usize, hi: usize) -> &[f32] {
@@ -50,7 +50,7 @@ pub(crate) fn matmul(
         let (b0, b1) = (part(b, b_batched, br * bc, 0, h), part(b, b_batched, br * bc, h, batch));
         let (as0, as1, bs0, bs1) = (sh(ash, h), sh(ash, batch - h), sh(bsh, h), sh(bsh, batch - h));
         let (os0, os1) = (vec![h, m, n], vec![batch - h, m, n]);
-        rayon::join(|| matmul(a0, &as0, b0, &bs0, ta, tb, &os0, o0), || matmul(a1, &as1, b1, &bs1, ta, tb, &os1, o1));
+        crate::pair::join(|| matmul(a0, &as0, b0, &bs0, ta, tb, &os0, o0), || matmul(a1, &as1, b1, &bs1, ta, tb, &os1, o1));
         return;
     }
     for i in 0..batch {
@@ -86,7 +86,7 @@ pub(crate) fn reduce(
     if x.len() >= 4 * PARALLEL_ELEMENTS && rows >= 2 && two_threads() {
         let h = rows / 2;
         let (x0, x1) = x.split_at(h * cols);
-        rayon::join(
+        crate::pair::join(
             || accumulate(x0, cols, &table[..h], inner, op, a0),
             || accumulate(x1, cols, &table[h..], inner, op, a1),
         );
@@ -167,11 +167,11 @@ fn max_nan(a: f64, v: f64) -> f64 {
 /// Softmax (or log-softmax) over rows of `d`, split over two threads for
 /// big inputs (attention weights).
 pub(crate) fn softmax_rows(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
-    if x.len() >= PARALLEL_ELEMENTS && rayon::current_num_threads() > 1 {
+    if x.len() >= PARALLEL_ELEMENTS && crate::pair::parallel() {
         let half = (x.len() / d / 2) * d;
         let (x0, x1) = x.split_at(half);
         let (o0, o1) = out.split_at_mut(half);
-        rayon::join(|| softmax_rows_serial(x0, d, log, o0), || softmax_rows_serial(x1, d, log, o1));
+        crate::pair::join(|| softmax_rows_serial(x0, d, log, o0), || softmax_rows_serial(x1, d, log, o1));
     } else {
         softmax_rows_serial(x, d, log, out);
     }
@@ -201,7 +201,7 @@ fn softmax_rows_serial(x: &[f32], d: usize, log: bool, out: &mut [f32]) {
 
 /// `out`'s rows of `cols` from `x`: row `r` starts at `table[r]` and steps
 /// by `stride` (a transpose); contiguous rows are copied whole. Large
-/// copies split in two over rayon.
+/// copies split in two (`crate::pair`).
 pub(crate) fn gather_rows(x: &[f32], table: &[u32], stride: usize, cols: usize, out: &mut [f32]) {
     let cols = cols.max(1);
     let run = |rows: &[u32], out: &mut [f32]| {
@@ -220,14 +220,14 @@ pub(crate) fn gather_rows(x: &[f32], table: &[u32], stride: usize, cols: usize, 
     if out.len() >= 4 * PARALLEL_ELEMENTS && rows >= 2 && two_threads() {
         let h = rows / 2;
         let (o0, o1) = out.split_at_mut(h * cols);
-        rayon::join(|| run(&table[..h], o0), || run(&table[h..rows], o1));
+        crate::pair::join(|| run(&table[..h], o0), || run(&table[h..rows], o1));
     } else {
         run(&table[..rows], out);
     }
 }
 
 /// Concatenation: each output row of `full` elements is the parts' rows
-/// (`len` elements each) side by side. Rows split in two over rayon when large.
+/// (`len` elements each) side by side. Rows split in two (`crate::pair`) when large.
 pub(crate) fn concat(parts: &[(&[f32], usize)], full: usize, out: &mut [f32]) {
     let full = full.max(1);
     let run = |first: usize, out: &mut [f32]| {
@@ -244,18 +244,18 @@ pub(crate) fn concat(parts: &[(&[f32], usize)], full: usize, out: &mut [f32]) {
     if out.len() >= 4 * PARALLEL_ELEMENTS && rows >= 2 && two_threads() {
         let h = rows / 2;
         let (o0, o1) = out.split_at_mut(h * full);
-        rayon::join(|| run(0, o0), || run(h, o1));
+        crate::pair::join(|| run(0, o0), || run(h, o1));
     } else {
         run(0, out);
     }
 }
 
-/// Splits samples `[0, n)` in two halves over rayon when the work is large,
+/// Splits samples `[0, n)` in two halves (`crate::pair`) when the work is large,
 /// calling `f(first, last)` for each range.
 fn by_samples(n: usize, elements: usize, f: impl Fn(usize, usize) + Sync) {
     if n >= 2 && elements >= PARALLEL_ELEMENTS && two_threads() {
         let h = n / 2;
-        rayon::join(|| f(0, h), || f(h, n));
+        crate::pair::join(|| f(0, h), || f(h, n));
     } else {
         f(0, n);
     }
@@ -504,7 +504,7 @@ fn conv_chunks(g: ConvShape, bufs: &mut [Vec<f32>; 2], f: impl Fn(usize, usize, 
     let [b0, b1] = bufs;
     if n >= 2 && n * g.pixels() * g.taps() >= PARALLEL_ELEMENTS && two_threads() {
         let h = n / 2;
-        rayon::join(|| run(0, h, b0), || run(h, n, b1));
+        crate::pair::join(|| run(0, h, b0), || run(h, n, b1));
     } else {
         run(0, n, b0);
     }
@@ -575,7 +575,7 @@ pub(crate) fn conv2d_kernel_grad(x: &[f32], dy: &[f32], g: ConvShape, scratch: &
         }
     };
     if split {
-        rayon::join(|| half(0, h, c0, out), || half(h, n, c1, part));
+        crate::pair::join(|| half(0, h, c0, out), || half(h, n, c1, part));
         for (o, &p) in out.iter_mut().zip(part.iter()) {
             *o += p;
         }

@@ -363,9 +363,9 @@ impl Program {
         // a dozen outputs) pays for the hand-off at a quarter of the elements
         // a plain bias add needs.
         let work = len * kernel.body.len().max(4) / 4;
-        if work >= PARALLEL_ELEMENTS && total >= 2 && rayon::current_num_threads() > 1 {
+        if work >= PARALLEL_ELEMENTS && total >= 2 && crate::pair::parallel() {
             let mid = if flat { (total / 2) & !3 } else { total / 2 };
-            rayon::join(
+            crate::pair::join(
                 || call(0, mid),
                 || {
                     flush_denormals();

@@ -302,20 +302,20 @@ impl Optimizer {
 const PARALLEL_UPDATE: usize = 1 << 16;
 
 /// Applies `f` to every element of four equally long slices, split in two
-/// halves over rayon when they are long.
+/// halves on two threads (`crate::pair`) when they are long.
 fn in_halves(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], f: &(impl Fn(&mut f32, &mut f32, &mut f32, f32) + Sync)) {
     let serial = |w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
         for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
             f(w, m, v, g);
         }
     };
-    if w.len() >= PARALLEL_UPDATE && rayon::current_num_threads() > 1 {
+    if w.len() >= PARALLEL_UPDATE && crate::pair::parallel() {
         let h = w.len() / 2;
         let (w0, w1) = w.split_at_mut(h);
         let (m0, m1) = m.split_at_mut(h);
         let (v0, v1) = v.split_at_mut(h);
         let (g0, g1) = g.split_at(h);
-        rayon::join(|| serial(w0, m0, v0, g0), || serial(w1, m1, v1, g1));
+        crate::pair::join(|| serial(w0, m0, v0, g0), || serial(w1, m1, v1, g1));
     } else {
         serial(w, m, v, g);
     }
