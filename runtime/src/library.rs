@@ -50,7 +50,10 @@ pub(crate) fn matmul(
         let (b0, b1) = (part(b, b_batched, br * bc, 0, h), part(b, b_batched, br * bc, h, batch));
         let (as0, as1, bs0, bs1) = (sh(ash, h), sh(ash, batch - h), sh(bsh, h), sh(bsh, batch - h));
         let (os0, os1) = (vec![h, m, n], vec![batch - h, m, n]);
-        crate::pair::join(|| matmul(a0, &as0, b0, &bs0, ta, tb, &os0, o0), || matmul(a1, &as1, b1, &bs1, ta, tb, &os1, o1));
+        crate::pair::join(
+            || matmul(a0, &as0, b0, &bs0, ta, tb, &os0, o0),
+            || matmul(a1, &as1, b1, &bs1, ta, tb, &os1, o1),
+        );
         return;
     }
     for i in 0..batch {

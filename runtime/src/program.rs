@@ -20,7 +20,11 @@ use nnc_compiler::ir::{DType, Func, Id, Op, Reduce, numel};
 use nnc_jit::{Access, Jit, Kernel, KernelFn, Plan, Step};
 
 use crate::exec::{self, ExecError, Tensor};
-use crate::library::{self, PARALLEL_ELEMENTS};
+use crate::library;
+
+/// Elements × (ops / 4) above which a kernel splits over two threads: the
+/// spinning helper of `crate::pair` takes a job in about a microsecond.
+const KERNEL_SPLIT_WORK: usize = 1 << 14;
 
 /// Integers above this lose precision in f32.
 const EXACT_INT: f64 = 16_777_216.0;
@@ -363,7 +367,7 @@ impl Program {
         // a dozen outputs) pays for the hand-off at a quarter of the elements
         // a plain bias add needs.
         let work = len * kernel.body.len().max(4) / 4;
-        if work >= PARALLEL_ELEMENTS && total >= 2 && crate::pair::parallel() {
+        if work >= KERNEL_SPLIT_WORK && total >= 2 && crate::pair::parallel() {
             let mid = if flat { (total / 2) & !3 } else { total / 2 };
             crate::pair::join(
                 || call(0, mid),
