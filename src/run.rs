@@ -486,15 +486,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     }
     drop(on_event);
     if trainer.backend == Backend::Jit {
-        let s = trainer.compile_stats();
-        println!(
-            "compiled: {} fused kernels ({} distinct) and {} library ops in {:.0} ms, arena {:.1} MB",
-            s.kernels,
-            s.distinct_kernels,
-            s.library_ops,
-            s.seconds * 1e3,
-            s.arena_bytes as f64 / 1e6
-        );
+        print_compile_stats(&trainer);
     }
     if !history.is_empty() {
         write_history(&out_dir, &history, &trainer.metric_names())?;
@@ -685,6 +677,24 @@ pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(Str
     nnc_runtime::io::write_npy(output, &outs[0]).map_err(|e| Failure::new(e.to_string()))?;
     println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
     Ok(())
+}
+
+/// The compiled backend's statistics line (and a warning naming any op that
+/// ran through the one-node reference fallback; `tests/examples_run.rs`
+/// requires there be none).
+fn print_compile_stats(trainer: &Trainer) {
+    let s = trainer.compile_stats();
+    println!(
+        "compiled: {} fused kernels ({} distinct) and {} library ops in {:.0} ms, arena {:.1} MB",
+        s.kernels,
+        s.distinct_kernels,
+        s.library_ops,
+        s.seconds * 1e3,
+        s.arena_bytes as f64 / 1e6
+    );
+    if !s.fallbacks.is_empty() {
+        println!("warning: {} ops ran on the reference fallback: {}", s.fallbacks.len(), s.fallbacks.join(", "));
+    }
 }
 
 /// `nnc ir`: the canonical IR text of a train block's step (forward and,

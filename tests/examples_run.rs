@@ -4,7 +4,8 @@
 //! 224×224 images, the 40M-parameter dense classifier) to seconds; the
 //! accuracy of real training runs is the business of `tests/training.rs`.
 //! Examples are discovered by listing `examples/`, so a new one is covered
-//! without touching this file.
+//! without touching this file. Runs use the default (compiled) backend,
+//! and no op may run on its one-node reference fallback.
 
 mod common;
 
@@ -40,6 +41,12 @@ fn every_train_block_of_every_example_runs() {
             if !o.status.success() {
                 failures.push(format!("{shown} --train {train}: exit {:?}\n{}", o.status.code(), String::from_utf8_lossy(&o.stderr)));
                 continue;
+            }
+            // Every op ran compiled: fused or a library routine of the
+            // compiled backend, none on the one-node reference fallback.
+            let stdout = String::from_utf8_lossy(&o.stdout);
+            if let Some(line) = stdout.lines().find(|l| l.contains("reference fallback")) {
+                failures.push(format!("{shown} --train {train}: {line}"));
             }
             let history = std::fs::read_to_string(out.join("history.csv")).unwrap_or_default();
             let mut lines = history.lines();

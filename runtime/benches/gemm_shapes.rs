@@ -19,6 +19,7 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
     ("conv1 kernel grad (im2col, k = N·H·W)", 25, 78400, 16, true, false),
     ("conv2 forward (im2col)", 19600, 400, 32, false, false),
     ("dense 784→500, batch 100", 100, 784, 500, false, false),
+    ("square 2048³ (the machine's practical peak)", 2048, 2048, 2048, false, false),
 ];
 
 fn main() {

@@ -267,6 +267,21 @@ impl Program {
         })
     }
 
+    /// The library steps that would run through the one-node reference
+    /// fallback (ops no routine of the compiled backend covers yet): their
+    /// IR text. Empty for every example (`tests/compiled_coverage.rs`).
+    pub fn fallbacks(&self) -> Vec<String> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Exec::Library { node, .. } if !has_routine(&self.f.nodes[*node as usize].op) => {
+                    Some(format!("{}", self.f.nodes[*node as usize].op))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The value of a node computed by the last [`Program::run`] (kept nodes
     /// only; others may have been overwritten).
     pub fn value<'a>(&'a self, id: Id, params: &'a [&'a ArrayD<f32>]) -> &'a [f32] {
@@ -563,6 +578,40 @@ impl Program {
         }
         result
     }
+}
+
+/// Whether the compiled backend computes `op` with a routine of its own
+/// (`run_library`'s arms or the shared window routines of `exec::library_op`).
+fn has_routine(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::Input(_)
+            | Op::Param(_)
+            | Op::Fill(_)
+            | Op::Constant(_)
+            | Op::MatMul { .. }
+            | Op::Reduce { .. }
+            | Op::SumTo
+            | Op::Transpose(_)
+            | Op::Slice { .. }
+            | Op::Pad { .. }
+            | Op::Concat(_)
+            | Op::Gather
+            | Op::ScatterAdd
+            | Op::OneHot(_)
+            | Op::Softmax(_)
+            | Op::LogSoftmax(_)
+            | Op::Random { .. }
+            | Op::Conv2d(_)
+            | Op::Conv2dInputGrad(_)
+            | Op::Conv2dKernelGrad(_)
+            | Op::MaxPool(_)
+            | Op::MaxPoolGrad(_)
+            | Op::AvgPool { .. }
+            | Op::AvgPoolGrad { .. }
+            | Op::Upsample(_)
+            | Op::UpsampleGrad(_)
+    )
 }
 
 /// The data pointer of a node's storage.

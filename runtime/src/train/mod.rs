@@ -222,7 +222,7 @@ struct Engine {
 }
 
 /// Compile statistics of the programs built so far.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct CompileStats {
     pub seconds: f64,
     /// Kernel steps, and how many distinct functions they share.
@@ -230,6 +230,8 @@ pub struct CompileStats {
     pub distinct_kernels: usize,
     pub library_ops: usize,
     pub arena_bytes: usize,
+    /// Ops that run through the one-node reference fallback (their IR text).
+    pub fallbacks: Vec<String>,
 }
 
 impl Compiled {
@@ -261,7 +263,14 @@ impl Compiled {
 
     fn stats(&self) -> CompileStats {
         match &self.engine {
-            Some(e) => CompileStats { seconds: e.jit.compile_seconds, kernels: e.program.kernels, distinct_kernels: e.jit.compiled(), library_ops: e.program.library_ops, arena_bytes: e.program.arena_bytes },
+            Some(e) => CompileStats {
+                seconds: e.jit.compile_seconds,
+                kernels: e.program.kernels,
+                distinct_kernels: e.jit.compiled(),
+                library_ops: e.program.library_ops,
+                arena_bytes: e.program.arena_bytes,
+                fallbacks: e.program.fallbacks(),
+            },
             None => CompileStats::default(),
         }
     }
@@ -424,6 +433,7 @@ impl<'a> Trainer<'a> {
             total.distinct_kernels += s.distinct_kernels;
             total.library_ops += s.library_ops;
             total.arena_bytes = total.arena_bytes.max(s.arena_bytes);
+            total.fallbacks.extend(s.fallbacks);
         }
         total
     }
