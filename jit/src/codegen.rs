@@ -121,10 +121,8 @@ impl Codegen {
         let disasm = std::env::var_os("NNC_JIT_DISASM").is_some();
         ctx.set_disasm(disasm);
         self.module.define_function(id, &mut ctx).map_err(|e| err(&e))?;
-        if disasm {
-            if let Some(code) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
-                eprintln!("{}\n{code}", kernel.signature());
-            }
+        if disasm && let Some(code) = ctx.compiled_code().and_then(|c| c.vcode.clone()) {
+            eprintln!("{}\n{code}", kernel.signature());
         }
         self.module.clear_context(&mut ctx);
         self.module.finalize_definitions().map_err(|e| err(&e))?;
@@ -146,6 +144,9 @@ struct Emitter<'a, 'b> {
     fma: bool,
 }
 
+/// Input sources and output addresses at an element index.
+type Sources<'s> = &'s dyn Fn(&mut FunctionBuilder, Value) -> (Vec<Src>, Vec<Value>);
+
 /// Where an input is read from inside the current row or run.
 #[derive(Clone, Copy)]
 enum Src {
@@ -163,9 +164,9 @@ impl Emitter<'_, '_> {
         self.b.switch_to_block(entry);
         let [ptrs, begin, end] = self.b.block_params(entry).try_into().expect("three params");
         // Unpack the pointer array.
-        let mut slot = 0;
+        let mut slot: i32 = 0;
         let mut load_ptr = |b: &mut FunctionBuilder| {
-            let p = b.ins().load(I64, mem(), ptrs, (slot * 8) as i32);
+            let p = b.ins().load(I64, mem(), ptrs, slot * 8);
             slot += 1;
             p
         };
@@ -260,14 +261,7 @@ impl Emitter<'_, '_> {
     /// Two interleaved vectors per step: a cell's chain of polynomials
     /// (sigmoid → tanh) is latency-bound, and the out-of-order window holds
     /// about one iteration; two independent chains run side by side.
-    fn run(
-        &mut self,
-        from: Value,
-        to: Value,
-        done: cranelift_codegen::ir::Block,
-        srcs: &dyn Fn(&mut FunctionBuilder, Value) -> (Vec<Src>, Vec<Value>),
-        len: Option<usize>,
-    ) {
+    fn run(&mut self, from: Value, to: Value, done: cranelift_codegen::ir::Block, srcs: Sources, len: Option<usize>) {
         let n = self.b.ins().isub(to, from);
         let n8 = self.b.ins().band_imm_s(n, !7);
         let pair_end = self.b.ins().iadd(from, n8);
@@ -403,12 +397,12 @@ impl Emitter<'_, '_> {
         if ty.is_vector() { I32X4 } else { I32 }
     }
 
-    fn to_int(&mut self, ty: Type, v: Value) -> Value {
+    fn bits_of(&mut self, ty: Type, v: Value) -> Value {
         let flags = MemFlagsData::new().with_endianness(Endianness::Little);
         self.b.ins().bitcast(Self::int_ty(ty), flags, v)
     }
 
-    fn to_float(&mut self, ty: Type, v: Value) -> Value {
+    fn float_of(&mut self, ty: Type, v: Value) -> Value {
         let flags = MemFlagsData::new().with_endianness(Endianness::Little);
         self.b.ins().bitcast(ty, flags, v)
     }
@@ -416,7 +410,7 @@ impl Emitter<'_, '_> {
     /// `cond ? a : b` for a comparison result of `ty`'s shape.
     fn select(&mut self, ty: Type, cond: Value, a: Value, b: Value) -> Value {
         if ty.is_vector() {
-            let mask = self.to_float(ty, cond);
+            let mask = self.float_of(ty, cond);
             self.b.ins().bitselect(mask, a, b)
         } else {
             self.b.ins().select(cond, a, b)
@@ -491,24 +485,24 @@ impl Emitter<'_, '_> {
         }
         let rr = self.b.ins().fmul(r, r);
         let q = self.mul_add(p, rr, r);
-        let tb = self.to_int(ty, t);
+        let tb = self.bits_of(ty, t);
         let rb = self.icst(ty, scalar::ROUND.to_bits() as i32);
         let n = self.b.ins().isub(tb, rb);
         let bias = self.icst(ty, 127);
         if !halves {
             let nb = self.b.ins().iadd(n, bias);
             let s = self.b.ins().ishl_imm_u(nb, 23);
-            let s = self.to_float(ty, s);
+            let s = self.float_of(ty, s);
             return (q, s, None);
         }
         let h = self.b.ins().sshr_imm_u(n, 1);
         let hb = self.b.ins().iadd(h, bias);
         let s1 = self.b.ins().ishl_imm_u(hb, 23);
-        let s1 = self.to_float(ty, s1);
+        let s1 = self.float_of(ty, s1);
         let nh = self.b.ins().isub(n, h);
         let nhb = self.b.ins().iadd(nh, bias);
         let s2 = self.b.ins().ishl_imm_u(nhb, 23);
-        let s2 = self.to_float(ty, s2);
+        let s2 = self.float_of(ty, s2);
         (q, s1, Some(s2))
     }
 

@@ -268,10 +268,10 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
                     merge(&mut steps, &mut open, &mut at, &mut kernel_of, &mut body_of, other, k);
                 }
             }
-        } else if let Some(&k) = latest.get(&node.shape) {
-            if usable(k, &open, &steps) {
-                join = Some(k);
-            }
+        } else if let Some(&k) = latest.get(&node.shape)
+            && usable(k, &open, &steps)
+        {
+            join = Some(k);
         }
         close_readers(&node.args, &kernel_of, &mut open, join);
         let k = match join {
@@ -486,10 +486,10 @@ fn merge(
 /// Closes the open kernels that computed any of `args`, except `keep`.
 fn close_readers(args: &[Id], kernel_of: &[Option<usize>], open: &mut [Open], keep: Option<usize>) {
     for &a in args {
-        if let Some(k) = kernel_of[a as usize] {
-            if Some(k) != keep {
-                open[k].closed = true;
-            }
+        if let Some(k) = kernel_of[a as usize]
+            && Some(k) != keep
+        {
+            open[k].closed = true;
         }
     }
 }

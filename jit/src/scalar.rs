@@ -12,8 +12,7 @@ pub const LN2_LO: f32 = -2.121_944_4e-4;
 pub const EXP_HI: f32 = 88.72;
 pub const EXP_LO: f32 = -87.336_55;
 /// Cephes `expf` polynomial, highest degree first.
-pub const EXP_POLY: [f32; 6] =
-    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.000_000_1e-1];
+pub const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.0e-1];
 
 pub extern "C" fn log(x: f32) -> f32 {
     (x as f64).ln() as f32
