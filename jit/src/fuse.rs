@@ -154,6 +154,34 @@ pub fn live_nodes(f: &Func, keep: &[Id]) -> Vec<bool> {
     live
 }
 
+/// The element offset, `base + Σ index·stride`, of the start of each row
+/// (every index of all axes but the last) of `shape`, for a buffer with
+/// these `strides` per axis: the row tables of broadcasts, slices,
+/// transposes and reductions.
+pub fn row_offsets(shape: &[usize], strides: &[usize], base: usize) -> Vec<u32> {
+    let rank = shape.len();
+    if rank == 0 {
+        return vec![base as u32];
+    }
+    let rows: usize = shape[..rank - 1].iter().product();
+    let mut table = Vec::with_capacity(rows);
+    let mut idx = vec![0usize; rank - 1];
+    let mut off = base;
+    for _ in 0..rows {
+        table.push(off as u32);
+        for ax in (0..rank - 1).rev() {
+            idx[ax] += 1;
+            off += strides[ax];
+            if idx[ax] < shape[ax] {
+                break;
+            }
+            off -= strides[ax] * idx[ax];
+            idx[ax] = 0;
+        }
+    }
+    table
+}
+
 /// The broadcast pattern of an operand of shape `arg` in the iteration
 /// shape `out` (NumPy alignment of trailing axes).
 pub fn access(arg: &[usize], out: &[usize]) -> Access {
@@ -179,24 +207,9 @@ pub fn access(arg: &[usize], out: &[usize]) -> Access {
         let off = rank - arg.len();
         if axis < off { 0 } else { own[axis - off] }
     };
-    let cols = out.last().copied().unwrap_or(1);
-    let inner = stride(rank.saturating_sub(1)) != 0 && rank > 0;
-    let rows = numel(out) / cols.max(1);
-    let mut table = Vec::with_capacity(rows);
-    let mut idx = vec![0usize; rank.saturating_sub(1)];
-    let mut off = 0usize;
-    for _ in 0..rows {
-        table.push(off as u32);
-        for ax in (0..idx.len()).rev() {
-            idx[ax] += 1;
-            off += stride(ax);
-            if idx[ax] < out[ax] {
-                break;
-            }
-            off -= stride(ax) * idx[ax];
-            idx[ax] = 0;
-        }
-    }
+    let inner = rank > 0 && stride(rank - 1) != 0;
+    let strides: Vec<usize> = (0..rank).map(stride).collect();
+    let table = row_offsets(out, &strides, 0);
     Access::Rows { table, inner }
 }
 
@@ -416,24 +429,7 @@ fn sliced(f: &Func, a: Id, out: &[usize]) -> Option<(Id, Access)> {
     for i in (0..xs.len() - 1).rev() {
         strides[i] = strides[i + 1] * xs[i + 1];
     }
-    let rank = out.len();
-    let rows = numel(out) / out[rank - 1].max(1);
-    let mut table = Vec::with_capacity(rows);
-    let mut idx = vec![0usize; rank - 1];
-    let base = start * strides[axis];
-    let mut off = 0usize;
-    for _ in 0..rows {
-        table.push((base + off) as u32);
-        for ax in (0..rank - 1).rev() {
-            idx[ax] += 1;
-            off += strides[ax];
-            if idx[ax] < out[ax] {
-                break;
-            }
-            off -= strides[ax] * idx[ax];
-            idx[ax] = 0;
-        }
-    }
+    let table = row_offsets(out, &strides, start * strides[axis]);
     Some((src, Access::Rows { table, inner: true }))
 }
 

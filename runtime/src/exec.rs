@@ -146,17 +146,7 @@ pub fn run_keeping<T: Real>(
 ) -> Result<Vec<Tensor<T>>, ExecError> {
     // Only nodes that `keep` depends on run: autodiff's rules also build
     // gradients nobody asked for (a first layer's input gradient, say).
-    let mut live = vec![false; f.nodes.len()];
-    for &k in keep {
-        live[k as usize] = true;
-    }
-    for i in (0..f.nodes.len()).rev() {
-        if live[i] {
-            for &a in &f.nodes[i].args {
-                live[a as usize] = true;
-            }
-        }
-    }
+    let live = nnc_jit::fuse::live_nodes(f, keep);
     let mut last_use: Vec<usize> = (0..f.nodes.len()).collect();
     for (i, n) in f.nodes.iter().enumerate().filter(|(i, _)| live[*i]) {
         for &a in &n.args {
@@ -419,33 +409,9 @@ fn unary_fn(u: Unary) -> fn(f64) -> f64 {
     }
 }
 
-/// The error function: Taylor series near 0, continued fraction for erfc
-/// beyond 2.5 (better than 1e-12 relative error in f64; exact GELU needs it).
+/// The error function (shared with the compiled backend's scalar callees).
 fn erf(x: f64) -> f64 {
-    let a = x.abs();
-    let r = if a < 2.5 {
-        // Taylor series: erf(x) = 2/√π Σ (−1)^n x^(2n+1) / (n! (2n+1))
-        let mut term = a;
-        let mut sum = a;
-        let x2 = a * a;
-        for n in 1..60 {
-            term *= -x2 / n as f64;
-            let add = term / (2 * n + 1) as f64;
-            sum += add;
-            if add.abs() < 1e-17 * sum.abs() {
-                break;
-            }
-        }
-        sum * 2.0 / std::f64::consts::PI.sqrt()
-    } else {
-        // Continued fraction for erfc.
-        let mut f = 0.0;
-        for k in (1..60).rev() {
-            f = (k as f64 / 2.0) / (a + f);
-        }
-        1.0 - (-a * a).exp() / (std::f64::consts::PI.sqrt() * (a + f))
-    };
-    if x < 0.0 { -r } else { r }
+    nnc_jit::scalar::erf(x)
 }
 
 fn strides(shape: &[usize]) -> Vec<usize> {

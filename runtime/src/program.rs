@@ -728,27 +728,7 @@ fn aux(f: &Func, id: Id) -> Aux {
 /// For an iteration shape and the strides (in some buffer) of its axes:
 /// the offset of each row (all axes but the last) and the last axis's stride.
 fn row_table(shape: &[usize], strides: &[usize]) -> (Vec<u32>, usize) {
-    let rank = shape.len();
-    if rank == 0 {
-        return (vec![0], 0);
-    }
-    let rows: usize = shape[..rank - 1].iter().product();
-    let mut table = Vec::with_capacity(rows);
-    let mut idx = vec![0usize; rank - 1];
-    let mut off = 0usize;
-    for _ in 0..rows {
-        table.push(off as u32);
-        for ax in (0..rank - 1).rev() {
-            idx[ax] += 1;
-            off += strides[ax];
-            if idx[ax] < shape[ax] {
-                break;
-            }
-            off -= strides[ax] * idx[ax];
-            idx[ax] = 0;
-        }
-    }
-    (table, strides[rank - 1])
+    (nnc_jit::fuse::row_offsets(shape, strides, 0), strides.last().copied().unwrap_or(0))
 }
 
 fn reduce_aux(shape: &[usize], axes: &[usize], op: Reduce) -> Aux {
