@@ -251,44 +251,48 @@ impl Optimizer {
                 Kind::Adamax { beta1, beta2, epsilon } => {
                     let (b1, b2, eps) = (beta1 as f32, beta2 as f32, epsilon as f32);
                     let step = (lr / (1.0 - beta1.powf(t))) as f32;
-                    let m = slots[0].get_or_insert_with(zeros);
-                    Zip::from(&mut *m).and(g).for_each(|m, &g| *m += (1.0 - b1) * (g - *m));
-                    let u = slots[1].get_or_insert_with(zeros);
-                    Zip::from(&mut *u).and(g).for_each(|u, &g| *u = (b2 * *u).max(g.abs()));
-                    let (m, u) = (slots[0].as_ref().expect("m"), slots[1].as_ref().expect("u"));
-                    Zip::from(&mut **p).and(m).and(u).for_each(|w, &m, &u| *w -= step * m / (u + eps));
+                    let [m, u] = slots;
+                    let (m, u) = (m.get_or_insert_with(zeros), u.get_or_insert_with(zeros));
+                    Zip::from(&mut **p).and(m).and(u).and(g).for_each(|w, m, u, &g| {
+                        *m += (1.0 - b1) * (g - *m);
+                        *u = (b2 * *u).max(g.abs());
+                        *w -= step * *m / (*u + eps);
+                    });
                 }
                 Kind::RmsProp { rho, momentum, epsilon } => {
                     let (rho, eps, lr) = (rho as f32, epsilon as f32, lr as f32);
-                    let v = slots[0].get_or_insert_with(zeros);
-                    Zip::from(&mut *v).and(g).for_each(|v, &g| *v = rho * *v + (1.0 - rho) * g * g);
-                    let v = slots[0].as_ref().expect("v").clone();
+                    let [v, m] = slots;
+                    let v = v.get_or_insert_with(zeros);
                     if momentum > 0.0 {
                         let mo = momentum as f32;
-                        let m = slots[1].get_or_insert_with(zeros);
-                        Zip::from(&mut **p).and(m).and(&v).and(g).for_each(|w, m, &v, &g| {
-                            *m = mo * *m + lr * g / (v + eps).sqrt();
+                        let m = m.get_or_insert_with(zeros);
+                        Zip::from(&mut **p).and(v).and(m).and(g).for_each(|w, v, m, &g| {
+                            *v = rho * *v + (1.0 - rho) * g * g;
+                            *m = mo * *m + lr * g / (*v + eps).sqrt();
                             *w -= *m;
                         });
                     } else {
-                        Zip::from(&mut **p).and(&v).and(g).for_each(|w, &v, &g| *w -= lr * g / (v + eps).sqrt());
+                        Zip::from(&mut **p).and(v).and(g).for_each(|w, v, &g| {
+                            *v = rho * *v + (1.0 - rho) * g * g;
+                            *w -= lr * g / (*v + eps).sqrt();
+                        });
                     }
                 }
                 Kind::Adagrad { initial_accumulator, epsilon } => {
                     let (eps, lr) = (epsilon as f32, lr as f32);
                     let acc = slots[0].get_or_insert_with(|| ArrayD::from_elem(g.raw_dim(), initial_accumulator as f32));
-                    Zip::from(&mut *acc).and(g).for_each(|a, &g| *a += g * g);
-                    let acc = slots[0].as_ref().expect("acc");
-                    Zip::from(&mut **p).and(acc).and(g).for_each(|w, &a, &g| *w -= lr * g / (a + eps).sqrt());
+                    Zip::from(&mut **p).and(acc).and(g).for_each(|w, a, &g| {
+                        *a += g * g;
+                        *w -= lr * g / (*a + eps).sqrt();
+                    });
                 }
                 Kind::Adadelta { rho, epsilon } => {
                     let (rho, eps, lr) = (rho as f32, epsilon as f32, lr as f32);
-                    let ag = slots[0].get_or_insert_with(zeros);
-                    Zip::from(&mut *ag).and(g).for_each(|a, &g| *a = rho * *a + (1.0 - rho) * g * g);
-                    let ag = slots[0].as_ref().expect("acc_grad").clone();
-                    let ad = slots[1].get_or_insert_with(zeros);
-                    Zip::from(&mut **p).and(&mut *ad).and(&ag).and(g).for_each(|w, d, &a, &g| {
-                        let delta = (*d + eps).sqrt() / (a + eps).sqrt() * g;
+                    let [ag, ad] = slots;
+                    let (ag, ad) = (ag.get_or_insert_with(zeros), ad.get_or_insert_with(zeros));
+                    Zip::from(&mut **p).and(ag).and(ad).and(g).for_each(|w, a, d, &g| {
+                        *a = rho * *a + (1.0 - rho) * g * g;
+                        let delta = (*d + eps).sqrt() / (*a + eps).sqrt() * g;
                         *d = rho * *d + (1.0 - rho) * delta * delta;
                         *w -= lr * delta;
                     });
