@@ -25,7 +25,8 @@ fn main() {
         Binary(B::Mul, 7, 12),
     ];
     let outputs = [1, 3, 5, 7, 11, 12, 13].iter().map(|&b| (0, b)).collect();
-    let k = Kernel { rows, cols, inputs, body, outputs, members: vec![] };
+    let stores = vec![None; 7];
+    let k = Kernel { rows, cols, inputs, body, outputs, stores, members: vec![] };
     let mut cg = Codegen::new().unwrap();
     let f = cg.compile(&k).unwrap();
     let mut x: Vec<f32> = (0..rows * 400).map(|i| ((i * 7919) % 1000) as f32 / 100.0 - 5.0).collect();

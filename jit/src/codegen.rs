@@ -176,7 +176,14 @@ impl Emitter<'_, '_> {
             let table = matches!(a, Access::Rows { .. }).then(|| load_ptr(self.b));
             inputs.push((data, table));
         }
-        let outputs: Vec<Value> = k.outputs.iter().map(|_| load_ptr(self.b)).collect();
+        let outputs: Vec<(Value, Option<Value>)> = k
+            .stores
+            .iter()
+            .map(|t| {
+                let data = load_ptr(self.b);
+                (data, t.as_ref().map(|_| load_ptr(self.b)))
+            })
+            .collect();
         // Kernel-wide scalars are read once.
         let scalars: Vec<Option<Value>> = k
             .inputs
@@ -197,7 +204,7 @@ impl Emitter<'_, '_> {
                         None => Src::Base(b.ins().iadd(*data, off)),
                     })
                     .collect();
-                let outs = outputs.iter().map(|o| b.ins().iadd(*o, off)).collect();
+                let outs = outputs.iter().map(|(o, _)| b.ins().iadd(*o, off)).collect();
                 (ins, outs)
             };
             self.run(begin, end, exit, &srcs, None);
@@ -227,7 +234,19 @@ impl Emitter<'_, '_> {
                     (Access::Rows { .. }, None) => unreachable!("row access without a table"),
                 });
             }
-            let row_outs: Vec<Value> = outputs.iter().map(|o| self.b.ins().iadd(*o, full_off)).collect();
+            let mut row_outs: Vec<Value> = Vec::new();
+            for (data, table) in &outputs {
+                row_outs.push(match table {
+                    None => self.b.ins().iadd(*data, full_off),
+                    Some(t) => {
+                        let at = self.b.ins().ishl_imm_u(r, 2);
+                        let at = self.b.ins().iadd(*t, at);
+                        let off = self.b.ins().uload32(mem(), at, 0);
+                        let off = self.b.ins().ishl_imm_u(off, 2);
+                        self.b.ins().iadd(*data, off)
+                    }
+                });
+            }
             let next_row = self.b.create_block();
             let zero = self.b.ins().iconst(I64, 0);
             let ncols = self.b.ins().iconst(I64, cols);
@@ -747,6 +766,7 @@ mod tests {
             inputs: vec![(0, Access::Full)],
             body,
             outputs: vec![(1, 1)],
+            stores: vec![None],
             members: vec![],
         };
         let code = cg.compile(&k).expect("compiles");
@@ -829,7 +849,15 @@ mod tests {
                 body.push(e);
             }
             let last = (body.len() - 1) as u32;
-            let kernel = Kernel { rows, cols, inputs, body: body.clone(), outputs: vec![(0, last)], members: vec![] };
+            let kernel = Kernel {
+                rows,
+                cols,
+                inputs,
+                body: body.clone(),
+                outputs: vec![(0, last)],
+                stores: vec![None],
+                members: vec![],
+            };
             let code = cg.compile(&kernel).expect("compiles");
             let mut out = vec![0f32; n];
             let mut ptrs: Vec<*mut f32> = Vec::new();

@@ -73,6 +73,10 @@ pub struct Kernel {
     pub body: Vec<Expr>,
     /// Values stored for readers outside the kernel: (node, body index).
     pub outputs: Vec<(Id, u32)>,
+    /// Per output: `None` stores row `r` at `r·cols` of the node's own
+    /// buffer; `Some(table)` stores it at `table[r]` — a part of a
+    /// concatenation written straight into the concatenation's buffer.
+    pub stores: Vec<Option<Vec<u32>>>,
     /// The IR nodes computed by this kernel, in order.
     pub members: Vec<Id>,
 }
@@ -90,6 +94,7 @@ impl Kernel {
     /// kernel can treat its iteration space as one flat run.
     pub fn is_flat(&self) -> bool {
         self.inputs.iter().all(|(_, a)| matches!(a, Access::Full | Access::Scalar))
+            && self.stores.iter().all(Option::is_none)
     }
 
     /// What the generated code depends on (not the row tables, which are
@@ -110,8 +115,8 @@ impl Kernel {
             let _ = write!(s, " {e:?}");
         }
         let _ = write!(s, " ->");
-        for (_, b) in &self.outputs {
-            let _ = write!(s, " {b}");
+        for ((_, b), t) in self.outputs.iter().zip(&self.stores) {
+            let _ = write!(s, " {b}{}", if t.is_some() { "@rows" } else { "" });
         }
         s
     }
@@ -297,6 +302,7 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
                     inputs: vec![],
                     body: vec![],
                     outputs: vec![],
+                    stores: vec![],
                     members: vec![],
                 };
                 // Zero-size shapes have nothing to compute; cols ≥ 1 keeps the
@@ -381,6 +387,7 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
             for &m in &kern.members {
                 if read_outside[m as usize] {
                     kern.outputs.push((m, body_of[m as usize]));
+                    kern.stores.push(None);
                 }
             }
         }
@@ -393,6 +400,7 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
     // Kernels with no stored value (every reader gone) are dropped, and so
     // are slices that every reader folded into its access.
     steps.retain(|s| !matches!(s, Step::Kernel(k) if k.outputs.is_empty()));
+    fold_concats(f, keep, &live, &mut steps);
     let mut read = vec![false; n];
     for &k in keep {
         read[k as usize] = true;
@@ -412,6 +420,80 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
     }
     steps.retain(|s| !matches!(s, Step::Library(id) if matches!(f.nodes[*id as usize].op, Op::Slice { .. }) && !read[*id as usize]));
     Plan { steps, live }
+}
+
+/// A concatenation whose every part is a kernel output read by nothing else
+/// is assembled in place: each part's kernel stores its rows straight into
+/// the concatenation's buffer (through a row table), and the copy step goes.
+/// The recurrent layers' backward joins its gate gradients this way.
+fn fold_concats(f: &Func, keep: &[Id], live: &[bool], steps: &mut Vec<Step>) {
+    let n = f.nodes.len();
+    let mut uses = vec![0usize; n];
+    for (i, node) in f.nodes.iter().enumerate() {
+        if live[i] {
+            for &a in &node.args {
+                uses[a as usize] += 1;
+            }
+        }
+    }
+    for &k in keep {
+        uses[k as usize] += 1;
+    }
+    // Where each stored kernel output is: (step, output index).
+    let mut stored: std::collections::HashMap<Id, (usize, usize)> = std::collections::HashMap::new();
+    for (s, step) in steps.iter().enumerate() {
+        if let Step::Kernel(k) = step {
+            for (o, (id, _)) in k.outputs.iter().enumerate() {
+                stored.insert(*id, (s, o));
+            }
+        }
+    }
+    let mut folded = vec![false; steps.len()];
+    for (s, step) in steps.iter().enumerate() {
+        let Step::Library(c) = step else { continue };
+        let node = &f.nodes[*c as usize];
+        if !matches!(node.op, Op::Concat(_)) {
+            continue;
+        }
+        let parts_ok = node.args.iter().all(|&p| {
+            uses[p as usize] == 1
+                && f.nodes[p as usize].dtype == nnc_compiler::ir::DType::F32
+                && stored.contains_key(&p)
+        });
+        if !parts_ok || node.shape.is_empty() {
+            continue;
+        }
+        folded[s] = true;
+    }
+    for s in 0..steps.len() {
+        if !folded[s] {
+            continue;
+        }
+        let Step::Library(c) = steps[s] else { continue };
+        let node = &f.nodes[c as usize];
+        let Op::Concat(axis) = node.op else { continue };
+        let shape = &node.shape;
+        let mut strides = vec![1usize; shape.len()];
+        for i in (0..shape.len() - 1).rev() {
+            strides[i] = strides[i + 1] * shape[i + 1];
+        }
+        let mut at = 0;
+        for &p in &node.args {
+            let (ks, o) = stored[&p];
+            let part = f.shape(p);
+            let table = row_offsets(part, &strides, at * strides[axis]);
+            at += part[axis];
+            if let Step::Kernel(k) = &mut steps[ks] {
+                k.outputs[o].0 = c;
+                k.stores[o] = Some(table);
+            }
+        }
+    }
+    let mut s = 0;
+    steps.retain(|_| {
+        s += 1;
+        !folded[s - 1]
+    });
 }
 
 /// A slice read whole by an elementwise node becomes a row access into the
@@ -443,7 +525,8 @@ fn merge(
     src: usize,
     dst: usize,
 ) {
-    let empty = Kernel { rows: 0, cols: 1, inputs: vec![], body: vec![], outputs: vec![], members: vec![] };
+    let empty =
+        Kernel { rows: 0, cols: 1, inputs: vec![], body: vec![], outputs: vec![], stores: vec![], members: vec![] };
     let Step::Kernel(from) = std::mem::replace(&mut steps[open[src].step], Step::Kernel(empty)) else { return };
     let Step::Kernel(into) = &mut steps[open[dst].step] else { return };
     let offset = into.body.len() as u32;
@@ -532,8 +615,9 @@ pub fn display(f: &Func, plan: &Plan) -> String {
                 for (j, e) in kern.body.iter().enumerate() {
                     let _ = writeln!(s, "    v{j} = {e}");
                 }
-                for (id, b) in &kern.outputs {
-                    let _ = writeln!(s, "    %{id} = v{b}");
+                for ((id, b), t) in kern.outputs.iter().zip(&kern.stores) {
+                    let into = if t.is_some() { " (rows of the concatenation)" } else { "" };
+                    let _ = writeln!(s, "    %{id} = v{b}{into}");
                 }
             }
         }
@@ -577,6 +661,30 @@ mod tests {
         assert_eq!(k.inputs[1].1, Access::Rows { table: vec![0, 0, 0, 0], inner: true });
         assert!(matches!(p.steps[3], Step::Library(4)));
         assert!(matches!(&p.steps[4], Step::Kernel(k) if k.members == vec![5]));
+    }
+
+    #[test]
+    fn a_concatenation_of_kernel_outputs_is_assembled_in_place() {
+        let mut f = Func::default();
+        let x = f.push(Op::Input("x".into()), vec![], vec![2, 3], DType::F32, None);
+        let a = f.push(Op::Unary(Unary::Exp), vec![x], vec![2, 3], DType::F32, None);
+        let m = f.push(Op::MatMul { ta: false, tb: true }, vec![x, x], vec![2, 2], DType::F32, None);
+        let b = f.push(Op::Unary(Unary::Neg), vec![m], vec![2, 2], DType::F32, None);
+        let c = f.push(Op::Concat(1), vec![a, b], vec![2, 5], DType::F32, None);
+        let p = plan(&f, &[c]);
+        assert!(p.steps.iter().all(|s| !matches!(s, Step::Library(id) if *id == c)), "{}", display(&f, &p));
+        let stores: Vec<(Id, Option<Vec<u32>>)> = p
+            .steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Kernel(k) => Some(k.outputs.iter().map(|o| o.0).zip(k.stores.iter().cloned())),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        // Rows of `a` at 0 and 5, rows of `b` after them at 3 and 8.
+        assert!(stores.contains(&(c, Some(vec![0, 5]))), "{stores:?}");
+        assert!(stores.contains(&(c, Some(vec![3, 8]))), "{stores:?}");
     }
 
     #[test]

@@ -175,8 +175,11 @@ impl Program {
                     continue; // params and constants keep their own storage
                 }
                 let need = numel(&f.nodes[w as usize].shape).max(1);
-                // In place: a full-size kernel operand that dies here.
+                // In place: a full-size kernel operand that dies here (not for
+                // rows stored into a concatenation, which is larger).
+                let into_concat = matches!(step, Step::Kernel(k) if k.outputs.iter().zip(&k.stores).any(|((o, _), t)| *o == w && t.is_some()));
                 let in_place = match step {
+                    Step::Kernel(_) if into_concat => None,
                     Step::Kernel(k) => k.inputs.iter().find_map(|(id, a)| {
                         let r = root(f, *id);
                         let only = reads[s].iter().filter(|&&x| x == r).count() == 1;
@@ -363,8 +366,11 @@ impl Program {
                 ptrs.push(table.as_ptr() as *mut f32);
             }
         }
-        for (id, _) in &kernel.outputs {
+        for ((id, _), table) in kernel.outputs.iter().zip(&kernel.stores) {
             ptrs.push(ptr(&self.storage, &mut self.slots, &mut self.consts, *id, params));
+            if let Some(t) = table {
+                ptrs.push(t.as_ptr() as *mut f32);
+            }
         }
         let total = if flat { len } else { rows };
         // SAFETY: every pointer addresses a buffer of at least the kernel's
