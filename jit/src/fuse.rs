@@ -187,6 +187,20 @@ pub fn row_offsets(shape: &[usize], strides: &[usize], base: usize) -> Vec<u32> 
     table
 }
 
+/// How many live nodes read each node, plus one for each time `keep` names it.
+pub fn reader_counts(f: &Func, live: &[bool], keep: &[Id]) -> Vec<usize> {
+    let mut uses = vec![0usize; f.nodes.len()];
+    for (node, _) in f.nodes.iter().zip(live).filter(|(_, l)| **l) {
+        for &a in &node.args {
+            uses[a as usize] += 1;
+        }
+    }
+    for &k in keep {
+        uses[k as usize] += 1;
+    }
+    uses
+}
+
 /// The broadcast pattern of an operand of shape `arg` in the iteration
 /// shape `out` (NumPy alignment of trailing axes).
 pub fn access(arg: &[usize], out: &[usize]) -> Access {
@@ -427,18 +441,7 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
 /// the concatenation's buffer (through a row table), and the copy step goes.
 /// The recurrent layers' backward joins its gate gradients this way.
 fn fold_concats(f: &Func, keep: &[Id], live: &[bool], steps: &mut Vec<Step>) {
-    let n = f.nodes.len();
-    let mut uses = vec![0usize; n];
-    for (i, node) in f.nodes.iter().enumerate() {
-        if live[i] {
-            for &a in &node.args {
-                uses[a as usize] += 1;
-            }
-        }
-    }
-    for &k in keep {
-        uses[k as usize] += 1;
-    }
+    let uses = reader_counts(f, live, keep);
     // Where each stored kernel output is: (step, output index).
     let mut stored: std::collections::HashMap<Id, (usize, usize)> = std::collections::HashMap::new();
     for (s, step) in steps.iter().enumerate() {

@@ -21,13 +21,11 @@ pub use fuse::{Access, Expr, Kernel, Plan, Step};
 pub struct Jit {
     codegen: codegen::Codegen,
     cache: HashMap<String, KernelFn>,
-    /// Seconds spent compiling so far.
-    pub compile_seconds: f64,
 }
 
 impl Jit {
     pub fn new() -> Result<Jit, CodegenError> {
-        Ok(Jit { codegen: codegen::Codegen::new()?, cache: HashMap::new(), compile_seconds: 0.0 })
+        Ok(Jit { codegen: codegen::Codegen::new()?, cache: HashMap::new() })
     }
 
     pub fn kernel(&mut self, k: &Kernel) -> Result<KernelFn, CodegenError> {
@@ -35,9 +33,7 @@ impl Jit {
         if let Some(f) = self.cache.get(&sig) {
             return Ok(*f);
         }
-        let t = std::time::Instant::now();
         let f = self.codegen.compile(k)?;
-        self.compile_seconds += t.elapsed().as_secs_f64();
         self.cache.insert(sig, f);
         Ok(f)
     }

@@ -22,17 +22,7 @@ const MIN_TERMS: usize = 3;
 pub fn rewrite(f: &Func, keep: &[Id]) -> Rewritten {
     let n = f.nodes.len();
     let live = crate::fuse::live_nodes(f, keep);
-    let mut uses = vec![0usize; n];
-    for (i, node) in f.nodes.iter().enumerate() {
-        if live[i] {
-            for &a in &node.args {
-                uses[a as usize] += 1;
-            }
-        }
-    }
-    for &k in keep {
-        uses[k as usize] += 1;
-    }
+    let uses = crate::fuse::reader_counts(f, &live, keep);
     // Roots of add trees of products: their (A, B) operand pairs, in order.
     let mut merged: Vec<Option<Vec<(Id, Id)>>> = vec![None; n];
     for i in 0..n {

@@ -163,9 +163,9 @@ pub fn run_keeping<T: Real>(
         }
     }
     let mut vals: Vec<Tensor<T>> = Vec::with_capacity(f.nodes.len());
-    let profile = std::env::var_os("NNC_PROFILE").is_some();
+    let profile = profile_mode() != Profile::Off;
     // `NNC_PROFILE=shapes` also splits each op kind by argument shapes.
-    let by_shape = std::env::var_os("NNC_PROFILE").is_some_and(|v| v == "shapes");
+    let by_shape = profile_mode() == Profile::Shapes;
     for (i, node) in f.nodes.iter().enumerate() {
         if !live[i] {
             vals.push(Tensor::F(ArrayD::zeros(IxDyn(&[0]))));
@@ -363,6 +363,24 @@ pub fn library_op<T: Real>(node: &nnc_compiler::ir::Node, args: &[ArrayViewD<T>]
         Op::Upsample(s) => upsample(&args[0], *s, out),
         Op::UpsampleGrad(s) => upsample_grad(&args[0], *s, out),
         _ => return None,
+    })
+}
+
+/// What `NNC_PROFILE` asks for: nothing, seconds per op kind (`1`), or per
+/// op and shapes (`shapes`). Read once per process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Profile {
+    Off,
+    Ops,
+    Shapes,
+}
+
+pub fn profile_mode() -> Profile {
+    static MODE: std::sync::OnceLock<Profile> = std::sync::OnceLock::new();
+    *MODE.get_or_init(|| match std::env::var_os("NNC_PROFILE") {
+        None => Profile::Off,
+        Some(v) if v == "shapes" => Profile::Shapes,
+        Some(_) => Profile::Ops,
     })
 }
 
@@ -853,16 +871,20 @@ enum PoolKind {
 }
 
 /// Visits the valid input cells of window (i, j): f(input offset).
-fn window_cells(xs: &[usize], w: &Window, b: usize, i: usize, j: usize, mut f: impl FnMut(usize)) -> usize {
+/// Visits the valid input cells of window (i, j) of sample `b` (NHWC, with
+/// stride, dilation and padding): `f(offset of the cell's first channel)`.
+/// Returns how many there were. The compiled backend's pooling walks the
+/// same cells.
+pub(crate) fn window_cells(xs: &[usize], w: &Window, b: usize, i: usize, j: usize, mut f: impl FnMut(usize)) -> usize {
     let (h, wd, c) = (xs[1], xs[2], xs[3]);
     let mut count = 0;
     for p in 0..w.kernel[0] {
-        let y = (i * w.stride[0] + p) as isize - w.pad[0] as isize;
+        let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
         if y < 0 || y >= h as isize {
             continue;
         }
         for q in 0..w.kernel[1] {
-            let x = (j * w.stride[1] + q) as isize - w.pad[1] as isize;
+            let x = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
             if x < 0 || x >= wd as isize {
                 continue;
             }

@@ -283,23 +283,6 @@ impl Shared {
     }
 }
 
-/// Visits the valid cells of window (i, j) of sample `b`: `f(offset)`.
-fn window_cells(xs: &[usize], w: &Window, b: usize, i: usize, j: usize, mut f: impl FnMut(usize)) {
-    let (h, wd, c) = (xs[1], xs[2], xs[3]);
-    for p in 0..w.kernel[0] {
-        let y = (i * w.stride[0] + p * w.dilation[0]) as isize - w.pad[0] as isize;
-        if y < 0 || y >= h as isize {
-            continue;
-        }
-        for q in 0..w.kernel[1] {
-            let x = (j * w.stride[1] + q * w.dilation[1]) as isize - w.pad[1] as isize;
-            if x >= 0 && x < wd as isize {
-                f(((b * h + y as usize) * wd + x as usize) * c);
-            }
-        }
-    }
-}
-
 /// Max pooling (NHWC), as the reference: NaN wins in the forward pass; the
 /// gradient goes to the first cell holding the largest value. `dy` selects
 /// the gradient (`out` is then dx, shaped like `x`).
@@ -335,7 +318,7 @@ pub(crate) fn max_pool(x: &[f32], xs: &[usize], w: &Window, os: &[usize], dy: Op
                         let mut at = [0usize; CHANNEL_BLOCK];
                         let (best, at) = (&mut best[..cb], &mut at[..cb]);
                         let mut first = true;
-                        window_cells(xs, w, b, i, j, |off| {
+                        crate::exec::window_cells(xs, w, b, i, j, |off| {
                             let off = off + c0;
                             let cell = &x[off..off + cb];
                             if first {

@@ -316,9 +316,9 @@ impl Program {
         uniform: &mut dyn FnMut() -> f64,
     ) -> Result<(), ExecError> {
         flush_denormals();
-        let profile = std::env::var_os("NNC_PROFILE").is_some();
+        let profile = exec::profile_mode() != exec::Profile::Off;
         // `NNC_PROFILE=shapes` splits kernels by iteration space and size.
-        let by_shape = std::env::var_os("NNC_PROFILE").is_some_and(|v| v == "shapes");
+        let by_shape = exec::profile_mode() == exec::Profile::Shapes;
         for s in 0..self.steps.len() {
             let t0 = profile.then(std::time::Instant::now);
             match &self.steps[s] {
@@ -390,15 +390,9 @@ impl Program {
         let work = len * kernel.body.len().max(4) / 4;
         if work >= KERNEL_SPLIT_WORK && total >= 2 && crate::pair::parallel() {
             let mid = if flat { (total / 2) & !3 } else { total / 2 };
-            crate::pair::join(
-                || call(0, mid),
-                || {
-                    flush_denormals();
-                    let p = shared;
-                    // SAFETY: as above; the halves write disjoint ranges.
-                    unsafe { code(p.0, mid as i64, total as i64) }
-                },
-            );
+            // The halves write disjoint ranges; the helper thread set its
+            // flush-to-zero mode when it started.
+            crate::pair::join(|| call(0, mid), || call(mid, total));
         } else {
             call(0, total);
         }

@@ -219,6 +219,8 @@ struct Engine {
     program: Program,
     jit: Jit,
     keep: Vec<Id>,
+    /// Rewrites, fusion, memory plan and code generation.
+    build_seconds: f64,
 }
 
 /// Compile statistics of the programs built so far.
@@ -247,8 +249,8 @@ impl Compiled {
             let mut jit = Jit::new().map_err(|e| TrainError::Unsupported(e.to_string()))?;
             let t = Instant::now();
             let program = Program::build(&self.f, keep, &mut jit).map_err(|e| TrainError::Unsupported(e.to_string()))?;
-            jit.compile_seconds = t.elapsed().as_secs_f64();
-            self.engine = Some(Engine { program, jit, keep: keep.to_vec() });
+            let build_seconds = t.elapsed().as_secs_f64();
+            self.engine = Some(Engine { program, jit, keep: keep.to_vec(), build_seconds });
         }
         let engine = self.engine.as_mut().expect("built above");
         engine.program.run(inputs, &plist, uniform)?;
@@ -264,7 +266,7 @@ impl Compiled {
     fn stats(&self) -> CompileStats {
         match &self.engine {
             Some(e) => CompileStats {
-                seconds: e.jit.compile_seconds,
+                seconds: e.build_seconds,
                 kernels: e.program.kernels,
                 distinct_kernels: e.jit.compiled(),
                 library_ops: e.program.library_ops,
@@ -840,7 +842,7 @@ fn stream_batches(n: usize, batch: usize) -> Vec<Vec<usize>> {
 
 /// Adds the time since `t0` to the `NNC_PROFILE` report under `key`.
 fn profile(key: &str, t0: Instant) {
-    if std::env::var_os("NNC_PROFILE").is_some() {
+    if exec::profile_mode() != exec::Profile::Off {
         exec::profile_add(key, t0.elapsed().as_secs_f64());
     }
 }
