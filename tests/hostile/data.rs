@@ -1,0 +1,1 @@
+//! Hostile inputs: data (filled in by issue 9's work).

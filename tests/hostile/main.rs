@@ -1,0 +1,15 @@
+//! Hostile and newcomer inputs (issue 9): each case is a malformed, malicious or surprising input with the
+//! clear error it must give. None may panic, abort, hang, read or write outside where the user pointed, or
+//! allocate past its cap. Fixtures are generated in the test (temporary directories), never shipped.
+//!
+//! One module per area, each table-driven where the cases share a shape.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod arith;
+mod diagnostics;
+mod files;
+mod lsp;
+mod runtime;
+mod data;

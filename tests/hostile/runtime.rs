@@ -1,0 +1,1 @@
+//! Hostile inputs: runtime (filled in by issue 9's work).
