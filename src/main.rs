@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use nnc_compiler::sandbox::{self, Access, Cap, Root};
 use nnc_compiler::{Analysis, CheckOptions, FsLoader, analyse};
 use nnc_syntax::{Code, Diagnostic, FileId, Severity, Span};
 
@@ -34,7 +35,10 @@ enum Command {
         format: Format,
         /// Override a model parameter: --set hidden=256
         #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
+        set: Vec<String>,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
     /// Print each model's layers, output shapes and parameter counts.
     Summary {
@@ -45,7 +49,10 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
         #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
+        set: Vec<String>,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
     /// Explain a diagnostic code (e.g. `nnc explain E0304`); without a code, list them all.
     Explain { code: Option<String> },
@@ -94,7 +101,10 @@ enum Command {
         dump: Option<PathBuf>,
         /// The executor: fused Cranelift kernels (jit), or the op-by-op reference executor that is its oracle.
         #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
-        backend: BackendArg,
+        backend: BackendArg,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
     /// Inference: run a model's first output on `.npy` inputs.
     Predict {
@@ -111,7 +121,10 @@ enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
         #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
-        backend: BackendArg,
+        backend: BackendArg,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
     /// Print the graph IR (canonical text) of a train step or a model.
     Ir {
@@ -126,7 +139,10 @@ enum Command {
         backward: bool,
         /// Print the compiled program instead: fused kernels and library ops, in run order.
         #[arg(long)]
-        fused: bool,
+        fused: bool,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
     },
 }
 
@@ -186,17 +202,32 @@ fn parse_sets(sets: &[String]) -> Result<Vec<(String, f64)>, String> {
         .collect()
 }
 
-/// Reads and checks one file. I/O problems are returned as messages.
-pub(crate) fn analyse_file(path: &Path, options: &CheckOptions) -> Result<Analysis, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read `{}`: {e}", path.display()))?;
+/// The project root for the program whose root file is `file`: `--root`,
+/// else [`Root::for_file`].
+pub(crate) fn project_root(file: &Path, root: Option<&Path>) -> Result<Root, String> {
+    match root {
+        Some(dir) => Root::new(dir).map_err(|e| format!("--root: {e}")),
+        None => Ok(Root::for_file(file)),
+    }
+}
+
+/// Reads and checks one file; what it `use`s is read only under `root`.
+/// I/O problems are returned as messages.
+pub(crate) fn analyse_file(path: &Path, options: &CheckOptions, root: &Root) -> Result<Analysis, String> {
+    // The root file is the user's own pointing: not confined, but bounded.
+    let bytes = sandbox::read(path, &Access::User, Cap::Source).map_err(|e| match e {
+        sandbox::FileError::Io { message, .. } => format!("cannot read `{}`: {message}", path.display()),
+        refused => refused.to_string(),
+    })?;
     let name = path.display().to_string();
+    let loader = FsLoader::new(root);
     match String::from_utf8(bytes) {
-        Ok(text) => Ok(analyse(&name, Some(path), text, &FsLoader, options)),
+        Ok(text) => Ok(analyse(&name, Some(path), text, &loader, options)),
         Err(e) => {
             // Report invalid UTF-8 as a diagnostic on the lossy text.
             let valid_up_to = e.utf8_error().valid_up_to();
             let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-            let mut a = analyse(&name, Some(path), String::new(), &FsLoader, options);
+            let mut a = analyse(&name, Some(path), String::new(), &loader, options);
             a.program.files[0].text = text;
             a.program.files[0].lines = nnc_syntax::LineIndex::new(&a.program.files[0].text);
             let at = a.program.files[0].text.char_indices().nth(text_char_index(&a.program.files[0].text, valid_up_to)).map_or(0, |(i, _)| i);
@@ -212,7 +243,7 @@ pub(crate) fn analyse_file(path: &Path, options: &CheckOptions) -> Result<Analys
 
 /// Checks a file for `run`/`predict`/`ir`: diagnostics are printed; `None`
 /// when there are errors (or the file cannot be read).
-fn checked(file: &Path, set: &[String], color: bool) -> Option<Analysis> {
+fn checked(file: &Path, set: &[String], root: &Root, color: bool) -> Option<Analysis> {
     let options = match parse_sets(set) {
         Ok(o) => run::options(o),
         Err(e) => {
@@ -220,7 +251,7 @@ fn checked(file: &Path, set: &[String], color: bool) -> Option<Analysis> {
             return None;
         }
     };
-    let a = match analyse_file(file, &options) {
+    let a = match analyse_file(file, &options, root) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");
@@ -235,6 +266,11 @@ fn checked(file: &Path, set: &[String], color: bool) -> Option<Analysis> {
         return None;
     }
     Some(a)
+}
+
+/// [`project_root`], printing the error (a usage error: exit 2) on failure.
+fn root_or_exit(file: &Path, root: Option<&Path>) -> Option<Root> {
+    project_root(file, root).map_err(|e| eprintln!("error: {e}")).ok()
 }
 
 fn finish(r: Result<(), run::Failure>) -> ExitCode {
@@ -254,7 +290,7 @@ fn text_char_index(text: &str, byte: usize) -> usize {
 fn run(cli: Cli) -> ExitCode {
     let color = std::io::stderr().is_terminal();
     match cli.command {
-        Command::Check { files, format, set } => {
+        Command::Check { files, format, set, root } => {
             if files.is_empty() {
                 eprintln!("error: nnc check needs at least one FILE");
                 return ExitCode::from(2);
@@ -270,7 +306,7 @@ fn run(cli: Cli) -> ExitCode {
             let mut io_error = false;
             let mut json_diags = Vec::new();
             for path in &files {
-                match analyse_file(path, &options) {
+                match project_root(path, root.as_deref()).and_then(|r| analyse_file(path, &options, &r)) {
                     Ok(a) => {
                         let diags = &a.result.diagnostics;
                         any_error |= diags.iter().any(|d| d.severity == Severity::Error);
@@ -299,7 +335,7 @@ fn run(cli: Cli) -> ExitCode {
                 ExitCode::SUCCESS
             }
         }
-        Command::Summary { file, model, format, set } => {
+        Command::Summary { file, model, format, set, root } => {
             let options = match parse_sets(&set) {
                 Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
                 Err(e) => {
@@ -307,7 +343,7 @@ fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let a = match analyse_file(&file, &options) {
+            let a = match project_root(&file, root.as_deref()).and_then(|r| analyse_file(&file, &options, &r)) {
                 Ok(a) => a,
                 Err(e) => {
                     eprintln!("error: {e}");
@@ -339,14 +375,18 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend } => {
-            let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
+        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend, root } => {
+            let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
+            let Some(a) = checked(&file, &set, &root, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
-            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, resume, out, dump: dump.zip(dump_steps), backend: backend.into() };
+            let steps = steps.map(|k| k as usize);
+            let dump = dump.zip(dump_steps);
+            let args = run::RunArgs { train, epochs, steps, seed, init, save, resume, out, dump, backend: backend.into(), root };
             finish(run::run(&file, &a, &options, &args))
         }
-        Command::Predict { file, model, weights, inputs, output, set, backend } => {
-            let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
+        Command::Predict { file, model, weights, inputs, output, set, backend, root } => {
+            let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
+            let Some(a) = checked(&file, &set, &root, color) else { return ExitCode::from(1) };
             let mut pairs = Vec::new();
             for i in &inputs {
                 match i.split_once('=') {
@@ -359,8 +399,9 @@ fn run(cli: Cli) -> ExitCode {
             }
             finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into()))
         }
-        Command::Ir { file, train, batch, backward, fused } => {
-            let Some(a) = checked(&file, &[], color) else { return ExitCode::from(1) };
+        Command::Ir { file, train, batch, backward, fused, root } => {
+            let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
+            let Some(a) = checked(&file, &[], &root, color) else { return ExitCode::from(1) };
             match run::ir(&a, train.as_deref(), batch.max(1), backward, fused) {
                 Ok(text) => {
                     print!("{text}");

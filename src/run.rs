@@ -9,6 +9,7 @@ use std::time::Instant;
 use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::{NodeKind, TRef};
 use nnc_compiler::types::{CallValue, Value};
+use nnc_compiler::sandbox::{self, Access, Root};
 use nnc_compiler::{Analysis, CheckOptions};
 use nnc_runtime::data::{self, VocabRows, from_call::InputShape as InputSpec};
 use nnc_runtime::exec::Tensor;
@@ -44,6 +45,9 @@ pub struct RunArgs {
     /// (directory, steps): dump single steps instead of training.
     pub dump: Option<(PathBuf, usize)>,
     pub backend: Backend,
+    /// The project root: the data and `init = load(…)` files the `.nn` file
+    /// names must lie under it.
+    pub root: Root,
 }
 
 fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
@@ -127,9 +131,18 @@ fn split_rows(info: &TrainInfo, seed: u64) -> Result<VocabRows, Failure> {
     })
 }
 
-/// Loads a data call; `rows`: see [`data::from_call::load_call`].
-fn load_call(call: &CallValue, file: &Path, specs: &[InputSpec], seed: u64, rows: &VocabRows) -> Result<Loaded, Failure> {
-    let c = data::from_call::load_call(call, &base_dir(file), specs, seed, rows).map_err(|e| Failure::new(e.to_string()))?;
+/// Loads a data call (its files under `root`); `rows`: see [`data::from_call::load_call`].
+fn load_call(
+    call: &CallValue,
+    file: &Path,
+    root: &Root,
+    specs: &[InputSpec],
+    seed: u64,
+    rows: &VocabRows,
+) -> Result<Loaded, Failure> {
+    let access = Access::root(root);
+    let c = data::from_call::load_call(call, &base_dir(file), &access, specs, seed, rows)
+        .map_err(|e| Failure::new(e.to_string()))?;
     let arrays = c.loaded.dataset.arrays.into_iter().map(|(k, v)| (k, to_tensor(v))).collect();
     Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize })
 }
@@ -212,19 +225,19 @@ fn early_stop(info: &TrainInfo) -> Option<(usize, String)> {
 
 /// The checkpoint a run starts from: `--init W` (names as they are), else
 /// the block's `init = load("file", prefix = "p")`. Checkpoints are what
-/// runs produce, so like `checkpoint = "…"` and `--save` the file is
-/// relative to the working directory (data files, shipped with the `.nn`
-/// file, are relative to it).
-fn init_source(info: &TrainInfo, args: &RunArgs) -> Result<Option<(PathBuf, String)>, Failure> {
+/// runs produce, so like `checkpoint = "…"` that writes it the file is
+/// relative to the output directory `out`; it must lie under it or under the
+/// project root. Returns the path, its name as written, and the prefix.
+fn init_source(info: &TrainInfo, args: &RunArgs, out: &Path) -> Result<Option<(PathBuf, String, String)>, Failure> {
     if let Some(w) = &args.init {
-        return Ok(Some((w.clone(), String::new())));
+        return Ok(Some((w.clone(), w.display().to_string(), String::new())));
     }
     let usage = |found: &dyn std::fmt::Display| Failure::new(format!("`init` must be load(\"file.safetensors\", prefix = \"…\"), found {found}"));
     match info.field("init") {
         None => Ok(None),
         Some(Value::Call(c)) if c.name == "load" => {
-            let path = match c.positional(0) {
-                Some(Value::Str(s)) => PathBuf::from(s),
+            let written = match c.positional(0) {
+                Some(Value::Str(s)) => s.clone(),
                 Some(other) => return Err(usage(&format!("the file name {other}"))),
                 None => return Err(usage(&"no file name")),
             };
@@ -233,7 +246,11 @@ fn init_source(info: &TrainInfo, args: &RunArgs) -> Result<Option<(PathBuf, Stri
                 Some(Value::Str(p)) => p.clone(),
                 Some(other) => return Err(usage(&format!("the prefix {other}"))),
             };
-            Ok(Some((path, prefix)))
+            let path = out.join(&written);
+            let mut roots = vec![args.root.clone()];
+            roots.extend(Root::output(out).ok());
+            Access::Within(roots).check(&path).map_err(|e| Failure::new(e.to_string()))?;
+            Ok(Some((path, written, prefix)))
         }
         Some(other) => Err(usage(other)),
     }
@@ -241,12 +258,12 @@ fn init_source(info: &TrainInfo, args: &RunArgs) -> Result<Option<(PathBuf, Stri
 
 /// Loads the tensors of `path` that match the block's parameters (see
 /// [`nnc_runtime::checkpoint::plan_init`]) into `params` and says what it did.
-fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, prefix: &str) -> Result<(), Failure> {
+fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, name: &str, prefix: &str) -> Result<(), Failure> {
     let decls = trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))?;
     let shapes: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
     let (values, plan) = nnc_runtime::checkpoint::load_init(path, &shapes, prefix).map_err(|e| Failure::new(e.to_string()))?;
     params.values.extend(values);
-    let mut line = format!("init: loaded {} tensors from {}", plan.pairs.len(), path.display());
+    let mut line = format!("init: loaded {} tensors from {name}", plan.pairs.len());
     if let Some((t, p)) = plan.pairs.first().filter(|(t, p)| t != p) {
         line.push_str(&format!(" (prefix \"{prefix}\": `{t}` → `{p}`, …)"));
     }
@@ -288,10 +305,10 @@ fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &Train
     Ok(epoch)
 }
 
-fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
+fn load_source(v: &Value, file: &Path, root: &Root, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
     match v {
         // A separate validation or test source: nothing of it is held out.
-        Value::Call(c) => load_call(c, file, specs, seed, &VocabRows::All),
+        Value::Call(c) => load_call(c, file, root, specs, seed, &VocabRows::All),
         other => Err(Failure::new(format!("not a data source: {other}"))),
     }
 }
@@ -304,7 +321,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
     let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
-    let loaded = load_call(&data_call, file, &specs, seed, &split_rows(first, seed)?)?;
+    let loaded = load_call(&data_call, file, &args.root, &specs, seed, &split_rows(first, seed)?)?;
     let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
     let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
         .data
@@ -325,7 +342,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     } else {
         let mut opts = options.clone();
         opts.data_types = untyped;
-        rechecked = crate::analyse_file(file, &opts).map_err(Failure::new)?;
+        rechecked = crate::analyse_file(file, &opts, &args.root).map_err(Failure::new)?;
         if let Some(d) = rechecked.result.diagnostics.iter().find(|d| d.severity == nnc_syntax::Severity::Error) {
             return Err(Failure::new(format!("with the data's shapes: {}", d.message)));
         }
@@ -333,11 +350,11 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     };
     let dims = loaded.dims.clone();
     let val_loaded = match info.field("validate") {
-        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &specs, seed)?),
+        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &args.root, &specs, seed)?),
         _ => None,
     };
     let test_loaded = match info.field("test") {
-        Some(v @ Value::Call(_)) => Some(load_source(v, file, &specs, seed)?),
+        Some(v @ Value::Call(_)) => Some(load_source(v, file, &args.root, &specs, seed)?),
         _ => None,
     };
     let (train, val, meta) = prepare(info, loaded, val_loaded, seed)?;
@@ -355,8 +372,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     trainer.backend = args.backend;
     let mut params = Params::default();
     let first_batch = cfg.batch.min(train.len().max(1));
-    if let Some((path, prefix)) = init_source(info, args)? {
-        load_init(&trainer, &mut params, first_batch, &path, &prefix)?;
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
+    if let Some((path, name, prefix)) = init_source(info, args, &out_dir)? {
+        load_init(&trainer, &mut params, first_batch, &path, &name, &prefix)?;
     }
     let start_epoch = match &args.resume {
         Some(path) => resume(&mut trainer, &mut params, &cfg, info, first_batch, path)?,
@@ -382,7 +400,6 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         cfg.optimizer.name(),
         cfg.optimizer.lr
     );
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let epochs = cfg.epochs;
@@ -424,10 +441,19 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     // run wrote to the same directory), so the CSV, the plot, early stopping
     // and `keep_best` see every epoch.
     let mut history: Vec<EpochRecord> = if start_epoch > 0 { read_history(&out_dir, start_epoch, &trainer.metric_names()) } else { Vec::new() };
+    // `checkpoint = "{train}/epoch_{epoch}.safetensors"`: relative to the
+    // output directory and inside it, refused before the first epoch.
+    let checkpoint_path = |pattern: &str, epoch: usize| {
+        let rel = pattern.replace("{train}", &info.name).replace("{epoch}", &epoch.to_string());
+        sandbox::confine_output(&out_dir, Path::new(&rel)).map_err(|e| Failure::new(e.to_string()))
+    };
     let pattern = match info.field("checkpoint") {
         Some(Value::Str(p)) => Some(p.clone()),
         _ => None,
     };
+    if let Some(p) = &pattern {
+        checkpoint_path(p, start_epoch + 1)?;
+    }
     let keep_best = match info.field("keep_best") {
         Some(Value::Mode(m) | Value::Str(m)) => Some(m.clone()),
         _ => None,
@@ -476,8 +502,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             write(path)?;
         }
         if let (Some(pattern), true) = (&pattern, improved) {
-            // `checkpoint = "runs/{train}/epoch_{epoch}.safetensors"`, relative to the working directory.
-            write(&PathBuf::from(pattern.replace("{train}", &info.name).replace("{epoch}", &(epoch + 1).to_string())))?;
+            write(&checkpoint_path(pattern, epoch + 1)?)?;
         }
         if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
             println!("early stop: `{}` has not improved for {} epochs", cfg.early_stop.as_ref().map_or("", |e| e.1.as_str()), cfg.early_stop.as_ref().map_or(0, |e| e.0));
@@ -588,7 +613,8 @@ fn epoch_line(rec: &EpochRecord, epochs: usize) -> String {
 /// [`write_history`]; empty when there is no such file or it does not hold
 /// those epochs with these metrics.
 fn read_history(dir: &Path, epochs: usize, metrics: &[String]) -> Vec<EpochRecord> {
-    let Ok(text) = std::fs::read_to_string(dir.join("history.csv")) else { return Vec::new() };
+    let Ok(bytes) = sandbox::read(&dir.join("history.csv"), &Access::User, sandbox::Cap::Data) else { return Vec::new() };
+    let Ok(text) = String::from_utf8(bytes) else { return Vec::new() };
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
     let col = |row: &[&str], name: &str| header.iter().position(|h| *h == name).and_then(|i| row.get(i)?.parse::<f64>().ok());

@@ -9,6 +9,7 @@ pub mod graph;
 pub mod ir;
 pub mod layers;
 pub mod program;
+pub mod sandbox;
 pub mod summary;
 pub mod types;
 

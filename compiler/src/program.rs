@@ -10,36 +10,70 @@ use std::path::{Path, PathBuf};
 use nnc_syntax::ast::{self, Item, UseTarget};
 use nnc_syntax::{Code, Diagnostic, FileId, LineIndex};
 
+use crate::sandbox::{self, Access, Cap, FileError, Root};
+
 /// Why a file could not be read.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LoadError {
     NotFound,
     InvalidUtf8,
     Io(String),
+    /// Refused without reading: outside the project root, not a regular
+    /// file, or over the size cap ([`crate::sandbox`]).
+    Refused(FileError),
 }
 
 pub trait Loader {
     fn load(&self, path: &Path) -> Result<String, LoadError>;
-    /// Whether a data file exists (checked for `train` data sources).
-    /// Loaders that cannot tell say yes, so nothing is reported.
-    fn exists(&self, _path: &Path) -> bool {
-        true
+    /// Whether a data file (of a `train` data source) could be read: it
+    /// exists, and the loader would let the run read it. Loaders that cannot
+    /// tell say yes, so nothing is reported.
+    fn data_file(&self, _path: &Path) -> Result<(), LoadError> {
+        Ok(())
     }
 }
 
-/// Reads files from disk.
-pub struct FsLoader;
+/// Reads files from disk, under a project root and within the size caps.
+pub struct FsLoader {
+    access: Access,
+}
+
+impl FsLoader {
+    /// Reads only under `root`.
+    pub fn new(root: &Root) -> FsLoader {
+        FsLoader { access: Access::root(root) }
+    }
+
+    /// Reads only under the default root of the program whose root file is
+    /// `file` ([`Root::for_file`]).
+    pub fn for_file(file: &Path) -> FsLoader {
+        FsLoader::new(&Root::for_file(file))
+    }
+}
 
 impl Loader for FsLoader {
     fn load(&self, path: &Path) -> Result<String, LoadError> {
-        match std::fs::read(path) {
-            Ok(bytes) => String::from_utf8(bytes).map_err(|_| LoadError::InvalidUtf8),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(LoadError::NotFound),
-            Err(e) => Err(LoadError::Io(e.to_string())),
+        let bytes = sandbox::read(path, &self.access, Cap::Source).map_err(load_error)?;
+        String::from_utf8(bytes).map_err(|_| LoadError::InvalidUtf8)
+    }
+    fn data_file(&self, path: &Path) -> Result<(), LoadError> {
+        self.access.check(path).map_err(LoadError::Refused)?;
+        match std::fs::metadata(path) {
+            Ok(m) if m.is_file() => Ok(()),
+            Ok(m) => Err(LoadError::Refused(FileError::NotRegular {
+                path: path.to_path_buf(),
+                kind: sandbox::kind_of(m.file_type()),
+            })),
+            Err(e) => Err(load_error(FileError::Io { path: path.to_path_buf(), kind: e.kind(), message: e.to_string() })),
         }
     }
-    fn exists(&self, path: &Path) -> bool {
-        path.exists()
+}
+
+fn load_error(e: FileError) -> LoadError {
+    match e {
+        FileError::Io { kind: std::io::ErrorKind::NotFound, .. } => LoadError::NotFound,
+        FileError::Io { message, .. } => LoadError::Io(message),
+        refused => LoadError::Refused(refused),
     }
 }
 
@@ -169,13 +203,32 @@ fn visit(
                 chain.pop();
             }
             Err(e) => {
-                let (msg, label) = match e {
-                    LoadError::NotFound => (format!("cannot find `{name}`"), "no such file (paths are relative to this file)".to_string()),
-                    LoadError::InvalidUtf8 => (format!("`{name}` is not valid UTF-8"), "this file cannot be read as text".to_string()),
-                    LoadError::Io(err) => (format!("cannot read `{name}`"), err),
-                };
-                program.diagnostics.push(Diagnostic::new(Code::UseNotFound, file, span, msg).with_label(label));
+                program.diagnostics.push(use_error(e, &name, file, span));
             }
         }
     }
+}
+
+/// The diagnostic for a `use` that could not be loaded. A refused file is
+/// named, never quoted: it was not read.
+fn use_error(e: LoadError, name: &str, file: FileId, span: nnc_syntax::Span) -> Diagnostic {
+    let (code, msg, label) = match e {
+        LoadError::NotFound => {
+            (Code::UseNotFound, format!("cannot find `{name}`"), "no such file (paths are relative to this file)".to_string())
+        }
+        LoadError::InvalidUtf8 => {
+            (Code::UseNotFound, format!("`{name}` is not valid UTF-8"), "this file cannot be read as text".to_string())
+        }
+        LoadError::Io(err) => (Code::UseNotFound, format!("cannot read `{name}`"), err),
+        LoadError::Refused(refused) => {
+            let code = refused.code().unwrap_or(Code::UseNotFound);
+            let mut d = Diagnostic::new(code, file, span, format!("`{name}` is {}", refused.reason()))
+                .with_label("not read");
+            if let Some(help) = refused.help() {
+                d = d.with_help(help);
+            }
+            return d;
+        }
+    };
+    Diagnostic::new(code, file, span, msg).with_label(label)
 }

@@ -265,6 +265,45 @@ finite graphs: use `repeat(x, n, layer)` or write the layers out.";
 "A data source is missing its file, names an option it does not have, or gives
 a column selector of the wrong kind.";
 
+    // ---- files and resources
+    FileOutsideRoot = "E0501", Error, "file outside the project root",
+"A `.nn` file names a file outside the project root: a `use`, a data source
+or `init = load(…)` whose path (after following symlinks) leads out of it.
+Files a `.nn` file makes nnc read must lie under the project root, so that
+checking or running a file someone sent you cannot read your other files.
+
+The project root is the nearest directory, from the root `.nn` file's own
+directory upwards, that holds a file named `nnc.toml`; without one, the root
+file's directory. `--root DIR` (check, summary, run, predict, ir) sets it
+explicitly; the language server uses the workspace folder.
+
+    use \"../../../etc/passwd\"         // refused, and never read
+    data = csv(\"../data/x.csv\", …)    // fine when `..` is inside the root
+
+Paths given on the command line (`--input`, `--init`, `--save`, …) are yours
+and are not confined.";
+    NotARegularFile = "E0502", Error, "not a regular file",
+"nnc reads only regular files: a directory, a FIFO (which would block until
+someone writes to it), a device (`/dev/zero` never ends) or a socket is
+refused before it is opened.";
+    FileTooLarge = "E0503", Error, "file larger than its cap",
+"Reads are bounded: `.nn` files at 16 MiB (environment variable
+`NNC_MAX_SOURCE_BYTES`), data files and checkpoints at 1 GiB, and what a
+gzip or `.npz` file decompresses to at 1 GiB too (`NNC_MAX_DATA_BYTES`), so
+a small compressed \"bomb\" cannot fill the memory. Values take a `K`, `M`
+or `G` suffix: `NNC_MAX_DATA_BYTES=8G nnc run big.nn`.";
+    OutputOutsideOutDir = "E0504", Error, "output path outside the output directory",
+"A train block names a file to write (`checkpoint = \"…\"`) that is absolute
+or climbs out of the output directory with `..`. Such paths are relative to
+the output directory of `nnc run` (`--out DIR`, default `runs/<train>`) and
+must stay inside it, so running a file someone sent you cannot overwrite
+your other files.
+
+    checkpoint = \"{train}/epoch_{epoch}.safetensors\"   // fine
+    checkpoint = \"/home/me/.bashrc\"                    // refused
+
+To write elsewhere, say so on the command line: `--out DIR` or `--save W`.";
+
     // ---- warnings
     UnusedBinding = "W0001", Warning, "unused binding",
 "A `let` binding or an input is never used. Prefix it with `_` to silence this.";

@@ -18,6 +18,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value as Json;
 
+use nnc_compiler::sandbox::Root;
+
 use crate::convert;
 use crate::nav::DefKind;
 use crate::state::State;
@@ -131,6 +133,7 @@ impl<W: Write> Server<W> {
             }
             self.initialized = true;
             self.state.support = SupportFiles::materialise();
+            self.state.workspace = workspace_root(&req.params);
             return to_json(initialize_result());
         }
         if !self.initialized {
@@ -483,6 +486,19 @@ fn symbol_kind(k: DefKind) -> lsp::SymbolKind {
         DefKind::DataArray => lsp::SymbolKind::ARRAY,
         DefKind::Step => lsp::SymbolKind::METHOD,
     }
+}
+
+/// The project root of the session: the first workspace folder, else
+/// `rootUri`, else the deprecated `rootPath` of `initialize`'s parameters.
+/// Files outside it are not read (a diagnostic says so).
+fn workspace_root(params: &Json) -> Option<Root> {
+    let folder = params.get("workspaceFolders").and_then(|f| f.get(0)).and_then(|f| f.get("uri"));
+    let uri = folder.or_else(|| params.get("rootUri")).and_then(Json::as_str);
+    let path = match uri.and_then(|u| u.parse::<lsp::Uri>().ok()) {
+        Some(u) => crate::uri::to_path(&u)?,
+        None => std::path::PathBuf::from(params.get("rootPath").and_then(Json::as_str)?),
+    };
+    Some(Root::workspace(&path))
 }
 
 fn initialize_result() -> lsp::InitializeResult {

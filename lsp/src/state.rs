@@ -7,6 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use lsp_types::Uri;
+use nnc_compiler::sandbox::{Access, Root};
 use nnc_compiler::{Analysis, CheckOptions, FsLoader, LoadError, Loader, analyse};
 use nnc_syntax::{FileId, LineIndex};
 
@@ -48,23 +49,33 @@ pub struct State {
     /// Open documents whose diagnostics must be published again.
     pub stale: BTreeSet<Uri>,
     pub support: Option<SupportFiles>,
+    /// The workspace folder (`initialize`'s first workspace folder, else its
+    /// `rootUri`): the project root of every document. Without one, each
+    /// document's default root ([`Root::for_file`]).
+    pub workspace: Option<Root>,
 }
 
 /// Reads open documents from the editor's buffers and everything else
 /// from disk, so a `use`d file being edited is checked as the user sees it.
+/// Either way only under the project root: a file outside it is a
+/// diagnostic, and is not read.
 pub struct OverlayLoader<'a> {
     state: &'a State,
+    access: Access,
+    disk: FsLoader,
 }
 
 impl Loader for OverlayLoader<'_> {
     fn load(&self, path: &Path) -> Result<String, LoadError> {
+        self.access.check(path).map_err(LoadError::Refused)?;
         match self.state.open_at(path) {
             Some(doc) => Ok(doc.text.clone()),
-            None => FsLoader.load(path),
+            None => self.disk.load(path),
         }
     }
-    fn exists(&self, path: &Path) -> bool {
-        self.state.open_at(path).is_some() || FsLoader.exists(path)
+    fn data_file(&self, path: &Path) -> Result<(), LoadError> {
+        self.access.check(path).map_err(LoadError::Refused)?;
+        if self.state.open_at(path).is_some() { Ok(()) } else { self.disk.data_file(path) }
     }
 }
 
@@ -135,7 +146,13 @@ impl State {
             Some(p) => p.display().to_string(),
             None => doc.uri.as_str().to_string(),
         };
-        let loader = OverlayLoader { state: self };
+        let root = match (&self.workspace, &doc.path) {
+            (Some(w), _) => w.clone(),
+            (None, Some(p)) => Root::for_file(p),
+            // An unsaved buffer (`untitled:`) has no directory to read from.
+            (None, None) => Root::workspace(&std::env::temp_dir().join("nnc-lsp-untitled")),
+        };
+        let loader = OverlayLoader { state: self, access: Access::root(&root), disk: FsLoader::new(&root) };
         let analysis = analyse(&name, doc.path.as_deref(), doc.text.clone(), &loader, &CheckOptions::default());
         let deps = analysis
             .program

@@ -12,7 +12,7 @@ pub fn root() -> PathBuf {
 pub fn analyse_path(path: &Path) -> Analysis {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let name = path.strip_prefix(root()).unwrap_or(path).display().to_string();
-    analyse(&name, Some(path), text, &FsLoader, &CheckOptions::default())
+    analyse(&name, Some(path), text, &FsLoader::for_file(path), &CheckOptions::default())
 }
 
 /// `.nn` files of a directory, sorted.

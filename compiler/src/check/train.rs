@@ -371,6 +371,16 @@ impl<'p> Checker<'p> {
         for key in ["class_weight", "checkpoint", "keep_best", "shuffle", "stateful"] {
             if let Some(e) = fields.get(key) {
                 let v = self.eval_in(&mut body, e, true);
+                if let (Value::Str(path), "checkpoint") = (&v, key) {
+                    // Checked again by `nnc run` against the real directory (symlinks).
+                    if crate::sandbox::relative_inside(std::path::Path::new(path)).is_none() {
+                        self.report(
+                            Diagnostic::new(Code::OutputOutsideOutDir, file, e.span, format!("`{path}` is not inside the output directory"))
+                                .with_label("absolute, or climbs out with `..`")
+                                .with_help("paths a train block writes are relative to the output directory (`--out`) and stay inside it"),
+                        );
+                    }
+                }
                 info.fields.push((key.to_string(), v));
             }
         }
@@ -471,12 +481,27 @@ impl<'p> Checker<'p> {
         if let (Some(loader), Some(dir)) = (self.loader, self.program.file(file).path.as_ref().and_then(|p| p.parent())) {
             for (path, span) in files {
                 let full = dir.join(path);
-                if !loader.exists(&full) {
-                    self.report(
+                match loader.data_file(&full) {
+                    Ok(()) => {}
+                    // Outside the project root, or not a regular file: named, not read.
+                    Err(crate::LoadError::Refused(e)) => {
+                        let mut d = Diagnostic::new(
+                            e.code().unwrap_or(Code::InvalidDataSource),
+                            file,
+                            span,
+                            format!("data file `{path}` is {}", e.reason()),
+                        )
+                        .with_label("not read");
+                        if let Some(help) = e.help() {
+                            d = d.with_help(help);
+                        }
+                        self.report(d);
+                    }
+                    Err(_) => self.report(
                         Diagnostic::new(Code::DataFileMissing, file, span, format!("data file `{path}` not found"))
                             .with_label(format!("no file at {}", full.display()))
                             .with_note("data paths are relative to the `.nn` file"),
-                    );
+                    ),
                 }
             }
         }

@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
+use nnc_compiler::sandbox::Access;
 use nnc_compiler::types::{CallValue, Value};
 
 use super::source::{
@@ -39,11 +40,22 @@ pub struct CallData {
 /// its rows (the `sentences` vocabulary) is learnt from the training rows
 /// only, so validation words the model never trained on stay out of
 /// vocabulary.
-pub fn load_call(call: &CallValue, base: &Path, inputs: &[InputShape], seed: u64, rows: &VocabRows) -> Result<CallData, DataError> {
+///
+/// The files must lie where `access` allows (a `.nn` file's data: under the
+/// project root); nothing is opened otherwise.
+pub fn load_call(
+    call: &CallValue,
+    base: &Path,
+    access: &Access,
+    inputs: &[InputShape],
+    seed: u64,
+    rows: &VocabRows,
+) -> Result<CallData, DataError> {
     let mut spec = spec_of(call, inputs, seed)?;
     if let SourceSpec::Sentences(s) = &mut spec {
         s.vocab_rows = rows.clone();
     }
+    super::source::check_paths(&spec, base, access)?;
     let mut loaded = super::source::load(&spec, base)?;
     let source = describe(call);
     for input in inputs {
@@ -297,7 +309,7 @@ mod tests {
     }
 
     fn data(c: &CallValue, inputs: &[InputShape]) -> Dataset {
-        load_call(c, &root(), inputs, 0, &VocabRows::All).unwrap_or_else(|e| panic!("{e}")).loaded.dataset
+        load_call(c, &root(), &Access::User, inputs, 0, &VocabRows::All).unwrap_or_else(|e| panic!("{e}")).loaded.dataset
     }
 
     fn column_gt(k: i64, v: i64) -> Value {
@@ -317,7 +329,7 @@ mod tests {
         let Some(Array::I64(y)) = ds.get("label") else { panic!() };
         assert!(y.iter().all(|&v| (0..10).contains(&v)));
         let c = call("csv", vec![(None, s("data/digits.csv.gz")), (Some("pixels"), Value::Range(Dim::Known(0), Dim::Known(63)))]);
-        let e = load_call(&c, &root(), &inputs[..1], 0, &VocabRows::All).unwrap_err().to_string();
+        let e = load_call(&c, &root(), &Access::User, &inputs[..1], 0, &VocabRows::All).unwrap_err().to_string();
         assert!(e.ends_with("digits.csv.gz: columns 0..63: 63 values per sample, input `pixels` [8, 8, 1] needs 64"), "{e}");
     }
 
@@ -328,12 +340,12 @@ mod tests {
             "csv",
             vec![(None, s("data/fish.csv")), (Some("x"), Value::List(vec![s("Height"), s("Width")])), (Some("y"), Value::List(vec![s("Weight")])), (Some("normalize"), norm)],
         );
-        let l = load_call(&c, &root(), &[], 0, &VocabRows::All).unwrap();
+        let l = load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All).unwrap();
         assert_eq!(l.loaded.dataset.len(), 158);
         assert_eq!(l.normalize, ["x"]);
         assert_eq!(l.loaded.dataset.get("y").unwrap().shape(), &[158, 1]);
         let c = call("csv", vec![(None, s("data/fish.csv")), (Some("y"), s("Wieght"))]);
-        assert!(load_call(&c, &root(), &[], 0, &VocabRows::All).unwrap_err().to_string().contains("did you mean `Weight`"));
+        assert!(load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All).unwrap_err().to_string().contains("did you mean `Weight`"));
         let c = call("csv", vec![(None, s("data/fish.csv")), (Some("y"), s("Len*")), (Some("delimiter"), s(","))]);
         let mut want = CsvSpec::new("data/fish.csv").array("y", Selector::Glob("Len*".into()));
         want.delimiter = Some(',');
@@ -345,14 +357,14 @@ mod tests {
     #[test]
     fn text_sentences_and_synthetic() {
         let c = call("text", vec![(None, s("data/alice.txt")), (Some("seq"), int(35)), (Some("vocab"), int(28))]);
-        let l = load_call(&c, &root(), &[], 0, &VocabRows::All).unwrap();
+        let l = load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All).unwrap();
         assert_eq!(l.dims, [("V".to_string(), 28)]);
         assert_eq!(l.loaded.dataset.get("tokens").unwrap().shape()[1], 35);
         // The sequence length can come from the input's declared shape.
         let c = call("text", vec![(None, s("data/alice.txt"))]);
         assert_eq!(data(&c, &[input("tokens", &[50], true)]).get("tokens").unwrap().shape()[1], 50);
         let c = call("sentences", vec![(None, s("data/movie_reviews.tsv.gz")), (Some("tokens"), int(2)), (Some("label"), column_gt(1, 0)), (Some("vocab"), int(5000))]);
-        let l = load_call(&c, &root(), &[input("tokens", &[40], true), input("label", &[], true)], 0, &VocabRows::All).unwrap();
+        let l = load_call(&c, &root(), &Access::User, &[input("tokens", &[40], true), input("label", &[], true)], 0, &VocabRows::All).unwrap();
         assert_eq!(l.loaded.dataset.len(), 10_605);
         assert_eq!(l.dims, [("V".to_string(), 5000)]);
         let Some(Array::I64(lab)) = l.loaded.dataset.get("label") else { panic!() };
@@ -376,7 +388,7 @@ mod tests {
         let (train, val) = super::super::split(10, 0.3, 5);
         assert_eq!(val.len(), 3);
         let ids = |rows: VocabRows| {
-            let l = load_call(&c, &dir.0, &inputs, 5, &rows).unwrap();
+            let l = load_call(&c, &dir.0, &Access::User, &inputs, 5, &rows).unwrap();
             let Some(Array::I64(t)) = l.loaded.dataset.get("tokens").cloned() else { panic!() };
             t
         };
@@ -411,6 +423,6 @@ mod tests {
         assert!(spec_of(&call("idx", vec![(Some("x"), int(1))]), &[], 0).is_err());
         assert!(spec_of(&call("sentences", vec![(None, s("f.tsv")), (Some("pad"), Value::Mode("middle".into()))]), &[], 0).is_err());
         let c = call("npy", vec![(Some("x"), s("missing.npy"))]);
-        assert!(matches!(load_call(&c, &root(), &[], 0, &VocabRows::All), Err(DataError::File(_))));
+        assert!(matches!(load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All), Err(DataError::File(_))));
     }
 }

@@ -359,7 +359,31 @@ impl Loaded {
     }
 }
 
-/// Reads `spec`; relative paths resolve against `base_dir`.
+/// The files `spec` reads, relative to the `.nn` file's directory.
+pub fn paths(spec: &SourceSpec) -> Vec<&Path> {
+    match spec {
+        SourceSpec::Csv(c) => vec![&c.path],
+        SourceSpec::Idx { arrays } | SourceSpec::Npy { arrays } => arrays.iter().map(|(_, p)| p.as_path()).collect(),
+        SourceSpec::Npz { path, .. } => vec![path],
+        SourceSpec::Text(t) => vec![&t.path],
+        SourceSpec::Sentences(s) => vec![&s.path],
+        SourceSpec::Synthetic(_) => vec![],
+    }
+}
+
+/// Checks that every file of `spec` (relative to `base_dir`) lies where
+/// `access` allows — under the project root for a `.nn` file's data — before
+/// [`load`] opens any of them.
+pub fn check_paths(spec: &SourceSpec, base_dir: &Path, access: &nnc_compiler::sandbox::Access) -> Result<(), DataError> {
+    for p in paths(spec) {
+        access.check(&base_dir.join(p)).map_err(|e| DataError::File(crate::io::IoError::Refused(e)))?;
+    }
+    Ok(())
+}
+
+/// Reads `spec`; relative paths resolve against `base_dir`. Where the files
+/// may lie is [`check_paths`]'s business; every read takes only regular
+/// files and stops at the data cap.
 pub fn load(spec: &SourceSpec, base_dir: &Path) -> Result<Loaded, DataError> {
     let loaded = match spec {
         SourceSpec::Csv(c) => super::csv::load(c, base_dir)?,

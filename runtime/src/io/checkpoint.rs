@@ -98,7 +98,8 @@ pub type Checkpoint = (Vec<(String, ArrayD<f32>)>, BTreeMap<String, String>);
 /// Loads a safetensors file. Float and integer tensors of any width are
 /// converted to f32, so checkpoints saved by PyTorch in f16/bf16 load too.
 pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, IoError> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::os(path, "read", &e))?;
+    // Regular files only, up to the data cap.
+    let bytes = super::read_raw(path)?;
     parse_checkpoint(&bytes, path)
 }
 

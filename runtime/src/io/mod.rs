@@ -7,8 +7,9 @@ pub mod checkpoint;
 pub mod npy;
 pub mod npz;
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
+
+use nnc_compiler::sandbox::{self, Access, Cap, FileError};
 
 pub use checkpoint::{load_checkpoint, save_checkpoint};
 pub use npy::{NpyArray, NpyElement, parse_npy, read_npy, to_npy_bytes, write_npy};
@@ -21,6 +22,9 @@ pub enum IoError {
     Os { path: PathBuf, op: &'static str, kind: std::io::ErrorKind, message: String },
     /// The bytes are not what the format requires.
     Format { path: PathBuf, format: &'static str, reason: String },
+    /// Refused without reading (not a regular file, outside the project
+    /// root) or stopped at a size cap: see [`nnc_compiler::sandbox`].
+    Refused(FileError),
 }
 
 impl IoError {
@@ -35,6 +39,7 @@ impl IoError {
     pub fn path(&self) -> &Path {
         match self {
             IoError::Os { path, .. } | IoError::Format { path, .. } => path,
+            IoError::Refused(e) => e.path(),
         }
     }
 }
@@ -44,6 +49,7 @@ impl std::fmt::Display for IoError {
         match self {
             IoError::Os { path, op, message, .. } => write!(f, "{}: cannot {op}: {message}", path.display()),
             IoError::Format { path, format, reason } => write!(f, "{}: not a valid {format} file: {reason}", path.display()),
+            IoError::Refused(e) => write!(f, "{e}"),
         }
     }
 }
@@ -54,21 +60,36 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// Reads a whole file, decompressing it when it is gzip. The magic bytes
 /// decide, not the name: a `.gz` a browser already unpacked still loads, and
-/// a compressed file without the extension is recognised.
+/// a compressed file without the extension is recognised. Only regular files
+/// are read, and both the file and its decompression stop at the data cap
+/// ([`Cap::Data`]).
 pub fn read_file(path: &Path) -> Result<Vec<u8>, IoError> {
-    let raw = std::fs::read(path).map_err(|e| IoError::os(path, "read", &e))?;
-    gunzip_if_compressed(raw, path)
+    gunzip_if_compressed(read_raw(path)?, path)
 }
 
-/// `raw` itself, or its decompression when it starts with the gzip magic.
+/// A whole regular file as it is, up to the data cap. Where a path may lie
+/// is decided before (data sources: [`crate::data::source::check_paths`]).
+pub fn read_raw(path: &Path) -> Result<Vec<u8>, IoError> {
+    sandbox::read(path, &Access::User, Cap::Data).map_err(|e| match e {
+        FileError::Io { path, kind, message } => IoError::Os { path, op: "read", kind, message },
+        refused => IoError::Refused(refused),
+    })
+}
+
+/// `raw` itself, or its decompression when it starts with the gzip magic
+/// (at most the data cap: a small file of zeros can inflate to gigabytes).
 pub fn gunzip_if_compressed(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, IoError> {
     if !raw.starts_with(&GZIP_MAGIC) {
         return Ok(raw);
     }
-    let mut out = Vec::with_capacity(raw.len().saturating_mul(4));
+    let limit = Cap::Data.bytes();
     // Multi-member: `cat a.gz b.gz` is a valid gzip stream of both.
-    flate2::read::MultiGzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| IoError::format(path, "gzip", e.to_string()))?;
-    Ok(out)
+    let decoder = flate2::read::MultiGzDecoder::new(&raw[..]);
+    match sandbox::read_limited(decoder, limit, (raw.len() as u64).saturating_mul(4)) {
+        Ok(Some(out)) => Ok(out),
+        Ok(None) => Err(IoError::Refused(FileError::TooLarge { path: path.to_path_buf(), cap: Cap::Data, limit, inflated: true })),
+        Err(e) => Err(IoError::format(path, "gzip", e.to_string())),
+    }
 }
 
 /// IEEE half precision to f32 (exact: every f16 is an f32).

@@ -8,6 +8,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::npy::{NpyArray, parse_npy};
+use nnc_compiler::sandbox::{Cap, FileError};
+
 use super::{IoError, read_file};
 
 const FORMAT: &str = ".npz (zip)";
@@ -139,9 +141,17 @@ pub fn parse_npz(b: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>, IoErr
         entries.push(Entry { name, method, flags, crc, compressed, size, local_offset });
     }
     let mut out = Vec::new();
+    // What the entries inflate to, together, is capped like a gzip file's
+    // inflation: a few megabytes of zeros can declare gigabytes.
+    let limit = Cap::Data.bytes();
+    let mut inflated = 0u64;
     for e in entries {
         if e.name.ends_with('/') {
             continue; // a directory
+        }
+        inflated = inflated.saturating_add(e.size);
+        if inflated > limit {
+            return Err(IoError::Refused(FileError::TooLarge { path: path.to_path_buf(), cap: Cap::Data, limit, inflated: true }));
         }
         let Some(array_name) = e.name.strip_suffix(".npy") else {
             return Err(bad(format!("entry `{}` is not a .npy array", e.name)));
