@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use nnc_compiler::sandbox::{self, Access, Cap, FileError};
 use nnc_syntax::format::{FormatError, format_source};
 
 /// Exit 0 when every file is (or now is) formatted, 1 when `--check` found
@@ -16,7 +17,12 @@ pub fn run(files: &[PathBuf], check: bool) -> ExitCode {
     let mut unformatted = false;
     let mut io_error = false;
     for path in files {
-        let text = match std::fs::read_to_string(path) {
+        // A regular file within the source cap (a FIFO or `/dev/zero` would not end).
+        let read = sandbox::read(path, &Access::User, Cap::Source).map_err(|e| match e {
+            FileError::Io { message, .. } => message,
+            refused => refused.to_string(),
+        });
+        let text = match read.and_then(|b| String::from_utf8(b).map_err(|_| "not valid UTF-8".to_string())) {
             Ok(t) => t,
             Err(e) => {
                 eprintln!("error: cannot read `{}`: {e}", path.display());

@@ -232,8 +232,8 @@ impl FileError {
     pub fn help(&self) -> Option<&'static str> {
         match self {
             FileError::Outside { .. } => Some(
-                "files a .nn file reads must lie under the project root (the nearest directory with an `nnc.toml`, \
-                 else the file's own directory); `--root DIR` widens it",
+                "files a .nn file reads must lie under the project root: the nearest directory upwards holding an \
+                 `nnc.toml`, else the root file's own directory; `--root DIR` sets it",
             ),
             FileError::Escapes { .. } => {
                 Some("paths a train block writes are relative to the output directory (`--out`) and stay inside it")
@@ -251,7 +251,7 @@ impl std::fmt::Display for FileError {
             None => write!(f, "{path}: {}", self.reason())?,
         }
         if let Some(help) = self.help() {
-            write!(f, " ({help})")?;
+            write!(f, "\n  help: {help}")?;
         }
         Ok(())
     }

@@ -268,7 +268,8 @@ a column selector of the wrong kind.";
     // ---- files and resources
     FileOutsideRoot = "E0501", Error, "file outside the project root",
 "A `.nn` file names a file outside the project root: a `use`, a data source
-or `init = load(…)` whose path (after following symlinks) leads out of it.
+or `init = load(…)` whose path (after following symlinks) leads out of it
+(`init = load(…)` may also read from the output directory of `nnc run`).
 Files a `.nn` file makes nnc read must lie under the project root, so that
 checking or running a file someone sent you cannot read your other files.
 

@@ -6,7 +6,7 @@
 //! Each test builds a temporary directory: `project/` (the `.nn` files), and beside it a secret file and
 //! an `outside/` directory that the project's files must not reach.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Read as _, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -126,6 +126,16 @@ fn train_file(data: &str, extra: &str) -> String {
         "dim N\n\nmodel M {{\n    input x: [N, 4]\n    output y = dense(x, 1)\n}}\n\n\
          train t {{\n    model     = M()\n    data      = {data}\n    loss      = mse(y, 0)\n    \
          optimizer = sgd()\n    batch     = 4\n    epochs    = 1\n{extra}}}\n"
+    )
+}
+
+/// A character model fed by `data` (a `text(…, seq = 10, vocab = 8)` source).
+fn text_file(data: &str) -> String {
+    format!(
+        "dim N\ndim V = 8\n\nmodel C {{\n    input tokens: int[N, 10]\n    \
+         output logits = one_hot(tokens, V) |> dense(V)\n}}\n\n\
+         train t {{\n    model     = C()\n    data      = {data}\n    loss      = cross_entropy(logits, next)\n    \
+         optimizer = sgd()\n    batch     = 4\n    epochs    = 1\n}}\n"
     )
 }
 
@@ -277,6 +287,8 @@ fn fifos_are_refused_without_blocking() {
     // The root file itself, given on the command line.
     let o = nnc(&f.project(), &["check", pipe_nn.to_str().unwrap()], &[]);
     assert_refused(&o, 2, "E0502", "check FIFO");
+    let o = nnc(&f.project(), &["fmt", "--check", pipe_nn.to_str().unwrap()], &[]);
+    assert_refused(&o, 2, "E0502", "fmt FIFO");
     // A `use`d file and a data file.
     let file = f.write("m.nn", &format!("use \"pipe.nn\"\n\n{MODEL}"));
     let o = nnc(&f.project(), &["check", file.to_str().unwrap()], &[]);
@@ -303,7 +315,7 @@ fn devices_are_refused_even_inside_the_root() {
     assert_refused(&o, 1, "E0501", "use /dev/zero");
     let o = nnc(&f.project(), &["check", "--root", "/", file.to_str().unwrap()], &[]);
     assert_refused(&o, 1, "E0502", "use /dev/zero under --root /");
-    let file = f.write("t.nn", &train_file("text(\"/dev/zero\", seq = 10)", ""));
+    let file = f.write("t.nn", &text_file("text(\"/dev/zero\", seq = 10, vocab = 8)"));
     let o = nnc(&f.project(), &["run", "--root", "/", file.to_str().unwrap(), "--out", "out"], &[]);
     assert_refused(&o, 1, "E0502", "text(/dev/zero) under --root /");
 }
@@ -368,8 +380,14 @@ fn compressed_bombs_stop_at_the_data_cap() {
     std::fs::write(f.project().join("bomb.txt"), &gz).unwrap();
     std::fs::write(f.project().join("bomb.npz"), npz_bomb(INFLATED)).unwrap();
     let cap = [("NNC_MAX_DATA_BYTES", "4M")];
-    for data in ["csv(\"bomb.csv.gz\", x = 0..4, header = false)", "text(\"bomb.txt\", seq = 10)", "npz(\"bomb.npz\")"] {
-        let file = f.write("m.nn", &train_file(data, ""));
+    let sources = [
+        train_file("csv(\"bomb.csv.gz\", x = 0..4, header = false)", ""),
+        text_file("text(\"bomb.txt\", seq = 10, vocab = 8)"),
+        train_file("npz(\"bomb.npz\")", ""),
+    ];
+    for source in &sources {
+        let file = f.write("m.nn", source);
+        let data = source.lines().find(|l| l.contains("data")).unwrap_or_default();
         let o = nnc(&f.project(), &["run", file.to_str().unwrap(), "--out", "out"], &cap);
         assert_refused(&o, 1, "E0503", data);
         assert!(text(&o).contains("decompresses to more than 4 MiB") && text(&o).contains("NNC_MAX_DATA_BYTES"), "{}", text(&o));
