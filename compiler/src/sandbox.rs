@@ -158,7 +158,7 @@ fn parse_size(s: &str) -> Option<u64> {
 /// `n` bytes for messages: "16 MiB", "2 GiB", "1000 bytes".
 pub fn human_size(n: u64) -> String {
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if n >= 1 << shift && n % (1 << shift) == 0 {
+        if n >= 1 << shift && n.is_multiple_of(1 << shift) {
             return format!("{} {unit}", n >> shift);
         }
     }

@@ -273,7 +273,8 @@ fn init_load_reads_only_under_the_root_or_the_output_directory() {
     }
     // `--init` on the command line is the user's own pointing: read (and here rejected as not safetensors).
     let file = f.write("m.nn", &train_file("synthetic(n = 8)", ""));
-    let o = nnc(&f.project(), &["run", file.to_str().unwrap(), "--out", "out/run", "--init", abs.to_str().unwrap()], &[]);
+    let o =
+        nnc(&f.project(), &["run", file.to_str().unwrap(), "--out", "out/run", "--init", abs.to_str().unwrap()], &[]);
     assert_exit(&o, 1, "--init outside");
     assert!(!text(&o).contains("E0501"), "{}", text(&o));
 }
@@ -300,7 +301,16 @@ fn fifos_are_refused_without_blocking() {
     assert_refused(&o, 1, "E0502", "run csv FIFO");
     // Paths on the command line are not confined, but are still read only if regular.
     let file = f.write("p.nn", MODEL);
-    let args = ["predict", file.to_str().unwrap(), "--weights", weights.to_str().unwrap(), "--input", "x=x.npy", "--output", "y.npy"];
+    let args = [
+        "predict",
+        file.to_str().unwrap(),
+        "--weights",
+        weights.to_str().unwrap(),
+        "--input",
+        "x=x.npy",
+        "--output",
+        "y.npy",
+    ];
     let o = nnc(&f.project(), &args, &[]);
     assert_refused(&o, 1, "E0502", "predict --weights FIFO");
 }
@@ -390,7 +400,11 @@ fn compressed_bombs_stop_at_the_data_cap() {
         let data = source.lines().find(|l| l.contains("data")).unwrap_or_default();
         let o = nnc(&f.project(), &["run", file.to_str().unwrap(), "--out", "out"], &cap);
         assert_refused(&o, 1, "E0503", data);
-        assert!(text(&o).contains("decompresses to more than 4 MiB") && text(&o).contains("NNC_MAX_DATA_BYTES"), "{}", text(&o));
+        assert!(
+            text(&o).contains("decompresses to more than 4 MiB") && text(&o).contains("NNC_MAX_DATA_BYTES"),
+            "{}",
+            text(&o)
+        );
     }
     // An uncompressed data file over the cap is refused before it is read.
     let file = f.write("big.csv", &"0,0,0,0\n".repeat(1 << 10));
@@ -479,7 +493,10 @@ fn language_server_reads_only_under_the_workspace_folder() {
     lsp_send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}));
     lsp_send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
     let item = serde_json::json!({"uri": doc_uri, "languageId": "nn", "version": 1, "text": doc});
-    lsp_send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}}));
+    lsp_send(
+        &mut stdin,
+        serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}}),
+    );
     let deadline = Instant::now() + TIMEOUT;
     let mut seen = Vec::new();
     let diagnostics = loop {
