@@ -64,7 +64,9 @@ impl Loader for FsLoader {
                 path: path.to_path_buf(),
                 kind: sandbox::kind_of(m.file_type()),
             })),
-            Err(e) => Err(load_error(FileError::Io { path: path.to_path_buf(), kind: e.kind(), message: e.to_string() })),
+            Err(e) => {
+                Err(load_error(FileError::Io { path: path.to_path_buf(), kind: e.kind(), message: e.to_string() }))
+            }
         }
     }
 }
@@ -214,7 +216,8 @@ fn visit(
 fn use_error(e: LoadError, name: &str, file: FileId, span: nnc_syntax::Span) -> Diagnostic {
     let (code, msg, label) = match e {
         LoadError::NotFound => {
-            (Code::UseNotFound, format!("cannot find `{name}`"), "no such file (paths are relative to this file)".to_string())
+            let label = "no such file (paths are relative to this file)".to_string();
+            (Code::UseNotFound, format!("cannot find `{name}`"), label)
         }
         LoadError::InvalidUtf8 => {
             (Code::UseNotFound, format!("`{name}` is not valid UTF-8"), "this file cannot be read as text".to_string())

@@ -375,9 +375,17 @@ impl<'p> Checker<'p> {
                     // Checked again by `nnc run` against the real directory (symlinks).
                     if crate::sandbox::relative_inside(std::path::Path::new(path)).is_none() {
                         self.report(
-                            Diagnostic::new(Code::OutputOutsideOutDir, file, e.span, format!("`{path}` is not inside the output directory"))
-                                .with_label("absolute, or climbs out with `..`")
-                                .with_help("paths a train block writes are relative to the output directory (`--out`) and stay inside it"),
+                            Diagnostic::new(
+                                Code::OutputOutsideOutDir,
+                                file,
+                                e.span,
+                                format!("`{path}` is not inside the output directory"),
+                            )
+                            .with_label("absolute, or climbs out with `..`")
+                            .with_help(
+                                "paths a train block writes are relative to the output directory (`--out`) \
+                                 and stay inside it",
+                            ),
                         );
                     }
                 }

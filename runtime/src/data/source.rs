@@ -374,7 +374,11 @@ pub fn paths(spec: &SourceSpec) -> Vec<&Path> {
 /// Checks that every file of `spec` (relative to `base_dir`) lies where
 /// `access` allows — under the project root for a `.nn` file's data — before
 /// [`load`] opens any of them.
-pub fn check_paths(spec: &SourceSpec, base_dir: &Path, access: &nnc_compiler::sandbox::Access) -> Result<(), DataError> {
+pub fn check_paths(
+    spec: &SourceSpec,
+    base_dir: &Path,
+    access: &nnc_compiler::sandbox::Access,
+) -> Result<(), DataError> {
     for p in paths(spec) {
         access.check(&base_dir.join(p)).map_err(|e| DataError::File(crate::io::IoError::Refused(e)))?;
     }
