@@ -95,6 +95,8 @@ enum Command {
         /// The executor: fused Cranelift kernels (jit), or the op-by-op reference executor that is its oracle.
         #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
         backend: BackendArg,
+        #[command(flatten)]
+        memory: MemoryArgs,
     },
     /// Inference: run a model's first output on `.npy` inputs.
     Predict {
@@ -112,6 +114,8 @@ enum Command {
         set: Vec<String>,
         #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
         backend: BackendArg,
+        #[command(flatten)]
+        memory: MemoryArgs,
     },
     /// Print the graph IR (canonical text) of a train step or a model.
     Ir {
@@ -128,6 +132,35 @@ enum Command {
         #[arg(long)]
         fused: bool,
     },
+}
+
+/// The memory check of `run` and `predict`: before allocating, the
+/// parameters, optimizer state, gradients and one step's activations are
+/// estimated and compared with the machine's available memory.
+#[derive(clap::Args)]
+struct MemoryArgs {
+    /// Refuse runs estimated above SIZE (e.g. 800M, 8G, 1.5GB, 2GiB) instead
+    /// of the machine's available memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
+    max_memory: Option<u64>,
+    /// Skip the memory estimate (a run may then fail when allocation does).
+    #[arg(long, conflicts_with = "max_memory")]
+    no_memory_check: bool,
+}
+
+impl MemoryArgs {
+    fn limit(&self) -> nnc_runtime::memory::Limit {
+        use nnc_runtime::memory::Limit;
+        match (self.no_memory_check, self.max_memory) {
+            (true, _) => Limit::Off,
+            (false, Some(b)) => Limit::Bytes(b),
+            (false, None) => Limit::Machine,
+        }
+    }
+}
+
+fn parse_memory_size(s: &str) -> Result<u64, String> {
+    nnc_runtime::memory::parse_size(s)
 }
 
 /// `--backend`: jit (default, or `NNC_BACKEND`) or reference.
@@ -339,13 +372,13 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend } => {
+        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend, memory } => {
             let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
-            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, resume, out, dump: dump.zip(dump_steps), backend: backend.into() };
+            let args = run::RunArgs { train, epochs, steps: steps.map(|k| k as usize), seed, init, save, resume, out, dump: dump.zip(dump_steps), backend: backend.into(), memory: memory.limit() };
             finish(run::run(&file, &a, &options, &args))
         }
-        Command::Predict { file, model, weights, inputs, output, set, backend } => {
+        Command::Predict { file, model, weights, inputs, output, set, backend, memory } => {
             let Some(a) = checked(&file, &set, color) else { return ExitCode::from(1) };
             let mut pairs = Vec::new();
             for i in &inputs {
@@ -357,7 +390,7 @@ fn run(cli: Cli) -> ExitCode {
                     }
                 }
             }
-            finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into()))
+            finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into(), memory.limit()))
         }
         Command::Ir { file, train, batch, backward, fused } => {
             let Some(a) = checked(&file, &[], color) else { return ExitCode::from(1) };

@@ -44,6 +44,8 @@ pub struct RunArgs {
     /// (directory, steps): dump single steps instead of training.
     pub dump: Option<(PathBuf, usize)>,
     pub backend: Backend,
+    /// What the memory estimate is compared with (`--max-memory`, `--no-memory-check`).
+    pub memory: nnc_runtime::memory::Limit,
 }
 
 fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
@@ -269,20 +271,20 @@ fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &Train
     if !info.steps.is_empty() {
         return Err(fail("`--resume` continues epochs; this train block alternates steps (use --init)".into()));
     }
-    let (mut weights, slots, meta) = nnc_runtime::checkpoint::load_training(path).map_err(|e| Failure::new(e.to_string()))?;
-    match meta.get("train") {
-        Some(t) if *t == info.name => {}
-        Some(t) => return Err(fail(format!("it was saved by train block `{t}`, not `{}`", info.name))),
-        None => return Err(fail("it has no `train` metadata (it was not saved by `nnc run`)".into())),
-    }
+    let decls = trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))?;
+    let expected: Vec<(String, Vec<usize>)> = decls.iter().map(|p| (p.name.clone(), p.shape.clone())).collect();
+    let trainable: Vec<String> = decls.iter().filter(|p| p.trainable).map(|p| p.name.clone()).collect();
+    // Weights and optimizer slots checked in one pass, every mismatch named
+    // (a slot of another shape used to reach ndarray's assertion).
+    let saved_by = |meta: &BTreeMap<String, String>| match meta.get("train") {
+        Some(t) if *t == info.name => Ok(()),
+        Some(t) => Err(format!("it was saved by train block `{t}`, not `{}`", info.name)),
+        None => Err("it has no `train` metadata (it was not saved by `nnc run`)".into()),
+    };
+    let (weights, slots, meta) = nnc_runtime::checkpoint::load_for_resume(path, &info.name, &expected, &trainable, saved_by)
+        .map_err(|e| fail(e.to_string()))?;
     let epoch = meta.get("epoch").and_then(|e| e.parse::<usize>().ok()).ok_or_else(|| fail("it has no epoch count".into()))?;
-    for p in trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))? {
-        let v = weights.remove(&p.name).ok_or_else(|| fail(format!("it has no tensor `{}`", p.name)))?;
-        if v.shape() != p.shape.as_slice() {
-            return Err(fail(format!("tensor `{}` has shape {:?}, the model's parameter has {:?}", p.name, v.shape(), p.shape)));
-        }
-        params.values.insert(p.name, v);
-    }
+    params.values.extend(weights);
     trainer.optimizer(&cfg.optimizer).restore(slots, &meta).map_err(fail)?;
     println!("resume: {} after epoch {epoch}", path.display());
     Ok(epoch)
@@ -355,6 +357,8 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     trainer.backend = args.backend;
     let mut params = Params::default();
     let first_batch = cfg.batch.min(train.len().max(1));
+    // Before any parameter exists: the estimate of the whole step's memory.
+    trainer.check_memory(first_batch, &cfg.optimizer, args.memory).map_err(|e| Failure::new(e.to_string()))?;
     if let Some((path, prefix)) = init_source(info, args)? {
         load_init(&trainer, &mut params, first_batch, &path, &prefix)?;
     }
@@ -649,34 +653,103 @@ fn plot(history: &[EpochRecord], columns: &[String]) -> String {
 }
 
 /// `nnc predict`: runs a model's outputs on `.npy` inputs with saved weights.
-pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(String, PathBuf)], output: &Path, backend: Backend) -> Result<(), Failure> {
+///
+/// Before anything runs: the checkpoint must hold exactly the model's
+/// parameters with their shapes ([`nnc_runtime::checkpoint::load_for_model`]),
+/// each input must be an array with a row axis, all inputs the same number of
+/// rows, and the memory estimate must fit `limit`.
+pub fn predict(
+    a: &Analysis,
+    model: Option<&str>,
+    weights: &Path,
+    inputs: &[(String, PathBuf)],
+    output: &Path,
+    backend: Backend,
+    limit: nnc_runtime::memory::Limit,
+) -> Result<(), Failure> {
     let m = match model {
         Some(n) => a.result.models.iter().find(|m| m.name == n).ok_or_else(|| Failure::usage(format!("no model `{n}`")))?,
         None => a.result.models.first().ok_or_else(|| Failure::usage("the file has no model"))?,
     };
-    let (tensors, meta) = nnc_runtime::checkpoint::load(weights).map_err(|e| Failure::new(e.to_string()))?;
-    let mut ds = Dataset::default();
-    for (name, path) in inputs {
-        let read = nnc_runtime::io::read_npy(path).map_err(|e| Failure::new(e.to_string()))?;
-        let mut t = Tensor::F(read.to_f32());
-        if let Some(stats) = meta.get(&format!("zscore.{name}")) {
-            let z = data::ZScore::from_json(name, stats).map_err(|e| Failure::new(e.to_string()))?;
-            t = to_tensor(z.apply(name, &to_array(&t)).map_err(|e| Failure::new(e.to_string()))?);
-        }
-        let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| Failure::usage(format!("model `{}` has no input `{name}`", m.name)))?;
-        if declared.1.elem == nnc_syntax::ast::ElemType::Int {
-            t = Tensor::I(t.float().mapv(|v| v as i64));
-        }
-        ds.arrays.insert(name.clone(), t);
-    }
     let (out_name, out) = m.outputs.first().ok_or_else(|| Failure::new("the model has no output"))?;
     let root: TRef = out.as_tensor().and_then(|t| t.node).ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
     let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
+    // Every output's parameters: a checkpoint of the model holds them all,
+    // even those the first output does not read.
+    let all_outputs: Vec<(String, TRef)> =
+        m.outputs.iter().filter_map(|(n, v)| Some((n.clone(), v.as_tensor()?.node?))).collect();
+    let decls = Trainer::forward_params(&info, &all_outputs, 1, &[]).map_err(|e| Failure::new(e.to_string()))?;
+    let expected: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
+    let (tensors, meta) =
+        nnc_runtime::checkpoint::load_for_model(weights, &m.name, &expected).map_err(|e| Failure::new(e.to_string()))?;
+    let mut ds = Dataset::default();
+    let mut rows: Option<(usize, &str)> = None;
+    for (name, path) in inputs {
+        let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| {
+            let names: Vec<&str> = m.inputs.iter().map(|(n, _)| n.as_str()).collect();
+            Failure::usage(format!("model `{}` has no input `{name}` (its inputs: {})", m.name, names.join(", ")))
+        })?;
+        let t = predict_input(name, path, declared.1.elem == nnc_syntax::ast::ElemType::Int, &meta)?;
+        let n = match &t {
+            Tensor::F(a) => a.shape()[0],
+            Tensor::I(a) => a.shape()[0],
+        };
+        match rows {
+            Some((r, other)) if r != n => {
+                return Err(Failure::new(format!("input `{name}` has {n} rows, input `{other}` has {r}: every input needs one row per sample")));
+            }
+            _ => rows = Some((n, name)),
+        }
+        ds.arrays.insert(name.clone(), t);
+    }
+    if let Some((name, _)) = m.inputs.iter().find(|(n, _)| !ds.arrays.contains_key(n)) {
+        return Err(Failure::usage(format!("no data for input `{name}`: pass --input {name}=FILE.npy")));
+    }
     let params = Params { values: tensors, trainable: BTreeMap::new() };
-    let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend).map_err(|e| Failure::new(e.to_string()))?;
+    let outs = Trainer::predict_within(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend, limit)
+        .map_err(|e| Failure::new(e.to_string()))?;
     nnc_runtime::io::write_npy(output, &outs[0]).map_err(|e| Failure::new(e.to_string()))?;
     println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
     Ok(())
+}
+
+/// One `--input name=file.npy` of `nnc predict` as the model's input takes
+/// it: an array with at least a row axis, z-scored with the statistics the
+/// checkpoint saved, and for an `int` input held as integers. Integer files
+/// are taken as they are; a float file for an `int` input is converted only
+/// when every value is an integer of magnitude at most 2^53 (exact in both
+/// types) — token ids written as floats by NumPy load, `0.5` is an error.
+fn predict_input(name: &str, path: &Path, int: bool, meta: &BTreeMap<String, String>) -> Result<Tensor<f32>, Failure> {
+    let read = nnc_runtime::io::read_npy(path).map_err(|e| Failure::new(e.to_string()))?;
+    if read.shape().is_empty() {
+        return Err(Failure::new(format!(
+            "input `{name}` ({}) is a 0-d array (a single number); inputs need a first axis of rows, e.g. shape (1, …)",
+            path.display()
+        )));
+    }
+    let z = match meta.get(&format!("zscore.{name}")) {
+        Some(stats) => Some(data::ZScore::from_json(name, stats).map_err(|e| Failure::new(e.to_string()))?),
+        None => None,
+    };
+    if int && z.is_none() {
+        let ints = read.to_exact_i64().map_err(|(i, v)| {
+            Failure::new(format!(
+                "input `{name}` is declared `int`, but {} holds {} values and value {i} (in file order) is {v}, \
+                 not an integer; save it with an integer dtype (e.g. np.int64)",
+                path.display(),
+                read.dtype()
+            ))
+        })?;
+        return Ok(Tensor::I(ints));
+    }
+    let mut t = Tensor::F(read.to_f32());
+    if let Some(z) = z {
+        t = to_tensor(z.apply(name, &to_array(&t)).map_err(|e| Failure::new(e.to_string()))?);
+        if int {
+            t = Tensor::I(t.float().mapv(|v| v.round() as i64));
+        }
+    }
+    Ok(t)
 }
 
 /// The compiled backend's statistics line (and a warning naming any op that

@@ -104,6 +104,42 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, IoError> {
 
 /// Parses the bytes of a safetensors file; `path` names it in errors.
 pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, IoError> {
+    let (tensors, metadata) = parse_checkpoint_typed(bytes, path)?;
+    Ok((tensors.into_iter().map(|t| (t.name, t.value)).collect(), metadata))
+}
+
+/// A tensor of a checkpoint with the element type the file stores it in
+/// (its value is converted to f32 all the same).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTensor {
+    pub name: String,
+    /// safetensors' name of the element type: `F32`, `F16`, `I64`, …
+    pub dtype: String,
+    pub value: ArrayD<f32>,
+}
+
+impl StoredTensor {
+    /// Whether the stored type is a floating-point one (a parameter's kind of value).
+    pub fn is_float(&self) -> bool {
+        matches!(self.dtype.as_str(), "F32" | "F64" | "F16" | "BF16")
+    }
+}
+
+/// The tensors of a checkpoint with their stored element types, sorted by name, and its metadata.
+pub type TypedCheckpoint = (Vec<StoredTensor>, BTreeMap<String, String>);
+
+/// Like [`load_checkpoint`], keeping each tensor's stored element type (for
+/// the checks of `nnc predict`, `--init` and `--resume`).
+pub fn load_checkpoint_typed(path: &Path) -> Result<TypedCheckpoint, IoError> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::os(path, "read", &e))?;
+    parse_checkpoint_typed(&bytes, path)
+}
+
+/// Parses the bytes of a safetensors file keeping element types. The
+/// safetensors crate validates the header (size, JSON, offsets that tile the
+/// data exactly, shapes × element sizes with checked arithmetic) before any
+/// tensor is read; the conversion below only reads those validated views.
+pub fn parse_checkpoint_typed(bytes: &[u8], path: &Path) -> Result<TypedCheckpoint, IoError> {
     let bad = |r: String| IoError::format(path, FORMAT, r);
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
@@ -111,21 +147,22 @@ pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, IoError
     for (name, view) in st.tensors() {
         let d = view.data();
         let vals: Vec<f32> = match view.dtype() {
-            Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect(),
+            Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
             Dtype::F64 => d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8")) as f32).collect(),
             Dtype::F16 => d.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
             Dtype::BF16 => d.chunks_exact(2).map(|c| bf16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
             Dtype::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8")) as f32).collect(),
-            Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4")) as f32).collect(),
+            Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
             Dtype::I16 => d.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32).collect(),
             Dtype::I8 => d.iter().map(|&v| v as i8 as f32).collect(),
             Dtype::U8 | Dtype::BOOL => d.iter().map(|&v| v as f32).collect(),
             other => return Err(bad(format!("tensor `{name}` has element type {other:?}, which nnc cannot read"))),
         };
-        let a = ArrayD::from_shape_vec(IxDyn(view.shape()), vals).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
-        tensors.push((name, a));
+        let dtype = format!("{:?}", view.dtype());
+        let value = ArrayD::from_shape_vec(IxDyn(view.shape()), vals).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        tensors.push(StoredTensor { name, dtype, value });
     }
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     let metadata = meta.metadata().as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     Ok((tensors, metadata))
 }
