@@ -56,6 +56,37 @@ pub fn save_checkpoint(path: &Path, tensors: &[(String, ArrayD<f32>)], metadata:
     write_atomically(path, &bytes)
 }
 
+/// Removes temporary files of saves of `file_name` in `dir` that a killed
+/// process left (`.{file_name}.tmp.{pid}.{counter}`, the naming of
+/// [`write_atomically`]). Only files whose process is gone are removed: a
+/// live process (another run saving to the same file) may still rename its
+/// own. Where liveness cannot be told (no `/proc`), a temporary file older
+/// than an hour counts as stale. Failures are ignored: this is tidying.
+fn remove_stale_temporaries(dir: &Path, file_name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{file_name}.tmp.");
+    let me = std::process::id();
+    let proc_fs = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let Some((pid, counter)) = rest.split_once('.') else { continue };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), counter.parse::<u64>()) else { continue };
+        let stale = if pid == me {
+            false // a concurrent save of this process
+        } else if proc_fs {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            age.is_some_and(|a| a.as_secs() > 3600)
+        };
+        // Only regular files: never follow a name of ours to something else.
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Replaces `path` by `bytes` so that readers (and the file system after a
 /// crash) see the old contents or the new, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
@@ -69,6 +100,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     // The temporary file must be in the same directory: rename is only
     // atomic within one file system. Process id and counter keep concurrent
     // savers (two runs, two threads) from sharing a temporary file.
+    remove_stale_temporaries(&dir, &file_name);
     let tmp = dir.join(format!(".{file_name}.tmp.{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| IoError::os(&tmp, "create", &e))?;
@@ -290,6 +322,27 @@ mod tests {
             assert!(epoch >= 1.0, "the child saved at least once");
             assert!(t[0].1.iter().all(|&v| v == epoch), "round {round}: a torn checkpoint");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_killed_saves_temporary_file_is_removed_by_the_next_save() {
+        let dir = TempDir::new("ckpt-stale");
+        let path = dir.path().join("w.safetensors");
+        // A pid that cannot be alive (above Linux's pid_max limit of 2^22),
+        // one of a live process (this one's parent), and other names.
+        let stale = dir.path().join(".w.safetensors.tmp.4194999.0");
+        let live = dir.path().join(format!(".w.safetensors.tmp.{}.3", std::os::unix::process::parent_id()));
+        let other = dir.path().join(".x.safetensors.tmp.4194999.0");
+        let odd = dir.path().join(".w.safetensors.tmp.notapid.0");
+        for p in [&stale, &live, &other, &odd] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        save_checkpoint(&path, &tensors(1.0), &meta("1")).unwrap();
+        if Path::new("/proc/self").exists() {
+            assert!(!stale.exists(), "the dead process's temporary file is removed");
+        }
+        assert!(live.exists() && other.exists() && odd.exists(), "only our own naming of dead processes is removed");
     }
 
     const CHILD_ENV: &str = "NNC_TEST_CHECKPOINT_CHILD";

@@ -3,6 +3,7 @@
 //! metrics, early stopping and a non-finite check that names the layer.
 
 pub mod init;
+pub mod labels;
 pub mod optim;
 
 use std::collections::{BTreeMap, HashMap};
@@ -442,6 +443,26 @@ impl<'a> Trainer<'a> {
         let c = cache.get_mut(&n).expect("inserted above");
         c.arena_cap = cap;
         Ok(c)
+    }
+
+    /// Integer inputs (labels, token ids) and the bounds the ops reading them
+    /// put on their values, from the forward program for `batch` rows.
+    pub fn index_uses(&mut self, batch: usize) -> Result<Vec<labels::IndexUse>, TrainError> {
+        Ok(labels::index_uses(&self.compiled(batch, false)?.f))
+    }
+
+    /// Batch norm's moving statistics in the training step: (layer, momentum), one per layer.
+    pub fn moving_momenta(&mut self, batch: usize) -> Result<Vec<(String, f64)>, TrainError> {
+        let f = &self.compiled(batch, true)?.f;
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for (p, _, m) in &f.moving_updates {
+            let name = &f.params[*p].name;
+            let layer = name.rsplit_once('.').map_or(name.as_str(), |(l, _)| l).to_string();
+            if !out.iter().any(|(l, _)| *l == layer) {
+                out.push((layer, *m));
+            }
+        }
+        Ok(out)
     }
 
     /// Estimates what training with batches of `batch` rows holds at its
