@@ -67,7 +67,8 @@ pub fn check_func(f: &Func) -> Result<(), TooLarge> {
 /// The peak bytes of values alive at once when `f` runs op by op for `keep`
 /// (each value allocated where it is computed and freed after its last
 /// reader; kept values live to the end). Parameters and reshapes (views)
-/// are not counted. The compiled backend's memory plan stores fewer values
+/// are not counted; convolutions' patch buffers are ([`conv_scratch`]).
+/// The compiled backend's memory plan stores fewer values
 /// (fused kernels keep their intermediates in registers), so this is an
 /// upper estimate of its arena.
 pub fn peak_activations(f: &Func, keep: &[Id]) -> Result<u64, TooLarge> {
@@ -106,7 +107,34 @@ pub fn peak_activations(f: &Func, keep: &[Id]) -> Result<u64, TooLarge> {
             now = now.saturating_sub(bytes(d));
         }
     }
-    Ok(peak)
+    Ok(peak.saturating_add(conv_scratch(f)?))
+}
+
+/// Floats of one im2col chunk of the compiled backend's convolutions
+/// (`library::CHUNK_FLOATS`): a chunk holds whole samples, at least one.
+const CONV_CHUNK_FLOATS: u64 = 1 << 19;
+
+/// Bytes of the patch (im2col) buffers of `f`'s convolutions: each keeps
+/// two (one per thread) of at least one sample's patches, `pixels × taps`
+/// floats, for the whole run. Checked: a product that overflows is [`TooLarge`].
+pub fn conv_scratch(f: &Func) -> Result<u64, TooLarge> {
+    let mut total = 0u64;
+    for (i, n) in f.nodes.iter().enumerate() {
+        let (w, x, out) = match &n.op {
+            Op::Conv2d(w) => (w, f.shape(n.args[0]), n.shape.as_slice()),
+            Op::Conv2dInputGrad(w) => (w, n.shape.as_slice(), f.shape(n.args[0])),
+            Op::Conv2dKernelGrad(w) => (w, f.shape(n.args[0]), f.shape(n.args[1])),
+            _ => continue,
+        };
+        let (Some(&c), true) = (x.get(3), out.len() == 4) else { continue };
+        let too_large = || TooLarge { what: format!("the patch matrix of convolution %{i}"), shape: vec![out[1], out[2], w.kernel[0], w.kernel[1], c] };
+        let one = [out[1], out[2], w.kernel[0], w.kernel[1], c].iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
+        let one = one.ok_or_else(too_large)?;
+        let floats = one.max(CONV_CHUNK_FLOATS.min(one.saturating_mul(out[0] as u64)));
+        let bytes = floats.checked_mul(2 * F32).filter(|&b| b <= isize::MAX as u64).ok_or_else(too_large)?;
+        total = total.saturating_add(bytes);
+    }
+    Ok(total)
 }
 
 /// What a run or a prediction is estimated to hold at its peak.

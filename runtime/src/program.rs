@@ -169,6 +169,8 @@ impl Program {
             .filter(|&i| plan.live[i] && matches!(f.nodes[i].op, Op::Fill(_) | Op::Constant(_)))
             .map(|i| numel(&f.nodes[i].shape) as u64 * 4)
             .sum();
+        // Convolutions keep their patch buffers for the program's life.
+        let const_bytes = const_bytes.saturating_add(crate::memory::conv_scratch(f).map_err(BuildError::TooLarge)?);
         if const_bytes > cap {
             return Err(BuildError::Arena { bytes: const_bytes, cap });
         }
