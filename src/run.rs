@@ -854,9 +854,6 @@ pub fn predict(
         }
         ds.arrays.insert(name.clone(), t);
     }
-    if let Some((name, _)) = m.inputs.iter().find(|(n, _)| !ds.arrays.contains_key(n)) {
-        return Err(Failure::usage(format!("no data for input `{name}`: pass --input {name}=FILE.npy")));
-    }
     let params = Params { values: tensors, trainable: BTreeMap::new() };
     let outs = Trainer::predict_within(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend, limit)
         .map_err(|e| Failure::new(e.to_string()))?;

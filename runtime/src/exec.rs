@@ -134,9 +134,11 @@ impl std::fmt::Display for ExecError {
 /// Checks that `params` are `f`'s parameters: one array per declaration,
 /// each of the declared shape.
 pub fn check_params<A: std::borrow::Borrow<ArrayD<T>>, T>(f: &Func, params: &[A]) -> Result<(), ExecError> {
+    // Allocates nothing unless it fails: compiled steps run it every step.
     for (i, decl) in f.params.iter().enumerate() {
-        let found = params.get(i).map(|p| p.borrow().shape().to_vec());
-        if found.as_deref() != Some(decl.shape.as_slice()) {
+        let found = params.get(i).map(|p| p.borrow().shape());
+        if found != Some(decl.shape.as_slice()) {
+            let found = found.map(<[usize]>::to_vec);
             return Err(ExecError::ParamShape { name: decl.name.clone(), expected: decl.shape.clone(), found });
         }
     }
