@@ -236,6 +236,9 @@ pub fn load_for_model(
     Ok((values, meta))
 }
 
+/// What `--resume` continues from: weights, optimizer slots, metadata.
+pub type Resumed = (BTreeMap<String, ArrayD<f32>>, OptimizerSlots, BTreeMap<String, String>);
+
 /// Loads a checkpoint `nnc run` saved for a train block to continue it
 /// (`--resume`): `check_meta` first judges its metadata (which run saved
 /// it), then the weights must be exactly `expected` (as for predict), and
@@ -247,7 +250,7 @@ pub fn load_for_resume(
     expected: &[(String, Vec<usize>)],
     trainable: &[String],
     check_meta: impl FnOnce(&BTreeMap<String, String>) -> Result<(), String>,
-) -> Result<(BTreeMap<String, ArrayD<f32>>, OptimizerSlots, BTreeMap<String, String>), FitError> {
+) -> Result<Resumed, FitError> {
     let (list, meta) = crate::io::checkpoint::load_checkpoint_typed(path).map_err(FitError::Io)?;
     check_meta(&meta).map_err(FitError::Meta)?;
     let mut found = BTreeMap::new();

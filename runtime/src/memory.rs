@@ -24,7 +24,11 @@ pub struct TooLarge {
 
 impl std::fmt::Display for TooLarge {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} of shape {:?} is too large: its size overflows this machine's address space", self.what, self.shape)
+        write!(
+            f,
+            "{} of shape {:?} is too large: its size overflows this machine's address space",
+            self.what, self.shape
+        )
     }
 }
 
@@ -127,7 +131,10 @@ pub fn conv_scratch(f: &Func) -> Result<u64, TooLarge> {
             _ => continue,
         };
         let (Some(&c), true) = (x.get(3), out.len() == 4) else { continue };
-        let too_large = || TooLarge { what: format!("the patch matrix of convolution %{i}"), shape: vec![out[1], out[2], w.kernel[0], w.kernel[1], c] };
+        let too_large = || TooLarge {
+            what: format!("the patch matrix of convolution %{i}"),
+            shape: vec![out[1], out[2], w.kernel[0], w.kernel[1], c],
+        };
         let one = [out[1], out[2], w.kernel[0], w.kernel[1], c].iter().try_fold(1u64, |a, &d| a.checked_mul(d as u64));
         let one = one.ok_or_else(too_large)?;
         let floats = one.max(CONV_CHUNK_FLOATS.min(one.saturating_mul(out[0] as u64)));
@@ -173,7 +180,8 @@ impl Estimate {
 pub fn param_bytes<'a>(shapes: impl IntoIterator<Item = (&'a str, &'a [usize])>) -> Result<u64, TooLarge> {
     let mut total = 0u64;
     for (name, shape) in shapes {
-        let b = f32_bytes(shape).ok_or_else(|| TooLarge { what: format!("parameter `{name}`"), shape: shape.to_vec() })?;
+        let b =
+            f32_bytes(shape).ok_or_else(|| TooLarge { what: format!("parameter `{name}`"), shape: shape.to_vec() })?;
         total = total.saturating_add(b as u64);
     }
     Ok(total)
@@ -293,7 +301,11 @@ pub enum Limit {
 pub enum MemoryError {
     TooLarge(TooLarge),
     /// The estimate exceeds the limit.
-    Exceeds { estimate: Estimate, limit: u64, what: String },
+    Exceeds {
+        estimate: Estimate,
+        limit: u64,
+        what: String,
+    },
 }
 
 impl std::fmt::Display for MemoryError {
@@ -333,7 +345,12 @@ pub fn check(estimate: &Estimate, limit: Limit) -> Result<u64, MemoryError> {
         Limit::Machine => match machine() {
             Some(m) => (
                 m.available,
-                format!("{} available on this machine, of {} in total, by {}", human(m.available), human(m.total), m.source),
+                format!(
+                    "{} available on this machine, of {} in total, by {}",
+                    human(m.available),
+                    human(m.total),
+                    m.source
+                ),
             ),
             None => return Ok(u64::MAX),
         },
@@ -385,10 +402,24 @@ mod tests {
 
     #[test]
     fn an_estimate_over_the_limit_is_refused_with_its_parts() {
-        let e = Estimate { params: 40_000_000_000, optimizer: 80_000_000_000, gradients: 40_000_000_000, activations: 1000, batch: 32 };
+        let e = Estimate {
+            params: 40_000_000_000,
+            optimizer: 80_000_000_000,
+            gradients: 40_000_000_000,
+            activations: 1000,
+            batch: 32,
+        };
         let err = check(&e, Limit::Bytes(1_000_000_000)).unwrap_err().to_string();
-        assert!(err.contains("about 160.0 GB") && err.contains("parameters 40.0 GB") && err.contains("optimizer state 80.0 GB"), "{err}");
-        assert!(err.contains("more than 1.0 GB") && err.contains("--max-memory") && err.contains("--no-memory-check"), "{err}");
+        assert!(
+            err.contains("about 160.0 GB")
+                && err.contains("parameters 40.0 GB")
+                && err.contains("optimizer state 80.0 GB"),
+            "{err}"
+        );
+        assert!(
+            err.contains("more than 1.0 GB") && err.contains("--max-memory") && err.contains("--no-memory-check"),
+            "{err}"
+        );
         assert!(check(&e, Limit::Off).is_ok());
     }
 }

@@ -94,7 +94,10 @@ pub enum BuildError {
     /// row tables cannot address.
     TooLarge(crate::memory::TooLarge),
     /// The memory plan needs more than the run's memory check left for it.
-    Arena { bytes: u64, cap: u64 },
+    Arena {
+        bytes: u64,
+        cap: u64,
+    },
 }
 
 impl std::fmt::Display for BuildError {
@@ -125,7 +128,9 @@ fn check_sizes(f: &Func) -> Result<(), BuildError> {
     for (i, n) in f.nodes.iter().enumerate() {
         if crate::memory::numel(&n.shape).is_some_and(|e| e > MAX_ELEMENTS) {
             return Err(BuildError::TooLarge(crate::memory::TooLarge {
-                what: format!("node %{i} (the compiled backend holds at most 2^32 elements per value; --backend reference does not)"),
+                what: format!(
+                    "node %{i} (the compiled backend holds at most 2^32 elements per value; --backend reference does not)"
+                ),
                 shape: n.shape.clone(),
             }));
         }
@@ -159,7 +164,14 @@ impl Program {
         Self::from_plan(&rewritten.func, rewritten.map, plan, &keep, jit, cap)
     }
 
-    fn from_plan(f: &Func, map: Vec<Id>, plan: Plan, keep: &[Id], jit: &mut Jit, cap: u64) -> Result<Program, BuildError> {
+    fn from_plan(
+        f: &Func,
+        map: Vec<Id>,
+        plan: Plan,
+        keep: &[Id],
+        jit: &mut Jit,
+        cap: u64,
+    ) -> Result<Program, BuildError> {
         let n = f.nodes.len();
         let mut storage = vec![Storage::None; n];
         let mut consts = Vec::new();
@@ -377,7 +389,11 @@ impl Program {
         // checkpoint of another model) must stop here, before any of them runs.
         exec::check_params(&self.f, params)?;
         if let Some(i) = params.iter().position(|p| !p.is_standard_layout()) {
-            return Err(ExecError::ParamShape { name: format!("{} (not in standard layout)", self.f.params[i].name), expected: self.f.params[i].shape.clone(), found: Some(params[i].shape().to_vec()) });
+            return Err(ExecError::ParamShape {
+                name: format!("{} (not in standard layout)", self.f.params[i].name),
+                expected: self.f.params[i].shape.clone(),
+                found: Some(params[i].shape().to_vec()),
+            });
         }
         flush_denormals();
         let profile = exec::profile_mode() != exec::Profile::Off;

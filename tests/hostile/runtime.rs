@@ -269,7 +269,10 @@ fn resume_refuses_an_optimizer_slot_of_the_wrong_shape() {
     fails_with(
         &o,
         1,
-        &["cannot resume from", "tensor `@optimizer/1/o.dense.kernel` (for parameter `o.dense.kernel`): expected shape [8, 3], found [3, 8]"],
+        &[
+            "cannot resume from",
+            "tensor `@optimizer/1/o.dense.kernel` (for parameter `o.dense.kernel`): expected shape [8, 3], found [3, 8]",
+        ],
     );
     // A slot for a parameter the model does not have.
     slots.retain(|(_, p, _)| p != "o.dense.kernel");
@@ -286,7 +289,11 @@ fn predict_refuses_a_0d_input() {
     dir.write("m.nn", MLP);
     let w = trained(&dir, "t", &[], "w.safetensors");
     let x = npy(&dir, "x.npy", &ArrayD::from_elem(IxDyn(&[]), 3.0));
-    fails_with(&predict(&dir, &w, &[&format!("x={x}")], &[]), 1, &["input `x`", "is a 0-d array", "first axis of rows"]);
+    fails_with(
+        &predict(&dir, &w, &[&format!("x={x}")], &[]),
+        1,
+        &["input `x`", "is a 0-d array", "first axis of rows"],
+    );
 }
 
 const TOKENS: &str = r#"dim N
@@ -314,7 +321,8 @@ fn predict_converts_float_token_ids_only_when_they_are_exact_integers() {
     let dir = Dir::new("int-input");
     dir.write("m.nn", TOKENS);
     succeeds(&dir.nnc(&["run", "m.nn", "--out", "out", "--save", "out/w.safetensors"]));
-    let ids = ArrayD::from_shape_vec(IxDyn(&[2, 5]), vec![0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]).unwrap();
+    let ids =
+        ArrayD::from_shape_vec(IxDyn(&[2, 5]), vec![0.0f32, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0]).unwrap();
     let x = npy(&dir, "ids.npy", &ids);
     let (out, _) = succeeds(&predict(&dir, "out/w.safetensors", &[&format!("ids={x}")], &[]));
     assert!(out.contains("wrote `o` [2, 2]"), "{out}");
@@ -325,7 +333,12 @@ fn predict_converts_float_token_ids_only_when_they_are_exact_integers() {
         fails_with(
             &predict(&dir, "out/w.safetensors", &[&format!("ids={x}")], &[]),
             1,
-            &["input `ids` is declared `int`", "float32 values", &format!("value 8 (in file order) is {shown}"), "not an integer"],
+            &[
+                "input `ids` is declared `int`",
+                "float32 values",
+                &format!("value 8 (in file order) is {shown}"),
+                "not an integer",
+            ],
         );
     }
     // An integer file with an id outside the table is an error, not a crash.
@@ -350,7 +363,18 @@ fn runs_too_large_for_memory_are_refused_before_allocating() {
     dir.write("m.nn", &wide("100000", "100000"));
     let started = std::time::Instant::now();
     let o = dir.nnc(&["run", "m.nn", "--out", "out"]);
-    fails_with(&o, 1, &["this needs about", "parameters 40.0 GB", "optimizer state 80.0 GB", "available on this machine", "--max-memory", "--no-memory-check"]);
+    fails_with(
+        &o,
+        1,
+        &[
+            "this needs about",
+            "parameters 40.0 GB",
+            "optimizer state 80.0 GB",
+            "available on this machine",
+            "--max-memory",
+            "--no-memory-check",
+        ],
+    );
     let o = dir.nnc(&["run", "m.nn", "--out", "out", "--max-memory", "1G"]);
     fails_with(&o, 1, &["more than 1.0 GB (the limit set by --max-memory)"]);
     // 4·10⁹ weights (5·10⁹ parameters with the bias): used to grow to 11 GB over 45 s before dying.
@@ -377,7 +401,11 @@ fn sizes_that_overflow_are_errors_not_capacity_overflow_panics() {
     let dir = Dir::new("overflow");
     let lstm = "dim N\n\nmodel L {\n    input x: [N, 3, 2]\n    output o = x |> lstm(4611686018427387904)\n}\n\n\
         train t {\n    model = L()\n    data = synthetic(n = 4)\n    loss = mse(o, 0)\n    optimizer = adam()\n    batch = 2\n    epochs = 1\n}\n";
-    for (name, src) in [("dense", wide("4", "1000000000000000000")), ("dense-2^62", wide("4", "4611686018427387904")), ("lstm", lstm.to_string())] {
+    for (name, src) in [
+        ("dense", wide("4", "1000000000000000000")),
+        ("dense-2^62", wide("4", "4611686018427387904")),
+        ("lstm", lstm.to_string()),
+    ] {
         dir.write("m.nn", &src);
         for extra in [&[][..], &["--no-memory-check"][..]] {
             let mut args = vec!["run", "m.nn", "--out", "out"];
@@ -385,8 +413,14 @@ fn sizes_that_overflow_are_errors_not_capacity_overflow_panics() {
             let o = dir.nnc(&args);
             let (_, err) = text(&o);
             assert_eq!(o.status.code(), Some(1), "{name} {extra:?}: {err}");
-            assert!(!err.contains("panicked") && !err.contains("capacity overflow") && !err.contains("internal failure"), "{name}: {err}");
-            assert!(err.contains("too large") || err.contains("overflow") || err.contains("needs about"), "{name}: {err}");
+            assert!(
+                !err.contains("panicked") && !err.contains("capacity overflow") && !err.contains("internal failure"),
+                "{name}: {err}"
+            );
+            assert!(
+                err.contains("too large") || err.contains("overflow") || err.contains("needs about"),
+                "{name}: {err}"
+            );
         }
     }
 }
@@ -400,13 +434,19 @@ fn the_next_save_removes_a_killed_saves_temporary_file() {
     std::fs::write(&stale, b"half a checkpoint").unwrap();
     trained(&dir, "t", &[], "w.safetensors");
     assert!(!stale.exists(), "the stale temporary file is removed");
-    let left: Vec<String> = std::fs::read_dir(dir.path("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> = std::fs::read_dir(dir.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(left.iter().all(|n| !n.contains(".tmp.")), "{left:?}");
     // A failing save (its target is a directory) leaves no temporary file either.
     std::fs::create_dir_all(dir.path("out/blocked.safetensors/inner")).unwrap();
     let o = dir.nnc(&["run", "m.nn", "--train", "t", "--out", "out", "--save", "out/blocked.safetensors"]);
     fails_with(&o, 1, &["blocked.safetensors"]);
-    let left: Vec<String> = std::fs::read_dir(dir.path("out")).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let left: Vec<String> = std::fs::read_dir(dir.path("out"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     assert!(left.iter().all(|n| !n.contains(".tmp.")), "{left:?}");
 }
 
@@ -543,14 +583,45 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
     let f32s = |n: usize| vec![0u8; n * 4];
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", vec![]),
-        ("huge header length", { let mut b = u64::MAX.to_le_bytes().to_vec(); b.extend(&good[8..]); b }),
-        ("header longer than the file", { let mut b = ((good.len() as u64) * 2).to_le_bytes().to_vec(); b.extend(&good[8..]); b }),
-        ("non-UTF-8 header", { let mut b = good.clone(); b[10] = 0xff; b[11] = 0xfe; b }),
-        ("offsets out of bounds", with_header(&header.replacen("\"data_offsets\":[0,", "\"data_offsets\":[99999999,", 1))),
+        ("huge header length", {
+            let mut b = u64::MAX.to_le_bytes().to_vec();
+            b.extend(&good[8..]);
+            b
+        }),
+        ("header longer than the file", {
+            let mut b = ((good.len() as u64) * 2).to_le_bytes().to_vec();
+            b.extend(&good[8..]);
+            b
+        }),
+        ("non-UTF-8 header", {
+            let mut b = good.clone();
+            b[10] = 0xff;
+            b[11] = 0xfe;
+            b
+        }),
+        (
+            "offsets out of bounds",
+            with_header(&header.replacen("\"data_offsets\":[0,", "\"data_offsets\":[99999999,", 1)),
+        ),
         ("shape lies about the data", with_header(&header.replacen("\"shape\":[8]", "\"shape\":[800000000000]", 1))),
-        ("overlapping offsets", raw(r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, &f32s(3))),
-        ("offsets past the data", raw(r#"{"h.dense.bias":{"dtype":"F32","shape":[8],"data_offsets":[0,18446744073709551615]}}"#, &f32s(8))),
-        ("duplicate names", raw(r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#, &f32s(2))),
+        (
+            "overlapping offsets",
+            raw(
+                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                &f32s(3),
+            ),
+        ),
+        (
+            "offsets past the data",
+            raw(r#"{"h.dense.bias":{"dtype":"F32","shape":[8],"data_offsets":[0,18446744073709551615]}}"#, &f32s(8)),
+        ),
+        (
+            "duplicate names",
+            raw(
+                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                &f32s(2),
+            ),
+        ),
         ("header not JSON", raw("{\"a\": [1, 2", &f32s(1))),
         ("unknown dtype", safetensors(&[("h.dense.bias", "Q9", &[8], f32s(8))])),
         ("sub-byte dtype", safetensors(&[("h.dense.bias", "F4", &[8], vec![0; 4])])),
@@ -579,13 +650,28 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
     };
     let body = vec![0u8; 32];
     let npys: Vec<(&str, Vec<u8>)> = vec![
-        ("shape larger than the data", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2000000000, 4), }", &body)),
-        ("shape that overflows", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551615, 4), }", &body)),
+        (
+            "shape larger than the data",
+            npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2000000000, 4), }", &body),
+        ),
+        (
+            "shape that overflows",
+            npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (18446744073709551615, 4), }", &body),
+        ),
         ("negative dim", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-2, 4), }", &body)),
         ("structured dtype", npy_bytes("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (2, 4), }", &body)),
         ("unknown dtype", npy_bytes("{'descr': '<c8', 'fortran_order': False, 'shape': (2, 2), }", &body)),
-        ("header length past the end", { let mut b = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }", &body); b[8] = 0xff; b[9] = 0xff; b }),
-        ("non-UTF-8 header", { let mut b = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }", &body); b[12] = 0xff; b }),
+        ("header length past the end", {
+            let mut b = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }", &body);
+            b[8] = 0xff;
+            b[9] = 0xff;
+            b
+        }),
+        ("non-UTF-8 header", {
+            let mut b = npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 4), }", &body);
+            b[12] = 0xff;
+            b
+        }),
         ("rows of another shape", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, 2, 2), }", &body)),
         ("no rows", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (0, 4), }", &[])),
     ];
@@ -615,8 +701,16 @@ fn predict_checks_every_input_before_running() {
     fails_with(&predict(&dir, &w, &["nope=x.npy"], &[]), 2, &["model `M` has no input `nope` (its inputs: x)"]);
     fails_with(&predict(&dir, &w, &[], &[]), 1, &["no data for input `x`"]);
     let x3 = npy(&dir, "x3.npy", &ones(&[2, 3]));
-    fails_with(&predict(&dir, &w, &[&format!("x={x3}")], &[]), 1, &["input `x` has shape [2, 3], the model needs [2, 4]"]);
+    fails_with(
+        &predict(&dir, &w, &[&format!("x={x3}")], &[]),
+        1,
+        &["input `x` has shape [2, 3], the model needs [2, 4]"],
+    );
     succeeds(&predict(&dir, &w, &[&format!("x={x}")], &[]));
     // predict has the memory check too.
-    fails_with(&predict(&dir, &w, &[&format!("x={x}")], &["--max-memory", "100"]), 1, &["this needs about", "--max-memory"]);
+    fails_with(
+        &predict(&dir, &w, &[&format!("x={x}")], &["--max-memory", "100"]),
+        1,
+        &["this needs about", "--max-memory"],
+    );
 }
