@@ -101,7 +101,10 @@ enum Command {
         dump: Option<PathBuf>,
         /// The executor: fused Cranelift kernels (jit), or the op-by-op reference executor that is its oracle.
         #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
-        backend: BackendArg,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        backend: BackendArg,
+        #[command(flatten)]
+        memory: MemoryArgs,
+        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
         /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
@@ -121,7 +124,10 @@ enum Command {
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
         #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
-        backend: BackendArg,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        backend: BackendArg,
+        #[command(flatten)]
+        memory: MemoryArgs,
+        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
         /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
@@ -144,6 +150,35 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+}
+
+/// The memory check of `run` and `predict`: before allocating, the
+/// parameters, optimizer state, gradients and one step's activations are
+/// estimated and compared with the machine's available memory.
+#[derive(clap::Args)]
+struct MemoryArgs {
+    /// Refuse runs estimated above SIZE (e.g. 800M, 8G, 1.5GB, 2GiB) instead
+    /// of the machine's available memory.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
+    max_memory: Option<u64>,
+    /// Skip the memory estimate (a run may then fail when allocation does).
+    #[arg(long, conflicts_with = "max_memory")]
+    no_memory_check: bool,
+}
+
+impl MemoryArgs {
+    fn limit(&self) -> nnc_runtime::memory::Limit {
+        use nnc_runtime::memory::Limit;
+        match (self.no_memory_check, self.max_memory) {
+            (true, _) => Limit::Off,
+            (false, Some(b)) => Limit::Bytes(b),
+            (false, None) => Limit::Machine,
+        }
+    }
+}
+
+fn parse_memory_size(s: &str) -> Result<u64, String> {
+    nnc_runtime::memory::parse_size(s)
 }
 
 /// `--backend`: jit (default, or `NNC_BACKEND`) or reference.
@@ -375,16 +410,18 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend, root } => {
+        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend, memory, root } => {
             let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
             let Some(a) = checked(&file, &set, &root, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
             let steps = steps.map(|k| k as usize);
             let dump = dump.zip(dump_steps);
-            let args = run::RunArgs { train, epochs, steps, seed, init, save, resume, out, dump, backend: backend.into(), root };
+            let memory = memory.limit();
+            let backend = backend.into();
+            let args = run::RunArgs { train, epochs, steps, seed, init, save, resume, out, dump, backend, memory, root };
             finish(run::run(&file, &a, &options, &args))
         }
-        Command::Predict { file, model, weights, inputs, output, set, backend, root } => {
+        Command::Predict { file, model, weights, inputs, output, set, backend, memory, root } => {
             let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
             let Some(a) = checked(&file, &set, &root, color) else { return ExitCode::from(1) };
             let mut pairs = Vec::new();
@@ -397,7 +434,7 @@ fn run(cli: Cli) -> ExitCode {
                     }
                 }
             }
-            finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into()))
+            finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into(), memory.limit()))
         }
         Command::Ir { file, train, batch, backward, fused, root } => {
             let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };

@@ -48,6 +48,8 @@ pub struct RunArgs {
     /// The project root: the data and `init = load(…)` files the `.nn` file
     /// names must lie under it.
     pub root: Root,
+    /// What the memory estimate is compared with (`--max-memory`, `--no-memory-check`).
+    pub memory: nnc_runtime::memory::Limit,
 }
 
 fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
@@ -100,6 +102,8 @@ struct Loaded {
     /// Dims the data decides (`V` of `text`).
     dims: Vec<(String, i64)>,
     normalize: Vec<String>,
+    /// Where each array comes from ("data/x.csv: column 4"), for messages.
+    origins: BTreeMap<String, String>,
 }
 
 fn to_tensor(a: data::Array) -> Tensor<f32> {
@@ -144,7 +148,7 @@ fn load_call(
     let c = data::from_call::load_call(call, &base_dir(file), &access, specs, seed, rows)
         .map_err(|e| Failure::new(e.to_string()))?;
     let arrays = c.loaded.dataset.arrays.into_iter().map(|(k, v)| (k, to_tensor(v))).collect();
-    Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize })
+    Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize, origins: c.loaded.origins })
 }
 
 fn base_dir(path: &Path) -> PathBuf {
@@ -184,29 +188,100 @@ fn prepare(
     Ok((train, val, meta))
 }
 
-fn class_weights(info: &TrainInfo, train: &Dataset) -> Option<Vec<f64>> {
-    match info.field("class_weight")? {
+/// Class indices above this are not classes (a table of weights that long
+/// would be the mistake, not the model).
+const MAX_CLASSES: f64 = 16_777_216.0;
+
+fn class_weights(info: &TrainInfo, train: &Dataset) -> Result<Option<Vec<f64>>, Failure> {
+    let Some(field) = info.field("class_weight") else { return Ok(None) };
+    match field {
         Value::Map(entries) => {
-            let pairs: Vec<(usize, f64)> = entries.iter().filter_map(|(k, v)| Some((k.as_f64()? as usize, v.as_f64()?))).collect();
-            let len = pairs.iter().map(|(k, _)| k + 1).max()?;
+            let mut pairs: Vec<(usize, f64)> = Vec::new();
+            for (k, v) in entries {
+                let (Some(k), Some(v)) = (k.as_f64(), v.as_f64()) else { continue };
+                if !(k >= 0.0 && k.fract() == 0.0 && k < MAX_CLASSES) {
+                    return Err(Failure::new(format!("`class_weight`: {k} is not a class index (0, 1, 2, …)")));
+                }
+                pairs.push((k as usize, v));
+            }
+            let Some(len) = pairs.iter().map(|(k, _)| k + 1).max() else { return Ok(None) };
             let mut w = vec![1.0; len];
             for (k, v) in pairs {
                 w[k] = v;
             }
-            Some(w)
+            Ok(Some(w))
         }
         Value::Mode(m) if m == "balanced" => {
             // n / (k · countₖ) over the integer label array.
-            let labels = train.arrays.values().find_map(|t| if let Tensor::I(a) = t { if a.ndim() == 1 { Some(a.clone()) } else { None } } else { None })?;
-            let k = (labels.iter().copied().max()? + 1) as usize;
+            let labels = train.arrays.values().find_map(|t| if let Tensor::I(a) = t { if a.ndim() == 1 { Some(a.clone()) } else { None } } else { None });
+            let Some(labels) = labels else { return Ok(None) };
+            let Some(max) = labels.iter().copied().max() else { return Ok(None) };
+            if labels.iter().any(|&l| l < 0) || max as f64 >= MAX_CLASSES {
+                return Err(Failure::new("`class_weight = balanced` needs labels 0, 1, 2, … (the labels hold a negative or huge value)"));
+            }
+            let k = max as usize + 1;
             let mut counts = vec![0usize; k];
             for &l in labels.iter() {
-                counts[l.max(0) as usize] += 1;
+                counts[l as usize] += 1;
             }
             let n = labels.len() as f64;
-            Some(counts.iter().map(|&c| if c == 0 { 1.0 } else { n / (k as f64 * c as f64) }).collect())
+            Ok(Some(counts.iter().map(|&c| if c == 0 { 1.0 } else { n / (k as f64 * c as f64) }).collect()))
         }
-        _ => None,
+        _ => Ok(None),
+    }
+}
+
+/// Checks integer data (labels, token ids) against what reads it, in every
+/// loaded source, before any split or training: a value outside the loss's
+/// classes or an embedding's table is named with its file, column and row.
+fn check_labels(info: &TrainInfo, dims: &[(String, i64)], sources: &[Option<&Loaded>], batch: Option<i64>) -> Result<(), Failure> {
+    let Ok(mut probe) = Trainer::new(info, None, dims.to_vec()) else { return Ok(()) };
+    // One row is enough to see which ops read which inputs; a lowering
+    // failure is reported by the run itself.
+    let n = batch.unwrap_or(1).clamp(1, 1 << 20) as usize;
+    let Ok(uses) = probe.index_uses(n) else { return Ok(()) };
+    if uses.is_empty() {
+        return Ok(());
+    }
+    for l in sources.iter().flatten() {
+        nnc_runtime::train::labels::check_indices(&l.data.arrays, &uses, &l.origins).map_err(|e| Failure::new(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Warns (once, at the start) when the run has too few steps for batch
+/// norm's moving statistics to forget their initial values (mean 0,
+/// variance 1): after `s` steps a fraction `momentum^s` of them remains, and
+/// validation, test and `nnc predict` use those statistics. Above 5 % the
+/// warning says which momentum would settle: `0.05^(1/s)`.
+fn warn_unsettled_statistics(momenta: &[(String, f64)], steps: usize) {
+    const SETTLED: f64 = 0.05;
+    if steps == 0 {
+        return;
+    }
+    let mut by_momentum: Vec<(f64, Vec<&str>)> = Vec::new();
+    for (layer, m) in momenta {
+        if m.powf(steps as f64) <= SETTLED {
+            continue;
+        }
+        match by_momentum.iter_mut().find(|(k, _)| k == m) {
+            Some((_, layers)) => layers.push(layer),
+            None => by_momentum.push((*m, vec![layer])),
+        }
+    }
+    for (m, layers) in by_momentum {
+        let names: Vec<String> = layers.iter().take(4).map(|l| format!("`{l}`")).collect();
+        let more = if layers.len() > 4 { format!(" and {} more", layers.len() - 4) } else { String::new() };
+        // Rounded down to 3 decimals, so that the suggested value does settle.
+        let settle = (SETTLED.powf(1.0 / steps as f64) * 1000.0).floor() / 1000.0;
+        eprintln!(
+            "warning: batch_norm {}{more} has momentum {m}, and the run has {}: {m}^{steps} = {:.3} of the moving \
+             mean and variance (used by validation, test and predict) will still be their initial values. \
+             momentum = {settle} or lower settles them (momentum^steps ≤ {SETTLED}); or train longer.",
+            names.join(", "),
+            plural(steps, "step"),
+            m.powf(steps as f64),
+        );
     }
 }
 
@@ -263,15 +338,15 @@ fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, 
     let shapes: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
     let (values, plan) = nnc_runtime::checkpoint::load_init(path, &shapes, prefix).map_err(|e| Failure::new(e.to_string()))?;
     params.values.extend(values);
-    let mut line = format!("init: loaded {} tensors from {name}", plan.pairs.len());
+    let mut line = format!("init: loaded {} from {name}", plural(plan.pairs.len(), "tensor"));
     if let Some((t, p)) = plan.pairs.first().filter(|(t, p)| t != p) {
         line.push_str(&format!(" (prefix \"{prefix}\": `{t}` → `{p}`, …)"));
     }
     if !plan.fresh.is_empty() {
-        line.push_str(&format!("; {} parameters initialised as declared", plan.fresh.len()));
+        line.push_str(&format!("; {} initialised as declared", plural(plan.fresh.len(), "parameter")));
     }
     if !plan.unused.is_empty() {
-        line.push_str(&format!("; {} tensors of the file unused", plan.unused.len()));
+        line.push_str(&format!("; {} of the file unused", plural(plan.unused.len(), "tensor")));
     }
     println!("{line}");
     Ok(())
@@ -286,20 +361,20 @@ fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &Train
     if !info.steps.is_empty() {
         return Err(fail("`--resume` continues epochs; this train block alternates steps (use --init)".into()));
     }
-    let (mut weights, slots, meta) = nnc_runtime::checkpoint::load_training(path).map_err(|e| Failure::new(e.to_string()))?;
-    match meta.get("train") {
-        Some(t) if *t == info.name => {}
-        Some(t) => return Err(fail(format!("it was saved by train block `{t}`, not `{}`", info.name))),
-        None => return Err(fail("it has no `train` metadata (it was not saved by `nnc run`)".into())),
-    }
+    let decls = trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))?;
+    let expected: Vec<(String, Vec<usize>)> = decls.iter().map(|p| (p.name.clone(), p.shape.clone())).collect();
+    let trainable: Vec<String> = decls.iter().filter(|p| p.trainable).map(|p| p.name.clone()).collect();
+    // Weights and optimizer slots checked in one pass, every mismatch named
+    // (a slot of another shape used to reach ndarray's assertion).
+    let saved_by = |meta: &BTreeMap<String, String>| match meta.get("train") {
+        Some(t) if *t == info.name => Ok(()),
+        Some(t) => Err(format!("it was saved by train block `{t}`, not `{}`", info.name)),
+        None => Err("it has no `train` metadata (it was not saved by `nnc run`)".into()),
+    };
+    let (weights, slots, meta) = nnc_runtime::checkpoint::load_for_resume(path, &info.name, &expected, &trainable, saved_by)
+        .map_err(|e| fail(e.to_string()))?;
     let epoch = meta.get("epoch").and_then(|e| e.parse::<usize>().ok()).ok_or_else(|| fail("it has no epoch count".into()))?;
-    for p in trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))? {
-        let v = weights.remove(&p.name).ok_or_else(|| fail(format!("it has no tensor `{}`", p.name)))?;
-        if v.shape() != p.shape.as_slice() {
-            return Err(fail(format!("tensor `{}` has shape {:?}, the model's parameter has {:?}", p.name, v.shape(), p.shape)));
-        }
-        params.values.insert(p.name, v);
-    }
+    params.values.extend(weights);
     trainer.optimizer(&cfg.optimizer).restore(slots, &meta).map_err(fail)?;
     println!("resume: {} after epoch {epoch}", path.display());
     Ok(epoch)
@@ -357,6 +432,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         Some(v @ Value::Call(_)) => Some(load_source(v, file, &args.root, &specs, seed)?),
         _ => None,
     };
+    check_labels(info, &dims, &[Some(&loaded), val_loaded.as_ref(), test_loaded.as_ref()], int_field(info, "batch"))?;
     let (train, val, meta) = prepare(info, loaded, val_loaded, seed)?;
     let cfg = Config {
         batch: int_field(info, "batch").unwrap_or(32).max(1) as usize,
@@ -364,7 +440,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         seed,
         shuffle: !matches!(info.field("shuffle"), Some(Value::Bool(false))),
         optimizer: Spec::from_value(info.field("optimizer")).map_err(Failure::new)?,
-        class_weights: class_weights(info, &train),
+        class_weights: class_weights(info, &train)?,
         early_stop: early_stop(info),
         max_steps: args.steps,
     };
@@ -372,6 +448,13 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     trainer.backend = args.backend;
     let mut params = Params::default();
     let first_batch = cfg.batch.min(train.len().max(1));
+    // Before any parameter exists: the estimate of the whole step's memory.
+    trainer.check_memory(first_batch, &cfg.optimizer, args.memory).map_err(|e| Failure::new(e.to_string()))?;
+    if info.steps.is_empty() && args.dump.is_none() {
+        let per_epoch = train.len().div_ceil(cfg.batch.max(1)).min(cfg.max_steps.unwrap_or(usize::MAX));
+        let momenta = trainer.moving_momenta(first_batch).map_err(|e| Failure::new(e.to_string()))?;
+        warn_unsettled_statistics(&momenta, per_epoch.saturating_mul(cfg.epochs));
+    }
     let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
     if let Some((path, name, prefix)) = init_source(info, args, &out_dir)? {
         load_init(&trainer, &mut params, first_batch, &path, &name, &prefix)?;
@@ -389,14 +472,14 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     }
     let total: usize = params.values.values().map(|v| v.len()).sum();
     println!(
-        "training `{}`{}: {} samples ({} validation), {} parameters, batch {}, {} epochs, {} lr {}",
+        "training `{}`{}: {} ({} validation), {}, batch {}, {}, {} lr {}",
         info.name,
         info.model.as_ref().map(|m| format!(" of model {m}")).unwrap_or_default(),
-        train.len(),
+        plural(train.len(), "sample"),
         val.as_ref().map_or(0, Dataset::len),
-        total,
+        plural(total, "parameter"),
         cfg.batch,
-        cfg.epochs,
+        plural(cfg.epochs, "epoch"),
         cfg.optimizer.name(),
         cfg.optimizer.lr
     );
@@ -460,10 +543,12 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     };
     let mut cfg_one = cfg.clone();
     cfg_one.epochs = 1;
+    let validating = val.as_ref().is_some_and(|v| !v.is_empty());
+    let mut history_file = HistoryFile::create(&out_dir, &trainer.metric_names(), validating, &history)?;
     let mut result = Ok(());
     let save = args.save.as_ref().or(args.resume.as_ref());
     if start_epoch >= cfg.epochs {
-        println!("the checkpoint has trained {start_epoch} of {} epochs already: nothing to do", cfg.epochs);
+        println!("the checkpoint has trained {start_epoch} of {} already: nothing to do", plural(cfg.epochs, "epoch"));
     }
     for epoch in start_epoch..cfg.epochs {
         let mut events = |e: Event| match e {
@@ -478,6 +563,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             Ok(mut recs) => {
                 for r in &mut recs {
                     r.epoch = epoch;
+                    history_file.append(r)?;
                 }
                 history.extend(recs);
             }
@@ -505,7 +591,8 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             write(&checkpoint_path(pattern, epoch + 1)?)?;
         }
         if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
-            println!("early stop: `{}` has not improved for {} epochs", cfg.early_stop.as_ref().map_or("", |e| e.1.as_str()), cfg.early_stop.as_ref().map_or(0, |e| e.0));
+            let (patience, monitor) = cfg.early_stop.as_ref().map_or((0, ""), |e| (e.0, e.1.as_str()));
+            println!("early stop: `{monitor}` has not improved for {}", plural(patience, "epoch"));
             break;
         }
     }
@@ -559,7 +646,7 @@ fn dump_steps(trainer: &mut Trainer, params: &mut Params, all: &Dataset, cfg: &C
         std::fs::write(dir.join(format!("step_{i}.json")), serde_json::json!({"loss": out.loss}).to_string())
             .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     }
-    println!("dumped {steps} steps to {}", dir.display());
+    println!("dumped {} to {}", plural(steps, "step"), dir.display());
     Ok(())
 }
 
@@ -574,15 +661,30 @@ fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train
         (None, None) => cfg.epochs * per_pass,
     };
     let steps: Vec<String> = info.steps.iter().map(|s| format!("{} (×{}, over {})", s.name, s.times, s.over.join(", "))).collect();
-    println!("training `{}` with alternating steps {}: {} samples, batch {}, {iterations} iterations", info.name, steps.join(", "), train.len(), cfg.batch);
+    println!(
+        "training `{}` with alternating steps {}: {}, batch {}, {}",
+        info.name,
+        steps.join(", "),
+        plural(train.len(), "sample"),
+        cfg.batch,
+        plural(iterations, "iteration")
+    );
     let passes = iterations.div_ceil(per_pass);
+    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
+    let mut history_file = HistoryFile::create(&out_dir, &trainer.metric_names(), false, &[])?;
+    let mut write_error = None;
     let mut on_event = |e: Event| {
         if let Event::Epoch(rec) = e {
             println!("{}", epoch_line(rec, passes));
+            if let Err(e) = history_file.append(rec) {
+                write_error.get_or_insert(e);
+            }
         }
     };
     let history = trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
+    if let Some(e) = write_error {
+        return Err(e);
+    }
     write_history(&out_dir, &history, &trainer.metric_names())?;
     if let Some(path) = &args.save {
         let mut m = meta.clone();
@@ -591,6 +693,11 @@ fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train
         println!("saved {}", path.display());
     }
     Ok(())
+}
+
+/// "1 epoch", "3 epochs": every count the CLI prints goes through here.
+pub(crate) fn plural(n: usize, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
 }
 
 fn epoch_line(rec: &EpochRecord, epochs: usize) -> String {
@@ -630,18 +737,67 @@ fn read_history(dir: &Path, epochs: usize, metrics: &[String]) -> Vec<EpochRecor
     if out.len() == epochs && out.iter().enumerate().all(|(i, r)| r.epoch == i) { out } else { Vec::new() }
 }
 
-fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Result<(), Failure> {
-    std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+/// The value columns of history.csv (between `epoch` and `seconds`).
+fn history_columns(metrics: &[String], validation: bool) -> Vec<String> {
     let mut columns: Vec<String> = vec!["loss".into()];
     columns.extend(metrics.iter().cloned());
-    if history.iter().any(|r| r.val_loss.is_some()) {
+    if validation {
         columns.push("val_loss".into());
         columns.extend(metrics.iter().map(|m| format!("val_{m}")));
     }
-    let mut csv = format!("epoch,{},seconds\n", columns.join(","));
+    columns
+}
+
+fn history_header(columns: &[String]) -> String {
+    format!("epoch,{},seconds\n", columns.join(","))
+}
+
+fn history_line(r: &EpochRecord, columns: &[String]) -> String {
+    let vals: Vec<String> = columns.iter().map(|c| r.value(c).map_or(String::new(), |v| format!("{v}"))).collect();
+    format!("{},{},{:.3}\n", r.epoch + 1, vals.join(","), r.seconds)
+}
+
+/// history.csv as the run goes: created at the start (replacing the file of
+/// an earlier run) with its header and any epochs a resumed run continues,
+/// then one line per epoch, flushed, so a killed run keeps every epoch it
+/// finished. [`write_history`] rewrites it with the plot at the end.
+struct HistoryFile {
+    file: std::fs::File,
+    columns: Vec<String>,
+    path: PathBuf,
+}
+
+impl HistoryFile {
+    fn create(dir: &Path, metrics: &[String], validation: bool, previous: &[EpochRecord]) -> Result<HistoryFile, Failure> {
+        std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+        let path = dir.join("history.csv");
+        let columns = history_columns(metrics, validation);
+        let file = std::fs::File::create(&path).map_err(|e| Failure::new(format!("{}: {e}", path.display())))?;
+        let mut h = HistoryFile { file, columns, path };
+        let mut text = history_header(&h.columns);
+        text.extend(previous.iter().map(|r| history_line(r, &h.columns)));
+        h.write(&text)?;
+        Ok(h)
+    }
+
+    fn append(&mut self, r: &EpochRecord) -> Result<(), Failure> {
+        let line = history_line(r, &self.columns);
+        self.write(&line)
+    }
+
+    fn write(&mut self, text: &str) -> Result<(), Failure> {
+        let fail = |e: std::io::Error| Failure::new(format!("{}: {e}", self.path.display()));
+        self.file.write_all(text.as_bytes()).map_err(fail)?;
+        self.file.flush().map_err(fail)
+    }
+}
+
+fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Result<(), Failure> {
+    std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    let columns = history_columns(metrics, history.iter().any(|r| r.val_loss.is_some()));
+    let mut csv = history_header(&columns);
     for r in history {
-        let vals: Vec<String> = columns.iter().map(|c| r.value(c).map_or(String::new(), |v| format!("{v}"))).collect();
-        csv.push_str(&format!("{},{},{:.3}\n", r.epoch + 1, vals.join(","), r.seconds));
+        csv.push_str(&history_line(r, &columns));
     }
     std::fs::write(dir.join("history.csv"), csv).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     std::fs::write(dir.join("history.svg"), plot(history, &columns)).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
@@ -675,34 +831,100 @@ fn plot(history: &[EpochRecord], columns: &[String]) -> String {
 }
 
 /// `nnc predict`: runs a model's outputs on `.npy` inputs with saved weights.
-pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(String, PathBuf)], output: &Path, backend: Backend) -> Result<(), Failure> {
+///
+/// Before anything runs: the checkpoint must hold exactly the model's
+/// parameters with their shapes ([`nnc_runtime::checkpoint::load_for_model`]),
+/// each input must be an array with a row axis, all inputs the same number of
+/// rows, and the memory estimate must fit `limit`.
+pub fn predict(
+    a: &Analysis,
+    model: Option<&str>,
+    weights: &Path,
+    inputs: &[(String, PathBuf)],
+    output: &Path,
+    backend: Backend,
+    limit: nnc_runtime::memory::Limit,
+) -> Result<(), Failure> {
     let m = match model {
         Some(n) => a.result.models.iter().find(|m| m.name == n).ok_or_else(|| Failure::usage(format!("no model `{n}`")))?,
         None => a.result.models.first().ok_or_else(|| Failure::usage("the file has no model"))?,
     };
-    let (tensors, meta) = nnc_runtime::checkpoint::load(weights).map_err(|e| Failure::new(e.to_string()))?;
-    let mut ds = Dataset::default();
-    for (name, path) in inputs {
-        let read = nnc_runtime::io::read_npy(path).map_err(|e| Failure::new(e.to_string()))?;
-        let mut t = Tensor::F(read.to_f32());
-        if let Some(stats) = meta.get(&format!("zscore.{name}")) {
-            let z = data::ZScore::from_json(name, stats).map_err(|e| Failure::new(e.to_string()))?;
-            t = to_tensor(z.apply(name, &to_array(&t)).map_err(|e| Failure::new(e.to_string()))?);
-        }
-        let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| Failure::usage(format!("model `{}` has no input `{name}`", m.name)))?;
-        if declared.1.elem == nnc_syntax::ast::ElemType::Int {
-            t = Tensor::I(t.float().mapv(|v| v as i64));
-        }
-        ds.arrays.insert(name.clone(), t);
-    }
     let (out_name, out) = m.outputs.first().ok_or_else(|| Failure::new("the model has no output"))?;
     let root: TRef = out.as_tensor().and_then(|t| t.node).ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
     let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
+    // Every output's parameters: a checkpoint of the model holds them all,
+    // even those the first output does not read.
+    let all_outputs: Vec<(String, TRef)> =
+        m.outputs.iter().filter_map(|(n, v)| Some((n.clone(), v.as_tensor()?.node?))).collect();
+    let decls = Trainer::forward_params(&info, &all_outputs, 1, &[]).map_err(|e| Failure::new(e.to_string()))?;
+    let expected: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
+    let (tensors, meta) =
+        nnc_runtime::checkpoint::load_for_model(weights, &m.name, &expected).map_err(|e| Failure::new(e.to_string()))?;
+    let mut ds = Dataset::default();
+    let mut rows: Option<(usize, &str)> = None;
+    for (name, path) in inputs {
+        let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| {
+            let names: Vec<&str> = m.inputs.iter().map(|(n, _)| n.as_str()).collect();
+            Failure::usage(format!("model `{}` has no input `{name}` (its inputs: {})", m.name, names.join(", ")))
+        })?;
+        let t = predict_input(name, path, declared.1.elem == nnc_syntax::ast::ElemType::Int, &meta)?;
+        let n = match &t {
+            Tensor::F(a) => a.shape()[0],
+            Tensor::I(a) => a.shape()[0],
+        };
+        match rows {
+            Some((r, other)) if r != n => {
+                return Err(Failure::new(format!("input `{name}` has {n} rows, input `{other}` has {r}: every input needs one row per sample")));
+            }
+            _ => rows = Some((n, name)),
+        }
+        ds.arrays.insert(name.clone(), t);
+    }
     let params = Params { values: tensors, trainable: BTreeMap::new() };
-    let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend).map_err(|e| Failure::new(e.to_string()))?;
+    let outs = Trainer::predict_within(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend, limit)
+        .map_err(|e| Failure::new(e.to_string()))?;
     nnc_runtime::io::write_npy(output, &outs[0]).map_err(|e| Failure::new(e.to_string()))?;
     println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
     Ok(())
+}
+
+/// One `--input name=file.npy` of `nnc predict` as the model's input takes
+/// it: an array with at least a row axis, z-scored with the statistics the
+/// checkpoint saved, and for an `int` input held as integers. Integer files
+/// are taken as they are; a float file for an `int` input is converted only
+/// when every value is an integer of magnitude at most 2^53 (exact in both
+/// types) — token ids written as floats by NumPy load, `0.5` is an error.
+fn predict_input(name: &str, path: &Path, int: bool, meta: &BTreeMap<String, String>) -> Result<Tensor<f32>, Failure> {
+    let read = nnc_runtime::io::read_npy(path).map_err(|e| Failure::new(e.to_string()))?;
+    if read.shape().is_empty() {
+        return Err(Failure::new(format!(
+            "input `{name}` ({}) is a 0-d array (a single number); inputs need a first axis of rows, e.g. shape (1, …)",
+            path.display()
+        )));
+    }
+    let z = match meta.get(&format!("zscore.{name}")) {
+        Some(stats) => Some(data::ZScore::from_json(name, stats).map_err(|e| Failure::new(e.to_string()))?),
+        None => None,
+    };
+    if int && z.is_none() {
+        let ints = read.to_exact_i64().map_err(|(i, v)| {
+            Failure::new(format!(
+                "input `{name}` is declared `int`, but {} holds {} values and value {i} (in file order) is {v}, \
+                 not an integer; save it with an integer dtype (e.g. np.int64)",
+                path.display(),
+                read.dtype()
+            ))
+        })?;
+        return Ok(Tensor::I(ints));
+    }
+    let mut t = Tensor::F(read.to_f32());
+    if let Some(z) = z {
+        t = to_tensor(z.apply(name, &to_array(&t)).map_err(|e| Failure::new(e.to_string()))?);
+        if int {
+            t = Tensor::I(t.float().mapv(|v| v.round() as i64));
+        }
+    }
+    Ok(t)
 }
 
 /// The compiled backend's statistics line (and a warning naming any op that
@@ -711,15 +933,15 @@ pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(Str
 fn print_compile_stats(trainer: &Trainer) {
     let s = trainer.compile_stats();
     println!(
-        "compiled: {} fused kernels ({} distinct) and {} library ops in {:.0} ms, arena {:.1} MB",
-        s.kernels,
+        "compiled: {} ({} distinct) and {} in {:.0} ms, arena {:.1} MB",
+        plural(s.kernels, "fused kernel"),
         s.distinct_kernels,
-        s.library_ops,
+        plural(s.library_ops, "library op"),
         s.seconds * 1e3,
         s.arena_bytes as f64 / 1e6
     );
     if !s.fallbacks.is_empty() {
-        println!("warning: {} ops ran on the reference fallback: {}", s.fallbacks.len(), s.fallbacks.join(", "));
+        println!("warning: {} ran on the reference fallback: {}", plural(s.fallbacks.len(), "op"), s.fallbacks.join(", "));
     }
 }
 

@@ -96,6 +96,12 @@ pub enum ExecError {
     IndexOutOfRange { layer: Option<String>, index: i64, size: usize },
     /// A value went NaN or infinite (only reported when checking is on).
     NonFinite { node: Id, layer: Option<String> },
+    /// A parameter's array differs from the shape the function declares (or
+    /// is missing): checked before anything runs, since compiled code reads
+    /// parameters in place.
+    ParamShape { name: String, expected: Vec<usize>, found: Option<Vec<usize>> },
+    /// A value's size overflows the address space.
+    TooLarge(crate::memory::TooLarge),
 }
 
 impl std::fmt::Display for ExecError {
@@ -114,8 +120,29 @@ impl std::fmt::Display for ExecError {
                 Some(l) => write!(f, "layer `{l}` produced a non-finite value"),
                 None => write!(f, "a non-finite value appeared"),
             },
+            ExecError::ParamShape { name, expected, found: Some(found) } => {
+                write!(f, "parameter `{name}` has shape {found:?}, the model needs {expected:?}")
+            }
+            ExecError::ParamShape { name, expected, found: None } => {
+                write!(f, "parameter `{name}` {expected:?} has no value")
+            }
+            ExecError::TooLarge(t) => write!(f, "{t}"),
         }
     }
+}
+
+/// Checks that `params` are `f`'s parameters: one array per declaration,
+/// each of the declared shape.
+pub fn check_params<A: std::borrow::Borrow<ArrayD<T>>, T>(f: &Func, params: &[A]) -> Result<(), ExecError> {
+    // Allocates nothing unless it fails: compiled steps run it every step.
+    for (i, decl) in f.params.iter().enumerate() {
+        let found = params.get(i).map(|p| p.borrow().shape());
+        if found != Some(decl.shape.as_slice()) {
+            let found = found.map(<[usize]>::to_vec);
+            return Err(ExecError::ParamShape { name: decl.name.clone(), expected: decl.shape.clone(), found });
+        }
+    }
+    Ok(())
 }
 
 /// Runs `f`. `inputs` by name, `params` in `f.params` order, `uniform`
@@ -144,6 +171,8 @@ pub fn run_keeping<T: Real>(
     check_finite: bool,
     keep: &[Id],
 ) -> Result<Vec<Tensor<T>>, ExecError> {
+    check_params(f, params)?;
+    crate::memory::check_func(f).map_err(ExecError::TooLarge)?;
     // Only nodes that `keep` depends on run: autodiff's rules also build
     // gradients nobody asked for (a first layer's input gradient, say).
     let live = nnc_jit::fuse::live_nodes(f, keep);

@@ -8,6 +8,7 @@ pub mod gemm;
 pub mod io;
 pub mod library;
 pub mod math;
+pub mod memory;
 pub mod pair;
 pub mod program;
 pub mod rng;

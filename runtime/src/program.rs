@@ -90,14 +90,52 @@ unsafe impl Send for Program {}
 #[derive(Debug)]
 pub enum BuildError {
     Codegen(String),
+    /// A value whose size overflows, or that the compiled backend's 32-bit
+    /// row tables cannot address.
+    TooLarge(crate::memory::TooLarge),
+    /// The memory plan needs more than the run's memory check left for it.
+    Arena {
+        bytes: u64,
+        cap: u64,
+    },
 }
 
 impl std::fmt::Display for BuildError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             BuildError::Codegen(e) => write!(f, "{e}"),
+            BuildError::TooLarge(t) => write!(f, "{t}"),
+            BuildError::Arena { bytes, cap } => write!(
+                f,
+                "the compiled program's memory plan needs {} for its values, more than the {} the memory check left \
+                 (set the limit with --max-memory SIZE)",
+                crate::memory::human(*bytes),
+                crate::memory::human(*cap)
+            ),
         }
     }
+}
+
+/// Elements the compiled backend addresses in one value: kernels' row tables
+/// and transposes' index tables hold `u32` offsets, and an offset that
+/// wrapped would read or write the wrong place.
+const MAX_ELEMENTS: usize = u32::MAX as usize;
+
+/// Checks every size `f` implies before anything is planned or allocated:
+/// each node and parameter allocatable, and addressable by 32-bit tables.
+fn check_sizes(f: &Func) -> Result<(), BuildError> {
+    crate::memory::check_func(f).map_err(BuildError::TooLarge)?;
+    for (i, n) in f.nodes.iter().enumerate() {
+        if crate::memory::numel(&n.shape).is_some_and(|e| e > MAX_ELEMENTS) {
+            return Err(BuildError::TooLarge(crate::memory::TooLarge {
+                what: format!(
+                    "node %{i} (the compiled backend holds at most 2^32 elements per value; --backend reference does not)"
+                ),
+                shape: n.shape.clone(),
+            }));
+        }
+    }
+    Ok(())
 }
 
 /// Follows reshapes to the node that owns the storage.
@@ -111,16 +149,43 @@ fn root(f: &Func, mut id: Id) -> Id {
 impl Program {
     /// Plans, compiles and lays out `f` for computing `keep`.
     pub fn build(f: &Func, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
-        let rewritten = nnc_jit::rewrite::rewrite(f, keep);
-        let keep: Vec<Id> = keep.iter().map(|&k| rewritten.map[k as usize]).collect();
-        let plan = nnc_jit::fuse::plan(&rewritten.func, &keep);
-        Self::from_plan(&rewritten.func, rewritten.map, plan, &keep, jit)
+        Self::build_within(f, keep, jit, u64::MAX)
     }
 
-    fn from_plan(f: &Func, map: Vec<Id>, plan: Plan, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
+    /// [`Program::build`], refusing a memory plan (slots and constants) of
+    /// more than `cap` bytes before allocating it.
+    pub fn build_within(f: &Func, keep: &[Id], jit: &mut Jit, cap: u64) -> Result<Program, BuildError> {
+        check_sizes(f)?;
+        let rewritten = nnc_jit::rewrite::rewrite(f, keep);
+        // Rewrites join operands (concatenations): their sizes are checked too.
+        check_sizes(&rewritten.func)?;
+        let keep: Vec<Id> = keep.iter().map(|&k| rewritten.map[k as usize]).collect();
+        let plan = nnc_jit::fuse::plan(&rewritten.func, &keep);
+        Self::from_plan(&rewritten.func, rewritten.map, plan, &keep, jit, cap)
+    }
+
+    fn from_plan(
+        f: &Func,
+        map: Vec<Id>,
+        plan: Plan,
+        keep: &[Id],
+        jit: &mut Jit,
+        cap: u64,
+    ) -> Result<Program, BuildError> {
         let n = f.nodes.len();
         let mut storage = vec![Storage::None; n];
         let mut consts = Vec::new();
+        // Constants are allocated first: their bytes are checked before (sizes
+        // are bounded by `check_sizes`, so the u64 sum cannot overflow).
+        let const_bytes: u64 = (0..n)
+            .filter(|&i| plan.live[i] && matches!(f.nodes[i].op, Op::Fill(_) | Op::Constant(_)))
+            .map(|i| numel(&f.nodes[i].shape) as u64 * 4)
+            .sum();
+        // Convolutions keep their patch buffers for the program's life.
+        let const_bytes = const_bytes.saturating_add(crate::memory::conv_scratch(f).map_err(BuildError::TooLarge)?);
+        if const_bytes > cap {
+            return Err(BuildError::Arena { bytes: const_bytes, cap });
+        }
         for (i, node) in f.nodes.iter().enumerate() {
             if !plan.live[i] {
                 continue;
@@ -238,8 +303,12 @@ impl Program {
                 storage[i] = storage[root(f, i as Id) as usize];
             }
         }
+        let arena = caps.iter().map(|&c| c as u64 * 4).sum::<u64>();
+        if arena.saturating_add(const_bytes) > cap {
+            return Err(BuildError::Arena { bytes: arena.saturating_add(const_bytes), cap });
+        }
+        let arena_bytes = usize::try_from(arena).map_err(|_| BuildError::Arena { bytes: arena, cap })?;
         let slots: Vec<Vec<f32>> = caps.iter().map(|&c| vec![0.0; c]).collect();
-        let arena_bytes = caps.iter().sum::<usize>() * 4;
         let mut steps = Vec::new();
         let (mut kernels, mut library_ops) = (0, 0);
         for step in plan.steps {
@@ -315,6 +384,17 @@ impl Program {
         params: &[&ArrayD<f32>],
         uniform: &mut dyn FnMut() -> f64,
     ) -> Result<(), ExecError> {
+        // Kernels and library routines read parameters in place through raw
+        // pointers sized by the plan: a parameter of another shape (a
+        // checkpoint of another model) must stop here, before any of them runs.
+        exec::check_params(&self.f, params)?;
+        if let Some(i) = params.iter().position(|p| !p.is_standard_layout()) {
+            return Err(ExecError::ParamShape {
+                name: format!("{} (not in standard layout)", self.f.params[i].name),
+                expected: self.f.params[i].shape.clone(),
+                found: Some(params[i].shape().to_vec()),
+            });
+        }
         flush_denormals();
         let profile = exec::profile_mode() != exec::Profile::Off;
         // `NNC_PROFILE=shapes` splits kernels by iteration space and size.

@@ -56,6 +56,37 @@ pub fn save_checkpoint(path: &Path, tensors: &[(String, ArrayD<f32>)], metadata:
     write_atomically(path, &bytes)
 }
 
+/// Removes temporary files of saves of `file_name` in `dir` that a killed
+/// process left (`.{file_name}.tmp.{pid}.{counter}`, the naming of
+/// [`write_atomically`]). Only files whose process is gone are removed: a
+/// live process (another run saving to the same file) may still rename its
+/// own. Where liveness cannot be told (no `/proc`), a temporary file older
+/// than an hour counts as stale. Failures are ignored: this is tidying.
+fn remove_stale_temporaries(dir: &Path, file_name: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let prefix = format!(".{file_name}.tmp.");
+    let me = std::process::id();
+    let proc_fs = Path::new("/proc/self").exists();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(&prefix)) else { continue };
+        let Some((pid, counter)) = rest.split_once('.') else { continue };
+        let (Ok(pid), Ok(_)) = (pid.parse::<u32>(), counter.parse::<u64>()) else { continue };
+        let stale = if pid == me {
+            false // a concurrent save of this process
+        } else if proc_fs {
+            !Path::new(&format!("/proc/{pid}")).exists()
+        } else {
+            let age = entry.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok());
+            age.is_some_and(|a| a.as_secs() > 3600)
+        };
+        // Only regular files: never follow a name of ours to something else.
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Replaces `path` by `bytes` so that readers (and the file system after a
 /// crash) see the old contents or the new, never a mix.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
@@ -69,6 +100,7 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     // The temporary file must be in the same directory: rename is only
     // atomic within one file system. Process id and counter keep concurrent
     // savers (two runs, two threads) from sharing a temporary file.
+    remove_stale_temporaries(&dir, &file_name);
     let tmp = dir.join(format!(".{file_name}.tmp.{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
     let result = (|| {
         let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| IoError::os(&tmp, "create", &e))?;
@@ -105,6 +137,42 @@ pub fn load_checkpoint(path: &Path) -> Result<Checkpoint, IoError> {
 
 /// Parses the bytes of a safetensors file; `path` names it in errors.
 pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, IoError> {
+    let (tensors, metadata) = parse_checkpoint_typed(bytes, path)?;
+    Ok((tensors.into_iter().map(|t| (t.name, t.value)).collect(), metadata))
+}
+
+/// A tensor of a checkpoint with the element type the file stores it in
+/// (its value is converted to f32 all the same).
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredTensor {
+    pub name: String,
+    /// safetensors' name of the element type: `F32`, `F16`, `I64`, …
+    pub dtype: String,
+    pub value: ArrayD<f32>,
+}
+
+impl StoredTensor {
+    /// Whether the stored type is a floating-point one (a parameter's kind of value).
+    pub fn is_float(&self) -> bool {
+        matches!(self.dtype.as_str(), "F32" | "F64" | "F16" | "BF16")
+    }
+}
+
+/// The tensors of a checkpoint with their stored element types, sorted by name, and its metadata.
+pub type TypedCheckpoint = (Vec<StoredTensor>, BTreeMap<String, String>);
+
+/// Like [`load_checkpoint`], keeping each tensor's stored element type (for
+/// the checks of `nnc predict`, `--init` and `--resume`).
+pub fn load_checkpoint_typed(path: &Path) -> Result<TypedCheckpoint, IoError> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::os(path, "read", &e))?;
+    parse_checkpoint_typed(&bytes, path)
+}
+
+/// Parses the bytes of a safetensors file keeping element types. The
+/// safetensors crate validates the header (size, JSON, offsets that tile the
+/// data exactly, shapes × element sizes with checked arithmetic) before any
+/// tensor is read; the conversion below only reads those validated views.
+pub fn parse_checkpoint_typed(bytes: &[u8], path: &Path) -> Result<TypedCheckpoint, IoError> {
     let bad = |r: String| IoError::format(path, FORMAT, r);
     let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
@@ -112,21 +180,22 @@ pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, IoError
     for (name, view) in st.tensors() {
         let d = view.data();
         let vals: Vec<f32> = match view.dtype() {
-            Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes(c.try_into().expect("4"))).collect(),
+            Dtype::F32 => d.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
             Dtype::F64 => d.chunks_exact(8).map(|c| f64::from_le_bytes(c.try_into().expect("8")) as f32).collect(),
             Dtype::F16 => d.chunks_exact(2).map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
             Dtype::BF16 => d.chunks_exact(2).map(|c| bf16_to_f32(u16::from_le_bytes([c[0], c[1]]))).collect(),
             Dtype::I64 => d.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8")) as f32).collect(),
-            Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes(c.try_into().expect("4")) as f32).collect(),
+            Dtype::I32 => d.chunks_exact(4).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32).collect(),
             Dtype::I16 => d.chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]]) as f32).collect(),
             Dtype::I8 => d.iter().map(|&v| v as i8 as f32).collect(),
             Dtype::U8 | Dtype::BOOL => d.iter().map(|&v| v as f32).collect(),
             other => return Err(bad(format!("tensor `{name}` has element type {other:?}, which nnc cannot read"))),
         };
-        let a = ArrayD::from_shape_vec(IxDyn(view.shape()), vals).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
-        tensors.push((name, a));
+        let dtype = format!("{:?}", view.dtype());
+        let value = ArrayD::from_shape_vec(IxDyn(view.shape()), vals).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        tensors.push(StoredTensor { name, dtype, value });
     }
-    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
     let metadata = meta.metadata().as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     Ok((tensors, metadata))
 }
@@ -254,6 +323,27 @@ mod tests {
             assert!(epoch >= 1.0, "the child saved at least once");
             assert!(t[0].1.iter().all(|&v| v == epoch), "round {round}: a torn checkpoint");
         }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_killed_saves_temporary_file_is_removed_by_the_next_save() {
+        let dir = TempDir::new("ckpt-stale");
+        let path = dir.path().join("w.safetensors");
+        // A pid that cannot be alive (above Linux's pid_max limit of 2^22),
+        // one of a live process (this one's parent), and other names.
+        let stale = dir.path().join(".w.safetensors.tmp.4194999.0");
+        let live = dir.path().join(format!(".w.safetensors.tmp.{}.3", std::os::unix::process::parent_id()));
+        let other = dir.path().join(".x.safetensors.tmp.4194999.0");
+        let odd = dir.path().join(".w.safetensors.tmp.notapid.0");
+        for p in [&stale, &live, &other, &odd] {
+            std::fs::write(p, b"partial").unwrap();
+        }
+        save_checkpoint(&path, &tensors(1.0), &meta("1")).unwrap();
+        if Path::new("/proc/self").exists() {
+            assert!(!stale.exists(), "the dead process's temporary file is removed");
+        }
+        assert!(live.exists() && other.exists() && odd.exists(), "only our own naming of dead processes is removed");
     }
 
     const CHILD_ENV: &str = "NNC_TEST_CHECKPOINT_CHILD";

@@ -60,6 +60,33 @@ impl NpyArray {
     }
 }
 
+impl NpyArray {
+    /// The values as integers, exactly: integer arrays as they are, float
+    /// arrays only when every value is an integer of magnitude at most 2^53
+    /// (so the conversion loses nothing). Otherwise the first value that is
+    /// not one, with its position in file (C) order.
+    pub fn to_exact_i64(&self) -> Result<ArrayD<i64>, (usize, f64)> {
+        const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+        let floats = |vals: Vec<f64>, shape: &[usize]| -> Result<ArrayD<i64>, (usize, f64)> {
+            let mut out = Vec::with_capacity(vals.len());
+            for (i, v) in vals.into_iter().enumerate() {
+                if !(v.is_finite() && v.fract() == 0.0 && v.abs() <= EXACT) {
+                    return Err((i, v));
+                }
+                out.push(v as i64);
+            }
+            Ok(ArrayD::from_shape_vec(IxDyn(shape), out).expect("same length as the array"))
+        };
+        match self {
+            NpyArray::I64(a) => Ok(a.clone()),
+            NpyArray::I32(a) => Ok(a.mapv(i64::from)),
+            NpyArray::U8(a) => Ok(a.mapv(i64::from)),
+            NpyArray::F32(a) => floats(a.iter().map(|&v| f64::from(v)).collect(), a.shape()),
+            NpyArray::F64(a) => floats(a.iter().copied().collect(), a.shape()),
+        }
+    }
+}
+
 /// Element types `write_npy` can store.
 pub trait NpyElement: Copy + sealed::Sealed {
     /// The little-endian `descr` string.

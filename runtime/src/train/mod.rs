@@ -3,6 +3,7 @@
 //! metrics, early stopping and a non-finite check that names the layer.
 
 pub mod init;
+pub mod labels;
 pub mod optim;
 
 use std::collections::{BTreeMap, HashMap};
@@ -16,6 +17,7 @@ use nnc_compiler::layers::lowering::LowerError;
 use nnc_compiler::types::Value;
 
 use crate::exec::{self, ExecError, Tensor};
+use crate::memory;
 use crate::program::Program;
 use nnc_jit::Jit;
 use crate::rng::Rng;
@@ -101,6 +103,8 @@ impl Params {
                 }
                 continue;
             }
+            // A size that overflows is an error here, not a capacity-overflow panic.
+            memory::checked_len(&p.shape, || format!("parameter `{}`", p.name)).map_err(memory_error)?;
             let mut rng = Rng::derive_named(seed, INIT_STREAM, &p.name);
             let v = init::init(&p.init, &p.shape, &mut rng).map_err(|e| TrainError::Initialiser(e.0))?;
             self.values.insert(p.name.clone(), v);
@@ -124,6 +128,8 @@ pub enum TrainError {
     EmptyData,
     /// A form `nnc run` does not train yet.
     Unsupported(String),
+    /// The run would not fit in memory, or a size overflows (see [`memory`]).
+    Memory(String),
 }
 
 impl std::fmt::Display for TrainError {
@@ -144,7 +150,7 @@ impl std::fmt::Display for TrainError {
             }
             TrainError::NoLoss => write!(f, "the train block has no loss"),
             TrainError::EmptyData => write!(f, "the training data is empty"),
-            TrainError::Unsupported(s) => write!(f, "{s}"),
+            TrainError::Unsupported(s) | TrainError::Memory(s) => write!(f, "{s}"),
         }
     }
 }
@@ -186,6 +192,8 @@ struct Compiled {
     backend: Backend,
     /// The compiled program, built on the first run for the values it keeps.
     engine: Option<Engine>,
+    /// Bytes its memory plan may take (what the run's memory check left).
+    arena_cap: u64,
 }
 
 /// Which executor runs the steps.
@@ -240,7 +248,14 @@ impl Compiled {
     /// Runs the function for `keep`: the values of `keep` in a vector indexed
     /// by node (other entries empty), as the reference executor returns them.
     fn run(&mut self, inputs: &HashMap<String, Tensor<f32>>, params: &Params, uniform: &mut dyn FnMut() -> f64, keep: &[Id]) -> Result<Vec<Tensor<f32>>, TrainError> {
-        let plist: Vec<&ArrayD<f32>> = self.f.params.iter().map(|p| &params.values[&p.name]).collect();
+        // Every parameter present with its declared shape before any executor
+        // sees it (the compiled one reads them in place).
+        let mut plist: Vec<&ArrayD<f32>> = Vec::with_capacity(self.f.params.len());
+        for p in &self.f.params {
+            let v = params.values.get(&p.name).ok_or_else(|| ExecError::ParamShape { name: p.name.clone(), expected: p.shape.clone(), found: None })?;
+            plist.push(v);
+        }
+        exec::check_params(&self.f, &plist)?;
         if self.backend == Backend::Reference {
             let owned: Vec<ArrayD<f32>> = plist.iter().map(|p| (*p).clone()).collect();
             return Ok(exec::run_keeping(&self.f, inputs, &owned, uniform, false, keep)?);
@@ -248,7 +263,7 @@ impl Compiled {
         if self.engine.as_ref().is_none_or(|e| e.keep != keep) {
             let mut jit = Jit::new().map_err(|e| TrainError::Unsupported(e.to_string()))?;
             let t = Instant::now();
-            let program = Program::build(&self.f, keep, &mut jit).map_err(|e| TrainError::Unsupported(e.to_string()))?;
+            let program = Program::build_within(&self.f, keep, &mut jit, self.arena_cap).map_err(|e| TrainError::Unsupported(e.to_string()))?;
             let build_seconds = t.elapsed().as_secs_f64();
             self.engine = Some(Engine { program, jit, keep: keep.to_vec(), build_seconds });
         }
@@ -322,6 +337,8 @@ pub struct Trainer<'a> {
     /// The executor of compiled steps (jit unless `NNC_BACKEND` or the
     /// caller says otherwise).
     pub backend: Backend,
+    /// Bytes a compiled program's memory plan may take ([`Trainer::check_memory`]).
+    arena_cap: u64,
 }
 
 impl<'a> Trainer<'a> {
@@ -341,7 +358,7 @@ impl<'a> Trainer<'a> {
         let mut roots = vec![("loss".to_string(), loss)];
         roots.extend(info.metrics.iter().cloned());
         let stateful = stateful(info)?;
-        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None, stateful, backend: Backend::from_env() })
+        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None, stateful, backend: Backend::from_env(), arena_cap: u64::MAX })
     }
 
     pub fn metric_names(&self) -> Vec<String> {
@@ -387,7 +404,7 @@ impl<'a> Trainer<'a> {
             let g = autodiff::grad(&mut f, loss, &ids);
             grads = wrt.iter().map(|(p, _)| *p).zip(g).collect();
         }
-        Ok(Compiled { f, loss, metrics, grads, backend: self.backend, engine: None })
+        Ok(Compiled { f, loss, metrics, grads, backend: self.backend, engine: None, arena_cap: self.arena_cap })
     }
 
     /// The IR of one training step (for `nnc ir`).
@@ -421,8 +438,69 @@ impl<'a> Trainer<'a> {
             let cache = if training { &mut self.train_cache } else { &mut self.eval_cache };
             cache.insert(n, c);
         }
+        let cap = self.arena_cap;
         let cache = if training { &mut self.train_cache } else { &mut self.eval_cache };
-        Ok(cache.get_mut(&n).expect("inserted above"))
+        let c = cache.get_mut(&n).expect("inserted above");
+        c.arena_cap = cap;
+        Ok(c)
+    }
+
+    /// Integer inputs (labels, token ids) and the bounds the ops reading them
+    /// put on their values, from the forward program for `batch` rows.
+    pub fn index_uses(&mut self, batch: usize) -> Result<Vec<labels::IndexUse>, TrainError> {
+        Ok(labels::index_uses(&self.compiled(batch, false)?.f))
+    }
+
+    /// Batch norm's moving statistics in the training step: (layer, momentum), one per layer.
+    pub fn moving_momenta(&mut self, batch: usize) -> Result<Vec<(String, f64)>, TrainError> {
+        let f = &self.compiled(batch, true)?.f;
+        let mut out: Vec<(String, f64)> = Vec::new();
+        for (p, _, m) in &f.moving_updates {
+            let name = &f.params[*p].name;
+            let layer = name.rsplit_once('.').map_or(name.as_str(), |(l, _)| l).to_string();
+            if !out.iter().any(|(l, _)| *l == layer) {
+                out.push((layer, *m));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Estimates what training with batches of `batch` rows holds at its
+    /// peak (parameters, `spec`'s optimizer slots, gradients, the step's
+    /// activations; see [`memory::peak_activations`]) and compares it with
+    /// `limit` before any parameter is allocated. What the limit leaves caps
+    /// the compiled programs' memory plans.
+    pub fn check_memory(&mut self, batch: usize, spec: &optim::Spec, limit: memory::Limit) -> Result<memory::Estimate, TrainError> {
+        let (decls, activations) = if self.info.steps.is_empty() {
+            let c = self.compiled(batch, true)?;
+            let mut keep: Vec<Id> = vec![c.loss];
+            keep.extend(&c.metrics);
+            keep.extend(c.grads.iter().map(|(_, g)| *g));
+            keep.extend(c.f.moving_updates.iter().map(|(_, id, _)| *id));
+            keep.extend(c.f.states.iter().map(|(_, id)| *id));
+            (c.f.params.clone(), memory::peak_activations(&c.f, &keep).map_err(memory_error)?)
+        } else {
+            // Alternating steps: each step's program on its own; the
+            // forward pass of every loss bounds them from below, and the
+            // parameters (all models) dominate GANs' memory.
+            let mut roots = self.roots.clone();
+            roots.extend(self.info.steps.iter().filter_map(|s| Some((s.name.clone(), s.loss?))));
+            let c = self.compile_roots(&roots, batch, true, Vec::new(), &|_| true)?;
+            let keep: Vec<Id> = c.f.outputs.iter().map(|(_, id)| *id).chain(c.grads.iter().map(|(_, g)| *g)).collect();
+            (c.f.params.clone(), memory::peak_activations(&c.f, &keep).map_err(memory_error)?)
+        };
+        let params = memory::param_bytes(decls.iter().map(|p| (p.name.as_str(), p.shape.as_slice()))).map_err(memory_error)?;
+        let trainable = memory::param_bytes(decls.iter().filter(|p| p.trainable).map(|p| (p.name.as_str(), p.shape.as_slice()))).map_err(memory_error)?;
+        let reference_copies = if self.backend == Backend::Reference { params } else { 0 };
+        let estimate = memory::Estimate {
+            params,
+            optimizer: trainable.saturating_mul(spec.slots() as u64),
+            gradients: trainable,
+            activations: activations.saturating_add(reference_copies),
+            batch,
+        };
+        self.arena_cap = memory::check(&estimate, limit).map_err(|e| TrainError::Memory(e.to_string()))?;
+        Ok(estimate)
     }
 
     /// What compiling the training programs built so far cost and holds.
@@ -703,17 +781,50 @@ impl<'a> Trainer<'a> {
         dims: &[(String, i64)],
         backend: Backend,
     ) -> Result<Vec<ArrayD<f32>>, TrainError> {
+        Self::predict_within(info, params, inputs, outputs, dims, backend, memory::Limit::Off)
+    }
+
+    /// The parameters (name, shape) a forward pass of `outputs` reads, for
+    /// `n` rows: what a checkpoint for `nnc predict` must hold.
+    pub fn forward_params(info: &TrainInfo, outputs: &[(String, TRef)], n: usize, dims: &[(String, i64)]) -> Result<Vec<ParamDecl>, TrainError> {
+        let mut all_dims = vec![("N".to_string(), n as i64)];
+        all_dims.extend(dims.iter().cloned());
+        Ok(ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, ..LowerOptions::default() })?.params)
+    }
+
+    /// [`Trainer::predict`], after comparing an estimate of its memory
+    /// (parameters and the forward pass over all rows) with `limit`.
+    pub fn predict_within(
+        info: &TrainInfo,
+        params: &Params,
+        inputs: &Dataset,
+        outputs: &[(String, TRef)],
+        dims: &[(String, i64)],
+        backend: Backend,
+        limit: memory::Limit,
+    ) -> Result<Vec<ArrayD<f32>>, TrainError> {
         let n = inputs.len();
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
         let f = ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, ..LowerOptions::default() })?;
+        let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
+        let estimate = memory::Estimate {
+            params: memory::param_bytes(f.params.iter().map(|p| (p.name.as_str(), p.shape.as_slice()))).map_err(memory_error)?,
+            activations: memory::peak_activations(&f, &keep).map_err(memory_error)?,
+            batch: n,
+            ..memory::Estimate::default()
+        };
+        let arena_cap = memory::check(&estimate, limit).map_err(|e| TrainError::Memory(e.to_string()))?;
         let feeds = Self::feed(&f, inputs, &States::default())?;
         let mut never = || 0.5;
-        let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
-        let mut c = Compiled { f, loss: 0, metrics: vec![], grads: vec![], backend, engine: None };
+        let mut c = Compiled { f, loss: 0, metrics: vec![], grads: vec![], backend, engine: None, arena_cap };
         let vals = c.run(&feeds, params, &mut never, &keep)?;
         Ok(keep.iter().map(|id| vals[*id as usize].float()).collect())
     }
+}
+
+fn memory_error(t: memory::TooLarge) -> TrainError {
+    TrainError::Memory(t.to_string())
 }
 
 /// The block's `stateful = true | false` (default false).

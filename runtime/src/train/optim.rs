@@ -85,6 +85,16 @@ impl Spec {
         })
     }
 
+    /// Slot tensors per parameter the optimizer keeps (for memory estimates).
+    pub fn slots(&self) -> usize {
+        match self.kind {
+            Kind::Sgd { momentum, .. } => usize::from(momentum != 0.0),
+            Kind::RmsProp { momentum, .. } => 1 + usize::from(momentum > 0.0),
+            Kind::Adagrad { .. } => 1,
+            Kind::Adam { .. } | Kind::Adamax { .. } | Kind::Adadelta { .. } => 2,
+        }
+    }
+
     pub fn name(&self) -> &'static str {
         match self.kind {
             Kind::Sgd { .. } => "sgd",
