@@ -164,7 +164,8 @@ pub type TypedCheckpoint = (Vec<StoredTensor>, BTreeMap<String, String>);
 /// Like [`load_checkpoint`], keeping each tensor's stored element type (for
 /// the checks of `nnc predict`, `--init` and `--resume`).
 pub fn load_checkpoint_typed(path: &Path) -> Result<TypedCheckpoint, IoError> {
-    let bytes = std::fs::read(path).map_err(|e| IoError::os(path, "read", &e))?;
+    // Regular files only, up to the data cap.
+    let bytes = super::read_raw(path)?;
     parse_checkpoint_typed(&bytes, path)
 }
 
