@@ -90,12 +90,29 @@ fn input_specs(info: &TrainInfo) -> Result<Vec<InputSpec>, Failure> {
     Ok(specs)
 }
 
+/// Data arrays the train block's graph reads whose declared shape uses
+/// dims the data binds (`int[N, T]` fed by sentences): bound and shaped
+/// after loading ([`data::bind`]).
+fn declared_inputs(info: &TrainInfo) -> Vec<data::bind::Declared> {
+    let mut out = Vec::new();
+    for node in &info.graph.nodes {
+        if let NodeKind::Data { name } = &node.kind {
+            let t = &node.outputs[0];
+            let per: Vec<_> = t.dims.iter().skip(1).cloned().collect();
+            if per.iter().any(|d| d.as_known().is_none()) {
+                out.push(data::bind::Declared { name: name.clone(), dims: per, int: t.elem == nnc_syntax::ast::ElemType::Int });
+            }
+        }
+    }
+    out
+}
+
 /// A loaded data source in the training runtime's types.
 struct Loaded {
     data: Dataset,
-    /// Dims the data decides (`V` of `text`).
-    dims: Vec<(String, i64)>,
     normalize: Vec<String>,
+    /// What `predict` needs to repeat the source's transforms.
+    transforms: data::transform::Transforms,
 }
 
 fn to_tensor(a: data::Array) -> Tensor<f32> {
@@ -127,11 +144,44 @@ fn split_rows(info: &TrainInfo, seed: u64) -> Result<VocabRows, Failure> {
     })
 }
 
-/// Loads a data call; `rows`: see [`data::from_call::load_call`].
-fn load_call(call: &CallValue, file: &Path, specs: &[InputSpec], seed: u64, rows: &VocabRows) -> Result<Loaded, Failure> {
-    let c = data::from_call::load_call(call, &base_dir(file), specs, seed, rows).map_err(|e| Failure::new(e.to_string()))?;
+/// Loads a data call; `rows`: see [`data::from_call::load_call`]. The dims
+/// the data decides (the checker's `data_dims`: a vocabulary size, the
+/// length of `int[N, T]` sentences) are bound in `bindings`, consistently
+/// across the block's sources.
+fn load_call(
+    call: &CallValue,
+    file: &Path,
+    specs: &[InputSpec],
+    info: &TrainInfo,
+    bindings: &mut data::bind::Bindings,
+    seed: u64,
+    rows: &VocabRows,
+) -> Result<Loaded, Failure> {
+    let fail = |e: data::DataError| Failure::new(e.to_string());
+    let mut c = data::from_call::load_call(call, &base_dir(file), specs, seed, rows).map_err(fail)?;
+    let bindable = |d: &str| info.data_dims.iter().any(|b| b.dim == d);
+    let source = match call.positional(0) {
+        Some(Value::Str(s)) => format!("{}(\"{s}\")", call.name),
+        _ => format!("{}(…)", call.name),
+    };
+    for (dim, v) in &c.dims {
+        if bindable(dim) {
+            bindings.bind(dim, *v, &format!("{source}'s vocabulary")).map_err(fail)?;
+        }
+    }
+    let declared = declared_inputs(info);
+    let origins = c.loaded.origins.clone();
+    let origin = |n: &str| origins.get(n).cloned().unwrap_or_else(|| source.clone());
+    data::bind::bind_inputs(&mut c.loaded.dataset, &declared, bindings, &origin, &bindable).map_err(fail)?;
+    // What predict must repeat, for the arrays that feed the model.
+    let fed: Vec<String> = specs.iter().map(|s| s.name.clone()).chain(declared.iter().map(|d| d.name.clone())).collect();
+    let lens = c.loaded.dataset.arrays.iter().filter(|(_, a)| a.shape().len() == 2).map(|(k, a)| (k.clone(), a.shape()[1])).collect();
+    let transforms = match &c.spec {
+        Some(spec) => data::transform::Transforms::of_source(spec, c.loaded.vocabulary.as_ref(), &fed, &lens),
+        None => Default::default(),
+    };
     let arrays = c.loaded.dataset.arrays.into_iter().map(|(k, v)| (k, to_tensor(v))).collect();
-    Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize })
+    Ok(Loaded { data: Dataset { arrays }, normalize: c.normalize, transforms })
 }
 
 fn base_dir(path: &Path) -> PathBuf {
@@ -288,10 +338,10 @@ fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &Train
     Ok(epoch)
 }
 
-fn load_source(v: &Value, file: &Path, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
+fn load_source(v: &Value, file: &Path, specs: &[InputSpec], info: &TrainInfo, bindings: &mut data::bind::Bindings, seed: u64) -> Result<Loaded, Failure> {
     match v {
         // A separate validation or test source: nothing of it is held out.
-        Value::Call(c) => load_call(c, file, specs, seed, &VocabRows::All),
+        Value::Call(c) => load_call(c, file, specs, info, bindings, seed, &VocabRows::All),
         other => Err(Failure::new(format!("not a data source: {other}"))),
     }
 }
@@ -304,8 +354,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
     let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
-    let loaded = load_call(&data_call, file, &specs, seed, &split_rows(first, seed)?)?;
-    let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut bindings = data::bind::Bindings::default();
+    let loaded = load_call(&data_call, file, &specs, first, &mut bindings, seed, &split_rows(first, seed)?)?;
+    let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).chain(declared_inputs(first).into_iter().map(|d| d.name)).collect();
     let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
         .data
         .arrays
@@ -331,16 +382,22 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         }
         pick_train(&rechecked, args.train.as_deref())?
     };
-    let dims = loaded.dims.clone();
     let val_loaded = match info.field("validate") {
-        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &specs, seed)?),
+        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &specs, first, &mut bindings, seed)?),
         _ => None,
     };
     let test_loaded = match info.field("test") {
-        Some(v @ Value::Call(_)) => Some(load_source(v, file, &specs, seed)?),
+        Some(v @ Value::Call(_)) => Some(load_source(v, file, &specs, first, &mut bindings, seed)?),
         _ => None,
     };
-    let (train, val, meta) = prepare(info, loaded, val_loaded, seed)?;
+    let dims = bindings.to_vec();
+    let mut transforms = loaded.transforms.clone();
+    transforms.dims = dims.iter().cloned().collect();
+    let (train, val, mut meta) = prepare(info, loaded, val_loaded, seed)?;
+    if !transforms.is_empty() {
+        // Saved with every checkpoint, so `predict` can read raw text and tables.
+        meta.insert(data::transform::KEY.into(), transforms.to_json());
+    }
     let cfg = Config {
         batch: int_field(info, "batch").unwrap_or(32).max(1) as usize,
         epochs: args.epochs.or_else(|| int_field(info, "epochs").map(|e| e as usize)).unwrap_or(1),
@@ -655,25 +712,14 @@ pub fn predict(a: &Analysis, model: Option<&str>, weights: &Path, inputs: &[(Str
         None => a.result.models.first().ok_or_else(|| Failure::usage("the file has no model"))?,
     };
     let (tensors, meta) = nnc_runtime::checkpoint::load(weights).map_err(|e| Failure::new(e.to_string()))?;
-    let mut ds = Dataset::default();
-    for (name, path) in inputs {
-        let read = nnc_runtime::io::read_npy(path).map_err(|e| Failure::new(e.to_string()))?;
-        let mut t = Tensor::F(read.to_f32());
-        if let Some(stats) = meta.get(&format!("zscore.{name}")) {
-            let z = data::ZScore::from_json(name, stats).map_err(|e| Failure::new(e.to_string()))?;
-            t = to_tensor(z.apply(name, &to_array(&t)).map_err(|e| Failure::new(e.to_string()))?);
-        }
-        let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| Failure::usage(format!("model `{}` has no input `{name}`", m.name)))?;
-        if declared.1.elem == nnc_syntax::ast::ElemType::Int {
-            t = Tensor::I(t.float().mapv(|v| v as i64));
-        }
-        ds.arrays.insert(name.clone(), t);
-    }
+    // `.npy`, raw text and tables, through the transforms saved with the checkpoint.
+    let (ds, dims) = crate::predict_inputs::read(m, &meta, inputs).map_err(Failure::new)?;
+    let ds = crate::predict_inputs::to_dataset(ds);
     let (out_name, out) = m.outputs.first().ok_or_else(|| Failure::new("the model has no output"))?;
     let root: TRef = out.as_tensor().and_then(|t| t.node).ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
     let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
     let params = Params { values: tensors, trainable: BTreeMap::new() };
-    let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend).map_err(|e| Failure::new(e.to_string()))?;
+    let outs = Trainer::predict(&info, &params, &ds, &[(out_name.clone(), root)], &dims, backend).map_err(|e| Failure::new(e.to_string()))?;
     nnc_runtime::io::write_npy(output, &outs[0]).map_err(|e| Failure::new(e.to_string()))?;
     println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
     Ok(())

@@ -146,17 +146,19 @@ impl<'p> Checker<'p> {
     pub(crate) fn bind_data_dims(
         &mut self,
         call: &CallValue,
+        field: &str,
         e: &'p ast::Expr,
         file: FileId,
         inputs: &[(String, TensorTy)],
         bound: &mut BTreeMap<String, DataDim>,
     ) {
         let describe = match call.positional(0) {
-            Some(Value::Str(s)) => format!("`{}(\"{s}\")`", call.name),
-            _ => format!("`{}(…)`", call.name),
+            Some(Value::Str(s)) => format!("`{field} = {}(\"{s}\")`", call.name),
+            _ => format!("`{field} = {}(…)`", call.name),
         };
+        // The argument that decides an array: its selector, else `seq`.
         let span_of = |name: &str| match &e.kind {
-            ExprKind::Call(c) => c.keyword(name).map_or(e.span, |a| a.value.span),
+            ExprKind::Call(c) => c.keyword(name).or_else(|| c.keyword("seq")).map_or(e.span, |a| a.value.span),
             _ => e.span,
         };
         if let Some(v) = vocab_dim(call) {
@@ -191,6 +193,18 @@ impl<'p> Checker<'p> {
                     }
                 }
                 Extent::Static(count) => {
+                    // One dim to solve (`[N, T]` from `seq = 35`): its value, checked
+                    // against a binding by another source.
+                    let symbolic: Vec<usize> = (0..per.len()).filter(|&i| per[i].as_known().is_none()).collect();
+                    if let [i] = symbolic.as_slice() {
+                        if let Some(s) = plain_symbol(&per[*i]) {
+                            let rest = per.iter().filter_map(Dim::as_known).try_fold(1i64, |a, b| a.checked_mul(b));
+                            if let Some(p) = rest.filter(|&p| p > 0 && count % p == 0) {
+                                self.bind_dim(bound, file, s, Some(count / p), what.clone(), at);
+                                continue;
+                            }
+                        }
+                    }
                     // Dims already bound count as known.
                     let value_of = |d: &Dim| {
                         d.substitute(&|s| bound.get(s).and_then(|b| b.value).map(Dim::Known)).as_known()
@@ -198,7 +212,7 @@ impl<'p> Checker<'p> {
                     let known: Vec<Option<i64>> = per.iter().map(value_of).collect();
                     let product = known.iter().flatten().try_fold(1i64, |a, &b| a.checked_mul(b));
                     let open: Vec<usize> = (0..per.len()).filter(|&i| known[i].is_none()).collect();
-                    let shape = || format!("{} [{}]", if ty.elem == ast::ElemType::Int { "int" } else { "float" }, per.iter().map(Dim::to_string).collect::<Vec<_>>().join(", "));
+                    let shape = || ty.to_string();
                     match (open.as_slice(), product) {
                         ([], Some(p)) if p != count => self.report(
                             Diagnostic::new(
@@ -302,11 +316,12 @@ impl<'p> Checker<'p> {
             let how = match call.map(|c| c.name.as_str()) {
                 Some("text") => format!("bind it from data with `seq = 40` (a window length) or `vocab = {dim}` (the vocabulary size)"),
                 Some("sentences") => format!("bind it from data: an input axis `[N, {dim}]` for the tokens, or `vocab = {dim}`"),
-                Some("synthetic") => "`synthetic` makes arrays of the declared shapes, so it binds no dim".into(),
                 Some(_) => format!("bind it from data: a model input with an axis `{dim}` fed by an array of the source"),
                 None => String::new(),
             };
-            d = if batch_axis {
+            d = if call.is_some_and(|c| c.name == "synthetic") {
+                d.with_help(format!("give `{dim}` a value: `dim {dim} = 40` (`synthetic` makes arrays of the declared shapes, so it binds no dim)"))
+            } else if batch_axis {
                 d.with_help(format!("the batch axis is `N`: write `N` instead of `{dim}`, or give `{dim}` a value: `dim {dim} = 40`"))
             } else if how.is_empty() {
                 d.with_help(format!("give `{dim}` a value: `dim {dim} = 40`"))

@@ -232,7 +232,7 @@ impl<'p> Checker<'p> {
                 arrays = self.check_data(&mut body, e, &model_inputs, true);
                 info.data = self.eval_source(&mut body, e);
                 if let Some(call) = &info.data {
-                    self.bind_data_dims(call, e, file, &model_inputs, &mut data_dims);
+                    self.bind_data_dims(call, "data", e, file, &model_inputs, &mut data_dims);
                 }
             }
             None => self.report(
@@ -260,7 +260,7 @@ impl<'p> Checker<'p> {
                         match self.eval_source(&mut scratch, e) {
                             Some(c) => {
                                 // Its widths must fit the inputs, and agree with the main source's.
-                                self.bind_data_dims(&c, e, file, &model_inputs, &mut data_dims);
+                                self.bind_data_dims(&c, key, e, file, &model_inputs, &mut data_dims);
                                 Value::Call(std::rc::Rc::new(c))
                             }
                             None => Value::Unknown,

@@ -413,6 +413,11 @@ fn per_file(
     Ok(l)
 }
 
+/// A `.npy` file (gzip allowed) as a data array.
+pub fn read_npy_array(path: &Path) -> Result<Array, DataError> {
+    Ok(npy_array(crate::io::read_npy(path)?))
+}
+
 /// `.npy` element types to the data layer's two: floats and small
 /// integers (exact in f32) become F32, wider integers I64.
 pub(crate) fn npy_array(a: crate::io::NpyArray) -> Array {
