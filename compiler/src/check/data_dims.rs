@@ -172,7 +172,12 @@ impl<'p> Checker<'p> {
                 self.bind_dim(bound, file, v, value, format!("{describe}'s vocabulary"), span_of("vocab"));
             }
         }
-        for (array, extent) in extents(call) {
+        let mut yields = extents(call);
+        if call.name == "npz" {
+            // The archive's arrays feed the inputs of their names.
+            yields = inputs.iter().map(|(n, _)| (n.clone(), Extent::Runtime)).collect();
+        }
+        for (array, extent) in yields {
             let Some((_, ty)) = inputs.iter().find(|(n, _)| *n == array) else { continue };
             let per: &[Dim] = ty.dims.get(1..).unwrap_or(&[]);
             let at = span_of(&array);

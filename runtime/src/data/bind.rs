@@ -76,6 +76,26 @@ pub fn bind_shape(
     origin: &str,
     bindable: &dyn Fn(&str) -> bool,
 ) -> Result<(), DataError> {
+    let source = format!("{origin} (input `{input}`)");
+    // Dims bound already (by another source, or the checkpoint) are bound
+    // again from this array: the same value passes, another names both.
+    let plain_axes: Vec<(usize, String)> =
+        declared.iter().enumerate().filter_map(|(i, d)| plain(d).filter(|s| bindable(s)).map(|s| (i, s))).collect();
+    if found.len() == declared.len() {
+        for (i, s) in &plain_axes {
+            if b.get(s).is_some() {
+                b.bind(s, found[*i] as i64, &source)?;
+            }
+        }
+    } else if let [(i, s)] = plain_axes.as_slice() {
+        let rest = declared.iter().enumerate().filter(|(k, _)| k != i).try_fold(1i64, |a, (_, d)| a.checked_mul(b.resolve(d).as_known()?));
+        let values = found.iter().try_fold(1i64, |a, &f| a.checked_mul(f as i64));
+        if let (Some(_), Some(rest), Some(values)) = (b.get(s), rest.filter(|&r| r > 0), values) {
+            if values % rest == 0 {
+                b.bind(s, values / rest, &source)?;
+            }
+        }
+    }
     let open: Vec<usize> = (0..declared.len()).filter(|&i| b.resolve(&declared[i]).as_known().is_none()).collect();
     if open.is_empty() {
         return Ok(());
@@ -84,7 +104,6 @@ pub fn bind_shape(
         dim: open.iter().map(|&i| declared[i].to_string()).collect::<Vec<_>>().join(", "),
         reason: format!("{origin}: input `{input}` [{}] is fed {found:?} per sample: {why}", declared.iter().map(Dim::to_string).collect::<Vec<_>>().join(", ")),
     };
-    let source = format!("{origin} (input `{input}`)");
     if found.len() == declared.len() {
         for &i in &open {
             if let Some(s) = plain(&declared[i]).filter(|s| bindable(s)) {
@@ -96,13 +115,13 @@ pub fn bind_shape(
         let [name] = names.as_slice() else {
             return Err(unsolvable("the ranks differ and more than one dim is open".into()));
         };
-        let values: usize = found.iter().product();
-        let rest: i64 = declared.iter().filter_map(|d| b.resolve(d).as_known()).product();
+        let values = found.iter().try_fold(1i64, |a, &f| a.checked_mul(i64::try_from(f).ok()?)).unwrap_or(-1);
+        let rest = declared.iter().filter_map(|d| b.resolve(d).as_known()).try_fold(1i64, |a, k| a.checked_mul(k)).unwrap_or(-1);
         let count = declared.iter().filter(|d| plain(d).as_deref() == Some(name.as_str())).count();
-        if rest <= 0 || count != 1 || values as i64 % rest != 0 {
+        if rest <= 0 || values < 0 || count != 1 || values % rest != 0 {
             return Err(unsolvable(format!("{values} values are not a multiple of {rest}")));
         }
-        b.bind(name, values as i64 / rest, &source)?;
+        b.bind(name, values / rest, &source)?;
     }
     // Expressions such as `2*T` must now hold.
     for (i, d) in declared.iter().enumerate() {
