@@ -354,9 +354,16 @@ mod tests {
         let t = ints(&load(&SourceSpec::Sentences(spec.clone()), dir.path()).unwrap(), "tokens");
         assert_eq!(t.index_axis(ndarray::Axis(0), 1).iter().copied().collect::<Vec<_>>(), vec![2, 3, 1]);
         assert_eq!(t.index_axis(ndarray::Axis(0), 2).iter().copied().collect::<Vec<_>>(), vec![0, 1, 1]);
+        // No length: the longest sentence; no cap: every word (`vocab = V` to bind).
+        let mut open = spec.clone();
+        open.len = None;
+        open.vocab = None;
+        let l = load(&SourceSpec::Sentences(open), dir.path()).unwrap();
+        assert_eq!(ints(&l, "tokens").shape(), &[3, 5]);
+        assert_eq!(l.vocabulary.as_ref().unwrap().len(), 2 + 5);
         // Errors: bad vocab, missing column name, ragged rows, non-numeric label.
         let mut bad = spec.clone();
-        bad.vocab = 2;
+        bad.vocab = Some(2);
         assert!(matches!(load(&SourceSpec::Sentences(bad), dir.path()), Err(DataError::Spec { .. })));
         let mut bad = spec.clone();
         bad.tokens = Column::Name("txt".into());
