@@ -158,7 +158,19 @@ fn load_call(
     rows: &VocabRows,
 ) -> Result<Loaded, Failure> {
     let fail = |e: data::DataError| Failure::new(e.to_string());
-    let mut c = data::from_call::load_call(call, &base_dir(file), specs, seed, rows).map_err(fail)?;
+    let declared = declared_inputs(info);
+    // Sources that pad or cut to the input's length (`sentences`, `text`) are
+    // shaped like an earlier source of the block: padded to the `T` it bound.
+    // Others are checked against it by binding it again (below), which names both files.
+    let mut shaped = specs.to_vec();
+    if matches!(call.name.as_str(), "sentences" | "text") {
+        for d in &declared {
+            if let Some(shape) = data::bind::concrete(&d.dims, bindings) {
+                shaped.push(InputSpec { name: d.name.clone(), shape, int: d.int });
+            }
+        }
+    }
+    let mut c = data::from_call::load_call(call, &base_dir(file), &shaped, seed, rows).map_err(fail)?;
     let bindable = |d: &str| info.data_dims.iter().any(|b| b.dim == d);
     let source = match call.positional(0) {
         Some(Value::Str(s)) => format!("{}(\"{s}\")", call.name),
@@ -169,7 +181,6 @@ fn load_call(
             bindings.bind(dim, *v, &format!("{source}'s vocabulary")).map_err(fail)?;
         }
     }
-    let declared = declared_inputs(info);
     let origins = c.loaded.origins.clone();
     let origin = |n: &str| origins.get(n).cloned().unwrap_or_else(|| source.clone());
     data::bind::bind_inputs(&mut c.loaded.dataset, &declared, bindings, &origin, &bindable).map_err(fail)?;

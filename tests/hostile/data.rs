@@ -154,6 +154,10 @@ fn sentences_bind_an_unbound_sequence_dim() {
     ok(&o, "run");
     // T is the longest sentence (8 words), saved for predict.
     assert_eq!(saved_transforms(&d.0.join("w.safetensors"))["dims"]["T"], 8, "{}", text(&o));
+    // A separate validation source is padded to the training `T`, not to its own longest sentence.
+    d.write("val.tsv", "1\ta very very very very very very very very very very long and wonderful film\n0\tbad\n");
+    d.write("v.nn", &SENTIMENT.replace("    loss ", "    validate  = sentences(\"val.tsv\", tokens = 1, label = column(0), vocab = 64)\n    loss "));
+    ok(&d.nnc(&["run", "v.nn", "--steps", "1"]), "run with a validation source");
     // `seq = 5` fixes it instead.
     d.write("s.nn", &SENTIMENT.replace("vocab = 64)", "vocab = 64, seq = 5)"));
     ok(&d.nnc(&["run", "s.nn", "--steps", "1", "--save", "s.safetensors"]), "run with seq");

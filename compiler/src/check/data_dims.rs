@@ -100,8 +100,9 @@ const OPTIONS: &[&str] = &["header", "delimiter", "normalize", "shuffle"];
 /// Per array the source yields, what it fixes about a sample.
 pub(crate) fn extents(call: &CallValue) -> Vec<(String, Extent)> {
     let seq = || match call.arg("seq") {
-        Some(Value::Int(d)) => d.as_known().map_or(Extent::Declared, Extent::Static),
-        Some(Value::Float(f)) if f.fract() == 0.0 => Extent::Static(*f as i64),
+        // A negative or fractional `seq` is the runtime's error to report.
+        Some(Value::Int(d)) => d.as_known().filter(|&k| k >= 1).map_or(Extent::Declared, Extent::Static),
+        Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 1.0 && *f < 1e15 => Extent::Static(*f as i64),
         _ => Extent::Declared,
     };
     match call.name.as_str() {
