@@ -28,7 +28,11 @@ fn kind(path: &Path) -> &'static str {
 
 /// The model's inputs read from `inputs` (name, file), and the values of
 /// every dim besides `N` the model needs.
-pub fn read(m: &ModelInfo, meta: &BTreeMap<String, String>, inputs: &[(String, PathBuf)]) -> Result<(Dataset, Vec<(String, i64)>), String> {
+pub fn read(
+    m: &ModelInfo,
+    meta: &BTreeMap<String, String>,
+    inputs: &[(String, PathBuf)],
+) -> Result<(Dataset, Vec<(String, i64)>), String> {
     let transforms = Transforms::from_metadata(meta).map_err(|e| e.to_string())?.unwrap_or_default();
     let mut bindings = Bindings::default();
     for (dim, v) in &transforms.dims {
@@ -64,7 +68,10 @@ pub fn read(m: &ModelInfo, meta: &BTreeMap<String, String>, inputs: &[(String, P
             a = z.apply(name, &a).map_err(|e| e.to_string())?;
         }
         if a.shape().is_empty() {
-            return Err(format!("input `{name}`: {} holds a single number; the first axis must count samples", path.display()));
+            return Err(format!(
+                "input `{name}`: {} holds a single number; the first axis must count samples",
+                path.display()
+            ));
         }
         origins.insert(name.clone(), format!("{} ({})", path.display(), a.describe()));
         ds.arrays.insert(name.clone(), a);
@@ -78,7 +85,10 @@ pub fn read(m: &ModelInfo, meta: &BTreeMap<String, String>, inputs: &[(String, P
     }
     let lens: Vec<(String, usize)> = ds.arrays.iter().map(|(k, a)| (k.clone(), a.samples())).collect();
     if let Some(w) = lens.windows(2).find(|w| w[0].1 != w[1].1) {
-        return Err(format!("inputs disagree on the number of samples: `{}` has {}, `{}` has {}", w[0].0, w[0].1, w[1].0, w[1].1));
+        return Err(format!(
+            "inputs disagree on the number of samples: `{}` has {}, `{}` has {}",
+            w[0].0, w[0].1, w[1].0, w[1].1
+        ));
     }
     Ok((ds, bindings.to_vec()))
 }

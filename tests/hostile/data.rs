@@ -60,7 +60,8 @@ fn fails(o: &Output, what: &str, words: &[&str]) {
 /// Labelled sentences, tab-separated: `label \t text`, of varied lengths.
 fn reviews(d: &Dir) {
     let good = ["a wonderful film", "truly great acting and a moving story", "great fun", "i loved every minute of it"];
-    let bad = ["boring", "a dull and tedious mess of a movie", "bad acting bad story", "the worst film of the year by far"];
+    let bad =
+        ["boring", "a dull and tedious mess of a movie", "bad acting bad story", "the worst film of the year by far"];
     let mut s = String::new();
     for i in 0..24 {
         s.push_str(&format!("1\t{}\n0\t{}\n", good[i % 4], bad[i % 4]));
@@ -156,14 +157,23 @@ fn sentences_bind_an_unbound_sequence_dim() {
     assert_eq!(saved_transforms(&d.0.join("w.safetensors"))["dims"]["T"], 8, "{}", text(&o));
     // A separate validation source is padded to the training `T`, not to its own longest sentence.
     d.write("val.tsv", "1\ta very very very very very very very very very very long and wonderful film\n0\tbad\n");
-    d.write("v.nn", &SENTIMENT.replace("    loss ", "    validate  = sentences(\"val.tsv\", tokens = 1, label = column(0), vocab = 64)\n    loss "));
+    d.write(
+        "v.nn",
+        &SENTIMENT.replace(
+            "    loss ",
+            "    validate  = sentences(\"val.tsv\", tokens = 1, label = column(0), vocab = 64)\n    loss ",
+        ),
+    );
     ok(&d.nnc(&["run", "v.nn", "--steps", "1"]), "run with a validation source");
     // `seq = 5` fixes it instead.
     d.write("s.nn", &SENTIMENT.replace("vocab = 64)", "vocab = 64, seq = 5)"));
     ok(&d.nnc(&["run", "s.nn", "--steps", "1", "--save", "s.safetensors"]), "run with seq");
     assert_eq!(saved_transforms(&d.0.join("s.safetensors"))["dims"]["T"], 5);
     // `vocab = W` with `W` unbound sizes the embedding by the words of the file (+ padding and unknown).
-    let w = SENTIMENT.replace("dim N, T", "dim N, T, W").replace("embedding(64, 8)", "embedding(W, 8)").replace("vocab = 64", "vocab = W");
+    let w = SENTIMENT
+        .replace("dim N, T", "dim N, T, W")
+        .replace("embedding(64, 8)", "embedding(W, 8)")
+        .replace("vocab = 64", "vocab = W");
     d.write("w.nn", &w);
     ok(&d.nnc(&["run", "w.nn", "--steps", "1", "--save", "v.safetensors"]), "run with vocab = W");
     let t = saved_transforms(&d.0.join("v.safetensors"));
@@ -198,7 +208,10 @@ train t {
     let symbols = t["inputs"]["tokens"]["vocab"].as_array().unwrap().len();
     assert_eq!(t["dims"]["V"].as_u64().unwrap() as usize, symbols);
     // `vocab = K` names the dim instead of `V`.
-    d.write("k.nn", &model.replace("dim N, V", "dim N, K").replace(", V)", ", K)").replace("seq = 20)", "seq = 20, vocab = K)"));
+    d.write(
+        "k.nn",
+        &model.replace("dim N, V", "dim N, K").replace(", V)", ", K)").replace("seq = 20)", "seq = 20, vocab = K)"),
+    );
     ok(&d.nnc(&["run", "k.nn", "--steps", "1"]), "run with vocab = K");
 }
 
@@ -239,7 +252,9 @@ fn dims_the_data_cannot_bind_are_check_time_errors() {
     book(&d);
     d.write("t.csv", "1,2,3,4,5\n");
     for (what, dims, body, train, words) in cases {
-        let src = format!("{dims}\nmodel M {{\n    {body}\n}}\ntrain t {{\n    model = M()\n    {train}\n    optimizer = adam()\n}}\n");
+        let src = format!(
+            "{dims}\nmodel M {{\n    {body}\n}}\ntrain t {{\n    model = M()\n    {train}\n    optimizer = adam()\n}}\n"
+        );
         d.write("m.nn", &src);
         fails(&d.nnc(&["check", "m.nn"]), what, words);
         // `run` stops at the same error, before reading any data.
@@ -297,7 +312,9 @@ fn static_selector_widths_must_fill_the_input() {
             Some(rest) => ("dim N, C", rest),
             None => ("dim N", *body),
         };
-        let src = format!("{dims}\nmodel M {{\n    {body}\n}}\ntrain t {{\n    model = M()\n    {train}\n    optimizer = adam()\n}}\n");
+        let src = format!(
+            "{dims}\nmodel M {{\n    {body}\n}}\ntrain t {{\n    model = M()\n    {train}\n    optimizer = adam()\n}}\n"
+        );
         d.write("m.nn", &src);
         fails(&d.nnc(&["check", "m.nn"]), what, words);
     }
@@ -325,7 +342,11 @@ train t {
 }
 ",
     );
-    fails(&d.nnc(&["check", "m.nn"]), "static", &["E0404", "`T` is bound twice", "20 by `data = text", "30 by `validate = text"]);
+    fails(
+        &d.nnc(&["check", "m.nn"]),
+        "static",
+        &["E0404", "`T` is bound twice", "20 by `data = text", "30 by `validate = text"],
+    );
     npy_f32(&d.0.join("x.npy"), &[4, 3], &[0.5; 12]);
     npy_f32(&d.0.join("y.npy"), &[4, 1], &[1.0; 4]);
     npy_f32(&d.0.join("vx.npy"), &[4, 5], &[0.5; 20]);
@@ -347,7 +368,11 @@ train t {
 ",
     );
     ok(&d.nnc(&["check", "f.nn"]), "check (the files decide F)");
-    fails(&d.nnc(&["run", "f.nn", "--steps", "1"]), "run", &["dim `F`", "bound twice", "3 by", "x.npy", "5 by", "vx.npy"]);
+    fails(
+        &d.nnc(&["run", "f.nn", "--steps", "1"]),
+        "run",
+        &["dim `F`", "bound twice", "3 by", "x.npy", "5 by", "vx.npy"],
+    );
 }
 
 /// Feature counts come from the data: a CSV glob and a `.npy` shape bind `F`, a range binds it statically.
@@ -389,9 +414,17 @@ fn predict_on_raw_text_matches_predict_on_token_ids() {
     ok(&d.nnc(&["run", "m.nn", "--steps", "3", "--save", "w.safetensors"]), "run");
     let t = saved_transforms(&d.0.join("w.safetensors"));
     let tok = &t["inputs"]["tokens"];
-    assert_eq!((tok["kind"].as_str(), tok["pad"].as_str(), t["version"].as_u64()), (Some("words"), Some("pre"), Some(1)));
+    assert_eq!(
+        (tok["kind"].as_str(), tok["pad"].as_str(), t["version"].as_u64()),
+        (Some("words"), Some("pre"), Some(1))
+    );
     // The ids by hand: lower-cased words, 0 padding (before), 1 unknown, truncated to T keeping the end.
-    let lines = ["A wonderful, WONDERFUL film!", "zebras and unicorns", "", "the worst film of the year by far and truly boring"];
+    let lines = [
+        "A wonderful, WONDERFUL film!",
+        "zebras and unicorns",
+        "",
+        "the worst film of the year by far and truly boring",
+    ];
     d.write("in.txt", &lines.join("\n"));
     let vocab: Vec<&str> = tok["vocab"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
     let len = tok["len"].as_u64().unwrap() as usize;
@@ -399,7 +432,8 @@ fn predict_on_raw_text_matches_predict_on_token_ids() {
     for line in lines.iter().filter(|l| !l.is_empty()) {
         let lower = line.to_lowercase();
         let words: Vec<&str> = lower.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()).collect();
-        let mut row: Vec<i64> = words.iter().map(|w| vocab.iter().position(|v| v == w).map_or(1, |i| i as i64)).collect();
+        let mut row: Vec<i64> =
+            words.iter().map(|w| vocab.iter().position(|v| v == w).map_or(1, |i| i as i64)).collect();
         if row.len() > len {
             row = row.split_off(row.len() - len);
         }
@@ -408,8 +442,14 @@ fn predict_on_raw_text_matches_predict_on_token_ids() {
     }
     assert!(ids.contains(&1) && ids.contains(&0), "the case has unknown words and padding: {ids:?}");
     npy_i64(&d.0.join("in.npy"), &[3, len], &ids);
-    ok(&d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=in.txt", "--output", "a.npy"]), "predict text");
-    ok(&d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=in.npy", "--output", "b.npy"]), "predict npy");
+    ok(
+        &d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=in.txt", "--output", "a.npy"]),
+        "predict text",
+    );
+    ok(
+        &d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=in.npy", "--output", "b.npy"]),
+        "predict npy",
+    );
     assert_eq!(npy_data(&d.0.join("a.npy")), npy_data(&d.0.join("b.npy")));
     assert_eq!(npy_data(&d.0.join("a.npy")).len(), 3 * 4);
 
@@ -436,7 +476,8 @@ train t {
     let t = saved_transforms(&d.0.join("c.safetensors"));
     let tok = &t["inputs"]["tokens"];
     assert_eq!((tok["kind"].as_str(), tok["len"].as_u64()), (Some("chars"), Some(12)));
-    let vocab: Vec<char> = tok["vocab"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().chars().next().unwrap()).collect();
+    let vocab: Vec<char> =
+        tok["vocab"].as_array().unwrap().iter().map(|v| v.as_str().unwrap().chars().next().unwrap()).collect();
     let lines = ["So she was considering", "ALICE WAS BEGINNING TO"];
     d.write("c.txt", &lines.join("\r\n"));
     let ids: Vec<i64> = lines
@@ -447,8 +488,14 @@ train t {
         })
         .collect();
     npy_i64(&d.0.join("c.npy"), &[2, 12], &ids);
-    ok(&d.nnc(&["predict", "c.nn", "--weights", "c.safetensors", "--input", "tokens=c.txt", "--output", "a.npy"]), "predict chars");
-    ok(&d.nnc(&["predict", "c.nn", "--weights", "c.safetensors", "--input", "tokens=c.npy", "--output", "b.npy"]), "predict ids");
+    ok(
+        &d.nnc(&["predict", "c.nn", "--weights", "c.safetensors", "--input", "tokens=c.txt", "--output", "a.npy"]),
+        "predict chars",
+    );
+    ok(
+        &d.nnc(&["predict", "c.nn", "--weights", "c.safetensors", "--input", "tokens=c.npy", "--output", "b.npy"]),
+        "predict ids",
+    );
     assert_eq!(npy_data(&d.0.join("a.npy")), npy_data(&d.0.join("b.npy")));
     // A character the book never had cannot be encoded: a clear error naming the line.
     d.write("bad.txt", "this line is long enough ∑\n");
@@ -458,7 +505,11 @@ train t {
         &["bad.txt", "line 1", "not in the training text's vocabulary"],
     );
     d.write("short.txt", "too short\n");
-    fails(&d.nnc(&["predict", "c.nn", "--weights", "c.safetensors", "--input", "tokens=short.txt", "--output", "x.npy"]), "short line", &["9 characters", "last 12"]);
+    fails(
+        &d.nnc(&["predict", "c.nn", "--weights", "c.safetensors", "--input", "tokens=short.txt", "--output", "x.npy"]),
+        "short line",
+        &["9 characters", "last 12"],
+    );
 }
 
 /// CSV rows go through the training source's selector and z-score statistics.
@@ -491,14 +542,28 @@ train t {
     // New rows, columns in another order and without the target: picked by name.
     d.write("new.csv", "Width,id,Height\n2,0,4\n1,0,7\n");
     npy_f32(&d.0.join("new.npy"), &[2, 2], &[4.0, 2.0, 7.0, 1.0]);
-    ok(&d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=new.csv", "--output", "a.npy"]), "predict csv");
-    ok(&d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=new.npy", "--output", "b.npy"]), "predict npy");
+    ok(
+        &d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=new.csv", "--output", "a.npy"]),
+        "predict csv",
+    );
+    ok(
+        &d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=new.npy", "--output", "b.npy"]),
+        "predict npy",
+    );
     assert_eq!(npy_data(&d.0.join("a.npy")), npy_data(&d.0.join("b.npy")));
     d.write("wrong.csv", "Height,Length\n1,2\n");
-    fails(&d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=wrong.csv", "--output", "a.npy"]), "missing column", &["wrong.csv", "no column `Width`"]);
+    fails(
+        &d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=wrong.csv", "--output", "a.npy"]),
+        "missing column",
+        &["wrong.csv", "no column `Width`"],
+    );
     // Text for an input that never came from text.
     d.write("t.txt", "hello\n");
-    fails(&d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=t.txt", "--output", "a.npy"]), "text for numbers", &["no vocabulary for `x`", ".npy"]);
+    fails(
+        &d.nnc(&["predict", "f.nn", "--weights", "w.safetensors", "--input", "x=t.txt", "--output", "a.npy"]),
+        "text for numbers",
+        &["no vocabulary for `x`", ".npy"],
+    );
 }
 
 /// Saved transforms are validated on load: a malformed or hostile `nnc.data` entry is a clear error.
@@ -530,7 +595,16 @@ fn hostile_checkpoint_transforms_are_clear_errors() {
         let mut h = header.clone();
         h["__metadata__"]["nnc.data"] = serde_json::Value::String(value);
         write_safetensors(&d.0.join("bad.safetensors"), &h, &data);
-        let o = d.nnc(&["predict", "m.nn", "--weights", "bad.safetensors", "--input", "tokens=in.txt", "--output", "o.npy"]);
+        let o = d.nnc(&[
+            "predict",
+            "m.nn",
+            "--weights",
+            "bad.safetensors",
+            "--input",
+            "tokens=in.txt",
+            "--output",
+            "o.npy",
+        ]);
         fails(&o, what, &["the checkpoint's data transforms", want]);
     }
     // A checkpoint without transforms still predicts from token ids; text needs the vocabulary.
@@ -538,7 +612,10 @@ fn hostile_checkpoint_transforms_are_clear_errors() {
     h["__metadata__"].as_object_mut().unwrap().remove("nnc.data");
     write_safetensors(&d.0.join("plain.safetensors"), &h, &data);
     npy_i64(&d.0.join("in.npy"), &[1, 8], &[0, 0, 0, 0, 0, 2, 3, 4]);
-    ok(&d.nnc(&["predict", "m.nn", "--weights", "plain.safetensors", "--input", "tokens=in.npy", "--output", "o.npy"]), "ids without transforms");
+    ok(
+        &d.nnc(&["predict", "m.nn", "--weights", "plain.safetensors", "--input", "tokens=in.npy", "--output", "o.npy"]),
+        "ids without transforms",
+    );
     fails(
         &d.nnc(&["predict", "m.nn", "--weights", "plain.safetensors", "--input", "tokens=in.txt", "--output", "o.npy"]),
         "text without transforms",
@@ -562,8 +639,20 @@ fn predict_checks_its_inputs_against_the_declared_types() {
     );
     // Another length than the checkpoint's T (bound by the training data) is refused.
     npy_i64(&d.0.join("long.npy"), &[1, 9], &[2; 9]);
-    fails(&d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=long.npy", "--output", "o.npy"]), "other T", &["`T`", "bound twice", "8 by the checkpoint", "9 by"]);
+    fails(
+        &d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=long.npy", "--output", "o.npy"]),
+        "other T",
+        &["`T`", "bound twice", "8 by the checkpoint", "9 by"],
+    );
     npy_f32(&d.0.join("scalar.npy"), &[], &[1.0]);
-    fails(&d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=scalar.npy", "--output", "o.npy"]), "0-d", &["single number"]);
-    fails(&d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "words=f.npy", "--output", "o.npy"]), "unknown input", &["no input `words`", "`tokens`"]);
+    fails(
+        &d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "tokens=scalar.npy", "--output", "o.npy"]),
+        "0-d",
+        &["single number"],
+    );
+    fails(
+        &d.nnc(&["predict", "m.nn", "--weights", "w.safetensors", "--input", "words=f.npy", "--output", "o.npy"]),
+        "unknown input",
+        &["no input `words`", "`tokens`"],
+    );
 }

@@ -109,9 +109,16 @@ pub(crate) fn extents(call: &CallValue) -> Vec<(String, Extent)> {
         "csv" => call
             .args
             .iter()
-            .filter_map(|(k, v)| k.as_deref().filter(|k| !OPTIONS.contains(k)).map(|k| (k.to_string(), selector_extent(v))))
+            .filter_map(|(k, v)| {
+                k.as_deref().filter(|k| !OPTIONS.contains(k)).map(|k| (k.to_string(), selector_extent(v)))
+            })
             .collect(),
-        "idx" | "npy" => call.args.iter().filter_map(|(k, _)| k.as_deref().filter(|k| !OPTIONS.contains(k))).map(|k| (k.to_string(), Extent::Runtime)).collect(),
+        "idx" | "npy" => call
+            .args
+            .iter()
+            .filter_map(|(k, _)| k.as_deref().filter(|k| !OPTIONS.contains(k)))
+            .map(|k| (k.to_string(), Extent::Runtime))
+            .collect(),
         "text" => {
             let x = call.arg("x").and_then(name_of).unwrap_or_else(|| "tokens".into());
             let y = call.arg("y").and_then(name_of).unwrap_or_else(|| "next".into());
@@ -162,16 +169,16 @@ impl<'p> Checker<'p> {
             ExprKind::Call(c) => c.keyword(name).or_else(|| c.keyword("seq")).map_or(e.span, |a| a.value.span),
             _ => e.span,
         };
-        if let Some(v) = vocab_dim(call) {
-            if self.dims.get(&v).is_some_and(|d| d.value.is_none()) {
-                // A number caps the vocabulary and sizes the tables: `sentences` makes it the dim's value.
-                let value = match (call.name.as_str(), call.arg("vocab")) {
-                    ("sentences", Some(Value::Int(d))) => d.as_known(),
-                    (_, None) if call.name == "sentences" => Some(10_000),
-                    _ => None,
-                };
-                self.bind_dim(bound, file, v, value, format!("{describe}'s vocabulary"), span_of("vocab"));
-            }
+        if let Some(v) = vocab_dim(call)
+            && self.dims.get(&v).is_some_and(|d| d.value.is_none())
+        {
+            // A number caps the vocabulary and sizes the tables: `sentences` makes it the dim's value.
+            let value = match (call.name.as_str(), call.arg("vocab")) {
+                ("sentences", Some(Value::Int(d))) => d.as_known(),
+                (_, None) if call.name == "sentences" => Some(10_000),
+                _ => None,
+            };
+            self.bind_dim(bound, file, v, value, format!("{describe}'s vocabulary"), span_of("vocab"));
         }
         let mut yields = extents(call);
         if call.name == "npz" {
@@ -189,7 +196,9 @@ impl<'p> Checker<'p> {
                 .iter()
                 .enumerate()
                 .filter(|(_, d)| d.as_known().is_none())
-                .filter_map(|(i, d)| plain_symbol(d).filter(|s| !bound.get(s).is_some_and(|b| b.value.is_some())).map(|s| (i, s)))
+                .filter_map(|(i, d)| {
+                    plain_symbol(d).filter(|s| bound.get(s).is_none_or(|b| b.value.is_none())).map(|s| (i, s))
+                })
                 .collect();
             match extent {
                 Extent::Declared => {}
@@ -202,42 +211,51 @@ impl<'p> Checker<'p> {
                     // One dim to solve (`[N, T]` from `seq = 35`): its value, checked
                     // against a binding by another source.
                     let symbolic: Vec<usize> = (0..per.len()).filter(|&i| per[i].as_known().is_none()).collect();
-                    if let [i] = symbolic.as_slice() {
-                        if let Some(s) = plain_symbol(&per[*i]) {
-                            let rest = per.iter().filter_map(Dim::as_known).try_fold(1i64, |a, b| a.checked_mul(b));
-                            if let Some(p) = rest.filter(|&p| p > 0 && count % p == 0) {
-                                self.bind_dim(bound, file, s, Some(count / p), what.clone(), at);
-                                continue;
-                            }
-                        }
+                    let rest = per.iter().filter_map(Dim::as_known).try_fold(1i64, |a, b| a.checked_mul(b));
+                    if let [i] = symbolic.as_slice()
+                        && let Some(s) = plain_symbol(&per[*i])
+                        && let Some(p) = rest.filter(|&p| p > 0 && count % p == 0)
+                    {
+                        self.bind_dim(bound, file, s, Some(count / p), what.clone(), at);
+                        continue;
                     }
                     // Dims already bound count as known.
-                    let value_of = |d: &Dim| {
-                        d.substitute(&|s| bound.get(s).and_then(|b| b.value).map(Dim::Known)).as_known()
-                    };
+                    let value_of =
+                        |d: &Dim| d.substitute(&|s| bound.get(s).and_then(|b| b.value).map(Dim::Known)).as_known();
                     let known: Vec<Option<i64>> = per.iter().map(value_of).collect();
                     let product = known.iter().flatten().try_fold(1i64, |a, &b| a.checked_mul(b));
                     let open: Vec<usize> = (0..per.len()).filter(|&i| known[i].is_none()).collect();
                     let shape = || ty.to_string();
+                    let values = format!("{count} value{} per sample", if count == 1 { "" } else { "s" });
                     match (open.as_slice(), product) {
                         ([], Some(p)) if p != count => self.report(
                             Diagnostic::new(
                                 Code::DataInputMismatch,
                                 file,
                                 at,
-                                format!("{what} has {count} value{} per sample, input `{array}` {} needs {p}", if count == 1 { "" } else { "s" }, shape()),
+                                format!("{what} has {values}, input `{array}` {} needs {p}", shape()),
                             )
-                            .with_label(format!("{count} value{} per sample", if count == 1 { "" } else { "s" }))
+                            .with_label(values.clone())
                             .with_secondary(decl.file, decl.span, format!("`{array}` declared here"))
-                            .with_note("the selected values are reshaped to the input's declared shape, so their counts must be equal"),
+                            .with_note(
+                                "the selected values are reshaped to the input's declared shape, \
+                                 so their counts must be equal",
+                            ),
                         ),
                         ([i], Some(p)) if p > 0 => match plain_symbol(&per[*i]) {
-                            Some(s) if count % p == 0 => self.bind_dim(bound, file, s, Some(count / p), what.clone(), at),
+                            Some(s) if count % p == 0 => {
+                                self.bind_dim(bound, file, s, Some(count / p), what.clone(), at)
+                            }
                             Some(s) => self.report(
-                                Diagnostic::new(Code::DataInputMismatch, file, at, format!("{what} has {count} values per sample, which input `{array}` {} cannot hold for any `{s}`", shape()))
-                                    .with_label(format!("{count} values per sample"))
-                                    .with_secondary(decl.file, decl.span, format!("`{array}` declared here"))
-                                    .with_note(format!("{count} is not a multiple of {p}")),
+                                Diagnostic::new(Code::DataInputMismatch, file, at, {
+                                    format!(
+                                        "{what} has {values}, which input `{array}` {} cannot hold for any `{s}`",
+                                        shape()
+                                    )
+                                })
+                                .with_label(values.clone())
+                                .with_secondary(decl.file, decl.span, format!("`{array}` declared here"))
+                                .with_note(format!("{count} is not a multiple of {p}")),
                             ),
                             None => {}
                         },
@@ -251,14 +269,27 @@ impl<'p> Checker<'p> {
     }
 
     /// Records that the data binds `dim`; a second known value that differs is an error.
-    fn bind_dim(&mut self, bound: &mut BTreeMap<String, DataDim>, file: FileId, dim: String, value: Option<i64>, source: String, at: nnc_syntax::Span) {
+    fn bind_dim(
+        &mut self,
+        bound: &mut BTreeMap<String, DataDim>,
+        file: FileId,
+        dim: String,
+        value: Option<i64>,
+        source: String,
+        at: nnc_syntax::Span,
+    ) {
         if let Some(prev) = bound.get(&dim) {
             match (prev.value, value) {
                 (Some(a), Some(b)) if a != b => {
                     self.report(
-                        Diagnostic::new(Code::DataInputMismatch, file, at, format!("`{dim}` is bound twice: {a} by {}, {b} by {source}", prev.source))
-                            .with_label(format!("makes `{dim}` = {b}"))
-                            .with_note("every dim has one value per run"),
+                        Diagnostic::new(
+                            Code::DataInputMismatch,
+                            file,
+                            at,
+                            format!("`{dim}` is bound twice: {a} by {}, {b} by {source}", prev.source),
+                        )
+                        .with_label(format!("makes `{dim}` = {b}"))
+                        .with_note("every dim has one value per run"),
                     );
                     return;
                 }
@@ -271,7 +302,13 @@ impl<'p> Checker<'p> {
 
     /// Reports every dim the train graph uses that has no value when the
     /// block runs: neither declared with a value nor bound by its data.
-    pub(crate) fn report_unbound_dims(&mut self, train: &'p ast::TrainDecl, file: FileId, call: Option<&CallValue>, bound: &BTreeMap<String, DataDim>) {
+    pub(crate) fn report_unbound_dims(
+        &mut self,
+        train: &'p ast::TrainDecl,
+        file: FileId,
+        call: Option<&CallValue>,
+        bound: &BTreeMap<String, DataDim>,
+    ) {
         let mut used: BTreeMap<String, bool> = BTreeMap::new(); // dim → is a batch axis of an input
         let mut note = |d: &Dim, batch_axis: bool| {
             for s in d.symbols() {
@@ -316,19 +353,32 @@ impl<'p> Checker<'p> {
                 continue;
             }
             let decl = def.origin;
-            let mut d = Diagnostic::new(Code::UnboundDim, file, at.unwrap_or(train.name.span), format!("dim `{dim}` has no value when `{}` runs", train.name.name))
-                .with_label(format!("this data does not bind `{dim}`"))
-                .with_secondary(decl.file, decl.span, format!("`{dim}` declared without a value"));
+            let mut d = Diagnostic::new(
+                Code::UnboundDim,
+                file,
+                at.unwrap_or(train.name.span),
+                format!("dim `{dim}` has no value when `{}` runs", train.name.name),
+            )
+            .with_label(format!("this data does not bind `{dim}`"))
+            .with_secondary(decl.file, decl.span, format!("`{dim}` declared without a value"));
             let how = match call.map(|c| c.name.as_str()) {
-                Some("text") => format!("bind it from data with `seq = 40` (a window length) or `vocab = {dim}` (the vocabulary size)"),
-                Some("sentences") => format!("bind it from data: an input axis `[N, {dim}]` for the tokens, or `vocab = {dim}`"),
-                Some(_) => format!("bind it from data: a model input with an axis `{dim}` fed by an array of the source"),
+                Some("text") => format!(
+                    "bind it from data with `seq = 40` (a window length) or `vocab = {dim}` (the vocabulary size)"
+                ),
+                Some("sentences") => {
+                    format!("bind it from data: an input axis `[N, {dim}]` for the tokens, or `vocab = {dim}`")
+                }
+                Some(_) => {
+                    format!("bind it from data: a model input with an axis `{dim}` fed by an array of the source")
+                }
                 None => String::new(),
             };
             d = if call.is_some_and(|c| c.name == "synthetic") {
                 d.with_help(format!("give `{dim}` a value: `dim {dim} = 40` (`synthetic` makes arrays of the declared shapes, so it binds no dim)"))
             } else if batch_axis {
-                d.with_help(format!("the batch axis is `N`: write `N` instead of `{dim}`, or give `{dim}` a value: `dim {dim} = 40`"))
+                d.with_help(format!(
+                    "the batch axis is `N`: write `N` instead of `{dim}`, or give `{dim}` a value: `dim {dim} = 40`"
+                ))
             } else if how.is_empty() {
                 d.with_help(format!("give `{dim}` a value: `dim {dim} = 40`"))
             } else {
@@ -376,7 +426,14 @@ mod tests {
 
     #[test]
     fn text_and_sentences() {
-        let t = call("text", vec![(None, Value::Str("a.txt".into())), (Some("seq"), Value::Int(Dim::Known(35))), (Some("x"), Value::Mode("chars".into()))]);
+        let t = call(
+            "text",
+            vec![
+                (None, Value::Str("a.txt".into())),
+                (Some("seq"), Value::Int(Dim::Known(35))),
+                (Some("x"), Value::Mode("chars".into())),
+            ],
+        );
         assert_eq!(extents(&t), [("chars".to_string(), Extent::Static(35)), ("next".to_string(), Extent::Static(35))]);
         assert_eq!(vocab_dim(&t), Some("V".into()));
         let s = call("sentences", vec![(None, Value::Str("s.tsv".into())), (Some("vocab"), Value::Int(Dim::sym("W")))]);

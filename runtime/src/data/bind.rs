@@ -21,7 +21,10 @@ impl Bindings {
     /// error naming both sources.
     pub fn bind(&mut self, dim: &str, value: i64, source: &str) -> Result<(), DataError> {
         if value < 1 {
-            return Err(DataError::Dim { dim: dim.into(), reason: format!("{source} makes it {value}; dims are at least 1") });
+            return Err(DataError::Dim {
+                dim: dim.into(),
+                reason: format!("{source} makes it {value}; dims are at least 1"),
+            });
         }
         match self.values.get(dim) {
             Some((v, _)) if *v == value => Ok(()),
@@ -88,12 +91,16 @@ pub fn bind_shape(
             }
         }
     } else if let [(i, s)] = plain_axes.as_slice() {
-        let rest = declared.iter().enumerate().filter(|(k, _)| k != i).try_fold(1i64, |a, (_, d)| a.checked_mul(b.resolve(d).as_known()?));
+        let rest = declared
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| k != i)
+            .try_fold(1i64, |a, (_, d)| a.checked_mul(b.resolve(d).as_known()?));
         let values = found.iter().try_fold(1i64, |a, &f| a.checked_mul(f as i64));
-        if let (Some(_), Some(rest), Some(values)) = (b.get(s), rest.filter(|&r| r > 0), values) {
-            if values % rest == 0 {
-                b.bind(s, values / rest, &source)?;
-            }
+        if let (Some(_), Some(rest), Some(values)) = (b.get(s), rest.filter(|&r| r > 0), values)
+            && values % rest == 0
+        {
+            b.bind(s, values / rest, &source)?;
         }
     }
     let open: Vec<usize> = (0..declared.len()).filter(|&i| b.resolve(&declared[i]).as_known().is_none()).collect();
@@ -102,7 +109,10 @@ pub fn bind_shape(
     }
     let unsolvable = |why: String| DataError::Dim {
         dim: open.iter().map(|&i| declared[i].to_string()).collect::<Vec<_>>().join(", "),
-        reason: format!("{origin}: input `{input}` [{}] is fed {found:?} per sample: {why}", declared.iter().map(Dim::to_string).collect::<Vec<_>>().join(", ")),
+        reason: format!(
+            "{origin}: input `{input}` [{}] is fed {found:?} per sample: {why}",
+            declared.iter().map(Dim::to_string).collect::<Vec<_>>().join(", ")
+        ),
     };
     if found.len() == declared.len() {
         for &i in &open {
@@ -116,7 +126,11 @@ pub fn bind_shape(
             return Err(unsolvable("the ranks differ and more than one dim is open".into()));
         };
         let values = found.iter().try_fold(1i64, |a, &f| a.checked_mul(i64::try_from(f).ok()?)).unwrap_or(-1);
-        let rest = declared.iter().filter_map(|d| b.resolve(d).as_known()).try_fold(1i64, |a, k| a.checked_mul(k)).unwrap_or(-1);
+        let rest = declared
+            .iter()
+            .filter_map(|d| b.resolve(d).as_known())
+            .try_fold(1i64, |a, k| a.checked_mul(k))
+            .unwrap_or(-1);
         let count = declared.iter().filter(|d| plain(d).as_deref() == Some(name.as_str())).count();
         if rest <= 0 || values < 0 || count != 1 || values % rest != 0 {
             return Err(unsolvable(format!("{values} values are not a multiple of {rest}")));
@@ -125,10 +139,11 @@ pub fn bind_shape(
     }
     // Expressions such as `2*T` must now hold.
     for (i, d) in declared.iter().enumerate() {
-        if let (Some(v), Some(&f)) = (b.resolve(d).as_known(), found.get(i)) {
-            if found.len() == declared.len() && v != f as i64 {
-                return Err(unsolvable(format!("axis {} is {f}, `{d}` = {v}", i + 1)));
-            }
+        if let (Some(v), Some(&f)) = (b.resolve(d).as_known(), found.get(i))
+            && found.len() == declared.len()
+            && v != f as i64
+        {
+            return Err(unsolvable(format!("axis {} is {f}, `{d}` = {v}", i + 1)));
         }
     }
     if declared.iter().any(|d| b.resolve(d).as_known().is_none()) {
@@ -207,7 +222,8 @@ mod tests {
         let mut b = Bindings::default();
         let e = bind_shape(&mut b, "x", &hw, &[100], "f.csv", &any).unwrap_err().to_string();
         assert!(e.contains("not a multiple of 64"), "{e}");
-        let e = bind_shape(&mut b, "x", &[Dim::sym("H"), Dim::sym("W")], &[100], "f.csv", &any).unwrap_err().to_string();
+        let e =
+            bind_shape(&mut b, "x", &[Dim::sym("H"), Dim::sym("W")], &[100], "f.csv", &any).unwrap_err().to_string();
         assert!(e.contains("more than one dim"), "{e}");
         // An expression of a bound dim must hold.
         let mut b = Bindings::default();

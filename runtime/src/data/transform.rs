@@ -57,7 +57,12 @@ pub struct Transforms {
 impl Transforms {
     /// What `spec` (with its loaded `vocabulary`) did to the arrays named in
     /// `inputs`; `lens` gives each token input's length after padding.
-    pub fn of_source(spec: &SourceSpec, vocabulary: Option<&super::Vocabulary>, inputs: &[String], lens: &BTreeMap<String, usize>) -> Transforms {
+    pub fn of_source(
+        spec: &SourceSpec,
+        vocabulary: Option<&super::Vocabulary>,
+        inputs: &[String],
+        lens: &BTreeMap<String, usize>,
+    ) -> Transforms {
         let mut t = Transforms::default();
         for name in inputs {
             let len = lens.get(name).copied();
@@ -68,10 +73,8 @@ impl Transforms {
                 (SourceSpec::Text(s), Some(v), Some(len)) if *name == s.x => {
                     Some(InputTransform::Chars { vocab: v.tokens.clone(), oov: v.oov, lower: s.lower, len })
                 }
-                (SourceSpec::Csv(c), _, _) => c.arrays.iter().find(|(n, _)| n == name).map(|(_, sel)| InputTransform::Csv {
-                    selector: sel.clone(),
-                    header: c.header,
-                    delimiter: c.delimiter,
+                (SourceSpec::Csv(c), _, _) => c.arrays.iter().find(|(n, _)| n == name).map(|(_, sel)| {
+                    InputTransform::Csv { selector: sel.clone(), header: c.header, delimiter: c.delimiter }
                 }),
                 _ => None,
             };
@@ -117,14 +120,19 @@ impl Transforms {
         let v: Json = serde_json::from_str(text).map_err(|e| bad(format!("`{KEY}` is not valid JSON ({e})")))?;
         match v.get("version").and_then(Json::as_u64) {
             Some(VERSION) => {}
-            Some(other) => return Err(bad(format!("version {other}; this nnc reads version {VERSION} (saved by a newer nnc?)"))),
+            Some(other) => {
+                return Err(bad(format!("version {other}; this nnc reads version {VERSION} (saved by a newer nnc?)")));
+            }
             None => return Err(bad("no `version`".into())),
         }
         let mut t = Transforms::default();
         if let Some(dims) = v.get("dims") {
             let dims = dims.as_object().ok_or_else(|| bad("`dims` is not an object".into()))?;
             for (k, d) in dims {
-                let d = d.as_i64().filter(|d| (1..=MAX_DIM).contains(d)).ok_or_else(|| bad(format!("dim `{k}` is not an integer in 1..={MAX_DIM}")))?;
+                let d = d
+                    .as_i64()
+                    .filter(|d| (1..=MAX_DIM).contains(d))
+                    .ok_or_else(|| bad(format!("dim `{k}` is not an integer in 1..={MAX_DIM}")))?;
                 if !valid_name(k) {
                     return Err(bad(format!("`{}` is not a dim name", k.escape_debug())));
                 }
@@ -169,7 +177,9 @@ fn selector_json(s: &Selector) -> Json {
         Selector::Range(a, b) => json!({"range": [a, b]}),
         Selector::Glob(g) => json!({"glob": g}),
         Selector::List(items) => json!({"list": items.iter().map(selector_json).collect::<Vec<_>>()}),
-        Selector::Label(l) => json!({"label": {"column": column(&l.column), "compare": l.compare.map(|(c, v)| json!([c.op(), v]))}}),
+        Selector::Label(l) => {
+            json!({"label": {"column": column(&l.column), "compare": l.compare.map(|(c, v)| json!([c.op(), v]))}})
+        }
     }
 }
 
@@ -179,7 +189,9 @@ fn selector_from_json(v: &Json, depth: usize) -> Result<Selector, String> {
     }
     let o = v.as_object().filter(|o| o.len() == 1).ok_or("a column selector is an object with one key")?;
     let (k, x) = o.iter().next().expect("one key");
-    let index = |x: &Json| x.as_u64().and_then(|i| usize::try_from(i).ok()).ok_or_else(|| format!("`{k}` needs a column index"));
+    let index = |x: &Json| {
+        x.as_u64().and_then(|i| usize::try_from(i).ok()).ok_or_else(|| format!("`{k}` needs a column index"))
+    };
     Ok(match k.as_str() {
         "name" => Selector::Name(x.as_str().ok_or("`name` needs a string")?.to_string()),
         "glob" => Selector::Glob(x.as_str().ok_or("`glob` needs a string")?.to_string()),
@@ -264,7 +276,12 @@ fn input_from_json(x: &Json) -> Result<InputTransform, String> {
             let vocab = vocab(1)?;
             let oov = match x.get("oov") {
                 None | Some(Json::Null) => None,
-                Some(o) => Some(o.as_u64().and_then(|o| usize::try_from(o).ok()).filter(|&o| o < vocab.len()).ok_or("`oov` is not an id of the vocabulary")?),
+                Some(o) => Some(
+                    o.as_u64()
+                        .and_then(|o| usize::try_from(o).ok())
+                        .filter(|&o| o < vocab.len())
+                        .ok_or("`oov` is not an id of the vocabulary")?,
+                ),
             };
             if vocab.iter().enumerate().any(|(i, t)| Some(i) != oov && t.chars().count() != 1) {
                 return Err("a character vocabulary holds an entry that is not one character".into());
@@ -303,17 +320,32 @@ fn input_from_json(x: &Json) -> Result<InputTransform, String> {
 pub fn read_raw(path: &Path, input: &str, t: &InputTransform) -> Result<Array, DataError> {
     match t {
         InputTransform::Csv { selector, header, delimiter } => {
-            let spec = CsvSpec { path: path.to_path_buf(), header: *header, delimiter: *delimiter, arrays: vec![(input.to_string(), selector.clone())] };
+            let spec = CsvSpec {
+                path: path.to_path_buf(),
+                header: *header,
+                delimiter: *delimiter,
+                arrays: vec![(input.to_string(), selector.clone())],
+            };
             let mut l = super::csv::load(&spec, Path::new(""))?;
-            l.dataset.arrays.remove(input).ok_or_else(|| DataError::Empty { path: path.to_path_buf(), what: "no rows".into() })
+            l.dataset
+                .arrays
+                .remove(input)
+                .ok_or_else(|| DataError::Empty { path: path.to_path_buf(), what: "no rows".into() })
         }
         InputTransform::Words { .. } | InputTransform::Chars { .. } => {
             let text = super::csv::read_text(path)?;
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
             if lines.is_empty() {
-                return Err(DataError::Empty { path: path.to_path_buf(), what: "no lines of text (one sample per line)".into() });
+                return Err(DataError::Empty {
+                    path: path.to_path_buf(),
+                    what: "no lines of text (one sample per line)".into(),
+                });
             }
-            encode_lines(&lines, t).map_err(|(line, reason)| DataError::Syntax { path: path.to_path_buf(), line, reason })
+            encode_lines(&lines, t).map_err(|(line, reason)| DataError::Syntax {
+                path: path.to_path_buf(),
+                line,
+                reason,
+            })
         }
     }
 }
@@ -321,11 +353,19 @@ pub fn read_raw(path: &Path, input: &str, t: &InputTransform) -> Result<Array, D
 /// Every column of a table as one array (a model not trained on a table).
 pub fn read_table(path: &Path, input: &str) -> Result<Array, DataError> {
     let text = super::csv::read_text(path)?;
-    let first = text.lines().find(|l| !l.trim().is_empty()).ok_or_else(|| DataError::Empty { path: path.to_path_buf(), what: "the table is empty".into() })?;
+    let first = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .ok_or_else(|| DataError::Empty { path: path.to_path_buf(), what: "the table is empty".into() })?;
     let delim = super::csv::detect_delimiter(path, first);
     let mut cells = Vec::new();
-    super::csv::split_line(first, delim, &mut cells).map_err(|reason| DataError::Syntax { path: path.to_path_buf(), line: 1, reason })?;
-    let all = InputTransform::Csv { selector: Selector::Range(0, cells.len()), header: Header::Auto, delimiter: Some(delim) };
+    super::csv::split_line(first, delim, &mut cells).map_err(|reason| DataError::Syntax {
+        path: path.to_path_buf(),
+        line: 1,
+        reason,
+    })?;
+    let all =
+        InputTransform::Csv { selector: Selector::Range(0, cells.len()), header: Header::Auto, delimiter: Some(delim) };
     read_raw(path, input, &all)
 }
 
@@ -335,9 +375,11 @@ pub fn encode_lines(lines: &[&str], t: &InputTransform) -> Result<Array, (usize,
     let mut ids: Vec<i64> = Vec::new();
     let len = match t {
         InputTransform::Words { vocab, len, pad, truncate } => {
-            let index: BTreeMap<&str, i64> = vocab.iter().enumerate().skip(2).map(|(i, w)| (w.as_str(), i as i64)).collect();
+            let index: BTreeMap<&str, i64> =
+                vocab.iter().enumerate().skip(2).map(|(i, w)| (w.as_str(), i as i64)).collect();
             for line in lines {
-                let mut row: Vec<i64> = super::words(line).map(|w| index.get(w.as_str()).copied().unwrap_or(1)).collect();
+                let mut row: Vec<i64> =
+                    super::words(line).map(|w| index.get(w.as_str()).copied().unwrap_or(1)).collect();
                 if row.len() > *len {
                     row = match truncate {
                         Pad::Pre => row.split_off(row.len() - len),
@@ -363,13 +405,21 @@ pub fn encode_lines(lines: &[&str], t: &InputTransform) -> Result<Array, (usize,
                 let line = if *lower { line.to_lowercase() } else { line.to_string() };
                 let chars: Vec<char> = line.chars().collect();
                 if chars.len() < *len {
-                    return Err((no + 1, format!("{} characters; the model reads the last {len} of a line", chars.len())));
+                    return Err((
+                        no + 1,
+                        format!("{} characters; the model reads the last {len} of a line", chars.len()),
+                    ));
                 }
                 for c in &chars[chars.len() - len..] {
                     match (index.get(c), oov) {
                         (Some(&i), _) => ids.push(i),
                         (None, Some(o)) => ids.push(*o as i64),
-                        (None, None) => return Err((no + 1, format!("the character {c:?} is not in the training text's vocabulary"))),
+                        (None, None) => {
+                            return Err((
+                                no + 1,
+                                format!("the character {c:?} is not in the training text's vocabulary"),
+                            ));
+                        }
                     }
                 }
             }
@@ -395,7 +445,15 @@ mod tests {
         let mut t = Transforms::default();
         t.dims.insert("T".into(), 4);
         t.inputs.insert("tokens".into(), words());
-        t.inputs.insert("chars".into(), InputTransform::Chars { vocab: ["<oov>", "a", "b"].map(String::from).to_vec(), oov: Some(0), lower: true, len: 3 });
+        t.inputs.insert(
+            "chars".into(),
+            InputTransform::Chars {
+                vocab: ["<oov>", "a", "b"].map(String::from).to_vec(),
+                oov: Some(0),
+                lower: true,
+                len: 3,
+            },
+        );
         let sel = Selector::List(vec![
             Selector::Range(0, 3),
             Selector::Name("Weight".into()),
@@ -403,7 +461,8 @@ mod tests {
             Selector::Index(7),
             Selector::Label(LabelExpr::compare(Column::Index(1), Cmp::Gt, 0.5)),
         ]);
-        t.inputs.insert("x".into(), InputTransform::Csv { selector: sel, header: Header::Present, delimiter: Some(';') });
+        t.inputs
+            .insert("x".into(), InputTransform::Csv { selector: sel, header: Header::Present, delimiter: Some(';') });
         let back = Transforms::from_json(&t.to_json()).unwrap();
         assert_eq!(back, t);
         let mut meta = BTreeMap::new();
@@ -421,16 +480,46 @@ mod tests {
             (r#"{"version": 1, "dims": {"T": 0}}"#, "dim `T`"),
             (r#"{"version": 1, "dims": {"T": 1e300}}"#, "dim `T`"),
             (r#"{"version": 1, "dims": {"a b": 3}}"#, "not a dim name"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 0, "pad": "pre", "truncate": "pre"}}}"#, "`len`"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 99999999999, "pad": "pre", "truncate": "pre"}}}"#, "`len`"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>", "a", "a"], "len": 3, "pad": "pre", "truncate": "pre"}}}"#, "twice"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["a", "b"], "len": 3, "pad": "pre", "truncate": "pre"}}}"#, "starts with"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 3, "pad": "middle", "truncate": "pre"}}}"#, "`pad`"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "chars", "vocab": ["ab"], "len": 3, "lower": true}}}"#, "not one character"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "chars", "vocab": ["a"], "oov": 5, "len": 3, "lower": true}}}"#, "`oov`"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "csv", "selector": {"range": [5, 2]}, "header": "auto"}}}"#, "reversed"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "csv", "selector": {"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": []}]}]}]}]}]}]}]}]}]}, "header": "auto"}}}"#, "too deeply"),
-            (r#"{"version": 1, "inputs": {"x": {"kind": "csv", "selector": {"what": 1}, "header": "auto"}}}"#, "unknown column selector"),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 0, "pad": "pre", "truncate": "pre"}}}"#,
+                "`len`",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 99999999999, "pad": "pre", "truncate": "pre"}}}"#,
+                "`len`",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>", "a", "a"], "len": 3, "pad": "pre", "truncate": "pre"}}}"#,
+                "twice",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["a", "b"], "len": 3, "pad": "pre", "truncate": "pre"}}}"#,
+                "starts with",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 3, "pad": "middle", "truncate": "pre"}}}"#,
+                "`pad`",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "chars", "vocab": ["ab"], "len": 3, "lower": true}}}"#,
+                "not one character",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "chars", "vocab": ["a"], "oov": 5, "len": 3, "lower": true}}}"#,
+                "`oov`",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "csv", "selector": {"range": [5, 2]}, "header": "auto"}}}"#,
+                "reversed",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "csv", "selector": {"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": []}]}]}]}]}]}]}]}]}]}, "header": "auto"}}}"#,
+                "too deeply",
+            ),
+            (
+                r#"{"version": 1, "inputs": {"x": {"kind": "csv", "selector": {"what": 1}, "header": "auto"}}}"#,
+                "unknown column selector",
+            ),
             (r#"{"version": 1, "inputs": {"x": {"kind": "pixels"}}}"#, "unknown transform kind"),
         ];
         for (text, want) in cases {
@@ -441,14 +530,22 @@ mod tests {
 
     #[test]
     fn lines_become_the_training_ids() {
-        let Array::I64(a) = encode_lines(&["Good movie!", "a bad, bad, BAD good movie"], &words()).unwrap() else { panic!() };
+        let Array::I64(a) = encode_lines(&["Good movie!", "a bad, bad, BAD good movie"], &words()).unwrap() else {
+            panic!()
+        };
         assert_eq!(a.shape(), &[2, 4]);
         assert_eq!(a.into_raw_vec_and_offset().0, [0, 0, 2, 4, 3, 3, 2, 4]);
-        let chars = InputTransform::Chars { vocab: ["<oov>", "a", "b"].map(String::from).to_vec(), oov: Some(0), lower: true, len: 3 };
+        let chars = InputTransform::Chars {
+            vocab: ["<oov>", "a", "b"].map(String::from).to_vec(),
+            oov: Some(0),
+            lower: true,
+            len: 3,
+        };
         let Array::I64(a) = encode_lines(&["xxABz"], &chars).unwrap() else { panic!() };
         assert_eq!(a.into_raw_vec_and_offset().0, [1, 2, 0]);
         assert_eq!(encode_lines(&["abc", "ab"], &chars).unwrap_err().0, 2);
-        let exact = InputTransform::Chars { vocab: ["a", "b"].map(String::from).to_vec(), oov: None, lower: false, len: 1 };
+        let exact =
+            InputTransform::Chars { vocab: ["a", "b"].map(String::from).to_vec(), oov: None, lower: false, len: 1 };
         assert!(encode_lines(&["z"], &exact).unwrap_err().1.contains("not in the training text's vocabulary"));
     }
 }
