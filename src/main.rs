@@ -1,6 +1,7 @@
 //! The `nnc` command line: a thin shell over the compiler crates.
 
 mod fmt;
+mod predict_inputs;
 mod render;
 mod run;
 
@@ -116,8 +117,9 @@ enum Command {
         model: Option<String>,
         #[arg(long, value_name = "W")]
         weights: PathBuf,
-        /// name=path.npy, once per input.
-        #[arg(long = "input", value_name = "NAME=X.npy")]
+        /// NAME=FILE, once per input: a .npy of values; a .txt with one sample per line (token ids by the
+        /// vocabulary saved with the checkpoint); a .csv/.tsv with one sample per row (the training columns).
+        #[arg(long = "input", value_name = "NAME=FILE")]
         inputs: Vec<String>,
         #[arg(long, value_name = "OUT.npy")]
         output: PathBuf,
@@ -429,7 +431,7 @@ fn run(cli: Cli) -> ExitCode {
                 match i.split_once('=') {
                     Some((k, v)) => pairs.push((k.to_string(), PathBuf::from(v))),
                     None => {
-                        eprintln!("error: --input expects NAME=path.npy, found `{i}`");
+                        eprintln!("error: --input expects NAME=FILE (.npy, .txt or .csv), found `{i}`");
                         return ExitCode::from(2);
                     }
                 }

@@ -96,14 +96,31 @@ fn input_specs(info: &TrainInfo) -> Result<Vec<InputSpec>, Failure> {
     Ok(specs)
 }
 
+/// Data arrays the train block's graph reads whose declared shape uses
+/// dims the data binds (`int[N, T]` fed by sentences): bound and shaped
+/// after loading ([`data::bind`]).
+fn declared_inputs(info: &TrainInfo) -> Vec<data::bind::Declared> {
+    let mut out = Vec::new();
+    for node in &info.graph.nodes {
+        if let NodeKind::Data { name } = &node.kind {
+            let t = &node.outputs[0];
+            let per: Vec<_> = t.dims.iter().skip(1).cloned().collect();
+            if per.iter().any(|d| d.as_known().is_none()) {
+                out.push(data::bind::Declared { name: name.clone(), dims: per, int: t.elem == nnc_syntax::ast::ElemType::Int });
+            }
+        }
+    }
+    out
+}
+
 /// A loaded data source in the training runtime's types.
 struct Loaded {
     data: Dataset,
-    /// Dims the data decides (`V` of `text`).
-    dims: Vec<(String, i64)>,
     normalize: Vec<String>,
     /// Where each array comes from ("data/x.csv: column 4"), for messages.
     origins: BTreeMap<String, String>,
+    /// What `predict` needs to repeat the source's transforms.
+    transforms: data::transform::Transforms,
 }
 
 fn to_tensor(a: data::Array) -> Tensor<f32> {
@@ -135,20 +152,57 @@ fn split_rows(info: &TrainInfo, seed: u64) -> Result<VocabRows, Failure> {
     })
 }
 
-/// Loads a data call (its files under `root`); `rows`: see [`data::from_call::load_call`].
+/// Loads a data call; `rows`: see [`data::from_call::load_call`]. The dims
+/// the data decides (the checker's `data_dims`: a vocabulary size, the
+/// length of `int[N, T]` sentences) are bound in `bindings`, consistently
+/// across the block's sources.
 fn load_call(
     call: &CallValue,
     file: &Path,
     root: &Root,
     specs: &[InputSpec],
+    info: &TrainInfo,
+    bindings: &mut data::bind::Bindings,
     seed: u64,
     rows: &VocabRows,
 ) -> Result<Loaded, Failure> {
+    let fail = |e: data::DataError| Failure::new(e.to_string());
+    let declared = declared_inputs(info);
+    // Sources that pad or cut to the input's length (`sentences`, `text`) are
+    // shaped like an earlier source of the block: padded to the `T` it bound.
+    // Others are checked against it by binding it again (below), which names both files.
+    let mut shaped = specs.to_vec();
+    if matches!(call.name.as_str(), "sentences" | "text") {
+        for d in &declared {
+            if let Some(shape) = data::bind::concrete(&d.dims, bindings) {
+                shaped.push(InputSpec { name: d.name.clone(), shape, int: d.int });
+            }
+        }
+    }
     let access = Access::root(root);
-    let c = data::from_call::load_call(call, &base_dir(file), &access, specs, seed, rows)
-        .map_err(|e| Failure::new(e.to_string()))?;
+    let mut c = data::from_call::load_call(call, &base_dir(file), &access, &shaped, seed, rows).map_err(fail)?;
+    let bindable = |d: &str| info.data_dims.iter().any(|b| b.dim == d);
+    let source = match call.positional(0) {
+        Some(Value::Str(s)) => format!("{}(\"{s}\")", call.name),
+        _ => format!("{}(…)", call.name),
+    };
+    for (dim, v) in &c.dims {
+        if bindable(dim) {
+            bindings.bind(dim, *v, &format!("{source}'s vocabulary")).map_err(fail)?;
+        }
+    }
+    let origins = c.loaded.origins.clone();
+    let origin = |n: &str| origins.get(n).cloned().unwrap_or_else(|| source.clone());
+    data::bind::bind_inputs(&mut c.loaded.dataset, &declared, bindings, &origin, &bindable).map_err(fail)?;
+    // What predict must repeat, for the arrays that feed the model.
+    let fed: Vec<String> = specs.iter().map(|s| s.name.clone()).chain(declared.iter().map(|d| d.name.clone())).collect();
+    let lens = c.loaded.dataset.arrays.iter().filter(|(_, a)| a.shape().len() == 2).map(|(k, a)| (k.clone(), a.shape()[1])).collect();
+    let transforms = match &c.spec {
+        Some(spec) => data::transform::Transforms::of_source(spec, c.loaded.vocabulary.as_ref(), &fed, &lens),
+        None => Default::default(),
+    };
     let arrays = c.loaded.dataset.arrays.into_iter().map(|(k, v)| (k, to_tensor(v))).collect();
-    Ok(Loaded { data: Dataset { arrays }, dims: c.dims, normalize: c.normalize, origins: c.loaded.origins })
+    Ok(Loaded { data: Dataset { arrays }, normalize: c.normalize, origins, transforms })
 }
 
 fn base_dir(path: &Path) -> PathBuf {
@@ -380,10 +434,18 @@ fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &Train
     Ok(epoch)
 }
 
-fn load_source(v: &Value, file: &Path, root: &Root, specs: &[InputSpec], seed: u64) -> Result<Loaded, Failure> {
+fn load_source(
+    v: &Value,
+    file: &Path,
+    root: &Root,
+    specs: &[InputSpec],
+    info: &TrainInfo,
+    bindings: &mut data::bind::Bindings,
+    seed: u64,
+) -> Result<Loaded, Failure> {
     match v {
         // A separate validation or test source: nothing of it is held out.
-        Value::Call(c) => load_call(c, file, root, specs, seed, &VocabRows::All),
+        Value::Call(c) => load_call(c, file, root, specs, info, bindings, seed, &VocabRows::All),
         other => Err(Failure::new(format!("not a data source: {other}"))),
     }
 }
@@ -396,8 +458,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
     let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
-    let loaded = load_call(&data_call, file, &args.root, &specs, seed, &split_rows(first, seed)?)?;
-    let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).collect();
+    let mut bindings = data::bind::Bindings::default();
+    let loaded = load_call(&data_call, file, &args.root, &specs, first, &mut bindings, seed, &split_rows(first, seed)?)?;
+    let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).chain(declared_inputs(first).into_iter().map(|d| d.name)).collect();
     let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
         .data
         .arrays
@@ -423,17 +486,23 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         }
         pick_train(&rechecked, args.train.as_deref())?
     };
-    let dims = loaded.dims.clone();
     let val_loaded = match info.field("validate") {
-        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &args.root, &specs, seed)?),
+        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &args.root, &specs, first, &mut bindings, seed)?),
         _ => None,
     };
     let test_loaded = match info.field("test") {
-        Some(v @ Value::Call(_)) => Some(load_source(v, file, &args.root, &specs, seed)?),
+        Some(v @ Value::Call(_)) => Some(load_source(v, file, &args.root, &specs, first, &mut bindings, seed)?),
         _ => None,
     };
+    let dims = bindings.to_vec();
+    let mut transforms = loaded.transforms.clone();
+    transforms.dims = dims.iter().cloned().collect();
     check_labels(info, &dims, &[Some(&loaded), val_loaded.as_ref(), test_loaded.as_ref()], int_field(info, "batch"))?;
-    let (train, val, meta) = prepare(info, loaded, val_loaded, seed)?;
+    let (train, val, mut meta) = prepare(info, loaded, val_loaded, seed)?;
+    if !transforms.is_empty() {
+        // Saved with every checkpoint, so `predict` can read raw text and tables.
+        meta.insert(data::transform::KEY.into(), transforms.to_json());
+    }
     let cfg = Config {
         batch: int_field(info, "batch").unwrap_or(32).max(1) as usize,
         epochs: args.epochs.or_else(|| int_field(info, "epochs").map(|e| e as usize)).unwrap_or(1),
@@ -849,6 +918,10 @@ pub fn predict(
         Some(n) => a.result.models.iter().find(|m| m.name == n).ok_or_else(|| Failure::usage(format!("no model `{n}`")))?,
         None => a.result.models.first().ok_or_else(|| Failure::usage("the file has no model"))?,
     };
+    let typed_checkpoint = nnc_runtime::io::load_checkpoint_typed(weights).map_err(|e| Failure::new(e.to_string()))?;
+    // `.npy`, raw text and tables, through the transforms saved with the checkpoint.
+    let (ds, dims) = crate::predict_inputs::read(m, &typed_checkpoint.1, inputs).map_err(Failure::new)?;
+    let ds = crate::predict_inputs::to_dataset(ds);
     let (out_name, out) = m.outputs.first().ok_or_else(|| Failure::new("the model has no output"))?;
     let root: TRef = out.as_tensor().and_then(|t| t.node).ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
     let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
@@ -856,75 +929,16 @@ pub fn predict(
     // even those the first output does not read.
     let all_outputs: Vec<(String, TRef)> =
         m.outputs.iter().filter_map(|(n, v)| Some((n.clone(), v.as_tensor()?.node?))).collect();
-    let decls = Trainer::forward_params(&info, &all_outputs, 1, &[]).map_err(|e| Failure::new(e.to_string()))?;
+    let decls = Trainer::forward_params(&info, &all_outputs, 1, &dims).map_err(|e| Failure::new(e.to_string()))?;
     let expected: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
-    let (tensors, meta) =
-        nnc_runtime::checkpoint::load_for_model(weights, &m.name, &expected).map_err(|e| Failure::new(e.to_string()))?;
-    let mut ds = Dataset::default();
-    let mut rows: Option<(usize, &str)> = None;
-    for (name, path) in inputs {
-        let declared = m.inputs.iter().find(|(n, _)| n == name).ok_or_else(|| {
-            let names: Vec<&str> = m.inputs.iter().map(|(n, _)| n.as_str()).collect();
-            Failure::usage(format!("model `{}` has no input `{name}` (its inputs: {})", m.name, names.join(", ")))
-        })?;
-        let t = predict_input(name, path, declared.1.elem == nnc_syntax::ast::ElemType::Int, &meta)?;
-        let n = match &t {
-            Tensor::F(a) => a.shape()[0],
-            Tensor::I(a) => a.shape()[0],
-        };
-        match rows {
-            Some((r, other)) if r != n => {
-                return Err(Failure::new(format!("input `{name}` has {n} rows, input `{other}` has {r}: every input needs one row per sample")));
-            }
-            _ => rows = Some((n, name)),
-        }
-        ds.arrays.insert(name.clone(), t);
-    }
+    let (tensors, _) = nnc_runtime::checkpoint::fit_model(weights, typed_checkpoint, &m.name, &expected)
+        .map_err(|e| Failure::new(e.to_string()))?;
     let params = Params { values: tensors, trainable: BTreeMap::new() };
-    let outs = Trainer::predict_within(&info, &params, &ds, &[(out_name.clone(), root)], &[], backend, limit)
+    let outs = Trainer::predict_within(&info, &params, &ds, &[(out_name.clone(), root)], &dims, backend, limit)
         .map_err(|e| Failure::new(e.to_string()))?;
     nnc_runtime::io::write_npy(output, &outs[0]).map_err(|e| Failure::new(e.to_string()))?;
     println!("wrote `{out_name}` {:?} to {}", outs[0].shape(), output.display());
     Ok(())
-}
-
-/// One `--input name=file.npy` of `nnc predict` as the model's input takes
-/// it: an array with at least a row axis, z-scored with the statistics the
-/// checkpoint saved, and for an `int` input held as integers. Integer files
-/// are taken as they are; a float file for an `int` input is converted only
-/// when every value is an integer of magnitude at most 2^53 (exact in both
-/// types) — token ids written as floats by NumPy load, `0.5` is an error.
-fn predict_input(name: &str, path: &Path, int: bool, meta: &BTreeMap<String, String>) -> Result<Tensor<f32>, Failure> {
-    let read = nnc_runtime::io::read_npy(path).map_err(|e| Failure::new(e.to_string()))?;
-    if read.shape().is_empty() {
-        return Err(Failure::new(format!(
-            "input `{name}` ({}) is a 0-d array (a single number); inputs need a first axis of rows, e.g. shape (1, …)",
-            path.display()
-        )));
-    }
-    let z = match meta.get(&format!("zscore.{name}")) {
-        Some(stats) => Some(data::ZScore::from_json(name, stats).map_err(|e| Failure::new(e.to_string()))?),
-        None => None,
-    };
-    if int && z.is_none() {
-        let ints = read.to_exact_i64().map_err(|(i, v)| {
-            Failure::new(format!(
-                "input `{name}` is declared `int`, but {} holds {} values and value {i} (in file order) is {v}, \
-                 not an integer; save it with an integer dtype (e.g. np.int64)",
-                path.display(),
-                read.dtype()
-            ))
-        })?;
-        return Ok(Tensor::I(ints));
-    }
-    let mut t = Tensor::F(read.to_f32());
-    if let Some(z) = z {
-        t = to_tensor(z.apply(name, &to_array(&t)).map_err(|e| Failure::new(e.to_string()))?);
-        if int {
-            t = Tensor::I(t.float().mapv(|v| v.round() as i64));
-        }
-    }
-    Ok(t)
 }
 
 /// The compiled backend's statistics line (and a warning naming any op that

@@ -264,6 +264,14 @@ finite graphs: use `repeat(x, n, layer)` or write the layers out.";
     InvalidDataSource = "E0409", Error, "invalid data source",
 "A data source is missing its file, names an option it does not have, or gives
 a column selector of the wrong kind.";
+    UnboundDim = "E0410", Error, "dim has no value when the train block runs",
+"A dim declared without a value (`dim T`) is used by the train block's model,
+but nothing gives it a value when the block runs. Give it one (`dim T = 40`),
+or let the data bind it: an input axis fed by a data array takes the array's
+size (`text(…, seq = 35)` windows, `sentences(…)` padded to the longest
+sentence or `seq`, a CSV selector's width, a `.npy` file's shape), and
+`vocab = T` of `text`/`sentences` binds the vocabulary size. `N` is always the
+batch size.";
 
     // ---- files and resources
     FileOutsideRoot = "E0501", Error, "file outside the project root",

@@ -209,7 +209,18 @@ pub fn load_for_model(
     model: &str,
     expected: &[(String, Vec<usize>)],
 ) -> Result<Loaded, FitError> {
-    let (list, meta) = crate::io::checkpoint::load_checkpoint_typed(path).map_err(FitError::Io)?;
+    let loaded = crate::io::checkpoint::load_checkpoint_typed(path).map_err(FitError::Io)?;
+    fit_model(path, loaded, model, expected)
+}
+
+/// [`load_for_model`] on a checkpoint already read (`nnc predict` reads its
+/// metadata, the data transforms, before it knows the parameters' shapes).
+pub fn fit_model(
+    path: &Path,
+    (list, meta): crate::io::checkpoint::TypedCheckpoint,
+    model: &str,
+    expected: &[(String, Vec<usize>)],
+) -> Result<Loaded, FitError> {
     let list: Vec<_> = list.into_iter().filter(|t| !t.name.starts_with('@')).collect();
     let prefix = format!("{model}.");
     let direct = expected.iter().filter(|(n, _)| list.iter().any(|t| &t.name == n)).count();

@@ -7,9 +7,12 @@
 //! caused an error becomes [`Value::Unknown`], which never reports again, so
 //! one run finds every independent error.
 
+mod data_dims;
 mod expr;
 mod report;
 pub mod train;
+
+pub use data_dims::DataDim;
 
 pub use expr::INITIALISERS;
 
@@ -294,13 +297,22 @@ impl<'p> Checker<'p> {
                         }
                     }
                     Item::Train(t) => {
-                        // `text(…)` and `sentences(…)` bind an unbound `dim V` to the vocabulary size.
-                        let binds_vocab = t.items.iter().any(|i| {
-                            matches!(i, ast::TrainItem::Field { key, value } if key.name == "data"
-                                && matches!(&value.kind, ast::ExprKind::Call(c) if matches!(c.callee.name.as_str(), "text" | "sentences")))
-                        });
-                        if binds_vocab {
-                            self.data_bound_dims.insert("V".to_string());
+                        // `text(…)` and `sentences(…)` bind an unbound dim to the vocabulary size:
+                        // the one `vocab = W` names, else `V`. Layers may take it as an option
+                        // (`one_hot(tokens, V)`), so it is known before models are checked.
+                        for i in &t.items {
+                            let ast::TrainItem::Field { key, value } = i else { continue };
+                            let ast::ExprKind::Call(c) = &value.kind else { continue };
+                            if !matches!(key.name.as_str(), "data" | "validate" | "test")
+                                || !matches!(c.callee.name.as_str(), "text" | "sentences")
+                            {
+                                continue;
+                            }
+                            let dim = match c.keyword("vocab").map(|a| &a.value.kind) {
+                                Some(ast::ExprKind::Name(n)) => n.name.clone(),
+                                _ => "V".to_string(),
+                            };
+                            self.data_bound_dims.insert(dim);
                         }
                     }
                     Item::Use(_) => {}

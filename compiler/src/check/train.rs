@@ -68,7 +68,7 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     tf!("npy", DataSource, 0, ["normalize", "shuffle"], ".npy files; keywords name arrays."),
     tf!("npz", DataSource, 1, ["normalize", "shuffle"], "A .npz archive; its arrays are named inside."),
     tf!("text", DataSource, 1, ["seq", "x", "y", "vocab", "lower", "shuffle"], "Character-level next-token pairs."),
-    tf!("sentences", DataSource, 1, ["tokens", "label", "vocab", "pad", "header", "shuffle"], "Word-level sentences with labels."),
+    tf!("sentences", DataSource, 1, ["tokens", "label", "vocab", "seq", "pad", "header", "shuffle"], "Word-level sentences with labels."),
     tf!("synthetic", DataSource, 0, ["n", "classes", "shuffle"], "Random data of the declared shapes."),
     tf!("split", Helper, 1, [], "Hold out a fraction of the training data for validation."),
     tf!("early_stop", Helper, 0, ["patience", "monitor", "min_delta"], "Stop when the monitored value stops improving."),
@@ -104,6 +104,9 @@ pub struct TrainInfo {
     /// Evaluated fields: optimizer, batch, epochs, steps, seed, validate, …
     pub fields: Vec<(String, Value)>,
     pub steps: Vec<StepInfo>,
+    /// Dims the data binds (a sequence length, a vocabulary size, a CSV
+    /// selector's width), with their value when the call fixes it.
+    pub data_dims: Vec<super::DataDim>,
 }
 
 impl TrainInfo {
@@ -223,10 +226,14 @@ impl<'p> Checker<'p> {
 
         // Data arrays, typed by the inputs they feed (or by the loaded data).
         let mut arrays: Option<Vec<String>> = None;
+        let mut data_dims = std::collections::BTreeMap::new();
         match fields.get("data") {
             Some(e) => {
                 arrays = self.check_data(&mut body, e, &model_inputs, true);
                 info.data = self.eval_source(&mut body, e);
+                if let Some(call) = &info.data {
+                    self.bind_data_dims(call, "data", e, file, &model_inputs, &mut data_dims);
+                }
             }
             None => self.report(
                 Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `data`", t.name.name))
@@ -250,7 +257,14 @@ impl<'p> Checker<'p> {
                         let mut scratch = Body::new(file, BodyKind::Train);
                         scratch.scope = body.scope.clone();
                         self.check_data(&mut scratch, e, &model_inputs, false);
-                        self.eval_source(&mut scratch, e).map_or(Value::Unknown, |c| Value::Call(std::rc::Rc::new(c)))
+                        match self.eval_source(&mut scratch, e) {
+                            Some(c) => {
+                                // Its widths must fit the inputs, and agree with the main source's.
+                                self.bind_data_dims(&c, key, e, file, &model_inputs, &mut data_dims);
+                                Value::Call(std::rc::Rc::new(c))
+                            }
+                            None => Value::Unknown,
+                        }
                     }
                 };
                 info.fields.push((key.to_string(), v));
@@ -409,6 +423,10 @@ impl<'p> Checker<'p> {
             let optimizer = self.eval(&mut body, &s.optimizer);
             info.steps.push(StepInfo { name: s.name.name.clone(), times, loss, over: s.over.iter().map(|i| i.name.clone()).collect(), optimizer });
         }
+        if model_info.is_some() || !info.steps.is_empty() {
+            self.report_unbound_dims(t, file, info.data.as_ref(), &data_dims);
+        }
+        info.data_dims = data_dims.into_values().collect();
         info.graph = std::mem::replace(&mut self.graph, saved_graph);
         info
     }

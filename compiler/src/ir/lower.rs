@@ -118,11 +118,14 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
                 let in_ids = inputs.iter().map(|r| ids.get(r).copied().ok_or_else(|| LowerError::Unsupported("operand".into()))).collect::<Result<Vec<_>, _>>()?;
                 let out_shapes = node.outputs.iter().map(shape_of).collect::<Result<Vec<_>, _>>()?;
                 let tensor_of = |t: &TensorTy| t.node.and_then(|r| ids.get(&r).copied());
+                // Options may use dims the data binds (`one_hot(x, V)`).
+                let value = |s: &str| opts.dims.iter().find(|(n, _)| n == s).map(|(_, v)| Dim::Known(*v));
+                let args = args.substitute_dims(&value).map_err(|d| LowerError::Unsupported(format!("the dim `{d}` has no value at run time")))?;
                 let mut ctx = LowerCtx {
                     f: &mut f,
                     layer: def.name,
                     inputs: in_ids,
-                    args,
+                    args: &args,
                     params: pids,
                     training: opts.training && !opts.inference_prefixes.iter().any(|p| name.starts_with(p.as_str())),
                     frozen: *frozen,

@@ -65,6 +65,43 @@ impl Args {
     pub fn origin(&self, name: &str) -> Option<Origin> {
         self.vals.iter().find(|(n, ..)| *n == name).and_then(|(_, _, o)| *o)
     }
+    /// Every argument's value, in the layer's declared order.
+    pub fn values(&self) -> impl Iterator<Item = &ArgVal> {
+        self.vals.iter().map(|(_, v, _)| v)
+    }
+    /// The arguments with dims replaced by their run-time values (`one_hot(x, V)`
+    /// with `V` bound by the data); `None` when a symbolic dim stays unbound.
+    pub fn substitute_dims(&self, value: &dyn Fn(&str) -> Option<Dim>) -> Result<Args, String> {
+        let concrete = |d: &Dim| -> Result<Dim, String> {
+            let v = d.substitute(value);
+            if v.as_known().is_some() { Ok(v) } else { Err(d.to_string()) }
+        };
+        let mut out = self.clone();
+        for (_, v, _) in &mut out.vals {
+            match v {
+                ArgVal::Int(d) if d.as_known().is_none() => *d = concrete(d)?,
+                ArgVal::Pair(a, b) if a.as_known().is_none() || b.as_known().is_none() => {
+                    *a = concrete(a)?;
+                    *b = concrete(b)?;
+                }
+                ArgVal::Padding(Padding::Explicit(a, b)) if a.as_known().is_none() || b.as_known().is_none() => {
+                    *a = concrete(a)?;
+                    *b = concrete(b)?;
+                }
+                ArgVal::Shape(ds) => {
+                    // `-1` and `N` stay as written: reshape resolves them itself.
+                    for d in ds.iter_mut() {
+                        let v = d.substitute(value);
+                        if v.as_known().is_some() {
+                            *d = v;
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
     /// True when some argument is unknown because of an earlier error.
     pub fn any_unknown(&self) -> bool {
         self.vals.iter().any(|(_, v, _)| matches!(v, ArgVal::Unknown))

@@ -13,7 +13,7 @@ use super::source::{Column, CsvSpec, Header, LabelExpr, Loaded, Selector};
 use super::{Array, DataError};
 
 /// Reads a text file (gzip allowed), reporting the first non-UTF-8 line.
-pub(super) fn read_text(path: &Path) -> Result<String, DataError> {
+pub(crate) fn read_text(path: &Path) -> Result<String, DataError> {
     let bytes = crate::io::read_file(path)?;
     match String::from_utf8(bytes) {
         Ok(mut s) => {

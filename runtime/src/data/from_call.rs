@@ -32,6 +32,9 @@ pub struct CallData {
     pub dims: Vec<(String, i64)>,
     /// Arrays to z-score (from `normalize = {x: zscore}`).
     pub normalize: Vec<String>,
+    /// What was read: `predict` repeats its transforms (vocabularies, CSV
+    /// selectors) on raw input.
+    pub spec: Option<SourceSpec>,
 }
 
 /// Loads the data call `call` (paths relative to `base`) and shapes its
@@ -67,15 +70,15 @@ pub fn load_call(
     let dims = match (&spec, &loaded.vocabulary) {
         (SourceSpec::Text(_), Some(v)) => vec![(vocab_dim(call).unwrap_or_else(|| "V".into()), v.len() as i64)],
         // The embedding is sized by the declared vocabulary, which may
-        // exceed the words the file has.
-        (SourceSpec::Sentences(s), Some(_)) => vec![(vocab_dim(call).unwrap_or_else(|| "V".into()), s.vocab as i64)],
+        // exceed the words the file has; `vocab = V` sizes it by the words.
+        (SourceSpec::Sentences(s), Some(v)) => vec![(vocab_dim(call).unwrap_or_else(|| "V".into()), s.vocab.unwrap_or(v.len()) as i64)],
         _ => Vec::new(),
     };
     let normalize = match call.arg("normalize") {
         Some(Value::Map(entries)) => entries.iter().filter_map(|(k, _)| name_of(k)).collect(),
         _ => Vec::new(),
     };
-    Ok(CallData { loaded, dims, normalize })
+    Ok(CallData { loaded, dims, normalize, spec: Some(spec) })
 }
 
 /// `csv("data/x.csv")`-style description for messages.
@@ -103,9 +106,14 @@ fn int_of(v: &Value) -> Option<i64> {
 
 /// The dim named by `vocab = V` when it is a symbol rather than a number.
 fn vocab_dim(call: &CallValue) -> Option<String> {
-    match call.arg("vocab") {
-        Some(Value::Int(d)) if d.as_known().is_none() => Some(d.to_string()),
-        Some(Value::Mode(m)) => Some(m.clone()),
+    call.arg("vocab").and_then(vocab_dim_of)
+}
+
+/// The dim a value names when it is a symbol rather than a number.
+fn vocab_dim_of(v: &Value) -> Option<String> {
+    match v {
+        Value::Int(d) if d.as_known().is_none() => Some(d.to_string()),
+        Value::Mode(m) => Some(m.clone()),
         _ => None,
     }
 }
@@ -195,9 +203,21 @@ pub fn spec_of(call: &CallValue, inputs: &[InputShape], seed: u64) -> Result<Sou
                 None => LabelExpr::column(Column::Index(1)),
                 Some(v) => label(v).map_err(|r| err(format!("`label`: {r}")))?,
             };
-            let len = inputs.iter().find(|i| i.name == "tokens").and_then(|i| i.shape.first().copied()).unwrap_or(50);
-            let vocab = count("vocab", 10_000, 3)? as usize;
-            let mut spec = SentencesSpec::new(path()?, tokens, vocab, len);
+            // The length: `seq = 40`, else the input's declared length, else
+            // (an unbound `T`) the longest sentence.
+            let declared = inputs.iter().find(|i| i.name == "tokens").and_then(|i| i.shape.first().copied());
+            let len = match call.arg("seq") {
+                Some(v) if vocab_dim_of(v).is_none() => Some(count("seq", 0, 1)? as usize),
+                _ => declared,
+            };
+            // `vocab = V` with `V` a dim to bind: no cap, V counts the words.
+            let vocab = match call.arg("vocab") {
+                Some(v) if vocab_dim_of(v).is_some() => None,
+                _ => Some(count("vocab", 10_000, 3)? as usize),
+            };
+            let mut spec = SentencesSpec::new(path()?, tokens, 3, 1);
+            spec.vocab = vocab;
+            spec.len = len;
             spec.label = Some(("label".into(), label));
             spec.header = matches!(call.arg("header"), Some(Value::Bool(true)));
             spec.pad = match call.arg("pad").and_then(name_of).as_deref() {

@@ -19,6 +19,7 @@
 //! `data = …` field; everything else is independent of the compiler.
 
 pub mod batch;
+pub mod bind;
 mod csv;
 pub mod from_call;
 mod idx;
@@ -27,6 +28,7 @@ pub mod shape;
 pub mod source;
 mod synthetic;
 mod text;
+pub mod transform;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -163,6 +165,10 @@ pub enum DataError {
     NotFloat { array: String },
     /// Saved statistics that do not fit the array they are applied to.
     Stats { array: String, reason: String },
+    /// A dim the data binds that it cannot bind, or binds twice to different values.
+    Dim { dim: String, reason: String },
+    /// Data transforms saved with a checkpoint that cannot be used.
+    Transforms { reason: String },
 }
 
 impl From<IoError> for DataError {
@@ -229,6 +235,8 @@ impl std::fmt::Display for DataError {
             DataError::Spec { source, reason } => write!(f, "{source}: {reason}"),
             DataError::NotFloat { array } => write!(f, "cannot z-score `{array}`: it holds integers"),
             DataError::Stats { array, reason } => write!(f, "z-score statistics of `{array}`: {reason}"),
+            DataError::Dim { dim, reason } => write!(f, "dim `{dim}`: {reason}"),
+            DataError::Transforms { reason } => write!(f, "the checkpoint's data transforms: {reason}"),
         }
     }
 }

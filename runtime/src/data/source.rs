@@ -272,9 +272,12 @@ pub struct SentencesSpec {
     /// Name and expression of the label array (default `label`).
     pub label: Option<(String, LabelExpr)>,
     /// Vocabulary size V: 0 is padding, 1 out-of-vocabulary, 2..V−1 words.
-    pub vocab: usize,
-    /// Tokens per sample T.
-    pub len: usize,
+    /// `None` (`vocab = V` with `V` a dim to bind): every word of the
+    /// vocabulary rows, and V is their number + 2.
+    pub vocab: Option<usize>,
+    /// Tokens per sample T; `None`: the longest sentence of the vocabulary
+    /// rows (Keras's `pad_sequences` without `maxlen`).
+    pub len: Option<usize>,
     pub pad: Pad,
     /// Which end loses words when a sentence is longer than `len`.
     pub truncate: Pad,
@@ -289,8 +292,8 @@ impl SentencesSpec {
             tokens,
             tokens_name: "tokens".into(),
             label: None,
-            vocab,
-            len,
+            vocab: Some(vocab),
+            len: Some(len),
             pad: Pad::Pre,
             truncate: Pad::Pre,
             vocab_rows: VocabRows::All,
@@ -436,6 +439,11 @@ fn per_file(
         l.dataset.arrays.insert(name.clone(), a);
     }
     Ok(l)
+}
+
+/// A `.npy` file (gzip allowed) as a data array.
+pub fn read_npy_array(path: &Path) -> Result<Array, DataError> {
+    Ok(npy_array(crate::io::read_npy(path)?))
 }
 
 /// `.npy` element types to the data layer's two: floats and small

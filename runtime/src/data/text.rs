@@ -11,8 +11,12 @@ use super::csv::{Columns, detect_delimiter, number, read_text, split_line};
 use super::source::{Loaded, Pad, SentencesSpec, TextSpec, Vocabulary};
 use super::{Array, DataError};
 
-const PAD: &str = "<pad>";
-const OOV: &str = "<oov>";
+/// At most this many token ids per source (2 GiB of i64): a file with one
+/// huge line must not make the padded array explode.
+const MAX_IDS: usize = 1 << 28;
+
+pub(crate) const PAD: &str = "<pad>";
+pub(crate) const OOV: &str = "<oov>";
 
 /// Characters → ids. Windows do not overlap: sample `w` is characters
 /// `w·seq .. (w+1)·seq` and its target the same shifted by one, so
@@ -89,10 +93,10 @@ pub fn words(s: &str) -> impl Iterator<Item = String> + '_ {
 /// rows (ties alphabetical).
 pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded, DataError> {
     let source = || format!("sentences(\"{}\")", spec.path.display());
-    if spec.vocab < 3 {
-        return Err(DataError::Spec { source: source(), reason: format!("vocab = {} leaves no room for words (0 is padding, 1 unknown words)", spec.vocab) });
+    if let Some(v) = spec.vocab.filter(|&v| v < 3) {
+        return Err(DataError::Spec { source: source(), reason: format!("vocab = {v} leaves no room for words (0 is padding, 1 unknown words)") });
     }
-    if spec.len == 0 {
+    if spec.len == Some(0) {
         return Err(DataError::Spec { source: source(), reason: "the token length T must be at least 1".into() });
     }
     let path = base.join(&spec.path);
@@ -143,11 +147,24 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
     let mut by_freq: Vec<(&str, usize)> = counts.into_iter().collect();
     // BTreeMap order is alphabetical and the sort is stable: ties stay alphabetical.
     by_freq.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
-    by_freq.truncate(spec.vocab - 2);
+    if let Some(v) = spec.vocab {
+        by_freq.truncate(v - 2);
+    }
     let mut tokens = vec![PAD.to_string(), OOV.to_string()];
     tokens.extend(by_freq.iter().map(|(w, _)| w.to_string()));
     let index: BTreeMap<&str, i64> = by_freq.iter().enumerate().map(|(i, (w, _))| (*w, i as i64 + 2)).collect();
-    let t = spec.len;
+    // Without a length, the longest sentence of the vocabulary rows sets it
+    // (longer validation rows are truncated like any other).
+    let t = match spec.len {
+        Some(t) => t,
+        None => vocab_rows.iter().map(|&r| sentences[r].len()).max().unwrap_or(0).max(1),
+    };
+    if n.checked_mul(t).is_none_or(|ids| ids > MAX_IDS) {
+        return Err(DataError::Spec {
+            source: source(),
+            reason: format!("{n} sentences of {t} words are more than {MAX_IDS} token ids; give the length: `seq = 100` (or declare the input `int[N, 100]`)"),
+        });
+    }
     let mut ids = Vec::with_capacity(n * t);
     for s in &sentences {
         let mut row: Vec<i64> = s.iter().map(|w| index.get(w.as_str()).copied().unwrap_or(1)).collect();
@@ -337,9 +354,16 @@ mod tests {
         let t = ints(&load(&SourceSpec::Sentences(spec.clone()), dir.path()).unwrap(), "tokens");
         assert_eq!(t.index_axis(ndarray::Axis(0), 1).iter().copied().collect::<Vec<_>>(), vec![2, 3, 1]);
         assert_eq!(t.index_axis(ndarray::Axis(0), 2).iter().copied().collect::<Vec<_>>(), vec![0, 1, 1]);
+        // No length: the longest sentence; no cap: every word (`vocab = V` to bind).
+        let mut open = spec.clone();
+        open.len = None;
+        open.vocab = None;
+        let l = load(&SourceSpec::Sentences(open), dir.path()).unwrap();
+        assert_eq!(ints(&l, "tokens").shape(), &[3, 5]);
+        assert_eq!(l.vocabulary.as_ref().unwrap().len(), 2 + 5);
         // Errors: bad vocab, missing column name, ragged rows, non-numeric label.
         let mut bad = spec.clone();
-        bad.vocab = 2;
+        bad.vocab = Some(2);
         assert!(matches!(load(&SourceSpec::Sentences(bad), dir.path()), Err(DataError::Spec { .. })));
         let mut bad = spec.clone();
         bad.tokens = Column::Name("txt".into());

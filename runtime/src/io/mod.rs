@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use nnc_compiler::sandbox::{self, Access, Cap, FileError};
 
-pub use checkpoint::{load_checkpoint, save_checkpoint};
+pub use checkpoint::{load_checkpoint, load_checkpoint_typed, save_checkpoint};
 pub use npy::{NpyArray, NpyElement, parse_npy, read_npy, to_npy_bytes, write_npy};
 pub use npz::{parse_npz, read_npz};
 
