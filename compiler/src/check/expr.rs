@@ -469,8 +469,8 @@ impl<'p> Checker<'p> {
         let code = if body.kind == BodyKind::Train { Code::UnknownFunction } else { Code::UnknownLayer };
         let mut d = Diagnostic::new(code, origin.file, call.callee.span, format!("unknown layer or function `{name}`"))
             .with_label("not a layer, block, model or function");
-        if let Some(s) = layers::suggest(name, candidates) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+        if let Some(help) = crate::aliases::help(name, candidates) {
+            d = d.with_help(help);
         }
         self.report(d);
         // Evaluate the arguments anyway: errors inside them are independent.

@@ -135,8 +135,8 @@ impl<'p> Checker<'p> {
                     let mut d = Diagnostic::new(Code::UnknownTrainField, file, key.span, format!("unknown train field `{}`", key.name))
                         .with_label("not a train block field")
                         .with_note(format!("fields: {}", TRAIN_FIELDS.join(", ")));
-                    if let Some(s) = suggest(&key.name, TRAIN_FIELDS.iter().copied()) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
+                    if let Some(help) = crate::aliases::help(&key.name, TRAIN_FIELDS.iter().copied()) {
+                        d = d.with_help(help);
                     }
                     self.report(d);
                     continue;
@@ -455,8 +455,8 @@ impl<'p> Checker<'p> {
                     let mut d = Diagnostic::new(Code::InvalidDataSource, file, n.span, format!("`{}` has no option `{}`", f.name, n.name))
                         .with_label("unknown option")
                         .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
-                    if let Some(s) = suggest(&n.name, f.options.iter().copied()) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
+                    if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
+                        d = d.with_help(help);
                     }
                     self.report(d);
                 }
@@ -559,8 +559,8 @@ impl<'p> Checker<'p> {
                         if !f.options.is_empty() {
                             d = d.with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
                         }
-                        if let Some(s) = suggest(&n.name, f.options.iter().copied()) {
-                            d = d.with_help(format!("did you mean `{s}`?"));
+                        if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
+                            d = d.with_help(help);
                         }
                         self.report(d);
                     } else {
