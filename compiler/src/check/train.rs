@@ -565,6 +565,7 @@ impl<'p> Checker<'p> {
                         self.report(d);
                     } else {
                         let v = self.eval_in(body, &a.value, true);
+                        self.check_option_range(f, &n.name, &v, body.origin(a.value.span));
                         keywords.push((n.name.clone(), v));
                     }
                 }
@@ -576,6 +577,10 @@ impl<'p> Checker<'p> {
                         FnKind::Loss | FnKind::Metric => self.eval(body, &a.value),
                         _ => self.eval_in(body, &a.value, true),
                     };
+                    // An optimizer's or schedule's one positional argument is its `lr`.
+                    if matches!(f.kind, FnKind::Optimizer | FnKind::Schedule) && positional.is_empty() {
+                        self.check_option_range(f, "lr", &v, body.origin(a.value.span));
+                    }
                     positional.push((v, body.origin(a.value.span), &a.value));
                 }
             }
@@ -620,6 +625,31 @@ impl<'p> Checker<'p> {
                 args.extend(keywords.into_iter().map(|(k, v)| (Some(k), v)));
                 Some(Value::Call(std::rc::Rc::new(CallValue { name: f.name.to_string(), args })))
             }
+        }
+    }
+
+    /// E0202: a number outside what a train function's option means (`lr = -1`, `momentum = 1`):
+    /// caught here, not as NaN losses (or silently clamped) epochs into a run.
+    fn check_option_range(&mut self, f: &TrainFn, option: &str, v: &Value, at: Origin) {
+        let Some(range) = option_range(f, option) else { return };
+        let Some(x) = v.as_f64() else { return }; // not a number: its own checks, or a symbolic dim
+        let whole = x.fract() == 0.0;
+        let ok = x.is_finite()
+            && match range {
+                OptionRange::Positive => x > 0.0,
+                OptionRange::NonNegative => x >= 0.0,
+                OptionRange::UnitHalfOpen => (0.0..1.0).contains(&x),
+                OptionRange::Unit => (0.0..=1.0).contains(&x),
+                OptionRange::OpenUnit => x > 0.0 && x < 1.0,
+                OptionRange::PositiveInt => whole && x >= 1.0,
+                OptionRange::NonNegativeInt => whole && x >= 0.0,
+            };
+        if !ok {
+            let allowed = range.describe();
+            self.report(
+                Diagnostic::new(Code::OptionOutOfRange, at.file, at.span, format!("`{option}` of `{}` must be {allowed}, found {v}", f.name))
+                    .with_label(format!("must be {allowed}")),
+            );
         }
     }
 
@@ -709,6 +739,50 @@ impl<'p> Checker<'p> {
         }
         true
     }
+}
+
+/// The numbers an option of a train function accepts.
+#[derive(Clone, Copy)]
+enum OptionRange {
+    Positive,
+    NonNegative,
+    /// [0, 1): momenta and decay rates of running averages (1 would never forget).
+    UnitHalfOpen,
+    Unit,
+    OpenUnit,
+    PositiveInt,
+    NonNegativeInt,
+}
+
+impl OptionRange {
+    fn describe(self) -> &'static str {
+        match self {
+            OptionRange::Positive => "> 0",
+            OptionRange::NonNegative => "≥ 0",
+            OptionRange::UnitHalfOpen => "in [0, 1)",
+            OptionRange::Unit => "in [0, 1]",
+            OptionRange::OpenUnit => "in (0, 1)",
+            OptionRange::PositiveInt => "an integer ≥ 1",
+            OptionRange::NonNegativeInt => "an integer ≥ 0",
+        }
+    }
+}
+
+/// What each numeric option of the optimizers, schedules, metrics and helpers accepts
+/// (the runtime's `optim.rs` and training loop read them unchecked).
+fn option_range(f: &TrainFn, option: &str) -> Option<OptionRange> {
+    use OptionRange::*;
+    Some(match (f.name, option) {
+        (_, "lr" | "epsilon" | "clip_norm" | "clip_value") => Positive,
+        (_, "momentum" | "beta1" | "beta2" | "rho") => UnitHalfOpen,
+        (_, "weight_decay" | "initial_accumulator" | "min_delta") => NonNegative,
+        ("reduce_on_plateau", "factor") => OpenUnit,
+        (_, "factor" | "rate") if f.kind == FnKind::Schedule => Positive,
+        (_, "every") => PositiveInt,
+        (_, "patience" | "class") => NonNegativeInt,
+        (_, "threshold") => Unit,
+        _ => return None,
+    })
 }
 
 fn drop_trailing_ones(ds: &[Dim]) -> Vec<Dim> {
