@@ -194,10 +194,8 @@ pub fn dropped(name: &str) -> Option<&'static str> {
 pub fn help<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     let candidates: Vec<&str> = candidates.into_iter().collect();
     // A known foreign name beats a near miss (`betas` is not a typo of `beta1`).
-    if rename(name, &candidates).is_none() {
-        if let Some(instead) = dropped(name) {
-            return Some(instead.to_string());
-        }
+    if let (None, Some(instead)) = (rename(name, &candidates), dropped(name)) {
+        return Some(instead.to_string());
     }
     crate::layers::suggest(name, candidates).map(|s| format!("did you mean `{s}`?"))
 }

@@ -187,11 +187,7 @@ impl<R: BufRead> FrameReader<R> {
                 let b = b.to_ascii_lowercase();
                 // The needle has no prefix that is also a suffix, so a
                 // mismatch restarts at its first byte.
-                matched = if b == CONTENT_LENGTH[matched] {
-                    matched + 1
-                } else {
-                    usize::from(b == CONTENT_LENGTH[0])
-                };
+                matched = if b == CONTENT_LENGTH[matched] { matched + 1 } else { usize::from(b == CONTENT_LENGTH[0]) };
                 if matched == CONTENT_LENGTH.len() {
                     found = true;
                     break;
@@ -314,7 +310,10 @@ fn decode(body: &[u8]) -> Incoming {
         (Some(Json::String(_)), None) => Incoming::malformed(
             None,
             ErrorCode::InvalidRequest,
-            format!("invalid request id `{}`: it must be a string or an integer", truncate(&object["id"].to_string(), 80)),
+            format!(
+                "invalid request id `{}`: it must be a string or an integer",
+                truncate(&object["id"].to_string(), 80)
+            ),
         ),
         (_, id) => Incoming::malformed(id, ErrorCode::InvalidRequest, "a request needs a string `method`"),
     }
@@ -421,7 +420,11 @@ mod tests {
     #[test]
     fn oversized_and_unreadable_lengths_resynchronise_on_the_next_header() {
         for length in ["300000000", "18446744073709551615", "18446744073709551616", "-1", "ten", ""] {
-            let input = format!("Content-Length: {length}\r\n\r\n{}{}", frame(r#"{"jsonrpc":"2.0","id":1,"method":"m"}"#), frame(EXIT));
+            let input = format!(
+                "Content-Length: {length}\r\n\r\n{}{}",
+                frame(r#"{"jsonrpc":"2.0","id":1,"method":"m"}"#),
+                frame(EXIT)
+            );
             let got = frames(&input);
             assert_eq!(got.len(), 3, "{length}: {got:?}");
             assert!(got[0].starts_with("malformed null -32700"), "{length}: {got:?}");
@@ -429,7 +432,10 @@ mod tests {
         }
         // No Content-Length at all: the body is skipped up to the next frame.
         let input = format!("Content-Type: x\r\n\r\n{{\"id\":1}}{}{}", frame(r#"{"id":2,"method":"m"}"#), frame(EXIT));
-        assert_eq!(frames(&input), ["malformed null -32700: missing Content-Length header", "request m 2", "notification exit"]);
+        assert_eq!(
+            frames(&input),
+            ["malformed null -32700: missing Content-Length header", "request m 2", "notification exit"]
+        );
     }
 
     #[test]
@@ -451,14 +457,24 @@ mod tests {
 
     #[test]
     fn ids_are_kept_exactly_or_refused() {
-        let valid = ["2147483648", "9007199254740992", "18446744073709551615", "-5", "123456789012345678901234567890", r#""a\"b""#];
+        let valid = [
+            "2147483648",
+            "9007199254740992",
+            "18446744073709551615",
+            "-5",
+            "123456789012345678901234567890",
+            r#""a\"b""#,
+        ];
         for id in valid {
             let got = frames(&frame(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"m"}}"#)));
             assert_eq!(got, [format!("request m {id}")]);
         }
         for id in ["1.5", "1e3", "null", "true", "[1]", "{}"] {
             let got = frames(&frame(&format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"m"}}"#)));
-            assert_eq!(got, ["malformed null -32600: invalid request id `".to_string() + &id.replace("1e3", "1000.0") + "`"]);
+            assert_eq!(
+                got,
+                ["malformed null -32600: invalid request id `".to_string() + &id.replace("1e3", "1000.0") + "`"]
+            );
         }
     }
 

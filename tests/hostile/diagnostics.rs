@@ -111,7 +111,11 @@ fn diag_w0002_any_softmax_before_a_loss_that_applies_softmax() {
     // No warning where the softmax is not redundant.
     let dir = Scratch::new("w0002-quiet");
     for (name, body, loss) in [
-        ("from_logits_false", "    output p = x |> dense(4, activation = softmax)", "cross_entropy(p, y, from_logits = false)"),
+        (
+            "from_logits_false",
+            "    output p = x |> dense(4, activation = softmax)",
+            "cross_entropy(p, y, from_logits = false)",
+        ),
         ("logits", "    output p = x |> dense(4)", "cross_entropy(p, y)"),
         ("other_axis", "    output p = x |> dense(4) |> softmax(axis = 0)", "cross_entropy(p, y)"),
         ("log_softmax", "    output p = x |> dense(4) |> log_softmax", "cross_entropy(p, y)"),
@@ -136,7 +140,12 @@ fn sequence_model(stage: &str) -> String {
 #[test]
 fn diag_keras_and_pytorch_names_suggest_nnc_names() {
     let cases: Vec<(&str, String, i32, &[&str])> = vec![
-        ("kernel_size", image_model("conv2d(8, kernel_size = 3)"), 1, &["no option `kernel_size`", "did you mean `kernel`?"]),
+        (
+            "kernel_size",
+            image_model("conv2d(8, kernel_size = 3)"),
+            1,
+            &["no option `kernel_size`", "did you mean `kernel`?"],
+        ),
         ("return_sequences", sequence_model("lstm(4, return_sequences = true)"), 1, &["did you mean `sequences`?"]),
         ("return_state", sequence_model("gru(4, return_state = true)"), 1, &["did you mean `state`?"]),
         ("strides", image_model("conv2d(8, kernel = 3, strides = 2)"), 1, &["did you mean `stride`?"]),
@@ -150,7 +159,12 @@ fn diag_keras_and_pytorch_names_suggest_nnc_names() {
         ("keras_rate", sequence_model("lstm(4, rate = 0.2)"), 1, &["did you mean `dropout`?"]),
         ("torch_p", sequence_model("dropout(p = 0.2)"), 1, &["did you mean `rate`?"]),
         ("eps", image_model("batch_norm(eps = 1e-5)"), 1, &["did you mean `epsilon`?"]),
-        ("num_heads", sequence_model("multi_head_attention(num_heads = 2, key_dim = 4)"), 1, &["did you mean `heads`?"]),
+        (
+            "num_heads",
+            sequence_model("multi_head_attention(num_heads = 2, key_dim = 4)"),
+            1,
+            &["did you mean `heads`?"],
+        ),
         ("in_features", sequence_model("dense(4, in_features = 8)"), 1, &["infers input sizes"]),
         ("batch_first", sequence_model("lstm(4, batch_first = true)"), 1, &["always batch-first"]),
         ("Dense", sequence_model("Dense(4)"), 1, &["unknown layer or function `Dense`", "did you mean `dense`?"]),
@@ -160,17 +174,44 @@ fn diag_keras_and_pytorch_names_suggest_nnc_names() {
         ("MaxPooling2D", image_model("MaxPooling2D(2)"), 1, &["did you mean `max_pool`?"]),
         ("Linear", sequence_model("Linear(4)"), 1, &["did you mean `dense`?"]),
         ("nn.Linear", sequence_model("nn.Linear(4)"), 1, &["no module prefix", "`Linear` without `nn.`"]),
-        ("learning_rate", classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = adam(learning_rate = 0.01)"), 1, &[
-            "`adam` has no option `learning_rate`",
-            "did you mean `lr`?",
-        ]),
-        ("beta_1", classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = adam(beta_1 = 0.5)"), 1, &["did you mean `beta1`?"]),
-        ("betas", classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = adam(betas = 0.5)"), 1, &["beta1 = …, beta2 = …"]),
-        ("batch_size", classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = sgd(0.1)\n    batch_size = 4"), 1, &[
-            "unknown train field `batch_size`",
-            "did you mean `batch`?",
-        ]),
-        ("CrossEntropyLoss", classifier("    output p = x |> dense(4)", "CrossEntropyLoss(p, y)", ADAM), 1, &["did you mean `cross_entropy`?"]),
+        (
+            "learning_rate",
+            classifier(
+                "    output p = x |> dense(4)",
+                "cross_entropy(p, y)",
+                "    optimizer = adam(learning_rate = 0.01)",
+            ),
+            1,
+            &["`adam` has no option `learning_rate`", "did you mean `lr`?"],
+        ),
+        (
+            "beta_1",
+            classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = adam(beta_1 = 0.5)"),
+            1,
+            &["did you mean `beta1`?"],
+        ),
+        (
+            "betas",
+            classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = adam(betas = 0.5)"),
+            1,
+            &["beta1 = …, beta2 = …"],
+        ),
+        (
+            "batch_size",
+            classifier(
+                "    output p = x |> dense(4)",
+                "cross_entropy(p, y)",
+                "    optimizer = sgd(0.1)\n    batch_size = 4",
+            ),
+            1,
+            &["unknown train field `batch_size`", "did you mean `batch`?"],
+        ),
+        (
+            "CrossEntropyLoss",
+            classifier("    output p = x |> dense(4)", "CrossEntropyLoss(p, y)", ADAM),
+            1,
+            &["did you mean `cross_entropy`?"],
+        ),
         ("typo_still_by_edit_distance", image_model("conv2d(8, kernal = 3)"), 1, &["did you mean `kernel`?"]),
     ];
     table("names", &cases);
@@ -211,7 +252,8 @@ fn diag_binding_without_let_suggests_let() {
     table("let", &cases);
     // A comparison typo is not a binding.
     let dir = Scratch::new("let-quiet");
-    let (code, stderr) = check(&dir, "compare", "dim N\nmodel M {\n    input x: [N, 4]\n    output y = x |> dense(2) x\n}\n");
+    let (code, stderr) =
+        check(&dir, "compare", "dim N\nmodel M {\n    input x: [N, 4]\n    output y = x |> dense(2) x\n}\n");
     assert_eq!(code, 1, "{stderr}");
     assert!(!stderr.contains("let "), "{stderr}");
 }
@@ -251,16 +293,30 @@ fn diag_train_hyperparameters_are_range_checked() {
         ("weight_decay", "    optimizer = adam(weight_decay = -0.01)", "`weight_decay` of `adam` must be ≥ 0"),
         ("clip_norm", "    optimizer = sgd(0.1, clip_norm = 0)", "`clip_norm` of `sgd` must be > 0"),
         ("clip_value", "    optimizer = sgd(0.1, clip_value = -1)", "`clip_value` of `sgd` must be > 0"),
-        ("schedule_every", "    optimizer = sgd(0.1)\n    lr_schedule = step_decay(every = 0)", "`every` of `step_decay` must be an integer ≥ 1"),
-        ("plateau_factor", "    optimizer = sgd(0.1)\n    lr_schedule = reduce_on_plateau(factor = 1.5)", "`factor` of `reduce_on_plateau` must be in (0, 1)"),
-        ("patience", "    optimizer = sgd(0.1)\n    early_stop = early_stop(patience = -1)", "`patience` of `early_stop` must be an integer ≥ 0"),
+        (
+            "schedule_every",
+            "    optimizer = sgd(0.1)\n    lr_schedule = step_decay(every = 0)",
+            "`every` of `step_decay` must be an integer ≥ 1",
+        ),
+        (
+            "plateau_factor",
+            "    optimizer = sgd(0.1)\n    lr_schedule = reduce_on_plateau(factor = 1.5)",
+            "`factor` of `reduce_on_plateau` must be in (0, 1)",
+        ),
+        (
+            "patience",
+            "    optimizer = sgd(0.1)\n    early_stop = early_stop(patience = -1)",
+            "`patience` of `early_stop` must be an integer ≥ 0",
+        ),
         ("epochs_zero", "    optimizer = sgd(0.1)\n    epochs = 0", "`epochs` must be an integer ≥ 1, found 0"),
         ("steps_zero", "    optimizer = sgd(0.1)\n    steps = 0", "`steps` must be an integer ≥ 1"),
     ];
     let body = "    output p = x |> dense(4)";
     let cases: Vec<(&str, String, i32, &[&str])> = bad
         .iter()
-        .map(|(name, train, words)| (*name, classifier(body, "cross_entropy(p, y)", train), 1, std::slice::from_ref(words)))
+        .map(|(name, train, words)| {
+            (*name, classifier(body, "cross_entropy(p, y)", train), 1, std::slice::from_ref(words))
+        })
         .collect();
     table("ranges", &cases);
 
@@ -271,14 +327,23 @@ fn diag_train_hyperparameters_are_range_checked() {
                 \x20   early_stop = early_stop(patience = 0, min_delta = 0)\n    epochs = 1";
     let (code, stderr) = check(&dir, "good", &classifier(body, "cross_entropy(p, y)", good));
     assert_eq!(code, 0, "{stderr}");
-    let (code, stderr) = check(&dir, "adam", &classifier(body, "cross_entropy(p, y)", "    optimizer = adam(lr = 0.1, beta1 = 0, beta2 = 0.999, epsilon = 1e-8)"));
+    let (code, stderr) = check(
+        &dir,
+        "adam",
+        &classifier(
+            body,
+            "cross_entropy(p, y)",
+            "    optimizer = adam(lr = 0.1, beta1 = 0, beta2 = 0.999, epsilon = 1e-8)",
+        ),
+    );
     assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]
 fn diag_cli_epochs_zero_is_an_error_like_the_file() {
     let dir = Scratch::new("cli-epochs");
-    let text = classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = sgd(0.1)\n    epochs = 1");
+    let text =
+        classifier("    output p = x |> dense(4)", "cross_entropy(p, y)", "    optimizer = sgd(0.1)\n    epochs = 1");
     let path = dir.write("m.nn", &text);
     let path = path.display().to_string();
     let out_dir = dir.0.join("runs").display().to_string();

@@ -44,7 +44,10 @@ impl Session {
     /// The server still answers, and `shutdown` then `exit` end it cleanly.
     fn still_serves_and_shuts_down(mut self, what: &str) {
         let mut client = self.client.take().expect("running");
-        let r = client.request_raw("textDocument/hover", json!({"textDocument": {"uri": "file:///x.nn"}, "position": {"line": 0, "character": 0}}));
+        let r = client.request_raw(
+            "textDocument/hover",
+            json!({"textDocument": {"uri": "file:///x.nn"}, "position": {"line": 0, "character": 0}}),
+        );
         assert!(r.get("error").is_none(), "{what}: hover after it failed: {r}");
         assert_eq!(client.shutdown(), Some(0), "{what}: exit code after shutdown");
     }
@@ -121,7 +124,8 @@ fn lsp_unparsable_json_is_a_parse_error_with_null_id() {
 fn lsp_request_ids_are_echoed_exactly() {
     let mut s = Session::start("ids");
     // 2^31 and 2^53 + 1 do not fit an i32 or an f64; 2^64 - 1 only a u64.
-    let ids = [json!(2147483648_u64), json!(9007199254740993_u64), json!(18446744073709551615_u64), json!(-7), json!("id ✓")];
+    let ids =
+        [json!(2147483648_u64), json!(9007199254740993_u64), json!(18446744073709551615_u64), json!(-7), json!("id ✓")];
     for id in ids {
         let body = json!({"jsonrpc": "2.0", "id": id, "method": "textDocument/documentSymbol",
                           "params": {"textDocument": {"uri": "file:///none.nn"}}});
