@@ -282,9 +282,9 @@ fn diag_error_in_block_return_type_names_the_call() {
 #[test]
 fn diag_train_hyperparameters_are_range_checked() {
     let bad: Vec<(&str, &str, &str)> = vec![
-        ("lr_negative", "    optimizer = sgd(lr = -1)", "`lr` of `sgd` must be > 0, found -1"),
-        ("lr_zero", "    optimizer = adam(lr = 0)", "`lr` of `adam` must be > 0"),
-        ("lr_positional", "    optimizer = sgd(-0.5)", "`lr` of `sgd` must be > 0"),
+        ("lr_negative", "    optimizer = sgd(lr = -1)", "`lr` of `sgd` must be ≥ 0, found -1"),
+        ("lr_tiny_negative", "    optimizer = adam(lr = -1e-9)", "`lr` of `adam` must be ≥ 0"),
+        ("lr_positional", "    optimizer = sgd(-0.5)", "`lr` of `sgd` must be ≥ 0"),
         ("momentum_one", "    optimizer = sgd(0.1, momentum = 1)", "`momentum` of `sgd` must be in [0, 1)"),
         ("beta1", "    optimizer = adam(beta1 = 1.5)", "`beta1` of `adam` must be in [0, 1)"),
         ("beta2_negative", "    optimizer = adamax(beta2 = -0.1)", "`beta2` of `adamax` must be in [0, 1)"),
@@ -322,7 +322,7 @@ fn diag_train_hyperparameters_are_range_checked() {
 
     // Every value at the edge of its range is accepted.
     let dir = Scratch::new("ranges-ok");
-    let good = "    optimizer = sgd(lr = 1e-3, momentum = 0, weight_decay = 0, clip_norm = 1)\n\
+    let good = "    optimizer = sgd(lr = 0, momentum = 0, weight_decay = 0, clip_norm = 1)\n\
                 \x20   lr_schedule = reduce_on_plateau(factor = 0.5, patience = 0)\n\
                 \x20   early_stop = early_stop(patience = 0, min_delta = 0)\n    epochs = 1";
     let (code, stderr) = check(&dir, "good", &classifier(body, "cross_entropy(p, y)", good));

@@ -773,9 +773,11 @@ impl OptionRange {
 fn option_range(f: &TrainFn, option: &str) -> Option<OptionRange> {
     use OptionRange::*;
     Some(match (f.name, option) {
-        (_, "lr" | "epsilon" | "clip_norm" | "clip_value") => Positive,
+        // `lr = 0` is a run that keeps the weights (evaluating a stateful model over epochs,
+        // tests/training/stateful.nn); below 0 it climbs the loss.
+        (_, "lr" | "weight_decay" | "initial_accumulator" | "min_delta") => NonNegative,
+        (_, "epsilon" | "clip_norm" | "clip_value") => Positive,
         (_, "momentum" | "beta1" | "beta2" | "rho") => UnitHalfOpen,
-        (_, "weight_decay" | "initial_accumulator" | "min_delta") => NonNegative,
         ("reduce_on_plateau", "factor") => OpenUnit,
         (_, "factor" | "rate") if f.kind == FnKind::Schedule => Positive,
         (_, "every") => PositiveInt,
