@@ -86,11 +86,8 @@ pub fn spawn_reader(input: impl BufRead + Send + 'static) -> mpsc::Receiver<Inco
     let (tx, rx) = mpsc::channel();
     let spawned = std::thread::Builder::new().name("lsp-reader".into()).spawn(move || {
         let mut reader = FrameReader::new(input);
-        loop {
-            let incoming = match reader.next_frame() {
-                Ok(Some(incoming)) => incoming,
-                Ok(None) | Err(_) => break,
-            };
+        // End of input or a read error ends the session: the channel closes.
+        while let Ok(Some(incoming)) = reader.next_frame() {
             let is_exit = incoming.is_exit();
             if tx.send(incoming).is_err() || is_exit {
                 break;
@@ -225,7 +222,7 @@ impl<R: BufRead> FrameReader<R> {
             // A header that starts inside this line (after the rest of a
             // too-short body) begins the next frame: give it back.
             if let Some(at) = find_content_length(&text).filter(|&at| at > 0) {
-                let mut tail = text[at..].as_bytes().to_vec();
+                let mut tail = text.as_bytes()[at..].to_vec();
                 if complete {
                     tail.extend_from_slice(b"\r\n");
                 }
