@@ -71,7 +71,8 @@ enum Command {
         /// The train block to run (default: the first).
         #[arg(long)]
         train: Option<String>,
-        #[arg(long)]
+        /// Train for this many epochs instead of the train block's `epochs` (at least 1, as there).
+        #[arg(long, value_parser = epochs_arg)]
         epochs: Option<usize>,
         /// At most K batches per epoch (a quick end-to-end run).
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
@@ -477,5 +478,14 @@ fn run(cli: Cli) -> ExitCode {
                 }
             },
         },
+    }
+}
+
+/// `--epochs N`: an integer ≥ 1, with the words of the checker's E0202 for `epochs = 0` in a
+/// train block (clap prints it and exits with 2, as for any invalid argument).
+fn epochs_arg(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("`epochs` must be an integer ≥ 1, found {s}")),
     }
 }

@@ -259,13 +259,14 @@ fn bad_input_gets_an_error_answer_and_the_server_keeps_serving() {
     c.open(&doc, &text);
     c.diagnostics(&doc, Some(1));
 
+    // A header without a length: answered, then everything up to the next
+    // `Content-Length` is skipped (the server resynchronises there).
+    c.send_raw(b"X-Nothing: 1\r\n\r\n");
+    c.wait_for("the header error", |m| m.get("id") == Some(&Value::Null));
     // Malformed JSON: a parse error with a null id.
     c.send_raw(b"Content-Length: 9\r\n\r\n{\"jsonrp\"");
     let e = c.wait_for("the parse error", |m| m.get("id") == Some(&Value::Null));
     assert_eq!(e["error"]["code"], -32700, "{e}");
-    // A header without a length, then garbage, then a good request.
-    c.send_raw(b"X-Nothing: 1\r\n\r\n");
-    c.wait_for("the header error", |m| m.get("id") == Some(&Value::Null));
     // Unknown method.
     let r = c.request_raw("textDocument/frobnicate", json!({}));
     assert_eq!(r["error"]["code"], -32601, "{r}");

@@ -3,6 +3,7 @@
 //!
 //! Pure: no IO besides what the caller's [`program::Loader`] provides.
 
+pub mod aliases;
 pub mod check;
 pub mod dims;
 pub mod graph;

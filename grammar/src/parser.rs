@@ -323,7 +323,41 @@ fn translate_error(e: pest::error::Error<Rule>, source: &str, base: usize, file:
     if found.contains("`=`") && expected.iter().any(|e| e.contains("`==`")) {
         d = d.with_help("comparison is `==`");
     }
+    if let Some(help) = newcomer_help(source, pos) {
+        d = d.with_help(help);
+    }
     d
+}
+
+/// What a newcomer from Python most likely meant, at a syntax error at `pos`.
+fn newcomer_help(source: &str, pos: usize) -> Option<String> {
+    let rest = &source[pos..];
+    let word_len = rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).unwrap_or(rest.len());
+    let word = &rest[..word_len];
+    let after = rest[word_len..].trim_start_matches([' ', '\t']);
+    let starts_word = word.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_');
+    // `h = x |> dense(5)` where a statement must start: a binding without `let`.
+    if starts_word && after.starts_with('=') && !after.starts_with("==") {
+        let line_start = source[..pos].rfind('\n').map_or(0, |i| i + 1);
+        if source[line_start..pos].trim().is_empty() {
+            return Some(format!("to bind a name in a model or block, write `let {word} = …`"));
+        }
+    }
+    // `nn.Linear(…)`, `layers.Dense(…)`: nnc's names have no module prefix.
+    if rest.starts_with('.') {
+        let is_path = |c: char| c.is_ascii_alphanumeric() || c == '_' || c == '.';
+        let start = source[..pos].rfind(|c: char| !is_path(c)).map_or(0, |i| i + 1);
+        let end = rest.find(|c: char| !is_path(c)).map_or(source.len(), |i| pos + i);
+        let (prefix, name) = source[start..end].rsplit_once('.')?;
+        let word = |s: &str| s.starts_with(|c: char| c.is_ascii_alphabetic());
+        if word(prefix) && word(name) {
+            return Some(format!(
+                "nnc's layers and functions have no module prefix: write `{name}` without `{prefix}.` \
+                 (nnc's own names are lower case, e.g. `dense`, `conv2d`, `lstm`)"
+            ));
+        }
+    }
+    None
 }
 
 fn next_char_end(source: &str, pos: usize) -> usize {

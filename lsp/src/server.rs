@@ -12,7 +12,7 @@ use std::io::{self, Write};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc::Receiver;
 
-use lsp_server::{ErrorCode, Message, Notification, Request, Response, ResponseError};
+use lsp_server::{ErrorCode, Message, Notification};
 use lsp_types as lsp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -108,26 +108,25 @@ impl<W: Write> Server<W> {
 
     fn handle(&mut self, incoming: Incoming) -> Result<Flow, ServeError> {
         match incoming {
-            Incoming::Malformed { id, error } => {
+            Incoming::Malformed { id, code, error } => {
                 eprintln!("nnc lsp: {error}");
-                transport::write_malformed(&mut self.out, id.as_ref(), &error).map_err(ServeError::Write)?;
+                transport::write_malformed(&mut self.out, id.as_ref(), code, &error).map_err(ServeError::Write)?;
                 Ok(Flow::Continue)
             }
-            Incoming::Message(Message::Request(req)) => {
-                let id = req.id.clone();
-                let response = self.request(req);
-                let response_result = response.map_err(|f| ResponseError { code: f.code, message: f.message, data: None });
-                self.send(Message::Response(Response { id, response_result }))?;
+            Incoming::Request { id, method, params } => {
+                let response = self.request(method, params);
+                let result = response.as_ref().map_err(|f| (f.code, f.message.as_str()));
+                transport::write_response(&mut self.out, &id, result).map_err(ServeError::Write)?;
                 Ok(Flow::Continue)
             }
-            Incoming::Message(Message::Notification(n)) => Ok(self.notification(n)),
+            Incoming::Notification(n) => Ok(self.notification(n)),
             // Answers to requests we never send.
-            Incoming::Message(Message::Response(_)) => Ok(Flow::Continue),
+            Incoming::Response => Ok(Flow::Continue),
         }
     }
 
-    fn request(&mut self, req: Request) -> Result<Json, Failure> {
-        if req.method == "initialize" {
+    fn request(&mut self, method: String, params: Json) -> Result<Json, Failure> {
+        if method == "initialize" {
             if self.initialized {
                 return Err(Failure::new(ErrorCode::InvalidRequest, "initialize was already received"));
             }
@@ -142,8 +141,7 @@ impl<W: Write> Server<W> {
         if self.shutdown {
             return Err(Failure::new(ErrorCode::InvalidRequest, "the server is shutting down"));
         }
-        let method = req.method.clone();
-        let result = catch_unwind(AssertUnwindSafe(|| self.dispatch(req)));
+        let result = catch_unwind(AssertUnwindSafe(|| self.dispatch(&method, params)));
         match result {
             Ok(r) => r,
             Err(panic) => {
@@ -154,38 +152,38 @@ impl<W: Write> Server<W> {
         }
     }
 
-    fn dispatch(&mut self, req: Request) -> Result<Json, Failure> {
-        match req.method.as_str() {
+    fn dispatch(&mut self, method: &str, req_params: Json) -> Result<Json, Failure> {
+        match method {
             "shutdown" => {
                 self.shutdown = true;
                 Ok(Json::Null)
             }
             "textDocument/hover" => {
-                let p: lsp::HoverParams = params(req.params)?;
+                let p: lsp::HoverParams = params(req_params)?;
                 to_json(self.hover(&p.text_document_position_params))
             }
             "textDocument/inlayHint" => {
-                let p: lsp::InlayHintParams = params(req.params)?;
+                let p: lsp::InlayHintParams = params(req_params)?;
                 to_json(self.inlay_hints(&p.text_document.uri, p.range))
             }
             "textDocument/completion" => {
-                let p: lsp::CompletionParams = params(req.params)?;
+                let p: lsp::CompletionParams = params(req_params)?;
                 to_json(self.completion(&p.text_document_position).map(lsp::CompletionResponse::Array))
             }
             "textDocument/definition" => {
-                let p: lsp::GotoDefinitionParams = params(req.params)?;
+                let p: lsp::GotoDefinitionParams = params(req_params)?;
                 to_json(self.definition(&p.text_document_position_params).map(lsp::GotoDefinitionResponse::Scalar))
             }
             "textDocument/references" => {
-                let p: lsp::ReferenceParams = params(req.params)?;
+                let p: lsp::ReferenceParams = params(req_params)?;
                 to_json(self.references(&p.text_document_position, p.context.include_declaration))
             }
             "textDocument/documentSymbol" => {
-                let p: lsp::DocumentSymbolParams = params(req.params)?;
+                let p: lsp::DocumentSymbolParams = params(req_params)?;
                 to_json(self.symbols(&p.text_document.uri).map(lsp::DocumentSymbolResponse::Nested))
             }
             "textDocument/formatting" => {
-                let p: lsp::DocumentFormattingParams = params(req.params)?;
+                let p: lsp::DocumentFormattingParams = params(req_params)?;
                 self.formatting(&p.text_document.uri)
             }
             // Lets the tests check that a panicking handler becomes an error answer.
@@ -573,11 +571,12 @@ mod tests {
     }
 
     fn request(id: i32, method: &str, params: Json) -> Incoming {
-        Incoming::Message(Message::Request(Request { id: id.into(), method: method.into(), params }))
+        let id = serde_json::value::RawValue::from_string(id.to_string()).expect("an integer is JSON");
+        Incoming::Request { id: transport::Id::parse(&id).expect("an integer id is valid"), method: method.into(), params }
     }
 
     fn notification(method: &str, params: Json) -> Incoming {
-        Incoming::Message(Message::Notification(Notification { method: method.into(), params }))
+        Incoming::Notification(Notification { method: method.into(), params })
     }
 
     /// The JSON bodies written, in order.

@@ -469,8 +469,8 @@ impl<'p> Checker<'p> {
         let code = if body.kind == BodyKind::Train { Code::UnknownFunction } else { Code::UnknownLayer };
         let mut d = Diagnostic::new(code, origin.file, call.callee.span, format!("unknown layer or function `{name}`"))
             .with_label("not a layer, block, model or function");
-        if let Some(s) = layers::suggest(name, candidates) {
-            d = d.with_help(format!("did you mean `{s}`?"));
+        if let Some(help) = crate::aliases::help(name, candidates) {
+            d = d.with_help(help);
         }
         self.report(d);
         // Evaluate the arguments anyway: errors inside them are independent.
@@ -776,8 +776,10 @@ impl<'p> Checker<'p> {
         let was = self.record_hints;
         self.record_hints = false;
         let mut info = empty_info(b.name.name.clone(), file, b.span);
+        let reported_before = self.diags.len();
         self.check_stmts(&mut inner, &b.body, &mut info, None);
         let v = self.finish_block(&mut inner, b);
+        self.name_call_site(reported_before, origin, &b.name.name);
         self.record_hints = was;
         self.active.pop();
         let frozen = body.frozen;
@@ -792,6 +794,18 @@ impl<'p> Checker<'p> {
         match v {
             Value::Tensor(t) => Value::Tensor(t.at(origin)),
             other => other,
+        }
+    }
+
+    /// Diagnostics from `first` on arose checking one call of a block (its body or its
+    /// declared return type with this call's dims): they point into the block, so each also
+    /// names the call — the line the user has to look at. Nested calls add one label each.
+    fn name_call_site(&mut self, first: usize, call: Origin, block: &str) {
+        for d in self.diags.iter_mut().skip(first) {
+            let inside_call = d.primary.file == call.file && call.span.start <= d.primary.span.start && d.primary.span.end <= call.span.end;
+            if !inside_call {
+                d.secondary.push(nnc_syntax::Label { file: call.file, span: call.span, message: format!("in this call of `{block}`") });
+            }
         }
     }
 

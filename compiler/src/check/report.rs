@@ -13,10 +13,14 @@ impl Checker<'_> {
             ArgIssue::Unknown { name, origin, suggestion } => {
                 let mut d = Diagnostic::new(Code::UnknownOption, origin.file, origin.span, format!("`{layer}` has no option `{name}`"))
                     .with_label("unknown option");
-                if let Some(s) = suggestion {
-                    d = d.with_help(format!("did you mean `{s}`?"));
-                }
                 let opts: Vec<&str> = def.args.iter().map(|a| a.name).collect();
+                let known_foreign = crate::aliases::rename(&name, &opts).is_some();
+                match (suggestion, crate::aliases::dropped(&name)) {
+                    (Some(s), _) if known_foreign => d = d.with_help(format!("did you mean `{s}`?")),
+                    (_, Some(instead)) => d = d.with_help(instead),
+                    (Some(s), None) => d = d.with_help(format!("did you mean `{s}`?")),
+                    (None, None) => {}
+                }
                 if !opts.is_empty() {
                     d = d.with_note(format!("`{layer}` takes: {}", opts.join(", ")));
                 }

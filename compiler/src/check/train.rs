@@ -7,7 +7,8 @@ use nnc_syntax::ast::{self, Call, ElemType, ExprKind, TrainDecl, TrainItem};
 use nnc_syntax::{Code, Diagnostic, FileId};
 
 use super::{BindingKind, Body, BodyKind, Checker};
-use crate::graph::{NodeKind, Operand, TRef};
+use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
+use crate::layers::{ArgVal, LayerDef};
 use crate::types::CallValue;
 use crate::dims::{Dim, Equality};
 use crate::layers::suggest;
@@ -137,8 +138,8 @@ impl<'p> Checker<'p> {
                     let mut d = Diagnostic::new(Code::UnknownTrainField, file, key.span, format!("unknown train field `{}`", key.name))
                         .with_label("not a train block field")
                         .with_note(format!("fields: {}", TRAIN_FIELDS.join(", ")));
-                    if let Some(s) = suggest(&key.name, TRAIN_FIELDS.iter().copied()) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
+                    if let Some(help) = crate::aliases::help(&key.name, TRAIN_FIELDS.iter().copied()) {
+                        d = d.with_help(help);
                     }
                     self.report(d);
                     continue;
@@ -490,8 +491,8 @@ impl<'p> Checker<'p> {
                     let mut d = Diagnostic::new(Code::InvalidDataSource, file, n.span, format!("`{}` has no option `{}`", f.name, n.name))
                         .with_label("unknown option")
                         .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
-                    if let Some(s) = suggest(&n.name, f.options.iter().copied()) {
-                        d = d.with_help(format!("did you mean `{s}`?"));
+                    if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
+                        d = d.with_help(help);
                     }
                     self.report(d);
                 }
@@ -609,12 +610,13 @@ impl<'p> Checker<'p> {
                         if !f.options.is_empty() {
                             d = d.with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
                         }
-                        if let Some(s) = suggest(&n.name, f.options.iter().copied()) {
-                            d = d.with_help(format!("did you mean `{s}`?"));
+                        if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
+                            d = d.with_help(help);
                         }
                         self.report(d);
                     } else {
                         let v = self.eval_in(body, &a.value, true);
+                        self.check_option_range(f, &n.name, &v, body.origin(a.value.span));
                         keywords.push((n.name.clone(), v));
                     }
                 }
@@ -626,6 +628,10 @@ impl<'p> Checker<'p> {
                         FnKind::Loss | FnKind::Metric => self.eval(body, &a.value),
                         _ => self.eval_in(body, &a.value, true),
                     };
+                    // An optimizer's or schedule's one positional argument is its `lr`.
+                    if matches!(f.kind, FnKind::Optimizer | FnKind::Schedule) && positional.is_empty() {
+                        self.check_option_range(f, "lr", &v, body.origin(a.value.span));
+                    }
                     positional.push((v, body.origin(a.value.span), &a.value));
                 }
             }
@@ -646,6 +652,7 @@ impl<'p> Checker<'p> {
                     );
                     return Some(Value::Unknown);
                 }
+                self.warn_softmax_before_loss(f, &keywords, &positional[0]);
                 if !self.check_loss_args(body, f, call, &positional[0], &positional[1]) {
                     return Some(Value::Unknown);
                 }
@@ -672,6 +679,55 @@ impl<'p> Checker<'p> {
         }
     }
 
+    /// E0202: a number outside what a train function's option means (`lr = -1`, `momentum = 1`):
+    /// caught here, not as NaN losses (or silently clamped) epochs into a run.
+    fn check_option_range(&mut self, f: &TrainFn, option: &str, v: &Value, at: Origin) {
+        let Some(range) = option_range(f, option) else { return };
+        let Some(x) = v.as_f64() else { return }; // not a number: its own checks, or a symbolic dim
+        let whole = x.fract() == 0.0;
+        let ok = x.is_finite()
+            && match range {
+                OptionRange::Positive => x > 0.0,
+                OptionRange::NonNegative => x >= 0.0,
+                OptionRange::UnitHalfOpen => (0.0..1.0).contains(&x),
+                OptionRange::Unit => (0.0..=1.0).contains(&x),
+                OptionRange::OpenUnit => x > 0.0 && x < 1.0,
+                OptionRange::PositiveInt => whole && x >= 1.0,
+                OptionRange::NonNegativeInt => whole && x >= 0.0,
+            };
+        if !ok {
+            let allowed = range.describe();
+            self.report(
+                Diagnostic::new(Code::OptionOutOfRange, at.file, at.span, format!("`{option}` of `{}` must be {allowed}, found {v}", f.name))
+                    .with_label(format!("must be {allowed}")),
+            );
+        }
+    }
+
+    /// W0002: a loss that applies softmax itself (`cross_entropy`, `perplexity`, unless
+    /// `from_logits = false`) fed a softmax output — however it was written: `|> softmax`,
+    /// `softmax(…)`, `activation = softmax` on any layer whose activation is its last step,
+    /// or the output of a block or model that ends so (the graph holds them all alike).
+    fn warn_softmax_before_loss(&mut self, f: &TrainFn, keywords: &[(String, Value)], pred: &(Value, Origin, &'p ast::Expr)) {
+        let from_logits = keywords.iter().find(|(k, _)| k == "from_logits").is_none_or(|(_, v)| !matches!(v, Value::Bool(false)));
+        if !matches!(f.name, "cross_entropy" | "perplexity") || !from_logits {
+            return;
+        }
+        let Some(r) = pred.0.as_tensor().and_then(|t| t.node) else { return };
+        let Some(softmax) = softmax_source(&self.graph, r) else { return };
+        let mut d = Diagnostic::new(Code::SoftmaxBeforeCrossEntropy, pred.1.file, pred.1.span, format!("`{}` applies softmax itself", f.name))
+            .with_label("this is already a softmax output");
+        if softmax.span != pred.1.span && !softmax.span.is_empty() {
+            d = d.with_secondary(softmax.file, softmax.span, "the softmax is applied here");
+        }
+        let help = if f.options.contains(&"from_logits") {
+            "pass the logits (drop the `softmax`), or write `from_logits = false`"
+        } else {
+            "pass the logits (drop the `softmax`)"
+        };
+        self.report(d.with_help(help));
+    }
+
     /// Checks that a loss's prediction and target agree; false after an error.
     fn check_loss_args(&mut self, body: &Body, f: &TrainFn, call: &Call, pred: &(Value, Origin, &'p ast::Expr), target: &(Value, Origin, &'p ast::Expr)) -> bool {
         let origin = body.origin(call.span);
@@ -682,13 +738,6 @@ impl<'p> Checker<'p> {
                     .with_label(format!("this is {p}")),
             );
             return false;
-        }
-        if f.name == "cross_entropy" && is_softmax(pred.2, body, self) {
-            self.report(
-                Diagnostic::new(Code::SoftmaxBeforeCrossEntropy, pred.1.file, pred.1.span, "`cross_entropy` applies softmax itself")
-                    .with_label("this is already a softmax output")
-                    .with_help("pass the logits (drop the `softmax`), or write `from_logits = false`"),
-            );
         }
         let t = match tv {
             Value::Tensor(t) => t,
@@ -743,6 +792,52 @@ impl<'p> Checker<'p> {
     }
 }
 
+/// The numbers an option of a train function accepts.
+#[derive(Clone, Copy)]
+enum OptionRange {
+    Positive,
+    NonNegative,
+    /// [0, 1): momenta and decay rates of running averages (1 would never forget).
+    UnitHalfOpen,
+    Unit,
+    OpenUnit,
+    PositiveInt,
+    NonNegativeInt,
+}
+
+impl OptionRange {
+    fn describe(self) -> &'static str {
+        match self {
+            OptionRange::Positive => "> 0",
+            OptionRange::NonNegative => "≥ 0",
+            OptionRange::UnitHalfOpen => "in [0, 1)",
+            OptionRange::Unit => "in [0, 1]",
+            OptionRange::OpenUnit => "in (0, 1)",
+            OptionRange::PositiveInt => "an integer ≥ 1",
+            OptionRange::NonNegativeInt => "an integer ≥ 0",
+        }
+    }
+}
+
+/// What each numeric option of the optimizers, schedules, metrics and helpers accepts
+/// (the runtime's `optim.rs` and training loop read them unchecked).
+fn option_range(f: &TrainFn, option: &str) -> Option<OptionRange> {
+    use OptionRange::*;
+    Some(match (f.name, option) {
+        // `lr = 0` is a run that keeps the weights (evaluating a stateful model over epochs,
+        // tests/training/stateful.nn); below 0 it climbs the loss.
+        (_, "lr" | "weight_decay" | "initial_accumulator" | "min_delta") => NonNegative,
+        (_, "epsilon" | "clip_norm" | "clip_value") => Positive,
+        (_, "momentum" | "beta1" | "beta2" | "rho") => UnitHalfOpen,
+        ("reduce_on_plateau", "factor") => OpenUnit,
+        (_, "factor" | "rate") if f.kind == FnKind::Schedule => Positive,
+        (_, "every") => PositiveInt,
+        (_, "patience" | "class") => NonNegativeInt,
+        (_, "threshold") => Unit,
+        _ => return None,
+    })
+}
+
 fn drop_trailing_ones(ds: &[Dim]) -> Vec<Dim> {
     let mut v = ds.to_vec();
     while v.last().and_then(Dim::as_known) == Some(1) {
@@ -759,18 +854,60 @@ fn show_dims(ds: &[Dim], elem: ElemType) -> String {
     TensorTy::new(elem, ds.to_vec(), Origin::default()).to_string()
 }
 
-/// Whether an expression is (syntactically) a softmax output, directly or
-/// through a model output whose last layer is a softmax.
-fn is_softmax(e: &ast::Expr, body: &Body, c: &Checker) -> bool {
-    match &e.kind {
-        ExprKind::Call(call) | ExprKind::Pipe { stage: call, .. } => call.callee.name == "softmax",
-        ExprKind::Name(n) => {
-            let _ = body;
-            c.models.iter().chain(std::iter::empty()).any(|m| {
-                m.outputs.iter().any(|(o, _)| o == &n.name)
-                    && m.layers.iter().rev().find(|l| l.name == n.name || l.name.starts_with(&format!("{}.", n.name))).is_some_and(|l| l.layer == "softmax")
-            })
+/// Where the softmax is applied, when the tensor `r` is a softmax over its last axis:
+/// a `softmax` layer, a layer whose output activation is softmax, a `repeat` of such a
+/// layer, or any of those seen through dropout or an index that keeps the last axis whole.
+fn softmax_source(graph: &crate::graph::Graph, r: TRef) -> Option<Origin> {
+    let node = graph.nodes.get(r.node as usize)?;
+    let rank = graph.nodes[r.node as usize].outputs.get(usize::from(r.output))?.rank();
+    match &node.kind {
+        NodeKind::Layer { def, args, inputs, .. } => match def.name {
+            "softmax" => last_axis(args.get("axis"), rank).then_some(node.origin),
+            "dropout" => softmax_source(graph, *inputs.first()?),
+            _ => layer_ends_in_softmax(def, |name| args.get(name).clone(), rank, node.origin),
+        },
+        NodeKind::Index { base, items } => {
+            let base_rank = graph.ty(*base).rank();
+            let last_whole = items.len() < base_rank || matches!(items.last(), Some(IndexSpec::Full));
+            if last_whole { softmax_source(graph, *base) } else { None }
         }
+        _ => None,
+    }
+}
+
+/// Whether a layer (applied, or as a layer value) ends in a softmax over the last axis.
+fn layer_ends_in_softmax(def: &LayerDef, arg: impl Fn(&str) -> ArgVal, rank: usize, origin: Origin) -> Option<Origin> {
+    // Recurrent layers (the ones with `state`) apply their activation inside the cell.
+    let output_activation = def.args.iter().any(|a| a.name == "activation") && !def.args.iter().any(|a| a.name == "state");
+    match (def.name, arg("activation"), arg("layer")) {
+        ("repeat", _, ArgVal::Layer(lv)) => {
+            let n = arg("n");
+            let copies = matches!(&n, ArgVal::Int(d) if d.as_known().is_some_and(|n| n > 0));
+            if !copies {
+                return None;
+            }
+            layer_value_ends_in_softmax(&lv, rank)
+        }
+        (_, ArgVal::Layer(lv), _) if output_activation => layer_value_ends_in_softmax(&lv, rank).map(|_| if lv.origin.span.is_empty() { origin } else { lv.origin }),
+        _ => None,
+    }
+}
+
+/// A layer value (`softmax`, `dense(10, activation = softmax)`) that ends in a softmax.
+fn layer_value_ends_in_softmax(lv: &crate::types::LayerValue, rank: usize) -> Option<Origin> {
+    let args = crate::layers::bind_args(lv.layer, &lv.args).ok()?;
+    if lv.layer.name == "softmax" {
+        return last_axis(args.get("axis"), rank).then_some(lv.origin);
+    }
+    layer_ends_in_softmax(lv.layer, |name| args.get(name).clone(), rank, lv.origin)
+}
+
+/// Whether an `axis` option names the last of `rank` axes.
+fn last_axis(axis: &ArgVal, rank: usize) -> bool {
+    match axis {
+        ArgVal::Axes(xs) => matches!(xs.as_slice(), [x] if *x == -1 || usize::try_from(*x).is_ok_and(|x| x + 1 == rank)),
+        ArgVal::Int(d) => d.as_known().is_some_and(|x| x == -1 || usize::try_from(x).is_ok_and(|x| x + 1 == rank)),
+        ArgVal::Absent => true,
         _ => false,
     }
 }

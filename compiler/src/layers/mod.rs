@@ -242,8 +242,13 @@ pub fn lookup(name: &str) -> Option<&'static LayerDef> {
     LAYERS.iter().find(|l| l.name == name)
 }
 
-/// The closest known name within a small edit distance, for "did you mean".
+/// The known name a Keras or PyTorch spelling stands for (`kernel_size` → `kernel`,
+/// `crate::aliases`), else the closest within a small edit distance, for "did you mean".
 pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let candidates: Vec<&'a str> = candidates.into_iter().collect();
+    if let Some(c) = crate::aliases::rename(name, &candidates) {
+        return Some(c);
+    }
     let mut best: Option<(&str, usize)> = None;
     for c in candidates {
         let d = edit_distance(name, c);
