@@ -132,7 +132,7 @@ impl<W: Write> Server<W> {
             }
             self.initialized = true;
             self.state.support = SupportFiles::materialise();
-            self.state.workspace = workspace_root(&req.params);
+            self.state.workspace = workspace_root(&params);
             return to_json(initialize_result());
         }
         if !self.initialized {
