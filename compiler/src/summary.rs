@@ -15,9 +15,12 @@ pub struct Totals {
     pub symbolic: bool,
 }
 
+// The sums below saturate: the checker reports a model whose parameter
+// count overflows (E0314), and its summary must still print, not panic.
+
 impl Totals {
     pub fn total(&self) -> i64 {
-        self.trainable + self.non_trainable
+        self.trainable.saturating_add(self.non_trainable)
     }
 }
 
@@ -26,8 +29,8 @@ pub fn totals(model: &ModelInfo) -> Totals {
     for l in &model.layers {
         for p in &l.params {
             match p.count() {
-                Some(c) if p.trainable => t.trainable += c,
-                Some(c) => t.non_trainable += c,
+                Some(c) if p.trainable => t.trainable = t.trainable.saturating_add(c),
+                Some(c) => t.non_trainable = t.non_trainable.saturating_add(c),
                 None => t.symbolic = true,
             }
         }
@@ -40,7 +43,7 @@ pub fn layer_params(l: &crate::check::LayerRecord) -> Result<i64, String> {
     let mut total = 0i64;
     for p in &l.params {
         match p.count() {
-            Some(c) => total += c,
+            Some(c) => total = total.saturating_add(c),
             None => {
                 let dims: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
                 return Err(dims.join("·"));
