@@ -36,7 +36,8 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
             Ok(mut pairs) => {
                 let mut b = Builder { src: source, base: 0, file, diags: &mut diags };
                 let file_pair = pairs.next();
-                let items = file_pair.map(|p| b.items(p)).unwrap_or_default();
+                let mut items = file_pair.map(|p| b.items(p)).unwrap_or_default();
+                depth::limit_depth(&mut items, file, &mut diags);
                 return (File { items }, diags);
             }
             Err(_) => {} // fall through to per-declaration recovery
@@ -54,6 +55,14 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
         let chunk_span = Span::new(start, end);
         // A chunk that holds a delimiter error already has its diagnostic.
         let has_delim_error = poisoned.iter().any(|s| chunk_span.contains(s.start as usize) && (s.start as usize) < end);
+        // pest recurses once per bracket level: a chunk nested too deeply is
+        // not parsed at all (its diagnostic is the scan's).
+        if bracket_depth(chunk) > MAX_NESTING {
+            if !has_delim_error {
+                diags.push(too_deep(file, Span::new(start, start)));
+            }
+            continue;
+        }
         match NnParser::parse(Rule::file, chunk) {
             Ok(mut pairs) => {
                 let mut b = Builder { src: source, base: start, file, diags: &mut diags };
@@ -66,7 +75,46 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
         }
     }
     pest::set_error_detail(false);
+    depth::limit_depth(&mut items, file, &mut diags);
     (File { items }, diags)
+}
+
+fn too_deep(file: FileId, span: Span) -> Diagnostic {
+    Diagnostic::new(Code::SyntaxError, file, span, "brackets nested too deeply")
+        .with_label(format!("more than {MAX_NESTING} levels of nesting"))
+        .with_help("split the expression with `let` bindings")
+}
+
+/// The deepest bracket nesting of `text`, strings and comments skipped
+/// (closers without an opener are ignored).
+fn bracket_depth(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    max
 }
 
 /// Byte ranges of top-level declarations: cut before every line that starts
@@ -150,11 +198,7 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
                 stack.push((c, i));
                 if stack.len() > MAX_NESTING && !too_deep_reported {
                     too_deep_reported = true;
-                    diags.push(
-                        Diagnostic::new(Code::SyntaxError, file, Span::new(i, i + 1), "brackets nested too deeply")
-                            .with_label(format!("more than {MAX_NESTING} levels of nesting"))
-                            .with_help("split the expression with `let` bindings"),
-                    );
+                    diags.push(too_deep(file, Span::new(i, i + 1)));
                 }
             }
             c @ (b')' | b']' | b'}') => match stack.pop() {
@@ -519,15 +563,24 @@ impl Builder<'_, '_> {
     fn if_stmt<'i>(&mut self, span: Span, mut inner: impl Iterator<Item = Pair<'i, Rule>>) -> Option<Stmt> {
         let cond = self.expr(inner.next()?);
         let then_body = self.body(inner.next()?);
-        let else_body = match inner.next() {
-            None => Vec::new(),
-            Some(e) if e.as_rule() == Rule::if_else => {
-                let nested = kids(e).next()?;
-                let nspan = self.span(&nested);
-                vec![self.if_stmt(nspan, kids(nested))?]
+        // `else if` links, then the final `else` body; the links nest as
+        // `if`s in the `else` of the one before, built from the last.
+        let mut links = Vec::new();
+        let mut else_body = Vec::new();
+        for part in inner {
+            if part.as_rule() == Rule::else_if {
+                // From its `if` to the end of the whole chain, as a nested `if` statement spans.
+                let start = part.clone().into_inner().find(|p| p.as_rule() == Rule::kw_if).map_or(span.start, |k| self.span(&k).start);
+                let mut parts = kids(part);
+                let (c, b) = (parts.next()?, parts.next()?);
+                links.push((self.expr(c), self.body(b), Span::new(start as usize, span.end as usize)));
+            } else {
+                else_body = self.body(part);
             }
-            Some(b) => self.body(b),
-        };
+        }
+        for (cond, then_body, span) in links.into_iter().rev() {
+            else_body = vec![Stmt::If { cond, then_body, else_body, span }];
+        }
         Some(Stmt::If { cond, then_body, else_body, span })
     }
 
@@ -883,3 +936,6 @@ fn unquote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+mod depth;
+pub use depth::MAX_DEPTH;

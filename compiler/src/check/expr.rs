@@ -223,7 +223,7 @@ impl<'p> Checker<'p> {
             Err(DimError::Overflow) => {
                 self.report(
                     Diagnostic::new(Code::SizeOverflow, origin.file, origin.span, "dim arithmetic overflows 64 bits")
-                        .with_label("this value is larger than 2^63 − 1")
+                        .with_label("the result does not fit in 64 bits")
                         .with_note("sizes are exact integers; they are never wrapped around"),
                 );
                 None
