@@ -183,12 +183,17 @@ mod tests {
             model(&format!("x{}", "[0]".repeat(50_000))),
             model(&format!("{}x{}", "(".repeat(30_000), ")".repeat(30_000))),
             model(&format!("{}x{}", "relu(".repeat(30_000), ")".repeat(30_000))),
-            format!("dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{}\n}}\n", " else if k == 0 { output y = x }".repeat(50_000)),
+            format!(
+                "dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{}\n}}\n",
+                " else if k == 0 { output y = x }".repeat(50_000)
+            ),
         ];
         for text in cases {
             on_small_stack(move || {
                 let a = analyse("deep.nn", None, text, &FsLoader, &CheckOptions::default());
-                assert!(a.result.diagnostics.iter().any(|d| d.code == nnc_syntax::Code::SyntaxError && d.message.contains("too deep")));
+                let too_deep =
+                    |d: &nnc_syntax::Diagnostic| d.code == nnc_syntax::Code::SyntaxError && d.message.contains("too deep");
+                assert!(a.result.diagnostics.iter().any(too_deep));
             });
         }
     }

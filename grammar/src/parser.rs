@@ -573,7 +573,8 @@ impl Builder<'_, '_> {
         for part in inner {
             if part.as_rule() == Rule::else_if {
                 // From its `if` to the end of the whole chain, as a nested `if` statement spans.
-                let start = part.clone().into_inner().find(|p| p.as_rule() == Rule::kw_if).map_or(span.start, |k| self.span(&k).start);
+                let kw_if = part.clone().into_inner().find(|p| p.as_rule() == Rule::kw_if);
+                let start = kw_if.map_or(span.start, |k| self.span(&k).start);
                 let mut parts = kids(part);
                 let (c, b) = (parts.next()?, parts.next()?);
                 links.push((self.expr(c), self.body(b), Span::new(start as usize, span.end as usize)));

@@ -70,7 +70,11 @@ fn sizes_that_overflow_or_are_not_positive_are_check_errors() {
         ("zero axis", model("0", "dense(x, 2)"), &["E0315", "not positive"]),
         ("difference below 1", model("4 - 8", "dense(x, 2)"), &["E0315", "-4"]),
         ("negated minimum", model(&format!("-(-{MAX} - 1)"), "dense(x, 2)"), &["E0314"]),
-        ("declared dim plus one", format!("dim N, D = {MAX}\nmodel M {{\n    input x: [N, D + 1]\n    output y = x\n}}\n"), &["E0314"]),
+        (
+            "declared dim plus one",
+            format!("dim N, D = {MAX}\nmodel M {{\n    input x: [N, D + 1]\n    output y = x\n}}\n"),
+            &["E0314"],
+        ),
         ("flatten of 3e9 x 3e9 x 3", model("3000000000, 3000000000, 3", "flatten(x)"), &["E0314", "element count"]),
         ("element count of a type", model(&format!("{P62}, 4"), "x"), &["E0314", "element count"]),
         ("upsample by 2^62", model("4, 4, 1", &format!("upsample(x, {P62})")), &["E0314", "upsample", "height"]),
@@ -86,8 +90,16 @@ fn sizes_that_overflow_or_are_not_positive_are_check_errors() {
         ("dense kernel count", model("4000000000", "dense(x, 4000000000)"), &["E0314", "parameter `kernel`"]),
         ("lstm units", model("10, 8", &format!("lstm(x, {P62})")), &["E0314", "lstm"]),
         ("lstm kernels", model("10, 8", "lstm(x, 1000000000000)"), &["E0314", "recurrent_kernel"]),
-        ("attention heads", model("10, 8", &format!("multi_head_attention(x, heads = {P62}, key_dim = 1)")), &["E0314", "query.kernel"]),
-        ("embedding table", "dim N\nmodel M {\n    input x: int[N, 4]\n    output y = embedding(x, 4000000000, 4000000000)\n}\n".into(), &["E0314", "embeddings"]),
+        (
+            "attention heads",
+            model("10, 8", &format!("multi_head_attention(x, heads = {P62}, key_dim = 1)")),
+            &["E0314", "query.kernel"],
+        ),
+        (
+            "embedding table",
+            "dim N\nmodel M {\n    input x: int[N, 4]\n    output y = embedding(x, 4000000000, 4000000000)\n}\n".into(),
+            &["E0314", "embeddings"],
+        ),
         ("concat", model(&format!("{P62}"), "concat(x, x)"), &["E0314", "concat"]),
         ("reshape target", model("4", &format!("reshape(x, [N, {MAX}, 2])")), &["E0314", "reshape"]),
         (
@@ -111,11 +123,17 @@ fn sizes_that_overflow_or_are_not_positive_are_check_errors() {
 
 /// A train block around `output` on `[N, input]`, with synthetic data.
 fn trainable(input: &str, output: &str) -> String {
-    format!(
-        "{}train t {{\n    model = M()\n    data = synthetic(n = 8)\n    loss = mse(y, 0)\n    optimizer = sgd()\n    batch = 4\n}}\n",
-        model(input, output)
-    )
+    format!("{}{TRAIN}", model(input, output))
 }
+
+const TRAIN: &str = "train t {
+    model = M()
+    data = synthetic(n = 8)
+    loss = mse(y, 0)
+    optimizer = sgd()
+    batch = 4
+}
+";
 
 /// `nnc run` on sizes that used to panic (capacity overflow, "shape too
 /// large") fails with a clear error at check time or before allocating.
@@ -125,7 +143,11 @@ fn run_with_absurd_sizes_fails_cleanly() {
     let cases: Vec<(&str, String, &[&str])> = vec![
         ("dense 10^18", trainable("4", "dense(x, 1000000000000000000)"), &["too large"]),
         ("lstm 2^62", trainable("10, 4", &format!("lstm(x, {P62})")), &["E0314"]),
-        ("attention 2^62 heads", trainable("10, 4", &format!("multi_head_attention(x, heads = {P62}, key_dim = 1)")), &["E0314"]),
+        (
+            "attention 2^62 heads",
+            trainable("10, 4", &format!("multi_head_attention(x, heads = {P62}, key_dim = 1)")),
+            &["E0314"],
+        ),
         ("flatten 3e9 x 3e9", trainable("3000000000, 3000000000", "flatten(x) |> dense(1)"), &["too large"]),
     ];
     for (case, text, words) in cases {
@@ -159,7 +181,7 @@ fn set_rejects_unknown_names_and_non_integers() {
         expect(&format!("{set} (summary)"), &nnc(&s.0, &["summary", f, "--set", set]), *code, words);
     }
     // run and predict check the file (and the names) before anything else.
-    let t = s.write("t.nn", &format!("{text}train t {{\n    model = M()\n    data = synthetic(n = 8)\n    loss = mse(y, 0)\n    optimizer = sgd()\n    batch = 4\n}}\n"));
+    let t = s.write("t.nn", &format!("{text}{TRAIN}"));
     let t = t.to_str().unwrap();
     let out = s.0.join("out");
     let run = nnc(&s.0, &["run", t, "--steps", "1", "--out", out.to_str().unwrap(), "--set", "hiden=128"]);
@@ -239,7 +261,10 @@ fn language_server_survives_deep_nesting() {
         let hover = json!({"textDocument": {"uri": uri}, "position": {"line": 2, "character": 11}});
         let r = c.request_raw("textDocument/hover", hover);
         assert!(r.get("error").is_none(), "{r}");
-        let r = c.request_raw("textDocument/formatting", json!({"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": true}}));
+        let r = c.request_raw(
+            "textDocument/formatting",
+            json!({"textDocument": {"uri": uri}, "options": {"tabSize": 4, "insertSpaces": true}}),
+        );
         assert!(r.get("id").is_some(), "{r}");
     }
     assert_eq!(c.shutdown(), Some(0));

@@ -453,7 +453,8 @@ impl<'p> Checker<'p> {
         let mut counts = info.layers.iter().flat_map(|l| &l.params).filter_map(ParamSpec::count);
         if counts.try_fold(0i64, i64::checked_add).is_none() {
             self.report(
-                Diagnostic::new(Code::SizeOverflow, file, m.name.span, format!("model `{}` has more than 2^63 − 1 parameters", m.name.name))
+                let msg = format!("model `{}` has more than 2^63 − 1 parameters", m.name.name);
+                Diagnostic::new(Code::SizeOverflow, file, m.name.span, msg)
                     .with_label("its parameter count does not fit in 64 bits"),
             );
         }
@@ -482,7 +483,8 @@ impl<'p> Checker<'p> {
         let origin = body.origin(p.name.span);
         let name = &p.name.name;
         self.report(
-            Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, format!("`--set {name}={f:?}`: `{name}` takes an integer"))
+            let msg = format!("`--set {name}={f:?}`: `{name}` takes an integer");
+            Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg)
                 .with_label(format!("`{name}` is an integer parameter"))
                 .with_help("give a whole number that fits in 64 bits"),
         );
@@ -747,7 +749,8 @@ impl<'p> Checker<'p> {
                 if Dim::product(&out).is_err() {
                     let at = body.origin(*span);
                     self.report(
-                        Diagnostic::new(Code::SizeOverflow, at.file, at.span, "the element count of this type does not fit in 64 bits")
+                        let msg = "the element count of this type does not fit in 64 bits";
+                        Diagnostic::new(Code::SizeOverflow, at.file, at.span, msg)
                             .with_label("the product of these sizes is larger than 2^63 − 1"),
                     );
                     return Value::Unknown;

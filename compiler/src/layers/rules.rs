@@ -773,7 +773,8 @@ fn repeat(a: &mut Apply) -> RuleResult {
     let Some(lv) = a.args.layer("layer").cloned() else { return Ok(Value::Unknown) };
     let Some(n) = a.args.int("n").and_then(|n| n.as_known()) else { return Ok(Value::Unknown) };
     if n > MAX_REPEAT {
-        return Err(LayerError::Option { option: "n", message: format!("{n} copies; at most {MAX_REPEAT} are supported") });
+        let message = format!("{n} copies; at most {MAX_REPEAT} are supported");
+        return Err(LayerError::Option { option: "n", message });
     }
     let mut cur = Value::Tensor(a.input().clone());
     for i in 0..n {

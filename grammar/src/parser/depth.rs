@@ -133,7 +133,8 @@ fn children<'a>(node: Node<'a>, out: &mut Vec<Node<'a>>) {
 }
 
 fn expr_children<'a>(e: &'a mut Expr, out: &mut Vec<Node<'a>>) {
-    let call = |c: &'a mut Call, out: &mut Vec<Node<'a>>| out.extend(c.args.iter_mut().map(|a| Node::Expr(&mut a.value)));
+    let call =
+        |c: &'a mut Call, out: &mut Vec<Node<'a>>| out.extend(c.args.iter_mut().map(|a| Node::Expr(&mut a.value)));
     match &mut e.kind {
         ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Name(_) => {}
         ExprKind::Error => {}
