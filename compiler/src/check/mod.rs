@@ -452,8 +452,8 @@ impl<'p> Checker<'p> {
         // Each layer's count fits (`layers::run_rule`); their sum must too.
         let mut counts = info.layers.iter().flat_map(|l| &l.params).filter_map(ParamSpec::count);
         if counts.try_fold(0i64, i64::checked_add).is_none() {
+            let msg = format!("model `{}` has more than 2^63 − 1 parameters", m.name.name);
             self.report(
-                let msg = format!("model `{}` has more than 2^63 − 1 parameters", m.name.name);
                 Diagnostic::new(Code::SizeOverflow, file, m.name.span, msg)
                     .with_label("its parameter count does not fit in 64 bits"),
             );
@@ -482,8 +482,8 @@ impl<'p> Checker<'p> {
         }
         let origin = body.origin(p.name.span);
         let name = &p.name.name;
+        let msg = format!("`--set {name}={f:?}`: `{name}` takes an integer");
         self.report(
-            let msg = format!("`--set {name}={f:?}`: `{name}` takes an integer");
             Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg)
                 .with_label(format!("`{name}` is an integer parameter"))
                 .with_help("give a whole number that fits in 64 bits"),
@@ -748,8 +748,8 @@ impl<'p> Checker<'p> {
                 }
                 if Dim::product(&out).is_err() {
                     let at = body.origin(*span);
+                    let msg = "the element count of this type does not fit in 64 bits";
                     self.report(
-                        let msg = "the element count of this type does not fit in 64 bits";
                         Diagnostic::new(Code::SizeOverflow, at.file, at.span, msg)
                             .with_label("the product of these sizes is larger than 2^63 − 1"),
                     );
