@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use nnc_compiler::sandbox::{self, Access, Cap, Root};
-use nnc_compiler::{Analysis, CheckOptions, FsLoader, analyse};
+use nnc_compiler::{Analysis, CheckOptions, FsLoader, SetValue, analyse};
 use nnc_syntax::{Code, Diagnostic, FileId, Severity, Span};
 
 #[derive(Parser)]
@@ -230,14 +230,50 @@ fn main() -> ExitCode {
     }
 }
 
-fn parse_sets(sets: &[String]) -> Result<Vec<(String, f64)>, String> {
+fn parse_sets(sets: &[String]) -> Result<Vec<(String, SetValue)>, String> {
     sets.iter()
         .map(|s| {
             let (k, v) = s.split_once('=').ok_or_else(|| format!("--set expects NAME=VALUE, found `{s}`"))?;
-            let v: f64 = v.trim().parse().map_err(|_| format!("--set {k}: `{v}` is not a number"))?;
-            Ok((k.trim().to_string(), v))
+            let (k, v) = (k.trim(), v.trim());
+            if let Ok(i) = v.parse::<i64>() {
+                return Ok((k.to_string(), SetValue::Int(i)));
+            }
+            let digits = v.strip_prefix(['-', '+']).unwrap_or(v);
+            if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(format!("--set {k}: `{v}` does not fit in a 64-bit integer"));
+            }
+            match v.parse::<f64>() {
+                Ok(f) if f.is_finite() => Ok((k.to_string(), SetValue::Float(f))),
+                _ => Err(format!("--set {k}: `{v}` is not a finite number")),
+            }
         })
         .collect()
+}
+
+/// Names given with `--set` must be parameters of some model of the files
+/// checked (their `use`s included); a misspelt name is an error, not ignored.
+fn unknown_set_names<'a>(sets: &'a [(String, SetValue)], analyses: &[&Analysis]) -> Result<(), String> {
+    let mut params: Vec<&str> = Vec::new();
+    for a in analyses {
+        for f in a.program.files.iter().filter(|f| !f.is_std) {
+            for item in &f.ast.items {
+                if let nnc_syntax::ast::Item::Model(m) = item {
+                    params.extend(m.params.iter().map(|p| p.name.name.as_str()));
+                }
+            }
+        }
+    }
+    params.sort_unstable();
+    params.dedup();
+    let unknown: Vec<&'a str> = sets.iter().map(|(k, _)| k.as_str()).filter(|k| !params.contains(k)).collect();
+    let Some(first) = unknown.first() else { return Ok(()) };
+    let mut msg = format!("--set {first}: no model has a parameter `{first}`");
+    match nnc_compiler::layers::suggest(first, params.iter().copied()) {
+        Some(s) => msg.push_str(&format!("; did you mean `{s}`?")),
+        None if params.is_empty() => msg.push_str(" (the models take no parameters)"),
+        None => msg.push_str(&format!(" (parameters: {})", params.join(", "))),
+    }
+    Err(msg)
 }
 
 /// The project root for the program whose root file is `file`: `--root`,
@@ -296,6 +332,10 @@ fn checked(file: &Path, set: &[String], root: &Root, color: bool) -> Option<Anal
             return None;
         }
     };
+    if let Err(e) = unknown_set_names(&options.overrides, &[&a]) {
+        eprintln!("error: {e}");
+        return None;
+    }
     let diags = &a.result.diagnostics;
     if !diags.is_empty() {
         eprint!("{}", render::human(&a.program, diags, color));
@@ -343,22 +383,29 @@ fn run(cli: Cli) -> ExitCode {
             let mut any_error = false;
             let mut io_error = false;
             let mut json_diags = Vec::new();
+            let mut analyses = Vec::new();
             for path in &files {
                 match project_root(path, root.as_deref()).and_then(|r| analyse_file(path, &options, &r)) {
-                    Ok(a) => {
-                        let diags = &a.result.diagnostics;
-                        any_error |= diags.iter().any(|d| d.severity == Severity::Error);
-                        match format {
-                            Format::Human => {
-                                eprint!("{}", render::human(&a.program, diags, color));
-                            }
-                            Format::Json => json_diags.extend(diags.iter().map(|d| render::diagnostic_json(&a.program, d))),
-                        }
-                    }
+                    Ok(a) => analyses.push(a),
                     Err(e) => {
                         eprintln!("error: {e}");
                         io_error = true;
                     }
+                }
+            }
+            let all: Vec<&Analysis> = analyses.iter().collect();
+            if let (false, Err(e)) = (all.is_empty(), unknown_set_names(&options.overrides, &all)) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+            for a in &analyses {
+                let diags = &a.result.diagnostics;
+                any_error |= diags.iter().any(|d| d.severity == Severity::Error);
+                match format {
+                    Format::Human => {
+                        eprint!("{}", render::human(&a.program, diags, color));
+                    }
+                    Format::Json => json_diags.extend(diags.iter().map(|d| render::diagnostic_json(&a.program, d))),
                 }
             }
             if format == Format::Json {
@@ -388,6 +435,10 @@ fn run(cli: Cli) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if let Err(e) = unknown_set_names(&options.overrides, &[&a]) {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
             let diags = &a.result.diagnostics;
             let has_errors = diags.iter().any(|d| d.severity == Severity::Error);
             if !diags.is_empty() {

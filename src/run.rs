@@ -990,6 +990,6 @@ pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool, fused
 }
 
 /// Check options with `--set` overrides.
-pub fn options(overrides: Vec<(String, f64)>) -> CheckOptions {
+pub fn options(overrides: Vec<(String, nnc_compiler::SetValue)>) -> CheckOptions {
     CheckOptions { overrides, ..CheckOptions::default() }
 }

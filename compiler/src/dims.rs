@@ -3,8 +3,10 @@
 //! A dim is an integer polynomial over dim names with integer coefficients.
 //! Floor and ceiling division that cannot be simplified become opaque atoms
 //! whose operands are themselves canonical, so `2*M` and `M + M` are the same
-//! value and equality is structural. All arithmetic wraps instead of
-//! overflowing: adversarial input must never panic the checker.
+//! value and equality is structural. All arithmetic is checked: a result or
+//! a coefficient that does not fit in an `i64` is [`DimError::Overflow`],
+//! which the checker reports at the expression (it must never wrap into a
+//! plausible size, nor panic).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,8 +47,26 @@ pub enum Equality {
     Unknown,
 }
 
+/// Why dim arithmetic has no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DivisionByZero;
+pub enum DimError {
+    DivisionByZero,
+    /// A size or a coefficient does not fit in 64 bits.
+    Overflow,
+}
+
+pub type DimResult = Result<Dim, DimError>;
+
+/// Floor and ceiling of `a / b` in exact integer arithmetic (`b != 0`);
+/// `None` when the quotient does not fit (`i64::MIN / -1`).
+fn div_round(a: i64, b: i64, ceil: bool) -> Option<i64> {
+    let (a, b) = (i128::from(a), i128::from(b));
+    let (q, r) = (a / b, a % b);
+    // Truncation rounds towards zero; move to the floor or the ceiling.
+    let q = if r != 0 && ((r < 0) != (b < 0)) { q - 1 } else { q };
+    let q = if ceil && r != 0 { q + 1 } else { q };
+    i64::try_from(q).ok()
+}
 
 impl Poly {
     fn constant(c: i64) -> Poly {
@@ -65,26 +85,41 @@ impl Poly {
         }
     }
 
-    fn add(&self, other: &Poly, sign: i64) -> Poly {
+    /// `self + sign·other`; `sign` is 1 or -1.
+    fn add(&self, other: &Poly, sign: i64) -> Result<Poly, DimError> {
         let mut map: BTreeMap<Monomial, i64> = self.terms.iter().cloned().collect();
         for (m, c) in &other.terms {
             let e = map.entry(m.clone()).or_insert(0);
-            *e = e.wrapping_add(c.wrapping_mul(sign));
+            *e = c.checked_mul(sign).and_then(|c| e.checked_add(c)).ok_or(DimError::Overflow)?;
         }
-        Poly::from_terms(map)
+        Ok(Poly::from_terms(map))
     }
 
-    fn mul(&self, other: &Poly) -> Poly {
+    fn mul(&self, other: &Poly) -> Result<Poly, DimError> {
         let mut map: BTreeMap<Monomial, i64> = BTreeMap::new();
         for (m1, c1) in &self.terms {
             for (m2, c2) in &other.terms {
                 let mut m: Monomial = m1.iter().chain(m2.iter()).cloned().collect();
                 m.sort();
                 let e = map.entry(m).or_insert(0);
-                *e = e.wrapping_add(c1.wrapping_mul(*c2));
+                *e = c1.checked_mul(*c2).and_then(|c| e.checked_add(c)).ok_or(DimError::Overflow)?;
             }
         }
-        Poly::from_terms(map)
+        Ok(Poly::from_terms(map))
+    }
+
+    /// `self - other` with exact (128-bit) coefficients: comparison must not
+    /// fail where subtraction would overflow.
+    fn difference<'a>(&'a self, other: &'a Poly) -> BTreeMap<&'a Monomial, i128> {
+        let mut map: BTreeMap<&Monomial, i128> = BTreeMap::new();
+        for (m, c) in &self.terms {
+            *map.entry(m).or_insert(0) += i128::from(*c);
+        }
+        for (m, c) in &other.terms {
+            *map.entry(m).or_insert(0) -= i128::from(*c);
+        }
+        map.retain(|_, c| *c != 0);
+        map
     }
 }
 
@@ -128,51 +163,52 @@ impl Dim {
         }
     }
 
-    pub fn add(&self, o: &Dim) -> Dim {
+    pub fn add(&self, o: &Dim) -> DimResult {
         match (self, o) {
-            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.wrapping_add(*b)),
-            _ => Dim::from_poly(self.poly().add(&o.poly(), 1)),
+            (Dim::Known(a), Dim::Known(b)) => a.checked_add(*b).map(Dim::Known).ok_or(DimError::Overflow),
+            _ => Ok(Dim::from_poly(self.poly().add(&o.poly(), 1)?)),
         }
     }
 
-    pub fn sub(&self, o: &Dim) -> Dim {
+    pub fn sub(&self, o: &Dim) -> DimResult {
         match (self, o) {
-            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.wrapping_sub(*b)),
-            _ => Dim::from_poly(self.poly().add(&o.poly(), -1)),
+            (Dim::Known(a), Dim::Known(b)) => a.checked_sub(*b).map(Dim::Known).ok_or(DimError::Overflow),
+            _ => Ok(Dim::from_poly(self.poly().add(&o.poly(), -1)?)),
         }
     }
 
-    pub fn mul(&self, o: &Dim) -> Dim {
+    pub fn mul(&self, o: &Dim) -> DimResult {
         match (self, o) {
-            (Dim::Known(a), Dim::Known(b)) => Dim::Known(a.wrapping_mul(*b)),
-            _ => Dim::from_poly(self.poly().mul(&o.poly())),
+            (Dim::Known(a), Dim::Known(b)) => a.checked_mul(*b).map(Dim::Known).ok_or(DimError::Overflow),
+            _ => Ok(Dim::from_poly(self.poly().mul(&o.poly())?)),
         }
     }
 
-    pub fn neg(&self) -> Dim {
+    pub fn neg(&self) -> DimResult {
         Dim::Known(0).sub(self)
+    }
+
+    /// The product of `dims` (1 for none): element counts, parameter counts.
+    pub fn product<'a>(dims: impl IntoIterator<Item = &'a Dim>) -> DimResult {
+        dims.into_iter().try_fold(Dim::Known(1), |acc, d| acc.mul(d))
     }
 
     /// Floor division, simplified as far as it soundly goes:
     /// `(d·Q + R) / d = Q + R / d` for a constant divisor `d`.
-    pub fn floor_div(&self, o: &Dim) -> Result<Dim, DivisionByZero> {
+    pub fn floor_div(&self, o: &Dim) -> DimResult {
         self.div(o, false)
     }
 
-    pub fn ceil_div(&self, o: &Dim) -> Result<Dim, DivisionByZero> {
+    pub fn ceil_div(&self, o: &Dim) -> DimResult {
         self.div(o, true)
     }
 
-    fn div(&self, o: &Dim, ceil: bool) -> Result<Dim, DivisionByZero> {
+    fn div(&self, o: &Dim, ceil: bool) -> DimResult {
         if let (Dim::Known(a), Dim::Known(b)) = (self, o) {
             if *b == 0 {
-                return Err(DivisionByZero);
+                return Err(DimError::DivisionByZero);
             }
-            let q = a.wrapping_div_euclid(*b);
-            let exact = a.wrapping_rem_euclid(*b) == 0;
-            // div_euclid rounds towards -inf for positive b; fix up negative divisors.
-            let floor = if *b > 0 { q } else { (*a as f64 / *b as f64).floor() as i64 };
-            return Ok(Dim::Known(if ceil && !exact { floor.wrapping_add(1) } else { floor }));
+            return div_round(*a, *b, ceil).map(Dim::Known).ok_or(DimError::Overflow);
         }
         if let Dim::Known(1) = o {
             return Ok(self.clone());
@@ -180,7 +216,7 @@ impl Dim {
         let num = self.poly();
         if let Some(d) = o.as_known() {
             if d == 0 {
-                return Err(DivisionByZero);
+                return Err(DimError::DivisionByZero);
             }
             if d > 0 {
                 // Split each coefficient c = d·q + r with 0 ≤ r < d.
@@ -193,14 +229,11 @@ impl Dim {
                 let quotient = Poly::from_terms(quotient);
                 let rest = Poly::from_terms(rest);
                 let tail = match rest.as_const() {
-                    Some(r) => {
-                        let q = r.div_euclid(d);
-                        let exact = r.rem_euclid(d) == 0;
-                        Dim::Known(if ceil && !exact { q + 1 } else { q })
-                    }
+                    // 0 ≤ r < d: the quotient is 0, or 1 for an inexact ceiling.
+                    Some(r) => Dim::Known(i64::from(ceil && r != 0)),
                     None => Dim::opaque(rest, Poly::constant(d), ceil),
                 };
-                return Ok(Dim::from_poly(quotient).add(&tail));
+                return Dim::from_poly(quotient).add(&tail);
             }
         }
         // Exact division by a single monomial: (6·N·T) / (2·N) = 3·T.
@@ -231,17 +264,33 @@ impl Dim {
     }
 
     pub fn compare(&self, o: &Dim) -> Equality {
-        match self.sub(o) {
-            Dim::Known(0) => Equality::Equal,
-            Dim::Known(_) => Equality::Different,
-            Dim::Expr(_) => Equality::Unknown,
+        let (a, b) = (self.poly(), o.poly());
+        let diff = a.difference(&b);
+        if diff.is_empty() {
+            Equality::Equal
+        } else if diff.keys().all(|m| m.is_empty()) {
+            Equality::Different
+        } else {
+            Equality::Unknown
+        }
+    }
+
+    /// How `self` orders against `o` when their difference is a constant
+    /// (`H + 2` > `H`); exact even where subtraction would overflow.
+    pub fn order(&self, o: &Dim) -> Option<std::cmp::Ordering> {
+        let (a, b) = (self.poly(), o.poly());
+        let diff = a.difference(&b);
+        match diff.iter().next() {
+            None => Some(std::cmp::Ordering::Equal),
+            Some((m, c)) if m.is_empty() && diff.len() == 1 => Some(c.cmp(&0)),
+            Some(_) => None,
         }
     }
 
     /// Replaces names by dims (`substitute(H ↦ 28)`), re-normalising.
-    pub fn substitute(&self, f: &dyn Fn(&str) -> Option<Dim>) -> Dim {
+    pub fn substitute(&self, f: &dyn Fn(&str) -> Option<Dim>) -> DimResult {
         match self {
-            Dim::Known(_) => self.clone(),
+            Dim::Known(_) => Ok(self.clone()),
             Dim::Expr(p) => subst_poly(p, f),
         }
     }
@@ -317,7 +366,7 @@ fn collect_syms(p: &Poly, out: &mut Vec<Rc<str>>) {
     }
 }
 
-fn subst_poly(p: &Poly, f: &dyn Fn(&str) -> Option<Dim>) -> Dim {
+fn subst_poly(p: &Poly, f: &dyn Fn(&str) -> Option<Dim>) -> DimResult {
     let mut acc = Dim::Known(0);
     for (m, c) in &p.terms {
         let mut term = Dim::Known(*c);
@@ -325,17 +374,21 @@ fn subst_poly(p: &Poly, f: &dyn Fn(&str) -> Option<Dim>) -> Dim {
             let v = match a {
                 Atom::Sym(s) => f(s).unwrap_or_else(|| Dim::sym(s)),
                 Atom::FloorDiv(n, d) | Atom::CeilDiv(n, d) => {
-                    let (n, d) = (subst_poly(n, f), subst_poly(d, f));
-                    let r = if matches!(a, Atom::CeilDiv(..)) { n.ceil_div(&d) } else { n.floor_div(&d) };
-                    // A substitution that makes a divisor zero keeps the division symbolic.
-                    r.unwrap_or_else(|_| Dim::opaque(n.poly(), d.poly(), matches!(a, Atom::CeilDiv(..))))
+                    let (n, d) = (subst_poly(n, f)?, subst_poly(d, f)?);
+                    let ceil = matches!(a, Atom::CeilDiv(..));
+                    match if ceil { n.ceil_div(&d) } else { n.floor_div(&d) } {
+                        Ok(v) => v,
+                        // A substitution that makes a divisor zero keeps the division symbolic.
+                        Err(DimError::DivisionByZero) => Dim::opaque(n.poly(), d.poly(), ceil),
+                        Err(e) => return Err(e),
+                    }
                 }
             };
-            term = term.mul(&v);
+            term = term.mul(&v)?;
         }
-        acc = acc.add(&term);
+        acc = acc.add(&term)?;
     }
-    acc
+    Ok(acc)
 }
 
 impl From<i64> for Dim {
@@ -435,79 +488,134 @@ mod tests {
     fn k(v: i64) -> Dim {
         Dim::Known(v)
     }
+    /// Unwrapping shorthands: these tests are about values that fit.
+    fn add(a: &Dim, b: &Dim) -> Dim {
+        a.add(b).unwrap()
+    }
+    fn sub(a: &Dim, b: &Dim) -> Dim {
+        a.sub(b).unwrap()
+    }
+    fn mul(a: &Dim, b: &Dim) -> Dim {
+        a.mul(b).unwrap()
+    }
 
     #[test]
     fn canonical_form_identifies_equal_expressions() {
         let m = s("M");
-        assert_eq!(k(2).mul(&m), m.add(&m));
-        assert_eq!(m.add(&s("N")), s("N").add(&m));
-        assert_eq!(m.mul(&s("N")).add(&k(1)), k(1).add(&s("N").mul(&m)));
-        assert_eq!(m.sub(&m), k(0));
-        assert_eq!(m.add(&k(3)).sub(&k(3)), m);
+        assert_eq!(mul(&k(2), &m), add(&m, &m));
+        assert_eq!(add(&m, &s("N")), add(&s("N"), &m));
+        assert_eq!(add(&mul(&m, &s("N")), &k(1)), add(&k(1), &mul(&s("N"), &m)));
+        assert_eq!(sub(&m, &m), k(0));
+        assert_eq!(sub(&add(&m, &k(3)), &k(3)), m);
     }
 
     #[test]
     fn floor_division_simplifies_soundly() {
         let h = s("H");
         // (2H + 4) / 2 = H + 2
-        assert_eq!(k(2).mul(&h).add(&k(4)).floor_div(&k(2)).unwrap(), h.add(&k(2)));
+        assert_eq!(add(&mul(&k(2), &h), &k(4)).floor_div(&k(2)).unwrap(), add(&h, &k(2)));
         // (H - 5) / 1 + 1 = H - 4
-        assert_eq!(h.sub(&k(5)).floor_div(&k(1)).unwrap().add(&k(1)), h.sub(&k(4)));
+        assert_eq!(add(&sub(&h, &k(5)).floor_div(&k(1)).unwrap(), &k(1)), sub(&h, &k(4)));
         // H / 2 stays opaque, but equal to itself written differently.
         let a = h.floor_div(&k(2)).unwrap();
-        let b = h.add(&k(0)).floor_div(&k(2)).unwrap();
+        let b = add(&h, &k(0)).floor_div(&k(2)).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.to_string(), "H / 2");
         // (H + 3) / 2 = ((H + 1) / 2) + 1
-        assert_eq!(h.add(&k(3)).floor_div(&k(2)).unwrap(), h.add(&k(1)).floor_div(&k(2)).unwrap().add(&k(1)));
+        assert_eq!(add(&h, &k(3)).floor_div(&k(2)).unwrap(), add(&add(&h, &k(1)).floor_div(&k(2)).unwrap(), &k(1)));
+        // (2H + 3) / 2 rounded up = H + 2
+        assert_eq!(add(&mul(&k(2), &h), &k(3)).ceil_div(&k(2)).unwrap(), add(&h, &k(2)));
         assert_eq!(k(-7).floor_div(&k(2)).unwrap(), k(-4));
         assert_eq!(k(7).floor_div(&k(-2)).unwrap(), k(-4));
+        assert_eq!(k(-7).floor_div(&k(-2)).unwrap(), k(3));
         assert_eq!(k(7).ceil_div(&k(2)).unwrap(), k(4));
+        assert_eq!(k(7).ceil_div(&k(-2)).unwrap(), k(-3));
         assert_eq!(k(8).ceil_div(&k(2)).unwrap(), k(4));
-        assert_eq!(h.floor_div(&k(0)), Err(DivisionByZero));
+        assert_eq!(h.floor_div(&k(0)), Err(DimError::DivisionByZero));
+        assert_eq!(k(3).ceil_div(&k(0)), Err(DimError::DivisionByZero));
         // Exact division by a monomial: 784·N / N = 784.
-        assert_eq!(k(784).mul(&s("N")).floor_div(&s("N")).unwrap(), k(784));
-        assert_eq!(k(6).mul(&s("N")).mul(&s("T")).floor_div(&k(2).mul(&s("N"))).unwrap(), k(3).mul(&s("T")));
+        assert_eq!(mul(&k(784), &s("N")).floor_div(&s("N")).unwrap(), k(784));
+        assert_eq!(mul(&mul(&k(6), &s("N")), &s("T")).floor_div(&mul(&k(2), &s("N"))).unwrap(), mul(&k(3), &s("T")));
+        // Exact even where a float quotient would round: (2^62 + 1) / -1.
+        assert_eq!(k((1 << 62) + 1).floor_div(&k(-1)).unwrap(), k(-(1 << 62) - 1));
+        assert_eq!(k(i64::MAX).floor_div(&k(-2)).unwrap(), k(-(i64::MAX / 2) - 1));
     }
 
     #[test]
     fn comparison_distinguishes_different_from_unknown() {
         assert_eq!(s("M").compare(&s("M")), Equality::Equal);
-        assert_eq!(s("M").add(&k(1)).compare(&s("M")), Equality::Different);
+        assert_eq!(add(&s("M"), &k(1)).compare(&s("M")), Equality::Different);
         assert_eq!(k(3).compare(&k(4)), Equality::Different);
         assert_eq!(s("M").compare(&s("N")), Equality::Unknown);
+        // The difference of these does not fit in 64 bits; they still compare.
+        assert_eq!(k(i64::MAX).compare(&k(-1)), Equality::Different);
+        assert_eq!(k(i64::MIN).compare(&k(i64::MIN)), Equality::Equal);
+        assert_eq!(add(&s("M"), &k(i64::MAX)).compare(&sub(&s("M"), &k(1))), Equality::Different);
+        assert_eq!(k(i64::MAX).order(&k(-1)), Some(std::cmp::Ordering::Greater));
+        assert_eq!(add(&s("M"), &k(2)).order(&s("M")), Some(std::cmp::Ordering::Greater));
+        assert_eq!(s("M").order(&s("N")), None);
     }
 
     #[test]
     fn substitution_renormalises() {
-        let e = s("H").sub(&k(5)).floor_div(&k(2)).unwrap().add(&k(1));
-        let r = e.substitute(&|n| (n == "H").then_some(k(28)));
+        let e = add(&sub(&s("H"), &k(5)).floor_div(&k(2)).unwrap(), &k(1));
+        let r = e.substitute(&|n| (n == "H").then_some(k(28))).unwrap();
         assert_eq!(r, k(12));
         let c = s("H").ceil_div(&s("S")).unwrap();
-        assert_eq!(c.substitute(&|n| match n { "H" => Some(k(7)), "S" => Some(k(2)), _ => None }), k(4));
+        let r = c.substitute(&|n| match n {
+            "H" => Some(k(7)),
+            "S" => Some(k(2)),
+            _ => None,
+        });
+        assert_eq!(r, Ok(k(4)));
+        // A divisor that becomes zero keeps the division symbolic.
+        assert!(c.substitute(&|n| (n == "S").then_some(k(0))).unwrap().as_known().is_none());
     }
 
     #[test]
     fn solves_linear_patterns() {
-        let e = k(2).mul(&s("M")).add(&k(1));
+        let e = add(&mul(&k(2), &s("M")), &k(1));
         let (x, c, rest) = e.linear_in(&|n| n == "M").unwrap();
         assert_eq!((&*x, c, rest), ("M", 2, k(1)));
-        assert!(s("M").mul(&s("M")).linear_in(&|n| n == "M").is_none());
+        assert!(mul(&s("M"), &s("M")).linear_in(&|n| n == "M").is_none());
     }
 
     #[test]
     fn display_is_readable() {
-        assert_eq!(k(2).mul(&s("M")).to_string(), "2*M");
-        assert_eq!(s("H").sub(&k(2)).to_string(), "H - 2");
+        assert_eq!(mul(&k(2), &s("M")).to_string(), "2*M");
+        assert_eq!(sub(&s("H"), &k(2)).to_string(), "H - 2");
         assert_eq!(s("H").ceil_div(&k(2)).unwrap().to_string(), "ceil(H / 2)");
-        assert_eq!(s("N").mul(&s("T")).to_string(), "N*T");
+        assert_eq!(mul(&s("N"), &s("T")).to_string(), "N*T");
     }
 
     #[test]
-    fn arithmetic_never_panics_on_overflow() {
-        let big = k(i64::MAX);
-        let _ = big.add(&big).mul(&big).sub(&k(i64::MIN));
-        let _ = k(i64::MIN).floor_div(&k(-1));
-        let _ = s("X").mul(&big).add(&s("X").mul(&big)).floor_div(&k(3));
+    fn overflow_is_an_error_not_a_wrapped_value() {
+        let max = k(i64::MAX);
+        // The cases: 2^63-1 * 2^63-1 wrapped to 1, 2^63-1 + 1 to a negative size.
+        assert_eq!(max.mul(&max), Err(DimError::Overflow));
+        assert_eq!(max.add(&k(1)), Err(DimError::Overflow));
+        assert_eq!(k(i64::MIN).sub(&k(1)), Err(DimError::Overflow));
+        assert_eq!(k(i64::MIN).neg(), Err(DimError::Overflow));
+        assert_eq!(k(i64::MIN).floor_div(&k(-1)), Err(DimError::Overflow));
+        assert_eq!(k(i64::MIN).ceil_div(&k(-1)), Err(DimError::Overflow));
+        assert_eq!(k(i64::MAX).neg(), Ok(k(-i64::MAX)));
+        // Two 3·10⁹ axes flattened: 9·10¹⁸ fits, three do not.
+        let a = k(3_000_000_000);
+        assert_eq!(Dim::product([&a, &a]), Ok(k(9_000_000_000_000_000_000)));
+        assert_eq!(Dim::product([&a, &a, &a]), Err(DimError::Overflow));
+        assert_eq!(Dim::product([]), Ok(k(1)));
+        // Symbolic coefficients overflow too, in sums and in products.
+        let big_x = mul(&s("X"), &max);
+        assert_eq!(big_x.add(&s("X")), Err(DimError::Overflow));
+        assert_eq!(big_x.mul(&k(2)), Err(DimError::Overflow));
+        assert_eq!(sub(&k(0), &big_x).sub(&mul(&s("X"), &k(2))), Err(DimError::Overflow));
+        // …and cancelling coefficients do not.
+        assert_eq!(big_x.sub(&big_x), Ok(k(0)));
+        // Substitution re-checks: X·2^62 with X = 4.
+        let e = mul(&s("X"), &k(1 << 62));
+        assert_eq!(e.substitute(&|_| Some(k(4))), Err(DimError::Overflow));
+        assert_eq!(e.substitute(&|_| Some(k(1))), Ok(k(1 << 62)));
+        // A symbolic division whose constant part overflows when split.
+        assert!(big_x.floor_div(&k(3)).is_ok());
     }
 }

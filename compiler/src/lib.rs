@@ -14,7 +14,7 @@ pub mod sandbox;
 pub mod summary;
 pub mod types;
 
-pub use check::{CheckOptions, CheckResult, LayerRecord, ModelInfo, TypeHint, check};
+pub use check::{CheckOptions, CheckResult, LayerRecord, ModelInfo, SetValue, TypeHint, check};
 pub use program::{FsLoader, LoadError, Loader, Program};
 
 /// A loaded and checked program.

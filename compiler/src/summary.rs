@@ -15,9 +15,12 @@ pub struct Totals {
     pub symbolic: bool,
 }
 
+// The sums below saturate: the checker reports a model whose parameter
+// count overflows (E0314), and its summary must still print, not panic.
+
 impl Totals {
     pub fn total(&self) -> i64 {
-        self.trainable + self.non_trainable
+        self.trainable.saturating_add(self.non_trainable)
     }
 }
 
@@ -26,8 +29,8 @@ pub fn totals(model: &ModelInfo) -> Totals {
     for l in &model.layers {
         for p in &l.params {
             match p.count() {
-                Some(c) if p.trainable => t.trainable += c,
-                Some(c) => t.non_trainable += c,
+                Some(c) if p.trainable => t.trainable = t.trainable.saturating_add(c),
+                Some(c) => t.non_trainable = t.non_trainable.saturating_add(c),
                 None => t.symbolic = true,
             }
         }
@@ -40,7 +43,7 @@ pub fn layer_params(l: &crate::check::LayerRecord) -> Result<i64, String> {
     let mut total = 0i64;
     for p in &l.params {
         match p.count() {
-            Some(c) => total += c,
+            Some(c) => total = total.saturating_add(c),
             None => {
                 let dims: Vec<String> = p.shape.iter().map(|d| d.to_string()).collect();
                 return Err(dims.join("·"));
@@ -120,4 +123,78 @@ pub fn render(model: &ModelInfo) -> String {
         let _ = writeln!(out, "Outputs: {}", outputs.join(", "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{CheckOptions, FsLoader, analyse};
+
+    /// Runs `f` on a thread with a 2 MiB stack: the default of spawned
+    /// threads, smaller than the CLI's (which runs on a large one).
+    fn on_small_stack(f: impl FnOnce() + Send + 'static) {
+        std::thread::Builder::new().stack_size(2 << 20).spawn(f).unwrap().join().expect("no stack overflow");
+    }
+
+    fn model(output: &str) -> String {
+        format!("dim N\nmodel M {{\n    input x: [N, 4]\n    output y = {output}\n}}\n")
+    }
+
+    /// Every kind of nesting, just inside the parser's limits: parsing,
+    /// checking, the summary and the formatter's tree comparison all
+    /// recurse over it, and must fit in a small stack even in debug builds.
+    #[test]
+    fn nesting_at_the_limits_fits_a_small_stack() {
+        let deep = nnc_syntax::MAX_DEPTH - 8;
+        let brackets = nnc_syntax::MAX_NESTING - 4;
+        let cases = vec![
+            ("pipe", model(&format!("x{}", " |> relu".repeat(deep)))),
+            ("sum", model(&vec!["x"; deep].join(" + "))),
+            ("product", model(&vec!["x"; deep].join(" * "))),
+            ("index", model(&format!("x{}", "[0:4]".repeat(deep)))),
+            ("calls", model(&format!("{}x{}", "relu(".repeat(brackets), ")".repeat(brackets)))),
+            ("parens", model(&format!("{}x{}", "(".repeat(brackets), ")".repeat(brackets)))),
+            ("lists", model(&format!("x + {}1{}", "[".repeat(brackets), "]".repeat(brackets)))),
+            ("dense", model(&format!("{}x{}", "dense(".repeat(brackets), ", 4)".repeat(brackets)))),
+            (
+                "else if",
+                format!(
+                    "dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{} else {{ output y = relu(x) }}\n}}\n",
+                    " else if k == 0 { output y = x }".repeat(deep)
+                ),
+            ),
+        ];
+        for (name, text) in cases {
+            on_small_stack(move || {
+                let a = analyse("deep.nn", None, text.clone(), &FsLoader, &CheckOptions::default());
+                let errors: Vec<_> = a.result.diagnostics.iter().filter(|d| d.code.as_str().starts_with('E')).collect();
+                assert!(errors.is_empty(), "{name}: {errors:?}");
+                assert!(!super::render(&a.result.models[0]).is_empty());
+                assert!(nnc_syntax::format::format_source(&text).is_ok(), "{name}: formats");
+            });
+        }
+    }
+
+    /// Past the limits: one syntax error, and nothing deeper is built.
+    #[test]
+    fn nesting_past_the_limits_is_a_syntax_error_on_a_small_stack() {
+        let cases = vec![
+            model(&format!("x{}", " |> relu".repeat(100_000))),
+            model(&vec!["x"; 100_000].join(" + ")),
+            model(&format!("x{}", "[0]".repeat(50_000))),
+            model(&format!("{}x{}", "(".repeat(30_000), ")".repeat(30_000))),
+            model(&format!("{}x{}", "relu(".repeat(30_000), ")".repeat(30_000))),
+            format!(
+                "dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{}\n}}\n",
+                " else if k == 0 { output y = x }".repeat(50_000)
+            ),
+        ];
+        for text in cases {
+            on_small_stack(move || {
+                let a = analyse("deep.nn", None, text, &FsLoader, &CheckOptions::default());
+                let too_deep =
+                    |d: &nnc_syntax::Diagnostic| d.code == nnc_syntax::Code::SyntaxError && d.message.contains("too deep");
+                assert!(a.result.diagnostics.iter().any(too_deep));
+            });
+        }
+    }
 }

@@ -233,6 +233,18 @@ states which.";
 Destructure tuples with `let (a, b) = …`.";
     DivisionByZero = "E0313", Error, "division by zero in a dim expression",
 "A dim expression divides by zero.";
+    SizeOverflow = "E0314", Error, "size does not fit in 64 bits",
+"A dim expression, a layer's output size, an element count or a parameter
+count is larger than 2^63 − 1. Sizes are never wrapped around: the label
+points at the expression or the layer whose size overflows.
+
+    input x: [N, 9223372036854775807 * 2]     // overflows
+    let f = flatten(y)      // y: [N, 3000000000, 3000000000, 3] overflows";
+    NonPositiveSize = "E0315", Error, "size is zero or negative",
+"The size of a tensor axis (in a type, a `reshape` or a random tensor's
+shape) or a value used as a size must be at least 1.
+
+    input x: [N, -4]                          // axis sizes are positive";
 
     // ---- models, blocks, train
     MissingOutput = "E0401", Error, "model has no output",

@@ -11,5 +11,5 @@ mod parser;
 mod span;
 
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
-pub use parser::parse;
+pub use parser::{MAX_DEPTH, MAX_NESTING, parse};
 pub use span::{FileId, LineIndex, Span};

@@ -20,9 +20,12 @@ use crate::{FileId, Span};
 #[grammar = "../nn.pest"]
 struct NnParser;
 
-/// Deeper nesting than this is rejected before parsing: it would only come
-/// from generated or corrupted input, and recursive descent needs stack.
-const MAX_NESTING: usize = 200;
+/// Deeper bracket nesting than this is rejected before parsing: it would
+/// only come from generated or corrupted input, and recursive descent needs
+/// stack. pest spends ~13 KB per level of calls in a debug build and stops
+/// (with a parse error) when 64 KB of stack remain, so on a 2 MiB thread it
+/// manages ~140 levels; 100 leaves room for the passes after it.
+pub const MAX_NESTING: usize = 100;
 
 /// Parses `source`; never fails and never panics. Diagnostics carry `file`.
 pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
@@ -36,7 +39,8 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
             Ok(mut pairs) => {
                 let mut b = Builder { src: source, base: 0, file, diags: &mut diags };
                 let file_pair = pairs.next();
-                let items = file_pair.map(|p| b.items(p)).unwrap_or_default();
+                let mut items = file_pair.map(|p| b.items(p)).unwrap_or_default();
+                depth::limit_depth(&mut items, file, &mut diags);
                 return (File { items }, diags);
             }
             Err(_) => {} // fall through to per-declaration recovery
@@ -54,6 +58,14 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
         let chunk_span = Span::new(start, end);
         // A chunk that holds a delimiter error already has its diagnostic.
         let has_delim_error = poisoned.iter().any(|s| chunk_span.contains(s.start as usize) && (s.start as usize) < end);
+        // pest recurses once per bracket level: a chunk nested too deeply is
+        // not parsed at all (its diagnostic is the scan's).
+        if bracket_depth(chunk) > MAX_NESTING {
+            if !has_delim_error {
+                diags.push(too_deep(file, Span::new(start, start)));
+            }
+            continue;
+        }
         match NnParser::parse(Rule::file, chunk) {
             Ok(mut pairs) => {
                 let mut b = Builder { src: source, base: start, file, diags: &mut diags };
@@ -66,7 +78,46 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
         }
     }
     pest::set_error_detail(false);
+    depth::limit_depth(&mut items, file, &mut diags);
     (File { items }, diags)
+}
+
+fn too_deep(file: FileId, span: Span) -> Diagnostic {
+    Diagnostic::new(Code::SyntaxError, file, span, "brackets nested too deeply")
+        .with_label(format!("more than {MAX_NESTING} levels of nesting"))
+        .with_help("split the expression with `let` bindings")
+}
+
+/// The deepest bracket nesting of `text`, strings and comments skipped
+/// (closers without an opener are ignored).
+fn bracket_depth(text: &str) -> usize {
+    let bytes = text.as_bytes();
+    let (mut depth, mut max) = (0usize, 0usize);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                max = max.max(depth);
+            }
+            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+        i += 1;
+    }
+    max
 }
 
 /// Byte ranges of top-level declarations: cut before every line that starts
@@ -150,11 +201,7 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
                 stack.push((c, i));
                 if stack.len() > MAX_NESTING && !too_deep_reported {
                     too_deep_reported = true;
-                    diags.push(
-                        Diagnostic::new(Code::SyntaxError, file, Span::new(i, i + 1), "brackets nested too deeply")
-                            .with_label(format!("more than {MAX_NESTING} levels of nesting"))
-                            .with_help("split the expression with `let` bindings"),
-                    );
+                    diags.push(too_deep(file, Span::new(i, i + 1)));
                 }
             }
             c @ (b')' | b']' | b'}') => match stack.pop() {
@@ -553,15 +600,25 @@ impl Builder<'_, '_> {
     fn if_stmt<'i>(&mut self, span: Span, mut inner: impl Iterator<Item = Pair<'i, Rule>>) -> Option<Stmt> {
         let cond = self.expr(inner.next()?);
         let then_body = self.body(inner.next()?);
-        let else_body = match inner.next() {
-            None => Vec::new(),
-            Some(e) if e.as_rule() == Rule::if_else => {
-                let nested = kids(e).next()?;
-                let nspan = self.span(&nested);
-                vec![self.if_stmt(nspan, kids(nested))?]
+        // `else if` links, then the final `else` body; the links nest as
+        // `if`s in the `else` of the one before, built from the last.
+        let mut links = Vec::new();
+        let mut else_body = Vec::new();
+        for part in inner {
+            if part.as_rule() == Rule::else_if {
+                // From its `if` to the end of the whole chain, as a nested `if` statement spans.
+                let kw_if = part.clone().into_inner().find(|p| p.as_rule() == Rule::kw_if);
+                let start = kw_if.map_or(span.start, |k| self.span(&k).start);
+                let mut parts = kids(part);
+                let (c, b) = (parts.next()?, parts.next()?);
+                links.push((self.expr(c), self.body(b), Span::new(start as usize, span.end as usize)));
+            } else {
+                else_body = self.body(part);
             }
-            Some(b) => self.body(b),
-        };
+        }
+        for (cond, then_body, span) in links.into_iter().rev() {
+            else_body = vec![Stmt::If { cond, then_body, else_body, span }];
+        }
         Some(Stmt::If { cond, then_body, else_body, span })
     }
 
@@ -654,111 +711,159 @@ impl Builder<'_, '_> {
     }
 
     fn expr(&mut self, p: Pair<Rule>) -> Expr {
+        // Every bracket level passes through ~10 precedence rules that
+        // usually have one child: step through those in a loop rather than a
+        // call each. Each rule with work to do has its own function, so this
+        // frame, paid once per nesting level, stays small (one big `match`
+        // took 10 KB per level in debug builds).
+        let mut p = p;
+        while matches!(
+            p.as_rule(),
+            Rule::expr | Rule::pipe_expr | Rule::cmp_expr | Rule::range_expr | Rule::add_expr | Rule::mul_expr
+                | Rule::unary | Rule::postfix | Rule::slice_bound
+        ) {
+            let mut inner = p.clone().into_inner();
+            match (inner.next(), inner.next()) {
+                (Some(only), None) if only.as_rule() != Rule::kw_frozen && only.as_rule() != Rule::neg => p = only,
+                _ => break,
+            }
+        }
         let span = self.span(&p);
-        let rule = p.as_rule();
-        match rule {
+        match p.as_rule() {
             Rule::expr | Rule::slice_bound => match kids(p).next() {
                 Some(inner) => self.expr(inner),
                 None => Expr { kind: ExprKind::Tuple(Vec::new()), span },
             },
-            Rule::pipe_expr => {
-                let mut inner = kids(p);
-                let Some(first) = inner.next() else { return error_expr(span) };
-                let mut acc = self.expr(first);
-                for stage in inner {
-                    let stage_span = self.span(&stage);
-                    let call = match kids(stage).next() {
-                        Some(c) if c.as_rule() == Rule::call => self.call(c),
-                        Some(id) => Call { callee: self.ident(id), args: Vec::new(), parens: false, span: stage_span },
-                        None => continue,
-                    };
-                    let sp = acc.span.to(stage_span);
-                    acc = Expr { kind: ExprKind::Pipe { input: Box::new(acc), stage: call }, span: sp };
-                }
-                acc
+            Rule::pipe_expr => self.pipe_expr(p, span),
+            Rule::cmp_expr => self.cmp_expr(p, span),
+            Rule::range_expr => self.range_expr(p, span),
+            Rule::add_expr | Rule::mul_expr => self.binary_chain(p, span),
+            Rule::unary => self.unary(p, span),
+            Rule::postfix => self.postfix(p, span),
+            Rule::int | Rule::float | Rule::string | Rule::bool => self.literal(p, span),
+            Rule::ident => Expr { kind: ExprKind::Name(self.ident(p)), span },
+            Rule::call => Expr { kind: ExprKind::Call(self.call(p)), span },
+            Rule::list => self.list(p, span),
+            Rule::map => self.map(p, span),
+            Rule::paren => self.paren(p, span),
+            Rule::typed_literal => Expr { kind: ExprKind::TensorType(self.type_expr(p)), span },
+            _ => error_expr(span),
+        }
+    }
+
+    #[inline(never)]
+    fn pipe_expr(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = kids(p);
+        let Some(first) = inner.next() else { return error_expr(span) };
+        let mut acc = self.expr(first);
+        for stage in inner {
+            let stage_span = self.span(&stage);
+            let call = match kids(stage).next() {
+                Some(c) if c.as_rule() == Rule::call => self.call(c),
+                Some(id) => Call { callee: self.ident(id), args: Vec::new(), parens: false, span: stage_span },
+                None => continue,
+            };
+            let sp = acc.span.to(stage_span);
+            acc = Expr { kind: ExprKind::Pipe { input: Box::new(acc), stage: call }, span: sp };
+        }
+        acc
+    }
+
+    #[inline(never)]
+    fn cmp_expr(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = kids(p);
+        let Some(first) = inner.next() else { return error_expr(span) };
+        let lhs = self.expr(first);
+        match (inner.next(), inner.next()) {
+            (Some(op), Some(rhs)) => {
+                let op = match op.as_str() {
+                    "==" => CmpOp::Eq,
+                    "!=" => CmpOp::Ne,
+                    "<=" => CmpOp::Le,
+                    ">=" => CmpOp::Ge,
+                    "<" => CmpOp::Lt,
+                    _ => CmpOp::Gt,
+                };
+                let rhs = self.expr(rhs);
+                Expr { kind: ExprKind::Compare { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
             }
-            Rule::cmp_expr => {
-                let mut inner = kids(p);
-                let Some(first) = inner.next() else { return error_expr(span) };
-                let lhs = self.expr(first);
-                match (inner.next(), inner.next()) {
-                    (Some(op), Some(rhs)) => {
-                        let op = match op.as_str() {
-                            "==" => CmpOp::Eq,
-                            "!=" => CmpOp::Ne,
-                            "<=" => CmpOp::Le,
-                            ">=" => CmpOp::Ge,
-                            "<" => CmpOp::Lt,
-                            _ => CmpOp::Gt,
-                        };
-                        let rhs = self.expr(rhs);
-                        Expr { kind: ExprKind::Compare { op, lhs: Box::new(lhs), rhs: Box::new(rhs) }, span }
-                    }
-                    _ => lhs,
-                }
+            _ => lhs,
+        }
+    }
+
+    #[inline(never)]
+    fn range_expr(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = kids(p);
+        let Some(first) = inner.next() else { return error_expr(span) };
+        let start = self.expr(first);
+        match inner.next() {
+            Some(end) => {
+                let end = self.expr(end);
+                Expr { kind: ExprKind::Range { start: Box::new(start), end: Box::new(end) }, span }
             }
-            Rule::range_expr => {
-                let mut inner = kids(p);
-                let Some(first) = inner.next() else { return error_expr(span) };
-                let start = self.expr(first);
-                match inner.next() {
-                    Some(end) => {
-                        let end = self.expr(end);
-                        Expr { kind: ExprKind::Range { start: Box::new(start), end: Box::new(end) }, span }
-                    }
-                    None => start,
-                }
+            None => start,
+        }
+    }
+
+    #[inline(never)]
+    fn binary_chain(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = kids(p);
+        let Some(first) = inner.next() else { return error_expr(span) };
+        let mut acc = self.expr(first);
+        while let (Some(op), Some(rhs)) = (inner.next(), inner.next()) {
+            let op = match op.as_str() {
+                "+" => BinOp::Add,
+                "-" => BinOp::Sub,
+                "*" => BinOp::Mul,
+                _ => BinOp::Div,
+            };
+            let rhs = self.expr(rhs);
+            let sp = acc.span.to(rhs.span);
+            acc = Expr { kind: ExprKind::Binary { op, lhs: Box::new(acc), rhs: Box::new(rhs) }, span: sp };
+        }
+        acc
+    }
+
+    #[inline(never)]
+    fn unary(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let mut negs = 0usize;
+        let mut frozen = false;
+        let mut operand = None;
+        for part in kids(p) {
+            match part.as_rule() {
+                Rule::neg => negs += 1,
+                Rule::kw_frozen => frozen = true,
+                _ => operand = Some(self.expr(part)),
             }
-            Rule::add_expr | Rule::mul_expr => {
-                let mut inner = kids(p);
-                let Some(first) = inner.next() else { return error_expr(span) };
-                let mut acc = self.expr(first);
-                while let (Some(op), Some(rhs)) = (inner.next(), inner.next()) {
-                    let op = match op.as_str() {
-                        "+" => BinOp::Add,
-                        "-" => BinOp::Sub,
-                        "*" => BinOp::Mul,
-                        _ => BinOp::Div,
-                    };
-                    let rhs = self.expr(rhs);
-                    let sp = acc.span.to(rhs.span);
-                    acc = Expr { kind: ExprKind::Binary { op, lhs: Box::new(acc), rhs: Box::new(rhs) }, span: sp };
-                }
-                acc
-            }
-            Rule::unary => {
-                let mut negs = 0usize;
-                let mut frozen = false;
-                let mut operand = None;
-                for part in kids(p) {
-                    match part.as_rule() {
-                        Rule::neg => negs += 1,
-                        Rule::kw_frozen => frozen = true,
-                        _ => operand = Some(self.expr(part)),
-                    }
-                }
-                let Some(mut e) = operand else { return error_expr(span) };
-                // `--x` is `x`: fold repeated prefixes so no input builds a deep tree.
-                if negs % 2 == 1 {
-                    e = fold_negation(e, span);
-                }
-                if frozen {
-                    e = Expr { kind: ExprKind::Frozen(Box::new(e)), span };
-                }
-                e
-            }
-            Rule::postfix => {
-                let mut inner = kids(p);
-                let Some(first) = inner.next() else { return error_expr(span) };
-                let mut acc = self.expr(first);
-                for idx in inner {
-                    let isp = self.span(&idx);
-                    let indices = kids(idx).filter_map(|s| self.index_item(s)).collect();
-                    let sp = acc.span.to(isp);
-                    acc = Expr { kind: ExprKind::Index { base: Box::new(acc), indices }, span: sp };
-                }
-                acc
-            }
+        }
+        let Some(mut e) = operand else { return error_expr(span) };
+        // `--x` is `x`: fold repeated prefixes so no input builds a deep tree.
+        if negs % 2 == 1 {
+            e = fold_negation(e, span);
+        }
+        if frozen {
+            e = Expr { kind: ExprKind::Frozen(Box::new(e)), span };
+        }
+        e
+    }
+
+    #[inline(never)]
+    fn postfix(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let mut inner = kids(p);
+        let Some(first) = inner.next() else { return error_expr(span) };
+        let mut acc = self.expr(first);
+        for idx in inner {
+            let isp = self.span(&idx);
+            let indices = kids(idx).filter_map(|s| self.index_item(s)).collect();
+            let sp = acc.span.to(isp);
+            acc = Expr { kind: ExprKind::Index { base: Box::new(acc), indices }, span: sp };
+        }
+        acc
+    }
+
+    #[inline(never)]
+    fn literal(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        match p.as_rule() {
             Rule::int => match p.as_str().parse::<i64>() {
                 Ok(v) => Expr { kind: ExprKind::Int(v), span },
                 Err(_) => {
@@ -780,48 +885,52 @@ impl Builder<'_, '_> {
                 }
             },
             Rule::string => Expr { kind: ExprKind::Str(unquote(p.as_str())), span },
-            Rule::bool => Expr { kind: ExprKind::Bool(p.as_str() == "true"), span },
-            Rule::ident => Expr { kind: ExprKind::Name(self.ident(p)), span },
-            Rule::call => Expr { kind: ExprKind::Call(self.call(p)), span },
-            Rule::list => Expr { kind: ExprKind::List(kids(p).map(|e| self.expr(e)).collect()), span },
-            Rule::map => {
-                let entries = p
-                    .into_inner()
-                    .filter_map(|entry| {
-                        let mut it = kids(entry);
-                        let k = it.next()?;
-                        let v = it.next()?;
-                        let key = match k.as_rule() {
-                            Rule::ident => {
-                                let ksp = self.span(&k);
-                                Expr { kind: ExprKind::Name(self.ident(k)), span: ksp }
-                            }
-                            _ => self.expr(k),
-                        };
-                        Some((key, self.expr(v)))
-                    })
-                    .collect();
-                Expr { kind: ExprKind::Map(entries), span }
-            }
-            Rule::paren => {
-                let mut elems = Vec::new();
-                let mut trailing = false;
-                for part in kids(p) {
-                    match part.as_rule() {
-                        Rule::trailing_comma => trailing = true,
-                        _ => elems.push(self.expr(part)),
+            _ => Expr { kind: ExprKind::Bool(p.as_str() == "true"), span },
+        }
+    }
+
+    #[inline(never)]
+    fn list(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        Expr { kind: ExprKind::List(kids(p).map(|e| self.expr(e)).collect()), span }
+    }
+
+    #[inline(never)]
+    fn map(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let entries = p
+            .into_inner()
+            .filter_map(|entry| {
+                let mut it = kids(entry);
+                let k = it.next()?;
+                let v = it.next()?;
+                let key = match k.as_rule() {
+                    Rule::ident => {
+                        let ksp = self.span(&k);
+                        Expr { kind: ExprKind::Name(self.ident(k)), span: ksp }
                     }
-                }
-                if elems.len() == 1 && !trailing {
-                    let mut e = elems.pop().expect("one element");
-                    e.span = span; // keep the parentheses in the span
-                    e
-                } else {
-                    Expr { kind: ExprKind::Tuple(elems), span }
-                }
+                    _ => self.expr(k),
+                };
+                Some((key, self.expr(v)))
+            })
+            .collect();
+        Expr { kind: ExprKind::Map(entries), span }
+    }
+
+    #[inline(never)]
+    fn paren(&mut self, p: Pair<Rule>, span: Span) -> Expr {
+        let mut elems = Vec::new();
+        let mut trailing = false;
+        for part in kids(p) {
+            match part.as_rule() {
+                Rule::trailing_comma => trailing = true,
+                _ => elems.push(self.expr(part)),
             }
-            Rule::typed_literal => Expr { kind: ExprKind::TensorType(self.type_expr(p)), span },
-            _ => error_expr(span),
+        }
+        if elems.len() == 1 && !trailing {
+            let mut e = elems.pop().expect("one element");
+            e.span = span; // keep the parentheses in the span
+            e
+        } else {
+            Expr { kind: ExprKind::Tuple(elems), span }
         }
     }
 
@@ -917,3 +1026,6 @@ fn unquote(s: &str) -> String {
 
 #[cfg(test)]
 mod tests;
+
+mod depth;
+pub use depth::MAX_DEPTH;

@@ -199,7 +199,7 @@ fn block_call_params(analysis: &Analysis, call: &nnc_syntax::ast::Call, offset: 
     let mut total = 0i64;
     for l in &layers {
         match summary::layer_params(l) {
-            Ok(n) => total += n,
+            Ok(n) => total = total.saturating_add(n), // the checker reports an overflowing model
             Err(_) => return format!("\n\n{} layers under `{prefix}.`", layers.len()),
         }
     }

@@ -220,8 +220,10 @@ impl<'p> Checker<'p> {
                         continue;
                     }
                     // Dims already bound count as known.
-                    let value_of =
-                        |d: &Dim| d.substitute(&|s| bound.get(s).and_then(|b| b.value).map(Dim::Known)).as_known();
+                    let value_of = |d: &Dim| {
+                        let v = d.substitute(&|s| bound.get(s).and_then(|b| b.value).map(Dim::Known));
+                        v.ok().and_then(|v| v.as_known())
+                    };
                     let known: Vec<Option<i64>> = per.iter().map(value_of).collect();
                     let product = known.iter().flatten().try_fold(1i64, |a, &b| a.checked_mul(b));
                     let open: Vec<usize> = (0..per.len()).filter(|&i| known[i].is_none()).collect();

@@ -8,7 +8,7 @@ use nnc_syntax::ast::{self, BinOp, Call, CmpOp, ElemType, Expr, ExprKind, IndexI
 use nnc_syntax::{Code, Diagnostic};
 
 use super::{Binding, BindingKind, Body, BodyKind, Checker, LayerRecord, empty_info};
-use crate::dims::{Dim, Equality};
+use crate::dims::{Dim, DimError, DimResult, Equality};
 use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
 use crate::layers::{self, Apply, Family, LayerDef, Operands, bind_args};
 use crate::types::{LayerValue, Origin, TensorTy, Value};
@@ -59,7 +59,7 @@ impl<'p> Checker<'p> {
                 compare(*op, &l, &r)
             }
             ExprKind::Neg(x) => match self.eval(body, x) {
-                Value::Int(d) => Value::Int(d.neg()),
+                Value::Int(d) => self.dim_result(d.neg(), origin).map_or(Value::Unknown, Value::Int),
                 Value::Float(f) => Value::Float(-f),
                 Value::Tensor(t) => match t.node {
                     Some(r) => {
@@ -172,17 +172,14 @@ impl<'p> Checker<'p> {
                 let (a, b) = (self.eval_dim(body, lhs)?, self.eval_dim(body, rhs)?);
                 self.dim_arith(*op, &a, &b, origin)
             }
-            ExprKind::Neg(x) => Some(self.eval_dim(body, x)?.neg()),
+            ExprKind::Neg(x) => {
+                let d = self.eval_dim(body, x)?.neg();
+                self.dim_result(d, origin)
+            }
             ExprKind::Call(c) if c.callee.name == "ceil" && c.args.len() == 1 => {
                 if let ExprKind::Binary { op: BinOp::Div, lhs, rhs } = &c.args[0].value.kind {
                     let (a, b) = (self.eval_dim(body, lhs)?, self.eval_dim(body, rhs)?);
-                    return match a.ceil_div(&b) {
-                        Ok(d) => Some(d),
-                        Err(_) => {
-                            self.division_by_zero(origin);
-                            None
-                        }
-                    };
+                    return self.dim_result(a.ceil_div(&b), origin);
                 }
                 self.eval_dim(body, &c.args[0].value)
             }
@@ -206,18 +203,32 @@ impl<'p> Checker<'p> {
     }
 
     fn dim_arith(&mut self, op: BinOp, a: &Dim, b: &Dim, origin: Origin) -> Option<Dim> {
-        Some(match op {
+        let r = match op {
             BinOp::Add => a.add(b),
             BinOp::Sub => a.sub(b),
             BinOp::Mul => a.mul(b),
-            BinOp::Div => match a.floor_div(b) {
-                Ok(d) => d,
-                Err(_) => {
-                    self.division_by_zero(origin);
-                    return None;
-                }
-            },
-        })
+            BinOp::Div => a.floor_div(b),
+        };
+        self.dim_result(r, origin)
+    }
+
+    /// The value of dim arithmetic at `origin`, or its error reported there.
+    pub(crate) fn dim_result(&mut self, r: DimResult, origin: Origin) -> Option<Dim> {
+        match r {
+            Ok(d) => Some(d),
+            Err(DimError::DivisionByZero) => {
+                self.division_by_zero(origin);
+                None
+            }
+            Err(DimError::Overflow) => {
+                self.report(
+                    Diagnostic::new(Code::SizeOverflow, origin.file, origin.span, "dim arithmetic overflows 64 bits")
+                        .with_label("the result does not fit in 64 bits")
+                        .with_note("sizes are exact integers; they are never wrapped around"),
+                );
+                None
+            }
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -397,7 +408,7 @@ impl<'p> Checker<'p> {
                         match x {
                             None => Some(default),
                             Some(e) => match c.eval(b, e) {
-                                Value::Int(v) if v.as_known().is_some_and(|k| k < 0) => Some(d.add(&v)),
+                                Value::Int(v) if v.as_known().is_some_and(|k| k < 0) => c.dim_result(d.add(&v), origin),
                                 Value::Int(v) => Some(v),
                                 _ => None,
                             },
@@ -411,7 +422,10 @@ impl<'p> Checker<'p> {
                                 (Some(a), Some(b)) => IndexSpec::Slice(a, b),
                                 _ => IndexSpec::Full,
                             });
-                            dims.push(e.sub(&s));
+                            match self.dim_result(e.sub(&s), origin) {
+                                Some(d) => dims.push(d),
+                                None => return Value::Unknown,
+                            }
                         }
                         _ => return Value::Unknown,
                     }
@@ -637,7 +651,7 @@ impl<'p> Checker<'p> {
             }
         }
         let mut apply = Apply { inputs: tensors, args: &bound, origin, params: Vec::new(), notes: Vec::new() };
-        let result = (def.rule)(&mut apply);
+        let result = layers::run_rule(def, &mut apply);
         let out = match result {
             Ok(v) => v,
             Err(e) => {
@@ -895,9 +909,10 @@ impl<'p> Checker<'p> {
                 if let [n] = unbound.as_slice() {
                     let var = format!("\u{1}{n}");
                     if let Some((_, c, rest)) = pattern.linear_in(&|s| s == var) {
-                        let diff = actual.sub(&rest);
+                        // An overflowing solution is no solution: the call does not match.
+                        let diff = actual.sub(&rest).unwrap_or(Dim::Known(0));
                         match diff.floor_div(&Dim::Known(c)) {
-                            Ok(sol) if sol.mul(&Dim::Known(c)).compare(&diff) == Equality::Equal => {
+                            Ok(sol) if sol.mul(&Dim::Known(c)).is_ok_and(|p| p.compare(&diff) == Equality::Equal) => {
                                 inner.pattern_dims.insert(n.clone(), sol);
                                 continue;
                             }
@@ -1101,16 +1116,16 @@ fn compare(op: CmpOp, l: &Value, r: &Value) -> Value {
     match (l, r) {
         (Value::Int(a), Value::Int(b)) => {
             let eq = a.compare(b);
-            match (op, eq, a.sub(b).as_known()) {
+            match (op, eq, a.order(b)) {
                 (CmpOp::Eq, Equality::Equal, _) | (CmpOp::Ne, Equality::Different, _) => Value::Bool(true),
                 (CmpOp::Eq, Equality::Different, _) | (CmpOp::Ne, Equality::Equal, _) => Value::Bool(false),
-                (_, _, Some(diff)) => Value::Bool(match op {
-                    CmpOp::Lt => diff < 0,
-                    CmpOp::Le => diff <= 0,
-                    CmpOp::Gt => diff > 0,
-                    CmpOp::Ge => diff >= 0,
-                    CmpOp::Eq => diff == 0,
-                    CmpOp::Ne => diff != 0,
+                (_, _, Some(ord)) => Value::Bool(match op {
+                    CmpOp::Lt => ord.is_lt(),
+                    CmpOp::Le => ord.is_le(),
+                    CmpOp::Gt => ord.is_gt(),
+                    CmpOp::Ge => ord.is_ge(),
+                    CmpOp::Eq => ord.is_eq(),
+                    CmpOp::Ne => ord.is_ne(),
                 }),
                 _ => Value::Unknown,
             }

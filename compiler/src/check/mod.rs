@@ -32,10 +32,18 @@ use crate::types::{Origin, TensorTy, Value};
 #[derive(Clone, Debug, Default)]
 pub struct CheckOptions {
     /// `--set name=value` overrides of model parameters.
-    pub overrides: Vec<(String, f64)>,
+    pub overrides: Vec<(String, SetValue)>,
     /// Types of data arrays known from loaded data (name, element type,
     /// per-sample dims): arrays that feed no model input get these.
     pub data_types: Vec<(String, ElemType, Vec<i64>)>,
+}
+
+/// A `--set` value as written: integers stay exact (`2^53 + 1` is not
+/// rounded), anything else is a float.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum SetValue {
+    Int(i64),
+    Float(f64),
 }
 
 /// One layer application, for summaries and hovers.
@@ -402,9 +410,8 @@ impl<'p> Checker<'p> {
         let mut body = Body::new(file, BodyKind::Model);
         for p in &m.params {
             let origin = body.origin(p.name.span);
-            let cli = self.options.overrides.iter().find(|(k, _)| *k == p.name.name).map(|(_, v)| {
-                if v.fract() == 0.0 { Value::Int(Dim::Known(*v as i64)) } else { Value::Float(*v) }
-            });
+            let cli = self.options.overrides.iter().find(|(k, _)| *k == p.name.name).map(|(_, v)| *v);
+            let cli = cli.map(|v| self.set_value(&mut body, p, v));
             let given = overrides.iter().find(|(k, _)| *k == p.name.name).map(|(_, v)| v.clone());
             let value = match (given, cli, &p.default) {
                 (Some(v), _, _) | (None, Some(v), _) => v,
@@ -454,8 +461,46 @@ impl<'p> Checker<'p> {
         self.warn_unused(&body);
         self.record_hints = was_recording;
         info.layers = std::mem::take(&mut body.layers);
+        // Each layer's count fits (`layers::run_rule`); their sum must too.
+        let mut counts = info.layers.iter().flat_map(|l| &l.params).filter_map(ParamSpec::count);
+        if counts.try_fold(0i64, i64::checked_add).is_none() {
+            let msg = format!("model `{}` has more than 2^63 − 1 parameters", m.name.name);
+            self.report(
+                Diagnostic::new(Code::SizeOverflow, file, m.name.span, msg)
+                    .with_label("its parameter count does not fit in 64 bits"),
+            );
+        }
         self.active.pop();
         Some(info)
+    }
+
+    /// The value of `--set name=v` for parameter `p`. An integer parameter
+    /// (its default is an integer, or it is declared `int`) takes only
+    /// integers: `2.5` or `1e30` is an error at the parameter, not a value
+    /// rounded or saturated into range. `128.0` is 128.
+    fn set_value(&mut self, body: &mut Body, p: &'p ast::Param, v: SetValue) -> Value {
+        let f = match v {
+            SetValue::Int(i) => return Value::Int(Dim::Known(i)),
+            SetValue::Float(f) => f,
+        };
+        let declared_int = matches!(p.ty, Some(TypeExpr::Scalar(ast::ScalarType::Int, _)));
+        let is_int = declared_int || p.default.as_ref().is_some_and(|e| matches!(self.eval(body, e), Value::Int(_)));
+        if !is_int {
+            return Value::Float(f);
+        }
+        // Integers up to 2^53 are exact in an f64.
+        if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+            return Value::Int(Dim::Known(f as i64));
+        }
+        let origin = body.origin(p.name.span);
+        let name = &p.name.name;
+        let msg = format!("`--set {name}={f:?}`: `{name}` takes an integer");
+        self.report(
+            Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg)
+                .with_label(format!("`{name}` is an integer parameter"))
+                .with_help("give a whole number that fits in 64 bits"),
+        );
+        Value::Unknown
     }
 
     fn warn_unused(&mut self, body: &Body) {
@@ -705,17 +750,41 @@ impl<'p> Checker<'p> {
                 let mut out = Vec::new();
                 let mut origins = Vec::new();
                 for d in dims {
+                    let at = body.origin(d.span);
                     match self.eval_dim(body, d) {
+                        Some(v) if !self.positive_size(&v, at) => return Value::Unknown,
                         Some(v) => out.push(v),
                         None => return Value::Unknown,
                     }
-                    origins.push(body.origin(d.span));
+                    origins.push(at);
                 }
-                let _ = span;
+                if Dim::product(&out).is_err() {
+                    let at = body.origin(*span);
+                    let msg = "the element count of this type does not fit in 64 bits";
+                    self.report(
+                        Diagnostic::new(Code::SizeOverflow, at.file, at.span, msg)
+                            .with_label("the product of these sizes is larger than 2^63 − 1"),
+                    );
+                    return Value::Unknown;
+                }
                 Value::Tensor(TensorTy { elem: *elem, dims: out, origins, node: None })
             }
             TypeExpr::Tuple(parts, _) => Value::Tuple(parts.iter().map(|p| self.eval_type(body, p)).collect()),
             TypeExpr::Scalar(..) => Value::Unknown,
+        }
+    }
+
+    /// Reports a known axis size below 1 (`[N, -4]`); symbolic sizes pass.
+    fn positive_size(&mut self, d: &Dim, at: Origin) -> bool {
+        match d.as_known() {
+            Some(v) if v < 1 => {
+                self.report(
+                    Diagnostic::new(Code::NonPositiveSize, at.file, at.span, format!("axis size {v} is not positive"))
+                        .with_label("tensor axes have at least 1 element"),
+                );
+                false
+            }
+            _ => true,
         }
     }
 

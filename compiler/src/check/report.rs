@@ -154,6 +154,14 @@ impl Checker<'_> {
                 Diagnostic::new(Code::OptionOutOfRange, at.file, at.span, format!("`{option}` of `{layer}`: {message}"))
                     .with_label(message)
             }
+            LayerError::Overflow { what } => Diagnostic::new(
+                Code::SizeOverflow,
+                call.file,
+                call.span,
+                format!("`{layer}`: {what} does not fit in 64 bits"),
+            )
+            .with_label("a size here is larger than 2^63 − 1")
+            .with_note("sizes are exact integers; they are never wrapped around"),
             LayerError::WrongLayer { option, expected, found } => {
                 let at = apply.args.origin(option).unwrap_or(call);
                 Diagnostic::new(Code::WrongArgumentType, at.file, at.span, format!("`{layer}` needs {expected}, found `{found}`"))

@@ -35,12 +35,17 @@ pub struct LowerOptions {
 pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, TRef>, opts: &LowerOptions) -> Result<Func, LowerError> {
     let concrete = |d: &Dim| -> Result<usize, LowerError> {
         let v = d.substitute(&|s| opts.dims.iter().find(|(n, _)| n == s).map(|(_, v)| Dim::Known(*v)));
+        let v = v.map_err(|_| LowerError::TooLarge(format!("the dim `{d}` at this batch size")))?;
         match v.as_known() {
-            Some(k) if k >= 0 => Ok(k as usize),
+            Some(k) if k >= 0 => usize::try_from(k).map_err(|_| LowerError::TooLarge(format!("the dim `{d}`"))),
             _ => Err(LowerError::Unsupported(format!("the dim `{d}` has no value at run time"))),
         }
     };
-    let shape_of = |t: &TensorTy| -> Result<Vec<usize>, LowerError> { t.dims.iter().map(concrete).collect() };
+    let shape_of = |t: &TensorTy| -> Result<Vec<usize>, LowerError> {
+        let shape: Vec<usize> = t.dims.iter().map(concrete).collect::<Result<_, _>>()?;
+        check_size(&shape)?;
+        Ok(shape)
+    };
 
     // Evaluation order: operands first. Substituted inputs depend on their
     // feeds, which come later in the graph (train-block nodes follow the
@@ -197,7 +202,19 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
         f.outputs.push((name.clone(), id));
     }
     f.current_layer = None;
+    // Shapes the lowerings derived (attention scores [N·heads, T, S], …) are
+    // checked here once, before anything is allocated for them.
+    for n in &f.nodes {
+        check_size(&n.shape)?;
+    }
     Ok(f)
+}
+
+fn check_size(shape: &[usize]) -> Result<(), LowerError> {
+    match super::checked_numel(shape) {
+        Some(n) if n <= super::MAX_ELEMENTS => Ok(()),
+        _ => Err(LowerError::TooLarge(format!("a tensor of shape {shape:?}"))),
+    }
 }
 
 fn deps(kind: &NodeKind) -> Vec<u32> {

@@ -201,8 +201,21 @@ impl Func {
     }
 }
 
+/// The most elements one tensor may have: its buffer (f64 in the reference
+/// executor) must fit in `isize::MAX` bytes. `lower` rejects bigger ones.
+pub const MAX_ELEMENTS: usize = isize::MAX as usize / 8;
+
+/// Element count of a shape. Saturates instead of overflowing: `lower`
+/// refuses any node above [`MAX_ELEMENTS`], so a saturated count never
+/// reaches an allocation, and building the graph up to that check must not
+/// panic.
 pub fn numel(shape: &[usize]) -> usize {
-    shape.iter().product()
+    checked_numel(shape).unwrap_or(usize::MAX)
+}
+
+/// Element count of a shape, `None` if it does not fit in a `usize`.
+pub fn checked_numel(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }
 
 /// NumPy broadcasting of two concrete shapes; `None` if incompatible.

@@ -73,8 +73,11 @@ impl Args {
     /// with `V` bound by the data); `None` when a symbolic dim stays unbound.
     pub fn substitute_dims(&self, value: &dyn Fn(&str) -> Option<Dim>) -> Result<Args, String> {
         let concrete = |d: &Dim| -> Result<Dim, String> {
-            let v = d.substitute(value);
-            if v.as_known().is_some() { Ok(v) } else { Err(d.to_string()) }
+            // An overflowing substitution is as unusable as an unbound dim.
+            match d.substitute(value) {
+                Ok(v) if v.as_known().is_some() => Ok(v),
+                _ => Err(d.to_string()),
+            }
         };
         let mut out = self.clone();
         for (_, v, _) in &mut out.vals {
@@ -91,8 +94,9 @@ impl Args {
                 ArgVal::Shape(ds) => {
                     // `-1` and `N` stay as written: reshape resolves them itself.
                     for d in ds.iter_mut() {
-                        let v = d.substitute(value);
-                        if v.as_known().is_some() {
+                        if let Ok(v) = d.substitute(value)
+                            && v.as_known().is_some()
+                        {
                             *d = v;
                         }
                     }

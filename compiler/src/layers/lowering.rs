@@ -12,12 +12,15 @@ use crate::types::{LayerValue, Origin, TensorTy, Value};
 pub enum LowerError {
     /// A construct the IR cannot express yet.
     Unsupported(String),
+    /// A tensor (described) has more elements than memory can address.
+    TooLarge(String),
 }
 
 impl std::fmt::Display for LowerError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             LowerError::Unsupported(s) => write!(f, "not supported by the runtime yet: {s}"),
+            LowerError::TooLarge(s) => write!(f, "{s} is too large: more elements than memory can address"),
         }
     }
 }
@@ -740,7 +743,9 @@ pub fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let scores = c.f.matmul(q, k, false, true);
     let mut scores = c.f.mul_scalar(scores, 1.0 / (key_dim as f64).sqrt());
     if c.args.bool("causal") {
-        let mut mask = vec![0f32; t_len * s_len];
+        let cells = t_len.checked_mul(s_len).filter(|&n| n <= crate::ir::MAX_ELEMENTS);
+        let cells = cells.ok_or_else(|| LowerError::TooLarge(format!("the causal mask [{t_len}, {s_len}]")))?;
+        let mut mask = vec![0f32; cells];
         for i in 0..t_len {
             for j in (i + 1)..s_len {
                 mask[i * s_len + j] = -1e9;

@@ -15,7 +15,7 @@ pub use rules::LAYERS;
 
 use nnc_syntax::ast::ElemType;
 
-use crate::dims::Dim;
+use crate::dims::{Dim, DimError, DimResult};
 use crate::types::{LayerValue, Origin, TensorTy, Value};
 
 /// How a layer is used; the summary lists only `Layer`s.
@@ -137,9 +137,11 @@ pub struct ParamSpec {
 }
 
 impl ParamSpec {
-    /// Number of scalars, when every dim is known.
+    /// Number of scalars, when every dim is known. The checker rejects
+    /// parameters whose count overflows (`run_rule`), so `None` here means
+    /// a symbolic shape.
     pub fn count(&self) -> Option<i64> {
-        self.shape.iter().try_fold(1i64, |acc, d| d.as_known().map(|v| acc.wrapping_mul(v)))
+        self.shape.iter().try_fold(1i64, |acc, d| d.as_known().and_then(|v| acc.checked_mul(v)))
     }
 }
 
@@ -160,6 +162,57 @@ pub enum LayerError {
     Option { option: &'static str, message: String },
     /// The operand should be a layer value of another kind.
     WrongLayer { option: &'static str, expected: &'static str, found: &'static str },
+    /// A size the rule computes (`what`: "output height", "parameter
+    /// `kernel`") does not fit in 64 bits.
+    Overflow { what: String },
+}
+
+impl LayerError {
+    /// Dim arithmetic of a shape rule: overflow names `what` overflowed; a
+    /// zero divisor can only be a stride.
+    pub fn from_dim(e: DimError, what: impl Into<String>) -> LayerError {
+        match e {
+            DimError::Overflow => LayerError::Overflow { what: what.into() },
+            DimError::DivisionByZero => LayerError::Option { option: "stride", message: "division by zero".into() },
+        }
+    }
+}
+
+/// Evaluates `f` (a chain of dim arithmetic) as the size `what`.
+pub fn size(what: &str, f: impl FnOnce() -> DimResult) -> Result<Dim, LayerError> {
+    f().map_err(|e| LayerError::from_dim(e, what))
+}
+
+/// Runs a layer's shape rule, then checks what every rule must guarantee:
+/// each parameter's element count, the layer's total and each output
+/// tensor's element count per batch fit in 64 bits. Rules compute sizes
+/// with checked arithmetic; this catches products nobody spelled out
+/// (`[D, heads, key_dim]`), so no later stage can overflow on them.
+pub fn run_rule(def: &LayerDef, a: &mut Apply) -> RuleResult {
+    let out = (def.rule)(a)?;
+    let mut total = Dim::Known(0);
+    for p in &a.params {
+        let what = || format!("the size of parameter `{}` [{}]", p.name, join_dims(&p.shape));
+        let count = Dim::product(&p.shape).map_err(|e| LayerError::from_dim(e, what()))?;
+        total = total.add(&count).map_err(|e| LayerError::from_dim(e, "the layer's parameter count"))?;
+    }
+    check_tensor_sizes(&out)?;
+    Ok(out)
+}
+
+fn check_tensor_sizes(v: &Value) -> Result<(), LayerError> {
+    match v {
+        Value::Tensor(t) => match Dim::product(&t.dims) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(LayerError::from_dim(e, format!("the element count of the output [{}]", join_dims(&t.dims)))),
+        },
+        Value::Tuple(parts) => parts.iter().try_for_each(check_tensor_sizes),
+        _ => Ok(()),
+    }
+}
+
+fn join_dims(dims: &[Dim]) -> String {
+    dims.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
 }
 
 /// What a rule returns.
@@ -193,7 +246,7 @@ impl Apply<'_> {
             Err(_) => return Ok(Value::Unknown),
         };
         let mut sub = Apply { inputs: vec![input], args: &args, origin: lv.origin, params: Vec::new(), notes: Vec::new() };
-        let out = (lv.layer.rule)(&mut sub)?;
+        let out = run_rule(lv.layer, &mut sub)?;
         for mut p in sub.params {
             p.name = if prefix.is_empty() { p.name } else { format!("{prefix}.{}", p.name) };
             self.params.push(p);

@@ -5,7 +5,7 @@ use nnc_syntax::ast::ElemType;
 
 use super::args::{ArgVal, Padding};
 use super::lowering;
-use super::{Apply, ArgDef, ArgKind, Default, Family, FloatRange, LayerDef, LayerError, Operands, RuleResult};
+use super::{Apply, ArgDef, ArgKind, Default, Family, FloatRange, LayerDef, LayerError, Operands, RuleResult, size};
 use crate::dims::{Dim, Equality};
 use crate::types::{TensorTy, Value};
 
@@ -303,7 +303,7 @@ fn pick(p: &(Dim, Dim), i: usize) -> Dim {
 }
 
 fn checked_div(n: &Dim, d: &Dim) -> Result<Dim, LayerError> {
-    n.floor_div(d).map_err(|_| LayerError::Option { option: "stride", message: "division by zero".into() })
+    size("a quotient", || n.floor_div(d))
 }
 
 fn positive(out: Dim, axis_name: &'static str, note: String, a: &mut Apply) -> Result<Dim, LayerError> {
@@ -369,13 +369,15 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
         let h = &x.dims[1 + i];
         let (k, s, dl) = (pick(&kernel, i), pick(&stride, i), pick(&dilation, i));
         let name = axis_names(nd)[i];
+        let what = format!("the output {name}");
+        let (one, two) = (Dim::Known(1), Dim::Known(2));
         let (out, note) = match (&padding, transpose) {
             (Padding::Same, false) => {
-                let out = h.ceil_div(&s).map_err(|_| LayerError::Option { option: "stride", message: "stride 0".into() })?;
+                let out = size(&what, || h.ceil_div(&s))?;
                 (out.clone(), format!("{layer} {name} (same): ceil({} / {}) = {out}", show(h), show(&s)))
             }
             (Padding::Same, true) => {
-                let out = h.mul(&s);
+                let out = size(&what, || h.mul(&s))?;
                 (out.clone(), format!("{layer} {name} (same): {}·{} = {out}", show(h), show(&s)))
             }
             (pad, false) => {
@@ -383,9 +385,11 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
                     Padding::Explicit(ph, pw) => if i == 0 { ph.clone() } else { pw.clone() },
                     _ => Dim::Known(0),
                 };
-                let span = dl.mul(&k.sub(&Dim::Known(1)));
-                let num = h.add(&Dim::Known(2).mul(&p)).sub(&span).sub(&Dim::Known(1));
-                let out = checked_div(&num, &s)?.add(&Dim::Known(1));
+                // (H + 2P − Dl·(K−1) − 1)/S + 1
+                let out = size(&what, || {
+                    let span = dl.mul(&k.sub(&one)?)?;
+                    h.add(&two.mul(&p)?)?.sub(&span)?.sub(&one)?.floor_div(&s)?.add(&one)
+                })?;
                 let note = format!(
                     "{layer} {name}: ({} + 2·{} − {}·({}−1) − 1)/{} + 1 = {out}",
                     show(h), show(&p), show(&dl), show(&k), show(&s)
@@ -398,13 +402,10 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
                     _ => Dim::Known(0),
                 };
                 let op = pick(&out_pad, i);
-                let out = h
-                    .sub(&Dim::Known(1))
-                    .mul(&s)
-                    .sub(&Dim::Known(2).mul(&p))
-                    .add(&dl.mul(&k.sub(&Dim::Known(1))))
-                    .add(&op)
-                    .add(&Dim::Known(1));
+                // (H−1)·S − 2P + Dl·(K−1) + output_padding + 1
+                let out = size(&what, || {
+                    h.sub(&one)?.mul(&s)?.sub(&two.mul(&p)?)?.add(&dl.mul(&k.sub(&one)?)?)?.add(&op)?.add(&one)
+                })?;
                 let note = format!(
                     "{layer} {name}: ({}−1)·{} − 2·{} + {}·({}−1) + {} + 1 = {out}",
                     show(h), show(&s), show(&p), show(&dl), show(&k), show(&op)
@@ -434,17 +435,18 @@ fn pool(a: &mut Apply) -> RuleResult {
     let x = a.input().clone();
     let nd = x.rank() - 2;
     let layer = "pool";
-    let size = a.args.pair("size").unwrap_or((Dim::Known(2), Dim::Known(2)));
-    let stride = a.args.pair("stride").unwrap_or_else(|| size.clone());
+    let window = a.args.pair("size").unwrap_or((Dim::Known(2), Dim::Known(2)));
+    let stride = a.args.pair("stride").unwrap_or_else(|| window.clone());
     let padding = a.args.padding("padding");
     let mut dims = vec![x.dims[0].clone()];
     for i in 0..nd {
         let h = &x.dims[1 + i];
-        let (k, s) = (pick(&size, i), pick(&stride, i));
+        let (k, s) = (pick(&window, i), pick(&stride, i));
         let name = axis_names(nd)[i];
+        let what = format!("the output {name}");
         let (out, note) = match &padding {
             Padding::Same => {
-                let out = h.ceil_div(&s).map_err(|_| LayerError::Option { option: "stride", message: "stride 0".into() })?;
+                let out = size(&what, || h.ceil_div(&s))?;
                 (out.clone(), format!("{layer} {name} (same): ceil({} / {}) = {out}", show(h), show(&s)))
             }
             pad => {
@@ -452,7 +454,8 @@ fn pool(a: &mut Apply) -> RuleResult {
                     Padding::Explicit(ph, pw) => if i == 0 { ph.clone() } else { pw.clone() },
                     _ => Dim::Known(0),
                 };
-                let out = checked_div(&h.add(&Dim::Known(2).mul(&p)).sub(&k), &s)?.add(&Dim::Known(1));
+                // (H + 2P − size)/S + 1
+                let out = size(&what, || h.add(&Dim::Known(2).mul(&p)?)?.sub(&k)?.floor_div(&s)?.add(&Dim::Known(1)))?;
                 let note = format!("{layer} {name}: ({} + 2·{} − {})/{} + 1 = {out}", show(h), show(&p), show(&k), show(&s));
                 (out, note)
             }
@@ -473,29 +476,33 @@ fn global_pool(a: &mut Apply) -> RuleResult {
 fn upsample(a: &mut Apply) -> RuleResult {
     need_rank(a, 0, &[3, 4], "[N, H, W, C] or [N, T, C]")?;
     let x = a.input().clone();
-    let size = a.args.pair("size").unwrap_or((Dim::Known(2), Dim::Known(2)));
+    let factor = a.args.pair("size").unwrap_or((Dim::Known(2), Dim::Known(2)));
     let mut dims = x.dims.clone();
+    let names = axis_names(x.rank() - 2);
     for i in 0..x.rank() - 2 {
-        dims[1 + i] = x.dims[1 + i].mul(&pick(&size, i));
+        let factor = pick(&factor, i);
+        let out = size(&format!("the output {}", names[i]), || x.dims[1 + i].mul(&factor))?;
+        let note = format!("upsample {}: {}·{} = {out}", names[i], show(&x.dims[1 + i]), show(&factor));
+        dims[1 + i] = positive(out, names[i], note, a)?;
     }
     Ok(Value::Tensor(TensorTy::new(x.elem, dims, a.origin)))
 }
 
-fn product(ds: &[Dim]) -> Dim {
-    ds.iter().fold(Dim::Known(1), |acc, d| acc.mul(d))
+fn product(ds: &[Dim], what: &str) -> Result<Dim, LayerError> {
+    size(what, || Dim::product(ds))
 }
 
 fn flatten(a: &mut Apply) -> RuleResult {
     need_rank(a, 0, &[2, 3, 4, 5, 6, 7, 8], "[N, …] with at least 2 axes")?;
     let x = a.input();
-    let dims = vec![x.dims[0].clone(), product(&x.dims[1..])];
+    let dims = vec![x.dims[0].clone(), product(&x.dims[1..], "the flattened size")?];
     Ok(Value::Tensor(TensorTy::new(x.elem, dims, a.origin)))
 }
 
 fn reshape(a: &mut Apply) -> RuleResult {
     let x = a.input().clone();
     let ArgVal::Shape(target) = a.args.get("shape").clone() else { return Ok(Value::Unknown) };
-    let from = product(&x.dims);
+    let from = product(&x.dims, "the input's element count")?;
     let wild: Vec<usize> = target.iter().enumerate().filter(|(_, d)| d.as_known() == Some(-1)).map(|(i, _)| i).collect();
     if wild.len() > 1 {
         return Err(LayerError::Option { option: "shape", message: "at most one dim may be -1".into() });
@@ -506,14 +513,18 @@ fn reshape(a: &mut Apply) -> RuleResult {
     let mut dims = target.clone();
     if let Some(&w) = wild.first() {
         let known: Vec<Dim> = target.iter().enumerate().filter(|(i, _)| *i != w).map(|(_, d)| d.clone()).collect();
-        let rest = product(&known);
+        let rest = product(&known, "the target's element count")?;
         let inferred = checked_div(&from, &rest)?;
-        if inferred.mul(&rest).compare(&from) == Equality::Different || inferred.as_known().is_some_and(|v| v <= 0) {
+        let back = size("the target's element count", || inferred.mul(&rest))?;
+        if back.compare(&from) == Equality::Different || inferred.as_known().is_some_and(|v| v <= 0) {
             return Err(LayerError::ElementCount { from, to: rest });
         }
         dims[w] = inferred;
-    } else if from.compare(&product(&target)) != Equality::Equal {
-        return Err(LayerError::ElementCount { from, to: product(&target) });
+    } else {
+        let to = product(&target, "the target's element count")?;
+        if from.compare(&to) != Equality::Equal {
+            return Err(LayerError::ElementCount { from, to });
+        }
     }
     Ok(Value::Tensor(TensorTy::new(x.elem, dims, a.origin)))
 }
@@ -544,7 +555,7 @@ fn concat(a: &mut Apply) -> RuleResult {
                 });
             }
         }
-        total = total.add(&t.dims[axis]);
+        total = size("the concatenated size", || total.add(&t.dims[axis]))?;
     }
     let mut out = first.at(a.origin);
     out.dims[axis] = total;
@@ -636,7 +647,7 @@ fn recurrent(a: &mut Apply, cell: Cell) -> RuleResult {
         Cell::Lstm => 4,
         Cell::Gru => 3,
     });
-    let gm = gates.mul(&m);
+    let gm = size("the gates' size (units × gates)", || gates.mul(&m))?;
     a.param("kernel", vec![x.dims[2].clone(), gm.clone()], "glorot_uniform");
     a.param("recurrent_kernel", vec![m.clone(), gm.clone()], "orthogonal");
     if !matches!(a.args.get("bias"), ArgVal::Bool(false)) {
@@ -696,24 +707,26 @@ fn bidirectional(a: &mut Apply) -> RuleResult {
     let fwd = a.sub_layer(&lv, x.clone(), "forward")?;
     let bwd = a.sub_layer(&lv, x, "backward")?;
     let merge = a.args.mode("merge").to_string();
-    let merge_out = |f: &Value, b: &Value, origin| -> Value {
-        match (f, b) {
+    let merge_out = |f: &Value, b: &Value, origin| -> RuleResult {
+        Ok(match (f, b) {
             (Value::Tensor(f), Value::Tensor(b)) if merge == "concat" => {
-                let last = f.dims.last().cloned().unwrap_or(Dim::Known(0)).add(b.dims.last().unwrap_or(&Dim::Known(0)));
+                let zero = Dim::Known(0);
+                let (fl, bl) = (f.dims.last().unwrap_or(&zero), b.dims.last().unwrap_or(&zero));
+                let last = size("the concatenated size", || fl.add(bl))?;
                 Value::Tensor(f.with_last(last, origin))
             }
             (Value::Tensor(f), _) => Value::Tensor(f.clone().at(origin)),
             _ => Value::Unknown,
-        }
+        })
     };
     Ok(match (&fwd, &bwd) {
         (Value::Tuple(fs), Value::Tuple(bs)) => {
-            let mut parts = vec![merge_out(&fs[0], &bs[0], a.origin)];
+            let mut parts = vec![merge_out(&fs[0], &bs[0], a.origin)?];
             parts.extend(fs[1..].iter().cloned());
             parts.extend(bs[1..].iter().cloned());
             Value::Tuple(parts)
         }
-        _ => merge_out(&fwd, &bwd, a.origin),
+        _ => merge_out(&fwd, &bwd, a.origin)?,
     })
 }
 
@@ -750,13 +763,27 @@ fn attention(a: &mut Apply) -> RuleResult {
     Ok(Value::Tensor(q.at(a.origin)))
 }
 
+/// Most copies one `repeat` may make, and most parameter tensors it may
+/// create counting nested repeats (`repeat(x, 1000, repeat(1000, dense(8)))`):
+/// checking costs one rule evaluation per copy, and the network is unrolled.
+pub const MAX_REPEAT: i64 = 10_000;
+pub const MAX_REPEAT_PARAMS: usize = 100_000;
+
 fn repeat(a: &mut Apply) -> RuleResult {
     let Some(lv) = a.args.layer("layer").cloned() else { return Ok(Value::Unknown) };
     let Some(n) = a.args.int("n").and_then(|n| n.as_known()) else { return Ok(Value::Unknown) };
+    if n > MAX_REPEAT {
+        let message = format!("{n} copies; at most {MAX_REPEAT} are supported");
+        return Err(LayerError::Option { option: "n", message });
+    }
     let mut cur = Value::Tensor(a.input().clone());
-    for i in 0..n.min(10_000) {
+    for i in 0..n {
         let Value::Tensor(t) = cur else { return Ok(Value::Unknown) };
         cur = a.sub_layer(&lv, t, &i.to_string())?;
+        if a.params.len() > MAX_REPEAT_PARAMS {
+            let message = format!("more than {MAX_REPEAT_PARAMS} parameter tensors after {} of {n} copies", i + 1);
+            return Err(LayerError::Option { option: "n", message });
+        }
     }
     Ok(cur)
 }

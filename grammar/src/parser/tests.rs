@@ -160,3 +160,56 @@ fn doc_comments_attach_to_indented_declarations() {
         other => panic!("{other:?}"),
     }
 }
+
+/// Brackets up to the limit parse on a 2 MiB stack, even in a debug build
+/// (pest gives up when 64 KB of stack remain; the limit is well inside).
+#[test]
+fn nesting_up_to_the_limit_parses_on_a_small_stack() {
+    for (open, close) in [("relu(", ")"), ("(", ")"), ("[", "]"), ("dense(", ", 4)"), ("{a: ", "}")] {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let n = MAX_NESTING - 2; // the model's braces count too
+                let src = format!("model M {{ output y = {}x{} }}", open.repeat(n), close.repeat(n));
+                let (_, d) = parse(&src, FileId(0));
+                assert!(d.is_empty(), "{open}: {d:?}");
+                let src = format!("model M {{ output y = {}x{} }}", open.repeat(n + 2), close.repeat(n + 2));
+                let (_, d) = parse(&src, FileId(0));
+                assert!(d.iter().any(|d| d.message.contains("nested too deeply")), "{open}: {d:?}");
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+}
+
+/// Chains nest the tree without brackets: a 100,000-stage pipe, sum or
+/// `else if` chain is cut at `MAX_DEPTH` with one syntax error, on a small
+/// stack (building, cutting and dropping must not recurse per link).
+#[test]
+fn long_chains_are_cut_at_the_depth_limit_on_a_small_stack() {
+    let model = |e: String| format!("model M {{ input x: [4]\n output y = {e} }}");
+    let cases = vec![
+        model(format!("x{}", " |> relu".repeat(30_000))),
+        model(vec!["x"; 30_000].join(" + ")),
+        model(vec!["x"; 30_000].join(" * ")),
+        model(format!("x{}", "[0]".repeat(30_000))),
+        format!("model M(k = 1) {{ if k == 0 {{ output y = 1 }}{} }}", " else if k == 0 { output y = 1 }".repeat(30_000)),
+    ];
+    for src in cases {
+        std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || {
+                let (file, d) = parse(&src, FileId(0));
+                let deep: Vec<_> = d.iter().filter(|d| d.message.contains("nested too deeply")).collect();
+                assert_eq!(deep.len(), 1, "{d:?}");
+                drop(file);
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+    // Just inside the limit nothing is cut.
+    let src = model(format!("x{}", " |> relu".repeat(MAX_DEPTH - 4)));
+    assert!(parse(&src, FileId(0)).1.is_empty());
+}

@@ -52,9 +52,11 @@ impl Bindings {
         self.values.is_empty()
     }
 
-    /// `dim` with the bound values substituted.
+    /// `dim` with the bound values substituted. A substitution that overflows
+    /// leaves the dim symbolic: it then counts as not fixed by the data, and
+    /// the checker has already refused such sizes (E0314).
     pub fn resolve(&self, d: &Dim) -> Dim {
-        d.substitute(&|s| self.get(s).map(Dim::Known))
+        d.substitute(&|s| self.get(s).map(Dim::Known)).unwrap_or_else(|_| d.clone())
     }
 }
 
