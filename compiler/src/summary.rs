@@ -165,7 +165,7 @@ mod tests {
         ];
         for (name, text) in cases {
             on_small_stack(move || {
-                let a = analyse("deep.nn", None, text.clone(), &FsLoader, &CheckOptions::default());
+                let a = analyse("deep.nn", None, text.clone(), &FsLoader::for_file(std::path::Path::new("deep.nn")), &CheckOptions::default());
                 let errors: Vec<_> = a.result.diagnostics.iter().filter(|d| d.code.as_str().starts_with('E')).collect();
                 assert!(errors.is_empty(), "{name}: {errors:?}");
                 assert!(!super::render(&a.result.models[0]).is_empty());
@@ -190,7 +190,7 @@ mod tests {
         ];
         for text in cases {
             on_small_stack(move || {
-                let a = analyse("deep.nn", None, text, &FsLoader, &CheckOptions::default());
+                let a = analyse("deep.nn", None, text, &FsLoader::for_file(std::path::Path::new("deep.nn")), &CheckOptions::default());
                 let too_deep =
                     |d: &nnc_syntax::Diagnostic| d.code == nnc_syntax::Code::SyntaxError && d.message.contains("too deep");
                 assert!(a.result.diagnostics.iter().any(too_deep));

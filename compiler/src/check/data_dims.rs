@@ -441,7 +441,7 @@ mod tests {
         let s = call("sentences", vec![(None, Value::Str("s.tsv".into())), (Some("vocab"), Value::Int(Dim::sym("W")))]);
         assert_eq!(extents(&s)[0], ("tokens".to_string(), Extent::Runtime));
         assert_eq!(vocab_dim(&s), Some("W".into()));
-        assert_eq!(plain_symbol(&Dim::sym("T").mul(&Dim::Known(2))), None);
+        assert_eq!(plain_symbol(&Dim::sym("T").mul(&Dim::Known(2)).unwrap()), None);
         assert_eq!(vocab_dim(&call("csv", vec![])), None);
     }
 }

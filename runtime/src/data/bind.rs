@@ -229,7 +229,7 @@ mod tests {
         assert!(e.contains("more than one dim"), "{e}");
         // An expression of a bound dim must hold.
         let mut b = Bindings::default();
-        let two_t = Dim::sym("T").mul(&Dim::Known(2));
+        let two_t = Dim::sym("T").mul(&Dim::Known(2)).unwrap();
         let e = bind_shape(&mut b, "x", &[Dim::sym("T"), two_t], &[3, 5], "x.npy", &any).unwrap_err().to_string();
         assert!(e.contains("axis 2 is 5"), "{e}");
         // Zero-sized axes bind nothing.
