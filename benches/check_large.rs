@@ -19,10 +19,15 @@ impl Loader for NoFiles {
 /// 2,500 stages of `dense |> relu` (5,000 layers) in four lines each,
 /// alternating widths so every shape is really computed.
 fn generate() -> String {
-    let mut s = String::from("dim N\n\n/// A generated deep MLP.\nmodel Deep(width = 64) {\n    input x: [N, 32]\n    let h0 = x\n");
+    let mut s = String::from(
+        "dim N\n\n/// A generated deep MLP.\nmodel Deep(width = 64) {\n    input x: [N, 32]\n    let h0 = x\n",
+    );
     for i in 1..=2500 {
         let units = if i % 2 == 0 { "width" } else { "48" };
-        s.push_str(&format!("    // stage {i}: dense then relu\n    let h{i} = h{}\n        |> dense({units})\n        |> relu\n", i - 1));
+        s.push_str(&format!(
+            "    // stage {i}: dense then relu\n    let h{i} = h{}\n        |> dense({units})\n        |> relu\n",
+            i - 1
+        ));
     }
     s.push_str("    output y: [N, 64] = h2500\n}\n");
     s

@@ -20,10 +20,15 @@ const EDITS: usize = 60;
 /// Four lines per stage; `width` alternates with a literal so every shape
 /// is really computed, and changes with each edit.
 fn generate(width: usize) -> String {
-    let mut s = format!("dim N\n\n/// A generated deep MLP.\nmodel Deep(width = {width}) {{\n    input x: [N, 32]\n    let h0 = x\n");
+    let mut s = format!(
+        "dim N\n\n/// A generated deep MLP.\nmodel Deep(width = {width}) {{\n    input x: [N, 32]\n    let h0 = x\n"
+    );
     for i in 1..=STAGES {
         let units = if i % 2 == 0 { "width".to_string() } else { "48".to_string() };
-        s.push_str(&format!("    // stage {i}: dense then relu\n    let h{i} = h{}\n        |> dense({units})\n        |> relu\n", i - 1));
+        s.push_str(&format!(
+            "    // stage {i}: dense then relu\n    let h{i} = h{}\n        |> dense({units})\n        |> relu\n",
+            i - 1
+        ));
     }
     s.push_str("    output y = h500\n}\n");
     s
@@ -60,7 +65,11 @@ fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let median = times[times.len() / 2];
     let p95 = times[(times.len() * 95).div_ceil(100) - 1];
-    println!("lsp_latency: didChange → publishDiagnostics, {} lines, {} layers, {EDITS} edits", text.lines().count(), STAGES * 2);
+    println!(
+        "lsp_latency: didChange → publishDiagnostics, {} lines, {} layers, {EDITS} edits",
+        text.lines().count(),
+        STAGES * 2
+    );
     println!("  first open:  {:7.2} ms", ms(open_time));
     println!("  median:      {:7.2} ms", ms(median));
     println!("  p95:         {:7.2} ms", ms(p95));

@@ -104,9 +104,18 @@ fn main() {
         let mut ms = Vec::new();
         for backend in ["jit", "reference"] {
             let out = dir.join("out");
-            let o = Command::new(nnc).arg("run").arg(&file).args(["--backend", backend, "--out"]).arg(&out).output().expect("run nnc");
+            let o = Command::new(nnc)
+                .arg("run")
+                .arg(&file)
+                .args(["--backend", backend, "--out"])
+                .arg(&out)
+                .output()
+                .expect("run nnc");
             if !o.status.success() {
-                println!("{name:<40} {backend} failed: {}", String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or(""));
+                println!(
+                    "{name:<40} {backend} failed: {}",
+                    String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or("")
+                );
                 break;
             }
             let history = std::fs::read_to_string(out.join("history.csv")).expect("history.csv");
@@ -114,14 +123,21 @@ fn main() {
             let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
             let col = header.iter().position(|h| *h == "seconds").expect("a seconds column");
             let steps = n.div_ceil(batch) as f64;
-            let mut per_step: Vec<f64> =
-                lines.skip(1).filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok()).map(|s| s * 1000.0 / steps).collect();
+            let mut per_step: Vec<f64> = lines
+                .skip(1)
+                .filter_map(|l| l.split(',').nth(col)?.parse::<f64>().ok())
+                .map(|s| s * 1000.0 / steps)
+                .collect();
             per_step.sort_by(f64::total_cmp);
             let Some(&median) = per_step.get(per_step.len() / 2) else { break };
             ms.push(median);
         }
         if let [jit, reference] = ms[..] {
-            println!("{name:<40} {jit:>9.2} {reference:>9.2} {:>7.2}x {torch_ms:>9.2} {:>8.2}", reference / jit, jit / torch_ms);
+            println!(
+                "{name:<40} {jit:>9.2} {reference:>9.2} {:>7.2}x {torch_ms:>9.2} {:>8.2}",
+                reference / jit,
+                jit / torch_ms
+            );
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -36,7 +36,8 @@ enum Command {
         format: Format,
         /// Override a model parameter: --set hidden=256
         #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        set: Vec<String>,
+        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
         /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
@@ -50,7 +51,8 @@ enum Command {
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
         #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        set: Vec<String>,
+        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
         /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
@@ -148,7 +150,8 @@ enum Command {
         backward: bool,
         /// Print the compiled program instead: fused kernels and library ops, in run order.
         #[arg(long)]
-        fused: bool,        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        fused: bool,
+        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
         /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
@@ -304,7 +307,11 @@ pub(crate) fn analyse_file(path: &Path, options: &CheckOptions, root: &Root) -> 
             let mut a = analyse(&name, Some(path), String::new(), &loader, options);
             a.program.files[0].text = text;
             a.program.files[0].lines = nnc_syntax::LineIndex::new(&a.program.files[0].text);
-            let at = a.program.files[0].text.char_indices().nth(text_char_index(&a.program.files[0].text, valid_up_to)).map_or(0, |(i, _)| i);
+            let at = a.program.files[0]
+                .text
+                .char_indices()
+                .nth(text_char_index(&a.program.files[0].text, valid_up_to))
+                .map_or(0, |(i, _)| i);
             let end = a.program.files[0].text[at..].chars().next().map_or(at, |c| at + c.len_utf8());
             a.result.diagnostics = vec![
                 Diagnostic::new(Code::InvalidSource, FileId(0), Span::new(at, end), "file is not valid UTF-8")
@@ -444,8 +451,12 @@ fn run(cli: Cli) -> ExitCode {
             if !diags.is_empty() {
                 eprint!("{}", render::human(&a.program, diags, color));
             }
-            let models: Vec<&nnc_compiler::ModelInfo> =
-                a.result.models.iter().filter(|m| m.file == FileId(0) && model.as_ref().is_none_or(|n| *n == m.name)).collect();
+            let models: Vec<&nnc_compiler::ModelInfo> = a
+                .result
+                .models
+                .iter()
+                .filter(|m| m.file == FileId(0) && model.as_ref().is_none_or(|n| *n == m.name))
+                .collect();
             if let Some(n) = &model {
                 if models.is_empty() {
                     let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
@@ -464,7 +475,23 @@ fn run(cli: Cli) -> ExitCode {
             }
             if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
-        Command::Run { file, train, epochs, steps, set, init, save, resume, seed, out, dump_steps, dump, backend, memory, root } => {
+        Command::Run {
+            file,
+            train,
+            epochs,
+            steps,
+            set,
+            init,
+            save,
+            resume,
+            seed,
+            out,
+            dump_steps,
+            dump,
+            backend,
+            memory,
+            root,
+        } => {
             let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
             let Some(a) = checked(&file, &set, &root, color) else { return ExitCode::from(1) };
             let options = run::options(parse_sets(&set).unwrap_or_default());
@@ -472,7 +499,8 @@ fn run(cli: Cli) -> ExitCode {
             let dump = dump.zip(dump_steps);
             let memory = memory.limit();
             let backend = backend.into();
-            let args = run::RunArgs { train, epochs, steps, seed, init, save, resume, out, dump, backend, memory, root };
+            let args =
+                run::RunArgs { train, epochs, steps, seed, init, save, resume, out, dump, backend, memory, root };
             finish(run::run(&file, &a, &options, &args))
         }
         Command::Predict { file, model, weights, inputs, output, set, backend, memory, root } => {

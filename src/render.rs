@@ -1,7 +1,9 @@
 //! Rendering diagnostics and summaries for the terminal and as JSON.
 //! This is the edge: only here do diagnostics become text.
 
-use codespan_reporting::diagnostic::{Diagnostic as CsDiagnostic, Label as CsLabel, LabelStyle, Severity as CsSeverity};
+use codespan_reporting::diagnostic::{
+    Diagnostic as CsDiagnostic, Label as CsLabel, LabelStyle, Severity as CsSeverity,
+};
 use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term::{self, Config};
 use nnc_compiler::Program;

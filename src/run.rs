@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::{NodeKind, TRef};
-use nnc_compiler::types::{CallValue, Value};
 use nnc_compiler::sandbox::{self, Access, Root};
+use nnc_compiler::types::{CallValue, Value};
 use nnc_compiler::{Analysis, CheckOptions};
 use nnc_runtime::data::{self, VocabRows, from_call::InputShape as InputSpec};
 use nnc_runtime::exec::Tensor;
@@ -106,7 +106,11 @@ fn declared_inputs(info: &TrainInfo) -> Vec<data::bind::Declared> {
             let t = &node.outputs[0];
             let per: Vec<_> = t.dims.iter().skip(1).cloned().collect();
             if per.iter().any(|d| d.as_known().is_none()) {
-                out.push(data::bind::Declared { name: name.clone(), dims: per, int: t.elem == nnc_syntax::ast::ElemType::Int });
+                out.push(data::bind::Declared {
+                    name: name.clone(),
+                    dims: per,
+                    int: t.elem == nnc_syntax::ast::ElemType::Int,
+                });
             }
         }
     }
@@ -195,8 +199,16 @@ fn load_call(
     let origin = |n: &str| origins.get(n).cloned().unwrap_or_else(|| source.clone());
     data::bind::bind_inputs(&mut c.loaded.dataset, &declared, bindings, &origin, &bindable).map_err(fail)?;
     // What predict must repeat, for the arrays that feed the model.
-    let fed: Vec<String> = specs.iter().map(|s| s.name.clone()).chain(declared.iter().map(|d| d.name.clone())).collect();
-    let lens = c.loaded.dataset.arrays.iter().filter(|(_, a)| a.shape().len() == 2).map(|(k, a)| (k.clone(), a.shape()[1])).collect();
+    let fed: Vec<String> =
+        specs.iter().map(|s| s.name.clone()).chain(declared.iter().map(|d| d.name.clone())).collect();
+    let lens = c
+        .loaded
+        .dataset
+        .arrays
+        .iter()
+        .filter(|(_, a)| a.shape().len() == 2)
+        .map(|(k, a)| (k.clone(), a.shape()[1]))
+        .collect();
     let transforms = match &c.spec {
         Some(spec) => data::transform::Transforms::of_source(spec, c.loaded.vocabulary.as_ref(), &fed, &lens),
         None => Default::default(),
@@ -267,11 +279,15 @@ fn class_weights(info: &TrainInfo, train: &Dataset) -> Result<Option<Vec<f64>>, 
         }
         Value::Mode(m) if m == "balanced" => {
             // n / (k · countₖ) over the integer label array.
-            let labels = train.arrays.values().find_map(|t| if let Tensor::I(a) = t { if a.ndim() == 1 { Some(a.clone()) } else { None } } else { None });
+            let labels = train.arrays.values().find_map(|t| {
+                if let Tensor::I(a) = t { if a.ndim() == 1 { Some(a.clone()) } else { None } } else { None }
+            });
             let Some(labels) = labels else { return Ok(None) };
             let Some(max) = labels.iter().copied().max() else { return Ok(None) };
             if labels.iter().any(|&l| l < 0) || max as f64 >= MAX_CLASSES {
-                return Err(Failure::new("`class_weight = balanced` needs labels 0, 1, 2, … (the labels hold a negative or huge value)"));
+                return Err(Failure::new(
+                    "`class_weight = balanced` needs labels 0, 1, 2, … (the labels hold a negative or huge value)",
+                ));
             }
             let k = max as usize + 1;
             let mut counts = vec![0usize; k];
@@ -288,7 +304,12 @@ fn class_weights(info: &TrainInfo, train: &Dataset) -> Result<Option<Vec<f64>>, 
 /// Checks integer data (labels, token ids) against what reads it, in every
 /// loaded source, before any split or training: a value outside the loss's
 /// classes or an embedding's table is named with its file, column and row.
-fn check_labels(info: &TrainInfo, dims: &[(String, i64)], sources: &[Option<&Loaded>], batch: Option<i64>) -> Result<(), Failure> {
+fn check_labels(
+    info: &TrainInfo,
+    dims: &[(String, i64)],
+    sources: &[Option<&Loaded>],
+    batch: Option<i64>,
+) -> Result<(), Failure> {
     let Ok(mut probe) = Trainer::new(info, None, dims.to_vec()) else { return Ok(()) };
     // One row is enough to see which ops read which inputs; a lowering
     // failure is reported by the run itself.
@@ -298,7 +319,8 @@ fn check_labels(info: &TrainInfo, dims: &[(String, i64)], sources: &[Option<&Loa
         return Ok(());
     }
     for l in sources.iter().flatten() {
-        nnc_runtime::train::labels::check_indices(&l.data.arrays, &uses, &l.origins).map_err(|e| Failure::new(e.to_string()))?;
+        nnc_runtime::train::labels::check_indices(&l.data.arrays, &uses, &l.origins)
+            .map_err(|e| Failure::new(e.to_string()))?;
     }
     Ok(())
 }
@@ -361,7 +383,9 @@ fn init_source(info: &TrainInfo, args: &RunArgs, out: &Path) -> Result<Option<(P
     if let Some(w) = &args.init {
         return Ok(Some((w.clone(), w.display().to_string(), String::new())));
     }
-    let usage = |found: &dyn std::fmt::Display| Failure::new(format!("`init` must be load(\"file.safetensors\", prefix = \"…\"), found {found}"));
+    let usage = |found: &dyn std::fmt::Display| {
+        Failure::new(format!("`init` must be load(\"file.safetensors\", prefix = \"…\"), found {found}"))
+    };
     match info.field("init") {
         None => Ok(None),
         Some(Value::Call(c)) if c.name == "load" => {
@@ -387,10 +411,18 @@ fn init_source(info: &TrainInfo, args: &RunArgs, out: &Path) -> Result<Option<(P
 
 /// Loads the tensors of `path` that match the block's parameters (see
 /// [`nnc_runtime::checkpoint::plan_init`]) into `params` and says what it did.
-fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, name: &str, prefix: &str) -> Result<(), Failure> {
+fn load_init(
+    trainer: &Trainer,
+    params: &mut Params,
+    batch: usize,
+    path: &Path,
+    name: &str,
+    prefix: &str,
+) -> Result<(), Failure> {
     let decls = trainer.declared_params(batch).map_err(|e| Failure::new(e.to_string()))?;
     let shapes: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
-    let (values, plan) = nnc_runtime::checkpoint::load_init(path, &shapes, prefix).map_err(|e| Failure::new(e.to_string()))?;
+    let (values, plan) =
+        nnc_runtime::checkpoint::load_init(path, &shapes, prefix).map_err(|e| Failure::new(e.to_string()))?;
     params.values.extend(values);
     let mut line = format!("init: loaded {} from {name}", plural(plan.pairs.len(), "tensor"));
     if let Some((t, p)) = plan.pairs.first().filter(|(t, p)| t != p) {
@@ -410,7 +442,14 @@ fn load_init(trainer: &Trainer, params: &mut Params, batch: usize, path: &Path, 
 /// saved for this train block. Returns the number of epochs already done.
 /// Every parameter must be in the file with its shape: resuming another
 /// model's run is an error, not a partial initialisation (that is `--init`).
-fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &TrainInfo, batch: usize, path: &Path) -> Result<usize, Failure> {
+fn resume(
+    trainer: &mut Trainer,
+    params: &mut Params,
+    cfg: &Config,
+    info: &TrainInfo,
+    batch: usize,
+    path: &Path,
+) -> Result<usize, Failure> {
     let fail = |why: String| Failure::new(format!("cannot resume from {}: {why}", path.display()));
     if !info.steps.is_empty() {
         return Err(fail("`--resume` continues epochs; this train block alternates steps (use --init)".into()));
@@ -425,9 +464,11 @@ fn resume(trainer: &mut Trainer, params: &mut Params, cfg: &Config, info: &Train
         Some(t) => Err(format!("it was saved by train block `{t}`, not `{}`", info.name)),
         None => Err("it has no `train` metadata (it was not saved by `nnc run`)".into()),
     };
-    let (weights, slots, meta) = nnc_runtime::checkpoint::load_for_resume(path, &info.name, &expected, &trainable, saved_by)
-        .map_err(|e| fail(e.to_string()))?;
-    let epoch = meta.get("epoch").and_then(|e| e.parse::<usize>().ok()).ok_or_else(|| fail("it has no epoch count".into()))?;
+    let (weights, slots, meta) =
+        nnc_runtime::checkpoint::load_for_resume(path, &info.name, &expected, &trainable, saved_by)
+            .map_err(|e| fail(e.to_string()))?;
+    let epoch =
+        meta.get("epoch").and_then(|e| e.parse::<usize>().ok()).ok_or_else(|| fail("it has no epoch count".into()))?;
     params.values.extend(weights);
     trainer.optimizer(&cfg.optimizer).restore(slots, &meta).map_err(fail)?;
     println!("resume: {} after epoch {epoch}", path.display());
@@ -459,8 +500,10 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     let specs = input_specs(first)?;
     let data_call = first.data.clone().ok_or_else(|| Failure::new("the train block has no data source"))?;
     let mut bindings = data::bind::Bindings::default();
-    let loaded = load_call(&data_call, file, &args.root, &specs, first, &mut bindings, seed, &split_rows(first, seed)?)?;
-    let typed: Vec<String> = specs.iter().map(|s| s.name.clone()).chain(declared_inputs(first).into_iter().map(|d| d.name)).collect();
+    let loaded =
+        load_call(&data_call, file, &args.root, &specs, first, &mut bindings, seed, &split_rows(first, seed)?)?;
+    let typed: Vec<String> =
+        specs.iter().map(|s| s.name.clone()).chain(declared_inputs(first).into_iter().map(|d| d.name)).collect();
     let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
         .data
         .arrays
@@ -487,7 +530,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         pick_train(&rechecked, args.train.as_deref())?
     };
     let val_loaded = match info.field("validate") {
-        Some(v @ Value::Call(c)) if c.name != "split" => Some(load_source(v, file, &args.root, &specs, first, &mut bindings, seed)?),
+        Some(v @ Value::Call(c)) if c.name != "split" => {
+            Some(load_source(v, file, &args.root, &specs, first, &mut bindings, seed)?)
+        }
         _ => None,
     };
     let test_loaded = match info.field("test") {
@@ -592,7 +637,8 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     // A resumed run continues the history of the run it resumes (when that
     // run wrote to the same directory), so the CSV, the plot, early stopping
     // and `keep_best` see every epoch.
-    let mut history: Vec<EpochRecord> = if start_epoch > 0 { read_history(&out_dir, start_epoch, &trainer.metric_names()) } else { Vec::new() };
+    let mut history: Vec<EpochRecord> =
+        if start_epoch > 0 { read_history(&out_dir, start_epoch, &trainer.metric_names()) } else { Vec::new() };
     // `checkpoint = "{train}/epoch_{epoch}.safetensors"`: relative to the
     // output directory and inside it, refused before the first epoch.
     let checkpoint_path = |pattern: &str, epoch: usize| {
@@ -626,7 +672,9 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
                 r.epoch = epoch;
                 on_event(Event::Epoch(&r));
             }
-            Event::Step { step, steps, loss, samples_per_sec, .. } => on_event(Event::Step { epoch, step, steps, loss, samples_per_sec }),
+            Event::Step { step, steps, loss, samples_per_sec, .. } => {
+                on_event(Event::Step { epoch, step, steps, loss, samples_per_sec })
+            }
         };
         match trainer.fit(&mut params, &train, val.as_ref(), &cfg_one, epoch, &mut events) {
             Ok(mut recs) => {
@@ -652,7 +700,10 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         // With the optimizer's state, so that `--resume` continues exactly.
         let (slots, opt_meta) = trainer.optimizer(&cfg.optimizer).state();
         m.extend(opt_meta);
-        let write = |path: &Path| nnc_runtime::checkpoint::save_training(path, &params.values, &slots, &m).map_err(|e| Failure::new(e.to_string()));
+        let write = |path: &Path| {
+            nnc_runtime::checkpoint::save_training(path, &params.values, &slots, &m)
+                .map_err(|e| Failure::new(e.to_string()))
+        };
         if let (Some(path), true) = (save, improved) {
             write(path)?;
         }
@@ -683,7 +734,10 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         println!("saved {}", path.display());
     }
     if std::env::var_os("NNC_PROFILE").is_some() {
-        for (op, secs) in nnc_runtime::exec::profile_report().iter().take(if std::env::var_os("NNC_PROFILE").is_some_and(|v| v == "shapes") { 40 } else { 15 }) {
+        for (op, secs) in nnc_runtime::exec::profile_report()
+            .iter()
+            .take(if std::env::var_os("NNC_PROFILE").is_some_and(|v| v == "shapes") { 40 } else { 15 })
+        {
             eprintln!("{op:>20} {secs:8.3} s");
         }
     }
@@ -695,7 +749,14 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
 /// weights the first step starts from, after `init = load(…)`),
 /// and per step `batch_i`, `grads_i`, `after_i` (safetensors) and
 /// `step_i.json` with the loss.
-fn dump_steps(trainer: &mut Trainer, params: &mut Params, all: &Dataset, cfg: &Config, dir: &Path, steps: usize) -> Result<(), Failure> {
+fn dump_steps(
+    trainer: &mut Trainer,
+    params: &mut Params,
+    all: &Dataset,
+    cfg: &Config,
+    dir: &Path,
+    steps: usize,
+) -> Result<(), Failure> {
     let io = |e: nnc_runtime::checkpoint::CheckpointError| Failure::new(e.to_string());
     let none = BTreeMap::new();
     nnc_runtime::checkpoint::save(&dir.join("init.safetensors"), &params.values, &none).map_err(io)?;
@@ -711,7 +772,8 @@ fn dump_steps(trainer: &mut Trainer, params: &mut Params, all: &Dataset, cfg: &C
         let out = trainer.step(params, &batch, &mut opt).map_err(|e| Failure::new(e.to_string()))?;
         let grads: BTreeMap<String, _> = out.grads.into_iter().collect();
         nnc_runtime::checkpoint::save(&dir.join(format!("grads_{i}.safetensors")), &grads, &none).map_err(io)?;
-        nnc_runtime::checkpoint::save(&dir.join(format!("after_{i}.safetensors")), &params.values, &none).map_err(io)?;
+        nnc_runtime::checkpoint::save(&dir.join(format!("after_{i}.safetensors")), &params.values, &none)
+            .map_err(io)?;
         std::fs::write(dir.join(format!("step_{i}.json")), serde_json::json!({"loss": out.loss}).to_string())
             .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     }
@@ -721,7 +783,15 @@ fn dump_steps(trainer: &mut Trainer, params: &mut Params, all: &Dataset, cfg: &C
 
 /// Alternating steps (GANs): `steps = n` iterations, or `--epochs` passes
 /// (of at most `--steps` iterations each).
-fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train: &Dataset, cfg: &Config, args: &RunArgs, meta: &BTreeMap<String, String>) -> Result<(), Failure> {
+fn run_steps(
+    info: &TrainInfo,
+    trainer: &mut Trainer,
+    params: &mut Params,
+    train: &Dataset,
+    cfg: &Config,
+    args: &RunArgs,
+    meta: &BTreeMap<String, String>,
+) -> Result<(), Failure> {
     // `--steps K` caps a pass (an "epoch" of the history) at K iterations.
     let per_pass = train.len().div_ceil(cfg.batch.max(1)).max(1).min(args.steps.unwrap_or(usize::MAX));
     let iterations = match (args.epochs, int_field(info, "steps")) {
@@ -729,7 +799,8 @@ fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train
         (None, Some(s)) => s.max(1) as usize,
         (None, None) => cfg.epochs * per_pass,
     };
-    let steps: Vec<String> = info.steps.iter().map(|s| format!("{} (×{}, over {})", s.name, s.times, s.over.join(", "))).collect();
+    let steps: Vec<String> =
+        info.steps.iter().map(|s| format!("{} (×{}, over {})", s.name, s.times, s.over.join(", "))).collect();
     println!(
         "training `{}` with alternating steps {}: {}, batch {}, {}",
         info.name,
@@ -750,7 +821,8 @@ fn run_steps(info: &TrainInfo, trainer: &mut Trainer, params: &mut Params, train
             }
         }
     };
-    let history = trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
+    let history =
+        trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
     if let Some(e) = write_error {
         return Err(e);
     }
@@ -789,19 +861,40 @@ fn epoch_line(rec: &EpochRecord, epochs: usize) -> String {
 /// [`write_history`]; empty when there is no such file or it does not hold
 /// those epochs with these metrics.
 fn read_history(dir: &Path, epochs: usize, metrics: &[String]) -> Vec<EpochRecord> {
-    let Ok(bytes) = sandbox::read(&dir.join("history.csv"), &Access::User, sandbox::Cap::Data) else { return Vec::new() };
+    let Ok(bytes) = sandbox::read(&dir.join("history.csv"), &Access::User, sandbox::Cap::Data) else {
+        return Vec::new();
+    };
     let Ok(text) = String::from_utf8(bytes) else { return Vec::new() };
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-    let col = |row: &[&str], name: &str| header.iter().position(|h| *h == name).and_then(|i| row.get(i)?.parse::<f64>().ok());
+    let col =
+        |row: &[&str], name: &str| header.iter().position(|h| *h == name).and_then(|i| row.get(i)?.parse::<f64>().ok());
     let mut out = Vec::new();
     for line in lines.take(epochs) {
         let row: Vec<&str> = line.split(',').collect();
-        let (Some(epoch), Some(loss)) = (col(&row, "epoch").and_then(|e| (e as usize).checked_sub(1)), col(&row, "loss")) else { return Vec::new() };
-        let Some(values) = metrics.iter().map(|m| col(&row, m).map(|v| (m.clone(), v))).collect::<Option<Vec<_>>>() else { return Vec::new() };
+        let (Some(epoch), Some(loss)) =
+            (col(&row, "epoch").and_then(|e| (e as usize).checked_sub(1)), col(&row, "loss"))
+        else {
+            return Vec::new();
+        };
+        let Some(values) = metrics.iter().map(|m| col(&row, m).map(|v| (m.clone(), v))).collect::<Option<Vec<_>>>()
+        else {
+            return Vec::new();
+        };
         let val_loss = col(&row, "val_loss");
-        let val_metrics = if val_loss.is_some() { metrics.iter().filter_map(|m| Some((m.clone(), col(&row, &format!("val_{m}"))?))).collect() } else { Vec::new() };
-        out.push(EpochRecord { epoch, loss, metrics: values, val_loss, val_metrics, seconds: col(&row, "seconds").unwrap_or(0.0) });
+        let val_metrics = if val_loss.is_some() {
+            metrics.iter().filter_map(|m| Some((m.clone(), col(&row, &format!("val_{m}"))?))).collect()
+        } else {
+            Vec::new()
+        };
+        out.push(EpochRecord {
+            epoch,
+            loss,
+            metrics: values,
+            val_loss,
+            val_metrics,
+            seconds: col(&row, "seconds").unwrap_or(0.0),
+        });
     }
     if out.len() == epochs && out.iter().enumerate().all(|(i, r)| r.epoch == i) { out } else { Vec::new() }
 }
@@ -837,7 +930,12 @@ struct HistoryFile {
 }
 
 impl HistoryFile {
-    fn create(dir: &Path, metrics: &[String], validation: bool, previous: &[EpochRecord]) -> Result<HistoryFile, Failure> {
+    fn create(
+        dir: &Path,
+        metrics: &[String],
+        validation: bool,
+        previous: &[EpochRecord],
+    ) -> Result<HistoryFile, Failure> {
         std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
         let path = dir.join("history.csv");
         let columns = history_columns(metrics, validation);
@@ -869,7 +967,8 @@ fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Res
         csv.push_str(&history_line(r, &columns));
     }
     std::fs::write(dir.join("history.csv"), csv).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
-    std::fs::write(dir.join("history.svg"), plot(history, &columns)).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    std::fs::write(dir.join("history.svg"), plot(history, &columns))
+        .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     Ok(())
 }
 
@@ -877,23 +976,45 @@ fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Res
 fn plot(history: &[EpochRecord], columns: &[String]) -> String {
     let (w, h, pad) = (640.0, 360.0, 48.0);
     let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let series: Vec<(&String, Vec<f64>)> = columns.iter().map(|c| (c, history.iter().filter_map(|r| r.value(c)).collect::<Vec<f64>>())).filter(|(_, v)| !v.is_empty()).collect();
+    let series: Vec<(&String, Vec<f64>)> = columns
+        .iter()
+        .map(|c| (c, history.iter().filter_map(|r| r.value(c)).collect::<Vec<f64>>()))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
     let all: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).collect();
     let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
     let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
     let n = history.len().max(2) as f64;
     let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
     let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
-    let mut svg = format!("<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n");
-    svg.push_str(&format!("<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n", h - pad, w - pad, h - pad));
+    let mut svg = format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    );
+    svg.push_str(&format!(
+        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
+        h - pad,
+        w - pad,
+        h - pad
+    ));
     svg.push_str(&format!("<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n", h - pad));
     svg.push_str(&format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", w / 2.0, h - 12.0));
-    svg.push_str(&format!("<text x=\"4\" y=\"{}\">{hi:.3}</text><text x=\"4\" y=\"{}\">{lo:.3}</text>\n", pad, h - pad));
+    svg.push_str(&format!(
+        "<text x=\"4\" y=\"{}\">{hi:.3}</text><text x=\"4\" y=\"{}\">{lo:.3}</text>\n",
+        pad,
+        h - pad
+    ));
     for (k, (name, vals)) in series.iter().enumerate() {
         let c = colors[k % colors.len()];
         let pts: Vec<String> = vals.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v))).collect();
-        svg.push_str(&format!("<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n", pts.join(" ")));
-        svg.push_str(&format!("<text x=\"{}\" y=\"{}\" fill=\"{c}\">{name}</text>\n", w - pad - 90.0, pad + 14.0 * k as f64));
+        svg.push_str(&format!(
+            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n",
+            pts.join(" ")
+        ));
+        svg.push_str(&format!(
+            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{name}</text>\n",
+            w - pad - 90.0,
+            pad + 14.0 * k as f64
+        ));
     }
     svg.push_str("</svg>\n");
     svg
@@ -915,7 +1036,9 @@ pub fn predict(
     limit: nnc_runtime::memory::Limit,
 ) -> Result<(), Failure> {
     let m = match model {
-        Some(n) => a.result.models.iter().find(|m| m.name == n).ok_or_else(|| Failure::usage(format!("no model `{n}`")))?,
+        Some(n) => {
+            a.result.models.iter().find(|m| m.name == n).ok_or_else(|| Failure::usage(format!("no model `{n}`")))?
+        }
         None => a.result.models.first().ok_or_else(|| Failure::usage("the file has no model"))?,
     };
     let typed_checkpoint = nnc_runtime::io::load_checkpoint_typed(weights).map_err(|e| Failure::new(e.to_string()))?;
@@ -923,7 +1046,10 @@ pub fn predict(
     let (ds, dims) = crate::predict_inputs::read(m, &typed_checkpoint.1, inputs).map_err(Failure::new)?;
     let ds = crate::predict_inputs::to_dataset(ds);
     let (out_name, out) = m.outputs.first().ok_or_else(|| Failure::new("the model has no output"))?;
-    let root: TRef = out.as_tensor().and_then(|t| t.node).ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
+    let root: TRef = out
+        .as_tensor()
+        .and_then(|t| t.node)
+        .ok_or_else(|| Failure::new(format!("output `{out_name}` is not a tensor")))?;
     let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
     // Every output's parameters: a checkpoint of the model holds them all,
     // even those the first output does not read.
@@ -955,7 +1081,11 @@ fn print_compile_stats(trainer: &Trainer) {
         s.arena_bytes as f64 / 1e6
     );
     if !s.fallbacks.is_empty() {
-        println!("warning: {} ran on the reference fallback: {}", plural(s.fallbacks.len(), "op"), s.fallbacks.join(", "));
+        println!(
+            "warning: {} ran on the reference fallback: {}",
+            plural(s.fallbacks.len(), "op"),
+            s.fallbacks.join(", ")
+        );
     }
 }
 
@@ -983,9 +1113,11 @@ pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool, fused
         return Ok(text(f));
     }
     let m = a.result.models.first().ok_or_else(|| Failure::usage("the file has no model or train block"))?;
-    let roots: Vec<(String, TRef)> = m.outputs.iter().filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r))).collect();
+    let roots: Vec<(String, TRef)> =
+        m.outputs.iter().filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r))).collect();
     let opts = nnc_compiler::ir::lower::LowerOptions { dims: vec![("N".into(), batch as i64)], ..Default::default() };
-    let f = nnc_compiler::ir::lower::lower(&m.graph, &roots, &Default::default(), &opts).map_err(|e| Failure::new(e.to_string()))?;
+    let f = nnc_compiler::ir::lower::lower(&m.graph, &roots, &Default::default(), &opts)
+        .map_err(|e| Failure::new(e.to_string()))?;
     Ok(text(f))
 }
 

@@ -41,7 +41,8 @@ fn diagnostics_match_annotations_and_snapshots() {
         if want.is_empty() {
             failures.push(format!("{}: no `//~` annotations", rel.display()));
         }
-        let json_out = Command::new(nnc_bin()).current_dir(root()).args(["check", "--format", "json"]).arg(rel).output().unwrap();
+        let json_out =
+            Command::new(nnc_bin()).current_dir(root()).args(["check", "--format", "json"]).arg(rel).output().unwrap();
         let human_out = Command::new(nnc_bin()).current_dir(root()).arg("check").arg(rel).output().unwrap();
         let json_text = String::from_utf8_lossy(&json_out.stdout).to_string();
         let doc: serde_json::Value = match serde_json::from_str(&json_text) {
@@ -56,7 +57,9 @@ fn diagnostics_match_annotations_and_snapshots() {
             .unwrap()
             .iter()
             .filter(|d| d["file"].as_str() == Some(&rel.display().to_string()))
-            .map(|d| (d["range"]["start"]["line"].as_u64().unwrap() as usize + 1, d["code"].as_str().unwrap().to_string()))
+            .map(|d| {
+                (d["range"]["start"]["line"].as_u64().unwrap() as usize + 1, d["code"].as_str().unwrap().to_string())
+            })
             .collect();
         got.sort();
         if got != want {
@@ -69,9 +72,14 @@ fn diagnostics_match_annotations_and_snapshots() {
         let has_error = want.iter().any(|(_, c)| c.starts_with('E'));
         let expected_exit = if has_error { 1 } else { 0 };
         if json_out.status.code() != Some(expected_exit) || human_out.status.code() != Some(expected_exit) {
-            failures.push(format!("{}: exit code {:?}, expected {expected_exit}", rel.display(), human_out.status.code()));
+            failures.push(format!(
+                "{}: exit code {:?}, expected {expected_exit}",
+                rel.display(),
+                human_out.status.code()
+            ));
         }
-        for (ext, content) in [("stderr", String::from_utf8_lossy(&human_out.stderr).to_string()), ("json", json_text)] {
+        for (ext, content) in [("stderr", String::from_utf8_lossy(&human_out.stderr).to_string()), ("json", json_text)]
+        {
             if let Some(diff) = snapshot(&path.with_extension(ext), &content) {
                 failures.push(diff);
             }
@@ -89,7 +97,12 @@ fn valid_models_check_clean_with_the_stated_types() {
         let a = analyse_path(path);
         let rel = path.strip_prefix(root()).unwrap().display().to_string();
         if !a.result.diagnostics.is_empty() {
-            let text = a.result.diagnostics.iter().map(|d| format!("{} {} at {:?}", d.code.as_str(), d.message, d.primary.span)).collect::<Vec<_>>();
+            let text = a
+                .result
+                .diagnostics
+                .iter()
+                .map(|d| format!("{} {} at {:?}", d.code.as_str(), d.message, d.primary.span))
+                .collect::<Vec<_>>();
             failures.push(format!("{rel}: {}", text.join("; ")));
             continue;
         }

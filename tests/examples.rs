@@ -18,7 +18,8 @@ fn parse_expectations(text: &str) -> Vec<Expect> {
     let mut out = Vec::new();
     for line in text.lines() {
         let Some(rest) = line.strip_prefix("//! expect ") else { continue };
-        let num = |s: &str| s.replace([',', '_'], "").parse::<i64>().unwrap_or_else(|_| panic!("bad number in `{line}`"));
+        let num =
+            |s: &str| s.replace([',', '_'], "").parse::<i64>().unwrap_or_else(|_| panic!("bad number in `{line}`"));
         if let Some(r) = rest.strip_prefix("model ") {
             let mut parts = r.split_whitespace();
             let model = parts.next().expect("model name").to_string();
@@ -27,7 +28,12 @@ fn parse_expectations(text: &str) -> Vec<Expect> {
                 let (k, v) = p.split_once('=').expect("key=value");
                 kv.insert(k.to_string(), num(v));
             }
-            out.push(Expect::Model { model, total: kv["total"], trainable: kv["trainable"], non_trainable: kv["non_trainable"] });
+            out.push(Expect::Model {
+                model,
+                total: kv["total"],
+                trainable: kv["trainable"],
+                non_trainable: kv["non_trainable"],
+            });
         } else if let Some(r) = rest.strip_prefix("shape ") {
             let (lhs, shape) = r.split_once('=').expect("shape line has =");
             let (model, binding) = lhs.trim().split_once('.').expect("Model.binding");
@@ -81,7 +87,10 @@ fn examples_check_clean_and_reproduce_the_seeds() {
                 },
                 Expect::Params { layer, count, .. } => match m.layers.iter().find(|l| &l.name == layer) {
                     Some(l) if summary::layer_params(l) == Ok(*count) => {}
-                    Some(l) => failures.push(format!("{name}: {model_name}.{layer} has {:?} params, expected {count}", summary::layer_params(l))),
+                    Some(l) => failures.push(format!(
+                        "{name}: {model_name}.{layer} has {:?} params, expected {count}",
+                        summary::layer_params(l)
+                    )),
                     None => failures.push(format!(
                         "{name}: {model_name} has no layer {layer} (layers: {})",
                         m.layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
@@ -101,7 +110,9 @@ fn example_summaries_match_snapshots() {
         let a = analyse_path(&path);
         let text: Vec<String> = a.result.models.iter().filter(|m| m.file.0 == 0).map(summary::render).collect();
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        if let Some(diff) = snapshot(&root().join("tests/snapshots/summary").join(format!("{stem}.txt")), &text.join("\n")) {
+        if let Some(diff) =
+            snapshot(&root().join("tests/snapshots/summary").join(format!("{stem}.txt")), &text.join("\n"))
+        {
             failures.push(diff);
         }
     }

@@ -39,7 +39,11 @@ fn every_train_block_of_every_example_runs() {
             ran += 1;
             eprintln!("{shown} {train}: {:.1} s", started.elapsed().as_secs_f64());
             if !o.status.success() {
-                failures.push(format!("{shown} --train {train}: exit {:?}\n{}", o.status.code(), String::from_utf8_lossy(&o.stderr)));
+                failures.push(format!(
+                    "{shown} --train {train}: exit {:?}\n{}",
+                    o.status.code(),
+                    String::from_utf8_lossy(&o.stderr)
+                ));
                 continue;
             }
             // Every op ran compiled: fused or a library routine of the

@@ -6,7 +6,10 @@ use std::process::Command;
 
 fn nnc(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_nnc")).args(args).output().expect("run nnc");
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
 }
 
 #[test]
@@ -15,7 +18,11 @@ fn fmt_rewrites_check_reports_and_broken_files_stay() {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     let messy = dir.join("messy.nn");
-    std::fs::write(&messy, "dim N\nmodel M(k=3){\ninput x:[N,8]\n  let h=x|>dense(k)   |>relu // hidden\noutput y=h\n}\n").expect("write");
+    std::fs::write(
+        &messy,
+        "dim N\nmodel M(k=3){\ninput x:[N,8]\n  let h=x|>dense(k)   |>relu // hidden\noutput y=h\n}\n",
+    )
+    .expect("write");
     let broken = dir.join("broken.nn");
     let broken_text = "model M {\n  let = \n}\n";
     std::fs::write(&broken, broken_text).expect("write");
@@ -28,7 +35,10 @@ fn fmt_rewrites_check_reports_and_broken_files_stay() {
     let (code, out) = nnc(&["fmt", &messy_s]);
     assert_eq!(code, 0, "{out}");
     let formatted = std::fs::read_to_string(&messy).expect("read");
-    assert_eq!(formatted, "dim N\nmodel M(k = 3) {\n    input x: [N, 8]\n    let h = x |> dense(k) |> relu // hidden\n    output y = h\n}\n");
+    assert_eq!(
+        formatted,
+        "dim N\nmodel M(k = 3) {\n    input x: [N, 8]\n    let h = x |> dense(k) |> relu // hidden\n    output y = h\n}\n"
+    );
     assert_eq!(nnc(&["fmt", "--check", &messy_s]).0, 0);
     // The formatted file still checks.
     assert_eq!(nnc(&["check", &messy_s]).0, 0);
@@ -80,11 +90,8 @@ fn shipped_files_are_canonical_and_formatting_is_idempotent() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let shipped: Vec<String> = ["examples", "stdlib"]
-        .iter()
-        .flat_map(|d| nn_files(d))
-        .map(|p| p.display().to_string())
-        .collect();
+    let shipped: Vec<String> =
+        ["examples", "stdlib"].iter().flat_map(|d| nn_files(d)).map(|p| p.display().to_string()).collect();
     let mut args = vec!["fmt", "--check"];
     args.extend(shipped.iter().map(String::as_str));
     let (code, out) = nnc(&args);

@@ -40,10 +40,61 @@ impl Rng {
 }
 
 const FRAGMENTS: &[&str] = &[
-    "(", ")", "[", "]", "{", "}", ",", "=", "|>", ":", "->", "..", "let ", "dim ", "model ", "block ", "train ",
-    "input ", "output ", "return ", "if ", "else ", "frozen ", "step ", "0", "-1", "1e-3", "99999999999999999999",
-    "N", "x", "relu", "dense(", "conv2d(", "lstm(", "reshape(", "concat(", "\"", "//", "///", "\n", " ", "*", "/",
-    "+", "-", "int[", "same", "valid", "true", "ceil(", "use std.blocks\n", "use \"x.nn\"\n", "\u{0}", "é", "×",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    "=",
+    "|>",
+    ":",
+    "->",
+    "..",
+    "let ",
+    "dim ",
+    "model ",
+    "block ",
+    "train ",
+    "input ",
+    "output ",
+    "return ",
+    "if ",
+    "else ",
+    "frozen ",
+    "step ",
+    "0",
+    "-1",
+    "1e-3",
+    "99999999999999999999",
+    "N",
+    "x",
+    "relu",
+    "dense(",
+    "conv2d(",
+    "lstm(",
+    "reshape(",
+    "concat(",
+    "\"",
+    "//",
+    "///",
+    "\n",
+    " ",
+    "*",
+    "/",
+    "+",
+    "-",
+    "int[",
+    "same",
+    "valid",
+    "true",
+    "ceil(",
+    "use std.blocks\n",
+    "use \"x.nn\"\n",
+    "\u{0}",
+    "é",
+    "×",
 ];
 
 fn mutate(rng: &mut Rng, src: &[u8], corpus: &[Vec<u8>]) -> Vec<u8> {
@@ -158,7 +209,21 @@ fn mutate_safetensors(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
     let hlen = u64::from_le_bytes(good[..8].try_into().expect("8 bytes")) as usize;
     let header = String::from_utf8_lossy(&good[8..8 + hlen]).into_owned();
     let data = &good[8 + hlen..];
-    let numbers = ["0", "1", "2", "3", "4", "5", "8", "65536", "4294967296", "9223372036854775807", "18446744073709551615", "-1", "1.5"];
+    let numbers = [
+        "0",
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+        "8",
+        "65536",
+        "4294967296",
+        "9223372036854775807",
+        "18446744073709551615",
+        "-1",
+        "1.5",
+    ];
     let dtypes = ["F32", "F16", "BF16", "F64", "I64", "I32", "I8", "U8", "BOOL", "F4", "F8_E4M3", "C64", "X"];
     let rebuild = |h: &str, d: &[u8]| {
         let mut b = (h.len() as u64).to_le_bytes().to_vec();
@@ -202,7 +267,11 @@ fn mutate_safetensors(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
         // Data cut short or extended.
         7 => {
             let mut b = good.to_vec();
-            if rng.below(2) == 0 { b.truncate(8 + hlen + rng.below(data.len() + 1)) } else { b.extend((0..rng.below(64)).map(|_| rng.next() as u8)) }
+            if rng.below(2) == 0 {
+                b.truncate(8 + hlen + rng.below(data.len() + 1))
+            } else {
+                b.extend((0..rng.below(64)).map(|_| rng.next() as u8))
+            }
             b
         }
         _ => {
@@ -224,7 +293,13 @@ fn hostile_npy(rng: &mut Rng, rows: usize, cols: usize, int: bool) -> Vec<u8> {
     let rng = if honest { &mut rng_honest } else { rng };
     let lie = |rng: &mut Rng, n: usize| !honest && rng.below(n) == 0;
     let descrs = ["<f4", "<f8", "<i8", "<i4", "|u1", ">f4", "<f2", "|b1", "<c8", "O", "<U3"];
-    let descr = if lie(rng, 3) { descrs[rng.below(descrs.len())] } else if int { "<i8" } else { "<f4" };
+    let descr = if lie(rng, 3) {
+        descrs[rng.below(descrs.len())]
+    } else if int {
+        "<i8"
+    } else {
+        "<f4"
+    };
     let dims = ["0", "1", "2", "3", "4", "-1", "4294967296", "18446744073709551615", "2L"];
     let shape = match if honest { 5 } else { rng.below(6) } {
         0 => "()".to_string(),
@@ -273,11 +348,18 @@ fn hostile_npy(rng: &mut Rng, rows: usize, cols: usize, int: bool) -> Vec<u8> {
 fn checkpoints_and_npy_inputs_never_panic() {
     use nnc_runtime::train::{Backend, Dataset, Params, Trainer};
     let a = analyse("p.nn", None, PREDICT_MODEL.to_string(), &NoFiles, &CheckOptions::default());
-    assert!(a.result.diagnostics.iter().all(|d| d.severity != nnc_syntax::Severity::Error), "{:?}", a.result.diagnostics);
+    assert!(
+        a.result.diagnostics.iter().all(|d| d.severity != nnc_syntax::Severity::Error),
+        "{:?}",
+        a.result.diagnostics
+    );
     let m = &a.result.models[0];
     let info = nnc_compiler::check::train::TrainInfo { graph: m.graph.clone(), ..Default::default() };
-    let outputs: Vec<(String, nnc_compiler::graph::TRef)> =
-        m.outputs.iter().map(|(n, v)| (n.clone(), v.as_tensor().and_then(|t| t.node).expect("tensor output"))).collect();
+    let outputs: Vec<(String, nnc_compiler::graph::TRef)> = m
+        .outputs
+        .iter()
+        .map(|(n, v)| (n.clone(), v.as_tensor().and_then(|t| t.node).expect("tensor output")))
+        .collect();
     let decls = Trainer::forward_params(&info, &outputs, 1, &[]).expect("lower");
     let expected: Vec<(String, Vec<usize>)> = decls.iter().map(|p| (p.name.clone(), p.shape.clone())).collect();
     let dir = std::env::temp_dir().join(format!("nnc-fuzz-ckpt-{}", std::process::id()));
@@ -301,7 +383,9 @@ fn checkpoints_and_npy_inputs_never_panic() {
         std::fs::write(&idspath, &ib).expect("write");
         let result = catch_unwind(AssertUnwindSafe(|| -> bool {
             let Ok((values, _)) = nnc_runtime::checkpoint::load_for_model(&ckpt, "P", &expected) else { return false };
-            let (Ok(x), Ok(ids)) = (nnc_runtime::io::read_npy(&xpath), nnc_runtime::io::read_npy(&idspath)) else { return false };
+            let (Ok(x), Ok(ids)) = (nnc_runtime::io::read_npy(&xpath), nnc_runtime::io::read_npy(&idspath)) else {
+                return false;
+            };
             if x.shape().is_empty() || ids.shape().is_empty() {
                 return false; // `nnc predict` refuses 0-d inputs before this point
             }

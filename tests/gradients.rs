@@ -49,7 +49,11 @@ fn build(src: &str, n: i64, training: bool) -> Func {
         .iter()
         .flat_map(|(name, v)| match v {
             nnc_compiler::types::Value::Tensor(t) => vec![(name.clone(), t.node.expect("node"))],
-            nnc_compiler::types::Value::Tuple(ts) => ts.iter().enumerate().map(|(i, p)| (format!("{name}.{i}"), p.as_tensor().unwrap().node.unwrap())).collect(),
+            nnc_compiler::types::Value::Tuple(ts) => ts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| (format!("{name}.{i}"), p.as_tensor().unwrap().node.unwrap()))
+                .collect(),
             _ => vec![],
         })
         .collect();
@@ -75,8 +79,17 @@ fn random_inputs(f: &Func, rng: &mut Lcg, int_range: i64) -> HashMap<String, Ten
         if let Op::Input(name) = &n.op {
             let count = ir::numel(&n.shape);
             let t = match n.dtype {
-                DType::F32 => Tensor::F(ArrayD::from_shape_vec(IxDyn(&n.shape), (0..count).map(|_| rng.next() * 2.0 - 1.0).collect()).unwrap()),
-                DType::I64 => Tensor::I(ArrayD::from_shape_vec(IxDyn(&n.shape), (0..count).map(|_| (rng.next() * int_range as f64) as i64).collect()).unwrap()),
+                DType::F32 => Tensor::F(
+                    ArrayD::from_shape_vec(IxDyn(&n.shape), (0..count).map(|_| rng.next() * 2.0 - 1.0).collect())
+                        .unwrap(),
+                ),
+                DType::I64 => Tensor::I(
+                    ArrayD::from_shape_vec(
+                        IxDyn(&n.shape),
+                        (0..count).map(|_| (rng.next() * int_range as f64) as i64).collect(),
+                    )
+                    .unwrap(),
+                ),
             };
             m.insert(name.clone(), t);
         }
@@ -112,7 +125,9 @@ fn check_func(mut f: Func, what: &str, int_range: i64) {
         .map(|p| {
             let c = ir::numel(&p.shape);
             // Moving variances must stay positive.
-            let v: Vec<f64> = (0..c).map(|_| if p.name.ends_with("moving_var") { 0.5 + rng.next() } else { rng.next() - 0.5 }).collect();
+            let v: Vec<f64> = (0..c)
+                .map(|_| if p.name.ends_with("moving_var") { 0.5 + rng.next() } else { rng.next() - 0.5 })
+                .collect();
             ArrayD::from_shape_vec(IxDyn(&p.shape), v).unwrap()
         })
         .collect();
@@ -128,7 +143,8 @@ fn check_func(mut f: Func, what: &str, int_range: i64) {
         let g = vals[grads[k] as usize].float();
         let node = &f.nodes[w as usize];
         let count = ir::numel(&node.shape);
-        let picks: Vec<usize> = if count <= 12 { (0..count).collect() } else { (0..12).map(|i| (i * 7919 + 13) % count).collect() };
+        let picks: Vec<usize> =
+            if count <= 12 { (0..count).collect() } else { (0..12).map(|i| (i * 7919 + 13) % count).collect() };
         for idx in picks {
             let h = 1e-6;
             let (plus, minus) = match &node.op {
@@ -155,11 +171,14 @@ fn check_func(mut f: Func, what: &str, int_range: i64) {
             let err = (numeric - analytic).abs() / (1.0 + numeric.abs().max(analytic.abs()));
             if err > worst {
                 worst = err;
-                report = format!("{} [{idx}]: numeric {numeric}, autodiff {analytic}", match &node.op {
-                    Op::Param(p) => f.params[*p].name.clone(),
-                    Op::Input(n) => n.clone(),
-                    _ => String::new(),
-                });
+                report = format!(
+                    "{} [{idx}]: numeric {numeric}, autodiff {analytic}",
+                    match &node.op {
+                        Op::Param(p) => f.params[*p].name.clone(),
+                        Op::Input(n) => n.clone(),
+                        _ => String::new(),
+                    }
+                );
             }
         }
     }
@@ -175,7 +194,20 @@ fn dense_and_activations() {
     check(&model("[N, 4]", "dense(x, 3)"));
     check(&model("[N, 2, 4]", "dense(x, 3, activation = tanh)"));
     check(&model("[N, 4]", "dense(x, 3, bias = false)"));
-    for act in ["relu", "sigmoid", "tanh", "gelu", "elu", "softplus", "leaky_relu", "softmax", "log_softmax", "prelu", "exp", "abs"] {
+    for act in [
+        "relu",
+        "sigmoid",
+        "tanh",
+        "gelu",
+        "elu",
+        "softplus",
+        "leaky_relu",
+        "softmax",
+        "log_softmax",
+        "prelu",
+        "exp",
+        "abs",
+    ] {
         check(&model("[N, 5]", &format!("x |> dense(5) |> {act}")));
     }
     check(&model("[N, 3, 5]", "softmax(x, axis = 1)"));
@@ -242,14 +274,18 @@ fn recurrent_layers() {
     check(&model("[N, 4, 3]", "gru(x, 2, go_backwards = true)"));
     check(&model("[N, 4, 3]", "bidirectional(x, lstm(2, sequences = true))"));
     check(&model("[N, 4, 3]", "bidirectional(x, gru(2), merge = sum)"));
-    check("dim N\nmodel M {\n    input x: [N, 4, 3]\n    input h0: [N, 2]\n    output y = simple_rnn(x, 2, initial_state = h0)\n}\n");
+    check(
+        "dim N\nmodel M {\n    input x: [N, 4, 3]\n    input h0: [N, 2]\n    output y = simple_rnn(x, 2, initial_state = h0)\n}\n",
+    );
 }
 
 #[test]
 fn attention_and_repeat() {
     check(&model("[N, 4, 6]", "multi_head_attention(x, 2, 3)"));
     check(&model("[N, 4, 6]", "multi_head_attention(x, heads = 2, key_dim = 2, value_dim = 3, causal = true)"));
-    check("dim N\nmodel M {\n    input x: [N, 4, 6]\n    input e: [N, 5, 3]\n    output y = multi_head_attention(x, 2, 3, kv = e)\n}\n");
+    check(
+        "dim N\nmodel M {\n    input x: [N, 4, 6]\n    input e: [N, 5, 3]\n    output y = multi_head_attention(x, 2, 3, kv = e)\n}\n",
+    );
     check(&model("[N, 4]", "repeat(x, 3, dense(4, activation = relu))"));
 }
 

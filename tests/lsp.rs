@@ -25,7 +25,15 @@ fn start(name: &str) -> (Client, PathBuf) {
     let dir = scratch(name);
     let mut c = Client::start(Path::new(env!("CARGO_BIN_EXE_nnc")), &dir.join("cache"));
     let caps = c.initialize(&root());
-    for cap in ["hoverProvider", "inlayHintProvider", "definitionProvider", "referencesProvider", "documentSymbolProvider", "completionProvider", "documentFormattingProvider"] {
+    for cap in [
+        "hoverProvider",
+        "inlayHintProvider",
+        "definitionProvider",
+        "referencesProvider",
+        "documentSymbolProvider",
+        "completionProvider",
+        "documentFormattingProvider",
+    ] {
         assert!(!caps["capabilities"][cap].is_null(), "missing capability {cap}: {caps}");
     }
     assert_eq!(caps["capabilities"]["textDocumentSync"]["change"], 1, "full sync");
@@ -47,7 +55,10 @@ fn hover_text(c: &mut Client, doc: &str, pos: Value) -> String {
 }
 
 fn labels(items: &Value) -> Vec<String> {
-    items.as_array().map(|a| a.iter().filter_map(|i| i["label"].as_str().map(str::to_string)).collect()).unwrap_or_default()
+    items
+        .as_array()
+        .map(|a| a.iter().filter_map(|i| i["label"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -62,7 +73,10 @@ fn shape_error_arrives_on_its_line_and_clears_after_a_fix() {
     assert_eq!(d["code"], "E0304");
     assert_eq!(d["range"]["start"]["line"], line, "{d}");
     assert_eq!(d["severity"], 1);
-    assert!(d["message"].as_str().is_some_and(|m| m.contains("(5 + 2·0 − 1·(7−1) − 1)/1 + 1 = -1")), "the note with the formula: {d}");
+    assert!(
+        d["message"].as_str().is_some_and(|m| m.contains("(5 + 2·0 − 1·(7−1) − 1)/1 + 1 = -1")),
+        "the note with the formula: {d}"
+    );
     let href = d["codeDescription"]["href"].as_str().expect("code link");
     assert!(href.starts_with("file://") && href.ends_with("/explain/E0304.md"), "{href}");
     let explanation = href.trim_start_matches("file://");
@@ -105,7 +119,8 @@ fn hover_inlay_hints_completion_and_navigation_on_the_workshop_convnet() {
         "textDocument/inlayHint",
         json!({"textDocument": {"uri": doc}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 10000, "character": 0}}}),
     );
-    let hint_labels: Vec<String> = hints.as_array().expect("hints").iter().map(|h| h["label"].as_str().unwrap_or("").to_string()).collect();
+    let hint_labels: Vec<String> =
+        hints.as_array().expect("hints").iter().map(|h| h["label"].as_str().unwrap_or("").to_string()).collect();
     for want in [": [N, 1568]", ": [N, 28, 28, 16]", ": [N, 14, 14, 16]", ": [N, 7, 7, 32]"] {
         assert!(hint_labels.iter().any(|l| l == want), "missing {want} in {hint_labels:?}");
     }
@@ -151,15 +166,21 @@ fn hover_inlay_hints_completion_and_navigation_on_the_workshop_convnet() {
 
     // Document symbols: models, trains, dims and the lets inside bodies.
     let symbols = c.request("textDocument/documentSymbol", json!({"textDocument": {"uri": doc}}));
-    let names = labels(&json!(symbols.as_array().expect("symbols").iter().map(|s| json!({"label": s["name"]})).collect::<Vec<_>>()));
+    let names = labels(&json!(
+        symbols.as_array().expect("symbols").iter().map(|s| json!({"label": s["name"]})).collect::<Vec<_>>()
+    ));
     assert_eq!(names, ["N", "ConvNet", "mnist"], "{symbols}");
     let convnet = &symbols[1];
-    let children: Vec<&str> = convnet["children"].as_array().expect("children").iter().filter_map(|s| s["name"].as_str()).collect();
+    let children: Vec<&str> =
+        convnet["children"].as_array().expect("children").iter().filter_map(|s| s["name"].as_str()).collect();
     assert_eq!(children, ["classes", "images", "labels", "features", "logits"]);
     assert_eq!(convnet["children"][3]["detail"], "[N, 1568]");
 
     // A file that is already formatted needs no edits.
-    let edits = c.request("textDocument/formatting", json!({"textDocument": {"uri": doc}, "options": {"tabSize": 4, "insertSpaces": true}}));
+    let edits = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": doc}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
     assert_eq!(edits, json!([]));
     assert_eq!(c.shutdown(), Some(0));
 }
@@ -171,7 +192,10 @@ fn formatting_returns_the_canonical_layout() {
     let messy = "dim N\nmodel M(k=3){\ninput x:[N,8]\n  let h=x|>dense(k)   |>relu\noutput y=h\n}\n";
     c.open(&doc, messy);
     c.diagnostics(&doc, Some(1));
-    let edits = c.request("textDocument/formatting", json!({"textDocument": {"uri": doc}, "options": {"tabSize": 4, "insertSpaces": true}}));
+    let edits = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": doc}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
     let edits = edits.as_array().expect("edits");
     assert_eq!(edits.len(), 1);
     let want = nnc_syntax::format::format(messy);
@@ -182,7 +206,10 @@ fn formatting_returns_the_canonical_layout() {
     // A file with syntax errors is left alone.
     c.change(&doc, 2, "model M {\n  let = \n}\n");
     c.diagnostics(&doc, Some(2));
-    let edits = c.request("textDocument/formatting", json!({"textDocument": {"uri": doc}, "options": {"tabSize": 4, "insertSpaces": true}}));
+    let edits = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": doc}, "options": {"tabSize": 4, "insertSpaces": true}}),
+    );
     assert!(edits.is_null() || edits == json!([]), "{edits}");
     assert_eq!(c.shutdown(), Some(0));
 }
@@ -274,7 +301,11 @@ fn bad_input_gets_an_error_answer_and_the_server_keeps_serving() {
     let r = c.request_raw("textDocument/hover", json!({"textDocument": 42}));
     assert_eq!(r["error"]["code"], -32602, "{r}");
     // Positions past the end of the document: no answer, no crash.
-    for pos in [json!({"line": 9999, "character": 0}), json!({"line": 0, "character": 9999}), json!({"line": 4294967295u32, "character": 4294967295u32})] {
+    for pos in [
+        json!({"line": 9999, "character": 0}),
+        json!({"line": 0, "character": 9999}),
+        json!({"line": 4294967295u32, "character": 4294967295u32}),
+    ] {
         let r = c.request_raw("textDocument/hover", at(&doc, pos.clone()));
         assert!(r.get("error").is_none(), "{r}");
         let r = c.request_raw("textDocument/completion", at(&doc, pos.clone()));

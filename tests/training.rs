@@ -11,7 +11,11 @@ use common::*;
 
 fn run(args: &[&str], out: &Path) -> (bool, String, String) {
     let o = Command::new(nnc_bin()).current_dir(root()).arg("run").args(args).arg("--out").arg(out).output().unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 fn tmp(name: &str) -> PathBuf {
@@ -63,8 +67,13 @@ fn fish_regression_reaches_the_least_squares_loss() {
     };
     let (h, w, y) = (z(0), z(1), z(2));
     // Centered data: no intercept needed; 2×2 normal equations.
-    let (shh, sww, shw) = (h.iter().map(|a| a * a).sum::<f64>(), w.iter().map(|a| a * a).sum::<f64>(), h.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>());
-    let (shy, swy) = (h.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>(), w.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>());
+    let (shh, sww, shw) = (
+        h.iter().map(|a| a * a).sum::<f64>(),
+        w.iter().map(|a| a * a).sum::<f64>(),
+        h.iter().zip(&w).map(|(a, b)| a * b).sum::<f64>(),
+    );
+    let (shy, swy) =
+        (h.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>(), w.iter().zip(&y).map(|(a, b)| a * b).sum::<f64>());
     let det = shh * sww - shw * shw;
     let (bh, bw) = ((shy * sww - swy * shw) / det, (swy * shh - shy * shw) / det);
     let optimum = h.iter().zip(&w).zip(&y).map(|((a, b), t)| (t - bh * a - bw * b).powi(2)).sum::<f64>() / n;
@@ -83,7 +92,11 @@ fn one_seed_reproduces_a_run_bit_for_bit() {
     assert!(run(&["examples/digits_mlp.nn", "--epochs", "3", "--seed", "7"], &b).0);
     let strip = |p: &Path| -> Vec<String> {
         // Every column but the wall-clock time.
-        std::fs::read_to_string(p.join("history.csv")).unwrap().lines().map(|l| l.rsplit_once(',').unwrap().0.to_string()).collect()
+        std::fs::read_to_string(p.join("history.csv"))
+            .unwrap()
+            .lines()
+            .map(|l| l.rsplit_once(',').unwrap().0.to_string())
+            .collect()
     };
     assert_eq!(strip(&a), strip(&b));
     let c = tmp("seed-c");
@@ -108,14 +121,18 @@ fn a_non_finite_layer_is_named() {
     let out = tmp("nan-layer");
     let (ok, stdout, stderr) = run(&["tests/training/non_finite_layer.nn"], &out);
     assert!(!ok, "training should fail\n{stdout}");
-    assert!(stderr.contains("the loss became non-finite at epoch 1, step 1: layer `log` is the first to produce NaN or ∞"), "{stderr}");
+    assert!(
+        stderr.contains("the loss became non-finite at epoch 1, step 1: layer `log` is the first to produce NaN or ∞"),
+        "{stderr}"
+    );
 }
 
 #[test]
 fn checkpoints_round_trip_through_predict() {
     let out = tmp("predict");
     let ckpt = out.join("digits.safetensors");
-    let (ok, stdout, stderr) = run(&["examples/digits_mlp.nn", "--epochs", "2", "--save", ckpt.to_str().unwrap()], &out);
+    let (ok, stdout, stderr) =
+        run(&["examples/digits_mlp.nn", "--epochs", "2", "--save", ckpt.to_str().unwrap()], &out);
     assert!(ok, "{stdout}{stderr}");
     // Eight rows of pixels (raw 0–16 values scaled like the train block).
     let text = {
@@ -239,7 +256,10 @@ fn convolutional_and_denoising_autoencoders_train_on_the_digits() {
         let (ok, stdout, stderr) = run(&["tests/training/autoencoders.nn", "--train", train], &out);
         assert!(ok, "{stdout}\n{stderr}");
         let val = value(&last_epoch(&out), "val_loss");
-        assert!(val < MEAN_IMAGE_BCE, "{train}: validation loss {val} is not below the mean image's {MEAN_IMAGE_BCE}\n{stdout}");
+        assert!(
+            val < MEAN_IMAGE_BCE,
+            "{train}: validation loss {val} is not below the mean image's {MEAN_IMAGE_BCE}\n{stdout}"
+        );
     }
 }
 
@@ -254,8 +274,17 @@ fn gan_runs_its_alternating_steps() {
     assert!(d.is_finite() && g.is_finite() && d > 0.0 && g > 0.0, "{row:?}");
     // One checkpoint holds both models, prefixed by model name, shared by both calls.
     let (w, _) = nnc_runtime::checkpoint::load(&ckpt).unwrap();
-    assert!(w.keys().any(|k| k.starts_with("Generator.")) && w.keys().any(|k| k.starts_with("Discriminator.")), "{:?}", w.keys());
-    assert_eq!(w.keys().filter(|k| k.starts_with("Discriminator.") && k.ends_with("kernel")).count(), 2, "{:?}", w.keys());
+    assert!(
+        w.keys().any(|k| k.starts_with("Generator.")) && w.keys().any(|k| k.starts_with("Discriminator.")),
+        "{:?}",
+        w.keys()
+    );
+    assert_eq!(
+        w.keys().filter(|k| k.starts_with("Discriminator.") && k.ends_with("kernel")).count(),
+        2,
+        "{:?}",
+        w.keys()
+    );
 }
 
 #[test]
@@ -283,7 +312,11 @@ fn checkpoint_patterns_write_one_file_per_epoch() {
 fn run_in(dir: &Path, args: &[&str]) -> (bool, String, String) {
     std::fs::create_dir_all(dir).unwrap();
     let o = Command::new(nnc_bin()).current_dir(dir).arg("run").args(args).arg("--out").arg(dir).output().unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -307,7 +340,10 @@ fn init_load_starts_a_bigger_model_from_a_pretrained_encoder() {
     assert!(start["logits.dense.bias"].iter().all(|&v| v == 0.0));
     // Errors name what is wrong, and never panic.
     let (ok, _, stderr) = run_in(&dir, &[file, "--train", "finetune_everything"]);
-    assert!(!ok && stderr.contains("tensor `logits.dense.kernel`: expected shape [32, 64], found [32, 10]"), "{stderr}");
+    assert!(
+        !ok && stderr.contains("tensor `logits.dense.kernel`: expected shape [32, 64], found [32, 10]"),
+        "{stderr}"
+    );
     let (ok, _, stderr) = run_in(&dir, &[file, "--train", "from_missing"]);
     assert!(!ok && stderr.contains("missing.safetensors: cannot read"), "{stderr}");
     assert!(!stderr.contains("internal failure"), "{stderr}");
@@ -316,7 +352,11 @@ fn init_load_starts_a_bigger_model_from_a_pretrained_encoder() {
 /// The train block `name` of `tests/training/stateful.nn`.
 fn stateful_block(name: &str) -> nnc_compiler::check::train::TrainInfo {
     let a = analyse_path(&root().join("tests/training/stateful.nn"));
-    assert!(a.result.diagnostics.iter().all(|d| d.severity != nnc_syntax::Severity::Error), "{:?}", a.result.diagnostics);
+    assert!(
+        a.result.diagnostics.iter().all(|d| d.severity != nnc_syntax::Severity::Error),
+        "{:?}",
+        a.result.diagnostics
+    );
     a.result.trains.into_iter().find(|b| b.name == name).unwrap()
 }
 
@@ -422,7 +462,12 @@ fn a_resumed_run_continues_exactly() {
     assert!(ok, "{out}\n{err}");
     assert!(out.contains("resume:") && out.contains("epoch 3/4") && !out.contains("epoch 1/4"), "{out}");
     // The history of the resumed run continues the first run's.
-    let epochs: Vec<String> = std::fs::read_to_string(dir.join("b/history.csv")).unwrap().lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+    let epochs: Vec<String> = std::fs::read_to_string(dir.join("b/history.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap().to_string())
+        .collect();
     assert_eq!(epochs, ["1", "2", "3", "4"]);
     let a = nnc_runtime::checkpoint::load_training(&whole).unwrap();
     let b = nnc_runtime::checkpoint::load_training(&half).unwrap();
@@ -447,8 +492,12 @@ fn ratio_metrics_count_over_the_whole_set() {
     let p = [0.9f32, 0.1, 0.2, 0.1, 0.9, 0.2, 0.3, 0.8];
     let label = [1i64, 0, 0, 0, 1, 1, 1, 0];
     let mut d = Dataset::default();
-    d.arrays.insert("p".into(), Tensor::F(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8, 1]), p.to_vec()).unwrap()));
-    d.arrays.insert("label".into(), Tensor::I(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8]), label.to_vec()).unwrap()));
+    d.arrays
+        .insert("p".into(), Tensor::F(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8, 1]), p.to_vec()).unwrap()));
+    d.arrays.insert(
+        "label".into(),
+        Tensor::I(ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[8]), label.to_vec()).unwrap()),
+    );
     let mut trainer = Trainer::new(&info, None, vec![]).unwrap();
     let params = Params::default();
     let (_, m) = trainer.evaluate(&params, &d, 4).unwrap();

@@ -425,7 +425,9 @@ fn write_atom(f: &mut fmt::Formatter<'_>, a: &Atom) -> fmt::Result {
 }
 
 fn write_operand(f: &mut fmt::Formatter<'_>, p: &Poly) -> fmt::Result {
-    let simple = p.terms.len() == 1 && p.terms[0].1 == 1 && p.terms[0].0.len() <= 1
+    let simple = p.terms.len() == 1
+        && p.terms[0].1 == 1
+        && p.terms[0].0.len() <= 1
         && !matches!(p.terms[0].0.first(), Some(Atom::FloorDiv(..)))
         || p.as_const().is_some_and(|c| c >= 0);
     if simple {

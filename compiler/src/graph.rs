@@ -39,9 +39,13 @@ pub enum IndexSpec {
 #[derive(Clone, Debug)]
 pub enum NodeKind {
     /// A model input (fed by data, or by the caller of the model).
-    Input { name: String },
+    Input {
+        name: String,
+    },
     /// A data array of a train block.
-    Data { name: String },
+    Data {
+        name: String,
+    },
     Layer {
         def: &'static LayerDef,
         args: Rc<Args>,
@@ -53,10 +57,22 @@ pub enum NodeKind {
         /// Inside `frozen`: batch norm runs in inference mode.
         frozen: bool,
     },
-    Binary { op: BinOp, lhs: Operand, rhs: Operand },
-    Index { base: TRef, items: Vec<IndexSpec> },
+    Binary {
+        op: BinOp,
+        lhs: Operand,
+        rhs: Operand,
+    },
+    Index {
+        base: TRef,
+        items: Vec<IndexSpec>,
+    },
     /// A loss or metric of a train block (`cross_entropy(logits, labels)`).
-    Objective { function: &'static str, pred: TRef, target: Operand, options: Vec<(String, Value)> },
+    Objective {
+        function: &'static str,
+        pred: TRef,
+        target: Operand,
+        options: Vec<(String, Value)>,
+    },
     /// `l2(params)`: the sum of squares of every trainable kernel.
     L2,
 }

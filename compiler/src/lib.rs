@@ -24,7 +24,13 @@ pub struct Analysis {
 }
 
 /// Loads `text` (and its `use`s through `loader`) and checks it.
-pub fn analyse(name: &str, path: Option<&std::path::Path>, text: String, loader: &dyn Loader, options: &CheckOptions) -> Analysis {
+pub fn analyse(
+    name: &str,
+    path: Option<&std::path::Path>,
+    text: String,
+    loader: &dyn Loader,
+    options: &CheckOptions,
+) -> Analysis {
     let program = program::load(name, path, text, loader);
     let result = check::check(&program, loader, options);
     Analysis { program, result }

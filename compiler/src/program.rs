@@ -225,8 +225,8 @@ fn use_error(e: LoadError, name: &str, file: FileId, span: nnc_syntax::Span) -> 
         LoadError::Io(err) => (Code::UseNotFound, format!("cannot read `{name}`"), err),
         LoadError::Refused(refused) => {
             let code = refused.code().unwrap_or(Code::UseNotFound);
-            let mut d = Diagnostic::new(code, file, span, format!("`{name}` is {}", refused.reason()))
-                .with_label("not read");
+            let mut d =
+                Diagnostic::new(code, file, span, format!("`{name}` is {}", refused.reason())).with_label("not read");
             if let Some(help) = refused.help() {
                 d = d.with_help(help);
             }

@@ -102,8 +102,14 @@ pub fn render(model: &ModelInfo) -> String {
         let _ = writeln!(
             out,
             "{:<w0$}   {:<w1$}   {:<w2$}   {:>w3$}",
-            cells[0], cells[1], cells[2], cells[3],
-            w0 = widths[0], w1 = widths[1], w2 = widths[2], w3 = widths[3]
+            cells[0],
+            cells[1],
+            cells[2],
+            cells[3],
+            w0 = widths[0],
+            w1 = widths[1],
+            w2 = widths[2],
+            w3 = widths[3]
         );
     };
     let _ = writeln!(out, "{}", "─".repeat(line_width));
@@ -165,7 +171,13 @@ mod tests {
         ];
         for (name, text) in cases {
             on_small_stack(move || {
-                let a = analyse("deep.nn", None, text.clone(), &FsLoader::for_file(std::path::Path::new("deep.nn")), &CheckOptions::default());
+                let a = analyse(
+                    "deep.nn",
+                    None,
+                    text.clone(),
+                    &FsLoader::for_file(std::path::Path::new("deep.nn")),
+                    &CheckOptions::default(),
+                );
                 let errors: Vec<_> = a.result.diagnostics.iter().filter(|d| d.code.as_str().starts_with('E')).collect();
                 assert!(errors.is_empty(), "{name}: {errors:?}");
                 assert!(!super::render(&a.result.models[0]).is_empty());
@@ -190,9 +202,16 @@ mod tests {
         ];
         for text in cases {
             on_small_stack(move || {
-                let a = analyse("deep.nn", None, text, &FsLoader::for_file(std::path::Path::new("deep.nn")), &CheckOptions::default());
-                let too_deep =
-                    |d: &nnc_syntax::Diagnostic| d.code == nnc_syntax::Code::SyntaxError && d.message.contains("too deep");
+                let a = analyse(
+                    "deep.nn",
+                    None,
+                    text,
+                    &FsLoader::for_file(std::path::Path::new("deep.nn")),
+                    &CheckOptions::default(),
+                );
+                let too_deep = |d: &nnc_syntax::Diagnostic| {
+                    d.code == nnc_syntax::Code::SyntaxError && d.message.contains("too deep")
+                };
                 assert!(a.result.diagnostics.iter().any(too_deep));
             });
         }

@@ -118,7 +118,10 @@ pub struct TrainDecl {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainItem {
     /// `optimizer = adam(lr = 1e-3)`
-    Field { key: Ident, value: Expr },
+    Field {
+        key: Ident,
+        value: Expr,
+    },
     Let(LetStmt),
     Step(StepStmt),
 }
@@ -136,12 +139,29 @@ pub struct StepStmt {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Stmt {
-    Input { name: Ident, ty: TypeExpr, span: Span },
+    Input {
+        name: Ident,
+        ty: TypeExpr,
+        span: Span,
+    },
     Let(LetStmt),
     /// `output name (: type)? (= expr)?`
-    Output { name: Ident, ty: Option<TypeExpr>, value: Option<Expr>, span: Span },
-    Return { value: Expr, span: Span },
-    If { cond: Expr, then_body: Vec<Stmt>, else_body: Vec<Stmt>, span: Span },
+    Output {
+        name: Ident,
+        ty: Option<TypeExpr>,
+        value: Option<Expr>,
+        span: Span,
+    },
+    Return {
+        value: Expr,
+        span: Span,
+    },
+    If {
+        cond: Expr,
+        then_body: Vec<Stmt>,
+        else_body: Vec<Stmt>,
+        span: Span,
+    },
 }
 
 impl Stmt {
@@ -203,7 +223,11 @@ pub enum ScalarType {
 #[derive(Clone, Debug, PartialEq)]
 pub enum TypeExpr {
     /// `[N, 28, 28, 1]` or `int[N]`; each dim is an expression.
-    Tensor { elem: ElemType, dims: Vec<Expr>, span: Span },
+    Tensor {
+        elem: ElemType,
+        dims: Vec<Expr>,
+        span: Span,
+    },
     Scalar(ScalarType, Span),
     Tuple(Vec<TypeExpr>, Span),
 }
@@ -260,17 +284,34 @@ pub enum ExprKind {
     Name(Ident),
     Call(Call),
     /// `input |> stage`: the stage receives `input` as its first argument.
-    Pipe { input: Box<Expr>, stage: Call },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    Compare { op: CmpOp, lhs: Box<Expr>, rhs: Box<Expr> },
+    Pipe {
+        input: Box<Expr>,
+        stage: Call,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    Compare {
+        op: CmpOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
     Neg(Box<Expr>),
     /// `a..b` (CSV column ranges; `b` excluded).
-    Range { start: Box<Expr>, end: Box<Expr> },
+    Range {
+        start: Box<Expr>,
+        end: Box<Expr>,
+    },
     List(Vec<Expr>),
     Map(Vec<(Expr, Expr)>),
     /// `(a, b)`; a one-element tuple needs a trailing comma.
     Tuple(Vec<Expr>),
-    Index { base: Box<Expr>, indices: Vec<IndexItem> },
+    Index {
+        base: Box<Expr>,
+        indices: Vec<IndexItem>,
+    },
     /// `frozen expr`
     Frozen(Box<Expr>),
     /// `int[N, T]` in value position.

@@ -45,7 +45,9 @@ impl std::fmt::Display for FormatError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FormatError::SyntaxErrors(n) => write!(f, "the file has {n} syntax error(s); fix them first (`nnc check`)"),
-            FormatError::Unstable => write!(f, "formatting would change the meaning of the file (a formatter bug; please report it)"),
+            FormatError::Unstable => {
+                write!(f, "formatting would change the meaning of the file (a formatter bug; please report it)")
+            }
         }
     }
 }
@@ -203,8 +205,8 @@ fn number_end(bytes: &[u8], mut i: usize) -> usize {
 // ------------------------------------------------------------------ layout
 
 const KEYWORDS: &[&str] = &[
-    "use", "dim", "model", "block", "train", "input", "output", "let", "return", "int", "float", "true", "false", "step",
-    "minimize", "over", "with", "times", "frozen", "if", "else",
+    "use", "dim", "model", "block", "train", "input", "output", "let", "return", "int", "float", "true", "false",
+    "step", "minimize", "over", "with", "times", "frozen", "if", "else",
 ];
 
 /// Keywords that start a statement in a body or at top level.
@@ -269,7 +271,10 @@ enum Line {
     },
     /// A comment alone on its line; `floor` is the indentation of where it
     /// is, the final indentation also looks at the next code line.
-    Comment { floor: usize, text: String },
+    Comment {
+        floor: usize,
+        text: String,
+    },
 }
 
 fn is_keyword(w: &str) -> bool {
@@ -373,7 +378,8 @@ fn layout(src: &str, tokens: &[Token]) -> String {
             match tt {
                 "(" => {
                     let outer = stack.last().unwrap_or(&top);
-                    let header = outer.kind == FrameKind::Body && outer.statement.as_deref().is_some_and(|s| HEADERS.contains(&s));
+                    let header = outer.kind == FrameKind::Body
+                        && outer.statement.as_deref().is_some_and(|s| HEADERS.contains(&s));
                     let mut frame = Frame::new(FrameKind::Paren, indent);
                     frame.extra = if header { INDENT } else { 0 };
                     stack.push(frame);

@@ -57,7 +57,8 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
         }
         let chunk_span = Span::new(start, end);
         // A chunk that holds a delimiter error already has its diagnostic.
-        let has_delim_error = poisoned.iter().any(|s| chunk_span.contains(s.start as usize) && (s.start as usize) < end);
+        let has_delim_error =
+            poisoned.iter().any(|s| chunk_span.contains(s.start as usize) && (s.start as usize) < end);
         // pest recurses once per bracket level: a chunk nested too deeply is
         // not parsed at all (its diagnostic is the scan's).
         if bracket_depth(chunk) > MAX_NESTING {
@@ -237,7 +238,11 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
                                 format!("mismatched `{}`: expected `{}`", c as char, closer_of(open) as char),
                             )
                             .with_label(format!("expected `{}` here", closer_of(open) as char))
-                            .with_secondary(file, Span::new(at, at + 1), format!("{} opened here", opener_name(open))),
+                            .with_secondary(
+                                file,
+                                Span::new(at, at + 1),
+                                format!("{} opened here", opener_name(open)),
+                            ),
                         );
                         // Take the wrong closer as closing the construct, so one slip gives one error.
                         stack.pop();
@@ -262,7 +267,11 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
                 format!("expected `{close}` to close {} opened here", opener_name(open)),
             )
             .with_label(format!("`{}` opened here is never closed", open as char))
-            .with_secondary(file, Span::new(source.len(), source.len()), format!("file ends before the `{close}`")),
+            .with_secondary(
+                file,
+                Span::new(source.len(), source.len()),
+                format!("file ends before the `{close}`"),
+            ),
         );
     }
     diags
@@ -272,8 +281,17 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
 fn describe_rule(rule: Rule) -> Option<&'static str> {
     Some(match rule {
         Rule::ident | Rule::word => "a name",
-        Rule::expr | Rule::pipe_expr | Rule::cmp_expr | Rule::range_expr | Rule::add_expr | Rule::mul_expr
-        | Rule::unary | Rule::postfix | Rule::slice | Rule::slice_bound | Rule::arg => "an expression",
+        Rule::expr
+        | Rule::pipe_expr
+        | Rule::cmp_expr
+        | Rule::range_expr
+        | Rule::add_expr
+        | Rule::mul_expr
+        | Rule::unary
+        | Rule::postfix
+        | Rule::slice
+        | Rule::slice_bound
+        | Rule::arg => "an expression",
         Rule::int | Rule::float => "a number",
         Rule::string => "a string",
         Rule::bool => "`true` or `false`",
@@ -322,7 +340,10 @@ fn translate_error(e: pest::error::Error<Rule>, source: &str, base: usize, file:
     if let Some(attempts) = e.parse_attempts() {
         for tok in attempts.expected_tokens() {
             let token = tok.to_string();
-            if token == "BUILTIN_RULE" || token.contains("..") || token.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').is_empty() {
+            if token == "BUILTIN_RULE"
+                || token.contains("..")
+                || token.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}').is_empty()
+            {
                 continue;
             }
             // Keyword fragments tried inside `ident` are noise.
@@ -627,11 +648,8 @@ impl Builder<'_, '_> {
         let pat_span = self.span(&pat);
         let is_tuple = pat.as_str().trim_start().starts_with('(');
         let idents: Vec<Ident> = kids(pat).map(|i| self.ident(i)).collect();
-        let pattern = if is_tuple {
-            Pattern::Tuple(idents, pat_span)
-        } else {
-            Pattern::Name(idents.into_iter().next()?)
-        };
+        let pattern =
+            if is_tuple { Pattern::Tuple(idents, pat_span) } else { Pattern::Name(idents.into_iter().next()?) };
         let mut ty = None;
         let mut value = None;
         for part in inner {
@@ -719,8 +737,15 @@ impl Builder<'_, '_> {
         let mut p = p;
         while matches!(
             p.as_rule(),
-            Rule::expr | Rule::pipe_expr | Rule::cmp_expr | Rule::range_expr | Rule::add_expr | Rule::mul_expr
-                | Rule::unary | Rule::postfix | Rule::slice_bound
+            Rule::expr
+                | Rule::pipe_expr
+                | Rule::cmp_expr
+                | Rule::range_expr
+                | Rule::add_expr
+                | Rule::mul_expr
+                | Rule::unary
+                | Rule::postfix
+                | Rule::slice_bound
         ) {
             let mut inner = p.clone().into_inner();
             match (inner.next(), inner.next()) {
@@ -985,10 +1010,27 @@ impl Builder<'_, '_> {
 /// Children of a pair, without keyword tokens (they carry no information
 /// once the rule has matched). `frozen` is kept: it is an operator.
 fn kids(p: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
-    p.into_inner().filter(|c| !matches!(c.as_rule(),
-        Rule::kw_use | Rule::kw_dim | Rule::kw_model | Rule::kw_block | Rule::kw_train | Rule::kw_input
-        | Rule::kw_output | Rule::kw_let | Rule::kw_return | Rule::kw_step | Rule::kw_minimize | Rule::kw_over
-        | Rule::kw_with | Rule::kw_times | Rule::kw_if | Rule::kw_else))
+    p.into_inner().filter(|c| {
+        !matches!(
+            c.as_rule(),
+            Rule::kw_use
+                | Rule::kw_dim
+                | Rule::kw_model
+                | Rule::kw_block
+                | Rule::kw_train
+                | Rule::kw_input
+                | Rule::kw_output
+                | Rule::kw_let
+                | Rule::kw_return
+                | Rule::kw_step
+                | Rule::kw_minimize
+                | Rule::kw_over
+                | Rule::kw_with
+                | Rule::kw_times
+                | Rule::kw_if
+                | Rule::kw_else
+        )
+    })
 }
 
 fn fold_negation(e: Expr, span: Span) -> Expr {

@@ -43,7 +43,11 @@ pub fn context(text: &str, offset: usize) -> Context {
     if toks.last().is_some_and(|t| t.kind == TokenKind::Word && t.span.end as usize == src.len()) {
         toks.pop();
     }
-    let decl = toks.iter().find(|t| t.kind == TokenKind::Word).map(|t| t.text(src).to_string()).filter(|w| TOP_LEVEL.contains(&w.as_str()));
+    let decl = toks
+        .iter()
+        .find(|t| t.kind == TokenKind::Word)
+        .map(|t| t.text(src).to_string())
+        .filter(|w| TOP_LEVEL.contains(&w.as_str()));
 
     struct Open {
         bracket: String,
@@ -74,9 +78,12 @@ pub fn context(text: &str, offset: usize) -> Context {
             }
             "=" => {
                 if let Some(o) = stack.last_mut()
-                    && o.bracket == "(" && i == o.arg_start + 1 && toks[o.arg_start].kind == TokenKind::Word {
-                        o.given.push(toks[o.arg_start].text(src).to_string());
-                    }
+                    && o.bracket == "("
+                    && i == o.arg_start + 1
+                    && toks[o.arg_start].kind == TokenKind::Word
+                {
+                    o.given.push(toks[o.arg_start].text(src).to_string());
+                }
             }
             _ => {}
         }
@@ -134,12 +141,19 @@ fn declaration_start(text: &str, offset: usize) -> usize {
     }
 }
 
-fn item(label: &str, kind: lsp::CompletionItemKind, detail: Option<String>, doc: Option<String>) -> lsp::CompletionItem {
+fn item(
+    label: &str,
+    kind: lsp::CompletionItemKind,
+    detail: Option<String>,
+    doc: Option<String>,
+) -> lsp::CompletionItem {
     lsp::CompletionItem {
         label: label.to_string(),
         kind: Some(kind),
         detail,
-        documentation: doc.map(|value| lsp::Documentation::MarkupContent(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value })),
+        documentation: doc.map(|value| {
+            lsp::Documentation::MarkupContent(lsp::MarkupContent { kind: lsp::MarkupKind::Markdown, value })
+        }),
         ..lsp::CompletionItem::default()
     }
 }
@@ -152,7 +166,12 @@ pub fn complete(analysis: &Analysis, index: &Index, text: &str, offset: usize) -
         Context::Argument { callee, given, value_of: Some(option) } => {
             if let Some(words) = option_words(callee, option) {
                 for w in words {
-                    out.push(item(&w, lsp::CompletionItemKind::ENUM_MEMBER, Some(format!("{callee}(…, {option} = {w})")), None));
+                    out.push(item(
+                        &w,
+                        lsp::CompletionItemKind::ENUM_MEMBER,
+                        Some(format!("{callee}(…, {option} = {w})")),
+                        None,
+                    ));
                 }
                 return out;
             }
@@ -199,7 +218,11 @@ fn option_words(callee: &str, option: &str) -> Option<Vec<String>> {
         ArgKind::Bool => vec!["true".into(), "false".into()],
         ArgKind::Activation => std::iter::once("none".to_string()).chain(activations().map(str::to_string)).collect(),
         ArgKind::Init => nnc_compiler::check::INITIALISERS.iter().map(|w| w.to_string()).collect(),
-        ArgKind::Layer => LAYERS.iter().filter(|l| l.family == Family::Layer && l.operands == Operands::One).map(|l| l.name.to_string()).collect(),
+        ArgKind::Layer => LAYERS
+            .iter()
+            .filter(|l| l.family == Family::Layer && l.operands == Operands::One)
+            .map(|l| l.name.to_string())
+            .collect(),
         _ => return None,
     };
     Some(words)
@@ -235,7 +258,14 @@ fn options(analysis: &Analysis, index: &Index, callee: &str, given: &[String], o
         }
         return;
     }
-    if let Some(&def) = index.defs.iter().enumerate().find(|(_, d)| d.name == callee && matches!(d.kind, DefKind::Block | DefKind::Model)).map(|(i, _)| i).as_ref() {
+    if let Some(&def) = index
+        .defs
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.name == callee && matches!(d.kind, DefKind::Block | DefKind::Model))
+        .map(|(i, _)| i)
+        .as_ref()
+    {
         let hints = hint_map(analysis);
         for (_, d) in index.children(def).filter(|(_, d)| matches!(d.kind, DefKind::Param | DefKind::Input)) {
             let ty = hints.get(&(d.file, d.span)).map(|v| v.to_string());
@@ -255,7 +285,8 @@ fn layer_items(analysis: &Analysis, index: &Index, stage: bool, out: &mut Vec<ls
         if stage && l.operands == Operands::None {
             continue;
         }
-        let kind = if l.family == Family::Layer { lsp::CompletionItemKind::CLASS } else { lsp::CompletionItemKind::FUNCTION };
+        let kind =
+            if l.family == Family::Layer { lsp::CompletionItemKind::CLASS } else { lsp::CompletionItemKind::FUNCTION };
         out.push(item(l.name, kind, Some(l.signature.to_string()), Some(l.doc.to_string())));
     }
     let _ = analysis;
@@ -277,15 +308,22 @@ fn values(analysis: &Analysis, index: &Index, offset: usize, in_train: bool, out
     for d in &index.defs {
         let visible = match d.kind {
             DefKind::Dim => true,
-            DefKind::Param | DefKind::Input | DefKind::Let | DefKind::Output | DefKind::DataArray | DefKind::PatternDim => {
-                owner.is_some() && d.owner == owner && d.span.end as usize <= offset
-            }
+            DefKind::Param
+            | DefKind::Input
+            | DefKind::Let
+            | DefKind::Output
+            | DefKind::DataArray
+            | DefKind::PatternDim => owner.is_some() && d.owner == owner && d.span.end as usize <= offset,
             _ => false,
         };
         if !visible || !seen.insert(d.name.clone()) {
             continue;
         }
-        let kind = if matches!(d.kind, DefKind::Dim | DefKind::PatternDim) { lsp::CompletionItemKind::CONSTANT } else { lsp::CompletionItemKind::VARIABLE };
+        let kind = if matches!(d.kind, DefKind::Dim | DefKind::PatternDim) {
+            lsp::CompletionItemKind::CONSTANT
+        } else {
+            lsp::CompletionItemKind::VARIABLE
+        };
         let ty = hints.get(&(d.file, d.span)).map(|v| format!("{} {}: {v}", d.kind.describe(), d.name));
         out.push(item(&d.name, kind, Some(ty.unwrap_or_else(|| d.kind.describe().to_string())), None));
     }
@@ -341,11 +379,15 @@ mod tests {
         assert_eq!(at_end("model M {\n    let h = x |> "), Context::Stage);
         assert_eq!(at_end("model M {\n    let h = x |> re"), Context::Stage);
         assert_eq!(at_end("train t {\n    model = M()\n    lo"), Context::Statement { decl: Some("train".into()) });
-        assert!(matches!(at_end("model M {\n    let h = bidirectional(x, lstm(3, seq"), Context::Argument { callee, .. } if callee == "lstm"));
+        assert!(
+            matches!(at_end("model M {\n    let h = bidirectional(x, lstm(3, seq"), Context::Argument { callee, .. } if callee == "lstm")
+        );
         assert_eq!(at_end("dim N\n\nmo"), Context::Statement { decl: None });
         assert_eq!(at_end("model M {\n    let h = x + "), Context::Expression { decl: Some("model".into()) });
         // Far above text does not matter: the context starts at the declaration.
         let long = format!("{}model M {{\n    output y = dense(x, 3, ", "dim N\n".repeat(1000));
-        assert!(matches!(at_end(&long), Context::Argument { callee, given, value_of: None } if callee == "dense" && given.is_empty()));
+        assert!(
+            matches!(at_end(&long), Context::Argument { callee, given, value_of: None } if callee == "dense" && given.is_empty())
+        );
     }
 }

@@ -32,7 +32,13 @@ pub fn offset(lines: &LineIndex, text: &str, pos: lsp::Position) -> Option<usize
 /// in: the root document (`in_root`) and the files it `use`s (`in_used`).
 /// Standard-library files get none: a problem there is reported where the
 /// user's file uses it.
-pub fn diagnostics(state: &State, root: &lsp::Uri, analysis: &Analysis, in_root: bool, in_used: bool) -> HashMap<lsp::Uri, Vec<lsp::Diagnostic>> {
+pub fn diagnostics(
+    state: &State,
+    root: &lsp::Uri,
+    analysis: &Analysis,
+    in_root: bool,
+    in_used: bool,
+) -> HashMap<lsp::Uri, Vec<lsp::Diagnostic>> {
     let mut out: HashMap<lsp::Uri, Vec<lsp::Diagnostic>> = HashMap::new();
     for d in &analysis.result.diagnostics {
         let file = d.primary.file;

@@ -52,12 +52,16 @@ pub fn hover(analysis: &Analysis, index: &Index, offset: usize) -> Option<(Strin
 
     // On a keyword argument of a layer call: the option's documentation.
     if let Some(site) = calls.last()
-        && let Some(arg) = site.call.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.span.contains(offset))) {
-            let name = arg.name.as_ref().map(|n| n.name.as_str()).unwrap_or_default();
-            if let Some(opt) = layers::lookup(&site.call.callee.name).and_then(|l| l.arg(name)) {
-                return Some((option_markdown(&site.call.callee.name, opt), arg.name.as_ref().map_or(arg.span(), |n| n.span)));
-            }
+        && let Some(arg) = site.call.args.iter().find(|a| a.name.as_ref().is_some_and(|n| n.span.contains(offset)))
+    {
+        let name = arg.name.as_ref().map(|n| n.name.as_str()).unwrap_or_default();
+        if let Some(opt) = layers::lookup(&site.call.callee.name).and_then(|l| l.arg(name)) {
+            return Some((
+                option_markdown(&site.call.callee.name, opt),
+                arg.name.as_ref().map_or(arg.span(), |n| n.span),
+            ));
         }
+    }
 
     // On a name: what it refers to.
     if let Some(o) = occurrence {
@@ -67,15 +71,16 @@ pub fn hover(analysis: &Analysis, index: &Index, offset: usize) -> Option<(Strin
     // On a `use`: the file it loads.
     for item in &file.items {
         if let Item::Use(u) = item
-            && u.span.contains(offset) {
-                let link = index.use_at(root, offset)?;
-                let f = analysis.program.file(link.target);
-                let what = match &u.target {
-                    UseTarget::Module(_) => "standard library module",
-                    UseTarget::File { .. } => "file",
-                };
-                return Some((format!("{what} `{}`", f.name), u.span));
-            }
+            && u.span.contains(offset)
+        {
+            let link = index.use_at(root, offset)?;
+            let f = analysis.program.file(link.target);
+            let what = match &u.target {
+                UseTarget::Module(_) => "standard library module",
+                UseTarget::File { .. } => "file",
+            };
+            return Some((format!("{what} `{}`", f.name), u.span));
+        }
     }
 
     // Elsewhere inside a pipe stage or call (its arguments): the stage's value.
@@ -97,16 +102,22 @@ fn first_line(s: &str) -> &str {
 /// The value a call computes: the hint of a pipe stage, or the output of
 /// the layer applied there.
 fn site_value(analysis: &Analysis, hints: &HashMap<(FileId, Span), &Value>, span: Span, piped: bool) -> Option<String> {
-    if piped
-        && let Some(v) = hints.get(&(FileId(0), span)) {
-            return known(v);
-        }
-    let rec = analysis.result.models.iter().flat_map(|m| &m.layers).find(|l| l.origin.file == FileId(0) && l.origin.span == span);
+    if piped && let Some(v) = hints.get(&(FileId(0), span)) {
+        return known(v);
+    }
+    let rec = analysis
+        .result
+        .models
+        .iter()
+        .flat_map(|m| &m.layers)
+        .find(|l| l.origin.file == FileId(0) && l.origin.span == span);
     match rec {
         Some(r) => known(&r.output),
         // A block or model call records no layer of its own at the call: the
         // binding it is the whole value of has the type.
-        None => binding_of_value(&analysis.program.file(FileId(0)).ast, span).and_then(|n| hints.get(&(FileId(0), n))).and_then(|v| known(v)),
+        None => binding_of_value(&analysis.program.file(FileId(0)).ast, span)
+            .and_then(|n| hints.get(&(FileId(0), n)))
+            .and_then(|v| known(v)),
     }
 }
 
@@ -150,7 +161,9 @@ fn params_markdown(analysis: &Analysis, file: FileId, offset: usize, within: Spa
         .models
         .iter()
         .flat_map(|m| &m.layers)
-        .filter(|l| l.origin.file == file && l.origin.span.contains(offset) && within.contains(l.origin.span.start as usize))
+        .filter(|l| {
+            l.origin.file == file && l.origin.span.contains(offset) && within.contains(l.origin.span.start as usize)
+        })
         .collect();
     let Some(smallest) = candidates.iter().map(|l| l.origin.span.len()).min() else { return String::new() };
     let mut records: Vec<&LayerRecord> = candidates.into_iter().filter(|l| l.origin.span.len() == smallest).collect();
@@ -191,7 +204,9 @@ fn block_call_params(analysis: &Analysis, call: &nnc_syntax::ast::Call, offset: 
             None => return String::new(), // a stage of a longer chain: its layers share a prefix with the others
         },
     };
-    let Some(model) = analysis.result.models.iter().find(|m| m.file == FileId(0) && m.span.contains(offset)) else { return String::new() };
+    let Some(model) = analysis.result.models.iter().find(|m| m.file == FileId(0) && m.span.contains(offset)) else {
+        return String::new();
+    };
     let layers: Vec<&LayerRecord> = model.layers.iter().filter(|l| l.name.starts_with(&format!("{prefix}."))).collect();
     if layers.is_empty() {
         return String::new();
@@ -256,7 +271,8 @@ fn train_fn_markdown(name: &str) -> Option<String> {
     let f = nnc_compiler::check::train::lookup_fn(name)?;
     let mut md = format!("```nn\n{name}(…)\n```\n{}", f.doc);
     if !f.options.is_empty() {
-        let _ = write!(md, "\n\nOptions: {}", f.options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "));
+        let _ =
+            write!(md, "\n\nOptions: {}", f.options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "));
     }
     Some(md)
 }
@@ -272,7 +288,11 @@ fn def_markdown(analysis: &Analysis, index: &Index, def: usize, hints: &HashMap<
         DefKind::Model => {
             let Some(Item::Model(m)) = decl() else { return format!("model `{}`", d.name) };
             let params: Vec<&str> = m.params.iter().map(|p| text(p.span)).collect();
-            let header = if params.is_empty() { format!("model {}", d.name) } else { format!("model {}({})", d.name, params.join(", ")) };
+            let header = if params.is_empty() {
+                format!("model {}", d.name)
+            } else {
+                format!("model {}({})", d.name, params.join(", "))
+            };
             let mut md = format!("```nn\n{header}\n```");
             if let Some(doc) = &m.doc {
                 let _ = write!(md, "\n{doc}");
@@ -307,9 +327,10 @@ fn def_markdown(analysis: &Analysis, index: &Index, def: usize, hints: &HashMap<
         DefKind::Train => {
             let mut md = format!("```nn\ntrain {}\n```", d.name);
             if let Some(Item::Train(t)) = decl()
-                && let Some(doc) = &t.doc {
-                    let _ = write!(md, "\n{doc}");
-                }
+                && let Some(doc) = &t.doc
+            {
+                let _ = write!(md, "\n{doc}");
+            }
             md
         }
         DefKind::Dim => format!("```nn\ndim {}\n```", dim_text(text(d.decl), &d.name)),
@@ -333,5 +354,9 @@ fn def_markdown(analysis: &Analysis, index: &Index, def: usize, hints: &HashMap<
 /// `N` or `T = 35` out of a `dim` declaration's text.
 fn dim_text(decl: &str, name: &str) -> String {
     let body = decl.trim_start().strip_prefix("dim").unwrap_or(decl);
-    body.split(',').map(str::trim).find(|p| p.split('=').next().is_some_and(|n| n.trim() == name)).unwrap_or(name).to_string()
+    body.split(',')
+        .map(str::trim)
+        .find(|p| p.split('=').next().is_some_and(|n| n.trim() == name))
+        .unwrap_or(name)
+        .to_string()
 }

@@ -39,7 +39,9 @@ pub fn hints(analysis: &Analysis, within: Span) -> Vec<Hint> {
         match item {
             Item::Model(m) => collect(&m.body, &mut lets, &mut outputs),
             Item::Block(b) => collect(&b.body, &mut lets, &mut outputs),
-            Item::Train(t) => lets.extend(t.items.iter().filter_map(|i| if let TrainItem::Let(l) = i { Some(l) } else { None })),
+            Item::Train(t) => {
+                lets.extend(t.items.iter().filter_map(|i| if let TrainItem::Let(l) = i { Some(l) } else { None }))
+            }
             Item::Use(_) | Item::Dim(_) => {}
         }
     }

@@ -92,7 +92,14 @@ pub struct Index {
 
 impl Index {
     pub fn build(program: &Program) -> Index {
-        let mut b = Builder { program, index: Index::default(), globals: HashMap::new(), dims: HashMap::new(), def_at: HashMap::new(), members: HashMap::new() };
+        let mut b = Builder {
+            program,
+            index: Index::default(),
+            globals: HashMap::new(),
+            dims: HashMap::new(),
+            def_at: HashMap::new(),
+            members: HashMap::new(),
+        };
         b.run();
         let mut index = b.index;
         for (i, o) in index.occurrences.iter().enumerate() {
@@ -111,7 +118,13 @@ impl Index {
         let ids = self.by_file.get(&file)?;
         // Names do not nest; the candidates start at or before `offset`.
         let end = ids.partition_point(|&i| self.occurrences[i].span.start as usize <= offset);
-        ids[..end].iter().rev().take(8).map(|&i| &self.occurrences[i]).filter(|o| o.span.contains(offset)).min_by_key(|o| o.span.len())
+        ids[..end]
+            .iter()
+            .rev()
+            .take(8)
+            .map(|&i| &self.occurrences[i])
+            .filter(|o| o.span.contains(offset))
+            .min_by_key(|o| o.span.len())
     }
 
     pub fn use_at(&self, file: FileId, offset: usize) -> Option<&UseLink> {
@@ -249,13 +262,25 @@ impl<'p> Builder<'p> {
                     (Some(a), Some(b)) => a.span.to(b.span),
                     _ => u.span,
                 };
-                (span, program.files.iter().find(|f| f.is_std && f.name == name && dotted.len() == 2 && dotted[0] == "std"))
+                (
+                    span,
+                    program
+                        .files
+                        .iter()
+                        .find(|f| f.is_std && f.name == name && dotted.len() == 2 && dotted[0] == "std"),
+                )
             }
             UseTarget::File { path, span } => {
                 let base = program.file(file).path.as_ref().and_then(|p| p.parent().map(|p| p.join(path)));
                 let full = base.unwrap_or_else(|| std::path::PathBuf::from(path));
                 let key = crate::uri::normalise(&full);
-                (*span, program.files.iter().find(|f| !f.is_std && f.path.as_deref().is_some_and(|p| crate::uri::normalise(p) == key)))
+                (
+                    *span,
+                    program
+                        .files
+                        .iter()
+                        .find(|f| !f.is_std && f.path.as_deref().is_some_and(|p| crate::uri::normalise(p) == key)),
+                )
             }
         };
         if let Some(t) = target {
@@ -362,12 +387,13 @@ impl<'p> Builder<'p> {
             TypeExpr::Tensor { dims, .. } => {
                 for d in dims {
                     if let ExprKind::Name(n) = &d.kind
-                        && self.lookup(scope, &n.name).is_none() {
-                            if let Some(id) = self.def(n, DefKind::PatternDim, file, n.span, owner) {
-                                scope.pattern.get_or_insert_with(Vec::new).push((n.name.clone(), id));
-                            }
-                            continue;
+                        && self.lookup(scope, &n.name).is_none()
+                    {
+                        if let Some(id) = self.def(n, DefKind::PatternDim, file, n.span, owner) {
+                            scope.pattern.get_or_insert_with(Vec::new).push((n.name.clone(), id));
                         }
+                        continue;
+                    }
                     self.expr(file, d, scope);
                 }
             }
@@ -464,7 +490,8 @@ impl<'p> Builder<'p> {
         }
         for a in &c.args {
             if let (Some(name), Some(t)) = (&a.name, target) {
-                let member = self.members.get(&t).and_then(|m| m.iter().find(|(n, _)| *n == name.name).map(|(_, id)| *id));
+                let member =
+                    self.members.get(&t).and_then(|m| m.iter().find(|(n, _)| *n == name.name).map(|(_, id)| *id));
                 if let Some(id) = member {
                     self.occurrence(file, name.span, id);
                 }
@@ -533,15 +560,17 @@ impl<'p> Builder<'p> {
         for item in &t.items {
             if let TrainItem::Field { key, value } = item
                 && key.name == "data"
-                    && let ExprKind::Call(c) = &value.kind {
-                        let options = lookup_fn(&c.callee.name).map_or(&[][..], |f| f.options);
-                        for a in &c.args {
-                            if let Some(n) = a.name.as_ref().filter(|n| !options.contains(&n.name.as_str()))
-                                && let Some(id) = self.def(n, DefKind::DataArray, file, a.span(), owner) {
-                                    scope.fallback.push((n.name.clone(), id));
-                                }
-                        }
+                && let ExprKind::Call(c) = &value.kind
+            {
+                let options = lookup_fn(&c.callee.name).map_or(&[][..], |f| f.options);
+                for a in &c.args {
+                    if let Some(n) = a.name.as_ref().filter(|n| !options.contains(&n.name.as_str()))
+                        && let Some(id) = self.def(n, DefKind::DataArray, file, a.span(), owner)
+                    {
+                        scope.fallback.push((n.name.clone(), id));
                     }
+                }
+            }
         }
         // Then the model's outputs and inputs (`model = M()`, or the models of `over`).
         let mut models: Vec<usize> = Vec::new();

@@ -222,7 +222,10 @@ impl<W: Write> Server<W> {
                 // Full sync: the last change holds the whole text.
                 if let Some(change) = p.content_changes.into_iter().last() {
                     if change.range.is_some() {
-                        return Err(Failure::new(ErrorCode::InvalidParams, "incremental changes are not supported (the server asked for full sync)"));
+                        return Err(Failure::new(
+                            ErrorCode::InvalidParams,
+                            "incremental changes are not supported (the server asked for full sync)",
+                        ));
                     }
                     self.state.change(&p.text_document.uri, p.text_document.version, change.text);
                 }
@@ -233,7 +236,8 @@ impl<W: Write> Server<W> {
                 let uri = p.text_document.uri;
                 self.state.close(&uri);
                 // Its diagnostics go; if another open file uses it, they come back from there.
-                self.publish_for(uri.clone(), Vec::new(), None).map_err(|e| Failure::new(ErrorCode::InternalError, e.to_string()))?;
+                self.publish_for(uri.clone(), Vec::new(), None)
+                    .map_err(|e| Failure::new(ErrorCode::InternalError, e.to_string()))?;
                 self.elsewhere.remove(&uri);
                 self.state.invalidate_all();
             }
@@ -242,7 +246,12 @@ impl<W: Write> Server<W> {
         Ok(())
     }
 
-    fn publish_for(&mut self, uri: lsp::Uri, diagnostics: Vec<lsp::Diagnostic>, version: Option<i32>) -> Result<(), ServeError> {
+    fn publish_for(
+        &mut self,
+        uri: lsp::Uri,
+        diagnostics: Vec<lsp::Diagnostic>,
+        version: Option<i32>,
+    ) -> Result<(), ServeError> {
         let params = lsp::PublishDiagnosticsParams { uri, diagnostics, version };
         self.send(Message::Notification(Notification::new("textDocument/publishDiagnostics".into(), params)))
     }
@@ -261,7 +270,9 @@ impl<W: Write> Server<W> {
                 Ok(true) => {
                     let state = &self.state;
                     match state.get(uri) {
-                        Some(c) => convert::diagnostics(state, uri, &c.analysis, true, false).remove(uri).unwrap_or_default(),
+                        Some(c) => {
+                            convert::diagnostics(state, uri, &c.analysis, true, false).remove(uri).unwrap_or_default()
+                        }
                         None => Vec::new(),
                     }
                 }
@@ -291,13 +302,20 @@ impl<W: Write> Server<W> {
         }
         // Files no longer used by anything lose their diagnostics; an open
         // document publishes its own (just above), which must not be cleared.
-        let gone: Vec<lsp::Uri> =
-            self.elsewhere.keys().filter(|u| !now.contains_key(*u) && !self.state.docs.contains_key(*u)).cloned().collect();
+        let gone: Vec<lsp::Uri> = self
+            .elsewhere
+            .keys()
+            .filter(|u| !now.contains_key(*u) && !self.state.docs.contains_key(*u))
+            .cloned()
+            .collect();
         for u in gone {
             self.publish_for(u, Vec::new(), None)?;
         }
-        let mut changed: Vec<(lsp::Uri, Vec<lsp::Diagnostic>)> =
-            now.iter().filter(|(u, ds)| self.elsewhere.get(*u) != Some(*ds)).map(|(u, ds)| (u.clone(), ds.clone())).collect();
+        let mut changed: Vec<(lsp::Uri, Vec<lsp::Diagnostic>)> = now
+            .iter()
+            .filter(|(u, ds)| self.elsewhere.get(*u) != Some(*ds))
+            .map(|(u, ds)| (u.clone(), ds.clone()))
+            .collect();
         changed.sort_by(|a, b| a.0.cmp(&b.0));
         for (u, ds) in changed {
             self.publish_for(u, ds, None)?;
@@ -378,7 +396,11 @@ impl<W: Write> Server<W> {
 
     /// References in the document's own program, and in the programs of
     /// other open documents that load the same definition.
-    fn references(&mut self, p: &lsp::TextDocumentPositionParams, include_declaration: bool) -> Option<Vec<lsp::Location>> {
+    fn references(
+        &mut self,
+        p: &lsp::TextDocumentPositionParams,
+        include_declaration: bool,
+    ) -> Option<Vec<lsp::Location>> {
         let uri = &p.text_document.uri;
         let offset = self.locate(uri, p.position)?;
         let c = self.state.get(uri)?;
@@ -399,7 +421,9 @@ impl<W: Write> Server<W> {
             let index = c.index();
             // The same definition: same file and name span in that program.
             let def = index.defs.iter().position(|x| {
-                x.span == def_span && x.name == def_name && self.state.uri_of_file(root, &c.analysis, x.file).as_ref() == Some(&def_uri)
+                x.span == def_span
+                    && x.name == def_name
+                    && self.state.uri_of_file(root, &c.analysis, x.file).as_ref() == Some(&def_uri)
             });
             let Some(def) = def else { continue };
             for occ in index.references(def) {
@@ -408,7 +432,8 @@ impl<W: Write> Server<W> {
                     continue;
                 }
                 let Some(u) = self.state.uri_of_file(root, &c.analysis, occ.file) else { continue };
-                let loc = lsp::Location { uri: u, range: convert::file_range(c.analysis.program.file(occ.file), occ.span) };
+                let loc =
+                    lsp::Location { uri: u, range: convert::file_range(c.analysis.program.file(occ.file), occ.span) };
                 if !out.contains(&loc) {
                     out.push(loc);
                 }
@@ -446,7 +471,9 @@ impl<W: Write> Server<W> {
             }
             let children: Vec<lsp::DocumentSymbol> = index
                 .children(i)
-                .filter(|(_, c)| matches!(c.kind, DefKind::Param | DefKind::Input | DefKind::Let | DefKind::Output | DefKind::Step))
+                .filter(|(_, c)| {
+                    matches!(c.kind, DefKind::Param | DefKind::Input | DefKind::Let | DefKind::Output | DefKind::Step)
+                })
                 .map(|(_, c)| symbol(c, None))
                 .collect();
             let has_children = matches!(d.kind, DefKind::Model | DefKind::Block | DefKind::Train);
@@ -461,7 +488,8 @@ impl<W: Write> Server<W> {
             Ok(formatted) if formatted == doc.text => to_json(Vec::<lsp::TextEdit>::new()),
             Ok(formatted) => {
                 let end = convert::position(&doc.lines, &doc.text, doc.text.len());
-                let edit = lsp::TextEdit { range: lsp::Range { start: lsp::Position::default(), end }, new_text: formatted };
+                let edit =
+                    lsp::TextEdit { range: lsp::Range { start: lsp::Position::default(), end }, new_text: formatted };
                 to_json(vec![edit])
             }
             // Format-on-save of a half-written file: nothing to do, quietly.
@@ -572,7 +600,11 @@ mod tests {
 
     fn request(id: i32, method: &str, params: Json) -> Incoming {
         let id = serde_json::value::RawValue::from_string(id.to_string()).expect("an integer is JSON");
-        Incoming::Request { id: transport::Id::parse(&id).expect("an integer id is valid"), method: method.into(), params }
+        Incoming::Request {
+            id: transport::Id::parse(&id).expect("an integer id is valid"),
+            method: method.into(),
+            params,
+        }
     }
 
     fn notification(method: &str, params: Json) -> Incoming {
@@ -593,7 +625,8 @@ mod tests {
     fn a_panicking_handler_is_an_internal_error_and_serving_goes_on() {
         let out = Shared::default();
         let (tx, rx) = std::sync::mpsc::channel();
-        let hover = serde_json::json!({"textDocument": {"uri": "file:///a.nn"}, "position": {"line": 0, "character": 0}});
+        let hover =
+            serde_json::json!({"textDocument": {"uri": "file:///a.nn"}, "position": {"line": 0, "character": 0}});
         for m in [
             request(1, "textDocument/hover", hover.clone()),
             request(2, "initialize", serde_json::json!({"capabilities": {}})),
@@ -609,7 +642,8 @@ mod tests {
         let exit = Server::new(out.clone()).serve(rx).expect("serve");
         assert_eq!(exit, Exit::Clean);
         let got = bodies(&out);
-        let by_id = |id: i32| got.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no answer to {id}: {got:?}"));
+        let by_id =
+            |id: i32| got.iter().find(|m| m["id"] == id).unwrap_or_else(|| panic!("no answer to {id}: {got:?}"));
         assert_eq!(by_id(1)["error"]["code"], ErrorCode::ServerNotInitialized as i32);
         assert!(by_id(2)["result"]["capabilities"]["hoverProvider"].as_bool().unwrap_or(false));
         assert_eq!(by_id(3)["error"]["code"], ErrorCode::InternalError as i32);

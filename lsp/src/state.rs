@@ -125,8 +125,12 @@ impl State {
     /// `uri` changed: drop its analysis and every analysis that read it.
     fn invalidate(&mut self, uri: &Uri, keys: &[PathBuf]) {
         self.cache.remove(uri);
-        let dependents: Vec<Uri> =
-            self.cache.iter().filter(|(_, c)| c.deps.iter().any(|d| keys.contains(d))).map(|(u, _)| u.clone()).collect();
+        let dependents: Vec<Uri> = self
+            .cache
+            .iter()
+            .filter(|(_, c)| c.deps.iter().any(|d| keys.contains(d)))
+            .map(|(u, _)| u.clone())
+            .collect();
         for u in dependents {
             self.cache.remove(&u);
             self.stale.insert(u);

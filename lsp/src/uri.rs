@@ -113,9 +113,10 @@ pub fn normalise(path: &Path) -> PathBuf {
 pub fn keys(path: &Path) -> Vec<PathBuf> {
     let mut v = vec![normalise(path)];
     if let Ok(c) = std::fs::canonicalize(path)
-        && !v.contains(&c) {
-            v.push(c);
-        }
+        && !v.contains(&c)
+    {
+        v.push(c);
+    }
     v
 }
 

@@ -116,7 +116,12 @@ impl<'a> Walker<'_, 'a> {
             return;
         }
         match &e.kind {
-            ExprKind::Int(_) | ExprKind::Float(_) | ExprKind::Str(_) | ExprKind::Bool(_) | ExprKind::Error | ExprKind::Name(_) => {}
+            ExprKind::Int(_)
+            | ExprKind::Float(_)
+            | ExprKind::Str(_)
+            | ExprKind::Bool(_)
+            | ExprKind::Error
+            | ExprKind::Name(_) => {}
             ExprKind::Call(c) => self.call(c),
             ExprKind::Pipe { input, stage } => {
                 self.expr(input);

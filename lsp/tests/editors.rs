@@ -22,7 +22,8 @@ fn words_of(grammar: &Value, scope: &str) -> Vec<String> {
     let patterns = grammar["repository"]["calls"]["patterns"].as_array().expect("calls patterns");
     let p = patterns.iter().find(|p| p["name"] == scope).unwrap_or_else(|| panic!("no pattern {scope}"));
     let m = p["match"].as_str().expect("match");
-    let inner = m.split_once("\\b(").and_then(|(_, rest)| rest.split_once(")\\b")).map(|(w, _)| w).expect("alternation");
+    let inner =
+        m.split_once("\\b(").and_then(|(_, rest)| rest.split_once(")\\b")).map(|(w, _)| w).expect("alternation");
     inner.split('|').map(str::to_string).collect()
 }
 
@@ -46,7 +47,9 @@ fn the_vscode_manifest_points_at_real_files() {
     let pkg = json(&dir.join("package.json"));
     assert_eq!(pkg["contributes"]["languages"][0]["id"], "nn");
     assert_eq!(pkg["contributes"]["languages"][0]["extensions"][0], ".nn");
-    for rel in [&pkg["main"], &pkg["contributes"]["languages"][0]["configuration"], &pkg["contributes"]["grammars"][0]["path"]] {
+    for rel in
+        [&pkg["main"], &pkg["contributes"]["languages"][0]["configuration"], &pkg["contributes"]["grammars"][0]["path"]]
+    {
         let rel = rel.as_str().expect("path");
         assert!(dir.join(rel).is_file(), "{rel} does not exist");
     }

@@ -25,8 +25,10 @@ const SHAPES: &[(&str, usize, usize, usize, bool, bool)] = &[
 fn main() {
     println!("{:<42} {:>10} {:>8} {:>10} {:>8} {:>7}", "shape", "nnc µs", "GFLOP/s", "ndarray µs", "GFLOP/s", "ratio");
     for &(what, m, k, n, ta, tb) in SHAPES {
-        let a = Array2::<f32>::from_shape_fn(if ta { (k, m) } else { (m, k) }, |(i, j)| ((i * 7 + j) % 13) as f32 * 0.1);
-        let b = Array2::<f32>::from_shape_fn(if tb { (n, k) } else { (k, n) }, |(i, j)| ((i + j * 3) % 11) as f32 * 0.1);
+        let a =
+            Array2::<f32>::from_shape_fn(if ta { (k, m) } else { (m, k) }, |(i, j)| ((i * 7 + j) % 13) as f32 * 0.1);
+        let b =
+            Array2::<f32>::from_shape_fn(if tb { (n, k) } else { (k, n) }, |(i, j)| ((i + j * 3) % 11) as f32 * 0.1);
         let av = if ta { a.t() } else { a.view() };
         let bv = if tb { b.t() } else { b.view() };
         let mut c = Array2::<f32>::zeros((m, n));

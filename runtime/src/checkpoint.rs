@@ -9,7 +9,11 @@ use ndarray::ArrayD;
 pub use crate::io::IoError as CheckpointError;
 
 /// Saves named tensors and string metadata atomically.
-pub fn save(path: &Path, tensors: &BTreeMap<String, ArrayD<f32>>, metadata: &BTreeMap<String, String>) -> Result<(), CheckpointError> {
+pub fn save(
+    path: &Path,
+    tensors: &BTreeMap<String, ArrayD<f32>>,
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), CheckpointError> {
     let list: Vec<(String, ArrayD<f32>)> = tensors.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     crate::io::save_checkpoint(path, &list, metadata)
 }
@@ -44,14 +48,22 @@ pub fn save_training(
 }
 
 /// Loads weights, optimizer slots and metadata.
-pub fn load_training(path: &Path) -> Result<(BTreeMap<String, ArrayD<f32>>, OptimizerSlots, BTreeMap<String, String>), CheckpointError> {
+pub fn load_training(
+    path: &Path,
+) -> Result<(BTreeMap<String, ArrayD<f32>>, OptimizerSlots, BTreeMap<String, String>), CheckpointError> {
     let (list, meta) = crate::io::load_checkpoint(path)?;
     let (mut weights, mut slots) = (BTreeMap::new(), Vec::new());
     for (name, v) in list {
         match name.strip_prefix(OPTIMIZER).and_then(|rest| rest.split_once('/')) {
             Some((k, param)) => match k.parse::<usize>() {
                 Ok(k) => slots.push((k, param.to_string(), v)),
-                Err(_) => return Err(CheckpointError::format(path, "safetensors", format!("`{name}` is not an optimizer slot"))),
+                Err(_) => {
+                    return Err(CheckpointError::format(
+                        path,
+                        "safetensors",
+                        format!("`{name}` is not an optimizer slot"),
+                    ));
+                }
             },
             None => {
                 weights.insert(name, v);
@@ -91,17 +103,29 @@ pub enum Mismatch {
 impl std::fmt::Display for Mismatch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let name = |tensor: &str, param: &str| {
-            if tensor == param { format!("tensor `{tensor}`") } else { format!("tensor `{tensor}` (for parameter `{param}`)") }
+            if tensor == param {
+                format!("tensor `{tensor}`")
+            } else {
+                format!("tensor `{tensor}` (for parameter `{param}`)")
+            }
         };
         match self {
-            Mismatch::Missing { param, expected } => write!(f, "parameter `{param}` {expected:?}: no tensor in the file"),
+            Mismatch::Missing { param, expected } => {
+                write!(f, "parameter `{param}` {expected:?}: no tensor in the file")
+            }
             Mismatch::Shape { tensor, param, expected, found } => {
                 write!(f, "{}: expected shape {expected:?}, found {found:?}", name(tensor, param))
             }
             Mismatch::Dtype { tensor, param, found } => {
-                write!(f, "{}: expected a float element type (F32, F16, BF16 or F64), found {found}", name(tensor, param))
+                write!(
+                    f,
+                    "{}: expected a float element type (F32, F16, BF16 or F64), found {found}",
+                    name(tensor, param)
+                )
             }
-            Mismatch::Unexpected { tensor, shape } => write!(f, "tensor `{tensor}` {shape:?}: the model has no such parameter"),
+            Mismatch::Unexpected { tensor, shape } => {
+                write!(f, "tensor `{tensor}` {shape:?}: the model has no such parameter")
+            }
         }
     }
 }
@@ -119,7 +143,11 @@ pub fn check_tensor(tensor: &str, param: &str, expected: &[usize], found: &Found
         });
     }
     if !matches!(found.dtype.as_str(), "F32" | "F64" | "F16" | "BF16") {
-        return Some(Mismatch::Dtype { tensor: tensor.to_string(), param: param.to_string(), found: found.dtype.clone() });
+        return Some(Mismatch::Dtype {
+            tensor: tensor.to_string(),
+            param: param.to_string(),
+            found: found.dtype.clone(),
+        });
     }
     None
 }
@@ -204,11 +232,7 @@ impl std::error::Error for FitError {}
 /// by a run of several models (`G.dense.kernel`, `D.dense.kernel`) loads into
 /// model `G` when all of `G`'s parameters are there under the prefix `G.`;
 /// the other models' tensors are then left alone.
-pub fn load_for_model(
-    path: &Path,
-    model: &str,
-    expected: &[(String, Vec<usize>)],
-) -> Result<Loaded, FitError> {
+pub fn load_for_model(path: &Path, model: &str, expected: &[(String, Vec<usize>)]) -> Result<Loaded, FitError> {
     let loaded = crate::io::checkpoint::load_checkpoint_typed(path).map_err(FitError::Io)?;
     fit_model(path, loaded, model, expected)
 }
@@ -242,7 +266,11 @@ pub fn fit_model(
     }
     let mismatches = check_exact(expected, &found);
     if !mismatches.is_empty() {
-        return Err(FitError::Mismatch(MismatchError { path: path.to_path_buf(), into: format!("model `{model}`"), mismatches }));
+        return Err(FitError::Mismatch(MismatchError {
+            path: path.to_path_buf(),
+            into: format!("model `{model}`"),
+            mismatches,
+        }));
     }
     Ok((values, meta))
 }
@@ -276,11 +304,14 @@ pub fn load_for_resume(
                     Some(s) if trainable.iter().any(|n| n == param) => {
                         mismatches.extend(check_tensor(&t.name, param, s, &Found::of(&t)));
                     }
-                    _ => mismatches.push(Mismatch::Unexpected { tensor: t.name.clone(), shape: t.value.shape().to_vec() }),
+                    _ => mismatches
+                        .push(Mismatch::Unexpected { tensor: t.name.clone(), shape: t.value.shape().to_vec() }),
                 }
                 slots.push((k.parse().expect("checked"), param.to_string(), t.value));
             }
-            Some(_) => mismatches.push(Mismatch::Unexpected { tensor: t.name.clone(), shape: t.value.shape().to_vec() }),
+            Some(_) => {
+                mismatches.push(Mismatch::Unexpected { tensor: t.name.clone(), shape: t.value.shape().to_vec() })
+            }
             None => {
                 found.insert(t.name.clone(), Found::of(&t));
                 weights.insert(t.name, t.value);
@@ -290,7 +321,11 @@ pub fn load_for_resume(
     let mut all = check_exact(expected, &found);
     all.extend(mismatches);
     if !all.is_empty() {
-        return Err(FitError::Mismatch(MismatchError { path: path.to_path_buf(), into: format!("train block `{train}`"), mismatches: all }));
+        return Err(FitError::Mismatch(MismatchError {
+            path: path.to_path_buf(),
+            into: format!("train block `{train}`"),
+            mismatches: all,
+        }));
     }
     Ok((weights, slots, meta))
 }
@@ -302,7 +337,12 @@ pub enum InitError {
     /// Tensors and the parameters they match disagree in shape or type.
     Mismatch(MismatchError),
     /// No tensor matches any parameter: a wrong prefix or another model's file.
-    NoMatch { path: PathBuf, prefix: String, tensors: Vec<String>, params: Vec<String> },
+    NoMatch {
+        path: PathBuf,
+        prefix: String,
+        tensors: Vec<String>,
+        params: Vec<String>,
+    },
 }
 
 impl std::fmt::Display for InitError {
@@ -353,13 +393,19 @@ pub struct InitPlan {
 /// part of the file to load. Without a prefix, names match as they are.
 /// Every match must agree in shape and be a float tensor ([`check_tensor`],
 /// all mismatches listed); it is an error when nothing matches.
-pub fn plan_init(path: &Path, tensors: &BTreeMap<String, Found>, params: &[(String, Vec<usize>)], prefix: &str) -> Result<InitPlan, InitError> {
+pub fn plan_init(
+    path: &Path,
+    tensors: &BTreeMap<String, Found>,
+    params: &[(String, Vec<usize>)],
+    prefix: &str,
+) -> Result<InitPlan, InitError> {
     // Whether a side carries the prefix, and a name's key on that side
     // (`None`: the name does not take part).
     fn carries<'a>(prefix: &str, mut names: impl Iterator<Item = &'a String>) -> bool {
         !prefix.is_empty() && names.any(|n| n.starts_with(prefix))
     }
-    let key = |carried: bool, name: &str| if carried { name.strip_prefix(prefix) } else { Some(name) }.map(str::to_string);
+    let key =
+        |carried: bool, name: &str| if carried { name.strip_prefix(prefix) } else { Some(name) }.map(str::to_string);
     let file_carries = carries(prefix, tensors.keys());
     let model_carries = carries(prefix, params.iter().map(|(n, _)| n));
     let by_key: BTreeMap<String, &String> = tensors.keys().filter_map(|t| Some((key(file_carries, t)?, t))).collect();
@@ -376,7 +422,8 @@ pub fn plan_init(path: &Path, tensors: &BTreeMap<String, Found>, params: &[(Stri
         }
     }
     if !mismatches.is_empty() {
-        let into = if prefix.is_empty() { "the model".to_string() } else { format!("the model with prefix \"{prefix}\"") };
+        let into =
+            if prefix.is_empty() { "the model".to_string() } else { format!("the model with prefix \"{prefix}\"") };
         return Err(InitError::Mismatch(MismatchError { path: path.to_path_buf(), into, mismatches }));
     }
     if plan.pairs.is_empty() {
@@ -393,7 +440,11 @@ pub fn plan_init(path: &Path, tensors: &BTreeMap<String, Found>, params: &[(Stri
 
 /// Reads `path` and returns the tensors [`plan_init`] assigns, keyed by
 /// parameter name, with the plan (for the report).
-pub fn load_init(path: &Path, params: &[(String, Vec<usize>)], prefix: &str) -> Result<(BTreeMap<String, ArrayD<f32>>, InitPlan), InitError> {
+pub fn load_init(
+    path: &Path,
+    params: &[(String, Vec<usize>)],
+    prefix: &str,
+) -> Result<(BTreeMap<String, ArrayD<f32>>, InitPlan), InitError> {
     let (list, _) = crate::io::checkpoint::load_checkpoint_typed(path).map_err(InitError::Io)?;
     let list: Vec<_> = list.into_iter().filter(|t| !t.name.starts_with('@')).collect();
     let found: BTreeMap<String, Found> = list.iter().map(|t| (t.name.clone(), Found::of(t))).collect();
@@ -428,7 +479,12 @@ mod tests {
 
     #[test]
     fn without_a_prefix_names_match_as_they_are() {
-        let p = plan(&[("h.dense.kernel", &[4, 2]), ("g.dense.kernel", &[2, 4])], &[("h.dense.kernel", &[4, 2]), ("head.dense.kernel", &[2, 1])], "").unwrap();
+        let p = plan(
+            &[("h.dense.kernel", &[4, 2]), ("g.dense.kernel", &[2, 4])],
+            &[("h.dense.kernel", &[4, 2]), ("head.dense.kernel", &[2, 1])],
+            "",
+        )
+        .unwrap();
         assert_eq!(pairs(&p), [("h.dense.kernel", "h.dense.kernel")]);
         assert_eq!(p.fresh, ["head.dense.kernel"]);
         assert_eq!(p.unused, ["g.dense.kernel"]);
@@ -437,11 +493,17 @@ mod tests {
     #[test]
     fn the_prefix_is_stripped_on_the_side_that_carries_it() {
         // A model of its own into a bigger model whose names carry the prefix.
-        let p = plan(&[("h.dense.kernel", &[4, 2]), ("h.dense.bias", &[2])], &[("enc.h.dense.kernel", &[4, 2]), ("enc.h.dense.bias", &[2]), ("out.kernel", &[2, 1])], "enc.").unwrap();
+        let p = plan(
+            &[("h.dense.kernel", &[4, 2]), ("h.dense.bias", &[2])],
+            &[("enc.h.dense.kernel", &[4, 2]), ("enc.h.dense.bias", &[2]), ("out.kernel", &[2, 1])],
+            "enc.",
+        )
+        .unwrap();
         assert_eq!(pairs(&p), [("h.dense.kernel", "enc.h.dense.kernel"), ("h.dense.bias", "enc.h.dense.bias")]);
         assert_eq!(p.fresh, ["out.kernel"]);
         // One model out of a run of several.
-        let p = plan(&[("G.dense.kernel", &[3, 3]), ("D.dense.kernel", &[3, 1])], &[("dense.kernel", &[3, 3])], "G.").unwrap();
+        let p = plan(&[("G.dense.kernel", &[3, 3]), ("D.dense.kernel", &[3, 1])], &[("dense.kernel", &[3, 3])], "G.")
+            .unwrap();
         assert_eq!(pairs(&p), [("G.dense.kernel", "dense.kernel")]);
         assert_eq!(p.unused, ["D.dense.kernel"]);
         // Both sides carry it: it selects part of the file.
@@ -452,15 +514,20 @@ mod tests {
 
     #[test]
     fn shape_mismatches_and_no_match_are_clear_errors() {
-        let e = plan(&[("h.dense.kernel", &[4, 3])], &[("enc.h.dense.kernel", &[4, 2])], "enc.").unwrap_err().to_string();
+        let e =
+            plan(&[("h.dense.kernel", &[4, 3])], &[("enc.h.dense.kernel", &[4, 2])], "enc.").unwrap_err().to_string();
         assert_eq!(
             e,
             "cannot initialise from a checkpoint: checkpoint w.safetensors does not fit the model with prefix \"enc.\" \
              (1 mismatch):\n  tensor `h.dense.kernel` (for parameter `enc.h.dense.kernel`): expected shape [4, 2], found [4, 3]"
         );
         let e = plan(&[("a", &[1])], &[("b", &[1])], "x.").unwrap_err().to_string();
-        assert_eq!(e, "no tensor of w.safetensors matches a parameter with prefix \"x.\" (the file has `a`; the model has `b`)");
-        let e = load_init(Path::new("/nonexistent/w.safetensors"), &shapes(&[("b", &[1])]), "").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "no tensor of w.safetensors matches a parameter with prefix \"x.\" (the file has `a`; the model has `b`)"
+        );
+        let e =
+            load_init(Path::new("/nonexistent/w.safetensors"), &shapes(&[("b", &[1])]), "").unwrap_err().to_string();
         assert!(e.starts_with("cannot initialise from a checkpoint: /nonexistent/w.safetensors: cannot read"), "{e}");
     }
 }

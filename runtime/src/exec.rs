@@ -9,7 +9,9 @@ use ndarray::{ArrayD, ArrayView2, ArrayViewD, Axis, IxDyn};
 use nnc_compiler::ir::{Binary, DType, Func, Id, Op, Reduce, Unary, Window, numel};
 
 /// The float types the executor runs in.
-pub trait Real: ndarray::LinalgScalar + PartialOrd + Send + Sync + std::fmt::Debug + std::fmt::Display + 'static {
+pub trait Real:
+    ndarray::LinalgScalar + PartialOrd + Send + Sync + std::fmt::Debug + std::fmt::Display + 'static
+{
     fn of(v: f64) -> Self;
     fn f64(self) -> f64;
     fn is_finite_(self) -> bool;
@@ -91,15 +93,30 @@ impl<T: Real> Tensor<T> {
 pub enum ExecError {
     MissingInput(String),
     /// An input whose shape differs from the one the function was lowered for.
-    InputShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    InputShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     /// An index outside a table (embedding, one-hot).
-    IndexOutOfRange { layer: Option<String>, index: i64, size: usize },
+    IndexOutOfRange {
+        layer: Option<String>,
+        index: i64,
+        size: usize,
+    },
     /// A value went NaN or infinite (only reported when checking is on).
-    NonFinite { node: Id, layer: Option<String> },
+    NonFinite {
+        node: Id,
+        layer: Option<String>,
+    },
     /// A parameter's array differs from the shape the function declares (or
     /// is missing): checked before anything runs, since compiled code reads
     /// parameters in place.
-    ParamShape { name: String, expected: Vec<usize>, found: Option<Vec<usize>> },
+    ParamShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Option<Vec<usize>>,
+    },
     /// A value's size overflows the address space.
     TooLarge(crate::memory::TooLarge),
 }
@@ -108,7 +125,9 @@ impl std::fmt::Display for ExecError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             ExecError::MissingInput(n) => write!(f, "no data for input `{n}`"),
-            ExecError::InputShape { name, expected, found } => write!(f, "input `{name}` has shape {found:?}, the model needs {expected:?}"),
+            ExecError::InputShape { name, expected, found } => {
+                write!(f, "input `{name}` has shape {found:?}, the model needs {expected:?}")
+            }
             ExecError::IndexOutOfRange { layer, index, size } => {
                 write!(f, "index {index} outside a table of {size} rows")?;
                 if let Some(l) = layer {
@@ -202,7 +221,9 @@ pub fn run_keeping<T: Real>(
         }
         let t0 = profile.then(std::time::Instant::now);
         // A reshape of a value used for the last time takes its buffer instead of copying it.
-        let take = |vals: &mut Vec<Tensor<T>>, a: Id| std::mem::replace(&mut vals[a as usize], Tensor::F(ArrayD::zeros(IxDyn(&[0]))));
+        let take = |vals: &mut Vec<Tensor<T>>, a: Id| {
+            std::mem::replace(&mut vals[a as usize], Tensor::F(ArrayD::zeros(IxDyn(&[0]))))
+        };
         let moved = match node.op {
             Op::Reshape if last_use[node.args[0] as usize] == i => Some(take(&mut vals, node.args[0])),
             _ => None,
@@ -212,7 +233,9 @@ pub fn run_keeping<T: Real>(
         let in_place = match node.op {
             Op::Binary(_) if node.args[0] != node.args[1] => (0..2).find(|&k| {
                 let a = node.args[k];
-                last_use[a as usize] == i && f.nodes[a as usize].shape == node.shape && matches!(vals[a as usize], Tensor::F(_))
+                last_use[a as usize] == i
+                    && f.nodes[a as usize].shape == node.shape
+                    && matches!(vals[a as usize], Tensor::F(_))
             }),
             _ => None,
         }
@@ -231,15 +254,27 @@ pub fn run_keeping<T: Real>(
                     return Err(ExecError::InputShape { name: name.clone(), expected: node.shape.clone(), found });
                 }
                 match (t, node.dtype) {
-                    (Tensor::F(_), DType::I64) => Tensor::I(t.ints().into_iter().collect::<Vec<_>>().into_iter().collect::<ndarray::Array1<i64>>().into_shape_with_order(shape).expect("same count")),
+                    (Tensor::F(_), DType::I64) => Tensor::I(
+                        t.ints()
+                            .into_iter()
+                            .collect::<Vec<_>>()
+                            .into_iter()
+                            .collect::<ndarray::Array1<i64>>()
+                            .into_shape_with_order(shape)
+                            .expect("same count"),
+                    ),
                     _ => t.clone(),
                 }
             }
             Op::Param(p) => Tensor::F(params[*p].clone()),
             Op::Fill(v) => Tensor::F(ArrayD::from_elem(shape, T::of(*v))),
-            Op::Constant(data) => Tensor::F(ArrayD::from_shape_vec(shape, data.iter().map(|&x| T::of(x as f64)).collect()).expect("constant size")),
+            Op::Constant(data) => Tensor::F(
+                ArrayD::from_shape_vec(shape, data.iter().map(|&x| T::of(x as f64)).collect()).expect("constant size"),
+            ),
             Op::Unary(u) => Tensor::F(unary_map(*u, &arg(0).fv())),
-            Op::Elu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a * (x.f64().exp() - 1.0)) })),
+            Op::Elu(a) => {
+                Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a * (x.f64().exp() - 1.0)) }))
+            }
             Op::LeakyRelu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a) * x })),
             Op::PowConst(p) => Tensor::F(arg(0).float().mapv(|x| T::of(x.f64().powf(*p)))),
             Op::Binary(b) => match in_place {
@@ -262,7 +297,8 @@ pub fn run_keeping<T: Real>(
                 let x = arg(0).f();
                 Tensor::F(match x.as_slice() {
                     Some(xs) if trailing(x.shape(), &node.shape) && !xs.is_empty() => {
-                        ArrayD::from_shape_vec(shape, xs.iter().copied().cycle().take(numel(&node.shape)).collect()).expect("broadcast size")
+                        ArrayD::from_shape_vec(shape, xs.iter().copied().cycle().take(numel(&node.shape)).collect())
+                            .expect("broadcast size")
                     }
                     _ => x.broadcast(shape).expect("broadcastable").to_owned(),
                 })
@@ -271,10 +307,16 @@ pub fn run_keeping<T: Real>(
                 Tensor::F(a) => Tensor::F(standard(a).into_shape_with_order(shape).expect("reshape count")),
                 Tensor::I(a) => Tensor::I(standard(a).into_shape_with_order(shape).expect("reshape count")),
             },
-            Op::Transpose(perm) => Tensor::F(arg(0).f().clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned()),
+            Op::Transpose(perm) => {
+                Tensor::F(arg(0).f().clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned())
+            }
             Op::Slice { axis, start, end } => match arg(0) {
-                Tensor::F(a) => Tensor::F(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned()),
-                Tensor::I(a) => Tensor::I(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned()),
+                Tensor::F(a) => {
+                    Tensor::F(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned())
+                }
+                Tensor::I(a) => {
+                    Tensor::I(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned())
+                }
             },
             Op::Pad { axis, before, .. } => {
                 let mut out = ArrayD::zeros(shape);
@@ -328,7 +370,17 @@ pub fn run_keeping<T: Real>(
                 }
                 Tensor::F(ArrayD::from_shape_vec(shape, out).expect("one-hot size"))
             }
-                        Op::Softmax(_) | Op::LogSoftmax(_) | Op::Conv2d(_) | Op::Conv2dInputGrad(_) | Op::Conv2dKernelGrad(_) | Op::MaxPool(_) | Op::AvgPool { .. } | Op::MaxPoolGrad(_) | Op::AvgPoolGrad { .. } | Op::Upsample(_) | Op::UpsampleGrad(_) => {
+            Op::Softmax(_)
+            | Op::LogSoftmax(_)
+            | Op::Conv2d(_)
+            | Op::Conv2dInputGrad(_)
+            | Op::Conv2dKernelGrad(_)
+            | Op::MaxPool(_)
+            | Op::AvgPool { .. }
+            | Op::MaxPoolGrad(_)
+            | Op::AvgPoolGrad { .. }
+            | Op::Upsample(_)
+            | Op::UpsampleGrad(_) => {
                 let views: Vec<ArrayViewD<T>> = node.args.iter().map(|&a| vals[a as usize].f().view()).collect();
                 Tensor::F(library_op(node, &views).expect("window op"))
             }
@@ -452,7 +504,15 @@ fn unary_fn(u: Unary) -> fn(f64) -> f64 {
         Unary::Square => |v| v * v,
         Unary::Recip => |v| 1.0 / v,
         Unary::Positive => |v| f64::from(v > 0.0),
-        Unary::Sign => |v| if v > 0.0 { 1.0 } else if v < 0.0 { -1.0 } else { 0.0 },
+        Unary::Sign => |v| {
+            if v > 0.0 {
+                1.0
+            } else if v < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        },
     }
 }
 
@@ -517,8 +577,24 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
         Binary::Mul => zip_with(x, y, out, |a, c| a * c),
         Binary::Div => zip_with(x, y, out, |a, c| a / c),
         // NaN propagates from either side (comparisons with NaN are false).
-        Binary::Max => zip_with(x, y, out, |a, c| if a != a || c != c { a + c } else if a >= c { a } else { c }),
-        Binary::Min => zip_with(x, y, out, |a, c| if a != a || c != c { a + c } else if a <= c { a } else { c }),
+        Binary::Max => zip_with(x, y, out, |a, c| {
+            if a != a || c != c {
+                a + c
+            } else if a >= c {
+                a
+            } else {
+                c
+            }
+        }),
+        Binary::Min => zip_with(x, y, out, |a, c| {
+            if a != a || c != c {
+                a + c
+            } else if a <= c {
+                a
+            } else {
+                c
+            }
+        }),
         Binary::Greater => zip_with(x, y, out, |a, c| if a > c { T::one() } else { T::zero() }),
         Binary::Equal => zip_with(x, y, out, |a, c| if a == c { T::one() } else { T::zero() }),
     }
@@ -671,7 +747,11 @@ fn reduce<T: Real>(op: Reduce, x: &ArrayD<T>, axes: &[usize], out: &[usize]) -> 
             }
         }
         let count = (data.len() / n_out).max(1) as f64;
-        return ArrayD::from_shape_vec(IxDyn(out), acc.into_iter().map(|v| T::of(if op == Reduce::Mean { v / count } else { v })).collect()).expect("reduce size");
+        return ArrayD::from_shape_vec(
+            IxDyn(out),
+            acc.into_iter().map(|v| T::of(if op == Reduce::Mean { v / count } else { v })).collect(),
+        )
+        .expect("reduce size");
     }
     let init = match op {
         Reduce::Max => f64::NEG_INFINITY,
@@ -729,7 +809,8 @@ fn softmax<T: Real>(x: &ArrayViewD<T>, axis: usize, log: bool) -> ArrayD<T> {
             for (s, &v) in shifted.iter_mut().zip(row.iter()) {
                 *s = v - m;
             }
-            let e = T::fast_unary(Unary::Exp, &shifted).unwrap_or_else(|| shifted.iter().map(|v| T::of(v.f64().exp())).collect());
+            let e = T::fast_unary(Unary::Exp, &shifted)
+                .unwrap_or_else(|| shifted.iter().map(|v| T::of(v.f64().exp())).collect());
             let sum: f64 = e.iter().map(|v| v.f64()).sum();
             if log {
                 let ls = T::of(sum.ln());
@@ -826,8 +907,16 @@ fn std_vec<'a, T: Real>(a: &ArrayViewD<'a, T>) -> std::borrow::Cow<'a, [T]> {
 }
 
 fn gemm<T: Real>(a: &[T], b: &[T], m: usize, k: usize, n: usize, ta: bool, tb: bool) -> Vec<T> {
-    let av = if ta { ArrayView2::from_shape((k, m), a).expect("gemm a").reversed_axes() } else { ArrayView2::from_shape((m, k), a).expect("gemm a") };
-    let bv = if tb { ArrayView2::from_shape((n, k), b).expect("gemm b").reversed_axes() } else { ArrayView2::from_shape((k, n), b).expect("gemm b") };
+    let av = if ta {
+        ArrayView2::from_shape((k, m), a).expect("gemm a").reversed_axes()
+    } else {
+        ArrayView2::from_shape((m, k), a).expect("gemm a")
+    };
+    let bv = if tb {
+        ArrayView2::from_shape((n, k), b).expect("gemm b").reversed_axes()
+    } else {
+        ArrayView2::from_shape((k, n), b).expect("gemm b")
+    };
     let mut c = ndarray::Array2::<T>::zeros((m, n));
     crate::gemm::matmul_into(av, bv, c.view_mut());
     c.into_raw_vec_and_offset().0
@@ -1057,4 +1146,3 @@ fn upsample_grad<T: Real>(g: &ArrayViewD<T>, s: [usize; 2], out: &[usize]) -> Ar
     });
     ArrayD::from_shape_vec(IxDyn(out), o).expect("upsample grad")
 }
-

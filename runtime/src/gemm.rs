@@ -150,7 +150,16 @@ mod tests {
 
     #[test]
     fn agrees_with_the_definition_for_every_transpose_and_split() {
-        for (m, k, n) in [(1, 1, 1), (3, 5, 2), (17, 9, 33), (150, 100, 400), (400, 100, 150), (2, 0, 3), (7, 2000, 5), (40, 3000, 30)] {
+        for (m, k, n) in [
+            (1, 1, 1),
+            (3, 5, 2),
+            (17, 9, 33),
+            (150, 100, 400),
+            (400, 100, 150),
+            (2, 0, 3),
+            (7, 2000, 5),
+            (40, 3000, 30),
+        ] {
             for ta in [false, true] {
                 for tb in [false, true] {
                     check(m, k, n, ta, tb);

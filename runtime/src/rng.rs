@@ -40,7 +40,8 @@ impl Rng {
     /// the seed and its name only, not on which other parameters exist or
     /// were loaded from a checkpoint.
     pub fn derive_named(seed: u64, stream: u64, name: &str) -> Rng {
-        let hash = name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3));
+        let hash =
+            name.bytes().fold(0xCBF2_9CE4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3));
         Rng::derive(seed, stream ^ hash)
     }
 
@@ -228,7 +229,10 @@ mod tests {
     #[test]
     fn named_streams_depend_on_the_name_only() {
         assert_eq!(Rng::derive_named(3, 1, "h.dense.kernel"), Rng::derive_named(3, 1, "h.dense.kernel"));
-        assert_ne!(Rng::derive_named(3, 1, "h.dense.kernel").next_u64(), Rng::derive_named(3, 1, "h.dense.bias").next_u64());
+        assert_ne!(
+            Rng::derive_named(3, 1, "h.dense.kernel").next_u64(),
+            Rng::derive_named(3, 1, "h.dense.bias").next_u64()
+        );
         assert_ne!(Rng::derive_named(3, 1, "a").next_u64(), Rng::derive_named(4, 1, "a").next_u64());
         // Pinned: FNV-1a of "" is its offset basis.
         assert_eq!(Rng::derive_named(3, 1, ""), Rng::derive(3, 1 ^ 0xCBF2_9CE4_8422_2325));

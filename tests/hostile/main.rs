@@ -8,8 +8,8 @@
 mod common;
 
 mod arith;
+mod data;
 mod diagnostics;
 mod files;
 mod lsp;
 mod runtime;
-mod data;

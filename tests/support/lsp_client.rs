@@ -82,7 +82,9 @@ impl Client {
         self.next_id += 1;
         let id = self.next_id;
         self.send(&json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
-        self.wait_for(&format!("the response to {method}"), |m| m.get("id") == Some(&json!(id)) && m.get("method").is_none())
+        self.wait_for(&format!("the response to {method}"), |m| {
+            m.get("id") == Some(&json!(id)) && m.get("method").is_none()
+        })
     }
 
     /// Sends a request and returns its `result`; panics on an error answer.
@@ -104,7 +106,9 @@ impl Client {
                 Ok(m) if pred(&m) => return m,
                 Ok(m) => self.backlog.push_back(m),
                 Err(RecvTimeoutError::Timeout) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
-                Err(RecvTimeoutError::Disconnected) => panic!("the server closed its output while we waited for {what}"),
+                Err(RecvTimeoutError::Disconnected) => {
+                    panic!("the server closed its output while we waited for {what}")
+                }
             }
         }
     }
@@ -120,11 +124,17 @@ impl Client {
     }
 
     pub fn open(&mut self, uri: &str, text: &str) {
-        self.notify("textDocument/didOpen", json!({"textDocument": {"uri": uri, "languageId": "nn", "version": 1, "text": text}}));
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "nn", "version": 1, "text": text}}),
+        );
     }
 
     pub fn change(&mut self, uri: &str, version: i64, text: &str) {
-        self.notify("textDocument/didChange", json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}));
+        self.notify(
+            "textDocument/didChange",
+            json!({"textDocument": {"uri": uri, "version": version}, "contentChanges": [{"text": text}]}),
+        );
     }
 
     /// `shutdown` then `exit`; returns the exit code.

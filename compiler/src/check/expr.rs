@@ -15,7 +15,16 @@ use crate::types::{LayerValue, Origin, TensorTy, Value};
 
 /// The initialisers of LANGUAGE.md §6 (also offered by completion).
 pub const INITIALISERS: &[&str] = &[
-    "zeros", "ones", "normal", "uniform", "glorot_uniform", "glorot_normal", "he_normal", "he_uniform", "orthogonal", "load",
+    "zeros",
+    "ones",
+    "normal",
+    "uniform",
+    "glorot_uniform",
+    "glorot_normal",
+    "he_normal",
+    "he_uniform",
+    "orthogonal",
+    "load",
 ];
 
 const MAX_REPEAT_DEPTH: usize = 64;
@@ -49,7 +58,9 @@ impl<'p> Checker<'p> {
                 let (lo, ro) = (operand(&l), operand(&r));
                 let out = self.binary(body, *op, l, body.origin(lhs.span), r, body.origin(rhs.span), origin);
                 match (out, lo, ro) {
-                    (v @ Value::Tensor(_), Some(lhs), Some(rhs)) => self.graph.add(NodeKind::Binary { op: *op, lhs, rhs }, v, origin),
+                    (v @ Value::Tensor(_), Some(lhs), Some(rhs)) => {
+                        self.graph.add(NodeKind::Binary { op: *op, lhs, rhs }, v, origin)
+                    }
                     (v, ..) => v,
                 }
             }
@@ -63,7 +74,8 @@ impl<'p> Checker<'p> {
                 Value::Float(f) => Value::Float(-f),
                 Value::Tensor(t) => match t.node {
                     Some(r) => {
-                        let kind = NodeKind::Binary { op: BinOp::Mul, lhs: Operand::Tensor(r), rhs: Operand::Scalar(-1.0) };
+                        let kind =
+                            NodeKind::Binary { op: BinOp::Mul, lhs: Operand::Tensor(r), rhs: Operand::Scalar(-1.0) };
                         self.graph.add(kind, Value::Tensor(t), origin)
                     }
                     None => Value::Tensor(t),
@@ -141,7 +153,10 @@ impl<'p> Checker<'p> {
                         Value::Unknown => None,
                         other => {
                             let msg = format!("`{}` is {}, not a dim", n.name, other.kind_name());
-                            self.report(Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg).with_label("used as a dim here"));
+                            self.report(
+                                Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg)
+                                    .with_label("used as a dim here"),
+                            );
                             None
                         }
                     };
@@ -159,8 +174,13 @@ impl<'p> Checker<'p> {
                     candidates.extend(self.dims.keys().map(String::as_str));
                 }
                 let suggestion = layers::suggest(&n.name, candidates);
-                let mut d = Diagnostic::new(Code::UndeclaredDim, origin.file, origin.span, format!("undeclared dim `{}`", n.name))
-                    .with_label("not declared");
+                let mut d = Diagnostic::new(
+                    Code::UndeclaredDim,
+                    origin.file,
+                    origin.span,
+                    format!("undeclared dim `{}`", n.name),
+                )
+                .with_label("not declared");
                 d = match suggestion {
                     Some(s) => d.with_help(format!("did you mean `{s}`?")),
                     None => d.with_help(format!("declare it at the top of the file: `dim {}`", n.name)),
@@ -188,7 +208,9 @@ impl<'p> Checker<'p> {
                 Value::Unknown => None,
                 other => {
                     let msg = format!("expected a dim, found {}", other.kind_name());
-                    self.report(Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg).with_label("not a dim"));
+                    self.report(
+                        Diagnostic::new(Code::WrongArgumentType, origin.file, origin.span, msg).with_label("not a dim"),
+                    );
                     None
                 }
             },
@@ -247,7 +269,8 @@ impl<'p> Checker<'p> {
                     _ => Value::Unknown,
                 }
             }
-            (Value::Tensor(t), Value::Int(_) | Value::Float(_)) | (Value::Int(_) | Value::Float(_), Value::Tensor(t)) => {
+            (Value::Tensor(t), Value::Int(_) | Value::Float(_))
+            | (Value::Int(_) | Value::Float(_), Value::Tensor(t)) => {
                 let mut t = t;
                 if op == BinOp::Div {
                     t.elem = ElemType::Float;
@@ -276,7 +299,16 @@ impl<'p> Checker<'p> {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn broadcast(&mut self, body: &Body, op: BinOp, a: &TensorTy, lo: Origin, b: &TensorTy, ro: Origin, origin: Origin) -> Value {
+    fn broadcast(
+        &mut self,
+        body: &Body,
+        op: BinOp,
+        a: &TensorTy,
+        lo: Origin,
+        b: &TensorTy,
+        ro: Origin,
+        origin: Origin,
+    ) -> Value {
         let rank = a.rank().max(b.rank());
         let mut dims = Vec::with_capacity(rank);
         let mut origins = Vec::with_capacity(rank);
@@ -345,14 +377,20 @@ impl<'p> Checker<'p> {
                     }
                 }
                 self.report(
-                    Diagnostic::new(Code::AxisOutOfRange, origin.file, origin.span, "index out of range").with_label("no such element"),
+                    Diagnostic::new(Code::AxisOutOfRange, origin.file, origin.span, "index out of range")
+                        .with_label("no such element"),
                 );
                 return Value::Unknown;
             }
             other => {
                 self.report(
-                    Diagnostic::new(Code::NotATensor, origin.file, origin.span, format!("cannot index {}", other.kind_name()))
-                        .with_label("not a tensor"),
+                    Diagnostic::new(
+                        Code::NotATensor,
+                        origin.file,
+                        origin.span,
+                        format!("cannot index {}", other.kind_name()),
+                    )
+                    .with_label("not a tensor"),
                 );
                 return Value::Unknown;
             }
@@ -387,16 +425,26 @@ impl<'p> Checker<'p> {
                         if let Some(n) = d.as_known() {
                             if i >= n || i < -n {
                                 self.report(
-                                    Diagnostic::new(Code::AxisOutOfRange, origin.file, body.origin(e.span).span, format!("index {i} out of range for axis {axis} of size {n}"))
-                                        .with_label("out of range"),
+                                    Diagnostic::new(
+                                        Code::AxisOutOfRange,
+                                        origin.file,
+                                        body.origin(e.span).span,
+                                        format!("index {i} out of range for axis {axis} of size {n}"),
+                                    )
+                                    .with_label("out of range"),
                                 );
                                 return Value::Unknown;
                             }
                         }
                     } else if !at.is_unknown() {
                         self.report(
-                            Diagnostic::new(Code::NotCompileTime, origin.file, body.origin(e.span).span, "an index must be a known integer")
-                                .with_label(format!("this is {}", at.kind_name())),
+                            Diagnostic::new(
+                                Code::NotCompileTime,
+                                origin.file,
+                                body.origin(e.span).span,
+                                "an index must be a known integer",
+                            )
+                            .with_label(format!("this is {}", at.kind_name())),
                         );
                         return Value::Unknown;
                     } else {
@@ -455,8 +503,13 @@ impl<'p> Checker<'p> {
             b.used.set(true);
             let kind = b.value.kind_name();
             self.report(
-                Diagnostic::new(Code::UnknownLayer, origin.file, call.callee.span, format!("`{name}` is {kind}, not a layer"))
-                    .with_label("cannot be called"),
+                Diagnostic::new(
+                    Code::UnknownLayer,
+                    origin.file,
+                    call.callee.span,
+                    format!("`{name}` is {kind}, not a layer"),
+                )
+                .with_label("cannot be called"),
             );
             return Value::Unknown;
         }
@@ -503,9 +556,10 @@ impl<'p> Checker<'p> {
             _ => ("", e.span),
         };
         if !INITIALISERS.contains(&name) {
-            let mut d = Diagnostic::new(Code::WrongArgumentType, body.file, span, format!("unknown initialiser `{name}`"))
-                .with_label("not an initialiser")
-                .with_note(format!("initialisers: {}", INITIALISERS.join(", ")));
+            let mut d =
+                Diagnostic::new(Code::WrongArgumentType, body.file, span, format!("unknown initialiser `{name}`"))
+                    .with_label("not an initialiser")
+                    .with_note(format!("initialisers: {}", INITIALISERS.join(", ")));
             if let Some(s) = layers::suggest(name, INITIALISERS.iter().copied()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -531,7 +585,13 @@ impl<'p> Checker<'p> {
             .collect()
     }
 
-    pub(crate) fn apply_layer(&mut self, body: &mut Body, def: &'static LayerDef, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
+    pub(crate) fn apply_layer(
+        &mut self,
+        body: &mut Body,
+        def: &'static LayerDef,
+        call: &'p Call,
+        piped: Option<(Value, Origin)>,
+    ) -> Value {
         let origin = body.origin(call.span);
         let mut args = self.eval_args(body, call);
         // `name = "conv1"` names the parameters; it is not a layer option.
@@ -541,8 +601,13 @@ impl<'p> Checker<'p> {
             match v {
                 Value::Str(s) => explicit_name = Some(s),
                 other => self.report(
-                    Diagnostic::new(Code::WrongArgumentType, o.file, o.span, format!("`name` must be a string, found {}", other.kind_name()))
-                        .with_label("expected a string such as \"conv1\""),
+                    Diagnostic::new(
+                        Code::WrongArgumentType,
+                        o.file,
+                        o.span,
+                        format!("`name` must be a string, found {}", other.kind_name()),
+                    )
+                    .with_label("expected a string such as \"conv1\""),
                 ),
             }
         }
@@ -581,7 +646,8 @@ impl<'p> Checker<'p> {
             }
         }
         let _ = has_pipe;
-        let raw: Vec<(Option<String>, Value, Origin)> = args.iter().map(|(k, v, o, _)| (k.clone(), v.clone(), *o)).collect();
+        let raw: Vec<(Option<String>, Value, Origin)> =
+            args.iter().map(|(k, v, o, _)| (k.clone(), v.clone(), *o)).collect();
         let bound = match bind_args(def, &raw) {
             Ok(b) => b,
             Err(issues) => {
@@ -611,7 +677,12 @@ impl<'p> Checker<'p> {
                             Code::NotATensor,
                             o.file,
                             o.span,
-                            format!("`{}` expects a tensor as operand {}, found {}", def.name, i + 1, other.kind_name()),
+                            format!(
+                                "`{}` expects a tensor as operand {}, found {}",
+                                def.name,
+                                i + 1,
+                                other.kind_name()
+                            ),
                         )
                         .with_label(format!("this is {other}"))
                         .with_note(if matches!(other, Value::Tuple(_)) {
@@ -636,15 +707,25 @@ impl<'p> Checker<'p> {
                 let symbolic = match bound.get(ad.name) {
                     layers::ArgVal::Int(d) if data_bound(d) => None,
                     layers::ArgVal::Int(d) => d.as_known().is_none().then(|| d.to_string()),
-                    layers::ArgVal::Pair(a, b) => (a.as_known().is_none() || b.as_known().is_none()).then(|| format!("[{a}, {b}]")),
+                    layers::ArgVal::Pair(a, b) => {
+                        (a.as_known().is_none() || b.as_known().is_none()).then(|| format!("[{a}, {b}]"))
+                    }
                     _ => None,
                 };
                 if let Some(v) = symbolic {
                     let at = bound.origin(ad.name).unwrap_or(origin);
                     self.report(
-                        Diagnostic::new(Code::NotCompileTime, at.file, at.span, format!("`{}` of `{}` must be known when the model is checked, found {v}", ad.name, def.name))
-                            .with_label("symbolic size")
-                            .with_help("give the dim a value (`dim M = 64`) or use a model parameter"),
+                        Diagnostic::new(
+                            Code::NotCompileTime,
+                            at.file,
+                            at.span,
+                            format!(
+                                "`{}` of `{}` must be known when the model is checked, found {v}",
+                                ad.name, def.name
+                            ),
+                        )
+                        .with_label("symbolic size")
+                        .with_help("give the dim a value (`dim M = 64`) or use a model parameter"),
                     );
                     return Value::Unknown;
                 }
@@ -665,7 +746,11 @@ impl<'p> Checker<'p> {
             self.deferred_help.insert(origin, helps);
         }
         let frozen = body.frozen;
-        let name = if def.family == Family::Layer { explicit_name.unwrap_or_else(|| self.auto_name(body, def.name)) } else { def.name.to_string() };
+        let name = if def.family == Family::Layer {
+            explicit_name.unwrap_or_else(|| self.auto_name(body, def.name))
+        } else {
+            def.name.to_string()
+        };
         let params: Vec<layers::ParamSpec> = apply
             .params
             .into_iter()
@@ -676,7 +761,14 @@ impl<'p> Checker<'p> {
             })
             .collect();
         let inputs: Vec<TRef> = operands.iter().filter_map(|(v, _)| v.as_tensor().and_then(|t| t.node)).collect();
-        let kind = NodeKind::Layer { def, args: Rc::new(bound.clone()), inputs, params: params.clone(), name: name.clone(), frozen };
+        let kind = NodeKind::Layer {
+            def,
+            args: Rc::new(bound.clone()),
+            inputs,
+            params: params.clone(),
+            name: name.clone(),
+            frozen,
+        };
         let out = self.graph.add(kind, out, origin);
         if def.family == Family::Layer {
             let params = params
@@ -701,7 +793,13 @@ impl<'p> Checker<'p> {
         join(&base, &local)
     }
 
-    fn layer_value(&mut self, body: &mut Body, def: &'static LayerDef, args: Vec<(Option<String>, Value, Origin, &'p Expr)>, origin: Origin) -> Value {
+    fn layer_value(
+        &mut self,
+        body: &mut Body,
+        def: &'static LayerDef,
+        args: Vec<(Option<String>, Value, Origin, &'p Expr)>,
+        origin: Origin,
+    ) -> Value {
         let raw: Vec<(Option<String>, Value, Origin)> = args.into_iter().map(|(k, v, o, _)| (k, v, o)).collect();
         if let Err(issues) = bind_args(def, &raw) {
             for issue in issues {
@@ -715,14 +813,26 @@ impl<'p> Checker<'p> {
     }
 
     /// Binds a block's parameters at a call site and checks its body.
-    fn call_block(&mut self, body: &mut Body, b: &'p ast::BlockDecl, file: nnc_syntax::FileId, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
+    fn call_block(
+        &mut self,
+        body: &mut Body,
+        b: &'p ast::BlockDecl,
+        file: nnc_syntax::FileId,
+        call: &'p Call,
+        piped: Option<(Value, Origin)>,
+    ) -> Value {
         let origin = body.origin(call.span);
         self.called_blocks.insert(b.name.name.clone());
         if self.active.contains(&b.name.name) || self.active.len() > MAX_REPEAT_DEPTH {
             self.report(
-                Diagnostic::new(Code::RecursiveCall, origin.file, call.callee.span, format!("block `{}` calls itself", b.name.name))
-                    .with_label("recursive call")
-                    .with_secondary(file, b.name.span, "block defined here"),
+                Diagnostic::new(
+                    Code::RecursiveCall,
+                    origin.file,
+                    call.callee.span,
+                    format!("block `{}` calls itself", b.name.name),
+                )
+                .with_label("recursive call")
+                .with_secondary(file, b.name.span, "block defined here"),
             );
             return Value::Unknown;
         }
@@ -774,9 +884,19 @@ impl<'p> Checker<'p> {
                 Value::Unknown => ok = false,
                 other => {
                     self.report(
-                        Diagnostic::new(Code::NotATensor, at.file, at.span, format!("parameter `{}` of `{}` is a tensor, found {}", p.name.name, b.name.name, other.kind_name()))
-                            .with_label(format!("this is {other}"))
-                            .with_secondary(file, p.span, "declared here"),
+                        Diagnostic::new(
+                            Code::NotATensor,
+                            at.file,
+                            at.span,
+                            format!(
+                                "parameter `{}` of `{}` is a tensor, found {}",
+                                p.name.name,
+                                b.name.name,
+                                other.kind_name()
+                            ),
+                        )
+                        .with_label(format!("this is {other}"))
+                        .with_secondary(file, p.span, "declared here"),
                     );
                     ok = false;
                 }
@@ -816,22 +936,40 @@ impl<'p> Checker<'p> {
     /// names the call — the line the user has to look at. Nested calls add one label each.
     fn name_call_site(&mut self, first: usize, call: Origin, block: &str) {
         for d in self.diags.iter_mut().skip(first) {
-            let inside_call = d.primary.file == call.file && call.span.start <= d.primary.span.start && d.primary.span.end <= call.span.end;
+            let inside_call = d.primary.file == call.file
+                && call.span.start <= d.primary.span.start
+                && d.primary.span.end <= call.span.end;
             if !inside_call {
-                d.secondary.push(nnc_syntax::Label { file: call.file, span: call.span, message: format!("in this call of `{block}`") });
+                d.secondary.push(nnc_syntax::Label {
+                    file: call.file,
+                    span: call.span,
+                    message: format!("in this call of `{block}`"),
+                });
             }
         }
     }
 
     /// Matches an argument tensor against a block parameter type, binding
     /// pattern dims. Reports E0308 and returns false on failure.
-    fn unify(&mut self, inner: &mut Body, ty: &'p TypeExpr, got: &TensorTy, at: Origin, block: &str, param: &str) -> bool {
+    fn unify(
+        &mut self,
+        inner: &mut Body,
+        ty: &'p TypeExpr,
+        got: &TensorTy,
+        at: Origin,
+        block: &str,
+        param: &str,
+    ) -> bool {
         let TypeExpr::Tensor { elem, dims, span } = ty else { return true };
         let ty_origin = inner.origin(*span);
         let fail = |c: &mut Self, msg: String, note: Option<String>| {
             let mut d = Diagnostic::new(Code::BlockUnification, at.file, at.span, msg)
                 .with_label(format!("this is {got}"))
-                .with_secondary(ty_origin.file, ty_origin.span, format!("parameter `{param}` of `{block}` is declared here"));
+                .with_secondary(
+                    ty_origin.file,
+                    ty_origin.span,
+                    format!("parameter `{param}` of `{block}` is declared here"),
+                );
             if let Some(n) = note {
                 d = d.with_note(n);
             }
@@ -842,12 +980,21 @@ impl<'p> Checker<'p> {
             let want: Vec<String> = dims.iter().map(|d| self.source(inner.origin(d.span)).to_string()).collect();
             return fail(
                 self,
-                format!("`{block}` expects `{param}` of rank {} [{}], found rank {} {got}", dims.len(), want.join(", "), got.rank()),
+                format!(
+                    "`{block}` expects `{param}` of rank {} [{}], found rank {} {got}",
+                    dims.len(),
+                    want.join(", "),
+                    got.rank()
+                ),
                 None,
             );
         }
         if *elem != got.elem {
-            return fail(self, format!("`{block}` expects `{param}` as {} tensor, found {got}", super::elem_name(*elem)), None);
+            return fail(
+                self,
+                format!("`{block}` expects `{param}` as {} tensor, found {got}", super::elem_name(*elem)),
+                None,
+            );
         }
         // Two passes: first bind lone names, then solve/compare expressions.
         let mut bound_by: HashMap<String, (Dim, usize)> = HashMap::new();
@@ -858,7 +1005,14 @@ impl<'p> Checker<'p> {
                     let fixed = inner.scope.get(&n.name).map(|b: &Binding| b.value.clone());
                     if let Some(Value::Int(d)) = fixed {
                         if pass == 1 && !self.dims_agree(inner, &d, actual) {
-                            return fail(self, format!("`{block}` expects `{param}` axis {axis} to be {} = {d}, found {actual}", n.name), None);
+                            return fail(
+                                self,
+                                format!(
+                                    "`{block}` expects `{param}` axis {axis} to be {} = {d}, found {actual}",
+                                    n.name
+                                ),
+                                None,
+                            );
                         }
                         continue;
                     }
@@ -868,8 +1022,14 @@ impl<'p> Checker<'p> {
                                 if !self.dims_agree(inner, prev, actual) {
                                     return fail(
                                         self,
-                                        format!("`{block}` needs `{}` to be both {prev} (axis {prev_axis}) and {actual} (axis {axis})", n.name),
-                                        Some(format!("`{}` is one pattern dim: every axis it names must have the same size", n.name)),
+                                        format!(
+                                            "`{block}` needs `{}` to be both {prev} (axis {prev_axis}) and {actual} (axis {axis})",
+                                            n.name
+                                        ),
+                                        Some(format!(
+                                            "`{}` is one pattern dim: every axis it names must have the same size",
+                                            n.name
+                                        )),
                                     );
                                 }
                             }
@@ -879,8 +1039,14 @@ impl<'p> Checker<'p> {
                                     if !self.dims_agree(inner, &prev, actual) {
                                         return fail(
                                             self,
-                                            format!("`{block}` needs `{}` = {prev} (from an earlier argument), found {actual} on axis {axis} of `{param}`", n.name),
-                                            Some(format!("`{}` is one pattern dim shared by the block's parameters", n.name)),
+                                            format!(
+                                                "`{block}` needs `{}` = {prev} (from an earlier argument), found {actual} on axis {axis} of `{param}`",
+                                                n.name
+                                            ),
+                                            Some(format!(
+                                                "`{}` is one pattern dim shared by the block's parameters",
+                                                n.name
+                                            )),
                                         );
                                     }
                                 } else {
@@ -917,7 +1083,14 @@ impl<'p> Checker<'p> {
                                 continue;
                             }
                             _ => {
-                                return fail(self, format!("`{block}` expects `{param}` axis {axis} to be {}, found {actual}", self.source(inner.origin(de.span))), None);
+                                return fail(
+                                    self,
+                                    format!(
+                                        "`{block}` expects `{param}` axis {axis} to be {}, found {actual}",
+                                        self.source(inner.origin(de.span))
+                                    ),
+                                    None,
+                                );
                             }
                         }
                     }
@@ -926,10 +1099,18 @@ impl<'p> Checker<'p> {
                     inner.pattern_dims.remove(n);
                 }
                 if !unbound.is_empty() {
-                    return fail(self, format!("cannot solve `{}` for axis {axis} of `{param}`", self.source(inner.origin(de.span))), Some("pattern dims must appear alone or linearly (`2*M + 1`) in block signatures".into()));
+                    return fail(
+                        self,
+                        format!("cannot solve `{}` for axis {axis} of `{param}`", self.source(inner.origin(de.span))),
+                        Some("pattern dims must appear alone or linearly (`2*M + 1`) in block signatures".into()),
+                    );
                 }
                 if !self.dims_agree(inner, &pattern, actual) {
-                    return fail(self, format!("`{block}` expects `{param}` axis {axis} to be {pattern}, found {actual}"), None);
+                    return fail(
+                        self,
+                        format!("`{block}` expects `{param}` axis {axis} to be {pattern}, found {actual}"),
+                        None,
+                    );
                 }
             }
         }
@@ -965,8 +1146,13 @@ impl<'p> Checker<'p> {
                     }
                     if next >= params.len() {
                         self.report(
-                            Diagnostic::new(Code::TooManyArguments, o.file, o.span, format!("{what} takes {} arguments", params.len()))
-                                .with_label("extra argument"),
+                            Diagnostic::new(
+                                Code::TooManyArguments,
+                                o.file,
+                                o.span,
+                                format!("{what} takes {} arguments", params.len()),
+                            )
+                            .with_label("extra argument"),
                         );
                         ok = false;
                         continue;
@@ -976,12 +1162,17 @@ impl<'p> Checker<'p> {
                 Some(k) => match params.iter().position(|p| p.name.name == *k) {
                     Some(i) => i,
                     None => {
-                        let mut d = Diagnostic::new(Code::UnknownOption, o.file, o.span, format!("{what} has no parameter `{k}`"))
-                            .with_label("unknown parameter")
-                            .with_note(format!(
-                                "parameters: {}",
-                                params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", ")
-                            ));
+                        let mut d = Diagnostic::new(
+                            Code::UnknownOption,
+                            o.file,
+                            o.span,
+                            format!("{what} has no parameter `{k}`"),
+                        )
+                        .with_label("unknown parameter")
+                        .with_note(format!(
+                            "parameters: {}",
+                            params.iter().map(|p| p.name.name.as_str()).collect::<Vec<_>>().join(", ")
+                        ));
                         if let Some(s) = layers::suggest(k, params.iter().map(|p| p.name.name.as_str())) {
                             d = d.with_help(format!("did you mean `{s}`?"));
                         }
@@ -993,8 +1184,13 @@ impl<'p> Checker<'p> {
             };
             if slots[i].is_some() {
                 self.report(
-                    Diagnostic::new(Code::DuplicateArgument, o.file, o.span, format!("`{}` is given twice", params[i].name.name))
-                        .with_label("given again here"),
+                    Diagnostic::new(
+                        Code::DuplicateArgument,
+                        o.file,
+                        o.span,
+                        format!("`{}` is given twice", params[i].name.name),
+                    )
+                    .with_label("given again here"),
                 );
                 ok = false;
                 continue;
@@ -1013,9 +1209,14 @@ impl<'p> Checker<'p> {
                     }
                     None => {
                         self.report(
-                            Diagnostic::new(Code::MissingArgument, origin.file, origin.span, format!("{what} is missing `{}`", p.name.name))
-                                .with_label(format!("`{}` not given", p.name.name))
-                                .with_secondary(file, p.span, "declared here"),
+                            Diagnostic::new(
+                                Code::MissingArgument,
+                                origin.file,
+                                origin.span,
+                                format!("{what} is missing `{}`", p.name.name),
+                            )
+                            .with_label(format!("`{}` not given", p.name.name))
+                            .with_secondary(file, p.span, "declared here"),
                         );
                         ok = false;
                     }
@@ -1027,7 +1228,14 @@ impl<'p> Checker<'p> {
 
     /// A model used as a function (GAN steps): keywords naming inputs bind
     /// tensors, keywords naming parameters set them.
-    fn call_model(&mut self, body: &mut Body, m: &'p ast::ModelDecl, file: nnc_syntax::FileId, call: &'p Call, piped: Option<(Value, Origin)>) -> Value {
+    fn call_model(
+        &mut self,
+        body: &mut Body,
+        m: &'p ast::ModelDecl,
+        file: nnc_syntax::FileId,
+        call: &'p Call,
+        piped: Option<(Value, Origin)>,
+    ) -> Value {
         let origin = body.origin(call.span);
         let input_names: Vec<&str> = m.input_names();
         let args = self.eval_args(body, call);
@@ -1044,8 +1252,13 @@ impl<'p> Checker<'p> {
                 Some(k) => {
                     let mut cands: Vec<&str> = input_names.clone();
                     cands.extend(m.params.iter().map(|p| p.name.name.as_str()));
-                    let mut d = Diagnostic::new(Code::UnknownOption, o.file, o.span, format!("model `{}` has no input or parameter `{k}`", m.name.name))
-                        .with_label("unknown name");
+                    let mut d = Diagnostic::new(
+                        Code::UnknownOption,
+                        o.file,
+                        o.span,
+                        format!("model `{}` has no input or parameter `{k}`", m.name.name),
+                    )
+                    .with_label("unknown name");
                     if let Some(s) = layers::suggest(&k, cands) {
                         d = d.with_help(format!("did you mean `{s}`?"));
                     }
@@ -1060,8 +1273,13 @@ impl<'p> Checker<'p> {
         let first_node = self.graph.nodes.len();
         let Some(info) = self.check_model(m, file, &overrides, Some(&inputs)) else {
             self.report(
-                Diagnostic::new(Code::RecursiveCall, origin.file, call.callee.span, format!("model `{}` calls itself", m.name.name))
-                    .with_label("recursive call"),
+                Diagnostic::new(
+                    Code::RecursiveCall,
+                    origin.file,
+                    call.callee.span,
+                    format!("model `{}` calls itself", m.name.name),
+                )
+                .with_label("recursive call"),
             );
             return Value::Unknown;
         };
@@ -1151,7 +1369,9 @@ fn compare(op: CmpOp, l: &Value, r: &Value) -> Value {
                 CmpOp::Ne => x != y,
             })
         }
-        (Value::Tensor(t), _) | (_, Value::Tensor(t)) => Value::Tensor(TensorTy { elem: ElemType::Int, node: None, ..t.clone() }),
+        (Value::Tensor(t), _) | (_, Value::Tensor(t)) => {
+            Value::Tensor(TensorTy { elem: ElemType::Int, node: None, ..t.clone() })
+        }
         // A data selector such as `column(1) > 0`, kept for the runtime.
         (Value::Call(_), _) => {
             let name = match op {
@@ -1162,7 +1382,10 @@ fn compare(op: CmpOp, l: &Value, r: &Value) -> Value {
                 CmpOp::Gt => ">",
                 CmpOp::Ge => ">=",
             };
-            Value::Call(Rc::new(crate::types::CallValue { name: name.into(), args: vec![(None, l.clone()), (None, r.clone())] }))
+            Value::Call(Rc::new(crate::types::CallValue {
+                name: name.into(),
+                args: vec![(None, l.clone()), (None, r.clone())],
+            }))
         }
         _ => Value::Unknown,
     }

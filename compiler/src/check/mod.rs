@@ -418,8 +418,13 @@ impl<'p> Checker<'p> {
                 (None, None, Some(e)) => self.eval(&mut body, e),
                 (None, None, None) => {
                     self.report(
-                        Diagnostic::new(Code::MissingArgument, file, p.span, format!("model parameter `{}` has no default", p.name.name))
-                            .with_label("give it a default: `name = value`"),
+                        Diagnostic::new(
+                            Code::MissingArgument,
+                            file,
+                            p.span,
+                            format!("model parameter `{}` has no default", p.name.name),
+                        )
+                        .with_label("give it a default: `name = value`"),
                     );
                     Value::Unknown
                 }
@@ -449,13 +454,19 @@ impl<'p> Checker<'p> {
         if let Some(outer) = outer_graph {
             info.graph = std::mem::replace(&mut self.graph, outer);
         }
-        let mut bindings: Vec<(&String, &Binding)> = body.scope.iter().filter(|(_, b)| b.kind != BindingKind::Param).collect();
+        let mut bindings: Vec<(&String, &Binding)> =
+            body.scope.iter().filter(|(_, b)| b.kind != BindingKind::Param).collect();
         bindings.sort_by_key(|(_, b)| b.origin.span.start);
         info.bindings = bindings.into_iter().map(|(n, b)| (n.clone(), b.value.clone())).collect();
         if info.outputs.is_empty() {
             self.report(
-                Diagnostic::new(Code::MissingOutput, file, m.name.span, format!("model `{}` has no output", m.name.name))
-                    .with_label("declare at least one `output`"),
+                Diagnostic::new(
+                    Code::MissingOutput,
+                    file,
+                    m.name.span,
+                    format!("model `{}` has no output", m.name.name),
+                )
+                .with_label("declare at least one `output`"),
             );
         }
         self.warn_unused(&body);
@@ -536,8 +547,13 @@ impl<'p> Checker<'p> {
                 Stmt::Input { name, ty, span } => {
                     if body.kind != BodyKind::Model {
                         self.report(
-                            Diagnostic::new(Code::ReturnOutsideBlock, body.file, *span, "`input` is only allowed in models")
-                                .with_label("blocks take their tensors as parameters"),
+                            Diagnostic::new(
+                                Code::ReturnOutsideBlock,
+                                body.file,
+                                *span,
+                                "`input` is only allowed in models",
+                            )
+                            .with_label("blocks take their tensors as parameters"),
                         );
                         continue;
                     }
@@ -552,7 +568,11 @@ impl<'p> Checker<'p> {
                                 _ => declared.clone(),
                             }
                         }
-                        (_, Value::Tensor(_)) => self.graph.add(NodeKind::Input { name: name.name.clone() }, declared.clone(), body.origin(name.span)),
+                        (_, Value::Tensor(_)) => self.graph.add(
+                            NodeKind::Input { name: name.name.clone() },
+                            declared.clone(),
+                            body.origin(name.span),
+                        ),
                         _ => declared.clone(),
                     };
                     if self.is_duplicate(body, &name.name, origin) {
@@ -569,8 +589,13 @@ impl<'p> Checker<'p> {
                 Stmt::Output { name, ty, value, span } => {
                     if body.kind != BodyKind::Model {
                         self.report(
-                            Diagnostic::new(Code::ReturnOutsideBlock, body.file, *span, "`output` is only allowed in models")
-                                .with_label("a block ends with `return`"),
+                            Diagnostic::new(
+                                Code::ReturnOutsideBlock,
+                                body.file,
+                                *span,
+                                "`output` is only allowed in models",
+                            )
+                            .with_label("a block ends with `return`"),
                         );
                         continue;
                     }
@@ -604,11 +629,23 @@ impl<'p> Checker<'p> {
                         Some(e) => body.track_inputs(&[&name.name], e),
                         None => {}
                     }
-                    if !body.from_inputs.contains(&name.name) && !info.inputs.is_empty() && given.is_none() && !v.is_unknown() {
+                    if !body.from_inputs.contains(&name.name)
+                        && !info.inputs.is_empty()
+                        && given.is_none()
+                        && !v.is_unknown()
+                    {
                         self.report(
-                            Diagnostic::new(Code::UnusedOutput, body.file, name.span, format!("output `{}` does not depend on any input", name.name))
-                                .with_label("computed without the model's inputs")
-                                .with_note(format!("inputs: {}", info.inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "))),
+                            Diagnostic::new(
+                                Code::UnusedOutput,
+                                body.file,
+                                name.span,
+                                format!("output `{}` does not depend on any input", name.name),
+                            )
+                            .with_label("computed without the model's inputs")
+                            .with_note(format!(
+                                "inputs: {}",
+                                info.inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
+                            )),
                         );
                     }
                     self.hint(origin, &v, Some(&name.name));
@@ -617,8 +654,13 @@ impl<'p> Checker<'p> {
                 Stmt::Return { value, span } => {
                     if body.kind != BodyKind::Block {
                         self.report(
-                            Diagnostic::new(Code::ReturnOutsideBlock, body.file, *span, "`return` is only allowed in blocks")
-                                .with_label("a model declares `output`s"),
+                            Diagnostic::new(
+                                Code::ReturnOutsideBlock,
+                                body.file,
+                                *span,
+                                "`return` is only allowed in blocks",
+                            )
+                            .with_label("a model declares `output`s"),
                         );
                         continue;
                     }
@@ -643,8 +685,13 @@ impl<'p> Checker<'p> {
                         Value::Unknown => {}
                         other => {
                             self.report(
-                                Diagnostic::new(Code::NotCompileTime, body.file, cond.span, "`if` needs a compile-time boolean")
-                                    .with_label(format!("this is {}", other.kind_name())),
+                                Diagnostic::new(
+                                    Code::NotCompileTime,
+                                    body.file,
+                                    cond.span,
+                                    "`if` needs a compile-time boolean",
+                                )
+                                .with_label(format!("this is {}", other.kind_name())),
                             );
                         }
                     }
@@ -701,7 +748,13 @@ impl<'p> Checker<'p> {
                                 Code::TupleArity,
                                 body.file,
                                 *span,
-                                format!("expected {} names for {found}", match &other { Value::Tuple(p) => p.len(), _ => 1 }),
+                                format!(
+                                    "expected {} names for {found}",
+                                    match &other {
+                                        Value::Tuple(p) => p.len(),
+                                        _ => 1,
+                                    }
+                                ),
                             )
                             .with_label(format!("{} names here", ns.len()))
                             .with_secondary(body.file, l.value.span, format!("this is {found}: {other}"))
@@ -736,7 +789,8 @@ impl<'p> Checker<'p> {
         } else {
             (Code::UndefinedName, "not defined")
         };
-        let mut d = Diagnostic::new(code, origin.file, origin.span, format!("cannot find `{name}` in this scope")).with_label(label);
+        let mut d = Diagnostic::new(code, origin.file, origin.span, format!("cannot find `{name}` in this scope"))
+            .with_label(label);
         if let Some(s) = suggestion {
             d = d.with_help(format!("did you mean `{s}`?"));
         }
@@ -809,9 +863,14 @@ impl<'p> Checker<'p> {
             }
             (got, want) => {
                 self.report(
-                    Diagnostic::new(Code::AnnotationMismatch, at.file, at.span, format!("expected {want}, found {}", got.kind_name()))
-                        .with_label(format!("this is {got}"))
-                        .with_secondary(body.file, ty_span, format!("the {what} says {want}")),
+                    Diagnostic::new(
+                        Code::AnnotationMismatch,
+                        at.file,
+                        at.span,
+                        format!("expected {want}, found {}", got.kind_name()),
+                    )
+                    .with_label(format!("this is {got}"))
+                    .with_secondary(body.file, ty_span, format!("the {what} says {want}")),
                 );
             }
         }
@@ -837,7 +896,9 @@ impl<'p> Checker<'p> {
             .with_label(format!("this is {got}"))
             .with_secondary(want_origin.file, want_origin.span, format!("the {what} says {want}"));
             if got.rank() > want.rank() && want.rank() == 2 {
-                d = d.with_help("`dense` applies to the last axis only: add `|> flatten` before it to get [N, features]");
+                d = d.with_help(
+                    "`dense` applies to the last axis only: add `|> flatten` before it to get [N, features]",
+                );
             }
             return Some(d);
         }
@@ -866,7 +927,8 @@ impl<'p> Checker<'p> {
                 want.origin_of(axis).span,
                 format!("the {what} says {w}"),
             );
-            let mut helps: Vec<&String> = got.origins.iter().filter_map(|o| self.deferred_help.get(o)).flatten().collect();
+            let mut helps: Vec<&String> =
+                got.origins.iter().filter_map(|o| self.deferred_help.get(o)).flatten().collect();
             helps.dedup();
             for h in helps {
                 d.notes.push(h.clone());
@@ -884,7 +946,9 @@ impl<'p> Checker<'p> {
     /// On a model call, checks a given input tensor against the declared input type.
     fn unify_given(&mut self, body: &Body, v: &Value, at: Origin, want: &TensorTy, ty: &TypeExpr, name: &str) {
         if let Value::Tensor(got) = v {
-            if let Some(mut d) = self.tensor_mismatch(body, got, at, want, body.origin(ty.span()), &format!("input `{name}`")) {
+            if let Some(mut d) =
+                self.tensor_mismatch(body, got, at, want, body.origin(ty.span()), &format!("input `{name}`"))
+            {
                 d.code = if d.code == Code::AnnotationMismatch { Code::DataInputMismatch } else { d.code };
                 self.report(d);
             }
@@ -940,8 +1004,13 @@ impl<'p> Checker<'p> {
     pub(crate) fn finish_block(&mut self, body: &mut Body, b: &'p BlockDecl) -> Value {
         let Some((v, at)) = body.returned.take() else {
             self.report(
-                Diagnostic::new(Code::MissingOutput, body.file, b.name.span, format!("block `{}` has no `return`", b.name.name))
-                    .with_label("end the block with `return <expr>`"),
+                Diagnostic::new(
+                    Code::MissingOutput,
+                    body.file,
+                    b.name.span,
+                    format!("block `{}` has no `return`", b.name.name),
+                )
+                .with_label("end the block with `return <expr>`"),
             );
             return Value::Unknown;
         };
@@ -955,7 +1024,17 @@ impl<'p> Checker<'p> {
 }
 
 pub(crate) fn empty_info(name: String, file: FileId, span: Span) -> ModelInfo {
-    ModelInfo { name, file, span, doc: None, inputs: Vec::new(), outputs: Vec::new(), layers: Vec::new(), bindings: Vec::new(), graph: Graph::default() }
+    ModelInfo {
+        name,
+        file,
+        span,
+        doc: None,
+        inputs: Vec::new(),
+        outputs: Vec::new(),
+        layers: Vec::new(),
+        bindings: Vec::new(),
+        graph: Graph::default(),
+    }
 }
 
 /// Names used in a dim expression (for pattern dims).

@@ -11,8 +11,13 @@ impl Checker<'_> {
         let layer = def.name;
         match issue {
             ArgIssue::Unknown { name, origin, suggestion } => {
-                let mut d = Diagnostic::new(Code::UnknownOption, origin.file, origin.span, format!("`{layer}` has no option `{name}`"))
-                    .with_label("unknown option");
+                let mut d = Diagnostic::new(
+                    Code::UnknownOption,
+                    origin.file,
+                    origin.span,
+                    format!("`{layer}` has no option `{name}`"),
+                )
+                .with_label("unknown option");
                 let opts: Vec<&str> = def.args.iter().map(|a| a.name).collect();
                 let known_foreign = crate::aliases::rename(&name, &opts).is_some();
                 match (suggestion, crate::aliases::dropped(&name)) {
@@ -41,10 +46,13 @@ impl Checker<'_> {
             )
             .with_label("extra argument")
             .with_note(format!("signature: {} ({accepted} options after the tensor)", def.signature)),
-            ArgIssue::Duplicate { name, origin } => {
-                Diagnostic::new(Code::DuplicateArgument, origin.file, origin.span, format!("`{name}` of `{layer}` is given twice"))
-                    .with_label("given again here")
-            }
+            ArgIssue::Duplicate { name, origin } => Diagnostic::new(
+                Code::DuplicateArgument,
+                origin.file,
+                origin.span,
+                format!("`{name}` of `{layer}` is given twice"),
+            )
+            .with_label("given again here"),
             ArgIssue::WrongKind { name, expected, found, origin } => Diagnostic::new(
                 Code::WrongArgumentType,
                 origin.file,
@@ -67,7 +75,10 @@ impl Checker<'_> {
                     origin.span,
                     format!("`{found}` is not a valid `{name}` of `{layer}`"),
                 )
-                .with_label(format!("expected one of {}", allowed.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")));
+                .with_label(format!(
+                    "expected one of {}",
+                    allowed.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+                ));
                 if let Some(s) = crate::layers::suggest(&found, allowed.iter().copied()) {
                     d = d.with_help(format!("did you mean `{s}`?"));
                 }
@@ -76,7 +87,14 @@ impl Checker<'_> {
         }
     }
 
-    pub(crate) fn layer_error(&self, def: &LayerDef, e: LayerError, apply: &Apply, operands: &[(Value, Origin)], call: Origin) -> Diagnostic {
+    pub(crate) fn layer_error(
+        &self,
+        def: &LayerDef,
+        e: LayerError,
+        apply: &Apply,
+        operands: &[(Value, Origin)],
+        call: Origin,
+    ) -> Diagnostic {
         let layer = def.name;
         let operand_origin = |i: usize| operands.get(i).map_or(call, |(_, o)| *o);
         let helps: Vec<String> = apply.notes.iter().filter(|n| n.starts_with("help: ")).cloned().collect();
@@ -87,15 +105,22 @@ impl Checker<'_> {
                     Code::RankMismatch,
                     call.file,
                     call.span,
-                    format!("`{layer}` expects {expected}{}, found rank {} {found}", expected_rank(expected), found.rank()),
+                    format!(
+                        "`{layer}` expects {expected}{}, found rank {} {found}",
+                        expected_rank(expected),
+                        found.rank()
+                    ),
                 )
                 .with_label(format!("`{layer}` needs {expected}"))
                 .with_secondary(o.file, o.span, format!("this is {found}"));
                 if found.rank() == 2 && matches!(layer, "lstm" | "gru" | "simple_rnn" | "conv1d") {
-                    d = d.with_help("recurrent and 1-D layers take sequences [N, T, D]; add a time axis with `reshape`");
+                    d = d
+                        .with_help("recurrent and 1-D layers take sequences [N, T, D]; add a time axis with `reshape`");
                 }
                 if found.rank() == 3 && layer == "conv2d" {
-                    d = d.with_help("images need a channel axis: [N, H, W, 1] for grey-scale (`reshape(x, [N, H, W, 1])`)");
+                    d = d.with_help(
+                        "images need a channel axis: [N, H, W, 1] for grey-scale (`reshape(x, [N, H, W, 1])`)",
+                    );
                 }
                 d
             }
@@ -124,8 +149,13 @@ impl Checker<'_> {
             .with_note(note),
             LayerError::Axis { what, left, right, provably_different } => {
                 let how = if provably_different { "differ" } else { "cannot be shown equal" };
-                let mut d = Diagnostic::new(Code::AxisMismatch, call.file, call.span, format!("{what}: {} and {} {how}", left.0, right.0))
-                    .with_label(format!("`{layer}` needs them equal"));
+                let mut d = Diagnostic::new(
+                    Code::AxisMismatch,
+                    call.file,
+                    call.span,
+                    format!("{what}: {} and {} {how}", left.0, right.0),
+                )
+                .with_label(format!("`{layer}` needs them equal"));
                 if left.1 != call {
                     d = d.with_secondary(left.1.file, left.1.span, format!("{} comes from here", left.0));
                 }
@@ -164,8 +194,13 @@ impl Checker<'_> {
             .with_note("sizes are exact integers; they are never wrapped around"),
             LayerError::WrongLayer { option, expected, found } => {
                 let at = apply.args.origin(option).unwrap_or(call);
-                Diagnostic::new(Code::WrongArgumentType, at.file, at.span, format!("`{layer}` needs {expected}, found `{found}`"))
-                    .with_label(format!("expected {expected}"))
+                Diagnostic::new(
+                    Code::WrongArgumentType,
+                    at.file,
+                    at.span,
+                    format!("`{layer}` needs {expected}, found `{found}`"),
+                )
+                .with_label(format!("expected {expected}"))
             }
         };
         for h in helps {

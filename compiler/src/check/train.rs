@@ -7,11 +7,11 @@ use nnc_syntax::ast::{self, Call, ElemType, ExprKind, TrainDecl, TrainItem};
 use nnc_syntax::{Code, Diagnostic, FileId};
 
 use super::{BindingKind, Body, BodyKind, Checker};
+use crate::dims::{Dim, Equality};
 use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
+use crate::layers::suggest;
 use crate::layers::{ArgVal, LayerDef};
 use crate::types::CallValue;
-use crate::dims::{Dim, Equality};
-use crate::layers::suggest;
 use crate::types::{Origin, TensorTy, Value};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -46,7 +46,13 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     tf!("mse", Loss, 2, ["weight"], "Mean squared error."),
     tf!("l1", Loss, 2, ["weight"], "Mean absolute error."),
     tf!("mae", Metric, 2, [], "Mean absolute error."),
-    tf!("cross_entropy", Loss, 2, ["from_logits", "weight"], "Softmax cross-entropy; labels int[…] or one-hot [… , C]."),
+    tf!(
+        "cross_entropy",
+        Loss,
+        2,
+        ["from_logits", "weight"],
+        "Softmax cross-entropy; labels int[…] or one-hot [… , C]."
+    ),
     tf!("binary_cross_entropy", Loss, 2, ["from_logits", "weight"], "Binary cross-entropy of probabilities."),
     tf!("bce_with_logits", Loss, 2, ["weight"], "Binary cross-entropy of logits."),
     tf!("nll", Loss, 2, ["weight"], "Negative log-likelihood of log-probabilities."),
@@ -55,31 +61,96 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     tf!("precision", Metric, 2, ["class", "threshold"], "Precision of one class."),
     tf!("recall", Metric, 2, ["class", "threshold"], "Recall of one class."),
     tf!("perplexity", Metric, 2, [], "exp of the cross-entropy."),
-    tf!("sgd", Optimizer, 1, ["lr", "momentum", "nesterov", "weight_decay", "clip_norm", "clip_value"], "Stochastic gradient descent."),
+    tf!(
+        "sgd",
+        Optimizer,
+        1,
+        ["lr", "momentum", "nesterov", "weight_decay", "clip_norm", "clip_value"],
+        "Stochastic gradient descent."
+    ),
     tf!("adam", Optimizer, 1, ["lr", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adam."),
-    tf!("adamax", Optimizer, 1, ["lr", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adamax."),
-    tf!("rmsprop", Optimizer, 1, ["lr", "rho", "momentum", "epsilon", "weight_decay", "clip_norm", "clip_value"], "RMSprop."),
-    tf!("adagrad", Optimizer, 1, ["lr", "initial_accumulator", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adagrad."),
+    tf!(
+        "adamax",
+        Optimizer,
+        1,
+        ["lr", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm", "clip_value"],
+        "Adamax."
+    ),
+    tf!(
+        "rmsprop",
+        Optimizer,
+        1,
+        ["lr", "rho", "momentum", "epsilon", "weight_decay", "clip_norm", "clip_value"],
+        "RMSprop."
+    ),
+    tf!(
+        "adagrad",
+        Optimizer,
+        1,
+        ["lr", "initial_accumulator", "epsilon", "weight_decay", "clip_norm", "clip_value"],
+        "Adagrad."
+    ),
     tf!("adadelta", Optimizer, 1, ["lr", "rho", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adadelta."),
     tf!("step_decay", Schedule, 1, ["lr", "every", "factor"], "lr · factor^(epoch / every)."),
     tf!("exponential_decay", Schedule, 1, ["lr", "rate", "every"], "lr · rate^(step / every)."),
-    tf!("reduce_on_plateau", Schedule, 1, ["lr", "factor", "patience", "monitor"], "Reduce lr when a metric stops improving."),
-    tf!("csv", DataSource, 1, ["header", "delimiter", "normalize", "shuffle"], "CSV/TSV table; other keywords name arrays by column selectors."),
+    tf!(
+        "reduce_on_plateau",
+        Schedule,
+        1,
+        ["lr", "factor", "patience", "monitor"],
+        "Reduce lr when a metric stops improving."
+    ),
+    tf!(
+        "csv",
+        DataSource,
+        1,
+        ["header", "delimiter", "normalize", "shuffle"],
+        "CSV/TSV table; other keywords name arrays by column selectors."
+    ),
     tf!("idx", DataSource, 0, ["normalize", "shuffle"], "MNIST IDX files; keywords name arrays."),
     tf!("npy", DataSource, 0, ["normalize", "shuffle"], ".npy files; keywords name arrays."),
     tf!("npz", DataSource, 1, ["normalize", "shuffle"], "A .npz archive; its arrays are named inside."),
     tf!("text", DataSource, 1, ["seq", "x", "y", "vocab", "lower", "shuffle"], "Character-level next-token pairs."),
-    tf!("sentences", DataSource, 1, ["tokens", "label", "vocab", "seq", "pad", "header", "shuffle"], "Word-level sentences with labels."),
+    tf!(
+        "sentences",
+        DataSource,
+        1,
+        ["tokens", "label", "vocab", "seq", "pad", "header", "shuffle"],
+        "Word-level sentences with labels."
+    ),
     tf!("synthetic", DataSource, 0, ["n", "classes", "shuffle"], "Random data of the declared shapes."),
     tf!("split", Helper, 1, [], "Hold out a fraction of the training data for validation."),
-    tf!("early_stop", Helper, 0, ["patience", "monitor", "min_delta"], "Stop when the monitored value stops improving."),
+    tf!(
+        "early_stop",
+        Helper,
+        0,
+        ["patience", "monitor", "min_delta"],
+        "Stop when the monitored value stops improving."
+    ),
     tf!("column", Helper, 1, [], "A column of the data table (label expressions)."),
     tf!("load", Helper, 1, ["prefix"], "Initialise parameters from a safetensors file."),
 ];
 
 pub const TRAIN_FIELDS: &[&str] = &[
-    "model", "data", "loss", "optimizer", "batch", "epochs", "steps", "validate", "test", "metrics", "seed",
-    "early_stop", "class_weight", "checkpoint", "keep_best", "shuffle", "init", "stateful", "lr_schedule",
+    "model",
+    "data",
+    "loss",
+    "optimizer",
+    "batch",
+    "epochs",
+    "steps",
+    "validate",
+    "test",
+    "metrics",
+    "seed",
+    "early_stop",
+    "class_weight",
+    "checkpoint",
+    "keep_best",
+    "shuffle",
+    "init",
+    "stateful",
+    "lr_schedule",
 ];
 
 pub fn lookup_fn(name: &str) -> Option<&'static TrainFn> {
@@ -135,9 +206,14 @@ impl<'p> Checker<'p> {
         for item in &t.items {
             if let TrainItem::Field { key, value } = item {
                 if !TRAIN_FIELDS.contains(&key.name.as_str()) {
-                    let mut d = Diagnostic::new(Code::UnknownTrainField, file, key.span, format!("unknown train field `{}`", key.name))
-                        .with_label("not a train block field")
-                        .with_note(format!("fields: {}", TRAIN_FIELDS.join(", ")));
+                    let mut d = Diagnostic::new(
+                        Code::UnknownTrainField,
+                        file,
+                        key.span,
+                        format!("unknown train field `{}`", key.name),
+                    )
+                    .with_label("not a train block field")
+                    .with_note(format!("fields: {}", TRAIN_FIELDS.join(", ")));
                     if let Some(help) = crate::aliases::help(&key.name, TRAIN_FIELDS.iter().copied()) {
                         d = d.with_help(help);
                     }
@@ -146,16 +222,22 @@ impl<'p> Checker<'p> {
                 }
                 if let Some(prev) = field_spans.insert(key.name.as_str(), key.span) {
                     self.report(
-                        Diagnostic::new(Code::DuplicateDefinition, file, key.span, format!("field `{}` is set twice", key.name))
-                            .with_label("set again here")
-                            .with_secondary(file, prev, "first set here"),
+                        Diagnostic::new(
+                            Code::DuplicateDefinition,
+                            file,
+                            key.span,
+                            format!("field `{}` is set twice", key.name),
+                        )
+                        .with_label("set again here")
+                        .with_secondary(file, prev, "first set here"),
                     );
                     continue;
                 }
                 fields.insert(key.name.as_str(), value);
             }
         }
-        let steps: Vec<&ast::StepStmt> = t.items.iter().filter_map(|i| if let TrainItem::Step(s) = i { Some(s) } else { None }).collect();
+        let steps: Vec<&ast::StepStmt> =
+            t.items.iter().filter_map(|i| if let TrainItem::Step(s) = i { Some(s) } else { None }).collect();
 
         // The model, checked afresh; the train block's graph continues its graph.
         let saved_graph = std::mem::take(&mut self.graph);
@@ -176,18 +258,30 @@ impl<'p> Checker<'p> {
                         }
                         let v = self.eval_in(&mut body, &a.value, true);
                         match &a.name {
-                            Some(n) if m.params.iter().any(|p| p.name.name == n.name) => overrides.push((n.name.clone(), v)),
+                            Some(n) if m.params.iter().any(|p| p.name.name == n.name) => {
+                                overrides.push((n.name.clone(), v))
+                            }
                             Some(n) => {
-                                let mut d = Diagnostic::new(Code::UnknownOption, file, n.span, format!("model `{}` has no parameter `{}`", m.name.name, n.name))
-                                    .with_label("unknown parameter");
+                                let mut d = Diagnostic::new(
+                                    Code::UnknownOption,
+                                    file,
+                                    n.span,
+                                    format!("model `{}` has no parameter `{}`", m.name.name, n.name),
+                                )
+                                .with_label("unknown parameter");
                                 if let Some(s) = suggest(&n.name, m.params.iter().map(|p| p.name.name.as_str())) {
                                     d = d.with_help(format!("did you mean `{s}`?"));
                                 }
                                 self.report(d);
                             }
                             None => self.report(
-                                Diagnostic::new(Code::TooManyArguments, file, a.value.span, "model parameters are set by name")
-                                    .with_label("write `name = value`"),
+                                Diagnostic::new(
+                                    Code::TooManyArguments,
+                                    file,
+                                    a.value.span,
+                                    "model parameters are set by name",
+                                )
+                                .with_label("write `name = value`"),
                             ),
                         }
                     }
@@ -200,13 +294,19 @@ impl<'p> Checker<'p> {
                 ExprKind::Call(c) | ExprKind::Pipe { stage: c, .. } => self.not_a_model(&c.callee, file),
                 ExprKind::Name(n) => self.not_a_model(n, file),
                 _ => self.report(
-                    Diagnostic::new(Code::NotAModel, file, e.span, "`model` must name a model").with_label("expected `ModelName()`"),
+                    Diagnostic::new(Code::NotAModel, file, e.span, "`model` must name a model")
+                        .with_label("expected `ModelName()`"),
                 ),
             }
         } else if steps.is_empty() {
             self.report(
-                Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `model`", t.name.name))
-                    .with_label("add `model = YourModel()`"),
+                Diagnostic::new(
+                    Code::MissingTrainField,
+                    file,
+                    t.name.span,
+                    format!("train block `{}` has no `model`", t.name.name),
+                )
+                .with_label("add `model = YourModel()`"),
             );
         }
         if fields.contains_key("model") && model_info.is_none() {
@@ -216,7 +316,11 @@ impl<'p> Checker<'p> {
             self.graph = m.graph.clone();
             model_inputs = m.inputs.clone();
             info.model_inputs = m.inputs.iter().filter_map(|(n, t)| t.node.map(|r| (n.clone(), r))).collect();
-            info.model_outputs = m.outputs.iter().filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r))).collect();
+            info.model_outputs = m
+                .outputs
+                .iter()
+                .filter_map(|(n, v)| v.as_tensor().and_then(|t| t.node).map(|r| (n.clone(), r)))
+                .collect();
             for (name, ty) in &m.inputs {
                 body.bind(name, Value::Tensor(ty.clone()), Origin { file: m.file, span: m.span }, BindingKind::Param);
             }
@@ -237,8 +341,13 @@ impl<'p> Checker<'p> {
                 }
             }
             None => self.report(
-                Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `data`", t.name.name))
-                    .with_label("add `data = csv(…)`, `idx(…)`, …"),
+                Diagnostic::new(
+                    Code::MissingTrainField,
+                    file,
+                    t.name.span,
+                    format!("train block `{}` has no `data`", t.name.name),
+                )
+                .with_label("add `data = csv(…)`, `idx(…)`, …"),
             ),
         }
         for key in ["validate", "test"] {
@@ -248,8 +357,13 @@ impl<'p> Checker<'p> {
                         let v = c.args.first().map(|a| self.eval(&mut body, &a.value));
                         if !v.as_ref().and_then(Value::as_f64).is_some_and(|f| f > 0.0 && f < 1.0) {
                             self.report(
-                                Diagnostic::new(Code::OptionOutOfRange, file, e.span, "`split` takes a fraction in (0, 1)")
-                                    .with_label("e.g. split(0.1)"),
+                                Diagnostic::new(
+                                    Code::OptionOutOfRange,
+                                    file,
+                                    e.span,
+                                    "`split` takes a fraction in (0, 1)",
+                                )
+                                .with_label("e.g. split(0.1)"),
                             );
                         }
                         self.eval(&mut body, e)
@@ -320,7 +434,11 @@ impl<'p> Checker<'p> {
                     )
                     .with_label(format!(
                         "yields {}",
-                        if arrays.is_empty() { "no named arrays".to_string() } else { arrays.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ") }
+                        if arrays.is_empty() {
+                            "no named arrays".to_string()
+                        } else {
+                            arrays.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                        }
                     ));
                     if let Some(s) = suggest(name, arrays.iter().map(String::as_str)) {
                         d = d.with_help(format!("rename the array `{s}` to `{name}`"));
@@ -333,8 +451,13 @@ impl<'p> Checker<'p> {
             info.loss = self.eval(&mut body, e).as_tensor().and_then(|t| t.node);
         } else if steps.is_empty() {
             self.report(
-                Diagnostic::new(Code::MissingTrainField, file, t.name.span, format!("train block `{}` has no `loss`", t.name.name))
-                    .with_label("add `loss = cross_entropy(logits, labels)` or `step`s"),
+                Diagnostic::new(
+                    Code::MissingTrainField,
+                    file,
+                    t.name.span,
+                    format!("train block `{}` has no `loss`", t.name.name),
+                )
+                .with_label("add `loss = cross_entropy(logits, labels)` or `step`s"),
             );
         }
         for key in ["optimizer", "early_stop", "lr_schedule", "init"] {
@@ -376,8 +499,13 @@ impl<'p> Checker<'p> {
                     Value::Int(Dim::Known(k)) if *k >= min => {}
                     Value::Unknown => {}
                     other => self.report(
-                        Diagnostic::new(Code::OptionOutOfRange, file, e.span, format!("`{key}` must be an integer ≥ {min}, found {other}"))
-                            .with_label(format!("expected an integer ≥ {min}")),
+                        Diagnostic::new(
+                            Code::OptionOutOfRange,
+                            file,
+                            e.span,
+                            format!("`{key}` must be an integer ≥ {min}, found {other}"),
+                        )
+                        .with_label(format!("expected an integer ≥ {min}")),
                     ),
                 }
                 info.fields.push((key.to_string(), v));
@@ -417,12 +545,21 @@ impl<'p> Checker<'p> {
             if let Some(e) = &s.times {
                 match self.eval(&mut body, e) {
                     Value::Int(Dim::Known(v)) if v >= 1 => times = v,
-                    _ => self.report(Diagnostic::new(Code::OptionOutOfRange, file, e.span, "`times` must be an integer ≥ 1").with_label("here")),
+                    _ => self.report(
+                        Diagnostic::new(Code::OptionOutOfRange, file, e.span, "`times` must be an integer ≥ 1")
+                            .with_label("here"),
+                    ),
                 }
             }
             let loss = self.eval(&mut body, &s.loss).as_tensor().and_then(|t| t.node);
             let optimizer = self.eval(&mut body, &s.optimizer);
-            info.steps.push(StepInfo { name: s.name.name.clone(), times, loss, over: s.over.iter().map(|i| i.name.clone()).collect(), optimizer });
+            info.steps.push(StepInfo {
+                name: s.name.name.clone(),
+                times,
+                loss,
+                over: s.over.iter().map(|i| i.name.clone()).collect(),
+                optimizer,
+            });
         }
         if model_info.is_some() || !info.steps.is_empty() {
             self.report_unbound_dims(t, file, info.data.as_ref(), &data_dims);
@@ -438,7 +575,11 @@ impl<'p> Checker<'p> {
         lookup_fn(&c.callee.name).filter(|f| f.kind == FnKind::DataSource)?;
         let was = body.incomplete_scope;
         body.incomplete_scope = true; // selectors such as `column(1) > 0` are not names
-        let args = c.args.iter().map(|a| (a.name.as_ref().map(|n| n.name.clone()), self.eval_in(body, &a.value, true))).collect();
+        let args = c
+            .args
+            .iter()
+            .map(|a| (a.name.as_ref().map(|n| n.name.clone()), self.eval_in(body, &a.value, true)))
+            .collect();
         body.incomplete_scope = was;
         Some(CallValue { name: c.callee.name.clone(), args })
     }
@@ -463,7 +604,13 @@ impl<'p> Checker<'p> {
     /// Binds the arrays of a data source and checks that they feed every model input.
     /// Returns the array names, or `None` when the source yields every input
     /// (`synthetic`, `npz`) or is invalid.
-    fn check_data(&mut self, body: &mut Body, e: &'p ast::Expr, inputs: &[(String, TensorTy)], main: bool) -> Option<Vec<String>> {
+    fn check_data(
+        &mut self,
+        body: &mut Body,
+        e: &'p ast::Expr,
+        inputs: &[(String, TensorTy)],
+        main: bool,
+    ) -> Option<Vec<String>> {
         let file = body.file;
         let ExprKind::Call(c) = &e.kind else {
             self.report(
@@ -473,10 +620,16 @@ impl<'p> Checker<'p> {
             return None;
         };
         let Some(f) = lookup_fn(&c.callee.name).filter(|f| f.kind == FnKind::DataSource) else {
-            let sources: Vec<&str> = TRAIN_FUNCTIONS.iter().filter(|f| f.kind == FnKind::DataSource).map(|f| f.name).collect();
-            let mut d = Diagnostic::new(Code::UnknownFunction, file, c.callee.span, format!("unknown data source `{}`", c.callee.name))
-                .with_label("not a data source")
-                .with_note(format!("data sources: {}", sources.join(", ")));
+            let sources: Vec<&str> =
+                TRAIN_FUNCTIONS.iter().filter(|f| f.kind == FnKind::DataSource).map(|f| f.name).collect();
+            let mut d = Diagnostic::new(
+                Code::UnknownFunction,
+                file,
+                c.callee.span,
+                format!("unknown data source `{}`", c.callee.name),
+            )
+            .with_label("not a data source")
+            .with_note(format!("data sources: {}", sources.join(", ")));
             if let Some(s) = suggest(&c.callee.name, sources) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
@@ -488,9 +641,14 @@ impl<'p> Checker<'p> {
         for a in &c.args {
             if let Some(n) = &a.name {
                 if !names_arrays && !f.options.contains(&n.name.as_str()) {
-                    let mut d = Diagnostic::new(Code::InvalidDataSource, file, n.span, format!("`{}` has no option `{}`", f.name, n.name))
-                        .with_label("unknown option")
-                        .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
+                    let mut d = Diagnostic::new(
+                        Code::InvalidDataSource,
+                        file,
+                        n.span,
+                        format!("`{}` has no option `{}`", f.name, n.name),
+                    )
+                    .with_label("unknown option")
+                    .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
                     if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
                         d = d.with_help(help);
                     }
@@ -505,7 +663,8 @@ impl<'p> Checker<'p> {
             .filter(|a| a.name.is_none() || matches!(f.name, "idx" | "npy"))
             .filter_map(|a| if let ExprKind::Str(s) = &a.value.kind { Some((s, a.value.span)) } else { None })
             .collect();
-        if let (Some(loader), Some(dir)) = (self.loader, self.program.file(file).path.as_ref().and_then(|p| p.parent())) {
+        if let (Some(loader), Some(dir)) = (self.loader, self.program.file(file).path.as_ref().and_then(|p| p.parent()))
+        {
             for (path, span) in files {
                 let full = dir.join(path);
                 match loader.data_file(&full) {
@@ -565,7 +724,9 @@ impl<'p> Checker<'p> {
                 }
             }
         }
-        if matches!(f.name, "csv" | "npz" | "text" | "sentences") && !matches!(c.args.first(), Some(a) if a.name.is_none() && matches!(a.value.kind, ExprKind::Str(_))) {
+        if matches!(f.name, "csv" | "npz" | "text" | "sentences")
+            && !matches!(c.args.first(), Some(a) if a.name.is_none() && matches!(a.value.kind, ExprKind::Str(_)))
+        {
             self.report(
                 Diagnostic::new(Code::InvalidDataSource, file, c.span, format!("`{}` needs a file name first", f.name))
                     .with_label(format!("e.g. {}(\"data/file\", …)", f.name)),
@@ -593,7 +754,12 @@ impl<'p> Checker<'p> {
     }
 
     /// Losses, metrics, optimizers, schedules and helpers inside `train`.
-    pub(crate) fn train_function(&mut self, body: &mut Body, call: &'p Call, piped: Option<(Value, Origin)>) -> Option<Value> {
+    pub(crate) fn train_function(
+        &mut self,
+        body: &mut Body,
+        call: &'p Call,
+        piped: Option<(Value, Origin)>,
+    ) -> Option<Value> {
         let f = lookup_fn(&call.callee.name)?;
         let file = body.file;
         let mut positional: Vec<(Value, Origin, &'p ast::Expr)> = Vec::new();
@@ -605,8 +771,13 @@ impl<'p> Checker<'p> {
             match &a.name {
                 Some(n) => {
                     if !f.options.contains(&n.name.as_str()) {
-                        let mut d = Diagnostic::new(Code::UnknownOption, file, n.span, format!("`{}` has no option `{}`", f.name, n.name))
-                            .with_label("unknown option");
+                        let mut d = Diagnostic::new(
+                            Code::UnknownOption,
+                            file,
+                            n.span,
+                            format!("`{}` has no option `{}`", f.name, n.name),
+                        )
+                        .with_label("unknown option");
                         if !f.options.is_empty() {
                             d = d.with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
                         }
@@ -639,16 +810,26 @@ impl<'p> Checker<'p> {
         if positional.len() > f.positional {
             let extra = &positional[f.positional];
             self.report(
-                Diagnostic::new(Code::TooManyArguments, extra.1.file, extra.1.span, format!("`{}` takes {} positional argument(s)", f.name, f.positional))
-                    .with_label("extra argument"),
+                Diagnostic::new(
+                    Code::TooManyArguments,
+                    extra.1.file,
+                    extra.1.span,
+                    format!("`{}` takes {} positional argument(s)", f.name, f.positional),
+                )
+                .with_label("extra argument"),
             );
         }
         match f.kind {
             FnKind::Loss | FnKind::Metric if f.positional == 2 => {
                 if positional.len() < 2 {
                     self.report(
-                        Diagnostic::new(Code::MissingArgument, file, call.span, format!("`{}` takes a prediction and a target", f.name))
-                            .with_label(format!("e.g. {}(logits, labels)", f.name)),
+                        Diagnostic::new(
+                            Code::MissingArgument,
+                            file,
+                            call.span,
+                            format!("`{}` takes a prediction and a target", f.name),
+                        )
+                        .with_label(format!("e.g. {}(logits, labels)", f.name)),
                     );
                     return Some(Value::Unknown);
                 }
@@ -670,9 +851,14 @@ impl<'p> Checker<'p> {
                     _ => Some(scalar),
                 }
             }
-            FnKind::Loss => Some(self.graph.add(NodeKind::L2, Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span))), body.origin(call.span))),
+            FnKind::Loss => Some(self.graph.add(
+                NodeKind::L2,
+                Value::Tensor(TensorTy::float(Vec::new(), body.origin(call.span))),
+                body.origin(call.span),
+            )),
             _ => {
-                let mut args: Vec<(Option<String>, Value)> = positional.into_iter().map(|(v, _, _)| (None, v)).collect();
+                let mut args: Vec<(Option<String>, Value)> =
+                    positional.into_iter().map(|(v, _, _)| (None, v)).collect();
                 args.extend(keywords.into_iter().map(|(k, v)| (Some(k), v)));
                 Some(Value::Call(std::rc::Rc::new(CallValue { name: f.name.to_string(), args })))
             }
@@ -698,8 +884,13 @@ impl<'p> Checker<'p> {
         if !ok {
             let allowed = range.describe();
             self.report(
-                Diagnostic::new(Code::OptionOutOfRange, at.file, at.span, format!("`{option}` of `{}` must be {allowed}, found {v}", f.name))
-                    .with_label(format!("must be {allowed}")),
+                Diagnostic::new(
+                    Code::OptionOutOfRange,
+                    at.file,
+                    at.span,
+                    format!("`{option}` of `{}` must be {allowed}, found {v}", f.name),
+                )
+                .with_label(format!("must be {allowed}")),
             );
         }
     }
@@ -708,15 +899,26 @@ impl<'p> Checker<'p> {
     /// `from_logits = false`) fed a softmax output — however it was written: `|> softmax`,
     /// `softmax(…)`, `activation = softmax` on any layer whose activation is its last step,
     /// or the output of a block or model that ends so (the graph holds them all alike).
-    fn warn_softmax_before_loss(&mut self, f: &TrainFn, keywords: &[(String, Value)], pred: &(Value, Origin, &'p ast::Expr)) {
-        let from_logits = keywords.iter().find(|(k, _)| k == "from_logits").is_none_or(|(_, v)| !matches!(v, Value::Bool(false)));
+    fn warn_softmax_before_loss(
+        &mut self,
+        f: &TrainFn,
+        keywords: &[(String, Value)],
+        pred: &(Value, Origin, &'p ast::Expr),
+    ) {
+        let from_logits =
+            keywords.iter().find(|(k, _)| k == "from_logits").is_none_or(|(_, v)| !matches!(v, Value::Bool(false)));
         if !matches!(f.name, "cross_entropy" | "perplexity") || !from_logits {
             return;
         }
         let Some(r) = pred.0.as_tensor().and_then(|t| t.node) else { return };
         let Some(softmax) = softmax_source(&self.graph, r) else { return };
-        let mut d = Diagnostic::new(Code::SoftmaxBeforeCrossEntropy, pred.1.file, pred.1.span, format!("`{}` applies softmax itself", f.name))
-            .with_label("this is already a softmax output");
+        let mut d = Diagnostic::new(
+            Code::SoftmaxBeforeCrossEntropy,
+            pred.1.file,
+            pred.1.span,
+            format!("`{}` applies softmax itself", f.name),
+        )
+        .with_label("this is already a softmax output");
         if softmax.span != pred.1.span && !softmax.span.is_empty() {
             d = d.with_secondary(softmax.file, softmax.span, "the softmax is applied here");
         }
@@ -729,13 +931,25 @@ impl<'p> Checker<'p> {
     }
 
     /// Checks that a loss's prediction and target agree; false after an error.
-    fn check_loss_args(&mut self, body: &Body, f: &TrainFn, call: &Call, pred: &(Value, Origin, &'p ast::Expr), target: &(Value, Origin, &'p ast::Expr)) -> bool {
+    fn check_loss_args(
+        &mut self,
+        body: &Body,
+        f: &TrainFn,
+        call: &Call,
+        pred: &(Value, Origin, &'p ast::Expr),
+        target: &(Value, Origin, &'p ast::Expr),
+    ) -> bool {
         let origin = body.origin(call.span);
         let (Value::Tensor(p), tv) = (&pred.0, &target.0) else { return false };
         if p.elem != ElemType::Float {
             self.report(
-                Diagnostic::new(Code::ElementTypeMismatch, pred.1.file, pred.1.span, format!("`{}` needs float predictions, found {p}", f.name))
-                    .with_label(format!("this is {p}")),
+                Diagnostic::new(
+                    Code::ElementTypeMismatch,
+                    pred.1.file,
+                    pred.1.span,
+                    format!("`{}` needs float predictions, found {p}", f.name),
+                )
+                .with_label(format!("this is {p}")),
             );
             return false;
         }
@@ -744,11 +958,14 @@ impl<'p> Checker<'p> {
             Value::Int(_) | Value::Float(_) => return true, // a number broadcasts
             _ => return false,
         };
-        let class_labels = matches!(f.name, "cross_entropy" | "nll" | "perplexity" | "accuracy" | "precision" | "recall");
+        let class_labels =
+            matches!(f.name, "cross_entropy" | "nll" | "perplexity" | "accuracy" | "precision" | "recall");
         if class_labels && t.elem == ElemType::Int {
             // Integer labels: the prediction has one more axis (classes).
             let want = &p.dims[..p.rank().saturating_sub(1)];
-            let want_dims: Vec<Dim> = if matches!(f.name, "accuracy" | "precision" | "recall") && p.dims.last().and_then(Dim::as_known) == Some(1) {
+            let want_dims: Vec<Dim> = if matches!(f.name, "accuracy" | "precision" | "recall")
+                && p.dims.last().and_then(Dim::as_known) == Some(1)
+            {
                 drop_trailing_ones(&p.dims)
             } else {
                 want.to_vec()
@@ -759,7 +976,11 @@ impl<'p> Checker<'p> {
                         Code::LossArgumentMismatch,
                         origin.file,
                         origin.span,
-                        format!("`{}` with logits {p} needs int labels {}, found {t}", f.name, show_dims(&want_dims, ElemType::Int)),
+                        format!(
+                            "`{}` with logits {p} needs int labels {}, found {t}",
+                            f.name,
+                            show_dims(&want_dims, ElemType::Int)
+                        ),
                     )
                     .with_label("labels do not match the predictions")
                     .with_secondary(pred.1.file, pred.1.span, format!("predictions {p}"))
@@ -770,21 +991,34 @@ impl<'p> Checker<'p> {
             }
             return true;
         }
-        if f.name == "cross_entropy" && t.elem == ElemType::Float && same_dims(&p.dims[..p.rank().saturating_sub(1)], &t.dims) {
+        if f.name == "cross_entropy"
+            && t.elem == ElemType::Float
+            && same_dims(&p.dims[..p.rank().saturating_sub(1)], &t.dims)
+        {
             self.report(
-                Diagnostic::new(Code::ElementTypeMismatch, target.1.file, target.1.span, format!("`cross_entropy` needs int labels, found float {t}"))
-                    .with_label("declare the labels as int[…]")
-                    .with_secondary(pred.1.file, pred.1.span, format!("logits {p}")),
+                Diagnostic::new(
+                    Code::ElementTypeMismatch,
+                    target.1.file,
+                    target.1.span,
+                    format!("`cross_entropy` needs int labels, found float {t}"),
+                )
+                .with_label("declare the labels as int[…]")
+                .with_secondary(pred.1.file, pred.1.span, format!("logits {p}")),
             );
             return false;
         }
         if !same_dims(&drop_trailing_ones(&p.dims), &drop_trailing_ones(&t.dims)) {
             self.report(
-                Diagnostic::new(Code::LossArgumentMismatch, origin.file, origin.span, format!("`{}` compares {p} with {t}", f.name))
-                    .with_label("the arguments' shapes differ")
-                    .with_secondary(pred.1.file, pred.1.span, format!("this is {p}"))
-                    .with_secondary(target.1.file, target.1.span, format!("this is {t}"))
-                    .with_note("shapes must be equal after trailing 1-axes are dropped ([N, 1] against [N] is fine)"),
+                Diagnostic::new(
+                    Code::LossArgumentMismatch,
+                    origin.file,
+                    origin.span,
+                    format!("`{}` compares {p} with {t}", f.name),
+                )
+                .with_label("the arguments' shapes differ")
+                .with_secondary(pred.1.file, pred.1.span, format!("this is {p}"))
+                .with_secondary(target.1.file, target.1.span, format!("this is {t}"))
+                .with_note("shapes must be equal after trailing 1-axes are dropped ([N, 1] against [N] is fine)"),
             );
             return false;
         }
@@ -878,7 +1112,8 @@ fn softmax_source(graph: &crate::graph::Graph, r: TRef) -> Option<Origin> {
 /// Whether a layer (applied, or as a layer value) ends in a softmax over the last axis.
 fn layer_ends_in_softmax(def: &LayerDef, arg: impl Fn(&str) -> ArgVal, rank: usize, origin: Origin) -> Option<Origin> {
     // Recurrent layers (the ones with `state`) apply their activation inside the cell.
-    let output_activation = def.args.iter().any(|a| a.name == "activation") && !def.args.iter().any(|a| a.name == "state");
+    let output_activation =
+        def.args.iter().any(|a| a.name == "activation") && !def.args.iter().any(|a| a.name == "state");
     match (def.name, arg("activation"), arg("layer")) {
         ("repeat", _, ArgVal::Layer(lv)) => {
             let n = arg("n");
@@ -888,7 +1123,9 @@ fn layer_ends_in_softmax(def: &LayerDef, arg: impl Fn(&str) -> ArgVal, rank: usi
             }
             layer_value_ends_in_softmax(&lv, rank)
         }
-        (_, ArgVal::Layer(lv), _) if output_activation => layer_value_ends_in_softmax(&lv, rank).map(|_| if lv.origin.span.is_empty() { origin } else { lv.origin }),
+        (_, ArgVal::Layer(lv), _) if output_activation => {
+            layer_value_ends_in_softmax(&lv, rank).map(|_| if lv.origin.span.is_empty() { origin } else { lv.origin })
+        }
         _ => None,
     }
 }
@@ -905,7 +1142,9 @@ fn layer_value_ends_in_softmax(lv: &crate::types::LayerValue, rank: usize) -> Op
 /// Whether an `axis` option names the last of `rank` axes.
 fn last_axis(axis: &ArgVal, rank: usize) -> bool {
     match axis {
-        ArgVal::Axes(xs) => matches!(xs.as_slice(), [x] if *x == -1 || usize::try_from(*x).is_ok_and(|x| x + 1 == rank)),
+        ArgVal::Axes(xs) => {
+            matches!(xs.as_slice(), [x] if *x == -1 || usize::try_from(*x).is_ok_and(|x| x + 1 == rank))
+        }
         ArgVal::Int(d) => d.as_known().is_some_and(|x| x == -1 || usize::try_from(x).is_ok_and(|x| x + 1 == rank)),
         ArgVal::Absent => true,
         _ => false,

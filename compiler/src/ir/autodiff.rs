@@ -101,7 +101,13 @@ impl Pending {
             let disjoint = pieces.windows(2).all(|w| w[0].end <= w[1].start);
             if !disjoint {
                 for p in pieces {
-                    let d = f.push(Op::Pad { axis, before: p.start, after: shape[axis] - p.end }, vec![p.grad], shape.clone(), DType::F32, f.current_layer);
+                    let d = f.push(
+                        Op::Pad { axis, before: p.start, after: shape[axis] - p.end },
+                        vec![p.grad],
+                        shape.clone(),
+                        DType::F32,
+                        f.current_layer,
+                    );
                     terms.push(d);
                 }
                 continue;
@@ -212,7 +218,11 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
                 }
                 Binary::Max | Binary::Min => {
                     // The gradient goes to the selected operand (to `x` on ties).
-                    let lost = if *b == Binary::Max { f.binary(Binary::Greater, z, x) } else { f.binary(Binary::Greater, x, z) };
+                    let lost = if *b == Binary::Max {
+                        f.binary(Binary::Greater, z, x)
+                    } else {
+                        f.binary(Binary::Greater, x, z)
+                    };
                     let one = f.scalar(1.0);
                     let won = f.sub(one, lost);
                     let dx = f.mul(g, won);
@@ -375,6 +385,10 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
         }
         // Only first derivatives are needed for training; these appear only in
         // backward graphs.
-        Op::ScatterAdd | Op::Conv2dKernelGrad(_) | Op::MaxPoolGrad(_) | Op::AvgPoolGrad { .. } | Op::UpsampleGrad(_) => vec![],
+        Op::ScatterAdd
+        | Op::Conv2dKernelGrad(_)
+        | Op::MaxPoolGrad(_)
+        | Op::AvgPoolGrad { .. }
+        | Op::UpsampleGrad(_) => vec![],
     }
 }

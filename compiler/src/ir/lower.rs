@@ -32,7 +32,12 @@ pub struct LowerOptions {
 /// Lowers the nodes needed for `roots` (named results). `substitute` maps a
 /// model `Input` node to the node that feeds it (a data array or a `let` of
 /// the train block).
-pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, TRef>, opts: &LowerOptions) -> Result<Func, LowerError> {
+pub fn lower(
+    graph: &Graph,
+    roots: &[(String, TRef)],
+    substitute: &HashMap<u32, TRef>,
+    opts: &LowerOptions,
+) -> Result<Func, LowerError> {
     let concrete = |d: &Dim| -> Result<usize, LowerError> {
         let v = d.substitute(&|s| opts.dims.iter().find(|(n, _)| n == s).map(|(_, v)| Dim::Known(*v)));
         let v = v.map_err(|_| LowerError::TooLarge(format!("the dim `{d}` at this batch size")))?;
@@ -105,13 +110,24 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
                     let id = match params.get(&p.name) {
                         // The same name is the same parameter (a model called twice);
                         // a different shape under one name is a naming clash.
-                        Some(&id) if f.shape(id) != p.shape.iter().map(concrete).collect::<Result<Vec<_>, _>>()?.as_slice() => {
-                            return Err(LowerError::Unsupported(format!("two parameters are named `{}` with different shapes; give one of the layers a `name`", p.name)));
+                        Some(&id)
+                            if f.shape(id)
+                                != p.shape.iter().map(concrete).collect::<Result<Vec<_>, _>>()?.as_slice() =>
+                        {
+                            return Err(LowerError::Unsupported(format!(
+                                "two parameters are named `{}` with different shapes; give one of the layers a `name`",
+                                p.name
+                            )));
                         }
                         Some(&id) => id,
                         None => {
                             let shape: Vec<usize> = p.shape.iter().map(concrete).collect::<Result<_, _>>()?;
-                            f.params.push(ParamDecl { name: p.name.clone(), shape: shape.clone(), trainable: p.trainable, init: p.init.to_string() });
+                            f.params.push(ParamDecl {
+                                name: p.name.clone(),
+                                shape: shape.clone(),
+                                trainable: p.trainable,
+                                init: p.init.to_string(),
+                            });
                             let id = f.push(Op::Param(f.params.len() - 1), vec![], shape, DType::F32, None);
                             params.insert(p.name.clone(), id);
                             id
@@ -120,12 +136,17 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
                     let rel = p.name.strip_prefix(&format!("{name}.")).unwrap_or(&p.name).to_string();
                     pids.push((rel, id));
                 }
-                let in_ids = inputs.iter().map(|r| ids.get(r).copied().ok_or_else(|| LowerError::Unsupported("operand".into()))).collect::<Result<Vec<_>, _>>()?;
+                let in_ids = inputs
+                    .iter()
+                    .map(|r| ids.get(r).copied().ok_or_else(|| LowerError::Unsupported("operand".into())))
+                    .collect::<Result<Vec<_>, _>>()?;
                 let out_shapes = node.outputs.iter().map(shape_of).collect::<Result<Vec<_>, _>>()?;
                 let tensor_of = |t: &TensorTy| t.node.and_then(|r| ids.get(&r).copied());
                 // Options may use dims the data binds (`one_hot(x, V)`).
                 let value = |s: &str| opts.dims.iter().find(|(n, _)| n == s).map(|(_, v)| Dim::Known(*v));
-                let args = args.substitute_dims(&value).map_err(|d| LowerError::Unsupported(format!("the dim `{d}` has no value at run time")))?;
+                let args = args
+                    .substitute_dims(&value)
+                    .map_err(|d| LowerError::Unsupported(format!("the dim `{d}` has no value at run time")))?;
                 let mut ctx = LowerCtx {
                     f: &mut f,
                     layer: def.name,
@@ -170,7 +191,8 @@ pub fn lower(graph: &Graph, roots: &[(String, TRef)], substitute: &HashMap<u32, 
                         IndexSpec::Slice(s, e) => x = f.slice(x, axis, (*s).max(0) as usize, (*e).max(0) as usize),
                     }
                 }
-                let shape: Vec<usize> = f.shape(x).iter().enumerate().filter(|(a, _)| !dropped.contains(a)).map(|(_, &d)| d).collect();
+                let shape: Vec<usize> =
+                    f.shape(x).iter().enumerate().filter(|(a, _)| !dropped.contains(a)).map(|(_, &d)| d).collect();
                 ids.insert(here(0), f.reshape(x, shape));
             }
             NodeKind::Objective { function, pred, target, options } => {
@@ -318,7 +340,8 @@ pub fn objective(
             return None;
         }
         let oh = onehot(f, t);
-        let table = f.push(Op::Constant(w.iter().map(|&x| x as f32).collect()), vec![], vec![w.len()], DType::F32, None);
+        let table =
+            f.push(Op::Constant(w.iter().map(|&x| x as f32).collect()), vec![], vec![w.len()], DType::F32, None);
         let wt = f.mul(oh, table);
         Some(f.reduce(Reduce::Sum, wt, vec![f.shape(wt).len() - 1], false))
     };

@@ -105,8 +105,15 @@ pub enum Op {
     /// Leaky ReLU: x if x > 0 else alpha·x.
     LeakyRelu(f64),
     /// Matrix product on the last two axes; leading axes are batch axes.
-    MatMul { ta: bool, tb: bool },
-    Reduce { op: Reduce, axes: Vec<usize>, keep: bool },
+    MatMul {
+        ta: bool,
+        tb: bool,
+    },
+    Reduce {
+        op: Reduce,
+        axes: Vec<usize>,
+        keep: bool,
+    },
     /// Sums a broadcast result back to the shape of this node (gradient of broadcasting).
     SumTo,
     /// Broadcasts to the shape of this node.
@@ -114,9 +121,17 @@ pub enum Op {
     Reshape,
     Transpose(Vec<usize>),
     /// `[start, end)` along one axis.
-    Slice { axis: usize, start: usize, end: usize },
+    Slice {
+        axis: usize,
+        start: usize,
+        end: usize,
+    },
     /// Zero padding along one axis (gradient of slice).
-    Pad { axis: usize, before: usize, after: usize },
+    Pad {
+        axis: usize,
+        before: usize,
+        after: usize,
+    },
     Concat(usize),
     /// Rows of a table (args: table [V, D], indices int[…]) → […, D].
     Gather,
@@ -135,14 +150,22 @@ pub enum Op {
     /// (x, dy) → dx.
     MaxPoolGrad(Window),
     /// `count_pad`: divide by the full window (PyTorch) or by the valid cells (Keras `same`).
-    AvgPool { window: Window, count_pad: bool },
-    AvgPoolGrad { window: Window, count_pad: bool },
+    AvgPool {
+        window: Window,
+        count_pad: bool,
+    },
+    AvgPoolGrad {
+        window: Window,
+        count_pad: bool,
+    },
     /// Nearest-neighbour upsampling by [sh, sw] on NHWC.
     Upsample([usize; 2]),
     /// Gradient of upsampling: sums each block.
     UpsampleGrad([usize; 2]),
     /// Random tensor, drawn at every run: uniform in [0, 1) or N(0, 1).
-    Random { normal: bool },
+    Random {
+        normal: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -250,8 +273,12 @@ impl fmt::Display for Op {
             Op::PowConst(p) => write!(f, "pow {p}"),
             Op::Elu(a) => write!(f, "elu {a}"),
             Op::LeakyRelu(a) => write!(f, "leaky_relu {a}"),
-            Op::MatMul { ta, tb } => write!(f, "matmul{}{}", if *ta { " ta" } else { "" }, if *tb { " tb" } else { "" }),
-            Op::Reduce { op, axes, keep } => write!(f, "{} {axes:?}{}", format!("{op:?}").to_lowercase(), if *keep { " keep" } else { "" }),
+            Op::MatMul { ta, tb } => {
+                write!(f, "matmul{}{}", if *ta { " ta" } else { "" }, if *tb { " tb" } else { "" })
+            }
+            Op::Reduce { op, axes, keep } => {
+                write!(f, "{} {axes:?}{}", format!("{op:?}").to_lowercase(), if *keep { " keep" } else { "" })
+            }
             Op::SumTo => write!(f, "sum_to"),
             Op::BroadcastTo => write!(f, "broadcast_to"),
             Op::Reshape => write!(f, "reshape"),

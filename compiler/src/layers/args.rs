@@ -158,7 +158,9 @@ fn kind_expected(kind: ArgKind) -> String {
         ArgKind::IntOrPair { .. } => "an integer or `[h, w]`".into(),
         ArgKind::Float { .. } => "a number".into(),
         ArgKind::Bool => "`true` or `false`".into(),
-        ArgKind::Mode(words) => format!("one of {}", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")),
+        ArgKind::Mode(words) => {
+            format!("one of {}", words.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "))
+        }
         ArgKind::Padding => "`valid`, `same`, an integer or `[ph, pw]`".into(),
         ArgKind::Layer => "a layer value such as `lstm(64)`".into(),
         ArgKind::Activation => "`none` or a layer such as `relu`".into(),
@@ -262,7 +264,8 @@ fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
     if v.is_unknown() {
         return Ok(ArgVal::Unknown);
     }
-    let wrong = || ArgIssue::WrongKind { name: ad.name, expected: kind_expected(ad.kind), found: v.kind_name(), origin };
+    let wrong =
+        || ArgIssue::WrongKind { name: ad.name, expected: kind_expected(ad.kind), found: v.kind_name(), origin };
     let check_min = |d: &Dim, min: i64| -> Result<(), ArgIssue> {
         match d.as_known() {
             Some(k) if k < min => Err(ArgIssue::OutOfRange {
@@ -296,11 +299,21 @@ fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
         ArgKind::Float { range } => {
             let f = v.as_f64().ok_or_else(|| match v {
                 // A symbolic integer is fine where a number is expected.
-                Value::Int(_) => ArgIssue::WrongKind { name: ad.name, expected: "a known number".into(), found: "a symbolic dim", origin },
+                Value::Int(_) => ArgIssue::WrongKind {
+                    name: ad.name,
+                    expected: "a known number".into(),
+                    found: "a symbolic dim",
+                    origin,
+                },
                 _ => wrong(),
             })?;
             if !range.contains(f) {
-                return Err(ArgIssue::OutOfRange { name: ad.name, value: format!("{f}"), allowed: range.describe(), origin });
+                return Err(ArgIssue::OutOfRange {
+                    name: ad.name,
+                    value: format!("{f}"),
+                    allowed: range.describe(),
+                    origin,
+                });
             }
             ArgVal::Float(f)
         }

@@ -66,14 +66,23 @@ impl LowerCtx<'_> {
     }
 
     /// Lowers a layer value applied to `input` with parameters under `prefix`.
-    fn sub(&mut self, lv: &LayerValue, input: Id, prefix: &str, overrides: &[(&str, ArgVal)]) -> Result<Vec<Id>, LowerError> {
-        let mut args = bind_args(lv.layer, &lv.args).map_err(|_| LowerError::Unsupported("invalid layer value".into()))?;
+    fn sub(
+        &mut self,
+        lv: &LayerValue,
+        input: Id,
+        prefix: &str,
+        overrides: &[(&str, ArgVal)],
+    ) -> Result<Vec<Id>, LowerError> {
+        let mut args =
+            bind_args(lv.layer, &lv.args).map_err(|_| LowerError::Unsupported("invalid layer value".into()))?;
         for (k, v) in overrides {
             args.set(k, v.clone());
         }
         // Output shapes from the layer's own shape rule on the concrete input.
-        let in_ty = TensorTy::float(self.shape(input).iter().map(|&d| Dim::Known(d as i64)).collect(), Origin::default());
-        let mut apply = Apply { inputs: vec![in_ty], args: &args, origin: lv.origin, params: Vec::new(), notes: Vec::new() };
+        let in_ty =
+            TensorTy::float(self.shape(input).iter().map(|&d| Dim::Known(d as i64)).collect(), Origin::default());
+        let mut apply =
+            Apply { inputs: vec![in_ty], args: &args, origin: lv.origin, params: Vec::new(), notes: Vec::new() };
         let out = (lv.layer.rule)(&mut apply).map_err(|e| LowerError::Unsupported(format!("{e:?}")))?;
         let out_shapes = concrete_outputs(&out);
         let params = apply
@@ -282,11 +291,17 @@ pub fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         Padding::Explicit(ph, pw) => {
             let (ph, pw) = (known(&ph), known(&pw));
             // Extra rows from output_padding go to the bottom/right.
-            let extra = [out[1] + 2 * ph - ((xs[1] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1), out[2] + 2 * pw - ((xs[2] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)];
+            let extra = [
+                out[1] + 2 * ph - ((xs[1] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1),
+                out[2] + 2 * pw - ((xs[2] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1),
+            ];
             Window { kernel, stride, dilation, pad: [ph, pw, ph + extra[0], pw + extra[1]] }
         }
         Padding::Valid => {
-            let extra = [out[1] - ((xs[1] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1), out[2] - ((xs[2] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1)];
+            let extra = [
+                out[1] - ((xs[1] - 1) * stride[0] + dilation[0] * (kernel[0] - 1) + 1),
+                out[2] - ((xs[2] - 1) * stride[1] + dilation[1] * (kernel[1] - 1) + 1),
+            ];
             Window { kernel, stride, dilation, pad: [0, 0, extra[0], extra[1]] }
         }
     };
@@ -661,12 +676,16 @@ pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 /// The name under which a stateful recurrent cell's states are carried: its
 /// kernel's parameter name without `.kernel` (`h.lstm`, `h.bidirectional.forward`).
 fn state_name(c: &LowerCtx, kernel: Id) -> Result<String, LowerError> {
-    let Op::Param(p) = c.f.nodes[kernel as usize].op else { return Err(LowerError::Unsupported("a recurrent kernel that is not a parameter".into())) };
+    let Op::Param(p) = c.f.nodes[kernel as usize].op else {
+        return Err(LowerError::Unsupported("a recurrent kernel that is not a parameter".into()));
+    };
     let name = &c.f.params[p].name;
     let base = name.strip_suffix(".kernel").unwrap_or(name).to_string();
     if c.f.states.iter().any(|(s, _)| s.starts_with(&format!("{base}.state_"))) {
         // One state per cell: a layer applied twice would need two.
-        return Err(LowerError::Unsupported(format!("`stateful = true` with the recurrent layer `{base}` applied more than once")));
+        return Err(LowerError::Unsupported(format!(
+            "`stateful = true` with the recurrent layer `{base}` applied more than once"
+        )));
     }
     Ok(base)
 }
@@ -681,11 +700,14 @@ fn gru_mix(c: &mut LowerCtx, z: Id, h: Id, cand: Id) -> Id {
 }
 
 pub fn bidirectional(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let ArgVal::Layer(lv) = c.args.get("layer").clone() else { return Err(LowerError::Unsupported("bidirectional without a layer".into())) };
+    let ArgVal::Layer(lv) = c.args.get("layer").clone() else {
+        return Err(LowerError::Unsupported("bidirectional without a layer".into()));
+    };
     let x = c.x();
     let fwd = c.sub(&lv, x, "forward", &[])?;
     let bwd = c.sub(&lv, x, "backward", &[("go_backwards", ArgVal::Bool(true))])?;
-    let inner_args = bind_args(lv.layer, &lv.args).map_err(|_| LowerError::Unsupported("invalid layer value".into()))?;
+    let inner_args =
+        bind_args(lv.layer, &lv.args).map_err(|_| LowerError::Unsupported("invalid layer value".into()))?;
     let mut b0 = bwd[0];
     if inner_args.bool("sequences") {
         // The backward half is re-aligned to forward time.
@@ -725,7 +747,14 @@ pub fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let heads = c.shape(wq)[1];
     let key_dim = c.shape(wq)[2];
     let value_dim = c.shape(c.param("value.kernel")?)[2];
-    let project = |c: &mut LowerCtx, x: Id, rows: usize, len: usize, din: usize, name: &str, hd: usize| -> Result<Id, LowerError> {
+    let project = |c: &mut LowerCtx,
+                   x: Id,
+                   rows: usize,
+                   len: usize,
+                   din: usize,
+                   name: &str,
+                   hd: usize|
+     -> Result<Id, LowerError> {
         let w = c.param(&format!("{name}.kernel"))?;
         let b = c.param(&format!("{name}.bias"))?;
         let x2 = c.f.reshape(x, vec![rows * len, din]);
@@ -778,7 +807,9 @@ pub fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn repeat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let ArgVal::Layer(lv) = c.args.get("layer").clone() else { return Err(LowerError::Unsupported("repeat without a layer".into())) };
+    let ArgVal::Layer(lv) = c.args.get("layer").clone() else {
+        return Err(LowerError::Unsupported("repeat without a layer".into()));
+    };
     let n = c.args.int("n").and_then(|d| d.as_known()).unwrap_or(0);
     let mut x = c.x();
     for i in 0..n {

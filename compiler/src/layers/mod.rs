@@ -41,10 +41,16 @@ pub enum Operands {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum ArgKind {
     /// An integer (or symbolic dim) at least `min`.
-    Int { min: i64 },
+    Int {
+        min: i64,
+    },
     /// An integer or `[h, w]`, each at least `min`.
-    IntOrPair { min: i64 },
-    Float { range: FloatRange },
+    IntOrPair {
+        min: i64,
+    },
+    Float {
+        range: FloatRange,
+    },
     Bool,
     /// One of the given bare words.
     Mode(&'static [&'static str]),
@@ -98,7 +104,13 @@ impl FloatRange {
     pub fn describe(&self) -> String {
         let lo = if self.min_inclusive { "[" } else { "(" };
         let hi = if self.max_inclusive { "]" } else { ")" };
-        let fmt = |v: f64| if v.is_infinite() { if v > 0.0 { "∞".to_string() } else { "−∞".to_string() } } else { format!("{v}") };
+        let fmt = |v: f64| {
+            if v.is_infinite() {
+                if v > 0.0 { "∞".to_string() } else { "−∞".to_string() }
+            } else {
+                format!("{v}")
+            }
+        };
         format!("{lo}{}, {}{hi}", fmt(self.min), fmt(self.max))
     }
 }
@@ -150,21 +162,53 @@ impl ParamSpec {
 #[derive(Clone, Debug)]
 pub enum LayerError {
     /// Operand `operand` should have one of the ranks in `expected`.
-    Rank { operand: usize, expected: &'static str, found: TensorTy },
-    ElemType { operand: usize, expected: ElemType, found: TensorTy },
+    Rank {
+        operand: usize,
+        expected: &'static str,
+        found: TensorTy,
+    },
+    ElemType {
+        operand: usize,
+        expected: ElemType,
+        found: TensorTy,
+    },
     /// An output axis would be ≤ 0; `note` is the rule with numbers.
-    NonPositive { axis_name: &'static str, value: Dim, note: String },
+    NonPositive {
+        axis_name: &'static str,
+        value: Dim,
+        note: String,
+    },
     /// Two operands disagree on an axis.
-    Axis { what: String, left: (Dim, Origin), right: (Dim, Origin), provably_different: bool },
-    ElementCount { from: Dim, to: Dim },
-    AxisOutOfRange { axis: i64, rank: usize },
+    Axis {
+        what: String,
+        left: (Dim, Origin),
+        right: (Dim, Origin),
+        provably_different: bool,
+    },
+    ElementCount {
+        from: Dim,
+        to: Dim,
+    },
+    AxisOutOfRange {
+        axis: i64,
+        rank: usize,
+    },
     /// An option's value is invalid given the operands (e.g. `T > max_len`).
-    Option { option: &'static str, message: String },
+    Option {
+        option: &'static str,
+        message: String,
+    },
     /// The operand should be a layer value of another kind.
-    WrongLayer { option: &'static str, expected: &'static str, found: &'static str },
+    WrongLayer {
+        option: &'static str,
+        expected: &'static str,
+        found: &'static str,
+    },
     /// A size the rule computes (`what`: "output height", "parameter
     /// `kernel`") does not fit in 64 bits.
-    Overflow { what: String },
+    Overflow {
+        what: String,
+    },
 }
 
 impl LayerError {
@@ -245,7 +289,8 @@ impl Apply<'_> {
             // Issues were reported when the layer value was written.
             Err(_) => return Ok(Value::Unknown),
         };
-        let mut sub = Apply { inputs: vec![input], args: &args, origin: lv.origin, params: Vec::new(), notes: Vec::new() };
+        let mut sub =
+            Apply { inputs: vec![input], args: &args, origin: lv.origin, params: Vec::new(), notes: Vec::new() };
         let out = run_rule(lv.layer, &mut sub)?;
         for mut p in sub.params {
             p.name = if prefix.is_empty() { p.name } else { format!("{prefix}.{}", p.name) };
@@ -286,8 +331,15 @@ impl LayerDef {
 
 /// Layers that own parameters without a `bias` option.
 const PARAMETERISED: &[&str] = &[
-    "batch_norm", "layer_norm", "instance_norm", "embedding", "positional_embedding", "prelu", "bidirectional",
-    "multi_head_attention", "repeat",
+    "batch_norm",
+    "layer_norm",
+    "instance_norm",
+    "embedding",
+    "positional_embedding",
+    "prelu",
+    "bidirectional",
+    "multi_head_attention",
+    "repeat",
 ];
 
 /// Looks a layer or tensor function up by name.

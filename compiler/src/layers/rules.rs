@@ -78,150 +78,468 @@ macro_rules! layer {
 }
 
 pub static LAYERS: &[LayerDef] = &[
-    layer!("dense", "dense(x, units, bias = true, activation = none)",
+    layer!(
+        "dense",
+        "dense(x, units, bias = true, activation = none)",
         "Fully connected layer on the last axis: [..., D] → [..., units]. Parameters kernel [D, units], bias [units].",
-        Layer, One, with_kernel_opts![opt("units", INT1, Default::Required, "number of output features")], dense, lowering::dense),
+        Layer,
+        One,
+        with_kernel_opts![opt("units", INT1, Default::Required, "number of output features")],
+        dense,
+        lowering::dense
+    ),
     layer!("relu", "relu(x)", "max(0, x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
     layer!("sigmoid", "sigmoid(x)", "1 / (1 + e^-x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
     layer!("tanh", "tanh(x)", "Hyperbolic tangent, elementwise.", Layer, One, &[], elementwise, lowering::unary),
-    layer!("gelu", "gelu(x)", "Gaussian error linear unit, elementwise.", Layer, One, &[], elementwise, lowering::unary),
-    layer!("elu", "elu(x, alpha = 1.0)", "x if x > 0 else alpha·(e^x − 1).", Layer, One,
-        &[opt("alpha", ANY_FLOAT, Default::Float(1.0), "slope of the negative part")], elementwise, lowering::elu),
+    layer!(
+        "gelu",
+        "gelu(x)",
+        "Gaussian error linear unit, elementwise.",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::unary
+    ),
+    layer!(
+        "elu",
+        "elu(x, alpha = 1.0)",
+        "x if x > 0 else alpha·(e^x − 1).",
+        Layer,
+        One,
+        &[opt("alpha", ANY_FLOAT, Default::Float(1.0), "slope of the negative part")],
+        elementwise,
+        lowering::elu
+    ),
     layer!("softplus", "softplus(x)", "log(1 + e^x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
-    layer!("leaky_relu", "leaky_relu(x, alpha = 0.3)", "x if x > 0 else alpha·x (Keras's default alpha 0.3).", Layer, One,
-        &[opt("alpha", NON_NEG, Default::Float(0.3), "slope of the negative part")], elementwise, lowering::leaky_relu),
-    layer!("softmax", "softmax(x, axis = -1)", "Softmax along an axis.", Layer, One, AXIS_OPT, along_axis, lowering::softmax),
-    layer!("log_softmax", "log_softmax(x, axis = -1)", "Log of the softmax along an axis.", Layer, One, AXIS_OPT, along_axis, lowering::softmax),
-    layer!("prelu", "prelu(x)", "Leaky ReLU with a learned slope per channel: alpha [C].", Layer, One,
-        &[opt("init", ArgKind::Init, Default::Mode("zeros"), "alpha initialiser")], prelu, lowering::prelu),
-    layer!("conv1d", "conv1d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
+    layer!(
+        "leaky_relu",
+        "leaky_relu(x, alpha = 0.3)",
+        "x if x > 0 else alpha·x (Keras's default alpha 0.3).",
+        Layer,
+        One,
+        &[opt("alpha", NON_NEG, Default::Float(0.3), "slope of the negative part")],
+        elementwise,
+        lowering::leaky_relu
+    ),
+    layer!(
+        "softmax",
+        "softmax(x, axis = -1)",
+        "Softmax along an axis.",
+        Layer,
+        One,
+        AXIS_OPT,
+        along_axis,
+        lowering::softmax
+    ),
+    layer!(
+        "log_softmax",
+        "log_softmax(x, axis = -1)",
+        "Log of the softmax along an axis.",
+        Layer,
+        One,
+        AXIS_OPT,
+        along_axis,
+        lowering::softmax
+    ),
+    layer!(
+        "prelu",
+        "prelu(x)",
+        "Leaky ReLU with a learned slope per channel: alpha [C].",
+        Layer,
+        One,
+        &[opt("init", ArgKind::Init, Default::Mode("zeros"), "alpha initialiser")],
+        prelu,
+        lowering::prelu
+    ),
+    layer!(
+        "conv1d",
+        "conv1d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
         "1-D convolution: [N, T, C] → [N, T', filters], T' = (T + 2P − Dl·(K−1) − 1)/S + 1. Parameters kernel [K, C, filters], bias [filters].",
-        Layer, One, with_kernel_opts![
+        Layer,
+        One,
+        with_kernel_opts![
             opt("filters", INT1, Default::Required, "number of output channels"),
             opt("kernel", INT1, Default::Required, "kernel size"),
             opt("stride", INT1, Default::Int(1), "stride"),
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P"),
             opt("dilation", INT1, Default::Int(1), "dilation"),
-        ], |a| conv(a, 1, false), lowering::conv),
-    layer!("conv2d", "conv2d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
+        ],
+        |a| conv(a, 1, false),
+        lowering::conv
+    ),
+    layer!(
+        "conv2d",
+        "conv2d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
         "2-D convolution, channels last: [N, H, W, C] → [N, H', W', filters], H' = (H + 2P − Dl·(K−1) − 1)/S + 1; with `same`, H' = ceil(H/S). Parameters kernel [KH, KW, C, filters], bias [filters].",
-        Layer, One, with_kernel_opts![
+        Layer,
+        One,
+        with_kernel_opts![
             opt("filters", INT1, Default::Required, "number of output channels"),
             opt("kernel", PAIR1, Default::Required, "kernel size, an int or [kh, kw]"),
             opt("stride", PAIR1, Default::Int(1), "stride, an int or [sh, sw]"),
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
-        ], |a| conv(a, 2, false), lowering::conv),
-    layer!("conv2d_transpose", "conv2d_transpose(x, filters, kernel, stride = 1, padding = valid, output_padding = 0)",
+        ],
+        |a| conv(a, 2, false),
+        lowering::conv
+    ),
+    layer!(
+        "conv2d_transpose",
+        "conv2d_transpose(x, filters, kernel, stride = 1, padding = valid, output_padding = 0)",
         "Transposed 2-D convolution: H' = (H−1)·S − 2P + Dl·(K−1) + output_padding + 1; with `same`, H' = H·S. Parameters kernel [KH, KW, filters, C], bias [filters].",
-        Layer, One, with_kernel_opts![
+        Layer,
+        One,
+        with_kernel_opts![
             opt("filters", INT1, Default::Required, "number of output channels"),
             opt("kernel", PAIR1, Default::Required, "kernel size, an int or [kh, kw]"),
             opt("stride", PAIR1, Default::Int(1), "stride, an int or [sh, sw]"),
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
-            opt("output_padding", ArgKind::IntOrPair { min: 0 }, Default::Int(0), "extra size added to one side of the output"),
+            opt(
+                "output_padding",
+                ArgKind::IntOrPair { min: 0 },
+                Default::Int(0),
+                "extra size added to one side of the output"
+            ),
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
-        ], |a| conv(a, 2, true), lowering::conv_transpose),
-    layer!("max_pool", "max_pool(x, size = 2, stride = size, padding = valid)",
+        ],
+        |a| conv(a, 2, true),
+        lowering::conv_transpose
+    ),
+    layer!(
+        "max_pool",
+        "max_pool(x, size = 2, stride = size, padding = valid)",
         "Max pooling over H, W of [N, H, W, C] (or T of [N, T, C]); valid: H' = (H − size)/S + 1, same: H' = ceil(H/S).",
-        Layer, One, POOL_OPTS, pool, lowering::pool),
-    layer!("avg_pool", "avg_pool(x, size = 2, stride = size, padding = valid)",
+        Layer,
+        One,
+        POOL_OPTS,
+        pool,
+        lowering::pool
+    ),
+    layer!(
+        "avg_pool",
+        "avg_pool(x, size = 2, stride = size, padding = valid)",
         "Average pooling over H, W of [N, H, W, C] (or T of [N, T, C]); integer padding is counted (PyTorch's default), `same` padding is not (Keras's).",
-        Layer, One, POOL_OPTS, pool, lowering::pool),
-    layer!("global_avg_pool", "global_avg_pool(x)", "Mean over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].", Layer, One, &[], global_pool, lowering::global_pool),
-    layer!("global_max_pool", "global_max_pool(x)", "Max over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].", Layer, One, &[], global_pool, lowering::global_pool),
-    layer!("upsample", "upsample(x, size = 2)", "Nearest-neighbour upsampling: [N, H, W, C] → [N, s·H, s·W, C] (and [N, T, C] → [N, s·T, C]).", Layer, One,
-        &[opt("size", PAIR1, Default::Int(2), "factor, an int or [h, w]")], upsample, lowering::upsample),
+        Layer,
+        One,
+        POOL_OPTS,
+        pool,
+        lowering::pool
+    ),
+    layer!(
+        "global_avg_pool",
+        "global_avg_pool(x)",
+        "Mean over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].",
+        Layer,
+        One,
+        &[],
+        global_pool,
+        lowering::global_pool
+    ),
+    layer!(
+        "global_max_pool",
+        "global_max_pool(x)",
+        "Max over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].",
+        Layer,
+        One,
+        &[],
+        global_pool,
+        lowering::global_pool
+    ),
+    layer!(
+        "upsample",
+        "upsample(x, size = 2)",
+        "Nearest-neighbour upsampling: [N, H, W, C] → [N, s·H, s·W, C] (and [N, T, C] → [N, s·T, C]).",
+        Layer,
+        One,
+        &[opt("size", PAIR1, Default::Int(2), "factor, an int or [h, w]")],
+        upsample,
+        lowering::upsample
+    ),
     layer!("flatten", "flatten(x)", "[N, a, b, …] → [N, a·b·…].", Layer, One, &[], flatten, lowering::reshape),
-    layer!("reshape", "reshape(x, [N, …])", "Reshape keeping the element count; at most one dim may be -1.", Layer, One,
-        &[opt("shape", ArgKind::Shape, Default::Required, "the target shape, batch axis included")], reshape, lowering::reshape),
-    layer!("concat", "concat(a, b, …, axis = -1)", "Concatenation along an axis; all other axes must agree.", Layer, Variadic,
-        &[opt("axis", ArgKind::Axis, Default::Int(-1), "the concatenation axis")], concat, lowering::concat),
-    layer!("batch_norm", "batch_norm(x, momentum = 0.99, epsilon = 1e-3)",
+    layer!(
+        "reshape",
+        "reshape(x, [N, …])",
+        "Reshape keeping the element count; at most one dim may be -1.",
+        Layer,
+        One,
+        &[opt("shape", ArgKind::Shape, Default::Required, "the target shape, batch axis included")],
+        reshape,
+        lowering::reshape
+    ),
+    layer!(
+        "concat",
+        "concat(a, b, …, axis = -1)",
+        "Concatenation along an axis; all other axes must agree.",
+        Layer,
+        Variadic,
+        &[opt("axis", ArgKind::Axis, Default::Int(-1), "the concatenation axis")],
+        concat,
+        lowering::concat
+    ),
+    layer!(
+        "batch_norm",
+        "batch_norm(x, momentum = 0.99, epsilon = 1e-3)",
         "Batch normalisation over all axes but the last. Parameters gamma [C], beta [C]; non-trainable moving_mean [C], moving_var [C]. moving = momentum·moving + (1 − momentum)·batch.",
-        Layer, One, &[
-            opt("momentum", ArgKind::Float { range: FloatRange::UNIT }, Default::Float(0.99), "moving-average momentum (Keras convention)"),
+        Layer,
+        One,
+        &[
+            opt(
+                "momentum",
+                ArgKind::Float { range: FloatRange::UNIT },
+                Default::Float(0.99),
+                "moving-average momentum (Keras convention)"
+            ),
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
-        ], batch_norm, lowering::batch_norm),
-    layer!("layer_norm", "layer_norm(x, epsilon = 1e-3, axes = [-1])",
-        "Layer normalisation over `axes`; gamma and beta have the shape of the normalised axes.", Layer, One, &[
+        ],
+        batch_norm,
+        lowering::batch_norm
+    ),
+    layer!(
+        "layer_norm",
+        "layer_norm(x, epsilon = 1e-3, axes = [-1])",
+        "Layer normalisation over `axes`; gamma and beta have the shape of the normalised axes.",
+        Layer,
+        One,
+        &[
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
             opt("axes", ArgKind::Axes, Default::Int(-1), "the normalised axes"),
-        ], layer_norm, lowering::layer_norm),
-    layer!("instance_norm", "instance_norm(x, affine = true, epsilon = 1e-3)",
-        "Instance normalisation: statistics over the spatial axes per sample and channel; gamma, beta [C] when affine.", Layer, One, &[
+        ],
+        layer_norm,
+        lowering::layer_norm
+    ),
+    layer!(
+        "instance_norm",
+        "instance_norm(x, affine = true, epsilon = 1e-3)",
+        "Instance normalisation: statistics over the spatial axes per sample and channel; gamma, beta [C] when affine.",
+        Layer,
+        One,
+        &[
             opt("affine", ArgKind::Bool, Default::Bool(true), "learn gamma and beta"),
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
-        ], instance_norm, lowering::instance_norm),
-    layer!("dropout", "dropout(x, rate)", "Zeroes a fraction `rate` of the inputs in training; identity in evaluation.", Layer, One,
-        &[opt("rate", RATE, Default::Required, "fraction of inputs dropped, in [0, 1)")], elementwise, lowering::dropout),
-    layer!("gaussian_noise", "gaussian_noise(x, stddev)", "Adds N(0, stddev²) noise in training; identity in evaluation.", Layer, One,
-        &[opt("stddev", NON_NEG, Default::Required, "standard deviation of the noise")], elementwise, lowering::gaussian_noise),
-    layer!("embedding", "embedding(x, vocab, dim)", "Lookup table: int[N, T] → [N, T, dim]. Parameter embeddings [vocab, dim].", Layer, One, &[
+        ],
+        instance_norm,
+        lowering::instance_norm
+    ),
+    layer!(
+        "dropout",
+        "dropout(x, rate)",
+        "Zeroes a fraction `rate` of the inputs in training; identity in evaluation.",
+        Layer,
+        One,
+        &[opt("rate", RATE, Default::Required, "fraction of inputs dropped, in [0, 1)")],
+        elementwise,
+        lowering::dropout
+    ),
+    layer!(
+        "gaussian_noise",
+        "gaussian_noise(x, stddev)",
+        "Adds N(0, stddev²) noise in training; identity in evaluation.",
+        Layer,
+        One,
+        &[opt("stddev", NON_NEG, Default::Required, "standard deviation of the noise")],
+        elementwise,
+        lowering::gaussian_noise
+    ),
+    layer!(
+        "embedding",
+        "embedding(x, vocab, dim)",
+        "Lookup table: int[N, T] → [N, T, dim]. Parameter embeddings [vocab, dim].",
+        Layer,
+        One,
+        &[
             opt("vocab", INT1, Default::Required, "number of distinct indices"),
             opt("dim", INT1, Default::Required, "size of each vector"),
             opt("init", ArgKind::Init, Default::Mode("uniform"), "embeddings initialiser"),
-        ], embedding, lowering::embedding),
-    layer!("positional_embedding", "positional_embedding(x, max_len)", "Adds learned positions: [N, T, D] → [N, T, D], T ≤ max_len. Parameter embeddings [max_len, D].", Layer, One,
-        &[opt("max_len", INT1, Default::Required, "the longest sequence")], positional_embedding, lowering::positional_embedding),
-    layer!("positional_encoding", "positional_encoding(x)", "Adds the fixed sinusoidal position encoding: [N, T, D] → [N, T, D]. No parameters.", Layer, One, &[], positional_encoding, lowering::positional_encoding),
-    layer!("simple_rnn", "simple_rnn(x, units, sequences = false, state = false)",
+        ],
+        embedding,
+        lowering::embedding
+    ),
+    layer!(
+        "positional_embedding",
+        "positional_embedding(x, max_len)",
+        "Adds learned positions: [N, T, D] → [N, T, D], T ≤ max_len. Parameter embeddings [max_len, D].",
+        Layer,
+        One,
+        &[opt("max_len", INT1, Default::Required, "the longest sequence")],
+        positional_embedding,
+        lowering::positional_embedding
+    ),
+    layer!(
+        "positional_encoding",
+        "positional_encoding(x)",
+        "Adds the fixed sinusoidal position encoding: [N, T, D] → [N, T, D]. No parameters.",
+        Layer,
+        One,
+        &[],
+        positional_encoding,
+        lowering::positional_encoding
+    ),
+    layer!(
+        "simple_rnn",
+        "simple_rnn(x, units, sequences = false, state = false)",
         "Fully connected recurrent layer: [N, T, D] → [N, M] (or [N, T, M] with sequences). Parameters kernel [D, M], recurrent_kernel [M, M], bias [M].",
-        Layer, One, recurrent_opts![], |a| recurrent(a, Cell::Simple), lowering::recurrent),
-    layer!("lstm", "lstm(x, units, sequences = false, state = false)",
+        Layer,
+        One,
+        recurrent_opts![],
+        |a| recurrent(a, Cell::Simple),
+        lowering::recurrent
+    ),
+    layer!(
+        "lstm",
+        "lstm(x, units, sequences = false, state = false)",
         "Long short-term memory, gate order i, f, c, o: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h, c). Parameters kernel [D, 4M], recurrent_kernel [M, 4M], bias [4M].",
-        Layer, One, recurrent_opts![], |a| recurrent(a, Cell::Lstm), lowering::recurrent),
-    layer!("gru", "gru(x, units, sequences = false, state = false, reset_after = true)",
+        Layer,
+        One,
+        recurrent_opts![],
+        |a| recurrent(a, Cell::Lstm),
+        lowering::recurrent
+    ),
+    layer!(
+        "gru",
+        "gru(x, units, sequences = false, state = false, reset_after = true)",
         "Gated recurrent unit, gate order z, r, h: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h). Parameters kernel [D, 3M], recurrent_kernel [M, 3M], bias [2, 3M] ([3M] when reset_after = false).",
-        Layer, One, recurrent_opts![opt("reset_after", ArgKind::Bool, Default::Bool(true), "apply the reset gate after the recurrent matmul (Keras/cuDNN convention)")],
-        |a| recurrent(a, Cell::Gru), lowering::recurrent),
-    layer!("bidirectional", "bidirectional(x, rnn_layer, merge = concat)",
+        Layer,
+        One,
+        recurrent_opts![opt(
+            "reset_after",
+            ArgKind::Bool,
+            Default::Bool(true),
+            "apply the reset gate after the recurrent matmul (Keras/cuDNN convention)"
+        )],
+        |a| recurrent(a, Cell::Gru),
+        lowering::recurrent
+    ),
+    layer!(
+        "bidirectional",
+        "bidirectional(x, rnn_layer, merge = concat)",
         "Runs a recurrent layer forwards and backwards: [N, T, 2M] with merge = concat. Parameters forward.*, backward.*.",
-        Layer, One, &[
+        Layer,
+        One,
+        &[
             opt("layer", ArgKind::Layer, Default::Required, "a recurrent layer value, e.g. lstm(64, sequences = true)"),
-            opt("merge", ArgKind::Mode(&["concat", "sum", "mul", "ave"]), Default::Mode("concat"), "how the two directions are combined"),
-        ], bidirectional, lowering::bidirectional),
-    layer!("multi_head_attention", "multi_head_attention(q, heads, key_dim, kv = q, value_dim = key_dim, dropout = 0, causal = false)",
+            opt(
+                "merge",
+                ArgKind::Mode(&["concat", "sum", "mul", "ave"]),
+                Default::Mode("concat"),
+                "how the two directions are combined"
+            ),
+        ],
+        bidirectional,
+        lowering::bidirectional
+    ),
+    layer!(
+        "multi_head_attention",
+        "multi_head_attention(q, heads, key_dim, kv = q, value_dim = key_dim, dropout = 0, causal = false)",
         "Multi-head attention: [N, T, D] → [N, T, D]. Parameters query/key/value.kernel [D, heads, key_dim] with biases [heads, key_dim], output.kernel [heads, value_dim, D], output.bias [D].",
-        Layer, One, &[
+        Layer,
+        One,
+        &[
             opt("heads", INT1, Default::Required, "number of attention heads"),
             opt("key_dim", INT1, Default::Required, "size of each head for queries and keys"),
             opt("kv", ArgKind::Tensor, Default::Absent, "the key/value sequence [N, S, Dkv] (default: the query)"),
             opt("value_dim", INT1, Default::SameAs("key_dim"), "size of each head for values"),
             opt("dropout", RATE, Default::Float(0.0), "dropout on the attention weights"),
             opt("causal", ArgKind::Bool, Default::Bool(false), "mask future positions"),
-        ], attention, lowering::multi_head_attention),
-    layer!("repeat", "repeat(x, n, layer_value)", "Applies n copies of a layer, each with its own parameters.", Layer, One, &[
+        ],
+        attention,
+        lowering::multi_head_attention
+    ),
+    layer!(
+        "repeat",
+        "repeat(x, n, layer_value)",
+        "Applies n copies of a layer, each with its own parameters.",
+        Layer,
+        One,
+        &[
             opt("n", ArgKind::Int { min: 0 }, Default::Required, "number of copies"),
             opt("layer", ArgKind::Layer, Default::Required, "the layer value to repeat"),
-        ], repeat, lowering::repeat),
+        ],
+        repeat,
+        lowering::repeat
+    ),
     // ---- tensor functions (no parameters, not listed in summaries)
-    layer!("one_hot", "one_hot(x, depth)", "int[…] → […, depth] of zeros and ones.", Function, One,
-        &[opt("depth", INT1, Default::Required, "number of classes")], one_hot, lowering::one_hot),
-    layer!("clip", "clip(x, lo, hi)", "Clamps every element to [lo, hi].", Function, One,
-        &[opt("lo", ANY_FLOAT, Default::Required, "lower bound"), opt("hi", ANY_FLOAT, Default::Required, "upper bound")], elementwise, lowering::clip),
+    layer!(
+        "one_hot",
+        "one_hot(x, depth)",
+        "int[…] → […, depth] of zeros and ones.",
+        Function,
+        One,
+        &[opt("depth", INT1, Default::Required, "number of classes")],
+        one_hot,
+        lowering::one_hot
+    ),
+    layer!(
+        "clip",
+        "clip(x, lo, hi)",
+        "Clamps every element to [lo, hi].",
+        Function,
+        One,
+        &[
+            opt("lo", ANY_FLOAT, Default::Required, "lower bound"),
+            opt("hi", ANY_FLOAT, Default::Required, "upper bound")
+        ],
+        elementwise,
+        lowering::clip
+    ),
     layer!("exp", "exp(x)", "e^x, elementwise.", Function, One, &[], elementwise, lowering::unary),
     layer!("log", "log(x)", "Natural logarithm, elementwise.", Function, One, &[], elementwise, lowering::unary),
     layer!("sqrt", "sqrt(x)", "Square root, elementwise.", Function, One, &[], elementwise, lowering::unary),
     layer!("abs", "abs(x)", "Absolute value, elementwise.", Function, One, &[], elementwise_any, lowering::unary),
-    layer!("mean", "mean(x, axis)", "Mean over an axis (or all axes).", Function, One, &[
+    layer!(
+        "mean",
+        "mean(x, axis)",
+        "Mean over an axis (or all axes).",
+        Function,
+        One,
+        &[
             opt("axis", ArgKind::Axes, Default::Absent, "axis or axes to reduce (default: all)"),
             opt("keepdims", ArgKind::Bool, Default::Bool(false), "keep reduced axes with size 1"),
-        ], reduce, lowering::reduce),
-    layer!("sum", "sum(x, axis)", "Sum over an axis (or all axes).", Function, One, &[
+        ],
+        reduce,
+        lowering::reduce
+    ),
+    layer!(
+        "sum",
+        "sum(x, axis)",
+        "Sum over an axis (or all axes).",
+        Function,
+        One,
+        &[
             opt("axis", ArgKind::Axes, Default::Absent, "axis or axes to reduce (default: all)"),
             opt("keepdims", ArgKind::Bool, Default::Bool(false), "keep reduced axes with size 1"),
-        ], reduce, lowering::reduce),
-    layer!("normal", "normal(shape, std = 1)", "A fresh N(0, std²) tensor of the given shape, drawn at every step.", Function, None, &[
+        ],
+        reduce,
+        lowering::reduce
+    ),
+    layer!(
+        "normal",
+        "normal(shape, std = 1)",
+        "A fresh N(0, std²) tensor of the given shape, drawn at every step.",
+        Function,
+        None,
+        &[
             opt("shape", ArgKind::Shape, Default::Required, "the shape, e.g. [N, 100]"),
             opt("std", NON_NEG, Default::Float(1.0), "standard deviation"),
             opt("mean", ANY_FLOAT, Default::Float(0.0), "mean"),
-        ], random, lowering::random),
-    layer!("uniform", "uniform(shape, lo = 0, hi = 1)", "A fresh U(lo, hi) tensor of the given shape, drawn at every step.", Function, None, &[
+        ],
+        random,
+        lowering::random
+    ),
+    layer!(
+        "uniform",
+        "uniform(shape, lo = 0, hi = 1)",
+        "A fresh U(lo, hi) tensor of the given shape, drawn at every step.",
+        Function,
+        None,
+        &[
             opt("shape", ArgKind::Shape, Default::Required, "the shape, e.g. [N, 100]"),
             opt("lo", ANY_FLOAT, Default::Float(0.0), "lower bound"),
             opt("hi", ANY_FLOAT, Default::Float(1.0), "upper bound"),
-        ], random, lowering::random),
+        ],
+        random,
+        lowering::random
+    ),
 ];
 
 // ------------------------------------------------------------------ helpers
@@ -352,7 +670,13 @@ fn prelu(a: &mut Apply) -> RuleResult {
 }
 
 fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
-    let layer = if nd == 1 { "conv1d" } else if transpose { "conv2d_transpose" } else { "conv2d" };
+    let layer = if nd == 1 {
+        "conv1d"
+    } else if transpose {
+        "conv2d_transpose"
+    } else {
+        "conv2d"
+    };
     let expected = if nd == 1 { "[N, T, C]" } else { "[N, H, W, C]" };
     need_rank(a, 0, &[nd + 2], expected)?;
     need_float(a, 0)?;
@@ -382,7 +706,13 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
             }
             (pad, false) => {
                 let p = match pad {
-                    Padding::Explicit(ph, pw) => if i == 0 { ph.clone() } else { pw.clone() },
+                    Padding::Explicit(ph, pw) => {
+                        if i == 0 {
+                            ph.clone()
+                        } else {
+                            pw.clone()
+                        }
+                    }
                     _ => Dim::Known(0),
                 };
                 // (H + 2P − Dl·(K−1) − 1)/S + 1
@@ -392,13 +722,23 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
                 })?;
                 let note = format!(
                     "{layer} {name}: ({} + 2·{} − {}·({}−1) − 1)/{} + 1 = {out}",
-                    show(h), show(&p), show(&dl), show(&k), show(&s)
+                    show(h),
+                    show(&p),
+                    show(&dl),
+                    show(&k),
+                    show(&s)
                 );
                 (out, note)
             }
             (pad, true) => {
                 let p = match pad {
-                    Padding::Explicit(ph, pw) => if i == 0 { ph.clone() } else { pw.clone() },
+                    Padding::Explicit(ph, pw) => {
+                        if i == 0 {
+                            ph.clone()
+                        } else {
+                            pw.clone()
+                        }
+                    }
                     _ => Dim::Known(0),
                 };
                 let op = pick(&out_pad, i);
@@ -408,7 +748,12 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
                 })?;
                 let note = format!(
                     "{layer} {name}: ({}−1)·{} − 2·{} + {}·({}−1) + {} + 1 = {out}",
-                    show(h), show(&s), show(&p), show(&dl), show(&k), show(&op)
+                    show(h),
+                    show(&s),
+                    show(&p),
+                    show(&dl),
+                    show(&k),
+                    show(&op)
                 );
                 (out, note)
             }
@@ -451,12 +796,19 @@ fn pool(a: &mut Apply) -> RuleResult {
             }
             pad => {
                 let p = match pad {
-                    Padding::Explicit(ph, pw) => if i == 0 { ph.clone() } else { pw.clone() },
+                    Padding::Explicit(ph, pw) => {
+                        if i == 0 {
+                            ph.clone()
+                        } else {
+                            pw.clone()
+                        }
+                    }
                     _ => Dim::Known(0),
                 };
                 // (H + 2P − size)/S + 1
                 let out = size(&what, || h.add(&Dim::Known(2).mul(&p)?)?.sub(&k)?.floor_div(&s)?.add(&Dim::Known(1)))?;
-                let note = format!("{layer} {name}: ({} + 2·{} − {})/{} + 1 = {out}", show(h), show(&p), show(&k), show(&s));
+                let note =
+                    format!("{layer} {name}: ({} + 2·{} − {})/{} + 1 = {out}", show(h), show(&p), show(&k), show(&s));
                 (out, note)
             }
         };
@@ -503,7 +855,8 @@ fn reshape(a: &mut Apply) -> RuleResult {
     let x = a.input().clone();
     let ArgVal::Shape(target) = a.args.get("shape").clone() else { return Ok(Value::Unknown) };
     let from = product(&x.dims, "the input's element count")?;
-    let wild: Vec<usize> = target.iter().enumerate().filter(|(_, d)| d.as_known() == Some(-1)).map(|(i, _)| i).collect();
+    let wild: Vec<usize> =
+        target.iter().enumerate().filter(|(_, d)| d.as_known() == Some(-1)).map(|(i, _)| i).collect();
     if wild.len() > 1 {
         return Err(LayerError::Option { option: "shape", message: "at most one dim may be -1".into() });
     }
@@ -536,7 +889,11 @@ fn concat(a: &mut Apply) -> RuleResult {
     let mut total = first.dims[axis].clone();
     for (i, t) in a.inputs.iter().enumerate().skip(1) {
         if t.rank() != rank {
-            return Err(LayerError::Rank { operand: i, expected: "the same rank as the first operand", found: t.clone() });
+            return Err(LayerError::Rank {
+                operand: i,
+                expected: "the same rank as the first operand",
+                found: t.clone(),
+            });
         }
         if t.elem != first.elem {
             return Err(LayerError::ElemType { operand: i, expected: first.elem, found: t.clone() });
@@ -617,7 +974,10 @@ fn positional_embedding(a: &mut Apply) -> RuleResult {
     let (t, d) = (a.input().dims[1].clone(), a.input().dims[2].clone());
     if let (Some(t), Some(m)) = (t.as_known(), max_len.as_known()) {
         if t > m {
-            return Err(LayerError::Option { option: "max_len", message: format!("the sequence has T = {t} positions, more than max_len = {m}") });
+            return Err(LayerError::Option {
+                option: "max_len",
+                message: format!("the sequence has T = {t} positions, more than max_len = {m}"),
+            });
         }
     }
     a.param("embeddings", vec![max_len, d], "uniform");
@@ -667,7 +1027,10 @@ fn recurrent(a: &mut Apply, cell: Cell) -> RuleResult {
         for s in &states {
             let origin = a.args.origin("initial_state").unwrap_or(a.origin);
             if s.rank() != 2 {
-                return Err(LayerError::Option { option: "initial_state", message: format!("a state must be [N, {m}], found {s}") });
+                return Err(LayerError::Option {
+                    option: "initial_state",
+                    message: format!("a state must be [N, {m}], found {s}"),
+                });
             }
             for (ax, want) in [(0, &n), (1, &m)] {
                 let eq = s.dims[ax].compare(want);
@@ -701,7 +1064,11 @@ fn recurrent(a: &mut Apply, cell: Cell) -> RuleResult {
 fn bidirectional(a: &mut Apply) -> RuleResult {
     let Some(lv) = a.args.layer("layer").cloned() else { return Ok(Value::Unknown) };
     if !matches!(lv.layer.name, "lstm" | "gru" | "simple_rnn") {
-        return Err(LayerError::WrongLayer { option: "layer", expected: "a recurrent layer (lstm, gru or simple_rnn)", found: lv.layer.name });
+        return Err(LayerError::WrongLayer {
+            option: "layer",
+            expected: "a recurrent layer (lstm, gru or simple_rnn)",
+            found: lv.layer.name,
+        });
     }
     let x = a.input().clone();
     let fwd = a.sub_layer(&lv, x.clone(), "forward")?;
@@ -739,7 +1106,10 @@ fn attention(a: &mut Apply) -> RuleResult {
         _ => q.clone(),
     };
     if kv.rank() != 3 {
-        return Err(LayerError::Option { option: "kv", message: format!("the key/value sequence must be [N, S, D], found {kv}") });
+        return Err(LayerError::Option {
+            option: "kv",
+            message: format!("the key/value sequence must be [N, S, D], found {kv}"),
+        });
     }
     let eq = q.dims[0].compare(&kv.dims[0]);
     if eq != Equality::Equal {

@@ -45,7 +45,11 @@ fn recurrent_parameter_counts_match_keras() {
 
 #[test]
 fn recurrent_outputs_and_states() {
-    let (o, _) = apply("lstm", vec![t(&[4, 8, 2])], vec![pos(int(3)), kw("sequences", Value::Bool(true)), kw("state", Value::Bool(true))]);
+    let (o, _) = apply(
+        "lstm",
+        vec![t(&[4, 8, 2])],
+        vec![pos(int(3)), kw("sequences", Value::Bool(true)), kw("state", Value::Bool(true))],
+    );
     assert_eq!(shape(&o), "([4, 8, 3], [4, 3], [4, 3])");
     let (o, _) = apply("gru", vec![t(&[4, 8, 2])], vec![pos(int(3)), kw("state", Value::Bool(true))]);
     assert_eq!(shape(&o), "([4, 3], [4, 3])");
@@ -72,13 +76,22 @@ fn convolution_shapes_and_counts() {
     let (_, n) = apply("conv2d", vec![t(&[1, 28, 28, 128])], vec![pos(int(192)), pos(int(3))]);
     assert_eq!(n, 221_184 + 192);
     // Same padding with stride 2: ceil(7 / 2) = 4.
-    let (o, _) = apply("conv2d", vec![t(&[1, 7, 7, 1])], vec![pos(int(4)), pos(int(3)), kw("stride", int(2)), kw("padding", Value::Mode("same".into()))]);
+    let (o, _) = apply(
+        "conv2d",
+        vec![t(&[1, 7, 7, 1])],
+        vec![pos(int(4)), pos(int(3)), kw("stride", int(2)), kw("padding", Value::Mode("same".into()))],
+    );
     assert_eq!(shape(&o), "[1, 4, 4, 4]");
     // Dilation 2, padding 2 keeps 32: (32 + 4 − 2·2 − 1)/1 + 1.
-    let (o, _) = apply("conv2d", vec![t(&[1, 32, 32, 3])], vec![pos(int(8)), pos(int(3)), kw("dilation", int(2)), kw("padding", int(2))]);
+    let (o, _) = apply(
+        "conv2d",
+        vec![t(&[1, 32, 32, 3])],
+        vec![pos(int(8)), pos(int(3)), kw("dilation", int(2)), kw("padding", int(2))],
+    );
     assert_eq!(shape(&o), "[1, 32, 32, 8]");
     // Transposed: (7 − 1)·2 + 3 = 15; kernel [3, 3, filters, C].
-    let (o, n) = apply("conv2d_transpose", vec![t(&[1, 7, 7, 4])], vec![pos(int(2)), pos(int(3)), kw("stride", int(2))]);
+    let (o, n) =
+        apply("conv2d_transpose", vec![t(&[1, 7, 7, 4])], vec![pos(int(2)), pos(int(3)), kw("stride", int(2))]);
     assert_eq!((shape(&o).as_str(), n), ("[1, 15, 15, 2]", 3 * 3 * 2 * 4 + 2));
     let (o, _) = apply("conv1d", vec![t(&[1, 100, 16])], vec![pos(int(8)), pos(int(5))]);
     assert_eq!(shape(&o), "[1, 96, 8]");
@@ -88,7 +101,13 @@ fn convolution_shapes_and_counts() {
 fn kernel_larger_than_input_is_an_error_with_the_rule() {
     let def = lookup("conv2d").unwrap();
     let args = bind_args(def, &[pos(int(8)), pos(int(7))]).unwrap();
-    let mut a = Apply { inputs: vec![t(&[1, 5, 5, 1])], args: &args, origin: Origin::default(), params: Vec::new(), notes: Vec::new() };
+    let mut a = Apply {
+        inputs: vec![t(&[1, 5, 5, 1])],
+        args: &args,
+        origin: Origin::default(),
+        params: Vec::new(),
+        notes: Vec::new(),
+    };
     match (def.rule)(&mut a) {
         Err(LayerError::NonPositive { value, note, .. }) => {
             assert_eq!(value, Dim::Known(-1));
@@ -101,12 +120,23 @@ fn kernel_larger_than_input_is_an_error_with_the_rule() {
 #[test]
 fn pools_norms_and_others() {
     assert_eq!(shape(&apply("max_pool", vec![t(&[1, 28, 28, 16])], vec![]).0), "[1, 14, 14, 16]");
-    assert_eq!(shape(&apply("avg_pool", vec![t(&[1, 7, 7, 16])], vec![kw("padding", Value::Mode("same".into()))]).0), "[1, 4, 4, 16]");
+    assert_eq!(
+        shape(&apply("avg_pool", vec![t(&[1, 7, 7, 16])], vec![kw("padding", Value::Mode("same".into()))]).0),
+        "[1, 4, 4, 16]"
+    );
     assert_eq!(shape(&apply("max_pool", vec![t(&[1, 10, 4])], vec![pos(int(3)), kw("stride", int(1))]).0), "[1, 8, 4]");
     let (_, n) = apply("batch_norm", vec![t(&[1, 4, 4, 16])], vec![]);
     assert_eq!(n, 64);
     assert_eq!(apply("layer_norm", vec![t(&[1, 10, 32])], vec![]).1, 64);
-    assert_eq!(apply("embedding", vec![TensorTy::new(nnc_syntax::ast::ElemType::Int, vec![Dim::Known(2), Dim::Known(5)], Origin::default())], vec![pos(int(100)), pos(int(8))]).1, 800);
+    assert_eq!(
+        apply(
+            "embedding",
+            vec![TensorTy::new(nnc_syntax::ast::ElemType::Int, vec![Dim::Known(2), Dim::Known(5)], Origin::default())],
+            vec![pos(int(100)), pos(int(8))]
+        )
+        .1,
+        800
+    );
     assert_eq!(shape(&apply("flatten", vec![t(&[2, 7, 7, 32])], vec![]).0), "[2, 1568]");
     assert_eq!(shape(&apply("global_avg_pool", vec![t(&[2, 7, 7, 32])], vec![]).0), "[2, 32]");
     assert_eq!(shape(&apply("upsample", vec![t(&[2, 7, 7, 32])], vec![]).0), "[2, 14, 14, 32]");

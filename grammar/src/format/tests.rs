@@ -85,7 +85,10 @@ fn formats_every_repository_file_safely() {
     let mut checked = 0;
     for dir in ["examples", "stdlib", "tests/check_ok", "tests/diagnostics", "tests/fuzz_regressions"] {
         let Ok(entries) = std::fs::read_dir(root.join(dir)) else { continue };
-        let mut paths: Vec<_> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|x| x == "nn")).collect();
+        let mut paths: Vec<_> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "nn"))
+            .collect();
         paths.sort();
         for path in paths {
             let Ok(src) = std::fs::read_to_string(&path) else { continue };

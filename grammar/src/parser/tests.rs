@@ -194,7 +194,10 @@ fn long_chains_are_cut_at_the_depth_limit_on_a_small_stack() {
         model(vec!["x"; 30_000].join(" + ")),
         model(vec!["x"; 30_000].join(" * ")),
         model(format!("x{}", "[0]".repeat(30_000))),
-        format!("model M(k = 1) {{ if k == 0 {{ output y = 1 }}{} }}", " else if k == 0 { output y = 1 }".repeat(30_000)),
+        format!(
+            "model M(k = 1) {{ if k == 0 {{ output y = 1 }}{} }}",
+            " else if k == 0 { output y = 1 }".repeat(30_000)
+        ),
     ];
     for src in cases {
         std::thread::Builder::new()

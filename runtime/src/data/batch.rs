@@ -108,12 +108,18 @@ mod tests {
     #[test]
     fn take_gathers_rows() {
         let mut ds = Dataset::default();
-        ds.arrays.insert("x".into(), Array::F32(ndarray::Array3::from_shape_fn((5, 2, 1), |(i, j, _)| (i * 10 + j) as f32).into_dyn()));
+        ds.arrays.insert(
+            "x".into(),
+            Array::F32(ndarray::Array3::from_shape_fn((5, 2, 1), |(i, j, _)| (i * 10 + j) as f32).into_dyn()),
+        );
         ds.arrays.insert("y".into(), Array::I64(ndarray::arr1(&[0i64, 1, 2, 3, 4]).into_dyn()));
         let t = take(&ds, &[4, 4, 0]);
         assert_eq!(t.len(), 3);
         assert_eq!(t.get("x").unwrap().shape(), &[3, 2, 1]);
-        assert_eq!(t.get("x").unwrap().to_f32().iter().copied().collect::<Vec<_>>(), vec![40.0, 41.0, 40.0, 41.0, 0.0, 1.0]);
+        assert_eq!(
+            t.get("x").unwrap().to_f32().iter().copied().collect::<Vec<_>>(),
+            vec![40.0, 41.0, 40.0, 41.0, 0.0, 1.0]
+        );
         assert_eq!(t.get("y"), Some(&Array::I64(ndarray::arr1(&[4i64, 4, 0]).into_dyn())));
         assert_eq!(take(&ds, &[]).len(), 0);
     }

@@ -146,14 +146,20 @@ impl Columns<'_> {
     pub fn resolve_column(&self, c: &Column) -> Result<usize, DataError> {
         match c {
             Column::Index(i) if *i < self.count => Ok(*i),
-            Column::Index(i) => Err(DataError::ColumnOutOfRange { path: self.path.to_path_buf(), index: *i, columns: self.count }),
+            Column::Index(i) => {
+                Err(DataError::ColumnOutOfRange { path: self.path.to_path_buf(), index: *i, columns: self.count })
+            }
             Column::Name(n) => self.by_name(n),
         }
     }
 
     fn by_name(&self, n: &str) -> Result<usize, DataError> {
         let Some(names) = &self.names else {
-            return Err(DataError::NoHeader { path: self.path.to_path_buf(), column: n.to_string(), columns: self.count });
+            return Err(DataError::NoHeader {
+                path: self.path.to_path_buf(),
+                column: n.to_string(),
+                columns: self.count,
+            });
         };
         names.iter().position(|c| c == n).ok_or_else(|| DataError::NoColumn {
             path: self.path.to_path_buf(),
@@ -173,15 +179,24 @@ impl Columns<'_> {
                     return Err(empty());
                 }
                 if *b > self.count {
-                    return Err(DataError::ColumnOutOfRange { path: self.path.to_path_buf(), index: b - 1, columns: self.count });
+                    return Err(DataError::ColumnOutOfRange {
+                        path: self.path.to_path_buf(),
+                        index: b - 1,
+                        columns: self.count,
+                    });
                 }
                 Ok((*a..*b).collect())
             }
             Selector::Glob(g) => {
                 let Some(names) = &self.names else {
-                    return Err(DataError::NoHeader { path: self.path.to_path_buf(), column: g.clone(), columns: self.count });
+                    return Err(DataError::NoHeader {
+                        path: self.path.to_path_buf(),
+                        column: g.clone(),
+                        columns: self.count,
+                    });
                 };
-                let v: Vec<usize> = names.iter().enumerate().filter(|(_, n)| glob_match(g, n)).map(|(i, _)| i).collect();
+                let v: Vec<usize> =
+                    names.iter().enumerate().filter(|(_, n)| glob_match(g, n)).map(|(i, _)| i).collect();
                 if v.is_empty() { Err(empty()) } else { Ok(v) }
             }
             Selector::List(items) => {
@@ -197,7 +212,12 @@ impl Columns<'_> {
 }
 
 /// Parses a cell as a finite number.
-pub(super) fn number<T: std::str::FromStr + Into<f64> + Copy>(cell: &str, path: &Path, line: usize, column: impl FnOnce() -> String) -> Result<T, DataError> {
+pub(super) fn number<T: std::str::FromStr + Into<f64> + Copy>(
+    cell: &str,
+    path: &Path,
+    line: usize,
+    column: impl FnOnce() -> String,
+) -> Result<T, DataError> {
     match cell.trim().parse::<T>() {
         Ok(v) if v.into().is_finite() => Ok(v),
         _ => Err(DataError::NotANumber { path: path.to_path_buf(), line, column: column(), text: cell.to_string() }),
@@ -218,15 +238,26 @@ pub(super) fn load(spec: &CsvSpec, base: &Path) -> Result<Loaded, DataError> {
     };
     let delim = spec.delimiter.unwrap_or_else(|| detect_delimiter(&path, first_line));
     let mut cells = Vec::new();
-    split_line(first_line, delim, &mut cells).map_err(|reason| DataError::Syntax { path: path.clone(), line: first_no, reason })?;
+    split_line(first_line, delim, &mut cells).map_err(|reason| DataError::Syntax {
+        path: path.clone(),
+        line: first_no,
+        reason,
+    })?;
     let header = match spec.header {
         Header::Present => true,
         Header::Absent => false,
         Header::Auto => cells.iter().any(|c| !c.trim().is_empty() && c.trim().parse::<f64>().is_err()),
     };
-    let cols = Columns { path: &path, names: header.then(|| cells.iter().map(|c| c.trim().to_string()).collect()), count: cells.len() };
+    let cols = Columns {
+        path: &path,
+        names: header.then(|| cells.iter().map(|c| c.trim().to_string()).collect()),
+        count: cells.len(),
+    };
     if spec.arrays.is_empty() {
-        return Err(DataError::Spec { source: format!("csv(\"{}\")", spec.path.display()), reason: "names no arrays (write x = 0..4, y = \"label\")".into() });
+        return Err(DataError::Spec {
+            source: format!("csv(\"{}\")", spec.path.display()),
+            reason: "names no arrays (write x = 0..4, y = \"label\")".into(),
+        });
     }
     let mut plans = Vec::with_capacity(spec.arrays.len());
     for (_, sel) in &spec.arrays {
@@ -236,16 +267,24 @@ pub(super) fn load(spec: &CsvSpec, base: &Path) -> Result<Loaded, DataError> {
         });
     }
     let rows_hint = text.len() / first_line.len().max(1);
-    let mut bufs: Vec<Vec<f32>> = plans
-        .iter()
-        .map(|p| Vec::with_capacity(rows_hint * if let Plan::Cols(c) = p { c.len() } else { 1 }))
-        .collect();
+    let mut bufs: Vec<Vec<f32>> =
+        plans.iter().map(|p| Vec::with_capacity(rows_hint * if let Plan::Cols(c) = p { c.len() } else { 1 })).collect();
     let mut rows = 0usize;
     let data_lines = if header { None } else { Some((first_no, first_line)) }.into_iter().chain(lines);
     for (no, line) in data_lines {
-        split_line(line, delim, &mut cells).map_err(|reason| DataError::Syntax { path: path.clone(), line: no, reason })?;
+        split_line(line, delim, &mut cells).map_err(|reason| DataError::Syntax {
+            path: path.clone(),
+            line: no,
+            reason,
+        })?;
         if cells.len() != cols.count {
-            return Err(DataError::Ragged { path: path.clone(), line: no, found: cells.len(), expected: cols.count, at_least: false });
+            return Err(DataError::Ragged {
+                path: path.clone(),
+                line: no,
+                found: cells.len(),
+                expected: cols.count,
+                at_least: false,
+            });
         }
         for (plan, buf) in plans.iter().zip(bufs.iter_mut()) {
             match plan {
@@ -333,7 +372,10 @@ mod tests {
 
     #[test]
     fn digits_by_range_and_index() {
-        let l = load_ok(csv("data/digits.csv.gz").array("pixels", Selector::Range(0, 64)).array("label", Selector::Index(64)), &root());
+        let l = load_ok(
+            csv("data/digits.csv.gz").array("pixels", Selector::Range(0, 64)).array("label", Selector::Index(64)),
+            &root(),
+        );
         assert_eq!(l.dataset.len(), 1797);
         let Some(Array::F32(p)) = l.dataset.get("pixels") else { panic!() };
         assert_eq!(p.shape(), &[1797, 64]);
@@ -351,7 +393,10 @@ mod tests {
 
     #[test]
     fn mnist_5k() {
-        let l = load_ok(csv("data/mnist_5k.csv.gz").array("images", Selector::Range(0, 784)).array("labels", Selector::Index(784)), &root());
+        let l = load_ok(
+            csv("data/mnist_5k.csv.gz").array("images", Selector::Range(0, 784)).array("labels", Selector::Index(784)),
+            &root(),
+        );
         assert_eq!(l.dataset.len(), 5000);
         let Some(Array::F32(x)) = l.dataset.get("images") else { panic!() };
         assert_eq!(x.shape(), &[5000, 784]);
@@ -384,7 +429,10 @@ mod tests {
         // Numeric columns of a table with a text column load fine; the text one is an error naming the cell.
         let e = load_err(csv("data/fish.csv").array("s", Selector::Name("Species".into())), &root());
         assert!(matches!(e, DataError::NotANumber { line: 2, .. }), "{e}");
-        assert!(e.to_string().ends_with("fish.csv: line 2, column 0 (`Species`): `Bream` is not a finite number"), "{e}");
+        assert!(
+            e.to_string().ends_with("fish.csv: line 2, column 0 (`Species`): `Bream` is not a finite number"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -423,13 +471,27 @@ mod tests {
         let e = load_err(csv("nan.csv").array("x", Selector::Range(0, 2)), dir.path());
         assert!(e.to_string().ends_with("nan.csv: line 2, column 1: empty cell where a number is needed"), "{e}");
         write("inf.csv", "1,2\n3,inf\n");
-        assert!(load_err(csv("inf.csv").array("x", Selector::Index(1)), dir.path()).to_string().contains("`inf` is not a finite number"));
+        assert!(
+            load_err(csv("inf.csv").array("x", Selector::Index(1)), dir.path())
+                .to_string()
+                .contains("`inf` is not a finite number")
+        );
         write("empty.csv", "\n\n");
-        assert!(matches!(load_err(csv("empty.csv").array("x", Selector::Index(0)), dir.path()), DataError::Empty { .. }));
+        assert!(matches!(
+            load_err(csv("empty.csv").array("x", Selector::Index(0)), dir.path()),
+            DataError::Empty { .. }
+        ));
         write("header_only.csv", "a,b\n");
-        assert!(load_err(csv("header_only.csv").array("x", Selector::Index(0)), dir.path()).to_string().contains("no data rows"));
+        assert!(
+            load_err(csv("header_only.csv").array("x", Selector::Index(0)), dir.path())
+                .to_string()
+                .contains("no data rows")
+        );
         write("quote.csv", "a,b\n\"1,2\n");
-        assert!(matches!(load_err(csv("quote.csv").array("x", Selector::Index(0)), dir.path()), DataError::Syntax { line: 2, .. }));
+        assert!(matches!(
+            load_err(csv("quote.csv").array("x", Selector::Index(0)), dir.path()),
+            DataError::Syntax { line: 2, .. }
+        ));
         std::fs::write(dir.path().join("latin1.csv"), b"a,b\n1,2\n\xe9,3\n").unwrap();
         let e = load_err(csv("latin1.csv").array("x", Selector::Index(0)), dir.path());
         assert!(matches!(e, DataError::NotUtf8 { line: 3, .. }), "{e}");
@@ -463,7 +525,8 @@ mod tests {
         let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
         // CRLF, a BOM, blank lines, quoted names, spaces around numbers.
         write("w.csv", "\u{feff}\"x 1\",y\r\n 1.5 , 2\r\n\r\n3,4e-1\r\n");
-        let l = load_ok(csv("w.csv").array("a", Selector::Name("x 1".into())).array("b", Selector::Index(1)), dir.path());
+        let l =
+            load_ok(csv("w.csv").array("a", Selector::Name("x 1".into())).array("b", Selector::Index(1)), dir.path());
         assert_eq!(l.dataset.get("a"), Some(&Array::F32(ndarray::arr1(&[1.5f32, 3.0]).into_dyn())));
         assert_eq!(l.dataset.get("b"), Some(&Array::F32(ndarray::arr1(&[2.0f32, 0.4]).into_dyn())));
         // A numeric first row is data under `auto`, a header when forced.

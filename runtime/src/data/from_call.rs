@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use nnc_compiler::sandbox::Access;
 use nnc_compiler::types::{CallValue, Value};
 
-use super::source::{
-    Cmp, Column, CsvSpec, Header, LabelExpr, Pad, Selector, SentencesSpec, SourceSpec, SyntheticArray, SyntheticKind, SyntheticSpec, TextSpec,
-    VocabRows,
-};
 use super::DataError;
+use super::source::{
+    Cmp, Column, CsvSpec, Header, LabelExpr, Pad, Selector, SentencesSpec, SourceSpec, SyntheticArray, SyntheticKind,
+    SyntheticSpec, TextSpec, VocabRows,
+};
 
 /// What a model input expects of the array that feeds it.
 #[derive(Clone, Debug, PartialEq)]
@@ -71,7 +71,9 @@ pub fn load_call(
         (SourceSpec::Text(_), Some(v)) => vec![(vocab_dim(call).unwrap_or_else(|| "V".into()), v.len() as i64)],
         // The embedding is sized by the declared vocabulary, which may
         // exceed the words the file has; `vocab = V` sizes it by the words.
-        (SourceSpec::Sentences(s), Some(v)) => vec![(vocab_dim(call).unwrap_or_else(|| "V".into()), s.vocab.unwrap_or(v.len()) as i64)],
+        (SourceSpec::Sentences(s), Some(v)) => {
+            vec![(vocab_dim(call).unwrap_or_else(|| "V".into()), s.vocab.unwrap_or(v.len()) as i64)]
+        }
         _ => Vec::new(),
     };
     let normalize = match call.arg("normalize") {
@@ -159,7 +161,9 @@ pub fn spec_of(call: &CallValue, inputs: &[InputShape], seed: u64) -> Result<Sou
                 None => None,
                 Some(Value::Str(s)) if s == "\\t" || s == "tab" => Some('\t'),
                 Some(Value::Str(s)) if s.chars().count() == 1 => s.chars().next(),
-                Some(v) => return Err(err(format!("delimiter must be one character such as \",\" or \"\\t\", found {v}"))),
+                Some(v) => {
+                    return Err(err(format!("delimiter must be one character such as \",\" or \"\\t\", found {v}")));
+                }
             };
             let mut spec = CsvSpec { path: path()?, header, delimiter, arrays: Vec::new() };
             for (k, v) in named() {
@@ -257,7 +261,12 @@ fn selector(v: &Value) -> Result<Selector, String> {
         },
         Value::List(items) => Selector::List(items.iter().map(selector).collect::<Result<_, _>>()?),
         Value::Call(_) => Selector::Label(label(v)?),
-        other => return Err(format!("{} is not a column selector (a name, an index, a range a..b, a glob or a list)", other.kind_name())),
+        other => {
+            return Err(format!(
+                "{} is not a column selector (a name, an index, a range a..b, a glob or a list)",
+                other.kind_name()
+            ));
+        }
     })
 }
 
@@ -277,11 +286,13 @@ fn column(v: &Value) -> Result<Column, String> {
 
 /// `column(k)`, `column(k) > v` (or `v < column(k)`), or a bare column.
 fn label(v: &Value) -> Result<LabelExpr, String> {
-    let col = |c: &CallValue| -> Result<Column, String> { column(c.positional(0).ok_or("column(…) needs a column")?) };
+    let col =
+        |c: &CallValue| -> Result<Column, String> { column(c.positional(0).ok_or("column(…) needs a column")?) };
     match v {
         Value::Call(c) if c.name == "column" => Ok(LabelExpr::column(col(c)?)),
         Value::Call(c) => {
-            let cmp = Cmp::from_op(&c.name).ok_or_else(|| format!("`{}` is not a comparison (>, >=, <, <=, ==, !=)", c.name))?;
+            let cmp = Cmp::from_op(&c.name)
+                .ok_or_else(|| format!("`{}` is not a comparison (>, >=, <, <=, ==, !=)", c.name))?;
             match (c.positional(0), c.positional(1)) {
                 (Some(Value::Call(k)), Some(n)) if k.name == "column" => {
                     Ok(LabelExpr::compare(col(k)?, cmp, n.as_f64().ok_or("compare a column with a number")?))
@@ -329,18 +340,29 @@ mod tests {
     }
 
     fn data(c: &CallValue, inputs: &[InputShape]) -> Dataset {
-        load_call(c, &root(), &Access::User, inputs, 0, &VocabRows::All).unwrap_or_else(|e| panic!("{e}")).loaded.dataset
+        load_call(c, &root(), &Access::User, inputs, 0, &VocabRows::All)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .loaded
+            .dataset
     }
 
     fn column_gt(k: i64, v: i64) -> Value {
-        Value::Call(Rc::new(CallValue { name: ">".into(), args: vec![(None, Value::Call(Rc::new(call("column", vec![(None, int(k))])))), (None, int(v))] }))
+        Value::Call(Rc::new(CallValue {
+            name: ">".into(),
+            args: vec![(None, Value::Call(Rc::new(call("column", vec![(None, int(k))])))), (None, int(v))],
+        }))
     }
 
     #[test]
     fn digits_csv_reshapes_to_the_inputs() {
         let c = call(
             "csv",
-            vec![(None, s("data/digits.csv.gz")), (Some("pixels"), Value::Range(Dim::Known(0), Dim::Known(64))), (Some("label"), int(64)), (Some("header"), Value::Bool(false))],
+            vec![
+                (None, s("data/digits.csv.gz")),
+                (Some("pixels"), Value::Range(Dim::Known(0), Dim::Known(64))),
+                (Some("label"), int(64)),
+                (Some("header"), Value::Bool(false)),
+            ],
         );
         let inputs = vec![input("pixels", &[8, 8, 1], false), input("label", &[], true)];
         let ds = data(&c, &inputs);
@@ -348,9 +370,15 @@ mod tests {
         assert_eq!(ds.get("pixels").unwrap().shape(), &[1797, 8, 8, 1]);
         let Some(Array::I64(y)) = ds.get("label") else { panic!() };
         assert!(y.iter().all(|&v| (0..10).contains(&v)));
-        let c = call("csv", vec![(None, s("data/digits.csv.gz")), (Some("pixels"), Value::Range(Dim::Known(0), Dim::Known(63)))]);
+        let c = call(
+            "csv",
+            vec![(None, s("data/digits.csv.gz")), (Some("pixels"), Value::Range(Dim::Known(0), Dim::Known(63)))],
+        );
         let e = load_call(&c, &root(), &Access::User, &inputs[..1], 0, &VocabRows::All).unwrap_err().to_string();
-        assert!(e.ends_with("digits.csv.gz: columns 0..63: 63 values per sample, input `pixels` [8, 8, 1] needs 64"), "{e}");
+        assert!(
+            e.ends_with("digits.csv.gz: columns 0..63: 63 values per sample, input `pixels` [8, 8, 1] needs 64"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -358,14 +386,24 @@ mod tests {
         let norm = Value::Map(vec![(Value::Mode("x".into()), Value::Mode("zscore".into()))]);
         let c = call(
             "csv",
-            vec![(None, s("data/fish.csv")), (Some("x"), Value::List(vec![s("Height"), s("Width")])), (Some("y"), Value::List(vec![s("Weight")])), (Some("normalize"), norm)],
+            vec![
+                (None, s("data/fish.csv")),
+                (Some("x"), Value::List(vec![s("Height"), s("Width")])),
+                (Some("y"), Value::List(vec![s("Weight")])),
+                (Some("normalize"), norm),
+            ],
         );
         let l = load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All).unwrap();
         assert_eq!(l.loaded.dataset.len(), 158);
         assert_eq!(l.normalize, ["x"]);
         assert_eq!(l.loaded.dataset.get("y").unwrap().shape(), &[158, 1]);
         let c = call("csv", vec![(None, s("data/fish.csv")), (Some("y"), s("Wieght"))]);
-        assert!(load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All).unwrap_err().to_string().contains("did you mean `Weight`"));
+        assert!(
+            load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All)
+                .unwrap_err()
+                .to_string()
+                .contains("did you mean `Weight`")
+        );
         let c = call("csv", vec![(None, s("data/fish.csv")), (Some("y"), s("Len*")), (Some("delimiter"), s(","))]);
         let mut want = CsvSpec::new("data/fish.csv").array("y", Selector::Glob("Len*".into()));
         want.delimiter = Some(',');
@@ -383,8 +421,24 @@ mod tests {
         // The sequence length can come from the input's declared shape.
         let c = call("text", vec![(None, s("data/alice.txt"))]);
         assert_eq!(data(&c, &[input("tokens", &[50], true)]).get("tokens").unwrap().shape()[1], 50);
-        let c = call("sentences", vec![(None, s("data/movie_reviews.tsv.gz")), (Some("tokens"), int(2)), (Some("label"), column_gt(1, 0)), (Some("vocab"), int(5000))]);
-        let l = load_call(&c, &root(), &Access::User, &[input("tokens", &[40], true), input("label", &[], true)], 0, &VocabRows::All).unwrap();
+        let c = call(
+            "sentences",
+            vec![
+                (None, s("data/movie_reviews.tsv.gz")),
+                (Some("tokens"), int(2)),
+                (Some("label"), column_gt(1, 0)),
+                (Some("vocab"), int(5000)),
+            ],
+        );
+        let l = load_call(
+            &c,
+            &root(),
+            &Access::User,
+            &[input("tokens", &[40], true), input("label", &[], true)],
+            0,
+            &VocabRows::All,
+        )
+        .unwrap();
         assert_eq!(l.loaded.dataset.len(), 10_605);
         assert_eq!(l.dims, [("V".to_string(), 5000)]);
         let Some(Array::I64(lab)) = l.loaded.dataset.get("label") else { panic!() };
@@ -403,7 +457,10 @@ mod tests {
         let own = |r: usize| format!("w{}", char::from(b'a' + r as u8));
         let text: String = (0..10).map(|r| format!("{}\tshared {}\n", r % 2, own(r))).collect();
         std::fs::write(dir.0.join("s.tsv"), text).unwrap();
-        let c = call("sentences", vec![(None, s("s.tsv")), (Some("tokens"), int(1)), (Some("label"), int(0)), (Some("vocab"), int(50))]);
+        let c = call(
+            "sentences",
+            vec![(None, s("s.tsv")), (Some("tokens"), int(1)), (Some("label"), int(0)), (Some("vocab"), int(50))],
+        );
         let inputs = [input("tokens", &[2], true), input("label", &[], true)];
         let (train, val) = super::super::split(10, 0.3, 5);
         assert_eq!(val.len(), 3);
@@ -439,9 +496,17 @@ mod tests {
         assert_eq!(label(&int(4)).unwrap(), LabelExpr::column(Column::Index(4)));
         assert!(spec_of(&call("csv", vec![]), &[], 0).unwrap_err().to_string().contains("needs a file name"));
         assert!(spec_of(&call("parquet", vec![(None, s("x"))]), &[], 0).is_err());
-        assert!(spec_of(&call("synthetic", vec![(Some("n"), int(0))]), &[], 0).unwrap_err().to_string().contains("`n` must be an integer ≥ 1"));
+        assert!(
+            spec_of(&call("synthetic", vec![(Some("n"), int(0))]), &[], 0)
+                .unwrap_err()
+                .to_string()
+                .contains("`n` must be an integer ≥ 1")
+        );
         assert!(spec_of(&call("idx", vec![(Some("x"), int(1))]), &[], 0).is_err());
-        assert!(spec_of(&call("sentences", vec![(None, s("f.tsv")), (Some("pad"), Value::Mode("middle".into()))]), &[], 0).is_err());
+        assert!(
+            spec_of(&call("sentences", vec![(None, s("f.tsv")), (Some("pad"), Value::Mode("middle".into()))]), &[], 0)
+                .is_err()
+        );
         let c = call("npy", vec![(Some("x"), s("missing.npy"))]);
         assert!(matches!(load_call(&c, &root(), &Access::User, &[], 0, &VocabRows::All), Err(DataError::File(_))));
     }

@@ -41,8 +41,8 @@ pub use batch::{batches, split, split_tail, take};
 pub use norm::{ZScore, apply_zscore, zscore};
 pub use shape::fit_to_input;
 pub use source::{
-    Cmp, Column, CsvSpec, Header, LabelExpr, Loaded, Pad, Selector, SentencesSpec, SourceSpec, SyntheticArray, SyntheticKind, SyntheticSpec,
-    TextSpec, VocabRows, Vocabulary, load,
+    Cmp, Column, CsvSpec, Header, LabelExpr, Loaded, Pad, Selector, SentencesSpec, SourceSpec, SyntheticArray,
+    SyntheticKind, SyntheticSpec, TextSpec, VocabRows, Vocabulary, load,
 };
 pub use text::words;
 
@@ -196,9 +196,15 @@ impl std::fmt::Display for DataError {
                 path.display()
             ),
             DataError::ColumnOutOfRange { path, index, columns } => {
-                write!(f, "{}: column {index} does not exist: the file has {columns} columns (0..{columns})", path.display())
+                write!(
+                    f,
+                    "{}: column {index} does not exist: the file has {columns} columns (0..{columns})",
+                    path.display()
+                )
             }
-            DataError::EmptySelection { path, selector } => write!(f, "{}: {selector} selects no column", path.display()),
+            DataError::EmptySelection { path, selector } => {
+                write!(f, "{}: {selector} selects no column", path.display())
+            }
             DataError::Ragged { path, line, found, expected, at_least } => {
                 let need = if *at_least { "at least " } else { "" };
                 write!(f, "{}: line {line} has {found} columns, expected {need}{expected}", path.display())
@@ -231,7 +237,9 @@ impl std::fmt::Display for DataError {
                 "{origin}: arrays disagree on the number of samples: `{}` has {}, `{}` has {}",
                 first.0, first.1, other.0, other.1
             ),
-            DataError::TooShort { path, have, need, what } => write!(f, "{}: {have} {what}, at least {need} needed", path.display()),
+            DataError::TooShort { path, have, need, what } => {
+                write!(f, "{}: {have} {what}, at least {need} needed", path.display())
+            }
             DataError::Spec { source, reason } => write!(f, "{source}: {reason}"),
             DataError::NotFloat { array } => write!(f, "cannot z-score `{array}`: it holds integers"),
             DataError::Stats { array, reason } => write!(f, "z-score statistics of `{array}`: {reason}"),
@@ -280,7 +288,10 @@ mod tests {
         let mut ds = Dataset::default();
         assert_eq!(ds.len(), 0);
         assert!(ds.is_empty());
-        ds.arrays.insert("x".into(), Array::F32(ArrayD::from_shape_vec(IxDyn(&[3, 2]), vec![0., 1., 2., 3., 4., 5.]).unwrap()));
+        ds.arrays.insert(
+            "x".into(),
+            Array::F32(ArrayD::from_shape_vec(IxDyn(&[3, 2]), vec![0., 1., 2., 3., 4., 5.]).unwrap()),
+        );
         ds.arrays.insert("y".into(), Array::I64(ArrayD::from_shape_vec(IxDyn(&[3]), vec![7, 8, 9]).unwrap()));
         assert_eq!(ds.len(), 3);
         let t = ds.take(&[2, 0]);
@@ -292,9 +303,21 @@ mod tests {
 
     #[test]
     fn messages_name_files_columns_and_numbers() {
-        let e = DataError::Shape { origin: "data/digits.csv.gz: columns 0..63".into(), array: "pixels".into(), values: 63, shape: vec![8, 8, 1] };
-        assert_eq!(e.to_string(), "data/digits.csv.gz: columns 0..63: 63 values per sample, input `pixels` [8, 8, 1] needs 64");
-        let e = DataError::NoColumn { path: "data/fish.csv".into(), column: "Wieght".into(), suggestion: Some("Weight".into()) };
+        let e = DataError::Shape {
+            origin: "data/digits.csv.gz: columns 0..63".into(),
+            array: "pixels".into(),
+            values: 63,
+            shape: vec![8, 8, 1],
+        };
+        assert_eq!(
+            e.to_string(),
+            "data/digits.csv.gz: columns 0..63: 63 values per sample, input `pixels` [8, 8, 1] needs 64"
+        );
+        let e = DataError::NoColumn {
+            path: "data/fish.csv".into(),
+            column: "Wieght".into(),
+            suggestion: Some("Weight".into()),
+        };
         assert_eq!(e.to_string(), "data/fish.csv: no column `Wieght` (did you mean `Weight`?)");
         assert_eq!(suggest("weight", ["Species", "Weight"]), Some("Weight".into()));
         assert_eq!(suggest("Hieght", ["Height", "Width"]), Some("Height".into()));

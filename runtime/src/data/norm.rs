@@ -104,7 +104,11 @@ fn as_rows(a: &ArrayD<f32>) -> ndarray::Array2<f32> {
     let rows = if a.ndim() == 0 { 1 } else { a.shape()[0] };
     let per = a.len().checked_div(rows).unwrap_or_else(|| a.shape().iter().skip(1).product());
     let std = a.as_standard_layout();
-    std.to_owned().into_shape_with_order((rows, per)).expect("rows × features").into_dimensionality::<Ix2>().expect("2-D")
+    std.to_owned()
+        .into_shape_with_order((rows, per))
+        .expect("rows × features")
+        .into_dimensionality::<Ix2>()
+        .expect("2-D")
 }
 
 /// Standardises the arrays `names` of `ds` in place (all rows), with
@@ -141,7 +145,6 @@ pub fn apply_zscore(ds: &mut Dataset, stats: &BTreeMap<String, ZScore>) -> Resul
     }
     Ok(())
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -184,7 +187,11 @@ mod tests {
     #[test]
     fn constant_features_and_images() {
         let mut ds = Dataset::default();
-        let a = ndarray::Array3::from_shape_fn((4, 2, 2), |(i, j, k)| if j == 0 && k == 0 { 7.0 } else { (i * 4 + j * 2 + k) as f32 });
+        let a =
+            ndarray::Array3::from_shape_fn(
+                (4, 2, 2),
+                |(i, j, k)| if j == 0 && k == 0 { 7.0 } else { (i * 4 + j * 2 + k) as f32 },
+            );
         ds.arrays.insert("img".into(), Array::F32(a.into_dyn()));
         let s = zscore(&mut ds, &["img".into()], &[0, 1, 2, 3]).unwrap();
         assert_eq!(s["img"].mean.len(), 4);
@@ -199,12 +206,21 @@ mod tests {
         let mut ds = Dataset::default();
         ds.arrays.insert("labels".into(), Array::I64(ndarray::arr1(&[1i64, 2]).into_dyn()));
         ds.arrays.insert("x".into(), Array::F32(ndarray::arr2(&[[1.0f32, 2.0], [3.0, 4.0]]).into_dyn()));
-        assert_eq!(zscore(&mut ds, &["labels".into()], &[0]).unwrap_err(), DataError::NotFloat { array: "labels".into() });
+        assert_eq!(
+            zscore(&mut ds, &["labels".into()], &[0]).unwrap_err(),
+            DataError::NotFloat { array: "labels".into() }
+        );
         assert!(zscore(&mut ds, &["X".into()], &[0]).unwrap_err().to_string().contains("did you mean `x`"));
         let wrong = BTreeMap::from([("x".to_string(), ZScore { mean: vec![0.0; 3], std: vec![1.0; 3] })]);
         let e = apply_zscore(&mut ds, &wrong).unwrap_err();
         assert!(e.to_string().contains("3 features saved, the array has 2 per sample"), "{e}");
-        for bad in ["{", "{\"mean\": [1]}", "{\"mean\": [1], \"std\": [1, 2]}", "{\"mean\": [1], \"std\": [0]}", "{\"mean\": [\"a\"], \"std\": [1]}"] {
+        for bad in [
+            "{",
+            "{\"mean\": [1]}",
+            "{\"mean\": [1], \"std\": [1, 2]}",
+            "{\"mean\": [1], \"std\": [0]}",
+            "{\"mean\": [\"a\"], \"std\": [1]}",
+        ] {
             assert!(ZScore::from_json("x", bad).is_err(), "{bad}");
         }
         // No training rows: identity statistics.

@@ -25,12 +25,22 @@ pub fn fit_to_input(ds: &mut Dataset, name: &str, shape: &[usize], int: bool, or
     let want: Option<usize> = shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
     let have = if array.shape().is_empty() { 1 } else { array.per_sample() };
     if want != Some(have) {
-        return Err(DataError::Shape { origin: origin.to_string(), array: name.to_string(), values: have, shape: shape.to_vec() });
+        return Err(DataError::Shape {
+            origin: origin.to_string(),
+            array: name.to_string(),
+            values: have,
+            shape: shape.to_vec(),
+        });
     }
     if let (Array::F32(a), true) = (array, int) {
         // i64 holds every integral f32 below 2⁶³.
         if let Some((i, &v)) = a.iter().enumerate().find(|(_, v)| !(v.fract() == 0.0 && v.abs() < 9.2e18)) {
-            return Err(DataError::NotInteger { origin: origin.to_string(), array: name.to_string(), sample: i / have.max(1), value: v as f64 });
+            return Err(DataError::NotInteger {
+                origin: origin.to_string(),
+                array: name.to_string(),
+                sample: i / have.max(1),
+                value: v as f64,
+            });
         }
     }
     let array = ds.arrays.remove(name).expect("looked up above");
@@ -61,7 +71,13 @@ mod tests {
     use super::*;
 
     fn digits(selector: Selector) -> (Dataset, String) {
-        let l = load(&SourceSpec::Csv(CsvSpec::new("data/digits.csv.gz").array("pixels", selector).array("label", Selector::Index(64))), &root()).unwrap();
+        let l = load(
+            &SourceSpec::Csv(
+                CsvSpec::new("data/digits.csv.gz").array("pixels", selector).array("label", Selector::Index(64)),
+            ),
+            &root(),
+        )
+        .unwrap();
         let origin = l.origin("pixels", "pixels");
         (l.dataset, origin)
     }
@@ -90,7 +106,10 @@ mod tests {
         let (mut ds, origin) = digits(Selector::Range(0, 63));
         let e = fit_to_input(&mut ds, "pixels", &[8, 8, 1], false, &origin).unwrap_err();
         let path = root().join("data/digits.csv.gz");
-        assert_eq!(e.to_string(), format!("{}: columns 0..63: 63 values per sample, input `pixels` [8, 8, 1] needs 64", path.display()));
+        assert_eq!(
+            e.to_string(),
+            format!("{}: columns 0..63: 63 values per sample, input `pixels` [8, 8, 1] needs 64", path.display())
+        );
         // The dataset is unchanged after an error.
         assert_eq!(ds.get("pixels").unwrap().shape(), &[1797, 63]);
         let e = fit_to_input(&mut ds, "label", &[2], true, "data/digits.csv.gz: column 64").unwrap_err();
@@ -121,6 +140,9 @@ mod tests {
         let t = ndarray::arr2(&[[0.0f32, 3.0], [1.0, 4.0], [2.0, 5.0]]).reversed_axes().into_dyn();
         ds.arrays.insert("x".into(), Array::F32(t));
         fit_to_input(&mut ds, "x", &[3, 1], false, "x").unwrap();
-        assert_eq!(ds.get("x").unwrap().to_f32().iter().copied().collect::<Vec<_>>(), vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(
+            ds.get("x").unwrap().to_f32().iter().copied().collect::<Vec<_>>(),
+            vec![0.0, 1.0, 2.0, 3.0, 4.0, 5.0]
+        );
     }
 }

@@ -429,7 +429,10 @@ fn per_file(
     read: impl Fn(&Path) -> Result<Array, DataError>,
 ) -> Result<Loaded, DataError> {
     if arrays.is_empty() {
-        return Err(DataError::Spec { source: format!("{kind}(…)"), reason: "names no arrays (write name = \"file\")".into() });
+        return Err(DataError::Spec {
+            source: format!("{kind}(…)"),
+            reason: "names no arrays (write name = \"file\")".into(),
+        });
     }
     let mut l = Loaded::default();
     for (name, rel) in arrays {
@@ -503,7 +506,8 @@ mod tests {
         assert_eq!(Selector::Range(0, 64).to_string(), "columns 0..64");
         assert_eq!(Selector::Name("Weight".into()).to_string(), "column `Weight`");
         assert_eq!(
-            Selector::List(vec![Selector::Name("Height".into()), Selector::Index(3), Selector::Glob("p*".into())]).to_string(),
+            Selector::List(vec![Selector::Name("Height".into()), Selector::Index(3), Selector::Glob("p*".into())])
+                .to_string(),
             "columns [`Height`, 3, \"p*\"]"
         );
         let l = LabelExpr::compare(Column::Index(1), Cmp::Gt, 0.0);
@@ -542,13 +546,17 @@ mod tests {
         assert!(e.to_string().contains("nope.npy") && e.to_string().contains("cannot read"), "{e}");
         assert!(load(&SourceSpec::Npy { arrays: vec![] }, dir.path()).is_err());
 
-        let archive = crate::io::npz::tests::zip(&[("x.npy", to_npy_bytes(&x)), ("labels.npy", to_npy_bytes(&y))], true, true);
+        let archive =
+            crate::io::npz::tests::zip(&[("x.npy", to_npy_bytes(&x)), ("labels.npy", to_npy_bytes(&y))], true, true);
         std::fs::write(dir.path().join("d.npz"), archive).unwrap();
         let all = load(&SourceSpec::Npz { path: "d.npz".into(), arrays: vec![] }, dir.path()).unwrap();
         assert_eq!(all.dataset.arrays.keys().collect::<Vec<_>>(), ["labels", "x"]);
-        let some = load(&SourceSpec::Npz { path: "d.npz".into(), arrays: vec![("y".into(), "labels".into())] }, dir.path()).unwrap();
+        let some =
+            load(&SourceSpec::Npz { path: "d.npz".into(), arrays: vec![("y".into(), "labels".into())] }, dir.path())
+                .unwrap();
         assert_eq!(some.dataset.arrays.keys().collect::<Vec<_>>(), ["y"]);
-        let e = load(&SourceSpec::Npz { path: "d.npz".into(), arrays: vec![("y".into(), "label".into())] }, dir.path()).unwrap_err();
+        let e = load(&SourceSpec::Npz { path: "d.npz".into(), arrays: vec![("y".into(), "label".into())] }, dir.path())
+            .unwrap_err();
         assert!(e.to_string().contains("did you mean `labels`"), "{e}");
     }
 }

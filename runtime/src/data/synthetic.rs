@@ -22,19 +22,26 @@ pub(super) fn load(spec: &SyntheticSpec) -> Result<Loaded, DataError> {
     for (k, a) in spec.arrays.iter().enumerate() {
         let mut shape = vec![spec.n];
         shape.extend(&a.shape);
-        let count = shape
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .filter(|&c| c <= 1 << 32)
-            .ok_or_else(|| DataError::Spec { source: source(), reason: format!("`{}` of shape {shape:?} is too large", a.name) })?;
+        let count =
+            shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).filter(|&c| c <= 1 << 32).ok_or_else(|| {
+                DataError::Spec { source: source(), reason: format!("`{}` of shape {shape:?} is too large", a.name) }
+            })?;
         let mut rng = Rng::derive(spec.seed, 0x5EED_0000 + k as u64);
         let array = match a.kind {
-            SyntheticKind::Float => Array::F32(ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|_| rng.normal_f32()).collect()).expect("count")),
+            SyntheticKind::Float => Array::F32(
+                ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|_| rng.normal_f32()).collect()).expect("count"),
+            ),
             SyntheticKind::Int { classes } => {
                 if classes == 0 {
-                    return Err(DataError::Spec { source: source(), reason: format!("`{}`: classes must be at least 1", a.name) });
+                    return Err(DataError::Spec {
+                        source: source(),
+                        reason: format!("`{}`: classes must be at least 1", a.name),
+                    });
                 }
-                Array::I64(ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|_| rng.below(classes) as i64).collect()).expect("count"))
+                Array::I64(
+                    ArrayD::from_shape_vec(IxDyn(&shape), (0..count).map(|_| rng.below(classes) as i64).collect())
+                        .expect("count"),
+                )
             }
         };
         l.origins.insert(a.name.clone(), format!("{}: `{}`", source(), a.name));

@@ -28,7 +28,10 @@ pub(super) fn load_text(spec: &TextSpec, base: &Path) -> Result<Loaded, DataErro
         return Err(DataError::Spec { source: source(), reason: "seq must be at least 1".into() });
     }
     if spec.vocab.is_some_and(|v| v < 2) {
-        return Err(DataError::Spec { source: source(), reason: "vocab must be at least 2 (one id is kept for rare characters)".into() });
+        return Err(DataError::Spec {
+            source: source(),
+            reason: "vocab must be at least 2 (one id is kept for rare characters)".into(),
+        });
     }
     if spec.x == spec.y {
         return Err(DataError::Spec { source: source(), reason: format!("x and y are both named `{}`", spec.x) });
@@ -60,12 +63,22 @@ pub(super) fn load_text(spec: &TextSpec, base: &Path) -> Result<Loaded, DataErro
         }
         _ => Vocabulary { tokens: counts.keys().map(char::to_string).collect(), padding: None, oov: None },
     };
-    let index: BTreeMap<char, i64> =
-        vocab.tokens.iter().enumerate().filter(|(i, _)| Some(*i) != vocab.oov).filter_map(|(i, t)| Some((t.chars().next()?, i as i64))).collect();
+    let index: BTreeMap<char, i64> = vocab
+        .tokens
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| Some(*i) != vocab.oov)
+        .filter_map(|(i, t)| Some((t.chars().next()?, i as i64)))
+        .collect();
     let ids: Vec<i64> = chars.iter().map(|c| index.get(c).copied().unwrap_or(0)).collect();
     let windows = ids.len().saturating_sub(1) / spec.seq;
     if windows == 0 {
-        return Err(DataError::TooShort { path, have: ids.len(), need: spec.seq + 1, what: format!("characters (seq = {})", spec.seq) });
+        return Err(DataError::TooShort {
+            path,
+            have: ids.len(),
+            need: spec.seq + 1,
+            what: format!("characters (seq = {})", spec.seq),
+        });
     }
     let mut xs = Vec::with_capacity(windows * spec.seq);
     let mut ys = Vec::with_capacity(windows * spec.seq);
@@ -75,7 +88,9 @@ pub(super) fn load_text(spec: &TextSpec, base: &Path) -> Result<Loaded, DataErro
     }
     let shape = IxDyn(&[windows, spec.seq]);
     let mut l = Loaded::default();
-    l.dataset.arrays.insert(spec.x.clone(), Array::I64(ArrayD::from_shape_vec(shape.clone(), xs).expect("windows × seq")));
+    l.dataset
+        .arrays
+        .insert(spec.x.clone(), Array::I64(ArrayD::from_shape_vec(shape.clone(), xs).expect("windows × seq")));
     l.dataset.arrays.insert(spec.y.clone(), Array::I64(ArrayD::from_shape_vec(shape, ys).expect("windows × seq")));
     l.origins.insert(spec.x.clone(), format!("{}: {windows} windows of {} characters", path.display(), spec.seq));
     l.origins.insert(spec.y.clone(), format!("{}: {windows} windows of {} next characters", path.display(), spec.seq));
@@ -94,7 +109,10 @@ pub fn words(s: &str) -> impl Iterator<Item = String> + '_ {
 pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded, DataError> {
     let source = || format!("sentences(\"{}\")", spec.path.display());
     if let Some(v) = spec.vocab.filter(|&v| v < 3) {
-        return Err(DataError::Spec { source: source(), reason: format!("vocab = {v} leaves no room for words (0 is padding, 1 unknown words)") });
+        return Err(DataError::Spec {
+            source: source(),
+            reason: format!("vocab = {v} leaves no room for words (0 is padding, 1 unknown words)"),
+        });
     }
     if spec.len == Some(0) {
         return Err(DataError::Spec { source: source(), reason: "the token length T must be at least 1".into() });
@@ -123,9 +141,19 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
     let mut sentences: Vec<Vec<String>> = Vec::new();
     let mut labels: Vec<f32> = Vec::new();
     for (no, line) in lines {
-        split_line(line, delim, &mut cells).map_err(|reason| DataError::Syntax { path: path.clone(), line: no, reason })?;
+        split_line(line, delim, &mut cells).map_err(|reason| DataError::Syntax {
+            path: path.clone(),
+            line: no,
+            reason,
+        })?;
         if cells.len() < need {
-            return Err(DataError::Ragged { path: path.clone(), line: no, found: cells.len(), expected: need, at_least: true });
+            return Err(DataError::Ragged {
+                path: path.clone(),
+                line: no,
+                found: cells.len(),
+                expected: need,
+                at_least: true,
+            });
         }
         sentences.push(words(&cells[tok_col]).collect());
         if let Some((_, expr, c)) = &label {
@@ -162,7 +190,9 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
     if n.checked_mul(t).is_none_or(|ids| ids > MAX_IDS) {
         return Err(DataError::Spec {
             source: source(),
-            reason: format!("{n} sentences of {t} words are more than {MAX_IDS} token ids; give the length: `seq = 100` (or declare the input `int[N, 100]`)"),
+            reason: format!(
+                "{n} sentences of {t} words are more than {MAX_IDS} token ids; give the length: `seq = 100` (or declare the input `int[N, 100]`)"
+            ),
         });
     }
     let mut ids = Vec::with_capacity(n * t);
@@ -187,7 +217,9 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
         }
     }
     let mut l = Loaded::default();
-    l.dataset.arrays.insert(spec.tokens_name.clone(), Array::I64(ArrayD::from_shape_vec(IxDyn(&[n, t]), ids).expect("n × T")));
+    l.dataset
+        .arrays
+        .insert(spec.tokens_name.clone(), Array::I64(ArrayD::from_shape_vec(IxDyn(&[n, t]), ids).expect("n × T")));
     l.origins.insert(spec.tokens_name.clone(), format!("{}: column {tok_col} as {t} word ids", path.display()));
     if let Some((name, expr, _)) = label {
         l.dataset.arrays.insert(name.clone(), Array::F32(ArrayD::from_shape_vec(IxDyn(&[n]), labels).expect("n")));
@@ -199,9 +231,9 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
 
 #[cfg(test)]
 mod tests {
+    use super::super::source::VocabRows;
     use super::super::source::{Cmp, Column, LabelExpr, SourceSpec, load};
     use super::super::testutil::root;
-    use super::super::source::VocabRows;
     use super::*;
     use crate::io::testutil::{TempDir, gzip};
 
@@ -235,7 +267,8 @@ mod tests {
         assert_eq!(v.tokens, sorted, "sorted characters");
         assert!(!v.tokens.iter().any(|t| t.chars().any(char::is_uppercase)));
         // Decoding the first window gives the book's first 35 characters.
-        let decoded: String = x.index_axis(ndarray::Axis(0), 0).iter().map(|&i| v.tokens[i as usize].as_str()).collect();
+        let decoded: String =
+            x.index_axis(ndarray::Axis(0), 0).iter().map(|&i| v.tokens[i as usize].as_str()).collect();
         assert_eq!(decoded, raw.chars().take(35).collect::<String>());
         assert_eq!(decoded, "[alice's adventures in wonderland b");
     }
@@ -272,11 +305,19 @@ mod tests {
         assert_eq!(ints(&l, "next").into_raw_vec_and_offset().0, vec![2, 0, 1, 2]);
         let e = load(&SourceSpec::Text(TextSpec::new("t.txt.gz", 6)), dir.path()).unwrap_err();
         assert!(e.to_string().contains("6 characters (seq = 6), at least 7 needed"), "{e}");
-        assert!(matches!(load(&SourceSpec::Text(TextSpec::new("t.txt.gz", 0)), dir.path()), Err(DataError::Spec { .. })));
+        assert!(matches!(
+            load(&SourceSpec::Text(TextSpec::new("t.txt.gz", 0)), dir.path()),
+            Err(DataError::Spec { .. })
+        ));
         let mut same = TextSpec::new("t.txt.gz", 2);
         same.y = "tokens".into();
         assert!(matches!(load(&SourceSpec::Text(same), dir.path()), Err(DataError::Spec { .. })));
-        assert!(load(&SourceSpec::Text(TextSpec::new("none.txt", 2)), dir.path()).unwrap_err().to_string().contains("cannot read"));
+        assert!(
+            load(&SourceSpec::Text(TextSpec::new("none.txt", 2)), dir.path())
+                .unwrap_err()
+                .to_string()
+                .contains("cannot read")
+        );
     }
 
     fn reviews(vocab: usize, len: usize) -> SentencesSpec {
@@ -312,7 +353,17 @@ mod tests {
     fn vocabulary_comes_from_training_rows_only() {
         let dir = TempDir::new("sent");
         // Rows: "common" everywhere, and a word unique to each row.
-        let text: String = (0..20).map(|i| format!("{i}\t1\tcommon word{}\n", ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s", "t"][i])).collect();
+        let text: String = (0..20)
+            .map(|i| {
+                format!(
+                    "{i}\t1\tcommon word{}\n",
+                    [
+                        "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r", "s",
+                        "t"
+                    ][i]
+                )
+            })
+            .collect();
         std::fs::write(dir.path().join("s.tsv"), &text).unwrap();
         let mut spec = SentencesSpec::new("s.tsv", Column::Index(2), 100, 3);
         spec.vocab_rows = VocabRows::Train { validate: 0.25, seed: 3 };
@@ -371,7 +422,10 @@ mod tests {
         std::fs::write(dir.path().join("r.tsv"), "1\t0.5\tgood\n2\tbad\n").unwrap();
         let mut r = SentencesSpec::new("r.tsv", Column::Index(2), 10, 4);
         let e = load(&SourceSpec::Sentences(r.clone()), dir.path()).unwrap_err();
-        assert_eq!(e.to_string(), format!("{}: line 2 has 2 columns, expected at least 3", dir.path().join("r.tsv").display()));
+        assert_eq!(
+            e.to_string(),
+            format!("{}: line 2 has 2 columns, expected at least 3", dir.path().join("r.tsv").display())
+        );
         std::fs::write(dir.path().join("r.tsv"), "1\t0.5\tgood\n2\tn/a\tbad\n").unwrap();
         r.label = Some(("label".into(), LabelExpr::compare(Column::Index(1), Cmp::Gt, 0.0)));
         let e = load(&SourceSpec::Sentences(r), dir.path()).unwrap_err();

@@ -43,14 +43,19 @@ impl View for F32View<'_> {
 }
 
 /// Saves f32 `tensors` and string `metadata` to `path`, atomically.
-pub fn save_checkpoint(path: &Path, tensors: &[(String, ArrayD<f32>)], metadata: &BTreeMap<String, String>) -> Result<(), IoError> {
+pub fn save_checkpoint(
+    path: &Path,
+    tensors: &[(String, ArrayD<f32>)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), IoError> {
     let mut seen = std::collections::BTreeSet::new();
     for (name, _) in tensors {
         if !seen.insert(name.as_str()) {
             return Err(IoError::format(path, FORMAT, format!("two tensors are named `{name}`")));
         }
     }
-    let info = if metadata.is_empty() { None } else { Some(metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()) };
+    let info =
+        if metadata.is_empty() { None } else { Some(metadata.iter().map(|(k, v)| (k.clone(), v.clone())).collect()) };
     let bytes = safetensors::serialize(tensors.iter().map(|(n, a)| (n.as_str(), F32View(a))), info)
         .map_err(|e| IoError::format(path, FORMAT, e.to_string()))?;
     write_atomically(path, &bytes)
@@ -103,7 +108,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), IoError> {
     remove_stale_temporaries(&dir, &file_name);
     let tmp = dir.join(format!(".{file_name}.tmp.{}.{}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
     let result = (|| {
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| IoError::os(&tmp, "create", &e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(|e| IoError::os(&tmp, "create", &e))?;
         f.write_all(bytes).map_err(|e| IoError::os(&tmp, "write", &e))?;
         // Data must be on disk before the rename makes it the checkpoint;
         // otherwise a power loss can leave the new name with no data.
@@ -193,11 +202,13 @@ pub fn parse_checkpoint_typed(bytes: &[u8], path: &Path) -> Result<TypedCheckpoi
             other => return Err(bad(format!("tensor `{name}` has element type {other:?}, which nnc cannot read"))),
         };
         let dtype = format!("{:?}", view.dtype());
-        let value = ArrayD::from_shape_vec(IxDyn(view.shape()), vals).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
+        let value =
+            ArrayD::from_shape_vec(IxDyn(view.shape()), vals).map_err(|e| bad(format!("tensor `{name}`: {e}")))?;
         tensors.push(StoredTensor { name, dtype, value });
     }
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    let metadata = meta.metadata().as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
+    let metadata =
+        meta.metadata().as_ref().map(|m| m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()).unwrap_or_default();
     Ok((tensors, metadata))
 }
 
@@ -215,7 +226,10 @@ mod tests {
     }
 
     fn meta(k: &str) -> BTreeMap<String, String> {
-        BTreeMap::from([("epoch".to_string(), k.to_string()), ("zscore.x".to_string(), "{\"mean\":[1],\"std\":[2]}".to_string())])
+        BTreeMap::from([
+            ("epoch".to_string(), k.to_string()),
+            ("zscore.x".to_string(), "{\"mean\":[1],\"std\":[2]}".to_string()),
+        ])
     }
 
     #[test]
@@ -275,14 +289,22 @@ mod tests {
         }
         assert!(matches!(load_checkpoint(&dir.path().join("none.safetensors")), Err(IoError::Os { .. })));
         let dup = vec![("a".to_string(), ArrayD::zeros(IxDyn(&[1]))), ("a".to_string(), ArrayD::zeros(IxDyn(&[1])))];
-        assert!(save_checkpoint(&path, &dup, &BTreeMap::new()).unwrap_err().to_string().contains("two tensors are named `a`"));
+        assert!(
+            save_checkpoint(&path, &dup, &BTreeMap::new())
+                .unwrap_err()
+                .to_string()
+                .contains("two tensors are named `a`")
+        );
         // A failed save leaves the previous checkpoint in place.
         assert_eq!(std::fs::read(&path).unwrap(), good);
         // A directory where the file should be: the rename fails, no temp file stays.
         let blocked = dir.path().join("blocked");
         std::fs::create_dir_all(blocked.join("inner")).unwrap();
         assert!(save_checkpoint(&blocked, &tensors(1.0), &meta("1")).is_err());
-        let names: Vec<String> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         assert!(names.iter().all(|n| !n.contains(".tmp.")), "{names:?}");
     }
 
@@ -304,7 +326,12 @@ mod tests {
         let mut rng = crate::rng::Rng::new(11);
         for round in 0..4 {
             let mut child = std::process::Command::new(&exe)
-                .args(["--exact", "io::checkpoint::tests::a_killed_save_leaves_a_loadable_checkpoint", "--nocapture", "--test-threads=1"])
+                .args([
+                    "--exact",
+                    "io::checkpoint::tests::a_killed_save_leaves_a_loadable_checkpoint",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
                 .env(CHILD_ENV, &path)
                 .stdout(std::process::Stdio::piped())
                 .stderr(std::process::Stdio::null())
@@ -319,7 +346,8 @@ mod tests {
             std::thread::sleep(std::time::Duration::from_millis(rng.below(40) + 1));
             child.kill().unwrap(); // SIGKILL on Unix: no destructor, no cleanup runs.
             child.wait().unwrap();
-            let (t, m) = load_checkpoint(&path).unwrap_or_else(|e| panic!("round {round}: checkpoint unreadable after SIGKILL: {e}"));
+            let (t, m) = load_checkpoint(&path)
+                .unwrap_or_else(|e| panic!("round {round}: checkpoint unreadable after SIGKILL: {e}"));
             let epoch: f32 = m["epoch"].parse().unwrap();
             assert!(epoch >= 1.0, "the child saved at least once");
             assert!(t[0].1.iter().all(|&v| v == epoch), "round {round}: a torn checkpoint");

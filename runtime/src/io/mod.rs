@@ -48,7 +48,9 @@ impl std::fmt::Display for IoError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             IoError::Os { path, op, message, .. } => write!(f, "{}: cannot {op}: {message}", path.display()),
-            IoError::Format { path, format, reason } => write!(f, "{}: not a valid {format} file: {reason}", path.display()),
+            IoError::Format { path, format, reason } => {
+                write!(f, "{}: not a valid {format} file: {reason}", path.display())
+            }
             IoError::Refused(e) => write!(f, "{e}"),
         }
     }
@@ -87,7 +89,12 @@ pub fn gunzip_if_compressed(raw: Vec<u8>, path: &Path) -> Result<Vec<u8>, IoErro
     let decoder = flate2::read::MultiGzDecoder::new(&raw[..]);
     match sandbox::read_limited(decoder, limit, (raw.len() as u64).saturating_mul(4)) {
         Ok(Some(out)) => Ok(out),
-        Ok(None) => Err(IoError::Refused(FileError::TooLarge { path: path.to_path_buf(), cap: Cap::Data, limit, inflated: true })),
+        Ok(None) => Err(IoError::Refused(FileError::TooLarge {
+            path: path.to_path_buf(),
+            cap: Cap::Data,
+            limit,
+            inflated: true,
+        })),
         Err(e) => Err(IoError::format(path, "gzip", e.to_string())),
     }
 }

@@ -154,7 +154,10 @@ pub fn to_npy_bytes<T: NpyElement, S: Data<Elem = T>, D: Dimension>(a: &ArrayBas
 }
 
 /// Writes `a` to `path` as `.npy`.
-pub fn write_npy<T: NpyElement, S: Data<Elem = T>, D: Dimension>(path: &Path, a: &ArrayBase<S, D>) -> Result<(), IoError> {
+pub fn write_npy<T: NpyElement, S: Data<Elem = T>, D: Dimension>(
+    path: &Path,
+    a: &ArrayBase<S, D>,
+) -> Result<(), IoError> {
     std::fs::write(path, to_npy_bytes(a)).map_err(|e| IoError::os(path, "write", &e))
 }
 
@@ -266,11 +269,21 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<NpyArray, IoError> {
     }
     let major = *b.get(6).ok_or_else(|| bad("truncated before the version".into()))?;
     let (hlen, start) = match major {
-        1 => (u16::from_le_bytes(b.get(8..10).ok_or_else(|| bad("truncated header".into()))?.try_into().expect("2 bytes")) as usize, 10),
-        2 | 3 => (u32::from_le_bytes(b.get(8..12).ok_or_else(|| bad("truncated header".into()))?.try_into().expect("4 bytes")) as usize, 12),
+        1 => (
+            u16::from_le_bytes(b.get(8..10).ok_or_else(|| bad("truncated header".into()))?.try_into().expect("2 bytes"))
+                as usize,
+            10,
+        ),
+        2 | 3 => (
+            u32::from_le_bytes(b.get(8..12).ok_or_else(|| bad("truncated header".into()))?.try_into().expect("4 bytes"))
+                as usize,
+            12,
+        ),
         v => return Err(bad(format!("format version {v} is not supported (1, 2 and 3 are)"))),
     };
-    let header = b.get(start..start + hlen).ok_or_else(|| bad(format!("the header claims {hlen} bytes, the file ends before")))?;
+    let header = b
+        .get(start..start + hlen)
+        .ok_or_else(|| bad(format!("the header claims {hlen} bytes, the file ends before")))?;
     // Version 1 and 2 headers are latin-1, 3 is UTF-8; the keys we need are ASCII either way.
     let header = String::from_utf8_lossy(header);
     let fields = parse_header(&header).map_err(bad)?;
@@ -300,9 +313,16 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<NpyArray, IoError> {
         "f4" | "i4" | "u4" => 4,
         "f8" | "i8" | "u8" => 8,
         "u1" | "i1" | "b1" => 1,
-        _ => return Err(bad(format!("element type '{descr}' is not supported (float16/32/64, int8–64, uint8–64, bool are)"))),
+        _ => {
+            return Err(bad(format!(
+                "element type '{descr}' is not supported (float16/32/64, int8–64, uint8–64, bool are)"
+            )));
+        }
     };
-    let count = shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
     let need = count.checked_mul(size).ok_or_else(|| bad(format!("shape {shape:?} overflows")))?;
     if body.len() != need {
         return Err(bad(format!(
@@ -335,7 +355,8 @@ pub fn parse_npy(b: &[u8], path: &Path) -> Result<NpyArray, IoError> {
         "u2" => NpyArray::I32(arr!(words::<2>(body, big).map(|w| u16::from_le_bytes(w) as i32).collect())),
         "u4" => NpyArray::I64(arr!(words::<4>(body, big).map(|w| u32::from_le_bytes(w) as i64).collect())),
         "u8" => {
-            let vals: Result<Vec<i64>, _> = words::<8>(body, big).map(|w| i64::try_from(u64::from_le_bytes(w))).collect();
+            let vals: Result<Vec<i64>, _> =
+                words::<8>(body, big).map(|w| i64::try_from(u64::from_le_bytes(w))).collect();
             NpyArray::I64(arr!(vals.map_err(|_| bad("a uint64 value does not fit int64".into()))?))
         }
         "i1" => NpyArray::I32(arr!(body.iter().map(|&v| v as i8 as i32).collect())),
@@ -443,7 +464,15 @@ mod tests {
         assert_eq!(a, ndarray::arr2(&[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]).into_dyn());
         // Version 2.0 and 3.0 headers, double quotes, no trailing comma.
         for v in [2, 3] {
-            let NpyArray::I64(a) = parse_npy(&npy_v(v, "{\"descr\": \"<i8\", \"shape\": (2,), \"fortran_order\": False}\n", &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0]), p()).unwrap() else {
+            let NpyArray::I64(a) = parse_npy(
+                &npy_v(
+                    v,
+                    "{\"descr\": \"<i8\", \"shape\": (2,), \"fortran_order\": False}\n",
+                    &[1, 0, 0, 0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0],
+                ),
+                p(),
+            )
+            .unwrap() else {
                 panic!()
             };
             assert_eq!(a.as_slice().unwrap(), &[1, 2]);
@@ -454,23 +483,39 @@ mod tests {
     fn big_endian_fortran_order_and_narrow_types() {
         // '>i4' Fortran-ordered [[1, 2, 3], [4, 5, 6]] is stored column by column.
         let body: Vec<u8> = [1i32, 4, 2, 5, 3, 6].iter().flat_map(|v| v.to_be_bytes()).collect();
-        let NpyArray::I32(a) = parse_npy(&npy_v(1, "{'descr': '>i4', 'fortran_order': True, 'shape': (2, 3), }\n", &body), p()).unwrap() else {
+        let NpyArray::I32(a) =
+            parse_npy(&npy_v(1, "{'descr': '>i4', 'fortran_order': True, 'shape': (2, 3), }\n", &body), p()).unwrap()
+        else {
             panic!()
         };
         assert_eq!(a, ndarray::arr2(&[[1, 2, 3], [4, 5, 6]]).into_dyn());
-        let NpyArray::F32(h) = parse_npy(&npy_v(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }\n", &[0x00, 0x3c, 0x00, 0xc0]), p()).unwrap() else {
+        let NpyArray::F32(h) = parse_npy(
+            &npy_v(1, "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }\n", &[0x00, 0x3c, 0x00, 0xc0]),
+            p(),
+        )
+        .unwrap() else {
             panic!()
         };
         assert_eq!(h.as_slice().unwrap(), &[1.0, -2.0]);
-        let NpyArray::U8(b) = parse_npy(&npy_v(1, "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }\n", &[0, 1, 2]), p()).unwrap() else {
+        let NpyArray::U8(b) =
+            parse_npy(&npy_v(1, "{'descr': '|b1', 'fortran_order': False, 'shape': (3,), }\n", &[0, 1, 2]), p())
+                .unwrap()
+        else {
             panic!()
         };
         assert_eq!(b.as_slice().unwrap(), &[0, 1, 1]);
-        let NpyArray::I32(s) = parse_npy(&npy_v(1, "{'descr': '|i1', 'fortran_order': False, 'shape': (2L,), }\n", &[0xff, 5]), p()).unwrap() else {
+        let NpyArray::I32(s) =
+            parse_npy(&npy_v(1, "{'descr': '|i1', 'fortran_order': False, 'shape': (2L,), }\n", &[0xff, 5]), p())
+                .unwrap()
+        else {
             panic!()
         };
         assert_eq!(s.as_slice().unwrap(), &[-1, 5]);
-        let e = parse_npy(&npy_v(1, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }\n", &u64::MAX.to_le_bytes()), p()).unwrap_err();
+        let e = parse_npy(
+            &npy_v(1, "{'descr': '<u8', 'fortran_order': False, 'shape': (1,), }\n", &u64::MAX.to_le_bytes()),
+            p(),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("does not fit"), "{e}");
     }
 
@@ -520,10 +565,16 @@ mod tests {
         assert_eq!(to_npy_bytes(&x), std::fs::read(testdata("f4_c.npy")).unwrap());
         let f = ndarray::arr2(&[[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]).into_dyn();
         assert_eq!(read_npy(&testdata("f8_fortran.npy")).unwrap(), NpyArray::F64(f));
-        assert_eq!(read_npy(&testdata("i4_be.npy")).unwrap(), NpyArray::I32(ndarray::arr2(&[[1, -2], [300_000, 4]]).into_dyn()));
+        assert_eq!(
+            read_npy(&testdata("i4_be.npy")).unwrap(),
+            NpyArray::I32(ndarray::arr2(&[[1, -2], [300_000, 4]]).into_dyn())
+        );
         assert_eq!(read_npy(&testdata("u1.npy")).unwrap(), NpyArray::U8(ndarray::arr1(&[0, 7, 255]).into_dyn()));
         assert_eq!(read_npy(&testdata("b1.npy")).unwrap(), NpyArray::U8(ndarray::arr1(&[1, 0, 1]).into_dyn()));
-        assert_eq!(read_npy(&testdata("f2.npy")).unwrap(), NpyArray::F32(ndarray::arr1(&[1.5, -0.25, 65504.0]).into_dyn()));
+        assert_eq!(
+            read_npy(&testdata("f2.npy")).unwrap(),
+            NpyArray::F32(ndarray::arr1(&[1.5, -0.25, 65504.0]).into_dyn())
+        );
         assert_eq!(read_npy(&testdata("scalar.npy")).unwrap(), NpyArray::F32(ArrayD::from_elem(IxDyn(&[]), 2.5)));
     }
 

@@ -151,7 +151,12 @@ pub fn parse_npz(b: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>, IoErr
         }
         inflated = inflated.saturating_add(e.size);
         if inflated > limit {
-            return Err(IoError::Refused(FileError::TooLarge { path: path.to_path_buf(), cap: Cap::Data, limit, inflated: true }));
+            return Err(IoError::Refused(FileError::TooLarge {
+                path: path.to_path_buf(),
+                cap: Cap::Data,
+                limit,
+                inflated: true,
+            }));
         }
         let Some(array_name) = e.name.strip_suffix(".npy") else {
             return Err(bad(format!("entry `{}` is not a .npy array", e.name)));
@@ -171,14 +176,19 @@ pub fn parse_npz(b: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>, IoErr
         let n = l.u16().ok_or_else(truncated)? as usize;
         let m = l.u16().ok_or_else(truncated)? as usize;
         l.take(n + m).ok_or_else(truncated)?;
-        let data = l.take(usize::try_from(e.compressed).map_err(|_| truncated())?).ok_or_else(|| ebad("data runs past the end of the file".into()))?;
+        let data = l
+            .take(usize::try_from(e.compressed).map_err(|_| truncated())?)
+            .ok_or_else(|| ebad("data runs past the end of the file".into()))?;
         let bytes = match e.method {
             0 => data.to_vec(),
             8 => {
                 let mut v = Vec::new();
                 // `take` bounds the output by the declared size, so a corrupt
                 // or hostile entry cannot inflate without limit.
-                flate2::read::DeflateDecoder::new(data).take(e.size.saturating_add(1)).read_to_end(&mut v).map_err(|err| ebad(format!("deflate: {err}")))?;
+                flate2::read::DeflateDecoder::new(data)
+                    .take(e.size.saturating_add(1))
+                    .read_to_end(&mut v)
+                    .map_err(|err| ebad(format!("deflate: {err}")))?;
                 v
             }
             m => return Err(ebad(format!("compression method {m} is not supported (stored and deflate are)"))),
@@ -293,7 +303,8 @@ pub(crate) mod tests {
     fn stored_deflated_and_zip64_archives() {
         let p = Path::new("a.npz");
         for (deflate, zip64) in [(false, false), (true, false), (false, true), (true, true)] {
-            let arrays = parse_npz(&zip(&sample(), deflate, zip64), p).unwrap_or_else(|e| panic!("{deflate} {zip64}: {e}"));
+            let arrays =
+                parse_npz(&zip(&sample(), deflate, zip64), p).unwrap_or_else(|e| panic!("{deflate} {zip64}: {e}"));
             assert_eq!(arrays.len(), 2);
             assert_eq!(arrays[0].0, "x");
             assert_eq!(arrays[0].1.shape(), &[3, 2]);
@@ -304,13 +315,17 @@ pub(crate) mod tests {
     #[test]
     fn numpy_written_archives() {
         // `np.savez` (stored, zip64 entries) and `np.savez_compressed` (deflate).
-        let x = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[2, 3, 4]), (0..24).map(|v| v as f32 / 8.0).collect()).unwrap();
+        let x = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&[2, 3, 4]), (0..24).map(|v| v as f32 / 8.0).collect())
+            .unwrap();
         for file in ["stored.npz", "deflated.npz"] {
             let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("testdata").join(file);
             let arrays = read_npz(&path).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(
                 arrays,
-                vec![("x".to_string(), NpyArray::F32(x.clone())), ("labels".to_string(), NpyArray::I64(ndarray::arr1(&[3, -1, 7]).into_dyn()))],
+                vec![
+                    ("x".to_string(), NpyArray::F32(x.clone())),
+                    ("labels".to_string(), NpyArray::I64(ndarray::arr1(&[3, -1, 7]).into_dyn()))
+                ],
                 "{file}"
             );
         }
@@ -323,7 +338,11 @@ pub(crate) mod tests {
         for (name, bytes) in sample() {
             std::fs::write(dir.path().join(name), bytes).unwrap();
         }
-        let Ok(status) = std::process::Command::new("zip").current_dir(dir.path()).args(["-q", "-9", "a.npz", "x.npy", "y.npy"]).status() else {
+        let Ok(status) = std::process::Command::new("zip")
+            .current_dir(dir.path())
+            .args(["-q", "-9", "a.npz", "x.npy", "y.npy"])
+            .status()
+        else {
             return;
         };
         assert!(status.success());

@@ -19,8 +19,8 @@ use nnc_compiler::types::Value;
 use crate::exec::{self, ExecError, Tensor};
 use crate::memory;
 use crate::program::Program;
-use nnc_jit::Jit;
 use crate::rng::Rng;
+use nnc_jit::Jit;
 
 /// Streams of the run's seed (see [`Rng::derive`]) for the trainer's random
 /// choices; the data layer owns the split and shuffle streams. Separate
@@ -99,7 +99,11 @@ impl Params {
             self.trainable.insert(p.name.clone(), p.trainable);
             if let Some(existing) = self.values.get(&p.name) {
                 if existing.shape() != p.shape.as_slice() {
-                    return Err(TrainError::ParamShape { name: p.name.clone(), expected: p.shape.clone(), found: existing.shape().to_vec() });
+                    return Err(TrainError::ParamShape {
+                        name: p.name.clone(),
+                        expected: p.shape.clone(),
+                        found: existing.shape().to_vec(),
+                    });
                 }
                 continue;
             }
@@ -121,9 +125,17 @@ pub enum TrainError {
     Lower(LowerError),
     Exec(ExecError),
     /// The loss (or a layer) went NaN/∞ at this step.
-    NonFinite { epoch: usize, step: usize, layer: Option<String> },
+    NonFinite {
+        epoch: usize,
+        step: usize,
+        layer: Option<String>,
+    },
     Initialiser(String),
-    ParamShape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    ParamShape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     NoLoss,
     EmptyData,
     /// A form `nnc run` does not train yet.
@@ -247,12 +259,22 @@ pub struct CompileStats {
 impl Compiled {
     /// Runs the function for `keep`: the values of `keep` in a vector indexed
     /// by node (other entries empty), as the reference executor returns them.
-    fn run(&mut self, inputs: &HashMap<String, Tensor<f32>>, params: &Params, uniform: &mut dyn FnMut() -> f64, keep: &[Id]) -> Result<Vec<Tensor<f32>>, TrainError> {
+    fn run(
+        &mut self,
+        inputs: &HashMap<String, Tensor<f32>>,
+        params: &Params,
+        uniform: &mut dyn FnMut() -> f64,
+        keep: &[Id],
+    ) -> Result<Vec<Tensor<f32>>, TrainError> {
         // Every parameter present with its declared shape before any executor
         // sees it (the compiled one reads them in place).
         let mut plist: Vec<&ArrayD<f32>> = Vec::with_capacity(self.f.params.len());
         for p in &self.f.params {
-            let v = params.values.get(&p.name).ok_or_else(|| ExecError::ParamShape { name: p.name.clone(), expected: p.shape.clone(), found: None })?;
+            let v = params.values.get(&p.name).ok_or_else(|| ExecError::ParamShape {
+                name: p.name.clone(),
+                expected: p.shape.clone(),
+                found: None,
+            })?;
             plist.push(v);
         }
         exec::check_params(&self.f, &plist)?;
@@ -263,14 +285,16 @@ impl Compiled {
         if self.engine.as_ref().is_none_or(|e| e.keep != keep) {
             let mut jit = Jit::new().map_err(|e| TrainError::Unsupported(e.to_string()))?;
             let t = Instant::now();
-            let program = Program::build_within(&self.f, keep, &mut jit, self.arena_cap).map_err(|e| TrainError::Unsupported(e.to_string()))?;
+            let program = Program::build_within(&self.f, keep, &mut jit, self.arena_cap)
+                .map_err(|e| TrainError::Unsupported(e.to_string()))?;
             let build_seconds = t.elapsed().as_secs_f64();
             self.engine = Some(Engine { program, jit, keep: keep.to_vec(), build_seconds });
         }
         let engine = self.engine.as_mut().expect("built above");
         engine.program.run(inputs, &plist, uniform)?;
         let t0 = Instant::now();
-        let mut vals: Vec<Tensor<f32>> = (0..self.f.nodes.len()).map(|_| Tensor::F(ArrayD::zeros(IxDyn(&[0])))).collect();
+        let mut vals: Vec<Tensor<f32>> =
+            (0..self.f.nodes.len()).map(|_| Tensor::F(ArrayD::zeros(IxDyn(&[0])))).collect();
         for &k in keep {
             vals[k as usize] = engine.program.tensor(k, &plist);
         }
@@ -343,7 +367,11 @@ pub struct Trainer<'a> {
 
 impl<'a> Trainer<'a> {
     /// `dims`: values of symbolic dims other than N (e.g. a text vocabulary `V`).
-    pub fn new(info: &'a TrainInfo, class_weights: Option<Vec<f64>>, dims: Vec<(String, i64)>) -> Result<Trainer<'a>, TrainError> {
+    pub fn new(
+        info: &'a TrainInfo,
+        class_weights: Option<Vec<f64>>,
+        dims: Vec<(String, i64)>,
+    ) -> Result<Trainer<'a>, TrainError> {
         let loss = match (info.loss, info.steps.first()) {
             (Some(l), _) => l,
             // Alternating steps: the first step's loss stands for the block in `ir`.
@@ -358,7 +386,19 @@ impl<'a> Trainer<'a> {
         let mut roots = vec![("loss".to_string(), loss)];
         roots.extend(info.metrics.iter().cloned());
         let stateful = stateful(info)?;
-        Ok(Trainer { info, subst, roots, train_cache: HashMap::new(), eval_cache: HashMap::new(), class_weights, dims, opt: None, stateful, backend: Backend::from_env(), arena_cap: u64::MAX })
+        Ok(Trainer {
+            info,
+            subst,
+            roots,
+            train_cache: HashMap::new(),
+            eval_cache: HashMap::new(),
+            class_weights,
+            dims,
+            opt: None,
+            stateful,
+            backend: Backend::from_env(),
+            arena_cap: u64::MAX,
+        })
     }
 
     pub fn metric_names(&self) -> Vec<String> {
@@ -385,7 +425,13 @@ impl<'a> Trainer<'a> {
     ) -> Result<Compiled, TrainError> {
         let mut dims = vec![("N".to_string(), n as i64)];
         dims.extend(self.dims.iter().cloned());
-        let opts = LowerOptions { dims, training, class_weights: self.class_weights.clone(), inference_prefixes: inference, stateful: self.stateful };
+        let opts = LowerOptions {
+            dims,
+            training,
+            class_weights: self.class_weights.clone(),
+            inference_prefixes: inference,
+            stateful: self.stateful,
+        };
         let mut f = ir::lower::lower(&self.info.graph, roots, &self.subst, &opts)?;
         let loss = f.outputs[0].1;
         let metrics = f.outputs[1..].iter().map(|(_, id)| *id).collect();
@@ -470,7 +516,12 @@ impl<'a> Trainer<'a> {
     /// activations; see [`memory::peak_activations`]) and compares it with
     /// `limit` before any parameter is allocated. What the limit leaves caps
     /// the compiled programs' memory plans.
-    pub fn check_memory(&mut self, batch: usize, spec: &optim::Spec, limit: memory::Limit) -> Result<memory::Estimate, TrainError> {
+    pub fn check_memory(
+        &mut self,
+        batch: usize,
+        spec: &optim::Spec,
+        limit: memory::Limit,
+    ) -> Result<memory::Estimate, TrainError> {
         let (decls, activations) = if self.info.steps.is_empty() {
             let c = self.compiled(batch, true)?;
             let mut keep: Vec<Id> = vec![c.loss];
@@ -489,8 +540,11 @@ impl<'a> Trainer<'a> {
             let keep: Vec<Id> = c.f.outputs.iter().map(|(_, id)| *id).chain(c.grads.iter().map(|(_, g)| *g)).collect();
             (c.f.params.clone(), memory::peak_activations(&c.f, &keep).map_err(memory_error)?)
         };
-        let params = memory::param_bytes(decls.iter().map(|p| (p.name.as_str(), p.shape.as_slice()))).map_err(memory_error)?;
-        let trainable = memory::param_bytes(decls.iter().filter(|p| p.trainable).map(|p| (p.name.as_str(), p.shape.as_slice()))).map_err(memory_error)?;
+        let params =
+            memory::param_bytes(decls.iter().map(|p| (p.name.as_str(), p.shape.as_slice()))).map_err(memory_error)?;
+        let trainable =
+            memory::param_bytes(decls.iter().filter(|p| p.trainable).map(|p| (p.name.as_str(), p.shape.as_slice())))
+                .map_err(memory_error)?;
         let reference_copies = if self.backend == Backend::Reference { params } else { 0 };
         let estimate = memory::Estimate {
             params,
@@ -650,17 +704,26 @@ impl<'a> Trainer<'a> {
                 let part = train.take(chunk);
                 let c = self.compiled(chunk.len(), true)?;
                 let mut uniform = || rng.uniform_f64();
-                let out = apply_step(c, params, &part, opt, epoch, &mut uniform, &mut states, false).map_err(|e| match e {
-                    TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch, step, layer },
-                    other => other,
-                })?;
+                let out =
+                    apply_step(c, params, &part, opt, epoch, &mut uniform, &mut states, false).map_err(
+                        |e| match e {
+                            TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch, step, layer },
+                            other => other,
+                        },
+                    )?;
                 let loss = out.loss;
                 sums[0] += loss;
                 for (k, m) in out.metrics.iter().enumerate() {
                     sums[k + 1] += m;
                 }
                 let secs = t0.elapsed().as_secs_f64().max(1e-9);
-                on_event(Event::Step { epoch, step, steps: steps_per_epoch, loss, samples_per_sec: chunk.len() as f64 / secs });
+                on_event(Event::Step {
+                    epoch,
+                    step,
+                    steps: steps_per_epoch,
+                    loss,
+                    samples_per_sec: chunk.len() as f64 / secs,
+                });
             }
             let steps = steps_per_epoch as f64;
             let mut rec = EpochRecord {
@@ -678,7 +741,8 @@ impl<'a> Trainer<'a> {
             on_event(Event::Epoch(&rec));
             opt.end_epoch(rec.val_loss.unwrap_or(rec.loss));
             history.push(rec);
-            let stop = cfg.early_stop.as_ref().is_some_and(|(patience, monitor)| should_stop(&history, *patience, monitor));
+            let stop =
+                cfg.early_stop.as_ref().is_some_and(|(patience, monitor)| should_stop(&history, *patience, monitor));
             if stop {
                 break;
             }
@@ -691,7 +755,14 @@ impl<'a> Trainer<'a> {
     /// updates only the parameters of the models it is `over`, the other
     /// models run in inference mode. One record per pass over the data (or
     /// at the end).
-    pub fn fit_steps(&mut self, params: &mut Params, train: &Dataset, cfg: &Config, iterations: usize, on_event: &mut dyn FnMut(Event)) -> Result<Vec<EpochRecord>, TrainError> {
+    pub fn fit_steps(
+        &mut self,
+        params: &mut Params,
+        train: &Dataset,
+        cfg: &Config,
+        iterations: usize,
+        on_event: &mut dyn FnMut(Event),
+    ) -> Result<Vec<EpochRecord>, TrainError> {
         let n = train.len();
         if n == 0 {
             return Err(TrainError::EmptyData);
@@ -731,7 +802,8 @@ impl<'a> Trainer<'a> {
                     let part = train.take(&rows);
                     if !compiled[k].contains_key(&batch) {
                         let loss = step.loss.ok_or(TrainError::NoLoss)?;
-                        let others: Vec<String> = models.iter().filter(|m| !step.over.contains(m)).map(|m| format!("{m}.")).collect();
+                        let others: Vec<String> =
+                            models.iter().filter(|m| !step.over.contains(m)).map(|m| format!("{m}.")).collect();
                         let over: Vec<String> = step.over.iter().map(|m| format!("{m}.")).collect();
                         let learns = |name: &str| over.iter().any(|o| name.starts_with(o.as_str()));
                         let c = self.compile_roots(&[("loss".into(), loss)], batch, true, others, &learns)?;
@@ -740,20 +812,45 @@ impl<'a> Trainer<'a> {
                     let c = compiled[k].get_mut(&batch).expect("inserted above");
                     params.ensure(&c.f.params, cfg.seed)?;
                     let mut uniform = || rng.uniform_f64();
-                    let out = apply_step(c, params, &part, &mut opts[k], it / per_pass, &mut uniform, &mut States::default(), false).map_err(|e| match e {
-                        TrainError::NonFinite { layer, .. } => TrainError::NonFinite { epoch: it / per_pass, step: it, layer },
+                    let out = apply_step(
+                        c,
+                        params,
+                        &part,
+                        &mut opts[k],
+                        it / per_pass,
+                        &mut uniform,
+                        &mut States::default(),
+                        false,
+                    )
+                    .map_err(|e| match e {
+                        TrainError::NonFinite { layer, .. } => {
+                            TrainError::NonFinite { epoch: it / per_pass, step: it, layer }
+                        }
                         other => other,
                     })?;
                     let loss = out.loss;
                     sums[k] += loss;
                     counts[k] += 1;
-                    on_event(Event::Step { epoch: it / per_pass, step: it % per_pass, steps: per_pass, loss, samples_per_sec: 0.0 });
+                    on_event(Event::Step {
+                        epoch: it / per_pass,
+                        step: it % per_pass,
+                        steps: per_pass,
+                        loss,
+                        samples_per_sec: 0.0,
+                    });
                 }
             }
             if (it + 1) % per_pass == 0 || it + 1 == iterations {
                 let names: Vec<String> = self.info.steps.iter().map(|s| format!("{}_loss", s.name)).collect();
-                let metrics: Vec<(String, f64)> = names.into_iter().zip(sums.iter().zip(&counts).map(|(s, &c)| s / c.max(1) as f64)).collect();
-                let rec = EpochRecord { epoch: it / per_pass, loss: metrics.first().map_or(0.0, |m| m.1), metrics, seconds: started.elapsed().as_secs_f64(), ..EpochRecord::default() };
+                let metrics: Vec<(String, f64)> =
+                    names.into_iter().zip(sums.iter().zip(&counts).map(|(s, &c)| s / c.max(1) as f64)).collect();
+                let rec = EpochRecord {
+                    epoch: it / per_pass,
+                    loss: metrics.first().map_or(0.0, |m| m.1),
+                    metrics,
+                    seconds: started.elapsed().as_secs_f64(),
+                    ..EpochRecord::default()
+                };
                 on_event(Event::Epoch(&rec));
                 history.push(rec);
                 sums.iter_mut().for_each(|s| *s = 0.0);
@@ -766,7 +863,12 @@ impl<'a> Trainer<'a> {
 
     /// One training step on `batch` with `opt` (for oracle comparisons):
     /// returns the loss and the gradients; `params` are updated.
-    pub fn step(&mut self, params: &mut Params, batch: &Dataset, opt: &mut optim::Optimizer) -> Result<StepOutput, TrainError> {
+    pub fn step(
+        &mut self,
+        params: &mut Params,
+        batch: &Dataset,
+        opt: &mut optim::Optimizer,
+    ) -> Result<StepOutput, TrainError> {
         let c = self.compiled(batch.len(), true)?;
         let mut never = || 0.5;
         apply_step(c, params, batch, opt, 0, &mut never, &mut States::default(), true)
@@ -786,10 +888,21 @@ impl<'a> Trainer<'a> {
 
     /// The parameters (name, shape) a forward pass of `outputs` reads, for
     /// `n` rows: what a checkpoint for `nnc predict` must hold.
-    pub fn forward_params(info: &TrainInfo, outputs: &[(String, TRef)], n: usize, dims: &[(String, i64)]) -> Result<Vec<ParamDecl>, TrainError> {
+    pub fn forward_params(
+        info: &TrainInfo,
+        outputs: &[(String, TRef)],
+        n: usize,
+        dims: &[(String, i64)],
+    ) -> Result<Vec<ParamDecl>, TrainError> {
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
-        Ok(ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, ..LowerOptions::default() })?.params)
+        Ok(ir::lower::lower(
+            &info.graph,
+            outputs,
+            &HashMap::new(),
+            &LowerOptions { dims: all_dims, ..LowerOptions::default() },
+        )?
+        .params)
     }
 
     /// [`Trainer::predict`], after comparing an estimate of its memory
@@ -806,10 +919,16 @@ impl<'a> Trainer<'a> {
         let n = inputs.len();
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
-        let f = ir::lower::lower(&info.graph, outputs, &HashMap::new(), &LowerOptions { dims: all_dims, ..LowerOptions::default() })?;
+        let f = ir::lower::lower(
+            &info.graph,
+            outputs,
+            &HashMap::new(),
+            &LowerOptions { dims: all_dims, ..LowerOptions::default() },
+        )?;
         let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
         let estimate = memory::Estimate {
-            params: memory::param_bytes(f.params.iter().map(|p| (p.name.as_str(), p.shape.as_slice()))).map_err(memory_error)?,
+            params: memory::param_bytes(f.params.iter().map(|p| (p.name.as_str(), p.shape.as_slice())))
+                .map_err(memory_error)?,
             activations: memory::peak_activations(&f, &keep).map_err(memory_error)?,
             batch: n,
             ..memory::Estimate::default()
@@ -917,12 +1036,15 @@ fn apply_step(
     };
     let mut grads: Vec<ArrayD<f32>> = c.grads.iter().map(|&(_, g)| take(g)).collect();
     // Copies for callers that look at the gradients (oracle comparisons).
-    let raw: Vec<(String, ArrayD<f32>)> = if keep_grads { pnames.iter().cloned().zip(grads.iter().cloned()).collect() } else { Vec::new() };
+    let raw: Vec<(String, ArrayD<f32>)> =
+        if keep_grads { pnames.iter().cloned().zip(grads.iter().cloned()).collect() } else { Vec::new() };
     // Weight decay applies to kernels and embeddings only (LANGUAGE.md §10).
     let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
-    let moving: Vec<(String, ArrayD<f32>, f64)> = c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), take(*id), *m)).collect();
+    let moving: Vec<(String, ArrayD<f32>, f64)> =
+        c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), take(*id), *m)).collect();
     drop(vals);
-    let mut taken: Vec<ArrayD<f32>> = pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
+    let mut taken: Vec<ArrayD<f32>> =
+        pnames.iter().map(|n| params.values.remove(n).expect("initialised parameter")).collect();
     {
         let mut refs: Vec<&mut ArrayD<f32>> = taken.iter_mut().collect();
         let t0 = Instant::now();

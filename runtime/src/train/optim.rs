@@ -20,11 +20,20 @@ pub enum Kind {
 pub enum Schedule {
     Constant,
     /// lr · factor^⌊epoch / every⌋
-    StepDecay { every: usize, factor: f64 },
+    StepDecay {
+        every: usize,
+        factor: f64,
+    },
     /// lr · rate^(step / every)
-    ExponentialDecay { rate: f64, every: usize },
+    ExponentialDecay {
+        rate: f64,
+        every: usize,
+    },
     /// lr · factor after `patience` epochs without improvement of the monitored value.
-    ReduceOnPlateau { factor: f64, patience: usize },
+    ReduceOnPlateau {
+        factor: f64,
+        patience: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -55,9 +64,17 @@ impl Spec {
             Some(Value::Call(s)) => {
                 let base = s.positional(0).and_then(Value::as_f64).unwrap_or_else(|| num(s, "lr", default_lr));
                 let schedule = match s.name.as_str() {
-                    "step_decay" => Schedule::StepDecay { every: num(s, "every", 10.0) as usize, factor: num(s, "factor", 0.5) },
-                    "exponential_decay" => Schedule::ExponentialDecay { rate: num(s, "rate", 0.96), every: num(s, "every", 1000.0) as usize },
-                    "reduce_on_plateau" => Schedule::ReduceOnPlateau { factor: num(s, "factor", 0.1), patience: num(s, "patience", 10.0) as usize },
+                    "step_decay" => {
+                        Schedule::StepDecay { every: num(s, "every", 10.0) as usize, factor: num(s, "factor", 0.5) }
+                    }
+                    "exponential_decay" => Schedule::ExponentialDecay {
+                        rate: num(s, "rate", 0.96),
+                        every: num(s, "every", 1000.0) as usize,
+                    },
+                    "reduce_on_plateau" => Schedule::ReduceOnPlateau {
+                        factor: num(s, "factor", 0.1),
+                        patience: num(s, "patience", 10.0) as usize,
+                    },
                     other => return Err(format!("`{other}` is not a learning-rate schedule")),
                 };
                 (base, schedule)
@@ -67,7 +84,10 @@ impl Spec {
         };
         let eps = num(c, "epsilon", 1e-7);
         let kind = match c.name.as_str() {
-            "sgd" => Kind::Sgd { momentum: num(c, "momentum", 0.0), nesterov: matches!(c.arg("nesterov"), Some(Value::Bool(true))) },
+            "sgd" => Kind::Sgd {
+                momentum: num(c, "momentum", 0.0),
+                nesterov: matches!(c.arg("nesterov"), Some(Value::Bool(true))),
+            },
             "adam" => Kind::Adam { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
             "adamax" => Kind::Adamax { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
             "rmsprop" => Kind::RmsProp { rho: num(c, "rho", 0.9), momentum: num(c, "momentum", 0.0), epsilon: eps },
@@ -122,7 +142,14 @@ pub struct Optimizer {
 
 impl Optimizer {
     pub fn new(spec: Spec) -> Optimizer {
-        Optimizer { spec, iterations: 0, slots: Default::default(), plateau_scale: 1.0, best: f64::INFINITY, bad_epochs: 0 }
+        Optimizer {
+            spec,
+            iterations: 0,
+            slots: Default::default(),
+            plateau_scale: 1.0,
+            best: f64::INFINITY,
+            bad_epochs: 0,
+        }
     }
 
     /// The learning rate for `epoch` (0-based) at the current iteration.
@@ -160,13 +187,26 @@ impl Optimizer {
 
     /// Restores what [`Optimizer::state`] saved. The optimizer must be the
     /// same kind (its slots mean different things otherwise).
-    pub fn restore(&mut self, tensors: Vec<(usize, String, ArrayD<f32>)>, meta: &BTreeMap<String, String>) -> Result<(), String> {
+    pub fn restore(
+        &mut self,
+        tensors: Vec<(usize, String, ArrayD<f32>)>,
+        meta: &BTreeMap<String, String>,
+    ) -> Result<(), String> {
         match meta.get("optimizer") {
             Some(kind) if kind == self.spec.name() => {}
-            Some(kind) => return Err(format!("the checkpoint's optimizer state is {kind}'s, the train block uses {}", self.spec.name())),
+            Some(kind) => {
+                return Err(format!(
+                    "the checkpoint's optimizer state is {kind}'s, the train block uses {}",
+                    self.spec.name()
+                ));
+            }
             None => return Err("the checkpoint has no optimizer state (it was not saved by `nnc run`)".into()),
         }
-        let num = |k: &str| meta.get(k).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| format!("the checkpoint's `{k}` is missing or not a number"));
+        let num = |k: &str| {
+            meta.get(k)
+                .and_then(|v| v.parse::<f64>().ok())
+                .ok_or_else(|| format!("the checkpoint's `{k}` is missing or not a number"))
+        };
         self.iterations = num("optimizer.iterations")? as u64;
         self.plateau_scale = num("optimizer.plateau_scale")?;
         self.best = num("optimizer.best")?;
@@ -200,7 +240,14 @@ impl Optimizer {
     /// One update. `decay[i]` says whether weight decay applies to parameter
     /// i (kernels and embeddings only). Gradients are modified in place by
     /// decay and clipping.
-    pub fn step(&mut self, names: &[String], params: &mut [&mut ArrayD<f32>], grads: &mut [ArrayD<f32>], decay: &[bool], epoch: usize) {
+    pub fn step(
+        &mut self,
+        names: &[String],
+        params: &mut [&mut ArrayD<f32>],
+        grads: &mut [ArrayD<f32>],
+        decay: &[bool],
+        epoch: usize,
+    ) {
         let wd = self.spec.weight_decay;
         if wd != 0.0 {
             for ((g, p), d) in grads.iter_mut().zip(params.iter()).zip(decay) {
@@ -215,7 +262,8 @@ impl Optimizer {
             }
         }
         if let Some(c) = self.spec.clip_norm {
-            let norm = grads.iter().map(|g| g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()).sum::<f64>().sqrt();
+            let norm =
+                grads.iter().map(|g| g.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>()).sum::<f64>().sqrt();
             if norm > c {
                 let s = (c / norm) as f32;
                 for g in grads.iter_mut() {
@@ -290,7 +338,8 @@ impl Optimizer {
                 }
                 Kind::Adagrad { initial_accumulator, epsilon } => {
                     let (eps, lr) = (epsilon as f32, lr as f32);
-                    let acc = slots[0].get_or_insert_with(|| ArrayD::from_elem(g.raw_dim(), initial_accumulator as f32));
+                    let acc =
+                        slots[0].get_or_insert_with(|| ArrayD::from_elem(g.raw_dim(), initial_accumulator as f32));
                     Zip::from(&mut **p).and(acc).and(g).for_each(|w, a, &g| {
                         *a += g * g;
                         *w -= lr * g / (*a + eps).sqrt();
@@ -317,7 +366,13 @@ const PARALLEL_UPDATE: usize = 1 << 16;
 
 /// Applies `f` to every element of four equally long slices, split in two
 /// halves on two threads (`crate::pair`) when they are long.
-fn in_halves(w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32], f: &(impl Fn(&mut f32, &mut f32, &mut f32, f32) + Sync)) {
+fn in_halves(
+    w: &mut [f32],
+    m: &mut [f32],
+    v: &mut [f32],
+    g: &[f32],
+    f: &(impl Fn(&mut f32, &mut f32, &mut f32, f32) + Sync),
+) {
     let serial = |w: &mut [f32], m: &mut [f32], v: &mut [f32], g: &[f32]| {
         for (((w, m), v), &g) in w.iter_mut().zip(m.iter_mut()).zip(v.iter_mut()).zip(g) {
             f(w, m, v, g);
@@ -378,12 +433,16 @@ mod tests {
 
     #[test]
     fn clipping_and_schedules() {
-        let mut o = Optimizer::new(Spec { clip_norm: Some(1.0), ..spec(Kind::Sgd { momentum: 0.0, nesterov: false }, 1.0) });
+        let mut o =
+            Optimizer::new(Spec { clip_norm: Some(1.0), ..spec(Kind::Sgd { momentum: 0.0, nesterov: false }, 1.0) });
         let mut p = arr1(&[0.0f32, 0.0]).into_dyn();
         let mut g = vec![arr1(&[3.0f32, 4.0]).into_dyn()];
         o.step(&["w".into()], &mut [&mut p], &mut g, &[false], 0);
         assert!((p[[0]] + 0.6).abs() < 1e-6 && (p[[1]] + 0.8).abs() < 1e-6);
-        let o = Optimizer::new(Spec { schedule: Schedule::StepDecay { every: 10, factor: 0.5 }, ..spec(Kind::Sgd { momentum: 0.0, nesterov: false }, 0.1) });
+        let o = Optimizer::new(Spec {
+            schedule: Schedule::StepDecay { every: 10, factor: 0.5 },
+            ..spec(Kind::Sgd { momentum: 0.0, nesterov: false }, 0.1)
+        });
         assert!((o.lr(25) - 0.025).abs() < 1e-12);
     }
 }
