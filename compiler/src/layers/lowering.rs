@@ -58,8 +58,14 @@ impl LowerCtx<'_> {
     fn has_param(&self, name: &str) -> bool {
         self.params.iter().any(|(n, _)| n == name)
     }
-    fn x(&self) -> Id {
-        self.inputs[0]
+    /// The first tensor operand. A graph that reaches lowering without one
+    /// (a layer applied to a value lowering does not produce) is an error,
+    /// not an out-of-bounds panic.
+    fn x(&self) -> Result<Id, LowerError> {
+        self.inputs
+            .first()
+            .copied()
+            .ok_or_else(|| LowerError::Unsupported(format!("`{}` without an input", self.layer)))
     }
     fn shape(&self, id: Id) -> Vec<usize> {
         self.f.shape(id).to_vec()
@@ -169,7 +175,7 @@ fn bias_add(c: &mut LowerCtx, y: Id) -> Result<Id, LowerError> {
 // ------------------------------------------------------------------ layers
 
 pub fn dense(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let d = *xs.last().unwrap_or(&1);
     let rows = xs[..xs.len().saturating_sub(1)].iter().product::<usize>();
@@ -199,17 +205,17 @@ pub fn unary(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         "abs" => Unary::Abs,
         other => return Err(LowerError::Unsupported(other.into())),
     };
-    Ok(vec![c.f.unary(u, c.x())])
+    Ok(vec![c.f.unary(u, c.x()?)])
 }
 
 pub fn elu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let a = c.args.float("alpha").unwrap_or(1.0);
-    Ok(vec![c.f.op1(Op::Elu(a), c.x())])
+    Ok(vec![c.f.op1(Op::Elu(a), c.x()?)])
 }
 
 pub fn leaky_relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let a = c.args.float("alpha").unwrap_or(0.3);
-    Ok(vec![c.f.op1(Op::LeakyRelu(a), c.x())])
+    Ok(vec![c.f.op1(Op::LeakyRelu(a), c.x()?)])
 }
 
 fn axis_of(c: &LowerCtx, name: &str, rank: usize) -> usize {
@@ -223,15 +229,15 @@ fn axis_of(c: &LowerCtx, name: &str, rank: usize) -> usize {
 }
 
 pub fn softmax(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let rank = c.shape(c.x()).len();
+    let rank = c.shape(c.x()?).len();
     let axis = axis_of(c, "axis", rank);
     let op = if c.layer == "softmax" { Op::Softmax(axis) } else { Op::LogSoftmax(axis) };
-    Ok(vec![c.f.op1(op, c.x())])
+    Ok(vec![c.f.op1(op, c.x()?)])
 }
 
 pub fn prelu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     // max(x, 0) + alpha·min(x, 0)
-    let x = c.x();
+    let x = c.x()?;
     let alpha = c.param("alpha")?;
     let zero = c.f.scalar(0.0);
     let pos = c.f.binary(Binary::Max, x, zero);
@@ -241,7 +247,7 @@ pub fn prelu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let k = c.param("kernel")?;
     let ks = c.shape(k);
@@ -277,7 +283,7 @@ pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let k = c.param("kernel")?; // [KH, KW, filters, C]
     let ks = c.shape(k);
@@ -312,7 +318,7 @@ pub fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let one_d = xs.len() == 3;
     let size = pair(c.args, "size", 2);
@@ -346,14 +352,14 @@ pub fn pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn global_pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let rank = c.shape(c.x()).len();
+    let rank = c.shape(c.x()?).len();
     let axes: Vec<usize> = (1..rank - 1).collect();
     let op = if c.layer == "global_max_pool" { Reduce::Max } else { Reduce::Mean };
-    Ok(vec![c.f.reduce(op, c.x(), axes, false)])
+    Ok(vec![c.f.reduce(op, c.x()?, axes, false)])
 }
 
 pub fn upsample(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let size = pair(c.args, "size", 2);
     let out = c.out_shapes[0].clone();
@@ -368,11 +374,11 @@ pub fn upsample(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 
 pub fn reshape(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let out = c.out_shapes[0].clone();
-    Ok(vec![c.f.reshape(c.x(), out)])
+    Ok(vec![c.f.reshape(c.x()?, out)])
 }
 
 pub fn concat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let rank = c.shape(c.x()).len();
+    let rank = c.shape(c.x()?).len();
     let axis = axis_of(c, "axis", rank);
     Ok(vec![c.f.concat(c.inputs.clone(), axis)])
 }
@@ -410,7 +416,7 @@ fn param_index(f: &Func, id: Id) -> Option<usize> {
 }
 
 pub fn batch_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let rank = c.shape(x).len();
     let eps = c.args.float("epsilon").unwrap_or(1e-3);
     let momentum = c.args.float("momentum").unwrap_or(0.99);
@@ -432,7 +438,7 @@ pub fn batch_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let rank = xs.len();
     let eps = c.args.float("epsilon").unwrap_or(1e-3);
@@ -454,7 +460,7 @@ pub fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn instance_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let rank = c.shape(x).len();
     let eps = c.args.float("epsilon").unwrap_or(1e-3);
     let (mean, var) = moments(c, x, (1..rank - 1).collect(), true);
@@ -469,7 +475,7 @@ pub fn instance_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn dropout(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let rate = c.args.float("rate").unwrap_or(0.0);
     if !c.training || rate == 0.0 {
         return Ok(vec![x]);
@@ -483,7 +489,7 @@ pub fn dropout(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn gaussian_noise(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let sd = c.args.float("stddev").unwrap_or(0.0);
     if !c.training || sd == 0.0 {
         return Ok(vec![x]);
@@ -498,11 +504,11 @@ pub fn embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let table = c.param("embeddings")?;
     let out = c.out_shapes[0].clone();
     let t = c.f.current_layer;
-    Ok(vec![c.f.push(Op::Gather, vec![table, c.x()], out, DType::F32, t)])
+    Ok(vec![c.f.push(Op::Gather, vec![table, c.x()?], out, DType::F32, t)])
 }
 
 pub fn positional_embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let t_len = c.shape(x)[1];
     let table = c.param("embeddings")?;
     let pos = c.f.slice(table, 0, 0, t_len);
@@ -510,7 +516,7 @@ pub fn positional_embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn positional_encoding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let (t_len, d) = (xs[1], xs[2]);
     // Vaswani et al.: sin on even features, cos on odd, wavelengths 10000^(2i/d).
@@ -528,7 +534,7 @@ pub fn positional_encoding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 
 /// A recurrent layer, unrolled over time.
 pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let xs = c.shape(x);
     let (n, t_len, d) = (xs[0], xs[1], xs[2]);
     let k = c.param("kernel")?;
@@ -703,7 +709,7 @@ pub fn bidirectional(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let ArgVal::Layer(lv) = c.args.get("layer").clone() else {
         return Err(LowerError::Unsupported("bidirectional without a layer".into()));
     };
-    let x = c.x();
+    let x = c.x()?;
     let fwd = c.sub(&lv, x, "forward", &[])?;
     let bwd = c.sub(&lv, x, "backward", &[("go_backwards", ArgVal::Bool(true))])?;
     let inner_args =
@@ -734,7 +740,7 @@ pub fn bidirectional(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 pub fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let q_in = c.x();
+    let q_in = c.x()?;
     let qs = c.shape(q_in);
     let kv_in = match c.args.get("kv").clone() {
         ArgVal::Tensor(t) => (c.tensor_of)(&t).ok_or_else(|| LowerError::Unsupported("kv".into()))?,
@@ -811,7 +817,7 @@ pub fn repeat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         return Err(LowerError::Unsupported("repeat without a layer".into()));
     };
     let n = c.args.int("n").and_then(|d| d.as_known()).unwrap_or(0);
-    let mut x = c.x();
+    let mut x = c.x()?;
     for i in 0..n {
         x = c.sub(&lv, x, &i.to_string(), &[])?[0];
     }
@@ -822,18 +828,18 @@ pub fn one_hot(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let depth = c.args.int("depth").map_or(1, |d| known(&d));
     let out = c.out_shapes[0].clone();
     let t = c.f.current_layer;
-    Ok(vec![c.f.push(Op::OneHot(depth), vec![c.x()], out, DType::F32, t)])
+    Ok(vec![c.f.push(Op::OneHot(depth), vec![c.x()?], out, DType::F32, t)])
 }
 
 pub fn clip(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let lo = c.f.scalar(c.args.float("lo").unwrap_or(f64::NEG_INFINITY));
     let hi = c.f.scalar(c.args.float("hi").unwrap_or(f64::INFINITY));
-    let a = c.f.binary(Binary::Max, c.x(), lo);
+    let a = c.f.binary(Binary::Max, c.x()?, lo);
     Ok(vec![c.f.binary(Binary::Min, a, hi)])
 }
 
 pub fn reduce(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
-    let x = c.x();
+    let x = c.x()?;
     let rank = c.shape(x).len();
     let axes: Vec<usize> = match c.args.get("axis") {
         ArgVal::Axes(a) => a.iter().map(|&v| if v < 0 { (v + rank as i64) as usize } else { v as usize }).collect(),
