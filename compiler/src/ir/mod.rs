@@ -4,10 +4,12 @@
 //!
 //! A [`Func`] is a list of nodes in evaluation order; each node computes one
 //! tensor from earlier nodes. Shapes are concrete: lowering binds the batch
-//! dim `N`. `Display` prints a canonical text form (`nnc ir`).
+//! dim `N`. `Display` prints a canonical text form (`nnc ir`), which
+//! [`parse::parse`] reads back.
 
 pub mod autodiff;
 pub mod lower;
+pub mod parse;
 
 use std::fmt;
 
@@ -267,6 +269,12 @@ impl fmt::Display for Op {
             Op::Input(n) => write!(f, "input {n:?}"),
             Op::Param(i) => write!(f, "param {i}"),
             Op::Fill(v) => write!(f, "fill {v}"),
+            // Small constants print their values (so the text parses back
+            // to the same function); large tables only their size.
+            Op::Constant(v) if v.len() <= parse::SHOWN_CONSTANT => {
+                let vs: Vec<String> = v.iter().map(|x| x.to_string()).collect();
+                write!(f, "constant [{}]", vs.join(", "))
+            }
             Op::Constant(v) => write!(f, "constant [{} values]", v.len()),
             Op::Unary(u) => write!(f, "{}", format!("{u:?}").to_lowercase()),
             Op::Binary(b) => write!(f, "{}", format!("{b:?}").to_lowercase()),
