@@ -140,7 +140,7 @@ impl<'p> Checker<'p> {
     fn check_field_kind(&mut self, field: &str, value: &ast::Expr, file: FileId) {
         let want = match lookup_field(field).map(|f| f.kind) {
             Some(FieldKind::Call(k)) => Some(k),
-            // A loss is an expression of losses; a metric list holds metrics (or losses).
+            // A loss is an expression of losses; a metric list holds metrics.
             Some(FieldKind::Expr) => None,
             _ => return,
         };
@@ -151,10 +151,10 @@ impl<'p> Checker<'p> {
         for e in items {
             let ExprKind::Call(c) = &e.kind else { continue };
             let Some(got) = lookup_fn(&c.callee.name) else { continue };
-            let fits = match (want, field) {
-                (Some(k), _) => got.kind == k,
-                (None, "loss") => got.kind == FnKind::Loss,
-                (None, _) => matches!(got.kind, FnKind::Metric | FnKind::Loss),
+            // A metric may be minimised (`loss = mae(…)`) and a loss reported, as in Keras.
+            let fits = match want {
+                Some(k) => got.kind == k,
+                None => matches!(got.kind, FnKind::Metric | FnKind::Loss),
             };
             if !fits {
                 let need = want.unwrap_or(if field == "loss" { FnKind::Loss } else { FnKind::Metric });
