@@ -639,7 +639,7 @@ impl<'p> Checker<'p> {
         let names_arrays = f.names_arrays();
         for a in &c.args {
             if let Some(n) = &a.name {
-                if !names_arrays && !f.option(&n.name).is_some() {
+                if !names_arrays && f.option(&n.name).is_none() {
                     let mut d = Diagnostic::new(
                         Code::InvalidDataSource,
                         file,
@@ -720,7 +720,7 @@ impl<'p> Checker<'p> {
             _ => {
                 for a in &c.args {
                     if let Some(n) = &a.name {
-                        if !f.option(&n.name).is_some() {
+                        if f.option(&n.name).is_none() {
                             arrays.push((n.name.clone(), body.origin(n.span)));
                         }
                     }
@@ -773,7 +773,7 @@ impl<'p> Checker<'p> {
         for a in &call.args {
             match &a.name {
                 Some(n) => {
-                    if !f.option(&n.name).is_some() {
+                    if f.option(&n.name).is_none() {
                         let mut d = Diagnostic::new(
                             Code::UnknownOption,
                             file,
