@@ -368,7 +368,8 @@ fn early_stop(info: &TrainInfo) -> Option<(usize, String)> {
                 Some(Value::Mode(m) | Value::Str(m)) => m.clone(),
                 _ => "val_loss".into(),
             };
-            Some((num(c, "patience", 3.0) as usize, monitor))
+            let patience = nnc_compiler::schema::default_f64("early_stop", "patience").unwrap_or(0.0);
+            Some((num(c, "patience", patience) as usize, monitor))
         }
         _ => None,
     }

@@ -306,9 +306,50 @@ fn losses() {
         "binary_cross_entropy(p, target)",
         "bce_with_logits(logits, target)",
         "nll(lp, labels)",
+        "huber(logits, target)",
+        "huber(logits, target, delta = 0.3)",
         "mse(logits, target) + 0.01 * l2(params)",
     ] {
         check_with(&train_src(body, loss), 4, true, 3);
+    }
+}
+
+/// The value of a train block's loss for given inputs (the model's output is its input `y = x`).
+fn loss_value(x: &[f64], xs: Vec<usize>, target: (&str, Tensor<f64>), loss: &str) -> f64 {
+    let n = xs[0] as i64;
+    let ty = match &target.1 {
+        Tensor::F(a) => format!("[N, {}]", a.shape()[1]),
+        Tensor::I(_) => "int[N]".to_string(),
+    };
+    let src = format!(
+        "dim N\nmodel M {{\n    input x: [N, {}]\n    input {}: {ty}\n    output y = x\n}}\ntrain t {{\n    model = M()\n    data = synthetic(n = 10)\n    loss = {loss}\n}}\n",
+        xs[1], target.0
+    );
+    let f = build(&src, n, true);
+    let mut inputs = HashMap::new();
+    inputs.insert("x".to_string(), Tensor::F(ArrayD::from_shape_vec(IxDyn(&xs), x.to_vec()).unwrap()));
+    inputs.insert(target.0.to_string(), target.1);
+    let v = exec::run(&f, &inputs, &[], &mut || 0.5, false).expect("runs");
+    v[f.outputs.last().unwrap().1 as usize].float().iter().sum()
+}
+
+/// `huber` and `top_k_accuracy` against values Keras 3.15 gives for the same inputs
+/// (keras.losses.Huber, keras.metrics.SparseTopKCategoricalAccuracy).
+#[test]
+fn huber_and_top_k_accuracy_match_keras() {
+    let x = [0.0, 2.0, -0.5, 1.0, 1.0, 1.0];
+    let zeros = || Tensor::F(ArrayD::zeros(IxDyn(&[2, 3])));
+    // ½·0.25 + (2 − ½) + 3·½ over 6 elements.
+    let h = loss_value(&x, vec![2, 3], ("target", zeros()), "huber(y, target)");
+    assert!((h - 0.520_833_333).abs() < 1e-9, "{h}");
+    let h = loss_value(&x, vec![2, 3], ("target", zeros()), "huber(y, target, delta = 0.3)");
+    assert!((h - 0.2375).abs() < 1e-9, "{h}");
+    let logits = [0.1, 0.5, 0.3, 0.2, 0.9, 0.1, 0.0, 0.05, 0.2, 0.2, 0.2, 0.2];
+    let labels = || Tensor::I(ArrayD::from_shape_vec(IxDyn(&[3]), vec![2i64, 2, 3]).unwrap());
+    for (k, want) in [(1, 1.0 / 3.0), (2, 2.0 / 3.0), (4, 1.0)] {
+        let loss = format!("top_k_accuracy(y, labels, k = {k})");
+        let got = loss_value(&logits, vec![3, 4], ("labels", labels()), &loss);
+        assert!((got - want).abs() < 1e-9, "k = {k}: {got}");
     }
 }
 

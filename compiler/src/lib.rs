@@ -11,6 +11,7 @@ pub mod ir;
 pub mod layers;
 pub mod program;
 pub mod sandbox;
+pub mod schema;
 pub mod summary;
 pub mod types;
 

@@ -285,6 +285,12 @@ sentence or `seq`, a CSV selector's width, a `.npy` file's shape), and
 `vocab = T` of `text`/`sentences` binds the vocabulary size. `N` is always the
 batch size.";
 
+    WrongCallableKind = "E0411", Error, "callable of the wrong kind",
+"A train block field (or a `step`'s loss or optimizer) names a callable of
+another kind than it needs: `optimizer = mse(1, 2)` names a loss where an
+optimizer belongs. Every loss, metric, optimizer, schedule and data source is
+declared with its kind; the message lists those of the kind the field needs.";
+
     // ---- files and resources
     FileOutsideRoot = "E0501", Error, "file outside the project root",
 "A `.nn` file names a file outside the project root: a `use`, a data source

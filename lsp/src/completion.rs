@@ -8,8 +8,8 @@
 
 use lsp_types as lsp;
 use nnc_compiler::Analysis;
-use nnc_compiler::check::train::{FnKind, TRAIN_FIELDS, TRAIN_FUNCTIONS, lookup_fn};
 use nnc_compiler::layers::{self, ArgKind, Default as ArgDefault, Family, LAYERS, Operands};
+use nnc_compiler::schema::{TRAIN_FIELDS, TRAIN_FUNCTIONS, lookup_fn};
 use nnc_syntax::FileId;
 use nnc_syntax::format::{TokenKind, tokenize};
 
@@ -195,8 +195,9 @@ pub fn complete(analysis: &Analysis, index: &Index, text: &str, offset: usize) -
             }
             if decl.as_deref() == Some("train") {
                 for f in TRAIN_FIELDS {
-                    let mut it = item(f, lsp::CompletionItemKind::FIELD, Some("train field".into()), None);
-                    it.insert_text = Some(format!("{f} = "));
+                    let mut it =
+                        item(f.name, lsp::CompletionItemKind::FIELD, Some("train field".into()), Some(f.doc.into()));
+                    it.insert_text = Some(format!("{} = ", f.name));
                     out.push(it);
                 }
             }
@@ -217,7 +218,7 @@ fn option_words(callee: &str, option: &str) -> Option<Vec<String>> {
         ArgKind::Mode(ws) => ws.iter().map(|w| w.to_string()).collect(),
         ArgKind::Bool => vec!["true".into(), "false".into()],
         ArgKind::Activation => std::iter::once("none".to_string()).chain(activations().map(str::to_string)).collect(),
-        ArgKind::Init => nnc_compiler::check::INITIALISERS.iter().map(|w| w.to_string()).collect(),
+        ArgKind::Init => nnc_compiler::schema::initialiser_names().map(str::to_string).collect(),
         ArgKind::Layer => LAYERS
             .iter()
             .filter(|l| l.family == Family::Layer && l.operands == Operands::One)
@@ -275,7 +276,7 @@ fn options(analysis: &Analysis, index: &Index, callee: &str, given: &[String], o
     }
     if let Some(f) = lookup_fn(callee) {
         for o in f.options {
-            push(o, format!("{callee} option"), None);
+            push(o.name, format!("{callee} option"), Some(o.describe()));
         }
     }
 }
@@ -329,14 +330,7 @@ fn values(analysis: &Analysis, index: &Index, offset: usize, in_train: bool, out
     }
     if in_train {
         for f in TRAIN_FUNCTIONS {
-            let kind = match f.kind {
-                FnKind::Loss => "loss",
-                FnKind::Metric => "metric",
-                FnKind::Optimizer => "optimizer",
-                FnKind::Schedule => "schedule",
-                FnKind::DataSource => "data source",
-                FnKind::Helper => "helper",
-            };
+            let kind = f.kind.noun();
             out.push(item(f.name, lsp::CompletionItemKind::FUNCTION, Some(kind.to_string()), Some(f.doc.to_string())));
         }
     }

@@ -268,11 +268,13 @@ pub fn kind_text(k: &ArgKind) -> String {
 }
 
 fn train_fn_markdown(name: &str) -> Option<String> {
-    let f = nnc_compiler::check::train::lookup_fn(name)?;
-    let mut md = format!("```nn\n{name}(…)\n```\n{}", f.doc);
+    let f = nnc_compiler::schema::lookup_fn(name)?;
+    let mut md = format!("```nn\n{name}(…)\n```\n{} ({})", f.doc, f.kind.noun());
     if !f.options.is_empty() {
-        let _ =
-            write!(md, "\n\nOptions: {}", f.options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "));
+        let _ = write!(md, "\n\nOptions:");
+        for o in f.options {
+            let _ = write!(md, "\n- {}", o.describe());
+        }
     }
     Some(md)
 }

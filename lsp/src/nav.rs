@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use nnc_compiler::Program;
-use nnc_compiler::check::train::lookup_fn;
+use nnc_compiler::schema::lookup_fn;
 use nnc_syntax::ast::*;
 use nnc_syntax::{FileId, Span};
 
@@ -562,9 +562,9 @@ impl<'p> Builder<'p> {
                 && key.name == "data"
                 && let ExprKind::Call(c) = &value.kind
             {
-                let options = lookup_fn(&c.callee.name).map_or(&[][..], |f| f.options);
+                let f = lookup_fn(&c.callee.name);
                 for a in &c.args {
-                    if let Some(n) = a.name.as_ref().filter(|n| !options.contains(&n.name.as_str()))
+                    if let Some(n) = a.name.as_ref().filter(|n| f.and_then(|f| f.option(&n.name)).is_none())
                         && let Some(id) = self.def(n, DefKind::DataArray, file, a.span(), owner)
                     {
                         scope.fallback.push((n.name.clone(), id));

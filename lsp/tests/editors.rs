@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-use nnc_compiler::check::train::TRAIN_FUNCTIONS;
 use nnc_compiler::layers::LAYERS;
+use nnc_compiler::schema::TRAIN_FUNCTIONS;
 use serde_json::Value;
 
 fn editors() -> PathBuf {

@@ -13,20 +13,6 @@ use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
 use crate::layers::{self, Apply, Family, LayerDef, Operands, bind_args};
 use crate::types::{LayerValue, Origin, TensorTy, Value};
 
-/// The initialisers of LANGUAGE.md §6 (also offered by completion).
-pub const INITIALISERS: &[&str] = &[
-    "zeros",
-    "ones",
-    "normal",
-    "uniform",
-    "glorot_uniform",
-    "glorot_normal",
-    "he_normal",
-    "he_uniform",
-    "orthogonal",
-    "load",
-];
-
 const MAX_REPEAT_DEPTH: usize = 64;
 
 impl<'p> Checker<'p> {
@@ -496,7 +482,7 @@ impl<'p> Checker<'p> {
         let callable = self.block_decls.contains_key(name)
             || self.model_decls.contains_key(name)
             || layers::lookup(name).is_some()
-            || (body.kind == BodyKind::Train && super::train::lookup_fn(name).is_some());
+            || (body.kind == BodyKind::Train && crate::schema::lookup_fn(name).is_some());
         // A binding shadows a layer only for plain names: `dropout(rate)` still
         // calls the layer inside a block whose parameter is called `dropout`.
         if let Some(b) = body.scope.get(name).filter(|_| !callable) {
@@ -531,7 +517,7 @@ impl<'p> Checker<'p> {
         candidates.extend(self.block_decls.keys().map(String::as_str));
         candidates.extend(self.model_decls.keys().map(String::as_str));
         if body.kind == BodyKind::Train {
-            candidates.extend(super::train::TRAIN_FUNCTIONS.iter().map(|f| f.name));
+            candidates.extend(crate::schema::TRAIN_FUNCTIONS.iter().map(|f| f.name));
         }
         let code = if body.kind == BodyKind::Train { Code::UnknownFunction } else { Code::UnknownLayer };
         let mut d = Diagnostic::new(code, origin.file, call.callee.span, format!("unknown layer or function `{name}`"))
@@ -555,12 +541,15 @@ impl<'p> Checker<'p> {
             ExprKind::Str(s) => (s.as_str(), e.span),
             _ => ("", e.span),
         };
-        if !INITIALISERS.contains(&name) {
+        if !crate::schema::is_initialiser(name) {
             let mut d =
                 Diagnostic::new(Code::WrongArgumentType, body.file, span, format!("unknown initialiser `{name}`"))
                     .with_label("not an initialiser")
-                    .with_note(format!("initialisers: {}", INITIALISERS.join(", ")));
-            if let Some(s) = layers::suggest(name, INITIALISERS.iter().copied()) {
+                    .with_note(format!(
+                        "initialisers: {}",
+                        crate::schema::initialiser_names().collect::<Vec<_>>().join(", ")
+                    ));
+            if let Some(s) = layers::suggest(name, crate::schema::initialiser_names()) {
                 d = d.with_help(format!("did you mean `{s}`?"));
             }
             self.report(d);

@@ -14,8 +14,6 @@ pub mod train;
 
 pub use data_dims::DataDim;
 
-pub use expr::INITIALISERS;
-
 use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 

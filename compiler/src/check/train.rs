@@ -11,151 +11,11 @@ use crate::dims::{Dim, Equality};
 use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
 use crate::layers::suggest;
 use crate::layers::{ArgVal, LayerDef};
+use crate::schema::{
+    FieldKind, FnKind, TRAIN_FIELDS, TRAIN_FUNCTIONS, TrainFn, field_names, lookup_field, lookup_fn, names_of,
+};
 use crate::types::CallValue;
 use crate::types::{Origin, TensorTy, Value};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FnKind {
-    Loss,
-    Metric,
-    Optimizer,
-    Schedule,
-    DataSource,
-    /// `split`, `early_stop`, `column`, `load`.
-    Helper,
-}
-
-/// A function usable only in `train` blocks.
-pub struct TrainFn {
-    pub name: &'static str,
-    pub kind: FnKind,
-    /// Keyword options it takes (positional arguments are checked by count).
-    pub options: &'static [&'static str],
-    /// How many positional arguments it takes at most.
-    pub positional: usize,
-    pub doc: &'static str,
-}
-
-macro_rules! tf {
-    ($name:literal, $kind:ident, $pos:expr, [$($o:literal),*], $doc:literal) => {
-        TrainFn { name: $name, kind: FnKind::$kind, options: &[$($o),*], positional: $pos, doc: $doc }
-    };
-}
-
-pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
-    tf!("mse", Loss, 2, ["weight"], "Mean squared error."),
-    tf!("l1", Loss, 2, ["weight"], "Mean absolute error."),
-    tf!("mae", Metric, 2, [], "Mean absolute error."),
-    tf!(
-        "cross_entropy",
-        Loss,
-        2,
-        ["from_logits", "weight"],
-        "Softmax cross-entropy; labels int[…] or one-hot [… , C]."
-    ),
-    tf!("binary_cross_entropy", Loss, 2, ["from_logits", "weight"], "Binary cross-entropy of probabilities."),
-    tf!("bce_with_logits", Loss, 2, ["weight"], "Binary cross-entropy of logits."),
-    tf!("nll", Loss, 2, ["weight"], "Negative log-likelihood of log-probabilities."),
-    tf!("l2", Loss, 1, [], "Sum of squares of the parameters: l2(params)."),
-    tf!("accuracy", Metric, 2, ["threshold"], "Fraction of correct predictions."),
-    tf!("precision", Metric, 2, ["class", "threshold"], "Precision of one class."),
-    tf!("recall", Metric, 2, ["class", "threshold"], "Recall of one class."),
-    tf!("perplexity", Metric, 2, [], "exp of the cross-entropy."),
-    tf!(
-        "sgd",
-        Optimizer,
-        1,
-        ["lr", "momentum", "nesterov", "weight_decay", "clip_norm", "clip_value"],
-        "Stochastic gradient descent."
-    ),
-    tf!("adam", Optimizer, 1, ["lr", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adam."),
-    tf!(
-        "adamax",
-        Optimizer,
-        1,
-        ["lr", "beta1", "beta2", "epsilon", "weight_decay", "clip_norm", "clip_value"],
-        "Adamax."
-    ),
-    tf!(
-        "rmsprop",
-        Optimizer,
-        1,
-        ["lr", "rho", "momentum", "epsilon", "weight_decay", "clip_norm", "clip_value"],
-        "RMSprop."
-    ),
-    tf!(
-        "adagrad",
-        Optimizer,
-        1,
-        ["lr", "initial_accumulator", "epsilon", "weight_decay", "clip_norm", "clip_value"],
-        "Adagrad."
-    ),
-    tf!("adadelta", Optimizer, 1, ["lr", "rho", "epsilon", "weight_decay", "clip_norm", "clip_value"], "Adadelta."),
-    tf!("step_decay", Schedule, 1, ["lr", "every", "factor"], "lr · factor^(epoch / every)."),
-    tf!("exponential_decay", Schedule, 1, ["lr", "rate", "every"], "lr · rate^(step / every)."),
-    tf!(
-        "reduce_on_plateau",
-        Schedule,
-        1,
-        ["lr", "factor", "patience", "monitor"],
-        "Reduce lr when a metric stops improving."
-    ),
-    tf!(
-        "csv",
-        DataSource,
-        1,
-        ["header", "delimiter", "normalize", "shuffle"],
-        "CSV/TSV table; other keywords name arrays by column selectors."
-    ),
-    tf!("idx", DataSource, 0, ["normalize", "shuffle"], "MNIST IDX files; keywords name arrays."),
-    tf!("npy", DataSource, 0, ["normalize", "shuffle"], ".npy files; keywords name arrays."),
-    tf!("npz", DataSource, 1, ["normalize", "shuffle"], "A .npz archive; its arrays are named inside."),
-    tf!("text", DataSource, 1, ["seq", "x", "y", "vocab", "lower", "shuffle"], "Character-level next-token pairs."),
-    tf!(
-        "sentences",
-        DataSource,
-        1,
-        ["tokens", "label", "vocab", "seq", "pad", "header", "shuffle"],
-        "Word-level sentences with labels."
-    ),
-    tf!("synthetic", DataSource, 0, ["n", "classes", "shuffle"], "Random data of the declared shapes."),
-    tf!("split", Helper, 1, [], "Hold out a fraction of the training data for validation."),
-    tf!(
-        "early_stop",
-        Helper,
-        0,
-        ["patience", "monitor", "min_delta"],
-        "Stop when the monitored value stops improving."
-    ),
-    tf!("column", Helper, 1, [], "A column of the data table (label expressions)."),
-    tf!("load", Helper, 1, ["prefix"], "Initialise parameters from a safetensors file."),
-];
-
-pub const TRAIN_FIELDS: &[&str] = &[
-    "model",
-    "data",
-    "loss",
-    "optimizer",
-    "batch",
-    "epochs",
-    "steps",
-    "validate",
-    "test",
-    "metrics",
-    "seed",
-    "early_stop",
-    "class_weight",
-    "checkpoint",
-    "keep_best",
-    "shuffle",
-    "init",
-    "stateful",
-    "lr_schedule",
-];
-
-pub fn lookup_fn(name: &str) -> Option<&'static TrainFn> {
-    TRAIN_FUNCTIONS.iter().find(|f| f.name == name)
-}
 
 /// What the checker learned about a train block, for the training runtime.
 #[derive(Clone, Debug, Default)]
@@ -201,90 +61,153 @@ impl<'p> Checker<'p> {
     pub(crate) fn check_train(&mut self, t: &'p TrainDecl, file: FileId) -> TrainInfo {
         let mut body = Body::new(file, BodyKind::Train);
         let mut info = TrainInfo { name: t.name.name.clone(), file, span: t.span, ..TrainInfo::default() };
-        let mut fields: HashMap<&str, &'p ast::Expr> = HashMap::new();
-        let mut field_spans: HashMap<&str, nnc_syntax::Span> = HashMap::new();
-        for item in &t.items {
-            if let TrainItem::Field { key, value } = item {
-                if !TRAIN_FIELDS.contains(&key.name.as_str()) {
-                    let mut d = Diagnostic::new(
-                        Code::UnknownTrainField,
-                        file,
-                        key.span,
-                        format!("unknown train field `{}`", key.name),
-                    )
-                    .with_label("not a train block field")
-                    .with_note(format!("fields: {}", TRAIN_FIELDS.join(", ")));
-                    if let Some(help) = crate::aliases::help(&key.name, TRAIN_FIELDS.iter().copied()) {
-                        d = d.with_help(help);
-                    }
-                    self.report(d);
-                    continue;
-                }
-                if let Some(prev) = field_spans.insert(key.name.as_str(), key.span) {
-                    self.report(
-                        Diagnostic::new(
-                            Code::DuplicateDefinition,
-                            file,
-                            key.span,
-                            format!("field `{}` is set twice", key.name),
-                        )
-                        .with_label("set again here")
-                        .with_secondary(file, prev, "first set here"),
-                    );
-                    continue;
-                }
-                fields.insert(key.name.as_str(), value);
-            }
-        }
+        let fields = self.train_fields(t, file);
         let steps: Vec<&ast::StepStmt> =
             t.items.iter().filter_map(|i| if let TrainItem::Step(s) = i { Some(s) } else { None }).collect();
 
         // The model, checked afresh; the train block's graph continues its graph.
         let saved_graph = std::mem::take(&mut self.graph);
-        let mut model_inputs: Vec<(String, TensorTy)> = Vec::new();
+        let (model_info, fed_by_keyword) = self.train_model(&mut body, &fields, &steps, t, &mut info);
+        let model_inputs: Vec<(String, TensorTy)> = model_info.as_ref().map(|m| m.inputs.clone()).unwrap_or_default();
+
+        // Data arrays, typed by the inputs they feed (or by the loaded data).
+        let mut data_dims = std::collections::BTreeMap::new();
+        let arrays = self.train_data(&mut body, &fields, &model_inputs, t, &mut info, &mut data_dims);
+
+        // `let`s, in order, before the loss.
+        for item in &t.items {
+            if let TrainItem::Let(l) = item {
+                self.check_let(&mut body, l);
+            }
+        }
+        let fed = self.train_feeds(&mut body, &fed_by_keyword, &model_inputs, &mut info);
+        if let (Some(arrays), Some(data), true) = (&arrays, fields.get("data"), model_info.is_some()) {
+            self.unfed_inputs(&body, arrays, &fed, &model_inputs, data);
+        }
+        self.train_values(&mut body, &fields, steps.is_empty(), t, &mut info);
+        self.train_steps(&mut body, &steps, &mut info);
+        if model_info.is_some() || !info.steps.is_empty() {
+            self.report_unbound_dims(t, file, info.data.as_ref(), &data_dims);
+        }
+        info.data_dims = data_dims.into_values().collect();
+        info.graph = std::mem::replace(&mut self.graph, saved_graph);
+        info
+    }
+
+    /// The block's fields by name, after reporting unknown and repeated ones.
+    fn train_fields(&mut self, t: &'p TrainDecl, file: FileId) -> HashMap<&'p str, &'p ast::Expr> {
+        let mut fields: HashMap<&str, &'p ast::Expr> = HashMap::new();
+        let mut field_spans: HashMap<&str, nnc_syntax::Span> = HashMap::new();
+        for item in &t.items {
+            let TrainItem::Field { key, value } = item else { continue };
+            if lookup_field(&key.name).is_none() {
+                let names: Vec<&str> = field_names().collect();
+                let mut d = Diagnostic::new(
+                    Code::UnknownTrainField,
+                    file,
+                    key.span,
+                    format!("unknown train field `{}`", key.name),
+                )
+                .with_label("not a train block field")
+                .with_note(format!("fields: {}", names.join(", ")));
+                if let Some(help) = crate::aliases::help(&key.name, field_names()) {
+                    d = d.with_help(help);
+                }
+                self.report(d);
+                continue;
+            }
+            if let Some(prev) = field_spans.insert(key.name.as_str(), key.span) {
+                self.report(
+                    Diagnostic::new(
+                        Code::DuplicateDefinition,
+                        file,
+                        key.span,
+                        format!("field `{}` is set twice", key.name),
+                    )
+                    .with_label("set again here")
+                    .with_secondary(file, prev, "first set here"),
+                );
+                continue;
+            }
+            self.check_field_kind(&key.name, value, file);
+            fields.insert(key.name.as_str(), value);
+        }
+        fields
+    }
+
+    /// E0411: a field that needs a callable of one kind names one of another
+    /// (`optimizer = mse(1, 2)`), at the call's name, with the right kind's names.
+    fn check_field_kind(&mut self, field: &str, value: &ast::Expr, file: FileId) {
+        let want = match lookup_field(field).map(|f| f.kind) {
+            Some(FieldKind::Call(k)) => Some(k),
+            // A loss is an expression of losses; a metric list holds metrics.
+            Some(FieldKind::Expr) => None,
+            _ => return,
+        };
+        let items: Vec<&ast::Expr> = match (&value.kind, field) {
+            (ExprKind::List(xs), "metrics") => xs.iter().collect(),
+            _ => vec![value],
+        };
+        for e in items {
+            let ExprKind::Call(c) = &e.kind else { continue };
+            let Some(got) = lookup_fn(&c.callee.name) else { continue };
+            // A metric may be minimised (`loss = mae(…)`) and a loss reported, as in Keras.
+            let fits = match want {
+                Some(k) => got.kind == k,
+                None => matches!(got.kind, FnKind::Metric | FnKind::Loss),
+            };
+            if !fits {
+                let need = want.unwrap_or(if field == "loss" { FnKind::Loss } else { FnKind::Metric });
+                self.wrong_kind(got, need, field, c.callee.span, file);
+            }
+        }
+    }
+
+    pub(crate) fn wrong_kind(
+        &mut self,
+        got: &TrainFn,
+        need: FnKind,
+        field: &str,
+        span: nnc_syntax::Span,
+        file: FileId,
+    ) {
+        let names: Vec<&str> = names_of(need).collect();
+        let mut d = Diagnostic::new(
+            Code::WrongCallableKind,
+            file,
+            span,
+            format!(
+                "`{}` is {}, `{field}` needs {}: {}",
+                got.name,
+                got.kind.article(),
+                need.article(),
+                names.join(", ")
+            ),
+        )
+        .with_label(format!("{} here", got.kind.noun()));
+        if let Some(s) = suggest(got.name, names.iter().copied()) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.report(d);
+    }
+
+    /// Checks `model = M(…)`; the model's inputs and outputs become the body's names.
+    fn train_model(
+        &mut self,
+        body: &mut Body,
+        fields: &HashMap<&'p str, &'p ast::Expr>,
+        steps: &[&ast::StepStmt],
+        t: &'p TrainDecl,
+        info: &mut TrainInfo,
+    ) -> (Option<super::ModelInfo>, Vec<(String, &'p ast::Expr)>) {
+        let file = body.file;
         let mut model_info = None;
         let mut fed_by_keyword: Vec<(String, &'p ast::Expr)> = Vec::new();
         if let Some(e) = fields.get("model") {
             match &e.kind {
                 ExprKind::Call(c) if self.model_decls.contains_key(&c.callee.name) => {
                     let (m, mfile) = self.model_decls[&c.callee.name];
-                    let mut overrides = Vec::new();
-                    let input_names: Vec<&str> = m.input_names();
-                    for a in &c.args {
-                        if let Some(n) = a.name.as_ref().filter(|n| input_names.contains(&n.name.as_str())) {
-                            // Bound after the train block's `let`s (below).
-                            fed_by_keyword.push((n.name.clone(), &a.value));
-                            continue;
-                        }
-                        let v = self.eval_in(&mut body, &a.value, true);
-                        match &a.name {
-                            Some(n) if m.params.iter().any(|p| p.name.name == n.name) => {
-                                overrides.push((n.name.clone(), v))
-                            }
-                            Some(n) => {
-                                let mut d = Diagnostic::new(
-                                    Code::UnknownOption,
-                                    file,
-                                    n.span,
-                                    format!("model `{}` has no parameter `{}`", m.name.name, n.name),
-                                )
-                                .with_label("unknown parameter");
-                                if let Some(s) = suggest(&n.name, m.params.iter().map(|p| p.name.name.as_str())) {
-                                    d = d.with_help(format!("did you mean `{s}`?"));
-                                }
-                                self.report(d);
-                            }
-                            None => self.report(
-                                Diagnostic::new(
-                                    Code::TooManyArguments,
-                                    file,
-                                    a.value.span,
-                                    "model parameters are set by name",
-                                )
-                                .with_label("write `name = value`"),
-                            ),
-                        }
-                    }
+                    let overrides = self.model_overrides(body, c, m, &mut fed_by_keyword);
                     let was = self.record_hints;
                     self.record_hints = false;
                     model_info = self.check_model(m, mfile, &overrides, None);
@@ -314,7 +237,6 @@ impl<'p> Checker<'p> {
         }
         if let Some(m) = &model_info {
             self.graph = m.graph.clone();
-            model_inputs = m.inputs.clone();
             info.model_inputs = m.inputs.iter().filter_map(|(n, t)| t.node.map(|r| (n.clone(), r))).collect();
             info.model_outputs = m
                 .outputs
@@ -328,16 +250,70 @@ impl<'p> Checker<'p> {
                 body.bind(name, v.clone(), Origin { file: m.file, span: m.span }, BindingKind::Param);
             }
         }
+        (model_info, fed_by_keyword)
+    }
 
-        // Data arrays, typed by the inputs they feed (or by the loaded data).
-        let mut arrays: Option<Vec<String>> = None;
-        let mut data_dims = std::collections::BTreeMap::new();
+    /// The parameter overrides of `model = M(p = …)`; inputs given by keyword are
+    /// collected in `fed_by_keyword` (bound after the train block's `let`s).
+    fn model_overrides(
+        &mut self,
+        body: &mut Body,
+        c: &'p Call,
+        m: &'p ast::ModelDecl,
+        fed_by_keyword: &mut Vec<(String, &'p ast::Expr)>,
+    ) -> Vec<(String, Value)> {
+        let file = body.file;
+        let mut overrides = Vec::new();
+        let input_names: Vec<&str> = m.input_names();
+        for a in &c.args {
+            if let Some(n) = a.name.as_ref().filter(|n| input_names.contains(&n.name.as_str())) {
+                fed_by_keyword.push((n.name.clone(), &a.value));
+                continue;
+            }
+            let v = self.eval_in(body, &a.value, true);
+            match &a.name {
+                Some(n) if m.params.iter().any(|p| p.name.name == n.name) => overrides.push((n.name.clone(), v)),
+                Some(n) => {
+                    let mut d = Diagnostic::new(
+                        Code::UnknownOption,
+                        file,
+                        n.span,
+                        format!("model `{}` has no parameter `{}`", m.name.name, n.name),
+                    )
+                    .with_label("unknown parameter");
+                    if let Some(s) = suggest(&n.name, m.params.iter().map(|p| p.name.name.as_str())) {
+                        d = d.with_help(format!("did you mean `{s}`?"));
+                    }
+                    self.report(d);
+                }
+                None => self.report(
+                    Diagnostic::new(Code::TooManyArguments, file, a.value.span, "model parameters are set by name")
+                        .with_label("write `name = value`"),
+                ),
+            }
+        }
+        overrides
+    }
+
+    /// `data`, `validate` and `test`: binds the main source's arrays and the dims
+    /// every source fixes. Returns the main source's array names (see `check_data`).
+    fn train_data(
+        &mut self,
+        body: &mut Body,
+        fields: &HashMap<&'p str, &'p ast::Expr>,
+        model_inputs: &[(String, TensorTy)],
+        t: &'p TrainDecl,
+        info: &mut TrainInfo,
+        data_dims: &mut std::collections::BTreeMap<String, super::DataDim>,
+    ) -> Option<Vec<String>> {
+        let file = body.file;
+        let mut arrays = None;
         match fields.get("data") {
             Some(e) => {
-                arrays = self.check_data(&mut body, e, &model_inputs, true);
-                info.data = self.eval_source(&mut body, e);
+                arrays = self.check_data(body, e, model_inputs, true);
+                info.data = self.eval_source(body, e);
                 if let Some(call) = &info.data {
-                    self.bind_data_dims(call, "data", e, file, &model_inputs, &mut data_dims);
+                    self.bind_data_dims(call, "data", e, file, model_inputs, data_dims);
                 }
             }
             None => self.report(
@@ -351,54 +327,52 @@ impl<'p> Checker<'p> {
             ),
         }
         for key in ["validate", "test"] {
-            if let Some(e) = fields.get(key) {
-                let v = match &e.kind {
-                    ExprKind::Call(c) if c.callee.name == "split" => {
-                        let v = c.args.first().map(|a| self.eval(&mut body, &a.value));
-                        if !v.as_ref().and_then(Value::as_f64).is_some_and(|f| f > 0.0 && f < 1.0) {
-                            self.report(
-                                Diagnostic::new(
-                                    Code::OptionOutOfRange,
-                                    file,
-                                    e.span,
-                                    "`split` takes a fraction in (0, 1)",
-                                )
+            let Some(e) = fields.get(key) else { continue };
+            let v = match &e.kind {
+                ExprKind::Call(c) if c.callee.name == "split" => {
+                    let v = c.args.first().map(|a| self.eval(body, &a.value));
+                    if !v.as_ref().and_then(Value::as_f64).is_some_and(|f| f > 0.0 && f < 1.0) {
+                        self.report(
+                            Diagnostic::new(Code::OptionOutOfRange, file, e.span, "`split` takes a fraction in (0, 1)")
                                 .with_label("e.g. split(0.1)"),
-                            );
-                        }
-                        self.eval(&mut body, e)
+                        );
                     }
-                    _ => {
-                        let mut scratch = Body::new(file, BodyKind::Train);
-                        scratch.scope = body.scope.clone();
-                        self.check_data(&mut scratch, e, &model_inputs, false);
-                        match self.eval_source(&mut scratch, e) {
-                            Some(c) => {
-                                // Its widths must fit the inputs, and agree with the main source's.
-                                self.bind_data_dims(&c, key, e, file, &model_inputs, &mut data_dims);
-                                Value::Call(std::rc::Rc::new(c))
-                            }
-                            None => Value::Unknown,
+                    self.eval(body, e)
+                }
+                _ => {
+                    let mut scratch = Body::new(file, BodyKind::Train);
+                    scratch.scope = body.scope.clone();
+                    self.check_data(&mut scratch, e, model_inputs, false);
+                    match self.eval_source(&mut scratch, e) {
+                        Some(c) => {
+                            // Its widths must fit the inputs, and agree with the main source's.
+                            self.bind_data_dims(&c, key, e, file, model_inputs, data_dims);
+                            Value::Call(std::rc::Rc::new(c))
                         }
+                        None => Value::Unknown,
                     }
-                };
-                info.fields.push((key.to_string(), v));
-            }
+                }
+            };
+            info.fields.push((key.to_string(), v));
         }
+        arrays
+    }
 
-        // `let`s, in order, before the loss.
-        for item in &t.items {
-            if let TrainItem::Let(l) = item {
-                self.check_let(&mut body, l);
-            }
-        }
-        // Every model input is fed: by a data array, a `let`, or a keyword of the model call.
+    /// Every model input is fed: by a data array, a `let`, or a keyword of the model
+    /// call. Records the feeds; returns the inputs fed by keyword.
+    fn train_feeds(
+        &mut self,
+        body: &mut Body,
+        fed_by_keyword: &[(String, &'p ast::Expr)],
+        model_inputs: &[(String, TensorTy)],
+        info: &mut TrainInfo,
+    ) -> Vec<String> {
         let mut fed: Vec<String> = Vec::new();
-        for (name, e) in &fed_by_keyword {
-            let v = self.eval(&mut body, e);
+        for (name, e) in fed_by_keyword {
+            let v = self.eval(body, e);
             let at = body.origin(e.span);
             if let (Value::Tensor(got), Some((_, want))) = (&v, model_inputs.iter().find(|(n, _)| n == name)) {
-                if let Some(mut d) = self.tensor_mismatch(&body, got, at, want, at, &format!("input `{name}`")) {
+                if let Some(mut d) = self.tensor_mismatch(body, got, at, want, at, &format!("input `{name}`")) {
                     d.code = Code::DataInputMismatch;
                     self.report(d);
                 }
@@ -408,7 +382,7 @@ impl<'p> Checker<'p> {
             }
             fed.push(name.clone());
         }
-        for (name, _) in &model_inputs {
+        for (name, _) in model_inputs {
             if fed.contains(name) {
                 continue;
             }
@@ -419,37 +393,55 @@ impl<'p> Checker<'p> {
                 }
             }
         }
-        if let (Some(arrays), Some(data)) = (&arrays, fields.get("data")) {
-            if model_info.is_some() {
-                for (name, ty) in &model_inputs {
-                    let is_let = body.scope.get(name).is_some_and(|b| b.kind == BindingKind::Let);
-                    if arrays.contains(name) || fed.contains(name) || is_let {
-                        continue;
-                    }
-                    let mut d = Diagnostic::new(
-                        Code::DataInputMismatch,
-                        file,
-                        data.span,
-                        format!("model input `{name}` {ty} is not fed by the data source"),
-                    )
-                    .with_label(format!(
-                        "yields {}",
-                        if arrays.is_empty() {
-                            "no named arrays".to_string()
-                        } else {
-                            arrays.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
-                        }
-                    ));
-                    if let Some(s) = suggest(name, arrays.iter().map(String::as_str)) {
-                        d = d.with_help(format!("rename the array `{s}` to `{name}`"));
-                    }
-                    self.report(d);
-                }
+        fed
+    }
+
+    /// E0404 for each model input that neither the data, a keyword nor a `let` feeds.
+    fn unfed_inputs(
+        &mut self,
+        body: &Body,
+        arrays: &[String],
+        fed: &[String],
+        model_inputs: &[(String, TensorTy)],
+        data: &ast::Expr,
+    ) {
+        for (name, ty) in model_inputs {
+            let is_let = body.scope.get(name).is_some_and(|b| b.kind == BindingKind::Let);
+            if arrays.contains(name) || fed.contains(name) || is_let {
+                continue;
             }
+            let yields = if arrays.is_empty() {
+                "no named arrays".to_string()
+            } else {
+                arrays.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+            };
+            let mut d = Diagnostic::new(
+                Code::DataInputMismatch,
+                body.file,
+                data.span,
+                format!("model input `{name}` {ty} is not fed by the data source"),
+            )
+            .with_label(format!("yields {yields}"));
+            if let Some(s) = suggest(name, arrays.iter().map(String::as_str)) {
+                d = d.with_help(format!("rename the array `{s}` to `{name}`"));
+            }
+            self.report(d);
         }
+    }
+
+    /// The loss, metrics, optimizer and the other evaluated fields.
+    fn train_values(
+        &mut self,
+        body: &mut Body,
+        fields: &HashMap<&'p str, &'p ast::Expr>,
+        no_steps: bool,
+        t: &'p TrainDecl,
+        info: &mut TrainInfo,
+    ) {
+        let file = body.file;
         if let Some(e) = fields.get("loss") {
-            info.loss = self.eval(&mut body, e).as_tensor().and_then(|t| t.node);
-        } else if steps.is_empty() {
+            info.loss = self.eval(body, e).as_tensor().and_then(|t| t.node);
+        } else if no_steps {
             self.report(
                 Diagnostic::new(
                     Code::MissingTrainField,
@@ -462,79 +454,90 @@ impl<'p> Checker<'p> {
         }
         for key in ["optimizer", "early_stop", "lr_schedule", "init"] {
             if let Some(e) = fields.get(key) {
-                let v = self.eval(&mut body, e);
+                let v = self.eval(body, e);
                 info.fields.push((key.to_string(), v));
             }
         }
         if let Some(e) = fields.get("metrics") {
-            let items: Vec<&'p ast::Expr> = match &e.kind {
-                ExprKind::List(xs) => xs.iter().collect(),
-                _ => vec![*e],
-            };
-            for x in items {
-                // Names must be unique (history columns): `recall(…, class = 0)` is `recall_0`.
-                let mut label = match &x.kind {
-                    ExprKind::Call(c) => match c.keyword("class").map(|a| &a.value.kind) {
-                        Some(ExprKind::Int(k)) => format!("{}_{k}", c.callee.name),
-                        _ => c.callee.name.clone(),
-                    },
-                    _ => self.source(body.origin(x.span)).to_string(),
-                };
-                let base = label.clone();
-                let mut k = 2;
-                while info.metrics.iter().any(|(n, _)| *n == label) {
-                    label = format!("{base}_{k}");
-                    k += 1;
-                }
-                if let Some(r) = self.eval(&mut body, x).as_tensor().and_then(|t| t.node) {
-                    info.metrics.push((label, r));
-                }
-            }
+            self.train_metrics(body, e, info);
         }
-        for key in ["batch", "epochs", "steps", "seed"] {
-            if let Some(e) = fields.get(key) {
-                let min = if key == "seed" { 0 } else { 1 };
-                let v = self.eval(&mut body, e);
-                match &v {
-                    Value::Int(Dim::Known(k)) if *k >= min => {}
-                    Value::Unknown => {}
-                    other => self.report(
-                        Diagnostic::new(
-                            Code::OptionOutOfRange,
-                            file,
-                            e.span,
-                            format!("`{key}` must be an integer ≥ {min}, found {other}"),
-                        )
-                        .with_label(format!("expected an integer ≥ {min}")),
-                    ),
-                }
-                info.fields.push((key.to_string(), v));
+        for field in TRAIN_FIELDS {
+            let (FieldKind::Count(range), Some(e)) = (field.kind, fields.get(field.name)) else { continue };
+            let v = self.eval(body, e);
+            let ok = match &v {
+                Value::Int(Dim::Known(k)) => range.contains(*k as f64),
+                Value::Unknown => true,
+                _ => false,
+            };
+            if !ok {
+                let allowed = range.describe();
+                self.report(
+                    Diagnostic::new(
+                        Code::OptionOutOfRange,
+                        file,
+                        e.span,
+                        format!("`{}` must be {allowed}, found {v}", field.name),
+                    )
+                    .with_label(format!("expected {allowed}")),
+                );
             }
+            info.fields.push((field.name.to_string(), v));
         }
         for key in ["class_weight", "checkpoint", "keep_best", "shuffle", "stateful"] {
-            if let Some(e) = fields.get(key) {
-                let v = self.eval_in(&mut body, e, true);
-                if let (Value::Str(path), "checkpoint") = (&v, key) {
-                    // Checked again by `nnc run` against the real directory (symlinks).
-                    if crate::sandbox::relative_inside(std::path::Path::new(path)).is_none() {
-                        self.report(
-                            Diagnostic::new(
-                                Code::OutputOutsideOutDir,
-                                file,
-                                e.span,
-                                format!("`{path}` is not inside the output directory"),
-                            )
-                            .with_label("absolute, or climbs out with `..`")
-                            .with_help(
-                                "paths a train block writes are relative to the output directory (`--out`) \
-                                 and stay inside it",
-                            ),
-                        );
-                    }
+            let Some(e) = fields.get(key) else { continue };
+            let v = self.eval_in(body, e, true);
+            if let (Value::Str(path), "checkpoint") = (&v, key) {
+                // Checked again by `nnc run` against the real directory (symlinks).
+                if crate::sandbox::relative_inside(std::path::Path::new(path)).is_none() {
+                    self.report(
+                        Diagnostic::new(
+                            Code::OutputOutsideOutDir,
+                            file,
+                            e.span,
+                            format!("`{path}` is not inside the output directory"),
+                        )
+                        .with_label("absolute, or climbs out with `..`")
+                        .with_help(
+                            "paths a train block writes are relative to the output directory (`--out`) \
+                             and stay inside it",
+                        ),
+                    );
                 }
-                info.fields.push((key.to_string(), v));
+            }
+            info.fields.push((key.to_string(), v));
+        }
+    }
+
+    /// `metrics = [accuracy(…), …]`: each evaluated, under a unique history name.
+    fn train_metrics(&mut self, body: &mut Body, e: &'p ast::Expr, info: &mut TrainInfo) {
+        let items: Vec<&'p ast::Expr> = match &e.kind {
+            ExprKind::List(xs) => xs.iter().collect(),
+            _ => vec![e],
+        };
+        for x in items {
+            // Names must be unique (history columns): `recall(…, class = 0)` is `recall_0`.
+            let mut label = match &x.kind {
+                ExprKind::Call(c) => match c.keyword("class").map(|a| &a.value.kind) {
+                    Some(ExprKind::Int(k)) => format!("{}_{k}", c.callee.name),
+                    _ => c.callee.name.clone(),
+                },
+                _ => self.source(body.origin(x.span)).to_string(),
+            };
+            let base = label.clone();
+            let mut k = 2;
+            while info.metrics.iter().any(|(n, _)| *n == label) {
+                label = format!("{base}_{k}");
+                k += 1;
+            }
+            if let Some(r) = self.eval(body, x).as_tensor().and_then(|t| t.node) {
+                info.metrics.push((label, r));
             }
         }
+    }
+
+    /// `step name times k: minimize loss over M with optimizer`.
+    fn train_steps(&mut self, body: &mut Body, steps: &[&'p ast::StepStmt], info: &mut TrainInfo) {
+        let file = body.file;
         for s in steps {
             for m in &s.over {
                 if !self.model_decls.contains_key(&m.name) {
@@ -543,7 +546,7 @@ impl<'p> Checker<'p> {
             }
             let mut times = 1;
             if let Some(e) = &s.times {
-                match self.eval(&mut body, e) {
+                match self.eval(body, e) {
                     Value::Int(Dim::Known(v)) if v >= 1 => times = v,
                     _ => self.report(
                         Diagnostic::new(Code::OptionOutOfRange, file, e.span, "`times` must be an integer ≥ 1")
@@ -551,8 +554,10 @@ impl<'p> Checker<'p> {
                     ),
                 }
             }
-            let loss = self.eval(&mut body, &s.loss).as_tensor().and_then(|t| t.node);
-            let optimizer = self.eval(&mut body, &s.optimizer);
+            self.check_field_kind("loss", &s.loss, file);
+            self.check_field_kind("optimizer", &s.optimizer, file);
+            let loss = self.eval(body, &s.loss).as_tensor().and_then(|t| t.node);
+            let optimizer = self.eval(body, &s.optimizer);
             info.steps.push(StepInfo {
                 name: s.name.name.clone(),
                 times,
@@ -561,12 +566,6 @@ impl<'p> Checker<'p> {
                 optimizer,
             });
         }
-        if model_info.is_some() || !info.steps.is_empty() {
-            self.report_unbound_dims(t, file, info.data.as_ref(), &data_dims);
-        }
-        info.data_dims = data_dims.into_values().collect();
-        info.graph = std::mem::replace(&mut self.graph, saved_graph);
-        info
     }
 
     /// Evaluates a data source call's arguments for the runtime.
@@ -637,10 +636,10 @@ impl<'p> Checker<'p> {
             return None;
         };
         // Options: sources that name arrays by keyword take any other keyword.
-        let names_arrays = matches!(f.name, "csv" | "idx" | "npy");
+        let names_arrays = f.names_arrays();
         for a in &c.args {
             if let Some(n) = &a.name {
-                if !names_arrays && !f.options.contains(&n.name.as_str()) {
+                if !names_arrays && f.option(&n.name).is_none() {
                     let mut d = Diagnostic::new(
                         Code::InvalidDataSource,
                         file,
@@ -648,8 +647,12 @@ impl<'p> Checker<'p> {
                         format!("`{}` has no option `{}`", f.name, n.name),
                     )
                     .with_label("unknown option")
-                    .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
-                    if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
+                    .with_note(format!(
+                        "`{}` takes: {}",
+                        f.name,
+                        f.option_names().collect::<Vec<_>>().join(", ")
+                    ));
+                    if let Some(help) = crate::aliases::help(&n.name, f.option_names()) {
                         d = d.with_help(help);
                     }
                     self.report(d);
@@ -717,7 +720,7 @@ impl<'p> Checker<'p> {
             _ => {
                 for a in &c.args {
                     if let Some(n) = &a.name {
-                        if !f.options.contains(&n.name.as_str()) {
+                        if f.option(&n.name).is_none() {
                             arrays.push((n.name.clone(), body.origin(n.span)));
                         }
                     }
@@ -770,7 +773,7 @@ impl<'p> Checker<'p> {
         for a in &call.args {
             match &a.name {
                 Some(n) => {
-                    if !f.options.contains(&n.name.as_str()) {
+                    if f.option(&n.name).is_none() {
                         let mut d = Diagnostic::new(
                             Code::UnknownOption,
                             file,
@@ -779,9 +782,13 @@ impl<'p> Checker<'p> {
                         )
                         .with_label("unknown option");
                         if !f.options.is_empty() {
-                            d = d.with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
+                            d = d.with_note(format!(
+                                "`{}` takes: {}",
+                                f.name,
+                                f.option_names().collect::<Vec<_>>().join(", ")
+                            ));
                         }
-                        if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
+                        if let Some(help) = crate::aliases::help(&n.name, f.option_names()) {
                             d = d.with_help(help);
                         }
                         self.report(d);
@@ -865,23 +872,12 @@ impl<'p> Checker<'p> {
         }
     }
 
-    /// E0202: a number outside what a train function's option means (`lr = -1`, `momentum = 1`):
-    /// caught here, not as NaN losses (or silently clamped) epochs into a run.
+    /// E0202: a number outside the range the schema declares for a train function's option
+    /// (`lr = -1`, `beta1 = 7`): caught here, not as NaN losses (or silently clamped) epochs into a run.
     fn check_option_range(&mut self, f: &TrainFn, option: &str, v: &Value, at: Origin) {
-        let Some(range) = option_range(f, option) else { return };
+        let Some(range) = f.option(option).and_then(|o| o.range) else { return };
         let Some(x) = v.as_f64() else { return }; // not a number: its own checks, or a symbolic dim
-        let whole = x.fract() == 0.0;
-        let ok = x.is_finite()
-            && match range {
-                OptionRange::Positive => x > 0.0,
-                OptionRange::NonNegative => x >= 0.0,
-                OptionRange::UnitHalfOpen => (0.0..1.0).contains(&x),
-                OptionRange::Unit => (0.0..=1.0).contains(&x),
-                OptionRange::OpenUnit => x > 0.0 && x < 1.0,
-                OptionRange::PositiveInt => whole && x >= 1.0,
-                OptionRange::NonNegativeInt => whole && x >= 0.0,
-            };
-        if !ok {
+        if !range.contains(x) {
             let allowed = range.describe();
             self.report(
                 Diagnostic::new(
@@ -922,7 +918,7 @@ impl<'p> Checker<'p> {
         if softmax.span != pred.1.span && !softmax.span.is_empty() {
             d = d.with_secondary(softmax.file, softmax.span, "the softmax is applied here");
         }
-        let help = if f.options.contains(&"from_logits") {
+        let help = if f.option("from_logits").is_some() {
             "pass the logits (drop the `softmax`), or write `from_logits = false`"
         } else {
             "pass the logits (drop the `softmax`)"
@@ -958,8 +954,10 @@ impl<'p> Checker<'p> {
             Value::Int(_) | Value::Float(_) => return true, // a number broadcasts
             _ => return false,
         };
-        let class_labels =
-            matches!(f.name, "cross_entropy" | "nll" | "perplexity" | "accuracy" | "precision" | "recall");
+        let class_labels = matches!(
+            f.name,
+            "cross_entropy" | "nll" | "perplexity" | "accuracy" | "precision" | "recall" | "top_k_accuracy"
+        );
         if class_labels && t.elem == ElemType::Int {
             // Integer labels: the prediction has one more axis (classes).
             let want = &p.dims[..p.rank().saturating_sub(1)];
@@ -1024,52 +1022,6 @@ impl<'p> Checker<'p> {
         }
         true
     }
-}
-
-/// The numbers an option of a train function accepts.
-#[derive(Clone, Copy)]
-enum OptionRange {
-    Positive,
-    NonNegative,
-    /// [0, 1): momenta and decay rates of running averages (1 would never forget).
-    UnitHalfOpen,
-    Unit,
-    OpenUnit,
-    PositiveInt,
-    NonNegativeInt,
-}
-
-impl OptionRange {
-    fn describe(self) -> &'static str {
-        match self {
-            OptionRange::Positive => "> 0",
-            OptionRange::NonNegative => "≥ 0",
-            OptionRange::UnitHalfOpen => "in [0, 1)",
-            OptionRange::Unit => "in [0, 1]",
-            OptionRange::OpenUnit => "in (0, 1)",
-            OptionRange::PositiveInt => "an integer ≥ 1",
-            OptionRange::NonNegativeInt => "an integer ≥ 0",
-        }
-    }
-}
-
-/// What each numeric option of the optimizers, schedules, metrics and helpers accepts
-/// (the runtime's `optim.rs` and training loop read them unchecked).
-fn option_range(f: &TrainFn, option: &str) -> Option<OptionRange> {
-    use OptionRange::*;
-    Some(match (f.name, option) {
-        // `lr = 0` is a run that keeps the weights (evaluating a stateful model over epochs,
-        // tests/training/stateful.nn); below 0 it climbs the loss.
-        (_, "lr" | "weight_decay" | "initial_accumulator" | "min_delta") => NonNegative,
-        (_, "epsilon" | "clip_norm" | "clip_value") => Positive,
-        (_, "momentum" | "beta1" | "beta2" | "rho") => UnitHalfOpen,
-        ("reduce_on_plateau", "factor") => OpenUnit,
-        (_, "factor" | "rate") if f.kind == FnKind::Schedule => Positive,
-        (_, "every") => PositiveInt,
-        (_, "patience" | "class") => NonNegativeInt,
-        (_, "threshold") => Unit,
-        _ => return None,
-    })
 }
 
 fn drop_trailing_ones(ds: &[Dim]) -> Vec<Dim> {

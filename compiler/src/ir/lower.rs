@@ -289,6 +289,11 @@ fn option_f64(options: &[(String, Value)], name: &str) -> Option<f64> {
     options.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.as_f64())
 }
 
+/// An objective's numeric option as written, else its schema default.
+fn option_or_default(function: &str, options: &[(String, Value)], name: &str) -> f64 {
+    option_f64(options, name).or_else(|| crate::schema::default_f64(function, name)).unwrap_or(0.0)
+}
+
 fn option_bool(options: &[(String, Value)], name: &str) -> Option<bool> {
     options.iter().find(|(k, _)| k == name).and_then(|(_, v)| if let Value::Bool(b) = v { Some(*b) } else { None })
 }
@@ -356,7 +361,9 @@ pub fn objective(
     };
     Ok(match function {
         "cross_entropy" | "nll" | "perplexity" => {
-            let from_logits = option_bool(options, "from_logits").unwrap_or(true);
+            let from_logits = option_bool(options, "from_logits")
+                .or_else(|| crate::schema::default_bool(function, "from_logits"))
+                .unwrap_or(true);
             let logp = if function == "nll" {
                 pred
             } else if from_logits {
@@ -385,6 +392,37 @@ pub fn objective(
             let d = f.sub(pred, t);
             let a = f.unary(Unary::Abs, d);
             mean_all(f, a)
+        }
+        "huber" => {
+            // Keras: ½d² where |d| ≤ δ, else δ·(|d| − ½δ), the mean over the last axis, then over
+            // the batch — the mean of every element. As q = min(|d|, δ): ½q² + δ·(|d| − q).
+            let delta = option_or_default(function, options, "delta");
+            let t = align(f, target, pred);
+            let t = as_float(f, t);
+            let d = f.sub(pred, t);
+            let a = f.unary(Unary::Abs, d);
+            let dl = f.scalar(delta);
+            let q = f.binary(Binary::Min, a, dl);
+            let q2 = f.unary(Unary::Square, q);
+            let half = f.scalar(0.5);
+            let quad = f.mul(half, q2);
+            let excess = f.sub(a, q);
+            let lin = f.mul(dl, excess);
+            let l = f.add(quad, lin);
+            mean_all(f, l)
+        }
+        "top_k_accuracy" => {
+            // In the top k when fewer than k logits are strictly greater than the label's
+            // (ties at the boundary count as in, as Keras's in_top_k).
+            let k = option_or_default(function, options, "k");
+            let t = if int_target { onehot(f, target) } else { as_float(f, target) };
+            let picked = f.mul(pred, t);
+            let true_logit = f.reduce(Reduce::Sum, picked, vec![last], true);
+            let above = f.binary(Binary::Greater, pred, true_logit);
+            let count = f.reduce(Reduce::Sum, above, vec![last], false);
+            let limit = f.scalar(k - 0.5);
+            let inside = f.binary(Binary::Greater, limit, count);
+            mean_all(f, inside)
         }
         "binary_cross_entropy" => {
             // Keras clips probabilities to [ε, 1 − ε].
@@ -420,7 +458,7 @@ pub fn objective(
             mean_all(f, l)
         }
         "accuracy" | "precision" | "recall" => {
-            let threshold = option_f64(options, "threshold").unwrap_or(0.5);
+            let threshold = option_or_default(function, options, "threshold");
             // Correct predictions, as 0/1 per sample.
             let (pred_pos, true_pos) = if int_target && classes > 1 {
                 // The logit of the true class is the maximum (ties count as correct).
@@ -432,7 +470,7 @@ pub fn objective(
                 if function == "accuracy" {
                     return Ok(mean_all(f, correct));
                 }
-                let class = option_f64(options, "class").unwrap_or(1.0);
+                let class = option_or_default(function, options, "class");
                 let cls = f.scalar(class);
                 let tf = as_float(f, target);
                 let is_c = f.binary(Binary::Equal, tf, cls);

@@ -84,6 +84,11 @@ pub fn load_call(
 }
 
 /// `csv("data/x.csv")`-style description for messages.
+/// `synthetic`'s declared default for an option (the schema is the one place it is written).
+fn synthetic_default(option: &str) -> i64 {
+    nnc_compiler::schema::default_f64("synthetic", option).map_or(1, |x| x as i64)
+}
+
 fn describe(call: &CallValue) -> String {
     match call.positional(0) {
         Some(Value::Str(s)) => format!("{}(\"{s}\")", call.name),
@@ -141,9 +146,10 @@ pub fn spec_of(call: &CallValue, inputs: &[InputShape], seed: u64) -> Result<Sou
             },
         }
     };
-    // Keywords that are options rather than array names.
-    const OPTIONS: &[&str] = &["header", "delimiter", "normalize", "shuffle"];
-    let named = || call.args.iter().filter_map(|(k, v)| k.as_deref().filter(|k| !OPTIONS.contains(k)).map(|k| (k, v)));
+    // Keywords that are options (declared in the schema) rather than array names.
+    let source = nnc_compiler::schema::lookup_fn(&call.name);
+    let is_option = |k: &str| source.is_some_and(|f| f.option(k).is_some());
+    let named = || call.args.iter().filter_map(|(k, v)| k.as_deref().filter(|k| !is_option(k)).map(|k| (k, v)));
     Ok(match call.name.as_str() {
         "csv" => {
             let header = match call.arg("header") {
@@ -232,8 +238,8 @@ pub fn spec_of(call: &CallValue, inputs: &[InputShape], seed: u64) -> Result<Sou
             SourceSpec::Sentences(spec)
         }
         "synthetic" => {
-            let n = count("n", 1000, 1)? as usize;
-            let classes = count("classes", 2, 1)? as u64;
+            let n = count("n", synthetic_default("n"), 1)? as usize;
+            let classes = count("classes", synthetic_default("classes"), 1)? as u64;
             let arrays = inputs
                 .iter()
                 .map(|i| SyntheticArray {

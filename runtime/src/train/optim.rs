@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use ndarray::{ArrayD, Zip};
+use nnc_compiler::schema;
 use nnc_compiler::types::{CallValue, Value};
 
 #[derive(Clone, Debug, PartialEq)]
@@ -14,6 +15,7 @@ pub enum Kind {
     RmsProp { rho: f64, momentum: f64, epsilon: f64 },
     Adagrad { initial_accumulator: f64, epsilon: f64 },
     Adadelta { rho: f64, epsilon: f64 },
+    Lion { beta1: f64, beta2: f64 },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -46,8 +48,11 @@ pub struct Spec {
     pub clip_value: Option<f64>,
 }
 
-fn num(c: &CallValue, name: &str, default: f64) -> f64 {
-    c.arg(name).and_then(Value::as_f64).unwrap_or(default)
+/// An option of a call: as written, else the schema's declared default (the checker
+/// rejected names the schema does not declare, so a missing default is a schema bug
+/// that reads as 0 rather than a panic mid-run).
+fn num(c: &CallValue, name: &str) -> f64 {
+    c.arg(name).and_then(Value::as_f64).or_else(|| schema::default_f64(&c.name, name)).unwrap_or(0.0)
 }
 
 impl Spec {
@@ -59,22 +64,22 @@ impl Spec {
             None => &default_call,
             Some(other) => return Err(format!("`optimizer` must be a call such as adam(lr = 1e-3), found {other}")),
         };
-        let default_lr = if c.name == "sgd" { 0.01 } else { 1e-3 };
+        let default_lr = num(c, "lr");
         let (lr, schedule) = match c.arg("lr").or_else(|| c.positional(0)) {
             Some(Value::Call(s)) => {
-                let base = s.positional(0).and_then(Value::as_f64).unwrap_or_else(|| num(s, "lr", default_lr));
+                let base = s
+                    .positional(0)
+                    .and_then(Value::as_f64)
+                    .or_else(|| s.arg("lr").and_then(Value::as_f64))
+                    .unwrap_or(default_lr);
                 let schedule = match s.name.as_str() {
-                    "step_decay" => {
-                        Schedule::StepDecay { every: num(s, "every", 10.0) as usize, factor: num(s, "factor", 0.5) }
+                    "step_decay" => Schedule::StepDecay { every: num(s, "every") as usize, factor: num(s, "factor") },
+                    "exponential_decay" => {
+                        Schedule::ExponentialDecay { rate: num(s, "rate"), every: num(s, "every") as usize }
                     }
-                    "exponential_decay" => Schedule::ExponentialDecay {
-                        rate: num(s, "rate", 0.96),
-                        every: num(s, "every", 1000.0) as usize,
-                    },
-                    "reduce_on_plateau" => Schedule::ReduceOnPlateau {
-                        factor: num(s, "factor", 0.1),
-                        patience: num(s, "patience", 10.0) as usize,
-                    },
+                    "reduce_on_plateau" => {
+                        Schedule::ReduceOnPlateau { factor: num(s, "factor"), patience: num(s, "patience") as usize }
+                    }
                     other => return Err(format!("`{other}` is not a learning-rate schedule")),
                 };
                 (base, schedule)
@@ -82,24 +87,28 @@ impl Spec {
             Some(v) => (v.as_f64().unwrap_or(default_lr), Schedule::Constant),
             None => (default_lr, Schedule::Constant),
         };
-        let eps = num(c, "epsilon", 1e-7);
+        let n = |name: &str| num(c, name);
         let kind = match c.name.as_str() {
             "sgd" => Kind::Sgd {
-                momentum: num(c, "momentum", 0.0),
-                nesterov: matches!(c.arg("nesterov"), Some(Value::Bool(true))),
+                momentum: n("momentum"),
+                nesterov: match c.arg("nesterov") {
+                    Some(Value::Bool(b)) => *b,
+                    _ => schema::default_bool("sgd", "nesterov").unwrap_or(false),
+                },
             },
-            "adam" => Kind::Adam { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
-            "adamax" => Kind::Adamax { beta1: num(c, "beta1", 0.9), beta2: num(c, "beta2", 0.999), epsilon: eps },
-            "rmsprop" => Kind::RmsProp { rho: num(c, "rho", 0.9), momentum: num(c, "momentum", 0.0), epsilon: eps },
-            "adagrad" => Kind::Adagrad { initial_accumulator: num(c, "initial_accumulator", 0.1), epsilon: eps },
-            "adadelta" => Kind::Adadelta { rho: num(c, "rho", 0.95), epsilon: eps },
+            "adam" => Kind::Adam { beta1: n("beta1"), beta2: n("beta2"), epsilon: n("epsilon") },
+            "adamax" => Kind::Adamax { beta1: n("beta1"), beta2: n("beta2"), epsilon: n("epsilon") },
+            "rmsprop" => Kind::RmsProp { rho: n("rho"), momentum: n("momentum"), epsilon: n("epsilon") },
+            "adagrad" => Kind::Adagrad { initial_accumulator: n("initial_accumulator"), epsilon: n("epsilon") },
+            "adadelta" => Kind::Adadelta { rho: n("rho"), epsilon: n("epsilon") },
+            "lion" => Kind::Lion { beta1: n("beta1"), beta2: n("beta2") },
             other => return Err(format!("`{other}` is not an optimizer")),
         };
         Ok(Spec {
             kind,
             lr,
             schedule,
-            weight_decay: num(c, "weight_decay", 0.0),
+            weight_decay: n("weight_decay"),
             clip_norm: c.arg("clip_norm").and_then(Value::as_f64),
             clip_value: c.arg("clip_value").and_then(Value::as_f64),
         })
@@ -110,7 +119,7 @@ impl Spec {
         match self.kind {
             Kind::Sgd { momentum, .. } => usize::from(momentum != 0.0),
             Kind::RmsProp { momentum, .. } => 1 + usize::from(momentum > 0.0),
-            Kind::Adagrad { .. } => 1,
+            Kind::Adagrad { .. } | Kind::Lion { .. } => 1,
             Kind::Adam { .. } | Kind::Adamax { .. } | Kind::Adadelta { .. } => 2,
         }
     }
@@ -123,6 +132,7 @@ impl Spec {
             Kind::RmsProp { .. } => "rmsprop",
             Kind::Adagrad { .. } => "adagrad",
             Kind::Adadelta { .. } => "adadelta",
+            Kind::Lion { .. } => "lion",
         }
     }
 }
@@ -249,7 +259,9 @@ impl Optimizer {
         epoch: usize,
     ) {
         let wd = self.spec.weight_decay;
-        if wd != 0.0 {
+        // Lion decays the weights itself, outside the sign (Keras 3); the others add wd·w to the gradient.
+        let decoupled = matches!(self.spec.kind, Kind::Lion { .. });
+        if wd != 0.0 && !decoupled {
             for ((g, p), d) in grads.iter_mut().zip(params.iter()).zip(decay) {
                 if *d {
                     Zip::from(g).and(&**p).for_each(|g, &w| *g += wd as f32 * w);
@@ -345,6 +357,24 @@ impl Optimizer {
                         *w -= lr * g / (*a + eps).sqrt();
                     });
                 }
+                Kind::Lion { beta1, beta2 } => {
+                    let (b1, b2, lr) = (beta1 as f32, beta2 as f32, lr as f32);
+                    let wd = if decay[i] { wd as f32 } else { 0.0 };
+                    let m = slots[0].get_or_insert_with(zeros);
+                    Zip::from(&mut **p).and(m).and(g).for_each(|w, m, &g| {
+                        let u = b1 * *m + (1.0 - b1) * g;
+                        // sign(0) = 0, as Keras's ops.sign.
+                        let s = if u > 0.0 {
+                            1.0
+                        } else if u < 0.0 {
+                            -1.0
+                        } else {
+                            0.0
+                        };
+                        *w -= lr * (s + wd * *w);
+                        *m = b2 * *m + (1.0 - b2) * g;
+                    });
+                }
                 Kind::Adadelta { rho, epsilon } => {
                     let (rho, eps, lr) = (rho as f32, epsilon as f32, lr as f32);
                     let [ag, ad] = slots;
@@ -429,6 +459,36 @@ mod tests {
         // acc = 0.1 + 4 = 4.1; w = 1 − 0.1·2/√4.1
         let w = one_step(Kind::Adagrad { initial_accumulator: 0.1, epsilon: 1e-7 }, 0.1, 1.0, 2.0, 1);
         assert!((w as f64 - (1.0 - 0.2 / 4.1f64.sqrt())).abs() < 1e-6);
+    }
+
+    #[test]
+    fn lion_follows_its_update_rule() {
+        // m0 = 0, g = 0.5: u = 0.1·0.5 → sign 1; w = 1 − 0.1·1 = 0.9; m1 = 0.01·0.5 = 0.005.
+        // g = −0.2: u = 0.9·0.005 + 0.1·(−0.2) = −0.0155 → sign −1; w = 0.9 + 0.1 = 1.0.
+        let kind = Kind::Lion { beta1: 0.9, beta2: 0.99 };
+        let spec = |lr| spec(kind.clone(), lr);
+        let mut p = arr1(&[1.0f32]).into_dyn();
+        let mut o = Optimizer::new(spec(0.1));
+        o.step(&["w".into()], &mut [&mut p], &mut vec![arr1(&[0.5f32]).into_dyn()], &[false], 0);
+        assert!((p[[0]] - 0.9).abs() < 1e-6, "{}", p[[0]]);
+        o.step(&["w".into()], &mut [&mut p], &mut vec![arr1(&[-0.2f32]).into_dyn()], &[false], 0);
+        assert!((p[[0]] - 1.0).abs() < 1e-6, "{}", p[[0]]);
+        // Decoupled decay, outside the sign: w = 2 − 0.1·(1 + 0.5·2) = 1.8 (with decay on).
+        let mut o = Optimizer::new(Spec { weight_decay: 0.5, ..spec(0.1) });
+        let mut p = arr1(&[2.0f32]).into_dyn();
+        o.step(&["w".into()], &mut [&mut p], &mut vec![arr1(&[3.0f32]).into_dyn()], &[true], 0);
+        assert!((p[[0]] - 1.8).abs() < 1e-6, "{}", p[[0]]);
+    }
+
+    #[test]
+    fn defaults_come_from_the_schema() {
+        let call = |name: &str| Value::Call(std::rc::Rc::new(CallValue { name: name.into(), args: vec![] }));
+        let adam = Spec::from_value(Some(&call("adam"))).unwrap();
+        assert_eq!(adam.kind, Kind::Adam { beta1: 0.9, beta2: 0.999, epsilon: 1e-7 });
+        assert_eq!(adam.lr, 1e-3);
+        assert_eq!(Spec::from_value(None).unwrap().lr, 0.01);
+        let lion = Spec::from_value(Some(&call("lion"))).unwrap();
+        assert_eq!((lion.kind, lion.lr), (Kind::Lion { beta1: 0.9, beta2: 0.99 }, 1e-3));
     }
 
     #[test]
