@@ -457,12 +457,12 @@ fn run(cli: Cli) -> ExitCode {
                 .iter()
                 .filter(|m| m.file == FileId(0) && model.as_ref().is_none_or(|n| *n == m.name))
                 .collect();
-            if let Some(n) = &model {
-                if models.is_empty() {
-                    let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
-                    eprintln!("error: no model `{n}` in {} (models: {})", file.display(), names.join(", "));
-                    return ExitCode::from(2);
-                }
+            if let Some(n) = &model
+                && models.is_empty()
+            {
+                let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
+                eprintln!("error: no model `{n}` in {} (models: {})", file.display(), names.join(", "));
+                return ExitCode::from(2);
             }
             match format {
                 Format::Human => {

@@ -221,14 +221,12 @@ fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// The training rows, the validation rows and the normalisation metadata.
+type Prepared = (Dataset, Option<Dataset>, BTreeMap<String, String>);
+
 /// Splits off validation rows ([`split_rows`]), and applies z-scoring with
 /// training statistics. Returns (train, validation, normalisation metadata).
-fn prepare(
-    info: &TrainInfo,
-    loaded: Loaded,
-    val_loaded: Option<Loaded>,
-    seed: u64,
-) -> Result<(Dataset, Option<Dataset>, BTreeMap<String, String>), Failure> {
+fn prepare(info: &TrainInfo, loaded: Loaded, val_loaded: Option<Loaded>, seed: u64) -> Result<Prepared, Failure> {
     let all = loaded.data;
     let n = all.len();
     let (train_rows, val_rows) = split_rows(info, seed)?.split(n);
@@ -716,7 +714,6 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             break;
         }
     }
-    drop(on_event);
     if trainer.backend == Backend::Jit {
         print_compile_stats(&trainer);
     }

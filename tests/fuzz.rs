@@ -233,7 +233,7 @@ fn mutate_safetensors(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
     };
     match rng.below(9) {
         // A number in the header (a dim or an offset) replaced.
-        0 | 1 | 2 => {
+        0..=2 => {
             let spots: Vec<usize> = header.char_indices().filter(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i).collect();
             let at = spots[rng.below(spots.len())];
             let end = header[at..].find(|c: char| !c.is_ascii_digit()).map_or(header.len(), |e| at + e);

@@ -48,9 +48,7 @@ pub fn save_training(
 }
 
 /// Loads weights, optimizer slots and metadata.
-pub fn load_training(
-    path: &Path,
-) -> Result<(BTreeMap<String, ArrayD<f32>>, OptimizerSlots, BTreeMap<String, String>), CheckpointError> {
+pub fn load_training(path: &Path) -> Result<Resumed, CheckpointError> {
     let (list, meta) = crate::io::load_checkpoint(path)?;
     let (mut weights, mut slots) = (BTreeMap::new(), Vec::new());
     for (name, v) in list {

@@ -15,6 +15,7 @@ pub trait Real:
     fn of(v: f64) -> Self;
     fn f64(self) -> f64;
     fn is_finite_(self) -> bool;
+    fn is_nan_(self) -> bool;
     /// A faster exact-enough kernel for `u`, where this type has one (f32's
     /// `crate::math`); `None` falls back to f64 libm.
     fn fast_unary(_u: Unary, _xs: &[Self]) -> Option<Vec<Self>> {
@@ -31,6 +32,9 @@ impl Real for f32 {
     }
     fn is_finite_(self) -> bool {
         self.is_finite()
+    }
+    fn is_nan_(self) -> bool {
+        self.is_nan()
     }
     fn fast_unary(u: Unary, xs: &[f32]) -> Option<Vec<f32>> {
         match u {
@@ -51,6 +55,9 @@ impl Real for f64 {
     }
     fn is_finite_(self) -> bool {
         self.is_finite()
+    }
+    fn is_nan_(self) -> bool {
+        self.is_nan()
     }
 }
 
@@ -401,12 +408,12 @@ pub fn run_keeping<T: Real>(
                 Tensor::F(ArrayD::from_shape_vec(shape, data).expect("random size"))
             }
         };
-        if check_finite && node.layer.is_some() {
-            if let Tensor::F(a) = &v {
-                if a.iter().any(|x| !x.is_finite_()) {
-                    return Err(ExecError::NonFinite { node: i as Id, layer: layer() });
-                }
-            }
+        if check_finite
+            && node.layer.is_some()
+            && let Tensor::F(a) = &v
+            && a.iter().any(|x| !x.is_finite_())
+        {
+            return Err(ExecError::NonFinite { node: i as Id, layer: layer() });
         }
         if let Some(t0) = t0 {
             let name = format!("{}", node.op);
@@ -578,7 +585,7 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
         Binary::Div => zip_with(x, y, out, |a, c| a / c),
         // NaN propagates from either side (comparisons with NaN are false).
         Binary::Max => zip_with(x, y, out, |a, c| {
-            if a != a || c != c {
+            if a.is_nan_() || c.is_nan_() {
                 a + c
             } else if a >= c {
                 a
@@ -587,7 +594,7 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
             }
         }),
         Binary::Min => zip_with(x, y, out, |a, c| {
-            if a != a || c != c {
+            if a.is_nan_() || c.is_nan_() {
                 a + c
             } else if a <= c {
                 a
@@ -628,7 +635,7 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
     } else if x.len() == 1 && y.shape() == out {
         let a = xd[0];
         yd.iter().map(|&c| op(a, c)).collect()
-    } else if x.shape() == out && y.len() > 0 && trailing(y.shape(), out) {
+    } else if x.shape() == out && !y.is_empty() && trailing(y.shape(), out) {
         // A trailing-aligned operand (bias, per-channel scale): repeat it.
         let m = y.len();
         let mut v = Vec::with_capacity(n);
@@ -651,7 +658,7 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
             v.extend(row.iter().map(|&c| op(a, c)));
         }
         v
-    } else if y.shape() == out && x.len() > 0 && trailing(x.shape(), out) {
+    } else if y.shape() == out && !x.is_empty() && trailing(x.shape(), out) {
         let m = x.len();
         let mut v = Vec::with_capacity(n);
         for row in yd.chunks_exact(m) {
@@ -805,7 +812,7 @@ fn softmax<T: Real>(x: &ArrayViewD<T>, axis: usize, log: bool) -> ArrayD<T> {
         let data = out.as_slice_mut().expect("standard layout");
         let mut shifted = vec![T::zero(); d];
         for row in data.chunks_exact_mut(d) {
-            let m = row.iter().fold(T::of(f64::NEG_INFINITY), |m, &v| if v > m || v != v { v } else { m });
+            let m = row.iter().fold(T::of(f64::NEG_INFINITY), |m, &v| if v > m || v.is_nan_() { v } else { m });
             for (s, &v) in shifted.iter_mut().zip(row.iter()) {
                 *s = v - m;
             }

@@ -18,7 +18,6 @@ fn two_threads() -> bool {
 
 /// Matrix product on the last two axes with the reference's batching:
 /// an operand without batch axes is shared by every batch entry.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     a: &[f32],
     ash: &[usize],
@@ -68,7 +67,6 @@ pub(crate) fn matmul(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce(
     x: &[f32],
     cols: usize,
@@ -287,10 +285,10 @@ impl Shared {
 /// gradient goes to the first cell holding the largest value. `dy` selects
 /// the gradient (`out` is then dx, shaped like `x`).
 pub(crate) fn max_pool(x: &[f32], xs: &[usize], w: &Window, os: &[usize], dy: Option<&[f32]>, out: &mut [f32]) {
-    if let Some(g) = dy {
-        if tiles(w) {
-            return max_pool_grad_tiled(x, xs, w, os, g, out);
-        }
+    if let Some(g) = dy
+        && tiles(w)
+    {
+        return max_pool_grad_tiled(x, xs, w, os, g, out);
     }
     let c = xs[3];
     let (per_in, per_out) = (xs[1] * xs[2] * c, os[1] * os[2] * c);

@@ -290,10 +290,10 @@ impl Program {
             dying.sort_unstable();
             dying.dedup();
             for d in dying {
-                if let Storage::Slot(slot) = storage[d as usize] {
-                    if !free.contains(&slot) {
-                        free.push(slot);
-                    }
+                if let Storage::Slot(slot) = storage[d as usize]
+                    && !free.contains(&slot)
+                {
+                    free.push(slot);
                 }
             }
         }

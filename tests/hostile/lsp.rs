@@ -4,8 +4,7 @@
 //! `shutdown` and `exit` work afterwards. Every wait has a timeout (`lsp_client::TIMEOUT`), so a
 //! server that hangs fails the test instead of hanging CI.
 
-#[path = "../support/lsp_client.rs"]
-mod lsp_client;
+use super::lsp_client;
 
 use std::path::PathBuf;
 

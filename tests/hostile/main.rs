@@ -6,6 +6,9 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+// One copy for every module that drives the server (a module loaded twice is compiled twice).
+#[path = "../support/lsp_client.rs"]
+mod lsp_client;
 
 mod arith;
 mod data;

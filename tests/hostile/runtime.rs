@@ -633,7 +633,7 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
     // `.npy` files whose header lies.
     let npy_bytes = |header: &str, body: &[u8]| {
         let mut h = header.to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');

@@ -419,32 +419,32 @@ impl<'p> Checker<'p> {
                 }
             }
         }
-        if let (Some(arrays), Some(data)) = (&arrays, fields.get("data")) {
-            if model_info.is_some() {
-                for (name, ty) in &model_inputs {
-                    let is_let = body.scope.get(name).is_some_and(|b| b.kind == BindingKind::Let);
-                    if arrays.contains(name) || fed.contains(name) || is_let {
-                        continue;
-                    }
-                    let mut d = Diagnostic::new(
-                        Code::DataInputMismatch,
-                        file,
-                        data.span,
-                        format!("model input `{name}` {ty} is not fed by the data source"),
-                    )
-                    .with_label(format!(
-                        "yields {}",
-                        if arrays.is_empty() {
-                            "no named arrays".to_string()
-                        } else {
-                            arrays.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
-                        }
-                    ));
-                    if let Some(s) = suggest(name, arrays.iter().map(String::as_str)) {
-                        d = d.with_help(format!("rename the array `{s}` to `{name}`"));
-                    }
-                    self.report(d);
+        if let (Some(arrays), Some(data)) = (&arrays, fields.get("data"))
+            && model_info.is_some()
+        {
+            for (name, ty) in &model_inputs {
+                let is_let = body.scope.get(name).is_some_and(|b| b.kind == BindingKind::Let);
+                if arrays.contains(name) || fed.contains(name) || is_let {
+                    continue;
                 }
+                let mut d = Diagnostic::new(
+                    Code::DataInputMismatch,
+                    file,
+                    data.span,
+                    format!("model input `{name}` {ty} is not fed by the data source"),
+                )
+                .with_label(format!(
+                    "yields {}",
+                    if arrays.is_empty() {
+                        "no named arrays".to_string()
+                    } else {
+                        arrays.iter().map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ")
+                    }
+                ));
+                if let Some(s) = suggest(name, arrays.iter().map(String::as_str)) {
+                    d = d.with_help(format!("rename the array `{s}` to `{name}`"));
+                }
+                self.report(d);
             }
         }
         if let Some(e) = fields.get("loss") {
@@ -639,21 +639,22 @@ impl<'p> Checker<'p> {
         // Options: sources that name arrays by keyword take any other keyword.
         let names_arrays = matches!(f.name, "csv" | "idx" | "npy");
         for a in &c.args {
-            if let Some(n) = &a.name {
-                if !names_arrays && !f.options.contains(&n.name.as_str()) {
-                    let mut d = Diagnostic::new(
-                        Code::InvalidDataSource,
-                        file,
-                        n.span,
-                        format!("`{}` has no option `{}`", f.name, n.name),
-                    )
-                    .with_label("unknown option")
-                    .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
-                    if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
-                        d = d.with_help(help);
-                    }
-                    self.report(d);
+            if let Some(n) = &a.name
+                && !names_arrays
+                && !f.options.contains(&n.name.as_str())
+            {
+                let mut d = Diagnostic::new(
+                    Code::InvalidDataSource,
+                    file,
+                    n.span,
+                    format!("`{}` has no option `{}`", f.name, n.name),
+                )
+                .with_label("unknown option")
+                .with_note(format!("`{}` takes: {}", f.name, f.options.join(", ")));
+                if let Some(help) = crate::aliases::help(&n.name, f.options.iter().copied()) {
+                    d = d.with_help(help);
                 }
+                self.report(d);
             }
         }
         // Files must exist, relative to the `.nn` file.
@@ -716,10 +717,10 @@ impl<'p> Checker<'p> {
             }
             _ => {
                 for a in &c.args {
-                    if let Some(n) = &a.name {
-                        if !f.options.contains(&n.name.as_str()) {
-                            arrays.push((n.name.clone(), body.origin(n.span)));
-                        }
+                    if let Some(n) = &a.name
+                        && !f.options.contains(&n.name.as_str())
+                    {
+                        arrays.push((n.name.clone(), body.origin(n.span)));
                     }
                 }
             }

@@ -597,15 +597,16 @@ fn show(d: &Dim) -> String {
 
 fn nchw_hint(a: &mut Apply) {
     let t = &a.inputs[0];
-    if t.rank() == 4 {
-        if let (Some(c), Some(h), Some(w)) = (t.dims[1].as_known(), t.dims[2].as_known(), t.dims[3].as_known()) {
-            if (c == 1 || c == 3) && h == w && h > 4 {
-                a.notes.push(format!(
-                    "help: the input {t} looks channels-first (NCHW); nnc is channels-last: use [{}, {h}, {w}, {c}]",
-                    t.dims[0]
-                ));
-            }
-        }
+    if t.rank() == 4
+        && let (Some(c), Some(h), Some(w)) = (t.dims[1].as_known(), t.dims[2].as_known(), t.dims[3].as_known())
+        && (c == 1 || c == 3)
+        && h == w
+        && h > 4
+    {
+        a.notes.push(format!(
+            "help: the input {t} looks channels-first (NCHW); nnc is channels-last: use [{}, {h}, {w}, {c}]",
+            t.dims[0]
+        ));
     }
 }
 
@@ -972,13 +973,13 @@ fn positional_embedding(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
     let max_len = a.args.int("max_len").unwrap_or(Dim::Known(1));
     let (t, d) = (a.input().dims[1].clone(), a.input().dims[2].clone());
-    if let (Some(t), Some(m)) = (t.as_known(), max_len.as_known()) {
-        if t > m {
-            return Err(LayerError::Option {
-                option: "max_len",
-                message: format!("the sequence has T = {t} positions, more than max_len = {m}"),
-            });
-        }
+    if let (Some(t), Some(m)) = (t.as_known(), max_len.as_known())
+        && t > m
+    {
+        return Err(LayerError::Option {
+            option: "max_len",
+            message: format!("the sequence has T = {t} positions, more than max_len = {m}"),
+        });
     }
     a.param("embeddings", vec![max_len, d], "uniform");
     Ok(Value::Tensor(a.input().clone()))
