@@ -13,6 +13,8 @@
 //!
 //! `NNC_BENCH_ONLY=lstm` runs the models whose name contains `lstm`.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 

@@ -1,5 +1,7 @@
 //! The `nnc` command line: a thin shell over the compiler crates.
 
+// Unsafe code: one libc call that restores SIGPIPE's default action, commented where it is.
+
 mod fmt;
 mod predict_inputs;
 mod render;

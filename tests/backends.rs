@@ -9,6 +9,8 @@
 //!   give the same losses to 1e-3. Weights are not compared after updates:
 //!   Adam turns the rounding noise of those zero gradients into ±lr steps.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 //! (written as `//! expect` lines in the example) is reproduced; summaries
 //! are snapshotted.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use common::*;

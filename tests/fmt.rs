@@ -1,6 +1,8 @@
 //! `nnc fmt`: rewrites files in the canonical layout, `--check` only reports,
 //! files with syntax errors are left alone.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -6,6 +6,8 @@
 //! A crashing input is written to `target/fuzz-crash-*.nn`; once fixed, it
 //! goes to `tests/fuzz_regressions/`, which every run replays.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};

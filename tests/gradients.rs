@@ -2,6 +2,8 @@
 //! gradients autodiff produces (run by the reference executor in f64) agree
 //! with central finite differences.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::collections::HashMap;

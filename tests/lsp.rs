@@ -1,6 +1,8 @@
 //! End-to-end tests of `nnc lsp`: the real binary, spoken to over stdio
 //! exactly as an editor would, on files from examples/ and tests/diagnostics/.
 
+#![forbid(unsafe_code)]
+
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 

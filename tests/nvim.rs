@@ -5,6 +5,8 @@
 //! Needs `nvim` (Debian package `neovim`; `.ci/run` installs it). Without it
 //! the test says so and passes.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

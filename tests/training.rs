@@ -2,6 +2,8 @@
 //! accuracies, the least-squares optimum, reproducibility, non-finite
 //! detection, checkpoints that survive a kill.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::path::{Path, PathBuf};

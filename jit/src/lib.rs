@@ -5,6 +5,9 @@
 //! with Cranelift, once per distinct signature. The runtime
 //! (`nnc-runtime`'s `program` module) plans memory and runs the steps.
 
+// Unsafe code: calling generated machine code (codegen.rs: a kernel's pointer table is built from
+// the same shapes the kernel was compiled for), and `Send` for the JIT module that owns that code.
+
 pub mod codegen;
 pub mod fuse;
 pub mod rewrite;

@@ -7,6 +7,8 @@
 //! definition, find references, document symbols, completion (layers, their
 //! options and mode words) and formatting. Documents are synchronised in full.
 
+#![forbid(unsafe_code)]
+
 mod completion;
 mod convert;
 mod hover;

@@ -267,16 +267,20 @@ fn by_samples(n: usize, elements: usize, f: impl Fn(usize, usize) + Sync) {
 struct Shared(*mut f32, usize);
 // SAFETY: only used through `Shared::range`, whose callers write disjoint ranges.
 unsafe impl Send for Shared {}
+// SAFETY: as for `Send`: threads holding a `&Shared` reach the slice only through `range`.
 unsafe impl Sync for Shared {}
 
 impl Shared {
     fn new(s: &mut [f32]) -> Shared {
         Shared(s.as_mut_ptr(), s.len())
     }
-    /// SAFETY: callers on different threads must ask for disjoint ranges, and
-    /// the slice `new` was given must outlive every use.
+    /// # Safety
+    /// Callers on different threads must ask for disjoint ranges, and the
+    /// slice `new` was given must outlive every use.
     unsafe fn range<'a>(self, lo: usize, hi: usize) -> &'a mut [f32] {
         assert!(lo <= hi && hi <= self.1, "range inside the shared slice");
+        // SAFETY: `lo..hi` lies inside the slice (asserted above); disjointness
+        // and lifetime are this function's contract with its callers.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(lo), hi - lo) }
     }
 }

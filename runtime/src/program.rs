@@ -462,6 +462,7 @@ impl Program {
         let shared = SendPtr(ptrs.as_ptr());
         let call = move |b: usize, e: usize| {
             let p = shared;
+            // SAFETY: see above; `b..e` is a sub-range of `0..total`.
             unsafe { code(p.0, b as i64, e as i64) }
         };
         // Split by work, not size: a recurrent cell's kernel (exp, divisions,
@@ -715,6 +716,7 @@ fn ptr(
 struct SendPtr(*const *mut f32);
 // SAFETY: the pointer array is only read, while the caller keeps it alive.
 unsafe impl Send for SendPtr {}
+// SAFETY: as for `Send`: shared references only read the array.
 unsafe impl Sync for SendPtr {}
 
 /// Sets flush-to-zero and denormals-are-zero on this thread: denormal
