@@ -163,7 +163,8 @@ fn jit_and_reference_agree_on_every_train_block() {
                 let allowed = noise.get(&pname).map_or(TOL, |n| (3.0 * n).max(TOL));
                 if rel.is_nan() || rel > allowed {
                     failures.push(format!(
-                        "{shown} {name}: gradient of `{pname}` differs by {rel:.2e} (relative, in norm; the reference's own noise {:.2e})",
+                        "{shown} {name}: gradient of `{pname}` differs by {rel:.2e} (relative, in norm; the \
+                            reference's own noise {:.2e})",
                         noise.get(&pname).copied().unwrap_or(0.0)
                     ));
                 }

@@ -202,7 +202,8 @@ fn front_end_never_panics() {
 /// The model the checkpoint fuzzer loads into: a dense layer, an embedding
 /// (integer input) and batch norm, so shapes, dtypes and int inputs all matter.
 const PREDICT_MODEL: &str = "dim N\n\nmodel P {\n    input x: [N, 4]\n    input ids: int[N, 3]\n    \
-    let e = ids |> embedding(6, 2) |> flatten\n    output o = concat(x |> dense(5) |> batch_norm, e, axis = 1) |> dense(2)\n}\n";
+    let e = ids |> embedding(6, 2) |> flatten\n    output o = concat(x |> dense(5) |> batch_norm, e, axis = 1) |> \
+        dense(2)\n}\n";
 
 /// A structure-aware mutation of a safetensors file: its header is parsed
 /// as JSON-ish text and one field is changed (shapes, dtypes, offsets, the

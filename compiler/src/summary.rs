@@ -164,7 +164,8 @@ mod tests {
             (
                 "else if",
                 format!(
-                    "dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{} else {{ output y = relu(x) }}\n}}\n",
+                    "dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{} else {{ output \
+                        y = relu(x) }}\n}}\n",
                     " else if k == 0 { output y = x }".repeat(deep)
                 ),
             ),

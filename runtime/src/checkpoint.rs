@@ -517,7 +517,8 @@ mod tests {
         assert_eq!(
             e,
             "cannot initialise from a checkpoint: checkpoint w.safetensors does not fit the model with prefix \"enc.\" \
-             (1 mismatch):\n  tensor `h.dense.kernel` (for parameter `enc.h.dense.kernel`): expected shape [4, 2], found [4, 3]"
+             (1 mismatch):\n  tensor `h.dense.kernel` (for parameter `enc.h.dense.kernel`): expected shape [4, 2], \
+                 found [4, 3]"
         );
         let e = plan(&[("a", &[1])], &[("b", &[1])], "x.").unwrap_err().to_string();
         assert_eq!(

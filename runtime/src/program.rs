@@ -129,7 +129,8 @@ fn check_sizes(f: &Func) -> Result<(), BuildError> {
         if crate::memory::numel(&n.shape).is_some_and(|e| e > MAX_ELEMENTS) {
             return Err(BuildError::TooLarge(crate::memory::TooLarge {
                 what: format!(
-                    "node %{i} (the compiled backend holds at most 2^32 elements per value; --backend reference does not)"
+                    "node %{i} (the compiled backend holds at most 2^32 elements per value; --backend reference does \
+                        not)"
                 ),
                 shape: n.shape.clone(),
             }));
@@ -242,7 +243,8 @@ impl Program {
                 let need = numel(&f.nodes[w as usize].shape).max(1);
                 // In place: a full-size kernel operand that dies here (not for
                 // rows stored into a concatenation, which is larger).
-                let into_concat = matches!(step, Step::Kernel(k) if k.outputs.iter().zip(&k.stores).any(|((o, _), t)| *o == w && t.is_some()));
+                let into_concat = matches!(step, Step::Kernel(k)
+                    if k.outputs.iter().zip(&k.stores).any(|((o, _), t)| *o == w && t.is_some()));
                 let in_place = match step {
                     Step::Kernel(_) if into_concat => None,
                     Step::Kernel(k) => k.inputs.iter().find_map(|(id, a)| {

@@ -161,7 +161,8 @@ fn run_with_absurd_sizes_fails_cleanly() {
 #[test]
 fn set_rejects_unknown_names_and_non_integers() {
     let s = Scratch::new("set");
-    let text = "dim N\nmodel M(hidden = 8, rate = 0.1) {\n    input x: [N, 4]\n    output y = dense(x, hidden) |> dropout(rate)\n}\n";
+    let text = "dim N\nmodel M(hidden = 8, rate = 0.1) {\n    input x: [N, 4]\n    output y = dense(x, hidden) |> \
+        dropout(rate)\n}\n";
     let f = s.write("s.nn", text);
     let f = f.to_str().unwrap();
     let cases: &[(&str, i32, &[&str])] = &[

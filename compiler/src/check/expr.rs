@@ -1021,7 +1021,8 @@ impl<'p> Checker<'p> {
                                     return fail(
                                         self,
                                         format!(
-                                            "`{block}` needs `{}` to be both {prev} (axis {prev_axis}) and {actual} (axis {axis})",
+                                            "`{block}` needs `{}` to be both {prev} (axis {prev_axis}) and {actual} \
+                                                (axis {axis})",
                                             n.name
                                         ),
                                         Some(format!(
@@ -1038,7 +1039,8 @@ impl<'p> Checker<'p> {
                                         return fail(
                                             self,
                                             format!(
-                                                "`{block}` needs `{}` = {prev} (from an earlier argument), found {actual} on axis {axis} of `{param}`",
+                                                "`{block}` needs `{}` = {prev} (from an earlier argument), found \
+                                                    {actual} on axis {axis} of `{param}`",
                                                 n.name
                                             ),
                                             Some(format!(
