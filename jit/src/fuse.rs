@@ -433,7 +433,8 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
         }
     }
     steps.retain(|s| match s {
-        Step::Library(id) => !(matches!(f.nodes[*id as usize].op, Op::Slice { .. }) && !read[*id as usize]),
+        // A slice nothing reads is dropped.
+        Step::Library(id) => !matches!(f.nodes[*id as usize].op, Op::Slice { .. }) || read[*id as usize],
         _ => true,
     });
     Plan { steps, live }
