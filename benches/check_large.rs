@@ -4,6 +4,8 @@
 //! `cargo bench --bench check_large` prints the median and best of several
 //! runs and the ratio to the target. Not a test: timings never fail CI.
 
+#![forbid(unsafe_code)]
+
 use std::time::{Duration, Instant};
 
 use nnc_compiler::{CheckOptions, LoadError, Loader, analyse};

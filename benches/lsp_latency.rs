@@ -6,6 +6,8 @@
 //! `cargo bench --bench lsp_latency` prints the median and p95 in ms. Not a
 //! test: timings never fail CI.
 
+#![forbid(unsafe_code)]
+
 #[path = "../tests/support/lsp_client.rs"]
 mod lsp_client;
 

@@ -13,6 +13,8 @@
 //!
 //! `NNC_BENCH_ONLY=lstm` runs the models whose name contains `lstm`.
 
+#![forbid(unsafe_code)]
+
 use std::path::Path;
 use std::process::Command;
 
@@ -27,7 +29,8 @@ fn models(examples: &Path) -> Vec<(&'static str, f64, usize, usize, String)> {
             100,
             2000,
             format!(
-                "use \"{}\"\ntrain t {{\n    model = Mlp()\n    data = synthetic(n = 2000, classes = 10)\n    loss = cross_entropy(logits, labels)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n}}\n",
+                "use \"{}\"\ntrain t {{\n    model = Mlp()\n    data = synthetic(n = 2000, classes = 10)\n    loss = \
+                    cross_entropy(logits, labels)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n}}\n",
                 ex("workshop_mlp.nn")
             ),
         ),
@@ -37,7 +40,9 @@ fn models(examples: &Path) -> Vec<(&'static str, f64, usize, usize, String)> {
             100,
             1000,
             format!(
-                "use \"{}\"\ntrain t {{\n    model = ConvNet()\n    data = synthetic(n = 1000, classes = 10)\n    loss = cross_entropy(logits, labels)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n}}\n",
+                "use \"{}\"\ntrain t {{\n    model = ConvNet()\n    data = synthetic(n = 1000, classes = 10)\n    \
+                    loss = cross_entropy(logits, labels)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n\
+                        }}\n",
                 ex("workshop_convnet.nn")
             ),
         ),
@@ -47,7 +52,9 @@ fn models(examples: &Path) -> Vec<(&'static str, f64, usize, usize, String)> {
             150,
             900,
             format!(
-                "use \"{}\"\ntrain t {{\n    model = RnnA(vocab = 10000)\n    data = synthetic(n = 900, classes = 2)\n    loss = binary_cross_entropy(p, label)\n    optimizer = adam()\n    batch = 150\n    epochs = 3\n}}\n",
+                "use \"{}\"\ntrain t {{\n    model = RnnA(vocab = 10000)\n    data = synthetic(n = 900, classes = \
+                    2)\n    loss = binary_cross_entropy(p, label)\n    optimizer = adam()\n    batch = 150\n    \
+                        epochs = 3\n}}\n",
                 ex("sentiment_lstm.nn")
             ),
         ),
@@ -56,7 +63,11 @@ fn models(examples: &Path) -> Vec<(&'static str, f64, usize, usize, String)> {
             12.6,
             100,
             1000,
-            "dim N\nmodel G {\n    input x: [N, 28, 28]\n    input labels: int[N]\n    output logits = x |> gru(128) |> dense(10)\n}\ntrain t {\n    model = G()\n    data = synthetic(n = 1000, classes = 10)\n    loss = cross_entropy(logits, labels)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n}\n".to_string(),
+            "dim N\nmodel G {\n    input x: [N, 28, 28]\n    input labels: int[N]\n    output logits = x |> gru(128) \
+                |> dense(10)\n}\ntrain t {\n    model = G()\n    data = synthetic(n = 1000, classes = 10)\n    loss = \
+                    cross_entropy(logits, labels)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n\
+                        }\n"
+            .to_string(),
         ),
         (
             "transformer (embed 32, 2 heads, ff 32, T=100)",
@@ -64,7 +75,9 @@ fn models(examples: &Path) -> Vec<(&'static str, f64, usize, usize, String)> {
             250,
             1500,
             format!(
-                "use \"{}\"\ntrain t {{\n    model = TransformerClassifier(vocab = 10000, heads = 2)\n    data = synthetic(n = 1500, classes = 2)\n    loss = binary_cross_entropy(p, label)\n    optimizer = adam()\n    batch = 250\n    epochs = 3\n}}\n",
+                "use \"{}\"\ntrain t {{\n    model = TransformerClassifier(vocab = 10000, heads = 2)\n    data = \
+                    synthetic(n = 1500, classes = 2)\n    loss = binary_cross_entropy(p, label)\n    optimizer = \
+                        adam()\n    batch = 250\n    epochs = 3\n}}\n",
                 ex("transformer_sentiment.nn")
             ),
         ),
@@ -74,7 +87,8 @@ fn models(examples: &Path) -> Vec<(&'static str, f64, usize, usize, String)> {
             100,
             2000,
             format!(
-                "use \"{}\"\ntrain t {{\n    model = DenseAutoencoder()\n    data = synthetic(n = 2000)\n    loss = mse(decoded, x)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n}}\n",
+                "use \"{}\"\ntrain t {{\n    model = DenseAutoencoder()\n    data = synthetic(n = 2000)\n    loss = \
+                    mse(decoded, x)\n    optimizer = adam()\n    batch = 100\n    epochs = 3\n}}\n",
                 ex("dense_autoencoder.nn")
             ),
         ),
@@ -83,7 +97,10 @@ fn models(examples: &Path) -> Vec<(&'static str, f64, usize, usize, String)> {
             0.097,
             20,
             4000,
-            "dim N\nmodel L {\n    input x: [N, 2]\n    input y: [N, 1]\n    output prediction = dense(x, 1)\n}\ntrain t {\n    model = L()\n    data = synthetic(n = 4000)\n    loss = mse(prediction, y)\n    optimizer = sgd()\n    batch = 20\n    epochs = 3\n}\n".to_string(),
+            "dim N\nmodel L {\n    input x: [N, 2]\n    input y: [N, 1]\n    output prediction = dense(x, 1)\n}\n\
+                train t {\n    model = L()\n    data = synthetic(n = 4000)\n    loss = mse(prediction, y)\n    \
+                    optimizer = sgd()\n    batch = 20\n    epochs = 3\n}\n"
+                .to_string(),
         ),
     ]
 }

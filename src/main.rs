@@ -1,5 +1,7 @@
 //! The `nnc` command line: a thin shell over the compiler crates.
 
+// Unsafe code: one libc call that restores SIGPIPE's default action, commented where it is.
+
 mod fmt;
 mod predict_inputs;
 mod render;
@@ -457,12 +459,12 @@ fn run(cli: Cli) -> ExitCode {
                 .iter()
                 .filter(|m| m.file == FileId(0) && model.as_ref().is_none_or(|n| *n == m.name))
                 .collect();
-            if let Some(n) = &model {
-                if models.is_empty() {
-                    let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
-                    eprintln!("error: no model `{n}` in {} (models: {})", file.display(), names.join(", "));
-                    return ExitCode::from(2);
-                }
+            if let Some(n) = &model
+                && models.is_empty()
+            {
+                let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
+                eprintln!("error: no model `{n}` in {} (models: {})", file.display(), names.join(", "));
+                return ExitCode::from(2);
             }
             match format {
                 Format::Human => {

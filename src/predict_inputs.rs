@@ -51,10 +51,13 @@ pub fn read(
         }
         let saved = transforms.inputs.get(name);
         let mut a = match (kind(path), saved) {
-            ("text", Some(t @ (InputTransform::Words { .. } | InputTransform::Chars { .. }))) => data::transform::read_raw(path, name, t),
+            ("text", Some(t @ (InputTransform::Words { .. } | InputTransform::Chars { .. }))) => {
+                data::transform::read_raw(path, name, t)
+            }
             ("text", _) => {
                 return Err(format!(
-                    "input `{name}`: {} is text, but the checkpoint has no vocabulary for `{name}` (it is saved by `nnc run` when `{name}` comes from `sentences` or `text`); give a .npy of token ids",
+                    "input `{name}`: {} is text, but the checkpoint has no vocabulary for `{name}` (it is saved by \
+                        `nnc run` when `{name}` comes from `sentences` or `text`); give a .npy of token ids",
                     path.display()
                 ));
             }

@@ -100,7 +100,10 @@ pub fn summary_json(models: &[&nnc_compiler::ModelInfo]) -> Json {
             let mut layers: Vec<Json> = m
                 .inputs
                 .iter()
-                .map(|(n, t)| json!({"name": n, "layer": "input", "output_shape": shape_json(&Value::Tensor(t.clone())), "params": 0}))
+                .map(|(n, t)| {
+                    let shape = shape_json(&Value::Tensor(t.clone()));
+                    json!({"name": n, "layer": "input", "output_shape": shape, "params": 0})
+                })
                 .collect();
             layers.extend(m.layers.iter().map(|l| {
                 let params = match summary::layer_params(l) {
@@ -113,18 +116,30 @@ pub fn summary_json(models: &[&nnc_compiler::ModelInfo]) -> Json {
                     .map(|p| {
                         json!({
                             "name": format!("{}.{}", l.name, p.name),
-                            "shape": shape_json(&Value::Tensor(nnc_compiler::types::TensorTy::float(p.shape.clone(), Default::default()))),
+                            "shape": shape_json(&Value::Tensor(nnc_compiler::types::TensorTy::float(
+                                p.shape.clone(),
+                                Default::default(),
+                            ))),
                             "trainable": p.trainable,
                         })
                     })
                     .collect();
-                json!({"name": l.name, "layer": l.layer, "output_shape": shape_json(&l.output), "params": params, "weights": names})
+                json!({
+                    "name": l.name,
+                    "layer": l.layer,
+                    "output_shape": shape_json(&l.output),
+                    "params": params,
+                    "weights": names,
+                })
             }));
             let t = summary::totals(m);
             json!({
                 "name": m.name,
                 "layers": layers,
-                "outputs": m.outputs.iter().map(|(n, v)| json!({"name": n, "shape": shape_json(v)})).collect::<Vec<_>>(),
+                "outputs": m.outputs
+                    .iter()
+                    .map(|(n, v)| json!({"name": n, "shape": shape_json(v)}))
+                    .collect::<Vec<_>>(),
                 "total": t.total(),
                 "trainable": t.trainable,
                 "non_trainable": t.non_trainable,

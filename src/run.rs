@@ -221,14 +221,12 @@ fn base_dir(path: &Path) -> PathBuf {
     path.parent().map(Path::to_path_buf).unwrap_or_default()
 }
 
+/// The training rows, the validation rows and the normalisation metadata.
+type Prepared = (Dataset, Option<Dataset>, BTreeMap<String, String>);
+
 /// Splits off validation rows ([`split_rows`]), and applies z-scoring with
 /// training statistics. Returns (train, validation, normalisation metadata).
-fn prepare(
-    info: &TrainInfo,
-    loaded: Loaded,
-    val_loaded: Option<Loaded>,
-    seed: u64,
-) -> Result<(Dataset, Option<Dataset>, BTreeMap<String, String>), Failure> {
+fn prepare(info: &TrainInfo, loaded: Loaded, val_loaded: Option<Loaded>, seed: u64) -> Result<Prepared, Failure> {
     let all = loaded.data;
     let n = all.len();
     let (train_rows, val_rows) = split_rows(info, seed)?.split(n);
@@ -505,19 +503,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         load_call(&data_call, file, &args.root, &specs, first, &mut bindings, seed, &split_rows(first, seed)?)?;
     let typed: Vec<String> =
         specs.iter().map(|s| s.name.clone()).chain(declared_inputs(first).into_iter().map(|d| d.name)).collect();
-    let untyped: Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> = loaded
-        .data
-        .arrays
-        .iter()
-        .filter(|(n, _)| !typed.contains(n))
-        .map(|(n, t)| {
-            let (elem, shape) = match t {
-                Tensor::F(a) => (nnc_syntax::ast::ElemType::Float, a.shape()[1..].to_vec()),
-                Tensor::I(a) => (nnc_syntax::ast::ElemType::Int, a.shape()[1..].to_vec()),
-            };
-            (n.clone(), elem, shape.into_iter().map(|d| d as i64).collect())
-        })
-        .collect();
+    let untyped = untyped_arrays(&loaded.data, &typed);
     let rechecked;
     let info = if untyped.is_empty() {
         first
@@ -585,6 +571,41 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     if let Some((dir, steps)) = &args.dump {
         return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
     }
+    fit_epochs(Session {
+        info,
+        args,
+        trainer,
+        params,
+        train,
+        val,
+        test: test_loaded.map(|t| t.data),
+        cfg,
+        meta,
+        out_dir,
+        start_epoch,
+    })
+}
+
+/// A `nnc run` after set-up: the trainer with its parameters initialised (or
+/// resumed), the data, and where the outputs go.
+struct Session<'a> {
+    info: &'a TrainInfo,
+    args: &'a RunArgs,
+    trainer: Trainer<'a>,
+    params: Params,
+    train: Dataset,
+    val: Option<Dataset>,
+    test: Option<Dataset>,
+    cfg: Config,
+    meta: BTreeMap<String, String>,
+    out_dir: PathBuf,
+    start_epoch: usize,
+}
+
+/// Trains epoch by epoch from `start_epoch`, writing checkpoints and the
+/// history as it goes, then evaluates on the test data.
+fn fit_epochs(s: Session) -> Result<(), Failure> {
+    let Session { info, args, mut trainer, mut params, train, val, test, cfg, meta, out_dir, start_epoch } = s;
     let total: usize = params.values.values().map(|v| v.len()).sum();
     println!(
         "training `{}`{}: {} ({} validation), {}, batch {}, {}, {} lr {}",
@@ -598,41 +619,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         cfg.optimizer.name(),
         cfg.optimizer.lr
     );
-    let tty = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    let epochs = cfg.epochs;
-    let mut last_draw = Instant::now();
-    let mut on_event = |e: Event| match e {
-        Event::Step { epoch, step, steps, loss, samples_per_sec } => {
-            if tty && (last_draw.elapsed().as_millis() > 100 || step + 1 == steps) {
-                last_draw = Instant::now();
-                let done = (epoch * steps + step + 1) as f64;
-                let all = (epochs * steps) as f64;
-                let eta = started.elapsed().as_secs_f64() / done * (all - done);
-                let width = 24;
-                let filled = ((step + 1) * width) / steps.max(1);
-                eprint!(
-                    "\r\x1b[2Kepoch {}/{} [{}{}] {}/{} loss {:.4} {:.0} samples/s ETA {:.0}s",
-                    epoch + 1,
-                    epochs,
-                    "=".repeat(filled),
-                    " ".repeat(width - filled),
-                    step + 1,
-                    steps,
-                    loss,
-                    samples_per_sec,
-                    eta
-                );
-            }
-        }
-        Event::Epoch(rec) => {
-            if tty {
-                eprint!("\r\x1b[2K");
-            }
-            println!("{}", epoch_line(rec, epochs));
-            let _ = std::io::stdout().flush();
-        }
-    };
+    let mut on_event = progress(cfg.epochs);
     // Epochs run one at a time so the weights are saved after each (a later
     // failure keeps the last good checkpoint) and early stopping sees history.
     // A resumed run continues the history of the run it resumes (when that
@@ -717,7 +704,6 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             break;
         }
     }
-    drop(on_event);
     if trainer.backend == Backend::Jit {
         print_compile_stats(&trainer);
     }
@@ -726,14 +712,59 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         println!("history: {}, plot: {}", out_dir.join("history.csv").display(), out_dir.join("history.svg").display());
     }
     result?;
-    if let Some(t) = test_loaded {
-        let (tl, tm) = trainer.evaluate(&params, &t.data, cfg.batch).map_err(|e| Failure::new(e.to_string()))?;
+    if let Some(t) = test {
+        let (tl, tm) = trainer.evaluate(&params, &t, cfg.batch).map_err(|e| Failure::new(e.to_string()))?;
         let ms: Vec<String> = trainer.metric_names().iter().zip(tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
         println!("test: loss {tl:.4} {}", ms.join(" "));
     }
     if let Some(path) = save {
         println!("saved {}", path.display());
     }
+    print_profile();
+    Ok(())
+}
+
+/// The progress display: a bar on stderr when it is a terminal (redrawn at
+/// most every 100 ms), one line per epoch on stdout.
+fn progress(epochs: usize) -> impl FnMut(Event) {
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_draw = Instant::now();
+    move |e: Event| match e {
+        Event::Step { epoch, step, steps, loss, samples_per_sec } => {
+            if tty && (last_draw.elapsed().as_millis() > 100 || step + 1 == steps) {
+                last_draw = Instant::now();
+                let done = (epoch * steps + step + 1) as f64;
+                let all = (epochs * steps) as f64;
+                let eta = started.elapsed().as_secs_f64() / done * (all - done);
+                let width = 24;
+                let filled = ((step + 1) * width) / steps.max(1);
+                eprint!(
+                    "\r\x1b[2Kepoch {}/{} [{}{}] {}/{} loss {:.4} {:.0} samples/s ETA {:.0}s",
+                    epoch + 1,
+                    epochs,
+                    "=".repeat(filled),
+                    " ".repeat(width - filled),
+                    step + 1,
+                    steps,
+                    loss,
+                    samples_per_sec,
+                    eta
+                );
+            }
+        }
+        Event::Epoch(rec) => {
+            if tty {
+                eprint!("\r\x1b[2K");
+            }
+            println!("{}", epoch_line(rec, epochs));
+            let _ = std::io::stdout().flush();
+        }
+    }
+}
+
+/// `NNC_PROFILE`: time per op kind of the reference executor, slowest first.
+fn print_profile() {
     if std::env::var_os("NNC_PROFILE").is_some() {
         for (op, secs) in nnc_runtime::exec::profile_report()
             .iter()
@@ -742,7 +773,22 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             eprintln!("{op:>20} {secs:8.3} s");
         }
     }
-    Ok(())
+}
+
+/// Arrays of the data that no input types (targets that are no model input,
+/// GAN images), with their element type and the shape of one row.
+fn untyped_arrays(data: &Dataset, typed: &[String]) -> Vec<(String, nnc_syntax::ast::ElemType, Vec<i64>)> {
+    data.arrays
+        .iter()
+        .filter(|(n, _)| !typed.contains(n))
+        .map(|(n, t)| {
+            let (elem, shape) = match t {
+                Tensor::F(a) => (nnc_syntax::ast::ElemType::Float, a.shape()[1..].to_vec()),
+                Tensor::I(a) => (nnc_syntax::ast::ElemType::Int, a.shape()[1..].to_vec()),
+            };
+            (n.clone(), elem, shape.into_iter().map(|d| d as i64).collect())
+        })
+        .collect()
 }
 
 /// `--dump-steps K --dump DIR`: K optimizer steps on the first K batches
@@ -989,7 +1035,8 @@ fn plot(history: &[EpochRecord], columns: &[String]) -> String {
     let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
     let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
     let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" \
+            font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
     );
     svg.push_str(&format!(
         "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",

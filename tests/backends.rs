@@ -9,6 +9,8 @@
 //!   give the same losses to 1e-3. Weights are not compared after updates:
 //!   Adam turns the rounding noise of those zero gradients into ±lr steps.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::path::Path;
@@ -75,7 +77,8 @@ fn compare(a: &Grads, b: &Grads) -> Vec<(String, f64)> {
             }
             _ => f64::INFINITY,
         };
-        if !(rel <= TOL) {
+        // NaN (a failed comparison) is a failure too.
+        if rel.is_nan() || rel > TOL {
             bad.push((name.clone(), rel));
         }
     }
@@ -158,9 +161,10 @@ fn jit_and_reference_agree_on_every_train_block() {
                 };
             for (pname, rel) in bad {
                 let allowed = noise.get(&pname).map_or(TOL, |n| (3.0 * n).max(TOL));
-                if !(rel <= allowed) {
+                if rel.is_nan() || rel > allowed {
                     failures.push(format!(
-                        "{shown} {name}: gradient of `{pname}` differs by {rel:.2e} (relative, in norm; the reference's own noise {:.2e})",
+                        "{shown} {name}: gradient of `{pname}` differs by {rel:.2e} (relative, in norm; the \
+                            reference's own noise {:.2e})",
                         noise.get(&pname).copied().unwrap_or(0.0)
                     ));
                 }

@@ -3,6 +3,8 @@
 //! for the line above). The rendered human and JSON outputs are snapshots
 //! next to the file (`.stderr`, `.json`); `UPDATE_SNAPSHOTS=1` rewrites them.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::process::Command;

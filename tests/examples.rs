@@ -2,6 +2,8 @@
 //! (written as `//! expect` lines in the example) is reproduced; summaries
 //! are snapshotted.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use common::*;
@@ -75,8 +77,11 @@ fn examples_check_clean_and_reproduce_the_seeds() {
                     let t = summary::totals(m);
                     if (t.total(), t.trainable, t.non_trainable) != (*total, *trainable, *non_trainable) || t.symbolic {
                         failures.push(format!(
-                            "{name}: {model_name} has total={} trainable={} non_trainable={}, the seed says {total}/{trainable}/{non_trainable}",
-                            t.total(), t.trainable, t.non_trainable
+                            "{name}: {model_name} has total={} trainable={} non_trainable={}, the seed says \
+                                {total}/{trainable}/{non_trainable}",
+                            t.total(),
+                            t.trainable,
+                            t.non_trainable
                         ));
                     }
                 }

@@ -7,6 +7,8 @@
 //! without touching this file. Runs use the default (compiled) backend,
 //! and no op may run on its one-node reference fallback.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::process::Command;

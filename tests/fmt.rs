@@ -1,6 +1,8 @@
 //! `nnc fmt`: rewrites files in the canonical layout, `--check` only reports,
 //! files with syntax errors are left alone.
 
+#![forbid(unsafe_code)]
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -37,7 +39,8 @@ fn fmt_rewrites_check_reports_and_broken_files_stay() {
     let formatted = std::fs::read_to_string(&messy).expect("read");
     assert_eq!(
         formatted,
-        "dim N\nmodel M(k = 3) {\n    input x: [N, 8]\n    let h = x |> dense(k) |> relu // hidden\n    output y = h\n}\n"
+        "dim N\nmodel M(k = 3) {\n    input x: [N, 8]\n    let h = x |> dense(k) |> relu // hidden\n    output y = h\n\
+            }\n"
     );
     assert_eq!(nnc(&["fmt", "--check", &messy_s]).0, 0);
     // The formatted file still checks.
@@ -103,10 +106,14 @@ fn shipped_files_are_canonical_and_formatting_is_idempotent() {
 #[test]
 fn alignment_is_for_train_fields_only() {
     use nnc_syntax::format::format_source;
-    let src = "dim N\nmodel M {\n    input x: [N, 4]\n    let h      = dense(x, 3)\n    output y   = h\n    output yy  = h\n}\n\
-               train t {\n    model = M()\n    data = synthetic(n = 4)\n    let hh    = 1\n    optimizer = sgd(0.1)\n    loss = mse(y, 0)\n}\n";
-    let want = "dim N\nmodel M {\n    input x: [N, 4]\n    let h = dense(x, 3)\n    output y = h\n    output yy = h\n}\n\
-                train t {\n    model     = M()\n    data      = synthetic(n = 4)\n    let hh = 1\n    optimizer = sgd(0.1)\n    loss      = mse(y, 0)\n}\n";
+    let src = "dim N\nmodel M {\n    input x: [N, 4]\n    let h      = dense(x, 3)\n    output y   = h\n    output \
+        yy  = h\n}\n\
+               train t {\n    model = M()\n    data = synthetic(n = 4)\n    let hh    = 1\n    optimizer = \
+                   sgd(0.1)\n    loss = mse(y, 0)\n}\n";
+    let want = "dim N\nmodel M {\n    input x: [N, 4]\n    let h = dense(x, 3)\n    output y = h\n    output yy = h\n\
+        }\n\
+                train t {\n    model     = M()\n    data      = synthetic(n = 4)\n    let hh = 1\n    optimizer = \
+                    sgd(0.1)\n    loss      = mse(y, 0)\n}\n";
     let got = format_source(src).expect("formats");
     assert_eq!(got, want);
     assert_eq!(format_source(&got).expect("formats"), got, "idempotent");

@@ -6,6 +6,8 @@
 //! A crashing input is written to `target/fuzz-crash-*.nn`; once fixed, it
 //! goes to `tests/fuzz_regressions/`, which every run replays.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -200,7 +202,8 @@ fn front_end_never_panics() {
 /// The model the checkpoint fuzzer loads into: a dense layer, an embedding
 /// (integer input) and batch norm, so shapes, dtypes and int inputs all matter.
 const PREDICT_MODEL: &str = "dim N\n\nmodel P {\n    input x: [N, 4]\n    input ids: int[N, 3]\n    \
-    let e = ids |> embedding(6, 2) |> flatten\n    output o = concat(x |> dense(5) |> batch_norm, e, axis = 1) |> dense(2)\n}\n";
+    let e = ids |> embedding(6, 2) |> flatten\n    output o = concat(x |> dense(5) |> batch_norm, e, axis = 1) |> \
+        dense(2)\n}\n";
 
 /// A structure-aware mutation of a safetensors file: its header is parsed
 /// as JSON-ish text and one field is changed (shapes, dtypes, offsets, the
@@ -233,7 +236,7 @@ fn mutate_safetensors(rng: &mut Rng, good: &[u8]) -> Vec<u8> {
     };
     match rng.below(9) {
         // A number in the header (a dim or an offset) replaced.
-        0 | 1 | 2 => {
+        0..=2 => {
             let spots: Vec<usize> = header.char_indices().filter(|(_, c)| c.is_ascii_digit()).map(|(i, _)| i).collect();
             let at = spots[rng.below(spots.len())];
             let end = header[at..].find(|c: char| !c.is_ascii_digit()).map_or(header.len(), |e| at + e);

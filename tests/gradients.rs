@@ -2,6 +2,8 @@
 //! gradients autodiff produces (run by the reference executor in f64) agree
 //! with central finite differences.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::collections::HashMap;
@@ -259,7 +261,8 @@ fn normalisation() {
 
 #[test]
 fn embeddings_and_positions() {
-    let src = "dim N\nmodel M {\n    input t: int[N, 4]\n    output y = embedding(t, 6, 3) |> positional_embedding(8) |> positional_encoding\n}\n";
+    let src = "dim N\nmodel M {\n    input t: int[N, 4]\n    output y = embedding(t, 6, 3) |> positional_embedding(8) \
+        |> positional_encoding\n}\n";
     check_with(src, 3, false, 6);
     check_with("dim N\nmodel M {\n    input t: int[N, 4]\n    output y = one_hot(t, 5) |> dense(2)\n}\n", 3, false, 5);
 }
@@ -275,7 +278,8 @@ fn recurrent_layers() {
     check(&model("[N, 4, 3]", "bidirectional(x, lstm(2, sequences = true))"));
     check(&model("[N, 4, 3]", "bidirectional(x, gru(2), merge = sum)"));
     check(
-        "dim N\nmodel M {\n    input x: [N, 4, 3]\n    input h0: [N, 2]\n    output y = simple_rnn(x, 2, initial_state = h0)\n}\n",
+        "dim N\nmodel M {\n    input x: [N, 4, 3]\n    input h0: [N, 2]\n    output y = simple_rnn(x, 2, \
+            initial_state = h0)\n}\n",
     );
 }
 
@@ -284,14 +288,16 @@ fn attention_and_repeat() {
     check(&model("[N, 4, 6]", "multi_head_attention(x, 2, 3)"));
     check(&model("[N, 4, 6]", "multi_head_attention(x, heads = 2, key_dim = 2, value_dim = 3, causal = true)"));
     check(
-        "dim N\nmodel M {\n    input x: [N, 4, 6]\n    input e: [N, 5, 3]\n    output y = multi_head_attention(x, 2, 3, kv = e)\n}\n",
+        "dim N\nmodel M {\n    input x: [N, 4, 6]\n    input e: [N, 5, 3]\n    output y = multi_head_attention(x, 2, \
+            3, kv = e)\n}\n",
     );
     check(&model("[N, 4]", "repeat(x, 3, dense(4, activation = relu))"));
 }
 
 fn train_src(model_body: &str, loss: &str) -> String {
     format!(
-        "dim N\nmodel M {{\n    input x: [N, 4]\n    input labels: int[N]\n    input target: [N, 3]\n{model_body}\n}}\ntrain t {{\n    model = M()\n    data = synthetic(n = 10)\n    loss = {loss}\n}}\n"
+        "dim N\nmodel M {{\n    input x: [N, 4]\n    input labels: int[N]\n    input target: [N, 3]\n{model_body}\n\
+            }}\ntrain t {{\n    model = M()\n    data = synthetic(n = 10)\n    loss = {loss}\n}}\n"
     )
 }
 

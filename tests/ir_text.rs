@@ -1,6 +1,8 @@
 //! `nnc ir` snapshots: the canonical IR text of small models, forward and
 //! backward (`UPDATE_SNAPSHOTS=1` rewrites them), like Cranelift's filetests.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! End-to-end tests of `nnc lsp`: the real binary, spoken to over stdio
 //! exactly as an editor would, on files from examples/ and tests/diagnostics/.
 
+#![forbid(unsafe_code)]
+
 #[path = "support/lsp_client.rs"]
 mod lsp_client;
 
@@ -117,7 +119,10 @@ fn hover_inlay_hints_completion_and_navigation_on_the_workshop_convnet() {
     // Inlay hints after every `let` and `|>` stage.
     let hints = c.request(
         "textDocument/inlayHint",
-        json!({"textDocument": {"uri": doc}, "range": {"start": {"line": 0, "character": 0}, "end": {"line": 10000, "character": 0}}}),
+        json!({
+            "textDocument": {"uri": doc},
+            "range": {"start": {"line": 0, "character": 0}, "end": {"line": 10000, "character": 0}},
+        }),
     );
     let hint_labels: Vec<String> =
         hints.as_array().expect("hints").iter().map(|h| h["label"].as_str().unwrap_or("").to_string()).collect();
@@ -218,7 +223,12 @@ fn formatting_returns_the_canonical_layout() {
 fn used_files_get_diagnostics_and_open_buffers_override_the_disk() {
     let (mut c, dir) = start("uses");
     let lib = dir.join("lib.nn");
-    std::fs::write(&lib, "dim N\n\n/// Projects to k features.\nblock proj(x: [N, D], k: int) -> [N, k] {\n    return dense(x, k)\n}\n\nmodel Broken {\n    input x: [N, 4]\n    output y = conv2d(x, 3, kernel = 3)\n}\n").expect("write lib");
+    std::fs::write(
+        &lib,
+        "dim N\n\n/// Projects to k features.\nblock proj(x: [N, D], k: int) -> [N, k] {\n    return \
+        dense(x, k)\n}\n\nmodel Broken {\n    input x: [N, 4]\n    output y = conv2d(x, 3, kernel = 3)\n}\n",
+    )
+    .expect("write lib");
     let main = dir.join("main.nn");
     let main_text = "use \"lib.nn\"\n\nmodel Uses {\n    input x: [N, 16]\n    output y: [N, 8] = proj(x, 8)\n}\n";
     std::fs::write(&main, main_text).expect("write main");

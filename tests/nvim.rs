@@ -5,6 +5,8 @@
 //! Needs `nvim` (Debian package `neovim`; `.ci/run` installs it). Without it
 //! the test says so and passes.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -37,7 +39,10 @@ local ok, err = pcall(function()
     local code = d.code or (d.user_data and d.user_data.lsp and d.user_data.lsp.code)
     log('diagnostic', d.lnum .. ':' .. tostring(code) .. ':' .. flat(d.message))
   end
-  local params = { textDocument = { uri = vim.uri_from_bufnr(buf) }, position = { line = HOVER_LINE, character = HOVER_COL } }
+  local params = {
+    textDocument = { uri = vim.uri_from_bufnr(buf) },
+    position = { line = HOVER_LINE, character = HOVER_COL },
+  }
   local results = vim.lsp.buf_request_sync(buf, 'textDocument/hover', params, 20000)
   for _, r in pairs(results or {}) do
     if r.result and r.result.contents then log('hover', flat(r.result.contents.value or r.result.contents)) end

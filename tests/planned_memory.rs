@@ -7,6 +7,8 @@
 //! tallies allocations on this thread, over whole training steps (forward,
 //! loss, backward) of real example models.
 
+// Unsafe code: a counting global allocator that forwards to the system one.
+
 mod common;
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -31,15 +33,18 @@ unsafe impl GlobalAlloc for Counting {
         if !nnc_runtime::gemm::inside_gemm() {
             let _ = COUNT.try_with(|c| c.set(c.get() + 1));
         }
+        // SAFETY: the caller's contract for `alloc`, passed on unchanged.
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: `ptr` came from `System` (every allocation here does), with this layout.
         unsafe { System.dealloc(ptr, layout) }
     }
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
         if !nnc_runtime::gemm::inside_gemm() {
             let _ = COUNT.try_with(|c| c.set(c.get() + 1));
         }
+        // SAFETY: `ptr` came from `System` with `layout`; the caller's contract for `realloc`.
         unsafe { System.realloc(ptr, layout, new) }
     }
 }

@@ -2,6 +2,8 @@
 //! accuracies, the least-squares optimum, reproducibility, non-finite
 //! detection, checkpoints that survive a kill.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -330,7 +332,13 @@ fn init_load_starts_a_bigger_model_from_a_pretrained_encoder() {
     // The first step of `finetune` starts from the encoder's trained weights.
     let (ok, stdout, stderr) = run_in(&dir, &[file, "--train", "finetune", "--dump-steps", "1", "--dump", "dump"]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert!(stdout.contains("init: loaded 2 tensors from pretrained.safetensors; 4 parameters initialised as declared; 2 tensors of the file unused"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "init: loaded 2 tensors from pretrained.safetensors; 4 parameters initialised as \
+        declared; 2 tensors of the file unused"
+        ),
+        "{stdout}"
+    );
     let (start, _) = nnc_runtime::checkpoint::load(&dir.join("dump/init.safetensors")).unwrap();
     for name in ["enc.dense.kernel", "enc.dense.bias"] {
         assert_eq!(start[name], pretrained[name], "{name} is loaded bit for bit");

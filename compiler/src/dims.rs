@@ -238,20 +238,20 @@ impl Dim {
         }
         // Exact division by a single monomial: (6·N·T) / (2·N) = 3·T.
         let den = o.poly();
-        if let [(dm, dc)] = den.terms.as_slice() {
-            if *dc > 0 {
-                let mut out = BTreeMap::new();
-                let exact = num.terms.iter().all(|(m, c)| {
-                    let Some(rest) = remove_sub_multiset(m, dm) else { return false };
-                    if c % dc != 0 {
-                        return false;
-                    }
-                    out.insert(rest, c / dc);
-                    true
-                });
-                if exact {
-                    return Ok(Dim::from_poly(Poly::from_terms(out)));
+        if let [(dm, dc)] = den.terms.as_slice()
+            && *dc > 0
+        {
+            let mut out = BTreeMap::new();
+            let exact = num.terms.iter().all(|(m, c)| {
+                let Some(rest) = remove_sub_multiset(m, dm) else { return false };
+                if c % dc != 0 {
+                    return false;
                 }
+                out.insert(rest, c / dc);
+                true
+            });
+            if exact {
+                return Ok(Dim::from_poly(Poly::from_terms(out)));
             }
         }
         Ok(Dim::opaque(num, den, ceil))

@@ -3,6 +3,8 @@
 //!
 //! Pure: no IO besides what the caller's [`program::Loader`] provides.
 
+#![forbid(unsafe_code)]
+
 pub mod aliases;
 pub mod check;
 pub mod dims;

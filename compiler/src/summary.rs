@@ -58,7 +58,7 @@ pub fn thousands(n: i64) -> String {
     let s = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(ch);
@@ -164,7 +164,8 @@ mod tests {
             (
                 "else if",
                 format!(
-                    "dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{} else {{ output y = relu(x) }}\n}}\n",
+                    "dim N\nmodel M(k = 1) {{\n    input x: [N, 4]\n    if k == 0 {{ output y = x }}{} else {{ output \
+                        y = relu(x) }}\n}}\n",
                     " else if k == 0 { output y = x }".repeat(deep)
                 ),
             ),

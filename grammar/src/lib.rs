@@ -4,6 +4,8 @@
 //! declarations that did not parse) and the syntax errors found, so editors
 //! and the checker can work on partial files.
 
+#![forbid(unsafe_code)]
+
 pub mod ast;
 pub mod diagnostic;
 pub mod format;

@@ -35,15 +35,13 @@ pub fn parse(source: &str, file: FileId) -> (File, Vec<Diagnostic>) {
     diags.extend(delimiter_errors);
 
     if poisoned.is_empty() {
-        match NnParser::parse(Rule::file, source) {
-            Ok(mut pairs) => {
-                let mut b = Builder { src: source, base: 0, file, diags: &mut diags };
-                let file_pair = pairs.next();
-                let mut items = file_pair.map(|p| b.items(p)).unwrap_or_default();
-                depth::limit_depth(&mut items, file, &mut diags);
-                return (File { items }, diags);
-            }
-            Err(_) => {} // fall through to per-declaration recovery
+        // On an error, fall through to per-declaration recovery.
+        if let Ok(mut pairs) = NnParser::parse(Rule::file, source) {
+            let mut b = Builder { src: source, base: 0, file, diags: &mut diags };
+            let file_pair = pairs.next();
+            let mut items = file_pair.map(|p| b.items(p)).unwrap_or_default();
+            depth::limit_depth(&mut items, file, &mut diags);
+            return (File { items }, diags);
         }
     }
 

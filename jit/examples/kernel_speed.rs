@@ -1,4 +1,7 @@
 //! Times one LSTM-cell-like kernel: `cargo run --release -p nnc-jit --example kernel_speed`.
+
+// Unsafe code: calls the compiled kernel it times.
+
 use nnc_compiler::ir::{Binary as B, Unary as U};
 use nnc_jit::codegen::Codegen;
 use nnc_jit::fuse::{Access, Expr, Kernel};
@@ -44,6 +47,8 @@ fn main() {
     for _ in 0..3 {
         let t = std::time::Instant::now();
         for _ in 0..1000 {
+            // SAFETY: `ptrs` holds one buffer per kernel operand in the order the kernel's signature
+            // lists them, each sized for `rows` rows of this kernel (built above from the same shapes).
             unsafe { f(ptrs.as_ptr(), 0, rows as i64) };
         }
         let ns = t.elapsed().as_nanos() as f64 / 1000.0 / (rows * cols) as f64;

@@ -432,7 +432,11 @@ pub fn plan(f: &Func, keep: &[Id]) -> Plan {
             }
         }
     }
-    steps.retain(|s| !matches!(s, Step::Library(id) if matches!(f.nodes[*id as usize].op, Op::Slice { .. }) && !read[*id as usize]));
+    steps.retain(|s| match s {
+        // A slice nothing reads is dropped.
+        Step::Library(id) => !matches!(f.nodes[*id as usize].op, Op::Slice { .. }) || read[*id as usize],
+        _ => true,
+    });
     Plan { steps, live }
 }
 

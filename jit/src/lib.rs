@@ -1,9 +1,12 @@
 //! nnc's kernels: the stage between the graph IR and the runtime.
 //!
-//! [`rewrite::rewrite`] simplifies the IR algebraically, [`fuse::plan`] partitions a function's nodes into steps — fused
-//! elementwise kernels and library ops — and [`Jit`] compiles the kernels
+//! [`rewrite::rewrite`] simplifies the IR algebraically, [`fuse::plan`] partitions a function's nodes into steps —
+//! fused elementwise kernels and library ops — and [`Jit`] compiles the kernels
 //! with Cranelift, once per distinct signature. The runtime
 //! (`nnc-runtime`'s `program` module) plans memory and runs the steps.
+
+// Unsafe code: calling generated machine code (codegen.rs: a kernel's pointer table is built from
+// the same shapes the kernel was compiled for), and `Send` for the JIT module that owns that code.
 
 pub mod codegen;
 pub mod fuse;

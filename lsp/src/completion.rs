@@ -373,15 +373,13 @@ mod tests {
         assert_eq!(at_end("model M {\n    let h = x |> "), Context::Stage);
         assert_eq!(at_end("model M {\n    let h = x |> re"), Context::Stage);
         assert_eq!(at_end("train t {\n    model = M()\n    lo"), Context::Statement { decl: Some("train".into()) });
-        assert!(
-            matches!(at_end("model M {\n    let h = bidirectional(x, lstm(3, seq"), Context::Argument { callee, .. } if callee == "lstm")
-        );
+        assert!(matches!(at_end("model M {\n    let h = bidirectional(x, lstm(3, \
+                seq"), Context::Argument { callee, .. } if callee == "lstm"));
         assert_eq!(at_end("dim N\n\nmo"), Context::Statement { decl: None });
         assert_eq!(at_end("model M {\n    let h = x + "), Context::Expression { decl: Some("model".into()) });
         // Far above text does not matter: the context starts at the declaration.
         let long = format!("{}model M {{\n    output y = dense(x, 3, ", "dim N\n".repeat(1000));
-        assert!(
-            matches!(at_end(&long), Context::Argument { callee, given, value_of: None } if callee == "dense" && given.is_empty())
-        );
+        assert!(matches!(at_end(&long), Context::Argument { callee, given, value_of: None }
+                if callee == "dense" && given.is_empty()));
     }
 }

@@ -7,9 +7,7 @@
 //! definition, find references, document symbols, completion (layers, their
 //! options and mode words) and formatting. Documents are synchronised in full.
 
-// `lsp_types::Uri` caches its parse in a cell, but hashes and compares by its
-// text, so it is a sound map key.
-#![allow(clippy::mutable_key_type)]
+#![forbid(unsafe_code)]
 
 mod completion;
 mod convert;

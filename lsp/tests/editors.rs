@@ -2,6 +2,8 @@
 //! highlights every layer and train function of the tables, and the
 //! manifests point at files that exist.
 
+#![forbid(unsafe_code)]
+
 use std::path::{Path, PathBuf};
 
 use nnc_compiler::layers::LAYERS;

@@ -5,6 +5,8 @@
 //! `cargo bench -p nnc-runtime --bench gemm_shapes` prints µs per call and
 //! GFLOP/s for both, and the ratio. Not a test: timings never fail CI.
 
+#![forbid(unsafe_code)]
+
 use std::time::Instant;
 
 use ndarray::Array2;

@@ -48,9 +48,7 @@ pub fn save_training(
 }
 
 /// Loads weights, optimizer slots and metadata.
-pub fn load_training(
-    path: &Path,
-) -> Result<(BTreeMap<String, ArrayD<f32>>, OptimizerSlots, BTreeMap<String, String>), CheckpointError> {
+pub fn load_training(path: &Path) -> Result<Resumed, CheckpointError> {
     let (list, meta) = crate::io::load_checkpoint(path)?;
     let (mut weights, mut slots) = (BTreeMap::new(), Vec::new());
     for (name, v) in list {
@@ -519,7 +517,8 @@ mod tests {
         assert_eq!(
             e,
             "cannot initialise from a checkpoint: checkpoint w.safetensors does not fit the model with prefix \"enc.\" \
-             (1 mismatch):\n  tensor `h.dense.kernel` (for parameter `enc.h.dense.kernel`): expected shape [4, 2], found [4, 3]"
+             (1 mismatch):\n  tensor `h.dense.kernel` (for parameter `enc.h.dense.kernel`): expected shape [4, 2], \
+                 found [4, 3]"
         );
         let e = plan(&[("a", &[1])], &[("b", &[1])], "x.").unwrap_err().to_string();
         assert_eq!(

@@ -15,6 +15,7 @@ pub trait Real:
     fn of(v: f64) -> Self;
     fn f64(self) -> f64;
     fn is_finite_(self) -> bool;
+    fn is_nan_(self) -> bool;
     /// A faster exact-enough kernel for `u`, where this type has one (f32's
     /// `crate::math`); `None` falls back to f64 libm.
     fn fast_unary(_u: Unary, _xs: &[Self]) -> Option<Vec<Self>> {
@@ -31,6 +32,9 @@ impl Real for f32 {
     }
     fn is_finite_(self) -> bool {
         self.is_finite()
+    }
+    fn is_nan_(self) -> bool {
+        self.is_nan()
     }
     fn fast_unary(u: Unary, xs: &[f32]) -> Option<Vec<f32>> {
         match u {
@@ -51,6 +55,9 @@ impl Real for f64 {
     }
     fn is_finite_(self) -> bool {
         self.is_finite()
+    }
+    fn is_nan_(self) -> bool {
+        self.is_nan()
     }
 }
 
@@ -195,21 +202,7 @@ pub fn run_keeping<T: Real>(
     // Only nodes that `keep` depends on run: autodiff's rules also build
     // gradients nobody asked for (a first layer's input gradient, say).
     let live = nnc_jit::fuse::live_nodes(f, keep);
-    let mut last_use: Vec<usize> = (0..f.nodes.len()).collect();
-    for (i, n) in f.nodes.iter().enumerate().filter(|(i, _)| live[*i]) {
-        for &a in &n.args {
-            last_use[a as usize] = i;
-        }
-    }
-    for &k in keep {
-        last_use[k as usize] = usize::MAX;
-    }
-    let mut dying: Vec<Vec<Id>> = vec![Vec::new(); f.nodes.len()];
-    for (i, &l) in last_use.iter().enumerate() {
-        if l != usize::MAX {
-            dying[l].push(i as Id);
-        }
-    }
+    let (last_use, dying) = lifetimes(f, &live, keep);
     let mut vals: Vec<Tensor<T>> = Vec::with_capacity(f.nodes.len());
     let profile = profile_mode() != Profile::Off;
     // `NNC_PROFILE=shapes` also splits each op kind by argument shapes.
@@ -230,42 +223,12 @@ pub fn run_keeping<T: Real>(
         };
         // A binary op whose full-size float operand dies here writes into that
         // operand's buffer (no allocation, one pass over memory fewer).
-        let in_place = match node.op {
-            Op::Binary(_) if node.args[0] != node.args[1] => (0..2).find(|&k| {
-                let a = node.args[k];
-                last_use[a as usize] == i
-                    && f.nodes[a as usize].shape == node.shape
-                    && matches!(vals[a as usize], Tensor::F(_))
-            }),
-            _ => None,
-        }
-        .map(|k| (k, take(&mut vals, node.args[k])));
+        let in_place = reusable_operand(f, i, &last_use, &vals).map(|k| (k, take(&mut vals, node.args[k])));
         let layer = || node.layer.map(|l| f.layers[l as usize].clone());
         let arg = |k: usize| &vals[node.args[k] as usize];
         let shape = IxDyn(&node.shape);
         let v: Tensor<T> = match &node.op {
-            Op::Input(name) => {
-                let t = inputs.get(name).ok_or_else(|| ExecError::MissingInput(name.clone()))?;
-                let found = match t {
-                    Tensor::F(a) => a.shape().to_vec(),
-                    Tensor::I(a) => a.shape().to_vec(),
-                };
-                if found != node.shape {
-                    return Err(ExecError::InputShape { name: name.clone(), expected: node.shape.clone(), found });
-                }
-                match (t, node.dtype) {
-                    (Tensor::F(_), DType::I64) => Tensor::I(
-                        t.ints()
-                            .into_iter()
-                            .collect::<Vec<_>>()
-                            .into_iter()
-                            .collect::<ndarray::Array1<i64>>()
-                            .into_shape_with_order(shape)
-                            .expect("same count"),
-                    ),
-                    _ => t.clone(),
-                }
-            }
+            Op::Input(name) => input_value(inputs, name, node)?,
             Op::Param(p) => Tensor::F(params[*p].clone()),
             Op::Fill(v) => Tensor::F(ArrayD::from_elem(shape, T::of(*v))),
             Op::Constant(data) => Tensor::F(
@@ -278,31 +241,13 @@ pub fn run_keeping<T: Real>(
             Op::LeakyRelu(a) => Tensor::F(arg(0).float().mapv(|x| if x > T::zero() { x } else { T::of(*a) * x })),
             Op::PowConst(p) => Tensor::F(arg(0).float().mapv(|x| T::of(x.f64().powf(*p)))),
             Op::Binary(b) => match in_place {
-                Some((k, Tensor::F(mut own))) => {
-                    let other = arg(1 - k).fv();
-                    match binary_into(*b, &mut own, &other, k == 0) {
-                        true => Tensor::F(own),
-                        false => {
-                            let (x, y) = if k == 0 { (&own, &*other) } else { (&*other, &own) };
-                            Tensor::F(binary(*b, x, y, &node.shape))
-                        }
-                    }
-                }
+                Some((k, Tensor::F(own))) => Tensor::F(binary_owning(*b, own, k, &arg(1 - k).fv(), &node.shape)),
                 _ => Tensor::F(binary(*b, &arg(0).fv(), &arg(1).fv(), &node.shape)),
             },
             Op::MatMul { ta, tb } => Tensor::F(matmul(arg(0).f(), arg(1).f(), *ta, *tb, &node.shape)),
             Op::Reduce { op, axes, .. } => Tensor::F(reduce(*op, arg(0).f(), axes, &node.shape)),
             Op::SumTo => Tensor::F(sum_to(arg(0).f(), &node.shape)),
-            Op::BroadcastTo => {
-                let x = arg(0).f();
-                Tensor::F(match x.as_slice() {
-                    Some(xs) if trailing(x.shape(), &node.shape) && !xs.is_empty() => {
-                        ArrayD::from_shape_vec(shape, xs.iter().copied().cycle().take(numel(&node.shape)).collect())
-                            .expect("broadcast size")
-                    }
-                    _ => x.broadcast(shape).expect("broadcastable").to_owned(),
-                })
-            }
+            Op::BroadcastTo => Tensor::F(broadcast_to(arg(0).f(), &node.shape)),
             Op::Reshape => match moved.unwrap_or_else(|| arg(0).clone()) {
                 Tensor::F(a) => Tensor::F(standard(a).into_shape_with_order(shape).expect("reshape count")),
                 Tensor::I(a) => Tensor::I(standard(a).into_shape_with_order(shape).expect("reshape count")),
@@ -311,65 +256,20 @@ pub fn run_keeping<T: Real>(
                 Tensor::F(arg(0).f().clone().permuted_axes(IxDyn(perm)).as_standard_layout().into_owned())
             }
             Op::Slice { axis, start, end } => match arg(0) {
-                Tensor::F(a) => {
-                    Tensor::F(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned())
-                }
-                Tensor::I(a) => {
-                    Tensor::I(a.slice_axis(Axis(*axis), (*start..*end).into()).as_standard_layout().into_owned())
-                }
+                Tensor::F(a) => Tensor::F(slice_axis(a, *axis, *start, *end)),
+                Tensor::I(a) => Tensor::I(slice_axis(a, *axis, *start, *end)),
             },
-            Op::Pad { axis, before, .. } => {
-                let mut out = ArrayD::zeros(shape);
-                let a = arg(0).f();
-                let len = a.shape()[*axis];
-                out.slice_axis_mut(Axis(*axis), (*before..before + len).into()).assign(a);
-                Tensor::F(out)
-            }
+            Op::Pad { axis, before, .. } => Tensor::F(pad(arg(0).f(), *axis, *before, shape)),
             Op::Concat(axis) => {
                 let parts: Vec<ArrayD<T>> = node.args.iter().map(|&a| vals[a as usize].float()).collect();
                 let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
                 Tensor::F(ndarray::concatenate(Axis(*axis), &views).expect("concat shapes"))
             }
-            Op::Gather => {
-                let table = arg(0).f();
-                let idx = arg(1).ints();
-                let (rows, d) = (table.shape()[0], table.shape()[1]);
-                let t = table.as_standard_layout();
-                let ts = t.as_slice().expect("standard layout");
-                let mut out = Vec::with_capacity(idx.len() * d);
-                for &ix in &idx {
-                    if ix < 0 || ix as usize >= rows {
-                        return Err(ExecError::IndexOutOfRange { layer: layer(), index: ix, size: rows });
-                    }
-                    out.extend_from_slice(&ts[ix as usize * d..(ix as usize + 1) * d]);
-                }
-                Tensor::F(ArrayD::from_shape_vec(shape, out).expect("gather size"))
-            }
-            Op::ScatterAdd => {
-                let g = arg(0).f().as_standard_layout().into_owned();
-                let idx = arg(1).ints();
-                let d = node.shape[1];
-                let mut out = vec![T::zero(); numel(&node.shape)];
-                let gs = g.as_slice().expect("standard layout");
-                for (k, &ix) in idx.iter().enumerate() {
-                    let ix = ix.clamp(0, node.shape[0] as i64 - 1) as usize;
-                    for j in 0..d {
-                        out[ix * d + j] = out[ix * d + j] + gs[k * d + j];
-                    }
-                }
-                Tensor::F(ArrayD::from_shape_vec(shape, out).expect("scatter size"))
-            }
-            Op::OneHot(depth) => {
-                let idx = arg(0).ints();
-                let mut out = vec![T::zero(); idx.len() * depth];
-                for (k, &ix) in idx.iter().enumerate() {
-                    if ix < 0 || ix as usize >= *depth {
-                        return Err(ExecError::IndexOutOfRange { layer: layer(), index: ix, size: *depth });
-                    }
-                    out[k * depth + ix as usize] = T::one();
-                }
-                Tensor::F(ArrayD::from_shape_vec(shape, out).expect("one-hot size"))
-            }
+            Op::Gather => gather(arg(0).f(), &arg(1).ints(), shape)
+                .map_err(|(index, size)| ExecError::IndexOutOfRange { layer: layer(), index, size })?,
+            Op::ScatterAdd => scatter_add(arg(0).f(), &arg(1).ints(), &node.shape),
+            Op::OneHot(depth) => one_hot(&arg(0).ints(), *depth, shape)
+                .map_err(|(index, size)| ExecError::IndexOutOfRange { layer: layer(), index, size })?,
             Op::Softmax(_)
             | Op::LogSoftmax(_)
             | Op::Conv2d(_)
@@ -384,39 +284,17 @@ pub fn run_keeping<T: Real>(
                 let views: Vec<ArrayViewD<T>> = node.args.iter().map(|&a| vals[a as usize].f().view()).collect();
                 Tensor::F(library_op(node, &views).expect("window op"))
             }
-            Op::Random { normal } => {
-                let n = numel(&node.shape);
-                let data: Vec<T> = (0..n)
-                    .map(|_| {
-                        if *normal {
-                            // Box–Muller.
-                            let u1 = uniform().max(1e-300);
-                            let u2 = uniform();
-                            T::of((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos())
-                        } else {
-                            T::of(uniform())
-                        }
-                    })
-                    .collect();
-                Tensor::F(ArrayD::from_shape_vec(shape, data).expect("random size"))
-            }
+            Op::Random { normal } => random(*normal, shape, uniform),
         };
-        if check_finite && node.layer.is_some() {
-            if let Tensor::F(a) = &v {
-                if a.iter().any(|x| !x.is_finite_()) {
-                    return Err(ExecError::NonFinite { node: i as Id, layer: layer() });
-                }
-            }
+        if check_finite
+            && node.layer.is_some()
+            && let Tensor::F(a) = &v
+            && a.iter().any(|x| !x.is_finite_())
+        {
+            return Err(ExecError::NonFinite { node: i as Id, layer: layer() });
         }
         if let Some(t0) = t0 {
-            let name = format!("{}", node.op);
-            let mut key = name.split_whitespace().next().unwrap_or("").to_string();
-            if by_shape {
-                for &a in &node.args {
-                    key.push_str(&format!(" {:?}", f.nodes[a as usize].shape));
-                }
-            }
-            PROFILE.with(|p| *p.borrow_mut().entry(key).or_insert(0.0) += t0.elapsed().as_secs_f64());
+            record_profile(f, node, by_shape, t0);
         }
         vals.push(v);
         for &d in &dying[i] {
@@ -424,6 +302,177 @@ pub fn run_keeping<T: Real>(
         }
     }
     Ok(vals)
+}
+
+/// Which operand of binary node `i` (a full-size float dying at `i`) can
+/// hold the result, if any.
+fn reusable_operand<T>(f: &Func, i: usize, last_use: &[usize], vals: &[Tensor<T>]) -> Option<usize> {
+    let node = &f.nodes[i];
+    match node.op {
+        Op::Binary(_) if node.args[0] != node.args[1] => (0..2).find(|&k| {
+            let a = node.args[k];
+            last_use[a as usize] == i
+                && f.nodes[a as usize].shape == node.shape
+                && matches!(vals[a as usize], Tensor::F(_))
+        }),
+        _ => None,
+    }
+}
+
+/// `b` with operand `k` owned (`own`): written in place when the shapes
+/// allow, else a fresh result.
+fn binary_owning<T: Real>(b: Binary, mut own: ArrayD<T>, k: usize, other: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
+    if binary_into(b, &mut own, other, k == 0) {
+        return own;
+    }
+    let (x, y) = if k == 0 { (&own, other) } else { (other, &own) };
+    binary(b, x, y, out)
+}
+
+/// `x` broadcast to `out`; a contiguous `x` on the trailing axes is tiled.
+fn broadcast_to<T: Real>(x: &ArrayD<T>, out: &[usize]) -> ArrayD<T> {
+    match x.as_slice() {
+        Some(xs) if trailing(x.shape(), out) && !xs.is_empty() => {
+            ArrayD::from_shape_vec(IxDyn(out), xs.iter().copied().cycle().take(numel(out)).collect())
+                .expect("broadcast size")
+        }
+        _ => x.broadcast(IxDyn(out)).expect("broadcastable").to_owned(),
+    }
+}
+
+/// `a[start..end]` along `axis`, contiguous.
+fn slice_axis<E: Clone>(a: &ArrayD<E>, axis: usize, start: usize, end: usize) -> ArrayD<E> {
+    a.slice_axis(Axis(axis), (start..end).into()).as_standard_layout().into_owned()
+}
+
+/// `a` placed at `before` along `axis` of zeros shaped `shape`.
+fn pad<T: Real>(a: &ArrayD<T>, axis: usize, before: usize, shape: IxDyn) -> ArrayD<T> {
+    let mut out = ArrayD::zeros(shape);
+    let len = a.shape()[axis];
+    out.slice_axis_mut(Axis(axis), (before..before + len).into()).assign(a);
+    out
+}
+
+/// For each node, the index of the last live node that reads it
+/// (`usize::MAX` for the nodes in `keep`, which outlive the run), and for
+/// each node the values that die once it has run.
+fn lifetimes(f: &Func, live: &[bool], keep: &[Id]) -> (Vec<usize>, Vec<Vec<Id>>) {
+    let mut last_use: Vec<usize> = (0..f.nodes.len()).collect();
+    for (i, n) in f.nodes.iter().enumerate().filter(|(i, _)| live[*i]) {
+        for &a in &n.args {
+            last_use[a as usize] = i;
+        }
+    }
+    for &k in keep {
+        last_use[k as usize] = usize::MAX;
+    }
+    let mut dying: Vec<Vec<Id>> = vec![Vec::new(); f.nodes.len()];
+    for (i, &l) in last_use.iter().enumerate() {
+        if l != usize::MAX {
+            dying[l].push(i as Id);
+        }
+    }
+    (last_use, dying)
+}
+
+/// The value fed for input `name`, checked against the node's shape; float
+/// data for an integer input is converted.
+fn input_value<T: Real>(
+    inputs: &HashMap<String, Tensor<T>>,
+    name: &str,
+    node: &nnc_compiler::ir::Node,
+) -> Result<Tensor<T>, ExecError> {
+    let t = inputs.get(name).ok_or_else(|| ExecError::MissingInput(name.to_string()))?;
+    let found = match t {
+        Tensor::F(a) => a.shape().to_vec(),
+        Tensor::I(a) => a.shape().to_vec(),
+    };
+    if found != node.shape {
+        return Err(ExecError::InputShape { name: name.to_string(), expected: node.shape.clone(), found });
+    }
+    Ok(match (t, node.dtype) {
+        (Tensor::F(_), DType::I64) => Tensor::I(
+            t.ints()
+                .into_iter()
+                .collect::<ndarray::Array1<i64>>()
+                .into_shape_with_order(IxDyn(&node.shape))
+                .expect("same count"),
+        ),
+        _ => t.clone(),
+    })
+}
+
+/// Rows of `table` by index; an index outside the table is `Err((index, rows))`.
+fn gather<T: Real>(table: &ArrayD<T>, idx: &[i64], shape: IxDyn) -> Result<Tensor<T>, (i64, usize)> {
+    let (rows, d) = (table.shape()[0], table.shape()[1]);
+    let t = table.as_standard_layout();
+    let ts = t.as_slice().expect("standard layout");
+    let mut out = Vec::with_capacity(idx.len() * d);
+    for &ix in idx {
+        if ix < 0 || ix as usize >= rows {
+            return Err((ix, rows));
+        }
+        out.extend_from_slice(&ts[ix as usize * d..(ix as usize + 1) * d]);
+    }
+    Ok(Tensor::F(ArrayD::from_shape_vec(shape, out).expect("gather size")))
+}
+
+/// The adjoint of [`gather`]: rows of `g` summed into the rows they were
+/// read from (indices were checked by the forward gather).
+fn scatter_add<T: Real>(g: &ArrayD<T>, idx: &[i64], out_shape: &[usize]) -> Tensor<T> {
+    let g = g.as_standard_layout();
+    let d = out_shape[1];
+    let mut out = vec![T::zero(); numel(out_shape)];
+    let gs = g.as_slice().expect("standard layout");
+    for (k, &ix) in idx.iter().enumerate() {
+        let ix = ix.clamp(0, out_shape[0] as i64 - 1) as usize;
+        for j in 0..d {
+            out[ix * d + j] = out[ix * d + j] + gs[k * d + j];
+        }
+    }
+    Tensor::F(ArrayD::from_shape_vec(IxDyn(out_shape), out).expect("scatter size"))
+}
+
+/// One-hot rows of length `depth`; an index outside it is `Err((index, depth))`.
+fn one_hot<T: Real>(idx: &[i64], depth: usize, shape: IxDyn) -> Result<Tensor<T>, (i64, usize)> {
+    let mut out = vec![T::zero(); idx.len() * depth];
+    for (k, &ix) in idx.iter().enumerate() {
+        if ix < 0 || ix as usize >= depth {
+            return Err((ix, depth));
+        }
+        out[k * depth + ix as usize] = T::one();
+    }
+    Ok(Tensor::F(ArrayD::from_shape_vec(shape, out).expect("one-hot size")))
+}
+
+/// Uniform `[0, 1)` or standard normal (Box–Muller) values from `uniform`.
+fn random<T: Real>(normal: bool, shape: IxDyn, uniform: &mut dyn FnMut() -> f64) -> Tensor<T> {
+    let n = ndarray::Dimension::size(&shape);
+    let data: Vec<T> = (0..n)
+        .map(|_| {
+            if normal {
+                let u1 = uniform().max(1e-300);
+                let u2 = uniform();
+                T::of((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos())
+            } else {
+                T::of(uniform())
+            }
+        })
+        .collect();
+    Tensor::F(ArrayD::from_shape_vec(shape, data).expect("random size"))
+}
+
+/// Adds the time since `t0` to the node's op kind (`NNC_PROFILE`), split by
+/// argument shapes when `by_shape`.
+fn record_profile(f: &Func, node: &nnc_compiler::ir::Node, by_shape: bool, t0: std::time::Instant) {
+    let name = format!("{}", node.op);
+    let mut key = name.split_whitespace().next().unwrap_or("").to_string();
+    if by_shape {
+        for &a in &node.args {
+            key.push_str(&format!(" {:?}", f.nodes[a as usize].shape));
+        }
+    }
+    PROFILE.with(|p| *p.borrow_mut().entry(key).or_insert(0.0) += t0.elapsed().as_secs_f64());
 }
 
 /// The ops computed by a library routine on operand views: softmax and
@@ -578,7 +627,7 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
         Binary::Div => zip_with(x, y, out, |a, c| a / c),
         // NaN propagates from either side (comparisons with NaN are false).
         Binary::Max => zip_with(x, y, out, |a, c| {
-            if a != a || c != c {
+            if a.is_nan_() || c.is_nan_() {
                 a + c
             } else if a >= c {
                 a
@@ -587,7 +636,7 @@ fn binary<T: Real>(b: Binary, x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize]) -> Ar
             }
         }),
         Binary::Min => zip_with(x, y, out, |a, c| {
-            if a != a || c != c {
+            if a.is_nan_() || c.is_nan_() {
                 a + c
             } else if a <= c {
                 a
@@ -628,7 +677,7 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
     } else if x.len() == 1 && y.shape() == out {
         let a = xd[0];
         yd.iter().map(|&c| op(a, c)).collect()
-    } else if x.shape() == out && y.len() > 0 && trailing(y.shape(), out) {
+    } else if x.shape() == out && !y.is_empty() && trailing(y.shape(), out) {
         // A trailing-aligned operand (bias, per-channel scale): repeat it.
         let m = y.len();
         let mut v = Vec::with_capacity(n);
@@ -651,7 +700,7 @@ fn zip_with<T: Real>(x: &ArrayD<T>, y: &ArrayD<T>, out: &[usize], op: impl Fn(T,
             v.extend(row.iter().map(|&c| op(a, c)));
         }
         v
-    } else if y.shape() == out && x.len() > 0 && trailing(x.shape(), out) {
+    } else if y.shape() == out && !x.is_empty() && trailing(x.shape(), out) {
         let m = x.len();
         let mut v = Vec::with_capacity(n);
         for row in yd.chunks_exact(m) {
@@ -805,7 +854,7 @@ fn softmax<T: Real>(x: &ArrayViewD<T>, axis: usize, log: bool) -> ArrayD<T> {
         let data = out.as_slice_mut().expect("standard layout");
         let mut shifted = vec![T::zero(); d];
         for row in data.chunks_exact_mut(d) {
-            let m = row.iter().fold(T::of(f64::NEG_INFINITY), |m, &v| if v > m || v != v { v } else { m });
+            let m = row.iter().fold(T::of(f64::NEG_INFINITY), |m, &v| if v > m || v.is_nan_() { v } else { m });
             for (s, &v) in shifted.iter_mut().zip(row.iter()) {
                 *s = v - m;
             }

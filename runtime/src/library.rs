@@ -18,7 +18,6 @@ fn two_threads() -> bool {
 
 /// Matrix product on the last two axes with the reference's batching:
 /// an operand without batch axes is shared by every batch entry.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn matmul(
     a: &[f32],
     ash: &[usize],
@@ -68,7 +67,6 @@ pub(crate) fn matmul(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn reduce(
     x: &[f32],
     cols: usize,
@@ -269,16 +267,20 @@ fn by_samples(n: usize, elements: usize, f: impl Fn(usize, usize) + Sync) {
 struct Shared(*mut f32, usize);
 // SAFETY: only used through `Shared::range`, whose callers write disjoint ranges.
 unsafe impl Send for Shared {}
+// SAFETY: as for `Send`: threads holding a `&Shared` reach the slice only through `range`.
 unsafe impl Sync for Shared {}
 
 impl Shared {
     fn new(s: &mut [f32]) -> Shared {
         Shared(s.as_mut_ptr(), s.len())
     }
-    /// SAFETY: callers on different threads must ask for disjoint ranges, and
-    /// the slice `new` was given must outlive every use.
+    /// # Safety
+    /// Callers on different threads must ask for disjoint ranges, and the
+    /// slice `new` was given must outlive every use.
     unsafe fn range<'a>(self, lo: usize, hi: usize) -> &'a mut [f32] {
         assert!(lo <= hi && hi <= self.1, "range inside the shared slice");
+        // SAFETY: `lo..hi` lies inside the slice (asserted above); disjointness
+        // and lifetime are this function's contract with its callers.
         unsafe { std::slice::from_raw_parts_mut(self.0.add(lo), hi - lo) }
     }
 }
@@ -287,10 +289,10 @@ impl Shared {
 /// gradient goes to the first cell holding the largest value. `dy` selects
 /// the gradient (`out` is then dx, shaped like `x`).
 pub(crate) fn max_pool(x: &[f32], xs: &[usize], w: &Window, os: &[usize], dy: Option<&[f32]>, out: &mut [f32]) {
-    if let Some(g) = dy {
-        if tiles(w) {
-            return max_pool_grad_tiled(x, xs, w, os, g, out);
-        }
+    if let Some(g) = dy
+        && tiles(w)
+    {
+        return max_pool_grad_tiled(x, xs, w, os, g, out);
     }
     let c = xs[3];
     let (per_in, per_out) = (xs[1] * xs[2] * c, os[1] * os[2] * c);

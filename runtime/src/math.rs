@@ -29,7 +29,7 @@ fn exp1(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 5e-1;
     let e = p * r * r + r + 1.0;
     // 2^n by building exponent bits. The integer n sits in the low mantissa
     // bits of t (that is what adding ROUND did), so no float→int conversion

@@ -129,7 +129,8 @@ fn check_sizes(f: &Func) -> Result<(), BuildError> {
         if crate::memory::numel(&n.shape).is_some_and(|e| e > MAX_ELEMENTS) {
             return Err(BuildError::TooLarge(crate::memory::TooLarge {
                 what: format!(
-                    "node %{i} (the compiled backend holds at most 2^32 elements per value; --backend reference does not)"
+                    "node %{i} (the compiled backend holds at most 2^32 elements per value; --backend reference does \
+                        not)"
                 ),
                 shape: n.shape.clone(),
             }));
@@ -242,7 +243,8 @@ impl Program {
                 let need = numel(&f.nodes[w as usize].shape).max(1);
                 // In place: a full-size kernel operand that dies here (not for
                 // rows stored into a concatenation, which is larger).
-                let into_concat = matches!(step, Step::Kernel(k) if k.outputs.iter().zip(&k.stores).any(|((o, _), t)| *o == w && t.is_some()));
+                let into_concat = matches!(step, Step::Kernel(k)
+                    if k.outputs.iter().zip(&k.stores).any(|((o, _), t)| *o == w && t.is_some()));
                 let in_place = match step {
                     Step::Kernel(_) if into_concat => None,
                     Step::Kernel(k) => k.inputs.iter().find_map(|(id, a)| {
@@ -290,10 +292,10 @@ impl Program {
             dying.sort_unstable();
             dying.dedup();
             for d in dying {
-                if let Storage::Slot(slot) = storage[d as usize] {
-                    if !free.contains(&slot) {
-                        free.push(slot);
-                    }
+                if let Storage::Slot(slot) = storage[d as usize]
+                    && !free.contains(&slot)
+                {
+                    free.push(slot);
                 }
             }
         }
@@ -462,6 +464,7 @@ impl Program {
         let shared = SendPtr(ptrs.as_ptr());
         let call = move |b: usize, e: usize| {
             let p = shared;
+            // SAFETY: see above; `b..e` is a sub-range of `0..total`.
             unsafe { code(p.0, b as i64, e as i64) }
         };
         // Split by work, not size: a recurrent cell's kernel (exp, divisions,
@@ -715,6 +718,7 @@ fn ptr(
 struct SendPtr(*const *mut f32);
 // SAFETY: the pointer array is only read, while the caller keeps it alive.
 unsafe impl Send for SendPtr {}
+// SAFETY: as for `Send`: shared references only read the array.
 unsafe impl Sync for SendPtr {}
 
 /// Sets flush-to-zero and denormals-are-zero on this thread: denormal

@@ -39,7 +39,8 @@ pub fn snapshot(path: &Path, actual: &str) -> Option<String> {
     match std::fs::read_to_string(path) {
         Ok(expected) if expected == actual => None,
         Ok(expected) => Some(format!(
-            "snapshot {} differs (run with UPDATE_SNAPSHOTS=1 to accept):\n--- expected\n{expected}\n--- actual\n{actual}",
+            "snapshot {} differs (run with UPDATE_SNAPSHOTS=1 to accept):\n--- expected\n{expected}\n--- actual\n\
+                {actual}",
             path.display()
         )),
         Err(_) => Some(format!("snapshot {} is missing (run with UPDATE_SNAPSHOTS=1)", path.display())),

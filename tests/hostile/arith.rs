@@ -9,8 +9,7 @@ use std::process::{Command, Output};
 
 use super::common::nnc_bin;
 
-#[path = "../support/lsp_client.rs"]
-mod lsp_client;
+use super::lsp_client;
 
 /// A scratch directory unique to one test, removed when dropped.
 struct Scratch(PathBuf);
@@ -100,7 +99,7 @@ fn sizes_that_overflow_or_are_not_positive_are_check_errors() {
             "dim N\nmodel M {\n    input x: int[N, 4]\n    output y = embedding(x, 4000000000, 4000000000)\n}\n".into(),
             &["E0314", "embeddings"],
         ),
-        ("concat", model(&format!("{P62}"), "concat(x, x)"), &["E0314", "concat"]),
+        ("concat", model(P62, "concat(x, x)"), &["E0314", "concat"]),
         ("reshape target", model("4", &format!("reshape(x, [N, {MAX}, 2])")), &["E0314", "reshape"]),
         (
             "model total",
@@ -162,7 +161,8 @@ fn run_with_absurd_sizes_fails_cleanly() {
 #[test]
 fn set_rejects_unknown_names_and_non_integers() {
     let s = Scratch::new("set");
-    let text = "dim N\nmodel M(hidden = 8, rate = 0.1) {\n    input x: [N, 4]\n    output y = dense(x, hidden) |> dropout(rate)\n}\n";
+    let text = "dim N\nmodel M(hidden = 8, rate = 0.1) {\n    input x: [N, 4]\n    output y = dense(x, hidden) |> \
+        dropout(rate)\n}\n";
     let f = s.write("s.nn", text);
     let f = f.to_str().unwrap();
     let cases: &[(&str, i32, &[&str])] = &[

@@ -292,7 +292,8 @@ fn static_selector_widths_must_fill_the_input() {
         ),
         (
             "sentences of another length",
-            "input tokens: int[N, 12]\n    input label: [N]\n    output p = tokens |> embedding(40, 4) |> flatten |> dense(1)",
+            "input tokens: int[N, 12]\n    input label: [N]\n    output p = tokens |> embedding(40, 4) |> flatten |> \
+                dense(1)",
             "data = sentences(\"reviews.tsv\", tokens = 1, label = column(0), seq = 10)\n    loss = mse(p, label)",
             &["E0404", "10 values per sample", "needs 12"],
         ),
@@ -388,7 +389,9 @@ fn csv_and_npy_widths_bind_feature_dims() {
     npy_f32(&d.0.join("y.npy"), &[6, 1], &[1.0; 6]);
     let model = |data: &str| {
         format!(
-            "dim N, F\nmodel M {{\n    input x: [N, F]\n    input y: [N, 1]\n    output p = dense(x, 1)\n}}\ntrain t {{\n    model = M()\n    data = {data}\n    loss = mse(p, y)\n    optimizer = adam()\n    batch = 4\n}}\n"
+            "dim N, F\nmodel M {{\n    input x: [N, F]\n    input y: [N, 1]\n    output p = dense(x, 1)\n}}\ntrain t \
+                {{\n    model = M()\n    data = {data}\n    loss = mse(p, y)\n    optimizer = adam()\n    batch = 4\n\
+                    }}\n"
         )
     };
     for (what, data, params) in [
@@ -577,7 +580,10 @@ fn hostile_checkpoint_transforms_are_clear_errors() {
     let (header, data) = safetensors_parts(&d.0.join("w.safetensors"));
     let good = header["__metadata__"]["nnc.data"].as_str().unwrap().to_string();
     let long_vocab = format!(
-        r#"{{"version": 1, "inputs": {{"tokens": {{"kind": "words", "vocab": ["<pad>", "<oov>", "{}"], "len": 3, "pad": "pre", "truncate": "pre"}}}}}}"#,
+        concat!(
+            r#"{{"version": 1, "inputs": {{"tokens": {{"kind": "words", "vocab": ["<pad>", "<oov>", "{}"],"#,
+            r#" "len": 3, "pad": "pre", "truncate": "pre"}}}}}}"#,
+        ),
         "w".repeat(5000)
     );
     let cases: Vec<(&str, String, &str)> = vec![

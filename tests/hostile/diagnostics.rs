@@ -79,17 +79,21 @@ const ADAM: &str = "    optimizer = adam(lr = 1e-3)";
 fn diag_w0002_any_softmax_before_a_loss_that_applies_softmax() {
     let warn = ["warning[W0002]", "applies softmax itself"];
     let block = "block head(h: [N, D], c: int) -> [N, c] {\n    return h |> dense(c, activation = softmax)\n}\n\n";
-    let cases: Vec<(&str, String, i32, &[&str])> = vec![
+    let cases: Vec<(&str, String, i32, &[&str])> =
+        vec![
         ("pipe", classifier("    output p = x |> dense(4) |> softmax", "cross_entropy(p, y)", ADAM), 0, &warn),
         ("call", classifier("    output p = softmax(dense(x, 4))", "cross_entropy(p, y)", ADAM), 0, &warn),
-        ("dense_activation", classifier("    output p = x |> dense(4, activation = softmax)", "cross_entropy(p, y)", ADAM), 0, &[
+        ("dense_activation", classifier("    output p = x |> dense(4, activation = \
+            softmax)", "cross_entropy(p, y)", ADAM), 0, &[
             "warning[W0002]",
             "the softmax is applied here",
         ]),
         (
             "conv1d_activation",
-            "dim N\nmodel M {\n    input x: [N, 8, 3]\n    input y: int[N, 6]\n    output p = x |> conv1d(4, kernel = 3, activation = softmax)\n}\n\
-             train t {\n    model = M()\n    data = synthetic(n = 8)\n    loss = cross_entropy(p, y)\n    optimizer = sgd(0.1)\n    batch = 4\n}\n"
+            "dim N\nmodel M {\n    input x: [N, 8, 3]\n    input y: int[N, 6]\n    output p = x |> conv1d(4, kernel = \
+                3, activation = softmax)\n}\n\
+             train t {\n    model = M()\n    data = synthetic(n = 8)\n    loss = cross_entropy(p, y)\n    optimizer = \
+                 sgd(0.1)\n    batch = 4\n}\n"
                 .to_string(),
             0,
             &warn,
@@ -100,9 +104,13 @@ fn diag_w0002_any_softmax_before_a_loss_that_applies_softmax() {
             0,
             &warn,
         ),
-        ("through_dropout", classifier("    output p = x |> dense(4) |> softmax |> dropout(0.2)", "cross_entropy(p, y)", ADAM), 0, &warn),
-        ("let_in_model", classifier("    let s = x |> dense(4, activation = softmax)\n    output p = s", "cross_entropy(p, y)", ADAM), 0, &warn),
-        ("perplexity_metric", classifier("    output p = x |> dense(4) |> softmax", "cross_entropy(p, y, from_logits = false)", "    optimizer = adam(lr = 1e-3)\n    metrics = [perplexity(p, y)]"), 0, &[
+        ("through_dropout", classifier("    output p = x |> dense(4) |> softmax |> \
+            dropout(0.2)", "cross_entropy(p, y)", ADAM), 0, &warn),
+        ("let_in_model", classifier("    let s = x |> dense(4, activation = softmax)\n    output p = \
+            s", "cross_entropy(p, y)", ADAM), 0, &warn),
+        ("perplexity_metric", classifier("    output p = x |> dense(4) |> \
+            softmax", "cross_entropy(p, y, from_logits = \
+                false)", "    optimizer = adam(lr = 1e-3)\n    metrics = [perplexity(p, y)]"), 0, &[
             "`perplexity` applies softmax itself",
         ]),
     ];
@@ -261,7 +269,8 @@ fn diag_binding_without_let_suggests_let() {
 #[test]
 fn diag_error_in_block_return_type_names_the_call() {
     let text = "dim N\n\nblock project(x: [N, D], units: int) -> [N, D] {\n    return dense(x, units)\n}\n\n\
-                model M {\n    input x: [N, 300]\n    output ok = project(x, 300)\n    output bad = project(x, 64)\n}\n";
+                model M {\n    input x: [N, 300]\n    output ok = project(x, 300)\n    output bad = project(x, 64)\n\
+                    }\n";
     let cases: Vec<(&str, String, i32, &[&str])> = vec![(
         "return_type",
         text.into(),

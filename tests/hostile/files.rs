@@ -6,7 +6,7 @@
 //! Each test builds a temporary directory: `project/` (the `.nn` files), and beside it a secret file and
 //! an `outside/` directory that the project's files must not reach.
 
-use std::io::{BufRead, BufReader, Read as _, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};

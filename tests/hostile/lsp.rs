@@ -4,8 +4,7 @@
 //! `shutdown` and `exit` work afterwards. Every wait has a timeout (`lsp_client::TIMEOUT`), so a
 //! server that hangs fails the test instead of hanging CI.
 
-#[path = "../support/lsp_client.rs"]
-mod lsp_client;
+use super::lsp_client;
 
 use std::path::PathBuf;
 
@@ -97,7 +96,10 @@ fn lsp_too_short_or_too_long_content_length_costs_one_message() {
     for (what, length) in [("too short", 10), ("far too short", 1), ("too long", shutdown.len() + 20)] {
         let mut s = Session::start(&what.replace(' ', "_"));
         let mut bytes = format!("Content-Length: {length}\r\n\r\n{shutdown}").into_bytes();
-        bytes.extend(frame(r#"{"jsonrpc":"2.0","id":42,"method":"textDocument/documentSymbol","params":{"textDocument":{"uri":"file:///none.nn"}}}"#));
+        bytes.extend(frame(concat!(
+            r#"{"jsonrpc":"2.0","id":42,"method":"textDocument/documentSymbol","#,
+            r#""params":{"textDocument":{"uri":"file:///none.nn"}}}"#,
+        )));
         s.client().send_raw(&bytes);
         let err = s.null_id_error(what);
         assert!([-32700, -32600].contains(&err["error"]["code"].as_i64().unwrap_or(0)), "{what}: {err}");

@@ -4,8 +4,13 @@
 //!
 //! One module per area, each table-driven where the cases share a shape.
 
+// Unsafe code: `libc::mkfifo` to make a FIFO for the file-reading cases (files.rs).
+
 #[path = "../common/mod.rs"]
 mod common;
+// One copy for every module that drives the server (a module loaded twice is compiled twice).
+#[path = "../support/lsp_client.rs"]
+mod lsp_client;
 
 mod arith;
 mod data;

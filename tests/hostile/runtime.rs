@@ -271,7 +271,8 @@ fn resume_refuses_an_optimizer_slot_of_the_wrong_shape() {
         1,
         &[
             "cannot resume from",
-            "tensor `@optimizer/1/o.dense.kernel` (for parameter `o.dense.kernel`): expected shape [8, 3], found [3, 8]",
+            "tensor `@optimizer/1/o.dense.kernel` (for parameter `o.dense.kernel`): expected shape [8, 3], found [3, \
+                8]",
         ],
     );
     // A slot for a parameter the model does not have.
@@ -346,7 +347,8 @@ fn predict_converts_float_token_ids_only_when_they_are_exact_integers() {
 fn wide(features: &str, units: &str) -> String {
     format!(
         "dim N\n\nmodel W {{\n    input x: [N, {features}]\n    output o = x |> dense({units})\n}}\n\n\
-         train t {{\n    model = W()\n    data = synthetic(n = 4)\n    loss = mse(o, 0)\n    optimizer = adam()\n    batch = 4\n    epochs = 1\n}}\n"
+         train t {{\n    model = W()\n    data = synthetic(n = 4)\n    loss = mse(o, 0)\n    optimizer = adam()\n    \
+             batch = 4\n    epochs = 1\n}}\n"
     )
 }
 
@@ -395,7 +397,8 @@ fn sizes_that_overflow_are_errors_not_capacity_overflow_panics() {
     // it is a clear error with exit code 1 and never a panic.
     let dir = Dir::new("overflow");
     let lstm = "dim N\n\nmodel L {\n    input x: [N, 3, 2]\n    output o = x |> lstm(4611686018427387904)\n}\n\n\
-        train t {\n    model = L()\n    data = synthetic(n = 4)\n    loss = mse(o, 0)\n    optimizer = adam()\n    batch = 2\n    epochs = 1\n}\n";
+        train t {\n    model = L()\n    data = synthetic(n = 4)\n    loss = mse(o, 0)\n    optimizer = adam()\n    \
+            batch = 2\n    epochs = 1\n}\n";
     for (name, src) in [
         ("dense", wide("4", "1000000000000000000")),
         ("dense-2^62", wide("4", "4611686018427387904")),
@@ -602,7 +605,10 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
         (
             "overlapping offsets",
             raw(
-                r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#,
+                concat!(
+                    r#"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"#,
+                    r#""data_offsets":[4,12]}}"#,
+                ),
                 &f32s(3),
             ),
         ),
@@ -613,7 +619,10 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
         (
             "duplicate names",
             raw(
-                r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}}"#,
+                concat!(
+                    r#"{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[1],"#,
+                    r#""data_offsets":[4,8]}}"#,
+                ),
                 &f32s(2),
             ),
         ),
@@ -633,7 +642,7 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
     // `.npy` files whose header lies.
     let npy_bytes = |header: &str, body: &[u8]| {
         let mut h = header.to_string();
-        while (10 + h.len() + 1) % 64 != 0 {
+        while !(10 + h.len() + 1).is_multiple_of(64) {
             h.push(' ');
         }
         h.push('\n');

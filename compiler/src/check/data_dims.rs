@@ -376,7 +376,10 @@ impl<'p> Checker<'p> {
                 None => String::new(),
             };
             d = if call.is_some_and(|c| c.name == "synthetic") {
-                d.with_help(format!("give `{dim}` a value: `dim {dim} = 40` (`synthetic` makes arrays of the declared shapes, so it binds no dim)"))
+                d.with_help(format!(
+                    "give `{dim}` a value: `dim {dim} = 40` (`synthetic` makes arrays of the declared \
+                    shapes, so it binds no dim)"
+                ))
             } else if batch_axis {
                 d.with_help(format!(
                     "the batch axis is `N`: write `N` instead of `{dim}`, or give `{dim}` a value: `dim {dim} = 40`"

@@ -111,10 +111,10 @@ impl<'p> Checker<'p> {
         if let Some(d) = body.pattern_dims.get(name) {
             return Value::Int(d.clone());
         }
-        if body.file_dims_visible {
-            if let Some(d) = self.dims.get(name) {
-                return Value::Int(d.value.clone().unwrap_or_else(|| Dim::sym(name)));
-            }
+        if body.file_dims_visible
+            && let Some(d) = self.dims.get(name)
+        {
+            return Value::Int(d.value.clone().unwrap_or_else(|| Dim::sym(name)));
         }
         if let Some(def) = layers::lookup(name) {
             return Value::Layer(LayerValue { layer: def, args: Rc::new(Vec::new()), origin });
@@ -150,10 +150,10 @@ impl<'p> Checker<'p> {
                 if let Some(d) = body.pattern_dims.get(&n.name) {
                     return Some(d.clone());
                 }
-                if body.file_dims_visible {
-                    if let Some(d) = self.dims.get(&n.name) {
-                        return Some(d.value.clone().unwrap_or_else(|| Dim::sym(&n.name)));
-                    }
+                if body.file_dims_visible
+                    && let Some(d) = self.dims.get(&n.name)
+                {
+                    return Some(d.value.clone().unwrap_or_else(|| Dim::sym(&n.name)));
                 }
                 let mut candidates: Vec<&str> = body.pattern_dims.keys().map(String::as_str).collect();
                 if body.file_dims_visible {
@@ -239,7 +239,6 @@ impl<'p> Checker<'p> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn binary(&mut self, body: &Body, op: BinOp, l: Value, lo: Origin, r: Value, ro: Origin, origin: Origin) -> Value {
         match (l, r) {
             (Value::Unknown, _) | (_, Value::Unknown) => Value::Unknown,
@@ -284,7 +283,6 @@ impl<'p> Checker<'p> {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn broadcast(
         &mut self,
         body: &Body,
@@ -353,13 +351,13 @@ impl<'p> Checker<'p> {
             Value::Tensor(t) => t,
             Value::Unknown => return Value::Unknown,
             Value::Tuple(parts) | Value::List(parts) => {
-                if let [IndexItem::At(e)] = indices {
-                    if let Value::Int(Dim::Known(i)) = self.eval(body, e) {
-                        let n = parts.len() as i64;
-                        let i = if i < 0 { i + n } else { i };
-                        if (0..n).contains(&i) {
-                            return parts[i as usize].clone();
-                        }
+                if let [IndexItem::At(e)] = indices
+                    && let Value::Int(Dim::Known(i)) = self.eval(body, e)
+                {
+                    let n = parts.len() as i64;
+                    let i = if i < 0 { i + n } else { i };
+                    if (0..n).contains(&i) {
+                        return parts[i as usize].clone();
                     }
                 }
                 self.report(
@@ -408,19 +406,19 @@ impl<'p> Checker<'p> {
                     if let Value::Int(Dim::Known(i)) = at {
                         let n = d.as_known();
                         specs.push(IndexSpec::At(if i < 0 { n.map_or(i, |n| n + i) } else { i }));
-                        if let Some(n) = d.as_known() {
-                            if i >= n || i < -n {
-                                self.report(
-                                    Diagnostic::new(
-                                        Code::AxisOutOfRange,
-                                        origin.file,
-                                        body.origin(e.span).span,
-                                        format!("index {i} out of range for axis {axis} of size {n}"),
-                                    )
-                                    .with_label("out of range"),
-                                );
-                                return Value::Unknown;
-                            }
+                        if let Some(n) = d.as_known()
+                            && (i >= n || i < -n)
+                        {
+                            self.report(
+                                Diagnostic::new(
+                                    Code::AxisOutOfRange,
+                                    origin.file,
+                                    body.origin(e.span).span,
+                                    format!("index {i} out of range for axis {axis} of size {n}"),
+                                )
+                                .with_label("out of range"),
+                            );
+                            return Value::Unknown;
                         }
                     } else if !at.is_unknown() {
                         self.report(
@@ -508,10 +506,10 @@ impl<'p> Checker<'p> {
         if let Some(def) = layers::lookup(name) {
             return self.apply_layer(body, def, call, piped);
         }
-        if body.kind == BodyKind::Train {
-            if let Some(v) = self.train_function(body, call, piped.clone()) {
-                return v;
-            }
+        if body.kind == BodyKind::Train
+            && let Some(v) = self.train_function(body, call, piped.clone())
+        {
+            return v;
         }
         let mut candidates: Vec<&str> = layers::LAYERS.iter().map(|l| l.name).collect();
         candidates.extend(self.block_decls.keys().map(String::as_str));
@@ -653,10 +651,10 @@ impl<'p> Checker<'p> {
                 Value::Tensor(t) => tensors.push(t.clone()),
                 Value::Unknown => {
                     // `reshape` to a fully known shape has that shape whatever it was given.
-                    if let (true, layers::ArgVal::Shape(dims)) = (def.name == "reshape", bound.get("shape")) {
-                        if dims.iter().all(|d| d.as_known() != Some(-1)) {
-                            return Value::Tensor(TensorTy::float(dims.clone(), origin));
-                        }
+                    if let (true, layers::ArgVal::Shape(dims)) = (def.name == "reshape", bound.get("shape"))
+                        && dims.iter().all(|d| d.as_known() != Some(-1))
+                    {
+                        return Value::Tensor(TensorTy::float(dims.clone(), origin));
                     }
                     return Value::Unknown;
                 }
@@ -827,10 +825,10 @@ impl<'p> Checker<'p> {
         }
         let mut args = self.eval_args(body, call);
         let mut prefix_name = None;
-        if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name")) {
-            if let (_, Value::Str(s), ..) = args.remove(i) {
-                prefix_name = Some(s);
-            }
+        if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name"))
+            && let (_, Value::Str(s), ..) = args.remove(i)
+        {
+            prefix_name = Some(s);
         }
         let mut given: Vec<(Option<String>, Value, Origin)> = Vec::new();
         if let Some((v, o)) = piped {
@@ -1012,7 +1010,8 @@ impl<'p> Checker<'p> {
                                     return fail(
                                         self,
                                         format!(
-                                            "`{block}` needs `{}` to be both {prev} (axis {prev_axis}) and {actual} (axis {axis})",
+                                            "`{block}` needs `{}` to be both {prev} (axis {prev_axis}) and {actual} \
+                                                (axis {axis})",
                                             n.name
                                         ),
                                         Some(format!(
@@ -1029,7 +1028,8 @@ impl<'p> Checker<'p> {
                                         return fail(
                                             self,
                                             format!(
-                                                "`{block}` needs `{}` = {prev} (from an earlier argument), found {actual} on axis {axis} of `{param}`",
+                                                "`{block}` needs `{}` = {prev} (from an earlier argument), found \
+                                                    {actual} on axis {axis} of `{param}`",
                                                 n.name
                                             ),
                                             Some(format!(

@@ -353,10 +353,10 @@ impl<'p> Checker<'p> {
             for item in &f.ast.items {
                 match item {
                     Item::Model(m) if self.model_decls.get(&m.name.name).is_some_and(|(d, _)| std::ptr::eq(*d, m)) => {
-                        if let Some(info) = self.check_model(m, f.id, &[], None) {
-                            if !f.is_std {
-                                self.models.push(info);
-                            }
+                        if let Some(info) = self.check_model(m, f.id, &[], None)
+                            && !f.is_std
+                        {
+                            self.models.push(info);
                         }
                     }
                     Item::Train(t) if f.id == FileId(0) => {
@@ -374,12 +374,11 @@ impl<'p> Checker<'p> {
             }
             self.record_hints = true;
             for item in &f.ast.items {
-                if let Item::Block(b) = item {
-                    if !self.called_blocks.contains(&b.name.name)
-                        && self.block_decls.get(&b.name.name).is_some_and(|(d, _)| std::ptr::eq(*d, b))
-                    {
-                        self.check_block_generic(b, f.id);
-                    }
+                if let Item::Block(b) = item
+                    && !self.called_blocks.contains(&b.name.name)
+                    && self.block_decls.get(&b.name.name).is_some_and(|(d, _)| std::ptr::eq(*d, b))
+                {
+                    self.check_block_generic(b, f.id);
                 }
             }
         }
@@ -623,9 +622,8 @@ impl<'p> Checker<'p> {
                         let at = value.as_ref().map_or(origin, |e| body.origin(e.span));
                         self.check_annotation(body, &v, at, ty);
                     }
-                    match value {
-                        Some(e) => body.track_inputs(&[&name.name], e),
-                        None => {}
+                    if let Some(e) = value {
+                        body.track_inputs(&[&name.name], e)
                     }
                     if !body.from_inputs.contains(&name.name)
                         && !info.inputs.is_empty()
@@ -699,12 +697,12 @@ impl<'p> Checker<'p> {
     }
 
     fn is_duplicate(&mut self, body: &Body, name: &str, origin: Origin) -> bool {
-        if let Some(prev) = body.scope.get(name) {
-            if prev.kind != BindingKind::Param || body.kind != BodyKind::Train {
-                let prev = prev.origin;
-                self.duplicate(name, origin, prev, "binding");
-                return true;
-            }
+        if let Some(prev) = body.scope.get(name)
+            && (prev.kind != BindingKind::Param || body.kind != BodyKind::Train)
+        {
+            let prev = prev.origin;
+            self.duplicate(name, origin, prev, "binding");
+            return true;
         }
         false
     }
@@ -943,13 +941,12 @@ impl<'p> Checker<'p> {
 
     /// On a model call, checks a given input tensor against the declared input type.
     fn unify_given(&mut self, body: &Body, v: &Value, at: Origin, want: &TensorTy, ty: &TypeExpr, name: &str) {
-        if let Value::Tensor(got) = v {
-            if let Some(mut d) =
+        if let Value::Tensor(got) = v
+            && let Some(mut d) =
                 self.tensor_mismatch(body, got, at, want, body.origin(ty.span()), &format!("input `{name}`"))
-            {
-                d.code = if d.code == Code::AnnotationMismatch { Code::DataInputMismatch } else { d.code };
-                self.report(d);
-            }
+        {
+            d.code = if d.code == Code::AnnotationMismatch { Code::DataInputMismatch } else { d.code };
+            self.report(d);
         }
     }
 

@@ -638,25 +638,26 @@ impl<'p> Checker<'p> {
         // Options: sources that name arrays by keyword take any other keyword.
         let names_arrays = f.names_arrays();
         for a in &c.args {
-            if let Some(n) = &a.name {
-                if !names_arrays && f.option(&n.name).is_none() {
-                    let mut d = Diagnostic::new(
-                        Code::InvalidDataSource,
-                        file,
-                        n.span,
-                        format!("`{}` has no option `{}`", f.name, n.name),
-                    )
-                    .with_label("unknown option")
-                    .with_note(format!(
-                        "`{}` takes: {}",
-                        f.name,
-                        f.option_names().collect::<Vec<_>>().join(", ")
-                    ));
-                    if let Some(help) = crate::aliases::help(&n.name, f.option_names()) {
-                        d = d.with_help(help);
-                    }
-                    self.report(d);
+            if let Some(n) = &a.name
+                && !names_arrays
+                && f.option(&n.name).is_none()
+            {
+                let mut d = Diagnostic::new(
+                    Code::InvalidDataSource,
+                    file,
+                    n.span,
+                    format!("`{}` has no option `{}`", f.name, n.name),
+                )
+                .with_label("unknown option")
+                .with_note(format!(
+                    "`{}` takes: {}",
+                    f.name,
+                    f.option_names().collect::<Vec<_>>().join(", ")
+                ));
+                if let Some(help) = crate::aliases::help(&n.name, f.option_names()) {
+                    d = d.with_help(help);
                 }
+                self.report(d);
             }
         }
         // Files must exist, relative to the `.nn` file.
@@ -719,10 +720,10 @@ impl<'p> Checker<'p> {
             }
             _ => {
                 for a in &c.args {
-                    if let Some(n) = &a.name {
-                        if f.option(&n.name).is_none() {
-                            arrays.push((n.name.clone(), body.origin(n.span)));
-                        }
+                    if let Some(n) = &a.name
+                        && f.option(&n.name).is_none()
+                    {
+                        arrays.push((n.name.clone(), body.origin(n.span)));
                     }
                 }
             }

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use super::{Binary, DType, Func, Id, Op, Reduce, Unary};
+use super::{Binary, DType, Func, Id, Op, Reduce, Unary, Window};
 
 /// Appends nodes computing d`loss`/d`x` for each `x` in `wrt` (`loss` must
 /// be a scalar). Returns one gradient node per `wrt` entry (a zero fill
@@ -144,94 +144,8 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
     let a = |i: usize| node.args[i];
     match &node.op {
         Op::Input(_) | Op::Param(_) | Op::Fill(_) | Op::Constant(_) | Op::Random { .. } | Op::OneHot(_) => vec![],
-        Op::Unary(u) => {
-            let x = a(0);
-            let d = match u {
-                Unary::Neg => f.unary(Unary::Neg, g),
-                Unary::Exp => f.mul(g, y),
-                Unary::Log => f.div(g, x),
-                Unary::Sqrt => {
-                    let r = f.unary(Unary::Recip, y);
-                    let h = f.mul_scalar(r, 0.5);
-                    f.mul(g, h)
-                }
-                Unary::Abs => {
-                    let s = f.unary(Unary::Sign, x);
-                    f.mul(g, s)
-                }
-                Unary::Relu => {
-                    let m = f.unary(Unary::Positive, x);
-                    f.mul(g, m)
-                }
-                Unary::Sigmoid => {
-                    let one = f.scalar(1.0);
-                    let c = f.sub(one, y);
-                    let d = f.mul(y, c);
-                    f.mul(g, d)
-                }
-                Unary::Tanh => {
-                    let sq = f.unary(Unary::Square, y);
-                    let one = f.scalar(1.0);
-                    let d = f.sub(one, sq);
-                    f.mul(g, d)
-                }
-                Unary::Gelu => {
-                    let d = f.unary(Unary::GeluGrad, x);
-                    f.mul(g, d)
-                }
-                Unary::Softplus => {
-                    let s = f.unary(Unary::Sigmoid, x);
-                    f.mul(g, s)
-                }
-                Unary::Square => {
-                    let d = f.mul_scalar(x, 2.0);
-                    f.mul(g, d)
-                }
-                Unary::Recip => {
-                    let sq = f.unary(Unary::Square, y);
-                    let d = f.mul(g, sq);
-                    f.unary(Unary::Neg, d)
-                }
-                Unary::GeluGrad | Unary::Positive | Unary::Sign => return vec![],
-            };
-            vec![(x, d)]
-        }
-        Op::Binary(b) => {
-            let (x, z) = (a(0), a(1));
-            match b {
-                Binary::Add => vec![(x, g), (z, g)],
-                Binary::Sub => {
-                    let n = f.unary(Unary::Neg, g);
-                    vec![(x, g), (z, n)]
-                }
-                Binary::Mul => {
-                    let dx = f.mul(g, z);
-                    let dz = f.mul(g, x);
-                    vec![(x, dx), (z, dz)]
-                }
-                Binary::Div => {
-                    let dx = f.div(g, z);
-                    let q = f.div(y, z);
-                    let t = f.mul(g, q);
-                    let dz = f.unary(Unary::Neg, t);
-                    vec![(x, dx), (z, dz)]
-                }
-                Binary::Max | Binary::Min => {
-                    // The gradient goes to the selected operand (to `x` on ties).
-                    let lost = if *b == Binary::Max {
-                        f.binary(Binary::Greater, z, x)
-                    } else {
-                        f.binary(Binary::Greater, x, z)
-                    };
-                    let one = f.scalar(1.0);
-                    let won = f.sub(one, lost);
-                    let dx = f.mul(g, won);
-                    let dz = f.mul(g, lost);
-                    vec![(x, dx), (z, dz)]
-                }
-                Binary::Greater | Binary::Equal => vec![],
-            }
-        }
+        Op::Unary(u) => unary_rule(f, *u, a(0), y, g),
+        Op::Binary(b) => binary_rule(f, *b, a(0), a(1), y, g),
         Op::PowConst(p) => {
             let x = a(0);
             let q = f.op1(Op::PowConst(p - 1.0), x);
@@ -257,36 +171,8 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
             let d = f.add_scalar(s, *alpha);
             vec![(x, f.mul(g, d))]
         }
-        Op::MatMul { ta, tb } => {
-            let (x, z) = (a(0), a(1));
-            let (dx, dz) = match (ta, tb) {
-                (false, false) => (f.matmul(g, z, false, true), f.matmul(x, g, true, false)),
-                (false, true) => (f.matmul(g, z, false, false), f.matmul(g, x, true, false)),
-                (true, false) => (f.matmul(z, g, false, true), f.matmul(x, g, false, false)),
-                (true, true) => (f.matmul(z, g, true, true), f.matmul(g, x, true, true)),
-            };
-            vec![(x, dx), (z, dz)]
-        }
-        Op::Reduce { op, axes, keep } => {
-            let x = a(0);
-            let xs = f.shape(x).to_vec();
-            let kept: Vec<usize> = xs.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
-            let gk = if *keep { g } else { f.reshape(g, kept.clone()) };
-            let gb = f.broadcast_to(gk, xs.clone());
-            let d = match op {
-                Reduce::Sum => gb,
-                Reduce::Mean => {
-                    let count: usize = axes.iter().map(|&i| xs[i]).product();
-                    f.mul_scalar(gb, 1.0 / count.max(1) as f64)
-                }
-                Reduce::Max => {
-                    let yk = if *keep { y } else { f.reshape(y, kept) };
-                    let mask = f.binary(Binary::Equal, x, yk);
-                    f.mul(gb, mask)
-                }
-            };
-            vec![(x, d)]
-        }
+        Op::MatMul { ta, tb } => matmul_rule(f, *ta, *tb, a(0), a(1), g),
+        Op::Reduce { op, axes, keep } => reduce_rule(f, *op, axes, *keep, a(0), y, g),
         Op::SumTo => {
             let x = a(0);
             let s = f.shape(x).to_vec();
@@ -316,16 +202,7 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
             let len = f.shape(x)[*axis];
             vec![(x, f.slice(g, *axis, *before, before + len))]
         }
-        Op::Concat(axis) => {
-            let mut start = 0;
-            let mut out = Vec::new();
-            for &x in &node.args {
-                let len = f.shape(x)[*axis];
-                out.push((x, f.slice(g, *axis, start, start + len)));
-                start += len;
-            }
-            out
-        }
+        Op::Concat(axis) => concat_rule(f, *axis, &node.args, g),
         Op::Gather => {
             let (table, idx) = (a(0), a(1));
             let s = f.shape(table).to_vec();
@@ -347,24 +224,8 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
             let t = f.mul(p, s);
             vec![(a(0), f.sub(g, t))]
         }
-        Op::Conv2d(w) => {
-            let (x, k) = (a(0), a(1));
-            let t = f.current_layer;
-            let (xs, ks) = (f.shape(x).to_vec(), f.shape(k).to_vec());
-            let dx = f.push(Op::Conv2dInputGrad(*w), vec![g, k], xs, DType::F32, t);
-            let dk = f.push(Op::Conv2dKernelGrad(*w), vec![x, g], ks, DType::F32, t);
-            vec![(x, dx), (k, dk)]
-        }
-        Op::Conv2dInputGrad(w) => {
-            // y = conv_input_grad(dy, k) is linear in both: its adjoints are a
-            // forward convolution and a kernel gradient.
-            let (dy, k) = (a(0), a(1));
-            let t = f.current_layer;
-            let (ds, ks) = (f.shape(dy).to_vec(), f.shape(k).to_vec());
-            let d_dy = f.push(Op::Conv2d(*w), vec![g, k], ds, DType::F32, t);
-            let d_k = f.push(Op::Conv2dKernelGrad(*w), vec![g, dy], ks, DType::F32, t);
-            vec![(dy, d_dy), (k, d_k)]
-        }
+        Op::Conv2d(w) => conv_rule(f, *w, a(0), a(1), g),
+        Op::Conv2dInputGrad(w) => conv_input_grad_rule(f, *w, a(0), a(1), g),
         Op::MaxPool(w) => {
             let x = a(0);
             let t = f.current_layer;
@@ -391,4 +252,153 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
         | Op::AvgPoolGrad { .. }
         | Op::UpsampleGrad(_) => vec![],
     }
+}
+
+/// Unary elementwise ops: `g` times the derivative, from `x` or the result `y`.
+fn unary_rule(f: &mut Func, u: Unary, x: Id, y: Id, g: Id) -> Vec<(Id, Id)> {
+    let d = match u {
+        Unary::Neg => f.unary(Unary::Neg, g),
+        Unary::Exp => f.mul(g, y),
+        Unary::Log => f.div(g, x),
+        Unary::Sqrt => {
+            let r = f.unary(Unary::Recip, y);
+            let h = f.mul_scalar(r, 0.5);
+            f.mul(g, h)
+        }
+        Unary::Abs => {
+            let s = f.unary(Unary::Sign, x);
+            f.mul(g, s)
+        }
+        Unary::Relu => {
+            let m = f.unary(Unary::Positive, x);
+            f.mul(g, m)
+        }
+        Unary::Sigmoid => {
+            let one = f.scalar(1.0);
+            let c = f.sub(one, y);
+            let d = f.mul(y, c);
+            f.mul(g, d)
+        }
+        Unary::Tanh => {
+            let sq = f.unary(Unary::Square, y);
+            let one = f.scalar(1.0);
+            let d = f.sub(one, sq);
+            f.mul(g, d)
+        }
+        Unary::Gelu => {
+            let d = f.unary(Unary::GeluGrad, x);
+            f.mul(g, d)
+        }
+        Unary::Softplus => {
+            let s = f.unary(Unary::Sigmoid, x);
+            f.mul(g, s)
+        }
+        Unary::Square => {
+            let d = f.mul_scalar(x, 2.0);
+            f.mul(g, d)
+        }
+        Unary::Recip => {
+            let sq = f.unary(Unary::Square, y);
+            let d = f.mul(g, sq);
+            f.unary(Unary::Neg, d)
+        }
+        Unary::GeluGrad | Unary::Positive | Unary::Sign => return vec![],
+    };
+    vec![(x, d)]
+}
+
+/// Binary elementwise ops on (already broadcast) operands `x` and `z`.
+fn binary_rule(f: &mut Func, b: Binary, x: Id, z: Id, y: Id, g: Id) -> Vec<(Id, Id)> {
+    match b {
+        Binary::Add => vec![(x, g), (z, g)],
+        Binary::Sub => {
+            let n = f.unary(Unary::Neg, g);
+            vec![(x, g), (z, n)]
+        }
+        Binary::Mul => {
+            let dx = f.mul(g, z);
+            let dz = f.mul(g, x);
+            vec![(x, dx), (z, dz)]
+        }
+        Binary::Div => {
+            let dx = f.div(g, z);
+            let q = f.div(y, z);
+            let t = f.mul(g, q);
+            let dz = f.unary(Unary::Neg, t);
+            vec![(x, dx), (z, dz)]
+        }
+        Binary::Max | Binary::Min => {
+            // The gradient goes to the selected operand (to `x` on ties).
+            let lost = if b == Binary::Max { f.binary(Binary::Greater, z, x) } else { f.binary(Binary::Greater, x, z) };
+            let one = f.scalar(1.0);
+            let won = f.sub(one, lost);
+            let dx = f.mul(g, won);
+            let dz = f.mul(g, lost);
+            vec![(x, dx), (z, dz)]
+        }
+        Binary::Greater | Binary::Equal => vec![],
+    }
+}
+
+/// Matrix products, with either operand transposed.
+fn matmul_rule(f: &mut Func, ta: bool, tb: bool, x: Id, z: Id, g: Id) -> Vec<(Id, Id)> {
+    let (dx, dz) = match (ta, tb) {
+        (false, false) => (f.matmul(g, z, false, true), f.matmul(x, g, true, false)),
+        (false, true) => (f.matmul(g, z, false, false), f.matmul(g, x, true, false)),
+        (true, false) => (f.matmul(z, g, false, true), f.matmul(x, g, false, false)),
+        (true, true) => (f.matmul(z, g, true, true), f.matmul(g, x, true, true)),
+    };
+    vec![(x, dx), (z, dz)]
+}
+
+/// Reductions over `axes`: the gradient is broadcast back (and masked, for max).
+fn reduce_rule(f: &mut Func, op: Reduce, axes: &[usize], keep: bool, x: Id, y: Id, g: Id) -> Vec<(Id, Id)> {
+    let xs = f.shape(x).to_vec();
+    let kept: Vec<usize> = xs.iter().enumerate().map(|(i, &d)| if axes.contains(&i) { 1 } else { d }).collect();
+    let gk = if keep { g } else { f.reshape(g, kept.clone()) };
+    let gb = f.broadcast_to(gk, xs.clone());
+    let d = match op {
+        Reduce::Sum => gb,
+        Reduce::Mean => {
+            let count: usize = axes.iter().map(|&i| xs[i]).product();
+            f.mul_scalar(gb, 1.0 / count.max(1) as f64)
+        }
+        Reduce::Max => {
+            let yk = if keep { y } else { f.reshape(y, kept) };
+            let mask = f.binary(Binary::Equal, x, yk);
+            f.mul(gb, mask)
+        }
+    };
+    vec![(x, d)]
+}
+
+/// A 2-D convolution of `x` by kernel `k`.
+fn conv_rule(f: &mut Func, w: Window, x: Id, k: Id, g: Id) -> Vec<(Id, Id)> {
+    let t = f.current_layer;
+    let (xs, ks) = (f.shape(x).to_vec(), f.shape(k).to_vec());
+    let dx = f.push(Op::Conv2dInputGrad(w), vec![g, k], xs, DType::F32, t);
+    let dk = f.push(Op::Conv2dKernelGrad(w), vec![x, g], ks, DType::F32, t);
+    vec![(x, dx), (k, dk)]
+}
+
+/// `y = conv_input_grad(dy, k)` is linear in both: its adjoints are a
+/// forward convolution and a kernel gradient.
+fn conv_input_grad_rule(f: &mut Func, w: Window, dy: Id, k: Id, g: Id) -> Vec<(Id, Id)> {
+    let t = f.current_layer;
+    let (ds, ks) = (f.shape(dy).to_vec(), f.shape(k).to_vec());
+    let d_dy = f.push(Op::Conv2d(w), vec![g, k], ds, DType::F32, t);
+    let d_k = f.push(Op::Conv2dKernelGrad(w), vec![g, dy], ks, DType::F32, t);
+    vec![(dy, d_dy), (k, d_k)]
+}
+
+/// Concatenation along `axis`: each argument gets its slice of `g`.
+fn concat_rule(f: &mut Func, axis: usize, args: &[Id], g: Id) -> Vec<(Id, Id)> {
+    let mut start = 0;
+    let mut out = Vec::new();
+    for &x in args {
+        let len = f.shape(x)[axis];
+        out.push((x, f.slice(g, axis, start, start + len)));
+        start += len;
+    }
+    out
 }

@@ -266,10 +266,8 @@ pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         ([xs[1], xs[2]], [ks[0], ks[1]], pair(c.args, "stride", 1), pair(c.args, "dilation", 1))
     };
     let mut padding = c.args.padding("padding");
-    if one_d {
-        if let Padding::Explicit(_, p) = &padding {
-            padding = Padding::Explicit(Dim::Known(0), p.clone());
-        }
+    if one_d && let Padding::Explicit(_, p) = &padding {
+        padding = Padding::Explicit(Dim::Known(0), p.clone());
     }
     let w = window(&padding, hw, kernel, stride, dilation);
     let out = c.out_shapes[0].clone();
@@ -332,10 +330,8 @@ pub fn pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         (x, [xs[1], xs[2]], size, stride)
     };
     let mut padding = c.args.padding("padding");
-    if one_d {
-        if let Padding::Explicit(_, p) = &padding {
-            padding = Padding::Explicit(Dim::Known(0), p.clone());
-        }
+    if one_d && let Padding::Explicit(_, p) = &padding {
+        padding = Padding::Explicit(Dim::Known(0), p.clone());
     }
     let w = window(&padding, hw, kernel, stride, [1, 1]);
     let out = c.out_shapes[0].clone();

@@ -39,8 +39,10 @@ macro_rules! recurrent_opts {
     ($($e:expr),* $(,)?) => {
         &[
             opt("units", INT1, Default::Required, "size M of the hidden state"),
-            opt("sequences", ArgKind::Bool, Default::Bool(false), "return the whole sequence [N, T, M] instead of the last step [N, M]"),
-            opt("state", ArgKind::Bool, Default::Bool(false), "also return the final states: (o, h) or, for LSTM, (o, h, c)"),
+            opt("sequences", ArgKind::Bool, Default::Bool(false), "return the whole sequence [N, T, M] instead of the \
+                last step [N, M]"),
+            opt("state", ArgKind::Bool, Default::Bool(false), "also return the final states: (o, h) or, for LSTM, (o, \
+                h, c)"),
             $($e,)*
             opt("initial_state", ArgKind::State, Default::Absent, "h0, or (h0, c0) for LSTM"),
             opt("activation", ArgKind::Activation, Default::Mode("none"), "cell activation (default tanh)"),
@@ -155,7 +157,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "conv1d",
         "conv1d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
-        "1-D convolution: [N, T, C] → [N, T', filters], T' = (T + 2P − Dl·(K−1) − 1)/S + 1. Parameters kernel [K, C, filters], bias [filters].",
+        "1-D convolution: [N, T, C] → [N, T', filters], T' = (T + 2P − Dl·(K−1) − 1)/S + 1. Parameters kernel [K, C, \
+            filters], bias [filters].",
         Layer,
         One,
         with_kernel_opts![
@@ -171,7 +174,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "conv2d",
         "conv2d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
-        "2-D convolution, channels last: [N, H, W, C] → [N, H', W', filters], H' = (H + 2P − Dl·(K−1) − 1)/S + 1; with `same`, H' = ceil(H/S). Parameters kernel [KH, KW, C, filters], bias [filters].",
+        "2-D convolution, channels last: [N, H, W, C] → [N, H', W', filters], H' = (H + 2P − Dl·(K−1) − 1)/S + 1; \
+            with `same`, H' = ceil(H/S). Parameters kernel [KH, KW, C, filters], bias [filters].",
         Layer,
         One,
         with_kernel_opts![
@@ -187,7 +191,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "conv2d_transpose",
         "conv2d_transpose(x, filters, kernel, stride = 1, padding = valid, output_padding = 0)",
-        "Transposed 2-D convolution: H' = (H−1)·S − 2P + Dl·(K−1) + output_padding + 1; with `same`, H' = H·S. Parameters kernel [KH, KW, filters, C], bias [filters].",
+        "Transposed 2-D convolution: H' = (H−1)·S − 2P + Dl·(K−1) + output_padding + 1; with `same`, H' = H·S. \
+            Parameters kernel [KH, KW, filters, C], bias [filters].",
         Layer,
         One,
         with_kernel_opts![
@@ -209,7 +214,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "max_pool",
         "max_pool(x, size = 2, stride = size, padding = valid)",
-        "Max pooling over H, W of [N, H, W, C] (or T of [N, T, C]); valid: H' = (H − size)/S + 1, same: H' = ceil(H/S).",
+        "Max pooling over H, W of [N, H, W, C] (or T of [N, T, C]); valid: H' = (H − size)/S + 1, same: H' = \
+            ceil(H/S).",
         Layer,
         One,
         POOL_OPTS,
@@ -219,7 +225,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "avg_pool",
         "avg_pool(x, size = 2, stride = size, padding = valid)",
-        "Average pooling over H, W of [N, H, W, C] (or T of [N, T, C]); integer padding is counted (PyTorch's default), `same` padding is not (Keras's).",
+        "Average pooling over H, W of [N, H, W, C] (or T of [N, T, C]); integer padding is counted (PyTorch's \
+            default), `same` padding is not (Keras's).",
         Layer,
         One,
         POOL_OPTS,
@@ -280,7 +287,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "batch_norm",
         "batch_norm(x, momentum = 0.99, epsilon = 1e-3)",
-        "Batch normalisation over all axes but the last. Parameters gamma [C], beta [C]; non-trainable moving_mean [C], moving_var [C]. moving = momentum·moving + (1 − momentum)·batch.",
+        "Batch normalisation over all axes but the last. Parameters gamma [C], beta [C]; non-trainable moving_mean \
+            [C], moving_var [C]. moving = momentum·moving + (1 − momentum)·batch.",
         Layer,
         One,
         &[
@@ -378,7 +386,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "simple_rnn",
         "simple_rnn(x, units, sequences = false, state = false)",
-        "Fully connected recurrent layer: [N, T, D] → [N, M] (or [N, T, M] with sequences). Parameters kernel [D, M], recurrent_kernel [M, M], bias [M].",
+        "Fully connected recurrent layer: [N, T, D] → [N, M] (or [N, T, M] with sequences). Parameters kernel [D, M], \
+            recurrent_kernel [M, M], bias [M].",
         Layer,
         One,
         recurrent_opts![],
@@ -388,7 +397,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "lstm",
         "lstm(x, units, sequences = false, state = false)",
-        "Long short-term memory, gate order i, f, c, o: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h, c). Parameters kernel [D, 4M], recurrent_kernel [M, 4M], bias [4M].",
+        "Long short-term memory, gate order i, f, c, o: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h, \
+            c). Parameters kernel [D, 4M], recurrent_kernel [M, 4M], bias [4M].",
         Layer,
         One,
         recurrent_opts![],
@@ -398,7 +408,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "gru",
         "gru(x, units, sequences = false, state = false, reset_after = true)",
-        "Gated recurrent unit, gate order z, r, h: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h). Parameters kernel [D, 3M], recurrent_kernel [M, 3M], bias [2, 3M] ([3M] when reset_after = false).",
+        "Gated recurrent unit, gate order z, r, h: [N, T, D] → [N, M] (or [N, T, M]); state = true gives (o, h). \
+            Parameters kernel [D, 3M], recurrent_kernel [M, 3M], bias [2, 3M] ([3M] when reset_after = false).",
         Layer,
         One,
         recurrent_opts![opt(
@@ -413,7 +424,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "bidirectional",
         "bidirectional(x, rnn_layer, merge = concat)",
-        "Runs a recurrent layer forwards and backwards: [N, T, 2M] with merge = concat. Parameters forward.*, backward.*.",
+        "Runs a recurrent layer forwards and backwards: [N, T, 2M] with merge = concat. Parameters forward.*, \
+            backward.*.",
         Layer,
         One,
         &[
@@ -431,7 +443,8 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "multi_head_attention",
         "multi_head_attention(q, heads, key_dim, kv = q, value_dim = key_dim, dropout = 0, causal = false)",
-        "Multi-head attention: [N, T, D] → [N, T, D]. Parameters query/key/value.kernel [D, heads, key_dim] with biases [heads, key_dim], output.kernel [heads, value_dim, D], output.bias [D].",
+        "Multi-head attention: [N, T, D] → [N, T, D]. Parameters query/key/value.kernel [D, heads, key_dim] with \
+            biases [heads, key_dim], output.kernel [heads, value_dim, D], output.bias [D].",
         Layer,
         One,
         &[
@@ -597,15 +610,16 @@ fn show(d: &Dim) -> String {
 
 fn nchw_hint(a: &mut Apply) {
     let t = &a.inputs[0];
-    if t.rank() == 4 {
-        if let (Some(c), Some(h), Some(w)) = (t.dims[1].as_known(), t.dims[2].as_known(), t.dims[3].as_known()) {
-            if (c == 1 || c == 3) && h == w && h > 4 {
-                a.notes.push(format!(
-                    "help: the input {t} looks channels-first (NCHW); nnc is channels-last: use [{}, {h}, {w}, {c}]",
-                    t.dims[0]
-                ));
-            }
-        }
+    if t.rank() == 4
+        && let (Some(c), Some(h), Some(w)) = (t.dims[1].as_known(), t.dims[2].as_known(), t.dims[3].as_known())
+        && (c == 1 || c == 3)
+        && h == w
+        && h > 4
+    {
+        a.notes.push(format!(
+            "help: the input {t} looks channels-first (NCHW); nnc is channels-last: use [{}, {h}, {w}, {c}]",
+            t.dims[0]
+        ));
     }
 }
 
@@ -972,13 +986,13 @@ fn positional_embedding(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
     let max_len = a.args.int("max_len").unwrap_or(Dim::Known(1));
     let (t, d) = (a.input().dims[1].clone(), a.input().dims[2].clone());
-    if let (Some(t), Some(m)) = (t.as_known(), max_len.as_known()) {
-        if t > m {
-            return Err(LayerError::Option {
-                option: "max_len",
-                message: format!("the sequence has T = {t} positions, more than max_len = {m}"),
-            });
-        }
+    if let (Some(t), Some(m)) = (t.as_known(), max_len.as_known())
+        && t > m
+    {
+        return Err(LayerError::Option {
+            option: "max_len",
+            message: format!("the sequence has T = {t} positions, more than max_len = {m}"),
+        });
     }
     a.param("embeddings", vec![max_len, d], "uniform");
     Ok(Value::Tensor(a.input().clone()))

@@ -16,21 +16,27 @@ fn check(src: &str) -> String {
 
 #[test]
 fn normalises_spacing_and_indentation() {
-    let src = "dim N\nmodel M(a=1){\ninput x:[N,28,28,1]\n  let h=x|>conv2d( 16,kernel=5 ,padding=same)|>relu\noutput y:[N,a]=dense(flatten(h),a)\n}\n";
-    let want = "dim N\nmodel M(a = 1) {\n    input x: [N, 28, 28, 1]\n    let h = x |> conv2d(16, kernel = 5, padding = same) |> relu\n    output y: [N, a] = dense(flatten(h), a)\n}\n";
+    let src = "dim N\nmodel M(a=1){\ninput x:[N,28,28,1]\n  let h=x|>conv2d( 16,kernel=5 ,padding=same)|>relu\noutput \
+        y:[N,a]=dense(flatten(h),a)\n}\n";
+    let want = "dim N\nmodel M(a = 1) {\n    input x: [N, 28, 28, 1]\n    let h = x |> conv2d(16, kernel = 5, padding \
+        = same) |> relu\n    output y: [N, a] = dense(flatten(h), a)\n}\n";
     assert_eq!(check(src), want);
 }
 
 #[test]
 fn continuation_lines_and_headers() {
-    let src = "block b(x: [N, H, W, C], k: int)\n-> [N, H, W, k] {\nlet y = x\n|> conv2d(k, kernel = 3, padding = same)\n// why\n|> relu\nreturn y\n}\n";
-    let want = "block b(x: [N, H, W, C], k: int)\n        -> [N, H, W, k] {\n    let y = x\n        |> conv2d(k, kernel = 3, padding = same)\n        // why\n        |> relu\n    return y\n}\n";
+    let src = "block b(x: [N, H, W, C], k: int)\n-> [N, H, W, k] {\nlet y = x\n|> conv2d(k, kernel = 3, padding = \
+        same)\n// why\n|> relu\nreturn y\n}\n";
+    let want = "block b(x: [N, H, W, C], k: int)\n        -> [N, H, W, k] {\n    let y = x\n        |> conv2d(k, \
+        kernel = 3, padding = same)\n        // why\n        |> relu\n    return y\n}\n";
     assert_eq!(check(src), want);
 }
 
 #[test]
 fn unary_minus_slices_ranges_and_maps() {
-    let src = "dim N\nmodel M {\ninput x: [N, 4, 3]\nlet a = x[ : , -1 ]\nlet b = x[:, 0 : 2]\nlet c = reshape(x, [N,-1])*-2\noutput y = a-b[:, 0]+c[:,0:3]\n}\ntrain t {\nmodel = M()\ndata = csv(\"f.csv\", x = 0 .. 12, normalize = { x : zscore })\nclass_weight={0:87,1:13}\nloss = mse(y, y)\n}\n";
+    let src = "dim N\nmodel M {\ninput x: [N, 4, 3]\nlet a = x[ : , -1 ]\nlet b = x[:, 0 : 2]\nlet c = reshape(x, \
+        [N,-1])*-2\noutput y = a-b[:, 0]+c[:,0:3]\n}\ntrain t {\nmodel = M()\ndata = csv(\"f.csv\", x = 0 .. 12, \
+            normalize = { x : zscore })\nclass_weight={0:87,1:13}\nloss = mse(y, y)\n}\n";
     let out = check(src);
     assert!(out.contains("let a = x[:, -1]\n"), "{out}");
     assert!(out.contains("let b = x[:, 0:2]\n"), "{out}");
@@ -44,15 +50,19 @@ fn unary_minus_slices_ranges_and_maps() {
 
 #[test]
 fn comments_blank_lines_and_trailing_columns() {
-    let src = "\n\n// head\n\n\n\ndim N   \n/// Doc.\nmodel M {\n    input x: [N, 2]\n\n\n    output y = x |> dense(3)      // : [N, 3]\n      // last\n}\n\n\n";
-    let want = "// head\n\ndim N\n/// Doc.\nmodel M {\n    input x: [N, 2]\n\n    output y = x |> dense(3)      // : [N, 3]\n    // last\n}\n";
+    let src = "\n\n// head\n\n\n\ndim N   \n/// Doc.\nmodel M {\n    input x: [N, 2]\n\n\n    output y = x |> \
+        dense(3)      // : [N, 3]\n      // last\n}\n\n\n";
+    let want = "// head\n\ndim N\n/// Doc.\nmodel M {\n    input x: [N, 2]\n\n    output y = x |> dense(3)      // : \
+        [N, 3]\n    // last\n}\n";
     assert_eq!(check(src), want);
 }
 
 #[test]
 fn multi_line_calls_indent_from_their_opening_line() {
-    let src = "dim N\nmodel M {\ninput x: [N, 2]\nlet h = x\n|> dense(\n3,\nactivation = relu,\n)\noutput y = concat(\nh,\nh)\n}\n";
-    let want = "dim N\nmodel M {\n    input x: [N, 2]\n    let h = x\n        |> dense(\n            3,\n            activation = relu,\n        )\n    output y = concat(\n        h,\n        h)\n}\n";
+    let src = "dim N\nmodel M {\ninput x: [N, 2]\nlet h = x\n|> dense(\n3,\nactivation = relu,\n)\noutput y = \
+        concat(\nh,\nh)\n}\n";
+    let want = "dim N\nmodel M {\n    input x: [N, 2]\n    let h = x\n        |> dense(\n            3,\n            \
+        activation = relu,\n        )\n    output y = concat(\n        h,\n        h)\n}\n";
     assert_eq!(check(src), want);
 }
 

@@ -192,7 +192,8 @@ impl std::fmt::Display for DataError {
             }
             DataError::NoHeader { path, column, columns } => write!(
                 f,
-                "{}: column `{column}` selected by name, but the file has no header row; select by index (0..{columns}) or pass header = true",
+                "{}: column `{column}` selected by name, but the file has no header row; select by index \
+                    (0..{columns}) or pass header = true",
                 path.display()
             ),
             DataError::ColumnOutOfRange { path, index, columns } => {

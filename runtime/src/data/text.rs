@@ -191,7 +191,8 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
         return Err(DataError::Spec {
             source: source(),
             reason: format!(
-                "{n} sentences of {t} words are more than {MAX_IDS} token ids; give the length: `seq = 100` (or declare the input `int[N, 100]`)"
+                "{n} sentences of {t} words are more than {MAX_IDS} token ids; give the length: `seq = 100` (or \
+                    declare the input `int[N, 100]`)"
             ),
         });
     }

@@ -96,7 +96,13 @@ impl Transforms {
             .map(|(k, t)| {
                 let v = match t {
                     InputTransform::Words { vocab, len, pad, truncate } => {
-                        json!({"kind": "words", "vocab": vocab, "len": len, "pad": pad_name(*pad), "truncate": pad_name(*truncate)})
+                        json!({
+                            "kind": "words",
+                            "vocab": vocab,
+                            "len": len,
+                            "pad": pad_name(*pad),
+                            "truncate": pad_name(*truncate),
+                        })
                     }
                     InputTransform::Chars { vocab, oov, lower, len } => {
                         json!({"kind": "chars", "vocab": vocab, "oov": oov, "lower": lower, "len": len})
@@ -104,7 +110,11 @@ impl Transforms {
                     InputTransform::Csv { selector, header, delimiter } => json!({
                         "kind": "csv",
                         "selector": selector_json(selector),
-                        "header": match header { Header::Auto => "auto", Header::Present => "true", Header::Absent => "false" },
+                        "header": match header {
+                            Header::Auto => "auto",
+                            Header::Present => "true",
+                            Header::Absent => "false",
+                        },
                         "delimiter": delimiter.map(|c| c.to_string()),
                     }),
                 };
@@ -481,23 +491,38 @@ mod tests {
             (r#"{"version": 1, "dims": {"T": 1e300}}"#, "dim `T`"),
             (r#"{"version": 1, "dims": {"a b": 3}}"#, "not a dim name"),
             (
-                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 0, "pad": "pre", "truncate": "pre"}}}"#,
+                concat!(
+                    r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 0,"#,
+                    r#" "pad": "pre", "truncate": "pre"}}}"#,
+                ),
                 "`len`",
             ),
             (
-                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 99999999999, "pad": "pre", "truncate": "pre"}}}"#,
+                concat!(
+                    r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"],"#,
+                    r#" "len": 99999999999, "pad": "pre", "truncate": "pre"}}}"#,
+                ),
                 "`len`",
             ),
             (
-                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>", "a", "a"], "len": 3, "pad": "pre", "truncate": "pre"}}}"#,
+                concat!(
+                    r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>", "a", "a"],"#,
+                    r#" "len": 3, "pad": "pre", "truncate": "pre"}}}"#,
+                ),
                 "twice",
             ),
             (
-                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["a", "b"], "len": 3, "pad": "pre", "truncate": "pre"}}}"#,
+                concat!(
+                    r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["a", "b"], "len": 3, "pad": "pre","#,
+                    r#" "truncate": "pre"}}}"#,
+                ),
                 "starts with",
             ),
             (
-                r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 3, "pad": "middle", "truncate": "pre"}}}"#,
+                concat!(
+                    r#"{"version": 1, "inputs": {"x": {"kind": "words", "vocab": ["<pad>", "<oov>"], "len": 3,"#,
+                    r#" "pad": "middle", "truncate": "pre"}}}"#,
+                ),
                 "`pad`",
             ),
             (
@@ -505,7 +530,10 @@ mod tests {
                 "not one character",
             ),
             (
-                r#"{"version": 1, "inputs": {"x": {"kind": "chars", "vocab": ["a"], "oov": 5, "len": 3, "lower": true}}}"#,
+                concat!(
+                    r#"{"version": 1, "inputs": {"x": {"kind": "chars", "vocab": ["a"], "oov": 5, "len": 3,"#,
+                    r#" "lower": true}}}"#,
+                ),
                 "`oov`",
             ),
             (
@@ -513,7 +541,12 @@ mod tests {
                 "reversed",
             ),
             (
-                r#"{"version": 1, "inputs": {"x": {"kind": "csv", "selector": {"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": []}]}]}]}]}]}]}]}]}]}, "header": "auto"}}}"#,
+                concat!(
+                    r#"{"version": 1, "inputs": {"x": {"kind": "csv","#,
+                    r#" "selector": {"list": [{"list": [{"list": [{"list": [{"list": [{"list": [{"list": "#,
+                    r#"[{"list": [{"list": [{"list": []}]}]}]}]}]}]}]}]}]},"#,
+                    r#" "header": "auto"}}}"#,
+                ),
                 "too deeply",
             ),
             (

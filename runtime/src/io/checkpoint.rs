@@ -261,7 +261,11 @@ mod tests {
     fn other_writers_dtypes_load_as_f32() {
         // A file as PyTorch would write it: f16, bf16, i64 tensors, header
         // padded with spaces.
-        let header = r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1],"data_offsets":[4,6]},"c":{"dtype":"I64","shape":[1],"data_offsets":[6,14]},"__metadata__":{"format":"pt"}}"#;
+        let header = concat!(
+            r#"{"a":{"dtype":"F16","shape":[2],"data_offsets":[0,4]},"b":{"dtype":"BF16","shape":[1],"#,
+            r#""data_offsets":[4,6]},"c":{"dtype":"I64","shape":[1],"data_offsets":[6,14]},"#,
+            r#""__metadata__":{"format":"pt"}}"#,
+        );
         let mut h = header.as_bytes().to_vec();
         while !h.len().is_multiple_of(8) {
             h.push(b' ');

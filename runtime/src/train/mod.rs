@@ -675,7 +675,6 @@ impl<'a> Trainer<'a> {
         result
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn epochs(
         &mut self,
         params: &mut Params,
@@ -800,14 +799,14 @@ impl<'a> Trainer<'a> {
                         }
                     };
                     let part = train.take(&rows);
-                    if !compiled[k].contains_key(&batch) {
+                    if let std::collections::hash_map::Entry::Vacant(e) = compiled[k].entry(batch) {
                         let loss = step.loss.ok_or(TrainError::NoLoss)?;
                         let others: Vec<String> =
                             models.iter().filter(|m| !step.over.contains(m)).map(|m| format!("{m}.")).collect();
                         let over: Vec<String> = step.over.iter().map(|m| format!("{m}.")).collect();
                         let learns = |name: &str| over.iter().any(|o| name.starts_with(o.as_str()));
                         let c = self.compile_roots(&[("loss".into(), loss)], batch, true, others, &learns)?;
-                        compiled[k].insert(batch, c);
+                        e.insert(c);
                     }
                     let c = compiled[k].get_mut(&batch).expect("inserted above");
                     params.ensure(&c.f.params, cfg.seed)?;

@@ -176,7 +176,7 @@ impl Optimizer {
     /// The state a resumed run needs besides the weights: the slot tensors
     /// as (slot index, parameter name, value), and the counters as strings
     /// (checkpoint metadata).
-    pub fn state(&self) -> (Vec<(usize, String, ArrayD<f32>)>, BTreeMap<String, String>) {
+    pub fn state(&self) -> (crate::checkpoint::OptimizerSlots, BTreeMap<String, String>) {
         let mut tensors = Vec::new();
         for (name, slots) in &self.slots {
             for (k, slot) in slots.iter().enumerate() {
