@@ -9,6 +9,7 @@ pub mod dims;
 pub mod graph;
 pub mod ir;
 pub mod layers;
+pub mod lint;
 pub mod program;
 pub mod sandbox;
 pub mod summary;
