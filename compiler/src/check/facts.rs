@@ -24,7 +24,7 @@ pub struct Fact {
     pub calls: Vec<Label>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum FactKind {
     /// A `let` of a concrete (not generic) model or block body that was never read and
     /// whose name does not start with `_`.

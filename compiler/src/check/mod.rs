@@ -120,6 +120,9 @@ pub(crate) struct Checker<'p> {
     diags: Vec<Diagnostic>,
     /// Facts for the lint pass (the checker itself emits no warnings).
     pub(crate) facts: Vec<facts::Fact>,
+    /// Facts already recorded: a block called many times records its facts once (the first
+    /// call's, as `report` keeps the first of equal diagnostics), so they stay bounded.
+    recorded: HashSet<(Origin, facts::FactKind)>,
     reported: HashSet<(Code, FileId, Span, String)>,
     dims: HashMap<String, DimDef>,
     models: Vec<ModelInfo>,
@@ -239,6 +242,7 @@ impl<'p> Checker<'p> {
             diags: Vec::new(),
             reported: HashSet::new(),
             facts: Vec::new(),
+            recorded: HashSet::new(),
             dims: HashMap::new(),
             models: Vec::new(),
             model_decls: HashMap::new(),
@@ -264,7 +268,9 @@ impl<'p> Checker<'p> {
 
     /// Records a fact for the lint pass.
     pub(crate) fn record(&mut self, at: Origin, kind: facts::FactKind) {
-        self.facts.push(facts::Fact { at, kind, calls: Vec::new() });
+        if self.recorded.insert((at, kind.clone())) {
+            self.facts.push(facts::Fact { at, kind, calls: Vec::new() });
+        }
     }
 
     pub(crate) fn source(&self, o: Origin) -> &'p str {
