@@ -413,7 +413,11 @@ fn sizes_that_overflow_are_errors_not_capacity_overflow_panics() {
                 "{name}: {err}"
             );
             assert!(
-                err.contains("too large") || err.contains("overflow") || err.contains("needs about"),
+                // The checker's E0314 says "does not fit in 64 bits" (checked size arithmetic).
+                err.contains("too large")
+                    || err.contains("overflow")
+                    || err.contains("needs about")
+                    || err.contains("does not fit in 64 bits"),
                 "{name}: {err}"
             );
         }
