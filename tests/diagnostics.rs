@@ -235,10 +235,13 @@ fn coverage_failures(
         let exemption = exempt.iter().find(|(c, _)| c == code);
         match (annotated.contains(*code), exemption) {
             (true, None) => {}
-            (false, None) => failures.push(format!(
-                "{code} has no fixture: add tests/diagnostics/{code}_<what>.nn with `//~ ERROR {code}` \
-                 (or `//~ WARNING`), or argue an entry in COVERED_ELSEWHERE"
-            )),
+            (false, None) => {
+                let severity = if code.starts_with('W') { "WARNING" } else { "ERROR" };
+                failures.push(format!(
+                    "{code} has no fixture: add tests/diagnostics/{code}_<what>.nn with `//~ {severity} {code}`, \
+                     or argue an entry in COVERED_ELSEWHERE"
+                ))
+            }
             (true, Some(_)) => failures.push(format!("{code} has a fixture: drop it from COVERED_ELSEWHERE")),
             (false, Some((_, test))) => {
                 // `file::name`: a `fn name(` in tests/file.rs or tests/*/file.rs.
