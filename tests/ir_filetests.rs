@@ -89,8 +89,14 @@ fn add_gradients(t: &mut FileTest) -> Result<Vec<(String, Id)>, String> {
     Ok(wrt)
 }
 
+/// A run's inputs by name and its parameters in declaration order.
+type Bound = (HashMap<String, Tensor<f64>>, Vec<ArrayD<f64>>);
+
+/// A flat tensor: its shape and values.
+type Flat = (Vec<usize>, Vec<f64>);
+
 /// Parameters and inputs of `f` from a run line's values.
-fn bind(f: &Func, run: &Run) -> Result<(HashMap<String, Tensor<f64>>, Vec<ArrayD<f64>>), String> {
+fn bind(f: &Func, run: &Run) -> Result<Bound, String> {
     let given = |name: &str| run.inputs.iter().find(|(n, _)| n == name).map(|(_, l)| l);
     let array = |name: &str, shape: &[usize]| -> Result<ArrayD<f64>, String> {
         let l = given(name).ok_or_else(|| format!("no value for `{name}`"))?;
@@ -131,7 +137,7 @@ fn to_f32(t: &Tensor<f64>) -> Tensor<f32> {
 fn check_run(t: &FileTest, run: &Run, wrt: &[(String, Id)]) -> Result<usize, Vec<String>> {
     let f = &t.func;
     let (inputs, params) = bind(f, run).map_err(|e| vec![e])?;
-    let mut outputs: Vec<(&str, Vec<(Vec<usize>, Vec<f64>)>)> = Vec::new();
+    let mut outputs: Vec<(&str, Vec<Flat>)> = Vec::new();
     let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
     let uniform = &mut || 0.5;
     let ref64 = exec::run_keeping(f, &inputs, &params, uniform, false, &keep).map_err(|e| vec![format!("{e}")])?;
@@ -174,10 +180,10 @@ fn check_run(t: &FileTest, run: &Run, wrt: &[(String, Id)]) -> Result<usize, Vec
             }
         }
     }
-    if let Some(kernels) = t.kernels {
-        if prog.kernels != kernels {
-            errors.push(format!("compiled: {} fused kernels, expected {kernels}", prog.kernels));
-        }
+    if let Some(kernels) = t.kernels
+        && prog.kernels != kernels
+    {
+        errors.push(format!("compiled: {} fused kernels, expected {kernels}", prog.kernels));
     }
     if t.finite_difference {
         errors.extend(finite_differences(t, &inputs, &params, &ref64, wrt));

@@ -11,6 +11,7 @@ pub mod dims;
 pub mod graph;
 pub mod ir;
 pub mod layers;
+pub mod lint;
 pub mod program;
 pub mod sandbox;
 pub mod schema;

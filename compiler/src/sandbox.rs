@@ -217,9 +217,10 @@ impl FileError {
             }
             FileError::Escapes { out, .. } => format!("not inside the output directory `{}`", out.display()),
             FileError::NotRegular { kind, .. } => format!("not a regular file (it is {kind})"),
+            // Callers write "`path` is {reason}": the reason must not say "is" again.
             FileError::TooLarge { cap, limit, inflated, .. } => format!(
-                "{} more than {}, the cap on {} (set {} to raise it)",
-                if *inflated { "decompresses to" } else { "is" },
+                "{} {}, the cap on {} (set {} to raise it)",
+                if *inflated { "a compressed file that decompresses to more than" } else { "larger than" },
                 human_size(*limit),
                 cap.what(),
                 cap.env()

@@ -411,7 +411,9 @@ fn compressed_bombs_stop_at_the_data_cap() {
     let nn = f.write("m.nn", &train_file("csv(\"big.csv\", x = 0..4, header = false)", ""));
     let o = nnc(&f.project(), &["run", nn.to_str().unwrap(), "--out", "out"], &[("NNC_MAX_DATA_BYTES", "4K")]);
     assert_refused(&o, 1, "E0503", "big.csv");
-    assert!(text(&o).contains("is more than 4 KiB"), "{}", text(&o));
+    // One "is", not "is is" (the reason follows "`path` is").
+    assert!(text(&o).contains("is larger than 4 KiB"), "{}", text(&o));
+    assert!(!text(&o).contains("is is"), "{}", text(&o));
     drop(file);
 }
 

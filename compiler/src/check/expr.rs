@@ -897,7 +897,7 @@ impl<'p> Checker<'p> {
         let was = self.record_hints;
         self.record_hints = false;
         let mut info = empty_info(b.name.name.clone(), file, b.span);
-        let reported_before = self.diags.len();
+        let reported_before = (self.diags.len(), self.facts.len());
         self.check_stmts(&mut inner, &b.body, &mut info, None);
         let v = self.finish_block(&mut inner, b);
         self.name_call_site(reported_before, origin, &b.name.name);
@@ -921,17 +921,20 @@ impl<'p> Checker<'p> {
     /// Diagnostics from `first` on arose checking one call of a block (its body or its
     /// declared return type with this call's dims): they point into the block, so each also
     /// names the call — the line the user has to look at. Nested calls add one label each.
-    fn name_call_site(&mut self, first: usize, call: Origin, block: &str) {
-        for d in self.diags.iter_mut().skip(first) {
-            let inside_call = d.primary.file == call.file
-                && call.span.start <= d.primary.span.start
-                && d.primary.span.end <= call.span.end;
-            if !inside_call {
-                d.secondary.push(nnc_syntax::Label {
-                    file: call.file,
-                    span: call.span,
-                    message: format!("in this call of `{block}`"),
-                });
+    /// Facts for the lints from `first.1` on get the same labels, for their warnings.
+    fn name_call_site(&mut self, first: (usize, usize), call: Origin, block: &str) {
+        let label =
+            || nnc_syntax::Label { file: call.file, span: call.span, message: format!("in this call of `{block}`") };
+        let inside_call =
+            |at: Origin| at.file == call.file && call.span.start <= at.span.start && at.span.end <= call.span.end;
+        for d in self.diags.iter_mut().skip(first.0) {
+            if !inside_call(Origin { file: d.primary.file, span: d.primary.span }) {
+                d.secondary.push(label());
+            }
+        }
+        for f in self.facts.iter_mut().skip(first.1) {
+            if !inside_call(f.at) {
+                f.calls.push(label());
             }
         }
     }

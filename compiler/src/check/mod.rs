@@ -9,6 +9,7 @@
 
 mod data_dims;
 mod expr;
+pub mod facts;
 mod report;
 pub mod train;
 
@@ -86,6 +87,8 @@ pub struct CheckResult {
     pub models: Vec<ModelInfo>,
     pub hints: Vec<TypeHint>,
     pub trains: Vec<train::TrainInfo>,
+    /// What the lints need from the checker (see [`facts`]); the warnings are in `diagnostics`.
+    pub facts: Vec<facts::Fact>,
 }
 
 /// Checks every declaration of a loaded program.
@@ -96,8 +99,12 @@ pub fn check(program: &Program, loader: &dyn Loader, options: &CheckOptions) -> 
     c.check_all();
     let mut diagnostics = program.diagnostics.clone();
     diagnostics.append(&mut c.diags);
-    diagnostics.sort_by_key(|d| (d.primary.file, d.primary.span.start, d.code));
-    CheckResult { diagnostics, models: c.models, hints: c.hints, trains: c.trains }
+    let mut result = CheckResult { diagnostics, models: c.models, hints: c.hints, trains: c.trains, facts: c.facts };
+    // Warnings come from the lint pass, over the checked result (ARCHITECTURE.md, "Lints").
+    let mut warnings = crate::lint::run(program, &result);
+    result.diagnostics.append(&mut warnings);
+    result.diagnostics.sort_by_key(|d| (d.primary.file, d.primary.span.start, d.code));
+    result
 }
 
 struct DimDef {
@@ -109,6 +116,11 @@ pub(crate) struct Checker<'p> {
     program: &'p Program,
     options: &'p CheckOptions,
     diags: Vec<Diagnostic>,
+    /// Facts for the lint pass (the checker itself emits no warnings).
+    pub(crate) facts: Vec<facts::Fact>,
+    /// Facts already recorded: a block called many times records its facts once (the first
+    /// call's, as `report` keeps the first of equal diagnostics), so they stay bounded.
+    recorded: HashSet<(Origin, facts::FactKind)>,
     reported: HashSet<(Code, FileId, Span, String)>,
     dims: HashMap<String, DimDef>,
     models: Vec<ModelInfo>,
@@ -227,6 +239,8 @@ impl<'p> Checker<'p> {
             options,
             diags: Vec::new(),
             reported: HashSet::new(),
+            facts: Vec::new(),
+            recorded: HashSet::new(),
             dims: HashMap::new(),
             models: Vec::new(),
             model_decls: HashMap::new(),
@@ -247,6 +261,13 @@ impl<'p> Checker<'p> {
         let key = (d.code, d.primary.file, d.primary.span, d.message.clone());
         if self.reported.insert(key) {
             self.diags.push(d);
+        }
+    }
+
+    /// Records a fact for the lint pass.
+    pub(crate) fn record(&mut self, at: Origin, kind: facts::FactKind) {
+        if self.recorded.insert((at, kind.clone())) {
+            self.facts.push(facts::Fact { at, kind, calls: Vec::new() });
         }
     }
 
@@ -466,7 +487,7 @@ impl<'p> Checker<'p> {
                 .with_label("declare at least one `output`"),
             );
         }
-        self.warn_unused(&body);
+        self.record_unused(&body);
         self.record_hints = was_recording;
         info.layers = std::mem::take(&mut body.layers);
         // Each layer's count fits (`layers::run_rule`); their sum must too.
@@ -511,7 +532,8 @@ impl<'p> Checker<'p> {
         Value::Unknown
     }
 
-    fn warn_unused(&mut self, body: &Body) {
+    /// Records the unused `let`s of a concrete body for the lint W0001 (`lint::unused_binding`).
+    fn record_unused(&mut self, body: &Body) {
         if body.generic {
             return;
         }
@@ -522,11 +544,7 @@ impl<'p> Checker<'p> {
             .collect();
         unused.sort_by_key(|(_, b)| b.origin.span.start);
         for (name, b) in unused {
-            self.report(
-                Diagnostic::new(Code::UnusedBinding, b.origin.file, b.origin.span, format!("`{name}` is never used"))
-                    .with_label("bound here")
-                    .with_help(format!("use it, or rename it to `_{name}`")),
-            );
+            self.record(b.origin, facts::FactKind::UnusedBinding { name: name.clone() });
         }
     }
 
@@ -630,19 +648,9 @@ impl<'p> Checker<'p> {
                         && given.is_none()
                         && !v.is_unknown()
                     {
-                        self.report(
-                            Diagnostic::new(
-                                Code::UnusedOutput,
-                                body.file,
-                                name.span,
-                                format!("output `{}` does not depend on any input", name.name),
-                            )
-                            .with_label("computed without the model's inputs")
-                            .with_note(format!(
-                                "inputs: {}",
-                                info.inputs.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")
-                            )),
-                        );
+                        let inputs = info.inputs.iter().map(|(n, _)| n.clone()).collect();
+                        let fact = facts::FactKind::OutputWithoutInputs { name: name.name.clone(), inputs };
+                        self.record(Origin { file: body.file, span: name.span }, fact);
                     }
                     self.hint(origin, &v, Some(&name.name));
                     info.outputs.push((name.name.clone(), v));
@@ -1013,7 +1021,7 @@ impl<'p> Checker<'p> {
             let want = self.eval_type(body, ret);
             self.compare_to_type(body, &v, at, &want, ret.span(), "block's return type");
         }
-        self.warn_unused(body);
+        self.record_unused(body);
         v
     }
 }

@@ -8,9 +8,8 @@ use nnc_syntax::{Code, Diagnostic, FileId};
 
 use super::{BindingKind, Body, BodyKind, Checker};
 use crate::dims::{Dim, Equality};
-use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
+use crate::graph::{NodeKind, Operand, TRef};
 use crate::layers::suggest;
-use crate::layers::{ArgVal, LayerDef};
 use crate::schema::{
     FieldKind, FnKind, TRAIN_FIELDS, TRAIN_FUNCTIONS, TrainFn, field_names, lookup_field, lookup_fn, names_of,
 };
@@ -687,10 +686,10 @@ impl<'p> Checker<'p> {
                         }
                         self.report(d);
                     }
-                    Err(_) => self.report(
-                        Diagnostic::new(Code::DataFileMissing, file, span, format!("data file `{path}` not found"))
-                            .with_label(format!("no file at {}", full.display()))
-                            .with_note("data paths are relative to the `.nn` file"),
+                    // W0004 is a lint (`lint::data_file_missing`); the checker records the fact.
+                    Err(_) => self.record(
+                        Origin { file, span },
+                        super::facts::FactKind::DataFileMissing { path: path.clone(), full },
                     ),
                 }
             }
@@ -841,7 +840,7 @@ impl<'p> Checker<'p> {
                     );
                     return Some(Value::Unknown);
                 }
-                self.warn_softmax_before_loss(f, &keywords, &positional[0]);
+                self.record_softmax_loss_input(f, &keywords, &positional[0]);
                 if !self.check_loss_args(body, f, call, &positional[0], &positional[1]) {
                     return Some(Value::Unknown);
                 }
@@ -892,11 +891,9 @@ impl<'p> Checker<'p> {
         }
     }
 
-    /// W0002: a loss that applies softmax itself (`cross_entropy`, `perplexity`, unless
-    /// `from_logits = false`) fed a softmax output — however it was written: `|> softmax`,
-    /// `softmax(…)`, `activation = softmax` on any layer whose activation is its last step,
-    /// or the output of a block or model that ends so (the graph holds them all alike).
-    fn warn_softmax_before_loss(
+    /// Records what the lint W0002 (`lint::softmax_before_loss`) needs: the tensor given to
+    /// a loss that applies softmax itself (`from_logits` not `false`).
+    fn record_softmax_loss_input(
         &mut self,
         f: &TrainFn,
         keywords: &[(String, Value)],
@@ -908,23 +905,14 @@ impl<'p> Checker<'p> {
             return;
         }
         let Some(r) = pred.0.as_tensor().and_then(|t| t.node) else { return };
-        let Some(softmax) = softmax_source(&self.graph, r) else { return };
-        let mut d = Diagnostic::new(
-            Code::SoftmaxBeforeCrossEntropy,
-            pred.1.file,
-            pred.1.span,
-            format!("`{}` applies softmax itself", f.name),
-        )
-        .with_label("this is already a softmax output");
-        if softmax.span != pred.1.span && !softmax.span.is_empty() {
-            d = d.with_secondary(softmax.file, softmax.span, "the softmax is applied here");
-        }
-        let help = if f.option("from_logits").is_some() {
-            "pass the logits (drop the `softmax`), or write `from_logits = false`"
-        } else {
-            "pass the logits (drop the `softmax`)"
+        let has_from_logits = f.option("from_logits").is_some();
+        let fact = super::facts::FactKind::SoftmaxLossInput {
+            loss: f.name,
+            pred: r,
+            train: self.trains.len(),
+            has_from_logits,
         };
-        self.report(d.with_help(help));
+        self.record(pred.1, fact);
     }
 
     /// Checks that a loss's prediction and target agree; false after an error.
@@ -1039,67 +1027,4 @@ fn same_dims(a: &[Dim], b: &[Dim]) -> bool {
 
 fn show_dims(ds: &[Dim], elem: ElemType) -> String {
     TensorTy::new(elem, ds.to_vec(), Origin::default()).to_string()
-}
-
-/// Where the softmax is applied, when the tensor `r` is a softmax over its last axis:
-/// a `softmax` layer, a layer whose output activation is softmax, a `repeat` of such a
-/// layer, or any of those seen through dropout or an index that keeps the last axis whole.
-fn softmax_source(graph: &crate::graph::Graph, r: TRef) -> Option<Origin> {
-    let node = graph.nodes.get(r.node as usize)?;
-    let rank = graph.nodes[r.node as usize].outputs.get(usize::from(r.output))?.rank();
-    match &node.kind {
-        NodeKind::Layer { def, args, inputs, .. } => match def.name {
-            "softmax" => last_axis(args.get("axis"), rank).then_some(node.origin),
-            "dropout" => softmax_source(graph, *inputs.first()?),
-            _ => layer_ends_in_softmax(def, |name| args.get(name).clone(), rank, node.origin),
-        },
-        NodeKind::Index { base, items } => {
-            let base_rank = graph.ty(*base).rank();
-            let last_whole = items.len() < base_rank || matches!(items.last(), Some(IndexSpec::Full));
-            if last_whole { softmax_source(graph, *base) } else { None }
-        }
-        _ => None,
-    }
-}
-
-/// Whether a layer (applied, or as a layer value) ends in a softmax over the last axis.
-fn layer_ends_in_softmax(def: &LayerDef, arg: impl Fn(&str) -> ArgVal, rank: usize, origin: Origin) -> Option<Origin> {
-    // Recurrent layers (the ones with `state`) apply their activation inside the cell.
-    let output_activation =
-        def.args.iter().any(|a| a.name == "activation") && !def.args.iter().any(|a| a.name == "state");
-    match (def.name, arg("activation"), arg("layer")) {
-        ("repeat", _, ArgVal::Layer(lv)) => {
-            let n = arg("n");
-            let copies = matches!(&n, ArgVal::Int(d) if d.as_known().is_some_and(|n| n > 0));
-            if !copies {
-                return None;
-            }
-            layer_value_ends_in_softmax(&lv, rank)
-        }
-        (_, ArgVal::Layer(lv), _) if output_activation => {
-            layer_value_ends_in_softmax(&lv, rank).map(|_| if lv.origin.span.is_empty() { origin } else { lv.origin })
-        }
-        _ => None,
-    }
-}
-
-/// A layer value (`softmax`, `dense(10, activation = softmax)`) that ends in a softmax.
-fn layer_value_ends_in_softmax(lv: &crate::types::LayerValue, rank: usize) -> Option<Origin> {
-    let args = crate::layers::bind_args(lv.layer, &lv.args).ok()?;
-    if lv.layer.name == "softmax" {
-        return last_axis(args.get("axis"), rank).then_some(lv.origin);
-    }
-    layer_ends_in_softmax(lv.layer, |name| args.get(name).clone(), rank, lv.origin)
-}
-
-/// Whether an `axis` option names the last of `rank` axes.
-fn last_axis(axis: &ArgVal, rank: usize) -> bool {
-    match axis {
-        ArgVal::Axes(xs) => {
-            matches!(xs.as_slice(), [x] if *x == -1 || usize::try_from(*x).is_ok_and(|x| x + 1 == rank))
-        }
-        ArgVal::Int(d) => d.as_known().is_some_and(|x| x == -1 || usize::try_from(x).is_ok_and(|x| x + 1 == rank)),
-        ArgVal::Absent => true,
-        _ => false,
-    }
 }

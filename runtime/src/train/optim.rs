@@ -469,14 +469,14 @@ mod tests {
         let spec = |lr| spec(kind.clone(), lr);
         let mut p = arr1(&[1.0f32]).into_dyn();
         let mut o = Optimizer::new(spec(0.1));
-        o.step(&["w".into()], &mut [&mut p], &mut vec![arr1(&[0.5f32]).into_dyn()], &[false], 0);
+        o.step(&["w".into()], &mut [&mut p], &mut [arr1(&[0.5f32]).into_dyn()], &[false], 0);
         assert!((p[[0]] - 0.9).abs() < 1e-6, "{}", p[[0]]);
-        o.step(&["w".into()], &mut [&mut p], &mut vec![arr1(&[-0.2f32]).into_dyn()], &[false], 0);
+        o.step(&["w".into()], &mut [&mut p], &mut [arr1(&[-0.2f32]).into_dyn()], &[false], 0);
         assert!((p[[0]] - 1.0).abs() < 1e-6, "{}", p[[0]]);
         // Decoupled decay, outside the sign: w = 2 − 0.1·(1 + 0.5·2) = 1.8 (with decay on).
         let mut o = Optimizer::new(Spec { weight_decay: 0.5, ..spec(0.1) });
         let mut p = arr1(&[2.0f32]).into_dyn();
-        o.step(&["w".into()], &mut [&mut p], &mut vec![arr1(&[3.0f32]).into_dyn()], &[true], 0);
+        o.step(&["w".into()], &mut [&mut p], &mut [arr1(&[3.0f32]).into_dyn()], &[true], 0);
         assert!((p[[0]] - 1.8).abs() < 1e-6, "{}", p[[0]]);
     }
 
