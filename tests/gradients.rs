@@ -328,7 +328,8 @@ fn loss_value(x: &[f64], xs: Vec<usize>, target: (&str, Tensor<f64>), loss: &str
         Tensor::I(_) => "int[N]".to_string(),
     };
     let src = format!(
-        "dim N\nmodel M {{\n    input x: [N, {}]\n    input {}: {ty}\n    output y = x\n}}\ntrain t {{\n    model = M()\n    data = synthetic(n = 10)\n    loss = {loss}\n}}\n",
+        "dim N\nmodel M {{\n    input x: [N, {}]\n    input {}: {ty}\n    output y = x\n}}\n\
+         train t {{\n    model = M()\n    data = synthetic(n = 10)\n    loss = {loss}\n}}\n",
         xs[1], target.0
     );
     let f = build(&src, n, true);

@@ -5,6 +5,8 @@
 //! (fusion + Cranelift kernels) and compares each with the expectation, so a
 //! fused kernel can be tested from a ten-line file.
 
+#![forbid(unsafe_code)]
+
 mod common;
 
 use std::collections::HashMap;

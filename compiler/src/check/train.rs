@@ -214,6 +214,12 @@ impl<'p> Checker<'p> {
                     info.model = Some(m.name.name.clone());
                 }
                 ExprKind::Call(c) | ExprKind::Pipe { stage: c, .. } => self.not_a_model(&c.callee, file),
+                // `model = M` for a model `M`: models are instantiated like calls (`M()`, with any parameters).
+                ExprKind::Name(n) if self.model_decls.contains_key(&n.name) => self.report(
+                    Diagnostic::new(Code::NotAModel, file, n.span, format!("`{}` must be instantiated", n.name))
+                        .with_label("a model, not an instance of it")
+                        .with_help(format!("write `{}()` (its parameters go in the parentheses)", n.name)),
+                ),
                 ExprKind::Name(n) => self.not_a_model(n, file),
                 _ => self.report(
                     Diagnostic::new(Code::NotAModel, file, e.span, "`model` must name a model")

@@ -942,9 +942,8 @@ state \"h\" = %4
         assert!(e.message.contains("inner dims"), "{e}");
         let e = err("%0: i64[2] = input \"x\"\n%1: f32[2, 2] = matmul %0, %0\n");
         assert!(e.message.contains("must be f32"), "{e}");
-        let e = err(
-            "%0: f32[1, 4, 4, 1] = fill 0\n%1: f32[1, 1, 1, 1] = max_pool k=[0, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0\n",
-        );
+        let e = err("%0: f32[1, 4, 4, 1] = fill 0\n\
+             %1: f32[1, 1, 1, 1] = max_pool k=[0, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0\n");
         assert!(e.message.contains("window"), "{e}");
         let e = err("%0: f32[99999999999, 99999999999] = fill 0\n");
         assert!(e.message.contains("too many elements"), "{e}");
