@@ -228,8 +228,10 @@ def run_case(nnc, name, source, builder, make_opt, steps, inputs):
         with open(path, "w") as f:
             f.write(source)
         dump = os.path.join(tmp, "dump")
-        r = subprocess.run([nnc, "run", path, "--dump-steps", str(steps), "--dump", dump, "--seed", "3"],
-                           capture_output=True, text=True)
+        # The case file lives in a temporary directory but reads the repository's data: `--root` widens the
+        # project root (files a .nn file reads must lie under it) to the repository.
+        r = subprocess.run([nnc, "run", path, "--root", ROOT, "--dump-steps", str(steps), "--dump", dump,
+                            "--seed", "3"], capture_output=True, text=True)
         if r.returncode != 0:
             return [f"{name}: nnc failed: {r.stderr.strip()}"]
         init = load_file(os.path.join(dump, "init.safetensors"))
