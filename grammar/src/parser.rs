@@ -90,33 +90,61 @@ fn too_deep(file: FileId, span: Span) -> Diagnostic {
 /// The deepest bracket nesting of `text`, strings and comments skipped
 /// (closers without an opener are ignored).
 fn bracket_depth(text: &str) -> usize {
-    let bytes = text.as_bytes();
     let (mut depth, mut max) = (0usize, 0usize);
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' => {
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
-            b'(' | b'[' | b'{' => {
+    for mark in marks(text) {
+        match mark {
+            Mark::Bracket(b'(' | b'[' | b'{', _) => {
                 depth += 1;
                 max = max.max(depth);
             }
-            b')' | b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
+            Mark::Bracket(..) => depth = depth.saturating_sub(1),
+            Mark::UnterminatedString(..) => {}
         }
-        i += 1;
     }
     max
+}
+
+/// What the bracket scans read of a source.
+enum Mark {
+    /// A bracket byte and its offset.
+    Bracket(u8, usize),
+    /// A string not closed on its line: its start and where the line ends.
+    UnterminatedString(usize, usize),
+}
+
+/// The brackets of `text` in order, skipping `//` comments and strings
+/// (which may not span lines), and the strings left open.
+fn marks(text: &str) -> impl Iterator<Item = Mark> + '_ {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while i < bytes.len() {
+            match bytes[i] {
+                b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                b'"' => {
+                    let start = i;
+                    i += 1;
+                    while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
+                        i += if bytes[i] == b'\\' { 2 } else { 1 };
+                    }
+                    if i >= bytes.len() || bytes[i] != b'"' {
+                        return Some(Mark::UnterminatedString(start, i.min(bytes.len())));
+                    }
+                    i += 1;
+                }
+                c @ (b'(' | b'[' | b'{' | b')' | b']' | b'}') => {
+                    i += 1;
+                    return Some(Mark::Bracket(c, i - 1));
+                }
+                _ => i += 1,
+            }
+        }
+        None
+    })
 }
 
 /// Byte ranges of top-level declarations: cut before every line that starts
@@ -167,43 +195,24 @@ fn closer_of(c: u8) -> u8 {
 
 /// Finds unbalanced brackets, skipping strings and comments.
 fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
-    let bytes = source.as_bytes();
     let mut stack: Vec<(u8, usize)> = Vec::new();
     let mut diags = Vec::new();
     let mut too_deep_reported = false;
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'/' if bytes.get(i + 1) == Some(&b'/') => {
-                while i < bytes.len() && bytes[i] != b'\n' {
-                    i += 1;
-                }
-                continue;
-            }
-            b'"' => {
-                let start = i;
-                i += 1;
-                while i < bytes.len() && bytes[i] != b'"' && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-                if i >= bytes.len() || bytes[i] != b'"' {
-                    let end = i.min(bytes.len());
-                    diags.push(
-                        Diagnostic::new(Code::InvalidLiteral, file, Span::new(start, end), "unterminated string")
-                            .with_label("this string is not closed on its line")
-                            .with_help("add the closing `\"`"),
-                    );
-                    continue;
-                }
-            }
-            c @ (b'(' | b'[' | b'{') => {
+    for mark in marks(source) {
+        match mark {
+            Mark::UnterminatedString(start, end) => diags.push(
+                Diagnostic::new(Code::InvalidLiteral, file, Span::new(start, end), "unterminated string")
+                    .with_label("this string is not closed on its line")
+                    .with_help("add the closing `\"`"),
+            ),
+            Mark::Bracket(c @ (b'(' | b'[' | b'{'), i) => {
                 stack.push((c, i));
                 if stack.len() > MAX_NESTING && !too_deep_reported {
                     too_deep_reported = true;
                     diags.push(too_deep(file, Span::new(i, i + 1)));
                 }
             }
-            c @ (b')' | b']' | b'}') => match stack.pop() {
+            Mark::Bracket(c, i) => match stack.pop() {
                 Some((open, _)) if closer_of(open) == c => {}
                 Some((open, at)) => {
                     stack.push((open, at));
@@ -251,9 +260,7 @@ fn scan_delimiters(source: &str, file: FileId) -> Vec<Diagnostic> {
                         .with_label("this closes nothing that was opened"),
                 ),
             },
-            _ => {}
         }
-        i += 1;
     }
     for (open, at) in stack.into_iter().rev() {
         let close = closer_of(open) as char;

@@ -6,12 +6,13 @@
 //! Each test builds a temporary directory: `project/` (the `.nn` files), and beside it a secret file and
 //! an `outside/` directory that the project's files must not reach.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::nnc_bin;
+use crate::lsp_client::Client;
 
 /// Text no output may contain: it is only in files outside the project.
 const SECRET: &str = "NNC-SECRET-c0ffee-7f3a9c";
@@ -434,91 +435,23 @@ fn oversized_sources_are_refused() {
     assert_exit(&o, 0, "default cap");
 }
 
-/// One LSP message: `Content-Length` framing around JSON.
-fn lsp_send(w: &mut impl Write, msg: serde_json::Value) {
-    let body = msg.to_string();
-    write!(w, "Content-Length: {}\r\n\r\n{body}", body.len()).unwrap();
-    w.flush().unwrap();
-}
-
-fn lsp_read(r: &mut impl BufRead) -> Option<serde_json::Value> {
-    let mut len = 0usize;
-    loop {
-        let mut line = String::new();
-        if r.read_line(&mut line).ok()? == 0 {
-            return None;
-        }
-        let line = line.trim_end();
-        if line.is_empty() {
-            break;
-        }
-        if let Some(v) = line.strip_prefix("Content-Length: ") {
-            len = v.parse().ok()?;
-        }
-    }
-    let mut body = vec![0; len];
-    r.read_exact(&mut body).ok()?;
-    serde_json::from_slice(&body).ok()
-}
-
 #[test]
 fn language_server_reads_only_under_the_workspace_folder() {
     let f = Fixture::new("lsp");
     f.fifo("pipe.nn");
     f.symlink(&f.dir.join("secret.nn"), "link.nn");
-    let root_uri = format!("file://{}", f.project().display());
-    let doc_uri = format!("{root_uri}/m.nn");
+    let doc_uri = crate::lsp_client::uri(&f.project().join("m.nn"));
     let doc = format!(
         "use \"../secret.nn\"\nuse \"link.nn\"\nuse \"/proc/self/environ\"\nuse \"pipe.nn\"\n\n{}",
         train_file("text(\"/dev/zero\", seq = 10)", "")
     );
-    let mut child = Command::new(nnc_bin())
-        .arg("lsp")
-        .env("NNC_TEST_ENV_SECRET", SECRET)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        while let Some(m) = lsp_read(&mut r) {
-            if tx.send(m).is_err() {
-                break;
-            }
-        }
-    });
-    let params = serde_json::json!({"processId": null, "rootUri": root_uri, "capabilities": {}});
-    lsp_send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params}));
-    lsp_send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "method": "initialized", "params": {}}));
-    let item = serde_json::json!({"uri": doc_uri, "languageId": "nn", "version": 1, "text": doc});
-    lsp_send(
-        &mut stdin,
-        serde_json::json!({"jsonrpc": "2.0", "method": "textDocument/didOpen", "params": {"textDocument": item}}),
-    );
-    let deadline = Instant::now() + TIMEOUT;
-    let mut seen = Vec::new();
-    let diagnostics = loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        let m = rx.recv_timeout(left).unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("no diagnostics from the language server within {TIMEOUT:?}: {seen:?}")
-        });
-        seen.push(m.to_string());
-        if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == doc_uri.as_str() {
-            break m["params"]["diagnostics"].clone();
-        }
-    };
-    lsp_send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "shutdown"}));
-    lsp_send(&mut stdin, serde_json::json!({"jsonrpc": "2.0", "method": "exit"}));
-    let all = seen.join("\n");
+    let mut server = Client::start_with_env(&nnc_bin(), &f.dir.join("cache"), &[("NNC_TEST_ENV_SECRET", SECRET)]);
+    server.initialize(&f.project());
+    server.open(&doc_uri, &doc);
+    let diagnostics = server.diagnostics(&doc_uri, None);
+    let all = serde_json::to_string(&diagnostics).unwrap();
     assert!(!all.contains(SECRET) && !all.contains("hunter2"), "the server quotes a refused file:\n{all}");
     let codes: Vec<(i64, String)> = diagnostics
-        .as_array()
-        .unwrap()
         .iter()
         .map(|d| (d["range"]["start"]["line"].as_i64().unwrap(), d["code"].as_str().unwrap_or("").to_string()))
         .collect();
@@ -527,12 +460,5 @@ fn language_server_reads_only_under_the_workspace_folder() {
     }
     // `/dev/zero` lies outside the workspace folder.
     assert!(codes.iter().any(|(l, c)| *l > 4 && c == "E0501"), "{codes:?}");
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > TIMEOUT {
-            let _ = child.kill();
-            panic!("the server did not exit");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_eq!(server.shutdown(), Some(0), "the server did not exit cleanly");
 }

@@ -26,9 +26,15 @@ pub struct Client {
 impl Client {
     /// Starts `nnc lsp`, with the support files written under `cache`.
     pub fn start(nnc: &Path, cache: &Path) -> Client {
+        Client::start_with_env(nnc, cache, &[])
+    }
+
+    /// [`Client::start`] with extra environment variables for the server.
+    pub fn start_with_env(nnc: &Path, cache: &Path, env: &[(&str, &str)]) -> Client {
         let mut child = Command::new(nnc)
             .arg("lsp")
             .env("XDG_CACHE_HOME", cache)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
