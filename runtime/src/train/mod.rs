@@ -893,15 +893,21 @@ impl<'a> Trainer<'a> {
         n: usize,
         dims: &[(String, i64)],
     ) -> Result<Vec<ParamDecl>, TrainError> {
+        Ok(Self::lower_forward(info, outputs, n, dims)?.params)
+    }
+
+    /// The forward pass of `outputs` for `n` rows, lowered in evaluation mode
+    /// with `N = n` and the dims the data bound.
+    fn lower_forward(
+        info: &TrainInfo,
+        outputs: &[(String, TRef)],
+        n: usize,
+        dims: &[(String, i64)],
+    ) -> Result<Func, TrainError> {
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
-        Ok(ir::lower::lower(
-            &info.graph,
-            outputs,
-            &HashMap::new(),
-            &LowerOptions { dims: all_dims, ..LowerOptions::default() },
-        )?
-        .params)
+        let opts = LowerOptions { dims: all_dims, ..LowerOptions::default() };
+        Ok(ir::lower::lower(&info.graph, outputs, &HashMap::new(), &opts)?)
     }
 
     /// [`Trainer::predict`], after comparing an estimate of its memory
@@ -916,14 +922,7 @@ impl<'a> Trainer<'a> {
         limit: memory::Limit,
     ) -> Result<Vec<ArrayD<f32>>, TrainError> {
         let n = inputs.len();
-        let mut all_dims = vec![("N".to_string(), n as i64)];
-        all_dims.extend(dims.iter().cloned());
-        let f = ir::lower::lower(
-            &info.graph,
-            outputs,
-            &HashMap::new(),
-            &LowerOptions { dims: all_dims, ..LowerOptions::default() },
-        )?;
+        let f = Self::lower_forward(info, outputs, n, dims)?;
         let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
         let estimate = memory::Estimate {
             params: memory::param_bytes(f.params.iter().map(|p| (p.name.as_str(), p.shape.as_slice())))
