@@ -128,7 +128,13 @@ fn check_func(mut f: Func, what: &str, int_range: i64) {
             let c = ir::numel(&p.shape);
             // Moving variances must stay positive.
             let v: Vec<f64> = (0..c)
-                .map(|_| if p.name.ends_with("moving_var") { 0.5 + rng.next() } else { rng.next() - 0.5 })
+                .map(|_| {
+                    if p.name.ends_with("moving_var") || p.name.ends_with(".variance") {
+                        0.5 + rng.next()
+                    } else {
+                        rng.next() - 0.5
+                    }
+                })
                 .collect();
             ArrayD::from_shape_vec(IxDyn(&p.shape), v).unwrap()
         })
@@ -381,4 +387,60 @@ fn slices_with_gaps_overlaps_and_two_axes() {
     total = f.add(total, r);
     f.outputs = vec![("loss".into(), total)];
     check_func(f, "slices of x [4, 7]", 1);
+}
+
+/// Issue 11's layers and options: activations (as layers and as `activation = …`), Keras's ReLU
+/// options, borders, batch/layer norm without center or scale, global pooling with keepdims,
+/// rescaling, layer scale, Normalization, dropout with a noise shape and the SE block.
+#[test]
+fn model_zoo_layers() {
+    for act in ["relu6", "swish", "silu", "hard_sigmoid", "hard_swish", "hard_silu", "mish"] {
+        check(&model("[N, 5]", &format!("x |> dense(5) |> {act}")));
+        check(&model("[N, 5]", &format!("dense(x * 4, 3, activation = {act})")));
+    }
+    for opts in [
+        "max_value = 0.5",
+        "max_value = 6",
+        "negative_slope = 0.2",
+        "threshold = 0.3",
+        "threshold = -0.4",
+        "max_value = 0.6, negative_slope = 0.1, threshold = 0.2",
+        "max_value = 6, negative_slope = 0.3",
+    ] {
+        check(&model("[N, 7]", &format!("relu(x * 2, {opts})")));
+    }
+    check(&model("[N, 3, 3, 2]", "zero_padding2d(x, [[0, 1], [2, 0]]) |> conv2d(2, 2)"));
+    check(&model("[N, 3, 3, 2]", "zero_padding2d(x) + zero_padding2d(x, [1, 1])"));
+    check(&model("[N, 5, 2]", "zero_padding1d(x, [1, 2]) |> conv1d(2, 3)"));
+    check(&model("[N, 5, 4, 2]", "cropping2d(x, [[1, 2], [0, 1]]) |> conv2d(2, 2)"));
+    check(&model("[N, 5, 2]", "cropping1d(x, [2, 1]) |> dense(3)"));
+    check_with(&model("[N, 3, 3, 2]", "batch_norm(x, scale = false) + batch_norm(x, center = false)"), 4, true, 4);
+    check_with(&model("[N, 3, 3, 2]", "batch_norm(x, scale = false, center = false)"), 4, false, 4);
+    check(&model("[N, 3, 4]", "layer_norm(x, center = false) + layer_norm(x, scale = false, axes = [1, 2])"));
+    check(&model("[N, 4, 4, 2]", "global_avg_pool(x, keepdims = true) * x + global_max_pool(x, keepdims = true)"));
+    check(&model("[N, 5, 3]", "global_max_pool(x, keepdims = true) |> dense(2)"));
+    check(&model("[N, 5]", "rescaling(x, 0.5, offset = 0.25) |> dense(2)"));
+    check(&model("[N, 3, 4]", "layer_scale(x, init_values = 0.5) |> dense(2)"));
+    check(&model("[N, 3, 4]", "normalization(x, mean = [0.1, 0.2, 0.3, 0.4], variance = 2) |> dense(2)"));
+    check(&model("[N, 3, 4]", "normalization(x, axis = 1) |> dense(2)"));
+    check_with(&model("[N, 3, 2, 2]", "dropout(x, 0.2, noise_shape = [N, 1, 1, 1]) |> dense(2)"), 3, true, 4);
+    let se = "use std.blocks\ndim N\nmodel M {\n    input x: [N, 3, 3, 4]\n    output y = squeeze_excite(x, 2) + \
+        squeeze_excite(x, 3, use_swish = true)\n}\n";
+    check(se);
+}
+
+/// `noise_shape` draws one value per position of its non-1 axes: the mask is [N, 1, 1, 1] for
+/// stochastic depth, [N, 1, C] for a channel dropout; without it the mask has the input's shape.
+#[test]
+fn dropout_noise_shape_draws_the_mask_it_names() {
+    for (body, mask) in [
+        ("dropout(x, 0.2, noise_shape = [N, 1, 1, 1])", vec![3, 1, 1, 1]),
+        ("dropout(x, 0.2, noise_shape = [N, 1, 1, 2])", vec![3, 1, 1, 2]),
+        ("dropout(x, 0.2)", vec![3, 4, 5, 2]),
+    ] {
+        let f = build(&model("[N, 4, 5, 2]", body), 3, true);
+        let shapes: Vec<&[usize]> =
+            f.nodes.iter().filter(|n| matches!(n.op, Op::Random { .. })).map(|n| n.shape.as_slice()).collect();
+        assert_eq!(shapes, vec![mask.as_slice()], "{body}");
+    }
 }

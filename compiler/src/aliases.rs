@@ -51,7 +51,21 @@ const RENAMES: &[(&str, &[&str])] = &[
     ("MultiHeadAttention", &["multi_head_attention"]),
     ("Attention", &["multi_head_attention"]),
     ("LeakyReLU", &["leaky_relu"]),
-    ("ReLU6", &["relu"]),
+    ("ReLU6", &["relu6", "relu"]),
+    // ---- layers of the model zoo (issue 11); `ZeroPadding2D`, `Cropping2D`, `ReLU`, `Rescaling`,
+    // `Normalization`, `SiLU`, `Mish`, `Hardswish`, `LayerScale` match once normalised.
+    ("ZeroPad1d", &["zero_padding1d"]),
+    ("ZeroPad2d", &["zero_padding2d"]),
+    ("ConstantPad2d", &["zero_padding2d"]),
+    ("Swish", &["swish", "silu"]),
+    ("HardSiLU", &["hard_silu", "hard_swish"]),
+    ("Hardsigmoid", &["hard_sigmoid"]),
+    ("StochasticDepth", &["dropout"]),
+    ("DropPath", &["dropout"]),
+    ("layer_scale_init_value", &["init_values"]),
+    ("init_value", &["init_values"]),
+    ("layerscale_init", &["init_values"]),
+    ("affine", &["scale"]),
     // ---- layer options
     ("kernel_size", &["kernel", "size"]),
     ("pool_size", &["size"]),
@@ -230,6 +244,26 @@ mod tests {
             assert_eq!(rename(foreign, &layers), Some(ours), "{foreign}");
         }
         // Only names the place takes.
+        let zoo = ["zero_padding1d", "zero_padding2d", "cropping2d", "relu", "relu6", "rescaling", "normalization"];
+        let zoo = [&zoo[..], &["silu", "swish", "hard_swish", "hard_silu", "mish", "layer_scale", "dropout"]].concat();
+        for (foreign, ours) in [
+            ("ZeroPadding2D", "zero_padding2d"),
+            ("layers.ZeroPadding1D", "zero_padding1d"),
+            ("nn.ZeroPad2d", "zero_padding2d"),
+            ("Cropping2D", "cropping2d"),
+            ("ReLU", "relu"),
+            ("ReLU6", "relu6"),
+            ("Rescaling", "rescaling"),
+            ("Normalization", "normalization"),
+            ("nn.SiLU", "silu"),
+            ("nn.Hardswish", "hard_swish"),
+            ("Mish", "mish"),
+            ("LayerScale", "layer_scale"),
+            ("StochasticDepth", "dropout"),
+        ] {
+            assert_eq!(rename(foreign, &zoo), Some(ours), "{foreign}");
+        }
+        assert_eq!(rename("layer_scale_init_value", &["init_values"]), Some("init_values"));
         assert_eq!(rename("kernel_size", &["units"]), None);
         assert_eq!(rename("dense", &layers), None, "a name is not its own alias");
     }

@@ -264,6 +264,8 @@ pub fn kind_text(k: &ArgKind) -> String {
         ArgKind::State => "a tensor or a tuple of tensors".into(),
         ArgKind::Shape => "a list of dims".into(),
         ArgKind::Init => "an initialiser".into(),
+        ArgKind::Sides => "P | [A, B] | [[top, bottom], [left, right]]".into(),
+        ArgKind::Floats => "a number or a list of numbers".into(),
     }
 }
 

@@ -21,6 +21,11 @@ pub enum ArgVal {
     State(Vec<TensorTy>),
     Shape(Vec<Dim>),
     Init(String),
+    /// `zero_padding`/`cropping` sizes as written: `P` is `[[P]]`, `[A, B]` is `[[A], [B]]`,
+    /// `[[a, b], [c, d]]` stays; the layer's rule reads them for its rank.
+    Sides(Vec<Vec<i64>>),
+    /// A number (one element) or a list of numbers.
+    Floats(Vec<f64>),
     /// The argument's value was unknown (an earlier error); rules give up quietly.
     Unknown,
     /// An optional argument that was not given.
@@ -170,6 +175,8 @@ fn kind_expected(kind: ArgKind) -> String {
         ArgKind::State => "a tensor or a tuple of tensors".into(),
         ArgKind::Shape => "a shape such as `[N, 784]`".into(),
         ArgKind::Init => "an initialiser".into(),
+        ArgKind::Sides => "an integer, `[a, b]` or `[[top, bottom], [left, right]]`".into(),
+        ArgKind::Floats => "a number or a list of numbers".into(),
     }
 }
 
@@ -296,6 +303,10 @@ fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
             }
             _ => return Err(wrong()),
         },
+        // `max_value = none`: an optional number written as absent.
+        ArgKind::Float { .. } if ad.default == Default::Absent && matches!(v, Value::Mode(m) if m == "none") => {
+            ArgVal::Absent
+        }
         ArgKind::Float { range } => {
             let f = v.as_f64().ok_or_else(|| match v {
                 // A symbolic integer is fine where a number is expected.
@@ -362,7 +373,24 @@ fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
                 return Err(ArgIssue::BadMode {
                     name: ad.name,
                     found: m.clone(),
-                    allowed: &["none", "relu", "sigmoid", "tanh", "gelu", "elu", "softplus", "leaky_relu", "softmax"],
+                    allowed: &[
+                        "none",
+                        "relu",
+                        "sigmoid",
+                        "tanh",
+                        "gelu",
+                        "elu",
+                        "softplus",
+                        "leaky_relu",
+                        "softmax",
+                        "relu6",
+                        "swish",
+                        "silu",
+                        "hard_sigmoid",
+                        "hard_swish",
+                        "hard_silu",
+                        "mish",
+                    ],
                     origin,
                 });
             }
@@ -402,6 +430,47 @@ fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
         ArgKind::Init => match v {
             Value::Str(s) | Value::Mode(s) => ArgVal::Init(s.clone()),
             _ => return Err(wrong()),
+        },
+        ArgKind::Sides => {
+            // Known, non-negative integers: the sizes decide output shapes.
+            let side = |x: &Value| -> Result<i64, ArgIssue> {
+                let d = int_of(x).ok_or_else(wrong)?;
+                let k = d.as_known().ok_or_else(|| ArgIssue::WrongKind {
+                    name: ad.name,
+                    expected: "a known integer".into(),
+                    found: "a symbolic dim",
+                    origin,
+                })?;
+                check_min(&d, 0)?;
+                Ok(k)
+            };
+            match v {
+                Value::Int(_) => ArgVal::Sides(vec![vec![side(v)?]]),
+                Value::List(xs) if xs.len() == 2 && xs.iter().all(|x| matches!(x, Value::Int(_))) => {
+                    ArgVal::Sides(vec![vec![side(&xs[0])?], vec![side(&xs[1])?]])
+                }
+                Value::List(xs) if xs.len() == 2 => {
+                    let mut rows = Vec::new();
+                    for x in xs {
+                        match x {
+                            Value::List(p) if p.len() == 2 => rows.push(vec![side(&p[0])?, side(&p[1])?]),
+                            _ => return Err(wrong()),
+                        }
+                    }
+                    ArgVal::Sides(rows)
+                }
+                Value::List(xs) if xs.len() == 1 => ArgVal::Sides(vec![match &xs[0] {
+                    Value::List(p) if p.len() == 2 => vec![side(&p[0])?, side(&p[1])?],
+                    _ => return Err(wrong()),
+                }]),
+                _ => return Err(wrong()),
+            }
+        }
+        ArgKind::Floats => match v {
+            Value::List(xs) if !xs.is_empty() => {
+                ArgVal::Floats(xs.iter().map(|x| x.as_f64().ok_or_else(wrong)).collect::<Result<_, _>>()?)
+            }
+            _ => ArgVal::Floats(vec![v.as_f64().ok_or_else(wrong)?]),
         },
     })
 }

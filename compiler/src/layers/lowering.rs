@@ -351,7 +351,7 @@ pub fn global_pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let rank = c.shape(c.x()?).len();
     let axes: Vec<usize> = (1..rank - 1).collect();
     let op = if c.layer == "global_max_pool" { Reduce::Max } else { Reduce::Mean };
-    Ok(vec![c.f.reduce(op, c.x()?, axes, false)])
+    Ok(vec![c.f.reduce(op, c.x()?, axes, c.args.bool("keepdims"))])
 }
 
 pub fn upsample(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
@@ -416,7 +416,6 @@ pub fn batch_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let rank = c.shape(x).len();
     let eps = c.args.float("epsilon").unwrap_or(1e-3);
     let momentum = c.args.float("momentum").unwrap_or(0.99);
-    let (gamma, beta) = (c.param("gamma")?, c.param("beta")?);
     let (mm, mv) = (c.param("moving_mean")?, c.param("moving_var")?);
     let y = if c.training && !c.frozen {
         let axes: Vec<usize> = (0..rank - 1).collect();
@@ -429,8 +428,22 @@ pub fn batch_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     } else {
         normalise(c, x, mm, mv, eps)
     };
-    let scaled = c.f.mul(y, gamma);
-    Ok(vec![c.f.add(scaled, beta)])
+    scale_shift(c, y, None)
+}
+
+/// `y·gamma + beta` with whichever of the two the layer has (`scale = false`, `center = false`),
+/// reshaped to `aligned` for broadcasting when given.
+fn scale_shift(c: &mut LowerCtx, mut y: Id, aligned: Option<Vec<usize>>) -> Result<Vec<Id>, LowerError> {
+    for (name, mul) in [("gamma", true), ("beta", false)] {
+        if c.has_param(name) {
+            let mut p = c.param(name)?;
+            if let Some(shape) = &aligned {
+                p = c.f.reshape(p, shape.clone());
+            }
+            y = if mul { c.f.mul(y, p) } else { c.f.add(y, p) };
+        }
+    }
+    Ok(vec![y])
 }
 
 pub fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
@@ -448,11 +461,7 @@ pub fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let y = normalise(c, x, mean, var, eps);
     // gamma/beta have the normalised axes' shape; align them for broadcasting.
     let aligned: Vec<usize> = (0..rank).map(|i| if axes.contains(&i) { xs[i] } else { 1 }).collect();
-    let (g, b) = (c.param("gamma")?, c.param("beta")?);
-    let g = c.f.reshape(g, aligned.clone());
-    let b = c.f.reshape(b, aligned);
-    let scaled = c.f.mul(y, g);
-    Ok(vec![c.f.add(scaled, b)])
+    scale_shift(c, y, Some(aligned))
 }
 
 pub fn instance_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
@@ -477,7 +486,13 @@ pub fn dropout(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         return Ok(vec![x]);
     }
     let t = c.f.current_layer;
-    let u = c.f.push(Op::Random { normal: false }, vec![], c.shape(x), DType::F32, t);
+    // With a noise shape, one draw per position of its non-1 axes, broadcast along the others.
+    let xs = c.shape(x);
+    let mask_shape = match c.args.get("noise_shape") {
+        ArgVal::Shape(ns) => xs.iter().zip(ns).map(|(&d, n)| if n.as_known() == Some(1) { 1 } else { d }).collect(),
+        _ => xs,
+    };
+    let u = c.f.push(Op::Random { normal: false }, vec![], mask_shape, DType::F32, t);
     let r = c.f.scalar(rate);
     let keep = c.f.binary(Binary::Greater, u, r);
     let kept = c.f.mul(x, keep);
@@ -861,4 +876,145 @@ pub fn random(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         let s = c.f.mul_scalar(r, hi - lo);
         c.f.add_scalar(s, lo)
     }])
+}
+
+// ------------------------------------------------------------------ issue 11: activations, borders, scaling
+
+/// min(max(x, 0), 6)
+fn relu6_of(c: &mut LowerCtx, x: Id) -> Id {
+    let zero = c.f.scalar(0.0);
+    let six = c.f.scalar(6.0);
+    let pos = c.f.binary(Binary::Max, x, zero);
+    c.f.binary(Binary::Min, pos, six)
+}
+
+/// Keras's `ReLU(max_value, negative_slope, threshold)`, composed as Keras composes it
+/// (`keras.src.activations.ReLU.static_call`), so values and gradients agree at every point.
+pub fn relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x()?;
+    let max_value = c.args.float("max_value");
+    let slope = c.args.float("negative_slope").unwrap_or(0.0);
+    let threshold = c.args.float("threshold").unwrap_or(0.0);
+    if slope == 0.0 && max_value.is_none() && threshold == 0.0 {
+        return Ok(vec![c.f.unary(Unary::Relu, x)]);
+    }
+    if slope != 0.0 && max_value.is_none() && threshold == 0.0 {
+        return Ok(vec![c.f.op1(Op::LeakyRelu(slope), x)]);
+    }
+    let negative = if slope != 0.0 {
+        // relu(threshold − x)
+        let th = c.f.scalar(threshold);
+        let d = c.f.sub(th, x);
+        Some(c.f.unary(Unary::Relu, d))
+    } else {
+        None
+    };
+    let mut clip = max_value;
+    let mut y = if threshold != 0.0 {
+        // x where x > threshold, else 0
+        let th = c.f.scalar(threshold);
+        let above = c.f.binary(Binary::Greater, x, th);
+        c.f.mul(x, above)
+    } else if max_value == Some(6.0) {
+        clip = None;
+        relu6_of(c, x)
+    } else {
+        c.f.unary(Unary::Relu, x)
+    };
+    if let Some(m) = clip {
+        let zero = c.f.scalar(0.0);
+        let hi = c.f.scalar(m);
+        let lo = c.f.binary(Binary::Max, y, zero);
+        y = c.f.binary(Binary::Min, lo, hi);
+    }
+    if let Some(neg) = negative {
+        let scaled = c.f.mul_scalar(neg, slope);
+        y = c.f.sub(y, scaled);
+    }
+    Ok(vec![y])
+}
+
+/// The activations without options (`relu6`, `swish`, `hard_sigmoid`, …), from existing primitives.
+pub fn activation(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x()?;
+    let hard_sigmoid = |c: &mut LowerCtx| {
+        let shifted = c.f.add_scalar(x, 3.0);
+        let r = relu6_of(c, shifted);
+        c.f.mul_scalar(r, 1.0 / 6.0)
+    };
+    let y = match c.layer {
+        "relu6" => relu6_of(c, x),
+        "swish" | "silu" => {
+            let s = c.f.unary(Unary::Sigmoid, x);
+            c.f.mul(x, s)
+        }
+        "hard_sigmoid" => hard_sigmoid(c),
+        "hard_swish" | "hard_silu" => {
+            let h = hard_sigmoid(c);
+            c.f.mul(x, h)
+        }
+        "mish" => {
+            let sp = c.f.unary(Unary::Softplus, x);
+            let t = c.f.unary(Unary::Tanh, sp);
+            c.f.mul(x, t)
+        }
+        other => return Err(LowerError::Unsupported(other.into())),
+    };
+    Ok(vec![y])
+}
+
+/// `zero_padding1d/2d` (zeros added per side) and `cropping1d/2d` (a slice per axis).
+pub fn sides(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let mut y = c.x()?;
+    let nd = c.shape(y).len().saturating_sub(2);
+    let crop = c.layer.starts_with("cropping");
+    let option = if crop { "cropping" } else { "padding" };
+    let sides = super::rules::sides_of(c.args, option, nd).map_err(|e| LowerError::Unsupported(format!("{e:?}")))?;
+    for (i, &(lo, hi)) in sides.iter().enumerate() {
+        let (lo, hi) = (lo.max(0) as usize, hi.max(0) as usize);
+        if lo == 0 && hi == 0 {
+            continue;
+        }
+        let axis = 1 + i;
+        let mut shape = c.shape(y);
+        if crop {
+            let end = shape[axis].checked_sub(hi).filter(|&e| e > lo);
+            let end = end.ok_or_else(|| LowerError::Unsupported(format!("{} crops the whole axis", c.layer)))?;
+            y = c.f.slice(y, axis, lo, end);
+        } else {
+            shape[axis] += lo + hi;
+            let t = c.f.current_layer;
+            y = c.f.push(Op::Pad { axis, before: lo, after: hi }, vec![y], shape, DType::F32, t);
+        }
+    }
+    Ok(vec![y])
+}
+
+pub fn rescaling(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let scale = c.args.float("scale").unwrap_or(1.0);
+    let offset = c.args.float("offset").unwrap_or(0.0);
+    let y = c.f.mul_scalar(c.x()?, scale);
+    Ok(vec![if offset != 0.0 { c.f.add_scalar(y, offset) } else { y }])
+}
+
+pub fn layer_scale(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let gamma = c.param("gamma")?;
+    Ok(vec![c.f.mul(c.x()?, gamma)])
+}
+
+/// Keras's `Normalization`: (x − mean)/max(sqrt(variance), 1e-7), the statistics along `axis`.
+pub fn normalization(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+    let x = c.x()?;
+    let xs = c.shape(x);
+    let axis = axis_of(c, "axis", xs.len());
+    let aligned: Vec<usize> = (0..xs.len()).map(|i| if i == axis { xs[i] } else { 1 }).collect();
+    let mean = c.param("mean")?;
+    let var = c.param("variance")?;
+    let mean = c.f.reshape(mean, aligned.clone());
+    let var = c.f.reshape(var, aligned);
+    let sd = c.f.unary(Unary::Sqrt, var);
+    let eps = c.f.scalar(1e-7);
+    let sd = c.f.binary(Binary::Max, sd, eps);
+    let centered = c.f.sub(x, mean);
+    Ok(vec![c.f.div(centered, sd)])
 }

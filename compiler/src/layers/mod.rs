@@ -72,6 +72,11 @@ pub enum ArgKind {
     Shape,
     /// An initialiser (`glorot_uniform`, `normal(0.05)`); checked by name.
     Init,
+    /// Per-side sizes of `zero_padding*`/`cropping*`: `P`, `[A, B]` or `[[top, bottom], [left, right]]`
+    /// (Keras's forms; what `[A, B]` means depends on the layer's rank).
+    Sides,
+    /// A number or a list of numbers (`normalization`'s `mean = [0.5, 0.4, 0.4]`).
+    Floats,
 }
 
 /// An allowed float range.
@@ -144,8 +149,9 @@ pub struct ParamSpec {
     pub name: String,
     pub shape: Vec<Dim>,
     pub trainable: bool,
-    /// Default initialiser (LANGUAGE.md §6).
-    pub init: &'static str,
+    /// Default initialiser (LANGUAGE.md §6), or `constant(v)` / `values(a, b, …)` for a layer whose
+    /// option gives the initial value (`layer_scale(init_values = 1e-6)`, `normalization(mean = …)`).
+    pub init: std::borrow::Cow<'static, str>,
 }
 
 impl ParamSpec {
@@ -274,10 +280,14 @@ pub struct Apply<'a> {
 
 impl Apply<'_> {
     pub fn param(&mut self, name: &str, shape: Vec<Dim>, init: &'static str) {
-        self.params.push(ParamSpec { name: name.to_string(), shape, trainable: true, init });
+        self.params.push(ParamSpec { name: name.to_string(), shape, trainable: true, init: init.into() });
     }
     pub fn moving(&mut self, name: &str, shape: Vec<Dim>, init: &'static str) {
-        self.params.push(ParamSpec { name: name.to_string(), shape, trainable: false, init });
+        self.params.push(ParamSpec { name: name.to_string(), shape, trainable: false, init: init.into() });
+    }
+    /// A parameter whose initial value an option gives (`constant(1e-06)`, `values(0.5, 0.4)`).
+    pub fn param_init(&mut self, name: &str, shape: Vec<Dim>, trainable: bool, init: String) {
+        self.params.push(ParamSpec { name: name.to_string(), shape, trainable, init: init.into() });
     }
     pub fn input(&self) -> &TensorTy {
         &self.inputs[0]
@@ -340,6 +350,8 @@ const PARAMETERISED: &[&str] = &[
     "bidirectional",
     "multi_head_attention",
     "repeat",
+    "layer_scale",
+    "normalization",
 ];
 
 /// Looks a layer or tensor function up by name.

@@ -62,6 +62,23 @@ const POOL_OPTS: &[ArgDef] = &[
     opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
 ];
 
+const RELU_OPTS: &[ArgDef] = &[
+    opt("max_value", NON_NEG, Default::Absent, "upper bound of the output (none: unbounded)"),
+    opt("negative_slope", NON_NEG, Default::Float(0.0), "slope below the threshold"),
+    opt("threshold", ANY_FLOAT, Default::Float(0.0), "values at or below it are not passed through"),
+];
+
+/// Options of the global poolings.
+const GLOBAL_POOL_OPTS: &[ArgDef] =
+    &[opt("keepdims", ArgKind::Bool, Default::Bool(false), "keep the spatial axes with size 1: [N, 1, 1, C]")];
+
+const SIDES_1D: ArgDef = opt("padding", ArgKind::Sides, Default::Int(1), "P (both ends) or [before, after]");
+const SIDES_2D: ArgDef =
+    opt("padding", ArgKind::Sides, Default::Int(1), "P, [PH, PW] (symmetric) or [[top, bottom], [left, right]]");
+const CROP_1D: ArgDef = opt("cropping", ArgKind::Sides, Default::Int(1), "C (both ends) or [before, after]");
+const CROP_2D: ArgDef =
+    opt("cropping", ArgKind::Sides, Default::Int(1), "C, [CH, CW] (symmetric) or [[top, bottom], [left, right]]");
+
 const AXIS_OPT: &[ArgDef] = &[opt("axis", ArgKind::Axis, Default::Int(-1), "the axis to normalise over")];
 
 macro_rules! layer {
@@ -90,7 +107,17 @@ pub static LAYERS: &[LayerDef] = &[
         dense,
         lowering::dense
     ),
-    layer!("relu", "relu(x)", "max(0, x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
+    layer!(
+        "relu",
+        "relu(x, max_value = none, negative_slope = 0, threshold = 0)",
+        "max(0, x), elementwise. Keras's ReLU options: values above max_value are clipped to it, values at or below \
+            threshold become negative_slope·(x − threshold) (0 by default).",
+        Layer,
+        One,
+        RELU_OPTS,
+        elementwise,
+        lowering::relu
+    ),
     layer!("sigmoid", "sigmoid(x)", "1 / (1 + e^-x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
     layer!("tanh", "tanh(x)", "Hyperbolic tangent, elementwise.", Layer, One, &[], elementwise, lowering::unary),
     layer!(
@@ -235,21 +262,21 @@ pub static LAYERS: &[LayerDef] = &[
     ),
     layer!(
         "global_avg_pool",
-        "global_avg_pool(x)",
-        "Mean over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].",
+        "global_avg_pool(x, keepdims = false)",
+        "Mean over the spatial axes: [N, H, W, C] → [N, C] ([N, 1, 1, C] with keepdims); [N, T, D] → [N, D].",
         Layer,
         One,
-        &[],
+        GLOBAL_POOL_OPTS,
         global_pool,
         lowering::global_pool
     ),
     layer!(
         "global_max_pool",
-        "global_max_pool(x)",
-        "Max over the spatial axes: [N, H, W, C] → [N, C]; [N, T, D] → [N, D].",
+        "global_max_pool(x, keepdims = false)",
+        "Max over the spatial axes: [N, H, W, C] → [N, C] ([N, 1, 1, C] with keepdims); [N, T, D] → [N, D].",
         Layer,
         One,
-        &[],
+        GLOBAL_POOL_OPTS,
         global_pool,
         lowering::global_pool
     ),
@@ -286,9 +313,10 @@ pub static LAYERS: &[LayerDef] = &[
     ),
     layer!(
         "batch_norm",
-        "batch_norm(x, momentum = 0.99, epsilon = 1e-3)",
-        "Batch normalisation over all axes but the last. Parameters gamma [C], beta [C]; non-trainable moving_mean \
-            [C], moving_var [C]. moving = momentum·moving + (1 − momentum)·batch.",
+        "batch_norm(x, momentum = 0.99, epsilon = 1e-3, center = true, scale = true)",
+        "Batch normalisation over all axes but the last. Parameters gamma [C] (without scale = false), beta [C] \
+            (without center = false); non-trainable moving_mean [C], moving_var [C]. moving = momentum·moving + (1 − \
+            momentum)·batch.",
         Layer,
         One,
         &[
@@ -299,19 +327,24 @@ pub static LAYERS: &[LayerDef] = &[
                 "moving-average momentum (Keras convention)"
             ),
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
+            opt("center", ArgKind::Bool, Default::Bool(true), "learn an offset beta"),
+            opt("scale", ArgKind::Bool, Default::Bool(true), "learn a factor gamma"),
         ],
         batch_norm,
         lowering::batch_norm
     ),
     layer!(
         "layer_norm",
-        "layer_norm(x, epsilon = 1e-3, axes = [-1])",
-        "Layer normalisation over `axes`; gamma and beta have the shape of the normalised axes.",
+        "layer_norm(x, epsilon = 1e-3, axes = [-1], center = true, scale = true)",
+        "Layer normalisation over `axes`; gamma (unless scale = false) and beta (unless center = false) have the \
+            shape of the normalised axes.",
         Layer,
         One,
         &[
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
             opt("axes", ArgKind::Axes, Default::Int(-1), "the normalised axes"),
+            opt("center", ArgKind::Bool, Default::Bool(true), "learn an offset beta"),
+            opt("scale", ArgKind::Bool, Default::Bool(true), "learn a factor gamma"),
         ],
         layer_norm,
         lowering::layer_norm
@@ -331,12 +364,17 @@ pub static LAYERS: &[LayerDef] = &[
     ),
     layer!(
         "dropout",
-        "dropout(x, rate)",
-        "Zeroes a fraction `rate` of the inputs in training; identity in evaluation.",
+        "dropout(x, rate, noise_shape = none)",
+        "Zeroes a fraction `rate` of the inputs in training (and scales the rest by 1/(1 − rate)); identity in \
+            evaluation. With noise_shape (e.g. [N, 1, 1, 1], stochastic depth) one draw is shared along the axes \
+            given as 1.",
         Layer,
         One,
-        &[opt("rate", RATE, Default::Required, "fraction of inputs dropped, in [0, 1)")],
-        elementwise,
+        &[
+            opt("rate", RATE, Default::Required, "fraction of inputs dropped, in [0, 1)"),
+            opt("noise_shape", ArgKind::Shape, Default::Absent, "shape of the mask: each axis 1 or the input's"),
+        ],
+        dropout,
         lowering::dropout
     ),
     layer!(
@@ -470,6 +508,150 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         repeat,
         lowering::repeat
+    ),
+    // ---- activations, padding, scaling and normalisation of the model zoo (issue 11)
+    layer!(
+        "relu6",
+        "relu6(x)",
+        "min(max(0, x), 6), elementwise (MobileNet).",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::activation
+    ),
+    layer!(
+        "swish",
+        "swish(x)",
+        "x·sigmoid(x), elementwise (also called silu; EfficientNet).",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::activation
+    ),
+    layer!(
+        "silu",
+        "silu(x)",
+        "x·sigmoid(x), elementwise (= swish).",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::activation
+    ),
+    layer!(
+        "hard_sigmoid",
+        "hard_sigmoid(x)",
+        "relu6(x + 3)/6, elementwise (Keras 3's definition).",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::activation
+    ),
+    layer!(
+        "hard_swish",
+        "hard_swish(x)",
+        "x·relu6(x + 3)/6, elementwise (also called hard_silu; MobileNetV3).",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::activation
+    ),
+    layer!(
+        "hard_silu",
+        "hard_silu(x)",
+        "x·relu6(x + 3)/6, elementwise (= hard_swish).",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::activation
+    ),
+    layer!("mish", "mish(x)", "x·tanh(softplus(x)), elementwise.", Layer, One, &[], elementwise, lowering::activation),
+    layer!(
+        "zero_padding1d",
+        "zero_padding1d(x, padding = 1)",
+        "Zeros added at both ends of the time axis: [N, T, C] → [N, T + before + after, C].",
+        Layer,
+        One,
+        &[SIDES_1D],
+        |a| sides(a, 1, false),
+        lowering::sides
+    ),
+    layer!(
+        "zero_padding2d",
+        "zero_padding2d(x, padding = 1)",
+        "Zeros around the image: [N, H, W, C] → [N, H + top + bottom, W + left + right, C]; padding P, [PH, PW] or \
+            [[top, bottom], [left, right]] (Keras's ((0, 1), (0, 1))).",
+        Layer,
+        One,
+        &[SIDES_2D],
+        |a| sides(a, 2, false),
+        lowering::sides
+    ),
+    layer!(
+        "cropping1d",
+        "cropping1d(x, cropping = 1)",
+        "Removes steps at both ends of the time axis: [N, T, C] → [N, T − before − after, C].",
+        Layer,
+        One,
+        &[CROP_1D],
+        |a| sides(a, 1, true),
+        lowering::sides
+    ),
+    layer!(
+        "cropping2d",
+        "cropping2d(x, cropping = 1)",
+        "Removes rows and columns at the borders: [N, H, W, C] → [N, H − top − bottom, W − left − right, C]; \
+            cropping C, [CH, CW] or [[top, bottom], [left, right]].",
+        Layer,
+        One,
+        &[CROP_2D],
+        |a| sides(a, 2, true),
+        lowering::sides
+    ),
+    layer!(
+        "rescaling",
+        "rescaling(x, scale, offset = 0)",
+        "x·scale + offset, elementwise (Keras's Rescaling: `rescaling(x, 1/255)`). No parameters.",
+        Layer,
+        One,
+        &[
+            opt("scale", ANY_FLOAT, Default::Required, "the factor"),
+            opt("offset", ANY_FLOAT, Default::Float(0.0), "added after scaling"),
+        ],
+        elementwise,
+        lowering::rescaling
+    ),
+    layer!(
+        "layer_scale",
+        "layer_scale(x, init_values = 1e-6)",
+        "A learned factor per channel of the last axis (ConvNeXt's LayerScale): x·gamma. Parameter gamma [C], \
+            initialised to init_values.",
+        Layer,
+        One,
+        &[opt("init_values", ANY_FLOAT, Default::Float(1e-6), "initial value of every gamma")],
+        layer_scale,
+        lowering::layer_scale
+    ),
+    layer!(
+        "normalization",
+        "normalization(x, axis = -1, mean = 0, variance = 1)",
+        "Keras's Normalization with given statistics: (x − mean)/max(sqrt(variance), 1e-7), statistics per index of \
+            `axis`. Non-trainable mean [C], variance [C] and count [] (Keras's adapted layer), initialised from the \
+            options (a number, or one per channel) and otherwise read from a checkpoint; training never changes them.",
+        Layer,
+        One,
+        &[
+            opt("axis", ArgKind::Axis, Default::Int(-1), "the axis whose entries have their own statistics"),
+            opt("mean", ArgKind::Floats, Default::Float(0.0), "the mean: a number or one per channel"),
+            opt("variance", ArgKind::Floats, Default::Float(1.0), "the variance: a number or one per channel"),
+        ],
+        normalization,
+        lowering::normalization
     ),
     // ---- tensor functions (no parameters, not listed in summaries)
     layer!(
@@ -835,7 +1017,11 @@ fn pool(a: &mut Apply) -> RuleResult {
 fn global_pool(a: &mut Apply) -> RuleResult {
     need_rank(a, 0, &[3, 4], "[N, H, W, C] or [N, T, D]")?;
     let x = a.input();
-    let dims = vec![x.dims[0].clone(), x.dims[x.rank() - 1].clone()];
+    let mut dims = vec![x.dims[0].clone()];
+    if a.args.bool("keepdims") {
+        dims.extend(std::iter::repeat_n(Dim::Known(1), x.rank() - 2));
+    }
+    dims.push(x.dims[x.rank() - 1].clone());
     Ok(Value::Tensor(TensorTy::new(x.elem, dims, a.origin)))
 }
 
@@ -937,8 +1123,13 @@ fn batch_norm(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
     need_rank(a, 0, &[2, 3, 4, 5], "[N, …, C]")?;
     let c = a.input().dims.last().cloned().expect("rank >= 2");
-    a.param("gamma", vec![c.clone()], "ones");
-    a.param("beta", vec![c.clone()], "zeros");
+    // Keras's order: gamma, beta, moving_mean, moving_variance; the absent ones are skipped.
+    if !matches!(a.args.get("scale"), ArgVal::Bool(false)) {
+        a.param("gamma", vec![c.clone()], "ones");
+    }
+    if !matches!(a.args.get("center"), ArgVal::Bool(false)) {
+        a.param("beta", vec![c.clone()], "zeros");
+    }
     a.moving("moving_mean", vec![c.clone()], "zeros");
     a.moving("moving_var", vec![c], "ones");
     Ok(Value::Tensor(a.input().clone()))
@@ -951,8 +1142,12 @@ fn layer_norm(a: &mut Apply) -> RuleResult {
     axes.sort();
     axes.dedup();
     let shape: Vec<Dim> = axes.iter().map(|&i| x.dims[i].clone()).collect();
-    a.param("gamma", shape.clone(), "ones");
-    a.param("beta", shape, "zeros");
+    if !matches!(a.args.get("scale"), ArgVal::Bool(false)) {
+        a.param("gamma", shape.clone(), "ones");
+    }
+    if !matches!(a.args.get("center"), ArgVal::Bool(false)) {
+        a.param("beta", shape, "zeros");
+    }
     Ok(Value::Tensor(x))
 }
 
@@ -1213,4 +1408,122 @@ fn random(a: &mut Apply) -> RuleResult {
         return Err(LayerError::Option { option: "shape", message: format!("dim {bad} is not a positive size") });
     }
     Ok(Value::Tensor(TensorTy::float(dims, a.origin)))
+}
+
+fn dropout(a: &mut Apply) -> RuleResult {
+    need_float(a, 0)?;
+    let x = a.input().clone();
+    if let ArgVal::Shape(ns) = a.args.get("noise_shape").clone() {
+        if ns.len() != x.rank() {
+            let message = format!("{} axes for an input of rank {} ({x})", ns.len(), x.rank());
+            return Err(LayerError::Option { option: "noise_shape", message });
+        }
+        for (i, (d, xd)) in ns.iter().zip(&x.dims).enumerate() {
+            if d.as_known() == Some(1) {
+                continue;
+            }
+            let eq = d.compare(xd);
+            if eq != Equality::Equal {
+                let how = if eq == Equality::Different { "is not" } else { "cannot be shown to be" };
+                let message = format!("axis {i} is {d}, which {how} 1 or the input's {xd} ({x})");
+                return Err(LayerError::Option { option: "noise_shape", message });
+            }
+        }
+    }
+    Ok(Value::Tensor(x))
+}
+
+/// The (before, after) sizes of `zero_padding*`/`cropping*` per spatial axis, from Keras's forms:
+/// `P`; for 1-D `[before, after]`; for 2-D `[PH, PW]` (symmetric) or `[[top, bottom], [left, right]]`.
+pub(crate) fn sides_of(args: &super::Args, option: &'static str, nd: usize) -> Result<Vec<(i64, i64)>, LayerError> {
+    let ArgVal::Sides(rows) = args.get(option) else { return Ok(vec![(0, 0); nd]) };
+    let bad = |what: &str| LayerError::Option { option, message: format!("{what} for a {nd}-D layer") };
+    Ok(match (nd, rows.as_slice()) {
+        (_, [one]) if one.len() == 1 => vec![(one[0], one[0]); nd],
+        (1, [a, b]) if a.len() == 1 && b.len() == 1 => vec![(a[0], b[0])],
+        (1, [ab]) if ab.len() == 2 => vec![(ab[0], ab[1])],
+        (2, [h, w]) if h.len() == 1 && w.len() == 1 => vec![(h[0], h[0]), (w[0], w[0])],
+        (2, [h, w]) if h.len() == 2 && w.len() == 2 => vec![(h[0], h[1]), (w[0], w[1])],
+        (1, _) => return Err(bad("expected P or [before, after]")),
+        _ => return Err(bad("expected P, [PH, PW] or [[top, bottom], [left, right]]")),
+    })
+}
+
+fn sides(a: &mut Apply, nd: usize, crop: bool) -> RuleResult {
+    let (layer, option) = match (nd, crop) {
+        (1, false) => ("zero_padding1d", "padding"),
+        (1, true) => ("cropping1d", "cropping"),
+        (_, false) => ("zero_padding2d", "padding"),
+        (_, true) => ("cropping2d", "cropping"),
+    };
+    need_rank(a, 0, &[nd + 2], if nd == 1 { "[N, T, C]" } else { "[N, H, W, C]" })?;
+    nchw_hint(a);
+    let x = a.input().clone();
+    let pads = sides_of(a.args, option, nd)?;
+    let mut dims = x.dims.clone();
+    for (i, &(lo, hi)) in pads.iter().enumerate() {
+        let name = axis_names(nd)[i];
+        let h = &x.dims[1 + i];
+        let total = Dim::Known(lo).add(&Dim::Known(hi)).map_err(|e| LayerError::from_dim(e, "the border"))?;
+        let (out, sign) = if crop {
+            (size(&format!("the output {name}"), || h.sub(&total))?, "−")
+        } else {
+            (size(&format!("the output {name}"), || h.add(&total))?, "+")
+        };
+        let note = format!("{layer} {name}: {} {sign} {lo} {sign} {hi} = {out}", show(h));
+        dims[1 + i] = positive(out, name, note, a)?;
+    }
+    Ok(Value::Tensor(TensorTy::new(x.elem, dims, a.origin)))
+}
+
+fn layer_scale(a: &mut Apply) -> RuleResult {
+    need_float(a, 0)?;
+    if a.input().rank() == 0 {
+        return Err(LayerError::Rank { operand: 0, expected: "[…, C]", found: a.input().clone() });
+    }
+    let c = a.input().dims.last().cloned().expect("rank >= 1");
+    let v = a.args.float("init_values").unwrap_or(1e-6);
+    a.param_init("gamma", vec![c], true, format!("constant({v:?})"));
+    Ok(Value::Tensor(a.input().clone()))
+}
+
+/// `values(a, b, …)` for per-channel statistics, `constant(v)` for one value.
+fn stat_init(vals: &[f64], c: &Dim, option: &'static str) -> Result<String, LayerError> {
+    match vals {
+        [v] => Ok(format!("constant({v:?})")),
+        _ => {
+            if c.as_known().is_some_and(|k| k != vals.len() as i64) || c.as_known().is_none() {
+                let message = format!("{} values for an axis of size {c}", vals.len());
+                return Err(LayerError::Option { option, message });
+            }
+            let list: Vec<String> = vals.iter().map(|v| format!("{v:?}")).collect();
+            Ok(format!("values({})", list.join(", ")))
+        }
+    }
+}
+
+fn normalization(a: &mut Apply) -> RuleResult {
+    need_float(a, 0)?;
+    let x = a.input().clone();
+    let axis = axes_of(a, "axis", x.rank())?[0];
+    let c = x.dims[axis].clone();
+    let floats = |name| match a.args.get(name) {
+        ArgVal::Floats(v) => v.clone(),
+        ArgVal::Float(f) => vec![*f],
+        _ => vec![if name == "mean" { 0.0 } else { 1.0 }],
+    };
+    let (mean, var) = (floats("mean"), floats("variance"));
+    if let Some(v) = var.iter().find(|v| **v < 0.0 || !v.is_finite()) {
+        let message = format!("a variance must be a finite number ≥ 0, found {v}");
+        return Err(LayerError::Option { option: "variance", message });
+    }
+    if let Some(v) = mean.iter().find(|v| !v.is_finite()) {
+        return Err(LayerError::Option { option: "mean", message: format!("{v} is not a finite number") });
+    }
+    let mi = stat_init(&mean, &c, "mean")?;
+    let vi = stat_init(&var, &c, "variance")?;
+    a.param_init("mean", vec![c.clone()], false, mi);
+    a.param_init("variance", vec![c], false, vi);
+    a.param_init("count", vec![], false, "zeros".into());
+    Ok(Value::Tensor(x))
 }

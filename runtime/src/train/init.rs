@@ -49,9 +49,23 @@ pub fn init(name: &str, shape: &[usize], rng: &mut Rng) -> Result<ArrayD<f32>, U
         "normal" => (0..n).map(|_| rng.normal_f64() * 0.05).collect(),
         "uniform" => (0..n).map(|_| (rng.uniform_f64() * 2.0 - 1.0) * 0.05).collect(),
         "orthogonal" => orthogonal(shape, rng),
-        other => return Err(UnknownInitialiser(other.to_string())),
+        // Values a layer's option gives (`layer_scale(init_values = 1e-6)`, `normalization(mean = …)`).
+        other => match given_values(other, n) {
+            Some(v) => v,
+            None => return Err(UnknownInitialiser(other.to_string())),
+        },
     };
     Ok(ArrayD::from_shape_vec(IxDyn(shape), data.into_iter().map(|v| v as f32).collect()).expect("init size"))
+}
+
+/// `constant(v)` (every element v) or `values(a, b, …)` (exactly `n` elements).
+fn given_values(spec: &str, n: usize) -> Option<Vec<f64>> {
+    if let Some(v) = spec.strip_prefix("constant(").and_then(|r| r.strip_suffix(')')) {
+        return v.trim().parse::<f64>().ok().map(|v| vec![v; n]);
+    }
+    let list = spec.strip_prefix("values(")?.strip_suffix(')')?;
+    let vals: Vec<f64> = list.split(',').map(|v| v.trim().parse::<f64>()).collect::<Result<_, _>>().ok()?;
+    (vals.len() == n).then_some(vals)
 }
 
 /// An orthogonal matrix (rows × cols flattened from the shape), by
