@@ -161,8 +161,11 @@ fn bad_options_are_check_errors() {
         assert!(errs.iter().any(|e| e.contains(expect)), "{body}: expected an error mentioning `{expect}`: {errs:?}");
     }
     // Keras and PyTorch spellings point at nnc's names.
-    let errs = errors(&model("[N, 4, 4, 3]", "ZeroPadding2D(x, 1)"));
-    assert!(errs.iter().any(|e| e.contains("zero_padding2d")) || !errs.is_empty(), "{errs:?}");
+    for (foreign, ours) in [("ZeroPadding2D", "zero_padding2d"), ("Cropping2D", "cropping2d"), ("ReLU6", "relu6")] {
+        let a = check(&model("[N, 4, 4, 3]", &format!("{foreign}(x)")));
+        let help = format!("did you mean `{ours}`?");
+        assert!(a.result.diagnostics.iter().any(|d| format!("{d:?}").contains(&help)), "{foreign}");
+    }
 }
 
 fn run(file: &Path, train: &str, backend: &str, dir: &Path, dump: bool) -> String {

@@ -199,6 +199,117 @@ EXTRA = {
         {"ln": ["ln.gamma", "ln.beta"], "d1": ["d1.kernel", "d1.bias"]}, ((8, 8), "float32")),
 }
 
+def _zoo_activations(x):
+    L = keras.layers
+    x = L.Conv2D(4, 3, activation="swish", name="c1")(x)
+    x = L.ReLU(max_value=0.3, negative_slope=0.1, threshold=0.05)(x)
+    x = L.Conv2D(4, 3, activation="mish", name="c2")(x)
+    x = L.Activation("relu6")(x)
+    x = L.Flatten()(x)
+    x = L.Dense(16, activation="hard_swish", name="d0")(x)
+    x = L.Activation("hard_sigmoid")(x)
+    x = L.Dense(12, activation="silu", name="d2")(x)
+    return L.Dense(10, name="d1")(x)
+
+
+def _zoo_borders(x):
+    from keras.src.applications.convnext import LayerScale
+    L = keras.layers
+    x = L.Rescaling(2.0, offset=-0.5)(x)
+    x = L.Normalization(mean=0.1, variance=0.3)(x)
+    x = L.ZeroPadding2D(((0, 1), (0, 1)))(x)
+    x = L.Conv2D(4, 3, use_bias=False, name="c1")(x)
+    x = L.BatchNormalization(scale=False, name="bn")(x)
+    x = L.ReLU(max_value=6.0)(x)
+    x = L.Cropping2D(((1, 0), (0, 2)))(x)
+    x = L.ZeroPadding2D((1, 2))(x)
+    x = L.LayerNormalization(center=False, epsilon=1e-3, name="ln")(x)
+    x = LayerScale(0.5, 4, name="ls")(x)
+    x = L.Activation("hard_silu")(x)
+    x = L.GlobalAveragePooling2D(keepdims=True)(x)
+    x = L.Flatten()(x)
+    return L.Dense(10, name="d1")(x)
+
+
+def _zoo_seq(x):
+    L = keras.layers
+    x = L.ZeroPadding1D((1, 2))(x)
+    x = L.Cropping1D((2, 1))(x)
+    x = L.Normalization(mean=[0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], variance=[4.0] * 8)(x)
+    x = L.ReLU(threshold=0.02)(x)
+    # No bias before batch norm (see keras_convnet).
+    x = L.Dense(8, use_bias=False, name="d0")(x)
+    x = L.BatchNormalization(center=False, name="bn")(x)
+    x = L.ReLU(negative_slope=0.2)(x)
+    # Average, not max: the digits' blank rows tie, and ties split the gradient differently.
+    x = L.GlobalAveragePooling1D(keepdims=True)(x)
+    x = L.Flatten()(x)
+    return L.Dense(10, name="d1")(x)
+
+
+def _zoo_se(x):
+    """Keras's EfficientNet squeeze-and-excitation (`block1a_se_*`), swish in the squeeze."""
+    L = keras.layers
+    x = L.Conv2D(4, 3, name="c1")(x)
+    se = L.GlobalAveragePooling2D(keepdims=True)(x)
+    se = L.Conv2D(2, 1, padding="same", activation="swish", name="se_r")(se)
+    se = L.Conv2D(4, 1, padding="same", activation="sigmoid", name="se_e")(se)
+    x = L.multiply([x, se])
+    return L.Dense(10, name="d1")(L.Flatten()(x))
+
+
+def _with_blocks(case):
+    src, build = case
+    return "use std.blocks\n" + src, build
+
+
+def _kb(*names):
+    return [f"{n}.{w}" for n in names for w in ("kernel", "bias")]
+
+
+# The layers and options of issue 11 (the model zoo). Dropout's noise_shape draws a random mask that
+# cannot be shared with Keras: tests/gradients.rs checks the mask's shape and its gradient instead.
+ZOO = {
+    "zoo_activations": generic(
+        "pixels", "pixels: [N, 8, 8, 1]",
+        'pixels |> conv2d(4, 3, activation = swish, name = "c1") '
+        '|> relu(max_value = 0.3, negative_slope = 0.1, threshold = 0.05) '
+        '|> conv2d(4, 3, activation = mish, name = "c2") |> relu6 |> flatten '
+        '|> dense(16, activation = hard_swish, name = "d0") |> hard_sigmoid '
+        '|> dense(12, activation = silu, name = "d2") |> dense(10, name = "d1")',
+        "let pixels = pixels / 16", _zoo_activations,
+        {"c1": _kb("c1"), "c2": _kb("c2"), "d0": _kb("d0"), "d2": _kb("d2"), "d1": _kb("d1")},
+        ((8, 8, 1), "float32")),
+    "zoo_borders_norms": generic(
+        "pixels", "pixels: [N, 8, 8, 1]",
+        'pixels |> rescaling(2.0, offset = -0.5) |> normalization(mean = 0.1, variance = 0.3) '
+        '|> zero_padding2d([[0, 1], [0, 1]]) |> conv2d(4, 3, bias = false, name = "c1") '
+        '|> batch_norm(scale = false, name = "bn") |> relu(max_value = 6) |> cropping2d([[1, 0], [0, 2]]) '
+        '|> zero_padding2d([1, 2]) |> layer_norm(center = false, name = "ln") '
+        '|> layer_scale(init_values = 0.5, name = "ls") |> hard_silu |> global_avg_pool(keepdims = true) '
+        '|> flatten |> dense(10, name = "d1")',
+        "let pixels = pixels / 16", _zoo_borders,
+        {"c1": ["c1.kernel"], "bn": ["bn.beta", "bn.moving_mean", "bn.moving_var"], "ln": ["ln.gamma"],
+         "ls": ["ls.gamma"], "d1": _kb("d1")},
+        ((8, 8, 1), "float32")),
+    "zoo_seq": generic(
+        "rows", "rows: [N, 8, 8]",
+        'rows |> zero_padding1d([1, 2]) |> cropping1d([2, 1]) '
+        '|> normalization(mean = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], variance = 4) '
+        '|> relu(threshold = 0.02) |> dense(8, bias = false, name = "d0") |> batch_norm(center = false, name = "bn") '
+        '|> relu(negative_slope = 0.2) |> global_avg_pool(keepdims = true) |> flatten |> dense(10, name = "d1")',
+        "let rows = rows / 16", _zoo_seq,
+        {"d0": ["d0.kernel"], "bn": ["bn.gamma", "bn.moving_mean", "bn.moving_var"], "d1": _kb("d1")},
+        ((8, 8), "float32")),
+    "zoo_squeeze_excite": _with_blocks(generic(
+        "pixels", "pixels: [N, 8, 8, 1]",
+        'pixels |> conv2d(4, 3, name = "c1") |> squeeze_excite(2, use_swish = true, name = "se") '
+        '|> flatten |> dense(10, name = "d1")',
+        "let pixels = pixels / 16", _zoo_se,
+        {"c1": _kb("c1"), "se_r": _kb("se.conv2d"), "se_e": _kb("se.conv2d_1"), "d1": _kb("d1")},
+        ((8, 8, 1), "float32"))),
+}
+
 CELLS = {
     "lstm": 'lstm(6, name = "r")',
     "gru": 'gru(6, name = "r")',
@@ -314,6 +425,9 @@ def main():
                       OPTIMIZERS["adam"][1], 1, "rows"))
     for key, (src, build) in EXTRA.items():
         inp = "tokens" if key == "embedding" else ("pixels" if "conv" in key else "rows")
+        cases.append((f"{key}/adam", src, build, OPTIMIZERS["adam"][1], 2, inp))
+    for key, (src, build) in ZOO.items():
+        inp = "rows" if key == "zoo_seq" else "pixels"
         cases.append((f"{key}/adam", src, build, OPTIMIZERS["adam"][1], 2, inp))
     failures = []
     passed = 0

@@ -230,6 +230,7 @@ pub fn bind_args(def: &LayerDef, raw: &[(Option<String>, Value, Origin)]) -> Res
                 }
                 Default::Absent => (ArgVal::Absent, None),
                 Default::Int(v) if matches!(ad.kind, ArgKind::Axis | ArgKind::Axes) => (ArgVal::Axes(vec![v]), None),
+                Default::Int(v) if ad.kind == ArgKind::Sides => (ArgVal::Sides(vec![vec![v]]), None),
                 Default::Int(v) => (ArgVal::Int(Dim::Known(v)), None),
                 Default::Float(v) => (ArgVal::Float(v), None),
                 Default::Bool(v) => (ArgVal::Bool(v), None),
