@@ -56,11 +56,18 @@ fn a_stem_of_the_new_layers_counts_as_keras_does() {
     // (GlobalAveragePooling2D(keepdims=True), Conv2D(8, 1, swish), Conv2D(32, 1, sigmoid), multiply),
     // LayerNormalization(center=False), LayerScale(1e-6, 32), Dropout(0.2, noise_shape=(None,1,1,1)),
     // GlobalMaxPooling2D, Dense(10) on 32×32×3: 1,913 parameters, 1,842 trainable, 71 not.
-    let src = "use std.blocks\ndim N\nmodel Stem {\n    input image: [N, 32, 32, 3]\n    let x = image \
-        |> rescaling(1 / 255) |> normalization |> zero_padding2d([[0, 1], [0, 1]])\n        \
-        |> conv2d(32, kernel = 3, stride = 2, bias = false) |> batch_norm(scale = false) |> relu(max_value = 6)\n        \
-        |> cropping2d([[1, 0], [0, 2]])\n    let y = squeeze_excite(x, 8, use_swish = true) |> layer_norm(center = false)\n        \
-        |> layer_scale |> dropout(0.2, noise_shape = [N, 1, 1, 1])\n    output logits = y |> global_max_pool |> dense(10)\n}\n";
+    let src = r#"use std.blocks
+dim N
+model Stem {
+    input image: [N, 32, 32, 3]
+    let x = image |> rescaling(1 / 255) |> normalization |> zero_padding2d([[0, 1], [0, 1]])
+        |> conv2d(32, kernel = 3, stride = 2, bias = false) |> batch_norm(scale = false) |> relu(max_value = 6)
+        |> cropping2d([[1, 0], [0, 2]])
+    let y = squeeze_excite(x, 8, use_swish = true) |> layer_norm(center = false)
+        |> layer_scale |> dropout(0.2, noise_shape = [N, 1, 1, 1])
+    output logits = y |> global_max_pool |> dense(10)
+}
+"#;
     assert_eq!(counts(src), (1842, 71, "[N, 10]".into()));
     let a = check(src);
     let m = &a.result.models[0];
