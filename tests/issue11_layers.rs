@@ -161,6 +161,8 @@ fn bad_options_are_check_errors() {
         ("[N, 3]", "normalization(x, mean = [1, 2])", "2 values for an axis of size 3"),
         ("[N, 3]", "normalization(x, variance = -1)", "variance"),
         ("[N, 3]", "normalization(x, axis = 2)", "axis"),
+        ("[N, 3]", "normalization(x, axis = 0)", "batch axis"),
+        ("[N]", "layer_scale(x)", "[N, …, C]"),
         ("[N, 3]", "rescaling(x)", "scale"),
         ("[N, 3]", "layer_scale(x, init_values = true)", "init_values"),
     ] {

@@ -1478,10 +1478,11 @@ fn sides(a: &mut Apply, nd: usize, crop: bool) -> RuleResult {
 
 fn layer_scale(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
-    if a.input().rank() == 0 {
-        return Err(LayerError::Rank { operand: 0, expected: "[…, C]", found: a.input().clone() });
+    // The scale is per channel, never per sample: the last axis must not be the batch axis.
+    if a.input().rank() < 2 {
+        return Err(LayerError::Rank { operand: 0, expected: "[N, …, C]", found: a.input().clone() });
     }
-    let c = a.input().dims.last().cloned().expect("rank >= 1");
+    let c = a.input().dims.last().cloned().expect("rank >= 2");
     let v = a.args.float("init_values").unwrap_or(1e-6);
     a.param_init("gamma", vec![c], true, format!("constant({v:?})"));
     Ok(Value::Tensor(a.input().clone()))
@@ -1506,6 +1507,10 @@ fn normalization(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
     let x = a.input().clone();
     let axis = axes_of(a, "axis", x.rank())?[0];
+    if axis == 0 {
+        let message = "axis 0 is the batch axis: statistics are per feature, not per sample".to_string();
+        return Err(LayerError::Option { option: "axis", message });
+    }
     let c = x.dims[axis].clone();
     let floats = |name| match a.args.get(name) {
         ArgVal::Floats(v) => v.clone(),
