@@ -129,4 +129,16 @@ mod tests {
     fn unknown_initialisers_are_errors() {
         assert!(init("glorot", &[2, 2], &mut Rng::new(0)).is_err());
     }
+
+    /// Values a layer's option gives (`layer_scale`, `normalization`); a list must fit the shape.
+    #[test]
+    fn given_values_fill_or_must_fit() {
+        let mut rng = Rng::new(0);
+        assert_eq!(init("constant(1e-6)", &[3], &mut rng).unwrap().as_slice().unwrap(), &[1e-6f32; 3]);
+        assert_eq!(init("constant(0.5)", &[], &mut rng).unwrap().as_slice().unwrap(), &[0.5f32]);
+        assert_eq!(init("values(0.1, 0.2)", &[2], &mut rng).unwrap().as_slice().unwrap(), &[0.1f32, 0.2]);
+        for bad in ["values(0.1, 0.2)", "constant(x)", "constant(1", "values()"] {
+            assert!(init(bad, &[3], &mut rng).is_err(), "{bad}");
+        }
+    }
 }
