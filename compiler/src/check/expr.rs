@@ -841,6 +841,10 @@ impl<'p> Checker<'p> {
 
         let mut inner = Body::new(file, BodyKind::Block);
         inner.frozen = body.frozen;
+        // A call from a generic check (a block nobody calls) passes on symbolic
+        // sizes: the callee is as generic as its caller, or its `kernel = k`
+        // would be a false E0207.
+        inner.generic = body.generic;
         // `name = "…"` sets the prefix; otherwise the block is numbered like a
         // layer within the binding (`y.residual`, `y.residual_1`), so two
         // calls never share parameter names.
@@ -1195,8 +1199,7 @@ impl<'p> Checker<'p> {
                 Some(s) => out.push(s),
                 None => match &p.default {
                     Some(e) => {
-                        let mut b = Body::new(file, BodyKind::Block);
-                        let v = self.eval_in(&mut b, e, true);
+                        let v = self.param_default(file, e);
                         out.push((v, Origin { file, span: p.span }));
                     }
                     None => {
@@ -1216,6 +1219,14 @@ impl<'p> Checker<'p> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// A parameter's default value, the same for a call and for the generic check of a
+    /// block nobody calls: evaluated on its own (no other parameter is visible) as an
+    /// option value, where a bare word is a mode (`pad: mode = same`).
+    pub(crate) fn param_default(&mut self, file: nnc_syntax::FileId, e: &'p Expr) -> Value {
+        let mut b = Body::new(file, BodyKind::Block);
+        self.eval_in(&mut b, e, true)
     }
 
     /// A model used as a function (GAN steps): keywords naming inputs bind

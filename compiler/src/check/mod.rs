@@ -974,8 +974,9 @@ impl<'p> Checker<'p> {
                     body.pattern_dims.insert(p.name.name.clone(), d.clone());
                     Value::Int(d)
                 }
+                // The default as a call would bind it (`pad: mode = same` is a mode).
                 _ => match &p.default {
-                    Some(e) => self.eval(&mut body, e),
+                    Some(e) => self.param_default(file, e),
                     None => Value::Unknown,
                 },
             };
