@@ -143,7 +143,13 @@ pub(crate) struct Checker<'p> {
     /// Unbound dims a data source decides at run time (`text` binds `V`).
     pub(crate) data_bound_dims: HashSet<String>,
     trains: Vec<train::TrainInfo>,
+    /// Layer applications and block instantiations so far, over the whole check
+    /// (`Checker::spend`): block calls unroll, so a file can describe an exponential network.
+    work: usize,
 }
+
+/// Most layer applications plus block instantiations one check may make (E0412).
+pub(crate) const MAX_CHECK_WORK: usize = 1_000_000;
 
 /// A name bound in a body.
 #[derive(Clone, Debug)]
@@ -254,7 +260,30 @@ impl<'p> Checker<'p> {
             graph: Graph::default(),
             trains: Vec::new(),
             data_bound_dims: HashSet::new(),
+            work: 0,
         }
+    }
+
+    /// Counts one unit of checking work (a layer application, a block instantiation);
+    /// `false`, after reporting E0412 once at `at`, when the check's bound is spent.
+    pub(crate) fn spend(&mut self, at: Origin) -> bool {
+        self.work = self.work.saturating_add(1);
+        if self.work <= MAX_CHECK_WORK {
+            return true;
+        }
+        if self.work == MAX_CHECK_WORK + 1 {
+            self.report(
+                Diagnostic::new(
+                    Code::NetworkTooLarge,
+                    at.file,
+                    at.span,
+                    format!("this call makes the network larger than {MAX_CHECK_WORK} layers"),
+                )
+                .with_label("checking stops here")
+                .with_note("every block call and every `repeat` of a block is checked as a copy of its layers"),
+            );
+        }
+        false
     }
 
     pub(crate) fn report(&mut self, d: Diagnostic) {
