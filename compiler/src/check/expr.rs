@@ -890,6 +890,13 @@ impl<'p> Checker<'p> {
         let def = layers::lookup("repeat").expect("`repeat` is in the layer table");
         self.called_blocks.insert(b.name.name.clone());
         let block_expr = &call.args[at].value;
+        let callee = match &block_expr.kind {
+            ExprKind::Call(c) => c.callee.span,
+            _ => block_expr.span,
+        };
+        if self.recursive(b, file, origin, callee) {
+            return Value::Unknown;
+        }
         let (block_args, inner_name) = match &block_expr.kind {
             ExprKind::Call(c) => self.block_args(body, c),
             _ => (Vec::new(), None),
