@@ -7,7 +7,7 @@ use std::rc::Rc;
 use nnc_syntax::ast::{self, BinOp, Call, CmpOp, ElemType, Expr, ExprKind, IndexItem, TypeExpr};
 use nnc_syntax::{Code, Diagnostic, Span};
 
-use super::{Binding, BindingKind, Body, BodyKind, Checker, LayerRecord, empty_info};
+use super::{Binding, BindingKind, BlockCall, Body, BodyKind, Checker, LayerRecord, empty_info};
 use crate::dims::{Dim, DimError, DimResult, Equality};
 use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
 use crate::layers::{self, Apply, Family, LayerDef, Operands, bind_args};
@@ -773,7 +773,14 @@ impl<'p> Checker<'p> {
                     p
                 })
                 .collect();
-            body.layers.push(LayerRecord { name, layer: def.name, output: out.clone(), params, origin });
+            body.layers.push(LayerRecord {
+                name,
+                layer: def.name,
+                output: out.clone(),
+                params,
+                origin,
+                blocks: Vec::new(),
+            });
         }
         out
     }
@@ -1114,6 +1121,11 @@ impl<'p> Checker<'p> {
         self.active.pop();
         let frozen = body.frozen;
         for mut l in inner.layers {
+            let output = match &v {
+                Value::Tensor(t) => Value::Tensor(t.clone().at(origin)),
+                other => other.clone(),
+            };
+            l.blocks.insert(0, BlockCall { prefix: inner.prefix.clone(), block: b.name.name.clone(), output });
             if frozen {
                 for p in &mut l.params {
                     p.trainable = false;

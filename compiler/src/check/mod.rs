@@ -54,6 +54,20 @@ pub struct LayerRecord {
     pub output: Value,
     pub params: Vec<ParamSpec>,
     pub origin: Origin,
+    /// The block calls this layer was made in, outermost first. `nnc summary` groups the rows
+    /// of one call under it.
+    pub blocks: Vec<BlockCall>,
+}
+
+/// One block instantiation, as the layers made in it record it.
+#[derive(Clone, Debug)]
+pub struct BlockCall {
+    /// The name prefix of the call's layers (`conv3.bottleneck_2`), which includes the
+    /// enclosing calls' prefixes: it tells calls apart.
+    pub prefix: String,
+    pub block: String,
+    /// What the call returned.
+    pub output: Value,
 }
 
 /// What the checker learned about one model.
