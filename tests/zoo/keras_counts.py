@@ -34,10 +34,6 @@ FAMILIES = {
 }
 
 
-def count(weights):
-    return sum(int(w.numpy().size) if hasattr(w, "numpy") else int(w.size) for w in weights)
-
-
 def main(names):
     for nnc_name, keras_name in FAMILIES.items():
         if names and nnc_name not in names and keras_name not in names:

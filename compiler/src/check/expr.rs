@@ -15,6 +15,9 @@ use crate::types::{LayerValue, Origin, TensorTy, Value};
 
 const MAX_REPEAT_DEPTH: usize = 64;
 
+/// Call arguments after evaluation: keyword (if any), value, where it was written.
+type GivenArgs = Vec<(Option<String>, Value, Origin)>;
+
 impl<'p> Checker<'p> {
     pub(crate) fn eval(&mut self, body: &mut Body, e: &'p Expr) -> Value {
         self.eval_in(body, e, false)
@@ -851,11 +854,7 @@ impl<'p> Checker<'p> {
     }
 
     /// A block call's arguments, evaluated, without `name = "…"`, which is returned apart.
-    fn block_args(
-        &mut self,
-        body: &mut Body,
-        call: &'p Call,
-    ) -> (Vec<(Option<String>, Value, Origin)>, Option<String>) {
+    fn block_args(&mut self, body: &mut Body, call: &'p Call) -> (GivenArgs, Option<String>) {
         let mut args = self.eval_args(body, call);
         let mut prefix_name = None;
         if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name"))
