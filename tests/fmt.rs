@@ -99,8 +99,11 @@ fn shipped_files_are_canonical_and_formatting_is_idempotent() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let shipped: Vec<String> =
-        ["examples", "examples/zoo", "stdlib"].iter().flat_map(|d| nn_files(d)).map(|p| p.display().to_string()).collect();
+    let shipped: Vec<String> = ["examples", "examples/zoo", "stdlib"]
+        .iter()
+        .flat_map(|d| nn_files(d))
+        .map(|p| p.display().to_string())
+        .collect();
     let mut args = vec!["fmt", "--check"];
     args.extend(shipped.iter().map(String::as_str));
     let (code, out) = nnc(&args);

@@ -721,10 +721,17 @@ impl<'p> Checker<'p> {
                         Value::Bool(true) => self.check_stmts(body, then_body, info, given),
                         Value::Bool(false) => self.check_stmts(body, else_body, info, given),
                         Value::Unknown if body.generic => {
-                            // Unknown in a generic check: both branches must make sense.
+                            // Unknown in a generic check: both branches must make sense. Each
+                            // starts from the scope before the `if` (a call takes one of them, so
+                            // `let e` in both is no duplicate); after it, either one's names.
+                            let before = body.scope.clone();
                             self.check_stmts(body, then_body, info, given);
+                            let after_then = std::mem::replace(&mut body.scope, before);
                             let returned = body.returned.take();
                             self.check_stmts(body, else_body, info, given);
+                            for (name, binding) in after_then {
+                                body.scope.entry(name).or_insert(binding);
+                            }
                             if body.returned.is_none() {
                                 body.returned = returned;
                             }
