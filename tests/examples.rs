@@ -9,48 +9,6 @@ mod common;
 use common::*;
 use nnc_compiler::summary;
 
-#[derive(Debug)]
-enum Expect {
-    Model { model: String, total: i64, trainable: i64, non_trainable: i64 },
-    Shape { model: String, binding: String, shape: String },
-    Params { model: String, layer: String, count: i64 },
-}
-
-fn parse_expectations(text: &str) -> Vec<Expect> {
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Some(rest) = line.strip_prefix("//! expect ") else { continue };
-        let num =
-            |s: &str| s.replace([',', '_'], "").parse::<i64>().unwrap_or_else(|_| panic!("bad number in `{line}`"));
-        if let Some(r) = rest.strip_prefix("model ") {
-            let mut parts = r.split_whitespace();
-            let model = parts.next().expect("model name").to_string();
-            let mut kv = std::collections::HashMap::new();
-            for p in parts {
-                let (k, v) = p.split_once('=').expect("key=value");
-                kv.insert(k.to_string(), num(v));
-            }
-            out.push(Expect::Model {
-                model,
-                total: kv["total"],
-                trainable: kv["trainable"],
-                non_trainable: kv["non_trainable"],
-            });
-        } else if let Some(r) = rest.strip_prefix("shape ") {
-            let (lhs, shape) = r.split_once('=').expect("shape line has =");
-            let (model, binding) = lhs.trim().split_once('.').expect("Model.binding");
-            out.push(Expect::Shape { model: model.into(), binding: binding.into(), shape: shape.trim().into() });
-        } else if let Some(r) = rest.strip_prefix("params ") {
-            let (lhs, count) = r.split_once('=').expect("params line has =");
-            let (model, layer) = lhs.trim().split_once('.').expect("Model.layer");
-            out.push(Expect::Params { model: model.into(), layer: layer.into(), count: num(count.trim()) });
-        } else {
-            panic!("unknown expectation `{line}`");
-        }
-    }
-    out
-}
-
 #[test]
 fn examples_check_clean_and_reproduce_the_seeds() {
     let mut failures = Vec::new();
@@ -62,47 +20,7 @@ fn examples_check_clean_and_reproduce_the_seeds() {
             failures.push(format!("{name}: expected no diagnostics, got {:#?}", a.result.diagnostics));
             continue;
         }
-        let text = std::fs::read_to_string(&path).unwrap();
-        for e in parse_expectations(&text) {
-            checked += 1;
-            let model_name = match &e {
-                Expect::Model { model, .. } | Expect::Shape { model, .. } | Expect::Params { model, .. } => model,
-            };
-            let Some(m) = a.result.models.iter().find(|m| &m.name == model_name) else {
-                failures.push(format!("{name}: no model {model_name}"));
-                continue;
-            };
-            match &e {
-                Expect::Model { total, trainable, non_trainable, .. } => {
-                    let t = summary::totals(m);
-                    if (t.total(), t.trainable, t.non_trainable) != (*total, *trainable, *non_trainable) || t.symbolic {
-                        failures.push(format!(
-                            "{name}: {model_name} has total={} trainable={} non_trainable={}, the seed says \
-                                {total}/{trainable}/{non_trainable}",
-                            t.total(),
-                            t.trainable,
-                            t.non_trainable
-                        ));
-                    }
-                }
-                Expect::Shape { binding, shape, .. } => match m.bindings.iter().find(|(n, _)| n == binding) {
-                    Some((_, v)) if v.to_string() == *shape => {}
-                    Some((_, v)) => failures.push(format!("{name}: {model_name}.{binding} is {v}, expected {shape}")),
-                    None => failures.push(format!("{name}: {model_name} has no binding {binding}")),
-                },
-                Expect::Params { layer, count, .. } => match m.layers.iter().find(|l| &l.name == layer) {
-                    Some(l) if summary::layer_params(l) == Ok(*count) => {}
-                    Some(l) => failures.push(format!(
-                        "{name}: {model_name}.{layer} has {:?} params, expected {count}",
-                        summary::layer_params(l)
-                    )),
-                    None => failures.push(format!(
-                        "{name}: {model_name} has no layer {layer} (layers: {})",
-                        m.layers.iter().map(|l| l.name.as_str()).collect::<Vec<_>>().join(", ")
-                    )),
-                },
-            }
-        }
+        checked += check_expectations(&path, &a, &mut failures);
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     assert!(checked >= 60, "only {checked} expectations found");

@@ -11,8 +11,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 #[test]
@@ -30,37 +28,11 @@ fn every_train_block_of_every_example_runs() {
         for train in trains {
             let out = out_root.join(format!("{}-{train}", file.file_stem().unwrap().to_string_lossy()));
             let started = std::time::Instant::now();
-            let o = Command::new(nnc_bin())
-                .current_dir(root())
-                .arg("run")
-                .arg(&file)
-                .args(["--train", &train, "--epochs", "1", "--steps", "1", "--out"])
-                .arg(&out)
-                .output()
-                .unwrap();
             ran += 1;
+            let result = run_one_step(&file, &train, &out);
             eprintln!("{shown} {train}: {:.1} s", started.elapsed().as_secs_f64());
-            if !o.status.success() {
-                failures.push(format!(
-                    "{shown} --train {train}: exit {:?}\n{}",
-                    o.status.code(),
-                    String::from_utf8_lossy(&o.stderr)
-                ));
-                continue;
-            }
-            // Every op ran compiled: fused or a library routine of the
-            // compiled backend, none on the one-node reference fallback.
-            let stdout = String::from_utf8_lossy(&o.stdout);
-            if let Some(line) = stdout.lines().find(|l| l.contains("reference fallback")) {
-                failures.push(format!("{shown} --train {train}: {line}"));
-            }
-            let history = std::fs::read_to_string(out.join("history.csv")).unwrap_or_default();
-            let mut lines = history.lines();
-            let header: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-            let row: Vec<&str> = lines.next().unwrap_or("").split(',').collect();
-            let loss = header.iter().position(|h| *h == "loss").and_then(|i| row.get(i)?.parse::<f64>().ok());
-            if !loss.is_some_and(f64::is_finite) {
-                failures.push(format!("{shown} --train {train}: no finite loss in history.csv:\n{history}"));
+            if let Err(e) = result {
+                failures.push(format!("{shown} --train {train}: {e}"));
             }
         }
     }

@@ -72,24 +72,24 @@ fn nn_files(dir: &str) -> Vec<PathBuf> {
 fn shipped_files_are_canonical_and_formatting_is_idempotent() {
     use nnc_syntax::format::format_source;
     let mut failures = Vec::new();
-    for dir in ["examples", "stdlib", "tests/check_ok", "tests/diagnostics"] {
+    for dir in ["examples", "examples/zoo", "stdlib", "tests/check_ok", "tests/diagnostics"] {
         let files = nn_files(dir);
         assert!(!files.is_empty(), "no .nn files in {dir}");
         for path in files {
             // A golden file may be invalid UTF-8 on purpose (E0004); it has nothing to format.
             let Ok(text) = String::from_utf8(std::fs::read(&path).expect("read")) else {
-                if matches!(dir, "examples" | "stdlib") {
+                if matches!(dir, "examples" | "examples/zoo" | "stdlib") {
                     failures.push(format!("{}: not UTF-8", path.display()));
                 }
                 continue;
             };
             let Ok(once) = format_source(&text) else {
-                if matches!(dir, "examples" | "stdlib") {
+                if matches!(dir, "examples" | "examples/zoo" | "stdlib") {
                     failures.push(format!("{}: does not format", path.display()));
                 }
                 continue;
             };
-            if matches!(dir, "examples" | "stdlib") && once != text {
+            if matches!(dir, "examples" | "examples/zoo" | "stdlib") && once != text {
                 failures.push(format!("{}: not in the canonical layout (run `nnc fmt` on it)", path.display()));
             }
             match format_source(&once) {
@@ -99,8 +99,11 @@ fn shipped_files_are_canonical_and_formatting_is_idempotent() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    let shipped: Vec<String> =
-        ["examples", "stdlib"].iter().flat_map(|d| nn_files(d)).map(|p| p.display().to_string()).collect();
+    let shipped: Vec<String> = ["examples", "examples/zoo", "stdlib"]
+        .iter()
+        .flat_map(|d| nn_files(d))
+        .map(|p| p.display().to_string())
+        .collect();
     let mut args = vec!["fmt", "--check"];
     args.extend(shipped.iter().map(String::as_str));
     let (code, out) = nnc(&args);

@@ -18,7 +18,7 @@ pub mod schema;
 pub mod summary;
 pub mod types;
 
-pub use check::{CheckOptions, CheckResult, LayerRecord, ModelInfo, SetValue, TypeHint, check};
+pub use check::{BlockCall, CheckOptions, CheckResult, LayerRecord, ModelInfo, SetValue, TypeHint, check};
 pub use program::{FsLoader, LoadError, Loader, Program};
 
 /// A loaded and checked program.

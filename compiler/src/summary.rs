@@ -76,12 +76,28 @@ pub fn render(model: &ModelInfo) -> String {
     for (name, ty) in &model.inputs {
         rows.push([name.clone(), "input".into(), ty.to_string(), "0".into()]);
     }
-    for l in &model.layers {
+    for (i, l) in model.layers.iter().enumerate() {
+        // A block call opens a group: a row with the block's name, its output and its
+        // parameter total, then its layers (and nested calls) indented under it.
+        let shared = match i.checked_sub(1).map(|p| &model.layers[p].blocks) {
+            Some(prev) => prev.iter().zip(&l.blocks).take_while(|(a, b)| a.prefix == b.prefix).count(),
+            None => 0,
+        };
+        for depth in shared..l.blocks.len() {
+            let call = &l.blocks[depth];
+            let in_call = |m: &&crate::check::LayerRecord| m.blocks.get(depth).is_some_and(|c| c.prefix == call.prefix);
+            let members: Vec<&crate::check::LayerRecord> = model.layers[i..].iter().take_while(in_call).collect();
+            let (prefix, block, output) = (&call.prefix, &call.block, shape_text(&call.output));
+            let params = members.iter().try_fold(0i64, |sum, m| layer_params(m).map(|n| sum.saturating_add(n)));
+            let params = params.map_or_else(|_| "symbolic".to_string(), thousands);
+            rows.push([format!("{}{prefix}", "  ".repeat(depth)), format!("block {block}"), output, params]);
+        }
         let params = match layer_params(l) {
             Ok(n) => thousands(n),
             Err(sym) => sym,
         };
-        rows.push([l.name.clone(), l.layer.to_string(), shape_text(&l.output), params]);
+        let name = format!("{}{}", "  ".repeat(l.blocks.len()), l.name);
+        rows.push([name, l.layer.to_string(), shape_text(&l.output), params]);
     }
     let headers = ["Layer (name)", "Type", "Output shape", "Params"];
     let mut widths = headers.map(|h| h.chars().count());

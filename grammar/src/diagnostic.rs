@@ -290,6 +290,13 @@ batch size.";
 another kind than it needs: `optimizer = mse(1, 2)` names a loss where an
 optimizer belongs. Every loss, metric, optimizer, schedule and data source is
 declared with its kind; the message lists those of the kind the field needs.";
+    NetworkTooLarge = "E0412", Error, "network too large to check",
+"Checking unrolls every block call and every `repeat` of a block, so the work
+grows with the network the file describes. A file that would make the checker
+apply more than 1,000,000 layers (over all its models and blocks) is refused at
+the call that crossed the bound. This takes blocks calling blocks twice, 40
+levels deep (2^40 calls), or `repeat(x, 10000, b(…))` of a block that itself
+repeats. Real networks have a few thousand layers at most.";
 
     // ---- files and resources
     FileOutsideRoot = "E0501", Error, "file outside the project root",

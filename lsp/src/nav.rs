@@ -704,4 +704,25 @@ train gan {
         assert_eq!(resolve(SRC, "dense(x", 0), "nothing");
         assert_eq!(resolve(SRC, "header", 0), "nothing");
     }
+
+    #[test]
+    fn blocks_repeated_by_repeat_resolve() {
+        let src = "dim N
+block grow(x: [N, C], growth: int) -> [N, C + growth] {
+    return concat(x, dense(x, growth))
+}
+block unit(x: [N, C]) -> [N, C] {
+    return relu(x)
+}
+model M(k = 3) {
+    input x: [N, 4]
+    let y = x |> repeat(k, grow(growth = 8)) |> repeat(2, unit)
+    output z = y
+}
+";
+        assert_eq!(resolve(src, "grow(growth", 0), "block grow@1");
+        assert_eq!(resolve(src, "growth = 8", 0), "parameter growth@1");
+        assert_eq!(resolve(src, "k, grow", 0), "parameter k@7");
+        assert_eq!(resolve(src, "unit)", 0), "block unit@4");
+    }
 }

@@ -5,15 +5,18 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use nnc_syntax::ast::{self, BinOp, Call, CmpOp, ElemType, Expr, ExprKind, IndexItem, TypeExpr};
-use nnc_syntax::{Code, Diagnostic};
+use nnc_syntax::{Code, Diagnostic, Span};
 
-use super::{Binding, BindingKind, Body, BodyKind, Checker, LayerRecord, empty_info};
+use super::{Binding, BindingKind, BlockCall, Body, BodyKind, Checker, LayerRecord, empty_info};
 use crate::dims::{Dim, DimError, DimResult, Equality};
 use crate::graph::{IndexSpec, NodeKind, Operand, TRef};
 use crate::layers::{self, Apply, Family, LayerDef, Operands, bind_args};
 use crate::types::{LayerValue, Origin, TensorTy, Value};
 
 const MAX_REPEAT_DEPTH: usize = 64;
+
+/// Call arguments after evaluation: keyword (if any), value, where it was written.
+type GivenArgs = Vec<(Option<String>, Value, Origin)>;
 
 impl<'p> Checker<'p> {
     pub(crate) fn eval(&mut self, body: &mut Body, e: &'p Expr) -> Value {
@@ -503,6 +506,11 @@ impl<'p> Checker<'p> {
         if let Some(&(model, file)) = self.model_decls.get(name) {
             return self.call_model(body, model, file, call, piped);
         }
+        if name == "repeat"
+            && let Some(repeated) = self.repeated_block(body, call)
+        {
+            return self.repeat_block(body, call, piped, repeated);
+        }
         if let Some(def) = layers::lookup(name) {
             return self.apply_layer(body, def, call, piped);
         }
@@ -718,6 +726,9 @@ impl<'p> Checker<'p> {
                 }
             }
         }
+        if !self.spend(origin) {
+            return Value::Unknown;
+        }
         let mut apply = Apply { inputs: tensors, args: &bound, origin, params: Vec::new(), notes: Vec::new() };
         let result = layers::run_rule(def, &mut apply);
         let out = match result {
@@ -765,7 +776,14 @@ impl<'p> Checker<'p> {
                     p
                 })
                 .collect();
-            body.layers.push(LayerRecord { name, layer: def.name, output: out.clone(), params, origin });
+            body.layers.push(LayerRecord {
+                name,
+                layer: def.name,
+                output: out.clone(),
+                params,
+                origin,
+                blocks: Vec::new(),
+            });
         }
         out
     }
@@ -810,19 +828,33 @@ impl<'p> Checker<'p> {
     ) -> Value {
         let origin = body.origin(call.span);
         self.called_blocks.insert(b.name.name.clone());
-        if self.active.contains(&b.name.name) || self.active.len() > MAX_REPEAT_DEPTH {
-            self.report(
-                Diagnostic::new(
-                    Code::RecursiveCall,
-                    origin.file,
-                    call.callee.span,
-                    format!("block `{}` calls itself", b.name.name),
-                )
-                .with_label("recursive call")
-                .with_secondary(file, b.name.span, "block defined here"),
-            );
+        if self.recursive(b, file, origin, call.callee.span) {
             return Value::Unknown;
         }
+        let (args, prefix_name) = self.block_args(body, call);
+        let mut given: Vec<(Option<String>, Value, Origin)> = Vec::new();
+        if let Some((v, o)) = piped {
+            given.push((None, v, o));
+        }
+        given.extend(args);
+        self.instantiate_block(body, b, file, &given, origin, prefix_name)
+    }
+
+    /// Reports a call of `b` made while `b` is being checked (or too deep a nesting).
+    fn recursive(&mut self, b: &'p ast::BlockDecl, file: nnc_syntax::FileId, at: Origin, callee: Span) -> bool {
+        if !self.active.contains(&b.name.name) && self.active.len() <= MAX_REPEAT_DEPTH {
+            return false;
+        }
+        self.report(
+            Diagnostic::new(Code::RecursiveCall, at.file, callee, format!("block `{}` calls itself", b.name.name))
+                .with_label("recursive call")
+                .with_secondary(file, b.name.span, "block defined here"),
+        );
+        true
+    }
+
+    /// A block call's arguments, evaluated, without `name = "…"`, which is returned apart.
+    fn block_args(&mut self, body: &mut Body, call: &'p Call) -> (GivenArgs, Option<String>) {
         let mut args = self.eval_args(body, call);
         let mut prefix_name = None;
         if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name"))
@@ -830,17 +862,200 @@ impl<'p> Checker<'p> {
         {
             prefix_name = Some(s);
         }
-        let mut given: Vec<(Option<String>, Value, Origin)> = Vec::new();
-        if let Some((v, o)) = piped {
-            given.push((None, v, o));
+        (args.into_iter().map(|(k, v, o, _)| (k, v, o)).collect(), prefix_name)
+    }
+
+    /// The argument of a `repeat(…)` call that names a block (`bottleneck(64)` or a bare
+    /// `identity_block`), with the block: such a repeat is unrolled by the checker
+    /// (`repeat_block`), since a block is not a layer value the layer table could apply.
+    fn repeated_block(&self, body: &Body, call: &'p Call) -> Option<(usize, &'p ast::BlockDecl, nnc_syntax::FileId)> {
+        call.args.iter().enumerate().find_map(|(i, a)| {
+            let name = match &a.value.kind {
+                ExprKind::Call(c) => &c.callee.name,
+                ExprKind::Name(n) if !body.scope.contains_key(&n.name) => &n.name,
+                _ => return None,
+            };
+            self.block_decls.get(name).map(|&(b, file)| (i, b, file))
+        })
+    }
+
+    /// `repeat(x, n, b(args))` of a block `b`: n calls of `b` in a chain, each on the
+    /// previous one's output, each with its own parameters, as if written out. The block's
+    /// arguments are evaluated once; its pattern dims are bound afresh at every copy, so a
+    /// block whose output width differs from its input's (a dense block's concatenation)
+    /// repeats too. Copies are numbered like consecutive calls (`h.b`, `h.b_1`, …), or
+    /// `p.0`, `p.1`, … under `name = "p"` (on the repeat or on the block call).
+    fn repeat_block(
+        &mut self,
+        body: &mut Body,
+        call: &'p Call,
+        piped: Option<(Value, Origin)>,
+        (at, b, file): (usize, &'p ast::BlockDecl, nnc_syntax::FileId),
+    ) -> Value {
+        let origin = body.origin(call.span);
+        let def = layers::lookup("repeat").expect("`repeat` is in the layer table");
+        self.called_blocks.insert(b.name.name.clone());
+        let block_expr = &call.args[at].value;
+        let callee = match &block_expr.kind {
+            ExprKind::Call(c) => c.callee.span,
+            _ => block_expr.span,
+        };
+        if self.recursive(b, file, origin, callee) {
+            return Value::Unknown;
         }
-        given.extend(args.into_iter().map(|(k, v, o, _)| (k, v, o)));
-        let Some(bound) = self.bind_params(&b.params, file, &given, origin, &format!("block `{}`", b.name.name)) else {
+        let (block_args, inner_name) = match &block_expr.kind {
+            ExprKind::Call(c) => self.block_args(body, c),
+            _ => (Vec::new(), None),
+        };
+        // `repeat`'s own arguments bind through the layer table (its checks and messages),
+        // with a placeholder layer value standing for the block.
+        let placeholder = Value::Layer(LayerValue {
+            layer: layers::lookup("relu").expect("`relu` is in the layer table"),
+            args: Rc::new(Vec::new()),
+            origin: body.origin(block_expr.span),
+        });
+        let mut raw: Vec<(Option<String>, Value, Origin)> = Vec::new();
+        for (i, a) in call.args.iter().enumerate() {
+            let key = a.name.as_ref().map(|n| n.name.clone());
+            let v = if i == at {
+                placeholder.clone()
+            } else if key.is_some() {
+                self.eval_in(body, &a.value, true)
+            } else {
+                self.eval(body, &a.value)
+            };
+            raw.push((key, v, body.origin(a.span())));
+        }
+        let mut name = None;
+        if let Some(i) = raw.iter().position(|(k, ..)| k.as_deref() == Some("name")) {
+            match raw.remove(i) {
+                (_, Value::Str(s), _) => name = Some(s),
+                (_, other, o) => self.report(
+                    Diagnostic::new(
+                        Code::WrongArgumentType,
+                        o.file,
+                        o.span,
+                        format!("`name` must be a string, found {}", other.kind_name()),
+                    )
+                    .with_label("expected a string such as \"stage1\""),
+                ),
+            }
+        }
+        let name = name.or(inner_name);
+        let input = match piped {
+            Some(p) => Some(p),
+            None => raw.iter().position(|(k, ..)| k.is_none()).map(|i| {
+                let (_, v, o) = raw.remove(i);
+                (v, o)
+            }),
+        };
+        let bound = match bind_args(def, &raw) {
+            Ok(bound) => bound,
+            Err(issues) => {
+                for issue in issues {
+                    let d = self.arg_issue(def, issue, origin);
+                    self.report(d);
+                }
+                return Value::Unknown;
+            }
+        };
+        let Some((mut cur, input_at)) = input else {
+            let msg = "`repeat` of a block needs the tensor to start from: `x |> repeat(n, block(…))`";
+            self.report(
+                Diagnostic::new(Code::MissingArgument, origin.file, origin.span, msg).with_label("no input tensor"),
+            );
+            return Value::Unknown;
+        };
+        let n_at = bound.origin("n").unwrap_or(origin);
+        let n = match bound.int("n") {
+            Some(Dim::Known(n)) => n,
+            Some(d) if body.generic => {
+                // A generic check cannot unroll a symbolic count: check one copy.
+                let _ = d;
+                let mut given = vec![(None, cur, input_at)];
+                given.extend(block_args);
+                let _ = self.instantiate_block(body, b, file, &given, origin, name);
+                return Value::Unknown;
+            }
+            Some(d) => {
+                self.report(
+                    Diagnostic::new(
+                        Code::NotCompileTime,
+                        n_at.file,
+                        n_at.span,
+                        format!("`n` of `repeat` must be known when the model is checked, found {d}"),
+                    )
+                    .with_label("symbolic count")
+                    .with_help("give the dim a value (`dim M = 64`) or use a model parameter"),
+                );
+                return Value::Unknown;
+            }
+            None => return Value::Unknown,
+        };
+        if n > layers::MAX_REPEAT {
+            let message = format!("{n} copies; at most {} are supported", layers::MAX_REPEAT);
+            let d =
+                Diagnostic::new(Code::OptionOutOfRange, n_at.file, n_at.span, format!("`n` of `repeat`: {message}"))
+                    .with_label("too many copies");
+            self.report(d);
+            return Value::Unknown;
+        }
+        for i in 0..n {
+            if !matches!(cur, Value::Tensor(_)) {
+                break;
+            }
+            let mut given = vec![(None, cur, input_at)];
+            given.extend(block_args.iter().cloned());
+            let prefix = name.as_ref().map(|p| format!("{p}.{i}"));
+            cur = self.instantiate_block(body, b, file, &given, origin, prefix);
+            if !matches!(cur, Value::Tensor(_) | Value::Unknown) {
+                self.report(
+                    Diagnostic::new(
+                        Code::NotATensor,
+                        origin.file,
+                        block_expr.span,
+                        format!(
+                            "`repeat` chains one tensor through `{}`, which returns {}",
+                            b.name.name,
+                            cur.kind_name()
+                        ),
+                    )
+                    .with_label("the block's output feeds its next copy")
+                    .with_secondary(file, b.name.span, "block defined here"),
+                );
+                return Value::Unknown;
+            }
+        }
+        match cur {
+            Value::Tensor(t) => Value::Tensor(t.at(origin)),
+            _ => Value::Unknown,
+        }
+    }
+
+    /// Checks one instantiation of `b` with `given` arguments (the piped tensor first),
+    /// its layers named under `prefix_name` or numbered within the caller's binding.
+    fn instantiate_block(
+        &mut self,
+        body: &mut Body,
+        b: &'p ast::BlockDecl,
+        file: nnc_syntax::FileId,
+        given: &[(Option<String>, Value, Origin)],
+        origin: Origin,
+        prefix_name: Option<String>,
+    ) -> Value {
+        if !self.spend(origin) {
+            return Value::Unknown;
+        }
+        let Some(bound) = self.bind_params(&b.params, file, given, origin, &format!("block `{}`", b.name.name)) else {
             return Value::Unknown;
         };
 
         let mut inner = Body::new(file, BodyKind::Block);
         inner.frozen = body.frozen;
+        // A call from a generic check (a block nobody calls) passes on symbolic
+        // sizes: the callee is as generic as its caller, or its `kernel = k`
+        // would be a false E0207.
+        inner.generic = body.generic;
         // `name = "…"` sets the prefix; otherwise the block is numbered like a
         // layer within the binding (`y.residual`, `y.residual_1`), so two
         // calls never share parameter names.
@@ -905,6 +1120,11 @@ impl<'p> Checker<'p> {
         self.active.pop();
         let frozen = body.frozen;
         for mut l in inner.layers {
+            let output = match &v {
+                Value::Tensor(t) => Value::Tensor(t.clone().at(origin)),
+                other => other.clone(),
+            };
+            l.blocks.insert(0, BlockCall { prefix: inner.prefix.clone(), block: b.name.name.clone(), output });
             if frozen {
                 for p in &mut l.params {
                     p.trainable = false;
@@ -1195,8 +1415,7 @@ impl<'p> Checker<'p> {
                 Some(s) => out.push(s),
                 None => match &p.default {
                     Some(e) => {
-                        let mut b = Body::new(file, BodyKind::Block);
-                        let v = self.eval_in(&mut b, e, true);
+                        let v = self.param_default(file, e);
                         out.push((v, Origin { file, span: p.span }));
                     }
                     None => {
@@ -1216,6 +1435,14 @@ impl<'p> Checker<'p> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// A parameter's default value, the same for a call and for the generic check of a
+    /// block nobody calls: evaluated on its own (no other parameter is visible) as an
+    /// option value, where a bare word is a mode (`pad: mode = same`).
+    pub(crate) fn param_default(&mut self, file: nnc_syntax::FileId, e: &'p Expr) -> Value {
+        let mut b = Body::new(file, BodyKind::Block);
+        self.eval_in(&mut b, e, true)
     }
 
     /// A model used as a function (GAN steps): keywords naming inputs bind

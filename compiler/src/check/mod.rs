@@ -54,6 +54,20 @@ pub struct LayerRecord {
     pub output: Value,
     pub params: Vec<ParamSpec>,
     pub origin: Origin,
+    /// The block calls this layer was made in, outermost first. `nnc summary` groups the rows
+    /// of one call under it.
+    pub blocks: Vec<BlockCall>,
+}
+
+/// One block instantiation, as the layers made in it record it.
+#[derive(Clone, Debug)]
+pub struct BlockCall {
+    /// The name prefix of the call's layers (`conv3.bottleneck_2`), which includes the
+    /// enclosing calls' prefixes: it tells calls apart.
+    pub prefix: String,
+    pub block: String,
+    /// What the call returned.
+    pub output: Value,
 }
 
 /// What the checker learned about one model.
@@ -143,7 +157,13 @@ pub(crate) struct Checker<'p> {
     /// Unbound dims a data source decides at run time (`text` binds `V`).
     pub(crate) data_bound_dims: HashSet<String>,
     trains: Vec<train::TrainInfo>,
+    /// Layer applications and block instantiations so far, over the whole check
+    /// (`Checker::spend`): block calls unroll, so a file can describe an exponential network.
+    work: usize,
 }
+
+/// Most layer applications plus block instantiations one check may make (E0412).
+pub(crate) const MAX_CHECK_WORK: usize = 1_000_000;
 
 /// A name bound in a body.
 #[derive(Clone, Debug)]
@@ -254,7 +274,30 @@ impl<'p> Checker<'p> {
             graph: Graph::default(),
             trains: Vec::new(),
             data_bound_dims: HashSet::new(),
+            work: 0,
         }
+    }
+
+    /// Counts one unit of checking work (a layer application, a block instantiation);
+    /// `false`, after reporting E0412 once at `at`, when the check's bound is spent.
+    pub(crate) fn spend(&mut self, at: Origin) -> bool {
+        self.work = self.work.saturating_add(1);
+        if self.work <= MAX_CHECK_WORK {
+            return true;
+        }
+        if self.work == MAX_CHECK_WORK + 1 {
+            self.report(
+                Diagnostic::new(
+                    Code::NetworkTooLarge,
+                    at.file,
+                    at.span,
+                    format!("this call makes the network larger than {MAX_CHECK_WORK} layers"),
+                )
+                .with_label("checking stops here")
+                .with_note("every block call and every `repeat` of a block is checked as a copy of its layers"),
+            );
+        }
+        false
     }
 
     pub(crate) fn report(&mut self, d: Diagnostic) {
@@ -678,10 +721,17 @@ impl<'p> Checker<'p> {
                         Value::Bool(true) => self.check_stmts(body, then_body, info, given),
                         Value::Bool(false) => self.check_stmts(body, else_body, info, given),
                         Value::Unknown if body.generic => {
-                            // Unknown in a generic check: both branches must make sense.
+                            // Unknown in a generic check: both branches must make sense. Each
+                            // starts from the scope before the `if` (a call takes one of them, so
+                            // `let e` in both is no duplicate); after it, either one's names.
+                            let before = body.scope.clone();
                             self.check_stmts(body, then_body, info, given);
+                            let after_then = std::mem::replace(&mut body.scope, before);
                             let returned = body.returned.take();
                             self.check_stmts(body, else_body, info, given);
+                            for (name, binding) in after_then {
+                                body.scope.entry(name).or_insert(binding);
+                            }
                             if body.returned.is_none() {
                                 body.returned = returned;
                             }
@@ -974,8 +1024,9 @@ impl<'p> Checker<'p> {
                     body.pattern_dims.insert(p.name.name.clone(), d.clone());
                     Value::Int(d)
                 }
+                // The default as a call would bind it (`pad: mode = same` is a mode).
                 _ => match &p.default {
-                    Some(e) => self.eval(&mut body, e),
+                    Some(e) => self.param_default(file, e),
                     None => Value::Unknown,
                 },
             };

@@ -11,7 +11,7 @@ pub mod lowering;
 mod rules;
 
 pub use args::{ArgIssue, ArgVal, Args, Padding, bind_args};
-pub use rules::LAYERS;
+pub use rules::{LAYERS, MAX_REPEAT};
 
 use nnc_syntax::ast::ElemType;
 

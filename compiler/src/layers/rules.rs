@@ -499,12 +499,13 @@ pub static LAYERS: &[LayerDef] = &[
     layer!(
         "repeat",
         "repeat(x, n, layer_value)",
-        "Applies n copies of a layer, each with its own parameters.",
+        "Applies n copies of a layer, or of a block (`repeat(3, bottleneck(64))`, `repeat(2, unit)`), \
+         chained: each copy takes the previous one's output and has its own parameters.",
         Layer,
         One,
         &[
             opt("n", ArgKind::Int { min: 0 }, Default::Required, "number of copies"),
-            opt("layer", ArgKind::Layer, Default::Required, "the layer value to repeat"),
+            opt("layer", ArgKind::Layer, Default::Required, "the layer value or block call to repeat"),
         ],
         repeat,
         lowering::repeat
