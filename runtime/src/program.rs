@@ -823,9 +823,9 @@ fn aux(f: &Func, id: Id) -> Aux {
             let (table, _) = row_table(&nd.shape, &out_strides);
             Aux::Transpose { table, stride: *out_strides.last().unwrap_or(&1) }
         }
-        Op::Conv2d { groups: 1, .. } | Op::Conv2dInputGrad { groups: 1, .. } | Op::Conv2dKernelGrad { groups: 1, .. } => {
-            Aux::Conv(library::ConvScratch::default())
-        }
+        Op::Conv2d { groups: 1, .. }
+        | Op::Conv2dInputGrad { groups: 1, .. }
+        | Op::Conv2dKernelGrad { groups: 1, .. } => Aux::Conv(library::ConvScratch::default()),
         // The second thread's partial kernel gradient.
         Op::Conv2dKernelGrad { .. } => Aux::Grouped(Vec::new()),
         _ => Aux::None,

@@ -146,11 +146,20 @@ pub enum Op {
     /// layout): output channel f reads the input channels of group
     /// f / (F/G). Depthwise convolutions are `G = C` (their kernel
     /// [KH,KW,C,M] has the memory order of [KH,KW,1,C·M]).
-    Conv2d { window: Window, groups: usize },
+    Conv2d {
+        window: Window,
+        groups: usize,
+    },
     /// (dy [N,H',W',F], k [KH,KW,C/G,F]) → dx [N,H,W,C] (shape of this node).
-    Conv2dInputGrad { window: Window, groups: usize },
+    Conv2dInputGrad {
+        window: Window,
+        groups: usize,
+    },
     /// (x [N,H,W,C], dy [N,H',W',F]) → dk [KH,KW,C/G,F].
-    Conv2dKernelGrad { window: Window, groups: usize },
+    Conv2dKernelGrad {
+        window: Window,
+        groups: usize,
+    },
     MaxPool(Window),
     /// (x, dy) → dx.
     MaxPoolGrad(Window),

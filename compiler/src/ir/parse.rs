@@ -958,6 +958,35 @@ state \"h\" = %4
     }
 
     #[test]
+    fn grouped_convolutions_round_trip_and_check_their_groups() {
+        let text = "\
+%0: f32[2, 5, 5, 4] = input \"x\"
+%1: f32[3, 3, 2, 6] = input \"k\"
+%2: f32[2, 3, 3, 6] = conv2d groups=2 k=[3, 3] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1
+%3: f32[2, 5, 5, 4] = conv2d_input_grad groups=2 k=[3, 3] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %2, %1
+%4: f32[3, 3, 2, 6] = conv2d_kernel_grad groups=2 k=[3, 3] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %2
+%5: f32[3, 3, 1, 4] = input \"kd\"
+%6: f32[2, 3, 3, 4] = conv2d groups=4 k=[3, 3] s=[2, 2] d=[1, 1] p=[1, 1, 1, 1] %0, %5
+";
+        let f = parse(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.to_string(), text);
+        assert_eq!(
+            f.nodes[2].op,
+            Op::Conv2d { window: Window { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], pad: [0; 4] }, groups: 2 }
+        );
+        // The kernel's channel axis is C/groups; 4 channels do not split into 3 groups; no zero groups.
+        let e = err("%0: f32[1, 3, 3, 4] = input \"x\"\n%1: f32[1, 1, 4, 4] = input \"k\"\n\
+            %2: f32[1, 3, 3, 4] = conv2d groups=2 k=[1, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1\n");
+        assert!(e.message.contains("does not fit"), "{e}");
+        let e = err("%0: f32[1, 3, 3, 4] = input \"x\"\n%1: f32[1, 1, 1, 3] = input \"k\"\n\
+            %2: f32[1, 3, 3, 3] = conv2d groups=3 k=[1, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1\n");
+        assert!(e.message.contains("do not split into 3 groups"), "{e}");
+        let e = err("%0: f32[1, 3, 3, 4] = input \"x\"\n%1: f32[1, 1, 4, 4] = input \"k\"\n\
+            %2: f32[1, 3, 3, 4] = conv2d groups=0 k=[1, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1\n");
+        assert!(e.message.contains("at least one group"), "{e}");
+    }
+
+    #[test]
     fn errors_say_where_and_what() {
         let e = err("%0: f32[2] = input \"x\"\n%1: f32[2] = frobnicate %0\n");
         assert_eq!((e.line, e.col), (2, 14));

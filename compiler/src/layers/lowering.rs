@@ -262,7 +262,8 @@ pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     // the memory order of the grouped [KH, KW, 1, C·M] with G = C.
     let (kin, kout) = (ks[ks.len() - 2], ks[ks.len() - 1]);
     let channels = xs[xs.len() - 1];
-    let (groups, k4s) = if depthwise { (channels, [kh, kw, 1, kin * kout]) } else { (channels / kin.max(1), [kh, kw, kin, kout]) };
+    let (groups, k4s) =
+        if depthwise { (channels, [kh, kw, 1, kin * kout]) } else { (channels / kin.max(1), [kh, kw, kin, kout]) };
     if kin == 0 || groups == 0 || channels % groups != 0 || k4s[3] % groups != 0 {
         return Err(LowerError::Unsupported(format!("{channels} channels in groups of kernel {ks:?}")));
     }
