@@ -16,7 +16,9 @@ use nnc_compiler::ir::{Id, parse};
 use nnc_runtime::program::Program;
 
 /// (what, x, kernel, op attributes, dy = output shape).
-const CASES: &[(&str, [usize; 4], [usize; 4], &str, [usize; 4])] = &[
+type Case = (&'static str, [usize; 4], [usize; 4], &'static str, [usize; 4]);
+
+const CASES: &[Case] = &[
     (
         "depthwise 3×3, C = 128",
         [32, 56, 56, 128],
@@ -74,7 +76,7 @@ fn main() {
         let params: Vec<&ndarray::ArrayD<f32>> = operands.iter().collect();
         let inputs = HashMap::new();
         let macs = (y.iter().product::<usize>() * k[0] * k[1] * k[2]) as f64;
-        let mut time = |text: &str, passes: f64| {
+        let time = |text: &str, passes: f64| {
             let f = parse::parse(text).unwrap_or_else(|e| panic!("{e}"));
             let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
             let mut jit = nnc_jit::Jit::new().unwrap();

@@ -878,7 +878,7 @@ fn verify(f: &Func, i: usize) -> Result<(), String> {
 /// Input channels per group of a convolution with `c` input and `f` output
 /// channels in `groups` groups; both must divide evenly.
 fn group_channels(c: usize, f: usize, groups: usize) -> Result<usize, String> {
-    if groups == 0 || c % groups != 0 || f % groups != 0 {
+    if groups == 0 || !c.is_multiple_of(groups) || !f.is_multiple_of(groups) {
         return Err(format!("{c} input and {f} output channels do not split into {groups} groups"));
     }
     Ok(c / groups)

@@ -264,7 +264,7 @@ pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let channels = xs[xs.len() - 1];
     let (groups, k4s) =
         if depthwise { (channels, [kh, kw, 1, kin * kout]) } else { (channels / kin.max(1), [kh, kw, kin, kout]) };
-    if kin == 0 || groups == 0 || channels % groups != 0 || k4s[3] % groups != 0 {
+    if kin == 0 || groups == 0 || !channels.is_multiple_of(groups) || !k4s[3].is_multiple_of(groups) {
         return Err(LowerError::Unsupported(format!("{channels} channels in groups of kernel {ks:?}")));
     }
     // 1-D convolutions run as 2-D ones with height 1.
