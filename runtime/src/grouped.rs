@@ -66,7 +66,9 @@ impl Grouped<'_> {
     }
     /// Whether the work is worth a second thread.
     fn split(&self) -> bool {
-        let work = self.out[0] * self.per_out() * self.window.kernel[0] * self.window.kernel[1] * self.cg();
+        // Saturating: only the decision depends on it, and a wrapped product would flip it.
+        let taps = self.window.kernel[0].saturating_mul(self.window.kernel[1]).saturating_mul(self.cg());
+        let work = self.out[0].saturating_mul(self.per_out()).saturating_mul(taps);
         self.out[0] >= 2 && work >= PARALLEL_ELEMENTS && crate::pair::parallel()
     }
     /// The in-bounds (tap, input pixel) pairs of output pixel `o` (pixel
