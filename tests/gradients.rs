@@ -237,6 +237,26 @@ fn convolutions() {
 }
 
 #[test]
+fn grouped_convolutions() {
+    // groups ∈ {1, 2, C}: the kernel [KH, KW, C/groups, F].
+    check(&model("[N, 5, 5, 4]", "conv2d(x, 6, 3, groups = 1, padding = same)"));
+    check(&model("[N, 5, 5, 4]", "conv2d(x, 6, 3, groups = 2)"));
+    check(&model("[N, 6, 5, 4]", "conv2d(x, 8, [3, 2], groups = 4, stride = 2, padding = same)"));
+    check(&model("[N, 7, 7, 4]", "conv2d(x, 4, 3, groups = 2, dilation = 2)"));
+    check(&model("[N, 8, 4]", "conv1d(x, 6, 3, groups = 2, stride = 2)"));
+    // Depthwise: multiplier 1 and 2, stride, dilation, same/valid.
+    check(&model("[N, 5, 5, 3]", "depthwise_conv2d(x, 3)"));
+    check(&model("[N, 6, 6, 3]", "depthwise_conv2d(x, 3, depth_multiplier = 2, stride = 2, padding = same)"));
+    check(&model("[N, 7, 6, 2]", "depthwise_conv2d(x, [3, 2], dilation = 2, padding = same, bias = false)"));
+    check(&model("[N, 8, 3]", "depthwise_conv1d(x, 3, depth_multiplier = 2)"));
+    check(&model("[N, 9, 2]", "depthwise_conv1d(x, 3, stride = 2, dilation = 2, padding = same)"));
+    // Separable: depthwise then pointwise.
+    check(&model("[N, 5, 5, 3]", "separable_conv2d(x, 4, 3)"));
+    check(&model("[N, 6, 6, 2]", "separable_conv2d(x, 3, 3, depth_multiplier = 2, stride = 2, padding = same)"));
+    check(&model("[N, 8, 3]", "separable_conv1d(x, 2, 3, depth_multiplier = 2, dilation = 2)"));
+}
+
+#[test]
 fn pooling_and_reshaping() {
     check(&model("[N, 6, 6, 2]", "max_pool(x, 2)"));
     check(&model("[N, 7, 7, 2]", "max_pool(x, 3, stride = 2, padding = same)"));

@@ -19,6 +19,10 @@ const RENAMES: &[(&str, &[&str])] = &[
     ("Conv2DTranspose", &["conv2d_transpose"]),
     ("ConvTranspose2d", &["conv2d_transpose"]),
     ("Deconvolution2D", &["conv2d_transpose"]),
+    // `DepthwiseConv2D`, `SeparableConv1D` … equal ours once normalised; Keras's long spellings do not.
+    ("SeparableConvolution1D", &["separable_conv1d"]),
+    ("SeparableConvolution2D", &["separable_conv2d"]),
+    ("DepthwiseConvolution2D", &["depthwise_conv2d"]),
     ("MaxPooling1D", &["max_pool"]),
     ("MaxPooling2D", &["max_pool"]),
     ("MaxPool1d", &["max_pool"]),
@@ -71,6 +75,10 @@ const RENAMES: &[(&str, &[&str])] = &[
     ("pool_size", &["size"]),
     ("strides", &["stride"]),
     ("dilation_rate", &["dilation"]),
+    ("feature_group_count", &["groups"]),
+    ("channel_multiplier", &["depth_multiplier"]),
+    ("depthwise_initializer", &["init"]),
+    ("pointwise_initializer", &["init"]),
     ("use_bias", &["bias"]),
     ("kernel_initializer", &["init"]),
     ("weight_init", &["init"]),
@@ -266,6 +274,25 @@ mod tests {
         assert_eq!(rename("layer_scale_init_value", &["init_values"]), Some("init_values"));
         assert_eq!(rename("kernel_size", &["units"]), None);
         assert_eq!(rename("dense", &layers), None, "a name is not its own alias");
+    }
+
+    #[test]
+    fn depthwise_separable_and_grouped_spellings_find_ours() {
+        let layers = ["conv2d", "depthwise_conv1d", "depthwise_conv2d", "separable_conv1d", "separable_conv2d"];
+        for (foreign, ours) in [
+            ("DepthwiseConv2D", "depthwise_conv2d"),
+            ("keras.layers.DepthwiseConv1D", "depthwise_conv1d"),
+            ("SeparableConv2D", "separable_conv2d"),
+            ("SeparableConvolution2D", "separable_conv2d"),
+            ("SeparableConv1D", "separable_conv1d"),
+            ("nn.Conv2d", "conv2d"),
+        ] {
+            assert_eq!(rename(foreign, &layers), Some(ours), "{foreign}");
+        }
+        let opts = ["kernel", "depth_multiplier", "stride", "groups", "init"];
+        assert_eq!(rename("channel_multiplier", &opts), Some("depth_multiplier"));
+        assert_eq!(rename("feature_group_count", &opts), Some("groups"));
+        assert_eq!(rename("depthwise_initializer", &opts), Some("init"));
     }
 
     #[test]

@@ -272,9 +272,9 @@ pub fn run_keeping<T: Real>(
                 .map_err(|(index, size)| ExecError::IndexOutOfRange { layer: layer(), index, size })?,
             Op::Softmax(_)
             | Op::LogSoftmax(_)
-            | Op::Conv2d(_)
-            | Op::Conv2dInputGrad(_)
-            | Op::Conv2dKernelGrad(_)
+            | Op::Conv2d { .. }
+            | Op::Conv2dInputGrad { .. }
+            | Op::Conv2dKernelGrad { .. }
             | Op::MaxPool(_)
             | Op::AvgPool { .. }
             | Op::MaxPoolGrad(_)
@@ -483,9 +483,22 @@ pub fn library_op<T: Real>(node: &nnc_compiler::ir::Node, args: &[ArrayViewD<T>]
     Some(match &node.op {
         Op::Softmax(axis) => softmax(&args[0], *axis, false),
         Op::LogSoftmax(axis) => softmax(&args[0], *axis, true),
-        Op::Conv2d(w) => conv2d(&args[0], &args[1], w, out),
-        Op::Conv2dInputGrad(w) => conv2d_input_grad(&args[0], &args[1], w, out),
-        Op::Conv2dKernelGrad(w) => conv2d_kernel_grad(&args[0], &args[1], w, out),
+        Op::Conv2d { window, groups: 1 } => conv2d(&args[0], &args[1], window, out),
+        Op::Conv2dInputGrad { window, groups: 1 } => conv2d_input_grad(&args[0], &args[1], window, out),
+        Op::Conv2dKernelGrad { window, groups: 1 } => conv2d_kernel_grad(&args[0], &args[1], window, out),
+        Op::Conv2d { window, groups } => {
+            let dense = block_diagonal(&args[1], args[0].shape()[3], *groups);
+            conv2d(&args[0], &dense.view(), window, out)
+        }
+        Op::Conv2dInputGrad { window, groups } => {
+            let dense = block_diagonal(&args[1], out[3], *groups);
+            conv2d_input_grad(&args[0], &dense.view(), window, out)
+        }
+        Op::Conv2dKernelGrad { window, groups } => {
+            let (c, f) = (args[0].shape()[3], args[1].shape()[3]);
+            let dense = conv2d_kernel_grad(&args[0], &args[1], window, &[out[0], out[1], c, f]);
+            in_groups(&dense.view(), *groups, out)
+        }
         Op::MaxPool(w) => pool(&args[0], w, out, PoolKind::Max),
         Op::AvgPool { window, count_pad } => pool(&args[0], window, out, PoolKind::Avg(*count_pad)),
         Op::MaxPoolGrad(w) => max_pool_grad(&args[0], &args[1], w),
@@ -1029,6 +1042,44 @@ fn conv2d_kernel_grad<T: Real>(x: &ArrayViewD<T>, dy: &ArrayViewD<T>, w: &Window
         }
     }
     ArrayD::from_shape_vec(IxDyn(out), dk).expect("conv kernel grad")
+}
+
+/// A grouped kernel [KH, KW, C/G, F] as the dense [KH, KW, C, F] one that
+/// is zero outside each filter's group. The reference executor runs grouped
+/// convolutions through this (G times the work of the compiled backend's
+/// direct loops, and independent of them, so each checks the other).
+fn block_diagonal<T: Real>(k: &ArrayViewD<T>, c: usize, groups: usize) -> ArrayD<T> {
+    let ks = k.shape();
+    let (cg, f) = (ks[2], ks[3]);
+    let fg = f / groups;
+    let kd = std_vec(k);
+    let mut dense = ArrayD::zeros(IxDyn(&[ks[0], ks[1], c, f]));
+    let d = dense.as_slice_mut().expect("fresh array");
+    for t in 0..ks[0] * ks[1] {
+        for ci in 0..cg {
+            for o in 0..f {
+                d[(t * c + (o / fg) * cg + ci) * f + o] = kd[(t * cg + ci) * f + o];
+            }
+        }
+    }
+    dense
+}
+
+/// The adjoint of [`block_diagonal`]: the in-group entries of a dense kernel
+/// gradient [KH, KW, C, F] as the grouped one `out` = [KH, KW, C/G, F].
+fn in_groups<T: Real>(dense: &ArrayViewD<T>, groups: usize, out: &[usize]) -> ArrayD<T> {
+    let (c, f) = (dense.shape()[2], dense.shape()[3]);
+    let (cg, fg) = (out[2], f / groups);
+    let dd = std_vec(dense);
+    let mut k = vec![T::zero(); numel(out)];
+    for t in 0..out[0] * out[1] {
+        for ci in 0..cg {
+            for o in 0..f {
+                k[(t * cg + ci) * f + o] = dd[(t * c + (o / fg) * cg + ci) * f + o];
+            }
+        }
+    }
+    ArrayD::from_shape_vec(IxDyn(out), k).expect("grouped kernel")
 }
 
 #[derive(Clone, Copy)]

@@ -9,6 +9,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod exec;
 pub mod gemm;
+mod grouped;
 pub mod io;
 pub mod library;
 pub mod math;

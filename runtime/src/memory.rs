@@ -125,9 +125,15 @@ pub fn conv_scratch(f: &Func) -> Result<u64, TooLarge> {
     let mut total = 0u64;
     for (i, n) in f.nodes.iter().enumerate() {
         let (w, x, out) = match &n.op {
-            Op::Conv2d(w) => (w, f.shape(n.args[0]), n.shape.as_slice()),
-            Op::Conv2dInputGrad(w) => (w, n.shape.as_slice(), f.shape(n.args[0])),
-            Op::Conv2dKernelGrad(w) => (w, f.shape(n.args[0]), f.shape(n.args[1])),
+            Op::Conv2d { window, groups: 1 } => (window, f.shape(n.args[0]), n.shape.as_slice()),
+            Op::Conv2dInputGrad { window, groups: 1 } => (window, n.shape.as_slice(), f.shape(n.args[0])),
+            Op::Conv2dKernelGrad { window, groups: 1 } => (window, f.shape(n.args[0]), f.shape(n.args[1])),
+            // Grouped convolutions run as direct loops without patches; a
+            // kernel gradient keeps one partial sum of the kernel's size.
+            Op::Conv2dKernelGrad { .. } => {
+                total = total.saturating_add((numel(&n.shape).unwrap_or(usize::MAX) as u64).saturating_mul(F32));
+                continue;
+            }
             _ => continue,
         };
         let (Some(&c), true) = (x.get(3), out.len() == 4) else { continue };

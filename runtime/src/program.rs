@@ -20,7 +20,7 @@ use nnc_compiler::ir::{DType, Func, Id, Op, Reduce, numel};
 use nnc_jit::{Access, Jit, Kernel, KernelFn, Plan, Step};
 
 use crate::exec::{self, ExecError, Tensor};
-use crate::library;
+use crate::{grouped, library};
 
 /// Elements × (ops / 4) above which a kernel splits over two threads: the
 /// spinning helper of `crate::pair` takes a job in about a microsecond.
@@ -63,6 +63,8 @@ enum Aux {
     },
     /// Convolutions: patch buffers kept across runs.
     Conv(library::ConvScratch),
+    /// Grouped convolutions' kernel gradients: the second thread's partial sum.
+    Grouped(Vec<f32>),
 }
 
 pub struct Program {
@@ -598,19 +600,36 @@ impl Program {
                     library::softmax_rows(arg(0), nd.shape[*axis], matches!(nd.op, Op::LogSoftmax(_)), out);
                     Ok(())
                 }
-                (Op::Conv2d(w), Aux::Conv(scratch)) => {
+                (Op::Conv2d { window: w, groups: 1 }, Aux::Conv(scratch)) => {
                     let g = library::ConvShape { x: f.shape(nd.args[0]), out: &nd.shape, window: w };
                     library::conv2d(arg(0), arg(1), g, scratch, out);
                     Ok(())
                 }
-                (Op::Conv2dInputGrad(w), Aux::Conv(scratch)) => {
+                (Op::Conv2dInputGrad { window: w, groups: 1 }, Aux::Conv(scratch)) => {
                     let g = library::ConvShape { x: &nd.shape, out: f.shape(nd.args[0]), window: w };
                     library::conv2d_input_grad(arg(0), arg(1), g, scratch, out);
                     Ok(())
                 }
-                (Op::Conv2dKernelGrad(w), Aux::Conv(scratch)) => {
+                (Op::Conv2dKernelGrad { window: w, groups: 1 }, Aux::Conv(scratch)) => {
                     let g = library::ConvShape { x: f.shape(nd.args[0]), out: f.shape(nd.args[1]), window: w };
                     library::conv2d_kernel_grad(arg(0), arg(1), g, scratch, out);
+                    Ok(())
+                }
+                // Grouped and depthwise convolutions: direct loops, no patch buffers.
+                (Op::Conv2d { window, groups }, _) => {
+                    let g = grouped::Grouped { x: f.shape(nd.args[0]), out: &nd.shape, window, groups: *groups };
+                    grouped::conv2d(arg(0), arg(1), g, out);
+                    Ok(())
+                }
+                (Op::Conv2dInputGrad { window, groups }, _) => {
+                    let g = grouped::Grouped { x: &nd.shape, out: f.shape(nd.args[0]), window, groups: *groups };
+                    grouped::conv2d_input_grad(arg(0), arg(1), g, out);
+                    Ok(())
+                }
+                (Op::Conv2dKernelGrad { window, groups }, Aux::Grouped(part)) => {
+                    let (x, out_shape) = (f.shape(nd.args[0]), f.shape(nd.args[1]));
+                    let g = grouped::Grouped { x, out: out_shape, window, groups: *groups };
+                    grouped::conv2d_kernel_grad(arg(0), arg(1), g, part, out);
                     Ok(())
                 }
                 (Op::MaxPool(w), _) => {
@@ -685,9 +704,9 @@ fn has_routine(op: &Op) -> bool {
             | Op::Softmax(_)
             | Op::LogSoftmax(_)
             | Op::Random { .. }
-            | Op::Conv2d(_)
-            | Op::Conv2dInputGrad(_)
-            | Op::Conv2dKernelGrad(_)
+            | Op::Conv2d { .. }
+            | Op::Conv2dInputGrad { .. }
+            | Op::Conv2dKernelGrad { .. }
             | Op::MaxPool(_)
             | Op::MaxPoolGrad(_)
             | Op::AvgPool { .. }
@@ -804,7 +823,11 @@ fn aux(f: &Func, id: Id) -> Aux {
             let (table, _) = row_table(&nd.shape, &out_strides);
             Aux::Transpose { table, stride: *out_strides.last().unwrap_or(&1) }
         }
-        Op::Conv2d(_) | Op::Conv2dInputGrad(_) | Op::Conv2dKernelGrad(_) => Aux::Conv(library::ConvScratch::default()),
+        Op::Conv2d { groups: 1, .. }
+        | Op::Conv2dInputGrad { groups: 1, .. }
+        | Op::Conv2dKernelGrad { groups: 1, .. } => Aux::Conv(library::ConvScratch::default()),
+        // The second thread's partial kernel gradient.
+        Op::Conv2dKernelGrad { .. } => Aux::Grouped(Vec::new()),
         _ => Aux::None,
     }
 }

@@ -317,6 +317,54 @@ CELLS = {
     "bilstm": 'bidirectional(lstm(6), name = "r")',
 }
 
+# Grouped, depthwise and separable convolutions (Keras's Conv2D(groups=…), DepthwiseConv1D/2D, SeparableConv1D/2D).
+EXTRA.update({
+    "conv2d_groups": generic(
+        "pixels", "pixels: [N, 8, 8, 1]",
+        'pixels |> conv2d(4, 3, name = "c0") |> conv2d(6, 3, groups = 2, name = "g") |> flatten '
+        '|> dense(10, name = "d1")',
+        "let pixels = pixels / 16",
+        lambda x: keras.layers.Dense(10, name="d1")(keras.layers.Flatten()(
+            keras.layers.Conv2D(6, 3, groups=2, name="g")(keras.layers.Conv2D(4, 3, name="c0")(x)))),
+        {"c0": ["c0.kernel", "c0.bias"], "g": ["g.kernel", "g.bias"], "d1": ["d1.kernel", "d1.bias"]},
+        ((8, 8, 1), "float32")),
+    "depthwise_conv2d": generic(
+        "pixels", "pixels: [N, 8, 8, 1]",
+        'pixels |> conv2d(3, 3, padding = same, name = "c0") '
+        '|> depthwise_conv2d(3, depth_multiplier = 2, stride = 2, padding = same, name = "dw") |> flatten '
+        '|> dense(10, name = "d1")',
+        "let pixels = pixels / 16",
+        lambda x: keras.layers.Dense(10, name="d1")(keras.layers.Flatten()(
+            keras.layers.DepthwiseConv2D(3, strides=2, padding="same", depth_multiplier=2, name="dw")(
+                keras.layers.Conv2D(3, 3, padding="same", name="c0")(x)))),
+        {"c0": ["c0.kernel", "c0.bias"], "dw": ["dw.kernel", "dw.bias"], "d1": ["d1.kernel", "d1.bias"]},
+        ((8, 8, 1), "float32")),
+    "separable_conv2d": generic(
+        "pixels", "pixels: [N, 8, 8, 1]",
+        'pixels |> conv2d(2, 3, name = "c0") |> separable_conv2d(4, 3, depth_multiplier = 2, name = "sp") '
+        '|> flatten |> dense(10, name = "d1")',
+        "let pixels = pixels / 16",
+        lambda x: keras.layers.Dense(10, name="d1")(keras.layers.Flatten()(
+            keras.layers.SeparableConv2D(4, 3, depth_multiplier=2, name="sp")(
+                keras.layers.Conv2D(2, 3, name="c0")(x)))),
+        {"c0": ["c0.kernel", "c0.bias"], "sp": ["sp.depthwise_kernel", "sp.pointwise_kernel", "sp.bias"],
+         "d1": ["d1.kernel", "d1.bias"]},
+        ((8, 8, 1), "float32")),
+    # Key without "conv": the input is `rows`.
+    "grouped+depthwise+separable_1d": generic(
+        "rows", "rows: [N, 8, 8]",
+        'rows |> conv1d(4, 3, groups = 2, name = "g") |> depthwise_conv1d(3, depth_multiplier = 2, name = "dw") '
+        '|> separable_conv1d(6, 3, padding = same, name = "sp") |> flatten |> dense(10, name = "d1")',
+        "let rows = rows / 16",
+        lambda x: keras.layers.Dense(10, name="d1")(keras.layers.Flatten()(
+            keras.layers.SeparableConv1D(6, 3, padding="same", name="sp")(
+                keras.layers.DepthwiseConv1D(3, depth_multiplier=2, name="dw")(
+                    keras.layers.Conv1D(4, 3, groups=2, name="g")(x))))),
+        {"g": ["g.kernel", "g.bias"], "dw": ["dw.kernel", "dw.bias"],
+         "sp": ["sp.depthwise_kernel", "sp.pointwise_kernel", "sp.bias"], "d1": ["d1.kernel", "d1.bias"]},
+        ((8, 8), "float32")),
+})
+
 OPTIMIZERS = {
     "sgd": ("sgd(lr = 0.1, momentum = 0.9)", lambda: keras.optimizers.SGD(0.1, momentum=0.9)),
     "nesterov": ("sgd(lr = 0.1, momentum = 0.9, nesterov = true)", lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True)),

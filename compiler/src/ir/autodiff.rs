@@ -224,8 +224,8 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
             let t = f.mul(p, s);
             vec![(a(0), f.sub(g, t))]
         }
-        Op::Conv2d(w) => conv_rule(f, *w, a(0), a(1), g),
-        Op::Conv2dInputGrad(w) => conv_input_grad_rule(f, *w, a(0), a(1), g),
+        Op::Conv2d { window, groups } => conv_rule(f, *window, *groups, a(0), a(1), g),
+        Op::Conv2dInputGrad { window, groups } => conv_input_grad_rule(f, *window, *groups, a(0), a(1), g),
         Op::MaxPool(w) => {
             let x = a(0);
             let t = f.current_layer;
@@ -247,7 +247,7 @@ fn rule(f: &mut Func, y: Id, node: &super::Node, g: Id) -> Vec<(Id, Id)> {
         // Only first derivatives are needed for training; these appear only in
         // backward graphs.
         Op::ScatterAdd
-        | Op::Conv2dKernelGrad(_)
+        | Op::Conv2dKernelGrad { .. }
         | Op::MaxPoolGrad(_)
         | Op::AvgPoolGrad { .. }
         | Op::UpsampleGrad(_) => vec![],
@@ -373,21 +373,21 @@ fn reduce_rule(f: &mut Func, op: Reduce, axes: &[usize], keep: bool, x: Id, y: I
 }
 
 /// A 2-D convolution of `x` by kernel `k`.
-fn conv_rule(f: &mut Func, w: Window, x: Id, k: Id, g: Id) -> Vec<(Id, Id)> {
+fn conv_rule(f: &mut Func, window: Window, groups: usize, x: Id, k: Id, g: Id) -> Vec<(Id, Id)> {
     let t = f.current_layer;
     let (xs, ks) = (f.shape(x).to_vec(), f.shape(k).to_vec());
-    let dx = f.push(Op::Conv2dInputGrad(w), vec![g, k], xs, DType::F32, t);
-    let dk = f.push(Op::Conv2dKernelGrad(w), vec![x, g], ks, DType::F32, t);
+    let dx = f.push(Op::Conv2dInputGrad { window, groups }, vec![g, k], xs, DType::F32, t);
+    let dk = f.push(Op::Conv2dKernelGrad { window, groups }, vec![x, g], ks, DType::F32, t);
     vec![(x, dx), (k, dk)]
 }
 
 /// `y = conv_input_grad(dy, k)` is linear in both: its adjoints are a
 /// forward convolution and a kernel gradient.
-fn conv_input_grad_rule(f: &mut Func, w: Window, dy: Id, k: Id, g: Id) -> Vec<(Id, Id)> {
+fn conv_input_grad_rule(f: &mut Func, window: Window, groups: usize, dy: Id, k: Id, g: Id) -> Vec<(Id, Id)> {
     let t = f.current_layer;
     let (ds, ks) = (f.shape(dy).to_vec(), f.shape(k).to_vec());
-    let d_dy = f.push(Op::Conv2d(w), vec![g, k], ds, DType::F32, t);
-    let d_k = f.push(Op::Conv2dKernelGrad(w), vec![g, dy], ks, DType::F32, t);
+    let d_dy = f.push(Op::Conv2d { window, groups }, vec![g, k], ds, DType::F32, t);
+    let d_k = f.push(Op::Conv2dKernelGrad { window, groups }, vec![g, dy], ks, DType::F32, t);
     vec![(dy, d_dy), (k, d_k)]
 }
 

@@ -142,12 +142,24 @@ pub enum Op {
     OneHot(usize),
     Softmax(usize),
     LogSoftmax(usize),
-    /// (x [N,H,W,C], k [KH,KW,C,F]) → [N,H',W',F].
-    Conv2d(Window),
-    /// (dy [N,H',W',F], k [KH,KW,C,F]) → dx [N,H,W,C] (shape of this node).
-    Conv2dInputGrad(Window),
-    /// (x [N,H,W,C], dy [N,H',W',F]) → dk [KH,KW,C,F].
-    Conv2dKernelGrad(Window),
+    /// (x [N,H,W,C], k [KH,KW,C/G,F]) → [N,H',W',F], `G = groups` (Keras's
+    /// layout): output channel f reads the input channels of group
+    /// f / (F/G). Depthwise convolutions are `G = C` (their kernel
+    /// [KH,KW,C,M] has the memory order of [KH,KW,1,C·M]).
+    Conv2d {
+        window: Window,
+        groups: usize,
+    },
+    /// (dy [N,H',W',F], k [KH,KW,C/G,F]) → dx [N,H,W,C] (shape of this node).
+    Conv2dInputGrad {
+        window: Window,
+        groups: usize,
+    },
+    /// (x [N,H,W,C], dy [N,H',W',F]) → dk [KH,KW,C/G,F].
+    Conv2dKernelGrad {
+        window: Window,
+        groups: usize,
+    },
     MaxPool(Window),
     /// (x, dy) → dx.
     MaxPoolGrad(Window),
@@ -260,6 +272,12 @@ pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
     Some(out)
 }
 
+/// `groups=G ` before a convolution's window; nothing for an ordinary
+/// (one-group) convolution, so its text is what it always was.
+fn groups_text(groups: usize) -> String {
+    if groups == 1 { String::new() } else { format!("groups={groups} ") }
+}
+
 impl fmt::Display for Op {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let w = |f: &mut fmt::Formatter<'_>, w: &Window| {
@@ -299,17 +317,17 @@ impl fmt::Display for Op {
             Op::OneHot(d) => write!(f, "one_hot {d}"),
             Op::Softmax(a) => write!(f, "softmax axis={a}"),
             Op::LogSoftmax(a) => write!(f, "log_softmax axis={a}"),
-            Op::Conv2d(win) => {
-                write!(f, "conv2d ")?;
-                w(f, win)
+            Op::Conv2d { window, groups } => {
+                write!(f, "conv2d {}", groups_text(*groups))?;
+                w(f, window)
             }
-            Op::Conv2dInputGrad(win) => {
-                write!(f, "conv2d_input_grad ")?;
-                w(f, win)
+            Op::Conv2dInputGrad { window, groups } => {
+                write!(f, "conv2d_input_grad {}", groups_text(*groups))?;
+                w(f, window)
             }
-            Op::Conv2dKernelGrad(win) => {
-                write!(f, "conv2d_kernel_grad ")?;
-                w(f, win)
+            Op::Conv2dKernelGrad { window, groups } => {
+                write!(f, "conv2d_kernel_grad {}", groups_text(*groups))?;
+                w(f, window)
             }
             Op::MaxPool(win) => {
                 write!(f, "max_pool ")?;

@@ -285,9 +285,18 @@ fn op(c: &mut Cur, lossy: bool) -> Result<Op, ParseError> {
         "one_hot" => Op::OneHot(c.ws_then(Cur::usize)?),
         "softmax" => Op::Softmax(c.ws_then(|c| c.keyed("axis"))?),
         "log_softmax" => Op::LogSoftmax(c.ws_then(|c| c.keyed("axis"))?),
-        "conv2d" => Op::Conv2d(window(c)?),
-        "conv2d_input_grad" => Op::Conv2dInputGrad(window(c)?),
-        "conv2d_kernel_grad" => Op::Conv2dKernelGrad(window(c)?),
+        "conv2d" => {
+            let groups = groups(c)?;
+            Op::Conv2d { groups, window: window(c)? }
+        }
+        "conv2d_input_grad" => {
+            let groups = groups(c)?;
+            Op::Conv2dInputGrad { groups, window: window(c)? }
+        }
+        "conv2d_kernel_grad" => {
+            let groups = groups(c)?;
+            Op::Conv2dKernelGrad { groups, window: window(c)? }
+        }
         "max_pool" => Op::MaxPool(window(c)?),
         "max_pool_grad" => Op::MaxPoolGrad(window(c)?),
         "avg_pool" => {
@@ -354,6 +363,21 @@ fn constant(c: &mut Cur, lossy: bool) -> Result<Op, ParseError> {
 /// An elided constant longer than this is refused rather than allocated:
 /// the text is small, its NaN stand-in must not be unbounded.
 const MAX_CONSTANT: usize = 1 << 24;
+
+/// An optional `groups=G` (a convolution's group count; 1 when absent).
+fn groups(c: &mut Cur) -> Result<usize, ParseError> {
+    let save = c.pos;
+    c.ws();
+    if !c.rest().starts_with("groups") {
+        c.pos = save;
+        return Ok(1);
+    }
+    let g = c.keyed("groups")?;
+    if g == 0 {
+        return Err(c.err("a convolution has at least one group".to_string()));
+    }
+    Ok(g)
+}
 
 /// `k=[a, b] s=[a, b] d=[a, b] p=[t, l, b, r]`.
 fn window(c: &mut Cur) -> Result<Window, ParseError> {
@@ -763,31 +787,36 @@ fn verify(f: &Func, i: usize) -> Result<(), String> {
             }
             shape_is(&arg(0).shape.clone())
         }
-        Op::Conv2d(w) => {
+        Op::Conv2d { window: w, groups } => {
             arity(2)?;
             floats(&[0, 1])?;
             rank(0, 4)?;
             rank(1, 4)?;
             let (x, k) = (&arg(0).shape, &arg(1).shape);
-            if k[..2] != w.kernel || k[2] != x[3] {
+            let cg = group_channels(x[3], k[3], *groups)?;
+            if k[..2] != w.kernel || k[2] != cg {
                 return Err(format!("kernel {k:?} does not fit input {x:?} with window {:?}", w.kernel));
             }
             let [oh, ow] = out(w, x[1], x[2])?;
             shape_is(&[x[0], oh, ow, k[3]])
         }
-        Op::Conv2dInputGrad(w) => {
+        Op::Conv2dInputGrad { window: w, groups } => {
             arity(2)?;
             floats(&[0, 1])?;
             rank(0, 4)?;
             rank(1, 4)?;
             let (dy, k, x) = (&arg(0).shape, &arg(1).shape, &n.shape);
-            if x.len() != 4 || k[..2] != w.kernel || k[2] != x[3] || k[3] != dy[3] || dy[0] != x[0] {
+            if x.len() != 4 {
+                return Err(format!("the input gradient must have rank 4, found {x:?}"));
+            }
+            let cg = group_channels(x[3], k[3], *groups)?;
+            if k[..2] != w.kernel || k[2] != cg || k[3] != dy[3] || dy[0] != x[0] {
                 return Err(format!("dy {dy:?} and kernel {k:?} do not fit input {x:?}"));
             }
             let [oh, ow] = out(w, x[1], x[2])?;
             if dy[1..3] == [oh, ow] { Ok(()) } else { Err(format!("dy {dy:?} does not fit input {x:?}")) }
         }
-        Op::Conv2dKernelGrad(w) => {
+        Op::Conv2dKernelGrad { window: w, groups } => {
             arity(2)?;
             floats(&[0, 1])?;
             rank(0, 4)?;
@@ -797,7 +826,8 @@ fn verify(f: &Func, i: usize) -> Result<(), String> {
             if dy[..3] != [x[0], oh, ow] {
                 return Err(format!("dy {dy:?} does not fit input {x:?}"));
             }
-            shape_is(&[w.kernel[0], w.kernel[1], x[3], dy[3]])
+            let cg = group_channels(x[3], dy[3], *groups)?;
+            shape_is(&[w.kernel[0], w.kernel[1], cg, dy[3]])
         }
         Op::MaxPool(w) | Op::AvgPool { window: w, .. } => {
             arity(1)?;
@@ -843,6 +873,15 @@ fn verify(f: &Func, i: usize) -> Result<(), String> {
             if fits { Ok(()) } else { Err(format!("{small:?} upsampled by {s:?} is not {big:?}")) }
         }
     }
+}
+
+/// Input channels per group of a convolution with `c` input and `f` output
+/// channels in `groups` groups; both must divide evenly.
+fn group_channels(c: usize, f: usize, groups: usize) -> Result<usize, String> {
+    if groups == 0 || !c.is_multiple_of(groups) || !f.is_multiple_of(groups) {
+        return Err(format!("{c} input and {f} output channels do not split into {groups} groups"));
+    }
+    Ok(c / groups)
 }
 
 /// Output size of a window, refusing zero kernels, strides and dilations
@@ -916,6 +955,35 @@ state \"h\" = %4
         assert_eq!(f.layers, ["a ; b"]);
         assert!(matches!(f.nodes[5].op, Op::Reduce { op: Reduce::Max, .. }));
         assert!(matches!(f.nodes[4].op, Op::Binary(Binary::Max)));
+    }
+
+    #[test]
+    fn grouped_convolutions_round_trip_and_check_their_groups() {
+        let text = "\
+%0: f32[2, 5, 5, 4] = input \"x\"
+%1: f32[3, 3, 2, 6] = input \"k\"
+%2: f32[2, 3, 3, 6] = conv2d groups=2 k=[3, 3] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1
+%3: f32[2, 5, 5, 4] = conv2d_input_grad groups=2 k=[3, 3] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %2, %1
+%4: f32[3, 3, 2, 6] = conv2d_kernel_grad groups=2 k=[3, 3] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %2
+%5: f32[3, 3, 1, 4] = input \"kd\"
+%6: f32[2, 3, 3, 4] = conv2d groups=4 k=[3, 3] s=[2, 2] d=[1, 1] p=[1, 1, 1, 1] %0, %5
+";
+        let f = parse(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(f.to_string(), text);
+        assert_eq!(
+            f.nodes[2].op,
+            Op::Conv2d { window: Window { kernel: [3, 3], stride: [1, 1], dilation: [1, 1], pad: [0; 4] }, groups: 2 }
+        );
+        // The kernel's channel axis is C/groups; 4 channels do not split into 3 groups; no zero groups.
+        let e = err("%0: f32[1, 3, 3, 4] = input \"x\"\n%1: f32[1, 1, 4, 4] = input \"k\"\n\
+            %2: f32[1, 3, 3, 4] = conv2d groups=2 k=[1, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1\n");
+        assert!(e.message.contains("does not fit"), "{e}");
+        let e = err("%0: f32[1, 3, 3, 4] = input \"x\"\n%1: f32[1, 1, 1, 3] = input \"k\"\n\
+            %2: f32[1, 3, 3, 3] = conv2d groups=3 k=[1, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1\n");
+        assert!(e.message.contains("do not split into 3 groups"), "{e}");
+        let e = err("%0: f32[1, 3, 3, 4] = input \"x\"\n%1: f32[1, 1, 4, 4] = input \"k\"\n\
+            %2: f32[1, 3, 3, 4] = conv2d groups=0 k=[1, 1] s=[1, 1] d=[1, 1] p=[0, 0, 0, 0] %0, %1\n");
+        assert!(e.message.contains("at least one group"), "{e}");
     }
 
     #[test]

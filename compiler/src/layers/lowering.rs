@@ -246,35 +246,52 @@ pub fn prelu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.add(pos, scaled)])
 }
 
+/// `conv1d`/`conv2d` (with `groups`), `depthwise_conv1d/2d` and
+/// `separable_conv1d/2d`: each is one grouped `Conv2d` (a depthwise one has
+/// a group per input channel), a separable one then a 1×1 pointwise one.
 pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
-    let k = c.param("kernel")?;
+    let separable = c.layer.starts_with("separable");
+    let depthwise = separable || c.layer.starts_with("depthwise");
+    let k = c.param(if separable { "depthwise_kernel" } else { "kernel" })?;
     let ks = c.shape(k);
     let one_d = xs.len() == 3;
+    let (kh, kw) = if one_d { (1, ks[0]) } else { (ks[0], ks[1]) };
+    // Keras's kernels: [KH, KW, C/G, F]; depthwise [KH, KW, C, M], which has
+    // the memory order of the grouped [KH, KW, 1, C·M] with G = C.
+    let (kin, kout) = (ks[ks.len() - 2], ks[ks.len() - 1]);
+    let channels = xs[xs.len() - 1];
+    let (groups, k4s) =
+        if depthwise { (channels, [kh, kw, 1, kin * kout]) } else { (channels / kin.max(1), [kh, kw, kin, kout]) };
+    if kin == 0 || groups == 0 || !channels.is_multiple_of(groups) || !k4s[3].is_multiple_of(groups) {
+        return Err(LowerError::Unsupported(format!("{channels} channels in groups of kernel {ks:?}")));
+    }
     // 1-D convolutions run as 2-D ones with height 1.
-    let (x4, k4) = if one_d {
-        let x4 = c.f.reshape(x, vec![xs[0], 1, xs[1], xs[2]]);
-        let k4 = c.f.reshape(k, vec![1, ks[0], ks[1], ks[2]]);
-        (x4, k4)
-    } else {
-        (x, k)
-    };
+    let x4 = if one_d { c.f.reshape(x, vec![xs[0], 1, xs[1], xs[2]]) } else { x };
+    let k4 = c.f.reshape(k, k4s.to_vec());
     let (hw, kernel, stride, dilation) = if one_d {
-        ([1, xs[1]], [1, ks[0]], [1, pair(c.args, "stride", 1)[0]], [1, pair(c.args, "dilation", 1)[0]])
+        ([1, xs[1]], [1, kw], [1, pair(c.args, "stride", 1)[0]], [1, pair(c.args, "dilation", 1)[0]])
     } else {
-        ([xs[1], xs[2]], [ks[0], ks[1]], pair(c.args, "stride", 1), pair(c.args, "dilation", 1))
+        ([xs[1], xs[2]], [kh, kw], pair(c.args, "stride", 1), pair(c.args, "dilation", 1))
     };
     let mut padding = c.args.padding("padding");
     if one_d && let Padding::Explicit(_, p) = &padding {
         padding = Padding::Explicit(Dim::Known(0), p.clone());
     }
-    let w = window(&padding, hw, kernel, stride, dilation);
+    let window = window(&padding, hw, kernel, stride, dilation);
     let out = c.out_shapes[0].clone();
     let filters = *out.last().unwrap_or(&1);
-    let o4 = if one_d { vec![out[0], 1, out[1], filters] } else { out.clone() };
+    let [oh, ow] = window.out(hw[0], hw[1]);
     let t = c.f.current_layer;
-    let y = c.f.push(Op::Conv2d(w), vec![x4, k4], o4, DType::F32, t);
+    let mut y = c.f.push(Op::Conv2d { window, groups }, vec![x4, k4], vec![xs[0], oh, ow, k4s[3]], DType::F32, t);
+    if separable {
+        let pk = c.param("pointwise_kernel")?;
+        let pk = c.f.reshape(pk, vec![1, 1, k4s[3], filters]);
+        let one = Window { kernel: [1, 1], stride: [1, 1], dilation: [1, 1], pad: [0; 4] };
+        let o4 = vec![xs[0], oh, ow, filters];
+        y = c.f.push(Op::Conv2d { window: one, groups: 1 }, vec![y, pk], o4, DType::F32, t);
+    }
     let y = bias_add(c, y)?;
     let y = c.f.reshape(y, out);
     c.finish(y)
@@ -310,7 +327,7 @@ pub fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         }
     };
     let t = c.f.current_layer;
-    let y = c.f.push(Op::Conv2dInputGrad(w), vec![x, k], out, DType::F32, t);
+    let y = c.f.push(Op::Conv2dInputGrad { window: w, groups: 1 }, vec![x, k], out, DType::F32, t);
     let y = bias_add(c, y)?;
     c.finish(y)
 }

@@ -79,6 +79,10 @@ const CROP_1D: ArgDef = opt("cropping", ArgKind::Sides, Default::Int(1), "C (bot
 const CROP_2D: ArgDef =
     opt("cropping", ArgKind::Sides, Default::Int(1), "C, [CH, CW] (symmetric) or [[top, bottom], [left, right]]");
 
+const GROUPS_DOC: &str = "channel groups: input channels and filters both split into `groups` parts, filter f \
+    seeing only the channels of its part (kernel [.., C/groups, filters])";
+const MULTIPLIER_DOC: &str = "filters per input channel (M)";
+
 const AXIS_OPT: &[ArgDef] = &[opt("axis", ArgKind::Axis, Default::Int(-1), "the axis to normalise over")];
 
 macro_rules! layer {
@@ -183,9 +187,9 @@ pub static LAYERS: &[LayerDef] = &[
     ),
     layer!(
         "conv1d",
-        "conv1d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
-        "1-D convolution: [N, T, C] → [N, T', filters], T' = (T + 2P − Dl·(K−1) − 1)/S + 1. Parameters kernel [K, C, \
-            filters], bias [filters].",
+        "conv1d(x, filters, kernel, stride = 1, padding = valid, dilation = 1, groups = 1)",
+        "1-D convolution: [N, T, C] → [N, T', filters], T' = (T + 2P − Dl·(K−1) − 1)/S + 1. Parameters kernel [K, \
+            C/groups, filters], bias [filters].",
         Layer,
         One,
         with_kernel_opts![
@@ -194,15 +198,16 @@ pub static LAYERS: &[LayerDef] = &[
             opt("stride", INT1, Default::Int(1), "stride"),
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P"),
             opt("dilation", INT1, Default::Int(1), "dilation"),
+            opt("groups", INT1, Default::Int(1), GROUPS_DOC),
         ],
-        |a| conv(a, 1, false),
+        |a| conv(a, 1, ConvKind::Plain),
         lowering::conv
     ),
     layer!(
         "conv2d",
-        "conv2d(x, filters, kernel, stride = 1, padding = valid, dilation = 1)",
+        "conv2d(x, filters, kernel, stride = 1, padding = valid, dilation = 1, groups = 1)",
         "2-D convolution, channels last: [N, H, W, C] → [N, H', W', filters], H' = (H + 2P − Dl·(K−1) − 1)/S + 1; \
-            with `same`, H' = ceil(H/S). Parameters kernel [KH, KW, C, filters], bias [filters].",
+            with `same`, H' = ceil(H/S). Parameters kernel [KH, KW, C/groups, filters], bias [filters].",
         Layer,
         One,
         with_kernel_opts![
@@ -211,8 +216,81 @@ pub static LAYERS: &[LayerDef] = &[
             opt("stride", PAIR1, Default::Int(1), "stride, an int or [sh, sw]"),
             opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
+            opt("groups", INT1, Default::Int(1), GROUPS_DOC),
         ],
-        |a| conv(a, 2, false),
+        |a| conv(a, 2, ConvKind::Plain),
+        lowering::conv
+    ),
+    layer!(
+        "depthwise_conv1d",
+        "depthwise_conv1d(x, kernel, depth_multiplier = 1, stride = 1, padding = valid, dilation = 1)",
+        "Depthwise 1-D convolution (Keras DepthwiseConv1D): each of the C channels convolved with its own \
+            depth_multiplier (M) filters: [N, T, C] → [N, T', C·M], output channel c·M + m. Parameters kernel [K, C, \
+            M], bias [C·M].",
+        Layer,
+        One,
+        with_kernel_opts![
+            opt("kernel", INT1, Default::Required, "kernel size"),
+            opt("depth_multiplier", INT1, Default::Int(1), MULTIPLIER_DOC),
+            opt("stride", INT1, Default::Int(1), "stride"),
+            opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P"),
+            opt("dilation", INT1, Default::Int(1), "dilation"),
+        ],
+        |a| conv(a, 1, ConvKind::Depthwise),
+        lowering::conv
+    ),
+    layer!(
+        "depthwise_conv2d",
+        "depthwise_conv2d(x, kernel, depth_multiplier = 1, stride = 1, padding = valid, dilation = 1)",
+        "Depthwise 2-D convolution (Keras DepthwiseConv2D): each of the C channels convolved with its own \
+            depth_multiplier (M) filters: [N, H, W, C] → [N, H', W', C·M], output channel c·M + m. Parameters \
+            kernel [KH, KW, C, M], bias [C·M].",
+        Layer,
+        One,
+        with_kernel_opts![
+            opt("kernel", PAIR1, Default::Required, "kernel size, an int or [kh, kw]"),
+            opt("depth_multiplier", INT1, Default::Int(1), MULTIPLIER_DOC),
+            opt("stride", PAIR1, Default::Int(1), "stride, an int or [sh, sw]"),
+            opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
+            opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
+        ],
+        |a| conv(a, 2, ConvKind::Depthwise),
+        lowering::conv
+    ),
+    layer!(
+        "separable_conv1d",
+        "separable_conv1d(x, filters, kernel, depth_multiplier = 1, stride = 1, padding = valid, dilation = 1)",
+        "Depthwise then pointwise 1-D convolution (Keras SeparableConv1D): [N, T, C] → [N, T', filters]. \
+            Parameters depthwise_kernel [K, C, M], pointwise_kernel [1, C·M, filters], bias [filters].",
+        Layer,
+        One,
+        with_kernel_opts![
+            opt("filters", INT1, Default::Required, "number of output channels"),
+            opt("kernel", INT1, Default::Required, "kernel size of the depthwise step"),
+            opt("depth_multiplier", INT1, Default::Int(1), MULTIPLIER_DOC),
+            opt("stride", INT1, Default::Int(1), "stride"),
+            opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P"),
+            opt("dilation", INT1, Default::Int(1), "dilation"),
+        ],
+        |a| conv(a, 1, ConvKind::Separable),
+        lowering::conv
+    ),
+    layer!(
+        "separable_conv2d",
+        "separable_conv2d(x, filters, kernel, depth_multiplier = 1, stride = 1, padding = valid, dilation = 1)",
+        "Depthwise then pointwise 2-D convolution (Keras SeparableConv2D): [N, H, W, C] → [N, H', W', filters]. \
+            Parameters depthwise_kernel [KH, KW, C, M], pointwise_kernel [1, 1, C·M, filters], bias [filters].",
+        Layer,
+        One,
+        with_kernel_opts![
+            opt("filters", INT1, Default::Required, "number of output channels"),
+            opt("kernel", PAIR1, Default::Required, "kernel size of the depthwise step, an int or [kh, kw]"),
+            opt("depth_multiplier", INT1, Default::Int(1), MULTIPLIER_DOC),
+            opt("stride", PAIR1, Default::Int(1), "stride, an int or [sh, sw]"),
+            opt("padding", ArgKind::Padding, Default::Mode("valid"), "valid | same | P | [PH, PW]"),
+            opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
+        ],
+        |a| conv(a, 2, ConvKind::Separable),
         lowering::conv
     ),
     layer!(
@@ -235,7 +313,7 @@ pub static LAYERS: &[LayerDef] = &[
             ),
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
         ],
-        |a| conv(a, 2, true),
+        |a| conv(a, 2, ConvKind::Transpose),
         lowering::conv_transpose
     ),
     layer!(
@@ -866,13 +944,26 @@ fn prelu(a: &mut Apply) -> RuleResult {
     Ok(Value::Tensor(a.input().clone()))
 }
 
-fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
-    let layer = if nd == 1 {
-        "conv1d"
-    } else if transpose {
-        "conv2d_transpose"
-    } else {
-        "conv2d"
+/// Which convolution a `conv` rule checks.
+#[derive(Clone, Copy, PartialEq)]
+enum ConvKind {
+    /// `conv1d`/`conv2d`, with `groups`.
+    Plain,
+    Transpose,
+    Depthwise,
+    Separable,
+}
+
+fn conv(a: &mut Apply, nd: usize, kind: ConvKind) -> RuleResult {
+    let transpose = kind == ConvKind::Transpose;
+    let layer = match (kind, nd) {
+        (ConvKind::Depthwise, 1) => "depthwise_conv1d",
+        (ConvKind::Depthwise, _) => "depthwise_conv2d",
+        (ConvKind::Separable, 1) => "separable_conv1d",
+        (ConvKind::Separable, _) => "separable_conv2d",
+        (_, 1) => "conv1d",
+        (ConvKind::Transpose, _) => "conv2d_transpose",
+        _ => "conv2d",
     };
     let expected = if nd == 1 { "[N, T, C]" } else { "[N, H, W, C]" };
     need_rank(a, 0, &[nd + 2], expected)?;
@@ -957,18 +1048,58 @@ fn conv(a: &mut Apply, nd: usize, transpose: bool) -> RuleResult {
         };
         dims.push(positive(out, name, note, a)?);
     }
-    dims.push(filters.clone());
     let c = x.dims[nd + 1].clone();
     let mut kshape: Vec<Dim> = (0..nd).map(|i| pick(&kernel, i)).collect();
-    if transpose {
-        kshape.extend([filters.clone(), c]);
-    } else {
-        kshape.extend([c, filters.clone()]);
-    }
-    a.param("kernel", kshape, "glorot_uniform");
+    let filters = match kind {
+        ConvKind::Plain => {
+            let groups = a.args.int("groups").unwrap_or(Dim::Known(1));
+            let per_group = conv_groups(&c, &filters, &groups)?;
+            kshape.extend([per_group, filters.clone()]);
+            a.param("kernel", kshape, "glorot_uniform");
+            filters
+        }
+        ConvKind::Transpose => {
+            kshape.extend([filters.clone(), c]);
+            a.param("kernel", kshape, "glorot_uniform");
+            filters
+        }
+        ConvKind::Depthwise | ConvKind::Separable => {
+            // Keras's depthwise kernel [.., C, M]; output channel c·M + m.
+            let m = a.args.int("depth_multiplier").unwrap_or(Dim::Known(1));
+            let mid = size("the channel count C·depth_multiplier", || c.mul(&m))?;
+            kshape.extend([c, m]);
+            if kind == ConvKind::Depthwise {
+                a.param("kernel", kshape, "glorot_uniform");
+                mid
+            } else {
+                a.param("depthwise_kernel", kshape, "glorot_uniform");
+                let mut pshape = vec![Dim::Known(1); nd];
+                pshape.extend([mid, filters.clone()]);
+                a.param("pointwise_kernel", pshape, "glorot_uniform");
+                filters
+            }
+        }
+    };
+    dims.push(filters.clone());
     bias(a, vec![filters]);
     let out = TensorTy::float(dims, a.origin);
     finish(a, out)
+}
+
+/// Input channels per group of a grouped convolution (`C / groups`): both
+/// the input's channels and the filters must split evenly.
+fn conv_groups(c: &Dim, filters: &Dim, groups: &Dim) -> Result<Dim, LayerError> {
+    if let Some(g) = groups.as_known().filter(|&g| g > 0) {
+        for (what, n) in [("input channels", c), ("filters", filters)] {
+            if let Some(n) = n.as_known().filter(|n| n % g != 0) {
+                return Err(LayerError::Option {
+                    option: "groups",
+                    message: format!("{n} {what} do not split into {g} groups ({n} is not a multiple of {g})"),
+                });
+            }
+        }
+    }
+    checked_div(c, groups)
 }
 
 fn pool(a: &mut Apply) -> RuleResult {

@@ -183,3 +183,84 @@ fn suggestions_find_near_misses() {
     assert_eq!(suggest("dens", ["dense", "relu"]), Some("dense"));
     assert_eq!(suggest("xyz", ["kernel"]), None);
 }
+
+/// Parameter names and shapes of a layer on a concrete input.
+fn params(layer: &str, input: &[i64], raw: Vec<(Option<String>, Value, Origin)>) -> Vec<(String, Vec<i64>)> {
+    let def = lookup(layer).expect("layer exists");
+    let args = bind_args(def, &raw).expect("arguments bind");
+    let mut a = Apply { inputs: vec![t(input)], args: &args, origin: Origin::default(), params: vec![], notes: vec![] };
+    (def.rule)(&mut a).expect("rule succeeds");
+    a.params.iter().map(|p| (p.name.clone(), p.shape.iter().map(|d| d.as_known().unwrap()).collect())).collect()
+}
+
+#[test]
+fn grouped_depthwise_and_separable_counts_match_keras() {
+    // Counts and output shapes from Keras 3 (`model.count_params()`).
+    // MobileNet's first depthwise layer: DepthwiseConv2D(3, use_bias=False) on 32 channels.
+    let (o, n) =
+        apply("depthwise_conv2d", vec![t(&[1, 112, 112, 32])], vec![pos(int(3)), kw("bias", Value::Bool(false))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 110, 110, 32]", 288));
+    let (o, n) =
+        apply("depthwise_conv2d", vec![t(&[1, 10, 10, 16])], vec![pos(int(3)), kw("depth_multiplier", int(2))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 8, 8, 32]", 320));
+    let (o, n) = apply("separable_conv2d", vec![t(&[1, 10, 10, 32])], vec![pos(int(64)), pos(int(3))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 8, 8, 64]", 2400));
+    let (o, n) = apply("conv2d", vec![t(&[1, 10, 10, 32])], vec![pos(int(64)), pos(int(3)), kw("groups", int(4))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 8, 8, 64]", 4672));
+    let (o, n) =
+        apply("separable_conv1d", vec![t(&[1, 20, 4])], vec![pos(int(8)), pos(int(5)), kw("depth_multiplier", int(3))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 16, 8]", 164));
+    let (o, n) = apply("conv1d", vec![t(&[1, 20, 6])], vec![pos(int(6)), pos(int(3)), kw("groups", int(3))]);
+    assert_eq!((shape(&o).as_str(), n), ("[1, 18, 6]", 42));
+}
+
+#[test]
+fn convolution_parameters_have_keras_names_and_layouts() {
+    let s = |v: &[i64]| v.to_vec();
+    assert_eq!(
+        params("conv2d", &[1, 8, 8, 6], vec![pos(int(4)), pos(int(3)), kw("groups", int(2))]),
+        vec![("kernel".into(), s(&[3, 3, 3, 4])), ("bias".into(), s(&[4]))]
+    );
+    assert_eq!(
+        params("depthwise_conv2d", &[1, 8, 8, 4], vec![pos(int(3)), kw("depth_multiplier", int(2))]),
+        vec![("kernel".into(), s(&[3, 3, 4, 2])), ("bias".into(), s(&[8]))]
+    );
+    assert_eq!(
+        params("separable_conv2d", &[1, 8, 8, 4], vec![pos(int(5)), pos(int(3)), kw("depth_multiplier", int(2))]),
+        vec![
+            ("depthwise_kernel".into(), s(&[3, 3, 4, 2])),
+            ("pointwise_kernel".into(), s(&[1, 1, 8, 5])),
+            ("bias".into(), s(&[5]))
+        ]
+    );
+    assert_eq!(
+        params("separable_conv1d", &[1, 8, 4], vec![pos(int(5)), pos(int(3))]),
+        vec![
+            ("depthwise_kernel".into(), s(&[3, 4, 1])),
+            ("pointwise_kernel".into(), s(&[1, 4, 5])),
+            ("bias".into(), s(&[5]))
+        ]
+    );
+}
+
+#[test]
+fn groups_must_divide_channels_and_filters() {
+    let def = lookup("conv2d").unwrap();
+    for (c, filters, bad) in [(6, 8, "6 input channels"), (8, 6, "6 filters")] {
+        let raw = vec![pos(int(filters)), pos(int(3)), kw("groups", int(4))];
+        let args = bind_args(def, &raw).unwrap();
+        let mut a = Apply {
+            inputs: vec![t(&[1, 8, 8, c])],
+            args: &args,
+            origin: Origin::default(),
+            params: vec![],
+            notes: vec![],
+        };
+        match (def.rule)(&mut a) {
+            Err(LayerError::Option { option: "groups", message }) => {
+                assert!(message.contains(bad) && message.contains("4 groups"), "{message}")
+            }
+            other => panic!("expected a `groups` error, got {other:?}"),
+        }
+    }
+}
