@@ -6,6 +6,7 @@ use nnc_syntax::ast::ElemType;
 use super::args::{ArgVal, Padding};
 use super::lowering;
 use super::{Apply, ArgDef, ArgKind, Default, Family, FloatRange, LayerDef, LayerError, Operands, RuleResult, size};
+use super::{Extra, Hint};
 use crate::dims::{Dim, Equality};
 use crate::types::{TensorTy, Value};
 
@@ -64,8 +65,13 @@ const POOL_OPTS: &[ArgDef] = &[
 
 const AXIS_OPT: &[ArgDef] = &[opt("axis", ArgKind::Axis, Default::Int(-1), "the axis to normalise over")];
 
+/// One table entry; the rarer facts (`owns_params: true`, `hints: &[…]`) follow the lowering and default to
+/// [`Extra::NONE`], so an entry names only what it has.
 macro_rules! layer {
-    ($name:literal, $sig:literal, $doc:literal, $family:ident, $ops:ident, $args:expr, $rule:expr, $lower:expr) => {
+    (
+        $name:literal, $sig:literal, $doc:literal, $family:ident, $ops:ident, $args:expr, $rule:expr, $lower:expr
+        $(, $field:ident: $val:expr)* $(,)?
+    ) => {
         LayerDef {
             name: $name,
             signature: $sig,
@@ -75,9 +81,13 @@ macro_rules! layer {
             args: $args,
             rule: $rule,
             lower: $lower,
+            extra: Extra { $($field: $val,)* ..Extra::NONE },
         }
     };
 }
+
+const SEQUENCES: Hint =
+    Hint::Rank { found: 2, help: "recurrent and 1-D layers take sequences [N, T, D]; add a time axis with `reshape`" };
 
 pub static LAYERS: &[LayerDef] = &[
     layer!(
@@ -152,7 +162,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("init", ArgKind::Init, Default::Mode("zeros"), "alpha initialiser")],
         prelu,
-        lowering::prelu
+        lowering::prelu,
+        owns_params: true
     ),
     layer!(
         "conv1d",
@@ -169,7 +180,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("dilation", INT1, Default::Int(1), "dilation"),
         ],
         |a| conv(a, 1, false),
-        lowering::conv
+        lowering::conv,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "conv2d",
@@ -186,7 +198,11 @@ pub static LAYERS: &[LayerDef] = &[
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
         ],
         |a| conv(a, 2, false),
-        lowering::conv
+        lowering::conv,
+        hints: &[Hint::Rank {
+            found: 3,
+            help: "images need a channel axis: [N, H, W, 1] for grey-scale (`reshape(x, [N, H, W, 1])`)",
+        }]
     ),
     layer!(
         "conv2d_transpose",
@@ -301,7 +317,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
         ],
         batch_norm,
-        lowering::batch_norm
+        lowering::batch_norm,
+        owns_params: true
     ),
     layer!(
         "layer_norm",
@@ -314,7 +331,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("axes", ArgKind::Axes, Default::Int(-1), "the normalised axes"),
         ],
         layer_norm,
-        lowering::layer_norm
+        lowering::layer_norm,
+        owns_params: true
     ),
     layer!(
         "instance_norm",
@@ -327,7 +345,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
         ],
         instance_norm,
-        lowering::instance_norm
+        lowering::instance_norm,
+        owns_params: true
     ),
     layer!(
         "dropout",
@@ -361,7 +380,9 @@ pub static LAYERS: &[LayerDef] = &[
             opt("init", ArgKind::Init, Default::Mode("uniform"), "embeddings initialiser"),
         ],
         embedding,
-        lowering::embedding
+        lowering::embedding,
+        owns_params: true,
+        hints: &[Hint::ElemType { note: "embedding looks up integer indices: declare the input as int[N, T]" }]
     ),
     layer!(
         "positional_embedding",
@@ -371,7 +392,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("max_len", INT1, Default::Required, "the longest sequence")],
         positional_embedding,
-        lowering::positional_embedding
+        lowering::positional_embedding,
+        owns_params: true
     ),
     layer!(
         "positional_encoding",
@@ -392,7 +414,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         recurrent_opts![],
         |a| recurrent(a, Cell::Simple),
-        lowering::recurrent
+        lowering::recurrent,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "lstm",
@@ -403,7 +426,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         recurrent_opts![],
         |a| recurrent(a, Cell::Lstm),
-        lowering::recurrent
+        lowering::recurrent,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "gru",
@@ -419,7 +443,8 @@ pub static LAYERS: &[LayerDef] = &[
             "apply the reset gate after the recurrent matmul (Keras/cuDNN convention)"
         )],
         |a| recurrent(a, Cell::Gru),
-        lowering::recurrent
+        lowering::recurrent,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "bidirectional",
@@ -438,7 +463,8 @@ pub static LAYERS: &[LayerDef] = &[
             ),
         ],
         bidirectional,
-        lowering::bidirectional
+        lowering::bidirectional,
+        owns_params: true
     ),
     layer!(
         "multi_head_attention",
@@ -456,7 +482,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("causal", ArgKind::Bool, Default::Bool(false), "mask future positions"),
         ],
         attention,
-        lowering::multi_head_attention
+        lowering::multi_head_attention,
+        owns_params: true
     ),
     layer!(
         "repeat",
@@ -469,7 +496,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("layer", ArgKind::Layer, Default::Required, "the layer value to repeat"),
         ],
         repeat,
-        lowering::repeat
+        lowering::repeat,
+        owns_params: true
     ),
     // ---- tensor functions (no parameters, not listed in summaries)
     layer!(

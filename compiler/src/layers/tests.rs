@@ -183,3 +183,15 @@ fn suggestions_find_near_misses() {
     assert_eq!(suggest("dens", ["dense", "relu"]), Some("dense"));
     assert_eq!(suggest("xyz", ["kernel"]), None);
 }
+
+#[test]
+fn parameter_ownership_and_hints_are_read_from_the_table() {
+    let has = |n: &str| lookup(n).unwrap().has_params();
+    // From a `bias`/`init` option, from `owns_params`, and neither.
+    assert!(has("dense") && has("batch_norm") && has("repeat") && has("embedding"));
+    assert!(!has("relu") && !has("reshape") && !has("dropout"));
+    let hints = |n: &str| lookup(n).unwrap().extra.hints;
+    assert!(hints("lstm").iter().any(|h| matches!(h, Hint::Rank { found: 2, .. })));
+    assert!(hints("embedding").iter().any(|h| matches!(h, Hint::ElemType { .. })));
+    assert!(hints("dense").is_empty());
+}
