@@ -551,6 +551,8 @@ impl<'p> Checker<'p> {
 
     /// Checks statements of a model or block body. `info` collects inputs
     /// and outputs; `given` feeds inputs on a model call.
+    // long: one match arm per statement kind, sharing the body's bindings; kept whole while other work edits
+    // this file.
     pub(crate) fn check_stmts(
         &mut self,
         body: &mut Body,

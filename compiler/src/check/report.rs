@@ -87,6 +87,7 @@ impl Checker<'_> {
         }
     }
 
+    // long: one match arm per `LayerError` variant, each a diagnostic; kept whole while other work edits this file.
     pub(crate) fn layer_error(
         &self,
         def: &LayerDef,

@@ -32,6 +32,8 @@ pub struct LowerOptions {
 /// Lowers the nodes needed for `roots` (named results). `substitute` maps a
 /// model `Input` node to the node that feeds it (a data array or a `let` of
 /// the train block).
+// long: binds N, declares parameters and walks the graph in one order the IR depends on; kept whole while
+// other work edits this file.
 pub fn lower(
     graph: &Graph,
     roots: &[(String, TRef)],
