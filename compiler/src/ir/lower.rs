@@ -379,18 +379,8 @@ pub fn objective(
             let m = weighted_mean(f, nll, w);
             if function == "perplexity" { f.unary(Unary::Exp, m) } else { m }
         }
-        "mse" => {
-            let t = align(f, target, pred);
-            let d = f.sub(pred, t);
-            let sq = f.unary(Unary::Square, d);
-            mean_all(f, sq)
-        }
-        "l1" | "mae" => {
-            let t = align(f, target, pred);
-            let d = f.sub(pred, t);
-            let a = f.unary(Unary::Abs, d);
-            mean_all(f, a)
-        }
+        "mse" => mean_error(f, pred, target, Unary::Square),
+        "l1" | "mae" => mean_error(f, pred, target, Unary::Abs),
         "huber" => huber(f, pred, target, option_or_default(function, options, "delta")),
         "top_k_accuracy" => {
             let t = if int_target { one_hot(f, target, classes) } else { as_float(f, target) };
@@ -439,19 +429,33 @@ pub fn objective(
                     (p, tt)
                 }
             };
-            let both = f.mul(pred_pos, true_pos);
-            let r = f.shape(both).len();
-            let tp = f.reduce(Reduce::Sum, both, (0..r).collect(), false);
-            let denom_src = if function == "precision" { pred_pos } else { true_pos };
-            let denom = f.reduce(Reduce::Sum, denom_src, (0..r).collect(), false);
-            let eps = f.scalar(1e-7);
-            let d = f.binary(Binary::Max, denom, eps);
-            let ratio = f.div(tp, d);
-            f.ratios.push((ratio, tp, denom));
-            ratio
+            ratio(f, pred_pos, true_pos, function == "precision")
         }
         other => return Err(LowerError::Unsupported(format!("objective `{other}`"))),
     })
+}
+
+/// The mean of `error(pred − target)` over every element.
+fn mean_error(f: &mut Func, pred: Id, target: Id, error: Unary) -> Id {
+    let t = align(f, target, pred);
+    let d = f.sub(pred, t);
+    let e = f.unary(error, d);
+    mean_all(f, e)
+}
+
+/// Precision (true positives over predicted positives) or recall (over true positives), recorded in
+/// `f.ratios` so that the trainer sums numerator and denominator over the whole set.
+fn ratio(f: &mut Func, pred_pos: Id, true_pos: Id, precision: bool) -> Id {
+    let both = f.mul(pred_pos, true_pos);
+    let r = f.shape(both).len();
+    let tp = f.reduce(Reduce::Sum, both, (0..r).collect(), false);
+    let denom_src = if precision { pred_pos } else { true_pos };
+    let denom = f.reduce(Reduce::Sum, denom_src, (0..r).collect(), false);
+    let eps = f.scalar(1e-7);
+    let d = f.binary(Binary::Max, denom, eps);
+    let ratio = f.div(tp, d);
+    f.ratios.push((ratio, tp, denom));
+    ratio
 }
 
 /// Integer labels as one-hot rows of `classes`.
