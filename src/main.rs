@@ -380,7 +380,7 @@ fn check(files: &[PathBuf], format: Format, set: &[String], root: Option<&Path>,
         eprintln!("error: nnc check needs at least one FILE");
         return ExitCode::from(2);
     }
-    let options = match parse_sets(&set) {
+    let options = match parse_sets(set) {
         Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
         Err(e) => {
             eprintln!("error: {e}");
@@ -392,7 +392,7 @@ fn check(files: &[PathBuf], format: Format, set: &[String], root: Option<&Path>,
     let mut json_diags = Vec::new();
     let mut analyses = Vec::new();
     for path in files {
-        match project_root(path, root.as_deref()).and_then(|r| analyse_file(path, &options, &r)) {
+        match project_root(path, root).and_then(|r| analyse_file(path, &options, &r)) {
             Ok(a) => analyses.push(a),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -437,14 +437,14 @@ fn summary(
     root: Option<&Path>,
     color: bool,
 ) -> ExitCode {
-    let options = match parse_sets(&set) {
+    let options = match parse_sets(set) {
         Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
-    let a = match project_root(&file, root.as_deref()).and_then(|r| analyse_file(&file, &options, &r)) {
+    let a = match project_root(file, root).and_then(|r| analyse_file(file, &options, &r)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("error: {e}");

@@ -328,6 +328,14 @@ pub struct Extra {
 
 impl Extra {
     pub const NONE: Extra = Extra { owns_params: false, hints: &[] };
+
+    pub const fn owns_params(self, owns_params: bool) -> Extra {
+        Extra { owns_params, ..self }
+    }
+
+    pub const fn hints(self, hints: &'static [Hint]) -> Extra {
+        Extra { hints, ..self }
+    }
 }
 
 /// Layer-specific advice on an error, declared with the layer (read by `check/report.rs`).

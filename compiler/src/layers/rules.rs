@@ -81,7 +81,7 @@ macro_rules! layer {
             args: $args,
             rule: $rule,
             lower: $lower,
-            extra: Extra { $($field: $val,)* ..Extra::NONE },
+            extra: Extra::NONE $(.$field($val))*,
         }
     };
 }
