@@ -374,108 +374,119 @@ fn text_char_index(text: &str, byte: usize) -> usize {
     text.char_indices().take_while(|(i, _)| *i < byte).count()
 }
 
+/// `nnc check FILE…`: diagnostics of every file; exit 1 on an error, 2 when a file cannot be read.
+fn check(files: &[PathBuf], format: Format, set: &[String], root: Option<&Path>, color: bool) -> ExitCode {
+    if files.is_empty() {
+        eprintln!("error: nnc check needs at least one FILE");
+        return ExitCode::from(2);
+    }
+    let options = match parse_sets(set) {
+        Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut any_error = false;
+    let mut io_error = false;
+    let mut json_diags = Vec::new();
+    let mut analyses = Vec::new();
+    for path in files {
+        match project_root(path, root).and_then(|r| analyse_file(path, &options, &r)) {
+            Ok(a) => analyses.push(a),
+            Err(e) => {
+                eprintln!("error: {e}");
+                io_error = true;
+            }
+        }
+    }
+    let all: Vec<&Analysis> = analyses.iter().collect();
+    if let (false, Err(e)) = (all.is_empty(), unknown_set_names(&options.overrides, &all)) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    for a in &analyses {
+        let diags = &a.result.diagnostics;
+        any_error |= diags.iter().any(|d| d.severity == Severity::Error);
+        match format {
+            Format::Human => {
+                eprint!("{}", render::human(&a.program, diags, color));
+            }
+            Format::Json => json_diags.extend(diags.iter().map(|d| render::diagnostic_json(&a.program, d))),
+        }
+    }
+    if format == Format::Json {
+        let doc = serde_json::json!({"version": 1, "diagnostics": json_diags});
+        let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    }
+    if io_error {
+        ExitCode::from(2)
+    } else if any_error {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// `nnc summary FILE [--model M]`: the layers, shapes and parameter counts of the file's models.
+fn summary(
+    file: &Path,
+    model: Option<&str>,
+    format: Format,
+    set: &[String],
+    root: Option<&Path>,
+    color: bool,
+) -> ExitCode {
+    let options = match parse_sets(set) {
+        Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let a = match project_root(file, root).and_then(|r| analyse_file(file, &options, &r)) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Err(e) = unknown_set_names(&options.overrides, &[&a]) {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
+    let diags = &a.result.diagnostics;
+    let has_errors = diags.iter().any(|d| d.severity == Severity::Error);
+    if !diags.is_empty() {
+        eprint!("{}", render::human(&a.program, diags, color));
+    }
+    let models: Vec<&nnc_compiler::ModelInfo> =
+        a.result.models.iter().filter(|m| m.file == FileId(0) && model.as_ref().is_none_or(|n| *n == m.name)).collect();
+    if let Some(n) = &model
+        && models.is_empty()
+    {
+        let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
+        eprintln!("error: no model `{n}` in {} (models: {})", file.display(), names.join(", "));
+        return ExitCode::from(2);
+    }
+    match format {
+        Format::Human => {
+            let text: Vec<String> = models.iter().map(|m| nnc_compiler::summary::render(m)).collect();
+            print!("{}", text.join("\n"));
+        }
+        Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&render::summary_json(&models)).unwrap_or_default());
+        }
+    }
+    if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
 fn run(cli: Cli) -> ExitCode {
     let color = std::io::stderr().is_terminal();
     match cli.command {
-        Command::Check { files, format, set, root } => {
-            if files.is_empty() {
-                eprintln!("error: nnc check needs at least one FILE");
-                return ExitCode::from(2);
-            }
-            let options = match parse_sets(&set) {
-                Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let mut any_error = false;
-            let mut io_error = false;
-            let mut json_diags = Vec::new();
-            let mut analyses = Vec::new();
-            for path in &files {
-                match project_root(path, root.as_deref()).and_then(|r| analyse_file(path, &options, &r)) {
-                    Ok(a) => analyses.push(a),
-                    Err(e) => {
-                        eprintln!("error: {e}");
-                        io_error = true;
-                    }
-                }
-            }
-            let all: Vec<&Analysis> = analyses.iter().collect();
-            if let (false, Err(e)) = (all.is_empty(), unknown_set_names(&options.overrides, &all)) {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-            for a in &analyses {
-                let diags = &a.result.diagnostics;
-                any_error |= diags.iter().any(|d| d.severity == Severity::Error);
-                match format {
-                    Format::Human => {
-                        eprint!("{}", render::human(&a.program, diags, color));
-                    }
-                    Format::Json => json_diags.extend(diags.iter().map(|d| render::diagnostic_json(&a.program, d))),
-                }
-            }
-            if format == Format::Json {
-                let doc = serde_json::json!({"version": 1, "diagnostics": json_diags});
-                let _ = writeln!(std::io::stdout(), "{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
-            }
-            if io_error {
-                ExitCode::from(2)
-            } else if any_error {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            }
-        }
+        Command::Check { files, format, set, root } => check(&files, format, &set, root.as_deref(), color),
         Command::Summary { file, model, format, set, root } => {
-            let options = match parse_sets(&set) {
-                Ok(o) => CheckOptions { overrides: o, ..CheckOptions::default() },
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let a = match project_root(&file, root.as_deref()).and_then(|r| analyse_file(&file, &options, &r)) {
-                Ok(a) => a,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            if let Err(e) = unknown_set_names(&options.overrides, &[&a]) {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-            let diags = &a.result.diagnostics;
-            let has_errors = diags.iter().any(|d| d.severity == Severity::Error);
-            if !diags.is_empty() {
-                eprint!("{}", render::human(&a.program, diags, color));
-            }
-            let models: Vec<&nnc_compiler::ModelInfo> = a
-                .result
-                .models
-                .iter()
-                .filter(|m| m.file == FileId(0) && model.as_ref().is_none_or(|n| *n == m.name))
-                .collect();
-            if let Some(n) = &model
-                && models.is_empty()
-            {
-                let names: Vec<&str> = a.result.models.iter().map(|m| m.name.as_str()).collect();
-                eprintln!("error: no model `{n}` in {} (models: {})", file.display(), names.join(", "));
-                return ExitCode::from(2);
-            }
-            match format {
-                Format::Human => {
-                    let text: Vec<String> = models.iter().map(|m| nnc_compiler::summary::render(m)).collect();
-                    print!("{}", text.join("\n"));
-                }
-                Format::Json => {
-                    println!("{}", serde_json::to_string_pretty(&render::summary_json(&models)).unwrap_or_default());
-                }
-            }
-            if has_errors { ExitCode::from(1) } else { ExitCode::SUCCESS }
+            summary(&file, model.as_deref(), format, &set, root.as_deref(), color)
         }
         Command::Run {
             file,

@@ -176,7 +176,7 @@ fn load_call(
     // shaped like an earlier source of the block: padded to the `T` it bound.
     // Others are checked against it by binding it again (below), which names both files.
     let mut shaped = specs.to_vec();
-    if matches!(call.name.as_str(), "sentences" | "text") {
+    if nnc_compiler::schema::lookup_source(&call.name).is_some_and(|s| s.fits_length()) {
         for d in &declared {
             if let Some(shape) = data::bind::concrete(&d.dims, bindings) {
                 shaped.push(InputSpec { name: d.name.clone(), shape, int: d.int });

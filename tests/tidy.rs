@@ -1,6 +1,8 @@
 //! Tidy gates that rustfmt and clippy do not enforce: no line of Rust over 120 columns (rustfmt cannot break
-//! long string literals or macro arguments, and leaves them), and every crate root either forbids `unsafe` or
-//! says why it needs it (`// Unsafe code: …`, with a `// SAFETY:` comment at each block, which clippy checks).
+//! long string literals or macro arguments, and leaves them), every crate root either forbids `unsafe` or
+//! says why it needs it (`// Unsafe code: …`, with a `// SAFETY:` comment at each block, which clippy checks),
+//! and no function runs over 120 lines without saying why in a `// long: <why>` line among the comments and
+//! attributes right above it.
 
 #![forbid(unsafe_code)]
 
@@ -9,6 +11,8 @@ use std::path::{Path, PathBuf};
 const MAX_COLUMNS: usize = 120;
 const FORBID: &str = "#![forbid(unsafe_code)]";
 const REASON: &str = "// Unsafe code:";
+const MAX_FN_LINES: usize = 120;
+const LONG: &str = "// long:";
 
 /// Every `.rs` file under `dir`, skipping build output and hidden directories.
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -56,6 +60,146 @@ fn declares_unsafe_policy(text: &str) -> bool {
     text.lines().any(|l| l.trim() == FORBID || l.trim_start().starts_with(REASON))
 }
 
+/// The code of `text` with comments, string and character literals blanked to spaces (line breaks kept), so
+/// braces and `fn` are found only where they are code.
+fn code_only(text: &str) -> String {
+    let c: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len());
+    let blank = |out: &mut String, ch: char| out.push(if ch == '\n' { '\n' } else { ' ' });
+    let mut i = 0;
+    while i < c.len() {
+        let start = i;
+        if peek(&c, i) == '/' && peek(&c, i + 1) == '/' {
+            while i < c.len() && c[i] != '\n' {
+                i += 1;
+            }
+        } else if peek(&c, i) == '/' && peek(&c, i + 1) == '*' {
+            // Block comments nest in Rust.
+            let mut depth = 0;
+            while i < c.len() {
+                if peek(&c, i) == '/' && peek(&c, i + 1) == '*' {
+                    depth += 1;
+                    i += 2;
+                } else if peek(&c, i) == '*' && peek(&c, i + 1) == '/' {
+                    depth -= 1;
+                    i += 2;
+                    if depth == 0 {
+                        break;
+                    }
+                } else {
+                    i += 1;
+                }
+            }
+        } else if peek(&c, i) == 'r'
+            && (peek(&c, i + 1) == '"' || (peek(&c, i + 1) == '#' && matches!(peek(&c, i + 2), '"' | '#')))
+            && (i == 0 || !(c[i - 1].is_alphanumeric() || c[i - 1] == '_'))
+        {
+            // Raw string: r"…", r#"…"#, …
+            let mut hashes = 0;
+            i += 1;
+            while peek(&c, i) == '#' {
+                hashes += 1;
+                i += 1;
+            }
+            i += 1;
+            while i < c.len() && !(c[i] == '"' && (1..=hashes).all(|k| peek(&c, i + k) == '#')) {
+                i += 1;
+            }
+            i = (i + 1 + hashes).min(c.len());
+        } else if peek(&c, i) == '"' {
+            i += 1;
+            while i < c.len() && c[i] != '"' {
+                i += if c[i] == '\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(c.len());
+        } else if peek(&c, i) == '\'' && (peek(&c, i + 2) == '\'' || peek(&c, i + 1) == '\\') {
+            // A character literal ('x', '\n', '\u{..}'), not a lifetime ('a).
+            i += 1;
+            while i < c.len() && c[i] != '\'' {
+                i += if c[i] == '\\' { 2 } else { 1 };
+            }
+            i = (i + 1).min(c.len());
+        } else {
+            out.push(c[i]);
+            i += 1;
+            continue;
+        }
+        for &ch in &c[start..i.min(c.len())] {
+            blank(&mut out, ch);
+        }
+    }
+    out
+}
+
+fn peek(c: &[char], i: usize) -> char {
+    c.get(i).copied().unwrap_or('\0')
+}
+
+/// Functions longer than the limit without a `// long:` reason: (line of `fn`, name, lines).
+fn long_functions(text: &str) -> Vec<(usize, String, usize)> {
+    let code = code_only(text);
+    let lines: Vec<&str> = text.lines().collect();
+    let code_lines: Vec<&str> = code.lines().collect();
+    let mut found = Vec::new();
+    for (i, l) in code_lines.iter().enumerate() {
+        let Some(at) = find_fn(l) else { continue };
+        let name: String = l[at + 3..].trim_start().chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if name.is_empty() {
+            continue;
+        }
+        // The body: from the first `{` after the signature (a `;` first means no body) to its match.
+        let mut depth = 0usize;
+        let mut end = None;
+        'scan: for (j, cl) in code_lines.iter().enumerate().skip(i) {
+            let from = if j == i { at } else { 0 };
+            for ch in cl[from..].chars() {
+                match ch {
+                    ';' if depth == 0 => break 'scan,
+                    '{' => depth += 1,
+                    '}' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            end = Some(j);
+                            break 'scan;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let Some(end) = end else { continue };
+        let n = end - i + 1;
+        if n <= MAX_FN_LINES {
+            continue;
+        }
+        // The comments and attributes right above the `fn`.
+        let reasoned = lines[..i]
+            .iter()
+            .rev()
+            .map(|l| l.trim())
+            .take_while(|l| l.starts_with("//") || l.starts_with("#[") || l.starts_with("#!["))
+            .any(|l| l.starts_with(LONG) && l.len() > LONG.len() + 3);
+        if !reasoned {
+            found.push((i + 1, name, n));
+        }
+    }
+    found
+}
+
+/// The byte offset of a `fn` keyword in a line of code.
+fn find_fn(l: &str) -> Option<usize> {
+    let b = l.as_bytes();
+    let mut from = 0;
+    while let Some(k) = l[from..].find("fn ") {
+        let at = from + k;
+        if at == 0 || !(b[at - 1].is_ascii_alphanumeric() || b[at - 1] == b'_') {
+            return Some(at);
+        }
+        from = at + 3;
+    }
+    None
+}
+
 #[test]
 fn rust_lines_fit_in_120_columns_and_crate_roots_declare_their_unsafe_policy() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -70,6 +214,11 @@ fn rust_lines_fit_in_120_columns_and_crate_roots_declare_their_unsafe_policy() {
         let Ok(text) = std::fs::read_to_string(path) else { continue };
         for (line, n) in long_lines(&text) {
             problems.push(format!("{rel}:{line}: {n} columns (at most {MAX_COLUMNS})"));
+        }
+        for (line, name, n) in long_functions(&text) {
+            problems.push(format!(
+                "{rel}:{line}: fn {name} is {n} lines (at most {MAX_FN_LINES} without a `{LONG} <why>` line above it)"
+            ));
         }
         if is_crate_root(&rel) {
             roots += 1;
@@ -96,4 +245,25 @@ fn the_checks_catch_what_they_are_for() {
     assert!(!declares_unsafe_policy("//! Docs.\n\nuse std::fs;\n"));
     assert!(declares_unsafe_policy("//! Docs.\n\n#![forbid(unsafe_code)]\n"));
     assert!(declares_unsafe_policy("// Unsafe code: calls generated code.\n"));
+}
+
+#[test]
+fn the_long_function_scan_counts_code_not_comments_or_strings() {
+    let body = |n: usize| "    let x = 1;\n".repeat(n);
+    let long = format!("fn f() {{\n{}}}\n", body(MAX_FN_LINES));
+    assert_eq!(long_functions(&long), [(1, "f".to_string(), MAX_FN_LINES + 2)]);
+    assert!(long_functions(&format!("fn f() {{\n{}}}\n", body(MAX_FN_LINES - 2))).is_empty());
+    // A reason among the comments and attributes above it.
+    assert!(long_functions(&format!("// long: one table of rules\n#[allow(x)]\n{long}")).is_empty());
+    assert_eq!(long_functions(&format!("// long:\n{long}")).len(), 1, "an empty reason is no reason");
+    assert_eq!(long_functions(&format!("// long: why\n\n{long}")).len(), 1, "a blank line ends the block");
+    // Braces in strings, characters, comments and raw strings do not end the body; lifetimes are not chars.
+    let tricky = format!(
+        "pub(crate) fn g<'a>(x: &'a str) -> char {{\n    let s = \"}}\"; let c = '}}'; // }}\n    \
+         /* }} /* }} */ */\n    let r = r#\"}}\"#;\n{}    '{{'\n}}\nfn h() {{}}\n",
+        body(MAX_FN_LINES)
+    );
+    assert_eq!(long_functions(&tricky), [(1, "g".to_string(), MAX_FN_LINES + 6)]);
+    // Declarations without a body.
+    assert!(long_functions(&format!("trait T {{ fn f(); }}\n{}", body(200))).is_empty());
 }

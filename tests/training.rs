@@ -87,6 +87,38 @@ fn fish_regression_reaches_the_least_squares_loss() {
     assert!((loss - optimum).abs() < 1e-3, "trained loss {loss}, least squares {optimum}");
 }
 
+/// The design test of the data-source schema: a JSON Lines copy of the fish table (Height and Width as one
+/// list-valued key) trains to the loss the CSV reaches, through `jsonl`'s schema entry and reader only.
+#[test]
+fn jsonl_copy_of_the_fish_table_trains_like_the_csv() {
+    let text = std::fs::read_to_string(root().join("data/fish.csv")).unwrap();
+    let mut jsonl = String::new();
+    for l in text.lines().skip(1) {
+        let c: Vec<&str> = l.split(',').collect();
+        jsonl.push_str(&format!("{{\"species\": \"{}\", \"hw\": [{}, {}], \"Weight\": {}}}\n", c[0], c[5], c[6], c[1]));
+    }
+    let dir = tmp("jsonl-fish");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("fish.jsonl"), jsonl).unwrap();
+    let model = std::fs::read_to_string(root().join("tests/training/fish_ols.nn")).unwrap();
+    let model = model.replace(
+        "csv(\"../../data/fish.csv\", x = [\"Height\", \"Width\"], y = [\"Weight\"],",
+        "jsonl(\"fish.jsonl\", x = \"hw\", y = \"Weight\",",
+    );
+    assert!(model.contains("jsonl("), "fish_ols.nn changed: update this test");
+    std::fs::write(dir.join("fish.nn"), model).unwrap();
+    let (out_csv, out_jsonl) = (tmp("jsonl-fish-csv-out"), dir.join("out"));
+    let (ok, stdout, stderr) = run(&["tests/training/fish_ols.nn"], &out_csv);
+    assert!(ok, "{stdout}\n{stderr}");
+    let o = Command::new(nnc_bin()).current_dir(&dir).args(["run", "fish.nn", "--out", "out"]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    let (a, b) = (value(&last_epoch(&out_csv), "loss"), value(&last_epoch(&out_jsonl), "loss"));
+    assert!((a - b).abs() < 1e-5, "csv loss {a}, jsonl loss {b}");
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&out_csv);
+}
+
 #[test]
 fn one_seed_reproduces_a_run_bit_for_bit() {
     let (a, b) = (tmp("seed-a"), tmp("seed-b"));

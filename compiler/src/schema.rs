@@ -197,6 +197,80 @@ const SCHEDULE_LR: Opt = Opt {
 };
 const MONITOR: Opt = word("monitor", Default::Word("val_loss"), "the history column watched");
 
+/// What a data source yields and how its call reads: the checker (`check_data`, `data_dims`) and the
+/// runtime (`data/from_call.rs`) decide from this, never from a source's name.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SourceDef {
+    /// The first positional argument is the file read (`csv("data/x.csv", …)`).
+    pub path_first: bool,
+    pub yields: Yields,
+    /// How the source binds a vocabulary dim (`vocab = V`, else `V`).
+    pub vocab: Vocab,
+    /// How to bind a dim from this source, for E0410's help (`{dim}` stands for the dim); empty: the generic help.
+    pub bind_help: &'static str,
+}
+
+/// The arrays a data source yields.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Yields {
+    /// Keywords that are not options name arrays, each by a column selector (a name, an index, a range, a
+    /// glob, a list, a label expression); a named column is one value per sample (`csv`).
+    Columns,
+    /// Keywords that are not options name arrays, each by keys of the record (a key, a glob, a list, a label
+    /// expression); a key may hold a list, so widths are known only when the file is read (`jsonl`).
+    Keys,
+    /// Keywords that are not options name arrays, each a file of its own (`idx`, `npy`).
+    Files,
+    /// An array for every model input, read from the file under the input's name (`npz`).
+    EveryInput,
+    /// An array for every model input, made in its declared shape (`synthetic`): binds no dim.
+    Declared,
+    /// Fixed arrays (`text`: tokens and next; `sentences`: tokens and label).
+    Fixed(&'static [FixedArray]),
+}
+
+/// One array of a [`Yields::Fixed`] source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FixedArray {
+    /// The option that renames it (`text(x = chars)`), if any.
+    pub option: Option<&'static str>,
+    pub default: &'static str,
+    pub length: Length,
+}
+
+/// The per-sample length of a fixed array.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Length {
+    /// `seq = k` values, else the declared input's length (the source pads or cuts to it).
+    Seq,
+    /// `seq = k` values, else the longest sample's (read from the file).
+    SeqOrLongest,
+    /// One value.
+    One,
+}
+
+/// How a source's vocabulary decides a dim.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Vocab {
+    None,
+    /// The dim is the number of distinct tokens read; a number `vocab = k` only caps it (`text`).
+    Counted,
+    /// A number `vocab = k` (else the option's default) is the dim's value: it sizes the tables (`sentences`).
+    Sized,
+}
+
+impl SourceDef {
+    /// Whether keywords that are not options name arrays (and so any keyword is accepted).
+    pub fn names_arrays(&self) -> bool {
+        matches!(self.yields, Yields::Columns | Yields::Keys | Yields::Files)
+    }
+
+    /// Whether the source pads or cuts its arrays to the input's declared length.
+    pub fn fits_length(&self) -> bool {
+        matches!(self.yields, Yields::Fixed(a) if a.iter().any(|a| a.length != Length::One))
+    }
+}
+
 /// A callable usable in `train` blocks.
 pub struct TrainFn {
     pub name: &'static str,
@@ -206,6 +280,24 @@ pub struct TrainFn {
     /// How many positional arguments it takes at most.
     pub positional: usize,
     pub doc: &'static str,
+    /// For data sources: what they yield.
+    pub source: Option<&'static SourceDef>,
+    /// For losses and metrics: what target they compare the prediction with.
+    pub labels: Labels,
+}
+
+/// The target a loss or metric takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Labels {
+    /// A tensor of the prediction's shape (trailing 1-axes aside).
+    Same,
+    /// Integer class labels (the prediction has one more axis, the classes), or the prediction's shape.
+    Classes,
+    /// As [`Labels::Classes`]; a float target with one axis fewer is an error (the labels must be int, or
+    /// one-hot of the prediction's shape).
+    ClassesOrOneHot,
+    /// As [`Labels::Classes`]; a one-unit prediction `[…, 1]` with int labels `[…]` is a binary decision.
+    ClassesOrBinary,
 }
 
 impl TrainFn {
@@ -219,13 +311,53 @@ impl TrainFn {
 
     /// Data sources that name arrays by keyword accept any other keyword.
     pub fn names_arrays(&self) -> bool {
-        self.kind == FnKind::DataSource && matches!(self.name, "csv" | "idx" | "npy")
+        self.source.is_some_and(SourceDef::names_arrays)
+    }
+
+    /// This loss or metric's target (default [`Labels::Same`]).
+    const fn labels(self, labels: Labels) -> TrainFn {
+        TrainFn { labels, ..self }
     }
 }
 
 const fn f(name: &'static str, kind: FnKind, positional: usize, options: &'static [Opt], doc: &'static str) -> TrainFn {
-    TrainFn { name, kind, options, positional, doc }
+    TrainFn { name, kind, options, positional, doc, source: None, labels: Labels::Same }
 }
+
+const fn source(name: &'static str, def: &'static SourceDef, options: &'static [Opt], doc: &'static str) -> TrainFn {
+    let positional = if def.path_first { 1 } else { 0 };
+    TrainFn { name, kind: FnKind::DataSource, options, positional, doc, source: Some(def), labels: Labels::Same }
+}
+
+const fn def(path_first: bool, yields: Yields) -> SourceDef {
+    SourceDef { path_first, yields, vocab: Vocab::None, bind_help: "" }
+}
+
+const fn array(option: Option<&'static str>, default: &'static str, length: Length) -> FixedArray {
+    FixedArray { option, default, length }
+}
+
+// Consts, not `&def(…)` in the table: a reference to a const item is promoted to `'static`, a call's result is not.
+const CSV: SourceDef = def(true, Yields::Columns);
+const JSONL: SourceDef = def(true, Yields::Keys);
+const FILES: SourceDef = def(false, Yields::Files);
+const NPZ: SourceDef = def(true, Yields::EveryInput);
+const SYNTHETIC: SourceDef = def(false, Yields::Declared);
+const TEXT_ARRAYS: &[FixedArray] = &[array(Some("x"), "tokens", Length::Seq), array(Some("y"), "next", Length::Seq)];
+const TEXT: SourceDef = SourceDef {
+    path_first: true,
+    yields: Yields::Fixed(TEXT_ARRAYS),
+    vocab: Vocab::Counted,
+    bind_help: "bind it from data with `seq = 40` (a window length) or `vocab = {dim}` (the vocabulary size)",
+};
+const SENTENCES_ARRAYS: &[FixedArray] =
+    &[array(None, "tokens", Length::SeqOrLongest), array(None, "label", Length::One)];
+const SENTENCES: SourceDef = SourceDef {
+    path_first: true,
+    yields: Yields::Fixed(SENTENCES_ARRAYS),
+    vocab: Vocab::Sized,
+    bind_help: "bind it from data: an input axis `[N, {dim}]` for the tokens, or `vocab = {dim}`",
+};
 
 use FnKind::*;
 
@@ -233,10 +365,11 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     // ---- losses: `name(prediction, target)`, lowered in `ir/lower.rs::objective`.
     f("mse", Loss, 2, &[WEIGHT], "Mean squared error."),
     f("l1", Loss, 2, &[WEIGHT], "Mean absolute error."),
-    f("cross_entropy", Loss, 2, &[FROM_LOGITS, WEIGHT], "Softmax cross-entropy; labels int[…] or one-hot [… , C]."),
+    f("cross_entropy", Loss, 2, &[FROM_LOGITS, WEIGHT], "Softmax cross-entropy; labels int[…] or one-hot [… , C].")
+        .labels(Labels::ClassesOrOneHot),
     f("binary_cross_entropy", Loss, 2, &[FROM_LOGITS, WEIGHT], "Binary cross-entropy of probabilities."),
     f("bce_with_logits", Loss, 2, &[WEIGHT], "Binary cross-entropy of logits."),
-    f("nll", Loss, 2, &[WEIGHT], "Negative log-likelihood of log-probabilities."),
+    f("nll", Loss, 2, &[WEIGHT], "Negative log-likelihood of log-probabilities.").labels(Labels::Classes),
     f(
         "huber",
         Loss,
@@ -247,17 +380,18 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     f("l2", Loss, 1, &[], "Sum of squares of the parameters: l2(params)."),
     // ---- metrics
     f("mae", Metric, 2, &[], "Mean absolute error."),
-    f("accuracy", Metric, 2, &[THRESHOLD], "Fraction of correct predictions."),
-    f("precision", Metric, 2, &[CLASS, THRESHOLD], "Precision of one class."),
-    f("recall", Metric, 2, &[CLASS, THRESHOLD], "Recall of one class."),
-    f("perplexity", Metric, 2, &[], "exp of the cross-entropy."),
+    f("accuracy", Metric, 2, &[THRESHOLD], "Fraction of correct predictions.").labels(Labels::ClassesOrBinary),
+    f("precision", Metric, 2, &[CLASS, THRESHOLD], "Precision of one class.").labels(Labels::ClassesOrBinary),
+    f("recall", Metric, 2, &[CLASS, THRESHOLD], "Recall of one class.").labels(Labels::ClassesOrBinary),
+    f("perplexity", Metric, 2, &[], "exp of the cross-entropy.").labels(Labels::Classes),
     f(
         "top_k_accuracy",
         Metric,
         2,
         &[int("k", 5.0, PositiveInt, "how many of the highest logits may hold the label")],
         "Fraction of samples whose label is among the k highest logits (int labels).",
-    ),
+    )
+    .labels(Labels::Classes),
     // ---- optimizers: update rules in `runtime/src/train/optim.rs`.
     f(
         "sgd",
@@ -359,21 +493,25 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
         ],
         "Reduce lr when a metric stops improving.",
     ),
-    // ---- data sources: read in `runtime/src/data/from_call.rs`.
-    f(
+    // ---- data sources: read in `runtime/src/data/` (`from_call.rs` turns a call into the reader's spec).
+    source(
         "csv",
-        DataSource,
-        1,
+        &CSV,
         &[HEADER, word("delimiter", Default::None, "column separator (default: detected)"), NORMALIZE, SHUFFLE],
         "CSV/TSV table; other keywords name arrays by column selectors.",
     ),
-    f("idx", DataSource, 0, &[NORMALIZE, SHUFFLE], "MNIST IDX files; keywords name arrays."),
-    f("npy", DataSource, 0, &[NORMALIZE, SHUFFLE], ".npy files; keywords name arrays."),
-    f("npz", DataSource, 1, &[NORMALIZE, SHUFFLE], "A .npz archive; its arrays are named inside."),
-    f(
+    source(
+        "jsonl",
+        &JSONL,
+        &[NORMALIZE, SHUFFLE],
+        "JSON Lines, one object per line; other keywords name arrays by keys (a key, a glob, a list).",
+    ),
+    source("idx", &FILES, &[NORMALIZE, SHUFFLE], "MNIST IDX files; keywords name arrays."),
+    source("npy", &FILES, &[NORMALIZE, SHUFFLE], ".npy files; keywords name arrays."),
+    source("npz", &NPZ, &[NORMALIZE, SHUFFLE], "A .npz archive; its arrays are named inside."),
+    source(
         "text",
-        DataSource,
-        1,
+        &TEXT,
         &[
             any("seq", "window length"),
             word("x", Default::Word("tokens"), "name of the input array"),
@@ -384,14 +522,19 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
         ],
         "Character-level next-token pairs.",
     ),
-    f(
+    source(
         "sentences",
-        DataSource,
-        1,
+        &SENTENCES,
         &[
             any("tokens", "column of the text"),
             any("label", "column of the label"),
-            any("vocab", "vocabulary size (a number or a dim)"),
+            Opt {
+                name: "vocab",
+                value: ValueKind::Any,
+                default: Default::Num(10_000.0),
+                range: None,
+                doc: "vocabulary size (a number or a dim)",
+            },
             any("seq", "padded length (default: the longest sentence)"),
             word("pad", Default::Word("post"), "where padding goes: pre or post"),
             HEADER,
@@ -399,10 +542,9 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
         ],
         "Word-level sentences with labels.",
     ),
-    f(
+    source(
         "synthetic",
-        DataSource,
-        0,
+        &SYNTHETIC,
         &[int("n", 1000.0, PositiveInt, "samples"), int("classes", 2.0, PositiveInt, "classes of int inputs"), SHUFFLE],
         "Random data of the declared shapes.",
     ),
@@ -502,6 +644,11 @@ pub static TRAIN_FIELDS: &[Field] = &[
 
 pub fn lookup_fn(name: &str) -> Option<&'static TrainFn> {
     TRAIN_FUNCTIONS.iter().find(|f| f.name == name)
+}
+
+/// The schema of the data source `name`.
+pub fn lookup_source(name: &str) -> Option<&'static SourceDef> {
+    lookup_fn(name).and_then(|f| f.source)
 }
 
 pub fn lookup_field(name: &str) -> Option<&'static Field> {

@@ -292,6 +292,8 @@ fn ends_operand(src: &str, t: &Token) -> bool {
     }
 }
 
+// long: one pass over the lines that carries the bracket stack and the previous two tokens from line to line;
+// split, each piece would take and return all of that state.
 fn layout(src: &str, tokens: &[Token]) -> String {
     // Source lines as token lists (newline tokens removed).
     let mut lines: Vec<&[Token]> = Vec::new();

@@ -149,6 +149,177 @@ fn root(f: &Func, mut id: Id) -> Id {
     id
 }
 
+/// Rows `start..end` of axis `axis` of `x` (shape `xs`).
+fn slice(x: &[f32], xs: &[usize], axis: usize, start: usize, end: usize, out: &mut [f32]) {
+    let inner: usize = xs[axis + 1..].iter().product();
+    let (len, full) = ((end - start) * inner, xs[axis] * inner);
+    for (o, chunk) in out.chunks_exact_mut(len.max(1)).enumerate() {
+        chunk.copy_from_slice(&x[o * full + start * inner..o * full + start * inner + len]);
+    }
+}
+
+/// `x` (shape `xs`) placed at `before` along `axis` of zeros of shape `shape`.
+fn pad(x: &[f32], xs: &[usize], shape: &[usize], axis: usize, before: usize, out: &mut [f32]) {
+    let inner: usize = xs[axis + 1..].iter().product();
+    let (len, full) = (xs[axis] * inner, shape[axis] * inner);
+    out.fill(0.0);
+    for (o, chunk) in x.chunks_exact(len.max(1)).enumerate() {
+        out[o * full + before * inner..o * full + before * inner + len].copy_from_slice(chunk);
+    }
+}
+
+/// Rows of `table` (shape `[rows, d]`) by index; an index outside is `Err((index, rows))`.
+fn gather(table: &[f32], shape: &[usize], idx: &[f32], out: &mut [f32]) -> Result<(), (i64, usize)> {
+    let (rows, d) = (shape[0], shape[1]);
+    for (k, &ix) in idx.iter().enumerate() {
+        let i = ix as i64;
+        if i < 0 || i as usize >= rows {
+            return Err((i, rows));
+        }
+        out[k * d..(k + 1) * d].copy_from_slice(&table[i as usize * d..(i as usize + 1) * d]);
+    }
+    Ok(())
+}
+
+/// The gradient of a gather: rows of `g` summed into a `[v, d]` table by index (clamped, as the forward
+/// gather refused the ones outside).
+fn scatter_add(g: &[f32], idx: &[f32], shape: &[usize], out: &mut [f32]) {
+    let (v, d) = (shape[0], shape[1]);
+    out.fill(0.0);
+    for (k, &ix) in idx.iter().enumerate() {
+        let i = (ix as i64).clamp(0, v as i64 - 1) as usize;
+        for (o, &x) in out[i * d..(i + 1) * d].iter_mut().zip(&g[k * d..(k + 1) * d]) {
+            *o += x;
+        }
+    }
+}
+
+/// One-hot rows of `depth`; an index outside is `Err((index, depth))`.
+fn one_hot(idx: &[f32], depth: usize, out: &mut [f32]) -> Result<(), (i64, usize)> {
+    out.fill(0.0);
+    for (k, &ix) in idx.iter().enumerate() {
+        let i = ix as i64;
+        if i < 0 || i as usize >= depth {
+            return Err((i, depth));
+        }
+        out[k * depth + i as usize] = 1.0;
+    }
+    Ok(())
+}
+
+/// Uniform [0, 1) or standard normal (Box–Muller) values from `uniform`.
+fn random(normal: bool, uniform: &mut dyn FnMut() -> f64, out: &mut [f32]) {
+    for o in out.iter_mut() {
+        *o = if normal {
+            let u1 = uniform().max(1e-300);
+            let u2 = uniform();
+            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
+        } else {
+            uniform() as f32
+        };
+    }
+}
+
+/// The memory plan: gives every value a step writes (params and constants aside) a slot by liveness, in
+/// `storage`, and returns the slots' capacities in f32s. A value takes a free slot of about its size, or the
+/// slot of a full-size kernel operand dying at that step, and returns it after its last reader.
+fn assign_slots(f: &Func, plan: &Plan, keep: &[Id], storage: &mut [Storage]) -> Vec<usize> {
+    let n = f.nodes.len();
+    // Reads and writes of each step, on storage roots.
+    let reads: Vec<Vec<Id>> = plan
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Kernel(k) => k.inputs.iter().map(|(id, _)| root(f, *id)).collect(),
+            Step::Library(id) => f.nodes[*id as usize].args.iter().map(|&a| root(f, a)).collect(),
+        })
+        .collect();
+    let writes: Vec<Vec<Id>> = plan
+        .steps
+        .iter()
+        .map(|s| match s {
+            Step::Kernel(k) => k.outputs.iter().map(|(id, _)| *id).collect(),
+            Step::Library(id) => vec![*id],
+        })
+        .collect();
+    // The last step that reads each root (None: never read).
+    let mut last: Vec<Option<usize>> = vec![None; n];
+    for (s, r) in reads.iter().enumerate() {
+        for &id in r {
+            last[id as usize] = Some(s);
+        }
+    }
+    for &k in keep {
+        last[root(f, k) as usize] = Some(usize::MAX);
+    }
+    // Slots by liveness: (capacity, slot) of free slots.
+    let mut caps: Vec<usize> = Vec::new();
+    let mut free: Vec<usize> = Vec::new();
+    for (s, step) in plan.steps.iter().enumerate() {
+        let mut reused_inputs: Vec<Id> = Vec::new();
+        for &w in &writes[s] {
+            if storage[w as usize] != Storage::None {
+                continue; // params and constants keep their own storage
+            }
+            let need = numel(&f.nodes[w as usize].shape).max(1);
+            // In place: a full-size kernel operand that dies here (not for
+            // rows stored into a concatenation, which is larger).
+            let into_concat = matches!(step, Step::Kernel(k)
+                if k.outputs.iter().zip(&k.stores).any(|((o, _), t)| *o == w && t.is_some()));
+            let in_place = match step {
+                Step::Kernel(_) if into_concat => None,
+                Step::Kernel(k) => k.inputs.iter().find_map(|(id, a)| {
+                    let r = root(f, *id);
+                    let only = reads[s].iter().filter(|&&x| x == r).count() == 1;
+                    let Storage::Slot(slot) = storage[r as usize] else {
+                        return None;
+                    };
+                    (*a == Access::Full
+                        && only
+                        && last[r as usize] == Some(s)
+                        && !reused_inputs.contains(&r)
+                        && caps[slot] >= need)
+                        .then_some((r, slot))
+                }),
+                Step::Library(_) => None,
+            };
+            let slot = match in_place {
+                Some((r, slot)) => {
+                    reused_inputs.push(r);
+                    slot
+                }
+                None => {
+                    let fits = |sl: usize| caps[sl] >= need && caps[sl] <= 2 * need + 1024;
+                    let fit = (0..free.len()).filter(|&j| fits(free[j])).min_by_key(|&j| caps[free[j]]);
+                    match fit {
+                        Some(j) => free.swap_remove(j),
+                        None => {
+                            caps.push(need);
+                            caps.len() - 1
+                        }
+                    }
+                }
+            };
+            storage[w as usize] = Storage::Slot(slot);
+        }
+        // Values whose last reader is this step give their slots back
+        // (unless an output took them in place); so do outputs nobody reads.
+        let mut dying: Vec<Id> =
+            reads[s].iter().copied().filter(|&r| last[r as usize] == Some(s) && !reused_inputs.contains(&r)).collect();
+        dying.extend(writes[s].iter().copied().filter(|&w| last[w as usize].is_none()));
+        dying.sort_unstable();
+        dying.dedup();
+        for d in dying {
+            if let Storage::Slot(slot) = storage[d as usize]
+                && !free.contains(&slot)
+            {
+                free.push(slot);
+            }
+        }
+    }
+    caps
+}
+
 impl Program {
     /// Plans, compiles and lays out `f` for computing `keep`.
     pub fn build(f: &Func, keep: &[Id], jit: &mut Jit) -> Result<Program, BuildError> {
@@ -206,101 +377,7 @@ impl Program {
                 _ => {}
             }
         }
-        // Reads and writes of each step, on storage roots.
-        let reads: Vec<Vec<Id>> = plan
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::Kernel(k) => k.inputs.iter().map(|(id, _)| root(f, *id)).collect(),
-                Step::Library(id) => f.nodes[*id as usize].args.iter().map(|&a| root(f, a)).collect(),
-            })
-            .collect();
-        let writes: Vec<Vec<Id>> = plan
-            .steps
-            .iter()
-            .map(|s| match s {
-                Step::Kernel(k) => k.outputs.iter().map(|(id, _)| *id).collect(),
-                Step::Library(id) => vec![*id],
-            })
-            .collect();
-        // The last step that reads each root (None: never read).
-        let mut last: Vec<Option<usize>> = vec![None; n];
-        for (s, r) in reads.iter().enumerate() {
-            for &id in r {
-                last[id as usize] = Some(s);
-            }
-        }
-        for &k in keep {
-            last[root(f, k) as usize] = Some(usize::MAX);
-        }
-        // Slots by liveness: (capacity, slot) of free slots.
-        let mut caps: Vec<usize> = Vec::new();
-        let mut free: Vec<usize> = Vec::new();
-        for (s, step) in plan.steps.iter().enumerate() {
-            let mut reused_inputs: Vec<Id> = Vec::new();
-            for &w in &writes[s] {
-                if storage[w as usize] != Storage::None {
-                    continue; // params and constants keep their own storage
-                }
-                let need = numel(&f.nodes[w as usize].shape).max(1);
-                // In place: a full-size kernel operand that dies here (not for
-                // rows stored into a concatenation, which is larger).
-                let into_concat = matches!(step, Step::Kernel(k)
-                    if k.outputs.iter().zip(&k.stores).any(|((o, _), t)| *o == w && t.is_some()));
-                let in_place = match step {
-                    Step::Kernel(_) if into_concat => None,
-                    Step::Kernel(k) => k.inputs.iter().find_map(|(id, a)| {
-                        let r = root(f, *id);
-                        let only = reads[s].iter().filter(|&&x| x == r).count() == 1;
-                        let Storage::Slot(slot) = storage[r as usize] else {
-                            return None;
-                        };
-                        (*a == Access::Full
-                            && only
-                            && last[r as usize] == Some(s)
-                            && !reused_inputs.contains(&r)
-                            && caps[slot] >= need)
-                            .then_some((r, slot))
-                    }),
-                    Step::Library(_) => None,
-                };
-                let slot = match in_place {
-                    Some((r, slot)) => {
-                        reused_inputs.push(r);
-                        slot
-                    }
-                    None => {
-                        let fits = |sl: usize| caps[sl] >= need && caps[sl] <= 2 * need + 1024;
-                        let fit = (0..free.len()).filter(|&j| fits(free[j])).min_by_key(|&j| caps[free[j]]);
-                        match fit {
-                            Some(j) => free.swap_remove(j),
-                            None => {
-                                caps.push(need);
-                                caps.len() - 1
-                            }
-                        }
-                    }
-                };
-                storage[w as usize] = Storage::Slot(slot);
-            }
-            // Values whose last reader is this step give their slots back
-            // (unless an output took them in place); so do outputs nobody reads.
-            let mut dying: Vec<Id> = reads[s]
-                .iter()
-                .copied()
-                .filter(|&r| last[r as usize] == Some(s) && !reused_inputs.contains(&r))
-                .collect();
-            dying.extend(writes[s].iter().copied().filter(|&w| last[w as usize].is_none()));
-            dying.sort_unstable();
-            dying.dedup();
-            for d in dying {
-                if let Storage::Slot(slot) = storage[d as usize]
-                    && !free.contains(&slot)
-                {
-                    free.push(slot);
-                }
-            }
-        }
+        let caps = assign_slots(f, &plan, keep, &mut storage);
         // Views share their root's storage.
         for i in 0..n {
             if plan.live[i] && matches!(f.nodes[i].op, Op::Reshape) {
@@ -484,6 +561,7 @@ impl Program {
         self.ptrs = ptrs;
     }
 
+    // long: one match arm per library op, a dispatch table whose longer bodies are the functions below it.
     fn run_library(
         &mut self,
         s: usize,
@@ -530,24 +608,11 @@ impl Program {
                     Ok(())
                 }
                 (Op::Slice { axis, start, end }, _) => {
-                    let xs = f.shape(nd.args[0]);
-                    let inner: usize = xs[axis + 1..].iter().product();
-                    let (len, full) = ((end - start) * inner, xs[*axis] * inner);
-                    let x = arg(0);
-                    for (o, chunk) in out.chunks_exact_mut(len.max(1)).enumerate() {
-                        chunk.copy_from_slice(&x[o * full + start * inner..o * full + start * inner + len]);
-                    }
+                    slice(arg(0), f.shape(nd.args[0]), *axis, *start, *end, out);
                     Ok(())
                 }
                 (Op::Pad { axis, before, .. }, _) => {
-                    let xs = f.shape(nd.args[0]);
-                    let inner: usize = xs[axis + 1..].iter().product();
-                    let (len, full) = (xs[*axis] * inner, nd.shape[*axis] * inner);
-                    out.fill(0.0);
-                    let x = arg(0);
-                    for (o, chunk) in x.chunks_exact(len.max(1)).enumerate() {
-                        out[o * full + before * inner..o * full + before * inner + len].copy_from_slice(chunk);
-                    }
+                    pad(arg(0), f.shape(nd.args[0]), &nd.shape, *axis, *before, out);
                     Ok(())
                 }
                 (Op::Concat(axis), _) => {
@@ -557,45 +622,14 @@ impl Program {
                     library::concat(&parts, nd.shape[*axis] * inner, out);
                     Ok(())
                 }
-                (Op::Gather, _) => {
-                    let (table, idx) = (arg(0), arg(1));
-                    let (rows, d) = (f.shape(nd.args[0])[0], f.shape(nd.args[0])[1]);
-                    let mut res = Ok(());
-                    for (k, &ix) in idx.iter().enumerate() {
-                        let i = ix as i64;
-                        if i < 0 || i as usize >= rows {
-                            res = Err(ExecError::IndexOutOfRange { layer: layer(), index: i, size: rows });
-                            break;
-                        }
-                        out[k * d..(k + 1) * d].copy_from_slice(&table[i as usize * d..(i as usize + 1) * d]);
-                    }
-                    res
-                }
+                (Op::Gather, _) => gather(arg(0), f.shape(nd.args[0]), arg(1), out)
+                    .map_err(|(index, size)| ExecError::IndexOutOfRange { layer: layer(), index, size }),
                 (Op::ScatterAdd, _) => {
-                    let (g, idx) = (arg(0), arg(1));
-                    let (v, d) = (nd.shape[0], nd.shape[1]);
-                    out.fill(0.0);
-                    for (k, &ix) in idx.iter().enumerate() {
-                        let i = (ix as i64).clamp(0, v as i64 - 1) as usize;
-                        for (o, &x) in out[i * d..(i + 1) * d].iter_mut().zip(&g[k * d..(k + 1) * d]) {
-                            *o += x;
-                        }
-                    }
+                    scatter_add(arg(0), arg(1), &nd.shape, out);
                     Ok(())
                 }
-                (Op::OneHot(depth), _) => {
-                    out.fill(0.0);
-                    let mut res = Ok(());
-                    for (k, &ix) in arg(0).iter().enumerate() {
-                        let i = ix as i64;
-                        if i < 0 || i as usize >= *depth {
-                            res = Err(ExecError::IndexOutOfRange { layer: layer(), index: i, size: *depth });
-                            break;
-                        }
-                        out[k * depth + i as usize] = 1.0;
-                    }
-                    res
-                }
+                (Op::OneHot(depth), _) => one_hot(arg(0), *depth, out)
+                    .map_err(|(index, size)| ExecError::IndexOutOfRange { layer: layer(), index, size }),
                 (Op::Softmax(axis) | Op::LogSoftmax(axis), _) if axis + 1 == nd.shape.len() && nd.shape[*axis] > 0 => {
                     library::softmax_rows(arg(0), nd.shape[*axis], matches!(nd.op, Op::LogSoftmax(_)), out);
                     Ok(())
@@ -641,15 +675,7 @@ impl Program {
                     Ok(())
                 }
                 (Op::Random { normal }, _) => {
-                    for o in out.iter_mut() {
-                        *o = if *normal {
-                            let u1 = uniform().max(1e-300);
-                            let u2 = uniform();
-                            ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-                        } else {
-                            uniform() as f32
-                        };
-                    }
+                    random(*normal, uniform, out);
                     Ok(())
                 }
                 _ => {

@@ -662,3 +662,53 @@ fn predict_checks_its_inputs_against_the_declared_types() {
         &["no input `words`", "`tokens`"],
     );
 }
+
+/// `jsonl(…)` on hostile files: every malformed record is a clear error naming the file, the line and the key;
+/// nothing panics, and a line nested past serde_json's depth limit is an error, not a stack overflow.
+#[test]
+fn hostile_jsonl_records_are_errors_with_line_numbers() {
+    let d = Dir::new("jsonl");
+    let model = |data: &str| {
+        format!(
+            "dim N\nmodel M {{\n    input x: [N, 2]\n    input y: [N, 1]\n    output p = dense(x, 1)\n}}\n\
+             train t {{\n    model = M()\n    data = {data}\n    loss = mse(p, y)\n    batch = 2\n    epochs = 1\n}}\n"
+        )
+    };
+    let good = "{\"x\": [1, 2], \"y\": 0}\n{\"x\": [3, 4], \"y\": 1}\n";
+    let cases: &[(&str, String, &[&str])] = &[
+        ("malformed", format!("{good}{{\"x\": [1, 2], \"y\": }}\n"), &["line 3", "not valid JSON"]),
+        ("not-object", format!("{good}\n[1, 2]\n"), &["line 4", "must be a JSON object"]),
+        ("string", format!("{good}{{\"x\": [1, \"two\"], \"y\": 0}}\n"), &["line 3", "`x` holds a string (\"two\")"]),
+        ("null", format!("{{\"x\": [1, 2], \"y\": null}}\n{good}"), &["line 1", "`y` holds null"]),
+        ("width", format!("{good}{{\"x\": [1, 2, 3], \"y\": 0}}\n"), &["line 3", "`x` has 3 values; line 1 gave it 2"]),
+        ("missing", format!("{good}{{\"X\": [1, 2], \"y\": 0}}\n"), &["line 3", "no key `x`"]),
+        ("overflow", format!("{{\"x\": [1, 1e300], \"y\": 0}}\n{good}"), &["line 1", "not a finite 32-bit number"]),
+        (
+            "huge-line",
+            format!("{good}{{\"x\": [1, 2], \"y\": 0, \"pad\": \"{}\"}}\n{{\"x\": [1, 2]}}\n", "z".repeat(4 << 20)),
+            &["line 4", "no key `y`"],
+        ),
+        (
+            "deep",
+            format!("{good}{{\"x\": {}1{}}}\n", "[".repeat(50_000), "]".repeat(50_000)),
+            &["line 3", "not valid JSON"],
+        ),
+        ("empty", "\n\n".to_string(), &["no records"]),
+    ];
+    for (name, content, words) in cases {
+        let file = format!("{name}.jsonl");
+        d.write(&file, content);
+        d.write("m.nn", &model(&format!("jsonl(\"{file}\", x = \"x\", y = \"y\")")));
+        let o = d.nnc(&["run", "m.nn", "--out", "out"]);
+        fails(&o, name, words);
+        assert!(text(&o).contains(&file), "{name}: the message names the file:\n{}", text(&o));
+        assert!(text(&o).len() < 4000, "{name}: the message quotes the file:\n{}", text(&o));
+    }
+    // Positions do not exist in a record: refused before the file is read.
+    d.write("ok.jsonl", good);
+    d.write("m.nn", &model("jsonl(\"ok.jsonl\", x = 0..2, y = \"y\")"));
+    fails(&d.nnc(&["run", "m.nn", "--out", "out"]), "a range selector", &["0..2", "selects by position"]);
+    // And the good file trains.
+    d.write("m.nn", &model("jsonl(\"ok.jsonl\", x = \"x\", y = \"y\")"));
+    ok(&d.nnc(&["run", "m.nn", "--out", "out"]), "a good jsonl file");
+}

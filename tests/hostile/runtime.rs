@@ -639,7 +639,11 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
         assert!(!err.contains("panicked") && !err.contains("internal failure"), "{what}: {err}");
         assert!(err.contains("bad.safetensors"), "{what}: the file is named: {err}");
     }
-    // `.npy` files whose header lies.
+    hostile_npy_inputs(&dir, &w);
+}
+
+/// `.npy` files whose header lies, given to `predict` with the checkpoint `w`.
+fn hostile_npy_inputs(dir: &Dir, w: &str) {
     let npy_bytes = |header: &str, body: &[u8]| {
         let mut h = header.to_string();
         while !(10 + h.len() + 1).is_multiple_of(64) {
@@ -681,7 +685,7 @@ fn hostile_checkpoint_and_npy_bytes_are_clear_errors() {
     ];
     for (what, bytes) in &npys {
         std::fs::write(dir.path("bad.npy"), bytes).unwrap();
-        let o = predict(&dir, &w, &["x=bad.npy"], &[]);
+        let o = predict(dir, w, &["x=bad.npy"], &[]);
         let (_, err) = text(&o);
         assert!(!err.contains("panicked") && !err.contains("internal failure"), "{what}: {err}");
         // `.npy` values are reshaped to the input's declared shape (like a table's columns in training), so

@@ -22,6 +22,7 @@ use super::Checker;
 use crate::dims::Dim;
 use crate::graph::NodeKind;
 use crate::layers::ArgVal;
+use crate::schema::{Length, Vocab, Yields, default_f64, lookup_fn, lookup_source};
 use crate::types::{CallValue, TensorTy, Value};
 
 /// What a data source fixes about one sample of an array.
@@ -94,54 +95,45 @@ fn selector_extent(v: &Value) -> Extent {
     }
 }
 
-/// Options of data sources that are not array names.
-const OPTIONS: &[&str] = &["header", "delimiter", "normalize", "shuffle"];
-
-/// Per array the source yields, what it fixes about a sample.
+/// Per array the source yields, what it fixes about a sample (read from its schema entry).
 pub(crate) fn extents(call: &CallValue) -> Vec<(String, Extent)> {
+    let Some(f) = lookup_fn(&call.name) else { return Vec::new() };
+    let Some(source) = f.source else { return Vec::new() };
     let seq = || match call.arg("seq") {
         // A negative or fractional `seq` is the runtime's error to report.
         Some(Value::Int(d)) => d.as_known().filter(|&k| k >= 1).map_or(Extent::Declared, Extent::Static),
         Some(Value::Float(f)) if f.fract() == 0.0 && *f >= 1.0 && *f < 1e15 => Extent::Static(*f as i64),
         _ => Extent::Declared,
     };
-    match call.name.as_str() {
-        "csv" => call
-            .args
+    // Keywords that are not options name arrays.
+    let named = || call.args.iter().filter_map(|(k, v)| k.as_deref().filter(|k| f.option(k).is_none()).map(|k| (k, v)));
+    match source.yields {
+        Yields::Columns => named().map(|(k, v)| (k.to_string(), selector_extent(v))).collect(),
+        // A key may hold a list: its width is known when the file is read.
+        Yields::Keys | Yields::Files => named().map(|(k, _)| (k.to_string(), Extent::Runtime)).collect(),
+        Yields::Fixed(fixed) => fixed
             .iter()
-            .filter_map(|(k, v)| {
-                k.as_deref().filter(|k| !OPTIONS.contains(k)).map(|k| (k.to_string(), selector_extent(v)))
+            .map(|a| {
+                let name = a.option.and_then(|o| call.arg(o)).and_then(name_of).unwrap_or_else(|| a.default.into());
+                let extent = match (a.length, seq()) {
+                    (Length::One, _) => Extent::Static(1),
+                    // Without `seq`, padded to the longest sample.
+                    (Length::SeqOrLongest, Extent::Declared) => Extent::Runtime,
+                    (_, e) => e,
+                };
+                (name, extent)
             })
             .collect(),
-        "idx" | "npy" => call
-            .args
-            .iter()
-            .filter_map(|(k, _)| k.as_deref().filter(|k| !OPTIONS.contains(k)))
-            .map(|k| (k.to_string(), Extent::Runtime))
-            .collect(),
-        "text" => {
-            let x = call.arg("x").and_then(name_of).unwrap_or_else(|| "tokens".into());
-            let y = call.arg("y").and_then(name_of).unwrap_or_else(|| "next".into());
-            vec![(x, seq()), (y, seq())]
-        }
-        "sentences" => {
-            // Without `seq`, sentences are padded to the longest one.
-            let len = match seq() {
-                Extent::Declared => Extent::Runtime,
-                e => e,
-            };
-            vec![("tokens".into(), len), ("label".into(), Extent::Static(1))]
-        }
-        // `npz` arrays are whatever the archive holds.
-        "npz" => Vec::new(),
-        _ => Vec::new(),
+        // The archive's arrays are whatever it holds (bound per input by `bind_data_dims`);
+        // `synthetic` makes the declared shapes.
+        Yields::EveryInput | Yields::Declared => Vec::new(),
     }
 }
 
 /// The dim a source's vocabulary binds: `vocab = V` names it; without a
 /// symbolic `vocab`, an unbound `dim V` is bound (LANGUAGE.md §10).
 pub(crate) fn vocab_dim(call: &CallValue) -> Option<String> {
-    if !matches!(call.name.as_str(), "text" | "sentences") {
+    if lookup_source(&call.name).is_none_or(|s| s.vocab == Vocab::None) {
         return None;
     }
     Some(vocab_symbol(call.arg("vocab")).unwrap_or_else(|| "V".into()))
@@ -172,16 +164,17 @@ impl<'p> Checker<'p> {
         if let Some(v) = vocab_dim(call)
             && self.dims.get(&v).is_some_and(|d| d.value.is_none())
         {
-            // A number caps the vocabulary and sizes the tables: `sentences` makes it the dim's value.
-            let value = match (call.name.as_str(), call.arg("vocab")) {
-                ("sentences", Some(Value::Int(d))) => d.as_known(),
-                (_, None) if call.name == "sentences" => Some(10_000),
+            // A number caps the vocabulary (`Counted`) or sizes the tables (`Sized`: the dim's value).
+            let sized = lookup_source(&call.name).is_some_and(|s| s.vocab == Vocab::Sized);
+            let value = match call.arg("vocab") {
+                Some(Value::Int(d)) if sized => d.as_known(),
+                None if sized => default_f64(&call.name, "vocab").map(|x| x as i64),
                 _ => None,
             };
             self.bind_dim(bound, file, v, value, format!("{describe}'s vocabulary"), span_of("vocab"));
         }
         let mut yields = extents(call);
-        if call.name == "npz" {
+        if lookup_source(&call.name).is_some_and(|s| s.yields == Yields::EveryInput) {
             // The archive's arrays feed the inputs of their names.
             yields = inputs.iter().map(|(n, _)| (n.clone(), Extent::Runtime)).collect();
         }
@@ -363,21 +356,17 @@ impl<'p> Checker<'p> {
             )
             .with_label(format!("this data does not bind `{dim}`"))
             .with_secondary(decl.file, decl.span, format!("`{dim}` declared without a value"));
-            let how = match call.map(|c| c.name.as_str()) {
-                Some("text") => format!(
-                    "bind it from data with `seq = 40` (a window length) or `vocab = {dim}` (the vocabulary size)"
-                ),
-                Some("sentences") => {
-                    format!("bind it from data: an input axis `[N, {dim}]` for the tokens, or `vocab = {dim}`")
-                }
+            let source = call.and_then(|c| lookup_source(&c.name).map(|s| (c.name.as_str(), s)));
+            let how = match source {
+                Some((_, s)) if !s.bind_help.is_empty() => s.bind_help.replace("{dim}", &dim),
                 Some(_) => {
                     format!("bind it from data: a model input with an axis `{dim}` fed by an array of the source")
                 }
                 None => String::new(),
             };
-            d = if call.is_some_and(|c| c.name == "synthetic") {
+            d = if let Some((name, _)) = source.filter(|(_, s)| s.yields == Yields::Declared) {
                 d.with_help(format!(
-                    "give `{dim}` a value: `dim {dim} = 40` (`synthetic` makes arrays of the declared \
+                    "give `{dim}` a value: `dim {dim} = 40` (`{name}` makes arrays of the declared \
                     shapes, so it binds no dim)"
                 ))
             } else if batch_axis {

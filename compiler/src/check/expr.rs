@@ -349,6 +349,8 @@ impl<'p> Checker<'p> {
         Value::Tensor(TensorTy { elem, dims, origins, node: None })
     }
 
+    // long: one pass over the index items (integers, ranges, `...`, new axes) building the result's axes; kept
+    // whole while other work edits this file.
     fn index(&mut self, body: &mut Body, base: Value, indices: &'p [IndexItem], origin: Origin) -> Value {
         let t = match base {
             Value::Tensor(t) => t,
@@ -580,6 +582,8 @@ impl<'p> Checker<'p> {
             .collect()
     }
 
+    // long: binding, rule, error reporting and graph recording of one layer application in order; kept whole
+    // while other work edits this file.
     pub(crate) fn apply_layer(
         &mut self,
         body: &mut Body,
@@ -1161,6 +1165,8 @@ impl<'p> Checker<'p> {
 
     /// Matches an argument tensor against a block parameter type, binding
     /// pattern dims. Reports E0308 and returns false on failure.
+    // long: dims, element type and rank are unified against one pattern with one set of bindings; kept whole
+    // while other work edits this file.
     fn unify(
         &mut self,
         inner: &mut Body,

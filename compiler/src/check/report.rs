@@ -3,7 +3,7 @@
 use nnc_syntax::{Code, Diagnostic};
 
 use super::{Checker, elem_name};
-use crate::layers::{Apply, ArgIssue, LayerDef, LayerError};
+use crate::layers::{Apply, ArgIssue, Hint, LayerDef, LayerError};
 use crate::types::{Origin, Value};
 
 impl Checker<'_> {
@@ -87,6 +87,7 @@ impl Checker<'_> {
         }
     }
 
+    // long: one match arm per `LayerError` variant, each a diagnostic; kept whole while other work edits this file.
     pub(crate) fn layer_error(
         &self,
         def: &LayerDef,
@@ -113,14 +114,12 @@ impl Checker<'_> {
                 )
                 .with_label(format!("`{layer}` needs {expected}"))
                 .with_secondary(o.file, o.span, format!("this is {found}"));
-                if found.rank() == 2 && matches!(layer, "lstm" | "gru" | "simple_rnn" | "conv1d") {
-                    d = d
-                        .with_help("recurrent and 1-D layers take sequences [N, T, D]; add a time axis with `reshape`");
-                }
-                if found.rank() == 3 && layer == "conv2d" {
-                    d = d.with_help(
-                        "images need a channel axis: [N, H, W, 1] for grey-scale (`reshape(x, [N, H, W, 1])`)",
-                    );
+                for h in def.extra.hints {
+                    if let Hint::Rank { found: rank, help } = h
+                        && *rank == found.rank()
+                    {
+                        d = d.with_help(*help);
+                    }
                 }
                 d
             }
@@ -133,8 +132,10 @@ impl Checker<'_> {
                     format!("`{layer}` expects a {} tensor, found {found}", elem_name(expected)),
                 )
                 .with_label(format!("this is {found}"));
-                if layer == "embedding" {
-                    d = d.with_note("embedding looks up integer indices: declare the input as int[N, T]");
+                for h in def.extra.hints {
+                    if let Hint::ElemType { note } = h {
+                        d = d.with_note(*note);
+                    }
                 }
                 d
             }

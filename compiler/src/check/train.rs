@@ -11,7 +11,8 @@ use crate::dims::{Dim, Equality};
 use crate::graph::{NodeKind, Operand, TRef};
 use crate::layers::suggest;
 use crate::schema::{
-    FieldKind, FnKind, TRAIN_FIELDS, TRAIN_FUNCTIONS, TrainFn, field_names, lookup_field, lookup_fn, names_of,
+    FieldKind, FnKind, Labels, SourceDef, TRAIN_FIELDS, TRAIN_FUNCTIONS, TrainFn, Yields, field_names, lookup_field,
+    lookup_fn, names_of,
 };
 use crate::types::CallValue;
 use crate::types::{Origin, TensorTy, Value};
@@ -607,7 +608,8 @@ impl<'p> Checker<'p> {
 
     /// Binds the arrays of a data source and checks that they feed every model input.
     /// Returns the array names, or `None` when the source yields every input
-    /// (`synthetic`, `npz`) or is invalid.
+    /// (`synthetic`, `npz`) or is invalid. What a source yields and how its call reads
+    /// come from its schema entry (`schema::SourceDef`).
     fn check_data(
         &mut self,
         body: &mut Body,
@@ -623,28 +625,69 @@ impl<'p> Checker<'p> {
             );
             return None;
         };
-        let Some(f) = lookup_fn(&c.callee.name).filter(|f| f.kind == FnKind::DataSource) else {
-            let sources: Vec<&str> =
-                TRAIN_FUNCTIONS.iter().filter(|f| f.kind == FnKind::DataSource).map(|f| f.name).collect();
-            let mut d = Diagnostic::new(
-                Code::UnknownFunction,
-                file,
-                c.callee.span,
-                format!("unknown data source `{}`", c.callee.name),
-            )
-            .with_label("not a data source")
-            .with_note(format!("data sources: {}", sources.join(", ")));
-            if let Some(s) = suggest(&c.callee.name, sources) {
-                d = d.with_help(format!("did you mean `{s}`?"));
-            }
-            self.report(d);
-            return None;
-        };
-        // Options: sources that name arrays by keyword take any other keyword.
-        let names_arrays = f.names_arrays();
+        let (f, source) = self.data_source(c, file)?;
+        self.check_data_options(f, c, file);
+        self.check_data_files(source, c, file);
+        if source.path_first
+            && !matches!(c.args.first(), Some(a) if a.name.is_none() && matches!(a.value.kind, ExprKind::Str(_)))
+        {
+            self.report(
+                Diagnostic::new(Code::InvalidDataSource, file, c.span, format!("`{}` needs a file name first", f.name))
+                    .with_label(format!("e.g. {}(\"data/file\", …)", f.name)),
+            );
+        }
+        let arrays = data_arrays(f, source, c, body, inputs);
+        // Bind arrays: those named like an input take its type; others the
+        // type of the loaded data when the runtime knows it.
+        for (name, origin) in &arrays {
+            let ty = inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, t)| t.clone())
+                .or_else(|| self.data_type(name, *origin));
+            let v = match ty {
+                Some(mut t) if main => {
+                    t.node = None;
+                    self.graph.add(NodeKind::Data { name: name.clone() }, Value::Tensor(t), *origin)
+                }
+                Some(t) => Value::Tensor(t),
+                None => Value::Unknown,
+            };
+            body.bind(name, v, *origin, BindingKind::Input);
+        }
+        let every_input = matches!(source.yields, Yields::EveryInput | Yields::Declared);
+        if every_input { None } else { Some(arrays.into_iter().map(|(n, _)| n).collect()) }
+    }
+
+    /// The schema entry of the data source `c` calls; reports an unknown one.
+    fn data_source(&mut self, c: &Call, file: FileId) -> Option<(&'static TrainFn, &'static SourceDef)> {
+        if let Some(f) = lookup_fn(&c.callee.name)
+            && let Some(source) = f.source
+        {
+            return Some((f, source));
+        }
+        let sources: Vec<&str> =
+            TRAIN_FUNCTIONS.iter().filter(|f| f.kind == FnKind::DataSource).map(|f| f.name).collect();
+        let mut d = Diagnostic::new(
+            Code::UnknownFunction,
+            file,
+            c.callee.span,
+            format!("unknown data source `{}`", c.callee.name),
+        )
+        .with_label("not a data source")
+        .with_note(format!("data sources: {}", sources.join(", ")));
+        if let Some(s) = suggest(&c.callee.name, sources) {
+            d = d.with_help(format!("did you mean `{s}`?"));
+        }
+        self.report(d);
+        None
+    }
+
+    /// Unknown options; sources that name arrays by keyword take any other keyword.
+    fn check_data_options(&mut self, f: &TrainFn, c: &Call, file: FileId) {
         for a in &c.args {
             if let Some(n) = &a.name
-                && !names_arrays
+                && !f.names_arrays()
                 && f.option(&n.name).is_none()
             {
                 let mut d = Diagnostic::new(
@@ -665,101 +708,45 @@ impl<'p> Checker<'p> {
                 self.report(d);
             }
         }
-        // Files must exist, relative to the `.nn` file.
+    }
+
+    /// Files must exist, relative to the `.nn` file, and lie where a `.nn` file may read.
+    fn check_data_files(&mut self, source: &SourceDef, c: &Call, file: FileId) {
         let files: Vec<(&String, nnc_syntax::Span)> = c
             .args
             .iter()
-            .filter(|a| a.name.is_none() || matches!(f.name, "idx" | "npy"))
+            .filter(|a| a.name.is_none() || source.yields == Yields::Files)
             .filter_map(|a| if let ExprKind::Str(s) = &a.value.kind { Some((s, a.value.span)) } else { None })
             .collect();
-        if let (Some(loader), Some(dir)) = (self.loader, self.program.file(file).path.as_ref().and_then(|p| p.parent()))
-        {
-            for (path, span) in files {
-                let full = dir.join(path);
-                match loader.data_file(&full) {
-                    Ok(()) => {}
-                    // Outside the project root, or not a regular file: named, not read.
-                    Err(crate::LoadError::Refused(e)) => {
-                        let mut d = Diagnostic::new(
-                            e.code().unwrap_or(Code::InvalidDataSource),
-                            file,
-                            span,
-                            format!("data file `{path}` is {}", e.reason()),
-                        )
-                        .with_label("not read");
-                        if let Some(help) = e.help() {
-                            d = d.with_help(help);
-                        }
-                        self.report(d);
+        let (Some(loader), Some(dir)) = (self.loader, self.program.file(file).path.as_ref().and_then(|p| p.parent()))
+        else {
+            return;
+        };
+        for (path, span) in files {
+            let full = dir.join(path);
+            match loader.data_file(&full) {
+                Ok(()) => {}
+                // Outside the project root, or not a regular file: named, not read.
+                Err(crate::LoadError::Refused(e)) => {
+                    let mut d = Diagnostic::new(
+                        e.code().unwrap_or(Code::InvalidDataSource),
+                        file,
+                        span,
+                        format!("data file `{path}` is {}", e.reason()),
+                    )
+                    .with_label("not read");
+                    if let Some(help) = e.help() {
+                        d = d.with_help(help);
                     }
-                    // W0004 is a lint (`lint::data_file_missing`); the checker records the fact.
-                    Err(_) => self.record(
-                        Origin { file, span },
-                        super::facts::FactKind::DataFileMissing { path: path.clone(), full },
-                    ),
+                    self.report(d);
                 }
+                // W0004 is a lint (`lint::data_file_missing`); the checker records the fact.
+                Err(_) => self.record(
+                    Origin { file, span },
+                    super::facts::FactKind::DataFileMissing { path: path.clone(), full },
+                ),
             }
         }
-        // Which arrays does the source yield?
-        let mut arrays: Vec<(String, Origin)> = Vec::new();
-        let mut all_inputs = false;
-        match f.name {
-            // These yield an array for every model input.
-            "synthetic" | "npz" => {
-                all_inputs = true;
-                arrays.extend(inputs.iter().map(|(n, _)| (n.clone(), body.origin(c.span))));
-            }
-            "text" => {
-                for (opt, default) in [("x", "tokens"), ("y", "next")] {
-                    let name = match c.keyword(opt).map(|a| &a.value.kind) {
-                        Some(ExprKind::Name(n)) => n.name.clone(),
-                        Some(ExprKind::Str(s)) => s.clone(),
-                        _ => default.to_string(),
-                    };
-                    arrays.push((name, body.origin(c.span)));
-                }
-            }
-            "sentences" => {
-                arrays.push(("tokens".into(), body.origin(c.span)));
-                arrays.push(("label".into(), body.origin(c.span)));
-            }
-            _ => {
-                for a in &c.args {
-                    if let Some(n) = &a.name
-                        && f.option(&n.name).is_none()
-                    {
-                        arrays.push((n.name.clone(), body.origin(n.span)));
-                    }
-                }
-            }
-        }
-        if matches!(f.name, "csv" | "npz" | "text" | "sentences")
-            && !matches!(c.args.first(), Some(a) if a.name.is_none() && matches!(a.value.kind, ExprKind::Str(_)))
-        {
-            self.report(
-                Diagnostic::new(Code::InvalidDataSource, file, c.span, format!("`{}` needs a file name first", f.name))
-                    .with_label(format!("e.g. {}(\"data/file\", …)", f.name)),
-            );
-        }
-        // Bind arrays: those named like an input take its type; others the
-        // type of the loaded data when the runtime knows it.
-        for (name, origin) in &arrays {
-            let ty = inputs
-                .iter()
-                .find(|(n, _)| n == name)
-                .map(|(_, t)| t.clone())
-                .or_else(|| self.data_type(name, *origin));
-            let v = match ty {
-                Some(mut t) if main => {
-                    t.node = None;
-                    self.graph.add(NodeKind::Data { name: name.clone() }, Value::Tensor(t), *origin)
-                }
-                Some(t) => Value::Tensor(t),
-                None => Value::Unknown,
-            };
-            body.bind(name, v, *origin, BindingKind::Input);
-        }
-        if all_inputs { None } else { Some(arrays.into_iter().map(|(n, _)| n).collect()) }
     }
 
     /// Losses, metrics, optimizers, schedules and helpers inside `train`.
@@ -949,20 +936,15 @@ impl<'p> Checker<'p> {
             Value::Int(_) | Value::Float(_) => return true, // a number broadcasts
             _ => return false,
         };
-        let class_labels = matches!(
-            f.name,
-            "cross_entropy" | "nll" | "perplexity" | "accuracy" | "precision" | "recall" | "top_k_accuracy"
-        );
-        if class_labels && t.elem == ElemType::Int {
+        if f.labels != Labels::Same && t.elem == ElemType::Int {
             // Integer labels: the prediction has one more axis (classes).
             let want = &p.dims[..p.rank().saturating_sub(1)];
-            let want_dims: Vec<Dim> = if matches!(f.name, "accuracy" | "precision" | "recall")
-                && p.dims.last().and_then(Dim::as_known) == Some(1)
-            {
-                drop_trailing_ones(&p.dims)
-            } else {
-                want.to_vec()
-            };
+            let want_dims: Vec<Dim> =
+                if f.labels == Labels::ClassesOrBinary && p.dims.last().and_then(Dim::as_known) == Some(1) {
+                    drop_trailing_ones(&p.dims)
+                } else {
+                    want.to_vec()
+                };
             if !same_dims(&want_dims, &drop_trailing_ones(&t.dims)) {
                 self.report(
                     Diagnostic::new(
@@ -984,7 +966,7 @@ impl<'p> Checker<'p> {
             }
             return true;
         }
-        if f.name == "cross_entropy"
+        if f.labels == Labels::ClassesOrOneHot
             && t.elem == ElemType::Float
             && same_dims(&p.dims[..p.rank().saturating_sub(1)], &t.dims)
         {
@@ -993,7 +975,7 @@ impl<'p> Checker<'p> {
                     Code::ElementTypeMismatch,
                     target.1.file,
                     target.1.span,
-                    format!("`cross_entropy` needs int labels, found float {t}"),
+                    format!("`{}` needs int labels, found float {t}", f.name),
                 )
                 .with_label("declare the labels as int[…]")
                 .with_secondary(pred.1.file, pred.1.span, format!("logits {p}")),
@@ -1016,6 +998,37 @@ impl<'p> Checker<'p> {
             return false;
         }
         true
+    }
+}
+
+/// The arrays a data call yields, with where each is named.
+fn data_arrays(
+    f: &TrainFn,
+    source: &SourceDef,
+    c: &Call,
+    body: &Body,
+    inputs: &[(String, TensorTy)],
+) -> Vec<(String, Origin)> {
+    match source.yields {
+        Yields::EveryInput | Yields::Declared => inputs.iter().map(|(n, _)| (n.clone(), body.origin(c.span))).collect(),
+        Yields::Fixed(fixed) => fixed
+            .iter()
+            .map(|a| {
+                let name = match a.option.and_then(|o| c.keyword(o)).map(|a| &a.value.kind) {
+                    Some(ExprKind::Name(n)) => n.name.clone(),
+                    Some(ExprKind::Str(s)) => s.clone(),
+                    _ => a.default.to_string(),
+                };
+                (name, body.origin(c.span))
+            })
+            .collect(),
+        Yields::Columns | Yields::Keys | Yields::Files => c
+            .args
+            .iter()
+            .filter_map(|a| a.name.as_ref())
+            .filter(|n| f.option(&n.name).is_none())
+            .map(|n| (n.name.clone(), body.origin(n.span)))
+            .collect(),
     }
 }
 

@@ -32,6 +32,8 @@ pub struct LowerOptions {
 /// Lowers the nodes needed for `roots` (named results). `substitute` maps a
 /// model `Input` node to the node that feeds it (a data array or a `let` of
 /// the train block).
+// long: binds N, declares parameters and walks the graph in one order the IR depends on; kept whole while
+// other work edits this file.
 pub fn lower(
     graph: &Graph,
     roots: &[(String, TRef)],
@@ -333,11 +335,7 @@ pub fn objective(
     let last = ps.len().saturating_sub(1);
     let classes = *ps.last().unwrap_or(&1);
     let int_target = f.nodes[target as usize].dtype == DType::I64;
-    let onehot = |f: &mut Func, t: Id| -> Id {
-        let mut s = f.shape(t).to_vec();
-        s.push(classes);
-        f.push(Op::OneHot(classes), vec![t], s, DType::F32, None)
-    };
+    let onehot = |f: &mut Func, t: Id| one_hot(f, t, classes);
     // Per-sample weights from class_weight, for integer labels.
     let weights = |f: &mut Func, t: Id| -> Option<Id> {
         let w = class_weights?;
@@ -381,82 +379,15 @@ pub fn objective(
             let m = weighted_mean(f, nll, w);
             if function == "perplexity" { f.unary(Unary::Exp, m) } else { m }
         }
-        "mse" => {
-            let t = align(f, target, pred);
-            let d = f.sub(pred, t);
-            let sq = f.unary(Unary::Square, d);
-            mean_all(f, sq)
-        }
-        "l1" | "mae" => {
-            let t = align(f, target, pred);
-            let d = f.sub(pred, t);
-            let a = f.unary(Unary::Abs, d);
-            mean_all(f, a)
-        }
-        "huber" => {
-            // Keras: ½d² where |d| ≤ δ, else δ·(|d| − ½δ), the mean over the last axis, then over
-            // the batch — the mean of every element. As q = min(|d|, δ): ½q² + δ·(|d| − q).
-            let delta = option_or_default(function, options, "delta");
-            let t = align(f, target, pred);
-            let t = as_float(f, t);
-            let d = f.sub(pred, t);
-            let a = f.unary(Unary::Abs, d);
-            let dl = f.scalar(delta);
-            let q = f.binary(Binary::Min, a, dl);
-            let q2 = f.unary(Unary::Square, q);
-            let half = f.scalar(0.5);
-            let quad = f.mul(half, q2);
-            let excess = f.sub(a, q);
-            let lin = f.mul(dl, excess);
-            let l = f.add(quad, lin);
-            mean_all(f, l)
-        }
+        "mse" => mean_error(f, pred, target, Unary::Square),
+        "l1" | "mae" => mean_error(f, pred, target, Unary::Abs),
+        "huber" => huber(f, pred, target, option_or_default(function, options, "delta")),
         "top_k_accuracy" => {
-            // In the top k when fewer than k logits are strictly greater than the label's
-            // (ties at the boundary count as in, as Keras's in_top_k).
-            let k = option_or_default(function, options, "k");
-            let t = if int_target { onehot(f, target) } else { as_float(f, target) };
-            let picked = f.mul(pred, t);
-            let true_logit = f.reduce(Reduce::Sum, picked, vec![last], true);
-            let above = f.binary(Binary::Greater, pred, true_logit);
-            let count = f.reduce(Reduce::Sum, above, vec![last], false);
-            let limit = f.scalar(k - 0.5);
-            let inside = f.binary(Binary::Greater, limit, count);
-            mean_all(f, inside)
+            let t = if int_target { one_hot(f, target, classes) } else { as_float(f, target) };
+            top_k(f, pred, t, option_or_default(function, options, "k"))
         }
-        "binary_cross_entropy" => {
-            // Keras clips probabilities to [ε, 1 − ε].
-            let t = align(f, target, pred);
-            let t = as_float(f, t);
-            let eps = 1e-7;
-            let lo = f.scalar(eps);
-            let hi = f.scalar(1.0 - eps);
-            let p = f.binary(Binary::Max, pred, lo);
-            let p = f.binary(Binary::Min, p, hi);
-            let lp = f.unary(Unary::Log, p);
-            let one = f.scalar(1.0);
-            let q = f.sub(one, p);
-            let lq = f.unary(Unary::Log, q);
-            let a = f.mul(t, lp);
-            let nt = f.sub(one, t);
-            let b = f.mul(nt, lq);
-            let s = f.add(a, b);
-            let n = f.unary(Unary::Neg, s);
-            mean_all(f, n)
-        }
-        "bce_with_logits" => {
-            // max(x, 0) − x·y + log(1 + e^−|x|)
-            let t = align(f, target, pred);
-            let t = as_float(f, t);
-            let r = f.unary(Unary::Relu, pred);
-            let xy = f.mul(pred, t);
-            let a = f.unary(Unary::Abs, pred);
-            let na = f.unary(Unary::Neg, a);
-            let sp = f.unary(Unary::Softplus, na);
-            let d = f.sub(r, xy);
-            let l = f.add(d, sp);
-            mean_all(f, l)
-        }
+        "binary_cross_entropy" => binary_cross_entropy(f, pred, target),
+        "bce_with_logits" => bce_with_logits(f, pred, target),
         "accuracy" | "precision" | "recall" => {
             let threshold = option_or_default(function, options, "threshold");
             // Correct predictions, as 0/1 per sample.
@@ -498,17 +429,105 @@ pub fn objective(
                     (p, tt)
                 }
             };
-            let both = f.mul(pred_pos, true_pos);
-            let r = f.shape(both).len();
-            let tp = f.reduce(Reduce::Sum, both, (0..r).collect(), false);
-            let denom_src = if function == "precision" { pred_pos } else { true_pos };
-            let denom = f.reduce(Reduce::Sum, denom_src, (0..r).collect(), false);
-            let eps = f.scalar(1e-7);
-            let d = f.binary(Binary::Max, denom, eps);
-            let ratio = f.div(tp, d);
-            f.ratios.push((ratio, tp, denom));
-            ratio
+            ratio(f, pred_pos, true_pos, function == "precision")
         }
         other => return Err(LowerError::Unsupported(format!("objective `{other}`"))),
     })
+}
+
+/// The mean of `error(pred − target)` over every element.
+fn mean_error(f: &mut Func, pred: Id, target: Id, error: Unary) -> Id {
+    let t = align(f, target, pred);
+    let d = f.sub(pred, t);
+    let e = f.unary(error, d);
+    mean_all(f, e)
+}
+
+/// Precision (true positives over predicted positives) or recall (over true positives), recorded in
+/// `f.ratios` so that the trainer sums numerator and denominator over the whole set.
+fn ratio(f: &mut Func, pred_pos: Id, true_pos: Id, precision: bool) -> Id {
+    let both = f.mul(pred_pos, true_pos);
+    let r = f.shape(both).len();
+    let tp = f.reduce(Reduce::Sum, both, (0..r).collect(), false);
+    let denom_src = if precision { pred_pos } else { true_pos };
+    let denom = f.reduce(Reduce::Sum, denom_src, (0..r).collect(), false);
+    let eps = f.scalar(1e-7);
+    let d = f.binary(Binary::Max, denom, eps);
+    let ratio = f.div(tp, d);
+    f.ratios.push((ratio, tp, denom));
+    ratio
+}
+
+/// Integer labels as one-hot rows of `classes`.
+fn one_hot(f: &mut Func, t: Id, classes: usize) -> Id {
+    let mut s = f.shape(t).to_vec();
+    s.push(classes);
+    f.push(Op::OneHot(classes), vec![t], s, DType::F32, None)
+}
+
+fn huber(f: &mut Func, pred: Id, target: Id, delta: f64) -> Id {
+    // Keras: ½d² where |d| ≤ δ, else δ·(|d| − ½δ), the mean over the last axis, then over
+    // the batch — the mean of every element. As q = min(|d|, δ): ½q² + δ·(|d| − q).
+    let t = align(f, target, pred);
+    let t = as_float(f, t);
+    let d = f.sub(pred, t);
+    let a = f.unary(Unary::Abs, d);
+    let dl = f.scalar(delta);
+    let q = f.binary(Binary::Min, a, dl);
+    let q2 = f.unary(Unary::Square, q);
+    let half = f.scalar(0.5);
+    let quad = f.mul(half, q2);
+    let excess = f.sub(a, q);
+    let lin = f.mul(dl, excess);
+    let l = f.add(quad, lin);
+    mean_all(f, l)
+}
+
+/// The fraction of samples whose target logit (`t` one-hot) is among the `k` highest.
+fn top_k(f: &mut Func, pred: Id, t: Id, k: f64) -> Id {
+    let last = f.shape(pred).len().saturating_sub(1);
+    // In the top k when fewer than k logits are strictly greater than the label's
+    // (ties at the boundary count as in, as Keras's in_top_k).
+    let picked = f.mul(pred, t);
+    let true_logit = f.reduce(Reduce::Sum, picked, vec![last], true);
+    let above = f.binary(Binary::Greater, pred, true_logit);
+    let count = f.reduce(Reduce::Sum, above, vec![last], false);
+    let limit = f.scalar(k - 0.5);
+    let inside = f.binary(Binary::Greater, limit, count);
+    mean_all(f, inside)
+}
+
+fn binary_cross_entropy(f: &mut Func, pred: Id, target: Id) -> Id {
+    // Keras clips probabilities to [ε, 1 − ε].
+    let t = align(f, target, pred);
+    let t = as_float(f, t);
+    let eps = 1e-7;
+    let lo = f.scalar(eps);
+    let hi = f.scalar(1.0 - eps);
+    let p = f.binary(Binary::Max, pred, lo);
+    let p = f.binary(Binary::Min, p, hi);
+    let lp = f.unary(Unary::Log, p);
+    let one = f.scalar(1.0);
+    let q = f.sub(one, p);
+    let lq = f.unary(Unary::Log, q);
+    let a = f.mul(t, lp);
+    let nt = f.sub(one, t);
+    let b = f.mul(nt, lq);
+    let s = f.add(a, b);
+    let n = f.unary(Unary::Neg, s);
+    mean_all(f, n)
+}
+
+fn bce_with_logits(f: &mut Func, pred: Id, target: Id) -> Id {
+    // max(x, 0) − x·y + log(1 + e^−|x|)
+    let t = align(f, target, pred);
+    let t = as_float(f, t);
+    let r = f.unary(Unary::Relu, pred);
+    let xy = f.mul(pred, t);
+    let a = f.unary(Unary::Abs, pred);
+    let na = f.unary(Unary::Neg, a);
+    let sp = f.unary(Unary::Softplus, na);
+    let d = f.sub(r, xy);
+    let l = f.add(d, sp);
+    mean_all(f, l)
 }

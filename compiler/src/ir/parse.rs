@@ -581,6 +581,7 @@ impl<'a> Cur<'a> {
 
 /// Checks node `i` against its operands: what the builders in `mod.rs`
 /// guarantee for lowered functions, a parsed one must show.
+// long: one match arm per IR primitive, each the shape its builder in `mod.rs` guarantees (a table).
 fn verify(f: &Func, i: usize) -> Result<(), String> {
     let n = &f.nodes[i];
     if checked_numel(&n.shape).is_none_or(|e| e > MAX_ELEMENTS) {

@@ -268,6 +268,7 @@ fn int_of(v: &Value) -> Option<Dim> {
     }
 }
 
+// long: one match arm per option kind (`ArgKind`); kept whole while other work edits this file.
 fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
     if v.is_unknown() {
         return Ok(ArgVal::Unknown);

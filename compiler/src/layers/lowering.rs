@@ -592,12 +592,6 @@ pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         xw = c.f.add(xw, b);
     }
     let xw = c.f.reshape(xw, vec![n, t_len, gates * m]);
-    let act = |c: &mut LowerCtx, v: Id| -> Result<Id, LowerError> {
-        match c.args.get("activation").clone() {
-            ArgVal::Layer(lv) => Ok(c.sub(&lv, v, "", &[])?[0]),
-            _ => Ok(c.f.unary(Unary::Tanh, v)),
-        }
-    };
     // Stateful: the states enter as inputs named after the cell's parameters
     // (unique, and the same for every batch size) and leave in `f.states`.
     let carried = match c.args.get("initial_state") {
@@ -626,61 +620,21 @@ pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         let xt = c.f.slice(xw, 1, t, t + 1);
         let xt = c.f.reshape(xt, vec![n, gates * m]);
         if gru && !reset_after {
-            // r applies before the recurrent product of the candidate.
-            let rk_zr = c.f.slice(rk, 1, 0, 2 * m);
-            let rk_h = c.f.slice(rk, 1, 2 * m, 3 * m);
-            let hz = c.f.matmul(h, rk_zr, false, false);
-            let xzr = c.f.slice(xt, 1, 0, 2 * m);
-            let zr_pre = c.f.add(xzr, hz);
-            let zr = c.f.unary(Unary::Sigmoid, zr_pre);
-            let z = c.f.slice(zr, 1, 0, m);
-            let r = c.f.slice(zr, 1, m, 2 * m);
-            let rh = c.f.mul(r, h);
-            let rec = c.f.matmul(rh, rk_h, false, false);
-            let xh = c.f.slice(xt, 1, 2 * m, 3 * m);
-            let cand_pre = c.f.add(xh, rec);
-            let cand = act(c, cand_pre)?;
-            h = gru_mix(c, z, h, cand);
+            h = gru_reset_before(c, xt, rk, h, m)?;
         } else {
             let mut hr = c.f.matmul(h, rk, false, false);
             if let Some(b) = rec_bias {
                 hr = c.f.add(hr, b);
             }
             if lstm {
-                let z = c.f.add(xt, hr);
-                let zi = c.f.slice(z, 1, 0, m);
-                let zf = c.f.slice(z, 1, m, 2 * m);
-                let zc = c.f.slice(z, 1, 2 * m, 3 * m);
-                let zo = c.f.slice(z, 1, 3 * m, 4 * m);
-                let i = c.f.unary(Unary::Sigmoid, zi);
-                let fg = c.f.unary(Unary::Sigmoid, zf);
-                let g = act(c, zc)?;
-                let o = c.f.unary(Unary::Sigmoid, zo);
                 let prev = cell.expect("lstm has a cell state");
-                let kept = c.f.mul(fg, prev);
-                let new = c.f.mul(i, g);
-                let cs = c.f.add(kept, new);
-                cell = Some(cs);
-                let tc = act(c, cs)?;
-                h = c.f.mul(o, tc);
+                let (h2, cs) = lstm_cell(c, xt, hr, prev, m)?;
+                (h, cell) = (h2, Some(cs));
             } else if gru {
-                let xz = c.f.slice(xt, 1, 0, m);
-                let xr = c.f.slice(xt, 1, m, 2 * m);
-                let xh = c.f.slice(xt, 1, 2 * m, 3 * m);
-                let rz = c.f.slice(hr, 1, 0, m);
-                let rr = c.f.slice(hr, 1, m, 2 * m);
-                let rh = c.f.slice(hr, 1, 2 * m, 3 * m);
-                let zp = c.f.add(xz, rz);
-                let z = c.f.unary(Unary::Sigmoid, zp);
-                let rp = c.f.add(xr, rr);
-                let r = c.f.unary(Unary::Sigmoid, rp);
-                let rrh = c.f.mul(r, rh);
-                let cand_pre = c.f.add(xh, rrh);
-                let cand = act(c, cand_pre)?;
-                h = gru_mix(c, z, h, cand);
+                h = gru_reset_after(c, xt, hr, h, m)?;
             } else {
                 let pre = c.f.add(xt, hr);
-                h = act(c, pre)?;
+                h = cell_activation(c, pre)?;
             }
         }
         seq.push(h);
@@ -705,6 +659,69 @@ pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
         }
     }
     Ok(outs)
+}
+
+/// The cell's `activation` (tanh by default) applied to `v`.
+fn cell_activation(c: &mut LowerCtx, v: Id) -> Result<Id, LowerError> {
+    match c.args.get("activation").clone() {
+        ArgVal::Layer(lv) => Ok(c.sub(&lv, v, "", &[])?[0]),
+        _ => Ok(c.f.unary(Unary::Tanh, v)),
+    }
+}
+
+/// One LSTM step from the input projection `xt` and recurrent projection `hr` (gates i, f, c, o):
+/// the new (h, c).
+fn lstm_cell(c: &mut LowerCtx, xt: Id, hr: Id, prev: Id, m: usize) -> Result<(Id, Id), LowerError> {
+    let z = c.f.add(xt, hr);
+    let zi = c.f.slice(z, 1, 0, m);
+    let zf = c.f.slice(z, 1, m, 2 * m);
+    let zc = c.f.slice(z, 1, 2 * m, 3 * m);
+    let zo = c.f.slice(z, 1, 3 * m, 4 * m);
+    let i = c.f.unary(Unary::Sigmoid, zi);
+    let fg = c.f.unary(Unary::Sigmoid, zf);
+    let g = cell_activation(c, zc)?;
+    let o = c.f.unary(Unary::Sigmoid, zo);
+    let kept = c.f.mul(fg, prev);
+    let new = c.f.mul(i, g);
+    let cs = c.f.add(kept, new);
+    let tc = cell_activation(c, cs)?;
+    Ok((c.f.mul(o, tc), cs))
+}
+
+/// One GRU step with the reset gate applied after the recurrent product (Keras's default, `reset_after`).
+fn gru_reset_after(c: &mut LowerCtx, xt: Id, hr: Id, h: Id, m: usize) -> Result<Id, LowerError> {
+    let xz = c.f.slice(xt, 1, 0, m);
+    let xr = c.f.slice(xt, 1, m, 2 * m);
+    let xh = c.f.slice(xt, 1, 2 * m, 3 * m);
+    let rz = c.f.slice(hr, 1, 0, m);
+    let rr = c.f.slice(hr, 1, m, 2 * m);
+    let rh = c.f.slice(hr, 1, 2 * m, 3 * m);
+    let zp = c.f.add(xz, rz);
+    let z = c.f.unary(Unary::Sigmoid, zp);
+    let rp = c.f.add(xr, rr);
+    let r = c.f.unary(Unary::Sigmoid, rp);
+    let rrh = c.f.mul(r, rh);
+    let cand_pre = c.f.add(xh, rrh);
+    let cand = cell_activation(c, cand_pre)?;
+    Ok(gru_mix(c, z, h, cand))
+}
+
+/// One GRU step with the reset gate applied before the recurrent product of the candidate.
+fn gru_reset_before(c: &mut LowerCtx, xt: Id, rk: Id, h: Id, m: usize) -> Result<Id, LowerError> {
+    let rk_zr = c.f.slice(rk, 1, 0, 2 * m);
+    let rk_h = c.f.slice(rk, 1, 2 * m, 3 * m);
+    let hz = c.f.matmul(h, rk_zr, false, false);
+    let xzr = c.f.slice(xt, 1, 0, 2 * m);
+    let zr_pre = c.f.add(xzr, hz);
+    let zr = c.f.unary(Unary::Sigmoid, zr_pre);
+    let z = c.f.slice(zr, 1, 0, m);
+    let r = c.f.slice(zr, 1, m, 2 * m);
+    let rh = c.f.mul(r, h);
+    let rec = c.f.matmul(rh, rk_h, false, false);
+    let xh = c.f.slice(xt, 1, 2 * m, 3 * m);
+    let cand_pre = c.f.add(xh, rec);
+    let cand = cell_activation(c, cand_pre)?;
+    Ok(gru_mix(c, z, h, cand))
 }
 
 /// The name under which a stateful recurrent cell's states are carried: its

@@ -322,6 +322,39 @@ pub struct LayerDef {
     pub rule: fn(&mut Apply) -> RuleResult,
     /// Lowering to IR primitives (`lowering.rs`); backward comes from autodiff.
     pub lower: lowering::LowerFn,
+    /// What most entries leave at its default ([`Extra::NONE`]).
+    pub extra: Extra,
+}
+
+/// The rarer facts of a layer, defaulted so that an entry states only what it has
+/// (`layer!(…, lowering::lstm, owns_params: true, hints: &[…])`).
+#[derive(Clone, Copy, Debug)]
+pub struct Extra {
+    /// It owns parameters without a `bias` or `init` option (`batch_norm`, `embedding`, `repeat`'s layer).
+    pub owns_params: bool,
+    /// Advice attached to the checker's errors for this layer (E0301 rank, E0303 element type).
+    pub hints: &'static [Hint],
+}
+
+impl Extra {
+    pub const NONE: Extra = Extra { owns_params: false, hints: &[] };
+
+    pub const fn owns_params(self, owns_params: bool) -> Extra {
+        Extra { owns_params, ..self }
+    }
+
+    pub const fn hints(self, hints: &'static [Hint]) -> Extra {
+        Extra { hints, ..self }
+    }
+}
+
+/// Layer-specific advice on an error, declared with the layer (read by `check/report.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hint {
+    /// A help line when an operand of this rank is refused.
+    Rank { found: usize, help: &'static str },
+    /// A note when an operand's element type is refused.
+    ElemType { note: &'static str },
 }
 
 impl std::fmt::Debug for LayerDef {
@@ -335,24 +368,9 @@ impl LayerDef {
         self.args.iter().find(|a| a.name == name)
     }
     pub fn has_params(&self) -> bool {
-        self.args.iter().any(|a| a.name == "bias" || a.name == "init") || PARAMETERISED.contains(&self.name)
+        self.args.iter().any(|a| a.name == "bias" || a.name == "init") || self.extra.owns_params
     }
 }
-
-/// Layers that own parameters without a `bias` option.
-const PARAMETERISED: &[&str] = &[
-    "batch_norm",
-    "layer_norm",
-    "instance_norm",
-    "embedding",
-    "positional_embedding",
-    "prelu",
-    "bidirectional",
-    "multi_head_attention",
-    "repeat",
-    "layer_scale",
-    "normalization",
-];
 
 /// Looks a layer or tensor function up by name.
 pub fn lookup(name: &str) -> Option<&'static LayerDef> {

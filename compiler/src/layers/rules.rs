@@ -6,6 +6,7 @@ use nnc_syntax::ast::ElemType;
 use super::args::{ArgVal, Padding};
 use super::lowering;
 use super::{Apply, ArgDef, ArgKind, Default, Family, FloatRange, LayerDef, LayerError, Operands, RuleResult, size};
+use super::{Extra, Hint};
 use crate::dims::{Dim, Equality};
 use crate::types::{TensorTy, Value};
 
@@ -85,8 +86,13 @@ const MULTIPLIER_DOC: &str = "filters per input channel (M)";
 
 const AXIS_OPT: &[ArgDef] = &[opt("axis", ArgKind::Axis, Default::Int(-1), "the axis to normalise over")];
 
+/// One table entry; the rarer facts (`owns_params: true`, `hints: &[…]`) follow the lowering and default to
+/// [`Extra::NONE`], so an entry names only what it has.
 macro_rules! layer {
-    ($name:literal, $sig:literal, $doc:literal, $family:ident, $ops:ident, $args:expr, $rule:expr, $lower:expr) => {
+    (
+        $name:literal, $sig:literal, $doc:literal, $family:ident, $ops:ident, $args:expr, $rule:expr, $lower:expr
+        $(, $field:ident: $val:expr)* $(,)?
+    ) => {
         LayerDef {
             name: $name,
             signature: $sig,
@@ -96,9 +102,13 @@ macro_rules! layer {
             args: $args,
             rule: $rule,
             lower: $lower,
+            extra: Extra::NONE $(.$field($val))*,
         }
     };
 }
+
+const SEQUENCES: Hint =
+    Hint::Rank { found: 2, help: "recurrent and 1-D layers take sequences [N, T, D]; add a time axis with `reshape`" };
 
 pub static LAYERS: &[LayerDef] = &[
     layer!(
@@ -183,7 +193,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("init", ArgKind::Init, Default::Mode("zeros"), "alpha initialiser")],
         prelu,
-        lowering::prelu
+        lowering::prelu,
+        owns_params: true
     ),
     layer!(
         "conv1d",
@@ -201,7 +212,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("groups", INT1, Default::Int(1), GROUPS_DOC),
         ],
         |a| conv(a, 1, ConvKind::Plain),
-        lowering::conv
+        lowering::conv,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "conv2d",
@@ -219,7 +231,11 @@ pub static LAYERS: &[LayerDef] = &[
             opt("groups", INT1, Default::Int(1), GROUPS_DOC),
         ],
         |a| conv(a, 2, ConvKind::Plain),
-        lowering::conv
+        lowering::conv,
+        hints: &[Hint::Rank {
+            found: 3,
+            help: "images need a channel axis: [N, H, W, 1] for grey-scale (`reshape(x, [N, H, W, 1])`)",
+        }]
     ),
     layer!(
         "depthwise_conv1d",
@@ -409,7 +425,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("scale", ArgKind::Bool, Default::Bool(true), "learn a factor gamma"),
         ],
         batch_norm,
-        lowering::batch_norm
+        lowering::batch_norm,
+        owns_params: true
     ),
     layer!(
         "layer_norm",
@@ -425,7 +442,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("scale", ArgKind::Bool, Default::Bool(true), "learn a factor gamma"),
         ],
         layer_norm,
-        lowering::layer_norm
+        lowering::layer_norm,
+        owns_params: true
     ),
     layer!(
         "instance_norm",
@@ -438,7 +456,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("epsilon", POSITIVE, Default::Float(1e-3), "added to the variance"),
         ],
         instance_norm,
-        lowering::instance_norm
+        lowering::instance_norm,
+        owns_params: true
     ),
     layer!(
         "dropout",
@@ -477,7 +496,9 @@ pub static LAYERS: &[LayerDef] = &[
             opt("init", ArgKind::Init, Default::Mode("uniform"), "embeddings initialiser"),
         ],
         embedding,
-        lowering::embedding
+        lowering::embedding,
+        owns_params: true,
+        hints: &[Hint::ElemType { note: "embedding looks up integer indices: declare the input as int[N, T]" }]
     ),
     layer!(
         "positional_embedding",
@@ -487,7 +508,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("max_len", INT1, Default::Required, "the longest sequence")],
         positional_embedding,
-        lowering::positional_embedding
+        lowering::positional_embedding,
+        owns_params: true
     ),
     layer!(
         "positional_encoding",
@@ -508,7 +530,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         recurrent_opts![],
         |a| recurrent(a, Cell::Simple),
-        lowering::recurrent
+        lowering::recurrent,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "lstm",
@@ -519,7 +542,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         recurrent_opts![],
         |a| recurrent(a, Cell::Lstm),
-        lowering::recurrent
+        lowering::recurrent,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "gru",
@@ -535,7 +559,8 @@ pub static LAYERS: &[LayerDef] = &[
             "apply the reset gate after the recurrent matmul (Keras/cuDNN convention)"
         )],
         |a| recurrent(a, Cell::Gru),
-        lowering::recurrent
+        lowering::recurrent,
+        hints: &[SEQUENCES]
     ),
     layer!(
         "bidirectional",
@@ -554,7 +579,8 @@ pub static LAYERS: &[LayerDef] = &[
             ),
         ],
         bidirectional,
-        lowering::bidirectional
+        lowering::bidirectional,
+        owns_params: true
     ),
     layer!(
         "multi_head_attention",
@@ -572,7 +598,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("causal", ArgKind::Bool, Default::Bool(false), "mask future positions"),
         ],
         attention,
-        lowering::multi_head_attention
+        lowering::multi_head_attention,
+        owns_params: true
     ),
     layer!(
         "repeat",
@@ -586,7 +613,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("layer", ArgKind::Layer, Default::Required, "the layer value or block call to repeat"),
         ],
         repeat,
-        lowering::repeat
+        lowering::repeat,
+        owns_params: true
     ),
     // ---- activations, padding, scaling and normalisation of the model zoo (issue 11)
     layer!(
@@ -714,7 +742,8 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("init_values", ANY_FLOAT, Default::Float(1e-6), "initial value of every gamma")],
         layer_scale,
-        lowering::layer_scale
+        lowering::layer_scale,
+        owns_params: true
     ),
     layer!(
         "normalization",
@@ -730,7 +759,8 @@ pub static LAYERS: &[LayerDef] = &[
             opt("variance", ArgKind::Floats, Default::Float(1.0), "the variance: a number or one per channel"),
         ],
         normalization,
-        lowering::normalization
+        lowering::normalization,
+        owns_params: true
     ),
     // ---- tensor functions (no parameters, not listed in summaries)
     layer!(

@@ -264,3 +264,15 @@ fn groups_must_divide_channels_and_filters() {
         }
     }
 }
+
+#[test]
+fn parameter_ownership_and_hints_are_read_from_the_table() {
+    let has = |n: &str| lookup(n).unwrap().has_params();
+    // From a `bias`/`init` option, from `owns_params`, and neither.
+    assert!(has("dense") && has("batch_norm") && has("repeat") && has("embedding"));
+    assert!(!has("relu") && !has("reshape") && !has("dropout"));
+    let hints = |n: &str| lookup(n).unwrap().extra.hints;
+    assert!(hints("lstm").iter().any(|h| matches!(h, Hint::Rank { found: 2, .. })));
+    assert!(hints("embedding").iter().any(|h| matches!(h, Hint::ElemType { .. })));
+    assert!(hints("dense").is_empty());
+}

@@ -10,8 +10,8 @@ use nnc_compiler::types::{CallValue, Value};
 
 use super::DataError;
 use super::source::{
-    Cmp, Column, CsvSpec, Header, LabelExpr, Pad, Selector, SentencesSpec, SourceSpec, SyntheticArray, SyntheticKind,
-    SyntheticSpec, TextSpec, VocabRows,
+    Cmp, Column, CsvSpec, Header, JsonlSpec, LabelExpr, Pad, Selector, SentencesSpec, SourceSpec, SyntheticArray,
+    SyntheticKind, SyntheticSpec, TextSpec, VocabRows,
 };
 
 /// What a model input expects of the array that feeds it.
@@ -83,12 +83,12 @@ pub fn load_call(
     Ok(CallData { loaded, dims, normalize, spec: Some(spec) })
 }
 
-/// `csv("data/x.csv")`-style description for messages.
-/// `synthetic`'s declared default for an option (the schema is the one place it is written).
-fn synthetic_default(option: &str) -> i64 {
-    nnc_compiler::schema::default_f64("synthetic", option).map_or(1, |x| x as i64)
+/// A source's declared default for an integer option (the schema is the one place it is written).
+fn schema_default(source: &str, option: &str) -> i64 {
+    nnc_compiler::schema::default_f64(source, option).map_or(1, |x| x as i64)
 }
 
+/// `csv("data/x.csv")`-style description for messages.
 fn describe(call: &CallValue) -> String {
     match call.positional(0) {
         Some(Value::Str(s)) => format!("{}(\"{s}\")", call.name),
@@ -127,131 +127,189 @@ fn vocab_dim_of(v: &Value) -> Option<String> {
 
 /// Translates a checked data call into a [`SourceSpec`]. `inputs` supply
 /// what the call leaves to the model (the length T of `sentences`, the
-/// arrays of `synthetic`).
+/// arrays of `synthetic`). Each source's reading of its call is one function
+/// below; which keywords are options and which name arrays is the schema's.
 pub fn spec_of(call: &CallValue, inputs: &[InputShape], seed: u64) -> Result<SourceSpec, DataError> {
-    let source = describe(call);
-    let err = |reason: String| DataError::Spec { source: source.clone(), reason };
-    let path = || -> Result<PathBuf, DataError> {
-        match call.positional(0) {
+    let a = Args { call, source: describe(call), schema: nnc_compiler::schema::lookup_fn(&call.name) };
+    match call.name.as_str() {
+        "csv" => csv_spec(&a),
+        "jsonl" => jsonl_spec(&a),
+        "idx" => Ok(SourceSpec::Idx { arrays: a.files()? }),
+        "npy" => Ok(SourceSpec::Npy { arrays: a.files()? }),
+        "npz" => Ok(SourceSpec::Npz { path: a.path()?, arrays: Vec::new() }),
+        "text" => text_spec(&a, inputs),
+        "sentences" => sentences_spec(&a, inputs),
+        "synthetic" => synthetic_spec(&a, inputs, seed),
+        other => Err(a.err(format!("`{other}` is not a data source"))),
+    }
+}
+
+/// A data call with its description for messages and its schema entry.
+struct Args<'a> {
+    call: &'a CallValue,
+    source: String,
+    schema: Option<&'static nnc_compiler::schema::TrainFn>,
+}
+
+impl<'a> Args<'a> {
+    fn err(&self, reason: String) -> DataError {
+        DataError::Spec { source: self.source.clone(), reason }
+    }
+
+    fn arg(&self, k: &str) -> Option<&'a Value> {
+        self.call.arg(k)
+    }
+
+    /// The file a source reads first (`csv("data/x.csv", …)`).
+    fn path(&self) -> Result<PathBuf, DataError> {
+        match self.call.positional(0) {
             Some(Value::Str(s)) => Ok(PathBuf::from(s)),
-            _ => Err(err("needs a file name first".into())),
+            _ => Err(self.err("needs a file name first".into())),
         }
-    };
-    let count = |k: &str, default: i64, min: i64| -> Result<i64, DataError> {
-        match call.arg(k) {
+    }
+
+    /// An integer option ≥ `min`, `default` when absent.
+    fn count(&self, k: &str, default: i64, min: i64) -> Result<i64, DataError> {
+        match self.arg(k) {
             None => Ok(default),
             Some(v) => match int_of(v) {
                 Some(n) if n >= min => Ok(n),
-                _ => Err(err(format!("`{k}` must be an integer ≥ {min}, found {v}"))),
+                _ => Err(self.err(format!("`{k}` must be an integer ≥ {min}, found {v}"))),
             },
         }
+    }
+
+    /// Keywords that are not options (declared in the schema): array names with their values.
+    fn named(&self) -> impl Iterator<Item = (&'a str, &'a Value)> + use<'a> {
+        let schema = self.schema;
+        let is_option = move |k: &str| schema.is_some_and(|f| f.option(k).is_some());
+        self.call.args.iter().filter_map(move |(k, v)| k.as_deref().filter(|k| !is_option(k)).map(|k| (k, v)))
+    }
+
+    /// Arrays named by selectors (`x = 0..64`, `y = "label"`).
+    fn selected(&self) -> Result<Vec<(String, Selector)>, DataError> {
+        self.named()
+            .map(|(k, v)| Ok((k.to_string(), selector(v).map_err(|r| self.err(format!("`{k}`: {r}")))?)))
+            .collect()
+    }
+
+    /// Arrays read from a file each (`idx(images = "…", labels = "…")`).
+    fn files(&self) -> Result<Vec<(String, PathBuf)>, DataError> {
+        self.named()
+            .map(|(k, v)| match v {
+                Value::Str(s) => Ok((k.to_string(), PathBuf::from(s))),
+                other => Err(self.err(format!("`{k}` must be a file name, found {other}"))),
+            })
+            .collect()
+    }
+}
+
+fn csv_spec(a: &Args) -> Result<SourceSpec, DataError> {
+    let header = match a.arg("header") {
+        None => Header::Auto,
+        Some(Value::Bool(true)) => Header::Present,
+        Some(Value::Bool(false)) => Header::Absent,
+        Some(v) => match name_of(v).as_deref() {
+            Some("auto") => Header::Auto,
+            Some("true") => Header::Present,
+            Some("false") => Header::Absent,
+            _ => return Err(a.err(format!("header must be auto, true or false, found {v}"))),
+        },
     };
-    // Keywords that are options (declared in the schema) rather than array names.
-    let source = nnc_compiler::schema::lookup_fn(&call.name);
-    let is_option = |k: &str| source.is_some_and(|f| f.option(k).is_some());
-    let named = || call.args.iter().filter_map(|(k, v)| k.as_deref().filter(|k| !is_option(k)).map(|k| (k, v)));
-    Ok(match call.name.as_str() {
-        "csv" => {
-            let header = match call.arg("header") {
-                None => Header::Auto,
-                Some(Value::Bool(true)) => Header::Present,
-                Some(Value::Bool(false)) => Header::Absent,
-                Some(v) => match name_of(v).as_deref() {
-                    Some("auto") => Header::Auto,
-                    Some("true") => Header::Present,
-                    Some("false") => Header::Absent,
-                    _ => return Err(err(format!("header must be auto, true or false, found {v}"))),
-                },
-            };
-            let delimiter = match call.arg("delimiter") {
-                None => None,
-                Some(Value::Str(s)) if s == "\\t" || s == "tab" => Some('\t'),
-                Some(Value::Str(s)) if s.chars().count() == 1 => s.chars().next(),
-                Some(v) => {
-                    return Err(err(format!("delimiter must be one character such as \",\" or \"\\t\", found {v}")));
-                }
-            };
-            let mut spec = CsvSpec { path: path()?, header, delimiter, arrays: Vec::new() };
-            for (k, v) in named() {
-                spec.arrays.push((k.to_string(), selector(v).map_err(|r| err(format!("`{k}`: {r}")))?));
-            }
-            SourceSpec::Csv(spec)
+    let delimiter = match a.arg("delimiter") {
+        None => None,
+        Some(Value::Str(s)) if s == "\\t" || s == "tab" => Some('\t'),
+        Some(Value::Str(s)) if s.chars().count() == 1 => s.chars().next(),
+        Some(v) => return Err(a.err(format!("delimiter must be one character such as \",\" or \"\\t\", found {v}"))),
+    };
+    Ok(SourceSpec::Csv(CsvSpec { path: a.path()?, header, delimiter, arrays: a.selected()? }))
+}
+
+/// `jsonl("f.jsonl", x = ["a", "b"], y = "label")`: keys select like CSV header names; positions do not
+/// exist in a record, so indices and ranges are refused here, before the file is read.
+fn jsonl_spec(a: &Args) -> Result<SourceSpec, DataError> {
+    let arrays = a.selected()?;
+    for (k, sel) in &arrays {
+        if let Some(bad) = positional_selector(sel) {
+            return Err(a.err(format!("`{k}`: {bad} selects by position; a JSON Lines record selects by key")));
         }
-        "idx" | "npy" => {
-            let mut arrays = Vec::new();
-            for (k, v) in named() {
-                match v {
-                    Value::Str(s) => arrays.push((k.to_string(), PathBuf::from(s))),
-                    other => return Err(err(format!("`{k}` must be a file name, found {other}"))),
-                }
-            }
-            if call.name == "idx" { SourceSpec::Idx { arrays } } else { SourceSpec::Npy { arrays } }
-        }
-        "npz" => SourceSpec::Npz { path: path()?, arrays: Vec::new() },
-        "text" => {
-            let x = call.arg("x").and_then(name_of).unwrap_or_else(|| "tokens".into());
-            let y = call.arg("y").and_then(name_of).unwrap_or_else(|| "next".into());
-            let from_input = inputs.iter().find(|i| i.name == x).and_then(|i| i.shape.first()).map(|&d| d as i64);
-            let seq = count("seq", from_input.unwrap_or(35), 1)? as usize;
-            let vocab = match call.arg("vocab") {
-                Some(v) => match int_of(v) {
-                    Some(n) if n >= 2 => Some(n as usize),
-                    Some(n) => return Err(err(format!("vocab = {n} is too small"))),
-                    None => None, // a dim to bind, not a cap
-                },
-                None => None,
-            };
-            let lower = !matches!(call.arg("lower"), Some(Value::Bool(false)));
-            SourceSpec::Text(TextSpec { path: path()?, seq, x, y, vocab, lower })
-        }
-        "sentences" => {
-            let tokens = match call.arg("tokens") {
-                None => Column::Index(0),
-                Some(v) => column(v).map_err(|r| err(format!("`tokens`: {r}")))?,
-            };
-            let label = match call.arg("label") {
-                None => LabelExpr::column(Column::Index(1)),
-                Some(v) => label(v).map_err(|r| err(format!("`label`: {r}")))?,
-            };
-            // The length: `seq = 40`, else the input's declared length, else
-            // (an unbound `T`) the longest sentence.
-            let declared = inputs.iter().find(|i| i.name == "tokens").and_then(|i| i.shape.first().copied());
-            let len = match call.arg("seq") {
-                Some(v) if vocab_dim_of(v).is_none() => Some(count("seq", 0, 1)? as usize),
-                _ => declared,
-            };
-            // `vocab = V` with `V` a dim to bind: no cap, V counts the words.
-            let vocab = match call.arg("vocab") {
-                Some(v) if vocab_dim_of(v).is_some() => None,
-                _ => Some(count("vocab", 10_000, 3)? as usize),
-            };
-            let mut spec = SentencesSpec::new(path()?, tokens, 3, 1);
-            spec.vocab = vocab;
-            spec.len = len;
-            spec.label = Some(("label".into(), label));
-            spec.header = matches!(call.arg("header"), Some(Value::Bool(true)));
-            spec.pad = match call.arg("pad").and_then(name_of).as_deref() {
-                None | Some("pre") => Pad::Pre,
-                Some("post") => Pad::Post,
-                Some(other) => return Err(err(format!("pad must be pre or post, found `{other}`"))),
-            };
-            SourceSpec::Sentences(spec)
-        }
-        "synthetic" => {
-            let n = count("n", synthetic_default("n"), 1)? as usize;
-            let classes = count("classes", synthetic_default("classes"), 1)? as u64;
-            let arrays = inputs
-                .iter()
-                .map(|i| SyntheticArray {
-                    name: i.name.clone(),
-                    shape: i.shape.clone(),
-                    kind: if i.int { SyntheticKind::Int { classes } } else { SyntheticKind::Float },
-                })
-                .collect();
-            SourceSpec::Synthetic(SyntheticSpec { n, arrays, seed })
-        }
-        other => return Err(err(format!("`{other}` is not a data source"))),
-    })
+    }
+    Ok(SourceSpec::Jsonl(JsonlSpec { path: a.path()?, arrays }))
+}
+
+/// The first selector in `s` that picks by position (an index or a range).
+fn positional_selector(s: &Selector) -> Option<String> {
+    match s {
+        Selector::Index(_) | Selector::Range(..) => Some(s.to_string()),
+        Selector::Label(l) if matches!(l.column, Column::Index(_)) => Some(l.to_string()),
+        Selector::List(items) => items.iter().find_map(positional_selector),
+        _ => None,
+    }
+}
+
+fn text_spec(a: &Args, inputs: &[InputShape]) -> Result<SourceSpec, DataError> {
+    let x = a.arg("x").and_then(name_of).unwrap_or_else(|| "tokens".into());
+    let y = a.arg("y").and_then(name_of).unwrap_or_else(|| "next".into());
+    let from_input = inputs.iter().find(|i| i.name == x).and_then(|i| i.shape.first()).map(|&d| d as i64);
+    let seq = a.count("seq", from_input.unwrap_or(35), 1)? as usize;
+    let vocab = match a.arg("vocab") {
+        Some(v) => match int_of(v) {
+            Some(n) if n >= 2 => Some(n as usize),
+            Some(n) => return Err(a.err(format!("vocab = {n} is too small"))),
+            None => None, // a dim to bind, not a cap
+        },
+        None => None,
+    };
+    let lower = !matches!(a.arg("lower"), Some(Value::Bool(false)));
+    Ok(SourceSpec::Text(TextSpec { path: a.path()?, seq, x, y, vocab, lower }))
+}
+
+fn sentences_spec(a: &Args, inputs: &[InputShape]) -> Result<SourceSpec, DataError> {
+    let tokens = match a.arg("tokens") {
+        None => Column::Index(0),
+        Some(v) => column(v).map_err(|r| a.err(format!("`tokens`: {r}")))?,
+    };
+    let label = match a.arg("label") {
+        None => LabelExpr::column(Column::Index(1)),
+        Some(v) => label(v).map_err(|r| a.err(format!("`label`: {r}")))?,
+    };
+    // The length: `seq = 40`, else the input's declared length, else
+    // (an unbound `T`) the longest sentence.
+    let declared = inputs.iter().find(|i| i.name == "tokens").and_then(|i| i.shape.first().copied());
+    let len = match a.arg("seq") {
+        Some(v) if vocab_dim_of(v).is_none() => Some(a.count("seq", 0, 1)? as usize),
+        _ => declared,
+    };
+    // `vocab = V` with `V` a dim to bind: no cap, V counts the words.
+    let vocab = match a.arg("vocab") {
+        Some(v) if vocab_dim_of(v).is_some() => None,
+        _ => Some(a.count("vocab", schema_default("sentences", "vocab"), 3)? as usize),
+    };
+    let mut spec = SentencesSpec::new(a.path()?, tokens, 3, 1);
+    spec.vocab = vocab;
+    spec.len = len;
+    spec.label = Some(("label".into(), label));
+    spec.header = matches!(a.arg("header"), Some(Value::Bool(true)));
+    spec.pad = match a.arg("pad").and_then(name_of).as_deref() {
+        None | Some("pre") => Pad::Pre,
+        Some("post") => Pad::Post,
+        Some(other) => return Err(a.err(format!("pad must be pre or post, found `{other}`"))),
+    };
+    Ok(SourceSpec::Sentences(spec))
+}
+
+fn synthetic_spec(a: &Args, inputs: &[InputShape], seed: u64) -> Result<SourceSpec, DataError> {
+    let n = a.count("n", schema_default("synthetic", "n"), 1)? as usize;
+    let classes = a.count("classes", schema_default("synthetic", "classes"), 1)? as u64;
+    let arrays = inputs
+        .iter()
+        .map(|i| SyntheticArray {
+            name: i.name.clone(),
+            shape: i.shape.clone(),
+            kind: if i.int { SyntheticKind::Int { classes } } else { SyntheticKind::Float },
+        })
+        .collect();
+    Ok(SourceSpec::Synthetic(SyntheticSpec { n, arrays, seed }))
 }
 
 /// A column selector value: `"Weight"`, `"pixel*"`, `3`, `0..64`, a list

@@ -1,6 +1,6 @@
 //! The data layer of `train` blocks (LANGUAGE.md §7, §10 "Data").
 //!
-//! A [`SourceSpec`] says what to read (`csv`, `idx`, `npy`, `npz`, `text`,
+//! A [`SourceSpec`] says what to read (`csv`, `jsonl`, `idx`, `npy`, `npz`, `text`,
 //! `sentences`, `synthetic`); [`source::load`] reads it into a [`Dataset`]
 //! of named arrays whose axis 0 indexes samples, with raw values (f32, or
 //! i64 where the file holds integers f32 cannot represent or the source
@@ -23,6 +23,7 @@ pub mod bind;
 mod csv;
 pub mod from_call;
 mod idx;
+mod jsonl;
 pub mod norm;
 pub mod shape;
 pub mod source;

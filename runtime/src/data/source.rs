@@ -12,6 +12,8 @@ use super::{Array, DataError, Dataset};
 pub enum SourceSpec {
     /// `csv("file.csv", x = 0..64, y = "label", header = auto, delimiter = ",")`.
     Csv(CsvSpec),
+    /// `jsonl("file.jsonl", x = ["a", "b"], y = "label")`: one JSON object per line, arrays by keys.
+    Jsonl(JsonlSpec),
     /// `idx(images = "…-idx3-ubyte.gz", labels = "…")`: one IDX file per array.
     Idx { arrays: Vec<(String, PathBuf)> },
     /// `npy(x = "x.npy", y = "y.npy")`: one `.npy` file per array.
@@ -55,6 +57,14 @@ impl CsvSpec {
         self.arrays.push((name.to_string(), selector));
         self
     }
+}
+
+/// `jsonl(…)`: array name → the keys that make it (a [`Selector`] without positions: names, globs over the
+/// first record's keys, lists, label expressions of one key).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JsonlSpec {
+    pub path: PathBuf,
+    pub arrays: Vec<(String, Selector)>,
 }
 
 /// Columns of a table. Columns count from 0.
@@ -366,6 +376,7 @@ impl Loaded {
 pub fn paths(spec: &SourceSpec) -> Vec<&Path> {
     match spec {
         SourceSpec::Csv(c) => vec![&c.path],
+        SourceSpec::Jsonl(j) => vec![&j.path],
         SourceSpec::Idx { arrays } | SourceSpec::Npy { arrays } => arrays.iter().map(|(_, p)| p.as_path()).collect(),
         SourceSpec::Npz { path, .. } => vec![path],
         SourceSpec::Text(t) => vec![&t.path],
@@ -394,6 +405,7 @@ pub fn check_paths(
 pub fn load(spec: &SourceSpec, base_dir: &Path) -> Result<Loaded, DataError> {
     let loaded = match spec {
         SourceSpec::Csv(c) => super::csv::load(c, base_dir)?,
+        SourceSpec::Jsonl(j) => super::jsonl::load(j, base_dir)?,
         SourceSpec::Idx { arrays } => per_file(arrays, base_dir, "idx", super::idx::read_idx)?,
         SourceSpec::Npy { arrays } => per_file(arrays, base_dir, "npy", |p| Ok(npy_array(crate::io::read_npy(p)?)))?,
         SourceSpec::Npz { path, arrays } => npz(&base_dir.join(path), arrays)?,

@@ -166,21 +166,7 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
         return Err(DataError::Empty { path, what: "no sentences".into() });
     }
     let vocab_rows = spec.vocab_rows.split(n).0;
-    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-    for &r in &vocab_rows {
-        for w in &sentences[r] {
-            *counts.entry(w.as_str()).or_default() += 1;
-        }
-    }
-    let mut by_freq: Vec<(&str, usize)> = counts.into_iter().collect();
-    // BTreeMap order is alphabetical and the sort is stable: ties stay alphabetical.
-    by_freq.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
-    if let Some(v) = spec.vocab {
-        by_freq.truncate(v - 2);
-    }
-    let mut tokens = vec![PAD.to_string(), OOV.to_string()];
-    tokens.extend(by_freq.iter().map(|(w, _)| w.to_string()));
-    let index: BTreeMap<&str, i64> = by_freq.iter().enumerate().map(|(i, (w, _))| (*w, i as i64 + 2)).collect();
+    let (tokens, index) = vocabulary(&sentences, &vocab_rows, spec.vocab);
     // Without a length, the longest sentence of the vocabulary rows sets it
     // (longer validation rows are truncated like any other).
     let t = match spec.len {
@@ -196,8 +182,49 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
             ),
         });
     }
-    let mut ids = Vec::with_capacity(n * t);
-    for s in &sentences {
+    let ids = padded_ids(&sentences, &index, t, spec);
+    let mut l = Loaded::default();
+    l.dataset
+        .arrays
+        .insert(spec.tokens_name.clone(), Array::I64(ArrayD::from_shape_vec(IxDyn(&[n, t]), ids).expect("n × T")));
+    l.origins.insert(spec.tokens_name.clone(), format!("{}: column {tok_col} as {t} word ids", path.display()));
+    if let Some((name, expr, _)) = label {
+        l.dataset.arrays.insert(name.clone(), Array::F32(ArrayD::from_shape_vec(IxDyn(&[n]), labels).expect("n")));
+        l.origins.insert(name.clone(), format!("{}: {expr}", path.display()));
+    }
+    l.vocabulary = Some(Vocabulary { tokens, padding: Some(0), oov: Some(1) });
+    Ok(l)
+}
+
+/// The vocabulary of the `rows` sentences: padding, unknown, then the words by frequency (ties alphabetical),
+/// at most `cap` in all; and each word's id.
+fn vocabulary<'a>(
+    sentences: &'a [Vec<String>],
+    rows: &[usize],
+    cap: Option<usize>,
+) -> (Vec<String>, BTreeMap<&'a str, i64>) {
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for &r in rows {
+        for w in &sentences[r] {
+            *counts.entry(w.as_str()).or_default() += 1;
+        }
+    }
+    let mut by_freq: Vec<(&str, usize)> = counts.into_iter().collect();
+    // BTreeMap order is alphabetical and the sort is stable: ties stay alphabetical.
+    by_freq.sort_by_key(|&(_, count)| std::cmp::Reverse(count));
+    if let Some(v) = cap {
+        by_freq.truncate(v - 2);
+    }
+    let mut tokens = vec![PAD.to_string(), OOV.to_string()];
+    tokens.extend(by_freq.iter().map(|(w, _)| w.to_string()));
+    let index = by_freq.iter().enumerate().map(|(i, (w, _))| (*w, i as i64 + 2)).collect();
+    (tokens, index)
+}
+
+/// Every sentence as `t` word ids (1 for unknown words), cut and padded where `spec` says.
+fn padded_ids(sentences: &[Vec<String>], index: &BTreeMap<&str, i64>, t: usize, spec: &SentencesSpec) -> Vec<i64> {
+    let mut ids = Vec::with_capacity(sentences.len() * t);
+    for s in sentences {
         let mut row: Vec<i64> = s.iter().map(|w| index.get(w.as_str()).copied().unwrap_or(1)).collect();
         if row.len() > t {
             row = match spec.truncate {
@@ -217,17 +244,7 @@ pub(super) fn load_sentences(spec: &SentencesSpec, base: &Path) -> Result<Loaded
             }
         }
     }
-    let mut l = Loaded::default();
-    l.dataset
-        .arrays
-        .insert(spec.tokens_name.clone(), Array::I64(ArrayD::from_shape_vec(IxDyn(&[n, t]), ids).expect("n × T")));
-    l.origins.insert(spec.tokens_name.clone(), format!("{}: column {tok_col} as {t} word ids", path.display()));
-    if let Some((name, expr, _)) = label {
-        l.dataset.arrays.insert(name.clone(), Array::F32(ArrayD::from_shape_vec(IxDyn(&[n]), labels).expect("n")));
-        l.origins.insert(name.clone(), format!("{}: {expr}", path.display()));
-    }
-    l.vocabulary = Some(Vocabulary { tokens, padding: Some(0), oov: Some(1) });
-    Ok(l)
+    ids
 }
 
 #[cfg(test)]

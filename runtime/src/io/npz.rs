@@ -64,7 +64,44 @@ struct Entry {
 
 /// Parses the bytes of an `.npz` file; `path` names it in errors.
 pub fn parse_npz(b: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>, IoError> {
+    let entries = central_directory(b, path)?;
     let bad = |r: String| IoError::format(path, FORMAT, r);
+    let mut out = Vec::new();
+    // What the entries inflate to, together, is capped like a gzip file's
+    // inflation: a few megabytes of zeros can declare gigabytes.
+    let limit = Cap::Data.bytes();
+    let mut inflated = 0u64;
+    for e in entries {
+        if e.name.ends_with('/') {
+            continue; // a directory
+        }
+        inflated = inflated.saturating_add(e.size);
+        if inflated > limit {
+            return Err(IoError::Refused(FileError::TooLarge {
+                path: path.to_path_buf(),
+                cap: Cap::Data,
+                limit,
+                inflated: true,
+            }));
+        }
+        let Some(array_name) = e.name.strip_suffix(".npy") else {
+            return Err(bad(format!("entry `{}` is not a .npy array", e.name)));
+        };
+        let ebad = |r: String| bad(format!("entry `{}`: {r}", e.name));
+        if e.flags & 1 != 0 {
+            return Err(ebad("encrypted entries are not supported".into()));
+        }
+        let bytes = read_entry(b, &e, path)?;
+        let array = parse_npy(&bytes, &path.join(&e.name))?;
+        out.push((array_name.to_string(), array));
+    }
+    Ok(out)
+}
+
+/// The entries the zip's central directory lists (zip64 sizes and offsets resolved).
+fn central_directory(b: &[u8], path: &Path) -> Result<Vec<Entry>, IoError> {
+    let bad = |r: String| IoError::format(path, FORMAT, r);
+
     let truncated = || bad("truncated".into());
     // The end-of-central-directory record is the last 22 bytes plus a
     // comment of up to 65,535 bytes: search backwards for its signature.
@@ -140,71 +177,51 @@ pub fn parse_npz(b: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>, IoErr
         }
         entries.push(Entry { name, method, flags, crc, compressed, size, local_offset });
     }
-    let mut out = Vec::new();
-    // What the entries inflate to, together, is capped like a gzip file's
-    // inflation: a few megabytes of zeros can declare gigabytes.
-    let limit = Cap::Data.bytes();
-    let mut inflated = 0u64;
-    for e in entries {
-        if e.name.ends_with('/') {
-            continue; // a directory
-        }
-        inflated = inflated.saturating_add(e.size);
-        if inflated > limit {
-            return Err(IoError::Refused(FileError::TooLarge {
-                path: path.to_path_buf(),
-                cap: Cap::Data,
-                limit,
-                inflated: true,
-            }));
-        }
-        let Some(array_name) = e.name.strip_suffix(".npy") else {
-            return Err(bad(format!("entry `{}` is not a .npy array", e.name)));
-        };
-        let ebad = |r: String| bad(format!("entry `{}`: {r}", e.name));
-        if e.flags & 1 != 0 {
-            return Err(ebad("encrypted entries are not supported".into()));
-        }
-        // The local header repeats the name and has its own extra field;
-        // its sizes may be placeholders, so the central directory's count.
-        let at = usize::try_from(e.local_offset).map_err(|_| truncated())?;
-        let mut l = Cursor::new(b, at);
-        if l.u32() != Some(LOCAL) {
-            return Err(ebad("bad local header".into()));
-        }
-        l.take(22).ok_or_else(truncated)?;
-        let n = l.u16().ok_or_else(truncated)? as usize;
-        let m = l.u16().ok_or_else(truncated)? as usize;
-        l.take(n + m).ok_or_else(truncated)?;
-        let data = l
-            .take(usize::try_from(e.compressed).map_err(|_| truncated())?)
-            .ok_or_else(|| ebad("data runs past the end of the file".into()))?;
-        let bytes = match e.method {
-            0 => data.to_vec(),
-            8 => {
-                let mut v = Vec::new();
-                // `take` bounds the output by the declared size, so a corrupt
-                // or hostile entry cannot inflate without limit.
-                flate2::read::DeflateDecoder::new(data)
-                    .take(e.size.saturating_add(1))
-                    .read_to_end(&mut v)
-                    .map_err(|err| ebad(format!("deflate: {err}")))?;
-                v
-            }
-            m => return Err(ebad(format!("compression method {m} is not supported (stored and deflate are)"))),
-        };
-        if bytes.len() as u64 != e.size {
-            return Err(ebad(format!("inflates to {} bytes, the directory says {}", bytes.len(), e.size)));
-        }
-        let mut crc = flate2::Crc::new();
-        crc.update(&bytes);
-        if crc.sum() != e.crc {
-            return Err(ebad("CRC-32 mismatch: the archive is corrupt".into()));
-        }
-        let array = parse_npy(&bytes, &path.join(&e.name))?;
-        out.push((array_name.to_string(), array));
+    Ok(entries)
+}
+
+/// The inflated bytes of entry `e`, checked against its declared size and CRC-32.
+fn read_entry(b: &[u8], e: &Entry, path: &Path) -> Result<Vec<u8>, IoError> {
+    let bad = |r: String| IoError::format(path, FORMAT, r);
+    let truncated = || bad("truncated".into());
+    let ebad = |r: String| bad(format!("entry `{}`: {r}", e.name));
+    // The local header repeats the name and has its own extra field;
+    // its sizes may be placeholders, so the central directory's count.
+    let at = usize::try_from(e.local_offset).map_err(|_| truncated())?;
+    let mut l = Cursor::new(b, at);
+    if l.u32() != Some(LOCAL) {
+        return Err(ebad("bad local header".into()));
     }
-    Ok(out)
+    l.take(22).ok_or_else(truncated)?;
+    let n = l.u16().ok_or_else(truncated)? as usize;
+    let m = l.u16().ok_or_else(truncated)? as usize;
+    l.take(n + m).ok_or_else(truncated)?;
+    let data = l
+        .take(usize::try_from(e.compressed).map_err(|_| truncated())?)
+        .ok_or_else(|| ebad("data runs past the end of the file".into()))?;
+    let bytes = match e.method {
+        0 => data.to_vec(),
+        8 => {
+            let mut v = Vec::new();
+            // `take` bounds the output by the declared size, so a corrupt
+            // or hostile entry cannot inflate without limit.
+            flate2::read::DeflateDecoder::new(data)
+                .take(e.size.saturating_add(1))
+                .read_to_end(&mut v)
+                .map_err(|err| ebad(format!("deflate: {err}")))?;
+            v
+        }
+        m => return Err(ebad(format!("compression method {m} is not supported (stored and deflate are)"))),
+    };
+    if bytes.len() as u64 != e.size {
+        return Err(ebad(format!("inflates to {} bytes, the directory says {}", bytes.len(), e.size)));
+    }
+    let mut crc = flate2::Crc::new();
+    crc.update(&bytes);
+    if crc.sum() != e.crc {
+        return Err(ebad("CRC-32 mismatch: the archive is corrupt".into()));
+    }
+    Ok(bytes)
 }
 
 #[cfg(test)]

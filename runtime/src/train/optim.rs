@@ -250,6 +250,7 @@ impl Optimizer {
     /// One update. `decay[i]` says whether weight decay applies to parameter
     /// i (kernels and embeddings only). Gradients are modified in place by
     /// decay and clipping.
+    // long: one match arm per optimizer's update rule, after the shared decay and clipping (a table).
     pub fn step(
         &mut self,
         names: &[String],
