@@ -42,8 +42,11 @@ fn cell(s: &str) -> String {
 fn option_rows(md: &mut String, args: &[ArgDef]) {
     md.push_str("| option | takes | default | meaning |\n|---|---|---|---|\n");
     for a in args {
-        let default = a.default_text();
-        let default = if default.is_empty() { "required".to_string() } else { format!("`{default}`") };
+        let default = match a.default_text().as_str() {
+            "" => "required".to_string(),
+            " (optional)" => "optional".to_string(),
+            text => format!("`{}`", text.trim_start_matches(" = ")),
+        };
         let _ = writeln!(md, "| `{}` | {} | {default} | {} |", a.name, cell(&a.kind.describe()), cell(a.doc));
     }
 }
@@ -87,7 +90,7 @@ fn layer_entry(md: &mut String, l: &LayerDef) -> Result<(), String> {
         option_rows(md, l.args);
         md.push('\n');
     }
-    let equivalents: Vec<String> = [("Keras", l.docs.keras), ("PyTorch", l.docs.torch)]
+    let equivalents: Vec<String> = [("Keras", l.extra.keras), ("PyTorch", l.extra.torch)]
         .iter()
         .filter(|(_, e)| !e.is_empty())
         .map(|(who, e)| format!("{who}: `{e}`"))
@@ -95,7 +98,7 @@ fn layer_entry(md: &mut String, l: &LayerDef) -> Result<(), String> {
     if !equivalents.is_empty() {
         let _ = writeln!(md, "{}.\n", equivalents.join(" · "));
     }
-    let Some((input, expr)) = l.docs.example.split_once(" => ") else {
+    let Some((input, expr)) = l.extra.example.split_once(" => ") else {
         return Err(format!("layer `{}`: its example must read `TYPE => EXPR`", l.name));
     };
     let source = format!("dim N\n\nmodel Example {{\n    input x: {input}\n    output y = {expr}\n}}\n");
@@ -197,7 +200,13 @@ fn diagnostics_page() -> String {
         let _ = writeln!(md, "| [{0}](#{1}) | {2} |", c.as_str(), c.as_str().to_lowercase(), cell(c.title()));
     }
     for c in Code::ALL {
-        let _ = write!(md, "\n## {}\n\n**{}** ({})\n\n{}\n", c.as_str(), c.title(), c.severity().as_str(), c.explanation());
+        let (code, title, severity) = (c.as_str(), c.title(), c.severity().as_str());
+        let page = c.manual_page();
+        let _ = write!(
+            md,
+            "\n## {code}\n\n**{title}** ({severity})\n\n{}\n\nThe rule: [{page}]({page}).\n",
+            c.explanation()
+        );
     }
     md
 }

@@ -2,6 +2,7 @@
 
 // Unsafe code: one libc call that restores SIGPIPE's default action, commented where it is.
 
+mod doc;
 mod fmt;
 mod predict_inputs;
 mod render;
@@ -33,7 +34,9 @@ enum Format {
 enum Command {
     /// Parse and shape-check files: exit 0 when clean, 1 on errors, 2 on usage or I/O failure.
     Check {
+        /// The `.nn` files to check (their `use`s are checked with them).
         files: Vec<PathBuf>,
+        /// Human-readable diagnostics, or JSON with LSP-style ranges.
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
         /// Override a model parameter: --set hidden=256
@@ -46,12 +49,15 @@ enum Command {
     },
     /// Print each model's layers, output shapes and parameter counts.
     Summary {
+        /// The `.nn` file whose models to summarise.
         file: PathBuf,
         /// Only this model.
         #[arg(long)]
         model: Option<String>,
+        /// The table, or JSON (`{"version": 1, "models": [...]}`).
         #[arg(long, value_enum, default_value = "human")]
         format: Format,
+        /// Override a model parameter: --set hidden=256
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
         /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
@@ -60,17 +66,29 @@ enum Command {
         root: Option<PathBuf>,
     },
     /// Explain a diagnostic code (e.g. `nnc explain E0304`); without a code, list them all.
-    Explain { code: Option<String> },
+    Explain {
+        /// A code such as E0302 or W0001.
+        code: Option<String>,
+    },
+    /// Print a page of the manual generated from nnc's own tables, as Markdown: layers, callables,
+    /// diagnostics or cli (the book under docs/ commits them; a test keeps them current).
+    Doc {
+        /// layers | callables | diagnostics | cli
+        page: String,
+    },
     /// Language server on stdio (LSP), for editors.
     Lsp,
     /// Format files in place in the canonical layout; `--check` only lists files that would change.
     Fmt {
+        /// The `.nn` files to format in place.
         files: Vec<PathBuf>,
+        /// Change nothing: list the files that would change and exit 1 if there are any.
         #[arg(long)]
         check: bool,
     },
     /// Train: run a `train` block of FILE with a progress bar and per-epoch metrics.
     Run {
+        /// The `.nn` file holding the train block.
         file: PathBuf,
         /// The train block to run (default: the first).
         #[arg(long)]
@@ -81,6 +99,7 @@ enum Command {
         /// At most K batches per epoch (a quick end-to-end run).
         #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
         steps: Option<u64>,
+        /// Override a model parameter: --set hidden=256
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
         /// Start from the weights of a safetensors checkpoint.
@@ -93,6 +112,7 @@ enum Command {
         /// train block's epochs; saves back to W unless --save says otherwise.
         #[arg(long, value_name = "W", conflicts_with = "init")]
         resume: Option<PathBuf>,
+        /// The seed of initialisation, splits, shuffles and dropout (default: the train block's `seed`, else 0).
         #[arg(long)]
         seed: Option<u64>,
         /// Directory for history.csv and history.svg (default runs/<train>).
@@ -103,6 +123,7 @@ enum Command {
         /// `--dump DIR` (for comparisons with other frameworks).
         #[arg(long, value_name = "K", requires = "dump")]
         dump_steps: Option<usize>,
+        /// The directory `--dump-steps` writes to.
         #[arg(long, value_name = "DIR")]
         dump: Option<PathBuf>,
         /// The executor: fused Cranelift kernels (jit), or the op-by-op reference executor that is its oracle.
@@ -115,21 +136,27 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
-    /// Inference: run a model's first output on `.npy` inputs.
+    /// Inference: run a model's first output on inputs from .npy, .csv/.tsv or .txt files.
     Predict {
+        /// The `.nn` file holding the model.
         file: PathBuf,
+        /// The model to run (default: the file's first).
         #[arg(long)]
         model: Option<String>,
+        /// The safetensors checkpoint holding exactly the model's parameters.
         #[arg(long, value_name = "W")]
         weights: PathBuf,
         /// NAME=FILE, once per input: a .npy of values; a .txt with one sample per line (token ids by the
         /// vocabulary saved with the checkpoint); a .csv/.tsv with one sample per row (the training columns).
         #[arg(long = "input", value_name = "NAME=FILE")]
         inputs: Vec<String>,
+        /// Where to write the first output, as a .npy of float32 with one row per sample.
         #[arg(long, value_name = "OUT.npy")]
         output: PathBuf,
+        /// Override a model parameter: --set hidden=256
         #[arg(long = "set", value_name = "NAME=VALUE")]
         set: Vec<String>,
+        /// The executor: fused Cranelift kernels (jit), or the op-by-op reference executor.
         #[arg(long, value_enum, default_value_t = BackendArg::from_env())]
         backend: BackendArg,
         #[command(flatten)]
@@ -141,7 +168,9 @@ enum Command {
     },
     /// Print the graph IR (canonical text) of a train step or a model.
     Ir {
+        /// The `.nn` file.
         file: PathBuf,
+        /// The train block whose step to print (default: the first; a file without one prints its model).
         #[arg(long)]
         train: Option<String>,
         /// Batch size to bind N to.
@@ -551,6 +580,16 @@ fn run(cli: Cli) -> ExitCode {
             }
         },
         Command::Fmt { files, check } => fmt::run(&files, check),
+        Command::Doc { page } => match doc::page(&page, &<Cli as clap::CommandFactory>::command()) {
+            Ok(markdown) => {
+                print!("{markdown}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: nnc doc: {e}");
+                ExitCode::from(2)
+            }
+        },
         Command::Explain { code } => match code {
             None => {
                 for c in Code::ALL {
@@ -562,6 +601,7 @@ fn run(cli: Cli) -> ExitCode {
                 Some(c) => {
                     println!("{} ({}): {}\n", c.as_str(), c.severity().as_str(), c.title());
                     println!("{}", c.explanation());
+                    println!("\nManual: docs/src/{} (`mdbook build docs` renders the book)", c.manual_page());
                     ExitCode::SUCCESS
                 }
                 None => {

@@ -13,7 +13,9 @@ use common::*;
 #[test]
 fn generated_pages_are_up_to_date() {
     let mut stale = Vec::new();
-    for (page, file) in [("layers", "layers.md"), ("callables", "callables.md"), ("diagnostics", "diagnostics.md"), ("cli", "cli.md")] {
+    for (page, file) in
+        [("layers", "layers.md"), ("callables", "callables.md"), ("diagnostics", "diagnostics.md"), ("cli", "cli.md")]
+    {
         let out = Command::new(nnc_bin()).args(["doc", page]).output().unwrap();
         assert!(out.status.success(), "nnc doc {page} failed:\n{}", String::from_utf8_lossy(&out.stderr));
         let text = String::from_utf8(out.stdout).unwrap();

@@ -30,7 +30,8 @@ struct Block {
 
 fn pages() -> Vec<PathBuf> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
+        let mut entries: Vec<PathBuf> =
+            std::fs::read_dir(dir).unwrap().filter_map(|e| e.ok().map(|e| e.path())).collect();
         entries.sort();
         for p in entries {
             if p.is_dir() {
@@ -127,7 +128,10 @@ fn every_nn_block_in_the_book_checks_or_fails_as_annotated() {
                         .output()
                         .unwrap();
                     if !run.status.success() {
-                        failures.push(format!("{at}: one step of training fails:\n{}", String::from_utf8_lossy(&run.stderr)));
+                        failures.push(format!(
+                            "{at}: one step of training fails:\n{}",
+                            String::from_utf8_lossy(&run.stderr)
+                        ));
                     }
                 }
                 None => {}

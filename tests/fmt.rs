@@ -111,7 +111,7 @@ fn shipped_files_are_canonical_and_formatting_is_idempotent() {
 }
 
 /// Train fields align their `=`; `let` and `output` lines never do, in a train block or
-/// elsewhere (docs/decisions.md), and hand-aligned `=` in them is undone.
+/// elsewhere (docs/src/decisions.md), and hand-aligned `=` in them is undone.
 #[test]
 fn alignment_is_for_train_fields_only() {
     use nnc_syntax::format::format_source;

@@ -1,4 +1,4 @@
-//! Gradient checks: for every layer of LANGUAGE.md §6 and every loss, the
+//! Gradient checks: for every layer of docs/src/layers.md and every loss, the
 //! gradients autodiff produces (run by the reference executor in f64) agree
 //! with central finite differences.
 

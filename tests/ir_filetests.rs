@@ -1,4 +1,4 @@
-//! IR filetests (docs/ir-filetests.md): each `tests/ir/filetests/*.ir` file
+//! IR filetests (docs/src/ir-filetests.md): each `tests/ir/filetests/*.ir` file
 //! states an IR function in the text `nnc ir` prints, inputs, and expected
 //! outputs or gradients as `;` comments. The driver runs every file through
 //! the reference executor (in f64 and f32) and through the compiled program

@@ -571,7 +571,7 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     ),
 ];
 
-/// The initialisers of a layer's `init = …` (LANGUAGE.md §6), drawn in `runtime/src/train/init.rs`.
+/// The initialisers of a layer's `init = …` (docs/src/layers.md), drawn in `runtime/src/train/init.rs`.
 /// Kept apart from [`TRAIN_FUNCTIONS`]: they are words of layer options, not train-block calls.
 pub static INITIALISERS: &[TrainFn] = &[
     f("zeros", Initialiser, 0, &[], "All zeros."),

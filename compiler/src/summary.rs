@@ -1,5 +1,5 @@
 //! `nnc summary`: a Keras-like table of layers with output shapes and
-//! parameter counts, and its JSON form (LANGUAGE.md §8).
+//! parameter counts, and its JSON form (docs/src/cli.md).
 
 use std::fmt::Write;
 

@@ -99,6 +99,36 @@ macro_rules! codes {
     };
 }
 
+impl Code {
+    /// The page of the manual (under `docs/src/`) that states the rule this code enforces; `nnc explain`
+    /// and the diagnostics catalogue point there. Decided by the code's family (its hundreds), with the
+    /// few codes whose rule lives elsewhere named, so a new code lands on a sensible page by default.
+    pub fn manual_page(self) -> &'static str {
+        let number: u32 = self.as_str()[1..].parse().unwrap_or(0);
+        let warning = self.severity() == Severity::Warning;
+        match (warning, number) {
+            (true, 2) => "reference/objectives.md",
+            (true, 4) => "reference/data.md",
+            (true, _) => "reference/declarations.md",
+            (false, 0..=99) => "reference/lexical.md",
+            (false, 103) => "layers.md",
+            (false, 105 | 106) => "reference/declarations.md",
+            (false, 107) => "reference/models-calling-models.md",
+            (false, 108) => "reference/train.md",
+            (false, 100..=199) => "reference/declarations.md",
+            (false, 200..=299) => "layers.md",
+            (false, 308) => "reference/blocks.md",
+            (false, 300..=399) => "reference/dims.md",
+            (false, 404 | 409 | 410) => "reference/data.md",
+            (false, 405 | 406 | 411) => "reference/objectives.md",
+            (false, 408 | 412) => "reference/blocks.md",
+            (false, 401) => "reference/declarations.md",
+            (false, 400..=499) => "reference/train.md",
+            (false, _) => "reference/files.md",
+        }
+    }
+}
+
 codes! {
     // ---- syntax
     SyntaxError = "E0001", Error, "syntax error",
@@ -133,7 +163,7 @@ pattern dims of a block signature, or integer parameters of the model.
     dim N
     model M { input x: [N, T] }    // `T` is not declared: add `dim T`";
     UnknownLayer = "E0103", Error, "unknown layer, block or function",
-"The called name is not a layer of the standard library (LANGUAGE.md §6),
+"The called name is not a layer of the standard library (the manual's layer catalogue),
 a block or model in scope, or a built-in tensor function.";
     DuplicateDefinition = "E0104", Error, "defined twice",
 "Two declarations or bindings in the same scope have the same name.

@@ -13,7 +13,7 @@ use nnc_compiler::schema::{TRAIN_FIELDS, TRAIN_FUNCTIONS, lookup_fn};
 use nnc_syntax::FileId;
 use nnc_syntax::format::{TokenKind, tokenize};
 
-use crate::hover::{hint_map, kind_text};
+use crate::hover::hint_map;
 use crate::nav::{DefKind, Index};
 
 /// Where the cursor is, as far as completion cares.
@@ -252,7 +252,7 @@ fn options(analysis: &Analysis, index: &Index, callee: &str, given: &[String], o
     };
     if let Some(layer) = layers::lookup(callee) {
         for a in layer.args {
-            push(a.name, format!("{} option", layer.name), Some(format!("{} ({})", a.doc, kind_text(&a.kind))));
+            push(a.name, format!("{} option", layer.name), Some(format!("{} ({})", a.doc, a.kind.describe())));
         }
         if layer.family == Family::Layer {
             push("name", "parameter prefix".into(), Some("Names this layer's parameters (`name.kernel`, …).".into()));

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use nnc_compiler::layers::{self, ArgDef, ArgKind, Default as ArgDefault, LayerDef};
+use nnc_compiler::layers::{self, ArgDef, LayerDef};
 use nnc_compiler::types::Value;
 use nnc_compiler::{Analysis, LayerRecord, summary};
 use nnc_syntax::ast::{Item, UseTarget};
@@ -226,47 +226,14 @@ pub fn layer_markdown(layer: &LayerDef) -> String {
     if !layer.args.is_empty() {
         md.push_str("\n\nOptions:");
         for a in layer.args {
-            let _ = write!(md, "\n- `{}`{} — {}", a.name, default_text(a), a.doc);
+            let _ = write!(md, "\n- `{}`{} — {}", a.name, a.default_text(), a.doc);
         }
     }
     md
 }
 
 fn option_markdown(layer: &str, a: &ArgDef) -> String {
-    format!("```nn\n{layer}(…, {}{})\n```\n{} ({})", a.name, default_text(a), a.doc, kind_text(&a.kind))
-}
-
-fn default_text(a: &ArgDef) -> String {
-    match a.default {
-        ArgDefault::Required => String::new(),
-        ArgDefault::Absent => " (optional)".to_string(),
-        ArgDefault::Int(v) => format!(" = {v}"),
-        ArgDefault::Float(v) => format!(" = {v}"),
-        ArgDefault::Bool(v) => format!(" = {v}"),
-        ArgDefault::Mode(m) => format!(" = {m}"),
-        ArgDefault::SameAs(o) => format!(" = {o}"),
-    }
-}
-
-pub fn kind_text(k: &ArgKind) -> String {
-    match k {
-        ArgKind::Int { min } => format!("an integer ≥ {min}"),
-        ArgKind::IntOrPair { min } => format!("an integer ≥ {min} or [h, w]"),
-        ArgKind::Float { range } => format!("a number in {}", range.describe()),
-        ArgKind::Bool => "true or false".into(),
-        ArgKind::Mode(words) => words.join(" | "),
-        ArgKind::Padding => "valid | same | P | [PH, PW]".into(),
-        ArgKind::Layer => "a layer value".into(),
-        ArgKind::Activation => "none or a layer value such as relu".into(),
-        ArgKind::Axis => "an axis".into(),
-        ArgKind::Axes => "an axis or a list of axes".into(),
-        ArgKind::Tensor => "a tensor".into(),
-        ArgKind::State => "a tensor or a tuple of tensors".into(),
-        ArgKind::Shape => "a list of dims".into(),
-        ArgKind::Init => "an initialiser".into(),
-        ArgKind::Sides => "P | [A, B] | [[top, bottom], [left, right]]".into(),
-        ArgKind::Floats => "a number or a list of numbers".into(),
-    }
+    format!("```nn\n{layer}(…, {}{})\n```\n{} ({})", a.name, a.default_text(), a.doc, a.kind.describe())
 }
 
 fn train_fn_markdown(name: &str) -> Option<String> {

@@ -1,7 +1,7 @@
 //! Names and what they refer to, for go to definition, find references,
 //! document symbols and hover.
 //!
-//! The index resolves names the way the checker does (LANGUAGE.md §4, §10):
+//! The index resolves names the way the checker does (docs/src/reference/declarations.md and docs/src/decisions.md):
 //! in a model, its parameters, inputs and `let`s, then file dims; in a block,
 //! its parameters and `let`s, then the pattern dims of its signature; in a
 //! train block, its `let`s, then the data arrays, then the model's outputs

@@ -1,4 +1,4 @@
-//! Dims a train block's data decides (LANGUAGE.md §10 "Data"): a sequence
+//! Dims a train block's data decides (docs/src/decisions.md "Data"): a sequence
 //! length from `seq =` or the longest sentence, a vocabulary size, the width
 //! of a CSV selector, the shape of a `.npy` file. The checker works with the
 //! dims symbolically; what it must establish is that every dim the block's
@@ -131,7 +131,7 @@ pub(crate) fn extents(call: &CallValue) -> Vec<(String, Extent)> {
 }
 
 /// The dim a source's vocabulary binds: `vocab = V` names it; without a
-/// symbolic `vocab`, an unbound `dim V` is bound (LANGUAGE.md §10).
+/// symbolic `vocab`, an unbound `dim V` is bound (docs/src/decisions.md).
 pub(crate) fn vocab_dim(call: &CallValue) -> Option<String> {
     if lookup_source(&call.name).is_none_or(|s| s.vocab == Vocab::None) {
         return None;

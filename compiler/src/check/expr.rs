@@ -266,7 +266,7 @@ impl<'p> Checker<'p> {
                 Value::Tensor(t)
             }
             (Value::Tensor(a), Value::Tensor(b)) => self.broadcast(body, op, &a, lo, &b, ro, origin),
-            // A vector literal broadcasts over the last axis (LANGUAGE.md §10).
+            // A vector literal broadcasts over the last axis (docs/src/decisions.md).
             (Value::Tensor(t), Value::List(xs)) | (Value::List(xs), Value::Tensor(t)) => {
                 let v = TensorTy::float(vec![Dim::Known(xs.len() as i64)], origin);
                 self.broadcast(body, op, &t, lo, &v, ro, origin)

@@ -331,7 +331,7 @@ impl<'p> Checker<'p> {
                             let origin = Origin { file: f.id, span: def.name.span };
                             let value = def.value.as_ref().map(|e| self.const_dim(e, f.id));
                             if let Some(prev) = self.dims.get(&def.name.name) {
-                                // Repeating an identical `dim` is allowed (LANGUAGE.md §10).
+                                // Repeating an identical `dim` is allowed (docs/src/decisions.md).
                                 let same = match (&prev.value, &value) {
                                     (None, None) => true,
                                     (Some(a), Some(b)) => a == b,

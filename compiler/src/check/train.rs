@@ -1,4 +1,4 @@
-//! Checking `train` blocks (LANGUAGE.md §7, §10): fields, data sources and
+//! Checking `train` blocks (docs/src/reference/train.md and docs/src/decisions.md): fields, data sources and
 //! how their arrays bind to the model's inputs, losses, metrics, optimizers.
 
 use std::collections::HashMap;

@@ -1,6 +1,6 @@
 //! Parses the canonical IR text (`Display for Func`, what `nnc ir` prints)
 //! back into a [`Func`], so IR can be written by hand and run (IR filetests,
-//! docs/ir-filetests.md) and so the printer is known to lose nothing that
+//! docs/src/ir-filetests.md) and so the printer is known to lose nothing that
 //! matters: `parse(print(f))` prints as `f` does.
 //!
 //! The text holds the nodes, parameter declarations, outputs and recurrent

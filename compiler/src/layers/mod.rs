@@ -79,6 +79,30 @@ pub enum ArgKind {
     Floats,
 }
 
+impl ArgKind {
+    /// The kind in words, for hover, completion and the manual: `an integer ≥ 1`.
+    pub fn describe(&self) -> String {
+        match self {
+            ArgKind::Int { min } => format!("an integer ≥ {min}"),
+            ArgKind::IntOrPair { min } => format!("an integer ≥ {min} or [h, w]"),
+            ArgKind::Float { range } => format!("a number in {}", range.describe()),
+            ArgKind::Bool => "true or false".into(),
+            ArgKind::Mode(words) => words.join(" | "),
+            ArgKind::Padding => "valid | same | P | [PH, PW]".into(),
+            ArgKind::Layer => "a layer value".into(),
+            ArgKind::Activation => "none or a layer value such as relu".into(),
+            ArgKind::Axis => "an axis".into(),
+            ArgKind::Axes => "an axis or a list of axes".into(),
+            ArgKind::Tensor => "a tensor".into(),
+            ArgKind::State => "a tensor or a tuple of tensors".into(),
+            ArgKind::Shape => "a list of dims".into(),
+            ArgKind::Init => "an initialiser".into(),
+            ArgKind::Sides => "P | [A, B] | [[top, bottom], [left, right]]".into(),
+            ArgKind::Floats => "a number or a list of numbers".into(),
+        }
+    }
+}
+
 /// An allowed float range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FloatRange {
@@ -142,6 +166,21 @@ pub struct ArgDef {
     pub doc: &'static str,
 }
 
+impl ArgDef {
+    /// ` = 3` after the option's name, ` (optional)`, or nothing for a required option.
+    pub fn default_text(&self) -> String {
+        match self.default {
+            Default::Required => String::new(),
+            Default::Absent => " (optional)".to_string(),
+            Default::Int(v) => format!(" = {v}"),
+            Default::Float(v) => format!(" = {v}"),
+            Default::Bool(v) => format!(" = {v}"),
+            Default::Mode(m) => format!(" = {m}"),
+            Default::SameAs(o) => format!(" = {o}"),
+        }
+    }
+}
+
 /// A parameter tensor declared by a layer. `name` is relative to the layer
 /// (`kernel`, `forward.bias`); the checker prefixes the layer's own name.
 #[derive(Clone, Debug)]
@@ -149,7 +188,7 @@ pub struct ParamSpec {
     pub name: String,
     pub shape: Vec<Dim>,
     pub trainable: bool,
-    /// Default initialiser (LANGUAGE.md §6), or `constant(v)` / `values(a, b, …)` for a layer whose
+    /// Default initialiser (docs/src/layers.md), or `constant(v)` / `values(a, b, …)` for a layer whose
     /// option gives the initial value (`layer_scale(init_values = 1e-6)`, `normalization(mean = …)`).
     pub init: std::borrow::Cow<'static, str>,
 }
@@ -334,10 +373,17 @@ pub struct Extra {
     pub owns_params: bool,
     /// Advice attached to the checker's errors for this layer (E0301 rank, E0303 element type).
     pub hints: &'static [Hint],
+    /// The Keras 3 layer or op it equals (`Conv2D`), for the manual; empty when there is none.
+    pub keras: &'static str,
+    /// The PyTorch module or function it equals (`nn.Conv2d`); empty when there is none.
+    pub torch: &'static str,
+    /// `TYPE => EXPR`: an input type for `x` and an expression using it, checked when the manual's
+    /// layer page is generated (`nnc doc layers`) and shown there with its output shape and parameters.
+    pub example: &'static str,
 }
 
 impl Extra {
-    pub const NONE: Extra = Extra { owns_params: false, hints: &[] };
+    pub const NONE: Extra = Extra { owns_params: false, hints: &[], keras: "", torch: "", example: "" };
 
     pub const fn owns_params(self, owns_params: bool) -> Extra {
         Extra { owns_params, ..self }
@@ -345,6 +391,18 @@ impl Extra {
 
     pub const fn hints(self, hints: &'static [Hint]) -> Extra {
         Extra { hints, ..self }
+    }
+
+    pub const fn keras(self, keras: &'static str) -> Extra {
+        Extra { keras, ..self }
+    }
+
+    pub const fn torch(self, torch: &'static str) -> Extra {
+        Extra { torch, ..self }
+    }
+
+    pub const fn example(self, example: &'static str) -> Extra {
+        Extra { example, ..self }
     }
 }
 

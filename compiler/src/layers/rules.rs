@@ -1,4 +1,4 @@
-//! The table of layers and tensor functions (LANGUAGE.md §6 and §10) with
+//! The table of layers and tensor functions (docs/src/layers.md and §10) with
 //! their shape rules.
 
 use nnc_syntax::ast::ElemType;
@@ -22,7 +22,7 @@ const POSITIVE: ArgKind = ArgKind::Float { range: FloatRange::POSITIVE };
 const ANY_FLOAT: ArgKind = ArgKind::Float { range: FloatRange::ANY };
 
 /// Builds an option list that ends with the options every layer with a
-/// `kernel` takes (LANGUAGE.md §10: `bias`, `activation`, initialisers).
+/// `kernel` takes (docs/src/decisions.md: `bias`, `activation`, initialisers).
 macro_rules! with_kernel_opts {
     ($($e:expr),* $(,)?) => {
         &[
@@ -119,7 +119,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         with_kernel_opts![opt("units", INT1, Default::Required, "number of output features")],
         dense,
-        lowering::dense
+        lowering::dense,
+        keras: "Dense",
+        torch: "nn.Linear",
+        example: "[N, 16] => dense(x, 8, activation = relu)"
     ),
     layer!(
         "relu",
@@ -130,10 +133,13 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         RELU_OPTS,
         elementwise,
-        lowering::relu
+        lowering::relu,
+        keras: "ReLU",
+        torch: "nn.ReLU",
+        example: "[N, 16] => relu(x, max_value = 6)"
     ),
-    layer!("sigmoid", "sigmoid(x)", "1 / (1 + e^-x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
-    layer!("tanh", "tanh(x)", "Hyperbolic tangent, elementwise.", Layer, One, &[], elementwise, lowering::unary),
+    layer!("sigmoid", "sigmoid(x)", "1 / (1 + e^-x), elementwise.", Layer, One, &[], elementwise, lowering::unary, keras: "Activation('sigmoid')", torch: "nn.Sigmoid", example: "[N, 16] => sigmoid(x)"),
+    layer!("tanh", "tanh(x)", "Hyperbolic tangent, elementwise.", Layer, One, &[], elementwise, lowering::unary, keras: "Activation('tanh')", torch: "nn.Tanh", example: "[N, 16] => tanh(x)"),
     layer!(
         "gelu",
         "gelu(x)",
@@ -142,7 +148,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         elementwise,
-        lowering::unary
+        lowering::unary,
+        keras: "Activation('gelu')",
+        torch: "nn.GELU",
+        example: "[N, 16] => gelu(x)"
     ),
     layer!(
         "elu",
@@ -152,9 +161,12 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("alpha", ANY_FLOAT, Default::Float(1.0), "slope of the negative part")],
         elementwise,
-        lowering::elu
+        lowering::elu,
+        keras: "ELU",
+        torch: "nn.ELU",
+        example: "[N, 16] => elu(x, alpha = 0.5)"
     ),
-    layer!("softplus", "softplus(x)", "log(1 + e^x), elementwise.", Layer, One, &[], elementwise, lowering::unary),
+    layer!("softplus", "softplus(x)", "log(1 + e^x), elementwise.", Layer, One, &[], elementwise, lowering::unary, keras: "Activation('softplus')", torch: "nn.Softplus", example: "[N, 16] => softplus(x)"),
     layer!(
         "leaky_relu",
         "leaky_relu(x, alpha = 0.3)",
@@ -163,7 +175,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("alpha", NON_NEG, Default::Float(0.3), "slope of the negative part")],
         elementwise,
-        lowering::leaky_relu
+        lowering::leaky_relu,
+        keras: "LeakyReLU",
+        torch: "nn.LeakyReLU",
+        example: "[N, 16] => leaky_relu(x, alpha = 0.2)"
     ),
     layer!(
         "softmax",
@@ -173,7 +188,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         AXIS_OPT,
         along_axis,
-        lowering::softmax
+        lowering::softmax,
+        keras: "Softmax",
+        torch: "nn.Softmax",
+        example: "[N, 16] => softmax(x)"
     ),
     layer!(
         "log_softmax",
@@ -183,7 +201,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         AXIS_OPT,
         along_axis,
-        lowering::softmax
+        lowering::softmax,
+        keras: "",
+        torch: "nn.LogSoftmax",
+        example: "[N, 16] => log_softmax(x)"
     ),
     layer!(
         "prelu",
@@ -194,7 +215,10 @@ pub static LAYERS: &[LayerDef] = &[
         &[opt("init", ArgKind::Init, Default::Mode("zeros"), "alpha initialiser")],
         prelu,
         lowering::prelu,
-        owns_params: true
+        owns_params: true,
+        keras: "PReLU",
+        torch: "nn.PReLU",
+        example: "[N, 8, 8, 3] => prelu(x)"
     ),
     layer!(
         "conv1d",
@@ -213,7 +237,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         |a| conv(a, 1, ConvKind::Plain),
         lowering::conv,
-        hints: &[SEQUENCES]
+        hints: &[SEQUENCES],
+        keras: "Conv1D",
+        torch: "nn.Conv1d",
+        example: "[N, 10, 4] => conv1d(x, 8, kernel = 3, padding = same)"
     ),
     layer!(
         "conv2d",
@@ -235,7 +262,10 @@ pub static LAYERS: &[LayerDef] = &[
         hints: &[Hint::Rank {
             found: 3,
             help: "images need a channel axis: [N, H, W, 1] for grey-scale (`reshape(x, [N, H, W, 1])`)",
-        }]
+        }],
+        keras: "Conv2D",
+        torch: "nn.Conv2d",
+        example: "[N, 8, 8, 3] => conv2d(x, 16, kernel = 3, stride = 2, padding = same)"
     ),
     layer!(
         "depthwise_conv1d",
@@ -253,7 +283,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("dilation", INT1, Default::Int(1), "dilation"),
         ],
         |a| conv(a, 1, ConvKind::Depthwise),
-        lowering::conv
+        lowering::conv,
+        keras: "DepthwiseConv1D",
+        torch: "nn.Conv1d(groups=C)",
+        example: "[N, 10, 4] => depthwise_conv1d(x, 3, depth_multiplier = 2)"
     ),
     layer!(
         "depthwise_conv2d",
@@ -271,7 +304,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
         ],
         |a| conv(a, 2, ConvKind::Depthwise),
-        lowering::conv
+        lowering::conv,
+        keras: "DepthwiseConv2D",
+        torch: "nn.Conv2d(groups=C)",
+        example: "[N, 8, 8, 3] => depthwise_conv2d(x, 3, padding = same)"
     ),
     layer!(
         "separable_conv1d",
@@ -289,7 +325,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("dilation", INT1, Default::Int(1), "dilation"),
         ],
         |a| conv(a, 1, ConvKind::Separable),
-        lowering::conv
+        lowering::conv,
+        keras: "SeparableConv1D",
+        torch: "",
+        example: "[N, 10, 4] => separable_conv1d(x, 8, 3)"
     ),
     layer!(
         "separable_conv2d",
@@ -307,7 +346,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
         ],
         |a| conv(a, 2, ConvKind::Separable),
-        lowering::conv
+        lowering::conv,
+        keras: "SeparableConv2D",
+        torch: "",
+        example: "[N, 8, 8, 3] => separable_conv2d(x, 16, 3, padding = same)"
     ),
     layer!(
         "conv2d_transpose",
@@ -330,7 +372,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("dilation", PAIR1, Default::Int(1), "dilation, an int or [dh, dw]"),
         ],
         |a| conv(a, 2, ConvKind::Transpose),
-        lowering::conv_transpose
+        lowering::conv_transpose,
+        keras: "Conv2DTranspose",
+        torch: "nn.ConvTranspose2d",
+        example: "[N, 8, 8, 3] => conv2d_transpose(x, 4, kernel = 3, stride = 2, padding = same)"
     ),
     layer!(
         "max_pool",
@@ -341,7 +386,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         POOL_OPTS,
         pool,
-        lowering::pool
+        lowering::pool,
+        keras: "MaxPooling2D / MaxPooling1D",
+        torch: "nn.MaxPool2d / nn.MaxPool1d",
+        example: "[N, 8, 8, 3] => max_pool(x, 2)"
     ),
     layer!(
         "avg_pool",
@@ -352,7 +400,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         POOL_OPTS,
         pool,
-        lowering::pool
+        lowering::pool,
+        keras: "AveragePooling2D / AveragePooling1D",
+        torch: "nn.AvgPool2d / nn.AvgPool1d",
+        example: "[N, 8, 8, 3] => avg_pool(x, 2)"
     ),
     layer!(
         "global_avg_pool",
@@ -362,7 +413,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         GLOBAL_POOL_OPTS,
         global_pool,
-        lowering::global_pool
+        lowering::global_pool,
+        keras: "GlobalAveragePooling2D / 1D",
+        torch: "nn.AdaptiveAvgPool2d(1)",
+        example: "[N, 8, 8, 3] => global_avg_pool(x)"
     ),
     layer!(
         "global_max_pool",
@@ -372,7 +426,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         GLOBAL_POOL_OPTS,
         global_pool,
-        lowering::global_pool
+        lowering::global_pool,
+        keras: "GlobalMaxPooling2D / 1D",
+        torch: "nn.AdaptiveMaxPool2d(1)",
+        example: "[N, 8, 8, 3] => global_max_pool(x, keepdims = true)"
     ),
     layer!(
         "upsample",
@@ -382,9 +439,12 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("size", PAIR1, Default::Int(2), "factor, an int or [h, w]")],
         upsample,
-        lowering::upsample
+        lowering::upsample,
+        keras: "UpSampling2D / UpSampling1D",
+        torch: "nn.Upsample(mode='nearest')",
+        example: "[N, 8, 8, 3] => upsample(x, 2)"
     ),
-    layer!("flatten", "flatten(x)", "[N, a, b, …] → [N, a·b·…].", Layer, One, &[], flatten, lowering::reshape),
+    layer!("flatten", "flatten(x)", "[N, a, b, …] → [N, a·b·…].", Layer, One, &[], flatten, lowering::reshape, keras: "Flatten", torch: "nn.Flatten", example: "[N, 8, 8, 3] => flatten(x)"),
     layer!(
         "reshape",
         "reshape(x, [N, …])",
@@ -393,7 +453,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("shape", ArgKind::Shape, Default::Required, "the target shape, batch axis included")],
         reshape,
-        lowering::reshape
+        lowering::reshape,
+        keras: "Reshape",
+        torch: "Tensor.view",
+        example: "[N, 8, 8, 3] => reshape(x, [N, 64, 3])"
     ),
     layer!(
         "concat",
@@ -403,7 +466,10 @@ pub static LAYERS: &[LayerDef] = &[
         Variadic,
         &[opt("axis", ArgKind::Axis, Default::Int(-1), "the concatenation axis")],
         concat,
-        lowering::concat
+        lowering::concat,
+        keras: "Concatenate",
+        torch: "torch.cat",
+        example: "[N, 8, 8, 3] => concat(x, x, axis = -1)"
     ),
     layer!(
         "batch_norm",
@@ -426,7 +492,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         batch_norm,
         lowering::batch_norm,
-        owns_params: true
+        owns_params: true,
+        keras: "BatchNormalization",
+        torch: "nn.BatchNorm2d (momentum = 1 − PyTorch's)",
+        example: "[N, 8, 8, 3] => batch_norm(x)"
     ),
     layer!(
         "layer_norm",
@@ -443,7 +512,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         layer_norm,
         lowering::layer_norm,
-        owns_params: true
+        owns_params: true,
+        keras: "LayerNormalization",
+        torch: "nn.LayerNorm",
+        example: "[N, 10, 4] => layer_norm(x)"
     ),
     layer!(
         "instance_norm",
@@ -457,7 +529,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         instance_norm,
         lowering::instance_norm,
-        owns_params: true
+        owns_params: true,
+        keras: "GroupNormalization(groups=C)",
+        torch: "nn.InstanceNorm2d(affine=True)",
+        example: "[N, 8, 8, 3] => instance_norm(x)"
     ),
     layer!(
         "dropout",
@@ -472,7 +547,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("noise_shape", ArgKind::Shape, Default::Absent, "shape of the mask: each axis 1 or the input's"),
         ],
         dropout,
-        lowering::dropout
+        lowering::dropout,
+        keras: "Dropout",
+        torch: "nn.Dropout",
+        example: "[N, 8, 8, 3] => dropout(x, 0.2, noise_shape = [N, 1, 1, 3])"
     ),
     layer!(
         "gaussian_noise",
@@ -482,7 +560,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("stddev", NON_NEG, Default::Required, "standard deviation of the noise")],
         elementwise,
-        lowering::gaussian_noise
+        lowering::gaussian_noise,
+        keras: "GaussianNoise",
+        torch: "",
+        example: "[N, 16] => gaussian_noise(x, 0.1)"
     ),
     layer!(
         "embedding",
@@ -498,7 +579,10 @@ pub static LAYERS: &[LayerDef] = &[
         embedding,
         lowering::embedding,
         owns_params: true,
-        hints: &[Hint::ElemType { note: "embedding looks up integer indices: declare the input as int[N, T]" }]
+        hints: &[Hint::ElemType { note: "embedding looks up integer indices: declare the input as int[N, T]" }],
+        keras: "Embedding",
+        torch: "nn.Embedding",
+        example: "int[N, 10] => embedding(x, 100, 8)"
     ),
     layer!(
         "positional_embedding",
@@ -509,7 +593,10 @@ pub static LAYERS: &[LayerDef] = &[
         &[opt("max_len", INT1, Default::Required, "the longest sequence")],
         positional_embedding,
         lowering::positional_embedding,
-        owns_params: true
+        owns_params: true,
+        keras: "keras_hub PositionEmbedding",
+        torch: "nn.Embedding over positions",
+        example: "[N, 10, 4] => positional_embedding(x, 32)"
     ),
     layer!(
         "positional_encoding",
@@ -519,7 +606,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         positional_encoding,
-        lowering::positional_encoding
+        lowering::positional_encoding,
+        keras: "keras_hub SinePositionEncoding",
+        torch: "",
+        example: "[N, 10, 4] => positional_encoding(x)"
     ),
     layer!(
         "simple_rnn",
@@ -531,7 +621,10 @@ pub static LAYERS: &[LayerDef] = &[
         recurrent_opts![],
         |a| recurrent(a, Cell::Simple),
         lowering::recurrent,
-        hints: &[SEQUENCES]
+        hints: &[SEQUENCES],
+        keras: "SimpleRNN",
+        torch: "nn.RNN(batch_first=True)",
+        example: "[N, 10, 4] => simple_rnn(x, 8)"
     ),
     layer!(
         "lstm",
@@ -543,7 +636,10 @@ pub static LAYERS: &[LayerDef] = &[
         recurrent_opts![],
         |a| recurrent(a, Cell::Lstm),
         lowering::recurrent,
-        hints: &[SEQUENCES]
+        hints: &[SEQUENCES],
+        keras: "LSTM",
+        torch: "nn.LSTM(batch_first=True)",
+        example: "[N, 10, 4] => lstm(x, 8, sequences = true)"
     ),
     layer!(
         "gru",
@@ -560,7 +656,10 @@ pub static LAYERS: &[LayerDef] = &[
         )],
         |a| recurrent(a, Cell::Gru),
         lowering::recurrent,
-        hints: &[SEQUENCES]
+        hints: &[SEQUENCES],
+        keras: "GRU",
+        torch: "nn.GRU(batch_first=True)",
+        example: "[N, 10, 4] => gru(x, 8)"
     ),
     layer!(
         "bidirectional",
@@ -580,7 +679,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         bidirectional,
         lowering::bidirectional,
-        owns_params: true
+        owns_params: true,
+        keras: "Bidirectional",
+        torch: "nn.LSTM(bidirectional=True)",
+        example: "[N, 10, 4] => bidirectional(x, lstm(8, sequences = true))"
     ),
     layer!(
         "multi_head_attention",
@@ -599,7 +701,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         attention,
         lowering::multi_head_attention,
-        owns_params: true
+        owns_params: true,
+        keras: "MultiHeadAttention",
+        torch: "nn.MultiheadAttention",
+        example: "[N, 10, 4] => multi_head_attention(x, heads = 2, key_dim = 4)"
     ),
     layer!(
         "repeat",
@@ -614,7 +719,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         repeat,
         lowering::repeat,
-        owns_params: true
+        owns_params: true,
+        keras: "",
+        torch: "nn.Sequential of copies",
+        example: "[N, 16] => repeat(x, 3, dense(16, activation = relu))"
     ),
     // ---- activations, padding, scaling and normalisation of the model zoo (issue 11)
     layer!(
@@ -625,7 +733,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         elementwise,
-        lowering::activation
+        lowering::activation,
+        keras: "ReLU(max_value=6)",
+        torch: "nn.ReLU6",
+        example: "[N, 16] => relu6(x)"
     ),
     layer!(
         "swish",
@@ -635,7 +746,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         elementwise,
-        lowering::activation
+        lowering::activation,
+        keras: "Activation('swish')",
+        torch: "nn.SiLU",
+        example: "[N, 16] => swish(x)"
     ),
     layer!(
         "silu",
@@ -645,7 +759,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         elementwise,
-        lowering::activation
+        lowering::activation,
+        keras: "Activation('silu')",
+        torch: "nn.SiLU",
+        example: "[N, 16] => silu(x)"
     ),
     layer!(
         "hard_sigmoid",
@@ -655,7 +772,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         elementwise,
-        lowering::activation
+        lowering::activation,
+        keras: "Activation('hard_sigmoid')",
+        torch: "nn.Hardsigmoid",
+        example: "[N, 16] => hard_sigmoid(x)"
     ),
     layer!(
         "hard_swish",
@@ -665,7 +785,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         elementwise,
-        lowering::activation
+        lowering::activation,
+        keras: "Activation('hard_swish')",
+        torch: "nn.Hardswish",
+        example: "[N, 16] => hard_swish(x)"
     ),
     layer!(
         "hard_silu",
@@ -675,9 +798,12 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[],
         elementwise,
-        lowering::activation
+        lowering::activation,
+        keras: "Activation('hard_silu')",
+        torch: "nn.Hardswish",
+        example: "[N, 16] => hard_silu(x)"
     ),
-    layer!("mish", "mish(x)", "x·tanh(softplus(x)), elementwise.", Layer, One, &[], elementwise, lowering::activation),
+    layer!("mish", "mish(x)", "x·tanh(softplus(x)), elementwise.", Layer, One, &[], elementwise, lowering::activation, keras: "Activation('mish')", torch: "nn.Mish", example: "[N, 16] => mish(x)"),
     layer!(
         "zero_padding1d",
         "zero_padding1d(x, padding = 1)",
@@ -686,7 +812,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[SIDES_1D],
         |a| sides(a, 1, false),
-        lowering::sides
+        lowering::sides,
+        keras: "ZeroPadding1D",
+        torch: "nn.ConstantPad1d(p, 0)",
+        example: "[N, 10, 4] => zero_padding1d(x, 2)"
     ),
     layer!(
         "zero_padding2d",
@@ -697,7 +826,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[SIDES_2D],
         |a| sides(a, 2, false),
-        lowering::sides
+        lowering::sides,
+        keras: "ZeroPadding2D",
+        torch: "nn.ZeroPad2d",
+        example: "[N, 8, 8, 3] => zero_padding2d(x, [[0, 1], [0, 1]])"
     ),
     layer!(
         "cropping1d",
@@ -707,7 +839,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[CROP_1D],
         |a| sides(a, 1, true),
-        lowering::sides
+        lowering::sides,
+        keras: "Cropping1D",
+        torch: "",
+        example: "[N, 10, 4] => cropping1d(x, 2)"
     ),
     layer!(
         "cropping2d",
@@ -718,7 +853,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[CROP_2D],
         |a| sides(a, 2, true),
-        lowering::sides
+        lowering::sides,
+        keras: "Cropping2D",
+        torch: "",
+        example: "[N, 8, 8, 3] => cropping2d(x, [1, 2])"
     ),
     layer!(
         "rescaling",
@@ -731,7 +869,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("offset", ANY_FLOAT, Default::Float(0.0), "added after scaling"),
         ],
         elementwise,
-        lowering::rescaling
+        lowering::rescaling,
+        keras: "Rescaling",
+        torch: "",
+        example: "[N, 8, 8, 3] => rescaling(x, 1 / 255)"
     ),
     layer!(
         "layer_scale",
@@ -743,7 +884,10 @@ pub static LAYERS: &[LayerDef] = &[
         &[opt("init_values", ANY_FLOAT, Default::Float(1e-6), "initial value of every gamma")],
         layer_scale,
         lowering::layer_scale,
-        owns_params: true
+        owns_params: true,
+        keras: "ConvNeXt's LayerScale",
+        torch: "",
+        example: "[N, 8, 8, 3] => layer_scale(x)"
     ),
     layer!(
         "normalization",
@@ -760,7 +904,10 @@ pub static LAYERS: &[LayerDef] = &[
         ],
         normalization,
         lowering::normalization,
-        owns_params: true
+        owns_params: true,
+        keras: "Normalization",
+        torch: "torchvision Normalize",
+        example: "[N, 8, 8, 3] => normalization(x)"
     ),
     // ---- tensor functions (no parameters, not listed in summaries)
     layer!(
@@ -771,7 +918,10 @@ pub static LAYERS: &[LayerDef] = &[
         One,
         &[opt("depth", INT1, Default::Required, "number of classes")],
         one_hot,
-        lowering::one_hot
+        lowering::one_hot,
+        keras: "ops.one_hot",
+        torch: "F.one_hot",
+        example: "int[N, 10] => one_hot(x, 5)"
     ),
     layer!(
         "clip",
@@ -784,12 +934,15 @@ pub static LAYERS: &[LayerDef] = &[
             opt("hi", ANY_FLOAT, Default::Required, "upper bound")
         ],
         elementwise,
-        lowering::clip
+        lowering::clip,
+        keras: "ops.clip",
+        torch: "torch.clamp",
+        example: "[N, 16] => clip(x, 0, 1)"
     ),
-    layer!("exp", "exp(x)", "e^x, elementwise.", Function, One, &[], elementwise, lowering::unary),
-    layer!("log", "log(x)", "Natural logarithm, elementwise.", Function, One, &[], elementwise, lowering::unary),
-    layer!("sqrt", "sqrt(x)", "Square root, elementwise.", Function, One, &[], elementwise, lowering::unary),
-    layer!("abs", "abs(x)", "Absolute value, elementwise.", Function, One, &[], elementwise_any, lowering::unary),
+    layer!("exp", "exp(x)", "e^x, elementwise.", Function, One, &[], elementwise, lowering::unary, keras: "ops.exp", torch: "torch.exp", example: "[N, 16] => exp(x)"),
+    layer!("log", "log(x)", "Natural logarithm, elementwise.", Function, One, &[], elementwise, lowering::unary, keras: "ops.log", torch: "torch.log", example: "[N, 16] => log(x)"),
+    layer!("sqrt", "sqrt(x)", "Square root, elementwise.", Function, One, &[], elementwise, lowering::unary, keras: "ops.sqrt", torch: "torch.sqrt", example: "[N, 16] => sqrt(x)"),
+    layer!("abs", "abs(x)", "Absolute value, elementwise.", Function, One, &[], elementwise_any, lowering::unary, keras: "ops.abs", torch: "torch.abs", example: "[N, 16] => abs(x)"),
     layer!(
         "mean",
         "mean(x, axis)",
@@ -801,7 +954,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("keepdims", ArgKind::Bool, Default::Bool(false), "keep reduced axes with size 1"),
         ],
         reduce,
-        lowering::reduce
+        lowering::reduce,
+        keras: "ops.mean",
+        torch: "torch.mean",
+        example: "[N, 10, 4] => mean(x, 1)"
     ),
     layer!(
         "sum",
@@ -814,7 +970,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("keepdims", ArgKind::Bool, Default::Bool(false), "keep reduced axes with size 1"),
         ],
         reduce,
-        lowering::reduce
+        lowering::reduce,
+        keras: "ops.sum",
+        torch: "torch.sum",
+        example: "[N, 10, 4] => sum(x, 1)"
     ),
     layer!(
         "normal",
@@ -828,7 +987,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("mean", ANY_FLOAT, Default::Float(0.0), "mean"),
         ],
         random,
-        lowering::random
+        lowering::random,
+        keras: "random.normal",
+        torch: "torch.randn",
+        example: "[N, 16] => x + normal([N, 16], std = 0.1)"
     ),
     layer!(
         "uniform",
@@ -842,7 +1004,10 @@ pub static LAYERS: &[LayerDef] = &[
             opt("hi", ANY_FLOAT, Default::Float(1.0), "upper bound"),
         ],
         random,
-        lowering::random
+        lowering::random,
+        keras: "random.uniform",
+        torch: "torch.rand",
+        example: "[N, 16] => x * uniform([N, 16])"
     ),
 ];
 

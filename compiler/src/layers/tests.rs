@@ -36,7 +36,7 @@ fn shape(v: &Value) -> String {
 
 #[test]
 fn recurrent_parameter_counts_match_keras() {
-    // LANGUAGE.md §6: LSTM D = 2, M = 3 has 72; GRU 54 (reset_after = false) and 63; SimpleRNN 18.
+    // docs/src/layers.md: LSTM D = 2, M = 3 has 72; GRU 54 (reset_after = false) and 63; SimpleRNN 18.
     assert_eq!(apply("lstm", vec![t(&[1, 8, 2])], vec![pos(int(3))]).1, 72);
     assert_eq!(apply("gru", vec![t(&[1, 8, 2])], vec![pos(int(3)), kw("reset_after", Value::Bool(false))]).1, 54);
     assert_eq!(apply("gru", vec![t(&[1, 8, 2])], vec![pos(int(3))]).1, 63);

@@ -1,4 +1,4 @@
-//! Dims bound by data (LANGUAGE.md §10): an input declared `int[N, T]` fed
+//! Dims bound by data (docs/src/decisions.md): an input declared `int[N, T]` fed
 //! by sentences padded to 57 words makes `T = 57`; a vocabulary of 41
 //! characters makes `V = 41`. The checker decides *which* dims the data
 //! binds (and rejects what stays unbound); this module finds their values

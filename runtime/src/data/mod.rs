@@ -1,4 +1,4 @@
-//! The data layer of `train` blocks (LANGUAGE.md §7, §10 "Data").
+//! The data layer of `train` blocks (docs/src/reference/train.md and docs/src/decisions.md "Data").
 //!
 //! A [`SourceSpec`] says what to read (`csv`, `jsonl`, `idx`, `npy`, `npz`, `text`,
 //! `sentences`, `synthetic`); [`source::load`] reads it into a [`Dataset`]

@@ -1,5 +1,5 @@
 //! `normalize = {x: zscore}`: per-feature standardisation with statistics
-//! from the training rows only (LANGUAGE.md §10), so validation rows do not
+//! from the training rows only (docs/src/decisions.md), so validation rows do not
 //! leak into training. The statistics are saved in the checkpoint's
 //! metadata and re-applied by `nnc predict`.
 

@@ -1,4 +1,4 @@
-//! Shaping a loaded array for the model input it feeds (LANGUAGE.md §7:
+//! Shaping a loaded array for the model input it feeds (docs/src/reference/train.md:
 //! "the selected columns are reshaped to the input's declared shape").
 
 use ndarray::{ArrayD, IxDyn};

@@ -1,4 +1,4 @@
-//! Checkpoints as safetensors files (LANGUAGE.md §9), readable by any
+//! Checkpoints as safetensors files (docs/src/reference/checkpoints.md), readable by any
 //! safetensors reader. Saving is atomic: the bytes go to a temporary file in
 //! the target's directory, which is synced, renamed over the target, and the
 //! directory synced. A crash (power loss, SIGKILL, a full disk) at any point

@@ -1,4 +1,4 @@
-//! Parameter initialisers with Keras's fan rules (LANGUAGE.md §6), drawing
+//! Parameter initialisers with Keras's fan rules (docs/src/layers.md), drawing
 //! from the runtime's one generator, [`Rng`].
 
 use ndarray::{Array2, ArrayD, IxDyn};

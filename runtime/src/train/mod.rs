@@ -1036,7 +1036,7 @@ fn apply_step(
     // Copies for callers that look at the gradients (oracle comparisons).
     let raw: Vec<(String, ArrayD<f32>)> =
         if keep_grads { pnames.iter().cloned().zip(grads.iter().cloned()).collect() } else { Vec::new() };
-    // Weight decay applies to kernels and embeddings only (LANGUAGE.md §10).
+    // Weight decay applies to kernels and embeddings only (docs/src/decisions.md).
     let decay: Vec<bool> = pnames.iter().map(|t| t.ends_with("kernel") || t.ends_with("embeddings")).collect();
     let moving: Vec<(String, ArrayD<f32>, f64)> =
         c.f.moving_updates.iter().map(|(p, id, m)| (c.f.params[*p].name.clone(), take(*id), *m)).collect();

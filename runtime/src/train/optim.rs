@@ -1,5 +1,5 @@
 //! Optimizers with the exact update rules Keras 3 documents, plus weight
-//! decay, gradient clipping and learning-rate schedules (LANGUAGE.md §10).
+//! decay, gradient clipping and learning-rate schedules (docs/src/decisions.md).
 
 use std::collections::BTreeMap;
 
