@@ -61,11 +61,13 @@ fn write_all(dir: &Path) -> std::io::Result<()> {
     }
     for &code in Code::ALL {
         let content = format!(
-            "# {} ({}): {}\n\n{}\n\n(`nnc explain {}` prints this text.)\n",
+            "# {} ({}): {}\n\n{}\n\nThe rule is stated in the manual: `docs/src/{}` of the nnc repository.\n\n\
+                (`nnc explain {}` prints this text.)\n",
             code.as_str(),
             code.severity().as_str(),
             code.title(),
             code.explanation(),
+            code.manual_page(),
             code.as_str()
         );
         write_if_changed(&dir.join("explain").join(format!("{}.md", code.as_str())), &content)?;
