@@ -105,8 +105,11 @@ pub fn summary_json(models: &[&nnc_compiler::ModelInfo]) -> Json {
                     json!({"name": n, "layer": "input", "output_shape": shape, "params": 0})
                 })
                 .collect();
-            layers.extend(m.layers.iter().map(|l| {
+            let shared = summary::shared_rows(m);
+            layers.extend(m.layers.iter().zip(shared).map(|(l, shared)| {
+                // A second application of shared weights counts 0: the rows' params sum to the total.
                 let params = match summary::layer_params(l) {
+                    _ if shared => json!(0),
                     Ok(n) => json!(n),
                     Err(sym) => json!(sym),
                 };
@@ -129,6 +132,7 @@ pub fn summary_json(models: &[&nnc_compiler::ModelInfo]) -> Json {
                     "layer": l.layer,
                     "output_shape": shape_json(&l.output),
                     "params": params,
+                    "shared": shared,
                     "weights": names,
                 })
             }));

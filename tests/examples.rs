@@ -65,3 +65,37 @@ fn stdlib_checks_clean() {
         assert!(a.result.diagnostics.is_empty(), "{}: {:#?}", path.display(), a.result.diagnostics);
     }
 }
+
+/// A model called twice (a Siamese pair) applies one set of weights twice, as a Keras model called twice
+/// does: the summary lists both applications but counts the parameters once, like `nnc run`, and the JSON
+/// rows still sum to the total.
+#[test]
+fn a_model_called_twice_counts_its_parameters_once() {
+    let dir = std::env::temp_dir().join(format!("nnc-shared-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pair.nn");
+    std::fs::write(
+        &file,
+        "dim N\n\nmodel Encoder {\n    input x: [N, 32]\n    output z = dense(x, 8)\n}\n\nmodel Pair {\n    \
+         input a: [N, 32]\n    input b: [N, 32]\n    output d = Encoder(a) - Encoder(b)\n}\n\ntrain t {\n    \
+         model     = Pair()\n    data      = synthetic(n = 4)\n    loss      = mse(d, 0)\n    batch     = 2\n    \
+         epochs    = 1\n}\n",
+    )
+    .unwrap();
+    let nnc = |args: &[&str]| {
+        let o = std::process::Command::new(nnc_bin()).args(args).arg(&file).output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let table = nnc(&["summary", "--model", "Pair"]);
+    assert!(table.contains("Total params: 264") && table.contains("shared"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&nnc(&["summary", "--format", "json", "--model", "Pair"])).unwrap();
+    let model = &json["models"][0];
+    let rows: i64 = model["layers"].as_array().unwrap().iter().map(|l| l["params"].as_i64().unwrap()).sum();
+    assert_eq!((model["total"].as_i64(), rows), (Some(264), 264));
+    let out = dir.join("out");
+    let run = nnc(&["run", "--out", out.to_str().unwrap()]);
+    assert!(run.contains("264 parameters"), "{run}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -26,7 +26,7 @@ impl Totals {
 
 pub fn totals(model: &ModelInfo) -> Totals {
     let mut t = Totals::default();
-    for l in &model.layers {
+    for l in model.layers.iter().zip(shared_rows(model)).filter(|(_, shared)| !shared).map(|(l, _)| l) {
         for p in &l.params {
             match p.count() {
                 Some(c) if p.trainable => t.trainable = t.trainable.saturating_add(c),
@@ -36,6 +36,14 @@ pub fn totals(model: &ModelInfo) -> Totals {
         }
     }
     t
+}
+
+/// For each of `model.layers`, whether an earlier row already holds its parameters. A model called twice
+/// (a Siamese pair, a discriminator scoring real and generated images) applies its layers twice with one
+/// set of weights, as Keras does: the second rows are listed, but their parameters count once.
+pub fn shared_rows(model: &ModelInfo) -> Vec<bool> {
+    let mut seen = std::collections::HashSet::new();
+    model.layers.iter().map(|l| !l.params.is_empty() && !seen.insert(l.name.as_str())).collect()
 }
 
 /// Parameter count of one layer, or its symbolic shape product as text.
@@ -73,6 +81,7 @@ fn shape_text(v: &Value) -> String {
 /// The human table.
 pub fn render(model: &ModelInfo) -> String {
     let mut rows: Vec<[String; 4]> = Vec::new();
+    let shared_row = shared_rows(model);
     for (name, ty) in &model.inputs {
         rows.push([name.clone(), "input".into(), ty.to_string(), "0".into()]);
     }
@@ -93,6 +102,7 @@ pub fn render(model: &ModelInfo) -> String {
             rows.push([format!("{}{prefix}", "  ".repeat(depth)), format!("block {block}"), output, params]);
         }
         let params = match layer_params(l) {
+            _ if shared_row[i] => "shared".to_string(),
             Ok(n) => thousands(n),
             Err(sym) => sym,
         };

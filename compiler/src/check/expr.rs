@@ -889,6 +889,7 @@ impl<'p> Checker<'p> {
     /// block whose output width differs from its input's (a dense block's concatenation)
     /// repeats too. Copies are numbered like consecutive calls (`h.b`, `h.b_1`, …), or
     /// `p.0`, `p.1`, … under `name = "p"` (on the repeat or on the block call).
+    // long: argument checks, the unrolled chain and the naming share the call's state; split when it grows.
     fn repeat_block(
         &mut self,
         body: &mut Body,

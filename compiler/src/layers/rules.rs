@@ -138,8 +138,32 @@ pub static LAYERS: &[LayerDef] = &[
         torch: "nn.ReLU",
         example: "[N, 16] => relu(x, max_value = 6)"
     ),
-    layer!("sigmoid", "sigmoid(x)", "1 / (1 + e^-x), elementwise.", Layer, One, &[], elementwise, lowering::unary, keras: "Activation('sigmoid')", torch: "nn.Sigmoid", example: "[N, 16] => sigmoid(x)"),
-    layer!("tanh", "tanh(x)", "Hyperbolic tangent, elementwise.", Layer, One, &[], elementwise, lowering::unary, keras: "Activation('tanh')", torch: "nn.Tanh", example: "[N, 16] => tanh(x)"),
+    layer!(
+        "sigmoid",
+        "sigmoid(x)",
+        "1 / (1 + e^-x), elementwise.",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::unary,
+        keras: "Activation('sigmoid')",
+        torch: "nn.Sigmoid",
+        example: "[N, 16] => sigmoid(x)"
+    ),
+    layer!(
+        "tanh",
+        "tanh(x)",
+        "Hyperbolic tangent, elementwise.",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::unary,
+        keras: "Activation('tanh')",
+        torch: "nn.Tanh",
+        example: "[N, 16] => tanh(x)"
+    ),
     layer!(
         "gelu",
         "gelu(x)",
@@ -166,7 +190,19 @@ pub static LAYERS: &[LayerDef] = &[
         torch: "nn.ELU",
         example: "[N, 16] => elu(x, alpha = 0.5)"
     ),
-    layer!("softplus", "softplus(x)", "log(1 + e^x), elementwise.", Layer, One, &[], elementwise, lowering::unary, keras: "Activation('softplus')", torch: "nn.Softplus", example: "[N, 16] => softplus(x)"),
+    layer!(
+        "softplus",
+        "softplus(x)",
+        "log(1 + e^x), elementwise.",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::unary,
+        keras: "Activation('softplus')",
+        torch: "nn.Softplus",
+        example: "[N, 16] => softplus(x)"
+    ),
     layer!(
         "leaky_relu",
         "leaky_relu(x, alpha = 0.3)",
@@ -444,7 +480,19 @@ pub static LAYERS: &[LayerDef] = &[
         torch: "nn.Upsample(mode='nearest')",
         example: "[N, 8, 8, 3] => upsample(x, 2)"
     ),
-    layer!("flatten", "flatten(x)", "[N, a, b, …] → [N, a·b·…].", Layer, One, &[], flatten, lowering::reshape, keras: "Flatten", torch: "nn.Flatten", example: "[N, 8, 8, 3] => flatten(x)"),
+    layer!(
+        "flatten",
+        "flatten(x)",
+        "[N, a, b, …] → [N, a·b·…].",
+        Layer,
+        One,
+        &[],
+        flatten,
+        lowering::reshape,
+        keras: "Flatten",
+        torch: "nn.Flatten",
+        example: "[N, 8, 8, 3] => flatten(x)"
+    ),
     layer!(
         "reshape",
         "reshape(x, [N, …])",
@@ -803,7 +851,19 @@ pub static LAYERS: &[LayerDef] = &[
         torch: "nn.Hardswish",
         example: "[N, 16] => hard_silu(x)"
     ),
-    layer!("mish", "mish(x)", "x·tanh(softplus(x)), elementwise.", Layer, One, &[], elementwise, lowering::activation, keras: "Activation('mish')", torch: "nn.Mish", example: "[N, 16] => mish(x)"),
+    layer!(
+        "mish",
+        "mish(x)",
+        "x·tanh(softplus(x)), elementwise.",
+        Layer,
+        One,
+        &[],
+        elementwise,
+        lowering::activation,
+        keras: "Activation('mish')",
+        torch: "nn.Mish",
+        example: "[N, 16] => mish(x)"
+    ),
     layer!(
         "zero_padding1d",
         "zero_padding1d(x, padding = 1)",
@@ -939,10 +999,58 @@ pub static LAYERS: &[LayerDef] = &[
         torch: "torch.clamp",
         example: "[N, 16] => clip(x, 0, 1)"
     ),
-    layer!("exp", "exp(x)", "e^x, elementwise.", Function, One, &[], elementwise, lowering::unary, keras: "ops.exp", torch: "torch.exp", example: "[N, 16] => exp(x)"),
-    layer!("log", "log(x)", "Natural logarithm, elementwise.", Function, One, &[], elementwise, lowering::unary, keras: "ops.log", torch: "torch.log", example: "[N, 16] => log(x)"),
-    layer!("sqrt", "sqrt(x)", "Square root, elementwise.", Function, One, &[], elementwise, lowering::unary, keras: "ops.sqrt", torch: "torch.sqrt", example: "[N, 16] => sqrt(x)"),
-    layer!("abs", "abs(x)", "Absolute value, elementwise.", Function, One, &[], elementwise_any, lowering::unary, keras: "ops.abs", torch: "torch.abs", example: "[N, 16] => abs(x)"),
+    layer!(
+        "exp",
+        "exp(x)",
+        "e^x, elementwise.",
+        Function,
+        One,
+        &[],
+        elementwise,
+        lowering::unary,
+        keras: "ops.exp",
+        torch: "torch.exp",
+        example: "[N, 16] => exp(x)"
+    ),
+    layer!(
+        "log",
+        "log(x)",
+        "Natural logarithm, elementwise.",
+        Function,
+        One,
+        &[],
+        elementwise,
+        lowering::unary,
+        keras: "ops.log",
+        torch: "torch.log",
+        example: "[N, 16] => log(x)"
+    ),
+    layer!(
+        "sqrt",
+        "sqrt(x)",
+        "Square root, elementwise.",
+        Function,
+        One,
+        &[],
+        elementwise,
+        lowering::unary,
+        keras: "ops.sqrt",
+        torch: "torch.sqrt",
+        example: "[N, 16] => sqrt(x)"
+    ),
+    layer!(
+        "abs",
+        "abs(x)",
+        "Absolute value, elementwise.",
+        Function,
+        One,
+        &[],
+        elementwise_any,
+        lowering::unary,
+        keras: "ops.abs",
+        torch: "torch.abs",
+        example: "[N, 16] => abs(x)"
+    ),
     layer!(
         "mean",
         "mean(x, axis)",
@@ -1149,6 +1257,8 @@ enum ConvKind {
     Separable,
 }
 
+// long: one rule for every convolution (1-D/2-D, plain, grouped, depthwise, separable, transposed): the output
+// size formula and the kernel layouts are shared and differ per kind in a line or two.
 fn conv(a: &mut Apply, nd: usize, kind: ConvKind) -> RuleResult {
     let transpose = kind == ConvKind::Transpose;
     let layer = match (kind, nd) {
