@@ -70,10 +70,10 @@ enum Command {
         /// A code such as E0302 or W0001.
         code: Option<String>,
     },
-    /// Print a page of the manual generated from nnc's own tables, as Markdown: layers, callables,
-    /// diagnostics or cli (the book under docs/ commits them; a test keeps them current).
+    /// Print a page of the manual generated from nnc's own tables, as Markdown: layers, stdlib,
+    /// callables, diagnostics or cli (the book under docs/ commits them; a test keeps them current).
     Doc {
-        /// layers | callables | diagnostics | cli
+        /// layers | stdlib | callables | diagnostics | cli
         page: String,
     },
     /// Language server on stdio (LSP), for editors.
