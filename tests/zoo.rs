@@ -72,3 +72,74 @@ fn every_zoo_model_takes_one_training_step() {
     let _ = std::fs::remove_dir_all(&out_root);
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
 }
+
+/// `stdlib/blocks.nn` split into its blocks: (name, whether a `///` comment precedes it, its text).
+fn stdlib_blocks() -> Vec<(String, bool, String)> {
+    let text = std::fs::read_to_string(root().join("stdlib/blocks.nn")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let starts: Vec<usize> = (0..lines.len()).filter(|&i| lines[i].starts_with("block ")).collect();
+    let mut blocks = Vec::new();
+    for (k, &i) in starts.iter().enumerate() {
+        let name: String =
+            lines[i]["block ".len()..].chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        let documented = i > 0 && lines[i - 1].starts_with("///");
+        let end = starts.get(k + 1).copied().unwrap_or(lines.len());
+        blocks.push((name, documented, code_of(&lines[i + 1..end].join("\n"))));
+    }
+    blocks
+}
+
+/// `text` without its `//` comments, so a block named only in prose does not count as used.
+fn code_of(text: &str) -> String {
+    text.lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n")
+}
+
+/// Whether `word` occurs in `text` as a whole identifier.
+fn mentions(text: &str, word: &str) -> bool {
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(word).any(|(at, _)| {
+        let before = text[..at].chars().next_back().is_none_or(|c| !ident(c));
+        let after = text[at + word.len()..].chars().next().is_none_or(|c| !ident(c));
+        before && after
+    })
+}
+
+/// Every block of the standard library is documented with a `///` comment and used by an example,
+/// directly or through another block an example uses (issue 11: "each documented and each used by
+/// an example").
+#[test]
+fn every_stdlib_block_is_documented_and_used_by_an_example() {
+    let mut examples = String::new();
+    for dir in ["examples", "examples/zoo"] {
+        for path in nn_files(dir) {
+            examples.push_str(&code_of(&std::fs::read_to_string(path).unwrap()));
+        }
+    }
+    let blocks = stdlib_blocks();
+    assert!(blocks.len() >= 20, "only {} blocks in stdlib/blocks.nn", blocks.len());
+    let mut used: Vec<bool> = blocks.iter().map(|(name, _, _)| mentions(&examples, name)).collect();
+    // Blocks called from the body of a used block are used too: grow to the fixpoint.
+    loop {
+        let grown: Vec<bool> = blocks
+            .iter()
+            .enumerate()
+            .map(|(i, (name, _, _))| {
+                used[i] || blocks.iter().zip(&used).any(|((_, _, body), &u)| u && mentions(body, name))
+            })
+            .collect();
+        if grown == used {
+            break;
+        }
+        used = grown;
+    }
+    let mut failures = Vec::new();
+    for ((name, documented, _), used) in blocks.iter().zip(&used) {
+        if !documented {
+            failures.push(format!("block `{name}` has no `///` comment"));
+        }
+        if !used {
+            failures.push(format!("block `{name}` is used by no example"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
