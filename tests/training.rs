@@ -586,4 +586,11 @@ fn layer_init_options_reach_the_parameters() {
     assert!(m.abs() < 0.003 && (sd - (2.0f64 / 192.0).sqrt()).abs() < 0.003, "he_normal: mean {m}, sd {sd}");
     let (m, sd) = moments(&w["glorot.kernel"]);
     assert!(m.abs() < 0.003 && (sd - (2.0f64 / 592.0).sqrt()).abs() < 0.002, "glorot_uniform: mean {m}, sd {sd}");
+    // Options reach the draw: variance_scaling(3, fan_out, normal) σ = √(3/400); normal(0.5, mean = 3).
+    let (m, sd) = moments(&w["vs.kernel"]);
+    assert!(m.abs() < 0.003 && (sd - (3.0f64 / 400.0).sqrt()).abs() < 0.003, "variance_scaling: mean {m}, sd {sd}");
+    all("vs.bias", 0.25);
+    let (m, sd) = moments(&w["nm.kernel"]);
+    assert!((m - 3.0).abs() < 0.01 && (sd - 0.5).abs() < 0.01, "normal(0.5, mean = 3): mean {m}, sd {sd}");
+    assert!(w["nm.bias"].iter().all(|v| v.abs() <= 0.1) && w["nm.bias"].iter().any(|v| v.abs() > 0.05));
 }

@@ -120,10 +120,7 @@ impl<'p> Checker<'p> {
         };
         match opt.value {
             ValueKind::Choice(words) => {
-                let word = match v {
-                    Value::Mode(w) | Value::Str(w) => w.as_str(),
-                    _ => "",
-                };
+                let word = word_of(v).unwrap_or("");
                 if !words.contains(&word) {
                     let allowed = format!("one of {}", words.join(", "));
                     self.report(out_of_range(allowed));
@@ -192,13 +189,21 @@ fn canonical(f: &TrainFn, given: &[(&'static str, Value, Origin)]) -> String {
     }
     let args: Vec<String> = given
         .iter()
-        .map(|(n, v, _)| match v.as_f64() {
-            Some(x) => format!("{n}={x:?}"),
-            None => match v {
-                Value::Mode(w) | Value::Str(w) => format!("{n}={w}"),
-                _ => format!("{n}={v}"),
-            },
+        .map(|(n, v, _)| match (v.as_f64(), word_of(v)) {
+            (Some(x), _) => format!("{n}={x:?}"),
+            (None, Some(w)) => format!("{n}={w}"),
+            (None, None) => format!("{n}={v}"),
         })
         .collect();
     format!("{}({})", f.name, args.join(", "))
+}
+
+/// A bare word as written: `fan_in` is a mode, but `normal` and `uniform` also name tensor functions, which
+/// evaluate to layer values without arguments.
+fn word_of(v: &Value) -> Option<&str> {
+    match v {
+        Value::Mode(w) | Value::Str(w) => Some(w),
+        Value::Layer(l) if l.args.is_empty() => Some(l.layer.name),
+        _ => None,
+    }
 }

@@ -135,15 +135,17 @@ fn variance_scaling(scale: f64, mode: &str, distribution: &str, shape: &[usize],
         "fan_avg" => (fan_in + fan_out) / 2.0,
         _ => return None,
     };
-    let scale = scale / fan.max(1.0);
+    // One division each, `3·scale / fan` rather than `3 · (scale / fan)`: glorot's and he's draws stay the
+    // same f64 values as their closed forms (`√(6 / (fan_in + fan_out))`).
+    let fan = fan.max(1.0);
     Some(match distribution {
         "truncated_normal" => {
-            let sd = scale.sqrt() / TRUNCATION_SD;
+            let sd = (scale / fan).sqrt() / TRUNCATION_SD;
             (0..n).map(|_| sd * rng.truncated_normal_f64()).collect()
         }
-        "normal" => (0..n).map(|_| scale.sqrt() * rng.normal_f64()).collect(),
+        "normal" => (0..n).map(|_| (scale / fan).sqrt() * rng.normal_f64()).collect(),
         "uniform" => {
-            let limit = (3.0 * scale).sqrt();
+            let limit = (3.0 * scale / fan).sqrt();
             (0..n).map(|_| (rng.uniform_f64() * 2.0 - 1.0) * limit).collect()
         }
         _ => return None,
