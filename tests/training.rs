@@ -586,7 +586,7 @@ fn layer_init_options_reach_the_parameters() {
     assert!(m.abs() < 0.003 && (sd - (2.0f64 / 192.0).sqrt()).abs() < 0.003, "he_normal: mean {m}, sd {sd}");
     let (m, sd) = moments(&w["glorot.kernel"]);
     assert!(m.abs() < 0.003 && (sd - (2.0f64 / 592.0).sqrt()).abs() < 0.002, "glorot_uniform: mean {m}, sd {sd}");
-    // Options reach the draw: variance_scaling(3, fan_out, normal) σ = √(3/400); normal(0.5, mean = 3).
+    // Options reach the draw: variance_scaling(3, fan_out, untruncated_normal) σ = √(3/400); normal(0.5, mean = 3).
     let (m, sd) = moments(&w["vs.kernel"]);
     assert!(m.abs() < 0.003 && (sd - (3.0f64 / 400.0).sqrt()).abs() < 0.003, "variance_scaling: mean {m}, sd {sd}");
     all("vs.bias", 0.25);

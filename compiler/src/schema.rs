@@ -616,8 +616,9 @@ pub static INITIALISERS: &[TrainFn] = &[
             choice(
                 "distribution",
                 "truncated_normal",
-                &["truncated_normal", "normal", "uniform"],
-                "truncated normal (σ corrected for the 2σ cut), normal or uniform",
+                &["truncated_normal", "untruncated_normal", "uniform", "normal"],
+                "truncated normal (σ corrected for the 2σ cut), untruncated normal or uniform; `normal` is Keras's \
+                 alias of truncated_normal",
             ),
         ],
         "Variance scale / fan: σ = √(scale / fan), or uniform in ±√(3 · scale / fan).",

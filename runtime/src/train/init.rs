@@ -139,11 +139,12 @@ fn variance_scaling(scale: f64, mode: &str, distribution: &str, shape: &[usize],
     // same f64 values as their closed forms (`√(6 / (fan_in + fan_out))`).
     let fan = fan.max(1.0);
     Some(match distribution {
-        "truncated_normal" => {
+        // Keras reads `normal` as `truncated_normal`.
+        "truncated_normal" | "normal" => {
             let sd = (scale / fan).sqrt() / TRUNCATION_SD;
             (0..n).map(|_| sd * rng.truncated_normal_f64()).collect()
         }
-        "normal" => (0..n).map(|_| (scale / fan).sqrt() * rng.normal_f64()).collect(),
+        "untruncated_normal" => (0..n).map(|_| (scale / fan).sqrt() * rng.normal_f64()).collect(),
         "uniform" => {
             let limit = (3.0 * scale / fan).sqrt();
             (0..n).map(|_| (rng.uniform_f64() * 2.0 - 1.0) * limit).collect()
@@ -260,7 +261,19 @@ mod tests {
             ("uniform(minval=1.0, maxval=3.0)", 2.0, u, Some(3.0)),
             ("constant(value=0.25)", 0.25, 0.0, Some(0.25)),
             ("variance_scaling", 0.0, (1.0 / fi).sqrt(), Some(2.0 * (1.0 / fi).sqrt() / TRUNCATION_SD)),
-            ("variance_scaling(scale=3.0, mode=fan_out, distribution=normal)", 0.0, (3.0 / fo).sqrt(), None),
+            (
+                "variance_scaling(scale=3.0, mode=fan_out, distribution=untruncated_normal)",
+                0.0,
+                (3.0 / fo).sqrt(),
+                None,
+            ),
+            // Keras's alias: `normal` is the truncated normal (bounded at 2σ / 0.8796).
+            (
+                "variance_scaling(distribution=normal)",
+                0.0,
+                (1.0 / fi).sqrt(),
+                Some(2.0 * (1.0 / fi).sqrt() / TRUNCATION_SD),
+            ),
             (
                 "variance_scaling(mode=fan_avg, distribution=uniform)",
                 0.0,
