@@ -546,3 +546,51 @@ fn ratio_metrics_count_over_the_whole_set() {
     assert!((m[1] - 2.0 / 3.0).abs() < 1e-6, "precision {}", m[1]);
     assert!((m[2] - 5.0 / 8.0).abs() < 1e-9, "accuracy {}", m[2]);
 }
+
+/// Mean and standard deviation of a tensor's values.
+fn moments(a: &ndarray::ArrayD<f32>) -> (f64, f64) {
+    let n = a.len() as f64;
+    let mean = a.iter().map(|&v| v as f64).sum::<f64>() / n;
+    let var = a.iter().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// `init = …`, `bias_init = …` and `recurrent_init = …` reach the parameters (they were parsed, checked and
+/// then ignored: every layer drew its rule's default).
+#[test]
+fn layer_init_options_reach_the_parameters() {
+    let dir = tmp("layer-init");
+    let file = root().join("tests/training/layer_init.nn");
+    let (ok, stdout, stderr) = run_in(&dir, &[file.to_str().unwrap(), "--dump-steps", "1", "--dump", "dump"]);
+    assert!(ok, "{stdout}\n{stderr}");
+    let (w, _) = nnc_runtime::checkpoint::load(&dir.join("dump/init.safetensors")).unwrap();
+    let all = |name: &str, v: f32| {
+        let t = w.get(name).unwrap_or_else(|| panic!("no `{name}` in {:?}", w.keys().collect::<Vec<_>>()));
+        assert!(t.iter().all(|&x| x == v), "`{name}` should be all {v}: {t}");
+    };
+    for (name, v) in [
+        ("c.conv2d.kernel", 1.0),
+        ("c.conv2d.bias", 1.0),
+        ("r.lstm.kernel", 0.0),
+        ("r.lstm.recurrent_kernel", 1.0),
+        ("r.lstm.bias", 1.0),
+        ("e.embedding.embeddings", 1.0),
+        ("p.prelu.alpha", 1.0),
+        ("y.dense.kernel", 0.0),
+        ("y.dense.bias", 1.0),
+    ] {
+        all(name, v);
+    }
+    // Kernel [192, 400]: he_normal σ = √(2/192) ≈ 0.102, glorot_uniform σ = √(2/(192+400)) ≈ 0.058.
+    let (m, sd) = moments(&w["he.kernel"]);
+    assert!(m.abs() < 0.003 && (sd - (2.0f64 / 192.0).sqrt()).abs() < 0.003, "he_normal: mean {m}, sd {sd}");
+    let (m, sd) = moments(&w["glorot.kernel"]);
+    assert!(m.abs() < 0.003 && (sd - (2.0f64 / 592.0).sqrt()).abs() < 0.002, "glorot_uniform: mean {m}, sd {sd}");
+    // Options reach the draw: variance_scaling(3, fan_out, untruncated_normal) σ = √(3/400); normal(0.5, mean = 3).
+    let (m, sd) = moments(&w["vs.kernel"]);
+    assert!(m.abs() < 0.003 && (sd - (3.0f64 / 400.0).sqrt()).abs() < 0.003, "variance_scaling: mean {m}, sd {sd}");
+    all("vs.bias", 0.25);
+    let (m, sd) = moments(&w["nm.kernel"]);
+    assert!((m - 3.0).abs() < 0.01 && (sd - 0.5).abs() < 0.01, "normal(0.5, mean = 3): mean {m}, sd {sd}");
+    assert!(w["nm.bias"].iter().all(|v| v.abs() <= 0.1) && w["nm.bias"].iter().any(|v| v.abs() > 0.05));
+}

@@ -101,6 +101,8 @@ pub enum ValueKind {
     Rate,
     /// Data-source specific (`normalize = …`, `vocab = V`).
     Any,
+    /// One of these words (`mode = fan_avg`).
+    Choice(&'static [&'static str]),
 }
 
 /// An option's default, when it has one the runtime reads.
@@ -135,6 +137,9 @@ impl Opt {
         if let Some(r) = self.range {
             s.push_str(&format!(", {}", r.describe()));
         }
+        if let ValueKind::Choice(words) = self.value {
+            s.push_str(&format!(", one of {}", words.join(" | ")));
+        }
         if !self.doc.is_empty() {
             s.push_str(&format!(" — {}", self.doc));
         }
@@ -156,6 +161,13 @@ const fn flag(name: &'static str, default: bool, doc: &'static str) -> Opt {
 }
 const fn word(name: &'static str, default: Default, doc: &'static str) -> Opt {
     Opt { name, value: ValueKind::Word, default, range: None, doc }
+}
+/// A number with no range but finiteness (`mean`, `minval`).
+const fn real(name: &'static str, default: f64, doc: &'static str) -> Opt {
+    Opt { name, value: ValueKind::Number, default: Default::Num(default), range: None, doc }
+}
+const fn choice(name: &'static str, default: &'static str, words: &'static [&'static str], doc: &'static str) -> Opt {
+    Opt { name, value: ValueKind::Choice(words), default: Default::Word(default), range: None, doc }
 }
 const fn any(name: &'static str, doc: &'static str) -> Opt {
     Opt { name, value: ValueKind::Any, default: Default::None, range: None, doc }
@@ -195,6 +207,8 @@ const SCHEDULE_LR: Opt = Opt {
     range: Some(NonNegative),
     doc: "initial learning rate (default: the optimizer's)",
 };
+const STDDEV: Opt = num("stddev", 0.05, Positive, "standard deviation");
+const MEAN: Opt = real("mean", 0.0, "mean");
 const MONITOR: Opt = word("monitor", Default::Word("val_loss"), "the history column watched");
 
 /// What a data source yields and how its call reads: the checker (`check_data`, `data_dims`) and the
@@ -571,29 +585,67 @@ pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     ),
 ];
 
-/// The initialisers of a layer's `init = …` (docs/src/layers.md), drawn in `runtime/src/train/init.rs`.
-/// Kept apart from [`TRAIN_FUNCTIONS`]: they are words of layer options, not train-block calls.
+/// The initialisers of a layer's `init = …` (docs/src/layers.md), with Keras 3's names, options and defaults,
+/// drawn in `runtime/src/train/init.rs`. Kept apart from [`TRAIN_FUNCTIONS`]: they are values of layer options,
+/// not train-block calls. Positional arguments bind the options in the order declared here (`normal(0.02)` is
+/// the standard deviation, `uniform(0.1)` the limit, `constant(0.5)` the value).
 pub static INITIALISERS: &[TrainFn] = &[
     f("zeros", Initialiser, 0, &[], "All zeros."),
     f("ones", Initialiser, 0, &[], "All ones."),
-    f("normal", Initialiser, 0, &[], "Normal with standard deviation 0.05."),
-    f("uniform", Initialiser, 0, &[], "Uniform in [−0.05, 0.05]."),
+    f("constant", Initialiser, 1, &[real("value", 0.0, "every element")], "Every element `value`."),
+    f("normal", Initialiser, 2, &[STDDEV, MEAN], "Normal: mean + stddev · N(0, 1)."),
+    f("truncated_normal", Initialiser, 2, &[STDDEV, MEAN], "Normal redrawn beyond 2 stddev of the mean."),
+    f(
+        "uniform",
+        Initialiser,
+        1,
+        &[
+            maybe("limit", Positive, "shorthand for minval = −limit, maxval = limit"),
+            real("minval", -0.05, "lower bound"),
+            real("maxval", 0.05, "upper bound (> minval)"),
+        ],
+        "Uniform in [minval, maxval).",
+    ),
+    f(
+        "variance_scaling",
+        Initialiser,
+        0,
+        &[
+            num("scale", 1.0, Positive, "variance scale"),
+            choice("mode", "fan_in", &["fan_in", "fan_out", "fan_avg"], "the fan the scale is divided by"),
+            choice(
+                "distribution",
+                "truncated_normal",
+                &["truncated_normal", "untruncated_normal", "uniform", "normal"],
+                "truncated normal (σ corrected for the 2σ cut), untruncated normal or uniform; `normal` is Keras's \
+                 alias of truncated_normal",
+            ),
+        ],
+        "Variance scale / fan: σ = √(scale / fan), or uniform in ±√(3 · scale / fan).",
+    ),
     f("glorot_uniform", Initialiser, 0, &[], "Uniform in ±√(6 / (fan_in + fan_out))."),
     f("glorot_normal", Initialiser, 0, &[], "Truncated normal, σ = √(2 / (fan_in + fan_out))."),
     f("he_normal", Initialiser, 0, &[], "Truncated normal, σ = √(2 / fan_in)."),
     f("he_uniform", Initialiser, 0, &[], "Uniform in ±√(6 / fan_in)."),
-    f("orthogonal", Initialiser, 0, &[], "An orthogonal matrix."),
+    f("lecun_normal", Initialiser, 0, &[], "Truncated normal, σ = √(1 / fan_in)."),
+    f("lecun_uniform", Initialiser, 0, &[], "Uniform in ±√(3 / fan_in)."),
+    f(
+        "orthogonal",
+        Initialiser,
+        1,
+        &[num("gain", 1.0, Positive, "multiplies the matrix")],
+        "An orthogonal matrix (rows: the product of the leading axes), times gain.",
+    ),
 ];
 
-/// Whether `name` initialises a layer's parameters: an initialiser, or `load(…)`
-/// (the helper that reads them from a file).
-pub fn is_initialiser(name: &str) -> bool {
-    name == "load" || INITIALISERS.iter().any(|f| f.name == name)
+/// The initialiser `name`.
+pub fn lookup_initialiser(name: &str) -> Option<&'static TrainFn> {
+    INITIALISERS.iter().find(|f| f.name == name)
 }
 
 /// Every name `init = …` accepts, for messages and completion.
 pub fn initialiser_names() -> impl Iterator<Item = &'static str> + Clone {
-    INITIALISERS.iter().map(|f| f.name).chain(["load"])
+    INITIALISERS.iter().map(|f| f.name)
 }
 
 /// What a train block field holds.
@@ -661,14 +713,22 @@ pub fn field_names() -> impl Iterator<Item = &'static str> + Clone {
 
 /// The callables of one kind, in schema order (for messages and completion).
 pub fn names_of(kind: FnKind) -> impl Iterator<Item = &'static str> + Clone {
-    TRAIN_FUNCTIONS.iter().filter(move |f| f.kind == kind).map(|f| f.name)
+    TRAIN_FUNCTIONS.iter().chain(INITIALISERS).filter(move |f| f.kind == kind).map(|f| f.name)
 }
 
 /// The declared numeric default of `callable`'s `option`: what the runtime uses when
 /// the call leaves it out. `None` when the schema declares no such numeric default.
 pub fn default_f64(callable: &str, option: &str) -> Option<f64> {
-    match lookup_fn(callable)?.option(option)?.default {
+    match lookup_fn(callable).or_else(|| lookup_initialiser(callable))?.option(option)?.default {
         Default::Num(x) => Some(x),
+        _ => None,
+    }
+}
+
+/// The declared word default of `callable`'s `option` (`variance_scaling`'s `mode`).
+pub fn default_word(callable: &str, option: &str) -> Option<&'static str> {
+    match lookup_fn(callable).or_else(|| lookup_initialiser(callable))?.option(option)?.default {
+        Default::Word(w) => Some(w),
         _ => None,
     }
 }
@@ -687,8 +747,10 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_defaults_in_range() {
-        for (i, a) in TRAIN_FUNCTIONS.iter().enumerate() {
-            assert!(TRAIN_FUNCTIONS[i + 1..].iter().all(|b| b.name != a.name), "`{}` twice", a.name);
+        let all: Vec<&TrainFn> = TRAIN_FUNCTIONS.iter().chain(INITIALISERS).collect();
+        for (i, a) in all.iter().enumerate() {
+            assert!(all[i + 1..].iter().all(|b| b.name != a.name), "`{}` twice", a.name);
+            assert!(a.positional <= a.options.len() || a.kind != Initialiser, "`{}`: positional > options", a.name);
             for (j, o) in a.options.iter().enumerate() {
                 assert!(a.options[j + 1..].iter().all(|p| p.name != o.name), "`{}.{}` twice", a.name, o.name);
                 if let (Default::Num(x), Some(r)) = (o.default, o.range) {

@@ -22,6 +22,8 @@ pub enum Context {
     /// An argument position of `callee(…)`: options not yet `given`, or the
     /// value of option `value_of` when the argument so far is `name =`.
     Argument { callee: String, given: Vec<String>, value_of: Option<String> },
+    /// An argument position of an initialiser called as a layer's option value (`init = normal(|`).
+    Initialiser { init: String, given: Vec<String>, value_of: Option<String> },
     /// Right after `|>`: a layer or block.
     Stage,
     /// The start of a statement in a body of this declaration kind (`model`,
@@ -55,6 +57,8 @@ pub fn context(text: &str, offset: usize) -> Context {
         /// Index in `toks` after the last `,` (or the bracket) at this depth.
         arg_start: usize,
         given: Vec<String>,
+        /// The call is the value of a layer's initialiser option (`init = normal(`).
+        initialiser: bool,
     }
     let mut stack: Vec<Open> = Vec::new();
     for (i, t) in toks.iter().enumerate() {
@@ -66,7 +70,17 @@ pub fn context(text: &str, offset: usize) -> Context {
                     .flatten()
                     .filter(|p| p.kind == TokenKind::Word)
                     .map(|p| p.text(src).to_string());
-                stack.push(Open { bracket: tt.to_string(), callee, arg_start: i + 1, given: Vec::new() });
+                let initialiser = i >= 3
+                    && toks[i - 2].text(src) == "="
+                    && stack.last().is_some_and(|o| {
+                        let option = toks[i - 3].text(src);
+                        o.callee
+                            .as_deref()
+                            .and_then(layers::lookup)
+                            .and_then(|l| l.arg(option))
+                            .is_some_and(|a| a.kind == ArgKind::Init)
+                    });
+                stack.push(Open { bracket: tt.to_string(), callee, arg_start: i + 1, given: Vec::new(), initialiser });
             }
             ")" | "]" | "}" => {
                 stack.pop();
@@ -94,6 +108,15 @@ pub fn context(text: &str, offset: usize) -> Context {
             let arg = &toks[o.arg_start.min(toks.len())..];
             let callee = o.callee.clone().unwrap_or_default();
             let mut given = o.given.clone();
+            if o.initialiser {
+                return match arg {
+                    [] => Context::Initialiser { init: callee, given, value_of: None },
+                    [name, eq] if name.kind == TokenKind::Word && eq.text(src) == "=" => {
+                        Context::Initialiser { init: callee, given, value_of: Some(name.text(src).to_string()) }
+                    }
+                    _ => Context::Expression { decl },
+                };
+            }
             match arg {
                 [] => Context::Argument { callee, given, value_of: None },
                 [name, eq] if name.kind == TokenKind::Word && eq.text(src) == "=" => {
@@ -182,6 +205,7 @@ pub fn complete(analysis: &Analysis, index: &Index, text: &str, offset: usize) -
             options(analysis, index, callee, given, &mut out);
             values(analysis, index, offset, false, &mut out);
         }
+        Context::Initialiser { init, given, value_of } => initialiser_items(init, given, value_of.as_deref(), &mut out),
         Context::Stage => layer_items(analysis, index, true, &mut out),
         Context::Statement { decl } => {
             let words: &[&str] = match decl.as_deref() {
@@ -208,6 +232,29 @@ pub fn complete(analysis: &Analysis, index: &Index, text: &str, offset: usize) -
         Context::Expression { decl } => values(analysis, index, offset, decl.as_deref() == Some("train"), &mut out),
     }
     out
+}
+
+/// Inside `init = normal(…)`: the initialiser's options not yet given, or the words of a word option.
+fn initialiser_items(init: &str, given: &[String], value_of: Option<&str>, out: &mut Vec<lsp::CompletionItem>) {
+    let Some(f) = nnc_compiler::schema::lookup_initialiser(init) else { return };
+    match value_of {
+        Some(option) => {
+            if let Some(nnc_compiler::schema::ValueKind::Choice(words)) = f.option(option).map(|o| o.value) {
+                for w in words {
+                    let detail = Some(format!("{init}(…, {option} = {w})"));
+                    out.push(item(w, lsp::CompletionItemKind::ENUM_MEMBER, detail, None));
+                }
+            }
+        }
+        None => {
+            for o in f.options.iter().filter(|o| !given.iter().any(|g| g == o.name)) {
+                let mut it = item(o.name, lsp::CompletionItemKind::FIELD, Some(format!("{init} option")), None);
+                it.documentation = Some(lsp::Documentation::String(o.describe()));
+                it.insert_text = Some(format!("{} = ", o.name));
+                out.push(it);
+            }
+        }
+    }
 }
 
 /// The bare words an option takes, if it takes words.
@@ -342,6 +389,25 @@ mod tests {
 
     fn at_end(text: &str) -> Context {
         context(text, text.len())
+    }
+
+    /// Inside `init = …(`, the initialiser's options and words come from the schema, not the layer `normal`.
+    #[test]
+    fn initialiser_options_and_words() {
+        let cx = at_end("model M {\n    let h = dense(x, 4, init = variance_scaling(scale = 2, ");
+        let Context::Initialiser { init, given, value_of: None } = cx else { panic!("{cx:?}") };
+        assert_eq!((init.as_str(), given.as_slice()), ("variance_scaling", &["scale".to_string()][..]));
+        let mut out = Vec::new();
+        initialiser_items(&init, &given, None, &mut out);
+        assert_eq!(out.iter().map(|i| i.label.as_str()).collect::<Vec<_>>(), ["mode", "distribution"]);
+        let cx = at_end("model M {\n    let h = lstm(x, 4, recurrent_init = variance_scaling(mode = ");
+        let Context::Initialiser { init, value_of: Some(option), .. } = cx else { panic!("{cx:?}") };
+        let mut out = Vec::new();
+        initialiser_items(&init, &[], Some(&option), &mut out);
+        assert_eq!(out.iter().map(|i| i.label.as_str()).collect::<Vec<_>>(), ["fan_in", "fan_out", "fan_avg"]);
+        // `normal([N, 4])` as a tensor function is still a call of the layer table.
+        let cx = at_end("model M {\n    let z = normal(");
+        assert!(matches!(&cx, Context::Argument { callee, .. } if callee == "normal"), "{cx:?}");
     }
 
     #[test]

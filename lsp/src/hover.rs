@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use nnc_compiler::layers::{self, ArgDef, LayerDef};
+use nnc_compiler::layers::{self, ArgDef, ArgKind, LayerDef};
 use nnc_compiler::types::Value;
 use nnc_compiler::{Analysis, LayerRecord, summary};
 use nnc_syntax::ast::{Item, UseTarget};
@@ -30,6 +30,11 @@ pub fn hover(analysis: &Analysis, index: &Index, offset: usize) -> Option<(Strin
     let hints = hint_map(analysis);
     let calls = walk::calls_at(file, offset);
     let occurrence = index.at(root, offset);
+
+    // On an initialiser (`init = he_normal`, `normal(stddev = …)`): its schema entry, not the tensor function.
+    if let Some(found) = initialiser_hover(&calls, offset) {
+        return Some(found);
+    }
 
     // On the callee of a call or pipe stage.
     if let Some(site) = calls.iter().rev().find(|c| c.call.callee.span.contains(offset)) {
@@ -236,8 +241,38 @@ fn option_markdown(layer: &str, a: &ArgDef) -> String {
     format!("```nn\n{layer}(…, {}{})\n```\n{} ({})", a.name, a.default_text(), a.doc, a.kind.describe())
 }
 
+/// The initialiser (or one of its options) at `offset` in the value of a layer's `Init` option.
+fn initialiser_hover(calls: &[walk::CallSite], offset: usize) -> Option<(String, Span)> {
+    use nnc_syntax::ast::ExprKind;
+    for site in calls {
+        let Some(layer) = layers::lookup(&site.call.callee.name) else { continue };
+        for a in &site.call.args {
+            let is_init = a.name.as_ref().and_then(|n| layer.arg(&n.name)).is_some_and(|d| d.kind == ArgKind::Init);
+            if !is_init || !a.value.span.contains(offset) {
+                continue;
+            }
+            let (name, span, args) = match &a.value.kind {
+                ExprKind::Name(n) => (&n.name, n.span, &[][..]),
+                ExprKind::Call(c) => (&c.callee.name, c.callee.span, c.args.as_slice()),
+                _ => return None,
+            };
+            let f = nnc_compiler::schema::lookup_initialiser(name)?;
+            if span.contains(offset) {
+                return Some((fn_markdown(f), span));
+            }
+            let key = args.iter().filter_map(|a| a.name.as_ref()).find(|n| n.span.contains(offset))?;
+            return Some((format!("{} option: {}", f.name, f.option(&key.name)?.describe()), key.span));
+        }
+    }
+    None
+}
+
 fn train_fn_markdown(name: &str) -> Option<String> {
-    let f = nnc_compiler::schema::lookup_fn(name)?;
+    Some(fn_markdown(nnc_compiler::schema::lookup_fn(name)?))
+}
+
+fn fn_markdown(f: &nnc_compiler::schema::TrainFn) -> String {
+    let name = f.name;
     let mut md = format!("```nn\n{name}(…)\n```\n{} ({})", f.doc, f.kind.noun());
     if !f.options.is_empty() {
         let _ = write!(md, "\n\nOptions:");
@@ -245,7 +280,7 @@ fn train_fn_markdown(name: &str) -> Option<String> {
             let _ = write!(md, "\n- {}", o.describe());
         }
     }
-    Some(md)
+    md
 }
 
 /// What a definition is: its kind, name and type, its doc comment.

@@ -541,39 +541,21 @@ impl<'p> Checker<'p> {
         Value::Unknown
     }
 
-    /// Evaluates an initialiser option (`init = normal(0.05)`) by name only.
-    fn eval_init(&mut self, body: &mut Body, e: &'p Expr) -> Value {
-        let (name, span) = match &e.kind {
-            ExprKind::Name(n) => (n.name.as_str(), n.span),
-            ExprKind::Call(c) => (c.callee.name.as_str(), c.callee.span),
-            ExprKind::Str(s) => (s.as_str(), e.span),
-            _ => ("", e.span),
-        };
-        if !crate::schema::is_initialiser(name) {
-            let mut d =
-                Diagnostic::new(Code::WrongArgumentType, body.file, span, format!("unknown initialiser `{name}`"))
-                    .with_label("not an initialiser")
-                    .with_note(format!(
-                        "initialisers: {}",
-                        crate::schema::initialiser_names().collect::<Vec<_>>().join(", ")
-                    ));
-            if let Some(s) = layers::suggest(name, crate::schema::initialiser_names()) {
-                d = d.with_help(format!("did you mean `{s}`?"));
-            }
-            self.report(d);
-            return Value::Unknown;
-        }
-        Value::Str(name.to_string())
-    }
-
     /// Evaluates call arguments: `(name, value, origin)` in order.
-    fn eval_args(&mut self, body: &mut Body, call: &'p Call) -> Vec<(Option<String>, Value, Origin, &'p Expr)> {
+    /// `layer`: the layer called, whose initialiser options (kind `Init`) are read as initialisers.
+    fn eval_args(
+        &mut self,
+        body: &mut Body,
+        call: &'p Call,
+        layer: Option<&LayerDef>,
+    ) -> Vec<(Option<String>, Value, Origin, &'p Expr)> {
         call.args
             .iter()
             .map(|a| {
                 let key = a.name.as_ref().map(|n| n.name.clone());
+                let is_init = |k: &str| layer.and_then(|l| l.arg(k)).is_some_and(|d| d.kind == layers::ArgKind::Init);
                 let v = match key.as_deref() {
-                    Some("init" | "bias_init" | "recurrent_init") => self.eval_init(body, &a.value),
+                    Some(k) if is_init(k) => self.eval_init(body, k, &a.value),
                     Some(_) => self.eval_in(body, &a.value, true),
                     None => self.eval(body, &a.value),
                 };
@@ -592,7 +574,7 @@ impl<'p> Checker<'p> {
         piped: Option<(Value, Origin)>,
     ) -> Value {
         let origin = body.origin(call.span);
-        let mut args = self.eval_args(body, call);
+        let mut args = self.eval_args(body, call, Some(def));
         // `name = "conv1"` names the parameters; it is not a layer option.
         let mut explicit_name = None;
         if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name")) {
@@ -859,7 +841,7 @@ impl<'p> Checker<'p> {
 
     /// A block call's arguments, evaluated, without `name = "…"`, which is returned apart.
     fn block_args(&mut self, body: &mut Body, call: &'p Call) -> (GivenArgs, Option<String>) {
-        let mut args = self.eval_args(body, call);
+        let mut args = self.eval_args(body, call, None);
         let mut prefix_name = None;
         if let Some(i) = args.iter().position(|(k, ..)| k.as_deref() == Some("name"))
             && let (_, Value::Str(s), ..) = args.remove(i)
@@ -1464,7 +1446,7 @@ impl<'p> Checker<'p> {
     ) -> Value {
         let origin = body.origin(call.span);
         let input_names: Vec<&str> = m.input_names();
-        let args = self.eval_args(body, call);
+        let args = self.eval_args(body, call, None);
         let mut inputs: HashMap<String, (Value, Origin)> = HashMap::new();
         let mut overrides = Vec::new();
         let mut positional = piped.into_iter().collect::<Vec<_>>();

@@ -10,6 +10,7 @@
 mod data_dims;
 mod expr;
 pub mod facts;
+mod init;
 mod report;
 pub mod train;
 

@@ -324,6 +324,16 @@ impl Apply<'_> {
     pub fn moving(&mut self, name: &str, shape: Vec<Dim>, init: &'static str) {
         self.params.push(ParamSpec { name: name.to_string(), shape, trainable: false, init: init.into() });
     }
+    /// A parameter initialised as the layer's option `option` (of kind [`ArgKind::Init`]) says: what the
+    /// user wrote, else the option's declared default. The option is the one place the default is stated.
+    pub fn param_from(&mut self, name: &str, shape: Vec<Dim>, option: &'static str) {
+        let init = match self.args.get(option) {
+            ArgVal::Init(s) => s.clone(),
+            // The option's value was an error, already reported: nothing is lowered.
+            _ => String::from("zeros"),
+        };
+        self.params.push(ParamSpec { name: name.to_string(), shape, trainable: true, init: init.into() });
+    }
     /// A parameter whose initial value an option gives (`constant(1e-06)`, `values(0.5, 0.4)`).
     pub fn param_init(&mut self, name: &str, shape: Vec<Dim>, trainable: bool, init: String) {
         self.params.push(ParamSpec { name: name.to_string(), shape, trainable, init: init.into() });

@@ -1163,7 +1163,7 @@ fn finish(a: &mut Apply, out: TensorTy) -> RuleResult {
 
 fn bias(a: &mut Apply, shape: Vec<Dim>) {
     if !matches!(a.args.get("bias"), ArgVal::Bool(false)) {
-        a.param("bias", shape, "zeros");
+        a.param_from("bias", shape, "bias_init");
     }
 }
 
@@ -1234,7 +1234,7 @@ fn dense(a: &mut Apply) -> RuleResult {
     }
     let units = a.args.int("units").unwrap_or(Dim::Known(1));
     let d = a.input().dims.last().cloned().expect("rank >= 1");
-    a.param("kernel", vec![d, units.clone()], "glorot_uniform");
+    a.param_from("kernel", vec![d, units.clone()], "init");
     bias(a, vec![units.clone()]);
     let out = a.input().with_last(units, a.origin);
     finish(a, out)
@@ -1243,7 +1243,7 @@ fn dense(a: &mut Apply) -> RuleResult {
 fn prelu(a: &mut Apply) -> RuleResult {
     need_float(a, 0)?;
     let c = a.input().dims.last().cloned().unwrap_or(Dim::Known(1));
-    a.param("alpha", vec![c], "zeros");
+    a.param_from("alpha", vec![c], "init");
     Ok(Value::Tensor(a.input().clone()))
 }
 
@@ -1360,12 +1360,12 @@ fn conv(a: &mut Apply, nd: usize, kind: ConvKind) -> RuleResult {
             let groups = a.args.int("groups").unwrap_or(Dim::Known(1));
             let per_group = conv_groups(&c, &filters, &groups)?;
             kshape.extend([per_group, filters.clone()]);
-            a.param("kernel", kshape, "glorot_uniform");
+            a.param_from("kernel", kshape, "init");
             filters
         }
         ConvKind::Transpose => {
             kshape.extend([filters.clone(), c]);
-            a.param("kernel", kshape, "glorot_uniform");
+            a.param_from("kernel", kshape, "init");
             filters
         }
         ConvKind::Depthwise | ConvKind::Separable => {
@@ -1374,13 +1374,13 @@ fn conv(a: &mut Apply, nd: usize, kind: ConvKind) -> RuleResult {
             let mid = size("the channel count C·depth_multiplier", || c.mul(&m))?;
             kshape.extend([c, m]);
             if kind == ConvKind::Depthwise {
-                a.param("kernel", kshape, "glorot_uniform");
+                a.param_from("kernel", kshape, "init");
                 mid
             } else {
-                a.param("depthwise_kernel", kshape, "glorot_uniform");
+                a.param_from("depthwise_kernel", kshape, "init");
                 let mut pshape = vec![Dim::Known(1); nd];
                 pshape.extend([mid, filters.clone()]);
-                a.param("pointwise_kernel", pshape, "glorot_uniform");
+                a.param_from("pointwise_kernel", pshape, "init");
                 filters
             }
         }
@@ -1605,7 +1605,7 @@ fn embedding(a: &mut Apply) -> RuleResult {
     }
     let vocab = a.args.int("vocab").unwrap_or(Dim::Known(1));
     let dim = a.args.int("dim").unwrap_or(Dim::Known(1));
-    a.param("embeddings", vec![vocab, dim.clone()], "uniform");
+    a.param_from("embeddings", vec![vocab, dim.clone()], "init");
     let mut out = a.input().clone().at(a.origin);
     out.dims.push(dim);
     out.origins.push(a.origin);
@@ -1654,11 +1654,11 @@ fn recurrent(a: &mut Apply, cell: Cell) -> RuleResult {
         Cell::Gru => 3,
     });
     let gm = size("the gates' size (units × gates)", || gates.mul(&m))?;
-    a.param("kernel", vec![x.dims[2].clone(), gm.clone()], "glorot_uniform");
-    a.param("recurrent_kernel", vec![m.clone(), gm.clone()], "orthogonal");
+    a.param_from("kernel", vec![x.dims[2].clone(), gm.clone()], "init");
+    a.param_from("recurrent_kernel", vec![m.clone(), gm.clone()], "recurrent_init");
     if !matches!(a.args.get("bias"), ArgVal::Bool(false)) {
         let shape = if cell == Cell::Gru && a.args.bool("reset_after") { vec![Dim::Known(2), gm] } else { vec![gm] };
-        a.param("bias", shape, "zeros");
+        a.param_from("bias", shape, "bias_init");
     }
     let n = x.dims[0].clone();
     let state_ty = TensorTy::float(vec![n.clone(), m.clone()], a.origin);

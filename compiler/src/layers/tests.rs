@@ -276,3 +276,42 @@ fn parameter_ownership_and_hints_are_read_from_the_table() {
     assert!(hints("embedding").iter().any(|h| matches!(h, Hint::ElemType { .. })));
     assert!(hints("dense").is_empty());
 }
+
+/// Every initialiser option of every layer reaches a parameter: a rule declares its parameters with
+/// `param_from(…, option)`, never with the default spelled again (which left `init = …` ignored).
+#[test]
+fn every_init_option_reaches_a_parameter() {
+    let inputs = || {
+        let mut int_seq = t(&[2, 6]);
+        int_seq.elem = ElemType::Int;
+        [t(&[2, 6]), t(&[2, 6, 6]), t(&[2, 6, 6, 6]), t(&[2, 6, 6, 6, 6]), int_seq]
+    };
+    let mut checked = 0;
+    for def in LAYERS {
+        let inits: Vec<&str> = def.args.iter().filter(|a| a.kind == ArgKind::Init).map(|a| a.name).collect();
+        if inits.is_empty() {
+            continue;
+        }
+        let mut raw: Vec<_> =
+            def.args.iter().filter(|a| a.default == Default::Required).map(|a| kw(a.name, int(2))).collect();
+        raw.extend(inits.iter().map(|o| kw(o, Value::Str(format!("marker_{o}")))));
+        let args = bind_args(def, &raw).unwrap_or_else(|e| panic!("`{}`: {e:?}", def.name));
+        let params = inputs().into_iter().find_map(|x| {
+            let mut a =
+                Apply { inputs: vec![x], args: &args, origin: Origin::default(), params: vec![], notes: vec![] };
+            (def.rule)(&mut a).ok().filter(|_| !a.params.is_empty()).map(|_| a.params)
+        });
+        let params = params.unwrap_or_else(|| panic!("`{}` accepts none of the sample inputs", def.name));
+        for o in &inits {
+            let marker = format!("marker_{o}");
+            assert!(
+                params.iter().any(|p| p.init == marker),
+                "`{}({o} = …)` reaches no parameter: {:?}",
+                def.name,
+                params.iter().map(|p| (&p.name, &p.init)).collect::<Vec<_>>()
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} layers with initialiser options");
+}
