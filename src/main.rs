@@ -95,7 +95,7 @@ enum Command {
         resume: Option<PathBuf>,
         #[arg(long)]
         seed: Option<u64>,
-        /// Directory for history.csv and history.svg (default runs/<train>).
+        /// Exactly this directory for the run's outputs (default: a new runs/<train>/<N>/).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Instead of training: run K steps on the first K batches in file

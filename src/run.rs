@@ -16,6 +16,9 @@ use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::optim::Spec;
 use nnc_runtime::train::{Backend, Config, Dataset, EpochRecord, Event, Params, Trainer};
 
+mod dirs;
+mod plot;
+
 /// A failure reported to the user as one message (exit code 1 unless usage).
 pub struct Failure {
     pub message: String,
@@ -556,7 +559,11 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         let momenta = trainer.moving_momenta(first_batch).map_err(|e| Failure::new(e.to_string()))?;
         warn_unsettled_statistics(&momenta, per_epoch.saturating_mul(cfg.epochs));
     }
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
+    let run_dir = dirs::output_dir(args.out.as_deref(), args.resume.as_deref(), &info.name, args.dump.is_none())?;
+    let out_dir = run_dir.path;
+    if args.dump.is_none() {
+        println!("run directory: {}", out_dir.display());
+    }
     if let Some((path, name, prefix)) = init_source(info, args, &out_dir)? {
         load_init(&trainer, &mut params, first_batch, &path, &name, &prefix)?;
     }
@@ -566,7 +573,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     };
     trainer.init_params(&mut params, first_batch, seed).map_err(|e| Failure::new(e.to_string()))?;
     if !info.steps.is_empty() {
-        return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta);
+        return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir);
     }
     if let Some((dir, steps)) = &args.dump {
         return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
@@ -620,6 +627,7 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
         cfg.optimizer.lr
     );
     let mut on_event = progress(cfg.epochs);
+    let mut step_log = plot::StepLog::default();
     // Epochs run one at a time so the weights are saved after each (a later
     // failure keeps the last good checkpoint) and early stopping sees history.
     // A resumed run continues the history of the run it resumes (when that
@@ -661,6 +669,7 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
                 on_event(Event::Epoch(&r));
             }
             Event::Step { step, steps, loss, samples_per_sec, .. } => {
+                step_log.push(epoch, step, steps, loss);
                 on_event(Event::Step { epoch, step, steps, loss, samples_per_sec })
             }
         };
@@ -708,9 +717,10 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
         print_compile_stats(&trainer);
     }
     if !history.is_empty() {
-        write_history(&out_dir, &history, &trainer.metric_names())?;
+        write_history(&out_dir, &history, &step_log, &trainer.metric_names())?;
         println!("history: {}, plot: {}", out_dir.join("history.csv").display(), out_dir.join("history.svg").display());
     }
+    println!("run directory: {}", out_dir.display());
     result?;
     if let Some(t) = test {
         let (tl, tm) = trainer.evaluate(&params, &t, cfg.batch).map_err(|e| Failure::new(e.to_string()))?;
@@ -838,6 +848,7 @@ fn run_steps(
     cfg: &Config,
     args: &RunArgs,
     meta: &BTreeMap<String, String>,
+    out_dir: &Path,
 ) -> Result<(), Failure> {
     // `--steps K` caps a pass (an "epoch" of the history) at K iterations.
     let per_pass = train.len().div_ceil(cfg.batch.max(1)).max(1).min(args.steps.unwrap_or(usize::MAX));
@@ -857,23 +868,25 @@ fn run_steps(
         plural(iterations, "iteration")
     );
     let passes = iterations.div_ceil(per_pass);
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
-    let mut history_file = HistoryFile::create(&out_dir, &trainer.metric_names(), false, &[])?;
+    let mut history_file = HistoryFile::create(out_dir, &trainer.metric_names(), false, &[])?;
     let mut write_error = None;
-    let mut on_event = |e: Event| {
-        if let Event::Epoch(rec) = e {
+    let mut step_log = plot::StepLog::default();
+    let mut on_event = |e: Event| match e {
+        Event::Epoch(rec) => {
             println!("{}", epoch_line(rec, passes));
             if let Err(e) = history_file.append(rec) {
                 write_error.get_or_insert(e);
             }
         }
+        Event::Step { epoch, step, steps, loss, .. } => step_log.push(epoch, step, steps, loss),
     };
     let history =
         trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
     if let Some(e) = write_error {
         return Err(e);
     }
-    write_history(&out_dir, &history, &trainer.metric_names())?;
+    write_history(out_dir, &history, &step_log, &trainer.metric_names())?;
+    println!("run directory: {}", out_dir.display());
     if let Some(path) = &args.save {
         let mut m = meta.clone();
         m.insert("train".into(), info.name.clone());
@@ -1006,7 +1019,12 @@ impl HistoryFile {
     }
 }
 
-fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Result<(), Failure> {
+fn write_history(
+    dir: &Path,
+    history: &[EpochRecord],
+    steps: &plot::StepLog,
+    metrics: &[String],
+) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     let columns = history_columns(metrics, history.iter().any(|r| r.val_loss.is_some()));
     let mut csv = history_header(&columns);
@@ -1014,58 +1032,9 @@ fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Res
         csv.push_str(&history_line(r, &columns));
     }
     std::fs::write(dir.join("history.csv"), csv).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
-    std::fs::write(dir.join("history.svg"), plot(history, &columns))
+    std::fs::write(dir.join("history.svg"), plot::svg(history, steps, metrics))
         .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     Ok(())
-}
-
-/// A small line chart: one panel per series kind (loss, each metric).
-fn plot(history: &[EpochRecord], columns: &[String]) -> String {
-    let (w, h, pad) = (640.0, 360.0, 48.0);
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let series: Vec<(&String, Vec<f64>)> = columns
-        .iter()
-        .map(|c| (c, history.iter().filter_map(|r| r.value(c)).collect::<Vec<f64>>()))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    let all: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).collect();
-    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
-    let n = history.len().max(2) as f64;
-    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
-    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" \
-            font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    svg.push_str(&format!(
-        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
-        h - pad,
-        w - pad,
-        h - pad
-    ));
-    svg.push_str(&format!("<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n", h - pad));
-    svg.push_str(&format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", w / 2.0, h - 12.0));
-    svg.push_str(&format!(
-        "<text x=\"4\" y=\"{}\">{hi:.3}</text><text x=\"4\" y=\"{}\">{lo:.3}</text>\n",
-        pad,
-        h - pad
-    ));
-    for (k, (name, vals)) in series.iter().enumerate() {
-        let c = colors[k % colors.len()];
-        let pts: Vec<String> = vals.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v))).collect();
-        svg.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            pts.join(" ")
-        ));
-        svg.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{name}</text>\n",
-            w - pad - 90.0,
-            pad + 14.0 * k as f64
-        ));
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// `nnc predict`: runs a model's outputs on `.npy` inputs with saved weights.
