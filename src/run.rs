@@ -18,6 +18,7 @@ use nnc_runtime::train::{Backend, Config, Dataset, EpochRecord, Event, Params, T
 
 mod dirs;
 mod plot;
+mod report;
 
 /// A failure reported to the user as one message (exit code 1 unless usage).
 pub struct Failure {
@@ -572,14 +573,26 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         None => 0,
     };
     trainer.init_params(&mut params, first_batch, seed).map_err(|e| Failure::new(e.to_string()))?;
-    if !info.steps.is_empty() {
-        return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir);
-    }
     if let Some((dir, steps)) = &args.dump {
         return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
     }
+    let report = report::Report {
+        train: info.name.clone(),
+        model: info.model.clone(),
+        epochs: cfg.epochs,
+        metrics: trainer.metric_names(),
+        summary: info
+            .model
+            .as_ref()
+            .and_then(|m| a.result.models.iter().find(|x| &x.name == m))
+            .map(nnc_compiler::summary::render),
+    };
+    if !info.steps.is_empty() {
+        return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir, report);
+    }
     fit_epochs(Session {
         info,
+        report,
         args,
         trainer,
         params,
@@ -597,6 +610,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
 /// resumed), the data, and where the outputs go.
 struct Session<'a> {
     info: &'a TrainInfo,
+    report: report::Report,
     args: &'a RunArgs,
     trainer: Trainer<'a>,
     params: Params,
@@ -612,7 +626,7 @@ struct Session<'a> {
 /// Trains epoch by epoch from `start_epoch`, writing checkpoints and the
 /// history as it goes, then evaluates on the test data.
 fn fit_epochs(s: Session) -> Result<(), Failure> {
-    let Session { info, args, mut trainer, mut params, train, val, test, cfg, meta, out_dir, start_epoch } = s;
+    let Session { info, report, args, mut trainer, mut params, train, val, test, cfg, meta, out_dir, start_epoch } = s;
     let total: usize = params.values.values().map(|v| v.len()).sum();
     println!(
         "training `{}`{}: {} ({} validation), {}, batch {}, {}, {} lr {}",
@@ -656,6 +670,8 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
     cfg_one.epochs = 1;
     let validating = val.as_ref().is_some_and(|v| !v.is_empty());
     let mut history_file = HistoryFile::create(&out_dir, &trainer.metric_names(), validating, &history)?;
+    let mut classifier = report::classifier(info).filter(|_| validating);
+    let mut confusion = None;
     let mut result = Ok(());
     let save = args.save.as_ref().or(args.resume.as_ref());
     if start_epoch >= cfg.epochs {
@@ -680,6 +696,15 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
                     history_file.append(r)?;
                 }
                 history.extend(recs);
+                confusion = validation_confusion(&trainer, &params, val.as_ref(), &mut classifier, args);
+                let progress = report::Progress {
+                    history: &history,
+                    steps: &step_log,
+                    confusion: confusion.as_ref(),
+                    test: None,
+                    finished: false,
+                };
+                report.write(&out_dir, &progress)?;
             }
             Err(e) => {
                 result = Err(Failure::new(e.to_string()));
@@ -720,18 +745,63 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
         write_history(&out_dir, &history, &step_log, &trainer.metric_names())?;
         println!("history: {}, plot: {}", out_dir.join("history.csv").display(), out_dir.join("history.svg").display());
     }
-    println!("run directory: {}", out_dir.display());
+    if result.is_err() {
+        println!("run directory: {}", out_dir.display());
+    }
     result?;
+    let mut tested = None;
     if let Some(t) = test {
         let (tl, tm) = trainer.evaluate(&params, &t, cfg.batch).map_err(|e| Failure::new(e.to_string()))?;
-        let ms: Vec<String> = trainer.metric_names().iter().zip(tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
+        let ms: Vec<String> = trainer.metric_names().iter().zip(&tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
         println!("test: loss {tl:.4} {}", ms.join(" "));
+        tested = Some((tl, trainer.metric_names().into_iter().zip(tm).collect::<Vec<_>>()));
     }
+    let progress = report::Progress {
+        history: &history,
+        steps: &step_log,
+        confusion: confusion.as_ref(),
+        test: tested.as_ref().map(|(l, ms)| (*l, ms.as_slice())),
+        finished: true,
+    };
+    report.write(&out_dir, &progress)?;
+    println!("report: {}", out_dir.join("report.html").display());
     if let Some(path) = save {
         println!("saved {}", path.display());
     }
+    println!("run directory: {}", out_dir.display());
     print_profile();
     Ok(())
+}
+
+/// Rows per forward pass of the report's predictions: bounded memory whatever the validation set's size.
+const PREDICT_CHUNK: usize = 512;
+
+/// The confusion matrix of a classifier on the validation rows, predicted in chunks. A failure (memory) is
+/// a warning, once: the report goes on without the matrix.
+fn validation_confusion(
+    trainer: &Trainer,
+    params: &Params,
+    val: Option<&Dataset>,
+    classifier: &mut Option<report::Classifier>,
+    args: &RunArgs,
+) -> Option<report::Confusion> {
+    let c = classifier.as_ref()?;
+    let val = val?;
+    let labels = report::labels(c, val)?;
+    let mut scores = Vec::with_capacity(val.len().saturating_mul(c.classes));
+    let rows: Vec<usize> = (0..val.len()).collect();
+    for chunk in rows.chunks(PREDICT_CHUNK) {
+        let outputs = [("scores".to_string(), c.scores)];
+        match trainer.predict_block(params, &val.take(chunk), &outputs, args.backend, args.memory) {
+            Ok(out) => scores.extend(out[0].iter().copied()),
+            Err(e) => {
+                eprintln!("warning: report.html: no confusion matrix: {e}");
+                *classifier = None;
+                return None;
+            }
+        }
+    }
+    Some(report::Confusion::of(c.classes, &scores, labels))
 }
 
 /// The progress display: a bar on stderr when it is a terminal (redrawn at
@@ -849,6 +919,7 @@ fn run_steps(
     args: &RunArgs,
     meta: &BTreeMap<String, String>,
     out_dir: &Path,
+    mut report: report::Report,
 ) -> Result<(), Failure> {
     // `--steps K` caps a pass (an "epoch" of the history) at K iterations.
     let per_pass = train.len().div_ceil(cfg.batch.max(1)).max(1).min(args.steps.unwrap_or(usize::MAX));
@@ -871,10 +942,15 @@ fn run_steps(
     let mut history_file = HistoryFile::create(out_dir, &trainer.metric_names(), false, &[])?;
     let mut write_error = None;
     let mut step_log = plot::StepLog::default();
+    report.epochs = passes;
+    let mut so_far = Vec::new();
     let mut on_event = |e: Event| match e {
         Event::Epoch(rec) => {
             println!("{}", epoch_line(rec, passes));
-            if let Err(e) = history_file.append(rec) {
+            so_far.push(rec.clone());
+            let progress =
+                report::Progress { history: &so_far, steps: &step_log, confusion: None, test: None, finished: false };
+            if let Err(e) = history_file.append(rec).and_then(|()| report.write(out_dir, &progress)) {
                 write_error.get_or_insert(e);
             }
         }
@@ -886,13 +962,17 @@ fn run_steps(
         return Err(e);
     }
     write_history(out_dir, &history, &step_log, &trainer.metric_names())?;
-    println!("run directory: {}", out_dir.display());
+    let progress =
+        report::Progress { history: &history, steps: &step_log, confusion: None, test: None, finished: true };
+    report.write(out_dir, &progress)?;
+    println!("report: {}", out_dir.join("report.html").display());
     if let Some(path) = &args.save {
         let mut m = meta.clone();
         m.insert("train".into(), info.name.clone());
         nnc_runtime::checkpoint::save(path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
         println!("saved {}", path.display());
     }
+    println!("run directory: {}", out_dir.display());
     Ok(())
 }
 

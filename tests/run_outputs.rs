@@ -178,3 +178,67 @@ fn a_resumed_run_continues_in_its_run_directory() {
     let out = run(&dir, &[&digits(), "--epochs", "2", "--steps", "3", "--resume", "w.safetensors"]);
     assert!(out.contains("run directory: runs/digits/3\n"), "{out}");
 }
+
+/// The numbers of the `<td>` cells of one `<tr>`.
+fn cells(row: &str) -> Vec<u64> {
+    row.split("<td").skip(1).filter_map(|c| c.split_once('>')?.1.split('<').next()?.parse().ok()).collect()
+}
+
+#[test]
+fn report_html_is_self_contained_with_a_confusion_matrix() {
+    let dir = tmp("report");
+    let out = dir.join("out");
+    let stdout = run(&dir, &[&digits(), "--epochs", "2", "--out", out.to_str().unwrap()]);
+    assert!(stdout.contains(&format!("report: {}", out.join("report.html").display())), "{stdout}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    for section in
+        ["id=\"curves\"", "id=\"metrics\"", "id=\"confusion\"", "id=\"model\"", "<svg", "Total params: 4,810"]
+    {
+        assert!(html.contains(section), "no {section}");
+    }
+    // Opens offline: nothing names a URL or a file to fetch.
+    assert!(!html.to_lowercase().contains("http"), "a URL in the report");
+    assert!(!html.contains(" src=") && !html.contains(" href="), "an external resource");
+    // The curves and the final metrics are those of history.csv.
+    check_plot(&html[html.find("<svg").unwrap()..html.find("</svg>").unwrap() + 6], 2);
+    let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let last: Vec<f64> = csv.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    let col = |name: &str| last[header.iter().position(|h| *h == name).unwrap()];
+    assert!(html.contains(&format!("<td>{:.4}</td>", col("val_accuracy"))), "val_accuracy in the table");
+    // The confusion matrix: 10 rows of 10 counts and a total, over the 360 validation rows; its diagonal is
+    // the validation accuracy (the let `pixels / 16` feeds the model as in training).
+    let table = html.split("<table class=\"confusion\">").nth(1).unwrap().split("</table>").next().unwrap();
+    let rows: Vec<Vec<u64>> = table.split("<tr>").skip(2).map(cells).collect();
+    assert_eq!(rows.len(), 10);
+    let (mut sum, mut diagonal) = (0, 0);
+    for (i, r) in rows.iter().enumerate() {
+        assert_eq!(r.len(), 11, "{r:?}");
+        assert_eq!(r[..10].iter().sum::<u64>(), r[10], "row total");
+        sum += r[10];
+        diagonal += r[i];
+    }
+    assert!(stdout.contains("(360 validation)"), "{stdout}");
+    assert_eq!(sum, 360);
+    assert_eq!(diagonal, (col("val_accuracy") * 360.0).round() as u64);
+}
+
+#[test]
+fn a_regression_report_has_no_confusion_matrix() {
+    let dir = tmp("report-fish");
+    let out = dir.join("out");
+    run(
+        &dir,
+        &[
+            &root().join("examples/fish_regression.nn").display().to_string(),
+            "--epochs",
+            "2",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"curves\"") && html.contains("id=\"metrics\"") && html.contains("id=\"model\""));
+    assert!(!html.contains("id=\"confusion\""));
+    assert!(!html.to_lowercase().contains("http"));
+}

@@ -196,7 +196,7 @@ fn panel<'a>(area: &Area<'a>, quantity: &str, series: &[Series], epochs: usize) 
         .x_label_formatter(&|v| format!("{v:.0}"))
         .y_labels(6)
         .y_label_formatter(&|v| number(*v, hi - lo))
-        .light_line_style(RGBColor(242, 242, 242))
+        .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 12))
         .axis_desc_style(("sans-serif", 14))
         .draw()?;
