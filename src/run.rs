@@ -627,19 +627,7 @@ struct Session<'a> {
 /// history as it goes, then evaluates on the test data.
 fn fit_epochs(s: Session) -> Result<(), Failure> {
     let Session { info, report, args, mut trainer, mut params, train, val, test, cfg, meta, out_dir, start_epoch } = s;
-    let total: usize = params.values.values().map(|v| v.len()).sum();
-    println!(
-        "training `{}`{}: {} ({} validation), {}, batch {}, {}, {} lr {}",
-        info.name,
-        info.model.as_ref().map(|m| format!(" of model {m}")).unwrap_or_default(),
-        plural(train.len(), "sample"),
-        val.as_ref().map_or(0, Dataset::len),
-        plural(total, "parameter"),
-        cfg.batch,
-        plural(cfg.epochs, "epoch"),
-        cfg.optimizer.name(),
-        cfg.optimizer.lr
-    );
+    print_banner(info, &params, &train, val.as_ref(), &cfg);
     let mut on_event = progress(cfg.epochs);
     let mut step_log = plot::StepLog::default();
     // Epochs run one at a time so the weights are saved after each (a later
@@ -716,21 +704,10 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
             Some(monitor) => nnc_runtime::train::is_best(&history, monitor),
             None => true,
         };
-        let mut m = meta.clone();
-        m.insert("train".into(), info.name.clone());
-        m.insert("epoch".into(), (epoch + 1).to_string());
-        // With the optimizer's state, so that `--resume` continues exactly.
-        let (slots, opt_meta) = trainer.optimizer(&cfg.optimizer).state();
-        m.extend(opt_meta);
-        let write = |path: &Path| {
-            nnc_runtime::checkpoint::save_training(path, &params.values, &slots, &m)
-                .map_err(|e| Failure::new(e.to_string()))
-        };
-        if let (Some(path), true) = (save, improved) {
-            write(path)?;
-        }
-        if let (Some(pattern), true) = (&pattern, improved) {
-            write(&checkpoint_path(pattern, epoch + 1)?)?;
+        if improved {
+            let mut paths: Vec<PathBuf> = save.cloned().into_iter().collect();
+            paths.extend(pattern.as_ref().map(|p| checkpoint_path(p, epoch + 1)).transpose()?);
+            save_epoch(&mut trainer, &params, &cfg, &meta, &info.name, epoch, &paths)?;
         }
         if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
             let (patience, monitor) = cfg.early_stop.as_ref().map_or((0, ""), |e| (e.0, e.1.as_str()));
@@ -749,27 +726,81 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
         println!("run directory: {}", out_dir.display());
     }
     result?;
-    let mut tested = None;
-    if let Some(t) = test {
-        let (tl, tm) = trainer.evaluate(&params, &t, cfg.batch).map_err(|e| Failure::new(e.to_string()))?;
-        let ms: Vec<String> = trainer.metric_names().iter().zip(&tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
-        println!("test: loss {tl:.4} {}", ms.join(" "));
-        tested = Some((tl, trainer.metric_names().into_iter().zip(tm).collect::<Vec<_>>()));
-    }
     let progress = report::Progress {
         history: &history,
         steps: &step_log,
         confusion: confusion.as_ref(),
-        test: tested.as_ref().map(|(l, ms)| (*l, ms.as_slice())),
+        test: None,
         finished: true,
     };
-    report.write(&out_dir, &progress)?;
-    println!("report: {}", out_dir.join("report.html").display());
+    finish(&mut trainer, &params, test.as_ref(), cfg.batch, (&report, progress), &out_dir)?;
     if let Some(path) = save {
         println!("saved {}", path.display());
     }
     println!("run directory: {}", out_dir.display());
     print_profile();
+    Ok(())
+}
+
+/// The checkpoint after `epoch` to each of `paths`, with the optimizer's state, so that `--resume` continues
+/// exactly.
+fn save_epoch(
+    trainer: &mut Trainer,
+    params: &Params,
+    cfg: &Config,
+    meta: &BTreeMap<String, String>,
+    train: &str,
+    epoch: usize,
+    paths: &[PathBuf],
+) -> Result<(), Failure> {
+    let mut m = meta.clone();
+    m.insert("train".into(), train.to_string());
+    m.insert("epoch".into(), (epoch + 1).to_string());
+    let (slots, opt_meta) = trainer.optimizer(&cfg.optimizer).state();
+    m.extend(opt_meta);
+    for path in paths {
+        nnc_runtime::checkpoint::save_training(path, &params.values, &slots, &m)
+            .map_err(|e| Failure::new(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The line that starts training: what is trained on what.
+fn print_banner(info: &TrainInfo, params: &Params, train: &Dataset, val: Option<&Dataset>, cfg: &Config) {
+    let total: usize = params.values.values().map(|v| v.len()).sum();
+    println!(
+        "training `{}`{}: {} ({} validation), {}, batch {}, {}, {} lr {}",
+        info.name,
+        info.model.as_ref().map(|m| format!(" of model {m}")).unwrap_or_default(),
+        plural(train.len(), "sample"),
+        val.map_or(0, Dataset::len),
+        plural(total, "parameter"),
+        cfg.batch,
+        plural(cfg.epochs, "epoch"),
+        cfg.optimizer.name(),
+        cfg.optimizer.lr
+    );
+}
+
+/// After the last epoch: the evaluation on the test data, then the finished report with it.
+fn finish(
+    trainer: &mut Trainer,
+    params: &Params,
+    test: Option<&Dataset>,
+    batch: usize,
+    (report, mut progress): (&report::Report, report::Progress),
+    out_dir: &Path,
+) -> Result<(), Failure> {
+    let mut tested = None;
+    if let Some(t) = test {
+        let (tl, tm) = trainer.evaluate(params, t, batch).map_err(|e| Failure::new(e.to_string()))?;
+        let ms: Vec<String> = trainer.metric_names().iter().zip(&tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
+        println!("test: loss {tl:.4} {}", ms.join(" "));
+        tested = Some((tl, trainer.metric_names().into_iter().zip(tm).collect::<Vec<_>>()));
+    }
+    progress.test = tested.as_ref().map(|(l, ms)| (*l, ms.as_slice()));
+    report.write(out_dir, &progress)?;
+    println!("report: {}", out_dir.join("report.html").display());
     Ok(())
 }
 
