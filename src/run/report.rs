@@ -16,7 +16,7 @@ use super::Failure;
 use super::plot::{self, StepLog};
 
 /// What a classifier's confusion matrix is computed from: the scores `[N, K]` given to a `cross_entropy` loss
-/// or an `accuracy` metric, and the data array of integer labels they are compared with.
+/// or an `accuracy` metric, and the data array of class labels `[N]` they are compared with.
 #[derive(Clone, Debug)]
 pub struct Classifier {
     pub scores: TRef,
@@ -27,7 +27,7 @@ pub struct Classifier {
 /// Classes above this are not drawn as a matrix (a language model's vocabulary): the page would be megabytes.
 const MAX_CLASSES: usize = 100;
 
-/// The block's classifier, if its loss or a metric compares `[N, K]` scores with integer labels that come
+/// The block's classifier, if its loss or a metric compares `[N, K]` scores with class labels that come
 /// straight from a data array (the labels are then read from the validation rows as they are).
 pub fn classifier(info: &TrainInfo) -> Option<Classifier> {
     let objectives = info.loss.iter().chain(info.metrics.iter().map(|(_, t)| t));
@@ -45,7 +45,9 @@ pub fn classifier(info: &TrainInfo) -> Option<Classifier> {
         let label_ty = t.outputs.get(target.output as usize)?;
         let score_ty = info.graph.nodes.get(pred.node as usize)?.outputs.get(pred.output as usize)?;
         let classes = score_ty.dims.get(1)?.as_known()?;
-        let fits = label_ty.elem == ElemType::Int && label_ty.dims.len() == 1 && score_ty.dims.len() == 2;
+        // Labels `[N]` against scores `[N, K]` are class indices, whether the data typed them `int` or (a CSV
+        // column the model does not declare) float.
+        let fits = label_ty.dims.len() == 1 && score_ty.dims.len() == 2 && score_ty.elem != ElemType::Int;
         (fits && (2..=MAX_CLASSES as i64).contains(&classes)).then(|| Classifier {
             scores: *pred,
             labels: name.clone(),
@@ -68,7 +70,8 @@ impl Confusion {
         let mut counts = vec![0u64; classes * classes];
         let labels: Vec<i64> = match labels {
             Tensor::I(a) => a.iter().copied().collect(),
-            Tensor::F(a) => a.iter().map(|&v| v as i64).collect(),
+            // A fractional or huge value is no class: never counted.
+            Tensor::F(a) => a.iter().map(|&v| if v.fract() == 0.0 && v.abs() < 1e9 { v as i64 } else { -1 }).collect(),
         };
         for (row, &t) in scores.chunks_exact(classes.max(1)).zip(&labels) {
             let better = |v: f32, b: f32| v > b || (b.is_nan() && !v.is_nan());
@@ -234,5 +237,7 @@ mod tests {
         let c = Confusion::of(2, &scores, &labels);
         // Row 3's label 7 is no class: not counted.
         assert_eq!(c.counts, [1, 0, 0, 2]);
+        let labels = Tensor::F(ndarray::ArrayD::from_shape_vec(vec![4], vec![0.0, 1.0, 0.5, 1.0]).unwrap());
+        assert_eq!(Confusion::of(2, &scores, &labels).counts, [1, 0, 1, 1], "0.5 is no class");
     }
 }
