@@ -684,15 +684,6 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
                     history_file.append(r)?;
                 }
                 history.extend(recs);
-                confusion = validation_confusion(&trainer, &params, val.as_ref(), &mut classifier, args);
-                let progress = report::Progress {
-                    history: &history,
-                    steps: &step_log,
-                    confusion: confusion.as_ref(),
-                    test: None,
-                    finished: false,
-                };
-                report.write(&out_dir, &progress)?;
             }
             Err(e) => {
                 result = Err(Failure::new(e.to_string()));
@@ -709,6 +700,16 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
             paths.extend(pattern.as_ref().map(|p| checkpoint_path(p, epoch + 1)).transpose()?);
             save_epoch(&mut trainer, &params, &cfg, &meta, &info.name, epoch, &paths)?;
         }
+        // After the checkpoint, so a report that cannot be written never costs the epoch's weights.
+        confusion = validation_confusion(&trainer, &params, val.as_ref(), &mut classifier, args);
+        let progress = report::Progress {
+            history: &history,
+            steps: &step_log,
+            confusion: confusion.as_ref(),
+            test: None,
+            finished: false,
+        };
+        report.write(&out_dir, &progress)?;
         if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
             let (patience, monitor) = cfg.early_stop.as_ref().map_or((0, ""), |e| (e.0, e.1.as_str()));
             println!("early stop: `{monitor}` has not improved for {}", plural(patience, "epoch"));
