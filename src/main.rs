@@ -115,7 +115,7 @@ enum Command {
         /// The seed of initialisation, splits, shuffles and dropout (default: the train block's `seed`, else 0).
         #[arg(long)]
         seed: Option<u64>,
-        /// Directory for history.csv and history.svg (default runs/<train>).
+        /// Exactly this directory for the run's outputs (default: a new runs/<train>/<N>/).
         #[arg(long)]
         out: Option<PathBuf>,
         /// Instead of training: run K steps on the first K batches in file

@@ -54,7 +54,7 @@ fn range_json(program: &Program, l: &Label) -> (Json, Json) {
     )
 }
 
-/// One diagnostic as the JSON object of docs/src/reference/checkpoints.md.
+/// One diagnostic as the JSON object of docs/src/data-formats.md ("Machine-readable output").
 pub fn diagnostic_json(program: &Program, d: &Diagnostic) -> Json {
     let (range, byte_range) = range_json(program, &d.primary);
     let labels: Vec<Json> = std::iter::once((&d.primary, true))
@@ -92,7 +92,7 @@ fn shape_json(v: &Value) -> Json {
     }
 }
 
-/// The summary JSON of docs/src/cli.md for some models.
+/// The summary JSON of docs/src/data-formats.md ("Machine-readable output") for some models.
 pub fn summary_json(models: &[&nnc_compiler::ModelInfo]) -> Json {
     let models: Vec<Json> = models
         .iter()

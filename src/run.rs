@@ -16,6 +16,10 @@ use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::optim::Spec;
 use nnc_runtime::train::{Backend, Config, Dataset, EpochRecord, Event, Params, Trainer};
 
+mod dirs;
+mod plot;
+mod report;
+
 /// A failure reported to the user as one message (exit code 1 unless usage).
 pub struct Failure {
     pub message: String,
@@ -556,7 +560,11 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         let momenta = trainer.moving_momenta(first_batch).map_err(|e| Failure::new(e.to_string()))?;
         warn_unsettled_statistics(&momenta, per_epoch.saturating_mul(cfg.epochs));
     }
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
+    let run_dir = dirs::output_dir(args.out.as_deref(), args.resume.as_deref(), &info.name, args.dump.is_none())?;
+    let out_dir = run_dir.path;
+    if args.dump.is_none() {
+        println!("run directory: {}", out_dir.display());
+    }
     if let Some((path, name, prefix)) = init_source(info, args, &out_dir)? {
         load_init(&trainer, &mut params, first_batch, &path, &name, &prefix)?;
     }
@@ -565,14 +573,26 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         None => 0,
     };
     trainer.init_params(&mut params, first_batch, seed).map_err(|e| Failure::new(e.to_string()))?;
-    if !info.steps.is_empty() {
-        return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta);
-    }
     if let Some((dir, steps)) = &args.dump {
         return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
     }
+    let report = report::Report {
+        train: info.name.clone(),
+        model: info.model.clone(),
+        epochs: cfg.epochs,
+        metrics: trainer.metric_names(),
+        summary: info
+            .model
+            .as_ref()
+            .and_then(|m| a.result.models.iter().find(|x| &x.name == m))
+            .map(nnc_compiler::summary::render),
+    };
+    if !info.steps.is_empty() {
+        return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir, report);
+    }
     fit_epochs(Session {
         info,
+        report,
         args,
         trainer,
         params,
@@ -590,6 +610,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
 /// resumed), the data, and where the outputs go.
 struct Session<'a> {
     info: &'a TrainInfo,
+    report: report::Report,
     args: &'a RunArgs,
     trainer: Trainer<'a>,
     params: Params,
@@ -605,21 +626,10 @@ struct Session<'a> {
 /// Trains epoch by epoch from `start_epoch`, writing checkpoints and the
 /// history as it goes, then evaluates on the test data.
 fn fit_epochs(s: Session) -> Result<(), Failure> {
-    let Session { info, args, mut trainer, mut params, train, val, test, cfg, meta, out_dir, start_epoch } = s;
-    let total: usize = params.values.values().map(|v| v.len()).sum();
-    println!(
-        "training `{}`{}: {} ({} validation), {}, batch {}, {}, {} lr {}",
-        info.name,
-        info.model.as_ref().map(|m| format!(" of model {m}")).unwrap_or_default(),
-        plural(train.len(), "sample"),
-        val.as_ref().map_or(0, Dataset::len),
-        plural(total, "parameter"),
-        cfg.batch,
-        plural(cfg.epochs, "epoch"),
-        cfg.optimizer.name(),
-        cfg.optimizer.lr
-    );
+    let Session { info, report, args, mut trainer, mut params, train, val, test, cfg, meta, out_dir, start_epoch } = s;
+    print_banner(info, &params, &train, val.as_ref(), &cfg);
     let mut on_event = progress(cfg.epochs);
+    let mut step_log = plot::StepLog::default();
     // Epochs run one at a time so the weights are saved after each (a later
     // failure keeps the last good checkpoint) and early stopping sees history.
     // A resumed run continues the history of the run it resumes (when that
@@ -648,6 +658,8 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
     cfg_one.epochs = 1;
     let validating = val.as_ref().is_some_and(|v| !v.is_empty());
     let mut history_file = HistoryFile::create(&out_dir, &trainer.metric_names(), validating, &history)?;
+    let mut classifier = report::classifier(info).filter(|_| validating);
+    let mut confusion = None;
     let mut result = Ok(());
     let save = args.save.as_ref().or(args.resume.as_ref());
     if start_epoch >= cfg.epochs {
@@ -661,6 +673,7 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
                 on_event(Event::Epoch(&r));
             }
             Event::Step { step, steps, loss, samples_per_sec, .. } => {
+                step_log.push(epoch, step, steps, loss);
                 on_event(Event::Step { epoch, step, steps, loss, samples_per_sec })
             }
         };
@@ -682,22 +695,21 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
             Some(monitor) => nnc_runtime::train::is_best(&history, monitor),
             None => true,
         };
-        let mut m = meta.clone();
-        m.insert("train".into(), info.name.clone());
-        m.insert("epoch".into(), (epoch + 1).to_string());
-        // With the optimizer's state, so that `--resume` continues exactly.
-        let (slots, opt_meta) = trainer.optimizer(&cfg.optimizer).state();
-        m.extend(opt_meta);
-        let write = |path: &Path| {
-            nnc_runtime::checkpoint::save_training(path, &params.values, &slots, &m)
-                .map_err(|e| Failure::new(e.to_string()))
+        if improved {
+            let mut paths: Vec<PathBuf> = save.cloned().into_iter().collect();
+            paths.extend(pattern.as_ref().map(|p| checkpoint_path(p, epoch + 1)).transpose()?);
+            save_epoch(&mut trainer, &params, &cfg, &meta, &info.name, epoch, &paths)?;
+        }
+        // After the checkpoint, so a report that cannot be written never costs the epoch's weights.
+        confusion = validation_confusion(&trainer, &params, val.as_ref(), &mut classifier, args);
+        let progress = report::Progress {
+            history: &history,
+            steps: &step_log,
+            confusion: confusion.as_ref(),
+            test: None,
+            finished: false,
         };
-        if let (Some(path), true) = (save, improved) {
-            write(path)?;
-        }
-        if let (Some(pattern), true) = (&pattern, improved) {
-            write(&checkpoint_path(pattern, epoch + 1)?)?;
-        }
+        report.write(&out_dir, &progress)?;
         if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
             let (patience, monitor) = cfg.early_stop.as_ref().map_or((0, ""), |e| (e.0, e.1.as_str()));
             println!("early stop: `{monitor}` has not improved for {}", plural(patience, "epoch"));
@@ -708,20 +720,120 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
         print_compile_stats(&trainer);
     }
     if !history.is_empty() {
-        write_history(&out_dir, &history, &trainer.metric_names())?;
+        write_history(&out_dir, &history, &step_log, &trainer.metric_names())?;
         println!("history: {}, plot: {}", out_dir.join("history.csv").display(), out_dir.join("history.svg").display());
     }
-    result?;
-    if let Some(t) = test {
-        let (tl, tm) = trainer.evaluate(&params, &t, cfg.batch).map_err(|e| Failure::new(e.to_string()))?;
-        let ms: Vec<String> = trainer.metric_names().iter().zip(tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
-        println!("test: loss {tl:.4} {}", ms.join(" "));
+    if result.is_err() {
+        println!("run directory: {}", out_dir.display());
     }
+    result?;
+    let progress = report::Progress {
+        history: &history,
+        steps: &step_log,
+        confusion: confusion.as_ref(),
+        test: None,
+        finished: true,
+    };
+    finish(&mut trainer, &params, test.as_ref(), cfg.batch, (&report, progress), &out_dir)?;
     if let Some(path) = save {
         println!("saved {}", path.display());
     }
+    println!("run directory: {}", out_dir.display());
     print_profile();
     Ok(())
+}
+
+/// The checkpoint after `epoch` to each of `paths`, with the optimizer's state, so that `--resume` continues
+/// exactly.
+fn save_epoch(
+    trainer: &mut Trainer,
+    params: &Params,
+    cfg: &Config,
+    meta: &BTreeMap<String, String>,
+    train: &str,
+    epoch: usize,
+    paths: &[PathBuf],
+) -> Result<(), Failure> {
+    let mut m = meta.clone();
+    m.insert("train".into(), train.to_string());
+    m.insert("epoch".into(), (epoch + 1).to_string());
+    let (slots, opt_meta) = trainer.optimizer(&cfg.optimizer).state();
+    m.extend(opt_meta);
+    for path in paths {
+        nnc_runtime::checkpoint::save_training(path, &params.values, &slots, &m)
+            .map_err(|e| Failure::new(e.to_string()))?;
+    }
+    Ok(())
+}
+
+/// The line that starts training: what is trained on what.
+fn print_banner(info: &TrainInfo, params: &Params, train: &Dataset, val: Option<&Dataset>, cfg: &Config) {
+    let total: usize = params.values.values().map(|v| v.len()).sum();
+    println!(
+        "training `{}`{}: {} ({} validation), {}, batch {}, {}, {} lr {}",
+        info.name,
+        info.model.as_ref().map(|m| format!(" of model {m}")).unwrap_or_default(),
+        plural(train.len(), "sample"),
+        val.map_or(0, Dataset::len),
+        plural(total, "parameter"),
+        cfg.batch,
+        plural(cfg.epochs, "epoch"),
+        cfg.optimizer.name(),
+        cfg.optimizer.lr
+    );
+}
+
+/// After the last epoch: the evaluation on the test data, then the finished report with it.
+fn finish(
+    trainer: &mut Trainer,
+    params: &Params,
+    test: Option<&Dataset>,
+    batch: usize,
+    (report, mut progress): (&report::Report, report::Progress),
+    out_dir: &Path,
+) -> Result<(), Failure> {
+    let mut tested = None;
+    if let Some(t) = test {
+        let (tl, tm) = trainer.evaluate(params, t, batch).map_err(|e| Failure::new(e.to_string()))?;
+        let ms: Vec<String> = trainer.metric_names().iter().zip(&tm).map(|(n, v)| format!("test_{n} {v:.4}")).collect();
+        println!("test: loss {tl:.4} {}", ms.join(" "));
+        tested = Some((tl, trainer.metric_names().into_iter().zip(tm).collect::<Vec<_>>()));
+    }
+    progress.test = tested.as_ref().map(|(l, ms)| (*l, ms.as_slice()));
+    report.write(out_dir, &progress)?;
+    println!("report: {}", out_dir.join("report.html").display());
+    Ok(())
+}
+
+/// Rows per forward pass of the report's predictions: bounded memory whatever the validation set's size.
+const PREDICT_CHUNK: usize = 512;
+
+/// The confusion matrix of a classifier on the validation rows, predicted in chunks. A failure (memory) is
+/// a warning, once: the report goes on without the matrix.
+fn validation_confusion(
+    trainer: &Trainer,
+    params: &Params,
+    val: Option<&Dataset>,
+    classifier: &mut Option<report::Classifier>,
+    args: &RunArgs,
+) -> Option<report::Confusion> {
+    let c = classifier.as_ref()?;
+    let val = val?;
+    let labels = report::labels(c, val)?;
+    let mut scores = Vec::with_capacity(val.len().saturating_mul(c.classes));
+    let rows: Vec<usize> = (0..val.len()).collect();
+    for chunk in rows.chunks(PREDICT_CHUNK) {
+        let outputs = [("scores".to_string(), c.scores)];
+        match trainer.predict_block(params, &val.take(chunk), &outputs, args.backend, args.memory) {
+            Ok(out) => scores.extend(out[0].iter().copied()),
+            Err(e) => {
+                eprintln!("warning: report.html: no confusion matrix: {e}");
+                *classifier = None;
+                return None;
+            }
+        }
+    }
+    Some(report::Confusion::of(c.classes, &scores, labels))
 }
 
 /// The progress display: a bar on stderr when it is a terminal (redrawn at
@@ -838,6 +950,8 @@ fn run_steps(
     cfg: &Config,
     args: &RunArgs,
     meta: &BTreeMap<String, String>,
+    out_dir: &Path,
+    mut report: report::Report,
 ) -> Result<(), Failure> {
     // `--steps K` caps a pass (an "epoch" of the history) at K iterations.
     let per_pass = train.len().div_ceil(cfg.batch.max(1)).max(1).min(args.steps.unwrap_or(usize::MAX));
@@ -857,29 +971,40 @@ fn run_steps(
         plural(iterations, "iteration")
     );
     let passes = iterations.div_ceil(per_pass);
-    let out_dir = args.out.clone().unwrap_or_else(|| PathBuf::from("runs").join(&info.name));
-    let mut history_file = HistoryFile::create(&out_dir, &trainer.metric_names(), false, &[])?;
+    let mut history_file = HistoryFile::create(out_dir, &trainer.metric_names(), false, &[])?;
     let mut write_error = None;
-    let mut on_event = |e: Event| {
-        if let Event::Epoch(rec) = e {
+    let mut step_log = plot::StepLog::default();
+    report.epochs = passes;
+    let mut so_far = Vec::new();
+    let mut on_event = |e: Event| match e {
+        Event::Epoch(rec) => {
             println!("{}", epoch_line(rec, passes));
-            if let Err(e) = history_file.append(rec) {
+            so_far.push(rec.clone());
+            let progress =
+                report::Progress { history: &so_far, steps: &step_log, confusion: None, test: None, finished: false };
+            if let Err(e) = history_file.append(rec).and_then(|()| report.write(out_dir, &progress)) {
                 write_error.get_or_insert(e);
             }
         }
+        Event::Step { epoch, step, steps, loss, .. } => step_log.push(epoch, step, steps, loss),
     };
     let history =
         trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
     if let Some(e) = write_error {
         return Err(e);
     }
-    write_history(&out_dir, &history, &trainer.metric_names())?;
+    write_history(out_dir, &history, &step_log, &trainer.metric_names())?;
+    let progress =
+        report::Progress { history: &history, steps: &step_log, confusion: None, test: None, finished: true };
+    report.write(out_dir, &progress)?;
+    println!("report: {}", out_dir.join("report.html").display());
     if let Some(path) = &args.save {
         let mut m = meta.clone();
         m.insert("train".into(), info.name.clone());
         nnc_runtime::checkpoint::save(path, &params.values, &m).map_err(|e| Failure::new(e.to_string()))?;
         println!("saved {}", path.display());
     }
+    println!("run directory: {}", out_dir.display());
     Ok(())
 }
 
@@ -1006,7 +1131,12 @@ impl HistoryFile {
     }
 }
 
-fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Result<(), Failure> {
+fn write_history(
+    dir: &Path,
+    history: &[EpochRecord],
+    steps: &plot::StepLog,
+    metrics: &[String],
+) -> Result<(), Failure> {
     std::fs::create_dir_all(dir).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     let columns = history_columns(metrics, history.iter().any(|r| r.val_loss.is_some()));
     let mut csv = history_header(&columns);
@@ -1014,58 +1144,9 @@ fn write_history(dir: &Path, history: &[EpochRecord], metrics: &[String]) -> Res
         csv.push_str(&history_line(r, &columns));
     }
     std::fs::write(dir.join("history.csv"), csv).map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
-    std::fs::write(dir.join("history.svg"), plot(history, &columns))
+    std::fs::write(dir.join("history.svg"), plot::svg(history, steps, metrics))
         .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     Ok(())
-}
-
-/// A small line chart: one panel per series kind (loss, each metric).
-fn plot(history: &[EpochRecord], columns: &[String]) -> String {
-    let (w, h, pad) = (640.0, 360.0, 48.0);
-    let colors = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
-    let series: Vec<(&String, Vec<f64>)> = columns
-        .iter()
-        .map(|c| (c, history.iter().filter_map(|r| r.value(c)).collect::<Vec<f64>>()))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    let all: Vec<f64> = series.iter().flat_map(|(_, v)| v.iter().copied()).filter(|v| v.is_finite()).collect();
-    let (lo, hi) = all.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
-    let (lo, hi) = if lo.is_finite() && hi > lo { (lo, hi) } else { (0.0, 1.0) };
-    let n = history.len().max(2) as f64;
-    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / (n - 1.0);
-    let y = |v: f64| h - pad - (h - 2.0 * pad) * (v - lo) / (hi - lo);
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{w}\" height=\"{h}\" font-family=\"sans-serif\" \
-            font-size=\"12\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
-    );
-    svg.push_str(&format!(
-        "<line x1=\"{pad}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"black\"/>\n",
-        h - pad,
-        w - pad,
-        h - pad
-    ));
-    svg.push_str(&format!("<line x1=\"{pad}\" y1=\"{pad}\" x2=\"{pad}\" y2=\"{}\" stroke=\"black\"/>\n", h - pad));
-    svg.push_str(&format!("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">epoch</text>\n", w / 2.0, h - 12.0));
-    svg.push_str(&format!(
-        "<text x=\"4\" y=\"{}\">{hi:.3}</text><text x=\"4\" y=\"{}\">{lo:.3}</text>\n",
-        pad,
-        h - pad
-    ));
-    for (k, (name, vals)) in series.iter().enumerate() {
-        let c = colors[k % colors.len()];
-        let pts: Vec<String> = vals.iter().enumerate().map(|(i, &v)| format!("{:.1},{:.1}", x(i), y(v))).collect();
-        svg.push_str(&format!(
-            "<polyline fill=\"none\" stroke=\"{c}\" stroke-width=\"2\" points=\"{}\"/>\n",
-            pts.join(" ")
-        ));
-        svg.push_str(&format!(
-            "<text x=\"{}\" y=\"{}\" fill=\"{c}\">{name}</text>\n",
-            w - pad - 90.0,
-            pad + 14.0 * k as f64
-        ));
-    }
-    svg.push_str("</svg>\n");
-    svg
 }
 
 /// `nnc predict`: runs a model's outputs on `.npy` inputs with saved weights.

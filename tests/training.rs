@@ -477,7 +477,7 @@ fn a_closed_stdout_stops_the_run_quietly() {
         .unwrap();
     let mut first = String::new();
     BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
-    assert!(first.starts_with("training"), "{first}");
+    assert!(first.starts_with("run directory: "), "{first}");
     let o = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert!(!stderr.contains("internal failure") && !stderr.contains("panicked"), "{stderr}");

@@ -893,7 +893,7 @@ impl<'a> Trainer<'a> {
         n: usize,
         dims: &[(String, i64)],
     ) -> Result<Vec<ParamDecl>, TrainError> {
-        Ok(Self::lower_forward(info, outputs, n, dims)?.params)
+        Ok(Self::lower_forward(info, outputs, n, dims, &HashMap::new())?.params)
     }
 
     /// The forward pass of `outputs` for `n` rows, lowered in evaluation mode
@@ -903,11 +903,26 @@ impl<'a> Trainer<'a> {
         outputs: &[(String, TRef)],
         n: usize,
         dims: &[(String, i64)],
+        subst: &HashMap<u32, TRef>,
     ) -> Result<Func, TrainError> {
         let mut all_dims = vec![("N".to_string(), n as i64)];
         all_dims.extend(dims.iter().cloned());
         let opts = LowerOptions { dims: all_dims, ..LowerOptions::default() };
-        Ok(ir::lower::lower(&info.graph, outputs, &HashMap::new(), &opts)?)
+        Ok(ir::lower::lower(&info.graph, outputs, subst, &opts)?)
+    }
+
+    /// [`Trainer::predict_within`] of tensors of this block's graph, its model inputs fed as in training (by
+    /// the data arrays or the block's `let`s, `let pixels = pixels / 16`), with the dims the data bound: the
+    /// scores a validation report compares with the labels.
+    pub fn predict_block(
+        &self,
+        params: &Params,
+        inputs: &Dataset,
+        outputs: &[(String, TRef)],
+        backend: Backend,
+        limit: memory::Limit,
+    ) -> Result<Vec<ArrayD<f32>>, TrainError> {
+        Self::predict_with(self.info, &self.subst, params, inputs, outputs, &self.dims, backend, limit)
     }
 
     /// [`Trainer::predict`], after comparing an estimate of its memory
@@ -921,8 +936,21 @@ impl<'a> Trainer<'a> {
         backend: Backend,
         limit: memory::Limit,
     ) -> Result<Vec<ArrayD<f32>>, TrainError> {
+        Self::predict_with(info, &HashMap::new(), params, inputs, outputs, dims, backend, limit)
+    }
+
+    fn predict_with(
+        info: &TrainInfo,
+        subst: &HashMap<u32, TRef>,
+        params: &Params,
+        inputs: &Dataset,
+        outputs: &[(String, TRef)],
+        dims: &[(String, i64)],
+        backend: Backend,
+        limit: memory::Limit,
+    ) -> Result<Vec<ArrayD<f32>>, TrainError> {
         let n = inputs.len();
-        let f = Self::lower_forward(info, outputs, n, dims)?;
+        let f = Self::lower_forward(info, outputs, n, dims, subst)?;
         let keep: Vec<Id> = f.outputs.iter().map(|(_, id)| *id).collect();
         let estimate = memory::Estimate {
             params: memory::param_bytes(f.params.iter().map(|p| (p.name.as_str(), p.shape.as_slice())))
