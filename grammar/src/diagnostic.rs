@@ -359,7 +359,7 @@ or `G` suffix: `NNC_MAX_DATA_BYTES=8G nnc run big.nn`.";
     OutputOutsideOutDir = "E0504", Error, "output path outside the output directory",
 "A train block names a file to write (`checkpoint = \"…\"`) that is absolute
 or climbs out of the output directory with `..`. Such paths are relative to
-the output directory of `nnc run` (`--out DIR`, default `runs/<train>`) and
+the output directory of `nnc run` (`--out DIR`, default a new `runs/<train>/<N>/`) and
 must stay inside it, so running a file someone sent you cannot overwrite
 your other files.
 
