@@ -2,6 +2,12 @@
 //! checker and model summaries.
 //!
 //! Pure: no IO besides what the caller's [`program::Loader`] provides.
+//!
+//! In the pipeline source → AST → typed graph → IR → kernels → runtime this crate takes the AST of
+//! `nnc-syntax` to the typed [`graph`] (every value with its symbolic shape) and lowers it to the
+//! [`ir`] that `nnc-jit` compiles and `nnc-runtime` executes. The layer table ([`layers`]) is the single
+//! description of every layer: checking, lowering, hover text and the manual's catalogue all read it.
+//! See `ARCHITECTURE.md` at the repository root for the stages, and the manual (`docs/src/`) for the language.
 
 #![forbid(unsafe_code)]
 

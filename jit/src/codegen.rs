@@ -31,6 +31,7 @@ use crate::scalar;
 /// A compiled kernel (see the module docs for the calling convention).
 pub type KernelFn = unsafe extern "C" fn(ptrs: *const *mut f32, begin: i64, end: i64);
 
+/// Cranelift rejected a setting or a generated function; the text is Cranelift's message.
 #[derive(Debug)]
 pub struct CodegenError(pub String);
 
@@ -51,7 +52,7 @@ const CALLEES: [(&str, *const u8, usize); 5] = [
 ];
 
 /// One JIT module: compiles kernels and owns their code for as long as it lives.
-pub struct Codegen {
+pub(crate) struct Codegen {
     module: JITModule,
     callees: Vec<FuncId>,
     fctx: FunctionBuilderContext,
@@ -65,7 +66,7 @@ pub struct Codegen {
 unsafe impl Send for Codegen {}
 
 impl Codegen {
-    pub fn new() -> Result<Codegen, CodegenError> {
+    pub(crate) fn new() -> Result<Codegen, CodegenError> {
         let err = |e: &dyn std::fmt::Display| CodegenError(e.to_string());
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| err(&e))?;
