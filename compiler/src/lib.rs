@@ -9,6 +9,7 @@
 //! description of every layer: checking, lowering, hover text and the manual's catalogue all read it.
 //! See `ARCHITECTURE.md` at the repository root for the stages, and the manual (`docs/src/`) for the language.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 pub mod aliases;
@@ -17,7 +18,7 @@ pub mod dims;
 pub mod graph;
 pub mod ir;
 pub mod layers;
-pub mod lint;
+pub(crate) mod lint;
 pub mod program;
 pub mod sandbox;
 pub mod schema;
@@ -29,7 +30,9 @@ pub use program::{FsLoader, LoadError, Loader, Program};
 
 /// A loaded and checked program.
 pub struct Analysis {
+    /// The loaded files (root first) with their ASTs and loading diagnostics.
     pub program: Program,
+    /// What the checker found: diagnostics (lints included), models, train blocks and editor hints.
     pub result: CheckResult,
 }
 

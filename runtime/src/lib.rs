@@ -6,6 +6,8 @@
 //! writes checkpoints. See `ARCHITECTURE.md` at the repository root for the stages, and the manual
 //! (`docs/src/`) for the data formats and training blocks.
 
+#![warn(missing_docs)]
+
 // Unsafe code: running JIT kernels on planned buffers (program.rs), threads writing disjoint
 // ranges of one output (library.rs, pair.rs), the gemm crate's raw-pointer API (gemm.rs) and the
 // x86 denormal flags; each block says why it is sound.
