@@ -18,7 +18,7 @@ pub mod dims;
 pub mod graph;
 pub mod ir;
 pub mod layers;
-pub(crate) mod lint;
+pub mod lint;
 pub mod program;
 pub mod sandbox;
 pub mod schema;

@@ -52,7 +52,7 @@ const CALLEES: [(&str, *const u8, usize); 5] = [
 ];
 
 /// One JIT module: compiles kernels and owns their code for as long as it lives.
-pub(crate) struct Codegen {
+pub struct Codegen {
     module: JITModule,
     callees: Vec<FuncId>,
     fctx: FunctionBuilderContext,
@@ -66,7 +66,8 @@ pub(crate) struct Codegen {
 unsafe impl Send for Codegen {}
 
 impl Codegen {
-    pub(crate) fn new() -> Result<Codegen, CodegenError> {
+    /// A module for the host ISA (optimising for speed, using FMA when the host has it).
+    pub fn new() -> Result<Codegen, CodegenError> {
         let err = |e: &dyn std::fmt::Display| CodegenError(e.to_string());
         let mut flags = settings::builder();
         flags.set("opt_level", "speed").map_err(|e| err(&e))?;

@@ -6,20 +6,32 @@ use crate::types::{LayerValue, Origin, TensorTy, Value};
 
 /// A bound option value.
 #[derive(Clone, Debug)]
-pub(crate) enum ArgVal {
+pub enum ArgVal {
+    /// An integer or a symbolic dim.
     Int(Dim),
+    /// `[h, w]` (or one value given for both).
     Pair(Dim, Dim),
+    /// A number.
     Float(f64),
+    /// A flag.
     Bool(bool),
+    /// A bare word from the option's list.
     Mode(String),
+    /// `valid`, `same` or explicit sizes.
     Padding(Padding),
+    /// A layer value (`lstm(64)`).
     Layer(LayerValue),
     /// `activation = none`
     NoLayer,
+    /// Axes as written (negative counts from the end).
     Axes(Vec<i64>),
+    /// A tensor operand given as an option.
     Tensor(TensorTy),
+    /// Initial states of a recurrent layer.
     State(Vec<TensorTy>),
+    /// A target shape (`reshape`).
     Shape(Vec<Dim>),
+    /// An initialiser name (`glorot_uniform`).
     Init(String),
     /// `zero_padding`/`cropping` sizes as written: `P` is `[[P]]`, `[A, B]` is `[[A], [B]]`,
     /// `[[a, b], [c, d]]` stays; the layer's rule reads them for its rank.
@@ -32,10 +44,14 @@ pub(crate) enum ArgVal {
     Absent,
 }
 
+/// The `padding` option of convolutions and pooling.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) enum Padding {
+pub enum Padding {
+    /// No padding: the output shrinks by the window.
     Valid,
+    /// Padded so that the output size is `⌈input / stride⌉`.
     Same,
+    /// Symmetric zero padding `(ph, pw)` on each side.
     Explicit(Dim, Dim),
 }
 

@@ -10,8 +10,8 @@ mod args;
 pub mod lowering;
 mod rules;
 
-pub use args::Args;
-pub(crate) use args::{ArgIssue, ArgVal, Padding, bind_args};
+pub(crate) use args::{ArgIssue, bind_args};
+pub use args::{ArgVal, Args, Padding};
 pub use rules::{LAYERS, MAX_REPEAT};
 
 use nnc_syntax::ast::ElemType;
