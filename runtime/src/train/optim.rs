@@ -81,9 +81,9 @@ pub enum Schedule {
     },
     /// lr · rate^(step / every)
     ExponentialDecay {
-        /// The factor per `every` epochs.
+        /// The factor per `every` steps.
         rate: f64,
-        /// Epochs per factor (a continuous decay).
+        /// Steps per factor (the decay is continuous: `step / every` is not rounded).
         every: usize,
     },
     /// lr · factor after `patience` epochs without improvement of the monitored value.
