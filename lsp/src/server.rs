@@ -35,7 +35,7 @@ pub enum Exit {
     Abrupt,
 }
 
-/// Why [`Server::serve`] stopped other than by the protocol's `exit`.
+/// Why [`crate::run_stdio`] stopped other than by the protocol's `exit`.
 #[derive(Debug)]
 pub enum ServeError {
     /// The client is gone: stdout is closed.

@@ -181,9 +181,9 @@ pub enum Op {
     },
     /// Joins the operands along the given axis.
     Concat(usize),
-    /// Rows of a table (args: table [V, D], indices int[…]) → […, D].
+    /// Rows of a table (args: table `[V, D]`, indices int[…]) → […, D].
     Gather,
-    /// Gradient of gather: (dy […, D], indices) → [V, D].
+    /// Gradient of gather: (dy […, D], indices) → `[V, D]`.
     ScatterAdd,
     /// One-hot encoding of int indices with the given depth, as float.
     OneHot(usize),
@@ -191,24 +191,24 @@ pub enum Op {
     Softmax(usize),
     /// Log-softmax along the given axis (stable: `x - max - log Σ e^(x - max)`).
     LogSoftmax(usize),
-    /// (x [N,H,W,C], k [KH,KW,C/G,F]) → [N,H',W',F], `G = groups` (Keras's
+    /// (x `[N,H,W,C]`, k `[KH,KW,C/G,F]`) → `[N,H',W',F]`, `G = groups` (Keras's
     /// layout): output channel f reads the input channels of group
     /// f / (F/G). Depthwise convolutions are `G = C` (their kernel
-    /// [KH,KW,C,M] has the memory order of [KH,KW,1,C·M]).
+    /// `[KH,KW,C,M]` has the memory order of `[KH,KW,1,C·M]`).
     Conv2d {
         /// The window geometry.
         window: Window,
         /// Number of channel groups (1: an ordinary convolution).
         groups: usize,
     },
-    /// (dy [N,H',W',F], k [KH,KW,C/G,F]) → dx [N,H,W,C] (shape of this node).
+    /// (dy `[N,H',W',F]`, k `[KH,KW,C/G,F]`) → dx `[N,H,W,C]` (shape of this node).
     Conv2dInputGrad {
         /// The forward convolution's window.
         window: Window,
         /// The forward convolution's groups.
         groups: usize,
     },
-    /// (x [N,H,W,C], dy [N,H',W',F]) → dk [KH,KW,C/G,F].
+    /// (x `[N,H,W,C]`, dy `[N,H',W',F]`) → dk `[KH,KW,C/G,F]`.
     Conv2dKernelGrad {
         /// The forward convolution's window.
         window: Window,
@@ -233,7 +233,7 @@ pub enum Op {
         /// The forward pooling's `count_pad`.
         count_pad: bool,
     },
-    /// Nearest-neighbour upsampling by [sh, sw] on NHWC.
+    /// Nearest-neighbour upsampling by `[sh, sw]` on NHWC.
     Upsample([usize; 2]),
     /// Gradient of upsampling: sums each block.
     UpsampleGrad([usize; 2]),
