@@ -36,7 +36,8 @@ pub struct Label {
     pub message: String,
 }
 
-/// One finding of any stage: a stable code, the spot it is about, related spots and notes. Plain data; rendered at the edge.
+/// One finding of any stage: a stable code, the spot it is about, related spots and notes.
+/// Plain data; only the outermost layer renders it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
     /// The stable code (`E0201`…), explained by `nnc explain`.
