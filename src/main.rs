@@ -115,8 +115,8 @@ enum Command {
         /// The seed of initialisation, splits, shuffles and dropout (default: the train block's `seed`, else 0).
         #[arg(long)]
         seed: Option<u64>,
-        /// Exactly this directory for the run's outputs (default: a new runs/<train>/<N>/).
-        #[arg(long)]
+        // `help` rather than a doc comment: rustdoc would read `<train>` as an HTML tag.
+        #[arg(long, help = "Exactly this directory for the run's outputs (default: a new runs/<train>/<N>/)")]
         out: Option<PathBuf>,
         /// Instead of training: run K steps on the first K batches in file
         /// order and write the weights, batches, losses and gradients to

@@ -53,10 +53,10 @@ fn blocks(page: &Path) -> Vec<Block> {
     for (i, line) in text.lines().enumerate() {
         match &mut open {
             None => {
-                if let Some(info) = line.strip_prefix("```nn") {
-                    if info.is_empty() || info.starts_with(',') {
-                        open = Some((i + 1, info.trim_start_matches(',').to_string(), String::new()));
-                    }
+                if let Some(info) = line.strip_prefix("```nn")
+                    && (info.is_empty() || info.starts_with(','))
+                {
+                    open = Some((i + 1, info.trim_start_matches(',').to_string(), String::new()));
                 }
             }
             Some((start, info, body)) => {
@@ -111,11 +111,10 @@ fn every_nn_block_in_the_book_checks_or_fails_as_annotated() {
             let check = Command::new(nnc_bin()).arg("check").arg(&file).arg("--root").arg(&root_arg).output().unwrap();
             let stderr = String::from_utf8_lossy(&check.stderr);
             match expected_error(&b.info) {
-                Some(code) => {
-                    if !stderr.contains(&format!("[{code}]")) {
-                        failures.push(format!("{at}: expected {code}, got:\n{stderr}"));
-                    }
+                Some(code) if !stderr.contains(&format!("[{code}]")) => {
+                    failures.push(format!("{at}: expected {code}, got:\n{stderr}"));
                 }
+                Some(_) => {}
                 None if !check.status.success() => failures.push(format!("{at}: does not check clean:\n{stderr}")),
                 None if b.info.split(',').any(|a| a == "train") => {
                     let run = Command::new(nnc_bin())

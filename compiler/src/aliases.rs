@@ -3,7 +3,7 @@
 //! Newcomers write what they know: `Dense`, `nn.Linear`, `kernel_size`, `return_sequences`,
 //! `learning_rate`. Edit distance cannot find `kernel` from `kernel_size` (5 edits) or `lr` from
 //! `learning_rate`, so these are looked up in a table first. Names are compared after
-//! [`normalise`] (module prefixes dropped, case and underscores ignored), so `MaxPooling2D`,
+//! `normalise` (module prefixes dropped, case and underscores ignored), so `MaxPooling2D`,
 //! `max_pooling2d` and `layers.MaxPooling2D` are one entry. A foreign name may have several nnc
 //! names (`kernel_size` is `kernel` on a convolution but `size` on a pooling layer): the first
 //! one among the candidates of the place where it was written wins.

@@ -15,8 +15,11 @@ use std::rc::Rc;
 /// An atom of a monomial: a dim name or an irreducible division.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Atom {
+    /// A dim name (`N`).
     Sym(Rc<str>),
+    /// `⌊a / b⌋` that did not simplify.
     FloorDiv(Rc<Poly>, Rc<Poly>),
+    /// `⌈a / b⌉` that did not simplify.
     CeilDiv(Rc<Poly>, Rc<Poly>),
 }
 
@@ -32,6 +35,7 @@ pub struct Poly {
 /// A dim: an integer when known, otherwise a canonical polynomial.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Dim {
+    /// A concrete size.
     Known(i64),
     /// Never constant: constants are always `Known`.
     Expr(Rc<Poly>),
@@ -40,6 +44,7 @@ pub enum Dim {
 /// What can be said about two dims.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Equality {
+    /// Provably equal (their canonical forms are the same).
     Equal,
     /// Provably different (their difference is a non-zero constant).
     Different,
@@ -50,11 +55,13 @@ pub enum Equality {
 /// Why dim arithmetic has no result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DimError {
+    /// A division by a dim that is zero.
     DivisionByZero,
     /// A size or a coefficient does not fit in 64 bits.
     Overflow,
 }
 
+/// The result of dim arithmetic, which fails on division by zero and overflow.
 pub type DimResult = Result<Dim, DimError>;
 
 /// Floor and ceiling of `a / b` in exact integer arithmetic (`b != 0`);
@@ -124,6 +131,7 @@ impl Poly {
 }
 
 impl Dim {
+    /// The dim named `name` (a symbol, unknown until bound).
     pub fn sym(name: &str) -> Dim {
         Dim::Expr(Rc::new(Poly { terms: vec![(vec![Atom::Sym(name.into())], 1)] }))
     }
@@ -142,6 +150,7 @@ impl Dim {
         }
     }
 
+    /// The value, if the dim is a constant.
     pub fn as_known(&self) -> Option<i64> {
         match self {
             Dim::Known(c) => Some(*c),
@@ -163,6 +172,7 @@ impl Dim {
         }
     }
 
+    /// `self + o`, simplified.
     pub fn add(&self, o: &Dim) -> DimResult {
         match (self, o) {
             (Dim::Known(a), Dim::Known(b)) => a.checked_add(*b).map(Dim::Known).ok_or(DimError::Overflow),
@@ -170,6 +180,7 @@ impl Dim {
         }
     }
 
+    /// `self - o`, simplified.
     pub fn sub(&self, o: &Dim) -> DimResult {
         match (self, o) {
             (Dim::Known(a), Dim::Known(b)) => a.checked_sub(*b).map(Dim::Known).ok_or(DimError::Overflow),
@@ -177,6 +188,7 @@ impl Dim {
         }
     }
 
+    /// `self · o`, simplified.
     pub fn mul(&self, o: &Dim) -> DimResult {
         match (self, o) {
             (Dim::Known(a), Dim::Known(b)) => a.checked_mul(*b).map(Dim::Known).ok_or(DimError::Overflow),
@@ -184,6 +196,7 @@ impl Dim {
         }
     }
 
+    /// `-self`.
     pub fn neg(&self) -> DimResult {
         Dim::Known(0).sub(self)
     }
@@ -199,6 +212,7 @@ impl Dim {
         self.div(o, false)
     }
 
+    /// Ceiling division (output sizes of `same`-padded strided layers), simplified like [`Dim::floor_div`].
     pub fn ceil_div(&self, o: &Dim) -> DimResult {
         self.div(o, true)
     }
@@ -263,6 +277,7 @@ impl Dim {
         Dim::Expr(Rc::new(Poly { terms: vec![(vec![atom], 1)] }))
     }
 
+    /// Whether `self` and `o` are provably equal, provably different or neither (compares canonical polynomials).
     pub fn compare(&self, o: &Dim) -> Equality {
         let (a, b) = (self.poly(), o.poly());
         let diff = a.difference(&b);

@@ -15,15 +15,20 @@ use crate::sandbox::{self, Access, Cap, FileError, Root};
 /// Why a file could not be read.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LoadError {
+    /// The file does not exist.
     NotFound,
+    /// The file is not UTF-8.
     InvalidUtf8,
+    /// Another IO error, with the operating system's message.
     Io(String),
     /// Refused without reading: outside the project root, not a regular
     /// file, or over the size cap ([`crate::sandbox`]).
     Refused(FileError),
 }
 
+/// How `use`d files and data files are read: the file system (CLI), or open editor buffers first (language server).
 pub trait Loader {
+    /// The text of the file at `path`, resolved by the caller relative to the file that names it.
     fn load(&self, path: &Path) -> Result<String, LoadError>;
     /// Whether a data file (of a `train` data source) could be read: it
     /// exists, and the loader would let the run read it. Loaders that cannot
@@ -82,27 +87,38 @@ fn load_error(e: FileError) -> LoadError {
 /// The standard library modules, embedded (`use std.blocks`).
 pub const STDLIB: &[(&str, &str)] = &[("blocks", include_str!("../../stdlib/blocks.nn"))];
 
+/// One loaded source file.
 pub struct SourceFile {
+    /// Its id; `Program::files[id]` is this file.
     pub id: FileId,
     /// The name shown in diagnostics (the path as given, or `std/blocks.nn`).
     pub name: String,
+    /// The resolved path; `None` for embedded standard library modules.
     pub path: Option<PathBuf>,
+    /// Its text.
     pub text: String,
+    /// Its syntax tree.
     pub ast: ast::File,
+    /// Line starts of `text`, for positions in diagnostics and the language server.
     pub lines: LineIndex,
+    /// Whether it is an embedded standard library module (`use std.…`).
     pub is_std: bool,
 }
 
+/// A root file and every file it `use`s (transitively), parsed.
 pub struct Program {
+    /// The files; the root is first, and `files[i].id == FileId(i)`.
     pub files: Vec<SourceFile>,
     /// Syntax and loading diagnostics.
     pub diagnostics: Vec<Diagnostic>,
 }
 
 impl Program {
+    /// The file with id `id` (panics if it is not of this program).
     pub fn file(&self, id: FileId) -> &SourceFile {
         &self.files[id.0 as usize]
     }
+    /// The root file (the one given to the loader first).
     pub fn root(&self) -> &SourceFile {
         &self.files[0]
     }

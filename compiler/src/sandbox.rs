@@ -65,6 +65,7 @@ impl Root {
         Root { dir: std::fs::canonicalize(dir).unwrap_or_else(|_| absolute(dir)), what: "workspace folder" }
     }
 
+    /// The root directory (canonical when it exists).
     pub fn dir(&self) -> &Path {
         &self.dir
     }
@@ -85,6 +86,7 @@ pub enum Access {
 }
 
 impl Access {
+    /// Access restricted to `root`.
     pub fn root(root: &Root) -> Access {
         Access::Within(vec![root.clone()])
     }
@@ -116,6 +118,7 @@ pub enum Cap {
 }
 
 impl Cap {
+    /// The environment variable that raises this cap.
     pub fn env(self) -> &'static str {
         match self {
             Cap::Source => "NNC_MAX_SOURCE_BYTES",
@@ -123,6 +126,7 @@ impl Cap {
         }
     }
 
+    /// The cap when its environment variable is unset or invalid, in bytes.
     pub fn default_bytes(self) -> u64 {
         match self {
             Cap::Source => 16 << 20,
@@ -170,15 +174,46 @@ pub fn human_size(n: u64) -> String {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum FileError {
     /// A path a `.nn` file names that resolves outside every allowed root.
-    Outside { path: PathBuf, roots: Vec<(&'static str, PathBuf)> },
+    Outside {
+        /// The path as written.
+        path: PathBuf,
+        /// The allowed roots: what each is (`project root`…) and its directory.
+        roots: Vec<(&'static str, PathBuf)>,
+    },
     /// An output path that is absolute or climbs out of the output directory.
-    Escapes { path: PathBuf, out: PathBuf },
+    Escapes {
+        /// The path as written.
+        path: PathBuf,
+        /// The output directory it must stay in.
+        out: PathBuf,
+    },
     /// A directory, FIFO, device or socket.
-    NotRegular { path: PathBuf, kind: &'static str },
+    NotRegular {
+        /// The path as written.
+        path: PathBuf,
+        /// What it is instead (`a directory`, `a FIFO`…).
+        kind: &'static str,
+    },
     /// Larger than its cap (`inflated`: what a compressed file inflates to).
-    TooLarge { path: PathBuf, cap: Cap, limit: u64, inflated: bool },
+    TooLarge {
+        /// The path as written.
+        path: PathBuf,
+        /// Which cap it exceeds.
+        cap: Cap,
+        /// The cap in force, in bytes.
+        limit: u64,
+        /// Whether the limit applies to the inflated size of a compressed file.
+        inflated: bool,
+    },
     /// The operating system refused (missing file, permissions).
-    Io { path: PathBuf, kind: std::io::ErrorKind, message: String },
+    Io {
+        /// The path as written.
+        path: PathBuf,
+        /// The operating system's error kind.
+        kind: std::io::ErrorKind,
+        /// The operating system's message.
+        message: String,
+    },
 }
 
 impl FileError {
@@ -197,6 +232,7 @@ impl FileError {
         }
     }
 
+    /// The path as the user wrote it (for messages).
     pub fn path(&self) -> &Path {
         match self {
             FileError::Outside { path, .. }

@@ -11,11 +11,17 @@
 /// What kind of callable something is; a field names the kind it needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FnKind {
+    /// A loss minimised by training (`cross_entropy`, `mse`…).
     Loss,
+    /// A metric reported each epoch (`accuracy`…).
     Metric,
+    /// An optimizer (`sgd`, `adam`…).
     Optimizer,
+    /// A learning-rate schedule (`step_decay`…).
     Schedule,
+    /// A parameter initialiser (`glorot_uniform`…).
     Initialiser,
+    /// A data source (`csv`, `idx`, `text`…).
     DataSource,
     /// `split`, `early_stop`, `column`, `load`.
     Helper,
@@ -35,6 +41,7 @@ impl FnKind {
         }
     }
 
+    /// The bare noun ("loss", "data source"), for headings and lists.
     pub fn noun(self) -> &'static str {
         match self {
             FnKind::Loss => "loss",
@@ -51,17 +58,24 @@ impl FnKind {
 /// The numbers an option (or a field) accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Range {
+    /// `> 0`.
     Positive,
+    /// `≥ 0`.
     NonNegative,
     /// [0, 1): momenta and decay rates of running averages (1 would never forget).
     UnitHalfOpen,
+    /// `[0, 1]`.
     Unit,
+    /// `(0, 1)`.
     OpenUnit,
+    /// A whole number `≥ 1`.
     PositiveInt,
+    /// A whole number `≥ 0`.
     NonNegativeInt,
 }
 
 impl Range {
+    /// The range as words for messages (`"in [0, 1)"`).
     pub fn describe(self) -> &'static str {
         match self {
             Range::Positive => "> 0",
@@ -74,6 +88,7 @@ impl Range {
         }
     }
 
+    /// Whether `x` is finite and in the range (whole, for the integer ranges).
     pub fn contains(self, x: f64) -> bool {
         let whole = x.fract() == 0.0;
         x.is_finite()
@@ -92,8 +107,11 @@ impl Range {
 /// What an option's value is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueKind {
+    /// Any number.
     Number,
+    /// A whole number.
     Int,
+    /// `true` or `false`.
     Bool,
     /// A string or bare word (`delimiter = ";"`, `pad = post`, `monitor = val_loss`).
     Word,
@@ -108,19 +126,28 @@ pub enum ValueKind {
 /// An option's default, when it has one the runtime reads.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Default {
+    /// No default the runtime reads (the option is absent unless given, or its default depends on other options).
     None,
+    /// A number.
     Num(f64),
+    /// A flag.
     Bool(bool),
+    /// A bare word.
     Word(&'static str),
 }
 
 /// One keyword option of a callable.
 #[derive(Clone, Copy, Debug)]
 pub struct Opt {
+    /// The keyword.
     pub name: &'static str,
+    /// What values it takes.
     pub value: ValueKind,
+    /// Its default.
     pub default: Default,
+    /// The numbers allowed, when it is numeric.
     pub range: Option<Range>,
+    /// One line for hover, completion and the manual.
     pub doc: &'static str,
 }
 
@@ -217,6 +244,7 @@ const MONITOR: Opt = word("monitor", Default::Word("val_loss"), "the history col
 pub struct SourceDef {
     /// The first positional argument is the file read (`csv("data/x.csv", …)`).
     pub path_first: bool,
+    /// What it yields, which decides how its keywords and dims are read.
     pub yields: Yields,
     /// How the source binds a vocabulary dim (`vocab = V`, else `V`).
     pub vocab: Vocab,
@@ -248,7 +276,9 @@ pub enum Yields {
 pub struct FixedArray {
     /// The option that renames it (`text(x = chars)`), if any.
     pub option: Option<&'static str>,
+    /// The array's name when the option does not rename it (`x`, `y`, `tokens`…).
     pub default: &'static str,
+    /// Its per-sample length.
     pub length: Length,
 }
 
@@ -266,6 +296,7 @@ pub enum Length {
 /// How a source's vocabulary decides a dim.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Vocab {
+    /// The source binds no vocabulary dim.
     None,
     /// The dim is the number of distinct tokens read; a number `vocab = k` only caps it (`text`).
     Counted,
@@ -287,12 +318,15 @@ impl SourceDef {
 
 /// A callable usable in `train` blocks.
 pub struct TrainFn {
+    /// The name used in `train` blocks.
     pub name: &'static str,
+    /// Which kind of callable it is (the field it fits).
     pub kind: FnKind,
     /// Keyword options it takes (positional arguments are checked by count).
     pub options: &'static [Opt],
     /// How many positional arguments it takes at most.
     pub positional: usize,
+    /// One line for hover, completion and the manual.
     pub doc: &'static str,
     /// For data sources: what they yield.
     pub source: Option<&'static SourceDef>,
@@ -315,10 +349,12 @@ pub enum Labels {
 }
 
 impl TrainFn {
+    /// The keyword option `name`, if the callable takes it.
     pub fn option(&self, name: &str) -> Option<&'static Opt> {
         self.options.iter().find(|o| o.name == name)
     }
 
+    /// The names of its keyword options, in declaration order.
     pub fn option_names(&self) -> impl Iterator<Item = &'static str> + Clone + use<'_> {
         self.options.iter().map(|o| o.name)
     }
@@ -375,6 +411,7 @@ const SENTENCES: SourceDef = SourceDef {
 
 use FnKind::*;
 
+/// Every callable usable in `train` blocks, grouped by kind.
 pub static TRAIN_FUNCTIONS: &[TrainFn] = &[
     // ---- losses: `name(prediction, target)`, lowered in `ir/lower.rs::objective`.
     f("mse", Loss, 2, &[WEIGHT], "Mean squared error."),
@@ -663,8 +700,11 @@ pub enum FieldKind {
 
 /// One field of a `train` block.
 pub struct Field {
+    /// The field's name (`epochs`, `optimizer`…).
     pub name: &'static str,
+    /// What value it takes.
     pub kind: FieldKind,
+    /// One line for hover, completion and the manual.
     pub doc: &'static str,
 }
 
@@ -672,6 +712,7 @@ const fn field(name: &'static str, kind: FieldKind, doc: &'static str) -> Field 
     Field { name, kind, doc }
 }
 
+/// Every field a `train` block accepts.
 pub static TRAIN_FIELDS: &[Field] = &[
     field("model", FieldKind::Value, "the model trained: `Model(param = …)`"),
     field("data", FieldKind::Call(DataSource), "the training data"),
@@ -694,6 +735,7 @@ pub static TRAIN_FIELDS: &[Field] = &[
     field("lr_schedule", FieldKind::Call(Schedule), "a learning-rate schedule"),
 ];
 
+/// The callable named `name`, if any.
 pub fn lookup_fn(name: &str) -> Option<&'static TrainFn> {
     TRAIN_FUNCTIONS.iter().find(|f| f.name == name)
 }
@@ -703,10 +745,12 @@ pub fn lookup_source(name: &str) -> Option<&'static SourceDef> {
     lookup_fn(name).and_then(|f| f.source)
 }
 
+/// The train-block field named `name`, if any.
 pub fn lookup_field(name: &str) -> Option<&'static Field> {
     TRAIN_FIELDS.iter().find(|f| f.name == name)
 }
 
+/// The names of every train-block field, in declaration order.
 pub fn field_names() -> impl Iterator<Item = &'static str> + Clone {
     TRAIN_FIELDS.iter().map(|f| f.name)
 }

@@ -9,7 +9,9 @@ use crate::types::Value;
 /// Parameter totals of a model. `None` when some count is symbolic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Totals {
+    /// Parameters updated by training, summed over layers.
     pub trainable: i64,
+    /// Parameters that are state, not trained (batch norm's moving mean and variance).
     pub non_trainable: i64,
     /// True when some parameter shape is symbolic and was not counted.
     pub symbolic: bool,
@@ -19,11 +21,13 @@ pub struct Totals {
 // count overflows (E0314), and its summary must still print, not panic.
 
 impl Totals {
+    /// Trainable plus non-trainable (saturating).
     pub fn total(&self) -> i64 {
         self.trainable.saturating_add(self.non_trainable)
     }
 }
 
+/// The parameter totals of `model`, counted over every layer application (blocks expanded).
 pub fn totals(model: &ModelInfo) -> Totals {
     let mut t = Totals::default();
     for l in model.layers.iter().zip(shared_rows(model)).filter(|(_, shared)| !shared).map(|(l, _)| l) {

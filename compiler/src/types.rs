@@ -11,7 +11,9 @@ use crate::dims::Dim;
 /// Where something came from: a span in some file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Origin {
+    /// The file.
     pub file: FileId,
+    /// The byte range in it.
     pub span: Span,
 }
 
@@ -19,8 +21,11 @@ pub struct Origin {
 /// where its size was decided, so a mismatch can point at both sources.
 #[derive(Clone, Debug)]
 pub struct TensorTy {
+    /// Float or int elements.
     pub elem: ElemType,
+    /// One size per axis, outermost first (batch first, channels last).
     pub dims: Vec<Dim>,
+    /// Where each axis's size was decided (same length as `dims`).
     pub origins: Vec<Origin>,
     /// The typed-graph node that computes this tensor (none for types
     /// written in annotations).
@@ -34,13 +39,16 @@ impl PartialEq for TensorTy {
 }
 
 impl TensorTy {
+    /// A tensor type whose axes all come from `origin`.
     pub fn new(elem: ElemType, dims: Vec<Dim>, origin: Origin) -> TensorTy {
         let origins = vec![origin; dims.len()];
         TensorTy { elem, dims, origins, node: None }
     }
+    /// A float tensor type whose axes all come from `origin`.
     pub fn float(dims: Vec<Dim>, origin: Origin) -> TensorTy {
         TensorTy::new(ElemType::Float, dims, origin)
     }
+    /// The number of axes.
     pub fn rank(&self) -> usize {
         self.dims.len()
     }
@@ -59,6 +67,7 @@ impl TensorTy {
         t.elem = ElemType::Float;
         t
     }
+    /// Where axis `axis` got its size (the default origin for an axis out of range).
     pub fn origin_of(&self, axis: usize) -> Origin {
         self.origins.get(axis).copied().unwrap_or_default()
     }
@@ -83,42 +92,57 @@ impl fmt::Display for TensorTy {
 /// A layer call written without its tensor argument: `lstm(3, sequences = true)`.
 #[derive(Clone, Debug)]
 pub struct LayerValue {
+    /// The layer's entry in the layer table.
     pub layer: &'static crate::layers::LayerDef,
+    /// The arguments given so far: keyword (or `None`), value, and where each was written.
     pub args: Rc<Vec<(Option<String>, Value, Origin)>>,
+    /// Where the layer value was written.
     pub origin: Origin,
 }
 
-/// A checked value.
 /// A value of a `train` block: optimizer, schedule, data source, … calls
 /// with their evaluated arguments, read by the training runtime.
 #[derive(Clone, Debug)]
 pub struct CallValue {
+    /// The function's name (`adam`, `csv`, `split`…).
     pub name: String,
+    /// The arguments: keyword (or `None` for positional) and value, in source order.
     pub args: Vec<(Option<String>, Value)>,
 }
 
 impl CallValue {
+    /// The keyword argument `name`, if given.
     pub fn arg(&self, name: &str) -> Option<&Value> {
         self.args.iter().find(|(k, _)| k.as_deref() == Some(name)).map(|(_, v)| v)
     }
+    /// The `i`-th positional argument (0-based), if given.
     pub fn positional(&self, i: usize) -> Option<&Value> {
         self.args.iter().filter(|(k, _)| k.is_none()).nth(i).map(|(_, v)| v)
     }
 }
 
+/// A checked value: what an expression evaluates to at check time.
 #[derive(Clone, Debug)]
 pub enum Value {
+    /// A tensor, with its symbolic shape.
     Tensor(TensorTy),
     /// An integer or a symbolic dim.
     Int(Dim),
+    /// A float number.
     Float(f64),
+    /// `true` or `false`.
     Bool(bool),
+    /// A string literal.
     Str(String),
     /// A bare word such as `same` in `padding = same`.
     Mode(String),
+    /// A layer applied to no tensor yet (a pipe stage, an argument of `residual`).
     Layer(LayerValue),
+    /// `(a, b)`: the results of a multi-output layer or block.
     Tuple(Vec<Value>),
+    /// `[a, b]`.
     List(Vec<Value>),
+    /// `{k: v}`.
     Map(Vec<(Value, Value)>),
     /// `a..b`
     Range(Dim, Dim),
@@ -130,6 +154,7 @@ pub enum Value {
 }
 
 impl Value {
+    /// How the value is named in type-mismatch messages (`a tensor`, `an integer`…).
     pub fn kind_name(&self) -> &'static str {
         match self {
             Value::Tensor(_) => "a tensor",
@@ -147,12 +172,14 @@ impl Value {
             Value::Unknown => "an unknown value",
         }
     }
+    /// The tensor type, if this is a tensor.
     pub fn as_tensor(&self) -> Option<&TensorTy> {
         match self {
             Value::Tensor(t) => Some(t),
             _ => None,
         }
     }
+    /// Whether this is [`Value::Unknown`] (an error was already reported for it).
     pub fn is_unknown(&self) -> bool {
         matches!(self, Value::Unknown)
     }

@@ -5,13 +5,17 @@
 
 use crate::{FileId, Span};
 
+/// How a diagnostic affects the run: errors stop `check`/`run`, warnings are only reported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// The program is rejected.
     Error,
+    /// The program is accepted but probably not what was meant.
     Warning,
 }
 
 impl Severity {
+    /// The lower-case word used in rendered output and JSON (`"error"`, `"warning"`).
     pub fn as_str(self) -> &'static str {
         match self {
             Severity::Error => "error",
@@ -24,23 +28,34 @@ impl Severity {
 /// say where the conflicting facts came from.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Label {
+    /// The file the span is in (a `use`d file may differ from the root).
     pub file: FileId,
+    /// The byte range the label underlines.
     pub span: Span,
+    /// The text shown at the label; empty for a bare underline.
     pub message: String,
 }
 
+/// One finding of any stage: a stable code, the spot it is about, related spots and notes.
+/// Plain data; only the outermost layer renders it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Diagnostic {
+    /// The stable code (`E0201`…), explained by `nnc explain`.
     pub code: Code,
+    /// Error or warning; set from the code by [`Diagnostic::new`].
     pub severity: Severity,
+    /// The headline: what is wrong, with the numbers involved.
     pub message: String,
+    /// Where the problem is.
     pub primary: Label,
+    /// Where the conflicting facts came from (a declaration, an earlier use), in the order they are shown.
     pub secondary: Vec<Label>,
     /// Notes: the rule applied with its numbers, and `help:` hints.
     pub notes: Vec<String>,
 }
 
 impl Diagnostic {
+    /// A diagnostic with `code`'s severity at `span` of `file`, with no labels text, related spots or notes yet.
     pub fn new(code: Code, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
         Diagnostic {
             severity: code.severity(),
@@ -51,18 +66,22 @@ impl Diagnostic {
             notes: Vec::new(),
         }
     }
+    /// Sets the text of the primary label.
     pub fn with_label(mut self, message: impl Into<String>) -> Diagnostic {
         self.primary.message = message.into();
         self
     }
+    /// Adds a related location with its explanation.
     pub fn with_secondary(mut self, file: FileId, span: Span, message: impl Into<String>) -> Diagnostic {
         self.secondary.push(Label { file, span, message: message.into() });
         self
     }
+    /// Adds a note (the rule applied, with its numbers).
     pub fn with_note(mut self, note: impl Into<String>) -> Diagnostic {
         self.notes.push(note.into());
         self
     }
+    /// Adds a note rendered as `help: …`: what to change.
     pub fn with_help(mut self, help: impl Into<String>) -> Diagnostic {
         self.notes.push(format!("help: {}", help.into()));
         self
@@ -73,13 +92,16 @@ macro_rules! codes {
     ($( $variant:ident = $code:literal, $sev:ident, $title:literal, $explain:literal; )*) => {
         /// A stable diagnostic code. Codes are never reused or renumbered.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum Code { $( $variant ),* }
+        pub enum Code { $( #[doc = $title] $variant ),* }
 
         impl Code {
+            /// Every code, in declaration order.
             pub const ALL: &'static [Code] = &[ $( Code::$variant ),* ];
+            /// The code as written in output and accepted by `nnc explain`, e.g. `"E0201"`.
             pub fn as_str(self) -> &'static str {
                 match self { $( Code::$variant => $code ),* }
             }
+            /// Whether diagnostics with this code are errors or warnings.
             pub fn severity(self) -> Severity {
                 match self { $( Code::$variant => Severity::$sev ),* }
             }
@@ -91,6 +113,7 @@ macro_rules! codes {
             pub fn explanation(self) -> &'static str {
                 match self { $( Code::$variant => $explain ),* }
             }
+            /// The code written as `s` (case and surrounding space ignored), if it exists.
             pub fn parse(s: &str) -> Option<Code> {
                 let s = s.trim().to_ascii_uppercase();
                 Code::ALL.iter().copied().find(|c| c.as_str() == s)

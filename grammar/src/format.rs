@@ -80,16 +80,20 @@ pub fn format_source(source: &str) -> Result<String, FormatError> {
 
 // ------------------------------------------------------------------ tokens
 
+/// What a [`Token`] is, as far as formatting and completion need to know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
     /// An identifier or keyword.
     Word,
+    /// An integer or float literal.
     Number,
+    /// A string literal, quotes included.
     Str,
     /// Brackets, separators and operators (`|>`, `==`, `..`, `(`, `,`, …).
     Punct,
     /// `// …` up to (not including) the end of the line.
     Comment,
+    /// A line break (`\n`); formatting keeps blank lines from them.
     Newline,
     /// A character the grammar does not know; the file does not parse.
     Unknown,
@@ -98,11 +102,14 @@ pub enum TokenKind {
 /// A token of the source: what the grammar sees, plus comments and newlines.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Token {
+    /// What kind of token this is.
     pub kind: TokenKind,
+    /// The bytes of the source the token covers.
     pub span: Span,
 }
 
 impl Token {
+    /// The token's text in `source` (the text the token was produced from).
     pub fn text<'s>(&self, source: &'s str) -> &'s str {
         &source[self.span.range()]
     }

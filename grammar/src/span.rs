@@ -8,11 +8,14 @@ pub struct FileId(pub u32);
 /// A half-open byte range `start..end` into one source file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default, PartialOrd, Ord)]
 pub struct Span {
+    /// First byte of the range.
     pub start: u32,
+    /// One past the last byte (`start <= end`).
     pub end: u32,
 }
 
 impl Span {
+    /// The span `start..end`, stored as u32 to keep the tree small (files of 4 GiB or more are not supported).
     pub fn new(start: usize, end: usize) -> Span {
         Span { start: start as u32, end: end as u32 }
     }
@@ -20,15 +23,19 @@ impl Span {
     pub fn to(self, other: Span) -> Span {
         Span { start: self.start.min(other.start), end: self.end.max(other.end) }
     }
+    /// The span as a `usize` range, for slicing the source.
     pub fn range(self) -> std::ops::Range<usize> {
         self.start as usize..self.end as usize
     }
+    /// Whether byte `offset` lies in the span or at its end (a cursor right after a token counts as inside).
     pub fn contains(self, offset: usize) -> bool {
         (self.start as usize) <= offset && offset <= (self.end as usize)
     }
+    /// Length in bytes.
     pub fn len(self) -> usize {
         (self.end - self.start) as usize
     }
+    /// Whether the span covers no bytes (a position, e.g. for a missing token).
     pub fn is_empty(self) -> bool {
         self.start == self.end
     }
@@ -41,12 +48,14 @@ pub struct LineIndex {
 }
 
 impl LineIndex {
+    /// Indexes the start of every line of `text` (O(n), once per document version).
     pub fn new(text: &str) -> LineIndex {
         let mut line_starts = vec![0];
         line_starts.extend(text.match_indices('\n').map(|(i, _)| i + 1));
         LineIndex { line_starts }
     }
 
+    /// Number of lines (a text ending with a newline has an empty last line).
     pub fn line_count(&self) -> usize {
         self.line_starts.len()
     }

@@ -31,6 +31,7 @@ use crate::scalar;
 /// A compiled kernel (see the module docs for the calling convention).
 pub type KernelFn = unsafe extern "C" fn(ptrs: *const *mut f32, begin: i64, end: i64);
 
+/// Cranelift rejected a setting or a generated function; the text is Cranelift's message.
 #[derive(Debug)]
 pub struct CodegenError(pub String);
 
@@ -65,6 +66,7 @@ pub struct Codegen {
 unsafe impl Send for Codegen {}
 
 impl Codegen {
+    /// A module for the host ISA (optimising for speed, using FMA when the host has it).
     pub fn new() -> Result<Codegen, CodegenError> {
         let err = |e: &dyn std::fmt::Display| CodegenError(e.to_string());
         let mut flags = settings::builder();

@@ -35,7 +35,12 @@ pub enum Access {
     Scalar,
     /// Row `r` starts at element `table[r]` of the input; along a row the
     /// input is contiguous (`inner`) or one repeated value.
-    Rows { table: Vec<u32>, inner: bool },
+    Rows {
+        /// Start element of each row in the input, one entry per row of the iteration space.
+        table: Vec<u32>,
+        /// True: the row is read element by element; false: its first element is broadcast along it.
+        inner: bool,
+    },
 }
 
 impl Access {
@@ -54,11 +59,17 @@ impl Access {
 pub enum Expr {
     /// The kernel's input number `k`.
     Load(u32),
+    /// A literal constant.
     Const(f32),
+    /// An IR unary op applied to body value `.1`.
     Unary(Unary, u32),
+    /// An IR binary op of body values `.1` and `.2` (in that operand order).
     Binary(Binary, u32, u32),
+    /// Body value `.1` raised to the constant power `.0`.
     Pow(f32, u32),
+    /// ELU with slope `alpha = .0` of body value `.1`.
     Elu(f32, u32),
+    /// Leaky ReLU with negative slope `.0` of body value `.1`.
     LeakyRelu(f32, u32),
 }
 
@@ -66,10 +77,13 @@ pub enum Expr {
 /// (`cols` is the last axis of the shape; `rows` the product of the rest).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Kernel {
+    /// Number of rows: the product of every axis but the last (1 when flat).
     pub rows: usize,
+    /// Length of the last axis; rows are `cols` elements apart in every `Full` input and output.
     pub cols: usize,
     /// External operands and how they are read.
     pub inputs: Vec<(Id, Access)>,
+    /// The computation, in SSA order: each `Expr` refers only to earlier indices.
     pub body: Vec<Expr>,
     /// Values stored for readers outside the kernel: (node, body index).
     pub outputs: Vec<(Id, u32)>,
@@ -82,10 +96,12 @@ pub struct Kernel {
 }
 
 impl Kernel {
+    /// Elements computed per output: `rows · cols`.
     pub fn len(&self) -> usize {
         self.rows * self.cols
     }
 
+    /// Whether the iteration space is empty (some axis has length 0).
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -125,6 +141,7 @@ impl Kernel {
 /// A step of a compiled program.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Step {
+    /// A fused elementwise kernel, compiled by the JIT.
     Kernel(Kernel),
     /// One IR node computed by a runtime library routine.
     Library(Id),
@@ -133,6 +150,7 @@ pub enum Step {
 /// The partition of a function's live nodes into steps.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Plan {
+    /// The steps in execution order: each reads only nodes computed by earlier steps or inputs.
     pub steps: Vec<Step>,
     /// Nodes that `keep` depends on.
     pub live: Vec<bool>,

@@ -4,6 +4,11 @@
 //! fused elementwise kernels and library ops — and [`Jit`] compiles the kernels
 //! with Cranelift, once per distinct signature. The runtime
 //! (`nnc-runtime`'s `program` module) plans memory and runs the steps.
+//!
+//! In the pipeline source → AST → typed graph → IR → kernels → runtime this crate is the kernel stage.
+//! See `ARCHITECTURE.md` at the repository root for the stages, and the manual (`docs/src/`) for the language.
+
+#![warn(missing_docs)]
 
 // Unsafe code: calling generated machine code (codegen.rs: a kernel's pointer table is built from
 // the same shapes the kernel was compiled for), and `Send` for the JIT module that owns that code.
@@ -27,10 +32,13 @@ pub struct Jit {
 }
 
 impl Jit {
+    /// Creates a JIT for the host's ISA (detecting FMA); fails if Cranelift does not support the host.
     pub fn new() -> Result<Jit, CodegenError> {
         Ok(Jit { codegen: codegen::Codegen::new()?, cache: HashMap::new() })
     }
 
+    /// The compiled function for `k`, compiling it only if no kernel with the same
+    /// [`Kernel::signature`] was compiled before.
     pub fn kernel(&mut self, k: &Kernel) -> Result<KernelFn, CodegenError> {
         let sig = k.signature();
         if let Some(f) = self.cache.get(&sig) {

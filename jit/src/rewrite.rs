@@ -11,6 +11,7 @@ use nnc_compiler::ir::{Binary, DType, Func, Id, Node, Op};
 
 /// A rewritten function and where each original node went.
 pub struct Rewritten {
+    /// The rewritten function; nodes not needed by `keep` may remain but are dead.
     pub func: Func,
     /// `map[old]` is the node that computes old node `old` in `func`.
     pub map: Vec<Id>,
@@ -19,6 +20,7 @@ pub struct Rewritten {
 /// Fewest products worth concatenating.
 const MIN_TERMS: usize = 3;
 
+/// Applies the rewrites above to the nodes `keep` depends on; the result computes the same values for `keep`.
 pub fn rewrite(f: &Func, keep: &[Id]) -> Rewritten {
     let n = f.nodes.len();
     let live = crate::fuse::live_nodes(f, keep);

@@ -4,35 +4,42 @@
 
 /// 1.5·2²³: adding and subtracting it rounds an f32 of magnitude below 2²²
 /// to the nearest integer (no SSE4.1 `roundps` needed).
-pub const ROUND: f32 = 12_582_912.0;
+pub(crate) const ROUND: f32 = 12_582_912.0;
 /// ln 2 split in two so that `n·LN2_HI` is exact for |n| < 2⁹.
-pub const LN2_HI: f32 = 0.693_359_4;
-pub const LN2_LO: f32 = -2.121_944_4e-4;
+pub(crate) const LN2_HI: f32 = 0.693_359_4;
+/// The low part of ln 2: `LN2_HI + LN2_LO` is ln 2 to f32 precision.
+pub(crate) const LN2_LO: f32 = -2.121_944_4e-4;
 /// Beyond these, e^x over/underflows f32.
-pub const EXP_HI: f32 = 88.72;
-pub const EXP_LO: f32 = -87.336_55;
+pub(crate) const EXP_HI: f32 = 88.72;
+pub(crate) const EXP_LO: f32 = -87.336_55;
 /// Cephes `expf` polynomial, highest degree first.
-pub const EXP_POLY: [f32; 6] = [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.0e-1];
+pub(crate) const EXP_POLY: [f32; 6] =
+    [1.987_569_1e-4, 1.398_199_9e-3, 8.333_452e-3, 4.166_579_6e-2, 1.666_666_5e-1, 5.0e-1];
 
-pub extern "C" fn log(x: f32) -> f32 {
+/// Natural logarithm, computed in f64 (`nnc_log` in generated code).
+pub(crate) extern "C" fn log(x: f32) -> f32 {
     (x as f64).ln() as f32
 }
 
-pub extern "C" fn softplus(x: f32) -> f32 {
+/// `ln(1 + eˣ)`, computed in f64; returns `x` itself above 30 where `eˣ` dominates.
+pub(crate) extern "C" fn softplus(x: f32) -> f32 {
     let v = x as f64;
     (if v > 30.0 { v } else { v.exp().ln_1p() }) as f32
 }
 
-pub extern "C" fn pow(x: f32, p: f32) -> f32 {
+/// `xᵖ`, computed in f64 (`nnc_pow`; negative `x` with a fractional `p` gives NaN).
+pub(crate) extern "C" fn pow(x: f32, p: f32) -> f32 {
     (x as f64).powf(p as f64) as f32
 }
 
-pub extern "C" fn gelu(x: f32) -> f32 {
+/// Exact (erf-based) GELU, computed in f64.
+pub(crate) extern "C" fn gelu(x: f32) -> f32 {
     let v = x as f64;
     (0.5 * v * (1.0 + erf(v / std::f64::consts::SQRT_2))) as f32
 }
 
-pub extern "C" fn gelu_grad(x: f32) -> f32 {
+/// Derivative of the exact GELU: `Φ(x) + x·φ(x)`.
+pub(crate) extern "C" fn gelu_grad(x: f32) -> f32 {
     let v = x as f64;
     let cdf = 0.5 * (1.0 + erf(v / std::f64::consts::SQRT_2));
     let pdf = (-0.5 * v * v).exp() / (2.0 * std::f64::consts::PI).sqrt();

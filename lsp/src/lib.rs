@@ -6,7 +6,12 @@
 //! comments), inlay hints (shapes after `let`s and `|>` stages), go to
 //! definition, find references, document symbols, completion (layers, their
 //! options and mode words) and formatting. Documents are synchronised in full.
+//!
+//! It runs the front of the pipeline (source → AST → typed graph, via `nnc-syntax` and `nnc-compiler`) on every
+//! edit and never executes models. See `ARCHITECTURE.md` at the repository root for the stages, and the
+//! manual (`docs/src/`) for the editor setup.
 
+#![warn(missing_docs)]
 #![forbid(unsafe_code)]
 
 mod completion;
@@ -21,7 +26,8 @@ mod transport;
 mod uri;
 mod walk;
 
-pub use server::{Exit, ServeError, Server};
+use server::Server;
+pub use server::{Exit, ServeError};
 
 /// Serves LSP on stdin/stdout until `exit` or the end of input.
 pub fn run_stdio() -> Result<Exit, ServeError> {

@@ -35,6 +35,7 @@ pub enum Exit {
     Abrupt,
 }
 
+/// Why [`crate::run_stdio`] stopped other than by the protocol's `exit`.
 #[derive(Debug)]
 pub enum ServeError {
     /// The client is gone: stdout is closed.
@@ -68,7 +69,8 @@ impl Failure {
     }
 }
 
-pub struct Server<W: Write> {
+/// The language server's state: open documents, their analyses, and the writer responses go to.
+pub(crate) struct Server<W: Write> {
     state: State,
     out: W,
     initialized: bool,
@@ -78,11 +80,11 @@ pub struct Server<W: Write> {
 }
 
 impl<W: Write> Server<W> {
-    pub fn new(out: W) -> Server<W> {
+    pub(crate) fn new(out: W) -> Server<W> {
         Server { state: State::default(), out, initialized: false, shutdown: false, elsewhere: HashMap::new() }
     }
 
-    pub fn serve(mut self, rx: Receiver<Incoming>) -> Result<Exit, ServeError> {
+    pub(crate) fn serve(mut self, rx: Receiver<Incoming>) -> Result<Exit, ServeError> {
         loop {
             let Ok(first) = rx.recv() else {
                 return Ok(self.exit_status());

@@ -18,6 +18,7 @@ pub fn save(
     crate::io::save_checkpoint(path, &list, metadata)
 }
 
+/// A loaded checkpoint: tensors by name, and the metadata strings.
 pub type Loaded = (BTreeMap<String, ArrayD<f32>>, BTreeMap<String, String>);
 
 /// Optimizer slots are stored as `@optimizer/<slot>/<parameter>`. No
@@ -74,12 +75,14 @@ pub fn load_training(path: &Path) -> Result<Resumed, CheckpointError> {
 /// A checkpoint's tensor as the checks see it: shape and stored element type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Found {
+    /// The stored shape.
     pub shape: Vec<usize>,
     /// safetensors' element type name (`F32`, `I64`, …).
     pub dtype: String,
 }
 
 impl Found {
+    /// What the checks need of a stored tensor.
     pub fn of(t: &crate::io::checkpoint::StoredTensor) -> Found {
         Found { shape: t.value.shape().to_vec(), dtype: t.dtype.clone() }
     }
@@ -89,13 +92,39 @@ impl Found {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mismatch {
     /// The model's parameter has no tensor.
-    Missing { param: String, expected: Vec<usize> },
+    Missing {
+        /// The parameter's full name.
+        param: String,
+        /// Its shape.
+        expected: Vec<usize>,
+    },
     /// `tensor` (for `param`, when the names differ) has another shape.
-    Shape { tensor: String, param: String, expected: Vec<usize>, found: Vec<usize> },
+    Shape {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The parameter it was matched to.
+        param: String,
+        /// The parameter's shape.
+        expected: Vec<usize>,
+        /// The tensor's shape.
+        found: Vec<usize>,
+    },
     /// `tensor` is stored as integers or booleans; parameters are floats.
-    Dtype { tensor: String, param: String, found: String },
+    Dtype {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// The parameter it was matched to.
+        param: String,
+        /// The stored element type (`I64`, `BOOL`…).
+        found: String,
+    },
     /// A tensor no parameter takes.
-    Unexpected { tensor: String, shape: Vec<usize> },
+    Unexpected {
+        /// The tensor's name in the file.
+        tensor: String,
+        /// Its shape.
+        shape: Vec<usize>,
+    },
 }
 
 impl std::fmt::Display for Mismatch {
@@ -172,9 +201,11 @@ pub fn check_exact(expected: &[(String, Vec<usize>)], found: &BTreeMap<String, F
 /// A checkpoint that does not fit: every mismatch, named.
 #[derive(Clone, Debug, PartialEq)]
 pub struct MismatchError {
+    /// The checkpoint file.
     pub path: PathBuf,
     /// What it was loaded into: "model `M`", "train block `t`".
     pub into: String,
+    /// Every mismatch, parameters in the model's order.
     pub mismatches: Vec<Mismatch>,
 }
 
@@ -206,9 +237,11 @@ impl std::error::Error for MismatchError {}
 /// Why a checkpoint could not be used for `nnc predict` or `--resume`.
 #[derive(Debug)]
 pub enum FitError {
+    /// The file could not be read.
     Io(CheckpointError),
     /// The metadata says the file is not for this use (another run's).
     Meta(String),
+    /// Its tensors do not fit the model.
     Mismatch(MismatchError),
 }
 
@@ -331,14 +364,19 @@ pub fn load_for_resume(
 /// Why `init = load(…)` (or `--init`) could not initialise a run.
 #[derive(Debug)]
 pub enum InitError {
+    /// The file could not be read.
     Io(CheckpointError),
     /// Tensors and the parameters they match disagree in shape or type.
     Mismatch(MismatchError),
     /// No tensor matches any parameter: a wrong prefix or another model's file.
     NoMatch {
+        /// The checkpoint file.
         path: PathBuf,
+        /// The prefix asked for (`load(…, prefix = …)`), possibly empty.
         prefix: String,
+        /// The tensor names of the file (the message shows the first few).
         tensors: Vec<String>,
+        /// The parameter names of the model (the message shows the first few).
         params: Vec<String>,
     },
 }

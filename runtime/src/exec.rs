@@ -12,9 +12,13 @@ use nnc_compiler::ir::{Binary, DType, Func, Id, Op, Reduce, Unary, Window, numel
 pub trait Real:
     ndarray::LinalgScalar + PartialOrd + Send + Sync + std::fmt::Debug + std::fmt::Display + 'static
 {
+    /// The value `v` rounded to this type.
     fn of(v: f64) -> Self;
+    /// The value widened to f64.
     fn f64(self) -> f64;
+    /// Whether the value is neither NaN nor infinite.
     fn is_finite_(self) -> bool;
+    /// Whether the value is NaN.
     fn is_nan_(self) -> bool;
     /// A faster exact-enough kernel for `u`, where this type has one (f32's
     /// `crate::math`); `None` falls back to f64 libm.
@@ -64,11 +68,14 @@ impl Real for f64 {
 /// A runtime value: floats or integer indices.
 #[derive(Clone, Debug)]
 pub enum Tensor<T> {
+    /// A float tensor.
     F(ArrayD<T>),
+    /// An integer tensor (labels, token ids).
     I(ArrayD<i64>),
 }
 
 impl<T: Real> Tensor<T> {
+    /// The values as floats (integers converted), copied.
     pub fn float(&self) -> ArrayD<T> {
         match self {
             Tensor::F(a) => a.clone(),
@@ -96,32 +103,45 @@ impl<T: Real> Tensor<T> {
     }
 }
 
+/// Why the reference executor could not evaluate a function.
 #[derive(Clone, Debug, PartialEq)]
 pub enum ExecError {
+    /// A function input was not fed (its name).
     MissingInput(String),
     /// An input whose shape differs from the one the function was lowered for.
     InputShape {
+        /// The input's name.
         name: String,
+        /// The shape the function was lowered for.
         expected: Vec<usize>,
+        /// The shape fed.
         found: Vec<usize>,
     },
     /// An index outside a table (embedding, one-hot).
     IndexOutOfRange {
+        /// The layer reading the table, if known.
         layer: Option<String>,
+        /// The index found.
         index: i64,
+        /// The table's size (valid indices are `0..size`).
         size: usize,
     },
     /// A value went NaN or infinite (only reported when checking is on).
     NonFinite {
+        /// The first node whose value is not finite.
         node: Id,
+        /// Its layer, if known.
         layer: Option<String>,
     },
     /// A parameter's array differs from the shape the function declares (or
     /// is missing): checked before anything runs, since compiled code reads
     /// parameters in place.
     ParamShape {
+        /// The parameter's name.
         name: String,
+        /// The shape the function declares.
         expected: Vec<usize>,
+        /// The shape given; `None` when it is missing.
         found: Option<Vec<usize>>,
     },
     /// A value's size overflows the address space.
@@ -513,11 +533,15 @@ pub fn library_op<T: Real>(node: &nnc_compiler::ir::Node, args: &[ArrayViewD<T>]
 /// op and shapes (`shapes`). Read once per process.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Profile {
+    /// No profiling.
     Off,
+    /// Seconds per op kind.
     Ops,
+    /// Seconds per op kind and shape.
     Shapes,
 }
 
+/// The profiling mode `NNC_PROFILE` selects (read once).
 pub fn profile_mode() -> Profile {
     static MODE: std::sync::OnceLock<Profile> = std::sync::OnceLock::new();
     *MODE.get_or_init(|| match std::env::var_os("NNC_PROFILE") {

@@ -1,5 +1,12 @@
-//! nnc's execution runtime (graph IR execution and training) lives here.
-//! See ARCHITECTURE.md for the planned pipeline stages.
+//! nnc's execution runtime: runs the graph IR, trains models and reads their data.
+//!
+//! In the pipeline source → AST → typed graph → IR → kernels → runtime this crate is the last stage:
+//! it plans memory for the IR's programs and runs them (JIT kernels from `nnc-jit` plus library routines
+//! such as GEMM and convolutions), reads data sources, trains with the declared optimizers and
+//! writes checkpoints. See `ARCHITECTURE.md` at the repository root for the stages, and the manual
+//! (`docs/src/`) for the data formats and training blocks.
+
+#![warn(missing_docs)]
 
 // Unsafe code: running JIT kernels on planned buffers (program.rs), threads writing disjoint
 // ranges of one output (library.rs, pair.rs), the gemm crate's raw-pointer API (gemm.rs) and the

@@ -64,6 +64,7 @@ fn keep_nan(x: f32, y: f32) -> f32 {
     if x.is_nan() { x } else { y }
 }
 
+/// `eˣ` of each element (vectorised polynomial, f32 accuracy).
 pub fn exp(xs: &[f32]) -> Vec<f32> {
     xs.iter().map(|&x| keep_nan(x, exp1(x))).collect()
 }
@@ -86,10 +87,12 @@ pub fn exp_in_place_sum(xs: &mut [f32]) -> f64 {
     lanes.iter().map(|&v| v as f64).sum::<f64>() + rest
 }
 
+/// `1 / (1 + e⁻ˣ)` of each element.
 pub fn sigmoid(xs: &[f32]) -> Vec<f32> {
     xs.iter().map(|&x| keep_nan(x, sigmoid1(x))).collect()
 }
 
+/// `tanh x` of each element.
 pub fn tanh(xs: &[f32]) -> Vec<f32> {
     xs.iter().map(|&x| keep_nan(x, tanh1(x))).collect()
 }

@@ -19,6 +19,7 @@ const F32: u64 = 4;
 pub struct TooLarge {
     /// What was being sized (a node, a parameter, a buffer).
     pub what: String,
+    /// Its shape.
     pub shape: Vec<usize>,
 }
 
@@ -153,6 +154,7 @@ pub fn conv_scratch(f: &Func) -> Result<u64, TooLarge> {
 /// What a run or a prediction is estimated to hold at its peak.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Estimate {
+    /// Bytes of parameters (moving statistics included).
     pub params: u64,
     /// Optimizer slots (moments, accumulators); 0 for prediction.
     pub optimizer: u64,
@@ -160,10 +162,12 @@ pub struct Estimate {
     pub gradients: u64,
     /// Values of one step alive at once, for `batch` rows.
     pub activations: u64,
+    /// The batch size the activations were estimated for.
     pub batch: usize,
 }
 
 impl Estimate {
+    /// The sum of all parts, in bytes (saturating).
     pub fn total(&self) -> u64 {
         self.params.saturating_add(self.optimizer).saturating_add(self.gradients).saturating_add(self.activations)
     }
@@ -237,6 +241,7 @@ pub struct Machine {
     /// Bytes that can be allocated without swapping (MemAvailable, or what
     /// the cgroup limit leaves, whichever is lower).
     pub available: u64,
+    /// Bytes of physical memory.
     pub total: u64,
     /// Where `available` comes from, for the message.
     pub source: String,
@@ -305,11 +310,15 @@ pub enum Limit {
 /// Why a run was refused before it allocated.
 #[derive(Clone, Debug, PartialEq)]
 pub enum MemoryError {
+    /// A size overflowed the address space before the estimate was made.
     TooLarge(TooLarge),
     /// The estimate exceeds the limit.
     Exceeds {
+        /// What was estimated.
         estimate: Estimate,
+        /// The limit in bytes (`--max-memory`, or what the machine has available).
         limit: u64,
+        /// What the estimate is for ("training", "prediction").
         what: String,
     },
 }

@@ -67,6 +67,7 @@ enum Aux {
     Grouped(Vec<f32>),
 }
 
+/// A function compiled for the JIT backend: its steps (kernels and library ops) and a memory plan of slots.
 pub struct Program {
     /// The function after rewrites; `map` takes the caller's node ids to it.
     f: Func,
@@ -82,6 +83,7 @@ pub struct Program {
     pub arena_bytes: usize,
     /// Distinct kernels and library ops, for reports.
     pub kernels: usize,
+    /// Library steps (GEMM, convolutions, reductions…), for reports.
     pub library_ops: usize,
 }
 
@@ -89,15 +91,19 @@ pub struct Program {
 // kernel call from buffers the program owns or borrows for that call.
 unsafe impl Send for Program {}
 
+/// Why a function could not be compiled into a [`Program`].
 #[derive(Debug)]
 pub enum BuildError {
+    /// Cranelift failed (its message).
     Codegen(String),
     /// A value whose size overflows, or that the compiled backend's 32-bit
     /// row tables cannot address.
     TooLarge(crate::memory::TooLarge),
     /// The memory plan needs more than the run's memory check left for it.
     Arena {
+        /// Bytes the plan needs.
         bytes: u64,
+        /// Bytes it may have.
         cap: u64,
     },
 }

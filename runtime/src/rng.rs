@@ -28,6 +28,7 @@ fn splitmix64(x: &mut u64) -> u64 {
 }
 
 impl Rng {
+    /// A generator seeded with `seed` (expanded by SplitMix64, so any seed, 0 included, is fine).
     pub fn new(seed: u64) -> Rng {
         let mut x = seed;
         let s = [splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x), splitmix64(&mut x)];
@@ -55,6 +56,7 @@ impl Rng {
         Rng::new(mixed ^ stream)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         let result = self.s[1].wrapping_mul(5).rotate_left(7).wrapping_mul(9);
         let t = self.s[1] << 17;

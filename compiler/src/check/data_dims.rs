@@ -40,6 +40,7 @@ pub(crate) enum Extent {
 /// A dim bound by a train block's data.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DataDim {
+    /// The dim's name.
     pub dim: String,
     /// Known when the call fixes it (`seq = 35`); else found at run time.
     pub value: Option<i64>,

@@ -9,7 +9,7 @@
 
 mod data_dims;
 mod expr;
-pub mod facts;
+pub(crate) mod facts;
 mod init;
 mod report;
 pub mod train;
@@ -42,7 +42,9 @@ pub struct CheckOptions {
 /// rounded), anything else is a float.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum SetValue {
+    /// An integer, kept exact.
     Int(i64),
+    /// Anything with a fraction or exponent.
     Float(f64),
 }
 
@@ -51,9 +53,13 @@ pub enum SetValue {
 pub struct LayerRecord {
     /// Deterministic name (`features.conv2d_1`); parameters are `name.param`.
     pub name: String,
+    /// The layer's name in the layer table (`dense`, `conv2d`…).
     pub layer: &'static str,
+    /// The layer's result (a tensor, or a tuple for stateful layers).
     pub output: Value,
+    /// Its parameters, with full names, shapes and initialisers.
     pub params: Vec<ParamSpec>,
+    /// Where the layer was applied in the source.
     pub origin: Origin,
     /// The block calls this layer was made in, outermost first. `nnc summary` groups the rows
     /// of one call under it.
@@ -66,6 +72,7 @@ pub struct BlockCall {
     /// The name prefix of the call's layers (`conv3.bottleneck_2`), which includes the
     /// enclosing calls' prefixes: it tells calls apart.
     pub prefix: String,
+    /// The name of the block called.
     pub block: String,
     /// What the call returned.
     pub output: Value,
@@ -74,12 +81,19 @@ pub struct BlockCall {
 /// What the checker learned about one model.
 #[derive(Clone, Debug)]
 pub struct ModelInfo {
+    /// The model's name.
     pub name: String,
+    /// The file declaring it.
     pub file: FileId,
+    /// The whole `model` declaration.
     pub span: Span,
+    /// Its `///` doc comment, if any.
     pub doc: Option<String>,
+    /// Its `input`s with their types, in declaration order.
     pub inputs: Vec<(String, TensorTy)>,
+    /// Its `output`s with their values, in declaration order.
     pub outputs: Vec<(String, Value)>,
+    /// Every layer application, in evaluation order (blocks expanded).
     pub layers: Vec<LayerRecord>,
     /// Every input, `let` and output of the model body, in source order.
     pub bindings: Vec<(String, Value)>,
@@ -90,20 +104,27 @@ pub struct ModelInfo {
 /// The inferred value of a binding or a pipe stage, for editors.
 #[derive(Clone, Debug)]
 pub struct TypeHint {
+    /// The source span the hint belongs to (a binding's name, a pipe stage).
     pub origin: Origin,
+    /// The inferred value (shape and element type, or a scalar).
     pub value: Value,
     /// `let`/`output`/`input` name, or `None` for a pipe stage.
     pub binding: Option<String>,
 }
 
+/// Everything `check` found about a program.
 #[derive(Default)]
 pub struct CheckResult {
+    /// Errors and warnings (lints included), in the order found.
     pub diagnostics: Vec<Diagnostic>,
+    /// One entry per model that checked (a model with errors may be missing).
     pub models: Vec<ModelInfo>,
+    /// Inferred types for editor inlay hints and hovers.
     pub hints: Vec<TypeHint>,
+    /// One entry per `train` block, for the training runtime.
     pub trains: Vec<train::TrainInfo>,
     /// What the lints need from the checker (see [`facts`]); the warnings are in `diagnostics`.
-    pub facts: Vec<facts::Fact>,
+    pub(crate) facts: Vec<facts::Fact>,
 }
 
 /// Checks every declaration of a loaded program.

@@ -20,21 +20,31 @@ use crate::types::{Origin, TensorTy, Value};
 /// What the checker learned about a train block, for the training runtime.
 #[derive(Clone, Debug, Default)]
 pub struct TrainInfo {
+    /// The train block's name.
     pub name: String,
+    /// The file declaring it.
     pub file: FileId,
+    /// The whole `train` declaration.
     pub span: nnc_syntax::Span,
+    /// The model trained (the `model =` field); `None` in multi-model blocks, which use `steps`.
     pub model: Option<String>,
     /// The model's graph followed by the train block's own nodes.
     pub graph: crate::graph::Graph,
+    /// The model's inputs as nodes of `graph`.
     pub model_inputs: Vec<(String, TRef)>,
+    /// The model's outputs as nodes of `graph`.
     pub model_outputs: Vec<(String, TRef)>,
     /// For each model input, the value that feeds it (a data array or a `let`).
     pub feeds: Vec<(String, TRef)>,
+    /// The `data =` source call with its evaluated arguments.
     pub data: Option<CallValue>,
+    /// The `loss =` scalar node, for single-model blocks.
     pub loss: Option<TRef>,
+    /// `metrics = {…}`: name and scalar node of each metric, in order.
     pub metrics: Vec<(String, TRef)>,
     /// Evaluated fields: optimizer, batch, epochs, steps, seed, validate, …
     pub fields: Vec<(String, Value)>,
+    /// The `step`s of a multi-model block, in the order they run.
     pub steps: Vec<StepInfo>,
     /// Dims the data binds (a sequence length, a vocabulary size, a CSV
     /// selector's width), with their value when the call fixes it.
@@ -42,6 +52,7 @@ pub struct TrainInfo {
 }
 
 impl TrainInfo {
+    /// The evaluated field `name` (`epochs`, `batch`…), if given.
     pub fn field(&self, name: &str) -> Option<&Value> {
         self.fields.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
@@ -50,10 +61,15 @@ impl TrainInfo {
 /// `step name times k: minimize loss over M with optimizer`
 #[derive(Clone, Debug)]
 pub struct StepInfo {
+    /// The step's name (printed in the log).
     pub name: String,
+    /// How many times the step runs per batch (`times k`; 1 without it).
     pub times: i64,
+    /// The scalar minimised, a node of the train block's graph.
     pub loss: Option<TRef>,
+    /// The models whose parameters the step updates.
     pub over: Vec<String>,
+    /// The optimizer, evaluated (a call value such as `adam(lr = 1e-3)`).
     pub optimizer: Value,
 }
 

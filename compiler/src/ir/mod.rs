@@ -13,31 +13,46 @@ pub mod parse;
 
 use std::fmt;
 
+/// Index of a node in its [`Func`]'s `nodes`; arguments always have smaller ids.
 pub type Id = u32;
 
+/// The element type of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DType {
+    /// 32-bit float (every computed value).
     F32,
     /// Indices and labels.
     I64,
 }
 
+/// Elementwise operations of one operand.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Unary {
+    /// `-x`
     Neg,
+    /// `eˣ`
     Exp,
+    /// Natural logarithm.
     Log,
+    /// Square root.
     Sqrt,
+    /// `|x|`
     Abs,
+    /// `max(x, 0)`
     Relu,
+    /// `1 / (1 + e⁻ˣ)`
     Sigmoid,
+    /// Hyperbolic tangent.
     Tanh,
     /// tanh-free exact GELU: x·Φ(x).
     Gelu,
     /// Derivative of GELU, used by its gradient.
     GeluGrad,
+    /// `ln(1 + eˣ)`
     Softplus,
+    /// `x²`
     Square,
+    /// `1 / x`
     Recip,
     /// 1 where x > 0 else 0 (masks for gradients).
     Positive,
@@ -45,13 +60,20 @@ pub enum Unary {
     Sign,
 }
 
+/// Elementwise operations of two operands, with NumPy broadcasting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Binary {
+    /// `a + b`
     Add,
+    /// `a - b`
     Sub,
+    /// `a · b`
     Mul,
+    /// `a / b`
     Div,
+    /// The larger of `a` and `b`.
     Max,
+    /// The smaller of `a` and `b`.
     Min,
     /// 1 where a > b else 0.
     Greater,
@@ -59,18 +81,25 @@ pub enum Binary {
     Equal,
 }
 
+/// Reductions over axes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reduce {
+    /// The sum.
     Sum,
+    /// The arithmetic mean.
     Mean,
+    /// The maximum (its gradient goes to the first maximal element).
     Max,
 }
 
 /// 2-D window geometry shared by convolution and pooling (NHWC).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Window {
+    /// Window size `[kh, kw]`.
     pub kernel: [usize; 2],
+    /// Step between windows `[sh, sw]`.
     pub stride: [usize; 2],
+    /// Spacing of the window's taps `[dh, dw]` (1: contiguous).
     pub dilation: [usize; 2],
     /// Zero padding: top, left, bottom, right.
     pub pad: [usize; 4],
@@ -87,6 +116,7 @@ impl Window {
     }
 }
 
+/// A node's operation; its operands are the node's `args`, its result shape the node's `shape`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// A fed tensor (model input or data array).
@@ -97,6 +127,7 @@ pub enum Op {
     Fill(f64),
     /// A constant tensor (e.g. the sinusoidal position table), row-major.
     Constant(Vec<f32>),
+    /// An elementwise unary operation.
     Unary(Unary),
     /// `x` with a constant: LeakyRelu/ELU etc. are lowered through these.
     Binary(Binary),
@@ -108,104 +139,148 @@ pub enum Op {
     LeakyRelu(f64),
     /// Matrix product on the last two axes; leading axes are batch axes.
     MatMul {
+        /// Transpose the first operand's last two axes.
         ta: bool,
+        /// Transpose the second operand's last two axes.
         tb: bool,
     },
+    /// Reduces `axes` of the operand.
     Reduce {
+        /// The reduction.
         op: Reduce,
+        /// The axes reduced, ascending.
         axes: Vec<usize>,
+        /// Whether reduced axes stay as size 1.
         keep: bool,
     },
     /// Sums a broadcast result back to the shape of this node (gradient of broadcasting).
     SumTo,
     /// Broadcasts to the shape of this node.
     BroadcastTo,
+    /// Same elements, this node's shape (row-major order kept).
     Reshape,
+    /// Permutes axes: output axis `i` is input axis `perm[i]`.
     Transpose(Vec<usize>),
     /// `[start, end)` along one axis.
     Slice {
+        /// The axis sliced.
         axis: usize,
+        /// First index kept.
         start: usize,
+        /// One past the last index kept.
         end: usize,
     },
     /// Zero padding along one axis (gradient of slice).
     Pad {
+        /// The axis padded.
         axis: usize,
+        /// Zeros before.
         before: usize,
+        /// Zeros after.
         after: usize,
     },
+    /// Joins the operands along the given axis.
     Concat(usize),
-    /// Rows of a table (args: table [V, D], indices int[…]) → […, D].
+    /// Rows of a table (args: table `[V, D]`, indices int[…]) → […, D].
     Gather,
-    /// Gradient of gather: (dy […, D], indices) → [V, D].
+    /// Gradient of gather: (dy […, D], indices) → `[V, D]`.
     ScatterAdd,
+    /// One-hot encoding of int indices with the given depth, as float.
     OneHot(usize),
+    /// Softmax along the given axis.
     Softmax(usize),
+    /// Log-softmax along the given axis (stable: `x - max - log Σ e^(x - max)`).
     LogSoftmax(usize),
-    /// (x [N,H,W,C], k [KH,KW,C/G,F]) → [N,H',W',F], `G = groups` (Keras's
+    /// (x `[N,H,W,C]`, k `[KH,KW,C/G,F]`) → `[N,H',W',F]`, `G = groups` (Keras's
     /// layout): output channel f reads the input channels of group
     /// f / (F/G). Depthwise convolutions are `G = C` (their kernel
-    /// [KH,KW,C,M] has the memory order of [KH,KW,1,C·M]).
+    /// `[KH,KW,C,M]` has the memory order of `[KH,KW,1,C·M]`).
     Conv2d {
+        /// The window geometry.
         window: Window,
+        /// Number of channel groups (1: an ordinary convolution).
         groups: usize,
     },
-    /// (dy [N,H',W',F], k [KH,KW,C/G,F]) → dx [N,H,W,C] (shape of this node).
+    /// (dy `[N,H',W',F]`, k `[KH,KW,C/G,F]`) → dx `[N,H,W,C]` (shape of this node).
     Conv2dInputGrad {
+        /// The forward convolution's window.
         window: Window,
+        /// The forward convolution's groups.
         groups: usize,
     },
-    /// (x [N,H,W,C], dy [N,H',W',F]) → dk [KH,KW,C/G,F].
+    /// (x `[N,H,W,C]`, dy `[N,H',W',F]`) → dk `[KH,KW,C/G,F]`.
     Conv2dKernelGrad {
+        /// The forward convolution's window.
         window: Window,
+        /// The forward convolution's groups.
         groups: usize,
     },
+    /// Max pooling over the window, NHWC.
     MaxPool(Window),
     /// (x, dy) → dx.
     MaxPoolGrad(Window),
     /// `count_pad`: divide by the full window (PyTorch) or by the valid cells (Keras `same`).
     AvgPool {
+        /// The window geometry.
         window: Window,
+        /// Whether padded cells count in the divisor.
         count_pad: bool,
     },
+    /// Gradient of average pooling: (dy) → dx of this node's shape.
     AvgPoolGrad {
+        /// The forward pooling's window.
         window: Window,
+        /// The forward pooling's `count_pad`.
         count_pad: bool,
     },
-    /// Nearest-neighbour upsampling by [sh, sw] on NHWC.
+    /// Nearest-neighbour upsampling by `[sh, sw]` on NHWC.
     Upsample([usize; 2]),
     /// Gradient of upsampling: sums each block.
     UpsampleGrad([usize; 2]),
     /// Random tensor, drawn at every run: uniform in [0, 1) or N(0, 1).
     Random {
+        /// Normal (true) or uniform (false).
         normal: bool,
     },
 }
 
+/// One node of a [`Func`]: an operation on earlier nodes, with its concrete result shape.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
+    /// The operation.
     pub op: Op,
+    /// The operands, as ids of earlier nodes.
     pub args: Vec<Id>,
+    /// The result's shape (row-major, concrete).
     pub shape: Vec<usize>,
+    /// The result's element type.
     pub dtype: DType,
     /// The layer that produced this node (index into `Func::layers`), to
     /// name it when a value goes non-finite.
     pub layer: Option<u32>,
 }
 
+/// A parameter of a [`Func`] (`Op::Param(i)` reads `params[i]`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ParamDecl {
+    /// Full name (`features.conv2d.kernel`), as in checkpoints.
     pub name: String,
+    /// Shape, Keras layout.
     pub shape: Vec<usize>,
+    /// Whether the optimizer updates it (false for moving statistics).
     pub trainable: bool,
+    /// Initialiser (`glorot_uniform`, `zeros`, `constant(v)`…), applied by the runtime.
     pub init: String,
 }
 
 /// A function of the IR: inputs and parameters in, named results out.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Func {
+    /// The nodes in evaluation order.
     pub nodes: Vec<Node>,
+    /// The parameters the function reads.
     pub params: Vec<ParamDecl>,
+    /// Named results (`logits`, `loss`…) and the nodes that compute them.
     pub outputs: Vec<(String, Id)>,
     /// Names of the layers nodes belong to.
     pub layers: Vec<String>,
@@ -224,15 +299,18 @@ pub struct Func {
 }
 
 impl Func {
+    /// The shape of node `id`.
     pub fn shape(&self, id: Id) -> &[usize] {
         &self.nodes[id as usize].shape
     }
 
+    /// Appends a node (no shape inference: `shape` must be right) and returns its id.
     pub fn push(&mut self, op: Op, args: Vec<Id>, shape: Vec<usize>, dtype: DType, layer: Option<u32>) -> Id {
         self.nodes.push(Node { op, args, shape, dtype, layer });
         (self.nodes.len() - 1) as Id
     }
 
+    /// The node of the output named `name`, if any.
     pub fn output(&self, name: &str) -> Option<Id> {
         self.outputs.iter().find(|(n, _)| n == name).map(|(_, id)| *id)
     }
@@ -386,20 +464,25 @@ impl Func {
     fn tag(&self) -> Option<u32> {
         self.current_layer
     }
+    /// A fed input `name` of the given shape and type (no layer tag).
     pub fn input(&mut self, name: &str, shape: Vec<usize>, dtype: DType) -> Id {
         self.push(Op::Input(name.into()), vec![], shape, dtype, None)
     }
+    /// A constant tensor of `shape` filled with `v`.
     pub fn fill(&mut self, v: f64, shape: Vec<usize>) -> Id {
         let t = self.tag();
         self.push(Op::Fill(v), vec![], shape, DType::F32, t)
     }
+    /// A scalar (shape `[]`) constant.
     pub fn scalar(&mut self, v: f64) -> Id {
         self.fill(v, vec![])
     }
+    /// `u(x)` elementwise.
     pub fn unary(&mut self, u: Unary, x: Id) -> Id {
         let (s, t) = (self.shape(x).to_vec(), self.tag());
         self.push(Op::Unary(u), vec![x], s, DType::F32, t)
     }
+    /// A float op of one operand whose result has the operand's shape.
     pub fn op1(&mut self, op: Op, x: Id) -> Id {
         let (s, t) = (self.shape(x).to_vec(), self.tag());
         self.push(op, vec![x], s, DType::F32, t)
@@ -412,26 +495,33 @@ impl Func {
         let t = self.tag();
         self.push(Op::Binary(b), vec![x, y], s, DType::F32, t)
     }
+    /// `x + y`, broadcast.
     pub fn add(&mut self, x: Id, y: Id) -> Id {
         self.binary(Binary::Add, x, y)
     }
+    /// `x - y`, broadcast.
     pub fn sub(&mut self, x: Id, y: Id) -> Id {
         self.binary(Binary::Sub, x, y)
     }
+    /// `x · y`, broadcast.
     pub fn mul(&mut self, x: Id, y: Id) -> Id {
         self.binary(Binary::Mul, x, y)
     }
+    /// `x / y`, broadcast.
     pub fn div(&mut self, x: Id, y: Id) -> Id {
         self.binary(Binary::Div, x, y)
     }
+    /// `x · v` for a constant `v`.
     pub fn mul_scalar(&mut self, x: Id, v: f64) -> Id {
         let c = self.scalar(v);
         self.mul(x, c)
     }
+    /// `x + v` for a constant `v`.
     pub fn add_scalar(&mut self, x: Id, v: f64) -> Id {
         let c = self.scalar(v);
         self.add(x, c)
     }
+    /// Matrix product on the last two axes (`ta`/`tb` transpose an operand first); leading axes are `a`'s.
     pub fn matmul(&mut self, a: Id, b: Id, ta: bool, tb: bool) -> Id {
         let (sa, sb) = (self.shape(a).to_vec(), self.shape(b).to_vec());
         let r = sa.len();
@@ -444,6 +534,7 @@ impl Func {
         let t = self.tag();
         self.push(Op::MatMul { ta, tb }, vec![a, b], s, DType::F32, t)
     }
+    /// Reduces `axes` (ascending) of `x`; `keep` keeps them as size 1.
     pub fn reduce(&mut self, op: Reduce, x: Id, axes: Vec<usize>, keep: bool) -> Id {
         let s: Vec<usize> = self
             .shape(x)
@@ -454,6 +545,7 @@ impl Func {
         let t = self.tag();
         self.push(Op::Reduce { op, axes, keep }, vec![x], s, DType::F32, t)
     }
+    /// Sums `x` down to `shape` (the gradient of broadcasting to `x`'s shape).
     pub fn sum_to(&mut self, x: Id, shape: Vec<usize>) -> Id {
         if self.shape(x) == shape.as_slice() {
             return x;
@@ -461,6 +553,7 @@ impl Func {
         let t = self.tag();
         self.push(Op::SumTo, vec![x], shape, DType::F32, t)
     }
+    /// Broadcasts `x` to `shape`.
     pub fn broadcast_to(&mut self, x: Id, shape: Vec<usize>) -> Id {
         if self.shape(x) == shape.as_slice() {
             return x;
@@ -468,6 +561,7 @@ impl Func {
         let t = self.tag();
         self.push(Op::BroadcastTo, vec![x], shape, DType::F32, t)
     }
+    /// `x` with a new shape of the same element count.
     pub fn reshape(&mut self, x: Id, shape: Vec<usize>) -> Id {
         if self.shape(x) == shape.as_slice() {
             return x;
@@ -476,11 +570,13 @@ impl Func {
         let (t, dt) = (self.tag(), self.nodes[x as usize].dtype);
         self.push(Op::Reshape, vec![x], shape, dt, t)
     }
+    /// Permutes the axes of `x`: output axis `i` is input axis `perm[i]`.
     pub fn transpose(&mut self, x: Id, perm: Vec<usize>) -> Id {
         let s: Vec<usize> = perm.iter().map(|&p| self.shape(x)[p]).collect();
         let t = self.tag();
         self.push(Op::Transpose(perm), vec![x], s, DType::F32, t)
     }
+    /// `x[.., start..end, ..]` on `axis`.
     pub fn slice(&mut self, x: Id, axis: usize, start: usize, end: usize) -> Id {
         let mut s = self.shape(x).to_vec();
         if start == 0 && end == s[axis] {
@@ -490,6 +586,7 @@ impl Func {
         let (t, dt) = (self.tag(), self.nodes[x as usize].dtype);
         self.push(Op::Slice { axis, start, end }, vec![x], s, dt, t)
     }
+    /// Concatenation of `xs` along `axis` (other axes equal).
     pub fn concat(&mut self, xs: Vec<Id>, axis: usize) -> Id {
         if xs.len() == 1 {
             return xs[0];

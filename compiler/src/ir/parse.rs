@@ -25,11 +25,14 @@ use super::{
 /// Constants with at most this many elements print their values.
 pub const SHOWN_CONSTANT: usize = 16;
 
+/// Why an IR text (a filetest) did not parse.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
     /// 1-based line and column (in characters).
     pub line: usize,
+    /// 1-based column, in characters.
     pub col: usize,
+    /// What was expected.
     pub message: String,
 }
 

@@ -7,19 +7,31 @@ use crate::types::{LayerValue, Origin, TensorTy, Value};
 /// A bound option value.
 #[derive(Clone, Debug)]
 pub enum ArgVal {
+    /// An integer or a symbolic dim.
     Int(Dim),
+    /// `[h, w]` (or one value given for both).
     Pair(Dim, Dim),
+    /// A number.
     Float(f64),
+    /// A flag.
     Bool(bool),
+    /// A bare word from the option's list.
     Mode(String),
+    /// `valid`, `same` or explicit sizes.
     Padding(Padding),
+    /// A layer value (`lstm(64)`).
     Layer(LayerValue),
     /// `activation = none`
     NoLayer,
+    /// Axes as written (negative counts from the end).
     Axes(Vec<i64>),
+    /// A tensor operand given as an option.
     Tensor(TensorTy),
+    /// Initial states of a recurrent layer.
     State(Vec<TensorTy>),
+    /// A target shape (`reshape`).
     Shape(Vec<Dim>),
+    /// An initialiser name (`glorot_uniform`).
     Init(String),
     /// `zero_padding`/`cropping` sizes as written: `P` is `[[P]]`, `[A, B]` is `[[A], [B]]`,
     /// `[[a, b], [c, d]]` stays; the layer's rule reads them for its rank.
@@ -32,10 +44,14 @@ pub enum ArgVal {
     Absent,
 }
 
+/// The `padding` option of convolutions and pooling.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Padding {
+    /// No padding: the output shrinks by the window.
     Valid,
+    /// Padded so that the output size is `⌈input / stride⌉`.
     Same,
+    /// Symmetric zero padding `(ph, pw)` on each side.
     Explicit(Dim, Dim),
 }
 
@@ -47,7 +63,7 @@ pub struct Args {
 
 /// Why an argument could not be bound.
 #[derive(Clone, Debug)]
-pub enum ArgIssue {
+pub(crate) enum ArgIssue {
     Unknown { name: String, origin: Origin, suggestion: Option<&'static str> },
     Missing { name: &'static str },
     TooMany { origin: Origin, accepted: usize },
@@ -59,24 +75,24 @@ pub enum ArgIssue {
 
 impl Args {
     /// Overrides one option (lowering a layer value with `go_backwards`, …).
-    pub fn set(&mut self, name: &str, v: ArgVal) {
+    pub(crate) fn set(&mut self, name: &str, v: ArgVal) {
         if let Some(slot) = self.vals.iter_mut().find(|(n, ..)| *n == name) {
             slot.1 = v;
         }
     }
-    pub fn get(&self, name: &str) -> &ArgVal {
+    pub(crate) fn get(&self, name: &str) -> &ArgVal {
         self.vals.iter().find(|(n, ..)| *n == name).map_or(&ArgVal::Absent, |(_, v, _)| v)
     }
-    pub fn origin(&self, name: &str) -> Option<Origin> {
+    pub(crate) fn origin(&self, name: &str) -> Option<Origin> {
         self.vals.iter().find(|(n, ..)| *n == name).and_then(|(_, _, o)| *o)
     }
     /// Every argument's value, in the layer's declared order.
-    pub fn values(&self) -> impl Iterator<Item = &ArgVal> {
+    pub(crate) fn values(&self) -> impl Iterator<Item = &ArgVal> {
         self.vals.iter().map(|(_, v, _)| v)
     }
     /// The arguments with dims replaced by their run-time values (`one_hot(x, V)`
     /// with `V` bound by the data); `None` when a symbolic dim stays unbound.
-    pub fn substitute_dims(&self, value: &dyn Fn(&str) -> Option<Dim>) -> Result<Args, String> {
+    pub(crate) fn substitute_dims(&self, value: &dyn Fn(&str) -> Option<Dim>) -> Result<Args, String> {
         let concrete = |d: &Dim| -> Result<Dim, String> {
             // An overflowing substitution is as unusable as an unbound dim.
             match d.substitute(value) {
@@ -112,44 +128,44 @@ impl Args {
         Ok(out)
     }
     /// True when some argument is unknown because of an earlier error.
-    pub fn any_unknown(&self) -> bool {
+    pub(crate) fn any_unknown(&self) -> bool {
         self.vals.iter().any(|(_, v, _)| matches!(v, ArgVal::Unknown))
     }
-    pub fn int(&self, name: &str) -> Option<Dim> {
+    pub(crate) fn int(&self, name: &str) -> Option<Dim> {
         match self.get(name) {
             ArgVal::Int(d) => Some(d.clone()),
             _ => None,
         }
     }
-    pub fn pair(&self, name: &str) -> Option<(Dim, Dim)> {
+    pub(crate) fn pair(&self, name: &str) -> Option<(Dim, Dim)> {
         match self.get(name) {
             ArgVal::Int(d) => Some((d.clone(), d.clone())),
             ArgVal::Pair(a, b) => Some((a.clone(), b.clone())),
             _ => None,
         }
     }
-    pub fn float(&self, name: &str) -> Option<f64> {
+    pub(crate) fn float(&self, name: &str) -> Option<f64> {
         match self.get(name) {
             ArgVal::Float(f) => Some(*f),
             _ => None,
         }
     }
-    pub fn bool(&self, name: &str) -> bool {
+    pub(crate) fn bool(&self, name: &str) -> bool {
         matches!(self.get(name), ArgVal::Bool(true))
     }
-    pub fn mode(&self, name: &str) -> &str {
+    pub(crate) fn mode(&self, name: &str) -> &str {
         match self.get(name) {
             ArgVal::Mode(m) => m,
             _ => "",
         }
     }
-    pub fn padding(&self, name: &str) -> Padding {
+    pub(crate) fn padding(&self, name: &str) -> Padding {
         match self.get(name) {
             ArgVal::Padding(p) => p.clone(),
             _ => Padding::Valid,
         }
     }
-    pub fn layer(&self, name: &str) -> Option<&LayerValue> {
+    pub(crate) fn layer(&self, name: &str) -> Option<&LayerValue> {
         match self.get(name) {
             ArgVal::Layer(l) => Some(l),
             _ => None,
@@ -182,7 +198,7 @@ fn kind_expected(kind: ArgKind) -> String {
 
 /// Binds `raw` (positional then keyword arguments, tensor operands already
 /// removed) to the options of `def`, filling defaults.
-pub fn bind_args(def: &LayerDef, raw: &[(Option<String>, Value, Origin)]) -> Result<Args, Vec<ArgIssue>> {
+pub(crate) fn bind_args(def: &LayerDef, raw: &[(Option<String>, Value, Origin)]) -> Result<Args, Vec<ArgIssue>> {
     let mut issues = Vec::new();
     let mut given: Vec<Option<(Value, Origin)>> = vec![None; def.args.len()];
     let mut next_positional = 0;

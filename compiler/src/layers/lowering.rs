@@ -8,6 +8,7 @@ use crate::dims::Dim;
 use crate::ir::{Binary, DType, Func, Id, Op, Reduce, Unary, Window};
 use crate::types::{LayerValue, Origin, TensorTy, Value};
 
+/// Why a layer could not be lowered to IR; the runtime reports it (the checker accepted the program).
 #[derive(Clone, Debug, PartialEq)]
 pub enum LowerError {
     /// A construct the IR cannot express yet.
@@ -25,10 +26,10 @@ impl std::fmt::Display for LowerError {
     }
 }
 
-pub type LowerFn = fn(&mut LowerCtx) -> Result<Vec<Id>, LowerError>;
+pub(crate) type LowerFn = fn(&mut LowerCtx) -> Result<Vec<Id>, LowerError>;
 
 /// Everything a layer's lowering needs.
-pub struct LowerCtx<'a> {
+pub(crate) struct LowerCtx<'a> {
     pub f: &'a mut Func,
     /// The layer's table name (`relu`, `lstm`, …).
     pub layer: &'static str,
@@ -174,7 +175,7 @@ fn bias_add(c: &mut LowerCtx, y: Id) -> Result<Id, LowerError> {
 
 // ------------------------------------------------------------------ layers
 
-pub fn dense(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn dense(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let d = *xs.last().unwrap_or(&1);
@@ -192,7 +193,7 @@ pub fn dense(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     c.finish(y)
 }
 
-pub fn unary(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn unary(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let u = match c.layer {
         "relu" => Unary::Relu,
         "sigmoid" => Unary::Sigmoid,
@@ -208,12 +209,12 @@ pub fn unary(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.unary(u, c.x()?)])
 }
 
-pub fn elu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn elu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let a = c.args.float("alpha").unwrap_or(1.0);
     Ok(vec![c.f.op1(Op::Elu(a), c.x()?)])
 }
 
-pub fn leaky_relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn leaky_relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let a = c.args.float("alpha").unwrap_or(0.3);
     Ok(vec![c.f.op1(Op::LeakyRelu(a), c.x()?)])
 }
@@ -228,14 +229,14 @@ fn axis_of(c: &LowerCtx, name: &str, rank: usize) -> usize {
     }
 }
 
-pub fn softmax(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn softmax(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let rank = c.shape(c.x()?).len();
     let axis = axis_of(c, "axis", rank);
     let op = if c.layer == "softmax" { Op::Softmax(axis) } else { Op::LogSoftmax(axis) };
     Ok(vec![c.f.op1(op, c.x()?)])
 }
 
-pub fn prelu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn prelu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     // max(x, 0) + alpha·min(x, 0)
     let x = c.x()?;
     let alpha = c.param("alpha")?;
@@ -249,7 +250,7 @@ pub fn prelu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 /// `conv1d`/`conv2d` (with `groups`), `depthwise_conv1d/2d` and
 /// `separable_conv1d/2d`: each is one grouped `Conv2d` (a depthwise one has
 /// a group per input channel), a separable one then a 1×1 pointwise one.
-pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let separable = c.layer.starts_with("separable");
@@ -297,7 +298,7 @@ pub fn conv(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     c.finish(y)
 }
 
-pub fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let k = c.param("kernel")?; // [KH, KW, filters, C]
@@ -332,7 +333,7 @@ pub fn conv_transpose(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     c.finish(y)
 }
 
-pub fn pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let one_d = xs.len() == 3;
@@ -364,14 +365,14 @@ pub fn pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.reshape(y, out)])
 }
 
-pub fn global_pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn global_pool(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let rank = c.shape(c.x()?).len();
     let axes: Vec<usize> = (1..rank - 1).collect();
     let op = if c.layer == "global_max_pool" { Reduce::Max } else { Reduce::Mean };
     Ok(vec![c.f.reduce(op, c.x()?, axes, c.args.bool("keepdims"))])
 }
 
-pub fn upsample(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn upsample(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let size = pair(c.args, "size", 2);
@@ -385,12 +386,12 @@ pub fn upsample(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.push(Op::Upsample(size), vec![x], out, DType::F32, t)])
 }
 
-pub fn reshape(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn reshape(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let out = c.out_shapes[0].clone();
     Ok(vec![c.f.reshape(c.x()?, out)])
 }
 
-pub fn concat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn concat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let rank = c.shape(c.x()?).len();
     let axis = axis_of(c, "axis", rank);
     Ok(vec![c.f.concat(c.inputs.clone(), axis)])
@@ -428,7 +429,7 @@ fn param_index(f: &Func, id: Id) -> Option<usize> {
     }
 }
 
-pub fn batch_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn batch_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let rank = c.shape(x).len();
     let eps = c.args.float("epsilon").unwrap_or(1e-3);
@@ -463,7 +464,7 @@ fn scale_shift(c: &mut LowerCtx, mut y: Id, aligned: Option<Vec<usize>>) -> Resu
     Ok(vec![y])
 }
 
-pub fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let rank = xs.len();
@@ -481,7 +482,7 @@ pub fn layer_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     scale_shift(c, y, Some(aligned))
 }
 
-pub fn instance_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn instance_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let rank = c.shape(x).len();
     let eps = c.args.float("epsilon").unwrap_or(1e-3);
@@ -496,7 +497,7 @@ pub fn instance_norm(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![y])
 }
 
-pub fn dropout(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn dropout(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let rate = c.args.float("rate").unwrap_or(0.0);
     if !c.training || rate == 0.0 {
@@ -516,7 +517,7 @@ pub fn dropout(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.mul_scalar(kept, 1.0 / (1.0 - rate))])
 }
 
-pub fn gaussian_noise(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn gaussian_noise(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let sd = c.args.float("stddev").unwrap_or(0.0);
     if !c.training || sd == 0.0 {
@@ -528,14 +529,14 @@ pub fn gaussian_noise(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.add(x, noise)])
 }
 
-pub fn embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let table = c.param("embeddings")?;
     let out = c.out_shapes[0].clone();
     let t = c.f.current_layer;
     Ok(vec![c.f.push(Op::Gather, vec![table, c.x()?], out, DType::F32, t)])
 }
 
-pub fn positional_embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn positional_embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let t_len = c.shape(x)[1];
     let table = c.param("embeddings")?;
@@ -543,7 +544,7 @@ pub fn positional_embedding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.add(x, pos)])
 }
 
-pub fn positional_encoding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn positional_encoding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let (t_len, d) = (xs[1], xs[2]);
@@ -561,7 +562,7 @@ pub fn positional_encoding(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 /// A recurrent layer, unrolled over time.
-pub fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn recurrent(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let (n, t_len, d) = (xs[0], xs[1], xs[2]);
@@ -750,7 +751,7 @@ fn gru_mix(c: &mut LowerCtx, z: Id, h: Id, cand: Id) -> Id {
     c.f.add(zh, nc)
 }
 
-pub fn bidirectional(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn bidirectional(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let ArgVal::Layer(lv) = c.args.get("layer").clone() else {
         return Err(LowerError::Unsupported("bidirectional without a layer".into()));
     };
@@ -784,7 +785,7 @@ pub fn bidirectional(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(outs)
 }
 
-pub fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let q_in = c.x()?;
     let qs = c.shape(q_in);
     let kv_in = match c.args.get("kv").clone() {
@@ -857,7 +858,7 @@ pub fn multi_head_attention(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.reshape(y, vec![n, t_len, d])])
 }
 
-pub fn repeat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn repeat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let ArgVal::Layer(lv) = c.args.get("layer").clone() else {
         return Err(LowerError::Unsupported("repeat without a layer".into()));
     };
@@ -869,21 +870,21 @@ pub fn repeat(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![x])
 }
 
-pub fn one_hot(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn one_hot(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let depth = c.args.int("depth").map_or(1, |d| known(&d));
     let out = c.out_shapes[0].clone();
     let t = c.f.current_layer;
     Ok(vec![c.f.push(Op::OneHot(depth), vec![c.x()?], out, DType::F32, t)])
 }
 
-pub fn clip(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn clip(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let lo = c.f.scalar(c.args.float("lo").unwrap_or(f64::NEG_INFINITY));
     let hi = c.f.scalar(c.args.float("hi").unwrap_or(f64::INFINITY));
     let a = c.f.binary(Binary::Max, c.x()?, lo);
     Ok(vec![c.f.binary(Binary::Min, a, hi)])
 }
 
-pub fn reduce(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn reduce(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let rank = c.shape(x).len();
     let axes: Vec<usize> = match c.args.get("axis") {
@@ -894,7 +895,7 @@ pub fn reduce(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![c.f.reduce(op, x, axes, c.args.bool("keepdims"))])
 }
 
-pub fn random(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn random(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let out = c.out_shapes[0].clone();
     let t = c.f.current_layer;
     let normal = c.layer == "normal";
@@ -924,7 +925,7 @@ fn relu6_of(c: &mut LowerCtx, x: Id) -> Id {
 
 /// Keras's `ReLU(max_value, negative_slope, threshold)`, composed as Keras composes it
 /// (`keras.src.activations.ReLU.static_call`), so values and gradients agree at every point.
-pub fn relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let max_value = c.args.float("max_value");
     let slope = c.args.float("negative_slope").unwrap_or(0.0);
@@ -969,7 +970,7 @@ pub fn relu(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 /// The activations without options (`relu6`, `swish`, `hard_sigmoid`, …), from existing primitives.
-pub fn activation(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn activation(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let hard_sigmoid = |c: &mut LowerCtx| {
         let shifted = c.f.add_scalar(x, 3.0);
@@ -998,7 +999,7 @@ pub fn activation(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
 }
 
 /// `zero_padding1d/2d` (zeros added per side) and `cropping1d/2d` (a slice per axis).
-pub fn sides(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn sides(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let mut y = c.x()?;
     let nd = c.shape(y).len().saturating_sub(2);
     let crop = c.layer.starts_with("cropping");
@@ -1024,20 +1025,20 @@ pub fn sides(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     Ok(vec![y])
 }
 
-pub fn rescaling(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn rescaling(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let scale = c.args.float("scale").unwrap_or(1.0);
     let offset = c.args.float("offset").unwrap_or(0.0);
     let y = c.f.mul_scalar(c.x()?, scale);
     Ok(vec![if offset != 0.0 { c.f.add_scalar(y, offset) } else { y }])
 }
 
-pub fn layer_scale(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn layer_scale(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let gamma = c.param("gamma")?;
     Ok(vec![c.f.mul(c.x()?, gamma)])
 }
 
 /// Keras's `Normalization`: (x − mean)/max(sqrt(variance), 1e-7), the statistics along `axis`.
-pub fn normalization(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
+pub(crate) fn normalization(c: &mut LowerCtx) -> Result<Vec<Id>, LowerError> {
     let x = c.x()?;
     let xs = c.shape(x);
     let axis = axis_of(c, "axis", xs.len());

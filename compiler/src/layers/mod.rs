@@ -10,7 +10,8 @@ mod args;
 pub mod lowering;
 mod rules;
 
-pub use args::{ArgIssue, ArgVal, Args, Padding, bind_args};
+pub(crate) use args::{ArgIssue, bind_args};
+pub use args::{ArgVal, Args, Padding};
 pub use rules::{LAYERS, MAX_REPEAT};
 
 use nnc_syntax::ast::ElemType;
@@ -32,6 +33,7 @@ pub enum Family {
 pub enum Operands {
     /// No tensor operand (`normal([N, 100])`).
     None,
+    /// A single tensor operand, written first or piped in (`x |> dense(10)`).
     One,
     /// `concat(a, b, …)`
     Variadic,
@@ -42,15 +44,20 @@ pub enum Operands {
 pub enum ArgKind {
     /// An integer (or symbolic dim) at least `min`.
     Int {
+        /// The smallest value allowed.
         min: i64,
     },
     /// An integer or `[h, w]`, each at least `min`.
     IntOrPair {
+        /// The smallest value allowed (for each of the pair).
         min: i64,
     },
+    /// A number within `range`.
     Float {
+        /// The values allowed.
         range: FloatRange,
     },
+    /// `true` or `false`.
     Bool,
     /// One of the given bare words.
     Mode(&'static [&'static str]),
@@ -106,17 +113,24 @@ impl ArgKind {
 /// An allowed float range.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct FloatRange {
+    /// Lower bound.
     pub min: f64,
+    /// Upper bound.
     pub max: f64,
+    /// Whether `min` itself is allowed.
     pub min_inclusive: bool,
+    /// Whether `max` itself is allowed.
     pub max_inclusive: bool,
 }
 
 impl FloatRange {
+    /// Every float.
     pub const ANY: FloatRange =
         FloatRange { min: f64::NEG_INFINITY, max: f64::INFINITY, min_inclusive: true, max_inclusive: true };
+    /// `[0, ∞)`: rates, epsilons that may be zero.
     pub const NON_NEGATIVE: FloatRange =
         FloatRange { min: 0.0, max: f64::INFINITY, min_inclusive: true, max_inclusive: true };
+    /// `(0, ∞)`: sizes and epsilons that must be positive.
     pub const POSITIVE: FloatRange =
         FloatRange { min: 0.0, max: f64::INFINITY, min_inclusive: false, max_inclusive: true };
     /// `[0, 1)`: dropout rates.
@@ -124,12 +138,14 @@ impl FloatRange {
     /// `[0, 1]`: momentum-like factors.
     pub const UNIT: FloatRange = FloatRange { min: 0.0, max: 1.0, min_inclusive: true, max_inclusive: true };
 
+    /// Whether `v` lies in the range (NaN never does).
     pub fn contains(&self, v: f64) -> bool {
         let lo = if self.min_inclusive { v >= self.min } else { v > self.min };
         let hi = if self.max_inclusive { v <= self.max } else { v < self.max };
         lo && hi
     }
 
+    /// The range in interval notation (`[0, 1)`), for error messages and the manual.
     pub fn describe(&self) -> String {
         let lo = if self.min_inclusive { "[" } else { "(" };
         let hi = if self.max_inclusive { "]" } else { ")" };
@@ -147,22 +163,32 @@ impl FloatRange {
 /// An option's default.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Default {
+    /// The option must be given.
     Required,
     /// Absent unless given.
     Absent,
+    /// An integer default.
     Int(i64),
+    /// A float default.
     Float(f64),
+    /// A boolean default.
     Bool(bool),
+    /// A mode-word default (`padding = valid`).
     Mode(&'static str),
     /// Defaults to another option's value (`stride = size`).
     SameAs(&'static str),
 }
 
+/// One option of a layer: its name, kind, default and one-line doc (for errors, hover and the manual).
 #[derive(Clone, Copy, Debug)]
 pub struct ArgDef {
+    /// The keyword (`units`, `padding`…).
     pub name: &'static str,
+    /// What values it takes.
     pub kind: ArgKind,
+    /// Its default, or `Required`.
     pub default: Default,
+    /// One line for hover, completion and the manual.
     pub doc: &'static str,
 }
 
@@ -185,8 +211,11 @@ impl ArgDef {
 /// (`kernel`, `forward.bias`); the checker prefixes the layer's own name.
 #[derive(Clone, Debug)]
 pub struct ParamSpec {
+    /// The name relative to the layer (`kernel`), or the full name in a [`crate::LayerRecord`].
     pub name: String,
+    /// The shape, Keras layout (a dense kernel is `[in, out]`, a conv kernel `[kh, kw, in, out]`).
     pub shape: Vec<Dim>,
+    /// Whether training updates it (false for moving statistics).
     pub trainable: bool,
     /// Default initialiser (docs/src/layers.md), or `constant(v)` / `values(a, b, …)` for a layer whose
     /// option gives the initial value (`layer_scale(init_values = 1e-6)`, `normalization(mean = …)`).
@@ -205,7 +234,7 @@ impl ParamSpec {
 /// A shape error found by a layer's rule. The checker turns it into a
 /// diagnostic with the call's span.
 #[derive(Clone, Debug)]
-pub enum LayerError {
+pub(crate) enum LayerError {
     /// Operand `operand` should have one of the ranks in `expected`.
     Rank {
         operand: usize,
@@ -268,7 +297,7 @@ impl LayerError {
 }
 
 /// Evaluates `f` (a chain of dim arithmetic) as the size `what`.
-pub fn size(what: &str, f: impl FnOnce() -> DimResult) -> Result<Dim, LayerError> {
+pub(crate) fn size(what: &str, f: impl FnOnce() -> DimResult) -> Result<Dim, LayerError> {
     f().map_err(|e| LayerError::from_dim(e, what))
 }
 
@@ -277,7 +306,7 @@ pub fn size(what: &str, f: impl FnOnce() -> DimResult) -> Result<Dim, LayerError
 /// tensor's element count per batch fit in 64 bits. Rules compute sizes
 /// with checked arithmetic; this catches products nobody spelled out
 /// (`[D, heads, key_dim]`), so no later stage can overflow on them.
-pub fn run_rule(def: &LayerDef, a: &mut Apply) -> RuleResult {
+pub(crate) fn run_rule(def: &LayerDef, a: &mut Apply) -> RuleResult {
     let out = (def.rule)(a)?;
     let mut total = Dim::Known(0);
     for p in &a.params {
@@ -305,10 +334,10 @@ fn join_dims(dims: &[Dim]) -> String {
 }
 
 /// What a rule returns.
-pub type RuleResult = Result<Value, LayerError>;
+pub(crate) type RuleResult = Result<Value, LayerError>;
 
 /// The context a shape rule runs in.
-pub struct Apply<'a> {
+pub(crate) struct Apply<'a> {
     pub inputs: Vec<TensorTy>,
     pub args: &'a Args,
     pub origin: Origin,
@@ -360,17 +389,23 @@ impl Apply<'_> {
     }
 }
 
+/// One entry of the layer table ([`LAYERS`]): everything about a layer, read by checking, lowering, editors and docs.
 pub struct LayerDef {
+    /// The name used in `.nn` source (`conv2d`).
     pub name: &'static str,
     /// One-line signature for completion and hover.
     pub signature: &'static str,
+    /// A paragraph for hover and the manual.
     pub doc: &'static str,
+    /// Layer or tensor function.
     pub family: Family,
+    /// How many tensor operands it takes.
     pub operands: Operands,
+    /// Its options, in positional order.
     pub args: &'static [ArgDef],
-    pub rule: fn(&mut Apply) -> RuleResult,
+    pub(crate) rule: fn(&mut Apply) -> RuleResult,
     /// Lowering to IR primitives (`lowering.rs`); backward comes from autodiff.
-    pub lower: lowering::LowerFn,
+    pub(crate) lower: lowering::LowerFn,
     /// What most entries leave at its default ([`Extra::NONE`]).
     pub extra: Extra,
 }
@@ -393,24 +428,30 @@ pub struct Extra {
 }
 
 impl Extra {
+    /// No extra facts (the default of every entry).
     pub const NONE: Extra = Extra { owns_params: false, hints: &[], keras: "", torch: "", example: "" };
 
+    /// With `owns_params` set.
     pub const fn owns_params(self, owns_params: bool) -> Extra {
         Extra { owns_params, ..self }
     }
 
+    /// With `hints` set.
     pub const fn hints(self, hints: &'static [Hint]) -> Extra {
         Extra { hints, ..self }
     }
 
+    /// With the Keras equivalent set.
     pub const fn keras(self, keras: &'static str) -> Extra {
         Extra { keras, ..self }
     }
 
+    /// With the PyTorch equivalent set.
     pub const fn torch(self, torch: &'static str) -> Extra {
         Extra { torch, ..self }
     }
 
+    /// With the manual's checked example set.
     pub const fn example(self, example: &'static str) -> Extra {
         Extra { example, ..self }
     }
@@ -420,9 +461,17 @@ impl Extra {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Hint {
     /// A help line when an operand of this rank is refused.
-    Rank { found: usize, help: &'static str },
+    Rank {
+        /// The refused rank this help applies to.
+        found: usize,
+        /// The help line.
+        help: &'static str,
+    },
     /// A note when an operand's element type is refused.
-    ElemType { note: &'static str },
+    ElemType {
+        /// The note.
+        note: &'static str,
+    },
 }
 
 impl std::fmt::Debug for LayerDef {
@@ -432,9 +481,11 @@ impl std::fmt::Debug for LayerDef {
 }
 
 impl LayerDef {
+    /// The option `name`, if the layer has one.
     pub fn arg(&self, name: &str) -> Option<&ArgDef> {
         self.args.iter().find(|a| a.name == name)
     }
+    /// Whether the layer creates parameters (a `bias` or `init` option, or `owns_params`).
     pub fn has_params(&self) -> bool {
         self.args.iter().any(|a| a.name == "bias" || a.name == "init") || self.extra.owns_params
     }
@@ -464,6 +515,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
     best.map(|(c, _)| c)
 }
 
+/// Levenshtein distance between `a` and `b` in characters (for "did you mean").
 pub fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();

@@ -110,6 +110,8 @@ macro_rules! layer {
 const SEQUENCES: Hint =
     Hint::Rank { found: 2, help: "recurrent and 1-D layers take sequences [N, T, D]; add a time axis with `reshape`" };
 
+/// The layer table: one entry per layer, in catalogue order. Checking, lowering, hover, completion, `nnc explain` and
+/// the manual's layer catalogue all read it.
 pub static LAYERS: &[LayerDef] = &[
     layer!(
         "dense",

@@ -26,10 +26,13 @@ mod unused_output;
 
 /// One lint: its code, a short name, a one-line doc, and the rule.
 pub struct Lint {
+    /// Its warning code (`W0001`…), explained by `nnc explain`.
     pub code: Code,
     /// kebab-case, as ruff names its rules.
     pub name: &'static str,
+    /// One line: what it finds.
     pub doc: &'static str,
+    /// Appends its warnings for the program in the context.
     pub run: fn(&Context<'_>, &mut Vec<Diagnostic>),
 }
 
@@ -39,13 +42,15 @@ pub const LINTS: &[Lint] =
 
 /// What a lint reads: the loaded program and the checker's result.
 pub struct Context<'a> {
+    /// The loaded files.
     pub program: &'a Program,
+    /// The checker's result, facts included.
     pub result: &'a CheckResult,
 }
 
 impl<'a> Context<'a> {
     /// The checker's facts, with their place and the block calls that led there.
-    pub fn facts(&self) -> impl Iterator<Item = &'a Fact> + 'a {
+    pub(crate) fn facts(&self) -> impl Iterator<Item = &'a Fact> + 'a {
         self.result.facts.iter()
     }
 }

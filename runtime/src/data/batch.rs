@@ -19,7 +19,7 @@ fn held_out(len: usize, fraction: f64) -> usize {
 }
 
 /// Splits `0..len` into (training, validation) indices, each in file order.
-/// The validation part is [`held_out`] rows chosen by a seeded shuffle.
+/// The validation part is `held_out(len, fraction)` rows chosen by a seeded shuffle.
 pub fn split(len: usize, fraction: f64, seed: u64) -> (Vec<usize>, Vec<usize>) {
     let n_val = held_out(len, fraction);
     let mut idx: Vec<usize> = (0..len).collect();

@@ -39,6 +39,7 @@ impl Bindings {
         }
     }
 
+    /// The value bound to `dim`, if any.
     pub fn get(&self, dim: &str) -> Option<i64> {
         self.values.get(dim).map(|(v, _)| *v)
     }
@@ -48,6 +49,7 @@ impl Bindings {
         self.values.iter().map(|(k, (v, _))| (k.clone(), *v)).collect()
     }
 
+    /// Whether no dim is bound.
     pub fn is_empty(&self) -> bool {
         self.values.is_empty()
     }
@@ -162,8 +164,11 @@ pub fn concrete(declared: &[Dim], b: &Bindings) -> Option<Vec<usize>> {
 /// An input's declared per-sample dims (batch axis removed) and element type.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Declared {
+    /// The input's name.
     pub name: String,
+    /// Its per-sample dims, possibly symbolic.
     pub dims: Vec<Dim>,
+    /// Whether it is an `int[…]` input.
     pub int: bool,
 }
 

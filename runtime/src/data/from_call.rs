@@ -17,9 +17,11 @@ use super::source::{
 /// What a model input expects of the array that feeds it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputShape {
+    /// The input's name.
     pub name: String,
     /// Per-sample shape (the batch axis removed).
     pub shape: Vec<usize>,
+    /// Whether it is an `int[…]` input.
     pub int: bool,
 }
 

@@ -50,11 +50,14 @@ pub use text::words;
 /// One named array; axis 0 indexes samples.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Array {
+    /// Float features.
     F32(ArrayD<f32>),
+    /// Integer labels or token ids.
     I64(ArrayD<i64>),
 }
 
 impl Array {
+    /// The shape, samples first.
     pub fn shape(&self) -> &[usize] {
         match self {
             Array::F32(a) => a.shape(),
@@ -72,6 +75,7 @@ impl Array {
         self.shape().iter().skip(1).product()
     }
 
+    /// Whether it holds integers.
     pub fn is_int(&self) -> bool {
         matches!(self, Array::I64(_))
     }
@@ -102,6 +106,7 @@ impl Array {
 /// Named arrays with a common number of samples.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Dataset {
+    /// The arrays by name (model inputs and label arrays).
     pub arrays: BTreeMap<String, Array>,
 }
 
@@ -111,10 +116,12 @@ impl Dataset {
         self.arrays.values().next().map_or(0, Array::samples)
     }
 
+    /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
+    /// The array named `name`, if any.
     pub fn get(&self, name: &str) -> Option<&Array> {
         self.arrays.get(name)
     }
@@ -132,44 +139,171 @@ pub enum DataError {
     /// (gzip, `.npy`, `.npz`, IDX).
     File(IoError),
     /// A text file (CSV, TSV, text) that is not UTF-8.
-    NotUtf8 { path: PathBuf, line: usize },
+    NotUtf8 {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: usize,
+    },
     /// A table or text with no data.
-    Empty { path: PathBuf, what: String },
+    Empty {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or short (for the message).
+        what: String,
+    },
     /// A column name that is not in the header.
-    NoColumn { path: PathBuf, column: String, suggestion: Option<String> },
+    NoColumn {
+        /// The file.
+        path: PathBuf,
+        /// The column as selected (name or index).
+        column: String,
+        /// The closest existing name, if one is close.
+        suggestion: Option<String>,
+    },
     /// Columns selected by name in a file without a header row.
-    NoHeader { path: PathBuf, column: String, columns: usize },
+    NoHeader {
+        /// The file.
+        path: PathBuf,
+        /// The column as selected (name or index).
+        column: String,
+        /// Number of columns the file has.
+        columns: usize,
+    },
     /// A column index past the last column.
-    ColumnOutOfRange { path: PathBuf, index: usize, columns: usize },
+    ColumnOutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// The 0-based column index asked for.
+        index: usize,
+        /// Number of columns the file has.
+        columns: usize,
+    },
     /// A selector that picks no column (a glob matching nothing, `5..5`).
-    EmptySelection { path: PathBuf, selector: String },
+    EmptySelection {
+        /// The file.
+        path: PathBuf,
+        /// The selector as written.
+        selector: String,
+    },
     /// A row with a different number of cells than the first row (or fewer
     /// than the source needs).
-    Ragged { path: PathBuf, line: usize, found: usize, expected: usize, at_least: bool },
+    Ragged {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: usize,
+        /// Cells found on that line.
+        found: usize,
+        /// Cells expected.
+        expected: usize,
+        /// Whether `expected` is a minimum rather than exact.
+        at_least: bool,
+    },
     /// A line the CSV reader cannot split (an unterminated quote).
-    Syntax { path: PathBuf, line: usize, reason: String },
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A cell that should hold a number.
-    NotANumber { path: PathBuf, line: usize, column: String, text: String },
+    NotANumber {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number in the file.
+        line: usize,
+        /// The column as selected (name or index).
+        column: String,
+        /// The cell's text.
+        text: String,
+    },
     /// Selected values do not fit the declared per-sample shape.
-    Shape { origin: String, array: String, values: usize, shape: Vec<usize> },
+    Shape {
+        /// Where the array comes from (file and selector).
+        origin: String,
+        /// The array's name.
+        array: String,
+        /// Values selected per sample.
+        values: usize,
+        /// The declared per-sample shape.
+        shape: Vec<usize>,
+    },
     /// An `int[…]` input fed non-integral values.
-    NotInteger { origin: String, array: String, sample: usize, value: f64 },
+    NotInteger {
+        /// Where the array comes from (file and selector).
+        origin: String,
+        /// The array's name.
+        array: String,
+        /// The 0-based sample.
+        sample: usize,
+        /// The value found.
+        value: f64,
+    },
     /// A model input that the data source does not yield.
-    MissingArray { origin: String, array: String, available: Vec<String>, suggestion: Option<String> },
+    MissingArray {
+        /// Where the array comes from (file and selector).
+        origin: String,
+        /// The array's name.
+        array: String,
+        /// The arrays the source yields.
+        available: Vec<String>,
+        /// The closest existing name, if one is close.
+        suggestion: Option<String>,
+    },
     /// Arrays of one source that disagree on the number of samples.
-    Lengths { origin: String, first: (String, usize), other: (String, usize) },
+    Lengths {
+        /// Where the array comes from (file and selector).
+        origin: String,
+        /// The first array's name and sample count.
+        first: (String, usize),
+        /// An array with a different sample count.
+        other: (String, usize),
+    },
     /// A text too short for one window.
-    TooShort { path: PathBuf, have: usize, need: usize, what: String },
+    TooShort {
+        /// The file.
+        path: PathBuf,
+        /// What the text has.
+        have: usize,
+        /// What one window needs.
+        need: usize,
+        /// What is missing or short (for the message).
+        what: String,
+    },
     /// An option with an invalid value (`seq = 0`, `vocab = 2`, …).
-    Spec { source: String, reason: String },
+    Spec {
+        /// The data source (`text`, `csv`…).
+        source: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// z-scoring asked of an integer array.
-    NotFloat { array: String },
+    NotFloat {
+        /// The array's name.
+        array: String,
+    },
     /// Saved statistics that do not fit the array they are applied to.
-    Stats { array: String, reason: String },
+    Stats {
+        /// The array's name.
+        array: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A dim the data binds that it cannot bind, or binds twice to different values.
-    Dim { dim: String, reason: String },
+    Dim {
+        /// The dim's name.
+        dim: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// Data transforms saved with a checkpoint that cannot be used.
-    Transforms { reason: String },
+    Transforms {
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 impl From<IoError> for DataError {

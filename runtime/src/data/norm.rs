@@ -13,6 +13,7 @@ use super::{Array, DataError, Dataset};
 /// feature is one position within a sample (a pixel, a column).
 #[derive(Clone, Debug, PartialEq)]
 pub struct ZScore {
+    /// Mean of each feature.
     pub mean: Vec<f32>,
     /// Zero deviations are stored as 1, so constant features map to 0
     /// instead of dividing by zero.
@@ -25,6 +26,7 @@ impl ZScore {
         serde_json::json!({"mean": self.mean, "std": self.std}).to_string()
     }
 
+    /// Reads the JSON `to_json` writes; errors name `array`.
     pub fn from_json(array: &str, text: &str) -> Result<ZScore, DataError> {
         let bad = |r: &str| DataError::Stats { array: array.to_string(), reason: r.to_string() };
         let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(&format!("not JSON: {e}")))?;

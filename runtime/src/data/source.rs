@@ -15,12 +15,23 @@ pub enum SourceSpec {
     /// `jsonl("file.jsonl", x = ["a", "b"], y = "label")`: one JSON object per line, arrays by keys.
     Jsonl(JsonlSpec),
     /// `idx(images = "…-idx3-ubyte.gz", labels = "…")`: one IDX file per array.
-    Idx { arrays: Vec<(String, PathBuf)> },
+    Idx {
+        /// Array name and the IDX file holding it.
+        arrays: Vec<(String, PathBuf)>,
+    },
     /// `npy(x = "x.npy", y = "y.npy")`: one `.npy` file per array.
-    Npy { arrays: Vec<(String, PathBuf)> },
+    Npy {
+        /// Array name and the `.npy` file holding it.
+        arrays: Vec<(String, PathBuf)>,
+    },
     /// `npz("file.npz")`: the archive's arrays under their own names, or the
     /// listed `(array, entry)` pairs when `arrays` is not empty.
-    Npz { path: PathBuf, arrays: Vec<(String, String)> },
+    Npz {
+        /// The archive.
+        path: PathBuf,
+        /// `(array, entry)` pairs; empty: every entry under its own name.
+        arrays: Vec<(String, String)>,
+    },
     /// `text("file.txt", seq = 35)`: character-level next-token pairs.
     Text(TextSpec),
     /// `sentences("file.tsv", tokens = 2, label = column(1) > 0, vocab = V)`.
@@ -35,13 +46,18 @@ pub enum Header {
     /// A header when some cell of the first row is not a number.
     #[default]
     Auto,
+    /// The first row is a header.
     Present,
+    /// Every row is data.
     Absent,
 }
 
+/// `csv(file, …)` / `tsv(file, …)`: arrays made of selected columns of a table.
 #[derive(Clone, Debug, PartialEq)]
 pub struct CsvSpec {
+    /// The file read (plain or gzipped).
     pub path: PathBuf,
+    /// Whether the first row is a header.
     pub header: Header,
     /// `None`: a tab for `.tsv`/`.tab` files, else sniffed from the first line.
     pub delimiter: Option<char>,
@@ -50,9 +66,11 @@ pub struct CsvSpec {
 }
 
 impl CsvSpec {
+    /// A spec for `path` with an automatic header and delimiter and no arrays yet.
     pub fn new(path: impl Into<PathBuf>) -> CsvSpec {
         CsvSpec { path: path.into(), header: Header::Auto, delimiter: None, arrays: Vec::new() }
     }
+    /// Adds the array `name`, made of the columns `selector` picks.
     pub fn array(mut self, name: &str, selector: Selector) -> CsvSpec {
         self.arrays.push((name.to_string(), selector));
         self
@@ -63,7 +81,9 @@ impl CsvSpec {
 /// first record's keys, lists, label expressions of one key).
 #[derive(Clone, Debug, PartialEq)]
 pub struct JsonlSpec {
+    /// The JSON Lines file read.
     pub path: PathBuf,
+    /// Array name → the keys that make it.
     pub arrays: Vec<(String, Selector)>,
 }
 
@@ -120,7 +140,9 @@ impl fmt::Display for Selector {
 /// A column by index or by header name.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Column {
+    /// The 0-based column index.
     Index(usize),
+    /// The column with this header name.
     Name(String),
 }
 
@@ -133,13 +155,20 @@ impl fmt::Display for Column {
     }
 }
 
+/// A comparison in a label expression (`column(1) > 0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Cmp {
+    /// `>`
     Gt,
+    /// `>=`
     Ge,
+    /// `<`
     Lt,
+    /// `<=`
     Le,
+    /// `==`
     Eq,
+    /// `!=`
     Ne,
 }
 
@@ -156,6 +185,7 @@ impl Cmp {
             _ => return None,
         })
     }
+    /// The operator as written (`>`).
     pub fn op(self) -> &'static str {
         match self {
             Cmp::Gt => ">",
@@ -166,6 +196,7 @@ impl Cmp {
             Cmp::Ne => "!=",
         }
     }
+    /// `a op b`.
     pub fn test(self, a: f64, b: f64) -> bool {
         match self {
             Cmp::Gt => a > b,
@@ -181,14 +212,18 @@ impl Cmp {
 /// `column(k)` (the cell's number) or `column(k) > v` (1 when true, else 0).
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabelExpr {
+    /// The column read.
     pub column: Column,
+    /// The comparison applied to the cell, if any; the label is then 1 when it holds, else 0.
     pub compare: Option<(Cmp, f64)>,
 }
 
 impl LabelExpr {
+    /// The cell's number as the label.
     pub fn column(column: Column) -> LabelExpr {
         LabelExpr { column, compare: None }
     }
+    /// 1 where `column cmp value` holds, else 0.
     pub fn compare(column: Column, cmp: Cmp, value: f64) -> LabelExpr {
         LabelExpr { column, compare: Some((cmp, value)) }
     }
@@ -214,6 +249,7 @@ impl fmt::Display for LabelExpr {
 /// `text(file, seq, x = tokens, y = next, vocab = V, lower = true)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TextSpec {
+    /// The text file read.
     pub path: PathBuf,
     /// Characters per sample.
     pub seq: usize,
@@ -225,20 +261,24 @@ pub struct TextSpec {
     /// characters, index 0 stands for the rare ones and the `vocab − 1`
     /// most frequent characters follow, sorted. `None`: every character.
     pub vocab: Option<usize>,
+    /// Lower-case the text first.
     pub lower: bool,
 }
 
 impl TextSpec {
+    /// A spec with the defaults of `text(file, seq)`: arrays `tokens` and `next`, every character, lower-cased.
     pub fn new(path: impl Into<PathBuf>, seq: usize) -> TextSpec {
         TextSpec { path: path.into(), seq, x: "tokens".into(), y: "next".into(), vocab: None, lower: true }
     }
 }
 
+/// Which end of a sequence is padded or cut.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Pad {
     /// Padding (or dropped words) at the start: Keras's `pad_sequences` default.
     #[default]
     Pre,
+    /// At the end.
     Post,
 }
 
@@ -251,9 +291,17 @@ pub enum VocabRows {
     /// The training rows of `split(rows, validate, seed)`: words seen only
     /// in validation rows stay out of the vocabulary, as they would for a
     /// model trained on the training rows alone.
-    Train { validate: f64, seed: u64 },
+    Train {
+        /// The validation fraction.
+        validate: f64,
+        /// The seed of the split's shuffle.
+        seed: u64,
+    },
     /// The training rows of `split_tail(rows, validate)`: the leading ones.
-    Leading { validate: f64 },
+    Leading {
+        /// The validation fraction (taken from the end).
+        validate: f64,
+    },
 }
 
 impl VocabRows {
@@ -272,6 +320,7 @@ impl VocabRows {
 /// `sentences(file, tokens = 2, label = column(1) > 0, vocab = V, pad = pre)`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SentencesSpec {
+    /// The file read (CSV/TSV).
     pub path: PathBuf,
     /// Skip the first line.
     pub header: bool,
@@ -288,13 +337,16 @@ pub struct SentencesSpec {
     /// Tokens per sample T; `None`: the longest sentence of the vocabulary
     /// rows (Keras's `pad_sequences` without `maxlen`).
     pub len: Option<usize>,
+    /// Which end short sentences are padded at.
     pub pad: Pad,
     /// Which end loses words when a sentence is longer than `len`.
     pub truncate: Pad,
+    /// Which rows build the vocabulary.
     pub vocab_rows: VocabRows,
 }
 
 impl SentencesSpec {
+    /// A spec with no header, no label array, `vocab` and `len` fixed, padding and cutting at the start.
     pub fn new(path: impl Into<PathBuf>, tokens: Column, vocab: usize, len: usize) -> SentencesSpec {
         SentencesSpec {
             path: path.into(),
@@ -311,27 +363,37 @@ impl SentencesSpec {
     }
 }
 
+/// How synthetic values are drawn.
 #[derive(Clone, Debug, PartialEq)]
 pub enum SyntheticKind {
     /// Standard normal floats.
     Float,
     /// Integers uniform in [0, classes).
-    Int { classes: u64 },
+    Int {
+        /// The exclusive upper bound.
+        classes: u64,
+    },
 }
 
+/// One synthetic array.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyntheticArray {
+    /// The array's name (a model input).
     pub name: String,
     /// Per-sample shape.
     pub shape: Vec<usize>,
+    /// How its values are drawn.
     pub kind: SyntheticKind,
 }
 
 /// `synthetic(n = 1000)`: `n` samples of each array.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SyntheticSpec {
+    /// Samples per array.
     pub n: usize,
+    /// The arrays made.
     pub arrays: Vec<SyntheticArray>,
+    /// Seed of the generator (each array has its own stream).
     pub seed: u64,
 }
 
@@ -341,14 +403,18 @@ pub struct SyntheticSpec {
 pub struct Vocabulary {
     /// `tokens[i]` is the symbol of id `i`; special ids hold `<pad>`/`<oov>`.
     pub tokens: Vec<String>,
+    /// The id used for padding, if any.
     pub padding: Option<usize>,
+    /// The id of out-of-vocabulary symbols, if any.
     pub oov: Option<usize>,
 }
 
 impl Vocabulary {
+    /// Number of ids (special ids included).
     pub fn len(&self) -> usize {
         self.tokens.len()
     }
+    /// Whether there are no ids.
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
@@ -357,6 +423,7 @@ impl Vocabulary {
 /// A loaded source.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Loaded {
+    /// The arrays.
     pub dataset: Dataset,
     /// For `text` and `sentences`.
     pub vocabulary: Option<Vocabulary>,

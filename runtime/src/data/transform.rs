@@ -36,13 +36,38 @@ const MAX_SELECTOR_DEPTH: usize = 8;
 pub enum InputTransform {
     /// `sentences`: lower-cased words (runs of letters), ids by `vocab`
     /// (0 padding, 1 unknown), padded or truncated to `len`.
-    Words { vocab: Vec<String>, len: usize, pad: Pad, truncate: Pad },
+    Words {
+        /// The vocabulary: id `i` is `vocab[i]` (ids 0 and 1 are padding and unknown).
+        vocab: Vec<String>,
+        /// Tokens per sample.
+        len: usize,
+        /// Which end short samples are padded at.
+        pad: Pad,
+        /// Which end long samples are cut at.
+        truncate: Pad,
+    },
     /// `text`: characters (lower-cased when `lower`), ids by `vocab`; rare
     /// characters are `oov` when the vocabulary was capped. A line gives its
     /// last `len` characters.
-    Chars { vocab: Vec<String>, oov: Option<usize>, lower: bool, len: usize },
+    Chars {
+        /// The vocabulary: id `i` is `vocab[i]`.
+        vocab: Vec<String>,
+        /// The id of characters outside the vocabulary, when it was capped.
+        oov: Option<usize>,
+        /// Whether text is lower-cased first.
+        lower: bool,
+        /// Characters per sample.
+        len: usize,
+    },
     /// `csv`: the same columns of a table laid out like the training file.
-    Csv { selector: Selector, header: Header, delimiter: Option<char> },
+    Csv {
+        /// The columns that feed the input.
+        selector: Selector,
+        /// Whether the file has a header row.
+        header: Header,
+        /// The cell delimiter; `None` detects it from the file name and first line.
+        delimiter: Option<char>,
+    },
 }
 
 /// Everything saved for `predict`.
@@ -85,10 +110,12 @@ impl Transforms {
         t
     }
 
+    /// Whether nothing needs saving (no dims and no input transforms).
     pub fn is_empty(&self) -> bool {
         self.dims.is_empty() && self.inputs.is_empty()
     }
 
+    /// The JSON saved in a checkpoint's metadata (read back by `from_json`).
     pub fn to_json(&self) -> String {
         let inputs: serde_json::Map<String, Json> = self
             .inputs

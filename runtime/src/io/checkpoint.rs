@@ -154,9 +154,11 @@ pub fn parse_checkpoint(bytes: &[u8], path: &Path) -> Result<Checkpoint, IoError
 /// (its value is converted to f32 all the same).
 #[derive(Clone, Debug, PartialEq)]
 pub struct StoredTensor {
+    /// The tensor's name (a parameter's full name, or `slot/…` for optimizer state).
     pub name: String,
     /// safetensors' name of the element type: `F32`, `F16`, `I64`, …
     pub dtype: String,
+    /// The values, converted to f32.
     pub value: ArrayD<f32>,
 }
 

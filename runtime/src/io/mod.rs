@@ -19,9 +19,25 @@ pub use npz::{parse_npz, read_npz};
 #[derive(Clone, Debug, PartialEq)]
 pub enum IoError {
     /// The operating system refused: a missing file, permissions, a full disk.
-    Os { path: PathBuf, op: &'static str, kind: std::io::ErrorKind, message: String },
+    Os {
+        /// The file.
+        path: PathBuf,
+        /// What was being done (`read`, `create`, `rename`…).
+        op: &'static str,
+        /// The operating system's error kind.
+        kind: std::io::ErrorKind,
+        /// The operating system's message.
+        message: String,
+    },
     /// The bytes are not what the format requires.
-    Format { path: PathBuf, format: &'static str, reason: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// The format expected (`npy`, `safetensors`…).
+        format: &'static str,
+        /// What is wrong with the bytes.
+        reason: String,
+    },
     /// Refused without reading (not a regular file, outside the project
     /// root) or stopped at a size cap: see [`nnc_compiler::sandbox`].
     Refused(FileError),
@@ -36,6 +52,7 @@ impl IoError {
         IoError::Format { path: path.to_path_buf(), format, reason: reason.into() }
     }
 
+    /// The path of the file concerned.
     pub fn path(&self) -> &Path {
         match self {
             IoError::Os { path, .. } | IoError::Format { path, .. } => path,

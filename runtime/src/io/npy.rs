@@ -19,14 +19,20 @@ const FORMAT: &str = ".npy";
 /// A `.npy` array in the element type it is held in.
 #[derive(Clone, Debug, PartialEq)]
 pub enum NpyArray {
+    /// `<f4` data.
     F32(ArrayD<f32>),
+    /// `<f8` data.
     F64(ArrayD<f64>),
+    /// `<i8` data.
     I64(ArrayD<i64>),
+    /// `<i4` data.
     I32(ArrayD<i32>),
+    /// `|u1` data.
     U8(ArrayD<u8>),
 }
 
 impl NpyArray {
+    /// The array's shape.
     pub fn shape(&self) -> &[usize] {
         match self {
             NpyArray::F32(a) => a.shape(),
@@ -91,6 +97,7 @@ impl NpyArray {
 pub trait NpyElement: Copy + sealed::Sealed {
     /// The little-endian `descr` string.
     const DESCR: &'static str;
+    /// Appends the value's little-endian bytes.
     fn put_le(self, out: &mut Vec<u8>);
 }
 

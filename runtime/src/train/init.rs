@@ -19,6 +19,7 @@ pub fn fans(shape: &[usize]) -> (f64, f64) {
     }
 }
 
+/// An initialiser name the runtime does not know (the name).
 #[derive(Clone, Debug, PartialEq)]
 pub struct UnknownInitialiser(pub String);
 

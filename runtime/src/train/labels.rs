@@ -70,13 +70,17 @@ pub fn index_uses(f: &Func) -> Vec<IndexUse> {
 /// An index value outside what reads it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct BadIndex {
+    /// The name of the input or array holding the index.
     pub input: String,
     /// Where the array comes from ("data/iris.csv: column 4").
     pub origin: String,
     /// The data row (0-based, in the order the source delivered rows).
     pub row: usize,
+    /// The value found.
     pub value: i64,
+    /// The exclusive upper bound (`value` must be in `0..bound`).
     pub bound: usize,
+    /// What reads it, for the message (a layer or a loss).
     pub reader: String,
 }
 

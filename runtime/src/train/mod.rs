@@ -38,16 +38,19 @@ const EVAL_STREAM: u64 = 0xE7A1_0000_0000;
 /// Named arrays whose first axis indexes samples.
 #[derive(Clone, Debug, Default)]
 pub struct Dataset {
+    /// The arrays by name (model inputs and targets).
     pub arrays: BTreeMap<String, Tensor<f32>>,
 }
 
 impl Dataset {
+    /// Number of samples (of the first array; all agree).
     pub fn len(&self) -> usize {
         self.arrays.values().next().map_or(0, |t| match t {
             Tensor::F(a) => a.shape()[0],
             Tensor::I(a) => a.shape()[0],
         })
     }
+    /// Whether there are no samples.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -71,11 +74,17 @@ impl Dataset {
 /// Training settings, from the train block and the command line.
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// Samples per step.
     pub batch: usize,
+    /// Passes over the training data.
     pub epochs: usize,
+    /// Seed of initialisation, shuffling and dropout.
     pub seed: u64,
+    /// Whether samples are shuffled every epoch.
     pub shuffle: bool,
+    /// The optimizer with its learning rate, schedule and clipping.
     pub optimizer: optim::Spec,
+    /// Per-class loss weights (`class_weight`), indexed by class.
     pub class_weights: Option<Vec<f64>>,
     /// (patience, monitor name: `val_loss`, `loss`, `val_accuracy`, …)
     pub early_stop: Option<(usize, String)>,
@@ -87,7 +96,9 @@ pub struct Config {
 /// Parameters by name, created on first use from the IR's declarations.
 #[derive(Clone, Debug, Default)]
 pub struct Params {
+    /// Each parameter's current value, by full name.
     pub values: BTreeMap<String, ArrayD<f32>>,
+    /// Whether each parameter is updated by training (false for moving statistics).
     pub trainable: BTreeMap<String, bool>,
 }
 
@@ -120,23 +131,36 @@ impl Params {
     }
 }
 
+/// Why training stopped with an error.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TrainError {
+    /// A layer could not be lowered to IR.
     Lower(LowerError),
+    /// Evaluation failed (a bad index, a shape that does not fit).
     Exec(ExecError),
     /// The loss (or a layer) went NaN/∞ at this step.
     NonFinite {
+        /// The epoch it happened in (0-based; the message prints it 1-based).
         epoch: usize,
+        /// The step within the epoch (0-based).
         step: usize,
+        /// The first layer whose value went non-finite, if known.
         layer: Option<String>,
     },
+    /// An unknown initialiser name.
     Initialiser(String),
+    /// A parameter (given or loaded) whose shape differs from the declared one.
     ParamShape {
+        /// The parameter's name.
         name: String,
+        /// The declared shape.
         expected: Vec<usize>,
+        /// The shape found.
         found: Vec<usize>,
     },
+    /// The train block has no loss to minimise.
     NoLoss,
+    /// The data has no samples.
     EmptyData,
     /// A form `nnc run` does not train yet.
     Unsupported(String),
@@ -219,6 +243,7 @@ pub enum Backend {
 }
 
 impl Backend {
+    /// `jit` or `reference` (the `--backend` values).
     pub fn parse(s: &str) -> Option<Backend> {
         match s {
             "jit" => Some(Backend::Jit),
@@ -246,11 +271,15 @@ struct Engine {
 /// Compile statistics of the programs built so far.
 #[derive(Clone, Debug, Default)]
 pub struct CompileStats {
+    /// Seconds spent building (rewrites, fusion, memory plan, code generation).
     pub seconds: f64,
     /// Kernel steps, and how many distinct functions they share.
     pub kernels: usize,
+    /// Distinct compiled kernel functions.
     pub distinct_kernels: usize,
+    /// Library steps (GEMM, convolutions…).
     pub library_ops: usize,
+    /// Bytes of the largest memory arena.
     pub arena_bytes: usize,
     /// Ops that run through the one-node reference fallback (their IR text).
     pub fallbacks: Vec<String>,
@@ -319,21 +348,42 @@ impl Compiled {
 
 /// Progress reports for the user interface.
 pub enum Event<'a> {
-    Step { epoch: usize, step: usize, steps: usize, loss: f64, samples_per_sec: f64 },
+    /// A training step ended.
+    Step {
+        /// The epoch (0-based).
+        epoch: usize,
+        /// The step within the epoch (0-based).
+        step: usize,
+        /// Steps in the epoch.
+        steps: usize,
+        /// The step's loss.
+        loss: f64,
+        /// Throughput so far in the epoch.
+        samples_per_sec: f64,
+    },
+    /// An epoch ended.
     Epoch(&'a EpochRecord),
 }
 
+/// One epoch's results, as printed and kept in the history.
 #[derive(Clone, Debug, Default)]
 pub struct EpochRecord {
+    /// The epoch number.
     pub epoch: usize,
+    /// Mean training loss over the epoch.
     pub loss: f64,
+    /// Training metrics, in the declared order.
     pub metrics: Vec<(String, f64)>,
+    /// Validation loss, when there is validation data.
     pub val_loss: Option<f64>,
+    /// Validation metrics, in the declared order.
     pub val_metrics: Vec<(String, f64)>,
+    /// Wall-clock seconds of the epoch.
     pub seconds: f64,
 }
 
 impl EpochRecord {
+    /// The value of a history column (`loss`, `val_loss`, `accuracy`, `val_accuracy`…).
     pub fn value(&self, name: &str) -> Option<f64> {
         match name {
             "loss" => Some(self.loss),
@@ -346,6 +396,7 @@ impl EpochRecord {
 
 /// A checked train block made runnable.
 pub struct Trainer<'a> {
+    /// The checked train block it runs.
     pub info: &'a TrainInfo,
     subst: HashMap<u32, TRef>,
     roots: Vec<(String, TRef)>,
@@ -401,6 +452,7 @@ impl<'a> Trainer<'a> {
         })
     }
 
+    /// The names of the reported metrics (per step for multi-model blocks), in order.
     pub fn metric_names(&self) -> Vec<String> {
         if !self.info.steps.is_empty() {
             return self.info.steps.iter().map(|s| format!("{}_loss", s.name)).collect();
@@ -1011,7 +1063,9 @@ pub fn should_stop(history: &[EpochRecord], patience: usize, monitor: &str) -> b
 
 /// What one optimizer step saw.
 pub struct StepOutput {
+    /// The step's loss.
     pub loss: f64,
+    /// The step's metric values, in the order of `metric_names`.
     pub metrics: Vec<f64>,
     /// Gradients by parameter name (before decay and clipping), for
     /// [`Trainer::step`] only: training loops leave it empty.

@@ -7,44 +7,108 @@ use ndarray::{ArrayD, Zip};
 use nnc_compiler::schema;
 use nnc_compiler::types::{CallValue, Value};
 
+/// The update rule and its hyper-parameters (defaults as in Keras 3).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
-    Sgd { momentum: f64, nesterov: bool },
-    Adam { beta1: f64, beta2: f64, epsilon: f64 },
-    Adamax { beta1: f64, beta2: f64, epsilon: f64 },
-    RmsProp { rho: f64, momentum: f64, epsilon: f64 },
-    Adagrad { initial_accumulator: f64, epsilon: f64 },
-    Adadelta { rho: f64, epsilon: f64 },
-    Lion { beta1: f64, beta2: f64 },
+    /// `sgd`: stochastic gradient descent, with optional (Nesterov) momentum.
+    Sgd {
+        /// Momentum (0: plain SGD).
+        momentum: f64,
+        /// Nesterov momentum.
+        nesterov: bool,
+    },
+    /// `adam`: Adam.
+    Adam {
+        /// Decay of the first-moment average.
+        beta1: f64,
+        /// Decay of the second-moment average.
+        beta2: f64,
+        /// Added to the denominator.
+        epsilon: f64,
+    },
+    /// `adamax`: Adam with the infinity norm.
+    Adamax {
+        /// Decay of the first-moment average.
+        beta1: f64,
+        /// Decay of the infinity-norm average.
+        beta2: f64,
+        /// Added to the denominator.
+        epsilon: f64,
+    },
+    /// `rmsprop`: RMSprop.
+    RmsProp {
+        /// Decay of the squared-gradient average.
+        rho: f64,
+        /// Momentum (0: none).
+        momentum: f64,
+        /// Added to the denominator.
+        epsilon: f64,
+    },
+    /// `adagrad`: Adagrad.
+    Adagrad {
+        /// Starting value of the squared-gradient sums.
+        initial_accumulator: f64,
+        /// Added to the denominator.
+        epsilon: f64,
+    },
+    /// `adadelta`: Adadelta.
+    Adadelta {
+        /// Decay of the running averages.
+        rho: f64,
+        /// Added inside the square roots.
+        epsilon: f64,
+    },
+    /// `lion`: Lion (sign of interpolated momentum).
+    Lion {
+        /// Interpolation of the update's sign.
+        beta1: f64,
+        /// Decay of the momentum.
+        beta2: f64,
+    },
 }
 
+/// How the learning rate changes during training.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Schedule {
+    /// The learning rate stays as given.
     Constant,
     /// lr · factor^⌊epoch / every⌋
     StepDecay {
+        /// Epochs between decays.
         every: usize,
+        /// The factor applied at each decay.
         factor: f64,
     },
     /// lr · rate^(step / every)
     ExponentialDecay {
+        /// The factor per `every` steps.
         rate: f64,
+        /// Steps per factor (the decay is continuous: `step / every` is not rounded).
         every: usize,
     },
     /// lr · factor after `patience` epochs without improvement of the monitored value.
     ReduceOnPlateau {
+        /// The factor applied when the monitored value stalls.
         factor: f64,
+        /// Epochs without improvement before a decay.
         patience: usize,
     },
 }
 
+/// An optimizer as the train block declares it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Spec {
+    /// The update rule.
     pub kind: Kind,
+    /// The initial learning rate.
     pub lr: f64,
+    /// How the rate changes.
     pub schedule: Schedule,
+    /// L2 weight decay: `wd·w` is added to the gradient of decayed weights (Lion decays the weights itself); 0: none.
     pub weight_decay: f64,
+    /// Clip the global gradient norm to this, if set.
     pub clip_norm: Option<f64>,
+    /// Clip each gradient element to `[-v, v]`, if set.
     pub clip_value: Option<f64>,
 }
 
@@ -124,6 +188,7 @@ impl Spec {
         }
     }
 
+    /// The optimizer's name as written in `.nn` (`adam`).
     pub fn name(&self) -> &'static str {
         match self.kind {
             Kind::Sgd { .. } => "sgd",
@@ -139,6 +204,7 @@ impl Spec {
 
 /// Optimizer state for a list of parameters.
 pub struct Optimizer {
+    /// What it was made from.
     pub spec: Spec,
     /// Updates done so far (Adam's t).
     pub iterations: u64,
@@ -151,6 +217,7 @@ pub struct Optimizer {
 }
 
 impl Optimizer {
+    /// An optimizer with empty state (slots are created at the first step).
     pub fn new(spec: Spec) -> Optimizer {
         Optimizer {
             spec,
