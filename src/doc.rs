@@ -45,6 +45,11 @@ fn cell(s: &str) -> String {
     s.replace('|', "\\|")
 }
 
+/// A prose cell: also `<` and `>`, which mdBook would read as HTML tags (`runs/<train>/`).
+fn text_cell(s: &str) -> String {
+    cell(s).replace('<', "&lt;").replace('>', "&gt;")
+}
+
 fn option_rows(md: &mut String, args: &[ArgDef]) {
     md.push_str("| option | takes | default | meaning |\n|---|---|---|---|\n");
     for a in args {
@@ -53,7 +58,7 @@ fn option_rows(md: &mut String, args: &[ArgDef]) {
             " (optional)" => "optional".to_string(),
             text => format!("`{}`", text.trim_start_matches(" = ")),
         };
-        let _ = writeln!(md, "| `{}` | {} | {default} | {} |", a.name, cell(&a.kind.describe()), cell(a.doc));
+        let _ = writeln!(md, "| `{}` | {} | {default} | {} |", a.name, text_cell(&a.kind.describe()), text_cell(a.doc));
     }
 }
 
@@ -203,7 +208,7 @@ fn callable_entry(md: &mut String, f: &TrainFn) {
     if !f.options.is_empty() {
         md.push_str("| option | |\n|---|---|\n");
         for o in f.options {
-            let _ = writeln!(md, "| `{}` | {} |", o.name, cell(&o.describe()));
+            let _ = writeln!(md, "| `{}` | {} |", o.name, text_cell(&o.describe()));
         }
         md.push('\n');
     }
@@ -229,7 +234,7 @@ fn callables_page() -> String {
     }
     md.push_str("\n## Train block fields\n\n| field | takes |\n|---|---|\n");
     for f in schema::TRAIN_FIELDS {
-        let _ = writeln!(md, "| `{}` | {} |", f.name, cell(f.doc));
+        let _ = writeln!(md, "| `{}` | {} |", f.name, text_cell(f.doc));
     }
     md
 }
@@ -242,7 +247,7 @@ fn diagnostics_page() -> String {
          do not. `nnc explain CODE` prints the same text as below.\n\n| code | |\n|---|---|\n",
     );
     for c in Code::ALL {
-        let _ = writeln!(md, "| [{0}](#{1}) | {2} |", c.as_str(), c.as_str().to_lowercase(), cell(c.title()));
+        let _ = writeln!(md, "| [{0}](#{1}) | {2} |", c.as_str(), c.as_str().to_lowercase(), text_cell(c.title()));
     }
     for c in Code::ALL {
         let (code, title, severity) = (c.as_str(), c.title(), c.severity().as_str());
@@ -287,7 +292,7 @@ fn cli_page(cli: &clap::Command) -> String {
             if let Some(d) = a.get_default_values().first() {
                 let _ = write!(help, " (default: {})", d.to_string_lossy());
             }
-            let _ = writeln!(md, "| `{}` | {} |", cell(&name), cell(help.trim()));
+            let _ = writeln!(md, "| `{}` | {} |", cell(&name), text_cell(help.trim()));
         }
     }
     md
