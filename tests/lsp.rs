@@ -17,7 +17,9 @@ fn root() -> PathBuf {
 
 /// A fresh directory under the target's temporary directory.
 fn scratch(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("lsp").join(name);
+    // Inside the workspace folder the server is given as its root (its files outside it are refused, E0501),
+    // wherever CARGO_TARGET_DIR puts the build; `target/` is ignored by git.
+    let dir = root().join("target").join("test-scratch").join("lsp").join(name);
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
     dir
