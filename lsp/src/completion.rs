@@ -8,7 +8,7 @@
 
 use lsp_types as lsp;
 use nnc_compiler::Analysis;
-use nnc_compiler::layers::{self, ArgKind, Default as ArgDefault, Family, LAYERS, Operands};
+use nnc_compiler::layers::{self, ArgKind, Family, LAYERS, Operands};
 use nnc_compiler::schema::{TRAIN_FIELDS, TRAIN_FUNCTIONS, lookup_fn};
 use nnc_syntax::FileId;
 use nnc_syntax::format::{TokenKind, tokenize};
@@ -264,7 +264,7 @@ fn option_words(callee: &str, option: &str) -> Option<Vec<String>> {
         ArgKind::Padding => vec!["valid".into(), "same".into()],
         ArgKind::Mode(ws) => ws.iter().map(|w| w.to_string()).collect(),
         ArgKind::Bool => vec!["true".into(), "false".into()],
-        ArgKind::Activation => std::iter::once("none".to_string()).chain(activations().map(str::to_string)).collect(),
+        ArgKind::Activation => layers::activation_words().iter().map(|w| w.to_string()).collect(),
         ArgKind::Init => nnc_compiler::schema::initialiser_names().map(str::to_string).collect(),
         ArgKind::Layer => LAYERS
             .iter()
@@ -274,15 +274,6 @@ fn option_words(callee: &str, option: &str) -> Option<Vec<String>> {
         _ => return None,
     };
     Some(words)
-}
-
-/// Layers usable as an activation: one tensor in, nothing required.
-fn activations() -> impl Iterator<Item = &'static str> {
-    LAYERS
-        .iter()
-        .filter(|l| l.family == Family::Layer && l.operands == Operands::One && !l.has_params())
-        .filter(|l| l.args.iter().all(|a| a.default != ArgDefault::Required))
-        .map(|l| l.name)
 }
 
 /// Keyword options of a layer, block, model or train function not yet given.

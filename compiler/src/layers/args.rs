@@ -391,24 +391,7 @@ fn convert(ad: &ArgDef, v: &Value, origin: Origin) -> Result<ArgVal, ArgIssue> {
                 return Err(ArgIssue::BadMode {
                     name: ad.name,
                     found: m.clone(),
-                    allowed: &[
-                        "none",
-                        "relu",
-                        "sigmoid",
-                        "tanh",
-                        "gelu",
-                        "elu",
-                        "softplus",
-                        "leaky_relu",
-                        "softmax",
-                        "relu6",
-                        "swish",
-                        "silu",
-                        "hard_sigmoid",
-                        "hard_swish",
-                        "hard_silu",
-                        "mish",
-                    ],
+                    allowed: super::activation_words(),
                     origin,
                 });
             }

@@ -491,6 +491,21 @@ impl LayerDef {
     }
 }
 
+/// The words `activation = …` takes: `none`, then every layer usable as an activation (one tensor in, no
+/// parameters, no required option), read from the table so a new activation layer needs no second entry.
+pub fn activation_words() -> &'static [&'static str] {
+    static WORDS: std::sync::LazyLock<Vec<&'static str>> = std::sync::LazyLock::new(|| {
+        let usable = |l: &&LayerDef| {
+            l.family == Family::Layer
+                && l.operands == Operands::One
+                && !l.has_params()
+                && l.args.iter().all(|a| a.default != Default::Required)
+        };
+        std::iter::once("none").chain(LAYERS.iter().filter(usable).map(|l| l.name)).collect()
+    });
+    &WORDS
+}
+
 /// Looks a layer or tensor function up by name.
 pub fn lookup(name: &str) -> Option<&'static LayerDef> {
     LAYERS.iter().find(|l| l.name == name)

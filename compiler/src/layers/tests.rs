@@ -315,3 +315,16 @@ fn every_init_option_reaches_a_parameter() {
     }
     assert!(checked >= 10, "only {checked} layers with initialiser options");
 }
+
+#[test]
+fn activation_words_come_from_the_table() {
+    let words = super::activation_words();
+    assert_eq!(words[0], "none");
+    for w in ["relu", "swish", "mish", "hard_swish", "log_softmax"] {
+        assert!(words.contains(&w), "{w} missing from {words:?}");
+    }
+    // Layers with parameters or a required option cannot be an activation.
+    for w in ["dense", "conv2d", "batch_norm", "rescaling", "dropout"] {
+        assert!(!words.contains(&w), "{w} listed in {words:?}");
+    }
+}
