@@ -1,0 +1,324 @@
+//! `nnc show`, looked at as a person would: every example's model diagram is well-formed SVG naming every
+//! layer and the shape on every edge; the filters and feature maps of a trained workshop ConvNet are the
+//! numbers of its checkpoint (PNG pixels compared with kernels and with a convolution computed here); sample
+//! grids carry the data's labels; hostile arguments get clear errors.
+
+#![forbid(unsafe_code)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+
+use common::*;
+use nnc_compiler::graph::{NodeKind, Operand, TRef};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("nnc-show-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn nnc<S: AsRef<std::ffi::OsStr>>(cwd: &Path, args: &[S]) -> Output {
+    Command::new(nnc_bin()).current_dir(cwd).args(args).output().unwrap()
+}
+
+/// `nnc ARGS`, which must succeed.
+fn ok(cwd: &Path, args: &[&str]) -> String {
+    let o = nnc(cwd, args);
+    let (out, err) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "nnc {args:?}\n{out}\n{err}");
+    format!("{out}{err}")
+}
+
+/// `nnc ARGS`, which must fail with exit code `code`; returns stderr.
+fn fails<S: AsRef<std::ffi::OsStr> + std::fmt::Debug>(cwd: &Path, args: &[S], code: i32) -> String {
+    let o = nnc(cwd, args);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(code), "nnc {args:?}\n{}\n{err}", String::from_utf8_lossy(&o.stdout));
+    assert!(!err.contains("panicked"), "{err}");
+    err
+}
+
+fn example(name: &str) -> String {
+    root().join("examples").join(name).display().to_string()
+}
+
+/// Every text node of an SVG document, parsed as XML (a malformed document fails here).
+fn svg_texts(svg: &str) -> Vec<String> {
+    let doc = roxmltree::Document::parse(svg).unwrap_or_else(|e| panic!("not XML: {e}"));
+    assert_eq!(doc.root_element().tag_name().name(), "svg");
+    doc.descendants().filter(|n| n.has_tag_name("text")).map(|n| n.text().unwrap_or("").trim().to_string()).collect()
+}
+
+/// The tensors a typed-graph node reads (the test's own walk, not the drawing code's).
+fn reads(kind: &NodeKind) -> Vec<TRef> {
+    let t = |o: &Operand| if let Operand::Tensor(t) = o { Some(*t) } else { None };
+    match kind {
+        NodeKind::Layer { inputs, .. } => inputs.clone(),
+        NodeKind::Binary { lhs, rhs, .. } => [t(lhs), t(rhs)].into_iter().flatten().collect(),
+        NodeKind::Index { base, .. } => vec![*base],
+        _ => Vec::new(),
+    }
+}
+
+#[test]
+fn every_example_model_is_drawn_with_its_layers_and_edge_shapes() {
+    let dir = tmp("models");
+    let files: Vec<PathBuf> = nn_files("examples").into_iter().chain(nn_files("examples/zoo")).collect();
+    assert!(files.len() >= 30, "{files:?}");
+    for f in &files {
+        let out = dir.join(format!("{}.svg", f.file_stem().unwrap().to_string_lossy()));
+        ok(&dir, &["show", "model", &f.display().to_string(), "--out", &out.display().to_string()]);
+        let svg = std::fs::read_to_string(&out).unwrap();
+        let texts = svg_texts(&svg);
+        let a = analyse_path(f);
+        let own: Vec<_> = a.result.models.iter().filter(|m| m.file == nnc_syntax::FileId(0)).collect();
+        assert!(!own.is_empty(), "{}", f.display());
+        for m in own {
+            assert!(texts.contains(&format!("model {}", m.name)), "{}: model {}", f.display(), m.name);
+            for l in &m.layers {
+                assert!(texts.contains(&l.name), "{}: layer {} not drawn", f.display(), l.name);
+            }
+            for name in m.inputs.iter().map(|(n, _)| n).chain(m.outputs.iter().map(|(n, _)| n)) {
+                assert!(texts.contains(name), "{}: {name} not drawn", f.display());
+            }
+            // Every edge's shape, as the checker infers it (symbolic: `[N, 28, 28, 16]`).
+            let mut edges: Vec<TRef> = m.graph.nodes.iter().flat_map(|n| reads(&n.kind)).collect();
+            edges.extend(m.outputs.iter().filter_map(|(_, v)| v.as_tensor()?.node));
+            for r in edges {
+                let shape = m.graph.ty(r).to_string();
+                assert!(texts.contains(&shape), "{}: edge shape {shape} not drawn", f.display());
+            }
+        }
+    }
+    // The symbolic batch dim and block rectangles where the model has blocks.
+    let resnet = std::fs::read_to_string(dir.join("resnet50.svg")).unwrap();
+    assert!(resnet.contains("[N, 56, 56, 256]") && resnet.contains("class=\"block\""));
+}
+
+#[test]
+fn blocks_collapse_to_one_box_each_with_depth() {
+    let dir = tmp("depth");
+    let f = root().join("examples/zoo/resnet50.nn").display().to_string();
+    ok(&dir, &["show", "model", &f, "--out", "full.svg"]);
+    ok(&dir, &["show", "model", &f, "--depth", "0", "--out", "top.svg"]);
+    let full = std::fs::read_to_string(dir.join("full.svg")).unwrap();
+    let top = std::fs::read_to_string(dir.join("top.svg")).unwrap();
+    let nodes = |s: &str| s.matches("<g class=\"node ").count();
+    assert!(nodes(&top) * 4 < nodes(&full), "{} vs {}", nodes(&top), nodes(&full));
+    let texts = svg_texts(&top);
+    assert!(texts.iter().any(|t| t.starts_with("block ")), "{texts:?}");
+    assert!(top.contains("class=\"node collapsed\""));
+    // The shapes between collapsed blocks are still on the edges.
+    assert!(texts.contains(&"[N, 7, 7, 2048]".to_string()), "{texts:?}");
+}
+
+/// A workshop ConvNet trained for a few steps (once per test binary), with its checkpoint.
+fn trained() -> &'static (PathBuf, PathBuf) {
+    static DIR: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tmp("trained");
+        let w = dir.join("w.safetensors");
+        let f = example("workshop_convnet.nn");
+        let (run, ws) = (dir.join("run").display().to_string(), w.display().to_string());
+        ok(&dir, &["run", &f, "--epochs", "1", "--steps", "3", "--out", &run, "--save", &ws]);
+        (dir, w)
+    })
+}
+
+/// A PNG decoded to RGB bytes: (width, height, pixels).
+fn decode(path: &Path) -> (usize, usize, Vec<u8>) {
+    let bytes = std::fs::read(path).unwrap();
+    let mut reader = png::Decoder::new(std::io::Cursor::new(bytes)).read_info().unwrap();
+    let mut buf = vec![0u8; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    assert_eq!(info.color_type, png::ColorType::Rgb);
+    buf.truncate(info.buffer_size());
+    (info.width as usize, info.height as usize, buf)
+}
+
+/// The checkpoint's tensor `name` as (shape, values).
+fn tensor(w: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let (list, _) = nnc_runtime::io::load_checkpoint_typed(w).unwrap();
+    let t = list.into_iter().find(|t| t.name == name).unwrap_or_else(|| panic!("no {name}"));
+    (t.value.shape().to_vec(), t.value.iter().copied().collect())
+}
+
+/// Grey levels as the grid draws a tile scaled from its own minimum to its maximum.
+fn grey(vals: &[f64]) -> Vec<u8> {
+    let (lo, hi) = vals.iter().fold((f64::MAX, f64::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+    vals.iter().map(|v| if hi > lo { ((v - lo) / (hi - lo) * 255.0).round() as u8 } else { 128 }).collect()
+}
+
+/// Tile `index` of a zoom-1 grid of `h`×`w` tiles in `columns` (2-pixel gaps), as grey levels.
+fn tile(png: &(usize, usize, Vec<u8>), index: usize, columns: usize, (h, w): (usize, usize)) -> Vec<u8> {
+    let (top, left) = (2 + (index / columns) * (h + 2), 2 + (index % columns) * (w + 2));
+    let mut out = Vec::new();
+    for y in 0..h {
+        for x in 0..w {
+            let at = ((top + y) * png.0 + left + x) * 3;
+            assert!(png.2[at] == png.2[at + 1] && png.2[at] == png.2[at + 2], "not grey");
+            out.push(png.2[at]);
+        }
+    }
+    out
+}
+
+fn close(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.abs_diff(*y) <= 1)
+}
+
+#[test]
+fn filters_are_the_checkpoints_kernels_normalised_as_the_workshop_does() {
+    let (dir, w) = trained();
+    let f = example("workshop_convnet.nn");
+    let ws = w.display().to_string();
+    let args = ["show", "filters", &f, "--weights", &ws, "--layer", "conv2", "--colormap", "gray", "--zoom", "1"];
+    ok(dir, &[&args[..], &["--out", "conv2.png"]].concat());
+    let png = decode(&dir.join("conv2.png"));
+    let (shape, k) = tensor(w, "conv2.kernel");
+    assert_eq!(shape, [5, 5, 16, 32]);
+    // 32 filters × 16 input channels, 12 to a row as in the workshop: 43 rows of 5×5 tiles.
+    assert_eq!((png.0, png.1), (2 + 12 * 7, 2 + 43 * 7));
+    for (i, j) in [(0, 0), (0, 15), (7, 3), (31, 15)] {
+        let vals: Vec<f64> = (0..25).map(|p| f64::from(k[p * 16 * 32 + j * 32 + i])).collect();
+        // np.minimum(1, np.maximum(0, (k - mean) / std + 0.5)), then imshow's own min–max.
+        let mean = vals.iter().sum::<f64>() / 25.0;
+        let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 25.0).sqrt();
+        let norm: Vec<f64> = vals.iter().map(|v| ((v - mean) / std + 0.5).clamp(0.0, 1.0)).collect();
+        let drawn = tile(&png, i * 16 + j, 12, (5, 5));
+        assert!(close(&drawn, &grey(&norm)), "filter {i},{j}: {drawn:?} vs {:?}", grey(&norm));
+    }
+    // The SVG labels each tile `filter,channel`, as the workshop's titles do, in viridis by default.
+    ok(dir, &["show", "filters", &f, "--weights", &ws, "--layer", "conv1", "--out", "conv1.svg"]);
+    let svg = std::fs::read_to_string(dir.join("conv1.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    assert_eq!(svg.matches("<image ").count(), 16);
+    assert!(texts.contains(&"0,0".to_string()) && texts.contains(&"15,0".to_string()), "{texts:?}");
+}
+
+/// A `.npy` of float32 with `shape`.
+fn write_npy(path: &Path, shape: &[usize], vals: &[f32]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({},), }}", dims.join(", "));
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in vals {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn activations_are_the_layers_outputs_one_tile_per_channel() {
+    let (dir, w) = trained();
+    let f = example("workshop_convnet.nn");
+    let ws = w.display().to_string();
+    // conv1 of an input given as .npy, checked against a 5×5 'same' convolution computed here.
+    let image: Vec<f32> =
+        (0..784).map(|p| (((p * 37) % 101) as f32 / 100.0) * ((p / 28 + p % 28) % 3) as f32).collect();
+    write_npy(&dir.join("x.npy"), &[1, 28, 28, 1], &image);
+    let common = ["show", "activations", &f, "--weights", &ws, "--colormap", "gray", "--zoom", "1"];
+    ok(dir, &[&common[..], &["--layer", "conv1", "--input", "images=x.npy", "--out", "conv1.png"]].concat());
+    let png = decode(&dir.join("conv1.png"));
+    let ((_, k), (_, b)) = (tensor(w, "conv1.kernel"), tensor(w, "conv1.bias"));
+    for ch in [0, 5, 15] {
+        let mut out = vec![0f64; 784];
+        for (y, x) in (0..28).flat_map(|y| (0..28).map(move |x| (y, x))) {
+            let mut s = f64::from(b[ch]);
+            for (dy, dx) in (0..5).flat_map(|dy| (0..5).map(move |dx| (dy, dx))) {
+                let (iy, ix) = (y as i64 + dy as i64 - 2, x as i64 + dx as i64 - 2);
+                if (0..28).contains(&iy) && (0..28).contains(&ix) {
+                    s += f64::from(image[(iy * 28 + ix) as usize]) * f64::from(k[(dy * 5 + dx) * 16 + ch]);
+                }
+            }
+            out[y * 28 + x] = s;
+        }
+        let drawn = tile(&png, ch, 8, (28, 28));
+        let want = grey(&out);
+        let off = drawn.iter().zip(&want).filter(|(a, b)| a.abs_diff(**b) > 1).count();
+        assert_eq!(off, 0, "channel {ch}: {off} pixels differ");
+    }
+    // From the train block's data: conv2's 32 channels (the workshop's figure), then every image-shaped layer.
+    ok(dir, &[&common[..], &["--layer", "conv2", "--index", "3", "--columns", "4", "--out", "conv2.svg"]].concat());
+    let svg = std::fs::read_to_string(dir.join("conv2.svg")).unwrap();
+    svg_texts(&svg);
+    assert_eq!(svg.matches("<image ").count(), 32);
+    ok(dir, &[&common[..], &["--out", "all.svg"]].concat());
+    let all = std::fs::read_to_string(dir.join("all.svg")).unwrap();
+    let texts = svg_texts(&all);
+    // conv1, bn1, relu, pool (16 each), conv2, bn2, relu, pool (32 each).
+    assert_eq!(all.matches("<image ").count(), 4 * 16 + 4 * 32, "{texts:?}");
+    assert!(texts.iter().any(|t| t.starts_with("features.max_pool_1: output of row 0")), "{texts:?}");
+    ok(dir, &[&common[..], &["--out", "all.png"]].concat());
+    decode(&dir.join("all.png"));
+}
+
+#[test]
+fn samples_are_the_first_rows_with_their_labels() {
+    let dir = tmp("samples");
+    let f = example("digits_mlp.nn");
+    ok(&dir, &["show", "samples", &f, "--count", "12", "--out", "s.svg"]);
+    let svg = std::fs::read_to_string(dir.join("s.svg")).unwrap();
+    let texts = svg_texts(&svg);
+    assert_eq!(svg.matches("<image ").count(), 12);
+    // The labels are the data file's last column, first 12 rows.
+    let gz = std::fs::read(root().join("data/digits.csv.gz")).unwrap();
+    let mut csv = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut csv).unwrap();
+    let labels: Vec<String> = csv.lines().take(12).map(|l| l.rsplit(',').next().unwrap().trim().to_string()).collect();
+    let drawn: Vec<&String> = texts.iter().skip(1).collect();
+    assert_eq!(drawn, labels.iter().collect::<Vec<_>>());
+    // 8×8 digits, flattened to 64 columns, come back as 8×8 tiles.
+    ok(&dir, &["show", "samples", &f, "--count", "3", "--zoom", "1", "--out", "s.png"]);
+    let png = decode(&dir.join("s.png"));
+    assert_eq!((png.0, png.1), (2 + 3 * 10, 2 + 10));
+}
+
+#[test]
+fn hostile_arguments_get_clear_errors() {
+    let (dir, w) = trained();
+    let f = example("workshop_convnet.nn");
+    let ws = w.display().to_string();
+    let filters = |extra: &[&str]| -> Vec<String> {
+        let head = ["show", "filters", f.as_str(), "--weights", ws.as_str()];
+        head.iter().chain(extra).chain(&["--out", "x.svg"]).map(|s| s.to_string()).collect()
+    };
+    let e = fails(dir, &filters(&["--layer", "conv3"]), 2);
+    assert!(e.contains("no layer `conv3`") && e.contains("conv1, conv2"), "{e}");
+    let e = fails(dir, &filters(&["--layer", "fc"]), 2);
+    assert!(e.contains("`fc` is a dense layer, not a convolution") && e.contains("conv1, conv2"), "{e}");
+    let e = fails(dir, &filters(&[]), 2);
+    assert!(e.contains("name one with --layer: conv1, conv2"), "{e}");
+    let e = fails(dir, &["show", "filters", &f, "--weights", "missing.safetensors", "--layer", "conv1"], 1);
+    assert!(e.contains("missing.safetensors") && e.contains("No such file"), "{e}");
+    // A checkpoint of another model: the workshop's weights for the MNIST CNN example.
+    let other = example("mnist_cnn.nn");
+    let e = fails(dir, &["show", "filters", &other, "--weights", &ws, "--layer", "conv1", "--out", "x.svg"], 1);
+    assert!(e.contains("does not fit model `MnistCnn`"), "{e}");
+    let e = fails(dir, &["show", "activations", &f, "--weights", &ws, "--layer", "cnv2", "--out", "x.svg"], 2);
+    assert!(e.contains("did you mean `conv2`"), "{e}");
+    let e = fails(dir, &["show", "activations", &f, "--weights", &ws, "--index", "99999", "--out", "x.svg"], 2);
+    assert!(e.contains("--index 99999: the data has 5000 rows"), "{e}");
+    let e = fails(dir, &["show", "samples", &f, "--out", "no/such/dir/x.svg"], 2);
+    assert!(e.contains("the directory `no/such/dir` does not exist"), "{e}");
+    let e = fails(dir, &["show", "model", &f, "--out", "x.png"], 2);
+    assert!(e.contains("use --out PATH.svg"), "{e}");
+    let e = fails(dir, &["show", "model", &f, "--out", "x.jpg"], 2);
+    assert!(e.contains(".svg or .png"), "{e}");
+    fails(dir, &["show", "samples", &f, "--count", "0"], 2);
+    // A huge count draws every row (the source has 5000), never more.
+    let out = ok(dir, &["show", "samples", &f, "--count", "99999999999999", "--zoom", "1", "--out", "all.png"]);
+    assert!(out.contains("the data has 5000 rows"), "{out}");
+    let png = decode(&dir.join("all.png"));
+    assert_eq!((png.0, png.1), (2 + 8 * 30, 2 + 625 * 30));
+    assert!(!dir.join("x.svg").exists(), "a failed show wrote its output");
+}
