@@ -41,7 +41,7 @@ pub enum What {
     Filters {
         /// The `.nn` file.
         file: PathBuf,
-        /// The safetensors checkpoint (`nnc run --save W`, or the run directory's checkpoint).
+        /// The safetensors checkpoint of the model (`nnc run --save W`).
         #[arg(long, value_name = "W")]
         weights: PathBuf,
         /// The conv layer (its name in `nnc summary`); optional when the model has one.
@@ -107,7 +107,8 @@ pub enum What {
 /// Options every `nnc show` takes.
 #[derive(Args)]
 pub struct Common {
-    /// Where to write the picture: .svg or .png (default: `<file>.<what>.svg` in the current directory).
+    /// Where to write the picture: .svg or .png (default: the file's stem with `.model.svg`, `.filters.svg`…
+    /// in the current directory).
     #[arg(long, value_name = "PATH")]
     out: Option<PathBuf>,
     /// Override a model parameter: --set hidden=256
