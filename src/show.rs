@@ -181,7 +181,9 @@ pub fn run(what: What, color: bool) -> Result<(), Failure> {
             let (a, out) = prepare(&file, &common, "filters", color)?;
             let format = format_of(&out)?;
             let m = model_with(&a, model.as_deref(), layer.as_deref())?;
-            let (name, kernel) = maps::conv_kernel(m, layer.as_deref(), &load_weights(m, &weights)?.0)?;
+            let (name, param) = maps::pick_conv(m, layer.as_deref())?;
+            let kernel = load_weights(m, &weights)?.0.remove(&param);
+            let kernel = kernel.ok_or_else(|| Failure::new(format!("the checkpoint has no `{param}`")))?;
             let grid = maps::filters(&name, &kernel, per_channel, &look)?;
             write_output(&out, &encode(&grid, format)?)
         }

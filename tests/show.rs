@@ -257,7 +257,7 @@ fn activations_are_the_layers_outputs_one_tile_per_channel() {
     let texts = svg_texts(&all);
     // conv1, bn1, relu, pool (16 each), conv2, bn2, relu, pool (32 each).
     assert_eq!(all.matches("<image ").count(), 4 * 16 + 4 * 32, "{texts:?}");
-    assert!(texts.iter().any(|t| t.starts_with("features.max_pool_1: output of row 0")), "{texts:?}");
+    assert!(texts.iter().any(|t| t == "features.max_pool_1: row 0, 32 × 7×7"), "{texts:?}");
     ok(dir, &[&common[..], &["--out", "all.png"]].concat());
     decode(&dir.join("all.png"));
 }
@@ -297,7 +297,10 @@ fn hostile_arguments_get_clear_errors() {
     let e = fails(dir, &filters(&["--layer", "fc"]), 2);
     assert!(e.contains("`fc` is a dense layer, not a convolution") && e.contains("conv1, conv2"), "{e}");
     let e = fails(dir, &filters(&[]), 2);
-    assert!(e.contains("name one with --layer: conv1, conv2"), "{e}");
+    assert!(e.contains("name one with --layer; the conv layers of `ConvNet`: conv1, conv2"), "{e}");
+    let mlp = example("digits_mlp.nn");
+    let e = fails(dir, &["show", "filters", &mlp, "--weights", &ws, "--out", "x.svg"], 2);
+    assert!(e.contains("model `DigitsMlp` has no conv layer"), "{e}");
     let e = fails(dir, &["show", "filters", &f, "--weights", "missing.safetensors", "--layer", "conv1"], 1);
     assert!(e.contains("missing.safetensors") && e.contains("No such file"), "{e}");
     // A checkpoint of another model: the workshop's weights for the MNIST CNN example.
@@ -321,4 +324,38 @@ fn hostile_arguments_get_clear_errors() {
     let png = decode(&dir.join("all.png"));
     assert_eq!((png.0, png.1), (2 + 8 * 30, 2 + 625 * 30));
     assert!(!dir.join("x.svg").exists(), "a failed show wrote its output");
+}
+
+#[test]
+fn a_three_channel_conv_draws_one_rgb_tile_per_filter() {
+    let dir = tmp("rgb");
+    let f = example("keras_shapes_conv.nn");
+    let w = dir.join("w.safetensors");
+    let ws = w.display().to_string();
+    ok(&dir, &["run", &f, "--epochs", "1", "--steps", "2", "--out", "run", "--save", &ws]);
+    let layer = "features.conv2d";
+    ok(&dir, &["show", "filters", &f, "--weights", &ws, "--layer", layer, "--zoom", "1", "--out", "rgb.png"]);
+    let png = decode(&dir.join("rgb.png"));
+    let (shape, k) = tensor(&w, "features.conv2d.kernel");
+    assert_eq!(shape, [2, 2, 3, 32]);
+    assert_eq!((png.0, png.1), (2 + 12 * 4, 2 + 3 * 4));
+    for i in [0, 13, 31] {
+        // The filter's 2×2×3 values standardised together, drawn as RGB in [0, 1].
+        let vals: Vec<f64> = (0..12).map(|p| f64::from(k[p * 32 + i])).collect();
+        let mean = vals.iter().sum::<f64>() / 12.0;
+        let std = (vals.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / 12.0).sqrt();
+        let want: Vec<u8> =
+            vals.iter().map(|v| (((v - mean) / std + 0.5).clamp(0.0, 1.0) * 255.0).round() as u8).collect();
+        let (top, left) = (2 + (i / 12) * 4, 2 + (i % 12) * 4);
+        let mut drawn = Vec::new();
+        for y in 0..2 {
+            let at = ((top + y) * png.0 + left) * 3;
+            drawn.extend_from_slice(&png.2[at..at + 6]);
+        }
+        assert!(close(&drawn, &want), "filter {i}: {drawn:?} vs {want:?}");
+    }
+    // --per-channel: one grey tile per (filter, channel) instead.
+    let args = ["show", "filters", &f, "--weights", &ws, "--per-channel", "--colormap", "gray", "--out", "grey.svg"];
+    ok(&dir, &args);
+    assert_eq!(std::fs::read_to_string(dir.join("grey.svg")).unwrap().matches("<image ").count(), 96);
 }

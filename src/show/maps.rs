@@ -33,43 +33,38 @@ fn conv_param(r: &nnc_compiler::LayerRecord) -> Option<String> {
     Some(format!("{}.{}", r.name, kernel.name))
 }
 
-/// The kernel of conv layer `layer` (or of the model's only conv layer) from the checkpoint's `values`.
-pub fn conv_kernel(
-    m: &nnc_compiler::ModelInfo,
-    layer: Option<&str>,
-    values: &std::collections::BTreeMap<String, ArrayD<f32>>,
-) -> Result<(String, ArrayD<f32>), Failure> {
+/// The conv layer `layer` (or the model's only one): its name and its kernel's checkpoint name. Decided before
+/// any checkpoint is read, so a wrong `--layer` costs nothing.
+pub fn pick_conv(m: &nnc_compiler::ModelInfo, layer: Option<&str>) -> Result<(String, String), Failure> {
     let convs = conv_layers(m);
-    let list = || if convs.is_empty() { "none".to_string() } else { convs.join(", ") };
+    let list = || {
+        if convs.is_empty() {
+            format!("model `{}` has no conv layer (a layer with a 1-D or 2-D conv kernel)", m.name)
+        } else {
+            format!("the conv layers of `{}`: {}", m.name, convs.join(", "))
+        }
+    };
     let record = match layer {
         Some(name) => m.layers.iter().find(|r| r.name == name).ok_or_else(|| {
             let hint = nnc_compiler::layers::suggest(name, convs.iter().copied())
                 .map_or(String::new(), |s| format!("did you mean `{s}`? "));
-            Failure::usage(format!("no layer `{name}` in model `{}`; {hint}its conv layers: {}", m.name, list()))
+            Failure::usage(format!("no layer `{name}` in model `{}`; {hint}{}", m.name, list()))
         })?,
         None => match convs.as_slice() {
             [one] => m.layers.iter().find(|r| r.name == *one).expect("listed from the layers"),
-            _ => {
-                return Err(Failure::usage(format!(
-                    "model `{}` has {} conv layers; name one with --layer: {}",
-                    m.name,
-                    convs.len(),
-                    list()
-                )));
-            }
+            [] => return Err(Failure::usage(list())),
+            _ => return Err(Failure::usage(format!("name one with --layer; {}", list()))),
         },
     };
     let param = conv_param(record).ok_or_else(|| {
         Failure::usage(format!(
-            "`{}` is a {} layer, not a convolution: it has no kernel to draw as filters; the conv layers of `{}`: {}",
+            "`{}` is a {} layer, not a convolution: it has no kernel to draw as filters; {}",
             record.name,
             record.layer,
-            m.name,
             list()
         ))
     })?;
-    let kernel = values.get(&param).ok_or_else(|| Failure::new(format!("the checkpoint has no `{param}`")))?.clone();
-    Ok((record.name.clone(), kernel))
+    Ok((record.name.clone(), param))
 }
 
 /// The workshop's normalisation of one kernel: standardised, shifted by 0.5 and clipped to [0, 1]
@@ -113,8 +108,7 @@ pub fn filters(name: &str, kernel: &ArrayD<f32>, per_channel: bool, look: &Look)
             tiles.push(colour(kh, kw, standardise(&vals), colormap).labelled(format!("{i},{j}")));
         }
     }
-    let what = if rgb { "RGB filter per output channel" } else { "filter, input channel" };
-    let title = format!("{name}: kernel {shape:?}, one tile per {what}");
+    let title = format!("{name} {shape:?}");
     grid(tiles, look, 12, title, if rgb { Scale::Fixed(0.0, 1.0) } else { scale_for(colormap) })
 }
 
@@ -148,7 +142,7 @@ fn colour(h: usize, w: usize, vals: Vec<f32>, c: Colormap) -> Tile {
 }
 
 /// matplotlib's viridis at `t` ∈ [0, 1], as a degree-6 polynomial fit per channel (Matt Zucker's public-domain
-/// fit; within 0.004 of the 256-entry table, `tests/show.rs` compares it).
+/// fit; within about 0.01 of the 256-entry table, which a unit test below samples).
 pub fn viridis(t: f32) -> [f32; 3] {
     const C: [[f64; 3]; 7] = [
         [0.277_727_327_223_417_7, 0.005_407_344_544_966_578, 0.334_099_805_335_306_1],
@@ -247,7 +241,7 @@ pub fn feature_grids(
                 colour(h, w, vals, colormap).labelled(ch.to_string())
             })
             .collect();
-        let title = format!("{name}: output of row {index}, {c} channels of {h}×{w}");
+        let title = format!("{name}: row {index}, {c} × {h}×{w}");
         grids.push(grid(tiles, look, 8, title, scale_for(colormap))?);
     }
     Ok(grids)
@@ -328,7 +322,7 @@ pub fn samples(info: &TrainInfo, raw: &Dataset, count: usize, look: &Look) -> Re
             }
         })
         .collect();
-    let title = format!("{}: `{image}`, first {count} of {n} rows", info.name);
+    let title = format!("{image}: {count} of {n}");
     let scale = if look.colormap == Some(Colormap::Viridis) && c == 1 { Scale::Fixed(0.0, 1.0) } else { Scale::Shared };
     grid(tiles, look, 8, title, scale)
 }
@@ -408,5 +402,35 @@ fn shape(t: &Tensor<f32>) -> &[usize] {
     match t {
         Tensor::F(a) => a.shape(),
         Tensor::I(a) => a.shape(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viridis_matches_matplotlibs_table() {
+        // matplotlib's `_viridis_data` at 0, 64, 128, 191 and 255 of its 256 entries.
+        let table = [
+            (0.0, [0.267004, 0.004874, 0.329415]),
+            (64.0 / 255.0, [0.231674, 0.318106, 0.544834]),
+            (128.0 / 255.0, [0.127568, 0.566949, 0.550556]),
+            (191.0 / 255.0, [0.360741, 0.785964, 0.387814]),
+            (1.0, [0.993248, 0.906157, 0.143936]),
+        ];
+        for (t, want) in table {
+            let got = viridis(t as f32);
+            for ch in 0..3 {
+                assert!((got[ch] - want[ch]).abs() < 0.015, "viridis({t}) = {got:?}, want {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_constant_kernel_is_mid_grey_and_values_clip() {
+        assert_eq!(standardise(&[0.3; 4]), vec![0.5; 4]);
+        // mean 0, std 1: z + 0.5 clipped to [0, 1].
+        assert_eq!(standardise(&[-1.0, 1.0]), vec![0.0, 1.0]);
     }
 }
