@@ -359,3 +359,27 @@ fn a_three_channel_conv_draws_one_rgb_tile_per_filter() {
     ok(&dir, &args);
     assert_eq!(std::fs::read_to_string(dir.join("grey.svg")).unwrap().matches("<image ").count(), 96);
 }
+
+#[test]
+fn a_model_with_a_thousand_long_skip_connections_stays_small() {
+    // Every layer also reads the input: 1500 edges spanning up to 3000 ranks. Reserving a slot on every
+    // rank each crosses would be millions of slots (an 80 MB picture); beyond a budget they are drawn straight.
+    let dir = tmp("skips");
+    let mut src = String::from("dim N\nmodel Skips {\n    input x: [N, 8]\n");
+    let mut prev = "x".to_string();
+    for i in 0..1500 {
+        src.push_str(&format!("    let h{i} = dense({prev}, 8) + x\n"));
+        prev = format!("h{i}");
+    }
+    src.push_str(&format!("    output y = {prev}\n}}\n"));
+    std::fs::write(dir.join("skips.nn"), src).unwrap();
+    let started = std::time::Instant::now();
+    ok(&dir, &["show", "model", "skips.nn", "--out", "skips.svg"]);
+    let svg = std::fs::read_to_string(dir.join("skips.svg")).unwrap();
+    assert!(svg.len() < 8 << 20, "{} bytes", svg.len());
+    assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+    svg_texts(&svg);
+    // Edges: dense ← previous, + ← dense, + ← x per line, and the output's.
+    assert_eq!(svg.matches("<g class=\"node layer\">").count(), 1500);
+    assert_eq!(svg.matches("<g class=\"edge\">").count(), 1500 * 3 + 1);
+}

@@ -25,6 +25,8 @@ const NODE_H: f64 = 38.0;
 const RANK_GAP: f64 = 64.0;
 const NODE_GAP: f64 = 28.0;
 const GROUP_PAD: f64 = 12.0;
+/// Rank slots reserved for long edges in one diagram (see `layer_ranks`).
+const MAX_DUMMIES: usize = 20_000;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -139,6 +141,11 @@ fn chains(m: &ModelInfo, blocks: &mut Vec<Instance>) -> Vec<Vec<usize>> {
         }
         anchor[i] = Some(chain);
     }
+    // The nearest anchor after each node, found in one backward pass.
+    let mut next_anchor: Vec<Option<usize>> = vec![None; n];
+    for i in (0..n.saturating_sub(1)).rev() {
+        next_anchor[i] = if anchor[i + 1].is_some() { Some(i + 1) } else { next_anchor[i + 1] };
+    }
     let mut out = vec![Vec::new(); n];
     let mut prev: Vec<usize> = Vec::new();
     for i in 0..n {
@@ -147,8 +154,8 @@ fn chains(m: &ModelInfo, blocks: &mut Vec<Instance>) -> Vec<Vec<usize>> {
             prev = a.clone();
             continue;
         }
-        let next = anchor[i + 1..].iter().flatten().next().cloned().unwrap_or_default();
-        out[i] = prev.iter().zip(&next).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
+        let next = next_anchor[i].and_then(|j| anchor[j].as_ref()).map_or(&[][..], Vec::as_slice);
+        out[i] = prev.iter().zip(next).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
     }
     out
 }
@@ -256,22 +263,25 @@ fn layer_ranks(l: &mut Layout) -> Vec<Vec<usize>> {
     for v in 0..l.nodes.len() {
         rank[v] = preds[v].iter().map(|&u| rank[u] + 1).max().unwrap_or(0);
     }
-    // Outputs sit on the last rank, as Keras draws them.
-    let last = rank.iter().copied().max().unwrap_or(0);
-    for (v, n) in l.nodes.iter().enumerate() {
-        if n.kind == Kind::Output {
-            rank[v] = rank[v].max(last.min(rank[v] + 1).max(preds[v].iter().map(|&u| rank[u] + 1).max().unwrap_or(0)));
-        }
-    }
     for (n, r) in l.nodes.iter_mut().zip(&rank) {
         n.rank = *r;
     }
-    for e in 0..l.edges.len() {
+    // Long edges get a slot on every rank they cross, shortest first, up to a budget: a thousand skip
+    // connections from one input across thousands of ranks would otherwise be millions of slots. Edges
+    // beyond it are drawn straight.
+    let mut long: Vec<(usize, usize)> = (0..l.edges.len())
+        .map(|e| (l.nodes[l.edges[e].to].rank.saturating_sub(l.nodes[l.edges[e].from].rank), e))
+        .filter(|(span, _)| *span > 1)
+        .collect();
+    long.sort_unstable();
+    let mut budget = MAX_DUMMIES;
+    for (span, e) in long {
+        if span - 1 > budget {
+            break;
+        }
+        budget -= span - 1;
         let (from, to) = (l.edges[e].from, l.edges[e].to);
         let (ra, rb) = (l.nodes[from].rank, l.nodes[to].rank);
-        if rb <= ra + 1 {
-            continue;
-        }
         let (ca, cb) = (&l.nodes[from].chain, &l.nodes[to].chain);
         let common: Vec<usize> = ca.iter().zip(cb).take_while(|(a, b)| a == b).map(|(a, _)| *a).collect();
         for r in ra + 1..rb {
