@@ -1285,13 +1285,19 @@ pub(crate) fn block_data(file: &Path, info: &TrainInfo, root: &Root) -> Result<B
     Ok(BlockData { raw, fed, dims: bindings.to_vec() })
 }
 
-/// The train block to show data of: `name`, else the first that trains `model`, else the first.
-pub(crate) fn show_train<'a>(a: &'a Analysis, name: Option<&str>, model: &str) -> Result<&'a TrainInfo, Failure> {
-    match name {
-        Some(_) => pick_train(a, name),
-        None => match a.result.trains.iter().find(|t| t.model.as_deref() == Some(model)) {
-            Some(t) => Ok(t),
-            None => pick_train(a, None),
-        },
+/// The train block to show data of: `name`, else the first that trains `model` (`None`: the first block).
+pub(crate) fn show_train<'a>(
+    a: &'a Analysis,
+    name: Option<&str>,
+    model: Option<&str>,
+) -> Result<&'a TrainInfo, Failure> {
+    match (name, model) {
+        (Some(_), _) | (None, None) => pick_train(a, name),
+        (None, Some(m)) => a.result.trains.iter().find(|t| t.model.as_deref() == Some(m)).ok_or_else(|| {
+            Failure::usage(format!(
+                "no train block trains model `{m}`, so there is no data to take an input from; \
+                 give one with --input NAME=FILE"
+            ))
+        }),
     }
 }

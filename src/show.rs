@@ -201,7 +201,7 @@ pub fn run(what: What, color: bool) -> Result<(), Failure> {
             let (a, out) = prepare(&file, &common, "samples", color)?;
             let format = format_of(&out)?;
             let root = crate::project_root(&file, common.root.as_deref()).map_err(Failure::usage)?;
-            let info = crate::run::show_train(&a, train.as_deref(), "")?;
+            let info = crate::run::show_train(&a, train.as_deref(), None)?;
             let data = crate::run::block_data(&file, info, &root)?;
             let grid = maps::samples(info, &data.raw, usize::try_from(count).unwrap_or(usize::MAX), &look)?;
             write_output(&out, &encode(&grid, format)?)
@@ -298,18 +298,29 @@ type Weights = BTreeMap<String, ndarray::ArrayD<f32>>;
 /// The model's parameters from checkpoint `path`, which must hold exactly them (as for `nnc predict`), and
 /// the dims the training data bound (saved with the checkpoint).
 fn load_weights(m: &ModelInfo, path: &Path) -> Result<(Weights, Vec<(String, i64)>), Failure> {
+    let outputs: Vec<(String, TRef)> =
+        m.outputs.iter().filter_map(|(n, v)| Some((n.clone(), v.as_tensor()?.node?))).collect();
+    let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
+    load_weights_of(&info, &outputs, &m.name, path)
+}
+
+/// [`load_weights`] for the model as graph `info` instantiates it (a train block may pass the model other
+/// parameters than its defaults), reading what `outputs` need.
+fn load_weights_of(
+    info: &TrainInfo,
+    outputs: &[(String, TRef)],
+    model: &str,
+    path: &Path,
+) -> Result<(Weights, Vec<(String, i64)>), Failure> {
     let typed = nnc_runtime::io::load_checkpoint_typed(path).map_err(|e| Failure::new(e.to_string()))?;
     let transforms = nnc_runtime::data::transform::Transforms::from_metadata(&typed.1)
         .map_err(|e| Failure::new(e.to_string()))?
         .unwrap_or_default();
     let dims: Vec<(String, i64)> = transforms.dims.iter().map(|(k, v)| (k.clone(), *v)).collect();
-    let info = TrainInfo { graph: m.graph.clone(), ..TrainInfo::default() };
-    let outputs: Vec<(String, TRef)> =
-        m.outputs.iter().filter_map(|(n, v)| Some((n.clone(), v.as_tensor()?.node?))).collect();
-    let decls = Trainer::forward_params(&info, &outputs, 1, &dims).map_err(|e| Failure::new(e.to_string()))?;
+    let decls = Trainer::forward_params(info, outputs, 1, &dims).map_err(|e| Failure::new(e.to_string()))?;
     let expected: Vec<(String, Vec<usize>)> = decls.into_iter().map(|p| (p.name, p.shape)).collect();
     let (values, _) =
-        nnc_runtime::checkpoint::fit_model(path, typed, &m.name, &expected).map_err(|e| Failure::new(e.to_string()))?;
+        nnc_runtime::checkpoint::fit_model(path, typed, model, &expected).map_err(|e| Failure::new(e.to_string()))?;
     Ok((values, dims))
 }
 
@@ -324,15 +335,16 @@ fn activations(
     root: &Root,
     look: &Look,
 ) -> Result<Vec<crate::picture::Grid>, Failure> {
-    let (values, ckpt_dims) = load_weights(m, weights)?;
-    let params = nnc_runtime::train::Params { values, trainable: BTreeMap::new() };
     let backend = nnc_runtime::train::Backend::Reference;
     let limit = nnc_runtime::memory::Limit::Machine;
     let fail = |e: nnc_runtime::train::TrainError| Failure::new(e.to_string());
     if req.inputs.is_empty() {
-        // The train block's data, its `let`s feeding the model as in training.
-        let info = crate::run::show_train(a, req.train, &m.name)?;
+        // The train block's data, its `let`s feeding the model as in training; the block and the layer are
+        // decided before the checkpoint and the data are read.
+        let info = crate::run::show_train(a, req.train, Some(&m.name))?;
         let layers = maps::pick_layers(&info.graph, req.layer, &m.name)?;
+        let values = load_weights_of(info, &info.model_outputs, &m.name, weights)?.0;
+        let params = nnc_runtime::train::Params { values, trainable: BTreeMap::new() };
         let data = crate::run::block_data(file, info, root)?;
         let one = maps::row(&data.fed, req.index)?;
         let trainer = Trainer::new(info, None, data.dims).map_err(fail)?;
@@ -340,6 +352,8 @@ fn activations(
         return maps::feature_grids(&layers, &outs, req.index, look);
     }
     let layers = maps::pick_layers(&m.graph, req.layer, &m.name)?;
+    let (values, ckpt_dims) = load_weights(m, weights)?;
+    let params = nnc_runtime::train::Params { values, trainable: BTreeMap::new() };
     let typed = nnc_runtime::io::load_checkpoint_typed(weights).map_err(|e| Failure::new(e.to_string()))?;
     let pairs = req
         .inputs

@@ -311,6 +311,10 @@ fn hostile_arguments_get_clear_errors() {
     assert!(e.contains("did you mean `conv2`"), "{e}");
     let e = fails(dir, &["show", "activations", &f, "--weights", &ws, "--index", "99999", "--out", "x.svg"], 2);
     assert!(e.contains("--index 99999: the data has 5000 rows"), "{e}");
+    // A model no train block trains (the GAN's generator: a multi-model block), and no --input.
+    let gan = example("mnist_gan.nn");
+    let e = fails(dir, &["show", "activations", &gan, "--weights", &ws, "--model", "Generator", "--out", "x.svg"], 2);
+    assert!(e.contains("no train block trains model `Generator`") && e.contains("--input NAME=FILE"), "{e}");
     let e = fails(dir, &["show", "samples", &f, "--out", "no/such/dir/x.svg"], 2);
     assert!(e.contains("the directory `no/such/dir` does not exist"), "{e}");
     let e = fails(dir, &["show", "model", &f, "--out", "x.png"], 2);
