@@ -455,18 +455,22 @@ fn draw(l: &Layout, ranks: &[Vec<usize>], model: &str) -> (f64, f64, String) {
             esc(&b.block)
         );
     }
-    // A tensor read by several nodes is labelled once, under its producer, where the edges fan out.
+    // A tensor read by several nodes is labelled once, under its producer, where the edges fan out; the
+    // outputs of a node with several (an LSTM's sequence and states) are labelled near their readers, apart.
     let mut fan_out: HashMap<(usize, &str), usize> = HashMap::new();
+    let mut kinds: HashMap<usize, std::collections::HashSet<&str>> = HashMap::new();
     for e in &l.edges {
         *fan_out.entry((e.from, e.label.as_str())).or_default() += 1;
+        kinds.entry(e.from).or_default().insert(e.label.as_str());
     }
     let mut labelled = std::collections::HashSet::new();
     for e in &l.edges {
         let shared = fan_out[&(e.from, e.label.as_str())] > 1;
-        let label = match (shared, labelled.insert((e.from, e.label.as_str()))) {
-            (false, _) => Label::OnEdge,
-            (true, true) => Label::UnderSource,
-            (true, false) => Label::None,
+        let label = match (kinds[&e.from].len() > 1, shared, labelled.insert((e.from, e.label.as_str()))) {
+            (true, _, _) => Label::NearTarget,
+            (false, false, _) => Label::OnEdge,
+            (false, true, true) => Label::UnderSource,
+            (false, true, false) => Label::None,
         };
         draw_edge(&mut out, l, e, shift, &y_of, label);
     }
@@ -532,6 +536,8 @@ enum Label {
     OnEdge,
     /// Under its producer (a tensor several nodes read).
     UnderSource,
+    /// Beside its last segment (one of several different outputs of its producer).
+    NearTarget,
     /// Not at all: another edge of the same tensor has it.
     None,
 }
@@ -562,6 +568,17 @@ fn draw_edge(out: &mut String, l: &Layout, e: &Edge, shift: f64, y_of: &dyn Fn(u
         Label::UnderSource => {
             let (lx, ly) = (p0.0 + 6.0, p0.1 + 13.0);
             format!("<text x=\"{lx:.1}\" y=\"{ly:.1}\" class=\"shape\">{}</text>", esc(&e.label))
+        }
+        Label::NearTarget => {
+            // On the outer side of the edge: left of an edge that goes left, so neighbours' labels part.
+            let (q0, q1) = (pts[pts.len() - 2], pts[pts.len() - 1]);
+            let left = q1.0 < q0.0 - 1.0;
+            let (lx, ly) = (q0.0 + (q1.0 - q0.0) * 0.55, q0.1 + (q1.1 - q0.1) * 0.55 + 4.0);
+            let (lx, anchor) = if left { (lx - 5.0, "end") } else { (lx + 5.0, "start") };
+            format!(
+                "<text x=\"{lx:.1}\" y=\"{ly:.1}\" text-anchor=\"{anchor}\" class=\"shape\">{}</text>",
+                esc(&e.label)
+            )
         }
         Label::None => String::new(),
     };
