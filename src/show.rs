@@ -94,6 +94,10 @@ pub enum What {
         /// The train block (default: the first).
         #[arg(long)]
         train: Option<String>,
+        /// Rows evenly spaced over the source instead of the first ones (a file sorted by class then shows
+        /// every class).
+        #[arg(long)]
+        spread: bool,
         /// How many items (at most the source's rows).
         #[arg(long, value_name = "K", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
         count: u64,
@@ -197,13 +201,14 @@ pub fn run(what: What, color: bool) -> Result<(), Failure> {
             let grids = activations(&file, &a, m, &weights, &req, &root, &look)?;
             write_output(&out, &encode_many(&grids, format)?)
         }
-        What::Samples { file, train, count, look, common } => {
+        What::Samples { file, train, spread, count, look, common } => {
             let (a, out) = prepare(&file, &common, "samples", color)?;
             let format = format_of(&out)?;
             let root = crate::project_root(&file, common.root.as_deref()).map_err(Failure::usage)?;
             let info = crate::run::show_train(&a, train.as_deref(), None)?;
             let data = crate::run::block_data(&file, info, &root)?;
-            let grid = maps::samples(info, &data.raw, usize::try_from(count).unwrap_or(usize::MAX), &look)?;
+            let count = usize::try_from(count).unwrap_or(usize::MAX);
+            let grid = maps::samples(info, &data.raw, count, spread, &look)?;
             write_output(&out, &encode(&grid, format)?)
         }
     }

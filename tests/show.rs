@@ -277,6 +277,12 @@ fn samples_are_the_first_rows_with_their_labels() {
     let labels: Vec<String> = csv.lines().take(12).map(|l| l.rsplit(',').next().unwrap().trim().to_string()).collect();
     let drawn: Vec<&String> = texts.iter().skip(1).collect();
     assert_eq!(drawn, labels.iter().collect::<Vec<_>>());
+    // --spread: rows evenly spaced over the MNIST file, which is sorted by class (500 of each).
+    let mnist = example("workshop_convnet.nn");
+    ok(&dir, &["show", "samples", &mnist, "--spread", "--count", "20", "--out", "spread.svg"]);
+    let texts = svg_texts(&std::fs::read_to_string(dir.join("spread.svg")).unwrap());
+    let want: Vec<String> = (0..20).map(|i| (i / 2).to_string()).collect();
+    assert_eq!(texts[1..], want[..]);
     // 8×8 digits, flattened to 64 columns, come back as 8×8 tiles.
     ok(&dir, &["show", "samples", &f, "--count", "3", "--zoom", "1", "--out", "s.png"]);
     let png = decode(&dir.join("s.png"));

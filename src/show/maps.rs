@@ -277,12 +277,16 @@ fn image_shape(per: &[usize]) -> Option<(usize, usize, usize)> {
     }
 }
 
-/// The first `count` rows of the block's image data as a grid, labelled with their class labels (a
+/// The first `count` rows (or `count` rows evenly `spread` over the source) of the block's image data as a grid, labelled with their class labels (a
 /// one-number-per-row data array a loss or metric compares with), else with their row numbers.
-pub fn samples(info: &TrainInfo, raw: &Dataset, count: usize, look: &Look) -> Result<Grid, Failure> {
+pub fn samples(info: &TrainInfo, raw: &Dataset, count: usize, spread: bool, look: &Look) -> Result<Grid, Failure> {
     let g = &info.graph;
     let fed: Vec<String> = info.feeds.iter().filter_map(|(_, r)| data_array(g, *r)).collect();
-    let per = |name: &str| raw.arrays.get(name).map(|t| shape(t).get(1..).unwrap_or(&[]).to_vec());
+    // Integer rows flattened to a square are token ids, not pixels: only [N, H, W(, C)] integers are images.
+    let per = |name: &str| match raw.arrays.get(name)? {
+        Tensor::I(a) if a.ndim() < 3 => None,
+        t => Some(shape(t).get(1..).unwrap_or(&[]).to_vec()),
+    };
     let candidates = fed.iter().cloned().chain(raw.arrays.keys().cloned());
     let image = candidates.into_iter().find(|n| per(n).as_deref().and_then(image_shape).is_some());
     let Some(image) = image else {
@@ -307,15 +311,20 @@ pub fn samples(info: &TrainInfo, raw: &Dataset, count: usize, look: &Look) -> Re
     if count.saturating_mul(h * w) > MAX_PIXELS {
         return Err(Failure::usage(format!("{count} samples of {h}×{w} exceed {MAX_PIXELS} pixels; draw fewer")));
     }
-    let values: Vec<f32> = match &raw.arrays[&image] {
-        Tensor::F(a) => a.slice_axis(Axis(0), ndarray::Slice::from(0..count)).iter().copied().collect(),
-        Tensor::I(a) => a.slice_axis(Axis(0), ndarray::Slice::from(0..count)).iter().map(|&v| v as f32).collect(),
+    // The first rows, or rows evenly spaced over the source (a file sorted by class shows every class).
+    let rows: Vec<usize> =
+        if spread { (0..count).map(|i| i * n / count.max(1)).collect() } else { (0..count).collect() };
+    let pick = |i: usize| -> Vec<f32> {
+        match &raw.arrays[&image] {
+            Tensor::F(a) => a.index_axis(Axis(0), i).iter().copied().collect(),
+            Tensor::I(a) => a.index_axis(Axis(0), i).iter().map(|&v| v as f32).collect(),
+        }
     };
-    let per_item = h * w * c;
-    let tiles = (0..count)
-        .map(|i| {
-            let vals = values[i * per_item..(i + 1) * per_item].to_vec();
-            let label = labels.as_ref().and_then(|l| l.get(i).cloned()).unwrap_or_else(|| format!("#{i}"));
+    let tiles = rows
+        .iter()
+        .map(|&i| {
+            let vals = pick(i);
+            let label = labels.as_ref().and_then(|l| label_text(l, i)).unwrap_or_else(|| format!("#{i}"));
             match (c, look.colormap) {
                 (1, Some(Colormap::Viridis)) => colour(h, w, vals, Colormap::Viridis).labelled(label),
                 _ => Tile::new(h, w, c, vals).labelled(label),
@@ -327,9 +336,8 @@ pub fn samples(info: &TrainInfo, raw: &Dataset, count: usize, look: &Look) -> Re
     grid(tiles, look, 8, title, scale)
 }
 
-/// Per row, the text of the block's class label: a data array with one number per row that a loss or
-/// metric takes as its target.
-fn label_array(info: &TrainInfo, raw: &Dataset) -> Option<Vec<String>> {
+/// The block's class labels: a data array with one number per row that a loss or metric takes as its target.
+fn label_array<'a>(info: &TrainInfo, raw: &'a Dataset) -> Option<&'a Tensor<f32>> {
     let g = &info.graph;
     let name = g.nodes.iter().find_map(|n| match &n.kind {
         NodeKind::Objective { target: Operand::Tensor(t), .. } => {
@@ -338,10 +346,15 @@ fn label_array(info: &TrainInfo, raw: &Dataset) -> Option<Vec<String>> {
         }
         _ => None,
     })?;
-    Some(match &raw.arrays[&name] {
-        Tensor::F(a) => a.iter().map(|v| format!("{v}")).collect(),
-        Tensor::I(a) => a.iter().map(|v| v.to_string()).collect(),
-    })
+    raw.arrays.get(&name)
+}
+
+/// Row `i`'s label as text.
+fn label_text(labels: &Tensor<f32>, i: usize) -> Option<String> {
+    match labels {
+        Tensor::F(a) => a.get(i).map(|v| v.to_string()),
+        Tensor::I(a) => a.get(i).map(|v| v.to_string()),
+    }
 }
 
 /// Standalone SVGs one under the other, nested in one SVG.
