@@ -252,6 +252,21 @@ fn activations_are_the_layers_outputs_one_tile_per_channel() {
     let svg = std::fs::read_to_string(dir.join("conv2.svg")).unwrap();
     svg_texts(&svg);
     assert_eq!(svg.matches("<image ").count(), 32);
+    // The same row through the train block (its `let images = images / 255` applied) and as a .npy of the
+    // file's row divided here: the same picture.
+    ok(dir, &[&common[..], &["--layer", "conv2", "--index", "3", "--out", "via-block.png"]].concat());
+    let gz = std::fs::read(root().join("data/mnist_5k.csv.gz")).unwrap();
+    let mut csv = String::new();
+    std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&gz[..]), &mut csv).unwrap();
+    let row: Vec<f32> =
+        csv.lines().nth(3).unwrap().split(',').take(784).map(|v| v.parse::<f32>().unwrap() / 255.0).collect();
+    write_npy(&dir.join("row3.npy"), &[1, 28, 28, 1], &row);
+    let npy = ["--layer", "conv2", "--input", "images=row3.npy", "--out", "via-npy.png"];
+    ok(dir, &[&common[..], &npy].concat());
+    let (a, b) = (decode(&dir.join("via-block.png")), decode(&dir.join("via-npy.png")));
+    assert_eq!((a.0, a.1), (b.0, b.1));
+    let off = a.2.iter().zip(&b.2).filter(|(x, y)| x.abs_diff(**y) > 1).count();
+    assert_eq!(off, 0, "{off} of {} values differ", a.2.len());
     ok(dir, &[&common[..], &["--out", "all.svg"]].concat());
     let all = std::fs::read_to_string(dir.join("all.svg")).unwrap();
     let texts = svg_texts(&all);
