@@ -226,6 +226,16 @@ pub fn feature_grids(
 ) -> Result<Vec<Grid>, Failure> {
     let colormap = look.colormap.unwrap_or(Colormap::Viridis);
     let mut grids = Vec::new();
+    // Every layer of a large network at once (VGG's 224×224 maps, hundreds of channels) would be a picture of
+    // gigapixels: the layers' values together are bounded like one grid's pixels.
+    let total = outs.iter().fold(0usize, |sum, o| sum.saturating_add(o.len()));
+    if total > MAX_PIXELS {
+        return Err(Failure::usage(format!(
+            "the {} layers' feature maps hold {total} values, above the limit of {MAX_PIXELS} pixels; \
+             name one layer with --layer",
+            layers.len()
+        )));
+    }
     for ((name, _), out) in layers.iter().zip(outs) {
         let shape = out.shape().to_vec();
         let (h, w, c) = match shape.as_slice() {
