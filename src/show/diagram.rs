@@ -86,7 +86,7 @@ pub fn svg(models: &[&ModelInfo], depth: Option<usize>) -> String {
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width:.0}\" height=\"{height:.0}\" \
-         viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"monospace\" font-size=\"12\">"
+         viewBox=\"0 0 {width:.0} {height:.0}\" font-family=\"monospace\" font-size=\"12\" class=\"nnc-model\">"
     );
     out.push_str(STYLE);
     out.push_str("<rect width=\"100%\" height=\"100%\" fill=\"#ffffff\"/>\n");
@@ -99,15 +99,18 @@ pub fn svg(models: &[&ModelInfo], depth: Option<usize>) -> String {
     out
 }
 
+/// Scoped under the root's class, and the marker's id prefixed, so the diagram can be inlined into an HTML
+/// page (report.html) without its rules or ids meeting the page's.
 const STYLE: &str = "<style>\n\
-.node rect{stroke:#333;stroke-width:1}\n\
-.input rect{fill:#e3f2fd}.layer rect{fill:#fff8e1}.op rect{fill:#f3e5f5}.output rect{fill:#e8f5e9}\n\
-.collapsed rect{fill:#fbe9e7;stroke-dasharray:4 2}\n\
-.name{font-weight:bold;fill:#111}.kind{fill:#555;font-size:11px}\n\
-.edge path{fill:none;stroke:#555;stroke-width:1.2}.shape{fill:#1a237e;font-size:11px}\n\
-.block>rect{fill:#9e9e9e;fill-opacity:0.07;stroke:#9e9e9e;stroke-dasharray:5 3}\n\
-.block>text{fill:#616161;font-size:11px;font-style:italic}\n\
-</style>\n<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" \
+.nnc-model .node rect{stroke:#333;stroke-width:1}\n\
+.nnc-model .input rect{fill:#e3f2fd}.nnc-model .layer rect{fill:#fff8e1}\n\
+.nnc-model .op rect{fill:#f3e5f5}.nnc-model .output rect{fill:#e8f5e9}\n\
+.nnc-model .collapsed rect{fill:#fbe9e7;stroke-dasharray:4 2}\n\
+.nnc-model .name{font-weight:bold;fill:#111}.nnc-model .kind{fill:#555;font-size:11px}\n\
+.nnc-model .edge path{fill:none;stroke:#555;stroke-width:1.2}.nnc-model .shape{fill:#1a237e;font-size:11px}\n\
+.nnc-model .block>rect{fill:#9e9e9e;fill-opacity:0.07;stroke:#9e9e9e;stroke-dasharray:5 3}\n\
+.nnc-model .block>text{fill:#616161;font-size:11px;font-style:italic}\n\
+</style>\n<defs><marker id=\"nnc-arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"7\" \
 markerHeight=\"7\" orient=\"auto-start-reverse\"><path d=\"M0,0 L10,5 L0,10 z\" fill=\"#555\"/></marker></defs>\n";
 
 /// The block chain (outermost first) of every graph node: a layer's from its record; any other node
@@ -582,5 +585,5 @@ fn draw_edge(out: &mut String, l: &Layout, e: &Edge, shift: f64, y_of: &dyn Fn(u
         }
         Label::None => String::new(),
     };
-    let _ = writeln!(out, "<g class=\"edge\"><path d=\"{d}\" marker-end=\"url(#arrow)\"/>{text}</g>");
+    let _ = writeln!(out, "<g class=\"edge\"><path d=\"{d}\" marker-end=\"url(#nnc-arrow)\"/>{text}</g>");
 }

@@ -287,8 +287,9 @@ fn image_shape(per: &[usize]) -> Option<(usize, usize, usize)> {
     }
 }
 
-/// The first `count` rows (or `count` rows evenly `spread` over the source) of the block's image data as a grid, labelled with their class labels (a
-/// one-number-per-row data array a loss or metric compares with), else with their row numbers.
+/// The first `count` rows (or `count` rows evenly `spread` over the source) of the block's image data as a
+/// grid, labelled with their class labels (a one-number-per-row data array a loss or metric compares with),
+/// else with their row numbers.
 pub fn samples(info: &TrainInfo, raw: &Dataset, count: usize, spread: bool, look: &Look) -> Result<Grid, Failure> {
     let g = &info.graph;
     let fed: Vec<String> = info.feeds.iter().filter_map(|(_, r)| data_array(g, *r)).collect();
