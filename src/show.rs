@@ -226,8 +226,16 @@ fn prepare(file: &Path, common: &Common, what: &str, color: bool) -> Result<(Ana
     format_of(&out)?;
     check_parent(&out)?;
     let root = crate::project_root(file, common.root.as_deref()).map_err(Failure::usage)?;
-    let a = crate::checked(file, &common.set, &root, color)
-        .ok_or_else(|| Failure::new(format!("{} does not check; nothing drawn", file.display())))?;
+    let options = crate::run::options(crate::parse_sets(&common.set).map_err(Failure::usage)?);
+    let a = crate::analyse_file(file, &options, &root).map_err(Failure::usage)?;
+    crate::unknown_set_names(&options.overrides, &[&a]).map_err(Failure::usage)?;
+    let diags = &a.result.diagnostics;
+    if !diags.is_empty() {
+        eprint!("{}", crate::render::human(&a.program, diags, color));
+    }
+    if diags.iter().any(|d| d.severity == nnc_syntax::Severity::Error) {
+        return Err(Failure::new(format!("{} has errors; nothing drawn", file.display())));
+    }
     Ok((a, out))
 }
 

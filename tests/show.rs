@@ -343,6 +343,11 @@ fn hostile_arguments_get_clear_errors() {
     let e = fails(dir, &["show", "model", &f, "--out", "x.jpg"], 2);
     assert!(e.contains(".svg or .png"), "{e}");
     fails(dir, &["show", "samples", &f, "--count", "0"], 2);
+    let e = fails(dir, &["show", "model", "missing.nn", "--out", "x.svg"], 2);
+    assert!(e.contains("cannot read `missing.nn`"), "{e}");
+    std::fs::write(dir.join("broken.nn"), "model M {\n    input x: [N, 3]\n    output y = dense(x, 4)\n}\n").unwrap();
+    let e = fails(dir, &["show", "model", "broken.nn", "--out", "x.svg"], 1);
+    assert!(e.contains("E0102") && e.contains("broken.nn has errors; nothing drawn"), "{e}");
     // A huge count draws every row (the source has 5000), never more.
     let out = ok(dir, &["show", "samples", &f, "--count", "99999999999999", "--zoom", "1", "--out", "all.png"]);
     assert!(out.contains("the data has 5000 rows"), "{out}");
