@@ -103,6 +103,17 @@ pub fn convert(src: &Source, name: &str) -> Result<GraphProto, Unsupported> {
             e.names[id as usize] = e.node(id)?;
         }
     }
+    // Every parameter is an initialiser, also those no output reads (a normalisation's sample count):
+    // the file then holds exactly a checkpoint's tensors.
+    for p in &f.params {
+        if !e.inits.iter().any(|t| t.name.as_deref() == Some(p.name.as_str())) {
+            let v = src.weights.get(&p.name).ok_or_else(|| Unsupported {
+                layer: None,
+                what: format!("missing weight `{}`", p.name),
+            })?;
+            e.inits.push(TensorProto::floats(&p.name, &p.shape, v));
+        }
+    }
     let mut outputs = Vec::new();
     let mut seen: Vec<String> = e.inputs.iter().filter_map(|i| i.name.clone()).collect();
     seen.extend(e.inits.iter().filter_map(|t| t.name.clone()));
@@ -441,13 +452,41 @@ impl Emitter<'_> {
             }
             Op::Upsample(s) => self.upsample(a(0), *s)?,
             Op::Random { .. } => return Err(self.unsupported("random noise (a training-only op)")),
+            // A transposed convolution (`conv2d_transpose`) is lowered as the input gradient of a convolution.
+            Op::Conv2dInputGrad { window, groups } => self.conv_transpose(id, window, *groups)?,
             op @ (Op::ScatterAdd
-            | Op::Conv2dInputGrad { .. }
             | Op::Conv2dKernelGrad { .. }
             | Op::MaxPoolGrad(_)
             | Op::AvgPoolGrad { .. }
             | Op::UpsampleGrad(_)) => return Err(self.unsupported(format!("the gradient op `{op}`"))),
         })
+    }
+
+    /// `ConvTranspose` of `dy` with the forward kernel `[KH, KW, C/G, F]`, whose ONNX layout
+    /// `[F, C/G, KH, KW]` is the convolution's; `output_padding` restores the rows a strided forward
+    /// convolution dropped, so the result has node `id`'s shape.
+    fn conv_transpose(&mut self, id: Id, window: &Window, groups: usize) -> Result<String, Unsupported> {
+        let n = &self.src.func.nodes[id as usize];
+        let (dy, k) = (n.args[0], n.args[1]);
+        let (full, out) = (n.shape.clone(), self.src.func.shape(dy).to_vec());
+        let mut extra = Vec::new();
+        for i in 0..2 {
+            let span = window.dilation[i] * (window.kernel[i] - 1) + 1;
+            let made = (window.stride[i] * (out[i + 1] - 1) + span).checked_sub(window.pad[i] + window.pad[i + 2]);
+            match made.and_then(|m| full[i + 1].checked_sub(m)) {
+                Some(e) if e < window.stride[i].max(window.dilation[i]) => extra.push(e as i64),
+                _ => return Err(self.unsupported("a transposed convolution of this geometry")),
+            }
+        }
+        let (x, k) = (self.float(dy), self.float(k));
+        let x = self.transpose(x, &[0, 3, 1, 2]);
+        let k = self.transpose(k, &[3, 2, 0, 1]);
+        let mut attrs = window_attrs(window);
+        attrs.push(AttributeProto::ints("dilations", window.dilation.iter().map(|&d| d as i64).collect()));
+        attrs.push(AttributeProto::int("group", groups as i64));
+        attrs.push(AttributeProto::ints("output_padding", extra));
+        let y = self.op("ConvTranspose", vec![x, k], attrs);
+        Ok(self.transpose(y, &[0, 2, 3, 1]))
     }
 
     fn swap_last(&mut self, x: String, rank: usize) -> String {
