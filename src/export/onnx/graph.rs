@@ -107,10 +107,10 @@ pub fn convert(src: &Source, name: &str) -> Result<GraphProto, Unsupported> {
     // the file then holds exactly a checkpoint's tensors.
     for p in &f.params {
         if !e.inits.iter().any(|t| t.name.as_deref() == Some(p.name.as_str())) {
-            let v = src.weights.get(&p.name).ok_or_else(|| Unsupported {
-                layer: None,
-                what: format!("missing weight `{}`", p.name),
-            })?;
+            let v = src
+                .weights
+                .get(&p.name)
+                .ok_or_else(|| Unsupported { layer: None, what: format!("missing weight `{}`", p.name) })?;
             e.inits.push(TensorProto::floats(&p.name, &p.shape, v));
         }
     }
@@ -619,5 +619,125 @@ impl Emitter<'_> {
         };
         let out = [n, mul(h, s[0]), mul(w, s[1]), c];
         self.reshape(blocks, &out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::onnx::{PROBES, batch_sizes};
+    use nnc_compiler::ir::ParamDecl;
+
+    /// `build` at both probe batch sizes, converted; the op types in order.
+    fn convert_at(build: impl Fn(usize) -> Func) -> Result<(GraphProto, Vec<String>), Unsupported> {
+        let (f, g) = (build(PROBES[0]), build(PROBES[1]));
+        let sizes = batch_sizes(&f, &g).map_err(|what| Unsupported { layer: None, what })?;
+        let weights: BTreeMap<String, Vec<f32>> =
+            f.params.iter().map(|p| (p.name.clone(), vec![0.5; nnc_compiler::ir::numel(&p.shape)])).collect();
+        let src = Source { func: &f, sizes: &sizes, weights: &weights, batch_name: "N" };
+        let g = convert(&src, "m")?;
+        let ops = g.node.iter().map(|n| n.op_type.clone().unwrap_or_default()).collect();
+        Ok((g, ops))
+    }
+
+    fn param(f: &mut Func, name: &str, shape: Vec<usize>) -> Id {
+        f.params.push(ParamDecl { name: name.into(), shape: shape.clone(), trainable: true, init: "zeros".into() });
+        f.push(Op::Param(f.params.len() - 1), vec![], shape, DType::F32, None)
+    }
+
+    fn attr<'a>(n: &'a NodeProto, name: &str) -> &'a AttributeProto {
+        n.attribute.iter().find(|a| a.name.as_deref() == Some(name)).unwrap()
+    }
+
+    #[test]
+    fn convolution_is_channels_first_between_transposes() {
+        let (g, ops) = convert_at(|n| {
+            let mut f = Func::default();
+            f.layers.push("features.conv2d".into());
+            let x = f.input("x", vec![n, 8, 8, 3], DType::F32);
+            let k = param(&mut f, "features.conv2d.kernel", vec![3, 3, 3, 4]);
+            f.current_layer = Some(0);
+            let w = Window { kernel: [3, 3], stride: [2, 2], dilation: [1, 1], pad: [0, 1, 1, 0] };
+            let y = f.push(Op::Conv2d { window: w, groups: 1 }, vec![x, k], vec![n, 4, 4, 4], DType::F32, Some(0));
+            f.outputs.push(("y".into(), y));
+            f
+        })
+        .unwrap();
+        assert_eq!(ops, ["Transpose", "Transpose", "Conv", "Transpose", "Identity"]);
+        let conv = &g.node[2];
+        assert_eq!(attr(conv, "pads").ints, [0, 1, 1, 0]);
+        assert_eq!(attr(conv, "strides").ints, [2, 2]);
+        assert_eq!(attr(&g.node[1], "perm").ints, [3, 2, 0, 1], "[KH,KW,C,F] → [F,C,KH,KW]");
+        assert_eq!(g.initializer[0].name.as_deref(), Some("features.conv2d.kernel"));
+        assert!(conv.name.as_deref().unwrap().starts_with("features.conv2d/"), "named after the layer");
+        let batch = &g.input[0].r#type.as_ref().unwrap().tensor_type.as_ref().unwrap().shape.as_ref().unwrap().dim[0];
+        assert_eq!(batch.dim_param.as_deref(), Some("N"));
+    }
+
+    #[test]
+    fn batch_sized_reshapes_and_fills_stay_symbolic() {
+        let (g, ops) = convert_at(|n| {
+            let mut f = Func::default();
+            let x = f.input("x", vec![n, 6], DType::F32);
+            let r = f.reshape(x, vec![n * 2, 3]);
+            let zeros = f.fill(0.0, vec![n * 2, 3]);
+            let y = f.add(r, zeros);
+            f.outputs.push(("y".into(), y));
+            f
+        })
+        .unwrap();
+        assert_eq!(ops, ["Reshape", "Shape", "Mul", "Concat", "ConstantOfShape", "Add", "Identity"]);
+        let shape = g.initializer.iter().find(|t| t.name == Some(g.node[0].input[1].clone())).unwrap();
+        assert_eq!(shape.raw_data.as_ref().unwrap()[..8], (-1i64).to_le_bytes(), "the batch axis is -1");
+        let out = &g.output[0].r#type.as_ref().unwrap().tensor_type.as_ref().unwrap().shape.as_ref().unwrap().dim;
+        assert_eq!(out[0].dim_param.as_deref(), Some("2*N"));
+    }
+
+    #[test]
+    fn a_shape_not_a_multiple_of_the_batch_is_refused() {
+        let e = convert_at(|n| {
+            let mut f = Func::default();
+            let x = f.input("x", vec![n, 2], DType::F32);
+            let pad = Op::Pad { axis: 0, before: 1, after: 0 };
+            let p = f.push(pad, vec![x], vec![n + 1, 2], DType::F32, None);
+            f.outputs.push(("y".into(), p));
+            f
+        })
+        .unwrap_err();
+        assert!(e.what.contains("depends on N"), "{}", e.what);
+    }
+
+    #[test]
+    fn training_and_gradient_ops_name_their_layer() {
+        let e = convert_at(|n| {
+            let mut f = Func::default();
+            f.layers.push("noise".into());
+            let x = f.input("x", vec![n, 2], DType::F32);
+            let r = f.push(Op::Random { normal: true }, vec![], vec![n, 2], DType::F32, Some(0));
+            let y = f.add(x, r);
+            f.outputs.push(("y".into(), y));
+            f
+        })
+        .unwrap_err();
+        assert_eq!(e.layer.as_deref(), Some("noise"));
+        assert_eq!(e.to_string(), "layer `noise`: random noise (a training-only op) has no ONNX export");
+    }
+
+    #[test]
+    fn integer_inputs_are_cast_where_floats_are_needed() {
+        let (_, ops) = convert_at(|n| {
+            let mut f = Func::default();
+            let t = f.input("tokens", vec![n, 4], DType::I64);
+            let table = param(&mut f, "embedding.embeddings", vec![10, 3]);
+            let e = f.push(Op::Gather, vec![table, t], vec![n, 4, 3], DType::F32, None);
+            let z = f.scalar(0.0);
+            let c = f.binary(Binary::Add, t, z);
+            let c = f.reshape(c, vec![n, 4, 1]);
+            let y = f.mul(e, c);
+            f.outputs.push(("y".into(), y));
+            f
+        })
+        .unwrap();
+        assert_eq!(ops, ["Gather", "Cast", "Add", "Reshape", "Mul", "Identity"]);
     }
 }

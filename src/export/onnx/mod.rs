@@ -28,7 +28,7 @@ pub const OPSET: i64 = 18;
 /// The ONNX IR version of opset 18.
 const IR_VERSION: i64 = 8;
 /// The batch sizes the model is lowered at: distinct primes, so an axis that differs is exactly a multiple of N.
-const PROBES: [usize; 2] = [1009, 1013];
+pub(crate) const PROBES: [usize; 2] = [1009, 1013];
 
 /// What `nnc export --to onnx` needs.
 pub struct Request<'a> {
