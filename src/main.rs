@@ -5,6 +5,7 @@
 mod doc;
 mod export;
 mod fmt;
+mod import;
 mod predict_inputs;
 mod render;
 mod run;
@@ -213,6 +214,33 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Translate a Keras 3 model (a `.keras` file or a `model.to_json()` config) to a `.nn` file, or list
+    /// the layers and options that have no nnc counterpart (then nothing is written, exit 1).
+    Import {
+        /// The `.keras` archive or Keras JSON config.
+        file: PathBuf,
+        /// Where to write the `.nn` file (default: standard output).
+        #[arg(short = 'o', long = "output", value_name = "OUT.nn")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `nnc import`: prints the `.nn` text or writes it to `output`.
+fn import_cmd(file: &Path, output: Option<&Path>) -> ExitCode {
+    match import::run(file, output) {
+        Ok(Some(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("wrote {}", output.map(|o| o.display().to_string()).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
 
 /// `nnc export --to`: the formats a model exports to.
@@ -636,6 +664,7 @@ fn run(cli: Cli) -> ExitCode {
             let req = export::onnx::Request { model: model.as_deref(), weights: weights.as_deref() };
             export_cmd(&file, to, &out, &req, &set, root.as_deref(), color)
         }
+        Command::Import { file, output } => import_cmd(&file, output.as_deref()),
         Command::Lsp => match nnc_lsp::run_stdio() {
             Ok(nnc_lsp::Exit::Clean) => ExitCode::SUCCESS,
             Ok(nnc_lsp::Exit::Abrupt) => ExitCode::from(1),
