@@ -606,3 +606,63 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
     }
     endpoints(config.get("output_layers")).iter().filter_map(|o| ids.get(o).cloned()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(class: &str, config: Value) -> Option<&'static str> {
+        layer_for(class, config.as_object().unwrap()).map(|l| l.name)
+    }
+
+    #[test]
+    fn classes_are_found_through_the_layer_table() {
+        assert_eq!(layer("Dense", serde_json::json!({})), Some("dense"));
+        assert_eq!(layer("MaxPooling1D", serde_json::json!({})), Some("max_pool"));
+        assert_eq!(layer("GlobalAveragePooling1D", serde_json::json!({})), Some("global_avg_pool"));
+        assert_eq!(layer("Activation", serde_json::json!({"activation": "sigmoid"})), Some("sigmoid"));
+        assert_eq!(layer("Activation", serde_json::json!({"activation": "gelu"})), Some("gelu"));
+        // Not an `Activation('…')` entry, but an activation layer of that name.
+        assert_eq!(layer("Activation", serde_json::json!({"activation": "relu"})), Some("relu"));
+        assert_eq!(layer("ReLU", serde_json::json!({"max_value": 6.0})), Some("relu"));
+        assert_eq!(layer("PositionEmbedding", serde_json::json!({})), Some("positional_embedding"));
+        assert_eq!(layer("ActivityRegularization", serde_json::json!({})), None);
+        assert_eq!(layer("Activation", serde_json::json!({"activation": "no_such"})), None);
+    }
+
+    #[test]
+    fn options_are_written_in_their_kind_and_defaults_left_out() {
+        let mut missing = Vec::new();
+        let config = serde_json::json!({
+            "filters": 8, "kernel_size": [3, 3], "strides": [2, 1], "padding": "same", "dilation_rate": [1, 1],
+            "use_bias": false, "activation": "linear", "kernel_initializer": {"class_name": "HeNormal", "config": {}},
+            "kernel_regularizer": null, "data_format": "channels_last", "groups": 1
+        });
+        let text = call("Conv2D", "c", config.as_object().unwrap(), &["x".into()], &mut missing);
+        assert_eq!(missing, []);
+        assert_eq!(
+            text.as_deref(),
+            Some(r#"conv2d(x, 8, 3, stride = [2, 1], padding = same, bias = false, init = he_normal, name = "c")"#)
+        );
+        let odd = serde_json::json!({"units": 4, "data_format": "channels_first", "dtype": "mixed_float16"});
+        assert_eq!(call("Dense", "d", odd.as_object().unwrap(), &["x".into()], &mut missing), None);
+        let whats: Vec<&str> = missing.iter().map(|m| m.what.as_str()).collect();
+        assert_eq!(
+            whats,
+            [
+                "option `data_format` = \"channels_first\"",
+                "option `dtype` = \"mixed_float16\" (nnc computes in float32)"
+            ]
+        );
+    }
+
+    #[test]
+    fn identifiers_avoid_keywords_and_clashes() {
+        let mut taken = Vec::new();
+        assert_eq!(ident("input", &mut taken), "input_out");
+        assert_eq!(ident("2nd/conv", &mut taken), "l_2nd_conv");
+        assert_eq!(ident("2nd-conv", &mut taken), "l_2nd_conv_1");
+        assert_eq!(model_ident("my_model-2"), "MyModel2");
+        assert_eq!(model_ident("3d"), "Keras3d");
+    }
+}
