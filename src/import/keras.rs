@@ -142,7 +142,11 @@ fn layer_for(class: &str, config: &serde_json::Map<String, Value>) -> Option<&'s
     let mut found = candidates(class);
     found.sort_by_key(|(_, conds)| conds.len());
     let holds = |conds: &[(String, String)]| {
-        conds.iter().all(|(k, v)| config.get(k).is_some_and(|c| c.as_str() == Some(v.as_str()) || c.to_string() == *v))
+        conds.iter().all(|(k, v)| {
+            config
+                .get(k)
+                .is_some_and(|c| c.as_str() == Some(v.as_str()) || c.as_f64().is_some_and(|x| v.parse() == Ok(x)))
+        })
     };
     if let Some((l, _)) = found.iter().find(|(_, c)| holds(c)) {
         return Some(l);
@@ -380,7 +384,7 @@ fn call(
 }
 
 fn neutral_holds(v: &Value, want: &str) -> bool {
-    v.to_string() == want
+    serde_json::from_str::<Value>(want).is_ok_and(|w| *v == w)
         || v.get("class_name").and_then(Value::as_str) == Some(want)
         || (want == "0.0" && v.as_f64() == Some(0.0))
 }
