@@ -231,3 +231,32 @@ fn a_checkpoint_of_another_model_is_refused() {
     assert!(!out.exists(), "nothing is written on an error");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `nnc export` of `source` (written to a scratch file): the decoded model, or the error text.
+fn export_text(name: &str, source: &str) -> Result<Model, String> {
+    let dir = std::env::temp_dir().join(format!("nnc-export-onnx-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("m.nn");
+    std::fs::write(&file, source).unwrap();
+    let r = export(&file, "M", &[], &dir.join("m.onnx"));
+    let _ = std::fs::remove_dir_all(&dir);
+    r
+}
+
+#[test]
+fn dropout_and_noise_are_the_identity() {
+    let m = export_text(
+        "noise",
+        "dim N\n\nmodel M {\n    input x: [N, 4]\n    output y = gaussian_noise(dropout(x, 0.5), 0.1)\n}\n",
+    )
+    .unwrap();
+    let ops: Vec<String> = m.graph.unwrap().node.iter().map(|n| n.op_type.clone().unwrap_or_default()).collect();
+    assert_eq!(ops, ["Identity"]);
+}
+
+#[test]
+fn a_dim_without_a_value_is_a_clear_error() {
+    let e = export_text("dim", "dim N, T\n\nmodel M {\n    input x: [N, T, 4]\n    output y = lstm(x, 3)\n}\n")
+        .unwrap_err();
+    assert!(e.contains("cannot export model `M` to ONNX: the dim `T` has no value; give it a value"), "{e}");
+}

@@ -60,7 +60,20 @@ pub fn export(a: &Analysis, req: &Request) -> Result<Vec<u8>, String> {
         let mut all = vec![("N".to_string(), n as i64)];
         all.extend(dims.iter().cloned());
         let opts = LowerOptions { dims: all, training: false, ..LowerOptions::default() };
-        lower(&m.graph, &roots, &Default::default(), &opts).map_err(|e| format!("model `{}`: {e}", m.name))
+        lower(&m.graph, &roots, &Default::default(), &opts).map_err(|e| match e {
+            // The graph is written for concrete sizes (recurrences are unrolled): only N stays symbolic.
+            nnc_compiler::layers::lowering::LowerError::Unsupported(what)
+                if what.ends_with("has no value at run time") =>
+            {
+                format!(
+                    "cannot export model `{}` to ONNX: {}; give it a value in the file (`dim T = 50`) or a \
+                     checkpoint whose training data bound it (`--weights`)",
+                    m.name,
+                    what.trim_end_matches(" at run time")
+                )
+            }
+            e => format!("cannot export model `{}` to ONNX: {e}", m.name),
+        })
     };
     let (f, g) = (lowered(PROBES[0])?, lowered(PROBES[1])?);
     let sizes = batch_sizes(&f, &g)?;
@@ -82,6 +95,8 @@ pub fn export(a: &Analysis, req: &Request) -> Result<Vec<u8>, String> {
         weights.into_iter().map(|(k, v)| (k, v.as_standard_layout().iter().copied().collect())).collect();
     let src = graph::Source { func: &f, sizes: &sizes, weights: &weights, batch_name: "N" };
     let g = graph::convert(&src, &m.name).map_err(|e| format!("cannot export model `{}` to ONNX: {e}", m.name))?;
+    // The initialisers hold their own copy: free the weights before encoding (peak: two copies, not three).
+    drop(weights);
     Ok(model_proto(g, m, &index_bounds(&f)).encode_to_vec())
 }
 
