@@ -11,7 +11,7 @@
 //! unknown classes. Any untranslated item fails the import: the output is
 //! never an approximation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use nnc_compiler::layers::{ArgDef, ArgKind, Default as OptDefault, LAYERS, LayerDef, Operands};
@@ -161,7 +161,7 @@ fn activation_layer(name: &str) -> Option<&'static LayerDef> {
 }
 
 /// A Keras name as an nnc identifier.
-fn ident(name: &str, taken: &mut Vec<String>) -> String {
+fn ident(name: &str, taken: &mut HashSet<String>) -> String {
     let mut s: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
     if !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
         s.insert_str(0, "l_");
@@ -177,7 +177,7 @@ fn ident(name: &str, taken: &mut Vec<String>) -> String {
         s = format!("{base}_{k}");
         k += 1;
     }
-    taken.push(s.clone());
+    taken.insert(s.clone());
     s
 }
 
@@ -418,7 +418,7 @@ fn history(v: &Value) -> Option<(String, u64, u64)> {
 struct Writer {
     dims: Vec<String>,
     lines: Vec<String>,
-    taken: Vec<String>,
+    taken: HashSet<String>,
     missing: Vec<Untranslated>,
 }
 
@@ -494,7 +494,7 @@ pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
         .and_then(Value::as_array)
         .ok_or_else(|| ImportError::Invalid("not a Keras model config: no `layers` list".into()))?;
     let name = config.get("name").and_then(Value::as_str).unwrap_or("model");
-    let mut w = Writer { dims: vec!["N".into()], lines: Vec::new(), taken: Vec::new(), missing: Vec::new() };
+    let mut w = Writer { dims: vec!["N".into()], lines: Vec::new(), taken: HashSet::new(), missing: Vec::new() };
     let outputs = match class {
         "Sequential" => sequential(&mut w, layers, config),
         "Functional" | "Model" => functional(&mut w, layers, config),
@@ -508,10 +508,17 @@ pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
     let mut text = format!("// Imported from Keras by `nnc import` ({origin}).\ndim {}\n\n", w.dims.join(", "));
     let _ = writeln!(text, "/// The Keras model `{name}`.\nmodel {} {{", model_ident(name));
     // An output's own `let` becomes the `output` (an input given out as is keeps a `let`-free alias).
+    // (Indexed: a config of many layers and outputs must not take quadratic time.)
     let mut lines = w.lines;
+    let lets: HashMap<String, usize> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| Some((l.strip_prefix("let ")?.split_once(' ')?.0.to_string(), i)))
+        .collect();
     for id in outputs {
-        match lines.iter().position(|l| l.starts_with(&format!("let {id} = "))) {
-            Some(i) => lines[i] = format!("output {}", &lines[i][4..]),
+        match lets.get(&id) {
+            Some(&i) if lines[i].starts_with("let ") => lines[i] = format!("output {}", &lines[i][4..]),
+            Some(_) => {}
             None => lines.push(format!("output {id}_out = {id}")),
         }
     }
@@ -566,7 +573,7 @@ fn endpoints(v: Option<&Value>) -> Vec<String> {
 fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String, Value>) -> Vec<String> {
     let mut ids: HashMap<String, String> = HashMap::new();
     // Layers already listed as untranslated: what reads them is not listed again.
-    let mut failed: Vec<String> = Vec::new();
+    let mut failed: HashSet<String> = HashSet::new();
     for l in layers {
         let (class, name) = (l.get("class_name").and_then(Value::as_str).unwrap_or("?"), layer_name(l));
         let miss = |what: &str| Untranslated { class: class.into(), name: name.clone(), what: what.into() };
@@ -605,7 +612,7 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
         let id = if operands.len() == tensors_len { w.layer(class, &name, &obj(l), &operands) } else { None };
         match id {
             Some(id) => drop(ids.insert(name.clone(), id)),
-            None => failed.push(name.clone()),
+            None => drop(failed.insert(name.clone())),
         }
     }
     endpoints(config.get("output_layers")).iter().filter_map(|o| ids.get(o).cloned()).collect()
@@ -662,7 +669,7 @@ mod tests {
 
     #[test]
     fn identifiers_avoid_keywords_and_clashes() {
-        let mut taken = Vec::new();
+        let mut taken = HashSet::new();
         assert_eq!(ident("input", &mut taken), "input_out");
         assert_eq!(ident("2nd/conv", &mut taken), "l_2nd_conv");
         assert_eq!(ident("2nd-conv", &mut taken), "l_2nd_conv_1");

@@ -94,7 +94,11 @@ def check_model(nnc, path, name, sets, tmp, rng):
     params = params_of(onnx.load(init_path))
     perturbed = {}
     for k, v in params.items():
-        noise = rng.uniform(0.8, 1.2, size=v.shape) * v + 0.05 * rng.standard_normal(v.shape)
+        # Kernels keep their initialiser's scale (additive noise on a 4096×4096 kernel would saturate every
+        # softmax); vectors (biases, batch-norm statistics, scales) get an offset so they are not all 0 or 1.
+        noise = rng.uniform(0.8, 1.2, size=v.shape) * v
+        if v.ndim <= 1:
+            noise = noise + 0.05 * rng.standard_normal(v.shape)
         perturbed[k] = np.abs(noise) if "variance" in k else noise
     write_safetensors(weights, perturbed)
     run(base + ["--weights", weights, onnx_path])

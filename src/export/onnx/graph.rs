@@ -105,8 +105,9 @@ pub fn convert(src: &Source, name: &str) -> Result<GraphProto, Unsupported> {
     }
     // Every parameter is an initialiser, also those no output reads (a normalisation's sample count):
     // the file then holds exactly a checkpoint's tensors.
+    let emitted: std::collections::HashSet<String> = e.inits.iter().filter_map(|t| t.name.clone()).collect();
     for p in &f.params {
-        if !e.inits.iter().any(|t| t.name.as_deref() == Some(p.name.as_str())) {
+        if !emitted.contains(&p.name) {
             let v = src
                 .weights
                 .get(&p.name)
