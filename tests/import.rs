@@ -56,12 +56,12 @@ fn keras_models_import_with_keras_parameter_counts() {
         .as_object()
         .unwrap()
         .keys()
-        .filter(|k| *k != "unsupported")
+        .filter(|k| *k != "unsupported" && *k != "shared")
         .map(|k| (k.clone(), root().join(format!("tests/import/{k}.json"))))
         .collect();
     // The same model saved whole by Keras: the config is read out of the zip.
     sources.push(("mlp".into(), root().join("tests/import/mlp.keras")));
-    assert!(sources.len() >= 6);
+    assert!(sources.len() >= 7);
     for (name, source) in sources {
         let out = dir.join(format!("{name}.nn"));
         import(&source, &out);
@@ -106,9 +106,13 @@ fn untranslatable_parts_are_listed_and_nothing_is_written() {
     let msg = text(&o);
     assert_eq!(o.status.code(), Some(1), "{msg}");
     assert!(msg.contains("2 parts of the Keras model cannot be translated"), "{msg}");
-    assert!(msg.contains("Dense `dense_10`: option `kernel_regularizer`"), "{msg}");
+    assert!(msg.contains("Dense `dense_11`: option `kernel_regularizer`"), "{msg}");
     assert!(msg.contains("ActivityRegularization `activity_regularization`: no nnc layer"), "{msg}");
     assert!(!out.exists());
+    // A layer called twice shares its weights between the calls; an nnc layer is applied once.
+    let o = nnc(&["import".as_ref(), root().join("tests/import/shared.json").as_os_str()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(text(&o).contains("Dense `shared`: called 2 times"), "{}", text(&o));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

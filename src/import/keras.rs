@@ -91,6 +91,7 @@ const NEUTRAL: &[(&str, Option<&str>)] = &[
     ("moving_mean_initializer", Some("Zeros")),
     ("moving_variance_initializer", Some("Ones")),
     ("optional", Some("false")),
+    ("interpolation", Some("\"nearest\"")),
     ("sparse", Some("false")),
     ("ragged", Some("false")),
     ("backward_layer", None), // checked apart: the forward layer run backwards
@@ -357,7 +358,8 @@ fn call(
             (_, Some(arg)) => match option_text(arg, v) {
                 Some(text) if is_default(arg, &text) => {}
                 Some(text) => given.push((arg.name, text)),
-                None if v.is_null() && matches!(arg.default, OptDefault::Absent) => {}
+                // Keras's `None` is its default (`output_padding = None`: inferred), which nnc's is.
+                None if v.is_null() && !matches!(arg.default, OptDefault::Required) => {}
                 None => missing.push(miss(format!("option `{key}` = {v}"))),
             },
             _ if v.is_null() && (key.ends_with("_regularizer") || key.ends_with("_constraint")) => {}

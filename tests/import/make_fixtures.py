@@ -68,6 +68,31 @@ def two_inputs():
     return keras.Model([a, b], [layers.Dense(3)(m), layers.Dense(1)(m)], name="two_inputs")
 
 
+def images():
+    return keras.Sequential([
+        keras.Input((16, 16, 3)),
+        layers.Rescaling(1 / 255),
+        layers.ZeroPadding2D(((0, 1), (0, 1))),
+        layers.SeparableConv2D(8, 3, activation="swish"),
+        layers.Activation("relu"),
+        layers.UpSampling2D(2),
+        layers.Conv2DTranspose(4, 3, strides=2, padding="same"),
+        layers.Cropping2D(2),
+        layers.GlobalMaxPooling2D(),
+        layers.Reshape((4, 1)),
+        layers.SimpleRNN(5, return_sequences=True),
+        layers.Flatten(),
+        layers.Activation("linear"),
+        layers.Dense(3, activation="softmax"),
+    ], name="images")
+
+
+def shared():
+    x = keras.Input((4,))
+    d = layers.Dense(4, name="shared")
+    return keras.Model(x, d(d(x)), name="shared")
+
+
 def unsupported():
     return keras.Sequential([
         keras.Input((16,)),
@@ -79,7 +104,7 @@ def unsupported():
 
 def main():
     counts = {}
-    for build in (mlp, cnn, lstm, residual, two_inputs, unsupported):
+    for build in (mlp, cnn, lstm, residual, two_inputs, images, shared, unsupported):
         model = build()
         name = build.__name__
         with open(os.path.join(HERE, f"{name}.json"), "w") as f:
