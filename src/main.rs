@@ -3,8 +3,10 @@
 // Unsafe code: one libc call that restores SIGPIPE's default action, commented where it is.
 
 mod doc;
+mod export;
 mod fmt;
-// Until `nnc show` and the report's grids (in progress on their branches) use every item.
+mod import;
+// Until the report's grids (in progress on their branch) use every item.
 #[allow(dead_code)]
 mod picture;
 mod predict_inputs;
@@ -197,7 +199,94 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    // ---- `nnc export` (ONNX; the Keras target merges into this subcommand) ----
+    /// Export a model: `--to onnx OUT.onnx` writes its inference graph (opset 18, batch dim `N` symbolic)
+    /// with the checkpoint's weights or the seeded initial ones, for ONNX Runtime and other servers.
+    Export {
+        /// The `.nn` file holding the model.
+        file: PathBuf,
+        /// The format to write.
+        #[arg(long, value_enum)]
+        to: ExportTarget,
+        /// Where to write (an `.onnx` file), atomically.
+        out: PathBuf,
+        /// A safetensors checkpoint of the model (`nnc run --save`); default: the initial weights (seed 0).
+        #[arg(long, value_name = "W")]
+        weights: Option<PathBuf>,
+        /// The model to export (default: the file's first).
+        #[arg(long)]
+        model: Option<String>,
+        /// Override a model parameter: --set hidden=256
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
+        /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+    },
+    /// Translate a Keras 3 model (a `.keras` file or a `model.to_json()` config) to a `.nn` file, or list
+    /// the layers and options that have no nnc counterpart (then nothing is written, exit 1).
+    Import {
+        /// The `.keras` archive or Keras JSON config.
+        file: PathBuf,
+        /// Where to write the `.nn` file (default: standard output).
+        #[arg(short = 'o', long = "output", value_name = "OUT.nn")]
+        output: Option<PathBuf>,
+    },
 }
+
+/// `nnc import`: prints the `.nn` text or writes it to `output`.
+fn import_cmd(file: &Path, output: Option<&Path>) -> ExitCode {
+    match import::run(file, output) {
+        Ok(Some(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("wrote {}", output.map(|o| o.display().to_string()).unwrap_or_default());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `nnc export --to`: the formats a model exports to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum ExportTarget {
+    /// An ONNX model file (inference graph).
+    Onnx,
+}
+
+/// `nnc export`: checks the file, then writes the model in the `to` format.
+fn export_cmd(
+    file: &Path,
+    to: ExportTarget,
+    out: &Path,
+    req: &export::onnx::Request,
+    set: &[String],
+    root: Option<&Path>,
+    color: bool,
+) -> ExitCode {
+    let Some(root) = root_or_exit(file, root) else { return ExitCode::from(2) };
+    let Some(a) = checked(file, set, &root, color) else { return ExitCode::from(1) };
+    let result = match to {
+        ExportTarget::Onnx => export::onnx::write(&a, req, out),
+    };
+    match result {
+        Ok(bytes) => {
+            println!("wrote {} ({bytes} bytes)", out.display());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+// ---- end of `nnc export` ----
 
 /// The memory check of `run` and `predict`: before allocating, the
 /// parameters, optimizer state, gradients and one step's activations are
@@ -582,6 +671,11 @@ fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Show { what } => finish(show::run(what, color)),
+        Command::Export { file, to, out, weights, model, set, root } => {
+            let req = export::onnx::Request { model: model.as_deref(), weights: weights.as_deref() };
+            export_cmd(&file, to, &out, &req, &set, root.as_deref(), color)
+        }
+        Command::Import { file, output } => import_cmd(&file, output.as_deref()),
         Command::Lsp => match nnc_lsp::run_stdio() {
             Ok(nnc_lsp::Exit::Clean) => ExitCode::SUCCESS,
             Ok(nnc_lsp::Exit::Abrupt) => ExitCode::from(1),

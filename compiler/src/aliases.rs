@@ -78,6 +78,8 @@ const RENAMES: &[(&str, &[&str])] = &[
     ("feature_group_count", &["groups"]),
     ("channel_multiplier", &["depth_multiplier"]),
     ("depthwise_initializer", &["init"]),
+    ("embeddings_initializer", &["init"]),
+    ("axis", &["axes"]),
     ("pointwise_initializer", &["init"]),
     ("use_bias", &["bias"]),
     ("kernel_initializer", &["init"]),

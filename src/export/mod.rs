@@ -1,0 +1,3 @@
+//! `nnc export`: a checked model in another framework's format.
+
+pub mod onnx;
