@@ -9,7 +9,7 @@ use std::path::Path;
 use nnc_compiler::check::train::TrainInfo;
 use nnc_compiler::graph::{NodeKind, Operand, TRef};
 use nnc_runtime::exec::Tensor;
-use nnc_runtime::train::{Dataset, EpochRecord};
+use nnc_runtime::train::{Dataset, EpochRecord, Keep, Seen, Watch};
 use nnc_syntax::ast::ElemType;
 
 use super::Failure;
@@ -63,21 +63,23 @@ pub struct Confusion {
     pub counts: Vec<u64>,
 }
 
+/// Class labels as integers; a fractional or huge value is no class (-1).
+fn class_labels(labels: &Tensor<f32>) -> Vec<i64> {
+    match labels {
+        Tensor::I(a) => a.iter().copied().collect(),
+        Tensor::F(a) => a.iter().map(|&v| if v.fract() == 0.0 && v.abs() < 1e9 { v as i64 } else { -1 }).collect(),
+    }
+}
+
 impl Confusion {
-    /// From scores `[n, classes]` (argmax; the first of equal maxima, NaN never wins) and the labels.
-    /// Labels outside the classes are not counted (the label check refuses them before training).
-    pub fn of(classes: usize, scores: &[f32], labels: &Tensor<f32>) -> Confusion {
+    /// From the predicted class of each row (the validation pass's argmax) and the labels. Labels outside the
+    /// classes are not counted (the label check refuses them before training).
+    pub fn of(classes: usize, predicted: &[usize], labels: &[i64]) -> Confusion {
         let mut counts = vec![0u64; classes * classes];
-        let labels: Vec<i64> = match labels {
-            Tensor::I(a) => a.iter().copied().collect(),
-            // A fractional or huge value is no class: never counted.
-            Tensor::F(a) => a.iter().map(|&v| if v.fract() == 0.0 && v.abs() < 1e9 { v as i64 } else { -1 }).collect(),
-        };
-        for (row, &t) in scores.chunks_exact(classes.max(1)).zip(&labels) {
-            let better = |v: f32, b: f32| v > b || (b.is_nan() && !v.is_nan());
-            let p = row.iter().enumerate().fold(0, |best, (i, &v)| if better(v, row[best]) { i } else { best });
+        for (&p, &t) in predicted.iter().zip(labels) {
             if let Ok(t) = usize::try_from(t)
                 && t < classes
+                && p < classes
             {
                 counts[t * classes + p] += 1;
             }
@@ -86,9 +88,211 @@ impl Confusion {
     }
 }
 
-/// The validation labels of `c`, if the validation data holds them.
-pub fn labels<'a>(c: &Classifier, val: &'a Dataset) -> Option<&'a Tensor<f32>> {
-    val.arrays.get(&c.labels)
+/// What the report asks the validation pass for, decided once from the typed graph and the validation data.
+#[derive(Default)]
+pub struct Plan {
+    classifier: Option<Classifier>,
+    /// The model input whose validation rows the sample grid shows, as it is drawn.
+    shown: Option<Shown>,
+}
+
+/// A model input shown in the report: the data array that holds it and how a row is drawn.
+#[derive(Clone, Debug)]
+pub struct Shown {
+    /// The data array (validation rows).
+    pub array: String,
+    pub look: Look,
+}
+
+/// How one row of a tensor is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Look {
+    /// An image `height × width × channels` (channels 1 or 3).
+    Image { height: usize, width: usize, channels: usize },
+    /// Numbers: the first few values of the row in a table.
+    Values,
+}
+
+/// Rows in the sample grid: enough to see a pattern, few enough for a page refreshed every epoch.
+pub const GRID_ROWS: usize = 32;
+
+/// How a row of a tensor typed `dims` (`[N, …]`) is drawn: `[N, H, W, C]` with C of 1 or 3 and `[N, H, W]`
+/// as images; `[N, D]` with D a square of at least 8² (784 = 28², MNIST flattened by its CSV) as a grey
+/// square; anything else as numbers.
+pub fn look(dims: &[nnc_compiler::dims::Dim]) -> Look {
+    let known: Option<Vec<i64>> = dims.iter().skip(1).map(|d| d.as_known()).collect();
+    let Some(k) = known else { return Look::Values };
+    let size = |v: i64| usize::try_from(v).ok().filter(|&v| (1..=4096).contains(&v));
+    match k.as_slice() {
+        [h, w, c] if matches!(c, 1 | 3) => match (size(*h), size(*w)) {
+            (Some(height), Some(width)) if height >= 2 && width >= 2 => {
+                Look::Image { height, width, channels: *c as usize }
+            }
+            _ => Look::Values,
+        },
+        [h, w] => match (size(*h), size(*w)) {
+            (Some(height), Some(width)) if height >= 2 && width >= 2 => Look::Image { height, width, channels: 1 },
+            _ => Look::Values,
+        },
+        [d] => {
+            let side = (*d as f64).sqrt().round() as i64;
+            if side >= 8 && side * side == *d {
+                Look::Image { height: side as usize, width: side as usize, channels: 1 }
+            } else {
+                Look::Values
+            }
+        }
+        _ => Look::Values,
+    }
+}
+
+/// The data arrays `r` is computed from, following model inputs to what feeds them, in the order first met.
+pub fn data_ancestors(info: &TrainInfo, r: TRef) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut seen = vec![false; info.graph.nodes.len()];
+    let mut stack = vec![r];
+    while let Some(t) = stack.pop() {
+        let Some(node) = info.graph.nodes.get(t.node as usize) else { continue };
+        if std::mem::replace(&mut seen[t.node as usize], true) {
+            continue;
+        }
+        let tensors = |o: &Operand| if let Operand::Tensor(t) = o { Some(*t) } else { None };
+        match &node.kind {
+            NodeKind::Data { name } => {
+                if !out.contains(name) {
+                    out.push(name.clone());
+                }
+            }
+            NodeKind::Input { name } => match info.feeds.iter().find(|(n, _)| n == name) {
+                Some((_, f)) => stack.push(*f),
+                // An input fed by the data array of its own name.
+                None => {
+                    if !out.contains(name) {
+                        out.push(name.clone());
+                    }
+                }
+            },
+            NodeKind::Layer { inputs, .. } => stack.extend(inputs.iter().rev()),
+            NodeKind::Binary { lhs, rhs, .. } => stack.extend([tensors(rhs), tensors(lhs)].into_iter().flatten()),
+            NodeKind::Index { base, .. } => stack.push(*base),
+            NodeKind::Objective { pred, target, .. } => stack.extend(tensors(target).into_iter().chain([*pred])),
+            NodeKind::L2 => {}
+        }
+    }
+    out
+}
+
+/// The model input the sample grid shows: the first input `scores` depends on that is held whole by a
+/// validation data array (its rows have as many values as the input's type), drawn as its type says.
+fn shown_input(info: &TrainInfo, scores: TRef, val: &Dataset) -> Option<Shown> {
+    let used = data_ancestors(info, scores);
+    info.model_inputs.iter().find_map(|(name, r)| {
+        let ty = info.graph.nodes.get(r.node as usize)?.outputs.get(r.output as usize)?;
+        let per_row: i64 = ty.dims.iter().skip(1).map(|d| d.as_known()).product::<Option<i64>>()?;
+        let feed = info.feeds.iter().find(|(n, _)| n == name).map(|(_, f)| *f);
+        let arrays = match feed {
+            Some(f) => data_ancestors(info, f),
+            None => vec![name.clone()],
+        };
+        arrays.into_iter().filter(|a| used.contains(a)).find_map(|a| {
+            let t = val.arrays.get(&a)?;
+            let shape = shape_of(t);
+            let row: usize = shape.iter().skip(1).product();
+            (row as i64 == per_row && !shape.is_empty()).then(|| Shown { array: a, look: look(&ty.dims) })
+        })
+    })
+}
+
+fn shape_of(t: &Tensor<f32>) -> Vec<usize> {
+    match t {
+        Tensor::F(a) => a.shape().to_vec(),
+        Tensor::I(a) => a.shape().to_vec(),
+    }
+}
+
+impl Plan {
+    /// What to watch for the run of `info` validated on `val` (nothing without validation data).
+    pub fn of(info: &TrainInfo, val: Option<&Dataset>) -> Plan {
+        let Some(val) = val.filter(|v| !v.is_empty()) else { return Plan::default() };
+        let classifier = classifier(info).filter(|c| val.arrays.contains_key(&c.labels));
+        let shown = classifier.as_ref().and_then(|c| shown_input(info, c.scores, val));
+        Plan { classifier, shown }
+    }
+
+    /// The tensors the validation pass computes for the report ([`nnc_runtime::train::Trainer::watch`]).
+    pub fn watches(&self) -> Vec<Watch> {
+        let mut w = Vec::new();
+        if let Some(c) = &self.classifier {
+            w.push(Watch { name: "scores".into(), tensor: c.scores, keep: Keep::Argmax });
+        }
+        w
+    }
+
+    /// The report's views of one validation pass: `seen` in the order of [`Plan::watches`].
+    pub fn observe(&self, seen: Vec<Seen>, val: &Dataset) -> Views {
+        let mut seen = seen.into_iter();
+        let mut views = Views::default();
+        if let Some(c) = &self.classifier
+            && let Some(Seen::Argmax(predicted)) = seen.next()
+            && let Some(labels) = val.arrays.get(&c.labels)
+        {
+            let labels = class_labels(labels);
+            views.confusion = Some(Confusion::of(c.classes, &predicted, &labels));
+            if let Some(shown) = &self.shown
+                && let Some(x) = val.arrays.get(&shown.array)
+            {
+                views.samples = Some(Samples::classified(shown, x, &predicted, &labels));
+            }
+        }
+        views
+    }
+}
+
+/// Validation rows with what the model made of them.
+#[derive(Clone, Debug)]
+pub struct Samples {
+    pub look: Look,
+    /// Per row: its values (as the data holds them), the caption, and whether it is marked (misclassified).
+    pub rows: Vec<(Vec<f32>, String, bool)>,
+    /// The array the rows come from.
+    pub array: String,
+}
+
+impl Samples {
+    /// Up to [`GRID_ROWS`] rows of `x`, misclassified first, each captioned `true → predicted`.
+    fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64]) -> Samples {
+        let x = x.float();
+        let per = x.shape().iter().skip(1).product::<usize>();
+        let flat: Vec<f32> = x.iter().copied().collect();
+        let n = predicted.len().min(labels.len()).min(x.shape().first().copied().unwrap_or(0));
+        let wrong = |i: &usize| usize::try_from(labels[*i]).ok() != Some(predicted[*i]);
+        let mut order: Vec<usize> = (0..n).filter(wrong).collect();
+        order.extend((0..n).filter(|i| !wrong(i)));
+        order.truncate(GRID_ROWS);
+        let rows = order
+            .into_iter()
+            .map(|i| {
+                let values = flat[i * per..(i + 1) * per].to_vec();
+                (values, format!("{} → {}", labels[i], predicted[i]), wrong(&i))
+            })
+            .collect();
+        Samples { look: shown.look, rows, array: shown.array.clone() }
+    }
+}
+
+/// What the page shows of the last validation pass.
+#[derive(Clone, Debug, Default)]
+pub struct Views {
+    pub confusion: Option<Confusion>,
+    /// Classifiers: validation samples with true and predicted labels.
+    pub samples: Option<Samples>,
+}
+
+impl Views {
+    /// The views' pictures as TensorBoard images at step `epoch` (`validation/`).
+    pub fn to_board(&self, board: &mut super::tensorboard::Writer, epoch: usize) {
+        let _ = (board, epoch);
+    }
 }
 
 /// The parts of the page that do not change during the run.
@@ -105,7 +309,8 @@ pub struct Report {
 pub struct Progress<'a> {
     pub history: &'a [EpochRecord],
     pub steps: &'a StepLog,
-    pub confusion: Option<&'a Confusion>,
+    /// What the last validation pass showed.
+    pub views: &'a Views,
     /// `(test loss, test metrics)` once the run evaluated its test data.
     pub test: Option<(f64, &'a [(String, f64)])>,
     pub finished: bool,
@@ -148,7 +353,7 @@ impl Report {
         }
         h.push_str("<h2 id=\"metrics\">Final metrics</h2>\n");
         metrics_table(&mut h, p);
-        if let Some(c) = p.confusion {
+        if let Some(c) = &p.views.confusion {
             h.push_str("<h2 id=\"confusion\">Confusion matrix (validation)</h2>\n");
             confusion_table(&mut h, c);
         }
@@ -233,11 +438,13 @@ mod tests {
     #[test]
     fn confusion_counts_argmax_against_labels() {
         let scores = [0.9, 0.1, 0.2, 0.8, f32::NAN, 0.5, 0.7, 0.3];
+        let predicted: Vec<usize> = scores.chunks(2).map(nnc_runtime::train::argmax).collect();
+        assert_eq!(predicted, [0, 1, 1, 0], "NaN never wins");
         let labels = Tensor::I(ndarray::ArrayD::from_shape_vec(vec![4], vec![0, 1, 1, 7]).unwrap());
-        let c = Confusion::of(2, &scores, &labels);
+        let c = Confusion::of(2, &predicted, &class_labels(&labels));
         // Row 3's label 7 is no class: not counted.
         assert_eq!(c.counts, [1, 0, 0, 2]);
         let labels = Tensor::F(ndarray::ArrayD::from_shape_vec(vec![4], vec![0.0, 1.0, 0.5, 1.0]).unwrap());
-        assert_eq!(Confusion::of(2, &scores, &labels).counts, [1, 0, 1, 1], "0.5 is no class");
+        assert_eq!(Confusion::of(2, &predicted, &class_labels(&labels)).counts, [1, 0, 1, 1], "0.5 is no class");
     }
 }

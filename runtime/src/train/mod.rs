@@ -225,6 +225,8 @@ struct Compiled {
     metrics: Vec<Id>,
     /// (parameter index in `f.params`, gradient node) for trainable parameters.
     grads: Vec<(usize, Id)>,
+    /// The nodes of [`Trainer::watch`]'s tensors, in evaluation programs.
+    watched: Vec<Id>,
     backend: Backend,
     /// The compiled program, built on the first run for the values it keeps.
     engine: Option<Engine>,
@@ -394,6 +396,102 @@ impl EpochRecord {
     }
 }
 
+/// A tensor of the block's graph the evaluation pass computes beside the loss and metrics, so a report gets the
+/// validation predictions without a second forward pass ([`Trainer::watch`]).
+#[derive(Clone, Debug)]
+pub struct Watch {
+    /// A name for messages and for the caller.
+    pub name: String,
+    /// The tensor, `[N, …]`.
+    pub tensor: TRef,
+    /// What is kept of it.
+    pub keep: Keep,
+}
+
+/// What an evaluation keeps of a watched tensor: bounded whatever the number of rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keep {
+    /// Per row, the index of the largest value of the row (`[N, K]` scores: the predicted class); the first of
+    /// equal maxima, NaN never wins.
+    Argmax,
+    /// The rows with index below this, whole (reconstructions to draw beside their inputs).
+    Rows(usize),
+}
+
+/// What the last evaluation kept of a [`Watch`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    /// [`Keep::Argmax`]: one class per row of the evaluated data, in row order.
+    Argmax(Vec<usize>),
+    /// [`Keep::Rows`]: the first rows, `[min(k, n), …]`.
+    Rows(ArrayD<f32>),
+}
+
+/// The index of the largest value; the first of equal maxima, NaN never wins (0 for an all-NaN row).
+pub fn argmax(row: &[f32]) -> usize {
+    let better = |v: f32, b: f32| v > b || (b.is_nan() && !v.is_nan());
+    row.iter().enumerate().fold(0, |best, (i, &v)| if better(v, row[best]) { i } else { best })
+}
+
+/// Collects what an evaluation keeps of one watch, batch by batch.
+enum Gather {
+    Argmax(Vec<usize>),
+    /// The first `k` rows, flat, with the shape of one row once a batch has shown it.
+    Rows {
+        k: usize,
+        data: Vec<f32>,
+        row: Option<Vec<usize>>,
+    },
+}
+
+impl Gather {
+    fn new(keep: Keep, n: usize) -> Gather {
+        match keep {
+            Keep::Argmax => Gather::Argmax(vec![0; n]),
+            Keep::Rows(k) => Gather::Rows { k: k.min(n), data: Vec::new(), row: None },
+        }
+    }
+
+    /// The batch of rows `idx` of the watched tensor's values `t` (`[idx.len(), …]`).
+    fn add(&mut self, idx: &[usize], t: &Tensor<f32>) {
+        let t = t.float();
+        let per = if idx.is_empty() { 0 } else { t.len() / idx.len() };
+        let t = t.as_standard_layout();
+        let Some(flat) = t.as_slice() else { return };
+        match self {
+            Gather::Argmax(out) => {
+                for (&r, row) in idx.iter().zip(flat.chunks_exact(per.max(1))) {
+                    if let Some(o) = out.get_mut(r) {
+                        *o = argmax(row);
+                    }
+                }
+            }
+            Gather::Rows { k, data, row } => {
+                if row.is_none() {
+                    *row = Some(t.shape()[1..].to_vec());
+                    *data = vec![0.0; *k * per];
+                }
+                for (&r, values) in idx.iter().zip(flat.chunks_exact(per.max(1))) {
+                    if r < *k {
+                        data[r * per..(r + 1) * per].copy_from_slice(values);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Seen {
+        match self {
+            Gather::Argmax(v) => Seen::Argmax(v),
+            Gather::Rows { k, data, row } => {
+                let shape: Vec<usize> = std::iter::once(k).chain(row.unwrap_or_default()).collect();
+                // No batch seen (no rows): an empty array.
+                Seen::Rows(ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0]))))
+            }
+        }
+    }
+}
+
 /// A checked train block made runnable.
 pub struct Trainer<'a> {
     /// The checked train block it runs.
@@ -414,6 +512,10 @@ pub struct Trainer<'a> {
     pub backend: Backend,
     /// Bytes a compiled program's memory plan may take ([`Trainer::check_memory`]).
     arena_cap: u64,
+    /// Tensors evaluation computes and keeps ([`Trainer::watch`]).
+    watches: Vec<Watch>,
+    /// What the last evaluation kept of them, in the order of `watches`.
+    seen: Vec<Seen>,
 }
 
 impl<'a> Trainer<'a> {
@@ -449,7 +551,23 @@ impl<'a> Trainer<'a> {
             stateful,
             backend: Backend::from_env(),
             arena_cap: u64::MAX,
+            watches: Vec::new(),
+            seen: Vec::new(),
         })
+    }
+
+    /// From now on every evaluation (the validation pass after each epoch) also computes `watches` and keeps
+    /// what each asks for; [`Trainer::take_seen`] hands it over. Evaluation programs are rebuilt.
+    pub fn watch(&mut self, watches: Vec<Watch>) {
+        self.watches = watches;
+        self.eval_cache.clear();
+        self.seen.clear();
+    }
+
+    /// What the last evaluation kept of the watched tensors, in the order given to [`Trainer::watch`] (empty
+    /// before the first evaluation, and after this call).
+    pub fn take_seen(&mut self) -> Vec<Seen> {
+        std::mem::take(&mut self.seen)
     }
 
     /// The names of the reported metrics (per step for multi-model blocks), in order.
@@ -461,7 +579,15 @@ impl<'a> Trainer<'a> {
     }
 
     fn compile(&self, n: usize, training: bool) -> Result<Compiled, TrainError> {
-        self.compile_roots(&self.roots, n, training, Vec::new(), &|_| true)
+        if training || self.watches.is_empty() {
+            return self.compile_roots(&self.roots, n, training, Vec::new(), &|_| true);
+        }
+        // Evaluation also computes the watched tensors: one forward pass gives the means and the predictions.
+        let mut roots = self.roots.clone();
+        roots.extend(self.watches.iter().map(|w| (format!("watch {}", w.name), w.tensor)));
+        let mut c = self.compile_roots(&roots, n, training, Vec::new(), &|_| true)?;
+        c.watched = c.metrics.split_off(self.roots.len() - 1);
+        Ok(c)
     }
 
     /// Lowers `roots` (the loss first, then metrics) for batch size `n` and,
@@ -487,6 +613,7 @@ impl<'a> Trainer<'a> {
         let mut f = ir::lower::lower(&self.info.graph, roots, &self.subst, &opts)?;
         let loss = f.outputs[0].1;
         let metrics = f.outputs[1..].iter().map(|(_, id)| *id).collect();
+        let watched = Vec::new();
         let mut grads = Vec::new();
         if training {
             let wrt: Vec<(usize, Id)> = f
@@ -502,7 +629,16 @@ impl<'a> Trainer<'a> {
             let g = autodiff::grad(&mut f, loss, &ids);
             grads = wrt.iter().map(|(p, _)| *p).zip(g).collect();
         }
-        Ok(Compiled { f, loss, metrics, grads, backend: self.backend, engine: None, arena_cap: self.arena_cap })
+        Ok(Compiled {
+            f,
+            loss,
+            metrics,
+            grads,
+            watched,
+            backend: self.backend,
+            engine: None,
+            arena_cap: self.arena_cap,
+        })
     }
 
     /// The IR of one training step (for `nnc ir`).
@@ -676,6 +812,8 @@ impl<'a> Trainer<'a> {
         let mut states = States::default();
         let batches = self.batches(n, batch, false, 0, 0);
         let used: usize = batches.iter().map(Vec::len).sum();
+        let mut gathers: Vec<Gather> = self.watches.iter().map(|w| Gather::new(w.keep, n)).collect();
+        self.seen.clear();
         for idx in &batches {
             let part = data.take(idx);
             let c = self.compiled(idx.len(), false)?;
@@ -684,8 +822,12 @@ impl<'a> Trainer<'a> {
             keep.extend(&c.metrics);
             keep.extend(c.f.ratios.iter().flat_map(|&(_, num, den)| [num, den]));
             keep.extend(c.f.states.iter().map(|(_, id)| *id));
+            keep.extend(&c.watched);
             let vals = c.run(&inputs, params, &mut uniform, &keep)?;
             states.update(&c.f, &vals);
+            for (g, &id) in gathers.iter_mut().zip(&c.watched) {
+                g.add(idx, &vals[id as usize]);
+            }
             let w = idx.len() as f64 / used as f64;
             totals[0] += scalar(&vals[c.loss as usize]) * w;
             for (k, &m) in c.metrics.iter().enumerate() {
@@ -703,6 +845,7 @@ impl<'a> Trainer<'a> {
                 totals[k + 1] = num / den.max(1e-7);
             }
         }
+        self.seen = gathers.into_iter().map(Gather::finish).collect();
         Ok((totals[0], totals[1..].to_vec()))
     }
 
@@ -1014,7 +1157,8 @@ impl<'a> Trainer<'a> {
         let arena_cap = memory::check(&estimate, limit).map_err(|e| TrainError::Memory(e.to_string()))?;
         let feeds = Self::feed(&f, inputs, &States::default())?;
         let mut never = || 0.5;
-        let mut c = Compiled { f, loss: 0, metrics: vec![], grads: vec![], backend, engine: None, arena_cap };
+        let mut c =
+            Compiled { f, loss: 0, metrics: vec![], grads: vec![], watched: vec![], backend, engine: None, arena_cap };
         let vals = c.run(&feeds, params, &mut never, &keep)?;
         Ok(keep.iter().map(|id| vals[*id as usize].float()).collect())
     }
