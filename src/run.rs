@@ -587,6 +587,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             .as_ref()
             .and_then(|m| a.result.models.iter().find(|x| &x.name == m))
             .map(nnc_compiler::summary::render),
+        alternating: !info.steps.is_empty(),
     };
     if !info.steps.is_empty() {
         return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir, report);
@@ -676,6 +677,7 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
                 r.epoch = epoch;
                 on_event(Event::Epoch(&r));
             }
+            Event::Seen(_) => {}
             Event::Step { step, steps, loss, samples_per_sec, .. } => {
                 step_log.push(epoch, step, steps, loss);
                 board.step(epoch * steps + step, loss);
@@ -832,6 +834,7 @@ fn progress(epochs: usize) -> impl FnMut(Event) {
                 );
             }
         }
+        Event::Seen(_) => {}
         Event::Epoch(rec) => {
             if tty {
                 eprint!("\r\x1b[2K");
@@ -940,13 +943,20 @@ fn run_steps(
     let passes = iterations.div_ceil(per_pass);
     let mut history_file = HistoryFile::create(out_dir, &trainer.metric_names(), false, &[])?;
     let mut write_error = None;
-    let views = report::Views::default();
     let mut step_log = plot::StepLog::default();
+    let mut board = tensorboard::Writer::open(out_dir, false);
+    // The generated samples after each pass, from the same noise every time.
+    let plan = report::Plan::of(info, None);
+    trainer.watch(plan.watches());
+    let mut views = report::Views::default();
     report.epochs = passes;
     let mut so_far = Vec::new();
     let mut on_event = |e: Event| match e {
+        Event::Seen(seen) => plan.observe_generated(seen, so_far.len(), &mut views),
         Event::Epoch(rec) => {
             println!("{}", epoch_line(rec, passes));
+            board.epoch(rec);
+            views.to_board(&mut board, rec.epoch);
             so_far.push(rec.clone());
             let progress =
                 report::Progress { history: &so_far, steps: &step_log, views: &views, test: None, finished: false };

@@ -12,8 +12,11 @@ use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::{Dataset, EpochRecord, Keep, Seen, Watch};
 use nnc_syntax::ast::ElemType;
 
+use base64::Engine as _;
+
 use super::Failure;
 use super::plot::{self, StepLog};
+use crate::picture::{Grid, Scale, Tile};
 
 /// What a classifier's confusion matrix is computed from: the scores `[N, K]` given to a `cross_entropy` loss
 /// or an `accuracy` metric, and the data array of class labels `[N]` they are compared with.
@@ -94,6 +97,9 @@ pub struct Plan {
     classifier: Option<Classifier>,
     /// The model input whose validation rows the sample grid shows, as it is drawn.
     shown: Option<Shown>,
+    autoencoder: Option<Autoencoder>,
+    /// A GAN's generated samples and how they are drawn.
+    generated: Option<(TRef, Look)>,
 }
 
 /// A model input shown in the report: the data array that holds it and how a row is drawn.
@@ -146,40 +152,135 @@ pub fn look(dims: &[nnc_compiler::dims::Dim]) -> Look {
     }
 }
 
+/// The tensors node `t` is computed from; a model input's is what feeds it (none when a data array of its
+/// name feeds it).
+fn operands(info: &TrainInfo, t: TRef) -> Vec<TRef> {
+    let Some(node) = info.graph.nodes.get(t.node as usize) else { return Vec::new() };
+    let tensor = |o: &Operand| if let Operand::Tensor(t) = o { Some(*t) } else { None };
+    match &node.kind {
+        NodeKind::Input { name } => info.feeds.iter().filter(|(n, _)| n == name).map(|(_, f)| *f).collect(),
+        NodeKind::Layer { inputs, .. } => inputs.clone(),
+        NodeKind::Binary { lhs, rhs, .. } => [tensor(lhs), tensor(rhs)].into_iter().flatten().collect(),
+        NodeKind::Index { base, .. } => vec![*base],
+        NodeKind::Objective { pred, target, .. } => std::iter::once(*pred).chain(tensor(target)).collect(),
+        NodeKind::Data { .. } | NodeKind::L2 => Vec::new(),
+    }
+}
+
+/// The data array a node reads directly: a data node, or a model input no `let` feeds.
+fn reads_array(info: &TrainInfo, t: TRef) -> Option<&str> {
+    match &info.graph.nodes.get(t.node as usize)?.kind {
+        NodeKind::Data { name } => Some(name),
+        NodeKind::Input { name } if !info.feeds.iter().any(|(n, _)| n == name) => Some(name),
+        _ => None,
+    }
+}
+
 /// The data arrays `r` is computed from, following model inputs to what feeds them, in the order first met.
 pub fn data_ancestors(info: &TrainInfo, r: TRef) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     let mut seen = vec![false; info.graph.nodes.len()];
     let mut stack = vec![r];
     while let Some(t) = stack.pop() {
-        let Some(node) = info.graph.nodes.get(t.node as usize) else { continue };
-        if std::mem::replace(&mut seen[t.node as usize], true) {
+        if seen.get(t.node as usize).is_none_or(|s| *s) {
             continue;
         }
-        let tensors = |o: &Operand| if let Operand::Tensor(t) = o { Some(*t) } else { None };
-        match &node.kind {
-            NodeKind::Data { name } => {
-                if !out.contains(name) {
-                    out.push(name.clone());
-                }
-            }
-            NodeKind::Input { name } => match info.feeds.iter().find(|(n, _)| n == name) {
-                Some((_, f)) => stack.push(*f),
-                // An input fed by the data array of its own name.
-                None => {
-                    if !out.contains(name) {
-                        out.push(name.clone());
-                    }
-                }
-            },
-            NodeKind::Layer { inputs, .. } => stack.extend(inputs.iter().rev()),
-            NodeKind::Binary { lhs, rhs, .. } => stack.extend([tensors(rhs), tensors(lhs)].into_iter().flatten()),
-            NodeKind::Index { base, .. } => stack.push(*base),
-            NodeKind::Objective { pred, target, .. } => stack.extend(tensors(target).into_iter().chain([*pred])),
-            NodeKind::L2 => {}
+        seen[t.node as usize] = true;
+        if let Some(name) = reads_array(info, t)
+            && !out.iter().any(|o| o == name)
+        {
+            out.push(name.to_string());
         }
+        stack.extend(operands(info, t).into_iter().rev());
     }
     out
+}
+
+/// Whether `t` has a parameterised layer at or above it.
+fn learned(info: &TrainInfo, t: TRef) -> bool {
+    let mut seen = vec![false; info.graph.nodes.len()];
+    let mut stack = vec![t];
+    while let Some(t) = stack.pop() {
+        if seen.get(t.node as usize).is_none_or(|s| *s) {
+            continue;
+        }
+        seen[t.node as usize] = true;
+        if let Some(NodeKind::Layer { params, .. }) = info.graph.nodes.get(t.node as usize).map(|n| &n.kind)
+            && !params.is_empty()
+        {
+            return true;
+        }
+        stack.extend(operands(info, t));
+    }
+    false
+}
+
+/// The known sizes of a type's axes after the first, if all are known.
+fn row_dims(ty: &nnc_compiler::types::TensorTy) -> Option<Vec<i64>> {
+    ty.dims.iter().skip(1).map(|d| d.as_known()).collect()
+}
+
+fn type_of(info: &TrainInfo, t: TRef) -> Option<&nnc_compiler::types::TensorTy> {
+    info.graph.nodes.get(t.node as usize)?.outputs.get(t.output as usize)
+}
+
+/// A GAN's generated samples: the last tensor of the graph computed from no data array (random draws only)
+/// through learned layers, shaped like the rows of a data array and drawable as an image — what the
+/// generator makes of its noise.
+fn generated(info: &TrainInfo) -> Option<(TRef, Look)> {
+    let data_rows: Vec<Vec<i64>> = info
+        .graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Data { .. }))
+        .filter_map(|n| row_dims(n.outputs.first()?))
+        .collect();
+    (0..info.graph.nodes.len()).rev().find_map(|i| {
+        let t = TRef { node: i as u32, output: 0 };
+        let ty = type_of(info, t)?;
+        let rows = row_dims(ty)?;
+        let look = look(&ty.dims);
+        let fits = matches!(look, Look::Image { .. }) && data_rows.contains(&rows) && ty.elem != ElemType::Int;
+        (fits && data_ancestors(info, t).is_empty() && learned(info, t)).then_some((t, look))
+    })
+}
+
+/// An autoencoder's loss: an objective comparing a model output (through learned layers) with a tensor of
+/// the same type computed only from data arrays a model input is also computed from: its own input, maybe
+/// before noise was added.
+fn autoencoder(info: &TrainInfo) -> Option<Autoencoder> {
+    let loss = info.loss?;
+    let NodeKind::Objective { pred, target: Operand::Tensor(target), .. } =
+        &info.graph.nodes.get(loss.node as usize)?.kind
+    else {
+        return None;
+    };
+    let (pty, tty) = (type_of(info, *pred)?, type_of(info, *target)?);
+    let rows = row_dims(pty)?;
+    if row_dims(tty)? != rows || pty.elem == ElemType::Int || !learned(info, *pred) || learned(info, *target) {
+        return None;
+    }
+    let from = data_ancestors(info, *target);
+    info.model_inputs.iter().find_map(|(name, r)| {
+        let arrays = data_ancestors(info, *r);
+        let same = type_of(info, *r).and_then(row_dims).as_ref() == Some(&rows);
+        if !same || from.is_empty() || !from.iter().all(|a| arrays.contains(a)) {
+            return None;
+        }
+        // The input as the model sees it: what feeds it, or the input itself when a data array of its name does.
+        let input = info.feeds.iter().find(|(n, _)| n == name).map_or(*r, |(_, f)| *f);
+        Some(Autoencoder { input, target: (*target != input).then_some(*target), output: *pred, look: look(&pty.dims) })
+    })
+}
+
+/// The tensors an autoencoder's report draws.
+#[derive(Clone, Debug)]
+struct Autoencoder {
+    input: TRef,
+    /// The loss's target when it is not the input (a denoising autoencoder's clean image).
+    target: Option<TRef>,
+    output: TRef,
+    look: Look,
 }
 
 /// The model input the sample grid shows: the first input `scores` depends on that is held whole by a
@@ -211,19 +312,34 @@ fn shape_of(t: &Tensor<f32>) -> Vec<usize> {
 }
 
 impl Plan {
-    /// What to watch for the run of `info` validated on `val` (nothing without validation data).
+    /// What to watch for the run of `info` validated on `val`: a classifier's predicted classes and an
+    /// autoencoder's reconstructions need validation rows; a GAN's generated samples need none.
     pub fn of(info: &TrainInfo, val: Option<&Dataset>) -> Plan {
+        if !info.steps.is_empty() {
+            return Plan { generated: generated(info), ..Plan::default() };
+        }
         let Some(val) = val.filter(|v| !v.is_empty()) else { return Plan::default() };
         let classifier = classifier(info).filter(|c| val.arrays.contains_key(&c.labels));
         let shown = classifier.as_ref().and_then(|c| shown_input(info, c.scores, val));
-        Plan { classifier, shown }
+        let autoencoder = if classifier.is_none() { autoencoder(info) } else { None };
+        Plan { classifier, shown, autoencoder, generated: None }
     }
 
-    /// The tensors the validation pass computes for the report ([`nnc_runtime::train::Trainer::watch`]).
+    /// The tensors the validation pass (or, for alternating steps, the sampling after each pass) computes for
+    /// the report ([`nnc_runtime::train::Trainer::watch`]).
     pub fn watches(&self) -> Vec<Watch> {
         let mut w = Vec::new();
         if let Some(c) = &self.classifier {
             w.push(Watch { name: "scores".into(), tensor: c.scores, keep: Keep::Argmax });
+        }
+        if let Some(a) = &self.autoencoder {
+            let rows = Keep::Rows(PAIRS);
+            w.push(Watch { name: "input".into(), tensor: a.input, keep: rows });
+            w.extend(a.target.map(|t| Watch { name: "target".into(), tensor: t, keep: rows }));
+            w.push(Watch { name: "output".into(), tensor: a.output, keep: rows });
+        }
+        if let Some((t, _)) = self.generated {
+            w.push(Watch { name: "generated".into(), tensor: t, keep: Keep::Rows(GENERATED) });
         }
         w
     }
@@ -241,43 +357,206 @@ impl Plan {
             if let Some(shown) = &self.shown
                 && let Some(x) = val.arrays.get(&shown.array)
             {
-                views.samples = Some(Samples::classified(shown, x, &predicted, &labels));
+                views.samples = Some(classified(shown, x, &predicted, &labels));
             }
+        }
+        if let Some(a) = &self.autoencoder {
+            let mut rows = |name: &str| match seen.next() {
+                Some(Seen::Rows(r)) => {
+                    Some((name.to_string(), r.shape().first().copied().unwrap_or(0), r.iter().copied().collect()))
+                }
+                _ => None,
+            };
+            let input = rows("input");
+            let target = a.target.and_then(|_| rows("target"));
+            let output = rows("reconstruction");
+            let groups: Vec<(String, usize, Vec<f32>)> = [input, target, output].into_iter().flatten().collect();
+            views.reconstructions = Some(side_by_side(a.look, &groups));
         }
         views
     }
-}
 
-/// Validation rows with what the model made of them.
-#[derive(Clone, Debug)]
-pub struct Samples {
-    pub look: Look,
-    /// Per row: its values (as the data holds them), the caption, and whether it is marked (misclassified).
-    pub rows: Vec<(Vec<f32>, String, bool)>,
-    /// The array the rows come from.
-    pub array: String,
-}
-
-impl Samples {
-    /// Up to [`GRID_ROWS`] rows of `x`, misclassified first, each captioned `true → predicted`.
-    fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64]) -> Samples {
-        let x = x.float();
-        let per = x.shape().iter().skip(1).product::<usize>();
-        let flat: Vec<f32> = x.iter().copied().collect();
-        let n = predicted.len().min(labels.len()).min(x.shape().first().copied().unwrap_or(0));
-        let wrong = |i: &usize| usize::try_from(labels[*i]).ok() != Some(predicted[*i]);
-        let mut order: Vec<usize> = (0..n).filter(wrong).collect();
-        order.extend((0..n).filter(|i| !wrong(i)));
-        order.truncate(GRID_ROWS);
-        let rows = order
-            .into_iter()
-            .map(|i| {
-                let values = flat[i * per..(i + 1) * per].to_vec();
-                (values, format!("{} → {}", labels[i], predicted[i]), wrong(&i))
-            })
-            .collect();
-        Samples { look: shown.look, rows, array: shown.array.clone() }
+    /// After a pass of alternating steps: the generated samples of `epoch` join those of earlier epochs.
+    pub fn observe_generated(&self, seen: &[Seen], epoch: usize, views: &mut Views) {
+        let (Some((_, look)), Some(Seen::Rows(r))) = (self.generated, seen.last()) else { return };
+        let Look::Image { height, width, channels } = look else { return };
+        let per = height * width * channels;
+        let flat: Vec<f32> = r.iter().copied().collect();
+        let tiles: Vec<Tile> =
+            flat.chunks_exact(per.max(1)).map(|p| Tile::new(height, width, channels, p.to_vec())).collect();
+        let mut grid = Grid::new(tiles, 8);
+        grid.scale = Scale::Shared;
+        grid.zoom = zoom(height, width);
+        views.generated.push((epoch, picture(&grid, &format!("generated samples after epoch {}", epoch + 1))));
+        thin(&mut views.generated);
     }
+}
+
+/// Rows of an autoencoder's input beside its reconstruction.
+const PAIRS: usize = 8;
+/// Generated samples drawn per epoch (the same noise every epoch).
+const GENERATED: usize = 16;
+/// Epochs of generated samples kept on the page: past this, every other one in the middle goes.
+const MAX_GENERATED_EPOCHS: usize = 24;
+
+/// Halves the middle of `list` while it is longer than [`MAX_GENERATED_EPOCHS`]; the first and last stay.
+fn thin<T>(list: &mut Vec<T>) {
+    while list.len() > MAX_GENERATED_EPOCHS {
+        let last = list.len() - 1;
+        let mut k = 0;
+        list.retain(|_| {
+            k += 1;
+            k == 1 || k - 1 == last || (k - 1) % 2 == 0
+        });
+    }
+}
+
+/// How much to enlarge tiles: small images (8×8 digits) more, large ones not at all.
+fn zoom(height: usize, width: usize) -> usize {
+    (64 / height.max(width).max(1)).clamp(1, 8)
+}
+
+/// A picture for the page (an `<img>` of the grid's SVG, labels included) and for TensorBoard (its PNG).
+#[derive(Clone, Debug)]
+pub struct Picture {
+    pub html: String,
+    /// The PNG with its (height, width), when the grid could be drawn.
+    pub png: Option<(Vec<u8>, (usize, usize))>,
+}
+
+/// The grid as a picture; a grid that cannot be drawn is a line saying why.
+fn picture(grid: &Grid, alt: &str) -> Picture {
+    let svg = match grid.to_svg() {
+        Ok(svg) => svg,
+        Err(e) => return Picture { html: format!("<p class=\"muted\">{}</p>\n", escape(&e.to_string())), png: None },
+    };
+    // An <img> of the SVG rather than inline SVG: every picture is then one loaded image a reader can check
+    // (`naturalWidth`), and the tiles' data URIs stay inside it.
+    let data = base64::engine::general_purpose::STANDARD.encode(svg);
+    let html = format!("<img class=\"grid\" alt=\"{}\" src=\"data:image/svg+xml;base64,{data}\">\n", escape(alt));
+    let png = grid.to_png().ok().and_then(|png| {
+        // IHDR: width and height, big-endian, at bytes 16 and 20.
+        let w = u32::from_be_bytes(png.get(16..20)?.try_into().ok()?) as usize;
+        let h = u32::from_be_bytes(png.get(20..24)?.try_into().ok()?) as usize;
+        Some((png, (h, w)))
+    });
+    Picture { html, png }
+}
+
+/// Numbers of a row in a table cell: the first few, then how many more.
+fn values_cell(values: &[f32]) -> String {
+    let shown: Vec<String> = values.iter().take(6).map(|v| format!("{v:.3}")).collect();
+    let more = values.len().saturating_sub(6);
+    if more > 0 { format!("{} … (+{more})", shown.join(", ")) } else { shown.join(", ") }
+}
+
+/// Up to [`GRID_ROWS`] validation rows of `x`, misclassified first, each captioned `true → predicted`.
+fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64]) -> Picture {
+    let x = x.float();
+    let per = x.shape().iter().skip(1).product::<usize>();
+    let flat: Vec<f32> = x.iter().copied().collect();
+    let n = predicted.len().min(labels.len()).min(x.shape().first().copied().unwrap_or(0));
+    let wrong = |i: &usize| usize::try_from(labels[*i]).ok() != Some(predicted[*i]);
+    let misclassified = (0..n).filter(wrong).count();
+    // Misclassified first; within each group the classes take turns (the first row of each class, then the
+    // second…), so a grid of a few rows shows every class rather than the first class's rows.
+    let mut rank = std::collections::HashMap::new();
+    let mut keyed: Vec<(bool, usize, i64, usize)> = (0..n)
+        .map(|i| {
+            let r = rank.entry((wrong(&i), labels[i])).or_insert(0usize);
+            *r += 1;
+            (!wrong(&i), *r, labels[i], i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<usize> = keyed.into_iter().take(GRID_ROWS).map(|k| k.3).collect();
+    let row = |i: usize| flat.get(i * per..(i + 1) * per).unwrap_or(&[]);
+    let caption = format!(
+        "{} of {n} validation rows misclassified; the first {} rows below, misclassified first (framed red). \
+         Captions: true class → predicted class.",
+        misclassified,
+        order.len()
+    );
+    let mut pic = match shown.look {
+        Look::Image { height, width, channels } => {
+            let tiles = order
+                .iter()
+                .map(|&i| Tile {
+                    label: Some(format!("{} → {}", labels[i], predicted[i])),
+                    mark: wrong(&i),
+                    ..Tile::new(height, width, channels, row(i).to_vec())
+                })
+                .collect();
+            let mut grid = Grid::new(tiles, 8);
+            grid.scale = Scale::Shared;
+            grid.zoom = zoom(height, width);
+            picture(&grid, &format!("validation samples of `{}` with true and predicted classes", shown.array))
+        }
+        Look::Values => {
+            let mut h = format!(
+                "<table class=\"samples\"><tr><th>row</th><th>true</th><th>predicted</th><th>{}</th></tr>\n",
+                escape(&shown.array)
+            );
+            for &i in &order {
+                let class = if wrong(&i) { " class=\"wrong\"" } else { "" };
+                let _ = writeln!(
+                    h,
+                    "<tr{class}><td>{i}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    labels[i],
+                    predicted[i],
+                    values_cell(row(i))
+                );
+            }
+            h.push_str("</table>\n");
+            Picture { html: h, png: None }
+        }
+    };
+    pic.html = format!("<p>{}</p>\n{}", escape(&caption), pic.html);
+    pic
+}
+
+/// An autoencoder's rows: per block of up to 8 samples a row of inputs, (targets,) then reconstructions.
+/// `groups`: (name, rows, values) of each watched tensor.
+fn side_by_side(look: Look, groups: &[(String, usize, Vec<f32>)]) -> Picture {
+    let n = groups.iter().map(|g| g.1).min().unwrap_or(0);
+    let per = |k: usize| groups[k].2.len() / groups[k].1.max(1);
+    let row = |k: usize, i: usize| groups[k].2.get(i * per(k)..(i + 1) * per(k)).unwrap_or(&[]).to_vec();
+    let names: Vec<&str> = groups.iter().map(|g| g.0.as_str()).collect();
+    let caption = format!("The first {n} validation rows: {} (one row of pictures each).", names.join(", "));
+    let html = match look {
+        Look::Image { height, width, channels } if n > 0 => {
+            let mut tiles = Vec::new();
+            for block in (0..n).collect::<Vec<_>>().chunks(8) {
+                for (k, name) in names.iter().enumerate() {
+                    for &i in block {
+                        tiles.push(Tile::new(height, width, channels, row(k, i)).labelled(format!("{name} {i}")));
+                    }
+                }
+            }
+            let mut grid = Grid::new(tiles, n.min(8));
+            grid.scale = Scale::Shared;
+            grid.zoom = zoom(height, width);
+            let pic = picture(&grid, "validation inputs beside their reconstructions");
+            return Picture { html: format!("<p>{}</p>\n{}", escape(&caption), pic.html), png: pic.png };
+        }
+        _ => {
+            let mut h = String::from("<table class=\"samples\"><tr><th>row</th>");
+            for name in &names {
+                let _ = write!(h, "<th>{}</th>", escape(name));
+            }
+            h.push_str("</tr>\n");
+            for i in 0..n {
+                let _ = write!(h, "<tr><td>{i}</td>");
+                for k in 0..names.len() {
+                    let _ = write!(h, "<td>{}</td>", values_cell(&row(k, i)));
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+            h
+        }
+    };
+    Picture { html: format!("<p>{}</p>\n{html}", escape(&caption)), png: None }
 }
 
 /// What the page shows of the last validation pass.
@@ -285,13 +564,28 @@ impl Samples {
 pub struct Views {
     pub confusion: Option<Confusion>,
     /// Classifiers: validation samples with true and predicted labels.
-    pub samples: Option<Samples>,
+    pub samples: Option<Picture>,
+    /// Autoencoders: validation inputs beside their reconstructions.
+    pub reconstructions: Option<Picture>,
+    /// GANs: the generated samples of each epoch (thinned to [`MAX_GENERATED_EPOCHS`]), same noise each time.
+    pub generated: Vec<(usize, Picture)>,
 }
 
 impl Views {
-    /// The views' pictures as TensorBoard images at step `epoch` (`validation/`).
+    /// The views' pictures as TensorBoard images at step `epoch`: validation samples and reconstructions in
+    /// `validation/`, generated samples in `train/`.
     pub fn to_board(&self, board: &mut super::tensorboard::Writer, epoch: usize) {
-        let _ = (board, epoch);
+        let pictures = [("samples", &self.samples, true), ("reconstructions", &self.reconstructions, true)];
+        for (tag, pic, validation) in pictures {
+            if let Some(Picture { png: Some((png, size)), .. }) = pic {
+                board.image(validation, epoch, tag, png, *size, 3);
+            }
+        }
+        if let Some((e, Picture { png: Some((png, size)), .. })) = self.generated.last()
+            && *e == epoch
+        {
+            board.image(false, epoch, "generated_samples", png, *size, 3);
+        }
     }
 }
 
@@ -303,6 +597,8 @@ pub struct Report {
     pub metrics: Vec<String>,
     /// `nnc summary`'s table of the model.
     pub summary: Option<String>,
+    /// Alternating steps (a GAN): their losses are also drawn together on one chart.
+    pub alternating: bool,
 }
 
 /// How far the run is.
@@ -323,7 +619,8 @@ fn escape(s: &str) -> String {
 const STYLE: &str = "body{font-family:sans-serif;margin:24px;color:#222;max-width:1000px}\
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}\
 th{background:#f4f4f4}pre{background:#f8f8f8;padding:8px;overflow-x:auto}\
-.muted{color:#777}td.diag{background:#d9ead3}";
+.muted{color:#777}td.diag{background:#d9ead3}tr.wrong td{color:#c00}img.grid{display:block;margin:8px 0}\
+div.epoch{display:inline-block;vertical-align:top;margin-right:12px}h3{font-size:14px;margin:8px 0 0}";
 
 impl Report {
     /// The page's HTML.
@@ -351,11 +648,30 @@ impl Report {
         } else {
             h.push_str(&inline_svg(&plot::svg(p.history, p.steps, &self.metrics)));
         }
+        if self.alternating && !p.history.is_empty() {
+            h.push_str("<h2 id=\"losses\">Losses of the steps together</h2>\n");
+            h.push_str(&inline_svg(&plot::together(p.history, &self.metrics, "losses of the alternating steps")));
+        }
         h.push_str("<h2 id=\"metrics\">Final metrics</h2>\n");
         metrics_table(&mut h, p);
         if let Some(c) = &p.views.confusion {
             h.push_str("<h2 id=\"confusion\">Confusion matrix (validation)</h2>\n");
             confusion_table(&mut h, c);
+        }
+        if let Some(pic) = &p.views.samples {
+            h.push_str("<h2 id=\"samples\">Validation samples</h2>\n");
+            h.push_str(&pic.html);
+        }
+        if let Some(pic) = &p.views.reconstructions {
+            h.push_str("<h2 id=\"reconstructions\">Reconstructions (validation)</h2>\n");
+            h.push_str(&pic.html);
+        }
+        if !p.views.generated.is_empty() {
+            h.push_str("<h2 id=\"generated\">Generated samples</h2>\n");
+            h.push_str("<p>After each epoch, from the same random draws, so the epochs compare.</p>\n");
+            for (epoch, pic) in &p.views.generated {
+                let _ = writeln!(h, "<div class=\"epoch\"><h3>epoch {}</h3>{}</div>", epoch + 1, pic.html);
+            }
         }
         if let Some(s) = &self.summary {
             h.push_str("<h2 id=\"model\">Model</h2>\n");

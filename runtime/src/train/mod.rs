@@ -34,6 +34,9 @@ const DRAW_STREAM: u64 = 0xD4A3_0000_0000;
 /// denoising autoencoder): they are data, drawn the same for every
 /// evaluation so that validation losses of different epochs compare.
 const EVAL_STREAM: u64 = 0xE7A1_0000_0000;
+/// Random draws of the watched tensors of alternating steps (a GAN's latent noise): the same at every pass, so
+/// the generated samples of successive epochs compare.
+const SAMPLE_STREAM: u64 = 0x5A3D_0000_0000;
 
 /// Named arrays whose first axis indexes samples.
 #[derive(Clone, Debug, Default)]
@@ -363,6 +366,10 @@ pub enum Event<'a> {
         /// Throughput so far in the epoch.
         samples_per_sec: f64,
     },
+    /// What the watched tensors ([`Trainer::watch`]) showed at the end of an epoch: after the validation pass,
+    /// or (alternating steps) from the first training rows with fixed random draws. Comes before the epoch's
+    /// [`Event::Epoch`].
+    Seen(&'a [Seen]),
     /// An epoch ended.
     Epoch(&'a EpochRecord),
 }
@@ -516,6 +523,8 @@ pub struct Trainer<'a> {
     watches: Vec<Watch>,
     /// What the last evaluation kept of them, in the order of `watches`.
     seen: Vec<Seen>,
+    /// [`Trainer::sample`]'s program, for its number of rows.
+    sample_cache: Option<(usize, Compiled)>,
 }
 
 impl<'a> Trainer<'a> {
@@ -553,6 +562,7 @@ impl<'a> Trainer<'a> {
             arena_cap: u64::MAX,
             watches: Vec::new(),
             seen: Vec::new(),
+            sample_cache: None,
         })
     }
 
@@ -561,6 +571,7 @@ impl<'a> Trainer<'a> {
     pub fn watch(&mut self, watches: Vec<Watch>) {
         self.watches = watches;
         self.eval_cache.clear();
+        self.sample_cache = None;
         self.seen.clear();
     }
 
@@ -568,6 +579,36 @@ impl<'a> Trainer<'a> {
     /// before the first evaluation, and after this call).
     pub fn take_seen(&mut self) -> Vec<Seen> {
         std::mem::take(&mut self.seen)
+    }
+
+    /// The watched tensors over the first rows of `data` (as many as the largest [`Keep::Rows`], at least
+    /// one), in evaluation mode, with random draws from a stream fixed by `seed`: the same noise at every call,
+    /// so what a generator makes of it can be compared from epoch to epoch. The program is compiled once.
+    pub fn sample(&mut self, params: &Params, data: &Dataset, seed: u64) -> Result<Vec<Seen>, TrainError> {
+        let want = self.watches.iter().map(|w| if let Keep::Rows(k) = w.keep { k } else { 1 }).max().unwrap_or(0);
+        let n = want.min(data.len()).max(1);
+        if self.sample_cache.as_ref().is_none_or(|(rows, _)| *rows != n) {
+            let roots: Vec<(String, TRef)> =
+                self.watches.iter().map(|w| (format!("watch {}", w.name), w.tensor)).collect();
+            let mut c = self.compile_roots(&roots, n, false, Vec::new(), &|_| true)?;
+            c.watched = std::iter::once(c.loss).chain(c.metrics.drain(..)).collect();
+            self.sample_cache = Some((n, c));
+        }
+        let (_, c) = self.sample_cache.as_mut().expect("compiled above");
+        c.arena_cap = self.arena_cap;
+        let rows: Vec<usize> = (0..n.min(data.len())).collect();
+        let part = data.take(&rows);
+        let inputs = Self::feed(&c.f, &part, &States::default())?;
+        let mut rng = Rng::derive(seed, SAMPLE_STREAM);
+        let mut uniform = || rng.uniform_f64();
+        let keep = c.watched.clone();
+        let vals = c.run(&inputs, params, &mut uniform, &keep)?;
+        let mut gathers: Vec<Gather> = self.watches.iter().map(|w| Gather::new(w.keep, n)).collect();
+        let idx: Vec<usize> = (0..n).collect();
+        for (g, &id) in gathers.iter_mut().zip(&keep) {
+            g.add(&idx, &vals[id as usize]);
+        }
+        Ok(gathers.into_iter().map(Gather::finish).collect())
     }
 
     /// The names of the reported metrics (per step for multi-model blocks), in order.
@@ -930,6 +971,9 @@ impl<'a> Trainer<'a> {
                 let (vl, vm) = self.evaluate(params, v, cfg.batch)?;
                 rec.val_loss = Some(vl);
                 rec.val_metrics = names.iter().cloned().zip(vm).collect();
+                if !self.seen.is_empty() {
+                    on_event(Event::Seen(&self.seen));
+                }
             }
             rec.seconds = started.elapsed().as_secs_f64();
             on_event(Event::Epoch(&rec));
@@ -1045,6 +1089,10 @@ impl<'a> Trainer<'a> {
                     seconds: started.elapsed().as_secs_f64(),
                     ..EpochRecord::default()
                 };
+                if !self.watches.is_empty() {
+                    self.seen = self.sample(params, train, cfg.seed)?;
+                    on_event(Event::Seen(&self.seen));
+                }
                 on_event(Event::Epoch(&rec));
                 history.push(rec);
                 sums.iter_mut().for_each(|s| *s = 0.0);
