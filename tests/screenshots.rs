@@ -173,7 +173,9 @@ fn a_model_diagram_renders_in_chromium() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // The diagram as an image of a page, as a manual or a report would show it.
     let page = dir.join("model.html");
-    std::fs::write(&page, "<!DOCTYPE html><html><head><title>model</title></head><body><img alt=\"model\" src=\"model.svg\"></body></html>").unwrap();
+    let html = "<!DOCTYPE html><html><head><title>model</title></head>\
+                <body><img alt=\"model\" src=\"model.svg\"></body></html>";
+    std::fs::write(&page, html).unwrap();
     let counts = probe_counts(&probed_dom(&exe, &dir, &page));
     let get = |k: &str| counts.iter().find(|c| c.0 == k).map(|c| c.1).unwrap();
     assert_eq!((get("images"), get("broken")), (1, 0), "{counts:?}");
