@@ -968,6 +968,9 @@ fn run_steps(
     };
     let history =
         trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
+    if let Some(e) = trainer.watch_error() {
+        eprintln!("warning: report.html: no generated samples: {e}");
+    }
     if let Some(e) = write_error {
         return Err(e);
     }

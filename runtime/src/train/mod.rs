@@ -525,6 +525,8 @@ pub struct Trainer<'a> {
     seen: Vec<Seen>,
     /// [`Trainer::sample`]'s program, for its number of rows.
     sample_cache: Option<(usize, Compiled)>,
+    /// Why watching stopped during alternating steps, if it did.
+    watch_error: Option<String>,
 }
 
 impl<'a> Trainer<'a> {
@@ -563,6 +565,7 @@ impl<'a> Trainer<'a> {
             watches: Vec::new(),
             seen: Vec::new(),
             sample_cache: None,
+            watch_error: None,
         })
     }
 
@@ -579,6 +582,11 @@ impl<'a> Trainer<'a> {
     /// before the first evaluation, and after this call).
     pub fn take_seen(&mut self) -> Vec<Seen> {
         std::mem::take(&mut self.seen)
+    }
+
+    /// Why the watched tensors stopped being sampled during [`Trainer::fit_steps`], if they did.
+    pub fn watch_error(&self) -> Option<&str> {
+        self.watch_error.as_deref()
     }
 
     /// The watched tensors over the first rows of `data` (as many as the largest [`Keep::Rows`], at least
@@ -1090,8 +1098,18 @@ impl<'a> Trainer<'a> {
                     ..EpochRecord::default()
                 };
                 if !self.watches.is_empty() {
-                    self.seen = self.sample(params, train, cfg.seed)?;
-                    on_event(Event::Seen(&self.seen));
+                    // Samples are a view of the run: when they cannot be drawn (memory), training goes on
+                    // without them and the caller learns why from `watch_error`.
+                    match self.sample(params, train, cfg.seed) {
+                        Ok(seen) => {
+                            self.seen = seen;
+                            on_event(Event::Seen(&self.seen));
+                        }
+                        Err(e) => {
+                            self.watch_error = Some(e.to_string());
+                            self.watch(Vec::new());
+                        }
+                    }
                 }
                 on_event(Event::Epoch(&rec));
                 history.push(rec);
