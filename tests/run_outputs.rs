@@ -429,3 +429,42 @@ fn a_regression_report_has_no_confusion_matrix() {
     assert!(!html.contains("id=\"confusion\""));
     assert!(!html.to_lowercase().contains("http"));
 }
+
+#[test]
+fn a_classifier_of_numbers_shows_its_samples_as_a_table() {
+    let dir = tmp("report-table");
+    // Three features; the class is the largest one's position.
+    let mut csv = String::new();
+    let mut state = 7u64;
+    for _ in 0..80 {
+        let x: Vec<f64> = (0..3)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
+            })
+            .collect();
+        let class = (0..3).max_by(|&a, &b| x[a].total_cmp(&x[b])).unwrap();
+        csv.push_str(&format!("{:.3},{:.3},{:.3},{class}\n", x[0], x[1], x[2]));
+    }
+    std::fs::write(dir.join("t.csv"), csv).unwrap();
+    let nn = "dim N\nmodel Tab {\n    input x: [N, 3]\n    input y: int[N]\n    output logits = x |> dense(3)\n}\n\
+              train tab {\n    model = Tab()\n    data = csv(\"t.csv\", x = 0..3, y = 3, header = false)\n\
+              loss = cross_entropy(logits, y)\n    optimizer = adam(lr = 0.01)\n    batch = 16\n    epochs = 1\n\
+              validate = split(0.25)\n}\n";
+    std::fs::write(dir.join("tab.nn"), nn).unwrap();
+    run(&dir, &["tab.nn", "--out", "o"]);
+    let html = std::fs::read_to_string(dir.join("o/report.html")).unwrap();
+    assert!(!html.contains("<img"), "numbers are not drawn as pictures");
+    let table = html.split("<table class=\"samples\">").nth(1).unwrap().split("</table>").next().unwrap();
+    let rows: Vec<&str> = table.split("<tr").skip(2).collect();
+    assert_eq!(rows.len(), 20, "every validation row (fewer than 32)");
+    let mut seen_right = false;
+    for r in &rows {
+        let c: Vec<&str> = r.split("<td>").skip(1).map(|c| c.split('<').next().unwrap()).collect();
+        let wrong = r.starts_with(" class=\"wrong\"");
+        assert_eq!(wrong, c[1] != c[2], "{r}");
+        assert!(!(wrong && seen_right), "misclassified first");
+        seen_right |= !wrong;
+        assert_eq!(c[3].split(", ").count(), 3, "the row's values: {r}");
+    }
+}

@@ -299,7 +299,9 @@ fn shown_input(info: &TrainInfo, scores: TRef, val: &Dataset) -> Option<Shown> {
             let t = val.arrays.get(&a)?;
             let shape = shape_of(t);
             let row: usize = shape.iter().skip(1).product();
-            (row as i64 == per_row && !shape.is_empty()).then(|| Shown { array: a, look: look(&ty.dims) })
+            // Integers are ids (tokens, categories), never pixels.
+            let look = if ty.elem == ElemType::Int { Look::Values } else { look(&ty.dims) };
+            (row as i64 == per_row && !shape.is_empty()).then(|| Shown { array: a, look })
         })
     })
 }
@@ -750,6 +752,34 @@ fn confusion_table(h: &mut String, c: &Confusion) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nnc_compiler::dims::Dim;
+
+    #[test]
+    fn images_are_decided_by_the_type() {
+        let dims = |d: &[i64]| -> Vec<Dim> {
+            std::iter::once(Dim::sym("N")).chain(d.iter().map(|&v| Dim::Known(v))).collect()
+        };
+        assert_eq!(look(&dims(&[28, 28, 1])), Look::Image { height: 28, width: 28, channels: 1 });
+        assert_eq!(look(&dims(&[32, 32, 3])), Look::Image { height: 32, width: 32, channels: 3 });
+        assert_eq!(look(&dims(&[28, 28])), Look::Image { height: 28, width: 28, channels: 1 });
+        assert_eq!(look(&dims(&[784])), Look::Image { height: 28, width: 28, channels: 1 });
+        assert_eq!(look(&dims(&[64])), Look::Image { height: 8, width: 8, channels: 1 });
+        // Not pictures: 4 channels, a short square, a non-square width, a time series of vectors, huge sides.
+        for d in [&[28, 28, 4][..], &[49], &[13], &[50, 300, 7, 2], &[1, 5], &[100_000, 100_000, 1]] {
+            assert_eq!(look(&dims(d)), Look::Values, "{d:?}");
+        }
+        let symbolic = vec![Dim::sym("N"), Dim::sym("T")];
+        assert_eq!(look(&symbolic), Look::Values);
+    }
+
+    #[test]
+    fn thinning_keeps_the_first_and_last_epochs() {
+        let mut v: Vec<usize> = (0..100).collect();
+        thin(&mut v);
+        assert!(v.len() <= MAX_GENERATED_EPOCHS, "{}", v.len());
+        assert_eq!((v[0], *v.last().unwrap()), (0, 99));
+        assert!(v.windows(2).all(|w| w[0] < w[1]));
+    }
 
     #[test]
     fn confusion_counts_argmax_against_labels() {
