@@ -681,7 +681,7 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
             Event::Step { step, steps, loss, samples_per_sec, .. } => {
                 step_log.push(epoch, step, steps, loss);
                 board.step(epoch * steps + step, loss);
-                on_event(Event::Step { epoch, step, steps, loss, samples_per_sec })
+                on_event(Event::Step { epoch, step, steps, loss, samples_per_sec, part: 0 })
             }
         };
         match trainer.fit(&mut params, &train, val.as_ref(), &cfg_one, epoch, &mut events) {
@@ -812,7 +812,7 @@ fn progress(epochs: usize) -> impl FnMut(Event) {
     let started = Instant::now();
     let mut last_draw = Instant::now();
     move |e: Event| match e {
-        Event::Step { epoch, step, steps, loss, samples_per_sec } => {
+        Event::Step { epoch, step, steps, loss, samples_per_sec, .. } => {
             if tty && (last_draw.elapsed().as_millis() > 100 || step + 1 == steps) {
                 last_draw = Instant::now();
                 let done = (epoch * steps + step + 1) as f64;
@@ -948,6 +948,7 @@ fn run_steps(
     // The generated samples after each pass, from the same noise every time.
     let plan = report::Plan::of(info, None);
     trainer.watch(plan.watches());
+    let step_names = trainer.metric_names();
     let mut views = report::Views::default();
     report.epochs = passes;
     let mut so_far = Vec::new();
@@ -964,7 +965,16 @@ fn run_steps(
                 write_error.get_or_insert(e);
             }
         }
-        Event::Step { epoch, step, steps, loss, .. } => step_log.push(epoch, step, steps, loss),
+        Event::Step { epoch, step, steps, loss, part, .. } => {
+            // The per-step curve of the loss panel is the first step's (the block's `loss`): the steps' losses
+            // interleaved would draw a zigzag between two unrelated quantities. TensorBoard gets each.
+            if part == 0 {
+                step_log.push(epoch, step, steps, loss);
+            }
+            if let Some(name) = step_names.get(part) {
+                board.scalar(epoch * steps + step, &format!("batch_{name}"), loss);
+            }
+        }
     };
     let history =
         trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;

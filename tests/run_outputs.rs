@@ -322,6 +322,12 @@ fn a_gan_report_has_generated_samples_per_epoch_and_both_losses_on_one_chart() {
     }
     let series = legend(chart);
     assert_eq!(series.len(), 2, "{series:?}");
+    // TensorBoard: each step's loss per iteration (discriminator once, generator twice), the samples per epoch.
+    let train = records(&std::fs::read(event_file(&out.join("train"))).unwrap());
+    assert_eq!(train.iter().filter(|r| contains(r, b"batch_discriminator_loss")).count(), 6);
+    assert_eq!(train.iter().filter(|r| contains(r, b"batch_generator_loss")).count(), 12);
+    assert_eq!(train.iter().filter(|r| contains(r, b"generated_samples") && contains(r, b"\x89PNG")).count(), 2);
+    assert!(!out.join("validation").exists(), "no validation data, no validation run");
     assert_ne!(series[0].1, series[1].1, "two colours");
     for (_, colour) in &series {
         assert_eq!(drawn(chart, colour), (vec![2], 2), "a line through both epochs and a marker per epoch");

@@ -312,6 +312,11 @@ impl Writer {
         self.with(|b| b.step(global_step, loss));
     }
 
+    /// One training scalar `tag` at `global_step` (`train/`).
+    pub fn scalar(&mut self, global_step: usize, tag: &str, value: f64) {
+        self.with(|b| b.train.scalars(global_step as i64, &[(tag.to_string(), value)]));
+    }
+
     /// See [`Board::epoch`].
     pub fn epoch(&mut self, r: &nnc_runtime::train::EpochRecord) {
         self.with(|b| b.epoch(r));

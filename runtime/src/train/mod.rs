@@ -365,6 +365,8 @@ pub enum Event<'a> {
         loss: f64,
         /// Throughput so far in the epoch.
         samples_per_sec: f64,
+        /// Which `step` of an alternating block ran (its index in `TrainInfo::steps`); 0 otherwise.
+        part: usize,
     },
     /// What the watched tensors ([`Trainer::watch`]) showed at the end of an epoch: after the validation pass,
     /// or (alternating steps) from the first training rows with fixed random draws. Comes before the epoch's
@@ -966,6 +968,7 @@ impl<'a> Trainer<'a> {
                     steps: steps_per_epoch,
                     loss,
                     samples_per_sec: chunk.len() as f64 / secs,
+                    part: 0,
                 });
             }
             let steps = steps_per_epoch as f64;
@@ -1083,6 +1086,7 @@ impl<'a> Trainer<'a> {
                         steps: per_pass,
                         loss,
                         samples_per_sec: 0.0,
+                        part: k,
                     });
                 }
             }
