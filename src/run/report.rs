@@ -301,7 +301,7 @@ fn shown_input(info: &TrainInfo, scores: TRef, val: &Dataset) -> Option<Shown> {
             let row: usize = shape.iter().skip(1).product();
             // Integers are ids (tokens, categories), never pixels.
             let look = if ty.elem == ElemType::Int { Look::Values } else { look(&ty.dims) };
-            (row as i64 == per_row && !shape.is_empty()).then(|| Shown { array: a, look })
+            (row as i64 == per_row && !shape.is_empty()).then_some(Shown { array: a, look })
         })
     })
 }
