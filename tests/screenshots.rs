@@ -28,6 +28,38 @@ fn tmp(name: &str) -> PathBuf {
     d
 }
 
+/// `c`'s output, or a panic after `secs` seconds (the browser is killed): a stuck browser fails the test
+/// rather than hanging the suite.
+fn output_within(mut c: Command, secs: u64) -> std::process::Output {
+    use std::io::Read as _;
+    let mut child = c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stdout.read_to_end(&mut b);
+        b
+    });
+    let err = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = stderr.read_to_end(&mut b);
+        b
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the browser did not finish within {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    std::process::Output { status, stdout: out.join().unwrap(), stderr: err.join().unwrap() }
+}
+
 /// Headless Chromium with its own profile (tests run in parallel), no sandbox (CI runs as root), no GPU.
 fn browser(exe: &str, profile: &Path) -> Command {
     let mut c = Command::new(exe);
@@ -39,13 +71,12 @@ fn browser(exe: &str, profile: &Path) -> Command {
 /// A screenshot of `page` (`file://`) at `size`, as a decoded RGB(A) image: (width, height, bytes per
 /// pixel, pixels).
 fn screenshot(exe: &str, dir: &Path, page: &Path, shot: &Path, size: (u32, u32)) -> (u32, u32, usize, Vec<u8>) {
-    let o = browser(exe, &dir.join("profile-shot"))
-        .arg(format!("--screenshot={}", shot.display()))
+    let mut c = browser(exe, &dir.join("profile-shot"));
+    c.arg(format!("--screenshot={}", shot.display()))
         .arg(format!("--window-size={},{}", size.0, size.1))
         .arg("--virtual-time-budget=5000")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
+        .arg(format!("file://{}", page.display()));
+    let o = output_within(c, 120);
     assert!(shot.exists(), "no screenshot: {}", String::from_utf8_lossy(&o.stderr));
     let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(shot).unwrap()));
     let mut reader = decoder.read_info().unwrap();
@@ -61,11 +92,9 @@ fn probed_dom(exe: &str, dir: &Path, page: &Path) -> String {
     let html = std::fs::read_to_string(page).unwrap();
     let probed = dir.join(format!("probed-{}", page.file_name().unwrap().to_str().unwrap()));
     std::fs::write(&probed, html.replacen("</body>", &format!("<script>{PROBE}</script></body>"), 1)).unwrap();
-    let o = browser(exe, &dir.join("profile-dom"))
-        .args(["--virtual-time-budget=5000", "--dump-dom"])
-        .arg(format!("file://{}", probed.display()))
-        .output()
-        .unwrap();
+    let mut c = browser(exe, &dir.join("profile-dom"));
+    c.args(["--virtual-time-budget=5000", "--dump-dom"]).arg(format!("file://{}", probed.display()));
+    let o = output_within(c, 120);
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
