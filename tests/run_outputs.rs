@@ -474,3 +474,38 @@ fn a_classifier_of_numbers_shows_its_samples_as_a_table() {
         assert_eq!(c[3].split(", ").count(), 3, "the row's values: {r}");
     }
 }
+
+#[test]
+fn a_binary_classifier_gets_a_two_class_confusion_matrix() {
+    let dir = tmp("report-binary");
+    // Two features; the class is whether their sum is positive. A sigmoid output [N, 1] and binary labels.
+    let mut csv = String::new();
+    let mut state = 11u64;
+    for _ in 0..100 {
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
+        };
+        let (a, b) = (next(), next());
+        csv.push_str(&format!("{a:.3},{b:.3},{}\n", u8::from(a + b > 0.0)));
+    }
+    std::fs::write(dir.join("b.csv"), csv).unwrap();
+    let nn = "dim N\nmodel Bin {\n    input x: [N, 2]\n    input y: int[N]\n\
+              output p = dense(x, 1, activation = sigmoid)\n}\n\
+              train bin {\n    model = Bin()\n    data = csv(\"b.csv\", x = 0..2, y = 2, header = false)\n\
+              loss = binary_cross_entropy(p, y)\n    metrics = [accuracy(p, y)]\n    optimizer = adam(lr = 0.05)\n\
+              batch = 10\n    epochs = 3\n    validate = split(0.3)\n}\n";
+    std::fs::write(dir.join("bin.nn"), nn).unwrap();
+    run(&dir, &["bin.nn", "--out", "o"]);
+    let html = std::fs::read_to_string(dir.join("o/report.html")).unwrap();
+    let table = html.split("<table class=\"confusion\">").nth(1).unwrap().split("</table>").next().unwrap();
+    let rows: Vec<Vec<u64>> = table.split("<tr>").skip(2).map(cells).collect();
+    assert_eq!(rows.len(), 2, "two classes");
+    assert_eq!(rows.iter().map(|r| r[2]).sum::<u64>(), 30, "the 30 validation rows");
+    // The diagonal is the validation accuracy (the threshold is the metric's, 0.5).
+    let csv = std::fs::read_to_string(dir.join("o/history.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let last: Vec<f64> = csv.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    let val_accuracy = last[header.iter().position(|h| *h == "val_accuracy").unwrap()];
+    assert_eq!(rows[0][0] + rows[1][1], (val_accuracy * 30.0).round() as u64);
+}

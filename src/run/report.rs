@@ -1,7 +1,10 @@
 //! `report.html`: one self-contained page per run (inline SVG and CSS, no scripts, nothing fetched, so it
 //! opens offline and from an archive), rewritten after every epoch by a rename, so a browser refresh shows the
-//! progress and never half a page. It holds the curves, the last epoch's metrics, a confusion matrix for
-//! classifiers and the model's summary table.
+//! progress and never half a page. It holds the curves, the last epoch's metrics, the model's summary table,
+//! and what the typed graph says the block trains: for a classifier the confusion matrix and a grid of
+//! validation samples, for an autoencoder inputs beside reconstructions, for a GAN the generated samples of each
+//! epoch and the steps' losses on one chart. The pictures come from the validation pass itself
+//! ([`Plan::watches`] → `Trainer::watch` → [`Plan::observe`]), drawn through `crate::picture`.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -18,43 +21,64 @@ use super::Failure;
 use super::plot::{self, StepLog};
 use crate::picture::{Grid, Scale, Tile};
 
-/// What a classifier's confusion matrix is computed from: the scores `[N, K]` given to a `cross_entropy` loss
-/// or an `accuracy` metric, and the data array of class labels `[N]` they are compared with.
+/// What a classifier's confusion matrix is computed from: the scores given to a classification loss or an
+/// `accuracy` metric, and the data array of class labels `[N]` they are compared with.
 #[derive(Clone, Debug)]
 pub struct Classifier {
     pub scores: TRef,
     pub labels: String,
     pub classes: usize,
+    /// A binary classifier's threshold on its one score per row (0.5 for probabilities, 0 for logits);
+    /// `None` for `[N, K]` scores, whose predicted class is the argmax.
+    pub threshold: Option<f32>,
 }
 
 /// Classes above this are not drawn as a matrix (a language model's vocabulary): the page would be megabytes.
 const MAX_CLASSES: usize = 100;
 
-/// The block's classifier, if its loss or a metric compares `[N, K]` scores with class labels that come
-/// straight from a data array (the labels are then read from the validation rows as they are).
+/// The block's classifier, if its loss or a metric compares scores with class labels `[N]` that come
+/// straight from a data array (the labels are then read from the validation rows as they are): `[N, K]` scores
+/// of `cross_entropy` or `accuracy`, or one score per row (`[N]`, `[N, 1]`) of `binary_cross_entropy`
+/// (probabilities), `bce_with_logits` (logits) or `accuracy` (its `threshold`).
 pub fn classifier(info: &TrainInfo) -> Option<Classifier> {
     let objectives = info.loss.iter().chain(info.metrics.iter().map(|(_, t)| t));
     objectives.into_iter().find_map(|r| {
-        let NodeKind::Objective { function, pred, target: Operand::Tensor(target), .. } =
+        let NodeKind::Objective { function, pred, target: Operand::Tensor(target), options } =
             &info.graph.nodes.get(r.node as usize)?.kind
         else {
             return None;
         };
-        if !matches!(*function, "cross_entropy" | "accuracy") {
-            return None;
-        }
         let t = info.graph.nodes.get(target.node as usize)?;
         let NodeKind::Data { name } = &t.kind else { return None };
         let label_ty = t.outputs.get(target.output as usize)?;
-        let score_ty = info.graph.nodes.get(pred.node as usize)?.outputs.get(pred.output as usize)?;
-        let classes = score_ty.dims.get(1)?.as_known()?;
-        // Labels `[N]` against scores `[N, K]` are class indices, whether the data typed them `int` or (a CSV
-        // column the model does not declare) float.
-        let fits = label_ty.dims.len() == 1 && score_ty.dims.len() == 2 && score_ty.elem != ElemType::Int;
-        (fits && (2..=MAX_CLASSES as i64).contains(&classes)).then(|| Classifier {
+        let score_ty = type_of(info, *pred)?;
+        if label_ty.dims.len() != 1 || score_ty.elem == ElemType::Int {
+            return None;
+        }
+        // One score per row: a binary classifier.
+        let single = score_ty.dims.len() == 1 || (score_ty.dims.len() == 2 && score_ty.dims[1].as_known() == Some(1));
+        let threshold = match *function {
+            "binary_cross_entropy" if single => Some(0.5),
+            "bce_with_logits" if single => Some(0.0),
+            "accuracy" if single => {
+                let given = options.iter().find(|(k, _)| k == "threshold").and_then(|(_, v)| v.as_f64());
+                Some(given.or_else(|| nnc_compiler::schema::default_f64("accuracy", "threshold")).unwrap_or(0.5) as f32)
+            }
+            "cross_entropy" | "accuracy" => None,
+            _ => return None,
+        };
+        let classes = match threshold {
+            Some(_) => 2,
+            // Labels `[N]` against scores `[N, K]` are class indices, whether the data typed them `int` or (a
+            // CSV column the model does not declare) float.
+            None if score_ty.dims.len() == 2 => score_ty.dims[1].as_known()?,
+            None => return None,
+        };
+        (2..=MAX_CLASSES as i64).contains(&classes).then(|| Classifier {
             scores: *pred,
             labels: name.clone(),
             classes: classes as usize,
+            threshold,
         })
     })
 }
@@ -332,7 +356,8 @@ impl Plan {
     pub fn watches(&self) -> Vec<Watch> {
         let mut w = Vec::new();
         if let Some(c) = &self.classifier {
-            w.push(Watch { name: "scores".into(), tensor: c.scores, keep: Keep::Argmax });
+            let keep = c.threshold.map_or(Keep::Argmax, Keep::Above);
+            w.push(Watch { name: "scores".into(), tensor: c.scores, keep });
         }
         if let Some(a) = &self.autoencoder {
             let rows = Keep::Rows(PAIRS);
@@ -445,19 +470,23 @@ fn picture(grid: &Grid, alt: &str) -> Picture {
     Picture { html, png }
 }
 
-/// Numbers of a row in a table cell: the first few, then how many more.
+/// Numbers of a row in a table cell: all of a short row, else the first and last six (padded sequences differ
+/// at one end); whole numbers (token ids, categories) without decimals.
 fn values_cell(values: &[f32]) -> String {
-    let shown: Vec<String> = values.iter().take(6).map(|v| format!("{v:.3}")).collect();
-    let more = values.len().saturating_sub(6);
-    if more > 0 { format!("{} … (+{more})", shown.join(", ")) } else { shown.join(", ") }
+    let whole = values.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e9);
+    let show = |v: &[f32]| -> String {
+        let text: Vec<String> = v.iter().map(|v| if whole { format!("{v:.0}") } else { format!("{v:.3}") }).collect();
+        text.join(", ")
+    };
+    if values.len() <= 12 {
+        return show(values);
+    }
+    format!("{} … {} ({} values)", show(&values[..6]), show(&values[values.len() - 6..]), values.len())
 }
 
 /// Up to [`GRID_ROWS`] validation rows of `x`, misclassified first, each captioned `true → predicted`.
 fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64]) -> Picture {
-    let x = x.float();
-    let per = x.shape().iter().skip(1).product::<usize>();
-    let flat: Vec<f32> = x.iter().copied().collect();
-    let n = predicted.len().min(labels.len()).min(x.shape().first().copied().unwrap_or(0));
+    let n = predicted.len().min(labels.len()).min(shape_of(x).first().copied().unwrap_or(0));
     let wrong = |i: &usize| usize::try_from(labels[*i]).ok() != Some(predicted[*i]);
     let misclassified = (0..n).filter(wrong).count();
     // Misclassified first; within each group the classes take turns (the first row of each class, then the
@@ -472,7 +501,13 @@ fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64
         .collect();
     keyed.sort_unstable();
     let order: Vec<usize> = keyed.into_iter().take(GRID_ROWS).map(|k| k.3).collect();
-    let row = |i: usize| flat.get(i * per..(i + 1) * per).unwrap_or(&[]);
+    // Only the shown rows are copied, whatever the size of the validation set.
+    let row = |i: usize| -> Vec<f32> {
+        match x {
+            Tensor::F(a) => a.outer_iter().nth(i).map(|r| r.iter().copied().collect()).unwrap_or_default(),
+            Tensor::I(a) => a.outer_iter().nth(i).map(|r| r.iter().map(|&v| v as f32).collect()).unwrap_or_default(),
+        }
+    };
     let caption = format!(
         "{} of {n} validation rows misclassified; the first {} rows below, misclassified first (framed red). \
          Captions: true class → predicted class.",
@@ -486,7 +521,7 @@ fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64
                 .map(|&i| Tile {
                     label: Some(format!("{} → {}", labels[i], predicted[i])),
                     mark: wrong(&i),
-                    ..Tile::new(height, width, channels, row(i).to_vec())
+                    ..Tile::new(height, width, channels, row(i))
                 })
                 .collect();
             let mut grid = Grid::new(tiles, 8);
@@ -506,7 +541,7 @@ fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64
                     "<tr{class}><td>{i}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                     labels[i],
                     predicted[i],
-                    values_cell(row(i))
+                    values_cell(&row(i))
                 );
             }
             h.push_str("</table>\n");
@@ -770,6 +805,13 @@ mod tests {
         }
         let symbolic = vec![Dim::sym("N"), Dim::sym("T")];
         assert_eq!(look(&symbolic), Look::Values);
+    }
+
+    #[test]
+    fn table_cells_show_both_ends_of_long_rows() {
+        assert_eq!(values_cell(&[0.5, 1.25]), "0.500, 1.250");
+        let tokens: Vec<f32> = (0..50).map(|i| if i < 40 { 0.0 } else { i as f32 }).collect();
+        assert_eq!(values_cell(&tokens), "0, 0, 0, 0, 0, 0 … 44, 45, 46, 47, 48, 49 (50 values)");
     }
 
     #[test]

@@ -418,11 +418,14 @@ pub struct Watch {
 }
 
 /// What an evaluation keeps of a watched tensor: bounded whatever the number of rows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Keep {
     /// Per row, the index of the largest value of the row (`[N, K]` scores: the predicted class); the first of
     /// equal maxima, NaN never wins.
     Argmax,
+    /// Per row, 1 when its (first) value is above this threshold, else 0: a binary classifier's predicted
+    /// class from its `[N]` or `[N, 1]` probabilities (0.5) or logits (0).
+    Above(f32),
     /// The rows with index below this, whole (reconstructions to draw beside their inputs).
     Rows(usize),
 }
@@ -430,7 +433,7 @@ pub enum Keep {
 /// What the last evaluation kept of a [`Watch`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Seen {
-    /// [`Keep::Argmax`]: one class per row of the evaluated data, in row order.
+    /// [`Keep::Argmax`] or [`Keep::Above`]: one class per row of the evaluated data, in row order.
     Argmax(Vec<usize>),
     /// [`Keep::Rows`]: the first rows, `[min(k, n), …]`.
     Rows(ArrayD<f32>),
@@ -444,19 +447,17 @@ pub fn argmax(row: &[f32]) -> usize {
 
 /// Collects what an evaluation keeps of one watch, batch by batch.
 enum Gather {
-    Argmax(Vec<usize>),
+    /// Classes per row; with a threshold, the class is whether the row's value is above it.
+    Argmax(Vec<usize>, Option<f32>),
     /// The first `k` rows, flat, with the shape of one row once a batch has shown it.
-    Rows {
-        k: usize,
-        data: Vec<f32>,
-        row: Option<Vec<usize>>,
-    },
+    Rows { k: usize, data: Vec<f32>, row: Option<Vec<usize>> },
 }
 
 impl Gather {
     fn new(keep: Keep, n: usize) -> Gather {
         match keep {
-            Keep::Argmax => Gather::Argmax(vec![0; n]),
+            Keep::Argmax => Gather::Argmax(vec![0; n], None),
+            Keep::Above(t) => Gather::Argmax(vec![0; n], Some(t)),
             Keep::Rows(k) => Gather::Rows { k: k.min(n), data: Vec::new(), row: None },
         }
     }
@@ -468,10 +469,13 @@ impl Gather {
         let t = t.as_standard_layout();
         let Some(flat) = t.as_slice() else { return };
         match self {
-            Gather::Argmax(out) => {
+            Gather::Argmax(out, threshold) => {
                 for (&r, row) in idx.iter().zip(flat.chunks_exact(per.max(1))) {
                     if let Some(o) = out.get_mut(r) {
-                        *o = argmax(row);
+                        *o = match threshold {
+                            Some(t) => usize::from(row[0] > *t),
+                            None => argmax(row),
+                        };
                     }
                 }
             }
@@ -491,7 +495,7 @@ impl Gather {
 
     fn finish(self) -> Seen {
         match self {
-            Gather::Argmax(v) => Seen::Argmax(v),
+            Gather::Argmax(v, _) => Seen::Argmax(v),
             Gather::Rows { k, data, row } => {
                 let shape: Vec<usize> = std::iter::once(k).chain(row.unwrap_or_default()).collect();
                 // No batch seen (no rows): an empty array.
