@@ -1397,4 +1397,30 @@ mod tests {
         assert_eq!(stream_batches(6, 1), (0..6).map(|i| vec![i]).collect::<Vec<_>>());
         assert!(stream_batches(0, 4).is_empty());
     }
+
+    fn batch(rows: usize, per: usize, values: &[f32]) -> Tensor<f32> {
+        Tensor::F(ArrayD::from_shape_vec(IxDyn(&[rows, per]), values.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn watched_rows_land_where_their_indices_say() {
+        // Batches in stream order (rows 0, 2 then 1, 3), as a stateful evaluation runs them.
+        let mut g = Gather::new(Keep::Argmax, 4);
+        g.add(&[0, 2], &batch(2, 3, &[0.1, 0.9, 0.0, f32::NAN, 0.2, 0.3]));
+        g.add(&[1, 3], &batch(2, 3, &[5.0, 5.0, 1.0, 0.0, 0.0, 7.0]));
+        assert_eq!(g.finish(), Seen::Argmax(vec![1, 0, 2, 2]), "first of equal maxima; NaN never wins");
+        let mut g = Gather::new(Keep::Above(0.5), 3);
+        g.add(&[0, 1, 2], &batch(3, 1, &[0.7, 0.5, 0.2]));
+        assert_eq!(g.finish(), Seen::Argmax(vec![1, 0, 0]));
+        // The first 2 of 4 rows, whole; later rows are not kept.
+        let mut g = Gather::new(Keep::Rows(2), 4);
+        g.add(&[3, 1], &batch(2, 2, &[30.0, 31.0, 10.0, 11.0]));
+        g.add(&[0, 2], &batch(2, 2, &[0.0, 1.0, 20.0, 21.0]));
+        let Seen::Rows(r) = g.finish() else { panic!() };
+        assert_eq!(r.shape(), [2, 2]);
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), [0.0, 1.0, 10.0, 11.0]);
+        // No rows at all: an empty array, not a panic.
+        let Seen::Rows(r) = Gather::new(Keep::Rows(8), 0).finish() else { panic!() };
+        assert_eq!(r.len(), 0);
+    }
 }
