@@ -295,12 +295,15 @@ fn an_autoencoder_report_shows_inputs_beside_reconstructions() {
     assert!(html.contains("id=\"reconstructions\"") && !html.contains("id=\"confusion\""));
     let svg = &grid_svgs(&html)[0];
     let labels = texts(svg);
-    // The noisy input the model sees, the clean target, the reconstruction: 8 rows each.
-    for name in ["input", "target", "reconstruction"] {
-        let n = labels.iter().filter(|l| l.starts_with(&format!("{name} "))).count();
-        assert_eq!(n, 8, "{name}: {labels:?}");
+    // The noisy input the model sees (labelled with its row), the clean target, the output: 8 rows each,
+    // spread over the 1000 validation rows.
+    let rows: Vec<&String> = labels.iter().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(rows, ["#0", "#125", "#250", "#375", "#500", "#625", "#750", "#875"], "{labels:?}");
+    for name in ["target", "output"] {
+        assert_eq!(labels.iter().filter(|l| *l == name).count(), 8, "{name}: {labels:?}");
     }
     assert_eq!(tags(svg, "image").len(), 24);
+    assert!(html.contains("Validation rows 0, 125, 250, 375, 500, 625, 750, 875"));
 }
 
 #[test]

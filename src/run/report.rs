@@ -396,9 +396,10 @@ impl Plan {
             };
             let input = rows("input");
             let target = a.target.and_then(|_| rows("target"));
-            let output = rows("reconstruction");
+            let output = rows("output");
             let groups: Vec<(String, usize, Vec<f32>)> = [input, target, output].into_iter().flatten().collect();
-            views.reconstructions = Some(side_by_side(a.look, &groups));
+            let shown = nnc_runtime::train::spread(PAIRS, val.len());
+            views.reconstructions = Some(side_by_side(a.look, &groups, &shown));
         }
         views
     }
@@ -553,20 +554,28 @@ fn classified(shown: &Shown, x: &Tensor<f32>, predicted: &[usize], labels: &[i64
 }
 
 /// An autoencoder's rows: per block of up to 8 samples a row of inputs, (targets,) then reconstructions.
-/// `groups`: (name, rows, values) of each watched tensor.
-fn side_by_side(look: Look, groups: &[(String, usize, Vec<f32>)]) -> Picture {
-    let n = groups.iter().map(|g| g.1).min().unwrap_or(0);
+/// `groups`: (name, rows, values) of each watched tensor, the rows being validation rows `shown`.
+fn side_by_side(look: Look, groups: &[(String, usize, Vec<f32>)], shown: &[usize]) -> Picture {
+    let n = groups.iter().map(|g| g.1).min().unwrap_or(0).min(shown.len());
     let per = |k: usize| groups[k].2.len() / groups[k].1.max(1);
     let row = |k: usize, i: usize| groups[k].2.get(i * per(k)..(i + 1) * per(k)).unwrap_or(&[]).to_vec();
     let names: Vec<&str> = groups.iter().map(|g| g.0.as_str()).collect();
-    let caption = format!("The first {n} validation rows: {} (one row of pictures each).", names.join(", "));
+    let numbers: Vec<String> = shown.iter().take(n).map(|r| r.to_string()).collect();
+    let caption = format!(
+        "Validation rows {} (spread over the set): {} — the model's input{}, and its output.",
+        numbers.join(", "),
+        names.join(", "),
+        if names.contains(&"target") { ", the loss's target" } else { "" }
+    );
     let html = match look {
         Look::Image { height, width, channels } if n > 0 => {
             let mut tiles = Vec::new();
             for block in (0..n).collect::<Vec<_>>().chunks(8) {
                 for (k, name) in names.iter().enumerate() {
                     for &i in block {
-                        tiles.push(Tile::new(height, width, channels, row(k, i)).labelled(format!("{name} {i}")));
+                        // The input carries the row's number; the pictures under it are named.
+                        let label = if k == 0 { format!("#{}", shown[i]) } else { name.to_string() };
+                        tiles.push(Tile::new(height, width, channels, row(k, i)).labelled(label));
                     }
                 }
             }
@@ -583,7 +592,7 @@ fn side_by_side(look: Look, groups: &[(String, usize, Vec<f32>)]) -> Picture {
             }
             h.push_str("</tr>\n");
             for i in 0..n {
-                let _ = write!(h, "<tr><td>{i}</td>");
+                let _ = write!(h, "<tr><td>{}</td>", shown[i]);
                 for k in 0..names.len() {
                     let _ = write!(h, "<td>{}</td>", values_cell(&row(k, i)));
                 }

@@ -426,8 +426,14 @@ pub enum Keep {
     /// Per row, 1 when its (first) value is above this threshold, else 0: a binary classifier's predicted
     /// class from its `[N]` or `[N, 1]` probabilities (0.5) or logits (0).
     Above(f32),
-    /// The rows with index below this, whole (reconstructions to draw beside their inputs).
+    /// This many rows spread evenly over the data ([`spread`]), whole (reconstructions to draw beside their
+    /// inputs; a sample of the data rather than its first rows, which a sorted file makes all alike).
     Rows(usize),
+}
+
+/// The rows [`Keep::Rows`]`(k)` keeps of `n`: every row when `k ≥ n`, else rows `⌊j·n/k⌋` for `j < k`.
+pub fn spread(k: usize, n: usize) -> Vec<usize> {
+    if k >= n { (0..n).collect() } else { (0..k).map(|j| j * n / k).collect() }
 }
 
 /// What the last evaluation kept of a [`Watch`].
@@ -435,7 +441,7 @@ pub enum Keep {
 pub enum Seen {
     /// [`Keep::Argmax`] or [`Keep::Above`]: one class per row of the evaluated data, in row order.
     Argmax(Vec<usize>),
-    /// [`Keep::Rows`]: the first rows, `[min(k, n), …]`.
+    /// [`Keep::Rows`]: the rows [`spread`] names, in that order, `[min(k, n), …]`.
     Rows(ArrayD<f32>),
 }
 
@@ -449,8 +455,8 @@ pub fn argmax(row: &[f32]) -> usize {
 enum Gather {
     /// Classes per row; with a threshold, the class is whether the row's value is above it.
     Argmax(Vec<usize>, Option<f32>),
-    /// The first `k` rows, flat, with the shape of one row once a batch has shown it.
-    Rows { k: usize, data: Vec<f32>, row: Option<Vec<usize>> },
+    /// The rows `wanted` (ascending), flat, with the shape of one row once a batch has shown it.
+    Rows { wanted: Vec<usize>, data: Vec<f32>, row: Option<Vec<usize>> },
 }
 
 impl Gather {
@@ -458,7 +464,7 @@ impl Gather {
         match keep {
             Keep::Argmax => Gather::Argmax(vec![0; n], None),
             Keep::Above(t) => Gather::Argmax(vec![0; n], Some(t)),
-            Keep::Rows(k) => Gather::Rows { k: k.min(n), data: Vec::new(), row: None },
+            Keep::Rows(k) => Gather::Rows { wanted: spread(k, n), data: Vec::new(), row: None },
         }
     }
 
@@ -479,14 +485,16 @@ impl Gather {
                     }
                 }
             }
-            Gather::Rows { k, data, row } => {
+            Gather::Rows { wanted, data, row } => {
                 if row.is_none() {
                     *row = Some(t.shape()[1..].to_vec());
-                    *data = vec![0.0; *k * per];
+                    *data = vec![0.0; wanted.len() * per];
                 }
                 for (&r, values) in idx.iter().zip(flat.chunks_exact(per.max(1))) {
-                    if r < *k {
-                        data[r * per..(r + 1) * per].copy_from_slice(values);
+                    if let Ok(slot) = wanted.binary_search(&r)
+                        && let Some(place) = data.get_mut(slot * per..(slot + 1) * per)
+                    {
+                        place.copy_from_slice(values);
                     }
                 }
             }
@@ -496,8 +504,8 @@ impl Gather {
     fn finish(self) -> Seen {
         match self {
             Gather::Argmax(v, _) => Seen::Argmax(v),
-            Gather::Rows { k, data, row } => {
-                let shape: Vec<usize> = std::iter::once(k).chain(row.unwrap_or_default()).collect();
+            Gather::Rows { wanted, data, row } => {
+                let shape: Vec<usize> = std::iter::once(wanted.len()).chain(row.unwrap_or_default()).collect();
                 // No batch seen (no rows): an empty array.
                 Seen::Rows(ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0]))))
             }
@@ -1412,13 +1420,16 @@ mod tests {
         let mut g = Gather::new(Keep::Above(0.5), 3);
         g.add(&[0, 1, 2], &batch(3, 1, &[0.7, 0.5, 0.2]));
         assert_eq!(g.finish(), Seen::Argmax(vec![1, 0, 0]));
-        // The first 2 of 4 rows, whole; later rows are not kept.
+        // 2 of 4 rows, spread: rows 0 and 2, whole; the others are not kept.
+        assert_eq!(spread(2, 4), [0, 2]);
+        assert_eq!(spread(3, 10), [0, 3, 6]);
+        assert_eq!(spread(8, 3), [0, 1, 2]);
         let mut g = Gather::new(Keep::Rows(2), 4);
-        g.add(&[3, 1], &batch(2, 2, &[30.0, 31.0, 10.0, 11.0]));
-        g.add(&[0, 2], &batch(2, 2, &[0.0, 1.0, 20.0, 21.0]));
+        g.add(&[3, 2], &batch(2, 2, &[30.0, 31.0, 20.0, 21.0]));
+        g.add(&[0, 1], &batch(2, 2, &[0.0, 1.0, 10.0, 11.0]));
         let Seen::Rows(r) = g.finish() else { panic!() };
         assert_eq!(r.shape(), [2, 2]);
-        assert_eq!(r.iter().copied().collect::<Vec<_>>(), [0.0, 1.0, 10.0, 11.0]);
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), [0.0, 1.0, 20.0, 21.0]);
         // No rows at all: an empty array, not a panic.
         let Seen::Rows(r) = Gather::new(Keep::Rows(8), 0).finish() else { panic!() };
         assert_eq!(r.len(), 0);
