@@ -591,8 +591,8 @@ fn side_by_side(look: Look, groups: &[(String, usize, Vec<f32>)], shown: &[usize
                 let _ = write!(h, "<th>{}</th>", escape(name));
             }
             h.push_str("</tr>\n");
-            for i in 0..n {
-                let _ = write!(h, "<tr><td>{}</td>", shown[i]);
+            for (i, number) in shown.iter().enumerate().take(n) {
+                let _ = write!(h, "<tr><td>{number}</td>");
                 for k in 0..names.len() {
                     let _ = write!(h, "<td>{}</td>", values_cell(&row(k, i)));
                 }
