@@ -266,34 +266,41 @@ fn cli_page(cli: &clap::Command) -> String {
     md.push_str("# Command line\n\n");
     md.push_str("`nnc <COMMAND>`; `nnc help <COMMAND>` prints the same as below.\n");
     for sub in cli.get_subcommands().filter(|s| s.get_name() != "help") {
-        let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
-        let _ = write!(md, "\n## nnc {}\n\n{about}\n\n", sub.get_name());
-        let mut usage = sub.clone().bin_name(format!("nnc {}", sub.get_name()));
-        let _ = write!(md, "```text\n{}\n```\n\n", usage.render_usage().to_string().trim_start_matches("Usage: "));
-        let args: Vec<_> = sub.get_arguments().filter(|a| a.get_id() != "help" && a.get_id() != "version").collect();
-        if args.is_empty() {
-            continue;
-        }
-        md.push_str("| argument | |\n|---|---|\n");
-        for a in args {
-            let name = match (a.get_long(), a.get_value_names()) {
-                (Some(l), Some(v)) if a.get_num_args().is_none_or(|n| n.takes_values()) => {
-                    format!("--{l} <{}>", v.join(" "))
-                }
-                (Some(l), _) if !a.get_action().takes_values() => format!("--{l}"),
-                (Some(l), _) => format!("--{l} <{}>", a.get_id().as_str().to_uppercase()),
-                (None, _) => format!("<{}>", a.get_id().as_str().to_uppercase()),
-            };
-            let mut help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
-            let values: Vec<String> = a.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
-            if !values.is_empty() {
-                let _ = write!(help, " (one of: {})", values.join(", "));
-            }
-            if let Some(d) = a.get_default_values().first() {
-                let _ = write!(help, " (default: {})", d.to_string_lossy());
-            }
-            let _ = writeln!(md, "| `{}` | {} |", cell(&name), text_cell(help.trim()));
-        }
+        command_section(&mut md, sub, &format!("nnc {}", sub.get_name()));
     }
     md
+}
+
+/// One command's section of the CLI page, then its subcommands' (`nnc show model`), each under its own heading.
+fn command_section(md: &mut String, sub: &clap::Command, path: &str) {
+    let about = sub.get_about().map(|a| a.to_string()).unwrap_or_default();
+    let _ = write!(md, "\n## {path}\n\n{about}\n\n");
+    let mut usage = sub.clone().bin_name(path);
+    let _ = write!(md, "```text\n{}\n```\n\n", usage.render_usage().to_string().trim_start_matches("Usage: "));
+    let args: Vec<_> = sub.get_arguments().filter(|a| a.get_id() != "help" && a.get_id() != "version").collect();
+    if !args.is_empty() {
+        md.push_str("| argument | |\n|---|---|\n");
+    }
+    for a in args {
+        let name = match (a.get_long(), a.get_value_names()) {
+            (Some(l), Some(v)) if a.get_num_args().is_none_or(|n| n.takes_values()) => {
+                format!("--{l} <{}>", v.join(" "))
+            }
+            (Some(l), _) if !a.get_action().takes_values() => format!("--{l}"),
+            (Some(l), _) => format!("--{l} <{}>", a.get_id().as_str().to_uppercase()),
+            (None, _) => format!("<{}>", a.get_id().as_str().to_uppercase()),
+        };
+        let mut help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+        let values: Vec<String> = a.get_possible_values().iter().map(|v| v.get_name().to_string()).collect();
+        if !values.is_empty() {
+            let _ = write!(help, " (one of: {})", values.join(", "));
+        }
+        if let Some(d) = a.get_default_values().first() {
+            let _ = write!(help, " (default: {})", d.to_string_lossy());
+        }
+        let _ = writeln!(md, "| `{}` | {} |", cell(&name), text_cell(help.trim()));
+    }
+    for nested in sub.get_subcommands().filter(|s| s.get_name() != "help") {
+        command_section(md, nested, &format!("{path} {}", nested.get_name()));
+    }
 }

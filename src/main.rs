@@ -10,6 +10,7 @@ mod picture;
 mod predict_inputs;
 mod render;
 mod run;
+mod show;
 
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -168,6 +169,12 @@ enum Command {
         /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
+    },
+    /// Pictures: a model's architecture diagram, a conv layer's filters, one input's feature maps, or a data
+    /// source's samples, as SVG or PNG by the output's extension.
+    Show {
+        #[command(subcommand)]
+        what: show::What,
     },
     /// Print the graph IR (canonical text) of a train step or a model.
     Ir {
@@ -574,6 +581,7 @@ fn run(cli: Cli) -> ExitCode {
                 Err(f) => finish(Err(f)),
             }
         }
+        Command::Show { what } => finish(show::run(what, color)),
         Command::Lsp => match nnc_lsp::run_stdio() {
             Ok(nnc_lsp::Exit::Clean) => ExitCode::SUCCESS,
             Ok(nnc_lsp::Exit::Abrupt) => ExitCode::from(1),

@@ -28,10 +28,10 @@ pub struct Failure {
 }
 
 impl Failure {
-    fn new(message: impl Into<String>) -> Failure {
+    pub(crate) fn new(message: impl Into<String>) -> Failure {
         Failure { message: message.into(), usage: false }
     }
-    fn usage(message: impl Into<String>) -> Failure {
+    pub(crate) fn usage(message: impl Into<String>) -> Failure {
         Failure { message: message.into(), usage: true }
     }
 }
@@ -1243,4 +1243,51 @@ pub fn ir(a: &Analysis, train: Option<&str>, batch: usize, backward: bool, fused
 /// Check options with `--set` overrides.
 pub fn options(overrides: Vec<(String, nnc_compiler::SetValue)>) -> CheckOptions {
     CheckOptions { overrides, ..CheckOptions::default() }
+}
+
+/// What `nnc show` reads of a train block's data: every row of its `data =` source in file order, the
+/// arrays as loaded (`raw`, for sample pictures) and as the model sees them (`fed`: z-scored with the
+/// training rows' statistics, as `nnc run` does), and the dims the data bound.
+pub(crate) struct BlockData {
+    pub raw: Dataset,
+    pub fed: Dataset,
+    pub dims: Vec<(String, i64)>,
+}
+
+/// Loads the data of train block `info` of `file` for `nnc show` ([`BlockData`]).
+pub(crate) fn block_data(file: &Path, info: &TrainInfo, root: &Root) -> Result<BlockData, Failure> {
+    let seed = int_field(info, "seed").map_or(0, |s| s as u64);
+    let specs = input_specs(info)?;
+    let call =
+        info.data.clone().ok_or_else(|| Failure::new(format!("train block `{}` has no data source", info.name)))?;
+    let mut bindings = data::bind::Bindings::default();
+    let rows = split_rows(info, seed)?;
+    let loaded = load_call(&call, file, root, &specs, info, &mut bindings, seed, &rows)?;
+    let raw = loaded.data.clone();
+    let mut fed = loaded.data;
+    let (train_rows, _) = rows.split(raw.len());
+    for name in &loaded.normalize {
+        let Some(t) = raw.arrays.get(name) else { continue };
+        let z = data::ZScore::fit(name, &to_array(t), &train_rows).map_err(|e| Failure::new(e.to_string()))?;
+        let a = z.apply(name, &to_array(t)).map_err(|e| Failure::new(e.to_string()))?;
+        fed.arrays.insert(name.clone(), to_tensor(a));
+    }
+    Ok(BlockData { raw, fed, dims: bindings.to_vec() })
+}
+
+/// The train block to show data of: `name`, else the first that trains `model` (`None`: the first block).
+pub(crate) fn show_train<'a>(
+    a: &'a Analysis,
+    name: Option<&str>,
+    model: Option<&str>,
+) -> Result<&'a TrainInfo, Failure> {
+    match (name, model) {
+        (Some(_), _) | (None, None) => pick_train(a, name),
+        (None, Some(m)) => a.result.trains.iter().find(|t| t.model.as_deref() == Some(m)).ok_or_else(|| {
+            Failure::usage(format!(
+                "no train block trains model `{m}`, so there is no data to take an input from; \
+                 give one with --input NAME=FILE"
+            ))
+        }),
+    }
 }
