@@ -4,8 +4,6 @@
 
 mod doc;
 mod fmt;
-// Until `nnc show` and the report's grids (in progress on their branches) use every item.
-#[allow(dead_code)]
 mod picture;
 mod predict_inputs;
 mod render;

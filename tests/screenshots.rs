@@ -187,7 +187,7 @@ fn a_model_diagram_renders_in_chromium() {
         eprintln!("skipped: no Chromium (`chromium --version` failed; apt-get install chromium)");
         return;
     };
-    // `nnc show` lands on its own branch; until then there is nothing to draw.
+    // A build without `nnc show` (a branch before it landed) has nothing to draw.
     if !Command::new(nnc_bin()).args(["show", "--help"]).output().is_ok_and(|o| o.status.success()) {
         eprintln!("skipped: this nnc has no `nnc show` (`nnc show --help` failed)");
         return;
