@@ -6,8 +6,6 @@ mod doc;
 mod export;
 mod fmt;
 mod import;
-// Until the report's grids (in progress on their branch) use every item.
-#[allow(dead_code)]
 mod picture;
 mod predict_inputs;
 mod render;

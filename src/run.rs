@@ -19,6 +19,7 @@ use nnc_runtime::train::{Backend, Config, Dataset, EpochRecord, Event, Params, T
 mod dirs;
 mod plot;
 mod report;
+mod tensorboard;
 
 /// A failure reported to the user as one message (exit code 1 unless usage).
 pub struct Failure {
@@ -586,6 +587,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
             .as_ref()
             .and_then(|m| a.result.models.iter().find(|x| &x.name == m))
             .map(nnc_compiler::summary::render),
+        alternating: !info.steps.is_empty(),
     };
     if !info.steps.is_empty() {
         return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir, report);
@@ -658,8 +660,11 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
     cfg_one.epochs = 1;
     let validating = val.as_ref().is_some_and(|v| !v.is_empty());
     let mut history_file = HistoryFile::create(&out_dir, &trainer.metric_names(), validating, &history)?;
-    let mut classifier = report::classifier(info).filter(|_| validating);
-    let mut confusion = None;
+    let mut board = tensorboard::Writer::open(&out_dir, validating);
+    // What the report shows of the validation predictions comes from the validation pass itself.
+    let views = report::Plan::of(info, if validating { val.as_ref() } else { None });
+    trainer.watch(views.watches());
+    let mut seen = report::Views::default();
     let mut result = Ok(());
     let save = args.save.as_ref().or(args.resume.as_ref());
     if start_epoch >= cfg.epochs {
@@ -672,9 +677,11 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
                 r.epoch = epoch;
                 on_event(Event::Epoch(&r));
             }
+            Event::Seen(_) => {}
             Event::Step { step, steps, loss, samples_per_sec, .. } => {
                 step_log.push(epoch, step, steps, loss);
-                on_event(Event::Step { epoch, step, steps, loss, samples_per_sec })
+                board.step(epoch * steps + step, loss);
+                on_event(Event::Step { epoch, step, steps, loss, samples_per_sec, part: 0 })
             }
         };
         match trainer.fit(&mut params, &train, val.as_ref(), &cfg_one, epoch, &mut events) {
@@ -682,6 +689,7 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
                 for r in &mut recs {
                     r.epoch = epoch;
                     history_file.append(r)?;
+                    board.epoch(r);
                 }
                 history.extend(recs);
             }
@@ -701,14 +709,12 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
             save_epoch(&mut trainer, &params, &cfg, &meta, &info.name, epoch, &paths)?;
         }
         // After the checkpoint, so a report that cannot be written never costs the epoch's weights.
-        confusion = validation_confusion(&trainer, &params, val.as_ref(), &mut classifier, args);
-        let progress = report::Progress {
-            history: &history,
-            steps: &step_log,
-            confusion: confusion.as_ref(),
-            test: None,
-            finished: false,
-        };
+        if let Some(v) = &val {
+            seen = views.observe(trainer.take_seen(), v);
+            seen.to_board(&mut board, epoch);
+        }
+        let progress =
+            report::Progress { history: &history, steps: &step_log, views: &seen, test: None, finished: false };
         report.write(&out_dir, &progress)?;
         if cfg.early_stop.as_ref().is_some_and(|(p, m)| nnc_runtime::train::should_stop(&history, *p, m)) {
             let (patience, monitor) = cfg.early_stop.as_ref().map_or((0, ""), |e| (e.0, e.1.as_str()));
@@ -727,13 +733,7 @@ fn fit_epochs(s: Session) -> Result<(), Failure> {
         println!("run directory: {}", out_dir.display());
     }
     result?;
-    let progress = report::Progress {
-        history: &history,
-        steps: &step_log,
-        confusion: confusion.as_ref(),
-        test: None,
-        finished: true,
-    };
+    let progress = report::Progress { history: &history, steps: &step_log, views: &seen, test: None, finished: true };
     finish(&mut trainer, &params, test.as_ref(), cfg.batch, (&report, progress), &out_dir)?;
     if let Some(path) = save {
         println!("saved {}", path.display());
@@ -805,37 +805,6 @@ fn finish(
     Ok(())
 }
 
-/// Rows per forward pass of the report's predictions: bounded memory whatever the validation set's size.
-const PREDICT_CHUNK: usize = 512;
-
-/// The confusion matrix of a classifier on the validation rows, predicted in chunks. A failure (memory) is
-/// a warning, once: the report goes on without the matrix.
-fn validation_confusion(
-    trainer: &Trainer,
-    params: &Params,
-    val: Option<&Dataset>,
-    classifier: &mut Option<report::Classifier>,
-    args: &RunArgs,
-) -> Option<report::Confusion> {
-    let c = classifier.as_ref()?;
-    let val = val?;
-    let labels = report::labels(c, val)?;
-    let mut scores = Vec::with_capacity(val.len().saturating_mul(c.classes));
-    let rows: Vec<usize> = (0..val.len()).collect();
-    for chunk in rows.chunks(PREDICT_CHUNK) {
-        let outputs = [("scores".to_string(), c.scores)];
-        match trainer.predict_block(params, &val.take(chunk), &outputs, args.backend, args.memory) {
-            Ok(out) => scores.extend(out[0].iter().copied()),
-            Err(e) => {
-                eprintln!("warning: report.html: no confusion matrix: {e}");
-                *classifier = None;
-                return None;
-            }
-        }
-    }
-    Some(report::Confusion::of(c.classes, &scores, labels))
-}
-
 /// The progress display: a bar on stderr when it is a terminal (redrawn at
 /// most every 100 ms), one line per epoch on stdout.
 fn progress(epochs: usize) -> impl FnMut(Event) {
@@ -843,7 +812,7 @@ fn progress(epochs: usize) -> impl FnMut(Event) {
     let started = Instant::now();
     let mut last_draw = Instant::now();
     move |e: Event| match e {
-        Event::Step { epoch, step, steps, loss, samples_per_sec } => {
+        Event::Step { epoch, step, steps, loss, samples_per_sec, .. } => {
             if tty && (last_draw.elapsed().as_millis() > 100 || step + 1 == steps) {
                 last_draw = Instant::now();
                 let done = (epoch * steps + step + 1) as f64;
@@ -865,6 +834,7 @@ fn progress(epochs: usize) -> impl FnMut(Event) {
                 );
             }
         }
+        Event::Seen(_) => {}
         Event::Epoch(rec) => {
             if tty {
                 eprint!("\r\x1b[2K");
@@ -974,28 +944,48 @@ fn run_steps(
     let mut history_file = HistoryFile::create(out_dir, &trainer.metric_names(), false, &[])?;
     let mut write_error = None;
     let mut step_log = plot::StepLog::default();
+    let mut board = tensorboard::Writer::open(out_dir, false);
+    // The generated samples after each pass, from the same noise every time.
+    let plan = report::Plan::of(info, None);
+    trainer.watch(plan.watches());
+    let step_names = trainer.metric_names();
+    let mut views = report::Views::default();
     report.epochs = passes;
     let mut so_far = Vec::new();
     let mut on_event = |e: Event| match e {
+        Event::Seen(seen) => plan.observe_generated(seen, so_far.len(), &mut views),
         Event::Epoch(rec) => {
             println!("{}", epoch_line(rec, passes));
+            board.epoch(rec);
+            views.to_board(&mut board, rec.epoch);
             so_far.push(rec.clone());
             let progress =
-                report::Progress { history: &so_far, steps: &step_log, confusion: None, test: None, finished: false };
+                report::Progress { history: &so_far, steps: &step_log, views: &views, test: None, finished: false };
             if let Err(e) = history_file.append(rec).and_then(|()| report.write(out_dir, &progress)) {
                 write_error.get_or_insert(e);
             }
         }
-        Event::Step { epoch, step, steps, loss, .. } => step_log.push(epoch, step, steps, loss),
+        Event::Step { epoch, step, steps, loss, part, .. } => {
+            // The per-step curve of the loss panel is the first step's (the block's `loss`): the steps' losses
+            // interleaved would draw a zigzag between two unrelated quantities. TensorBoard gets each.
+            if part == 0 {
+                step_log.push(epoch, step, steps, loss);
+            }
+            if let Some(name) = step_names.get(part) {
+                board.scalar(epoch * steps + step, &format!("batch_{name}"), loss);
+            }
+        }
     };
     let history =
         trainer.fit_steps(params, train, cfg, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
+    if let Some(e) = trainer.watch_error() {
+        eprintln!("warning: report.html: no generated samples: {e}");
+    }
     if let Some(e) = write_error {
         return Err(e);
     }
     write_history(out_dir, &history, &step_log, &trainer.metric_names())?;
-    let progress =
-        report::Progress { history: &history, steps: &step_log, confusion: None, test: None, finished: true };
+    let progress = report::Progress { history: &history, steps: &step_log, views: &views, test: None, finished: true };
     report.write(out_dir, &progress)?;
     println!("report: {}", out_dir.join("report.html").display());
     if let Some(path) = &args.save {

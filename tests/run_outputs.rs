@@ -196,9 +196,10 @@ fn report_html_is_self_contained_with_a_confusion_matrix() {
     {
         assert!(html.contains(section), "no {section}");
     }
-    // Opens offline: nothing names a URL or a file to fetch.
+    // Opens offline: nothing names a URL or a file to fetch; pictures are data URIs.
     assert!(!html.to_lowercase().contains("http"), "a URL in the report");
-    assert!(!html.contains(" src=") && !html.contains(" href="), "an external resource");
+    assert!(!html.contains(" href="), "an external resource");
+    assert!(html.split(" src=\"").skip(1).all(|s| s.starts_with("data:image/")), "an image not inline");
     // The curves and the final metrics are those of history.csv.
     check_plot(&html[html.find("<svg").unwrap()..html.find("</svg>").unwrap() + 6], 2);
     let csv = std::fs::read_to_string(out.join("history.csv")).unwrap();
@@ -221,6 +222,201 @@ fn report_html_is_self_contained_with_a_confusion_matrix() {
     assert!(stdout.contains("(360 validation)"), "{stdout}");
     assert_eq!(sum, 360);
     assert_eq!(diagonal, (col("val_accuracy") * 360.0).round() as u64);
+    // The 64 pixels of a row (8×8 digits) are drawn as images: a grid of 32 labelled samples.
+    let grids = grid_svgs(&html);
+    assert_eq!(grids.len(), 1, "one sample grid");
+    assert_eq!(tags(&grids[0], "image").len(), 32);
+}
+
+/// The SVG documents of the page's `<img class="grid" src="data:image/svg+xml;base64,…">` pictures.
+fn grid_svgs(html: &str) -> Vec<String> {
+    use base64::Engine as _;
+    html.split("<img class=\"grid\"")
+        .skip(1)
+        .map(|img| {
+            let data = img.split("src=\"data:image/svg+xml;base64,").nth(1).unwrap().split('"').next().unwrap();
+            String::from_utf8(base64::engine::general_purpose::STANDARD.decode(data).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+/// The run directory of a short run of `example`'s train block `train` (`--epochs E --steps K`).
+fn short_run(name: &str, example: &str, train: Option<&str>, epochs: &str, steps: &str) -> (PathBuf, String) {
+    let dir = tmp(name);
+    let out = dir.join("out");
+    let file = root().join("examples").join(example).display().to_string();
+    let mut args = vec![file.as_str(), "--epochs", epochs, "--steps", steps, "--out", out.to_str().unwrap()];
+    if let Some(t) = train {
+        args.extend(["--train", t]);
+    }
+    let stdout = run(&dir, &args);
+    (out, stdout)
+}
+
+#[test]
+fn a_classifier_report_shows_validation_digits_misclassified_first() {
+    // The workshop ConvNet: images [N, 28, 28, 1] as the model types them.
+    let (out, _) = short_run("report-convnet", "workshop_convnet.nn", None, "1", "4");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"samples\"") && html.contains("id=\"confusion\""));
+    let svg = &grid_svgs(&html)[0];
+    let images = tags(svg, "image");
+    assert_eq!(images.len(), 32);
+    assert!(images.iter().all(|t| attr(t, "width") == Some("56")), "28×28 drawn at zoom 2");
+    let labels = texts(svg);
+    assert_eq!(labels.len(), 32, "{labels:?}");
+    let pairs: Vec<(u32, u32)> = labels
+        .iter()
+        .map(|l| {
+            let (t, p) = l.split_once(" → ").unwrap_or_else(|| panic!("label {l}"));
+            (t.parse().unwrap(), p.parse().unwrap())
+        })
+        .collect();
+    // Misclassified first, each framed red; then the right ones.
+    let wrong: Vec<bool> = pairs.iter().map(|(t, p)| t != p).collect();
+    let first_right = wrong.iter().position(|w| !w).unwrap_or(wrong.len());
+    assert!(wrong[first_right..].iter().all(|w| !w), "misclassified first: {pairs:?}");
+    assert_eq!(tags(svg, "rect").len(), first_right, "a frame per misclassified sample");
+    // The count of misclassified rows the page states is the confusion matrix's off-diagonal.
+    let table = html.split("<table class=\"confusion\">").nth(1).unwrap().split("</table>").next().unwrap();
+    let rows: Vec<Vec<u64>> = table.split("<tr>").skip(2).map(cells).collect();
+    let off: u64 = rows.iter().enumerate().map(|(i, r)| r[10] - r[i]).sum();
+    assert!(html.contains(&format!("{off} of 1000 validation rows misclassified")), "{off}");
+    assert_eq!(first_right.min(32) as u64, off.min(32));
+    // The classes take turns in the grid: more than one true class among the first rows.
+    let classes: std::collections::BTreeSet<u32> = pairs.iter().take(10).map(|p| p.0).collect();
+    assert!(classes.len() > 1, "{pairs:?}");
+}
+
+#[test]
+fn an_autoencoder_report_shows_inputs_beside_reconstructions() {
+    let (out, _) = short_run("report-dae", "conv_autoencoder.nn", Some("mnist_denoising_ae"), "1", "2");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"reconstructions\"") && !html.contains("id=\"confusion\""));
+    let svg = &grid_svgs(&html)[0];
+    let labels = texts(svg);
+    // The noisy input the model sees (labelled with its row), the clean target, the output: 8 rows each,
+    // spread over the 1000 validation rows.
+    let rows: Vec<&String> = labels.iter().filter(|l| l.starts_with('#')).collect();
+    assert_eq!(rows, ["#0", "#125", "#250", "#375", "#500", "#625", "#750", "#875"], "{labels:?}");
+    for name in ["target", "output"] {
+        assert_eq!(labels.iter().filter(|l| *l == name).count(), 8, "{name}: {labels:?}");
+    }
+    assert_eq!(tags(svg, "image").len(), 24);
+    assert!(html.contains("Validation rows 0, 125, 250, 375, 500, 625, 750, 875"));
+}
+
+#[test]
+fn a_gan_report_has_generated_samples_per_epoch_and_both_losses_on_one_chart() {
+    let (out, _) = short_run("report-gan", "mnist_gan.nn", None, "2", "3");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("id=\"generated\"") && html.contains("id=\"losses\""));
+    let grids = grid_svgs(&html);
+    assert_eq!(grids.len(), 2, "one grid per epoch");
+    assert!(html.contains("<h3>epoch 1</h3>") && html.contains("<h3>epoch 2</h3>"));
+    for g in &grids {
+        assert_eq!(tags(g, "image").len(), 16);
+    }
+    let chart = html.split("id=\"losses\"").nth(1).unwrap();
+    let chart = &chart[chart.find("<svg").unwrap()..chart.find("</svg>").unwrap()];
+    let t = texts(chart);
+    for word in ["loss", "epoch", "discriminator_loss", "generator_loss"] {
+        assert!(t.iter().any(|x| x == word), "no `{word}` in {t:?}");
+    }
+    let series = legend(chart);
+    assert_eq!(series.len(), 2, "{series:?}");
+    // TensorBoard: each step's loss per iteration (discriminator once, generator twice), the samples per epoch.
+    let train = records(&std::fs::read(event_file(&out.join("train"))).unwrap());
+    assert_eq!(train.iter().filter(|r| contains(r, b"batch_discriminator_loss")).count(), 6);
+    assert_eq!(train.iter().filter(|r| contains(r, b"batch_generator_loss")).count(), 12);
+    assert_eq!(train.iter().filter(|r| contains(r, b"generated_samples") && contains(r, b"\x89PNG")).count(), 2);
+    assert!(!out.join("validation").exists(), "no validation data, no validation run");
+    assert_ne!(series[0].1, series[1].1, "two colours");
+    for (_, colour) in &series {
+        assert_eq!(drawn(chart, colour), (vec![2], 2), "a line through both epochs and a marker per epoch");
+    }
+}
+
+/// CRC-32C bit by bit (the writer uses a table): the reader checks the writer, not itself.
+fn crc32c_bitwise(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0x82F6_3B78 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// The records of a TFRecord file, every length and data checksum verified.
+fn records(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let masked = |d: &[u8]| crc32c_bitwise(d).rotate_right(15).wrapping_add(0xA282_EAD8);
+    let u32_at = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().unwrap());
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let len = &bytes[at..at + 8];
+        assert_eq!(masked(len), u32_at(bytes, at + 8), "length checksum at {at}");
+        let n = u64::from_le_bytes(len.try_into().unwrap()) as usize;
+        let data = &bytes[at + 12..at + 12 + n];
+        assert_eq!(masked(data), u32_at(bytes, at + 12 + n), "data checksum at {at}");
+        out.push(data.to_vec());
+        at += 16 + n;
+    }
+    out
+}
+
+/// The one event file in `dir`.
+fn event_file(dir: &Path) -> PathBuf {
+    let files: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    let name = files[0].file_name().unwrap().to_str().unwrap().to_string();
+    assert!(name.starts_with("events.out.tfevents."), "{name}");
+    files[0].clone()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn tensorboard_event_files_are_well_framed_with_keras_names() {
+    let (out, _) = short_run("tensorboard", "workshop_convnet.nn", None, "2", "3");
+    let train = records(&std::fs::read(event_file(&out.join("train"))).unwrap());
+    let val = records(&std::fs::read(event_file(&out.join("validation"))).unwrap());
+    // The version event first, then 2 × 3 step losses and 2 epochs.
+    assert!(contains(&train[0], b"brain.Event:2"));
+    assert_eq!(train.iter().filter(|r| contains(r, b"batch_loss")).count(), 6);
+    let epochs =
+        |rs: &[Vec<u8>]| rs.iter().filter(|r| contains(r, b"epoch_loss") && contains(r, b"epoch_accuracy")).count();
+    assert_eq!(epochs(&train), 2);
+    assert_eq!(epochs(&val), 2);
+    // The validation samples as PNG images, one per epoch.
+    assert_eq!(val.iter().filter(|r| contains(r, b"\x89PNG\r\n") && contains(r, b"samples")).count(), 2);
+    tensorboard_reads(&out);
+}
+
+/// The Python interpreter for the TensorBoard check: `NNC_PYTHON`, else `python3`.
+fn python() -> String {
+    std::env::var("NNC_PYTHON").unwrap_or_else(|_| "python3".into())
+}
+
+/// TensorBoard's own reader (`event_accumulator`) over the run: skipped, saying why, without the package.
+fn tensorboard_reads(run_dir: &Path) {
+    let has = Command::new(python()).args(["-c", "import tensorboard"]).output();
+    if !has.as_ref().is_ok_and(|o| o.status.success()) {
+        eprintln!(
+            "skipped: TensorBoard's reader: `{} -c \"import tensorboard\"` failed (pip install tensorboard)",
+            python()
+        );
+        return;
+    }
+    let script = root().join("tests/tensorboard/read_events.py");
+    let o = Command::new(python()).arg(script).arg(run_dir).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    println!("{stdout}");
 }
 
 #[test]
@@ -241,4 +437,78 @@ fn a_regression_report_has_no_confusion_matrix() {
     assert!(html.contains("id=\"curves\"") && html.contains("id=\"metrics\"") && html.contains("id=\"model\""));
     assert!(!html.contains("id=\"confusion\""));
     assert!(!html.to_lowercase().contains("http"));
+}
+
+#[test]
+fn a_classifier_of_numbers_shows_its_samples_as_a_table() {
+    let dir = tmp("report-table");
+    // Three features; the class is the largest one's position.
+    let mut csv = String::new();
+    let mut state = 7u64;
+    for _ in 0..80 {
+        let x: Vec<f64> = (0..3)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((state >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
+            })
+            .collect();
+        let class = (0..3).max_by(|&a, &b| x[a].total_cmp(&x[b])).unwrap();
+        csv.push_str(&format!("{:.3},{:.3},{:.3},{class}\n", x[0], x[1], x[2]));
+    }
+    std::fs::write(dir.join("t.csv"), csv).unwrap();
+    let nn = "dim N\nmodel Tab {\n    input x: [N, 3]\n    input y: int[N]\n    output logits = x |> dense(3)\n}\n\
+              train tab {\n    model = Tab()\n    data = csv(\"t.csv\", x = 0..3, y = 3, header = false)\n\
+              loss = cross_entropy(logits, y)\n    optimizer = adam(lr = 0.01)\n    batch = 16\n    epochs = 1\n\
+              validate = split(0.25)\n}\n";
+    std::fs::write(dir.join("tab.nn"), nn).unwrap();
+    run(&dir, &["tab.nn", "--out", "o"]);
+    let html = std::fs::read_to_string(dir.join("o/report.html")).unwrap();
+    assert!(!html.contains("<img"), "numbers are not drawn as pictures");
+    let table = html.split("<table class=\"samples\">").nth(1).unwrap().split("</table>").next().unwrap();
+    let rows: Vec<&str> = table.split("<tr").skip(2).collect();
+    assert_eq!(rows.len(), 20, "every validation row (fewer than 32)");
+    let mut seen_right = false;
+    for r in &rows {
+        let c: Vec<&str> = r.split("<td>").skip(1).map(|c| c.split('<').next().unwrap()).collect();
+        let wrong = r.starts_with(" class=\"wrong\"");
+        assert_eq!(wrong, c[1] != c[2], "{r}");
+        assert!(!(wrong && seen_right), "misclassified first");
+        seen_right |= !wrong;
+        assert_eq!(c[3].split(", ").count(), 3, "the row's values: {r}");
+    }
+}
+
+#[test]
+fn a_binary_classifier_gets_a_two_class_confusion_matrix() {
+    let dir = tmp("report-binary");
+    // Two features; the class is whether their sum is positive. A sigmoid output [N, 1] and binary labels.
+    let mut csv = String::new();
+    let mut state = 11u64;
+    for _ in 0..100 {
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((state >> 33) as f64 / (1u64 << 31) as f64) * 2.0 - 1.0
+        };
+        let (a, b) = (next(), next());
+        csv.push_str(&format!("{a:.3},{b:.3},{}\n", u8::from(a + b > 0.0)));
+    }
+    std::fs::write(dir.join("b.csv"), csv).unwrap();
+    let nn = "dim N\nmodel Bin {\n    input x: [N, 2]\n    input y: int[N]\n\
+              output p = dense(x, 1, activation = sigmoid)\n}\n\
+              train bin {\n    model = Bin()\n    data = csv(\"b.csv\", x = 0..2, y = 2, header = false)\n\
+              loss = binary_cross_entropy(p, y)\n    metrics = [accuracy(p, y)]\n    optimizer = adam(lr = 0.05)\n\
+              batch = 10\n    epochs = 3\n    validate = split(0.3)\n}\n";
+    std::fs::write(dir.join("bin.nn"), nn).unwrap();
+    run(&dir, &["bin.nn", "--out", "o"]);
+    let html = std::fs::read_to_string(dir.join("o/report.html")).unwrap();
+    let table = html.split("<table class=\"confusion\">").nth(1).unwrap().split("</table>").next().unwrap();
+    let rows: Vec<Vec<u64>> = table.split("<tr>").skip(2).map(cells).collect();
+    assert_eq!(rows.len(), 2, "two classes");
+    assert_eq!(rows.iter().map(|r| r[2]).sum::<u64>(), 30, "the 30 validation rows");
+    // The diagonal is the validation accuracy (the threshold is the metric's, 0.5).
+    let csv = std::fs::read_to_string(dir.join("o/history.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let last: Vec<f64> = csv.lines().last().unwrap().split(',').map(|v| v.parse().unwrap()).collect();
+    let val_accuracy = last[header.iter().position(|h| *h == "val_accuracy").unwrap()];
+    assert_eq!(rows[0][0] + rows[1][1], (val_accuracy * 30.0).round() as u64);
 }

@@ -177,14 +177,45 @@ pub fn svg(history: &[EpochRecord], steps: &StepLog, metrics: &[String]) -> Stri
     text
 }
 
+/// Several training quantities on one panel (a GAN's discriminator and generator losses): per epoch, each
+/// its own colour, named by its quantity in the legend.
+pub fn together(history: &[EpochRecord], quantities: &[String], title: &str) -> String {
+    const COLOURS: [RGBColor; 4] = [TRAIN, VALIDATION, RGBColor(44, 160, 44), RGBColor(214, 39, 40)];
+    let series: Vec<Series> = quantities
+        .iter()
+        .enumerate()
+        .map(|(k, q)| Series {
+            name: q.clone(),
+            color: COLOURS[k % COLOURS.len()],
+            points: history
+                .iter()
+                .filter_map(|r| Some(((r.epoch + 1) as f64, r.value(q).filter(|v| v.is_finite())?)))
+                .collect(),
+        })
+        .collect();
+    let epochs = history.iter().map(|r| r.epoch + 1).max().unwrap_or(1).max(1);
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, (WIDTH, PANEL_HEIGHT)).into_drawing_area();
+        let _ = root.fill(&WHITE);
+        let _ = panel_titled(&root, title, "loss", &series, epochs);
+        let _ = root.present();
+    }
+    text
+}
+
 type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 type DrawResult<'a> = Result<(), DrawingAreaErrorKind<<SVGBackend<'a> as DrawingBackend>::ErrorType>>;
 
 fn panel<'a>(area: &Area<'a>, quantity: &str, series: &[Series], epochs: usize) -> DrawResult<'a> {
+    panel_titled(area, quantity, quantity, series, epochs)
+}
+
+fn panel_titled<'a>(area: &Area<'a>, title: &str, quantity: &str, series: &[Series], epochs: usize) -> DrawResult<'a> {
     let (plot_area, legend_area) = area.split_horizontally(WIDTH - LEGEND_WIDTH);
     let (lo, hi) = y_range(series);
     let mut chart = ChartBuilder::on(&plot_area)
-        .caption(quantity, ("sans-serif", 18))
+        .caption(title, ("sans-serif", 18))
         .margin(8)
         .x_label_area_size(42)
         .y_label_area_size(64)

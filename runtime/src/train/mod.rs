@@ -34,6 +34,9 @@ const DRAW_STREAM: u64 = 0xD4A3_0000_0000;
 /// denoising autoencoder): they are data, drawn the same for every
 /// evaluation so that validation losses of different epochs compare.
 const EVAL_STREAM: u64 = 0xE7A1_0000_0000;
+/// Random draws of the watched tensors of alternating steps (a GAN's latent noise): the same at every pass, so
+/// the generated samples of successive epochs compare.
+const SAMPLE_STREAM: u64 = 0x5A3D_0000_0000;
 
 /// Named arrays whose first axis indexes samples.
 #[derive(Clone, Debug, Default)]
@@ -225,6 +228,8 @@ struct Compiled {
     metrics: Vec<Id>,
     /// (parameter index in `f.params`, gradient node) for trainable parameters.
     grads: Vec<(usize, Id)>,
+    /// The nodes of [`Trainer::watch`]'s tensors, in evaluation programs.
+    watched: Vec<Id>,
     backend: Backend,
     /// The compiled program, built on the first run for the values it keeps.
     engine: Option<Engine>,
@@ -360,7 +365,13 @@ pub enum Event<'a> {
         loss: f64,
         /// Throughput so far in the epoch.
         samples_per_sec: f64,
+        /// Which `step` of an alternating block ran (its index in `TrainInfo::steps`); 0 otherwise.
+        part: usize,
     },
+    /// What the watched tensors ([`Trainer::watch`]) showed at the end of an epoch: after the validation pass,
+    /// or (alternating steps) from the first training rows with fixed random draws. Comes before the epoch's
+    /// [`Event::Epoch`].
+    Seen(&'a [Seen]),
     /// An epoch ended.
     Epoch(&'a EpochRecord),
 }
@@ -394,6 +405,114 @@ impl EpochRecord {
     }
 }
 
+/// A tensor of the block's graph the evaluation pass computes beside the loss and metrics, so a report gets the
+/// validation predictions without a second forward pass ([`Trainer::watch`]).
+#[derive(Clone, Debug)]
+pub struct Watch {
+    /// A name for messages and for the caller.
+    pub name: String,
+    /// The tensor, `[N, …]`.
+    pub tensor: TRef,
+    /// What is kept of it.
+    pub keep: Keep,
+}
+
+/// What an evaluation keeps of a watched tensor: bounded whatever the number of rows.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Keep {
+    /// Per row, the index of the largest value of the row (`[N, K]` scores: the predicted class); the first of
+    /// equal maxima, NaN never wins.
+    Argmax,
+    /// Per row, 1 when its (first) value is above this threshold, else 0: a binary classifier's predicted
+    /// class from its `[N]` or `[N, 1]` probabilities (0.5) or logits (0).
+    Above(f32),
+    /// This many rows spread evenly over the data ([`spread`]), whole (reconstructions to draw beside their
+    /// inputs; a sample of the data rather than its first rows, which a sorted file makes all alike).
+    Rows(usize),
+}
+
+/// The rows [`Keep::Rows`]`(k)` keeps of `n`: every row when `k ≥ n`, else rows `⌊j·n/k⌋` for `j < k`.
+pub fn spread(k: usize, n: usize) -> Vec<usize> {
+    if k >= n { (0..n).collect() } else { (0..k).map(|j| j * n / k).collect() }
+}
+
+/// What the last evaluation kept of a [`Watch`].
+#[derive(Clone, Debug, PartialEq)]
+pub enum Seen {
+    /// [`Keep::Argmax`] or [`Keep::Above`]: one class per row of the evaluated data, in row order.
+    Argmax(Vec<usize>),
+    /// [`Keep::Rows`]: the rows [`spread`] names, in that order, `[min(k, n), …]`.
+    Rows(ArrayD<f32>),
+}
+
+/// The index of the largest value; the first of equal maxima, NaN never wins (0 for an all-NaN row).
+pub fn argmax(row: &[f32]) -> usize {
+    let better = |v: f32, b: f32| v > b || (b.is_nan() && !v.is_nan());
+    row.iter().enumerate().fold(0, |best, (i, &v)| if better(v, row[best]) { i } else { best })
+}
+
+/// Collects what an evaluation keeps of one watch, batch by batch.
+enum Gather {
+    /// Classes per row; with a threshold, the class is whether the row's value is above it.
+    Argmax(Vec<usize>, Option<f32>),
+    /// The rows `wanted` (ascending), flat, with the shape of one row once a batch has shown it.
+    Rows { wanted: Vec<usize>, data: Vec<f32>, row: Option<Vec<usize>> },
+}
+
+impl Gather {
+    fn new(keep: Keep, n: usize) -> Gather {
+        match keep {
+            Keep::Argmax => Gather::Argmax(vec![0; n], None),
+            Keep::Above(t) => Gather::Argmax(vec![0; n], Some(t)),
+            Keep::Rows(k) => Gather::Rows { wanted: spread(k, n), data: Vec::new(), row: None },
+        }
+    }
+
+    /// The batch of rows `idx` of the watched tensor's values `t` (`[idx.len(), …]`).
+    fn add(&mut self, idx: &[usize], t: &Tensor<f32>) {
+        let t = t.float();
+        let per = if idx.is_empty() { 0 } else { t.len() / idx.len() };
+        let t = t.as_standard_layout();
+        let Some(flat) = t.as_slice() else { return };
+        match self {
+            Gather::Argmax(out, threshold) => {
+                for (&r, row) in idx.iter().zip(flat.chunks_exact(per.max(1))) {
+                    if let Some(o) = out.get_mut(r) {
+                        *o = match threshold {
+                            Some(t) => usize::from(row[0] > *t),
+                            None => argmax(row),
+                        };
+                    }
+                }
+            }
+            Gather::Rows { wanted, data, row } => {
+                if row.is_none() {
+                    *row = Some(t.shape()[1..].to_vec());
+                    *data = vec![0.0; wanted.len() * per];
+                }
+                for (&r, values) in idx.iter().zip(flat.chunks_exact(per.max(1))) {
+                    if let Ok(slot) = wanted.binary_search(&r)
+                        && let Some(place) = data.get_mut(slot * per..(slot + 1) * per)
+                    {
+                        place.copy_from_slice(values);
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(self) -> Seen {
+        match self {
+            Gather::Argmax(v, _) => Seen::Argmax(v),
+            Gather::Rows { wanted, data, row } => {
+                let shape: Vec<usize> = std::iter::once(wanted.len()).chain(row.unwrap_or_default()).collect();
+                // No batch seen (no rows): an empty array.
+                Seen::Rows(ArrayD::from_shape_vec(IxDyn(&shape), data).unwrap_or_else(|_| ArrayD::zeros(IxDyn(&[0]))))
+            }
+        }
+    }
+}
+
 /// A checked train block made runnable.
 pub struct Trainer<'a> {
     /// The checked train block it runs.
@@ -414,6 +533,14 @@ pub struct Trainer<'a> {
     pub backend: Backend,
     /// Bytes a compiled program's memory plan may take ([`Trainer::check_memory`]).
     arena_cap: u64,
+    /// Tensors evaluation computes and keeps ([`Trainer::watch`]).
+    watches: Vec<Watch>,
+    /// What the last evaluation kept of them, in the order of `watches`.
+    seen: Vec<Seen>,
+    /// [`Trainer::sample`]'s program, for its number of rows.
+    sample_cache: Option<(usize, Compiled)>,
+    /// Why watching stopped during alternating steps, if it did.
+    watch_error: Option<String>,
 }
 
 impl<'a> Trainer<'a> {
@@ -449,7 +576,61 @@ impl<'a> Trainer<'a> {
             stateful,
             backend: Backend::from_env(),
             arena_cap: u64::MAX,
+            watches: Vec::new(),
+            seen: Vec::new(),
+            sample_cache: None,
+            watch_error: None,
         })
+    }
+
+    /// From now on every evaluation (the validation pass after each epoch) also computes `watches` and keeps
+    /// what each asks for; [`Trainer::take_seen`] hands it over. Evaluation programs are rebuilt.
+    pub fn watch(&mut self, watches: Vec<Watch>) {
+        self.watches = watches;
+        self.eval_cache.clear();
+        self.sample_cache = None;
+        self.seen.clear();
+    }
+
+    /// What the last evaluation kept of the watched tensors, in the order given to [`Trainer::watch`] (empty
+    /// before the first evaluation, and after this call).
+    pub fn take_seen(&mut self) -> Vec<Seen> {
+        std::mem::take(&mut self.seen)
+    }
+
+    /// Why the watched tensors stopped being sampled during [`Trainer::fit_steps`], if they did.
+    pub fn watch_error(&self) -> Option<&str> {
+        self.watch_error.as_deref()
+    }
+
+    /// The watched tensors over the first rows of `data` (as many as the largest [`Keep::Rows`], at least
+    /// one), in evaluation mode, with random draws from a stream fixed by `seed`: the same noise at every call,
+    /// so what a generator makes of it can be compared from epoch to epoch. The program is compiled once.
+    pub fn sample(&mut self, params: &Params, data: &Dataset, seed: u64) -> Result<Vec<Seen>, TrainError> {
+        let want = self.watches.iter().map(|w| if let Keep::Rows(k) = w.keep { k } else { 1 }).max().unwrap_or(0);
+        let n = want.min(data.len()).max(1);
+        if self.sample_cache.as_ref().is_none_or(|(rows, _)| *rows != n) {
+            let roots: Vec<(String, TRef)> =
+                self.watches.iter().map(|w| (format!("watch {}", w.name), w.tensor)).collect();
+            let mut c = self.compile_roots(&roots, n, false, Vec::new(), &|_| true)?;
+            c.watched = std::iter::once(c.loss).chain(c.metrics.drain(..)).collect();
+            self.sample_cache = Some((n, c));
+        }
+        let (_, c) = self.sample_cache.as_mut().expect("compiled above");
+        c.arena_cap = self.arena_cap;
+        let rows: Vec<usize> = (0..n.min(data.len())).collect();
+        let part = data.take(&rows);
+        let inputs = Self::feed(&c.f, &part, &States::default())?;
+        let mut rng = Rng::derive(seed, SAMPLE_STREAM);
+        let mut uniform = || rng.uniform_f64();
+        let keep = c.watched.clone();
+        let vals = c.run(&inputs, params, &mut uniform, &keep)?;
+        let mut gathers: Vec<Gather> = self.watches.iter().map(|w| Gather::new(w.keep, n)).collect();
+        let idx: Vec<usize> = (0..n).collect();
+        for (g, &id) in gathers.iter_mut().zip(&keep) {
+            g.add(&idx, &vals[id as usize]);
+        }
+        Ok(gathers.into_iter().map(Gather::finish).collect())
     }
 
     /// The names of the reported metrics (per step for multi-model blocks), in order.
@@ -461,7 +642,15 @@ impl<'a> Trainer<'a> {
     }
 
     fn compile(&self, n: usize, training: bool) -> Result<Compiled, TrainError> {
-        self.compile_roots(&self.roots, n, training, Vec::new(), &|_| true)
+        if training || self.watches.is_empty() {
+            return self.compile_roots(&self.roots, n, training, Vec::new(), &|_| true);
+        }
+        // Evaluation also computes the watched tensors: one forward pass gives the means and the predictions.
+        let mut roots = self.roots.clone();
+        roots.extend(self.watches.iter().map(|w| (format!("watch {}", w.name), w.tensor)));
+        let mut c = self.compile_roots(&roots, n, training, Vec::new(), &|_| true)?;
+        c.watched = c.metrics.split_off(self.roots.len() - 1);
+        Ok(c)
     }
 
     /// Lowers `roots` (the loss first, then metrics) for batch size `n` and,
@@ -487,6 +676,7 @@ impl<'a> Trainer<'a> {
         let mut f = ir::lower::lower(&self.info.graph, roots, &self.subst, &opts)?;
         let loss = f.outputs[0].1;
         let metrics = f.outputs[1..].iter().map(|(_, id)| *id).collect();
+        let watched = Vec::new();
         let mut grads = Vec::new();
         if training {
             let wrt: Vec<(usize, Id)> = f
@@ -502,7 +692,16 @@ impl<'a> Trainer<'a> {
             let g = autodiff::grad(&mut f, loss, &ids);
             grads = wrt.iter().map(|(p, _)| *p).zip(g).collect();
         }
-        Ok(Compiled { f, loss, metrics, grads, backend: self.backend, engine: None, arena_cap: self.arena_cap })
+        Ok(Compiled {
+            f,
+            loss,
+            metrics,
+            grads,
+            watched,
+            backend: self.backend,
+            engine: None,
+            arena_cap: self.arena_cap,
+        })
     }
 
     /// The IR of one training step (for `nnc ir`).
@@ -676,6 +875,8 @@ impl<'a> Trainer<'a> {
         let mut states = States::default();
         let batches = self.batches(n, batch, false, 0, 0);
         let used: usize = batches.iter().map(Vec::len).sum();
+        let mut gathers: Vec<Gather> = self.watches.iter().map(|w| Gather::new(w.keep, n)).collect();
+        self.seen.clear();
         for idx in &batches {
             let part = data.take(idx);
             let c = self.compiled(idx.len(), false)?;
@@ -684,8 +885,12 @@ impl<'a> Trainer<'a> {
             keep.extend(&c.metrics);
             keep.extend(c.f.ratios.iter().flat_map(|&(_, num, den)| [num, den]));
             keep.extend(c.f.states.iter().map(|(_, id)| *id));
+            keep.extend(&c.watched);
             let vals = c.run(&inputs, params, &mut uniform, &keep)?;
             states.update(&c.f, &vals);
+            for (g, &id) in gathers.iter_mut().zip(&c.watched) {
+                g.add(idx, &vals[id as usize]);
+            }
             let w = idx.len() as f64 / used as f64;
             totals[0] += scalar(&vals[c.loss as usize]) * w;
             for (k, &m) in c.metrics.iter().enumerate() {
@@ -703,6 +908,7 @@ impl<'a> Trainer<'a> {
                 totals[k + 1] = num / den.max(1e-7);
             }
         }
+        self.seen = gathers.into_iter().map(Gather::finish).collect();
         Ok((totals[0], totals[1..].to_vec()))
     }
 
@@ -774,6 +980,7 @@ impl<'a> Trainer<'a> {
                     steps: steps_per_epoch,
                     loss,
                     samples_per_sec: chunk.len() as f64 / secs,
+                    part: 0,
                 });
             }
             let steps = steps_per_epoch as f64;
@@ -787,6 +994,9 @@ impl<'a> Trainer<'a> {
                 let (vl, vm) = self.evaluate(params, v, cfg.batch)?;
                 rec.val_loss = Some(vl);
                 rec.val_metrics = names.iter().cloned().zip(vm).collect();
+                if !self.seen.is_empty() {
+                    on_event(Event::Seen(&self.seen));
+                }
             }
             rec.seconds = started.elapsed().as_secs_f64();
             on_event(Event::Epoch(&rec));
@@ -888,6 +1098,7 @@ impl<'a> Trainer<'a> {
                         steps: per_pass,
                         loss,
                         samples_per_sec: 0.0,
+                        part: k,
                     });
                 }
             }
@@ -902,6 +1113,20 @@ impl<'a> Trainer<'a> {
                     seconds: started.elapsed().as_secs_f64(),
                     ..EpochRecord::default()
                 };
+                if !self.watches.is_empty() {
+                    // Samples are a view of the run: when they cannot be drawn (memory), training goes on
+                    // without them and the caller learns why from `watch_error`.
+                    match self.sample(params, train, cfg.seed) {
+                        Ok(seen) => {
+                            self.seen = seen;
+                            on_event(Event::Seen(&self.seen));
+                        }
+                        Err(e) => {
+                            self.watch_error = Some(e.to_string());
+                            self.watch(Vec::new());
+                        }
+                    }
+                }
                 on_event(Event::Epoch(&rec));
                 history.push(rec);
                 sums.iter_mut().for_each(|s| *s = 0.0);
@@ -1014,7 +1239,8 @@ impl<'a> Trainer<'a> {
         let arena_cap = memory::check(&estimate, limit).map_err(|e| TrainError::Memory(e.to_string()))?;
         let feeds = Self::feed(&f, inputs, &States::default())?;
         let mut never = || 0.5;
-        let mut c = Compiled { f, loss: 0, metrics: vec![], grads: vec![], backend, engine: None, arena_cap };
+        let mut c =
+            Compiled { f, loss: 0, metrics: vec![], grads: vec![], watched: vec![], backend, engine: None, arena_cap };
         let vals = c.run(&feeds, params, &mut never, &keep)?;
         Ok(keep.iter().map(|id| vals[*id as usize].float()).collect())
     }
@@ -1178,5 +1404,34 @@ mod tests {
         assert_eq!(stream_batches(4, 8), vec![vec![0, 1, 2, 3]]);
         assert_eq!(stream_batches(6, 1), (0..6).map(|i| vec![i]).collect::<Vec<_>>());
         assert!(stream_batches(0, 4).is_empty());
+    }
+
+    fn batch(rows: usize, per: usize, values: &[f32]) -> Tensor<f32> {
+        Tensor::F(ArrayD::from_shape_vec(IxDyn(&[rows, per]), values.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn watched_rows_land_where_their_indices_say() {
+        // Batches in stream order (rows 0, 2 then 1, 3), as a stateful evaluation runs them.
+        let mut g = Gather::new(Keep::Argmax, 4);
+        g.add(&[0, 2], &batch(2, 3, &[0.1, 0.9, 0.0, f32::NAN, 0.2, 0.3]));
+        g.add(&[1, 3], &batch(2, 3, &[5.0, 5.0, 1.0, 0.0, 0.0, 7.0]));
+        assert_eq!(g.finish(), Seen::Argmax(vec![1, 0, 2, 2]), "first of equal maxima; NaN never wins");
+        let mut g = Gather::new(Keep::Above(0.5), 3);
+        g.add(&[0, 1, 2], &batch(3, 1, &[0.7, 0.5, 0.2]));
+        assert_eq!(g.finish(), Seen::Argmax(vec![1, 0, 0]));
+        // 2 of 4 rows, spread: rows 0 and 2, whole; the others are not kept.
+        assert_eq!(spread(2, 4), [0, 2]);
+        assert_eq!(spread(3, 10), [0, 3, 6]);
+        assert_eq!(spread(8, 3), [0, 1, 2]);
+        let mut g = Gather::new(Keep::Rows(2), 4);
+        g.add(&[3, 2], &batch(2, 2, &[30.0, 31.0, 20.0, 21.0]));
+        g.add(&[0, 1], &batch(2, 2, &[0.0, 1.0, 10.0, 11.0]));
+        let Seen::Rows(r) = g.finish() else { panic!() };
+        assert_eq!(r.shape(), [2, 2]);
+        assert_eq!(r.iter().copied().collect::<Vec<_>>(), [0.0, 1.0, 20.0, 21.0]);
+        // No rows at all: an empty array, not a panic.
+        let Seen::Rows(r) = Gather::new(Keep::Rows(8), 0).finish() else { panic!() };
+        assert_eq!(r.len(), 0);
     }
 }
