@@ -3,6 +3,7 @@
 // Unsafe code: one libc call that restores SIGPIPE's default action, commented where it is.
 
 mod doc;
+mod export;
 mod fmt;
 mod predict_inputs;
 mod render;
@@ -166,6 +167,9 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         root: Option<PathBuf>,
     },
+    /// Write a model (and its train block) for another framework: `--to keras DIR` writes a Keras 3
+    /// functional model (model.py), its weights, train.py (data-parallel on every device) and a README.
+    Export(export::ExportArgs),
     /// Print the graph IR (canonical text) of a train step or a model.
     Ir {
         /// The `.nn` file.
@@ -560,6 +564,7 @@ fn run(cli: Cli) -> ExitCode {
             }
             finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into(), memory.limit()))
         }
+        Command::Export(args) => export::run(&args, color),
         Command::Ir { file, train, batch, backward, fused, root } => {
             let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
             let Some(a) = checked(&file, &[], &root, color) else { return ExitCode::from(1) };

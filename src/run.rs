@@ -56,7 +56,7 @@ pub struct RunArgs {
     pub memory: nnc_runtime::memory::Limit,
 }
 
-fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
+pub(crate) fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
     let trains = &a.result.trains;
     match name {
         Some(n) => trains.iter().find(|t| t.name == n).ok_or_else(|| {
@@ -494,10 +494,29 @@ fn load_source(
     }
 }
 
-/// `nnc run`. `options` are the check options the analysis `a` used; when
-/// the data yields arrays the model does not type (targets that are no
-/// model input, GAN images), the file is checked again knowing their shapes.
-pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) -> Result<(), Failure> {
+/// A train block's data, loaded and prepared as training sees it, with its configuration: what
+/// `nnc run` trains on and what `nnc export --data` writes.
+pub(crate) struct BlockData {
+    /// The train block, checked again with the data's shapes when the data typed new arrays.
+    pub info: TrainInfo,
+    /// The training rows (after the split and z-scoring).
+    pub train: Dataset,
+    /// The validation rows: a split of the data or a separate source.
+    pub val: Option<Dataset>,
+    /// The `test =` source's rows.
+    pub test: Option<Dataset>,
+    /// Batch, epochs, seed, optimizer, class weights, early stopping.
+    pub cfg: Config,
+    /// Metadata saved with checkpoints (z-score statistics, transforms).
+    pub meta: BTreeMap<String, String>,
+    /// The dims the data bound (a vocabulary size).
+    pub dims: Vec<(String, i64)>,
+}
+
+/// Loads and prepares the data of the train block `args.train` (see [`BlockData`]). `options` are the
+/// check options the analysis `a` used; when the data yields arrays the model does not type (targets
+/// that are no model input, GAN images), the file is checked again knowing their shapes.
+pub(crate) fn load(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) -> Result<BlockData, Failure> {
     let first = pick_train(a, args.train.as_deref())?;
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
@@ -549,6 +568,13 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         early_stop: early_stop(info),
         max_steps: args.steps,
     };
+    Ok(BlockData { info: info.clone(), train, val, test: test_loaded.map(|t| t.data), cfg, meta, dims })
+}
+
+/// `nnc run`.
+pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) -> Result<(), Failure> {
+    let BlockData { info, train, val, test, cfg, meta, dims } = load(file, a, options, args)?;
+    let info = &info;
     let mut trainer = Trainer::new(info, cfg.class_weights.clone(), dims).map_err(|e| Failure::new(e.to_string()))?;
     trainer.backend = args.backend;
     let mut params = Params::default();
@@ -572,7 +598,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         Some(path) => resume(&mut trainer, &mut params, &cfg, info, first_batch, path)?,
         None => 0,
     };
-    trainer.init_params(&mut params, first_batch, seed).map_err(|e| Failure::new(e.to_string()))?;
+    trainer.init_params(&mut params, first_batch, cfg.seed).map_err(|e| Failure::new(e.to_string()))?;
     if let Some((dir, steps)) = &args.dump {
         return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
     }
@@ -590,20 +616,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     if !info.steps.is_empty() {
         return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir, report);
     }
-    fit_epochs(Session {
-        info,
-        report,
-        args,
-        trainer,
-        params,
-        train,
-        val,
-        test: test_loaded.map(|t| t.data),
-        cfg,
-        meta,
-        out_dir,
-        start_epoch,
-    })
+    fit_epochs(Session { info, report, args, trainer, params, train, val, test, cfg, meta, out_dir, start_epoch })
 }
 
 /// A `nnc run` after set-up: the trainer with its parameters initialised (or

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""`nnc export --to keras` against nnc itself (test-only: Keras is never a dependency of nnc).
+
+1. Predict: for every model of every example (examples/*.nn, examples/zoo/*.nn at a small input size),
+   export it, build the Keras model from model.py, load the exported weights, run it on random inputs
+   and compare its first output with `nnc predict` on the same inputs and weights.
+2. One data-parallel step: for the MLP, ConvNet, LSTM and GAN examples, run one step of the exported
+   train.py (`--one-step`) on two host devices from nnc's initial weights and first batch
+   (`nnc run --dump-steps 1`), and compare the loss and every updated weight with nnc's.
+
+Usage: python3 tests/export/keras_equal.py path/to/nnc [--predict-only | --step-only] [NAME…]
+"""
+
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+# Two host devices for the data-parallel step; set before JAX starts.
+os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=2")
+os.environ.setdefault("KERAS_BACKEND", "jax")
+os.environ.setdefault("JAX_PLATFORMS", "cpu")
+
+import numpy as np  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+# float32 through two implementations of the same ops (different summation orders, exp/tanh
+# polynomials): the outputs agree to a few ulps times the depth of the network.
+PREDICT_TOL = 1e-5
+STEP_TOL = 1e-4
+BATCH = 3
+# Zoo models at a small size (the architecture is the same at any size; 224×224 would take minutes).
+ZOO_SETS = {"inception_v3": ["size=75"], "xception": ["size=71"]}
+# Examples whose size is a model parameter: a smaller one, the layers unchanged.
+SETS = {"vgg16": ["classes=10"]}
+# Train blocks of the data-parallel step test: (example, train block or None for the first).
+STEP_CASES = [("digits_mlp", None), ("mnist_cnn", None), ("sentiment_lstm", None), ("mnist_gan", None)]
+
+
+def run(cmd, **kw):
+    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    if r.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}\n{r.stdout}{r.stderr}")
+    return r.stdout
+
+
+def load_module(path, name):
+    spec = importlib.util.spec_from_file_location(name, path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def rel(a, b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-6))
+
+
+def examples(names):
+    files = sorted(glob.glob(os.path.join(ROOT, "examples", "*.nn")))
+    files += sorted(glob.glob(os.path.join(ROOT, "examples", "zoo", "*.nn")))
+    out = []
+    for f in files:
+        stem = os.path.splitext(os.path.basename(f))[0]
+        if names and stem not in names:
+            continue
+        zoo = os.sep + "zoo" + os.sep in f
+        sets = ZOO_SETS.get(stem, ["size=32"]) + ["classes=10"] if zoo else SETS.get(stem, [])
+        out.append((stem, f, sets))
+    return out
+
+
+def set_args(sets):
+    return [a for s in sets for a in ("--set", s)]
+
+
+def predict_model(nnc, path, sets, model, shapes, tmp, rng):
+    out = os.path.join(tmp, model)
+    run([nnc, "export", path, "--to", "keras", out, "--model", model, *set_args(sets)])
+    mod = load_module(os.path.join(out, "model.py"), f"exported_{model}")
+    keras_model = mod.load_weights(mod.BUILDERS[model](), os.path.join(out, "weights.safetensors"))
+    feeds, args = {}, []
+    for inp in keras_model.inputs:
+        name = inp.name
+        shape = shapes[name]
+        rows = shape[0] if isinstance(shape[0], int) else BATCH
+        full = [rows] + [int(d) for d in shape[1:]]
+        if "int" in str(inp.dtype):
+            value = rng.integers(0, 2, size=full).astype(np.int64)
+        else:
+            value = rng.standard_normal(full).astype(np.float32)
+        file = os.path.join(tmp, f"{model}_{name}.npy")
+        np.save(file, value)
+        feeds[name] = value.astype(np.int32) if value.dtype == np.int64 else value
+        args += ["--input", f"{name}={file}"]
+    got = keras_model(feeds, training=False)
+    got = np.asarray(got[0] if isinstance(got, (list, tuple)) else got)
+    out_npy = os.path.join(tmp, f"{model}_out.npy")
+    run([nnc, "predict", path, "--model", model, "--weights", os.path.join(out, "weights.safetensors"),
+         "--output", out_npy, *args, *set_args(sets)])
+    want = np.load(out_npy)
+    if want.shape != got.shape:
+        return f"shape nnc {want.shape} keras {got.shape}", float("inf")
+    e = rel(got, want)
+    return ("ok" if e <= PREDICT_TOL else "differs"), e
+
+
+def predict_all(nnc, names):
+    rng = np.random.default_rng(7)
+    rows, failures = [], 0
+    for stem, path, sets in examples(names):
+        summary = json.loads(run([nnc, "summary", path, "--format", "json", *set_args(sets)]))
+        for m in summary["models"]:
+            shapes = {l["name"]: l["output_shape"] for l in m["layers"] if l["layer"] == "input"}
+            with tempfile.TemporaryDirectory() as tmp:
+                try:
+                    status, err = predict_model(nnc, path, sets, m["name"], shapes, tmp, rng)
+                except Exception as ex:  # noqa: BLE001 - reported per case
+                    status, err = f"error: {str(ex).strip().splitlines()[-1][:300]}", float("inf")
+            failures += status != "ok"
+            rows.append((stem, m["name"], status, err))
+            print(f"{'ok  ' if status == 'ok' else 'FAIL'} predict {stem}/{m['name']}: {status} (rel {err:.1e})",
+                  flush=True)
+    return rows, failures
+
+
+def step_case(nnc, stem, train):
+    """One data-parallel step of train.py against `nnc run --dump-steps 1`."""
+    path = os.path.join(ROOT, "examples", f"{stem}.nn")
+    with tempfile.TemporaryDirectory() as tmp:
+        out, dump = os.path.join(tmp, "export"), os.path.join(tmp, "dump")
+        targs = ["--train", train] if train else []
+        run([nnc, "run", path, "--dump-steps", "1", "--dump", dump, *targs])
+        run([nnc, "export", path, "--to", "keras", out, "--weights", os.path.join(dump, "init.safetensors"),
+             *targs])
+        result = os.path.join(tmp, "step.json")
+        run([sys.executable, os.path.join(out, "train.py"), "--one-step", os.path.join(dump, "batch_0.safetensors"),
+             "--step-out", result], cwd=out)
+        with open(result) as f:
+            got = json.load(f)
+        with open(os.path.join(dump, "step_0.json")) as f:
+            want_loss = json.load(f)["loss"]
+        mod = load_module(os.path.join(out, "model.py"), f"step_{stem}")
+        after = mod.read_safetensors(os.path.join(dump, "after_0.safetensors"))
+        errors = []
+        if abs(got["loss"] - want_loss) > STEP_TOL * max(1.0, abs(want_loss)):
+            errors.append(f"loss nnc {want_loss} keras {got['loss']}")
+        weights = mod.read_safetensors(got["weights"])
+        for name, value in after.items():
+            if name not in weights:
+                errors.append(f"{name}: not in Keras's weights")
+                continue
+            e = rel(weights[name], value)
+            if e > STEP_TOL:
+                errors.append(f"{name} differs by {e:.1e}")
+        return errors, got["loss"], want_loss, got.get("devices", 0)
+
+
+def step_all(nnc, names):
+    rows, failures = [], 0
+    for stem, train in STEP_CASES:
+        if names and stem not in names:
+            continue
+        try:
+            errors, loss, want, devices = step_case(nnc, stem, train)
+        except Exception as ex:  # noqa: BLE001 - reported per case
+            errors, loss, want, devices = [f"error: {str(ex).strip()[-600:]}"], float("nan"), float("nan"), 0
+        failures += bool(errors)
+        rows.append((stem, "ok" if not errors else "; ".join(errors[:4])))
+        print(f"{'ok  ' if not errors else 'FAIL'} dp-step {stem}: loss keras {loss} nnc {want} on {devices} devices"
+              + ("" if not errors else "\n    " + "\n    ".join(errors[:6])), flush=True)
+    return rows, failures
+
+
+def main():
+    args = sys.argv[1:]
+    nnc = args.pop(0) if args and not args[0].startswith("-") else os.path.join(ROOT, "target", "release", "nnc")
+    nnc = os.path.abspath(nnc)
+    only_predict, only_step = "--predict-only" in args, "--step-only" in args
+    names = [a for a in args if not a.startswith("--")]
+    failures = 0
+    if not only_step:
+        _, f = predict_all(nnc, names)
+        failures += f
+    if not only_predict:
+        _, f = step_all(nnc, names)
+        failures += f
+    print("all equal" if failures == 0 else f"{failures} failed")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
