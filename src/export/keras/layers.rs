@@ -288,8 +288,16 @@ pub(crate) fn emit(e: &mut Emitter, app: &Application) -> Result<String, Refusal
         }
         "flatten" => e.apply(name, "layers.Flatten()", &[], &x),
         "reshape" => {
-            let target = per_sample_shape(app.output_types.first().map_or(&[][..], |t| &t.dims[..]));
-            e.apply(name, &format!("layers.Reshape({target})"), &[], &x)
+            let out = app.output_types.first().map_or(&[][..], |t| &t.dims[..]);
+            let input = app.input_types.first().map_or(&[][..], |t| &t.dims[..]);
+            if out.first() == input.first() {
+                e.apply(name, &format!("layers.Reshape({})", per_sample_shape(out)), &[], &x)
+            } else {
+                // The batch axis changes (a fixed-size model viewing its rows differently): the whole shape.
+                let dims: Vec<String> =
+                    out.iter().map(|d| known(d, "shape").map(|v| v.to_string())).collect::<Result<_, _>>()?;
+                e.op(name, "reshape", &[("shape", format!("[{}]", dims.join(", ")))], &x)
+            }
         }
         "concat" => {
             let ctor = format!("layers.Concatenate(axis={})", axis(a, "axis"));

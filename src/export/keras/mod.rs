@@ -181,9 +181,13 @@ fn build_body(m: &ModelSource, e: &mut Emitter) -> Result<Vec<String>, Unexporta
                 let t = &node.outputs[0];
                 let var = format!("in_{}", ident(name));
                 let dtype = if t.elem == ElemType::Int { "int32" } else { "float32" };
+                // A model of a fixed batch size (`input x: [16, 26, 26, 128]`) keeps it.
+                let shape = match t.dims.first().and_then(|d| d.as_known()) {
+                    Some(n) => format!("batch_shape=({n}, {}", &per_sample(t)[1..]),
+                    None => format!("shape={}", per_sample(t)),
+                };
                 e.lines.push(format!(
-                    "{var} = keras.Input(shape={}, dtype={}, name={})",
-                    per_sample(t),
+                    "{var} = keras.Input({shape}, dtype={}, name={})",
                     py::string(dtype),
                     py::string(name)
                 ));

@@ -103,6 +103,8 @@ class NncOp(layers.Layer):
             return ops.sum(x, axis=a["axis"], keepdims=a["keepdims"])
         if op == "pad":
             return ops.pad(x, _pads(a["sides"], len(x.shape)), constant_values=a["value"])
+        if op == "reshape":
+            return ops.reshape(x, a["shape"])
         if op == "sine_position":
             return x + ops.convert_to_tensor(_sine_table(x.shape[1], x.shape[2]))
         raise ValueError(f"unknown nnc operation {op!r}")
