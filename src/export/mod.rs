@@ -126,14 +126,14 @@ fn select<'a>(args: &ExportArgs, a: &'a Analysis) -> Result<Selection<'a>, Error
 fn model_source<'a>(m: &'a ModelInfo, prefix: String) -> keras::ModelSource<'a> {
     let inputs = m.inputs.iter().filter_map(|(n, t)| Some((n.clone(), t.node?))).collect();
     let outputs = m.outputs.iter().filter_map(|(n, v)| Some((n.clone(), v.as_tensor()?.node?))).collect();
-    keras::ModelSource { name: m.name.clone(), doc: m.doc.clone(), graph: &m.graph, inputs, outputs, prefix }
+    keras::ModelSource::plain(m.name.clone(), m.doc.clone(), &m.graph, inputs, outputs, prefix)
 }
 
 fn export_keras(args: &ExportArgs, a: &Analysis, root: nnc_compiler::sandbox::Root) -> Result<(), Error> {
     let source = args.file.file_name().map_or_else(|| args.file.display().to_string(), |n| n.display().to_string());
     match select(args, a)? {
         Selection::Model(m) => {
-            let py = keras::model_py(&source, &[model_source(m, String::new())]).map_err(|u| diagnostic(a, u))?;
+            let py = keras::model_py(&source, &[model_source(m, String::new())], None).map_err(|u| diagnostic(a, u))?;
             let weights = model_weights(args, m)?;
             write_dir(&args.out, &py, &weights, None)?;
             println!("exported model `{}` to {} (model.py, weights.safetensors)", m.name, args.out.display());
@@ -184,17 +184,11 @@ fn export_train(
     };
     let data = run::load(&args.file, a, &options, &run_args)?;
     let info = &data.info;
-    let models: Vec<keras::ModelSource> = if info.steps.is_empty() {
+    let mut models: Vec<keras::ModelSource> = if info.steps.is_empty() {
         let name = info.model.clone().unwrap_or_else(|| "Model".into());
         let doc = a.result.models.iter().find(|m| m.name == name).and_then(|m| m.doc.clone());
-        vec![keras::ModelSource {
-            name,
-            doc,
-            graph: &info.graph,
-            inputs: info.model_inputs.clone(),
-            outputs: info.model_outputs.clone(),
-            prefix: String::new(),
-        }]
+        let (inputs, outputs) = (info.model_inputs.clone(), info.model_outputs.clone());
+        vec![keras::ModelSource::plain(name, doc, &info.graph, inputs, outputs, String::new())]
     } else {
         let mut names: Vec<&str> = Vec::new();
         for s in &info.steps {
@@ -211,7 +205,13 @@ fn export_train(
         }
         out
     };
-    let py = keras::model_py(source, &models).map_err(|u| diagnostic(a, u))?;
+    let graph = keras::train::graph_name(&info.name);
+    if info.steps.is_empty() {
+        models.extend(keras::train::training_source(info, &data));
+    } else {
+        models.extend(keras::train::step_sources(info, &data));
+    }
+    let py = keras::model_py(source, &models, Some(&graph)).map_err(|u| diagnostic(a, u))?;
     let trainer =
         Trainer::new(info, data.cfg.class_weights.clone(), data.dims.clone()).map_err(|e| fail(e.to_string()))?;
     let batch = data.cfg.batch.min(data.train.len().max(1));
@@ -234,7 +234,7 @@ fn export_train(
     if args.data {
         write_data(&args.out.join("data"), &data)?;
     }
-    let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
+    let names: Vec<&str> = models.iter().filter(|m| !m.trainer).map(|m| m.name.as_str()).collect();
     println!(
         "exported train block `{}` ({}) to {} (model.py, weights.safetensors, train.py, README.md{})",
         info.name,

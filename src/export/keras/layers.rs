@@ -38,6 +38,11 @@ pub(crate) struct Emitter {
     pub weights: Vec<(String, Vec<String>)>,
     /// The custom classes of `model.py` this model uses (`NncOp`, …).
     pub classes: BTreeSet<&'static str>,
+    /// In a GAN step's graph: the prefixes of the models the step updates. Their layers are called with
+    /// `training=True`, the others' with `training=False` (nnc runs them in inference mode).
+    pub step_over: Option<Vec<String>>,
+    /// A tensor with the batch axis (the first input), for random tensors drawn per batch.
+    pub batch_ref: Option<String>,
     /// Layer objects already made: (Keras name, constructor text, Python variable).
     objects: Vec<(String, String, String)>,
     tmp: usize,
@@ -78,7 +83,12 @@ impl Emitter {
     fn apply(&mut self, name: &str, ctor: &str, params: &[String], args: &str) -> String {
         let obj = self.object(name, ctor, params);
         let out = self.fresh("h");
-        self.lines.push(format!("{out} = {obj}({args})"));
+        let training = match &self.step_over {
+            Some(over) if over.iter().any(|p| name.starts_with(p.as_str())) => ", training=True",
+            Some(_) => ", training=False",
+            None => "",
+        };
+        self.lines.push(format!("{out} = {obj}({args}{training})"));
         out
     }
 
@@ -443,10 +453,30 @@ pub(crate) fn emit(e: &mut Emitter, app: &Application) -> Result<String, Refusal
             e.op(name, app.def.name, &[("axis", format!("[{list}]")), ("keepdims", flag(a, "keepdims").into())], &x)
         }
         "normal" | "uniform" => {
-            return Err(Refusal::layer(
-                "a random tensor without a tensor operand has no batch size in a Keras model; draw it in the train \
-                 block (as the GAN example does) or add it to an input",
-            ));
+            // Drawn per batch: the batch size comes from a tensor of the graph (its first input).
+            let Some(reference) = e.batch_ref.clone() else {
+                return Err(Refusal::layer("a random tensor needs a batch size, and the graph has no input"));
+            };
+            let dims = match a.get("shape") {
+                ArgVal::Shape(ds) => ds
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| match d.as_known() {
+                        Some(v) if i > 0 => Ok(v.to_string()),
+                        _ if i == 0 => Ok("None".to_string()),
+                        _ => Err(Refusal::option("shape", format!("`{d}` has no value"))),
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => return Err(Refusal::option("shape", "the option has no value")),
+            };
+            let (p, q) = if app.def.name == "normal" {
+                (py::float(float(a, "mean", 0.0)), py::float(float(a, "std", 1.0)))
+            } else {
+                (py::float(float(a, "lo", 0.0)), py::float(float(a, "hi", 1.0)))
+            };
+            e.classes.insert("NncRandom");
+            let ctor = format!("NncRandom({}, [{}], {p}, {q})", py::string(app.def.name), dims.join(", "));
+            e.apply(name, &ctor, &[], &reference)
         }
         other => return Err(Refusal::layer(format!("`{other}` has no Keras form in nnc's exporter yet"))),
     };

@@ -103,6 +103,8 @@ class NncOp(layers.Layer):
             return ops.sum(x, axis=a["axis"], keepdims=a["keepdims"])
         if op == "pad":
             return ops.pad(x, _pads(a["sides"], len(x.shape)), constant_values=a["value"])
+        if op == "objective":
+            return _objective(a, x)
         if op == "reshape":
             return ops.reshape(x, a["shape"])
         if op == "sine_position":
@@ -153,12 +155,126 @@ class NncPositionEmbedding(layers.Layer):
         return x + self.embeddings[: x.shape[1]]
 "#;
 
+/// nnc's losses and metrics (`ir/lower.rs::objective`) in keras.ops, formula for formula.
+pub(crate) const NNC_OBJECTIVE: &str = r#"
+
+def _align(t, like):
+    """The target with trailing 1-axes matched to the prediction's shape."""
+    ts, ps = tuple(t.shape), tuple(like.shape)
+    if len(ts) == 0 or ts == ps:
+        return t
+
+    def strip(s):
+        s = list(s)
+        while s and s[-1] == 1:
+            s.pop()
+        return tuple(s)
+
+    return ops.reshape(t, (-1,) + ps[1:]) if strip(ts[1:]) == strip(ps[1:]) else t
+
+
+def _objective(a, xs):
+    fn, opts = a["fn"], a.get("options", {})
+    pred = _float(xs[0])
+    target = xs[1] if len(xs) > 1 else ops.convert_to_tensor(np.asarray(a["target"], dtype="float32"))
+    int_target = "int" in str(target.dtype)
+    classes = pred.shape[-1]
+    weights = None
+    if a.get("class_weights") is not None and int_target:
+        table = ops.convert_to_tensor(np.asarray(a["class_weights"], dtype="float32"))
+        weights = ops.sum(ops.one_hot(ops.cast(target, "int32"), len(a["class_weights"])) * table, axis=-1)
+
+    def weighted_mean(per_sample):
+        return ops.mean(per_sample * weights) if weights is not None else ops.mean(per_sample)
+
+    def onehot(t):
+        return ops.one_hot(ops.cast(t, "int32"), classes, dtype="float32")
+
+    if fn in ("cross_entropy", "nll", "perplexity"):
+        if fn == "nll":
+            logp = pred
+        elif opts.get("from_logits", True):
+            logp = ops.log_softmax(pred, axis=-1)
+        else:
+            logp = ops.log(ops.maximum(pred, 1e-7))
+        t = onehot(target) if int_target else _float(target)
+        mean = weighted_mean(-ops.sum(logp * t, axis=-1))
+        return ops.exp(mean) if fn == "perplexity" else mean
+    t = _float(_align(target, pred))
+    if fn == "mse":
+        return ops.mean(ops.square(pred - t))
+    if fn in ("l1", "mae"):
+        return ops.mean(ops.abs(pred - t))
+    if fn == "huber":
+        delta = opts.get("delta", 1.0)
+        d = ops.abs(pred - t)
+        q = ops.minimum(d, delta)
+        return ops.mean(0.5 * ops.square(q) + delta * (d - q))
+    if fn == "binary_cross_entropy":
+        p = ops.clip(pred, 1e-7, 1.0 - 1e-7)
+        return ops.mean(-(t * ops.log(p) + (1.0 - t) * ops.log(1.0 - p)))
+    if fn == "bce_with_logits":
+        return ops.mean(ops.relu(pred) - pred * t + ops.softplus(-ops.abs(pred)))
+    if fn == "top_k_accuracy":
+        t = onehot(target) if int_target else _float(target)
+        true_logit = ops.sum(pred * t, axis=-1, keepdims=True)
+        above = ops.sum(ops.cast(pred > true_logit, "float32"), axis=-1)
+        return ops.mean(ops.cast(above < opts.get("k", 5) - 0.5, "float32"))
+    if fn in ("accuracy", "precision", "recall"):
+        threshold = opts.get("threshold", 0.5)
+        if int_target and classes > 1:
+            best = ops.max(pred, axis=-1)
+            correct = ops.cast(ops.sum(pred * onehot(target), axis=-1) == best, "float32")
+            if fn == "accuracy":
+                return ops.mean(correct)
+            c = int(opts.get("class", 1))
+            true_pos = ops.cast(_float(target) == c, "float32")
+            pred_pos = ops.cast(pred[..., min(c, classes - 1)] == best, "float32")
+        else:
+            pred_pos = ops.cast(pred > threshold, "float32")
+            true_pos = ops.cast(t > threshold, "float32")
+            if fn == "accuracy":
+                return ops.mean(ops.cast(pred_pos == true_pos, "float32"))
+            if opts.get("class", 1) == 0:
+                pred_pos, true_pos = 1.0 - pred_pos, 1.0 - true_pos
+        both = ops.sum(pred_pos * true_pos)
+        denominator = ops.sum(pred_pos if fn == "precision" else true_pos)
+        return both / ops.maximum(denominator, 1e-7)
+    raise ValueError(f"unknown nnc loss or metric {fn!r}")
+"#;
+
+/// `NncRandom`: a fresh normal or uniform tensor per batch (`normal([N, 100])`), the batch size read from a
+/// tensor of the graph.
+pub(crate) const NNC_RANDOM: &str = r#"
+
+@keras.saving.register_keras_serializable(package="nnc")
+class NncRandom(layers.Layer):
+    """A fresh N(p, q²) (`normal`) or U(p, q) (`uniform`) tensor of `shape` per call; None is the batch."""
+
+    def __init__(self, kind, shape, p, q, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.kind, self.shape, self.p, self.q, self.seed = kind, list(shape), float(p), float(q), seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "shape": self.shape, "p": self.p, "q": self.q,
+                "seed": self.seed}
+
+    def call(self, reference):
+        shape = [ops.shape(reference)[0] if d is None else d for d in self.shape]
+        if self.kind == "normal":
+            return keras.random.normal(shape, mean=self.p, stddev=self.q, seed=self.seed_generator)
+        return keras.random.uniform(shape, minval=self.p, maxval=self.q, seed=self.seed_generator)
+"#;
+
 /// The class text of a custom class by name.
 pub(crate) fn class(name: &str) -> &'static str {
     match name {
         "NncOp" => NNC_OP,
         "NncLayerScale" => NNC_LAYER_SCALE,
         "NncPositionEmbedding" => NNC_POSITION_EMBEDDING,
+        "NncObjective" => NNC_OBJECTIVE,
+        "NncRandom" => NNC_RANDOM,
         _ => "",
     }
 }
@@ -187,14 +303,18 @@ def _squeezed(shape):
     return tuple(d for d in shape if d != 1)
 
 
-def load_weights(model, path=os.path.join(HERE, "weights.safetensors"), prefix=None):
+def load_weights(model, path=os.path.join(HERE, "weights.safetensors"), prefix=None, partial=False):
     """Assigns nnc's parameters to the layers of `model` by name (WEIGHTS), checking every Keras weight
-    gets exactly one tensor of its shape and every parameter of the model is used exactly once."""
+    gets exactly one tensor of its shape and every parameter of the model is used exactly once. `partial`:
+    the table's layers missing from `model` are skipped (a GAN step's graph holds some of the block's)."""
     tensors = read_safetensors(path) if isinstance(path, str) else path
     prefix = PREFIX.get(model.name, "") if prefix is None else prefix
     table = WEIGHTS[model.name]
+    present = {layer.name for layer in model.layers}
     used = set()
     for layer_name, names in table.items():
+        if partial and layer_name not in present:
+            continue
         layer = model.get_layer(layer_name)
         if len(layer.weights) != len(names):
             raise ValueError(f"layer {layer_name}: Keras has {len(layer.weights)} weights, nnc {len(names)}")
@@ -220,6 +340,31 @@ def load_weights(model, path=os.path.join(HERE, "weights.safetensors"), prefix=N
         if layer.weights and layer.name not in table:
             raise ValueError(f"layer {layer.name} has weights nnc does not know")
     return model
+
+
+def save_weights(model, path, prefix=None):
+    """Writes the weights of `model` under nnc's parameter names (WEIGHTS) as safetensors, for `nnc predict
+    --weights` or `nnc run --init`."""
+    prefix = PREFIX.get(model.name, "") if prefix is None else prefix
+    tensors = {}
+    present = {layer.name for layer in model.layers}
+    for layer_name, names in WEIGHTS[model.name].items():
+        if layer_name not in present:
+            continue
+        for var, name in zip(model.get_layer(layer_name).weights, names):
+            tensors[prefix + name] = np.asarray(keras.ops.convert_to_numpy(var.value), dtype="float32")
+    header, offset, chunks = {}, 0, []
+    for name, value in sorted(tensors.items()):
+        raw = np.ascontiguousarray(value).astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(value.shape), "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        chunks.append(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(chunks))
+    os.replace(tmp, path)
 
 
 def main():
