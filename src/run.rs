@@ -932,6 +932,9 @@ fn dump_steps(
     let io = |e: nnc_runtime::checkpoint::CheckpointError| Failure::new(e.to_string());
     let none = BTreeMap::new();
     nnc_runtime::checkpoint::save(&dir.join("init.safetensors"), &params.values, &none).map_err(io)?;
+    if !trainer.info.steps.is_empty() {
+        return dump_iterations(trainer, params, all, cfg, dir, steps);
+    }
     let mut opt = nnc_runtime::train::optim::Optimizer::new(cfg.optimizer.clone());
     for i in 0..steps {
         let rows: Vec<usize> = (i * cfg.batch..((i + 1) * cfg.batch).min(all.len())).collect();
@@ -950,6 +953,45 @@ fn dump_steps(
             .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     }
     println!("dumped {} to {}", plural(steps, "step"), dir.display());
+    Ok(())
+}
+
+/// `--dump-steps K` of a block of alternating steps (a GAN): K iterations, each running every step in
+/// order (`times` each) on the next full batch in file order, as `nnc run` does without shuffling. Writes
+/// `batch_j` for the j-th step application, then `after_{K-1}` and `step_{K-1}.json` with the loss of each
+/// step application (`losses`; `loss` is the first).
+fn dump_iterations(
+    trainer: &mut Trainer,
+    params: &mut Params,
+    all: &Dataset,
+    cfg: &Config,
+    dir: &Path,
+    iterations: usize,
+) -> Result<(), Failure> {
+    let io = |e: nnc_runtime::checkpoint::CheckpointError| Failure::new(e.to_string());
+    let none = BTreeMap::new();
+    let in_order = Config { shuffle: false, ..cfg.clone() };
+    let batch = cfg.batch.max(1).min(all.len().max(1));
+    let per_iteration: usize = trainer.info.steps.iter().map(|s| s.times.max(1) as usize).sum();
+    let full = all.len() / batch;
+    for j in 0..(per_iteration * iterations).min(full) {
+        let rows: Vec<usize> = (j * batch..(j + 1) * batch).collect();
+        let arrays: BTreeMap<String, _> = all.take(&rows).arrays.iter().map(|(k, t)| (k.clone(), t.float())).collect();
+        nnc_runtime::checkpoint::save(&dir.join(format!("batch_{j}.safetensors")), &arrays, &none).map_err(io)?;
+    }
+    let mut losses = Vec::new();
+    let mut on_event = |e: Event| {
+        if let Event::Step { loss, .. } = e {
+            losses.push(loss);
+        }
+    };
+    trainer.fit_steps(params, all, &in_order, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
+    let last = iterations.saturating_sub(1);
+    nnc_runtime::checkpoint::save(&dir.join(format!("after_{last}.safetensors")), &params.values, &none).map_err(io)?;
+    let json = serde_json::json!({"loss": losses.first().copied().unwrap_or(f64::NAN), "losses": losses});
+    std::fs::write(dir.join(format!("step_{last}.json")), json.to_string())
+        .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    println!("dumped {} to {}", plural(iterations, "iteration"), dir.display());
     Ok(())
 }
 

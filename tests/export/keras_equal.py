@@ -15,6 +15,7 @@ import glob
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -36,8 +37,19 @@ BATCH = 3
 ZOO_SETS = {"inception_v3": ["size=75"], "xception": ["size=71"]}
 # Examples whose size is a model parameter: a smaller one, the layers unchanged.
 SETS = {"vgg16": ["classes=10"]}
-# Train blocks of the data-parallel step test: (example, train block or None for the first).
-STEP_CASES = [("digits_mlp", None), ("mnist_cnn", None), ("sentiment_lstm", None), ("mnist_gan", None)]
+# Train blocks of the data-parallel step test: (example, train block or None for the first, edits). A step
+# draws random numbers (dropout masks, a GAN's noise) that two frameworks cannot share: such examples run
+# as a copy with the randomness edited out (dropout rate 0; the noise taken from pixels of the batch), which keeps
+# every other part of the step (the alternating GAN updates, batch norm's modes, the optimizers) compared.
+NO_DROPOUT = [(r"dropout\(\s*[0-9.]+", "dropout(0.0")]
+STEP_CASES = [
+    ("digits_mlp", None, []),
+    ("workshop_convnet", None, []),
+    ("mnist_cnn", None, NO_DROPOUT),
+    ("keras_shapes_lstm", None, []),
+    ("sentiment_lstm", None, NO_DROPOUT),
+    ("mnist_gan", None, [(r"normal\(\[N, 100\]\)", "real[:, 350:450]")]),
+]
 
 
 def run(cmd, **kw):
@@ -127,12 +139,22 @@ def predict_all(nnc, names):
     return rows, failures
 
 
-def step_case(nnc, stem, train):
+def step_case(nnc, stem, train, edits):
     """One data-parallel step of train.py against `nnc run --dump-steps 1`."""
     path = os.path.join(ROOT, "examples", f"{stem}.nn")
     with tempfile.TemporaryDirectory() as tmp:
+        if edits:
+            with open(path) as f:
+                text = f.read().replace("../data/", os.path.join(ROOT, "data") + "/")
+            for pattern, replacement in edits:
+                text, n = re.subn(pattern, replacement, text)
+                assert n > 0, f"{stem}: no {pattern}"
+            path = os.path.join(tmp, f"{stem}.nn")
+            with open(path, "w") as f:
+                f.write(text)
         out, dump = os.path.join(tmp, "export"), os.path.join(tmp, "dump")
         targs = ["--train", train] if train else []
+        targs += ["--root", ROOT]
         run([nnc, "run", path, "--dump-steps", "1", "--dump", dump, *targs])
         run([nnc, "export", path, "--to", "keras", out, "--weights", os.path.join(dump, "init.safetensors"),
              *targs])
@@ -149,11 +171,18 @@ def step_case(nnc, stem, train):
         if abs(got["loss"] - want_loss) > STEP_TOL * max(1.0, abs(want_loss)):
             errors.append(f"loss nnc {want_loss} keras {got['loss']}")
         weights = mod.read_safetensors(got["weights"])
+        # A parameter whose true gradient is zero (a bias before batch norm) has a gradient of rounding
+        # noise on both sides, which Adam scales to full-size steps: its update is not compared (as in
+        # tests/oracle/oracle.py).
+        grads_file = os.path.join(dump, "grads_0.safetensors")
+        grads = mod.read_safetensors(grads_file) if os.path.exists(grads_file) else {}
         for name, value in after.items():
+            if name in grads and np.linalg.norm(grads[name]) < 1e-5:
+                continue
             if name not in weights:
                 errors.append(f"{name}: not in Keras's weights")
                 continue
-            e = rel(weights[name], value)
+            e = rel(np.reshape(weights[name], value.shape), value)
             if e > STEP_TOL:
                 errors.append(f"{name} differs by {e:.1e}")
         return errors, got["loss"], want_loss, got.get("devices", 0)
@@ -161,11 +190,11 @@ def step_case(nnc, stem, train):
 
 def step_all(nnc, names):
     rows, failures = [], 0
-    for stem, train in STEP_CASES:
+    for stem, train, edits in STEP_CASES:
         if names and stem not in names:
             continue
         try:
-            errors, loss, want, devices = step_case(nnc, stem, train)
+            errors, loss, want, devices = step_case(nnc, stem, train, edits)
         except Exception as ex:  # noqa: BLE001 - reported per case
             errors, loss, want, devices = [f"error: {str(ex).strip()[-600:]}"], float("nan"), float("nan"), 0
         failures += bool(errors)

@@ -471,7 +471,9 @@ fn arithmetic(
     match (lhs, rhs) {
         (Operand::Tensor(a), Operand::Tensor(b)) => {
             let (ta, tb) = (g.ty(*a), g.ty(*b));
-            let same = ta.dims == tb.dims && ta.elem == ElemType::Float && tb.elem == ElemType::Float;
+            // Keras's merge layers need a batch axis (a loss is a scalar) and float operands.
+            let same =
+                ta.dims == tb.dims && !ta.dims.is_empty() && ta.elem == ElemType::Float && tb.elem == ElemType::Float;
             let merge = match op {
                 BinOp::Add => Some("Add"),
                 BinOp::Sub => Some("Subtract"),

@@ -343,16 +343,17 @@ def load_weights(model, path=os.path.join(HERE, "weights.safetensors"), prefix=N
 
 
 def save_weights(model, path, prefix=None):
-    """Writes the weights of `model` under nnc's parameter names (WEIGHTS) as safetensors, for `nnc predict
-    --weights` or `nnc run --init`."""
-    prefix = PREFIX.get(model.name, "") if prefix is None else prefix
+    """Writes the weights of `model` (or of a list of models) under nnc's parameter names (WEIGHTS) as
+    safetensors, for `nnc predict --weights` or `nnc run --init`."""
     tensors = {}
-    present = {layer.name for layer in model.layers}
-    for layer_name, names in WEIGHTS[model.name].items():
-        if layer_name not in present:
-            continue
-        for var, name in zip(model.get_layer(layer_name).weights, names):
-            tensors[prefix + name] = np.asarray(keras.ops.convert_to_numpy(var.value), dtype="float32")
+    for m in model if isinstance(model, (list, tuple)) else [model]:
+        p = PREFIX.get(m.name, "") if prefix is None else prefix
+        present = {layer.name for layer in m.layers}
+        for layer_name, names in WEIGHTS[m.name].items():
+            if layer_name not in present:
+                continue
+            for var, name in zip(m.get_layer(layer_name).weights, names):
+                tensors[p + name] = np.asarray(keras.ops.convert_to_numpy(var.value), dtype="float32")
     header, offset, chunks = {}, 0, []
     for name, value in sorted(tensors.items()):
         raw = np.ascontiguousarray(value).astype("<f4").tobytes()

@@ -371,16 +371,20 @@ class AlternatingSteps:
             for v, x in zip(o.variables, xs):
                 v.assign(x)
 
-    def iteration(self, state, data):
+    def iteration(self, state, batches):
+        """One iteration: step applications in order, each on the next batch of `batches` (as nnc does)."""
         values, opt_values = state
+        batches = iter(batches)
         values, opt_values = list(values), [list(o) for o in opt_values]
         index = {id(v): i for i, v in enumerate(self.variables)}
         losses = {}
-        for k, (name, _, times, over) in enumerate(STEPS):
+        for k, (name, _, times, over) in enumerate(STEPS):  # noqa: B007
             g, opt = self.graphs[k], self.optimizers[k]
             learn = [index[id(v)] for v in g.trainable_variables if self._learns(v, over)]
             for _ in range(times):
-                def loss_fn(learned, values):
+                data = next(batches)
+
+                def loss_fn(learned, values, data=data):
                     vals = list(values)
                     for i, x in zip(learn, learned):
                         vals[i] = x
@@ -396,24 +400,30 @@ class AlternatingSteps:
                 learned, opt_values[k] = opt.stateless_apply(opt_values[k], grads, learned)
                 for i, x in zip(learn, learned):
                     values[i] = x
-                losses[f"{name}_loss"] = loss
-        return (values, opt_values), losses
+                losses.setdefault(f"{name}_loss", []).append(loss)
+        return (values, opt_values), {k: sum(v) / len(v) for k, v in losses.items()}
 
-    def fit(self, arrays, iterations, batch):
+    def fit(self, arrays, iterations, batch, shuffle=SHUFFLE):
+        """`iterations` iterations over full batches of `arrays` (reshuffled at each pass when `shuffle`),
+        every batch sharded over the devices."""
         mesh = jax.sharding.Mesh(np.array(jax.devices()), ("batch",))
         sharding = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("batch"))
         step = jax.jit(self.iteration)
         state = self.state()
         n = len(next(iter(arrays.values())))
+        per_iteration = sum(times for _, _, times, _ in STEPS)
         rng = np.random.default_rng(SEED)
-        order, at = rng.permutation(n) if SHUFFLE else np.arange(n), 0
+        order, at = (rng.permutation(n) if shuffle else np.arange(n)), 0
+        losses = {}
         for it in range(iterations):
-            if at + batch > n:
-                order, at = rng.permutation(n) if SHUFFLE else np.arange(n), 0
-            rows = order[at:at + batch]
-            at += batch
-            data = {k: jax.device_put(v[rows], sharding) for k, v in arrays.items()}
-            state, losses = step(state, data)
+            batches = []
+            for _ in range(per_iteration):
+                if at + batch > n:
+                    order, at = (rng.permutation(n) if shuffle else np.arange(n)), 0
+                rows = order[at:at + batch]
+                at += batch
+                batches.append({k: jax.device_put(v[rows], sharding) for k, v in arrays.items()})
+            state, losses = step(state, batches)
             if it % 100 == 0 or it == iterations - 1:
                 print(f"iteration {it + 1}/{iterations}: " + ", ".join(f"{k} {float(v):.4f}" for k, v in losses.items()))
         self.assign(state)
@@ -459,10 +469,15 @@ def one_step(trainer, batch_path, out_path):
     arrays = exported.read_safetensors(batch_path)
     weights = os.path.join(os.path.dirname(os.path.abspath(out_path)), "after.safetensors")
     if isinstance(trainer, AlternatingSteps):
-        losses = trainer.fit(all_inputs(trainer.graphs, arrays), 1, len(next(iter(arrays.values()))))
+        # The step applications of one iteration take batch_0, batch_1, … (the files nnc dumped).
+        per_iteration = sum(times for _, _, times, _ in STEPS)
+        parts = [exported.read_safetensors(batch_path.replace("batch_0.", f"batch_{j}.")) for j in range(per_iteration)]
+        rows = len(next(iter(arrays.values())))
+        joined = {k: np.concatenate([p[k] for p in parts]) for k in arrays}
+        losses = trainer.fit(all_inputs(trainer.graphs, joined), 1, rows, shuffle=False)
         logs = {k: float(v) for k, v in losses.items()}
         loss = logs[f"{STEPS[0][0]}_loss"]
-        graph = trainer.graphs[0]
+        graph = trainer.graphs
     else:
         logs = trainer.train_on_batch(inputs_of(trainer.graph, arrays), return_dict=True)
         logs = {k: float(v) for k, v in logs.items()}
@@ -495,7 +510,7 @@ def main():
         iterations = ITERATIONS or args.epochs * per_pass
         print(f"training {BLOCK} on {len(devices)} device(s): batch {BATCH}, {iterations} iterations")
         trainer.fit(all_inputs(trainer.graphs, train), iterations, BATCH)
-        exported.save_weights(trainer.graphs[0], args.save, prefix="")
+        exported.save_weights(trainer.graphs, args.save, prefix="")
         print(f"saved {args.save}")
         return
     x = inputs_of(trainer.graph, train)
