@@ -54,7 +54,7 @@ pub(crate) fn zip_stored(entries: &[(String, Vec<u8>)]) -> Result<Vec<u8>, Strin
         central.extend_from_slice(&20u16.to_le_bytes());
         common(&mut central);
         // Comment length, disk, internal and external attributes, the local header's offset.
-        central.extend_from_slice(&[0u8; 8]);
+        central.extend_from_slice(&[0u8; 10]);
         central.extend_from_slice(&offset.to_le_bytes());
         central.extend_from_slice(name.as_bytes());
     }

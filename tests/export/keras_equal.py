@@ -71,6 +71,37 @@ def rel(a, b):
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-6))
 
 
+def write_safetensors(path, tensors):
+    header, offset, chunks = {}, 0, []
+    for name, value in sorted(tensors.items()):
+        raw = np.ascontiguousarray(value, dtype="<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(value.shape), "data_offsets": [offset, offset + len(raw)]}
+        offset += len(raw)
+        chunks.append(raw)
+    text = json.dumps(header).encode()
+    text += b" " * (-len(text) % 8)
+    with open(path, "wb") as f:
+        f.write(len(text).to_bytes(8, "little") + text + b"".join(chunks))
+
+
+def perturbed(tensors, rng):
+    """Initial weights leave many outputs trivial (zero biases, unit batch-norm statistics, near-uniform
+    softmax); random weights of the same scale make every parameter matter. Variances stay positive."""
+    out = {}
+    for name, w in tensors.items():
+        w = np.asarray(w, np.float32)
+        if name.endswith("count"):
+            out[name] = w
+        elif name.endswith("var") or name.endswith("variance"):
+            out[name] = (0.5 + rng.random(w.shape)).astype(np.float32)
+        else:
+            # Half the tensor's own spread (0.1 for constant ones: biases, gammas): deep stacks stay finite.
+            spread = float(np.std(w))
+            scale = 0.5 * spread if spread > 0 else 0.1
+            out[name] = (w + scale * rng.standard_normal(w.shape)).astype(np.float32)
+    return out
+
+
 def examples(names):
     files = sorted(glob.glob(os.path.join(ROOT, "examples", "*.nn")))
     files += sorted(glob.glob(os.path.join(ROOT, "examples", "zoo", "*.nn")))
@@ -93,7 +124,9 @@ def predict_model(nnc, path, sets, model, shapes, tmp, rng):
     out = os.path.join(tmp, model)
     run([nnc, "export", path, "--to", "keras", out, "--model", model, *set_args(sets)])
     mod = load_module(os.path.join(out, "model.py"), f"exported_{model}")
-    keras_model = mod.load_weights(mod.BUILDERS[model](), os.path.join(out, "weights.safetensors"))
+    weights = os.path.join(tmp, f"{model}_random.safetensors")
+    write_safetensors(weights, perturbed(mod.read_safetensors(os.path.join(out, "weights.safetensors")), rng))
+    keras_model = mod.load_weights(mod.BUILDERS[model](), weights)
     feeds, args = {}, []
     for inp in keras_model.inputs:
         name = inp.name
@@ -111,7 +144,7 @@ def predict_model(nnc, path, sets, model, shapes, tmp, rng):
     got = keras_model(feeds, training=False)
     got = np.asarray(got[0] if isinstance(got, (list, tuple)) else got)
     out_npy = os.path.join(tmp, f"{model}_out.npy")
-    run([nnc, "predict", path, "--model", model, "--weights", os.path.join(out, "weights.safetensors"),
+    run([nnc, "predict", path, "--model", model, "--weights", weights,
          "--output", out_npy, *args, *set_args(sets)])
     want = np.load(out_npy)
     if want.shape != got.shape:

@@ -502,3 +502,6 @@ fn arithmetic(
         _ => Err(Refusal { option: None, why: "arithmetic of two constants has no tensor to compute on".into() }),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -442,6 +442,18 @@ def build(weights):
     return trainer
 
 
+def divisible(arrays, devices):
+    """Each batch is split across the devices, so every batch (the last, partial one too) must hold a
+    multiple of their number of rows: the last few rows past that are left out (fewer than the devices)."""
+    n = len(next(iter(arrays.values())))
+    drop = (n % BATCH) % devices
+    if BATCH % devices:
+        raise SystemExit(f"batch {BATCH} does not split across {devices} devices: export with another batch")
+    if drop:
+        print(f"note: the last {drop} of {n} rows are left out (the last batch must split across {devices} devices)")
+    return {k: v[: n - drop] for k, v in arrays.items()}
+
+
 def load_npz(path):
     with np.load(path) as f:
         return {k: f[k] for k in f.files}
@@ -513,15 +525,17 @@ def main():
         exported.save_weights(trainer.graphs, args.save, prefix="")
         print(f"saved {args.save}")
         return
-    x = inputs_of(trainer.graph, train)
+    x = divisible(inputs_of(trainer.graph, train), len(devices))
     val_path = os.path.join(args.data, "validation.npz")
-    validation = (inputs_of(trainer.graph, load_npz(val_path)),) if os.path.exists(val_path) else None
+    validation = None
+    if os.path.exists(val_path):
+        validation = (divisible(inputs_of(trainer.graph, load_npz(val_path)), len(devices)),)
     print(f"training {BLOCK} on {len(devices)} device(s): batch {BATCH} split across them, {args.epochs} epoch(s)")
     trainer.fit(x, batch_size=BATCH, epochs=args.epochs, shuffle=SHUFFLE, validation_data=validation,
                 callbacks=callbacks())
     test_path = os.path.join(args.data, "test.npz")
     if os.path.exists(test_path):
-        test = inputs_of(trainer.graph, load_npz(test_path))
+        test = divisible(inputs_of(trainer.graph, load_npz(test_path)), len(devices))
         print("test:", trainer.evaluate(test, batch_size=BATCH, return_dict=True, verbose=0))
     exported.save_weights(trainer.graph, args.save, prefix="")
     print(f"saved {args.save}")
