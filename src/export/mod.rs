@@ -59,6 +59,10 @@ pub(crate) struct ExportArgs {
     /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
     #[arg(long, value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// How a refusal (E0601: what the target cannot express) is reported: human-readable, or JSON as
+    /// `nnc check --format json` prints diagnostics.
+    #[arg(long, value_enum, default_value = "human")]
+    pub format: crate::Format,
 }
 
 /// `nnc export`: exit 0 when written, 1 on errors in the file or what it cannot express, 2 on usage.
@@ -71,7 +75,16 @@ pub(crate) fn run(args: &ExportArgs, color: bool) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Error::Diagnostic(d)) => {
-            eprint!("{}", crate::render::human(&a.program, &[*d], color));
+            match args.format {
+                crate::Format::Human => eprint!("{}", crate::render::human(&a.program, &[*d], color)),
+                crate::Format::Json => {
+                    let doc = serde_json::json!({
+                        "version": 1,
+                        "diagnostics": [crate::render::diagnostic_json(&a.program, &d)],
+                    });
+                    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+                }
+            }
             ExitCode::from(1)
         }
         Err(Error::Failure(f)) => crate::finish(Err(f)),
@@ -249,9 +262,10 @@ fn export_train(
 fn diagnostic(a: &Analysis, u: keras::Unexportable) -> Error {
     let _ = a;
     let at = u.option_origin.unwrap_or(u.origin);
-    let label = match u.refusal.option {
-        Some(o) => format!("option `{o}` has no Keras form here"),
-        None => "no Keras form".to_string(),
+    let label = match (u.refusal.option, u.option_origin) {
+        (Some(o), Some(_)) => format!("`{o}` has no Keras form here"),
+        (Some(o), None) => format!("`{o}` (not written: its default) has no Keras form here"),
+        (None, _) => "no Keras form".to_string(),
     };
     let d = Diagnostic::new(Code::NotExportable, at.file, at.span, format!("cannot export {} to Keras", u.what))
         .with_label(label)

@@ -279,8 +279,13 @@ impl Walk<'_, '_> {
                     frozen: *frozen || self.m.frozen.iter().any(|p| name.starts_with(p.as_str())),
                     tensor: &tensor,
                 };
+                let what = if name == def.name || name.ends_with(&format!(".{}", def.name)) {
+                    format!("`{}`", def.name)
+                } else {
+                    format!("`{}` (`{name}`)", def.name)
+                };
                 let expr = layers::emit(self.e, &app).map_err(|refusal| Unexportable {
-                    what: format!("`{}` (`{name}`)", def.name),
+                    what,
                     option_origin: refusal.option.and_then(|o| args.origin(o)),
                     refusal,
                     origin: node.origin,
