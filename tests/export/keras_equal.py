@@ -44,6 +44,9 @@ SETS = {"vgg16": ["classes=10"]}
 NO_DROPOUT = [(r"dropout\(\s*[0-9.]+", "dropout(0.0")]
 STEP_CASES = [
     ("digits_mlp", None, []),
+    # nnc's coupled weight decay and global-norm clipping, done by train.py around Keras's SGD.
+    ("digits_mlp", None, [(r"optimizer\s*=\s*\w+\([^)]*\)", "optimizer = sgd(lr = 0.1, momentum = 0.9, weight_decay = 0.01, "
+                                                            "clip_norm = 0.5)")]),
     ("workshop_convnet", None, []),
     ("mnist_cnn", None, NO_DROPOUT),
     ("keras_shapes_lstm", None, []),

@@ -87,7 +87,9 @@ fn refuse(info: &TrainInfo, why: String) -> Unexportable {
     }
 }
 
-/// Keras's optimizer for nnc's (the update rules are Keras's already; `tests/oracle` checks them).
+/// Keras's optimizer for nnc's (the update rules are Keras's already; `tests/oracle` checks them). nnc's
+/// `weight_decay` (other than Lion's, which Keras decays the same way) adds wd·w to the gradients of kernels
+/// and embeddings before clipping and the update: `train.py` does that itself ([`decay`]).
 pub(crate) fn optimizer(spec: &Spec, info: &TrainInfo) -> Result<String, Unexportable> {
     let f = py::float;
     let mut args = Vec::new();
@@ -129,18 +131,6 @@ pub(crate) fn optimizer(spec: &Spec, info: &TrainInfo) -> Result<String, Unexpor
             "Lion"
         }
     };
-    if spec.weight_decay != 0.0 && !matches!(spec.kind, Kind::Lion { .. }) {
-        // nnc adds wd·w to the gradients of kernels and embeddings before the update (L2, coupled); Keras's
-        // weight_decay is decoupled (AdamW) and decays every variable: another training rule.
-        return Err(refuse(
-            info,
-            format!(
-                "`weight_decay = {}` adds wd·w to the gradients of kernels and embeddings (coupled L2); Keras's \
-                 optimizers decay weights decoupled, which trains differently",
-                spec.weight_decay
-            ),
-        ));
-    }
     match (spec.clip_norm, spec.clip_value) {
         (Some(_), Some(_)) => {
             return Err(refuse(info, "Keras's optimizers take one of clip_norm and clip_value, not both".into()));
@@ -150,6 +140,11 @@ pub(crate) fn optimizer(spec: &Spec, info: &TrainInfo) -> Result<String, Unexpor
         (None, None) => {}
     }
     Ok(format!("keras.optimizers.{class}({})", args.join(", ")))
+}
+
+/// The coupled weight decay `train.py` adds to the gradients (0 for Lion, whose optimizer decays).
+fn decay(spec: &Spec) -> f64 {
+    if matches!(spec.kind, Kind::Lion { .. }) { 0.0 } else { spec.weight_decay }
 }
 
 /// Callbacks for the schedule and early stopping, as Python list items.
@@ -185,12 +180,15 @@ pub(crate) fn train_py(
 ) -> Result<TrainFiles, Unexportable> {
     let cfg = &data.cfg;
     let mut opts = Vec::new();
+    let mut decays = Vec::new();
     if info.steps.is_empty() {
         opts.push(("loss".to_string(), optimizer(&cfg.optimizer, info)?));
+        decays.push(format!("\"loss\": {}", py::float(decay(&cfg.optimizer))));
     } else {
         for s in &info.steps {
             let spec = Spec::from_value(Some(&s.optimizer)).map_err(|e| refuse(info, e))?;
             opts.push((s.name.clone(), optimizer(&spec, info)?));
+            decays.push(format!("{}: {}", py::string(&s.name), py::float(decay(&spec))));
         }
     }
     let graph = graph_name(&info.name);
@@ -239,8 +237,12 @@ pub(crate) fn train_py(
         "# The block's optimizers (one per step), as functions: each step needs its own state.\nOPTIMIZERS = {\n",
     );
     text.push_str(&optimizers.join("\n"));
+    text.push_str(&format!(
+        "\n}}\n# nnc's weight decay: wd·w added to the gradients of kernels and embeddings, per step.\nDECAY = {{{}}}\n",
+        decays.join(", ")
+    ));
     text.push_str(
-        "\n}\n# (step, training graph in model.py, times per batch, prefixes of the layers it updates)\nSTEPS = [",
+        "# (step, training graph in model.py, times per batch, prefixes of the layers it updates)\nSTEPS = [",
     );
     text.push_str(&steps.join(", "));
     text.push_str(&format!("]\nGRAPH = {}\n", py::string(&graph)));
@@ -291,6 +293,14 @@ def distribute():
     return devices
 
 
+def decayed(grads, values, variables, wd):
+    """nnc's weight decay: wd·w added to the gradients of kernels and embeddings (before clipping)."""
+    if not wd:
+        return grads
+    return [g + wd * w if v.path.endswith(("kernel", "embeddings")) else g
+            for g, w, v in zip(grads, values, variables)]
+
+
 class TrainBlock(keras.Model):
     """A single-model train block: its training graph (data in, loss and metrics out) trained by fit(), the
     gradients of the graph's `loss` output applied by the block's optimizer."""
@@ -315,6 +325,7 @@ class TrainBlock(keras.Model):
         tv, ntv, ov, mv = state
         data, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         (_, (outs, ntv)), grads = jax.value_and_grad(self._loss, has_aux=True)(tv, ntv, data, True)
+        grads = decayed(grads, tv, self.trainable_variables, DECAY["loss"])
         tv, ov = self.optimizer.stateless_apply(ov, grads, tv)
         logs, mv = self._track(mv, outs)
         return logs, (tv, ntv, ov, mv)
@@ -395,6 +406,8 @@ class AlternatingSteps:
 
                 learned = [values[i] for i in learn]
                 (loss, ntv), grads = jax.value_and_grad(loss_fn, has_aux=True)(learned, values)
+                learned_vars = [self.variables[i] for i in learn]
+                grads = decayed(grads, learned, learned_vars, DECAY[name])
                 for v, x in zip(g.non_trainable_variables, ntv):
                     values[index[id(v)]] = x
                 learned, opt_values[k] = opt.stateless_apply(opt_values[k], grads, learned)
