@@ -97,7 +97,7 @@ mod tests {
     fn the_runtime_reads_what_is_written() {
         // A float32 [2, 3] array in .npy form, round-tripped through the runtime's own writer.
         let mut header = "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".to_string();
-        while (10 + header.len() + 1) % 64 != 0 {
+        while !(10 + header.len() + 1).is_multiple_of(64) {
             header.push(' ');
         }
         header.push('\n');

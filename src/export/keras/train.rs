@@ -238,7 +238,7 @@ pub(crate) fn train_py(
     );
     text.push_str(&optimizers.join("\n"));
     text.push_str(&format!(
-        "\n}}\n# nnc's weight decay: wd·w added to the gradients of kernels and embeddings, per step.\nDECAY = {{{}}}\n",
+        "\n}}\n# nnc's weight decay: wd·w added to the gradients of kernels and embeddings.\nDECAY = {{{}}}\n",
         decays.join(", ")
     ));
     text.push_str(
@@ -438,7 +438,8 @@ class AlternatingSteps:
                 batches.append({k: jax.device_put(v[rows], sharding) for k, v in arrays.items()})
             state, losses = step(state, batches)
             if it % 100 == 0 or it == iterations - 1:
-                print(f"iteration {it + 1}/{iterations}: " + ", ".join(f"{k} {float(v):.4f}" for k, v in losses.items()))
+                shown = ", ".join(f"{k} {float(v):.4f}" for k, v in losses.items())
+                print(f"iteration {it + 1}/{iterations}: {shown}")
         self.assign(state)
         return losses
 
