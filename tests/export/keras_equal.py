@@ -53,6 +53,11 @@ STEP_CASES = [
     ("sentiment_lstm", None, NO_DROPOUT),
     ("mnist_gan", None, [(r"normal\(\[N, 100\]\)", "real[:, 350:450]")]),
 ]
+# Biases whose true gradient is (nearly) zero and whose gradient files nnc does not write (a GAN iteration):
+# fc1 → leaky_relu → batch_norm, where batch norm cancels a unit's bias whenever the batch stays on one side
+# of leaky_relu's kink. Adam's first step divides such a gradient by its own size, so rounding differences
+# become update differences (2.5e-4 relative on one device too: not the data parallelism). Compared at 1e-3.
+LOOSE = {"mnist_gan": {"Generator.fc1.bias": 1e-3}}
 
 
 def run(cmd, **kw):
@@ -219,7 +224,7 @@ def step_case(nnc, stem, train, edits):
                 errors.append(f"{name}: not in Keras's weights")
                 continue
             e = rel(np.reshape(weights[name], value.shape), value)
-            if e > STEP_TOL:
+            if e > LOOSE.get(stem, {}).get(name, STEP_TOL):
                 errors.append(f"{name} differs by {e:.1e}")
         return errors, got["loss"], want_loss, got.get("devices", 0)
 
