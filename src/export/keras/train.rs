@@ -179,6 +179,16 @@ pub(crate) fn train_py(
     source: &str,
 ) -> Result<TrainFiles, Unexportable> {
     let cfg = &data.cfg;
+    if matches!(info.field("stateful"), Some(nnc_compiler::types::Value::Bool(true))) {
+        // Keras's stateful layers keep per-batch states in the layer, for a fixed batch size and no
+        // data parallelism; nnc carries them through its own batch order. Another training rule: refused.
+        return Err(refuse(
+            info,
+            "`stateful = true` carries recurrent states across batches in nnc's order; \
+            train.py splits batches across devices"
+                .into(),
+        ));
+    }
     let mut opts = Vec::new();
     let mut decays = Vec::new();
     if info.steps.is_empty() {
