@@ -135,3 +135,19 @@ fn an_unknown_model_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no model `Nope`"));
 }
+
+#[test]
+fn a_stateful_train_block_is_refused() {
+    let tmp = std::env::temp_dir().join(format!("nnc-export-stateful-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let file = tmp.join("s.nn");
+    let source = "dim N\nmodel R {\n    input x: [N, 4, 2]\n    output o = lstm(x, 3)\n}\ntrain t {\n    model = R()\n    \
+                  data = synthetic(n = 8)\n    loss = mse(o, 0)\n    batch = 4\n    stateful = true\n}\n";
+    std::fs::write(&file, source).unwrap();
+    let out = Command::new(nnc_bin()).arg("export").arg(&file).args(["--to", "keras"]).arg(tmp.join("out")).output();
+    let out = out.unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("E0601") && err.contains("stateful"), "{err}");
+    let _ = std::fs::remove_dir_all(&tmp);
+}
