@@ -141,8 +141,21 @@ fn a_stateful_train_block_is_refused() {
     let tmp = std::env::temp_dir().join(format!("nnc-export-stateful-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     let file = tmp.join("s.nn");
-    let source = "dim N\nmodel R {\n    input x: [N, 4, 2]\n    output o = lstm(x, 3)\n}\ntrain t {\n    model = R()\n    \
-                  data = synthetic(n = 8)\n    loss = mse(o, 0)\n    batch = 4\n    stateful = true\n}\n";
+    let source = [
+        "dim N",
+        "model R {",
+        "    input x: [N, 4, 2]",
+        "    output o = lstm(x, 3)",
+        "}",
+        "train t {",
+        "    model = R()",
+        "    data = synthetic(n = 8)",
+        "    loss = mse(o, 0)",
+        "    batch = 4",
+        "    stateful = true",
+        "}",
+    ]
+    .join("\n");
     std::fs::write(&file, source).unwrap();
     let out = Command::new(nnc_bin()).arg("export").arg(&file).args(["--to", "keras"]).arg(tmp.join("out")).output();
     let out = out.unwrap();
