@@ -29,7 +29,7 @@ struct Cli {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
@@ -176,6 +176,10 @@ enum Command {
         #[command(subcommand)]
         what: show::What,
     },
+    /// Write a model for another framework: `--to keras DIR` writes a Keras 3 functional model (model.py), its
+    /// weights, train.py (data-parallel on every device) and a README; `--to onnx OUT.onnx` writes the
+    /// inference graph (opset 18, batch dim `N` symbolic) for ONNX Runtime and other servers.
+    Export(export::ExportArgs),
     /// Print the graph IR (canonical text) of a train step or a model.
     Ir {
         /// The `.nn` file.
@@ -192,31 +196,6 @@ enum Command {
         /// Print the compiled program instead: fused kernels and library ops, in run order.
         #[arg(long)]
         fused: bool,
-        /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
-        /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
-        #[arg(long, value_name = "DIR")]
-        root: Option<PathBuf>,
-    },
-    // ---- `nnc export` (ONNX; the Keras target merges into this subcommand) ----
-    /// Export a model: `--to onnx OUT.onnx` writes its inference graph (opset 18, batch dim `N` symbolic)
-    /// with the checkpoint's weights or the seeded initial ones, for ONNX Runtime and other servers.
-    Export {
-        /// The `.nn` file holding the model.
-        file: PathBuf,
-        /// The format to write.
-        #[arg(long, value_enum)]
-        to: ExportTarget,
-        /// Where to write (an `.onnx` file), atomically.
-        out: PathBuf,
-        /// A safetensors checkpoint of the model (`nnc run --save`); default: the initial weights (seed 0).
-        #[arg(long, value_name = "W")]
-        weights: Option<PathBuf>,
-        /// The model to export (default: the file's first).
-        #[arg(long)]
-        model: Option<String>,
-        /// Override a model parameter: --set hidden=256
-        #[arg(long = "set", value_name = "NAME=VALUE")]
-        set: Vec<String>,
         /// The project root: files the .nn file reads (`use`, data, `init = load`) must lie under it
         /// (default: the nearest directory upwards holding an `nnc.toml`, else the file's directory).
         #[arg(long, value_name = "DIR")]
@@ -250,41 +229,6 @@ fn import_cmd(file: &Path, output: Option<&Path>) -> ExitCode {
         }
     }
 }
-
-/// `nnc export --to`: the formats a model exports to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-enum ExportTarget {
-    /// An ONNX model file (inference graph).
-    Onnx,
-}
-
-/// `nnc export`: checks the file, then writes the model in the `to` format.
-fn export_cmd(
-    file: &Path,
-    to: ExportTarget,
-    out: &Path,
-    req: &export::onnx::Request,
-    set: &[String],
-    root: Option<&Path>,
-    color: bool,
-) -> ExitCode {
-    let Some(root) = root_or_exit(file, root) else { return ExitCode::from(2) };
-    let Some(a) = checked(file, set, &root, color) else { return ExitCode::from(1) };
-    let result = match to {
-        ExportTarget::Onnx => export::onnx::write(&a, req, out),
-    };
-    match result {
-        Ok(bytes) => {
-            println!("wrote {} ({bytes} bytes)", out.display());
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(1)
-        }
-    }
-}
-// ---- end of `nnc export` ----
 
 /// The memory check of `run` and `predict`: before allocating, the
 /// parameters, optimizer state, gradients and one step's activations are
@@ -657,6 +601,7 @@ fn run(cli: Cli) -> ExitCode {
             }
             finish(run::predict(&a, model.as_deref(), &weights, &pairs, &output, backend.into(), memory.limit()))
         }
+        Command::Export(args) => export::run(&args, color),
         Command::Ir { file, train, batch, backward, fused, root } => {
             let Some(root) = root_or_exit(&file, root.as_deref()) else { return ExitCode::from(2) };
             let Some(a) = checked(&file, &[], &root, color) else { return ExitCode::from(1) };
@@ -669,10 +614,6 @@ fn run(cli: Cli) -> ExitCode {
             }
         }
         Command::Show { what } => finish(show::run(what, color)),
-        Command::Export { file, to, out, weights, model, set, root } => {
-            let req = export::onnx::Request { model: model.as_deref(), weights: weights.as_deref() };
-            export_cmd(&file, to, &out, &req, &set, root.as_deref(), color)
-        }
         Command::Import { file, output } => import_cmd(&file, output.as_deref()),
         Command::Lsp => match nnc_lsp::run_stdio() {
             Ok(nnc_lsp::Exit::Clean) => ExitCode::SUCCESS,

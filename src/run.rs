@@ -57,7 +57,7 @@ pub struct RunArgs {
     pub memory: nnc_runtime::memory::Limit,
 }
 
-fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
+pub(crate) fn pick_train<'a>(a: &'a Analysis, name: Option<&str>) -> Result<&'a TrainInfo, Failure> {
     let trains = &a.result.trains;
     match name {
         Some(n) => trains.iter().find(|t| t.name == n).ok_or_else(|| {
@@ -495,10 +495,29 @@ fn load_source(
     }
 }
 
-/// `nnc run`. `options` are the check options the analysis `a` used; when
-/// the data yields arrays the model does not type (targets that are no
-/// model input, GAN images), the file is checked again knowing their shapes.
-pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) -> Result<(), Failure> {
+/// A train block's data, loaded and prepared as training sees it, with its configuration: what
+/// `nnc run` trains on and what `nnc export --data` writes.
+pub(crate) struct BlockData {
+    /// The train block, checked again with the data's shapes when the data typed new arrays.
+    pub info: TrainInfo,
+    /// The training rows (after the split and z-scoring).
+    pub train: Dataset,
+    /// The validation rows: a split of the data or a separate source.
+    pub val: Option<Dataset>,
+    /// The `test =` source's rows.
+    pub test: Option<Dataset>,
+    /// Batch, epochs, seed, optimizer, class weights, early stopping.
+    pub cfg: Config,
+    /// Metadata saved with checkpoints (z-score statistics, transforms).
+    pub meta: BTreeMap<String, String>,
+    /// The dims the data bound (a vocabulary size).
+    pub dims: Vec<(String, i64)>,
+}
+
+/// Loads and prepares the data of the train block `args.train` (see [`BlockData`]). `options` are the
+/// check options the analysis `a` used; when the data yields arrays the model does not type (targets
+/// that are no model input, GAN images), the file is checked again knowing their shapes.
+pub(crate) fn load(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) -> Result<BlockData, Failure> {
     let first = pick_train(a, args.train.as_deref())?;
     let seed = args.seed.or_else(|| int_field(first, "seed").map(|s| s as u64)).unwrap_or(0);
     let specs = input_specs(first)?;
@@ -550,6 +569,13 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         early_stop: early_stop(info),
         max_steps: args.steps,
     };
+    Ok(BlockData { info: info.clone(), train, val, test: test_loaded.map(|t| t.data), cfg, meta, dims })
+}
+
+/// `nnc run`.
+pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) -> Result<(), Failure> {
+    let BlockData { info, train, val, test, cfg, meta, dims } = load(file, a, options, args)?;
+    let info = &info;
     let mut trainer = Trainer::new(info, cfg.class_weights.clone(), dims).map_err(|e| Failure::new(e.to_string()))?;
     trainer.backend = args.backend;
     let mut params = Params::default();
@@ -573,7 +599,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
         Some(path) => resume(&mut trainer, &mut params, &cfg, info, first_batch, path)?,
         None => 0,
     };
-    trainer.init_params(&mut params, first_batch, seed).map_err(|e| Failure::new(e.to_string()))?;
+    trainer.init_params(&mut params, first_batch, cfg.seed).map_err(|e| Failure::new(e.to_string()))?;
     if let Some((dir, steps)) = &args.dump {
         return dump_steps(&mut trainer, &mut params, &train, &cfg, dir, *steps);
     }
@@ -592,20 +618,7 @@ pub fn run(file: &Path, a: &Analysis, options: &CheckOptions, args: &RunArgs) ->
     if !info.steps.is_empty() {
         return run_steps(info, &mut trainer, &mut params, &train, &cfg, args, &meta, &out_dir, report);
     }
-    fit_epochs(Session {
-        info,
-        report,
-        args,
-        trainer,
-        params,
-        train,
-        val,
-        test: test_loaded.map(|t| t.data),
-        cfg,
-        meta,
-        out_dir,
-        start_epoch,
-    })
+    fit_epochs(Session { info, report, args, trainer, params, train, val, test, cfg, meta, out_dir, start_epoch })
 }
 
 /// A `nnc run` after set-up: the trainer with its parameters initialised (or
@@ -889,6 +902,9 @@ fn dump_steps(
     let io = |e: nnc_runtime::checkpoint::CheckpointError| Failure::new(e.to_string());
     let none = BTreeMap::new();
     nnc_runtime::checkpoint::save(&dir.join("init.safetensors"), &params.values, &none).map_err(io)?;
+    if !trainer.info.steps.is_empty() {
+        return dump_iterations(trainer, params, all, cfg, dir, steps);
+    }
     let mut opt = nnc_runtime::train::optim::Optimizer::new(cfg.optimizer.clone());
     for i in 0..steps {
         let rows: Vec<usize> = (i * cfg.batch..((i + 1) * cfg.batch).min(all.len())).collect();
@@ -907,6 +923,45 @@ fn dump_steps(
             .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
     }
     println!("dumped {} to {}", plural(steps, "step"), dir.display());
+    Ok(())
+}
+
+/// `--dump-steps K` of a block of alternating steps (a GAN): K iterations, each running every step in
+/// order (`times` each) on the next full batch in file order, as `nnc run` does without shuffling. Writes
+/// `batch_j` for the j-th step application, then `after_{K-1}` and `step_{K-1}.json` with the loss of each
+/// step application (`losses`; `loss` is the first).
+fn dump_iterations(
+    trainer: &mut Trainer,
+    params: &mut Params,
+    all: &Dataset,
+    cfg: &Config,
+    dir: &Path,
+    iterations: usize,
+) -> Result<(), Failure> {
+    let io = |e: nnc_runtime::checkpoint::CheckpointError| Failure::new(e.to_string());
+    let none = BTreeMap::new();
+    let in_order = Config { shuffle: false, ..cfg.clone() };
+    let batch = cfg.batch.max(1).min(all.len().max(1));
+    let per_iteration: usize = trainer.info.steps.iter().map(|s| s.times.max(1) as usize).sum();
+    let full = all.len() / batch;
+    for j in 0..(per_iteration * iterations).min(full) {
+        let rows: Vec<usize> = (j * batch..(j + 1) * batch).collect();
+        let arrays: BTreeMap<String, _> = all.take(&rows).arrays.iter().map(|(k, t)| (k.clone(), t.float())).collect();
+        nnc_runtime::checkpoint::save(&dir.join(format!("batch_{j}.safetensors")), &arrays, &none).map_err(io)?;
+    }
+    let mut losses = Vec::new();
+    let mut on_event = |e: Event| {
+        if let Event::Step { loss, .. } = e {
+            losses.push(loss);
+        }
+    };
+    trainer.fit_steps(params, all, &in_order, iterations, &mut on_event).map_err(|e| Failure::new(e.to_string()))?;
+    let last = iterations.saturating_sub(1);
+    nnc_runtime::checkpoint::save(&dir.join(format!("after_{last}.safetensors")), &params.values, &none).map_err(io)?;
+    let json = serde_json::json!({"loss": losses.first().copied().unwrap_or(f64::NAN), "losses": losses});
+    std::fs::write(dir.join(format!("step_{last}.json")), json.to_string())
+        .map_err(|e| Failure::new(format!("{}: {e}", dir.display())))?;
+    println!("dumped {} to {}", plural(iterations, "iteration"), dir.display());
     Ok(())
 }
 
@@ -1248,14 +1303,14 @@ pub fn options(overrides: Vec<(String, nnc_compiler::SetValue)>) -> CheckOptions
 /// What `nnc show` reads of a train block's data: every row of its `data =` source in file order, the
 /// arrays as loaded (`raw`, for sample pictures) and as the model sees them (`fed`: z-scored with the
 /// training rows' statistics, as `nnc run` does), and the dims the data bound.
-pub(crate) struct BlockData {
+pub(crate) struct RowsInFileOrder {
     pub raw: Dataset,
     pub fed: Dataset,
     pub dims: Vec<(String, i64)>,
 }
 
-/// Loads the data of train block `info` of `file` for `nnc show` ([`BlockData`]).
-pub(crate) fn block_data(file: &Path, info: &TrainInfo, root: &Root) -> Result<BlockData, Failure> {
+/// Loads the data of train block `info` of `file` for `nnc show` ([`RowsInFileOrder`]).
+pub(crate) fn block_data(file: &Path, info: &TrainInfo, root: &Root) -> Result<RowsInFileOrder, Failure> {
     let seed = int_field(info, "seed").map_or(0, |s| s as u64);
     let specs = input_specs(info)?;
     let call =
@@ -1272,7 +1327,7 @@ pub(crate) fn block_data(file: &Path, info: &TrainInfo, root: &Root) -> Result<B
         let a = z.apply(name, &to_array(t)).map_err(|e| Failure::new(e.to_string()))?;
         fed.arrays.insert(name.clone(), to_tensor(a));
     }
-    Ok(BlockData { raw, fed, dims: bindings.to_vec() })
+    Ok(RowsInFileOrder { raw, fed, dims: bindings.to_vec() })
 }
 
 /// The train block to show data of: `name`, else the first that trains `model` (`None`: the first block).

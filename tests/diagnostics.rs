@@ -2,7 +2,8 @@
 //! expected diagnostics rustc-style (`//~ ERROR E0304` on the line, `//~^`
 //! for the line above). The rendered human and JSON outputs are snapshots
 //! next to the file (`.stderr`, `.json`); `UPDATE_SNAPSHOTS=1` rewrites them.
-//! A line `//@ env NAME=VALUE` sets an environment variable for that file's run (a size cap),
+//! A line `//@ env NAME=VALUE` sets an environment variable for that file's run (a size cap), a line
+//! `//@ export` runs `nnc export --to keras` instead of `nnc check` (the E06xx codes),
 //! and the repository's absolute path is written `<root>` in the snapshots, so they do not
 //! depend on the machine. Every code has a fixture (`every_code_has_a_fixture`).
 
@@ -68,8 +69,17 @@ fn diagnostics_match_annotations_and_snapshots() {
             c.current_dir(root()).envs(env.iter().map(|(k, v)| (k, v)));
             c
         };
-        let json_out = nnc().args(["check", "--format", "json"]).arg(rel).output().unwrap();
-        let human_out = nnc().arg("check").arg(rel).output().unwrap();
+        // `//@ export`: the diagnostics of `nnc export --to keras` (what Keras cannot express), into a
+        // scratch directory, instead of `nnc check`'s.
+        let scratch = std::env::temp_dir().join(format!("nnc-diag-export-{}", std::process::id()));
+        let (command, after): (&str, Vec<String>) = if text.lines().any(|l| l.trim() == "//@ export") {
+            ("export", vec!["--to".into(), "keras".into(), scratch.display().to_string()])
+        } else {
+            ("check", vec![])
+        };
+        let json_out = nnc().args([command, "--format", "json"]).arg(rel).args(&after).output().unwrap();
+        let human_out = nnc().arg(command).arg(rel).args(&after).output().unwrap();
+        let _ = std::fs::remove_dir_all(&scratch);
         let json_text = machine_independent(&String::from_utf8_lossy(&json_out.stdout));
         let doc: serde_json::Value = match serde_json::from_str(&json_text) {
             Ok(d) => d,

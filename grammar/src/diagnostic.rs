@@ -147,6 +147,7 @@ impl Code {
             (false, 408 | 412) => "reference/blocks.md",
             (false, 401) => "reference/declarations.md",
             (false, 400..=499) => "reference/train.md",
+            (false, 600..=699) => "export-keras.md",
             (false, _) => "reference/files.md",
         }
     }
@@ -390,6 +391,19 @@ your other files.
     checkpoint = \"/home/me/.bashrc\"                    // refused
 
 To write elsewhere, say so on the command line: `--out DIR` or `--save W`.";
+
+    // ---- export
+    NotExportable = "E0601", Error, "layer or option has no form in the export target",
+"`nnc export` writes the model in another framework's terms (Keras 3 for
+`--to keras`), layer by layer from the checked graph. A layer, option or
+operation that the target cannot express exactly is refused, naming it,
+rather than approximated: the exported model must compute what nnc computes.
+
+    output y = mean(x)          // reduces over the batch axis: a Keras model keeps it
+    output y = mean(x, 1)       // exports (keras.ops.mean over axis 1)
+
+Rewrite the part the message names (reduce over the feature axes, draw random
+tensors in the train block, …), or keep that model in nnc.";
 
     // ---- warnings
     UnusedBinding = "W0001", Warning, "unused binding",

@@ -80,14 +80,16 @@ impl Args {
             slot.1 = v;
         }
     }
-    pub(crate) fn get(&self, name: &str) -> &ArgVal {
+    /// The value of option `name` (its default when not written; `Absent` for an optional one not given).
+    pub fn get(&self, name: &str) -> &ArgVal {
         self.vals.iter().find(|(n, ..)| *n == name).map_or(&ArgVal::Absent, |(_, v, _)| v)
     }
-    pub(crate) fn origin(&self, name: &str) -> Option<Origin> {
+    /// Where option `name` was written, if it was.
+    pub fn origin(&self, name: &str) -> Option<Origin> {
         self.vals.iter().find(|(n, ..)| *n == name).and_then(|(_, _, o)| *o)
     }
     /// Every argument's value, in the layer's declared order.
-    pub(crate) fn values(&self) -> impl Iterator<Item = &ArgVal> {
+    pub fn values(&self) -> impl Iterator<Item = &ArgVal> {
         self.vals.iter().map(|(_, v, _)| v)
     }
     /// The arguments with dims replaced by their run-time values (`one_hot(x, V)`

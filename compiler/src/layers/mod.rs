@@ -506,6 +506,12 @@ pub fn activation_words() -> &'static [&'static str] {
     &WORDS
 }
 
+/// The options of a layer value (`lstm(64, sequences = true)`) bound as a call would bind them; `None`
+/// when they do not bind (an error the checker already reported).
+pub fn bind_value(lv: &LayerValue) -> Option<Args> {
+    bind_args(lv.layer, &lv.args).ok()
+}
+
 /// Looks a layer or tensor function up by name.
 pub fn lookup(name: &str) -> Option<&'static LayerDef> {
     LAYERS.iter().find(|l| l.name == name)
