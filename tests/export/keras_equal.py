@@ -240,7 +240,8 @@ def step_all(nnc, names):
             errors, loss, want, devices = [f"error: {str(ex).strip()[-600:]}"], float("nan"), float("nan"), 0
         failures += bool(errors)
         rows.append((stem, "ok" if not errors else "; ".join(errors[:4])))
-        print(f"{'ok  ' if not errors else 'FAIL'} dp-step {stem}: loss keras {loss} nnc {want} on {devices} devices"
+        label = stem + (" (edited: " + ", ".join(r for _, r in edits) + ")" if edits else "")
+        print(f"{'ok  ' if not errors else 'FAIL'} dp-step {label}: loss keras {loss} nnc {want} on {devices} devices"
               + ("" if not errors else "\n    " + "\n    ".join(errors[:6])), flush=True)
     return rows, failures
 
