@@ -12,7 +12,11 @@ impl nnc_compiler::Loader for NoFiles {
 
 /// model.py for `output y = EXPR` over `input x: TYPE`.
 fn export(ty: &str, expr: &str) -> Result<String, Unexportable> {
-    let source = format!("dim N\n\nmodel M {{\n    input x: {ty}\n    output y = {expr}\n}}\n");
+    export_source(format!("dim N\n\nmodel M {{\n    input x: {ty}\n    output y = {expr}\n}}\n"), "M")
+}
+
+/// model.py for model `name` of `source`.
+fn export_source(source: String, name: &str) -> Result<String, Unexportable> {
     let a = nnc_compiler::analyse("m.nn", None, source, &NoFiles, &nnc_compiler::CheckOptions::default());
     let errors: Vec<&str> = a
         .result
@@ -21,11 +25,11 @@ fn export(ty: &str, expr: &str) -> Result<String, Unexportable> {
         .filter(|d| d.severity == nnc_syntax::Severity::Error)
         .map(|d| d.message.as_str())
         .collect();
-    assert!(errors.is_empty(), "{expr}: {errors:?}");
-    let m = &a.result.models[0];
+    assert!(errors.is_empty(), "{name}: {errors:?}");
+    let m = a.result.models.iter().find(|m| m.name == name).unwrap();
     let inputs = m.inputs.iter().filter_map(|(n, t)| Some((n.clone(), t.node?))).collect();
     let outputs = m.outputs.iter().filter_map(|(n, v)| Some((n.clone(), v.as_tensor()?.node?))).collect();
-    let src = ModelSource::plain("M".into(), None, &m.graph, inputs, outputs, String::new());
+    let src = ModelSource::plain(name.into(), None, &m.graph, inputs, outputs, String::new());
     model_py("m.nn", &[src], None)
 }
 
@@ -85,4 +89,16 @@ fn every_layer_example_exports() {
             Err(e) => panic!("layer `{}` ({}): {}", l.name, expr.trim(), e.refusal.why),
         }
     }
+}
+
+/// A model called twice inside another is one set of layers, called twice (its parameters are shared).
+#[test]
+fn a_model_called_twice_is_one_layer_called_twice() {
+    let source = "dim N\nmodel Inner {\n    input a: [N, 4]\n    output b = dense(a, 4, name = \"d\")\n}\n\
+                  model Outer {\n    input x: [N, 4]\n    output y = Inner(a = Inner(a = x))\n}\n";
+    let py = export_source(source.to_string(), "Outer").unwrap();
+    assert_eq!(py.matches("layers.Dense(4, use_bias=True, name=\"Inner.d\")").count(), 1, "{py}");
+    let calls = py.lines().filter(|l| l.contains("= layer1(")).count();
+    assert_eq!(calls, 2, "{py}");
+    assert!(py.contains("\"Inner.d\": [\"Inner.d.kernel\", \"Inner.d.bias\"]"), "{py}");
 }
