@@ -411,6 +411,26 @@ fn check_backward(config: &serde_json::Map<String, Value>, name: &str, missing: 
 }
 
 /// A tensor reference of a functional model: (layer, node index, tensor index).
+/// How many tensors a layer call returns: a recurrent layer with `return_state` gives its output and its final
+/// states (two for an LSTM, one for a GRU or simple RNN; a bidirectional wrapper each direction's).
+fn arity(class: &str, config: &serde_json::Map<String, Value>) -> usize {
+    let states = |class: &str, config: &serde_json::Map<String, Value>| {
+        if config.get("return_state").and_then(Value::as_bool) != Some(true) {
+            return 0;
+        }
+        match class {
+            "LSTM" => 2,
+            "GRU" | "SimpleRNN" => 1,
+            _ => 0,
+        }
+    };
+    let inner = config.get("layer");
+    1 + match (class, inner.and_then(|l| l.get("class_name")).and_then(Value::as_str)) {
+        ("Bidirectional", Some(inner_class)) => 2 * states(inner_class, &obj(inner.unwrap_or(&Value::Null))),
+        _ => states(class, config),
+    }
+}
+
 fn history(v: &Value) -> Option<(String, u64, u64)> {
     let h = v.pointer("/config/keras_history")?.as_array()?;
     Some((h.first()?.as_str()?.to_string(), h.get(1)?.as_u64()?, h.get(2)?.as_u64()?))
@@ -450,14 +470,15 @@ impl Writer {
         Some(id)
     }
 
-    /// `let y = …` of one layer on `operands`; the binding, or `None` when it could not be translated.
+    /// `let y = …` of one layer on `operands` (`let (y, y_state1, …) = …` for a layer of several outputs); the
+    /// bindings, one per output, or `None` when it could not be translated.
     fn layer(
         &mut self,
         class: &str,
         name: &str,
         config: &serde_json::Map<String, Value>,
         operands: &[String],
-    ) -> Option<String> {
+    ) -> Option<Vec<String>> {
         let expr = if let Some((_, op)) = OPERATORS.iter().find(|(c, _)| *c == class) {
             Some(operands.join(op))
         } else if class == "Average" {
@@ -478,8 +499,15 @@ impl Writer {
             }
         }?;
         let id = ident(name, &mut self.taken);
-        self.lines.push(format!("let {id} = {expr}"));
-        Some(id)
+        let n = arity(class, config);
+        if n == 1 {
+            self.lines.push(format!("let {id} = {expr}"));
+            return Some(vec![id]);
+        }
+        let mut ids = vec![id];
+        ids.extend((1..n).map(|k| ident(&format!("{name}_state{k}"), &mut self.taken)));
+        self.lines.push(format!("let ({}) = {expr}", ids.join(", ")));
+        Some(ids)
     }
 }
 
@@ -517,13 +545,22 @@ pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
         .enumerate()
         .filter_map(|(i, l)| Some((l.strip_prefix("let ")?.split_once(' ')?.0.to_string(), i)))
         .collect();
+    // The parts of a `let (o, h) = …` of a layer of several outputs are given out by name.
+    let parts: HashSet<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("let (")?.split_once(')'))
+        .flat_map(|(names, _)| names.split(", ").map(String::from))
+        .collect();
+    let mut given = Vec::new();
     for id in outputs {
         match lets.get(&id) {
             Some(&i) if lines[i].starts_with("let ") => lines[i] = format!("output {}", &lines[i][4..]),
             Some(_) => {}
-            None => lines.push(format!("output {id}_out = {id}")),
+            None if parts.contains(&id) => given.push(format!("output {id}")),
+            None => given.push(format!("output {id}_out = {id}")),
         }
     }
+    lines.extend(given);
     for l in &lines {
         let _ = writeln!(text, "    {l}");
     }
@@ -556,24 +593,24 @@ fn sequential(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
     for l in rest {
         let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?");
         let operands: Vec<String> = x.iter().cloned().collect();
-        x = w.layer(class, &layer_name(l), &obj(l), &operands).or(x);
+        x = w.layer(class, &layer_name(l), &obj(l), &operands).and_then(|ids| ids.into_iter().next()).or(x);
     }
     x.into_iter().collect()
 }
 
-/// `input_layers`/`output_layers`: one `[name, 0, 0]` or a list of them.
-fn endpoints(v: Option<&Value>) -> Vec<String> {
+/// `input_layers`/`output_layers`: one `[name, 0, k]` or a list of them, as (layer, output index).
+fn endpoints(v: Option<&Value>) -> Vec<(String, u64)> {
+    let one = |e: &Value| Some((e.get(0)?.as_str()?.to_string(), e.get(2).and_then(Value::as_u64).unwrap_or(0)));
     match v.and_then(Value::as_array) {
-        Some(xs) if xs.first().is_some_and(Value::is_string) => {
-            xs.first().and_then(Value::as_str).into_iter().map(String::from).collect()
-        }
-        Some(xs) => xs.iter().filter_map(|e| e.get(0).and_then(Value::as_str).map(String::from)).collect(),
+        Some(xs) if xs.first().is_some_and(Value::is_string) => v.and_then(one).into_iter().collect(),
+        Some(xs) => xs.iter().filter_map(one).collect(),
         None => Vec::new(),
     }
 }
 
 fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String, Value>) -> Vec<String> {
-    let mut ids: HashMap<String, String> = HashMap::new();
+    // (layer, output index) → binding.
+    let mut ids: HashMap<(String, u64), String> = HashMap::new();
     // Layers already listed as untranslated: what reads them is not listed again.
     let mut failed: HashSet<String> = HashSet::new();
     for l in layers {
@@ -581,17 +618,23 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
         let miss = |what: &str| Untranslated { class: class.into(), name: name.clone(), what: what.into() };
         if class == "InputLayer" {
             if let Some(id) = w.input(&name, &obj(l)) {
-                ids.insert(name.clone(), id);
+                ids.insert((name.clone(), 0), id);
             }
             continue;
         }
         let nodes = l.get("inbound_nodes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         let [node] = nodes else {
             w.missing.push(miss(&format!("called {} times (nnc layers are applied once)", nodes.len())));
+            failed.insert(name.clone());
             continue;
         };
-        if node.get("kwargs").and_then(Value::as_object).is_some_and(|k| k.values().any(|v| !v.is_null())) {
+        // `training` is recorded on every layer whose call takes it (`"training": false` when the model was
+        // built), but a functional model's call context overrides it (keras/src/models/functional.py
+        // `operation_fn`): nnc's train/inference modes are the same.
+        let kwargs = node.get("kwargs").and_then(Value::as_object);
+        if kwargs.is_some_and(|k| k.iter().any(|(key, v)| key != "training" && !v.is_null())) {
             w.missing.push(miss("keyword arguments to the call"));
+            failed.insert(name.clone());
             continue;
         }
         let args = node.get("args").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
@@ -603,21 +646,21 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
         let mut operands = Vec::new();
         for t in tensors {
             match history(t) {
-                Some((src, 0, 0)) => match ids.get(&src) {
+                Some((src, 0, k)) => match ids.get(&(src.clone(), k)) {
                     Some(id) => operands.push(id.clone()),
                     None if failed.contains(&src) => {}
                     None => w.missing.push(miss(&format!("an input from `{src}`, which is not defined before it"))),
                 },
-                _ => w.missing.push(miss("an input that is not a layer's first output")),
+                _ => w.missing.push(miss("an input that is not from a layer's first call")),
             }
         }
         let id = if operands.len() == tensors_len { w.layer(class, &name, &obj(l), &operands) } else { None };
         match id {
-            Some(id) => drop(ids.insert(name.clone(), id)),
+            Some(outs) => ids.extend(outs.into_iter().enumerate().map(|(k, id)| ((name.clone(), k as u64), id))),
             None => drop(failed.insert(name.clone())),
         }
     }
-    endpoints(config.get("output_layers")).iter().filter_map(|o| ids.get(o).cloned()).collect()
+    endpoints(config.get("output_layers")).into_iter().filter_map(|o| ids.get(&o).cloned()).collect()
 }
 
 #[cfg(test)]
@@ -667,6 +710,28 @@ mod tests {
                 "option `dtype` = \"mixed_float16\" (nnc computes in float32)"
             ]
         );
+    }
+
+    /// A functional config of `Input(4)` → `class` called with `kwargs`.
+    fn one_layer(class: &str, config: Value, kwargs: Value) -> Result<String, ImportError> {
+        let x = serde_json::json!({"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}});
+        let model = serde_json::json!({"class_name": "Functional", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [null, 4]}, "inbound_nodes": []},
+            {"class_name": class, "name": "l", "config": config, "inbound_nodes": [{"args": [x], "kwargs": kwargs}]}
+        ], "input_layers": [["x", 0, 0]], "output_layers": [["l", 0, 0]]}});
+        translate(&model.to_string(), "test")
+    }
+
+    #[test]
+    fn the_recorded_training_flag_is_the_call_context_s_not_an_argument() {
+        // Keras records `training: false` on every Dropout/RNN/BatchNorm call of a model it builds.
+        let text = one_layer("Dropout", serde_json::json!({"rate": 0.5}), serde_json::json!({"training": false}));
+        assert!(text.as_ref().is_ok_and(|t| t.contains("dropout(x, 0.5")), "{text:?}");
+        let text = one_layer("Dense", serde_json::json!({"units": 3}), serde_json::json!({"mask": null}));
+        assert!(text.as_ref().is_ok_and(|t| t.contains("dense(x, 3")), "{text:?}");
+        // Any other argument given is still refused.
+        let text = one_layer("Dense", serde_json::json!({"units": 3}), serde_json::json!({"mask": [1, 0]}));
+        assert!(matches!(text, Err(ImportError::Untranslated(_))), "{text:?}");
     }
 
     #[test]
