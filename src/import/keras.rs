@@ -478,7 +478,18 @@ impl Writer {
         name: &str,
         config: &serde_json::Map<String, Value>,
         operands: &[String],
+        extra: &[String],
     ) -> Option<Vec<String>> {
+        // Keras's `trainable = false` on a layer is nnc's `frozen (…)` around it (batch norm included: both
+        // then use the moving statistics in training too).
+        let frozen = config.get("trainable") == Some(&Value::Bool(false));
+        let thawed: serde_json::Map<String, Value>;
+        let config = if frozen {
+            thawed = config.iter().filter(|(k, _)| *k != "trainable").map(|(k, v)| (k.clone(), v.clone())).collect();
+            &thawed
+        } else {
+            config
+        };
         let expr = if let Some((_, op)) = OPERATORS.iter().find(|(c, _)| *c == class) {
             Some(operands.join(op))
         } else if class == "Average" {
@@ -495,9 +506,14 @@ impl Writer {
                     });
                     None
                 }
-                _ => call(class, name, config, operands, &mut self.missing),
+                // The call's own arguments after the layer's options (`…, name = "l", initial_state = h)`).
+                _ => call(class, name, config, operands, &mut self.missing).map(|text| match text.strip_suffix(')') {
+                    Some(open) if !extra.is_empty() => format!("{open}, {})", extra.join(", ")),
+                    _ => text,
+                }),
             }
         }?;
+        let expr = if frozen { format!("frozen ({expr})") } else { expr };
         let id = ident(name, &mut self.taken);
         let n = arity(class, config);
         if n == 1 {
@@ -551,13 +567,40 @@ pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
         .filter_map(|l| l.strip_prefix("let (")?.split_once(')'))
         .flat_map(|(names, _)| names.split(", ").map(String::from))
         .collect();
+    // Outputs keep Keras's order: an output's `let` becomes the `output` in place while that keeps the order;
+    // from the first one that cannot (a tuple's part, an input, an earlier line), outputs are appended.
     let mut given = Vec::new();
+    let mut last = None;
+    let mut out: HashSet<String> = HashSet::new();
     for id in outputs {
+        if !out.insert(id.clone()) {
+            continue;
+        }
         match lets.get(&id) {
-            Some(&i) if lines[i].starts_with("let ") => lines[i] = format!("output {}", &lines[i][4..]),
-            Some(_) => {}
+            Some(&i) if given.is_empty() && last.is_none_or(|l| l < i) => {
+                lines[i] = format!("output {}", &lines[i][4..]);
+                last = Some(i);
+            }
+            Some(_) => given.push(format!("output {id}_out = {id}")),
             None if parts.contains(&id) => given.push(format!("output {id}")),
             None => given.push(format!("output {id}_out = {id}")),
+        }
+    }
+    // A tuple's part nothing reads is named `_…` (nnc warns about an unused binding otherwise).
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    // (Words outside strings: `name = "l"` does not read `l`.)
+    let code = lines.iter().chain(&given).flat_map(|l| l.split('"').step_by(2));
+    for part in code {
+        for word in part.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()) {
+            *uses.entry(word).or_default() += 1;
+        }
+    }
+    let unused: HashSet<String> = parts.iter().filter(|p| uses.get(p.as_str()) == Some(&1)).cloned().collect();
+    for l in lines.iter_mut().filter(|l| l.starts_with("let (")) {
+        if let Some((names, rest)) = l["let (".len()..].split_once(')') {
+            let names: Vec<String> =
+                names.split(", ").map(|n| if unused.contains(n) { format!("_{n}") } else { n.to_string() }).collect();
+            *l = format!("let ({}){rest}", names.join(", "));
         }
     }
     lines.extend(given);
@@ -593,7 +636,7 @@ fn sequential(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
     for l in rest {
         let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?");
         let operands: Vec<String> = x.iter().cloned().collect();
-        x = w.layer(class, &layer_name(l), &obj(l), &operands).and_then(|ids| ids.into_iter().next()).or(x);
+        x = w.layer(class, &layer_name(l), &obj(l), &operands, &[]).and_then(|ids| ids.into_iter().next()).or(x);
     }
     x.into_iter().collect()
 }
@@ -628,15 +671,36 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
             failed.insert(name.clone());
             continue;
         };
-        // `training` is recorded on every layer whose call takes it (`"training": false` when the model was
-        // built), but a functional model's call context overrides it (keras/src/models/functional.py
-        // `operation_fn`): nnc's train/inference modes are the same.
-        let kwargs = node.get("kwargs").and_then(Value::as_object);
-        if kwargs.is_some_and(|k| k.iter().any(|(key, v)| key != "training" && !v.is_null())) {
+        let kwargs = node.get("kwargs").and_then(Value::as_object).into_iter().flatten();
+        // Call arguments that are nnc options (`initial_state = h0`), or `None` for one nnc has not.
+        let extra: Option<Vec<String>> = kwargs
+            .filter_map(|(key, v)| match (key.as_str(), v) {
+                // `training` is recorded on every layer whose call takes it (`false` when the model was
+                // built), but a functional model's call context overrides it (keras/src/models/functional.py
+                // `operation_fn`): nnc's train/inference modes are the same.
+                ("training", _) | (_, Value::Null) | ("use_causal_mask", Value::Bool(false)) => None,
+                ("use_causal_mask", Value::Bool(true)) => Some(Some("causal = true".to_string())),
+                ("initial_state", Value::Array(states)) => {
+                    let ids: Option<Vec<&String>> = states
+                        .iter()
+                        .map(|t| history(t).filter(|h| h.1 == 0).and_then(|(src, _, k)| ids.get(&(src, k))))
+                        .collect();
+                    Some(ids.map(|ids| match ids.as_slice() {
+                        [one] => format!("initial_state = {one}"),
+                        many => format!(
+                            "initial_state = ({})",
+                            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    }))
+                }
+                _ => Some(None),
+            })
+            .collect();
+        let Some(mut extra) = extra else {
             w.missing.push(miss("keyword arguments to the call"));
             failed.insert(name.clone());
             continue;
-        }
+        };
         let args = node.get("args").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         let tensors: Vec<&Value> = match args {
             [Value::Array(xs)] => xs.iter().collect(),
@@ -654,7 +718,20 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
                 _ => w.missing.push(miss("an input that is not from a layer's first call")),
             }
         }
-        let id = if operands.len() == tensors_len { w.layer(class, &name, &obj(l), &operands) } else { None };
+        let complete = operands.len() == tensors_len;
+        // Attention's `(query, value[, key])`: nnc's `kv`, one tensor for both keys and values.
+        if class == "MultiHeadAttention" && operands.len() > 1 {
+            if operands.len() > 2 && operands[2] != operands[1] {
+                w.missing.push(miss("keys that are not the values"));
+                failed.insert(name.clone());
+                continue;
+            }
+            if operands[1] != operands[0] {
+                extra.push(format!("kv = {}", operands[1]));
+            }
+            operands.truncate(1);
+        }
+        let id = if complete { w.layer(class, &name, &obj(l), &operands, &extra) } else { None };
         match id {
             Some(outs) => ids.extend(outs.into_iter().enumerate().map(|(k, id)| ((name.clone(), k as u64), id))),
             None => drop(failed.insert(name.clone())),
@@ -732,6 +809,48 @@ mod tests {
         // Any other argument given is still refused.
         let text = one_layer("Dense", serde_json::json!({"units": 3}), serde_json::json!({"mask": [1, 0]}));
         assert!(matches!(text, Err(ImportError::Untranslated(_))), "{text:?}");
+    }
+
+    fn tensor(layer: &str, k: u64) -> Value {
+        serde_json::json!({"class_name": "__keras_tensor__", "config": {"keras_history": [layer, 0, k]}})
+    }
+
+    #[test]
+    fn layers_of_several_outputs_bind_a_tuple_and_outputs_keep_their_order() {
+        let lstm = serde_json::json!({"units": 3, "return_state": true});
+        let model = serde_json::json!({"class_name": "Functional", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [null, 5, 2]}, "inbound_nodes": []},
+            {"class_name": "InputLayer", "name": "h0", "config": {"batch_shape": [null, 3]}, "inbound_nodes": []},
+            {"class_name": "LSTM", "name": "l", "config": lstm,
+             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": {"initial_state": [tensor("h0", 0), tensor("h0", 0)]}}]},
+            {"class_name": "GRU", "name": "g", "config": {"units": 3, "trainable": false},
+             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": {"initial_state": [tensor("l", 2)], "training": false}}]},
+            {"class_name": "MultiHeadAttention", "name": "a", "config": {"num_heads": 2, "key_dim": 4},
+             "inbound_nodes": [{"args": [tensor("x", 0), tensor("x", 0)], "kwargs": {"use_causal_mask": true}}]}
+        ], "input_layers": [["x", 0, 0], ["h0", 0, 0]], "output_layers": [["g", 0, 0], ["l", 0, 1], ["a", 0, 0]]}});
+        let text = translate(&model.to_string(), "test").unwrap();
+        let body: Vec<&str> = text.lines().skip(5).map(str::trim).collect();
+        assert!(body[2].starts_with("let (_l, l_state1, l_state2) = lstm(x, 3, state = true"), "{text}");
+        assert!(body[2].ends_with(r#"name = "l", initial_state = (h0, h0))"#), "{text}");
+        assert!(body[3].starts_with("output g = frozen (gru(x, 3") && body[3].ends_with("initial_state = l_state2))"));
+        // `a` is written before the outputs that cannot be rewritten in place, which follow in Keras's order.
+        assert!(body[4].starts_with("let a = multi_head_attention(x, 2, 4") && body[4].contains("causal = true"));
+        assert_eq!(&body[5..], ["output l_state1", "output a_out = a", "}"], "{text}");
+    }
+
+    #[test]
+    fn attention_keys_other_than_the_values_are_refused() {
+        let model = serde_json::json!({"class_name": "Functional", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "q", "config": {"batch_shape": [null, 5, 4]}, "inbound_nodes": []},
+            {"class_name": "InputLayer", "name": "v", "config": {"batch_shape": [null, 5, 4]}, "inbound_nodes": []},
+            {"class_name": "MultiHeadAttention", "name": "a", "config": {"num_heads": 2, "key_dim": 4},
+             "inbound_nodes": [{"args": [tensor("q", 0), tensor("v", 0)], "kwargs": {}}]},
+            {"class_name": "MultiHeadAttention", "name": "b", "config": {"num_heads": 2, "key_dim": 4},
+             "inbound_nodes": [{"args": [tensor("q", 0), tensor("v", 0), tensor("q", 0)], "kwargs": {}}]}
+        ], "input_layers": [["q", 0, 0], ["v", 0, 0]], "output_layers": [["a", 0, 0], ["b", 0, 0]]}});
+        let Err(ImportError::Untranslated(missing)) = translate(&model.to_string(), "test") else { panic!() };
+        let names: Vec<(&str, &str)> = missing.iter().map(|m| (m.name.as_str(), m.what.as_str())).collect();
+        assert_eq!(names, [("b", "keys that are not the values")]);
     }
 
     #[test]
