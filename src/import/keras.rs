@@ -95,6 +95,7 @@ const NEUTRAL: &[(&str, Option<&str>)] = &[
     ("sparse", Some("false")),
     ("ragged", Some("false")),
     ("backward_layer", None), // checked apart: the forward layer run backwards
+    ("invert", Some("false")),
 ];
 
 /// Keras merge layers that are nnc operators.
@@ -386,7 +387,9 @@ fn call(
 }
 
 fn neutral_holds(v: &Value, want: &str) -> bool {
-    serde_json::from_str::<Value>(want).is_ok_and(|w| *v == w)
+    // (`axis = [-1]`: a list of the one axis.)
+    let one = v.as_array().filter(|a| a.len() == 1).and_then(|a| a.first());
+    serde_json::from_str::<Value>(want).is_ok_and(|w| *v == w || one == Some(&w))
         || v.get("class_name").and_then(Value::as_str) == Some(want)
         || (want == "0.0" && v.as_f64() == Some(0.0))
 }
@@ -528,8 +531,46 @@ impl Writer {
 }
 
 /// Translates a Keras model config (the JSON text) to `.nn` source (not yet formatted).
+/// Python's `json` (which `model.to_json()` uses) writes non-finite floats as the bare words `NaN`,
+/// `Infinity` and `-Infinity`, which are not JSON: outside strings they become the strings `"NaN"`, … (an
+/// option holding one is then listed as untranslated, not misread).
+fn python_json(text: &str) -> std::borrow::Cow<'_, str> {
+    const WORDS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    if !WORDS.iter().any(|w| text.contains(w)) {
+        return text.into();
+    }
+    let (mut out, mut in_string, mut escaped) = (String::with_capacity(text.len() + 16), false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !in_string {
+            if let Some(w) = WORDS.iter().find(|w| rest.starts_with(**w)) {
+                out.push('"');
+                out.push_str(w);
+                out.push('"');
+                rest = &rest[w.len()..];
+                continue;
+            }
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.into()
+}
+
 pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
-    let root: Value = serde_json::from_str(json).map_err(|e| ImportError::Invalid(format!("not JSON: {e}")))?;
+    let json = python_json(json);
+    let root: Value = serde_json::from_str(&json).map_err(|e| ImportError::Invalid(format!("not JSON: {e}")))?;
     let class = root.get("class_name").and_then(Value::as_str).unwrap_or("");
     let config = root
         .get("config")
@@ -851,6 +892,17 @@ mod tests {
         let Err(ImportError::Untranslated(missing)) = translate(&model.to_string(), "test") else { panic!() };
         let names: Vec<(&str, &str)> = missing.iter().map(|m| (m.name.as_str(), m.what.as_str())).collect();
         assert_eq!(names, [("b", "keys that are not the values")]);
+    }
+
+    #[test]
+    fn python_s_non_finite_floats_are_read_as_strings() {
+        let text = r#"{"a": -Infinity, "b": [NaN, Infinity], "c": "say \"NaN\" Infinity", "d": 1.5}"#;
+        let v: Value = serde_json::from_str(&python_json(text)).unwrap();
+        assert_eq!(v["a"], "-Infinity");
+        assert_eq!(v["b"], serde_json::json!(["NaN", "Infinity"]));
+        assert_eq!(v["c"], "say \"NaN\" Infinity");
+        assert_eq!(v["d"], 1.5);
+        assert!(matches!(python_json("{\"a\": 1}"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
