@@ -542,14 +542,12 @@ fn python_json(text: &str) -> std::borrow::Cow<'_, str> {
     let (mut out, mut in_string, mut escaped) = (String::with_capacity(text.len() + 16), false, false);
     let mut rest = text;
     while let Some(c) = rest.chars().next() {
-        if !in_string {
-            if let Some(w) = WORDS.iter().find(|w| rest.starts_with(**w)) {
-                out.push('"');
-                out.push_str(w);
-                out.push('"');
-                rest = &rest[w.len()..];
-                continue;
-            }
+        if !in_string && let Some(w) = WORDS.iter().find(|w| rest.starts_with(**w)) {
+            out.push('"');
+            out.push_str(w);
+            out.push('"');
+            rest = &rest[w.len()..];
+            continue;
         }
         if in_string {
             if escaped {
@@ -859,13 +857,15 @@ mod tests {
     #[test]
     fn layers_of_several_outputs_bind_a_tuple_and_outputs_keep_their_order() {
         let lstm = serde_json::json!({"units": 3, "return_state": true});
+        let h0 = serde_json::json!({"initial_state": [tensor("h0", 0), tensor("h0", 0)]});
+        let c = serde_json::json!({"initial_state": [tensor("l", 2)], "training": false});
         let model = serde_json::json!({"class_name": "Functional", "config": {"name": "m", "layers": [
             {"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [null, 5, 2]}, "inbound_nodes": []},
             {"class_name": "InputLayer", "name": "h0", "config": {"batch_shape": [null, 3]}, "inbound_nodes": []},
             {"class_name": "LSTM", "name": "l", "config": lstm,
-             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": {"initial_state": [tensor("h0", 0), tensor("h0", 0)]}}]},
+             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": h0}]},
             {"class_name": "GRU", "name": "g", "config": {"units": 3, "trainable": false},
-             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": {"initial_state": [tensor("l", 2)], "training": false}}]},
+             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": c}]},
             {"class_name": "MultiHeadAttention", "name": "a", "config": {"num_heads": 2, "key_dim": 4},
              "inbound_nodes": [{"args": [tensor("x", 0), tensor("x", 0)], "kwargs": {"use_causal_mask": true}}]}
         ], "input_layers": [["x", 0, 0], ["h0", 0, 0]], "output_layers": [["g", 0, 0], ["l", 0, 1], ["a", 0, 0]]}});
