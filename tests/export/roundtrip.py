@@ -27,6 +27,7 @@ import importlib.util
 import json
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -212,9 +213,10 @@ def round_trip(nnc, stem, path, sets, model, tmp, rng, save_keras):
             with open(imported) as a, open(again) as b:
                 if a.read().split("\n", 1)[1] != b.read().split("\n", 1)[1]:
                     raise ValueError("the .keras archive imports to another text than its JSON config")
-        check = run([nnc, "check", imported])
-        if "warning" in check:
-            raise ValueError(f"nnc check: {check.strip()}")
+        # Clean: no error and no warning (diagnostics go to standard error).
+        check = subprocess.run([nnc, "check", imported], capture_output=True, text=True)
+        if check.returncode != 0 or check.stderr.strip():
+            raise ValueError(f"nnc check: {(check.stdout + check.stderr).strip()}")
         case.cols["import"] = "ok"
     except Exception as e:  # noqa: BLE001
         case.fail("import", untranslated(e))
