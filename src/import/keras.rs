@@ -413,7 +413,6 @@ fn check_backward(config: &serde_json::Map<String, Value>, name: &str, missing: 
     }
 }
 
-/// A tensor reference of a functional model: (layer, node index, tensor index).
 /// How many tensors a layer call returns: a recurrent layer with `return_state` gives its output and its final
 /// states (two for an LSTM, one for a GRU or simple RNN; a bidirectional wrapper each direction's).
 fn arity(class: &str, config: &serde_json::Map<String, Value>) -> usize {
@@ -434,6 +433,7 @@ fn arity(class: &str, config: &serde_json::Map<String, Value>) -> usize {
     }
 }
 
+/// A tensor reference of a functional model: (layer, node index, tensor index).
 fn history(v: &Value) -> Option<(String, u64, u64)> {
     let h = v.pointer("/config/keras_history")?.as_array()?;
     Some((h.first()?.as_str()?.to_string(), h.get(1)?.as_u64()?, h.get(2)?.as_u64()?))
@@ -530,7 +530,6 @@ impl Writer {
     }
 }
 
-/// Translates a Keras model config (the JSON text) to `.nn` source (not yet formatted).
 /// Python's `json` (which `model.to_json()` uses) writes non-finite floats as the bare words `NaN`,
 /// `Infinity` and `-Infinity`, which are not JSON: outside strings they become the strings `"NaN"`, … (an
 /// option holding one is then listed as untranslated, not misread).
@@ -566,6 +565,7 @@ fn python_json(text: &str) -> std::borrow::Cow<'_, str> {
     out.into()
 }
 
+/// Translates a Keras model config (the JSON text) to `.nn` source (not yet formatted).
 pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
     let json = python_json(json);
     let root: Value = serde_json::from_str(&json).map_err(|e| ImportError::Invalid(format!("not JSON: {e}")))?;
