@@ -95,6 +95,7 @@ const NEUTRAL: &[(&str, Option<&str>)] = &[
     ("sparse", Some("false")),
     ("ragged", Some("false")),
     ("backward_layer", None), // checked apart: the forward layer run backwards
+    ("invert", Some("false")),
 ];
 
 /// Keras merge layers that are nnc operators.
@@ -386,7 +387,9 @@ fn call(
 }
 
 fn neutral_holds(v: &Value, want: &str) -> bool {
-    serde_json::from_str::<Value>(want).is_ok_and(|w| *v == w)
+    // (`axis = [-1]`: a list of the one axis.)
+    let one = v.as_array().filter(|a| a.len() == 1).and_then(|a| a.first());
+    serde_json::from_str::<Value>(want).is_ok_and(|w| *v == w || one == Some(&w))
         || v.get("class_name").and_then(Value::as_str) == Some(want)
         || (want == "0.0" && v.as_f64() == Some(0.0))
 }
@@ -407,6 +410,26 @@ fn check_backward(config: &serde_json::Map<String, Value>, name: &str, missing: 
             name: name.into(),
             what: "a backward layer configured unlike the forward one".into(),
         });
+    }
+}
+
+/// How many tensors a layer call returns: a recurrent layer with `return_state` gives its output and its final
+/// states (two for an LSTM, one for a GRU or simple RNN; a bidirectional wrapper each direction's).
+fn arity(class: &str, config: &serde_json::Map<String, Value>) -> usize {
+    let states = |class: &str, config: &serde_json::Map<String, Value>| {
+        if config.get("return_state").and_then(Value::as_bool) != Some(true) {
+            return 0;
+        }
+        match class {
+            "LSTM" => 2,
+            "GRU" | "SimpleRNN" => 1,
+            _ => 0,
+        }
+    };
+    let inner = config.get("layer");
+    1 + match (class, inner.and_then(|l| l.get("class_name")).and_then(Value::as_str)) {
+        ("Bidirectional", Some(inner_class)) => 2 * states(inner_class, &obj(inner.unwrap_or(&Value::Null))),
+        _ => states(class, config),
     }
 }
 
@@ -450,14 +473,26 @@ impl Writer {
         Some(id)
     }
 
-    /// `let y = …` of one layer on `operands`; the binding, or `None` when it could not be translated.
+    /// `let y = …` of one layer on `operands` (`let (y, y_state1, …) = …` for a layer of several outputs); the
+    /// bindings, one per output, or `None` when it could not be translated.
     fn layer(
         &mut self,
         class: &str,
         name: &str,
         config: &serde_json::Map<String, Value>,
         operands: &[String],
-    ) -> Option<String> {
+        extra: &[String],
+    ) -> Option<Vec<String>> {
+        // Keras's `trainable = false` on a layer is nnc's `frozen (…)` around it (batch norm included: both
+        // then use the moving statistics in training too).
+        let frozen = config.get("trainable") == Some(&Value::Bool(false));
+        let thawed: serde_json::Map<String, Value>;
+        let config = if frozen {
+            thawed = config.iter().filter(|(k, _)| *k != "trainable").map(|(k, v)| (k.clone(), v.clone())).collect();
+            &thawed
+        } else {
+            config
+        };
         let expr = if let Some((_, op)) = OPERATORS.iter().find(|(c, _)| *c == class) {
             Some(operands.join(op))
         } else if class == "Average" {
@@ -474,18 +509,66 @@ impl Writer {
                     });
                     None
                 }
-                _ => call(class, name, config, operands, &mut self.missing),
+                // The call's own arguments after the layer's options (`…, name = "l", initial_state = h)`).
+                _ => call(class, name, config, operands, &mut self.missing).map(|text| match text.strip_suffix(')') {
+                    Some(open) if !extra.is_empty() => format!("{open}, {})", extra.join(", ")),
+                    _ => text,
+                }),
             }
         }?;
+        let expr = if frozen { format!("frozen ({expr})") } else { expr };
         let id = ident(name, &mut self.taken);
-        self.lines.push(format!("let {id} = {expr}"));
-        Some(id)
+        let n = arity(class, config);
+        if n == 1 {
+            self.lines.push(format!("let {id} = {expr}"));
+            return Some(vec![id]);
+        }
+        let mut ids = vec![id];
+        ids.extend((1..n).map(|k| ident(&format!("{name}_state{k}"), &mut self.taken)));
+        self.lines.push(format!("let ({}) = {expr}", ids.join(", ")));
+        Some(ids)
     }
+}
+
+/// Python's `json` (which `model.to_json()` uses) writes non-finite floats as the bare words `NaN`,
+/// `Infinity` and `-Infinity`, which are not JSON: outside strings they become the strings `"NaN"`, … (an
+/// option holding one is then listed as untranslated, not misread).
+fn python_json(text: &str) -> std::borrow::Cow<'_, str> {
+    const WORDS: [&str; 3] = ["-Infinity", "Infinity", "NaN"];
+    if !WORDS.iter().any(|w| text.contains(w)) {
+        return text.into();
+    }
+    let (mut out, mut in_string, mut escaped) = (String::with_capacity(text.len() + 16), false, false);
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if !in_string && let Some(w) = WORDS.iter().find(|w| rest.starts_with(**w)) {
+            out.push('"');
+            out.push_str(w);
+            out.push('"');
+            rest = &rest[w.len()..];
+            continue;
+        }
+        if in_string {
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+        } else if c == '"' {
+            in_string = true;
+        }
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out.into()
 }
 
 /// Translates a Keras model config (the JSON text) to `.nn` source (not yet formatted).
 pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
-    let root: Value = serde_json::from_str(json).map_err(|e| ImportError::Invalid(format!("not JSON: {e}")))?;
+    let json = python_json(json);
+    let root: Value = serde_json::from_str(&json).map_err(|e| ImportError::Invalid(format!("not JSON: {e}")))?;
     let class = root.get("class_name").and_then(Value::as_str).unwrap_or("");
     let config = root
         .get("config")
@@ -517,13 +600,49 @@ pub fn translate(json: &str, origin: &str) -> Result<String, ImportError> {
         .enumerate()
         .filter_map(|(i, l)| Some((l.strip_prefix("let ")?.split_once(' ')?.0.to_string(), i)))
         .collect();
+    // The parts of a `let (o, h) = …` of a layer of several outputs are given out by name.
+    let parts: HashSet<String> = lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("let (")?.split_once(')'))
+        .flat_map(|(names, _)| names.split(", ").map(String::from))
+        .collect();
+    // Outputs keep Keras's order: an output's `let` becomes the `output` in place while that keeps the order;
+    // from the first one that cannot (a tuple's part, an input, an earlier line), outputs are appended.
+    let mut given = Vec::new();
+    let mut last = None;
+    let mut out: HashSet<String> = HashSet::new();
     for id in outputs {
+        if !out.insert(id.clone()) {
+            continue;
+        }
         match lets.get(&id) {
-            Some(&i) if lines[i].starts_with("let ") => lines[i] = format!("output {}", &lines[i][4..]),
-            Some(_) => {}
-            None => lines.push(format!("output {id}_out = {id}")),
+            Some(&i) if given.is_empty() && last.is_none_or(|l| l < i) => {
+                lines[i] = format!("output {}", &lines[i][4..]);
+                last = Some(i);
+            }
+            Some(_) => given.push(format!("output {id}_out = {id}")),
+            None if parts.contains(&id) => given.push(format!("output {id}")),
+            None => given.push(format!("output {id}_out = {id}")),
         }
     }
+    // A tuple's part nothing reads is named `_…` (nnc warns about an unused binding otherwise).
+    let mut uses: HashMap<&str, usize> = HashMap::new();
+    // (Words outside strings: `name = "l"` does not read `l`.)
+    let code = lines.iter().chain(&given).flat_map(|l| l.split('"').step_by(2));
+    for part in code {
+        for word in part.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')).filter(|w| !w.is_empty()) {
+            *uses.entry(word).or_default() += 1;
+        }
+    }
+    let unused: HashSet<String> = parts.iter().filter(|p| uses.get(p.as_str()) == Some(&1)).cloned().collect();
+    for l in lines.iter_mut().filter(|l| l.starts_with("let (")) {
+        if let Some((names, rest)) = l["let (".len()..].split_once(')') {
+            let names: Vec<String> =
+                names.split(", ").map(|n| if unused.contains(n) { format!("_{n}") } else { n.to_string() }).collect();
+            *l = format!("let ({}){rest}", names.join(", "));
+        }
+    }
+    lines.extend(given);
     for l in &lines {
         let _ = writeln!(text, "    {l}");
     }
@@ -556,24 +675,24 @@ fn sequential(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
     for l in rest {
         let class = l.get("class_name").and_then(Value::as_str).unwrap_or("?");
         let operands: Vec<String> = x.iter().cloned().collect();
-        x = w.layer(class, &layer_name(l), &obj(l), &operands).or(x);
+        x = w.layer(class, &layer_name(l), &obj(l), &operands, &[]).and_then(|ids| ids.into_iter().next()).or(x);
     }
     x.into_iter().collect()
 }
 
-/// `input_layers`/`output_layers`: one `[name, 0, 0]` or a list of them.
-fn endpoints(v: Option<&Value>) -> Vec<String> {
+/// `input_layers`/`output_layers`: one `[name, 0, k]` or a list of them, as (layer, output index).
+fn endpoints(v: Option<&Value>) -> Vec<(String, u64)> {
+    let one = |e: &Value| Some((e.get(0)?.as_str()?.to_string(), e.get(2).and_then(Value::as_u64).unwrap_or(0)));
     match v.and_then(Value::as_array) {
-        Some(xs) if xs.first().is_some_and(Value::is_string) => {
-            xs.first().and_then(Value::as_str).into_iter().map(String::from).collect()
-        }
-        Some(xs) => xs.iter().filter_map(|e| e.get(0).and_then(Value::as_str).map(String::from)).collect(),
+        Some(xs) if xs.first().is_some_and(Value::is_string) => v.and_then(one).into_iter().collect(),
+        Some(xs) => xs.iter().filter_map(one).collect(),
         None => Vec::new(),
     }
 }
 
 fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String, Value>) -> Vec<String> {
-    let mut ids: HashMap<String, String> = HashMap::new();
+    // (layer, output index) → binding.
+    let mut ids: HashMap<(String, u64), String> = HashMap::new();
     // Layers already listed as untranslated: what reads them is not listed again.
     let mut failed: HashSet<String> = HashSet::new();
     for l in layers {
@@ -581,19 +700,46 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
         let miss = |what: &str| Untranslated { class: class.into(), name: name.clone(), what: what.into() };
         if class == "InputLayer" {
             if let Some(id) = w.input(&name, &obj(l)) {
-                ids.insert(name.clone(), id);
+                ids.insert((name.clone(), 0), id);
             }
             continue;
         }
         let nodes = l.get("inbound_nodes").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         let [node] = nodes else {
             w.missing.push(miss(&format!("called {} times (nnc layers are applied once)", nodes.len())));
+            failed.insert(name.clone());
             continue;
         };
-        if node.get("kwargs").and_then(Value::as_object).is_some_and(|k| k.values().any(|v| !v.is_null())) {
+        let kwargs = node.get("kwargs").and_then(Value::as_object).into_iter().flatten();
+        // Call arguments that are nnc options (`initial_state = h0`), or `None` for one nnc has not.
+        let extra: Option<Vec<String>> = kwargs
+            .filter_map(|(key, v)| match (key.as_str(), v) {
+                // `training` is recorded on every layer whose call takes it (`false` when the model was
+                // built), but a functional model's call context overrides it (keras/src/models/functional.py
+                // `operation_fn`): nnc's train/inference modes are the same.
+                ("training", _) | (_, Value::Null) | ("use_causal_mask", Value::Bool(false)) => None,
+                ("use_causal_mask", Value::Bool(true)) => Some(Some("causal = true".to_string())),
+                ("initial_state", Value::Array(states)) => {
+                    let ids: Option<Vec<&String>> = states
+                        .iter()
+                        .map(|t| history(t).filter(|h| h.1 == 0).and_then(|(src, _, k)| ids.get(&(src, k))))
+                        .collect();
+                    Some(ids.map(|ids| match ids.as_slice() {
+                        [one] => format!("initial_state = {one}"),
+                        many => format!(
+                            "initial_state = ({})",
+                            many.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        ),
+                    }))
+                }
+                _ => Some(None),
+            })
+            .collect();
+        let Some(mut extra) = extra else {
             w.missing.push(miss("keyword arguments to the call"));
+            failed.insert(name.clone());
             continue;
-        }
+        };
         let args = node.get("args").and_then(Value::as_array).map(Vec::as_slice).unwrap_or(&[]);
         let tensors: Vec<&Value> = match args {
             [Value::Array(xs)] => xs.iter().collect(),
@@ -603,21 +749,34 @@ fn functional(w: &mut Writer, layers: &[Value], config: &serde_json::Map<String,
         let mut operands = Vec::new();
         for t in tensors {
             match history(t) {
-                Some((src, 0, 0)) => match ids.get(&src) {
+                Some((src, 0, k)) => match ids.get(&(src.clone(), k)) {
                     Some(id) => operands.push(id.clone()),
                     None if failed.contains(&src) => {}
                     None => w.missing.push(miss(&format!("an input from `{src}`, which is not defined before it"))),
                 },
-                _ => w.missing.push(miss("an input that is not a layer's first output")),
+                _ => w.missing.push(miss("an input that is not from a layer's first call")),
             }
         }
-        let id = if operands.len() == tensors_len { w.layer(class, &name, &obj(l), &operands) } else { None };
+        let complete = operands.len() == tensors_len;
+        // Attention's `(query, value[, key])`: nnc's `kv`, one tensor for both keys and values.
+        if class == "MultiHeadAttention" && operands.len() > 1 {
+            if operands.len() > 2 && operands[2] != operands[1] {
+                w.missing.push(miss("keys that are not the values"));
+                failed.insert(name.clone());
+                continue;
+            }
+            if operands[1] != operands[0] {
+                extra.push(format!("kv = {}", operands[1]));
+            }
+            operands.truncate(1);
+        }
+        let id = if complete { w.layer(class, &name, &obj(l), &operands, &extra) } else { None };
         match id {
-            Some(id) => drop(ids.insert(name.clone(), id)),
+            Some(outs) => ids.extend(outs.into_iter().enumerate().map(|(k, id)| ((name.clone(), k as u64), id))),
             None => drop(failed.insert(name.clone())),
         }
     }
-    endpoints(config.get("output_layers")).iter().filter_map(|o| ids.get(o).cloned()).collect()
+    endpoints(config.get("output_layers")).into_iter().filter_map(|o| ids.get(&o).cloned()).collect()
 }
 
 #[cfg(test)]
@@ -667,6 +826,83 @@ mod tests {
                 "option `dtype` = \"mixed_float16\" (nnc computes in float32)"
             ]
         );
+    }
+
+    /// A functional config of `Input(4)` → `class` called with `kwargs`.
+    fn one_layer(class: &str, config: Value, kwargs: Value) -> Result<String, ImportError> {
+        let x = serde_json::json!({"class_name": "__keras_tensor__", "config": {"keras_history": ["x", 0, 0]}});
+        let model = serde_json::json!({"class_name": "Functional", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [null, 4]}, "inbound_nodes": []},
+            {"class_name": class, "name": "l", "config": config, "inbound_nodes": [{"args": [x], "kwargs": kwargs}]}
+        ], "input_layers": [["x", 0, 0]], "output_layers": [["l", 0, 0]]}});
+        translate(&model.to_string(), "test")
+    }
+
+    #[test]
+    fn the_recorded_training_flag_is_the_call_context_s_not_an_argument() {
+        // Keras records `training: false` on every Dropout/RNN/BatchNorm call of a model it builds.
+        let text = one_layer("Dropout", serde_json::json!({"rate": 0.5}), serde_json::json!({"training": false}));
+        assert!(text.as_ref().is_ok_and(|t| t.contains("dropout(x, 0.5")), "{text:?}");
+        let text = one_layer("Dense", serde_json::json!({"units": 3}), serde_json::json!({"mask": null}));
+        assert!(text.as_ref().is_ok_and(|t| t.contains("dense(x, 3")), "{text:?}");
+        // Any other argument given is still refused.
+        let text = one_layer("Dense", serde_json::json!({"units": 3}), serde_json::json!({"mask": [1, 0]}));
+        assert!(matches!(text, Err(ImportError::Untranslated(_))), "{text:?}");
+    }
+
+    fn tensor(layer: &str, k: u64) -> Value {
+        serde_json::json!({"class_name": "__keras_tensor__", "config": {"keras_history": [layer, 0, k]}})
+    }
+
+    #[test]
+    fn layers_of_several_outputs_bind_a_tuple_and_outputs_keep_their_order() {
+        let lstm = serde_json::json!({"units": 3, "return_state": true});
+        let h0 = serde_json::json!({"initial_state": [tensor("h0", 0), tensor("h0", 0)]});
+        let c = serde_json::json!({"initial_state": [tensor("l", 2)], "training": false});
+        let model = serde_json::json!({"class_name": "Functional", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "x", "config": {"batch_shape": [null, 5, 2]}, "inbound_nodes": []},
+            {"class_name": "InputLayer", "name": "h0", "config": {"batch_shape": [null, 3]}, "inbound_nodes": []},
+            {"class_name": "LSTM", "name": "l", "config": lstm,
+             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": h0}]},
+            {"class_name": "GRU", "name": "g", "config": {"units": 3, "trainable": false},
+             "inbound_nodes": [{"args": [tensor("x", 0)], "kwargs": c}]},
+            {"class_name": "MultiHeadAttention", "name": "a", "config": {"num_heads": 2, "key_dim": 4},
+             "inbound_nodes": [{"args": [tensor("x", 0), tensor("x", 0)], "kwargs": {"use_causal_mask": true}}]}
+        ], "input_layers": [["x", 0, 0], ["h0", 0, 0]], "output_layers": [["g", 0, 0], ["l", 0, 1], ["a", 0, 0]]}});
+        let text = translate(&model.to_string(), "test").unwrap();
+        let body: Vec<&str> = text.lines().skip(5).map(str::trim).collect();
+        assert!(body[2].starts_with("let (_l, l_state1, l_state2) = lstm(x, 3, state = true"), "{text}");
+        assert!(body[2].ends_with(r#"name = "l", initial_state = (h0, h0))"#), "{text}");
+        assert!(body[3].starts_with("output g = frozen (gru(x, 3") && body[3].ends_with("initial_state = l_state2))"));
+        // `a` is written before the outputs that cannot be rewritten in place, which follow in Keras's order.
+        assert!(body[4].starts_with("let a = multi_head_attention(x, 2, 4") && body[4].contains("causal = true"));
+        assert_eq!(&body[5..], ["output l_state1", "output a_out = a", "}"], "{text}");
+    }
+
+    #[test]
+    fn attention_keys_other_than_the_values_are_refused() {
+        let model = serde_json::json!({"class_name": "Functional", "config": {"name": "m", "layers": [
+            {"class_name": "InputLayer", "name": "q", "config": {"batch_shape": [null, 5, 4]}, "inbound_nodes": []},
+            {"class_name": "InputLayer", "name": "v", "config": {"batch_shape": [null, 5, 4]}, "inbound_nodes": []},
+            {"class_name": "MultiHeadAttention", "name": "a", "config": {"num_heads": 2, "key_dim": 4},
+             "inbound_nodes": [{"args": [tensor("q", 0), tensor("v", 0)], "kwargs": {}}]},
+            {"class_name": "MultiHeadAttention", "name": "b", "config": {"num_heads": 2, "key_dim": 4},
+             "inbound_nodes": [{"args": [tensor("q", 0), tensor("v", 0), tensor("q", 0)], "kwargs": {}}]}
+        ], "input_layers": [["q", 0, 0], ["v", 0, 0]], "output_layers": [["a", 0, 0], ["b", 0, 0]]}});
+        let Err(ImportError::Untranslated(missing)) = translate(&model.to_string(), "test") else { panic!() };
+        let names: Vec<(&str, &str)> = missing.iter().map(|m| (m.name.as_str(), m.what.as_str())).collect();
+        assert_eq!(names, [("b", "keys that are not the values")]);
+    }
+
+    #[test]
+    fn python_s_non_finite_floats_are_read_as_strings() {
+        let text = r#"{"a": -Infinity, "b": [NaN, Infinity], "c": "say \"NaN\" Infinity", "d": 1.5}"#;
+        let v: Value = serde_json::from_str(&python_json(text)).unwrap();
+        assert_eq!(v["a"], "-Infinity");
+        assert_eq!(v["b"], serde_json::json!(["NaN", "Infinity"]));
+        assert_eq!(v["c"], "say \"NaN\" Infinity");
+        assert_eq!(v["d"], 1.5);
+        assert!(matches!(python_json("{\"a\": 1}"), std::borrow::Cow::Borrowed(_)));
     }
 
     #[test]
