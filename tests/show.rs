@@ -349,9 +349,10 @@ fn hostile_arguments_get_clear_errors() {
     let e = fails(dir, &["show", "model", "broken.nn", "--out", "x.svg"], 1);
     assert!(e.contains("E0102") && e.contains("broken.nn has errors; nothing drawn"), "{e}");
     // A huge count draws every row (the source has 5000), never more.
-    let out = ok(dir, &["show", "samples", &f, "--count", "99999999999999", "--zoom", "1", "--out", "all.png"]);
+    let out = ok(dir, &["show", "samples", &f, "--count", "99999999999999", "--zoom", "1", "--out", "every-row.png"]);
     assert!(out.contains("the data has 5000 rows"), "{out}");
-    let png = decode(&dir.join("all.png"));
+    // Not `all.png`: the activations test writes that name in the same shared directory, in parallel.
+    let png = decode(&dir.join("every-row.png"));
     assert_eq!((png.0, png.1), (2 + 8 * 30, 2 + 625 * 30));
     assert!(!dir.join("x.svg").exists(), "a failed show wrote its output");
 }
