@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use clap::ValueEnum;
 use nnc_compiler::graph::TRef;
 use nnc_compiler::{Analysis, ModelInfo};
+use nnc_runtime::exec::Tensor;
 use nnc_runtime::train::{Params, Trainer};
 use nnc_syntax::{Code, Diagnostic, FileId};
 
@@ -317,11 +318,20 @@ fn write_data(dir: &Path, data: &run::BlockData) -> Result<(), Error> {
     let splits = [("train", Some(&data.train)), ("validation", data.val.as_ref()), ("test", data.test.as_ref())];
     for (name, ds) in splits {
         let Some(ds) = ds else { continue };
-        let bytes = npz::archive(ds).map_err(fail)?;
-        nnc_runtime::io::checkpoint::write_atomically(&dir.join(format!("{name}.npz")), &bytes)
-            .map_err(|e| fail(e.to_string()))?;
+        let arrays: Vec<(String, Vec<u8>)> = ds
+            .arrays
+            .iter()
+            .map(|(array, t)| {
+                let npy = match t {
+                    Tensor::F(a) => nnc_runtime::io::to_npy_bytes(a),
+                    Tensor::I(a) => nnc_runtime::io::to_npy_bytes(a),
+                };
+                (array.clone(), npy)
+            })
+            .collect();
+        let path = dir.join(format!("{name}.npz"));
+        let bytes = nnc_runtime::io::to_npz_bytes(&arrays, &path).map_err(|e| fail(e.to_string()))?;
+        nnc_runtime::io::checkpoint::write_atomically(&path, &bytes).map_err(|e| fail(e.to_string()))?;
     }
     Ok(())
 }
-
-mod npz;

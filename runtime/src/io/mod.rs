@@ -13,7 +13,7 @@ use nnc_compiler::sandbox::{self, Access, Cap, FileError};
 
 pub use checkpoint::{load_checkpoint, load_checkpoint_typed, save_checkpoint};
 pub use npy::{NpyArray, NpyElement, parse_npy, read_npy, to_npy_bytes, write_npy};
-pub use npz::{parse_npz, read_npz};
+pub use npz::{parse_npz, read_npz, to_npz_bytes};
 
 /// Why a file could not be read or written.
 #[derive(Clone, Debug, PartialEq)]

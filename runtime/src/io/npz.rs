@@ -98,6 +98,59 @@ pub fn parse_npz(b: &[u8], path: &Path) -> Result<Vec<(String, NpyArray)>, IoErr
     Ok(out)
 }
 
+/// The bytes of an `.npz` archive as `np.load` reads it: each `(name, npy bytes)` stored (not deflated) as
+/// `name.npy`. `path`, where the archive will go, names it in errors: sizes beyond the classic zip's 32-bit fields
+/// are refused, not wrapped (no zip64 writer, as nothing nnc writes comes near 4 GiB).
+pub fn to_npz_bytes(arrays: &[(String, Vec<u8>)], path: &Path) -> Result<Vec<u8>, IoError> {
+    let too_big =
+        |what: &str| IoError::format(path, FORMAT, format!("{what} is larger than a zip without zip64 holds"));
+    let u32_of = |n: usize, what: &str| u32::try_from(n).map_err(|_| too_big(what));
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (array, data) in arrays {
+        let name = format!("{array}.npy");
+        let offset = u32_of(out.len(), "the archive")?;
+        let size = u32_of(data.len(), &name)?;
+        let mut crc = flate2::Crc::new();
+        crc.update(data);
+        let name_len = u16::try_from(name.len()).map_err(|_| too_big("an entry's name"))?;
+        // Version 2.0, no flags, stored, 1980-01-01 00:00, CRC, sizes, name length, no extra field.
+        let common = |v: &mut Vec<u8>| {
+            for field in [20u16, 0, 0, 0, 0x21] {
+                v.extend_from_slice(&field.to_le_bytes());
+            }
+            for field in [crc.sum(), size, size] {
+                v.extend_from_slice(&field.to_le_bytes());
+            }
+            v.extend_from_slice(&name_len.to_le_bytes());
+            v.extend_from_slice(&0u16.to_le_bytes());
+        };
+        out.extend_from_slice(&LOCAL.to_le_bytes());
+        common(&mut out);
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(data);
+        central.extend_from_slice(&CENTRAL.to_le_bytes());
+        central.extend_from_slice(&20u16.to_le_bytes());
+        common(&mut central);
+        // Comment length, disk, internal and external attributes, then the local header's offset.
+        central.extend_from_slice(&[0u8; 10]);
+        central.extend_from_slice(&offset.to_le_bytes());
+        central.extend_from_slice(name.as_bytes());
+    }
+    let count = u16::try_from(arrays.len()).map_err(|_| too_big("the number of arrays"))?;
+    let cd_offset = u32_of(out.len(), "the archive")?;
+    let cd_size = u32_of(central.len(), "the archive's directory")?;
+    out.extend_from_slice(&central);
+    out.extend_from_slice(&EOCD.to_le_bytes());
+    out.extend_from_slice(&[0u8; 4]);
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&count.to_le_bytes());
+    out.extend_from_slice(&cd_size.to_le_bytes());
+    out.extend_from_slice(&cd_offset.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    Ok(out)
+}
+
 /// The entries the zip's central directory lists (zip64 sizes and offsets resolved).
 fn central_directory(b: &[u8], path: &Path) -> Result<Vec<Entry>, IoError> {
     let bad = |r: String| IoError::format(path, FORMAT, r);
@@ -230,6 +283,20 @@ pub(crate) mod tests {
     use super::super::testutil::TempDir;
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn what_to_npz_bytes_writes_reads_back() {
+        let a = ndarray::ArrayD::from_shape_vec(vec![2, 3], (0..6).map(|v| v as f32).collect()).unwrap();
+        let ids = ndarray::ArrayD::from_shape_vec(vec![3], vec![7i64, -1, 2]).unwrap();
+        let entries = [("x".to_string(), to_npy_bytes(&a)), ("labels".to_string(), to_npy_bytes(&ids))];
+        let zip = to_npz_bytes(&entries, Path::new("t.npz")).unwrap();
+        let arrays = parse_npz(&zip, Path::new("t.npz")).unwrap();
+        let names: Vec<&str> = arrays.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, ["x", "labels"]);
+        assert_eq!(arrays[0].1.shape(), &[2, 3]);
+        assert_eq!(arrays[0].1.to_f32().iter().copied().collect::<Vec<f32>>(), [0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(arrays[1].1.to_f32().iter().copied().collect::<Vec<f32>>(), [7.0, -1.0, 2.0]);
+    }
 
     /// A minimal zip writer for tests: `deflate` picks the method; `zip64`
     /// mimics NumPy's `force_zip64` entries (saturated local sizes with a
