@@ -18,7 +18,6 @@ import importlib.util
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 
@@ -29,16 +28,13 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 import numpy as np  # noqa: E402
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import ROOT, run, sets_of, write_safetensors  # noqa: E402
+
 # float32 through two implementations of the same ops (different summation orders, exp/tanh
 # polynomials): the outputs agree to a few ulps times the depth of the network.
 PREDICT_TOL = 1e-5
 STEP_TOL = 1e-4
 BATCH = 3
-# Zoo models at a small size (the architecture is the same at any size; 224×224 would take minutes).
-ZOO_SETS = {"inception_v3": ["size=75"], "xception": ["size=71"]}
-# Examples whose size is a model parameter: a smaller one, the layers unchanged.
-SETS = {"vgg16": ["classes=10"]}
 # Train blocks of the data-parallel step test: (example, train block or None for the first, edits). A step
 # draws random numbers (dropout masks, a GAN's noise) that two frameworks cannot share: such examples run
 # as a copy with the randomness edited out (dropout rate 0; the noise taken from pixels of the batch), which keeps
@@ -62,13 +58,6 @@ STEP_CASES = [
 LOOSE = {"mnist_gan": {"Generator.fc1.bias": 1e-3}}
 
 
-def run(cmd, **kw):
-    r = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if r.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)}\n{r.stdout}{r.stderr}")
-    return r.stdout
-
-
 def load_module(path, name):
     spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
@@ -79,19 +68,6 @@ def load_module(path, name):
 def rel(a, b):
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-6))
-
-
-def write_safetensors(path, tensors):
-    header, offset, chunks = {}, 0, []
-    for name, value in sorted(tensors.items()):
-        raw = np.ascontiguousarray(value, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(value.shape), "data_offsets": [offset, offset + len(raw)]}
-        offset += len(raw)
-        chunks.append(raw)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(len(text).to_bytes(8, "little") + text + b"".join(chunks))
 
 
 def perturbed(tensors, rng):
@@ -120,9 +96,7 @@ def examples(names):
         stem = os.path.splitext(os.path.basename(f))[0]
         if names and stem not in names:
             continue
-        zoo = os.sep + "zoo" + os.sep in f
-        sets = ZOO_SETS.get(stem, ["size=32"]) + ["classes=10"] if zoo else SETS.get(stem, [])
-        out.append((stem, f, sets))
+        out.append((stem, f, sets_of(f)))
     return out
 
 

@@ -20,8 +20,6 @@ Test-only dependencies: numpy, onnx, onnxruntime (CPU wheels). Exit status 1 whe
 import glob
 import json
 import os
-import struct
-import subprocess
 import sys
 import tempfile
 
@@ -30,37 +28,10 @@ import onnx
 import onnx.numpy_helper
 import onnxruntime as ort
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from common import ROOT, run, sets_of, write_safetensors
+
 TOLERANCE = 1e-5
 BATCHES = (3, 5)
-# The zoo at inputs small enough for the reference executor (each family's smallest size Keras accepts is
-# larger than what the convolutions need; these all check clean).
-ZOO_SETS = {
-    "inception_v3": ["size=75", "classes=10"],
-    "xception": ["size=71", "classes=10"],
-}
-ZOO_DEFAULT = ["size=32", "classes=10"]
-
-
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed ({p.returncode}):\n{p.stdout}{p.stderr}")
-    return p.stdout
-
-
-def write_safetensors(path, tensors):
-    """The safetensors layout: u64 header length, JSON header, little-endian data."""
-    header, blobs, offset = {}, [], 0
-    for name, a in tensors.items():
-        raw = np.ascontiguousarray(a, dtype="<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    text = json.dumps(header).encode()
-    text += b" " * (-len(text) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(text)) + text + b"".join(blobs))
 
 
 def params_of(model):
@@ -137,7 +108,7 @@ def main():
         stem = os.path.splitext(os.path.basename(path))[0]
         if filters and not any(f in stem for f in filters):
             continue
-        sets = ZOO_SETS.get(stem, ZOO_DEFAULT) if "/zoo/" in path else []
+        sets = sets_of(path)
         for name in models_of(nnc, path, sets):
             label = f"{os.path.relpath(path, ROOT)}:{name}"
             try:

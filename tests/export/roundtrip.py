@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Round trip: `nnc export --to keras` → Keras → `nnc import` gives back the same model (issue 14).
 
-For every model of every example (examples/*.nn; then examples/zoo/*.nn at onnx_equal.py's small sizes):
+For every model of every example (examples/*.nn; then examples/zoo/*.nn at common.py's small sizes):
   1. `nnc export FILE --to keras DIR --model M`; build the Keras model from DIR/model.py and load the
      (perturbed) exported weights with its `load_weights`;
   2. `model.to_json()` (and, for the first model, a `.keras` save: both must import to the same text)
@@ -19,7 +19,7 @@ script exits 1 when any other model fails (a new regression), or when an expecte
 (the list must then be shortened).
 
 Usage: KERAS_BACKEND=jax python3 tests/export/roundtrip.py path/to/nnc [NAME-FILTER...]
-Test-only dependencies: Keras 3 with JAX, numpy (onnx/onnxruntime only because onnx_equal.py is imported).
+Test-only dependencies: Keras 3 with JAX, numpy.
 """
 
 import glob
@@ -49,14 +49,11 @@ def load_module(path, name):
     return mod
 
 
-# The zoo's small sizes and the safetensors writer of the ONNX check; the Keras-path → nnc-role mapping and
-# the weight perturbation of the two Keras checks (loaded by path: both files are called keras_equal.py).
-onnx_equal = load_module(os.path.join(HERE, "onnx_equal.py"), "onnx_equal")
+# The Keras-path → nnc-role mapping and the weight perturbation of the two Keras checks (loaded by path: both
+# files are called keras_equal.py).
 import_equal = load_module(os.path.join(ROOT, "tests", "import", "keras_equal.py"), "import_keras_equal")
 export_equal = load_module(os.path.join(HERE, "keras_equal.py"), "export_keras_equal")
-run, write_safetensors = onnx_equal.run, onnx_equal.write_safetensors
-# Examples whose size is a model parameter, at a smaller head (as tests/export/keras_equal.py runs them).
-SETS = {"vgg16": ["classes=10"]}
+from common import run, sets_of, write_safetensors  # noqa: E402
 
 # Models that do not round-trip, with the reason; `stem/Model` (or `stem/*`) → (the first column that fails,
 # why). Everything else must pass every column.
@@ -268,9 +265,7 @@ def examples(filters):
         stem = os.path.splitext(os.path.basename(path))[0]
         if filters and not any(f in stem for f in filters):
             continue
-        zoo = os.sep + "zoo" + os.sep in path
-        sets = onnx_equal.ZOO_SETS.get(stem, onnx_equal.ZOO_DEFAULT) if zoo else SETS.get(stem, [])
-        yield stem, path, sets
+        yield stem, path, sets_of(path)
 
 
 def expected(case):

@@ -8,9 +8,7 @@ Usage: KERAS_BACKEND=jax python3 tests/import/keras_equal.py path/to/nnc
 Test-only dependencies: Keras 3 with JAX, numpy, onnx (to list the parameters nnc declares).
 """
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 
@@ -22,7 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "export"))
 import make_fixtures  # noqa: E402
-from onnx_equal import run, write_safetensors  # noqa: E402
+from common import run, write_safetensors  # noqa: E402
 
 TOLERANCE = 1e-5
 
